@@ -1,0 +1,51 @@
+//! `collect explain --policy FILE --case FILE`: the decision for one case
+//! and the trace behind it.
+
+use crate::Format;
+use crate::cases;
+use crate::policy_files;
+use anyhow::{Result, bail};
+use chrono::NaiveDate;
+use std::path::Path;
+use std::process::ExitCode;
+
+pub fn run(
+    policy: &Path,
+    case_file: &Path,
+    name: Option<&str>,
+    date: Option<NaiveDate>,
+    format: Format,
+) -> Result<ExitCode> {
+    let (file, compiled) = cases::read(case_file, |_| policy_files::load(policy))?;
+    let case = match name {
+        Some(n) => file.cases.iter().find(|c| c.name == n),
+        None if file.cases.len() == 1 => file.cases.first(),
+        None => {
+            let names: Vec<String> = file.cases.iter().map(|c| format!("  {}", c.name)).collect();
+            bail!(
+                "{} holds {} cases; pick one with --name:\n{}",
+                case_file.display(),
+                file.cases.len(),
+                names.join("\n")
+            )
+        }
+    };
+    let Some(case) = case else {
+        bail!(
+            "{} has no case named `{}`",
+            case_file.display(),
+            name.unwrap_or_default()
+        );
+    };
+    let day = match (date, case.days().first()) {
+        (Some(d), _) => d,
+        (None, Some(d)) => *d,
+        (None, None) => bail!("give the day with --date"),
+    };
+    let trace = compiled.explain(&case.facts(day));
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&trace)?),
+        Format::Human => print!("{}", trace.render()),
+    }
+    Ok(ExitCode::SUCCESS)
+}

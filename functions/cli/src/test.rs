@@ -1,0 +1,156 @@
+//! `collect test`: runs the policy test files next to the policies and ends
+//! with `N passed, N failed`. Fails when a case fails or when no case ran.
+
+use crate::Format;
+use crate::cases::{self, Case};
+use crate::policy_files;
+use anyhow::{Result, bail};
+use policy_lang::{DayPlan, Policy};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Serialize)]
+struct Outcome {
+    file: String,
+    line: usize,
+    case: String,
+    passed: bool,
+    failures: Vec<String>,
+}
+
+pub fn run(paths: &[PathBuf], format: Format) -> Result<ExitCode> {
+    let files = policy_files::find(paths, ".tests.toml")?;
+    let mut outcomes = Vec::new();
+    let mut broken_files = 0;
+    for path in &files {
+        match cases::read(path, |p| policy_files::load(p)) {
+            Ok((file, policy)) => {
+                for case in &file.cases {
+                    let failures = run_case(&policy, case);
+                    outcomes.push(Outcome {
+                        file: path.display().to_string(),
+                        line: case.line,
+                        case: case.name.clone(),
+                        passed: failures.is_empty(),
+                        failures,
+                    });
+                }
+            }
+            Err(e) => {
+                broken_files += 1;
+                eprintln!("error: {e:#}");
+            }
+        }
+    }
+    let passed = outcomes.iter().filter(|o| o.passed).count();
+    let failed = outcomes.len() - passed;
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "passed": passed, "failed": failed, "broken_files": broken_files, "cases": outcomes
+            }))?
+        ),
+        Format::Human => {
+            let mut current = String::new();
+            for o in &outcomes {
+                if o.file != current {
+                    println!("{}", o.file);
+                    current.clone_from(&o.file);
+                }
+                if o.passed {
+                    println!("  ok    {}", o.case);
+                } else {
+                    println!("  FAIL  {}  ({}:{})", o.case, o.file, o.line);
+                    for f in &o.failures {
+                        println!("        {f}");
+                    }
+                }
+            }
+            println!("{passed} passed, {failed} failed");
+        }
+    }
+    if files.is_empty() {
+        bail!("no policy test files (`*.tests.toml`) found; no test ran");
+    }
+    if outcomes.is_empty() && broken_files == 0 {
+        bail!("the test files hold no `[[case]]`; no test ran");
+    }
+    Ok(if failed > 0 || broken_files > 0 || outcomes.is_empty() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn describe(plan: &DayPlan) -> String {
+    if plan.actions.is_empty() {
+        format!("no action ({})", plan.reasons.join("; "))
+    } else {
+        plan.actions
+            .iter()
+            .map(|a| a.describe())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Checks one case; returns what went wrong, empty when it passed.
+pub fn run_case(policy: &Policy, case: &Case) -> Vec<String> {
+    let mut failures = Vec::new();
+    for day in case.days() {
+        let facts = case.facts(day);
+        let plan = policy.day_plan(&facts);
+        if let Some(want) = &case.segment
+            && plan.segment.as_deref() != Some(want.as_str())
+        {
+            failures.push(format!(
+                "on {day}: expected segment {want}, got {}",
+                plan.segment.as_deref().unwrap_or("none")
+            ));
+        }
+        if let Some(expect) = &case.expect {
+            let mut got: Vec<String> = plan.actions.iter().map(|a| a.describe()).collect();
+            let mut want = expect.clone();
+            got.sort();
+            want.sort();
+            if got != want {
+                let want_text = if want.is_empty() {
+                    "no action".to_string()
+                } else {
+                    want.join(", ")
+                };
+                failures.push(format!(
+                    "on {day}: expected {want_text}, got {}",
+                    describe(&plan)
+                ));
+            }
+        }
+        if let Some(reason) = &case.no_action {
+            let matches = plan.actions.is_empty()
+                && plan
+                    .reasons
+                    .iter()
+                    .any(|r| r.to_lowercase().contains(&reason.to_lowercase()));
+            if !matches {
+                failures.push(format!(
+                    "on {day}: expected no action because of `{reason}`, got {}",
+                    describe(&plan)
+                ));
+            }
+        }
+        for never in &case.never {
+            for a in &plan.actions {
+                if a.label == *never || a.label.starts_with(&format!("{never} ")) {
+                    failures.push(format!(
+                        "on {day}: `{}` must never happen here (line {})",
+                        a.describe(),
+                        a.line
+                    ));
+                }
+            }
+        }
+    }
+    failures
+}

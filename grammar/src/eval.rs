@@ -1,0 +1,434 @@
+//! Evaluation: one invoice's facts on one day to a [`Decision`].
+//!
+//! [`Policy::decide`] is the hot path the sweep runs for every open invoice:
+//! it allocates nothing and returns bit sets. [`Policy::day_plan`] turns a
+//! decision into the actions a daily sweep would take that day, for
+//! `collect test`, and [`Policy::explain`] records the whole trace for people.
+
+use crate::ast::BinOp;
+use crate::compile::{CAction, CArm, CExpr, CStep, Const, Policy};
+use crate::facts::{FactId, Facts, Value};
+use chrono::{Datelike, Days, NaiveDate, Weekday};
+use serde::Serialize;
+
+/// What the policy says about one invoice on one day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Decision {
+    /// Index of the first segment that matched.
+    pub segment: Option<usize>,
+    /// Bit `i` set: hold `i` applies.
+    pub holds: u64,
+    /// The customer is in the policy's control group (no pre-due steps).
+    pub control_group: bool,
+    /// Index of the segment's ladder.
+    pub ladder: Option<usize>,
+    /// Bit `i` set: step `i` of the ladder is scheduled on or before today and
+    /// its condition holds (control-group customers have no pre-due steps).
+    pub due: u64,
+    /// The subset of `due` scheduled exactly today.
+    pub today: u64,
+    /// The policy is not yet in effect on this day.
+    pub not_in_effect: bool,
+}
+
+impl Decision {
+    pub fn is_held(&self) -> bool {
+        self.holds != 0
+    }
+
+    /// The latest due step: where the ladder stands today.
+    pub fn latest_due(&self) -> Option<usize> {
+        (self.due != 0).then(|| 63 - self.due.leading_zeros() as usize)
+    }
+}
+
+/// Iterates the set bits of a step or hold set.
+pub fn bits(mut set: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (set != 0).then(|| {
+            let i = set.trailing_zeros() as usize;
+            set &= set - 1;
+            i
+        })
+    })
+}
+
+/// FNV-1a, 64-bit: stable across versions and platforms, so the same customer
+/// lands in the same experiment arm forever. Changing it reassigns arms.
+fn stable_hash(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            h ^= 0x1f;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        for b in part.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// A customer's bucket in `0..10_000` for a named assignment.
+pub fn bucket(kind: &str, name: &str, customer_id: &str) -> u32 {
+    (stable_hash(&[kind, name, customer_id]) % 10_000) as u32
+}
+
+impl Policy {
+    /// The decision for one invoice on `facts.today`. No allocation.
+    pub fn decide(&self, facts: &Facts<'_>) -> Decision {
+        let mut d = Decision::default();
+        if self.effective.is_some_and(|e| facts.today < e) {
+            d.not_in_effect = true;
+            return d;
+        }
+        for (i, h) in self.holds.iter().enumerate().take(64) {
+            if truthy(eval(&h.condition, facts)) {
+                d.holds |= 1 << i;
+            }
+        }
+        d.segment = self
+            .segments
+            .iter()
+            .position(|s| s.condition.as_ref().is_none_or(|c| truthy(eval(c, facts))));
+        d.ladder = d
+            .segment
+            .and_then(|s| self.segments.get(s))
+            .and_then(|s| s.ladder);
+        let Some(ladder) = d.ladder.and_then(|l| self.ladders.get(l)) else {
+            return d;
+        };
+        d.control_group = self.in_control_group(facts.customer.id);
+        for (i, step) in ladder.steps.iter().enumerate().take(64) {
+            if d.control_group && step.offset < 0 {
+                continue;
+            }
+            let Some(date) = self.step_date(facts.invoice.due_date, step.offset) else {
+                continue;
+            };
+            if date > facts.today {
+                break;
+            }
+            if step
+                .condition
+                .as_ref()
+                .is_none_or(|c| truthy(eval(c, facts)))
+            {
+                d.due |= 1 << i;
+                if date == facts.today {
+                    d.today |= 1 << i;
+                }
+            }
+        }
+        d
+    }
+
+    /// The day a step falls on: due date plus offset, moved to the next
+    /// business day when the policy keeps to business days.
+    pub fn step_date(&self, due_date: NaiveDate, offset: i64) -> Option<NaiveDate> {
+        let date = if offset >= 0 {
+            due_date.checked_add_days(Days::new(offset.unsigned_abs()))?
+        } else {
+            due_date.checked_sub_days(Days::new(offset.unsigned_abs()))?
+        };
+        Some(self.next_business_day(date))
+    }
+
+    /// `date` itself when contact is allowed that day, else the next day that
+    /// is neither a weekend nor a listed holiday.
+    pub fn next_business_day(&self, mut date: NaiveDate) -> NaiveDate {
+        if !self.limits.business_days {
+            return date;
+        }
+        for _ in 0..400 {
+            if self.is_business_day(date) {
+                return date;
+            }
+            match date.succ_opt() {
+                Some(next) => date = next,
+                None => return date,
+            }
+        }
+        date
+    }
+
+    pub fn is_business_day(&self, date: NaiveDate) -> bool {
+        !self.limits.business_days
+            || (!matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
+                && self.limits.holidays.binary_search(&date).is_err())
+    }
+
+    pub fn in_control_group(&self, customer_id: &str) -> bool {
+        self.control_bp > 0 && bucket("control-group", &self.name, customer_id) < self.control_bp
+    }
+
+    /// The arm of an experiment a customer is in.
+    pub fn arm<'p>(
+        &self,
+        arms: &'p [CArm],
+        experiment: &str,
+        customer_id: &str,
+    ) -> Option<&'p CArm> {
+        let b = bucket("experiment", experiment, customer_id);
+        arms.iter().find(|a| b < a.upto_bp).or(arms.last())
+    }
+
+    /// The action a step takes for a customer, with experiments resolved:
+    /// `(action, Some((experiment, arm)))`, and `None` as action for a control arm.
+    pub fn resolve<'p>(&self, step: &'p CStep, customer_id: &str) -> Resolved<'p> {
+        match &step.action {
+            CAction::Experiment { name, arms } => {
+                let arm = self.arm(arms, name, customer_id);
+                Resolved {
+                    action: arm.and_then(|a| a.action.as_deref()),
+                    experiment: Some(name),
+                    arm: arm.map(|a| a.name.as_str()),
+                }
+            }
+            other => Resolved {
+                action: Some(other),
+                experiment: None,
+                arm: None,
+            },
+        }
+    }
+
+    /// What a sweep that ran every day would do on `facts.today`: the steps
+    /// scheduled today, or the reason there is nothing to do.
+    pub fn day_plan(&self, facts: &Facts<'_>) -> DayPlan {
+        let d = self.decide(facts);
+        let segment = d
+            .segment
+            .and_then(|s| self.segments.get(s))
+            .map(|s| s.name.clone());
+        let mut plan = DayPlan {
+            segment,
+            actions: Vec::new(),
+            reasons: Vec::new(),
+        };
+        if d.not_in_effect {
+            plan.reasons.push(format!(
+                "policy not in effect until {}",
+                self.effective.map_or_else(String::new, |e| e.to_string())
+            ));
+            return plan;
+        }
+        for i in bits(d.holds) {
+            if let Some(h) = self.holds.get(i) {
+                plan.reasons.push(format!("held by {}", h.name));
+            }
+        }
+        if !plan.reasons.is_empty() {
+            return plan;
+        }
+        let Some(ladder) = d.ladder.and_then(|l| self.ladders.get(l)) else {
+            plan.reasons.push("no segment matched".to_string());
+            return plan;
+        };
+        for (i, step) in ladder.steps.iter().enumerate() {
+            if self.step_date(facts.invoice.due_date, step.offset) != Some(facts.today) {
+                continue;
+            }
+            if d.today & (1 << i) == 0 {
+                if d.control_group && step.offset < 0 {
+                    plan.reasons.push(format!(
+                        "control group: no step before due ({})",
+                        step.offset_text()
+                    ));
+                } else {
+                    plan.reasons
+                        .push(format!("condition not met for {}", step.offset_text()));
+                }
+                continue;
+            }
+            let r = self.resolve(step, facts.customer.id);
+            match r.action {
+                Some(action) => plan.actions.push(PlannedAction {
+                    step: i,
+                    offset: step.offset,
+                    label: action.label(),
+                    requires_approval: step.requires_approval,
+                    experiment: r.experiment.map(str::to_string),
+                    arm: r.arm.map(str::to_string),
+                    line: step.rule.line,
+                }),
+                None => plan.reasons.push(format!(
+                    "control arm of experiment {}",
+                    r.experiment.unwrap_or_default()
+                )),
+            }
+        }
+        if plan.actions.is_empty() && plan.reasons.is_empty() {
+            plan.reasons.push("no step due today".to_string());
+        }
+        plan
+    }
+}
+
+/// A step's action with its experiment arm resolved.
+#[derive(Debug, Clone, Copy)]
+pub struct Resolved<'p> {
+    pub action: Option<&'p CAction>,
+    pub experiment: Option<&'p str>,
+    pub arm: Option<&'p str>,
+}
+
+/// The actions of one day, or why there are none.
+#[derive(Debug, Clone, Serialize)]
+pub struct DayPlan {
+    pub segment: Option<String>,
+    pub actions: Vec<PlannedAction>,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedAction {
+    /// Index of the step in its (sorted) ladder.
+    pub step: usize,
+    pub offset: i64,
+    /// `email friendly-reminder`, `letter legal-notice`, …
+    pub label: String,
+    pub requires_approval: bool,
+    pub experiment: Option<String>,
+    pub arm: Option<String>,
+    /// Line of the step in the policy file.
+    pub line: u32,
+}
+
+impl PlannedAction {
+    /// The label with ` requires approval` when it does.
+    pub fn describe(&self) -> String {
+        if self.requires_approval {
+            format!("{} requires approval", self.label)
+        } else {
+            self.label.clone()
+        }
+    }
+}
+
+// ---------------------------------------------------------------- conditions
+
+pub(crate) fn truthy(v: Value<'_>) -> bool {
+    matches!(v, Value::Bool(true))
+}
+
+fn text_eq(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// Evaluates a condition. A comparison with a missing fact is false;
+/// arithmetic with a missing fact is missing.
+pub fn eval<'a>(e: &'a CExpr, facts: &Facts<'a>) -> Value<'a> {
+    match e {
+        CExpr::Fact(id) => fact(*id, facts),
+        CExpr::Const(c) => match c {
+            Const::Bool(b) => Value::Bool(*b),
+            Const::Number(n) => Value::Number(*n),
+            Const::Money(m) => Value::Money(*m),
+            Const::Percent(p) => Value::Percent(*p),
+            Const::Date(d) => Value::Date(*d),
+            Const::Days(d) => Value::Days(*d),
+            Const::Text(t) => Value::Text(t),
+            Const::Missing => Value::Missing,
+        },
+        CExpr::List(items) => Value::TextList(items),
+        CExpr::Not(inner) => match eval(inner, facts) {
+            Value::Bool(b) => Value::Bool(!b),
+            _ => Value::Bool(false),
+        },
+        CExpr::IsMissing(inner, negated) => {
+            let missing = matches!(eval(inner, facts), Value::Missing);
+            Value::Bool(missing != *negated)
+        }
+        CExpr::Binary(op, l, r) => binary(*op, l, r, facts),
+    }
+}
+
+fn fact<'a>(id: FactId, facts: &Facts<'a>) -> Value<'a> {
+    facts.get(id)
+}
+
+fn binary<'a>(op: BinOp, l: &'a CExpr, r: &'a CExpr, facts: &Facts<'a>) -> Value<'a> {
+    match op {
+        BinOp::And => Value::Bool(truthy(eval(l, facts)) && truthy(eval(r, facts))),
+        BinOp::Or => Value::Bool(truthy(eval(l, facts)) || truthy(eval(r, facts))),
+        BinOp::In => match (eval(l, facts), eval(r, facts)) {
+            (Value::Text(t), Value::TextList(list)) => {
+                Value::Bool(list.iter().any(|x| text_eq(x, t)))
+            }
+            _ => Value::Bool(false),
+        },
+        BinOp::Add | BinOp::Sub => arith(op == BinOp::Add, eval(l, facts), eval(r, facts)),
+        _ => Value::Bool(compare(op, eval(l, facts), eval(r, facts))),
+    }
+}
+
+fn arith<'a>(add: bool, l: Value<'a>, r: Value<'a>) -> Value<'a> {
+    let days = |d: NaiveDate, n: i64, forward: bool| {
+        let n = if forward { n } else { -n };
+        let r = if n >= 0 {
+            d.checked_add_days(Days::new(n.unsigned_abs()))
+        } else {
+            d.checked_sub_days(Days::new(n.unsigned_abs()))
+        };
+        r.map_or(Value::Missing, Value::Date)
+    };
+    let dec = |a: rust_decimal::Decimal, b: rust_decimal::Decimal| {
+        if add {
+            a.checked_add(b)
+        } else {
+            a.checked_sub(b)
+        }
+    };
+    match (l, r) {
+        (Value::Date(d), Value::Days(n)) => days(d, n, add),
+        (Value::Days(n), Value::Date(d)) if add => days(d, n, true),
+        (Value::Number(a), Value::Number(b)) => dec(a, b).map_or(Value::Missing, Value::Number),
+        (Value::Money(a), Value::Money(b)) => dec(a, b).map_or(Value::Missing, Value::Money),
+        (Value::Percent(a), Value::Percent(b)) => Value::Percent(if add { a + b } else { a - b }),
+        (Value::Days(a), Value::Days(b)) => Value::Days(if add {
+            a.saturating_add(b)
+        } else {
+            a.saturating_sub(b)
+        }),
+        _ => Value::Missing,
+    }
+}
+
+fn compare(op: BinOp, l: Value<'_>, r: Value<'_>) -> bool {
+    use std::cmp::Ordering;
+    let ord: Option<Ordering> = match (l, r) {
+        (Value::Number(a), Value::Number(b)) | (Value::Money(a), Value::Money(b)) => {
+            Some(a.cmp(&b))
+        }
+        (Value::Percent(a), Value::Percent(b)) => a.partial_cmp(&b),
+        (Value::Date(a), Value::Date(b)) => Some(a.cmp(&b)),
+        (Value::Days(a), Value::Days(b)) => Some(a.cmp(&b)),
+        (Value::Text(a), Value::Text(b)) => {
+            return match op {
+                BinOp::Eq => text_eq(a, b),
+                BinOp::Ne => !text_eq(a, b),
+                _ => false,
+            };
+        }
+        (Value::Bool(a), Value::Bool(b)) => {
+            return match op {
+                BinOp::Eq => a == b,
+                BinOp::Ne => a != b,
+                _ => false,
+            };
+        }
+        _ => None,
+    };
+    let Some(ord) = ord else { return false };
+    match op {
+        BinOp::Eq => ord == Ordering::Equal,
+        BinOp::Ne => ord != Ordering::Equal,
+        BinOp::Lt => ord == Ordering::Less,
+        BinOp::Le => ord != Ordering::Greater,
+        BinOp::Gt => ord == Ordering::Greater,
+        BinOp::Ge => ord != Ordering::Less,
+        _ => false,
+    }
+}

@@ -1,0 +1,413 @@
+//! `collect fmt`: one canonical layout for every policy.
+//!
+//! The grammar drops `#` comments, so a separate token pass collects them
+//! (the trivia) and the printer puts each one back next to the code it stood
+//! beside. The formatter then proves itself: it parses its own output and
+//! refuses to return it unless the tree and the comments are unchanged.
+
+use crate::ast::*;
+use crate::check::offset_text;
+use crate::diagnostic::Diagnostic;
+use crate::syntax::{parse, quote};
+
+#[derive(Debug)]
+pub enum FormatError {
+    /// The file does not parse; format only what parses.
+    Syntax(Vec<Diagnostic>),
+    /// The formatter's output would change the policy's meaning or lose a
+    /// comment. A bug in the formatter; the file is left as it was.
+    NotEquivalent(String),
+}
+
+/// A `#` comment found by the token pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comment {
+    pub line: u32,
+    pub text: String,
+    /// Nothing but spaces before it on its line.
+    pub own_line: bool,
+}
+
+/// Collects `#` comments (not `##` doc comments, which are part of the tree).
+pub fn comments(source: &str) -> Vec<Comment> {
+    let mut out = Vec::new();
+    for (i, line) in source.lines().enumerate() {
+        let mut in_string = false;
+        let mut escaped = false;
+        for (pos, c) in line.char_indices() {
+            if in_string {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' => escaped = true,
+                    '"' => in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            if c == '"' {
+                in_string = true;
+            } else if c == '#' {
+                let rest = line.get(pos..).unwrap_or("");
+                if !rest.starts_with("##") {
+                    out.push(Comment {
+                        line: i as u32 + 1,
+                        text: rest.trim_end().to_string(),
+                        own_line: line.get(..pos).is_some_and(|p| p.trim().is_empty()),
+                    });
+                }
+                break;
+            }
+        }
+    }
+    out
+}
+
+struct Line {
+    tag: Option<u32>,
+    indent: usize,
+    text: String,
+}
+
+struct Printer {
+    lines: Vec<Line>,
+}
+
+impl Printer {
+    fn push(&mut self, tag: u32, indent: usize, text: String) {
+        self.lines.push(Line {
+            tag: Some(tag),
+            indent,
+            text,
+        });
+    }
+
+    fn blank(&mut self) {
+        if self.lines.last().is_some_and(|l| !l.text.is_empty()) {
+            self.lines.push(Line {
+                tag: None,
+                indent: 0,
+                text: String::new(),
+            });
+        }
+    }
+
+    fn docs(&mut self, docs: &[String], line: u32, indent: usize) {
+        for (k, d) in docs.iter().enumerate() {
+            let text = if d.is_empty() {
+                "##".to_string()
+            } else {
+                format!("## {d}")
+            };
+            self.push(line + k as u32, indent, text);
+        }
+    }
+}
+
+/// Formats a policy in the canonical layout, keeping every comment.
+pub fn format(source: &str) -> Result<String, FormatError> {
+    let (file, diags) = parse(source);
+    let Some(file) = file else {
+        return Err(FormatError::Syntax(diags));
+    };
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(FormatError::Syntax(diags));
+    }
+    let trivia = comments(source);
+    let out = print(&file, &trivia);
+    let (again, _) = parse(&out);
+    match again {
+        Some(f)
+            if f == file
+                && comments(&out)
+                    .iter()
+                    .map(|c| &c.text)
+                    .eq(trivia.iter().map(|c| &c.text)) =>
+        {
+            Ok(out)
+        }
+        Some(_) => Err(FormatError::NotEquivalent(
+            "the formatted text would not mean the same as the original".into(),
+        )),
+        None => Err(FormatError::NotEquivalent(
+            "the formatted text would not parse".into(),
+        )),
+    }
+}
+
+fn print(file: &PolicyFile, trivia: &[Comment]) -> String {
+    let mut p = Printer { lines: Vec::new() };
+    header(&mut p, &file.header);
+    let mut prev: Option<&Item> = None;
+    for item in &file.items {
+        let compact = match (prev, item) {
+            (Some(Item::Segment(_)), Item::Segment(s)) => s.docs.is_empty(),
+            (Some(Item::Hold(_)), Item::Hold(h)) => h.docs.is_empty(),
+            _ => false,
+        };
+        if !compact {
+            p.blank();
+        }
+        match item {
+            Item::Limits(l) => limits(&mut p, l),
+            Item::Segment(s) => {
+                p.docs(&s.docs, s.span.line, 0);
+                let text = match &s.condition {
+                    Some(c) => format!("segment {} when {}", s.name.node, expr(&c.node)),
+                    None => format!("segment {} otherwise", s.name.node),
+                };
+                p.push(s.name.span.line, 0, text);
+            }
+            Item::Hold(h) => {
+                p.docs(&h.docs, h.span.line, 0);
+                p.push(
+                    h.name.span.line,
+                    0,
+                    format!("hold {} when {}", h.name.node, expr(&h.condition.node)),
+                );
+            }
+            Item::Ladder(l) => ladder(&mut p, l),
+        }
+        prev = Some(item);
+    }
+    weave(p.lines, trivia)
+}
+
+/// Puts the comments back: own-line comments before the first line that
+/// came from a later source line, end-of-line comments after the last line
+/// that came from their line or an earlier one.
+fn weave(lines: Vec<Line>, trivia: &[Comment]) -> String {
+    let mut before: Vec<Vec<&Comment>> = (0..=lines.len()).map(|_| Vec::new()).collect();
+    let mut after: Vec<Vec<&Comment>> = (0..lines.len()).map(|_| Vec::new()).collect();
+    for c in trivia {
+        if c.own_line {
+            let at = lines
+                .iter()
+                .position(|l| l.tag.is_some_and(|t| t > c.line))
+                .unwrap_or(lines.len());
+            if let Some(slot) = before.get_mut(at) {
+                slot.push(c);
+            }
+        } else {
+            let at = lines
+                .iter()
+                .rposition(|l| l.tag.is_some_and(|t| t <= c.line))
+                .unwrap_or(0);
+            if let Some(slot) = after.get_mut(at) {
+                slot.push(c);
+            }
+        }
+    }
+    let mut out = String::new();
+    for (i, line) in lines.iter().enumerate() {
+        for c in before.get(i).into_iter().flatten() {
+            out.push_str(&" ".repeat(line.indent));
+            out.push_str(&c.text);
+            out.push('\n');
+        }
+        if !line.text.is_empty() {
+            out.push_str(&" ".repeat(line.indent));
+            out.push_str(&line.text);
+        }
+        for c in after.get(i).into_iter().flatten() {
+            out.push_str("  ");
+            out.push_str(&c.text);
+        }
+        out.push('\n');
+    }
+    for c in before.last().into_iter().flatten() {
+        out.push_str(&c.text);
+        out.push('\n');
+    }
+    out
+}
+
+fn header(p: &mut Printer, h: &Header) {
+    p.docs(&h.docs, h.span.line, 0);
+    p.push(
+        h.name.span.line,
+        0,
+        format!("policy {}", quote(&h.name.node)),
+    );
+    let date = h.effective.node.map_or_else(String::new, |d| d.to_string());
+    p.push(h.effective.span.line, 2, format!("effective {date}"));
+    p.push(
+        h.currency.span.line,
+        2,
+        format!("currency {}", h.currency.node),
+    );
+    if let Some(d) = &h.description {
+        p.push(d.span.line, 2, format!("description {}", quote(&d.node)));
+    }
+    if let Some(c) = &h.control_group {
+        p.push(c.span.line, 2, format!("control group {}%", c.node));
+    }
+}
+
+fn limits(p: &mut Printer, l: &Limits) {
+    p.docs(&l.docs, l.span.line, 0);
+    p.push(l.span.line + l.docs.len() as u32, 0, "limits".to_string());
+    for r in &l.rules {
+        let text = match &r.node {
+            Limit::Cap {
+                count,
+                channel,
+                window_days,
+            } => format!(
+                "at most {count} {} per customer per {window_days}d",
+                if *count == 1 {
+                    channel.as_str()
+                } else {
+                    channel.plural()
+                }
+            ),
+            Limit::QuietHours { from, to } => format!("quiet hours {from} to {to} customer time"),
+            Limit::BusinessDays => "business days only".to_string(),
+            Limit::Holidays(days) => {
+                let ds: Vec<String> = days
+                    .iter()
+                    .filter_map(|d| d.node)
+                    .map(|d| d.to_string())
+                    .collect();
+                format!("holidays {}", ds.join(" "))
+            }
+        };
+        p.push(r.span.line, 2, text);
+    }
+}
+
+fn ladder(p: &mut Printer, l: &Ladder) {
+    p.docs(&l.docs, l.span.line, 0);
+    p.push(l.segment.span.line, 0, format!("ladder {}", l.segment.node));
+    let width = l
+        .steps
+        .iter()
+        .map(|s| offset_text(s.offset.node).len())
+        .max()
+        .unwrap_or(0);
+    for s in &l.steps {
+        p.docs(&s.docs, s.span.line, 2);
+        let off = offset_text(s.offset.node);
+        let pad = width + 2;
+        let mut tail = String::new();
+        if let Some(c) = &s.condition {
+            tail.push_str(&format!(" when {}", expr(&c.node)));
+        }
+        if s.requires_approval {
+            tail.push_str(" requires approval");
+        }
+        match &s.action.node {
+            Action::Experiment(e) => {
+                p.push(
+                    s.offset.span.line,
+                    2,
+                    format!("{off:<pad$}experiment {} {{", quote(&e.name.node)),
+                );
+                let n = e.arms.len();
+                for (i, arm) in e.arms.iter().enumerate() {
+                    let what = arm
+                        .action
+                        .as_ref()
+                        .map_or_else(|| "no action".to_string(), |a| action(&a.node));
+                    let comma = if i + 1 < n { "," } else { "" };
+                    p.push(
+                        arm.span.line,
+                        2 + pad + 2,
+                        format!("{}% {what}{comma}", arm.weight.node),
+                    );
+                }
+                p.lines.push(Line {
+                    tag: None,
+                    indent: 2 + pad,
+                    text: format!("}}{tail}"),
+                });
+            }
+            a => p.push(
+                s.offset.span.line,
+                2,
+                format!("{off:<pad$}{}{tail}", action(a)),
+            ),
+        }
+    }
+}
+
+fn action(a: &Action) -> String {
+    match a {
+        Action::Email { template } => format!("email {}", quote(&template.node)),
+        Action::Call { queue } => format!("call {}", quote(&queue.node)),
+        Action::Letter { template } => format!("letter {}", quote(&template.node)),
+        Action::OfferPlan(plan) => {
+            let mut s = format!(
+                "offer plan {} installments every {}d",
+                plan.installments.node, plan.every_days.node
+            );
+            match plan.down.as_ref().map(|d| &d.node) {
+                Some(DownPayment::Percent(pct)) => s.push_str(&format!(" down {pct}%")),
+                Some(DownPayment::Money { amount, currency }) => {
+                    s.push_str(&format!(" down {amount} {currency}"))
+                }
+                None => {}
+            }
+            s
+        }
+        Action::Experiment(e) => format!("experiment {} {{ … }}", quote(&e.name.node)),
+    }
+}
+
+const ATOM: u8 = 7;
+
+fn precedence(e: &Expr) -> u8 {
+    match e {
+        Expr::Binary { op, .. } => op.precedence(),
+        Expr::Not { .. } => 3,
+        Expr::IsMissing { .. } => 6,
+        _ => ATOM,
+    }
+}
+
+/// Prints an expression with only the parentheses its meaning needs.
+pub fn expr(e: &Expr) -> String {
+    match e {
+        Expr::Fact { name } => name.clone(),
+        Expr::Literal { value } => literal(value),
+        Expr::List { items } => {
+            let parts: Vec<String> = items.iter().map(|i| expr(&i.node)).collect();
+            format!("[{}]", parts.join(", "))
+        }
+        Expr::Not { operand } => format!("not {}", child(&operand.node, 3)),
+        Expr::IsMissing { operand, negated } => format!(
+            "{} is {}missing",
+            child(&operand.node, ATOM),
+            if *negated { "not " } else { "" }
+        ),
+        Expr::Binary { op, left, right } => {
+            let prec = op.precedence();
+            format!(
+                "{} {} {}",
+                child(&left.node, prec),
+                op.symbol(),
+                child(&right.node, prec + 1)
+            )
+        }
+        Expr::Invalid => "?".to_string(),
+    }
+}
+
+fn child(e: &Expr, min: u8) -> String {
+    if precedence(e) < min {
+        format!("({})", expr(e))
+    } else {
+        expr(e)
+    }
+}
+
+fn literal(l: &Literal) -> String {
+    match l {
+        Literal::Bool(b) => b.to_string(),
+        Literal::Number(n) => n.to_string(),
+        Literal::Money { amount, currency } => format!("{amount} {currency}"),
+        Literal::Percent(p) => format!("{p}%"),
+        Literal::Date(d) => d.to_string(),
+        Literal::Days(d) => format!("{d}d"),
+        Literal::Text(t) => quote(t),
+    }
+}

@@ -183,14 +183,19 @@ pub enum Const {
 
 /// Compiles a policy that passed [`crate::check::check`] without errors.
 pub fn compile(file: &ast::PolicyFile, source: &str, file_name: &str) -> Policy {
-    let rule = |span: Span, docs: &[String]| Rule {
-        line: span.line,
-        col: span.col,
+    // A rule is shown by the source line it starts on (after its doc
+    // comments), so explanations quote what the author wrote.
+    let rule = |anchor: Span, docs: &[String]| Rule {
+        line: anchor.line,
+        col: anchor.col,
         text: source
-            .get(span.start..span.end)
-            .map_or_else(String::new, |s| {
-                s.lines().next().unwrap_or("").trim().to_string()
-            }),
+            .get(..anchor.start)
+            .and_then(|before| before.rfind('\n'))
+            .map_or(Some(source), |i| source.get(i + 1..))
+            .and_then(|rest| rest.lines().next())
+            .unwrap_or("")
+            .trim()
+            .to_string(),
         docs: docs.to_vec(),
     };
     let text = |span: Span| {
@@ -212,12 +217,12 @@ pub fn compile(file: &ast::PolicyFile, source: &str, file_name: &str) -> Policy 
                 name: s.name.node.clone(),
                 condition: s.condition.as_ref().map(|c| expr(&c.node)),
                 ladder: None,
-                rule: rule(s.span, &s.docs),
+                rule: rule(s.name.span, &s.docs),
             }),
             Item::Hold(h) => holds.push(CHold {
                 name: h.name.node.clone(),
                 condition: expr(&h.condition.node),
-                rule: rule(h.span, &h.docs),
+                rule: rule(h.name.span, &h.docs),
             }),
             Item::Ladder(l) => {
                 let mut steps: Vec<CStep> = l
@@ -229,14 +234,14 @@ pub fn compile(file: &ast::PolicyFile, source: &str, file_name: &str) -> Policy 
                         condition: s.condition.as_ref().map(|c| expr(&c.node)),
                         condition_text: s.condition.as_ref().map(|c| text(c.span)),
                         requires_approval: s.requires_approval,
-                        rule: rule(s.span, &s.docs),
+                        rule: rule(s.offset.span, &s.docs),
                     })
                     .collect();
                 steps.sort_by_key(|s| s.offset);
                 ladders.push(CLadder {
                     segment: l.segment.node.clone(),
                     steps,
-                    rule: rule(l.span, &l.docs),
+                    rule: rule(l.segment.span, &l.docs),
                 });
             }
             Item::Limits(l) => {

@@ -6,9 +6,10 @@
 //! `collect test`, and [`Policy::explain`] records the whole trace for people.
 
 use crate::ast::BinOp;
-use crate::compile::{CAction, CArm, CExpr, CStep, Const, Policy};
+use crate::ast::Channel;
+use crate::compile::{CAction, CArm, CExpr, CStep, Cap, Const, Policy};
 use crate::facts::{FactId, Facts, Value};
-use chrono::{Datelike, Days, NaiveDate, Weekday};
+use chrono::{Datelike, Days, NaiveDate, NaiveTime, Timelike, Weekday};
 use serde::Serialize;
 
 /// What the policy says about one invoice on one day.
@@ -196,7 +197,7 @@ impl Policy {
 
     /// What a sweep that ran every day would do on `facts.today`: the steps
     /// scheduled today, or the reason there is nothing to do.
-    pub fn day_plan(&self, facts: &Facts<'_>) -> DayPlan {
+    pub fn day_plan(&self, facts: &Facts<'_>, ctx: &Context<'_>) -> DayPlan {
         let d = self.decide(facts);
         let segment = d
             .segment
@@ -226,6 +227,7 @@ impl Policy {
             plan.reasons.push("no segment matched".to_string());
             return plan;
         };
+        let mut contacts: Vec<Contact> = ctx.history.to_vec();
         for (i, step) in ladder.steps.iter().enumerate() {
             if self.step_date(facts.invoice.due_date, step.offset) != Some(facts.today) {
                 continue;
@@ -244,15 +246,28 @@ impl Policy {
             }
             let r = self.resolve(step, facts.customer.id);
             match r.action {
-                Some(action) => plan.actions.push(PlannedAction {
-                    step: i,
-                    offset: step.offset,
-                    label: action.label(),
-                    requires_approval: step.requires_approval,
-                    experiment: r.experiment.map(str::to_string),
-                    arm: r.arm.map(str::to_string),
-                    line: step.rule.line,
-                }),
+                Some(action) => {
+                    let deferred = action.channel().and_then(|ch| {
+                        let reason = self.guardrail(ch, facts.today, ctx.local_time, &contacts);
+                        if reason.is_none() {
+                            contacts.push(Contact {
+                                date: facts.today,
+                                channel: ch,
+                            });
+                        }
+                        reason
+                    });
+                    plan.actions.push(PlannedAction {
+                        step: i,
+                        offset: step.offset,
+                        label: action.label(),
+                        requires_approval: step.requires_approval,
+                        experiment: r.experiment.map(str::to_string),
+                        arm: r.arm.map(str::to_string),
+                        line: step.rule.line,
+                        deferred,
+                    })
+                }
                 None => plan.reasons.push(format!(
                     "control arm of experiment {}",
                     r.experiment.unwrap_or_default()
@@ -263,6 +278,101 @@ impl Policy {
             plan.reasons.push("no step due today".to_string());
         }
         plan
+    }
+}
+
+/// A contact already made with a customer, for contact caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Contact {
+    pub date: NaiveDate,
+    pub channel: Channel,
+}
+
+/// What the guardrails need to know beyond the invoice's facts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context<'h> {
+    /// The customer's past contacts (any invoice).
+    pub history: &'h [Contact],
+    /// The customer's local time when the sweep would send; `None` skips
+    /// the quiet-hours check.
+    pub local_time: Option<NaiveTime>,
+}
+
+impl Policy {
+    /// The first contact cap that one more contact on `channel` on `today`
+    /// would break, given the customer's contacts so far. A cap counts the
+    /// contacts of its channel (`contact` counts all) in the `window_days`
+    /// days ending today.
+    pub fn cap_reached(
+        &self,
+        channel: Channel,
+        today: NaiveDate,
+        history: &[Contact],
+    ) -> Option<&Cap> {
+        self.limits.caps.iter().find(|cap| {
+            let applies = |c: Channel| cap.channel == Channel::Contact || cap.channel == c;
+            if !applies(channel) {
+                return false;
+            }
+            let used = history
+                .iter()
+                .filter(|c| {
+                    applies(c.channel)
+                        && c.date <= today
+                        && (today - c.date).num_days() < cap.window_days
+                })
+                .count();
+            used >= cap.count as usize
+        })
+    }
+
+    /// Whether `time` (the customer's local time) falls in the quiet hours.
+    /// Quiet hours may wrap midnight (`20:00 to 08:00`).
+    pub fn is_quiet(&self, time: NaiveTime) -> bool {
+        let Some((from, to)) = self.limits.quiet_hours else {
+            return false;
+        };
+        let minutes = |c: crate::ast::ClockTime| c.hour * 60 + c.minute;
+        let t = time.hour() * 60 + time.minute();
+        let (f, e) = (minutes(from), minutes(to));
+        if f < e {
+            f <= t && t < e
+        } else {
+            t >= f || t < e
+        }
+    }
+
+    /// Why a contact on `channel` must wait, if it must: not a business day,
+    /// quiet hours (email, calls and offers; letters are posted), or a cap.
+    pub fn guardrail(
+        &self,
+        channel: Channel,
+        today: NaiveDate,
+        local_time: Option<NaiveTime>,
+        history: &[Contact],
+    ) -> Option<String> {
+        if !self.is_business_day(today) {
+            return Some("not a business day".to_string());
+        }
+        if channel != Channel::Letter
+            && let Some(t) = local_time
+            && self.is_quiet(t)
+            && let Some((from, to)) = self.limits.quiet_hours
+        {
+            return Some(format!("quiet hours {from} to {to} customer time"));
+        }
+        self.cap_reached(channel, today, history).map(|cap| {
+            format!(
+                "at most {} {} per customer per {}d",
+                cap.count,
+                if cap.count == 1 {
+                    cap.channel.as_str()
+                } else {
+                    cap.channel.plural()
+                },
+                cap.window_days
+            )
+        })
     }
 }
 
@@ -294,6 +404,9 @@ pub struct PlannedAction {
     pub arm: Option<String>,
     /// Line of the step in the policy file.
     pub line: u32,
+    /// Why a guardrail holds the action back today (it is retried on the
+    /// next sweep, not dropped); `None` when it may go out.
+    pub deferred: Option<String>,
 }
 
 impl PlannedAction {
@@ -304,6 +417,10 @@ impl PlannedAction {
         } else {
             self.label.clone()
         }
+    }
+
+    pub fn is_deferred(&self) -> bool {
+        self.deferred.is_some()
     }
 }
 

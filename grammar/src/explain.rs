@@ -4,7 +4,7 @@
 //! or why none did.
 
 use crate::compile::{CExpr, Policy, Rule};
-use crate::eval::{DayPlan, eval, truthy};
+use crate::eval::{Context, DayPlan, eval, truthy};
 use crate::facts::{FACTS, FactId, Facts};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -114,7 +114,7 @@ impl Policy {
     }
 
     /// The full trace of the decision for one invoice on `facts.today`.
-    pub fn explain(&self, facts: &Facts<'_>) -> Trace {
+    pub fn explain(&self, facts: &Facts<'_>, ctx: &Context<'_>) -> Trace {
         let decision = self.decide(facts);
         let holds = self
             .holds
@@ -202,7 +202,7 @@ impl Policy {
             segments,
             control_group: decision.control_group,
             ladder,
-            plan: self.day_plan(facts),
+            plan: self.day_plan(facts, ctx),
         }
     }
 }
@@ -319,7 +319,11 @@ impl Trace {
                 (Some(e), Some(arm)) => format!(" (experiment {e}, arm {arm})"),
                 _ => String::new(),
             };
-            let _ = writeln!(out, "  {}{arm}  (line {})", a.describe(), a.line);
+            let deferred = a
+                .deferred
+                .as_ref()
+                .map_or_else(String::new, |r| format!("  DEFERRED: {r}"));
+            let _ = writeln!(out, "  {}{arm}  (line {}){deferred}", a.describe(), a.line);
         }
         for r in &self.plan.reasons {
             let _ = writeln!(out, "  no action: {r}");

@@ -20,7 +20,7 @@ pub mod syntax;
 pub use check::TemplateCatalog;
 pub use compile::Policy;
 pub use diagnostic::{Diagnostic, Severity};
-pub use eval::{DayPlan, Decision, PlannedAction};
+pub use eval::{Contact, Context, DayPlan, Decision, PlannedAction};
 pub use facts::{CustomerFacts, Facts, InvoiceFacts};
 
 /// Parses and checks a policy: its tree when it parses, and every diagnostic

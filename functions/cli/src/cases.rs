@@ -7,8 +7,9 @@
 //! invoice.amount: `1200` needs a currency, like `1200 USD``.
 
 use anyhow::{Context, Result, anyhow, bail};
-use chrono::{Days, NaiveDate};
-use policy_lang::{CustomerFacts, Facts, InvoiceFacts, Policy};
+use chrono::{Days, NaiveDate, NaiveTime};
+use policy_lang::ast::Channel;
+use policy_lang::{Contact, Context as GuardContext, CustomerFacts, Facts, InvoiceFacts, Policy};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use std::path::Path;
@@ -32,6 +33,11 @@ pub struct Case {
     pub no_action: Option<String>,
     pub segment: Option<String>,
     pub never: Vec<String>,
+    pub deferred: Option<Vec<String>>,
+    /// Contacts already made with the customer, for contact caps.
+    pub history: Vec<Contact>,
+    /// The customer's local time when the sweep sends, for quiet hours.
+    pub time: Option<NaiveTime>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -80,7 +86,10 @@ const CASE_FIELDS: &[&str] = &[
     "date",
     "from",
     "to",
+    "time",
     "risk",
+    "history",
+    "deferred",
     "customer",
     "invoice",
     "expect",
@@ -166,6 +175,14 @@ impl Case {
                 avg_days_late: cus.avg_days_late,
                 first_invoice_on: cus.first_invoice_on,
             },
+        }
+    }
+
+    /// The guardrail context of this case.
+    pub fn context(&self) -> GuardContext<'_> {
+        GuardContext {
+            history: &self.history,
+            local_time: self.time,
         }
     }
 
@@ -400,19 +417,22 @@ fn build_case(
         plan_defaulted: opt_bool(&i, "invoice.plan_defaulted", "plan_defaulted")?.unwrap_or(false),
     };
 
-    let expect = match case.get("expect") {
+    let expect = labels(&case, "expect")?;
+    let deferred = labels(&case, "deferred")?;
+    let time = match get("time") {
         None => None,
-        Some(Value::Array(a)) => Some(
-            a.iter()
-                .map(|x| {
-                    x.as_str().map(str::to_string).ok_or_else(|| {
-                        anyhow!("expect: actions are text like \"email friendly-reminder\"")
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?,
+        Some(Value::String(s)) => Some(
+            NaiveTime::parse_from_str(s, "%H:%M")
+                .map_err(|_| anyhow!("time: `{s}` is not a time like `21:30`"))?,
         ),
-        Some(Value::String(s)) => Some(vec![s.clone()]),
-        Some(_) => bail!("expect: write a list like `[\"email friendly-reminder\"]`"),
+        Some(_) => bail!("time: write the customer's local time in quotes, like `\"21:30\"`"),
+    };
+    let history = match get("history") {
+        None => Vec::new(),
+        Some(Value::Array(a)) => a.iter().map(contact).collect::<Result<Vec<_>>>()?,
+        Some(_) => {
+            bail!("history: write a list like `[{{ date = 2026-12-11, channel = \"email\" }}]`")
+        }
     };
     let never = match case.get("never") {
         None => Vec::new(),
@@ -429,13 +449,22 @@ fn build_case(
     };
     let no_action = opt_text(&case, "no_action", "no_action")?;
     let segment = opt_text(&case, "segment", "segment")?;
-    if matches!(when, When::Range(..)) && (expect.is_some() || no_action.is_some()) {
+    if matches!(when, When::Range(..))
+        && (expect.is_some() || no_action.is_some() || deferred.is_some())
+    {
         bail!(
-            "`expect` and `no_action` need a single `date`; over `from`/`to` use `never` or `segment`"
+            "`expect`, `deferred` and `no_action` need a single `date`; over `from`/`to` use `never` or `segment`"
         );
     }
-    if expect.is_none() && no_action.is_none() && never.is_empty() && segment.is_none() {
-        bail!("the case checks nothing: add `expect`, `no_action`, `never` or `segment`");
+    if expect.is_none()
+        && deferred.is_none()
+        && no_action.is_none()
+        && never.is_empty()
+        && segment.is_none()
+    {
+        bail!(
+            "the case checks nothing: add `expect`, `deferred`, `no_action`, `never` or `segment`"
+        );
     }
     Ok(Case {
         name,
@@ -448,7 +477,50 @@ fn build_case(
         no_action,
         segment,
         never,
+        deferred,
+        history,
+        time,
     })
+}
+
+fn labels(case: &Table, key: &str) -> Result<Option<Vec<String>>> {
+    match case.get(key) {
+        None => Ok(None),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| {
+                x.as_str().map(str::to_string).ok_or_else(|| {
+                    anyhow!("{key}: actions are text like \"email friendly-reminder\"")
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some),
+        Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
+        Some(_) => bail!("{key}: write a list like `[\"email friendly-reminder\"]`"),
+    }
+}
+
+fn contact(v: &Value) -> Result<Contact> {
+    let Value::Table(t) = v else {
+        bail!("history: each contact is written `{{ date = 2026-12-11, channel = \"email\" }}`");
+    };
+    let day = match t.get("date") {
+        Some(d) => date(d, "history.date")?,
+        None => bail!("history: each contact needs a `date`"),
+    };
+    let channel = match t.get("channel").and_then(Value::as_str) {
+        Some("email") => Channel::Email,
+        Some("call") => Channel::Call,
+        Some("letter") => Channel::Letter,
+        Some("offer") => Channel::Offer,
+        Some(other) => {
+            bail!("history.channel: `{other}` is not `email`, `call`, `letter` or `offer`")
+        }
+        None => {
+            bail!("history: each contact needs a `channel` (`email`, `call`, `letter` or `offer`)")
+        }
+    };
+    Ok(Contact { date: day, channel })
 }
 
 fn date(v: &Value, field: &str) -> Result<NaiveDate> {

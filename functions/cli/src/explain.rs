@@ -42,7 +42,7 @@ pub fn run(
         (None, Some(d)) => *d,
         (None, None) => bail!("give the day with --date"),
     };
-    let trace = compiled.explain(&case.facts(day));
+    let trace = compiled.explain(&case.facts(day), &case.context());
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&trace)?),
         Format::Human => print!("{}", trace.render()),

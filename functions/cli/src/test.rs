@@ -24,7 +24,7 @@ pub fn run(paths: &[PathBuf], format: Format) -> Result<ExitCode> {
     let mut outcomes = Vec::new();
     let mut broken_files = 0;
     for path in &files {
-        match cases::read(path, |p| policy_files::load(p)) {
+        match cases::read(path, policy_files::load) {
             Ok((file, policy)) => {
                 for case in &file.cases {
                     let failures = run_case(&policy, case);
@@ -90,7 +90,10 @@ fn describe(plan: &DayPlan) -> String {
     } else {
         plan.actions
             .iter()
-            .map(|a| a.describe())
+            .map(|a| match &a.deferred {
+                Some(r) => format!("{} (deferred: {r})", a.describe()),
+                None => a.describe(),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }
@@ -101,7 +104,7 @@ pub fn run_case(policy: &Policy, case: &Case) -> Vec<String> {
     let mut failures = Vec::new();
     for day in case.days() {
         let facts = case.facts(day);
-        let plan = policy.day_plan(&facts);
+        let plan = policy.day_plan(&facts, &case.context());
         if let Some(want) = &case.segment
             && plan.segment.as_deref() != Some(want.as_str())
         {
@@ -110,19 +113,26 @@ pub fn run_case(policy: &Policy, case: &Case) -> Vec<String> {
                 plan.segment.as_deref().unwrap_or("none")
             ));
         }
-        if let Some(expect) = &case.expect {
-            let mut got: Vec<String> = plan.actions.iter().map(|a| a.describe()).collect();
+        for (expected, deferred) in [(&case.expect, false), (&case.deferred, true)] {
+            let Some(expect) = expected else { continue };
+            let mut got: Vec<String> = plan
+                .actions
+                .iter()
+                .filter(|a| a.is_deferred() == deferred)
+                .map(|a| a.describe())
+                .collect();
             let mut want = expect.clone();
             got.sort();
             want.sort();
             if got != want {
+                let what = if deferred { "deferred" } else { "sent" };
                 let want_text = if want.is_empty() {
-                    "no action".to_string()
+                    "nothing".to_string()
                 } else {
                     want.join(", ")
                 };
                 failures.push(format!(
-                    "on {day}: expected {want_text}, got {}",
+                    "on {day}: expected {what}: {want_text}; got {}",
                     describe(&plan)
                 ));
             }

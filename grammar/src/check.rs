@@ -914,7 +914,11 @@ fn mismatch_help(
         (Type::Text, Type::TextList) | (Type::TextList, Type::Text) => {
             Some("test membership with `in`, like `\"strategic\" in customer.tags`".to_string())
         }
-        _ => None,
+        _ => Some(format!(
+            "both sides must be of the same kind: compare a {} with another {}",
+            lt.describe(),
+            lt.describe()
+        )),
     }
 }
 

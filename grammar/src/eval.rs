@@ -109,7 +109,9 @@ impl Policy {
                 continue;
             };
             if date > facts.today {
-                break;
+                // Not `break`: rolling to business days can reorder dates
+                // of neighbouring steps around long holidays.
+                continue;
             }
             if step
                 .condition
@@ -125,20 +127,30 @@ impl Policy {
         d
     }
 
-    /// The day a step falls on: due date plus offset, moved to the next
-    /// business day when the policy keeps to business days.
+    /// The day a step falls on: due date plus offset. When the policy keeps
+    /// to business days, a step before the due date moves to the previous
+    /// business day (a heads-up must arrive before the due date, not on it)
+    /// and a step on or after the due date moves to the next business day.
     pub fn step_date(&self, due_date: NaiveDate, offset: i64) -> Option<NaiveDate> {
         let date = if offset >= 0 {
             due_date.checked_add_days(Days::new(offset.unsigned_abs()))?
         } else {
             due_date.checked_sub_days(Days::new(offset.unsigned_abs()))?
         };
-        Some(self.next_business_day(date))
+        Some(if offset < 0 {
+            self.roll(date, NaiveDate::pred_opt)
+        } else {
+            self.roll(date, NaiveDate::succ_opt)
+        })
     }
 
     /// `date` itself when contact is allowed that day, else the next day that
     /// is neither a weekend nor a listed holiday.
-    pub fn next_business_day(&self, mut date: NaiveDate) -> NaiveDate {
+    pub fn next_business_day(&self, date: NaiveDate) -> NaiveDate {
+        self.roll(date, NaiveDate::succ_opt)
+    }
+
+    fn roll(&self, mut date: NaiveDate, step: fn(&NaiveDate) -> Option<NaiveDate>) -> NaiveDate {
         if !self.limits.business_days {
             return date;
         }
@@ -146,7 +158,7 @@ impl Policy {
             if self.is_business_day(date) {
                 return date;
             }
-            match date.succ_opt() {
+            match step(&date) {
                 Some(next) => date = next,
                 None => return date,
             }

@@ -19,6 +19,9 @@ use toml::{Table, Value};
 /// A case file's cases.
 pub struct CaseFile {
     pub cases: Vec<Case>,
+    /// Cases that could not be read: `(name, line, problem)`. The other
+    /// cases still run; each broken one counts as failed.
+    pub broken: Vec<(String, usize, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -243,6 +246,7 @@ pub fn read(
     let currency_hint = Some(policy_doc.currency.as_str());
     let lines = case_lines(&text);
     let mut cases = Vec::new();
+    let mut broken = Vec::new();
     for (i, raw) in raw_cases.into_iter().enumerate() {
         let line = lines.get(i).copied().unwrap_or(0);
         let Value::Table(t) = raw else {
@@ -253,18 +257,23 @@ pub fn read(
             .and_then(Value::as_str)
             .unwrap_or("(unnamed)")
             .to_string();
-        let case = build_case(&defaults, t, line, currency_hint)
-            .map_err(|e| anyhow!("{name}:{line}: case \"{case_name}\": {e}"))?;
-        cases.push(case);
+        match build_case(&defaults, t, line, currency_hint) {
+            Ok(case) => cases.push(case),
+            Err(e) => broken.push((case_name, line, e.to_string())),
+        }
     }
-    Ok((CaseFile { cases }, policy_doc))
+    Ok((CaseFile { cases, broken }, policy_doc))
 }
 
 /// Line numbers of each `[[case]]` header, in order.
 fn case_lines(text: &str) -> Vec<usize> {
     text.lines()
         .enumerate()
-        .filter(|(_, l)| l.trim_start().starts_with("[[case]]"))
+        .filter(|(_, l)| {
+            l.split_whitespace()
+                .collect::<String>()
+                .starts_with("[[case]]")
+        })
         .map(|(i, _)| i + 1)
         .collect()
 }
@@ -304,6 +313,20 @@ fn build_case(
     currency_hint: Option<&str>,
 ) -> Result<Case> {
     unknown_fields(defaults, CASE_FIELDS, "defaults.")?;
+    for key in [
+        "name",
+        "expect",
+        "deferred",
+        "no_action",
+        "segment",
+        "never",
+    ] {
+        if defaults.contains_key(key) {
+            bail!(
+                "`{key}` cannot be a default: it is what a case checks, so write it in each case"
+            );
+        }
+    }
     unknown_fields(&case, CASE_FIELDS, "")?;
     let mut top = defaults.clone();
     top.extend(case.clone());

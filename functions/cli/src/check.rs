@@ -46,6 +46,9 @@ pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool) -> Result<Exi
         }
     }
     let failed = errors > 0 || (deny_warnings && warnings > 0);
+    if errors == 0 && failed && format == Format::Human {
+        println!("failing because --deny-warnings treats warnings as errors");
+    }
     Ok(if failed {
         ExitCode::FAILURE
     } else {

@@ -17,6 +17,14 @@ pub fn run(
     format: Format,
 ) -> Result<ExitCode> {
     let (file, compiled) = cases::read(case_file, |_| policy_files::load(policy))?;
+    if let Some((_, line, problem)) = file
+        .broken
+        .iter()
+        .find(|(n, _, _)| name.is_none_or(|want| want == n))
+        .filter(|_| name.is_some() || file.cases.len() + file.broken.len() == 1)
+    {
+        bail!("{}:{line}: {problem}", case_file.display());
+    }
     let case = match name {
         Some(n) => file.cases.iter().find(|c| c.name == n),
         None if file.cases.len() == 1 => file.cases.first(),

@@ -59,7 +59,7 @@ pub fn run(paths: &[PathBuf], check: bool) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     if check {
-        println!("{} policy file(s) formatted", files.len());
+        println!("{} policy file(s) already formatted", files.len());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,9 +8,12 @@ mod cases;
 mod check;
 mod explain;
 mod fmt;
+mod home;
+mod local;
 mod policy_files;
 mod test;
 
+use chrono::{NaiveDate, NaiveTime};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,9 +28,15 @@ use std::process::ExitCode;
                   Start with `collect check policy/` and `collect test policy/`."
 )]
 struct Cli {
+    /// The folder holding the local state (SQLite file, outbox, settings).
+    #[arg(long, global = true, env = "COLLECT_HOME", default_value = ".collect")]
+    home: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
+
+/// The policy used when `--policy` is not given.
+const DEFAULT_POLICY: &str = "policy/standard-net30.policy";
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -63,23 +72,99 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
-    /// Show the decision for one case and the trace behind it.
+    /// Explain a decision: for an ingested invoice on a day, or for a case file.
+    ///
+    /// `collect explain INV-1001 --date 2026-12-14` explains a stored invoice;
+    /// `collect explain --case cases.tests.toml [--name NAME]` explains a case.
     Explain {
-        /// The policy file.
-        #[arg(long)]
+        /// The invoice id (with --date), when not using --case.
+        invoice: Option<String>,
+        #[arg(long, default_value = DEFAULT_POLICY)]
         policy: PathBuf,
         /// A case file (same format as a policy test file).
         #[arg(long)]
-        case: PathBuf,
+        case: Option<PathBuf>,
         /// Which case of the file, by name, when it holds more than one.
         #[arg(long)]
         name: Option<String>,
-        /// The day to decide for; defaults to the case's `date`.
+        /// The day to decide for (for a case: defaults to its `date`).
         #[arg(long)]
-        date: Option<chrono::NaiveDate>,
+        date: Option<NaiveDate>,
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
+    /// Load customers.csv, invoices.csv, payments.csv and events.jsonl from a folder.
+    ///
+    /// Re-ingesting updates records and applies new payments. Bad rows are
+    /// reported with file, line and column, kept in <home>/rejects.csv, and
+    /// make the command exit 1; the valid rows are loaded all the same.
+    Ingest {
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+    /// Run one day's sweep: decide, record and send.
+    Run {
+        #[arg(long)]
+        date: NaiveDate,
+        #[arg(long, default_value = DEFAULT_POLICY)]
+        policy: PathBuf,
+        /// Show what would happen; record and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The sending time in UTC, `HH:MM` (quiet hours are checked against it).
+        #[arg(long)]
+        at: Option<NaiveTime>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+    /// Replay every day of a period on a copy of the state, sending nothing.
+    Simulate {
+        #[arg(long)]
+        from: NaiveDate,
+        #[arg(long)]
+        to: NaiveDate,
+        #[arg(long, default_value = DEFAULT_POLICY)]
+        policy: PathBuf,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+    /// The invoices two policy revisions would treat differently over a period.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        #[arg(long)]
+        from: NaiveDate,
+        #[arg(long)]
+        to: NaiveDate,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+    /// The human queue: approvals and call tasks.
+    Tasks {
+        #[command(subcommand)]
+        action: Option<TaskAction>,
+        /// Who decides (recorded in the audit trail).
+        #[arg(long, global = true)]
+        by: Option<String>,
+        /// The day of the decision; defaults to today.
+        #[arg(long, global = true)]
+        date: Option<NaiveDate>,
+        #[arg(long, value_enum, default_value = "human", global = true)]
+        format: Format,
+    },
+}
+
+#[derive(Subcommand)]
+enum TaskAction {
+    /// List tasks awaiting a person.
+    List,
+    /// Approve an action awaiting approval; the next run sends it.
+    Approve { id: String },
+    /// Reject an action awaiting approval; it is never sent.
+    Reject { id: String },
+    /// Mark a call task done.
+    Done { id: String },
 }
 
 fn main() -> ExitCode {
@@ -93,12 +178,65 @@ fn main() -> ExitCode {
         Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Test { paths, format } => test::run(&paths, format),
         Command::Explain {
+            invoice,
             policy,
             case,
             name,
             date,
             format,
-        } => explain::run(&policy, &case, name.as_deref(), date, format),
+        } => match (case, invoice, date) {
+            (Some(case), _, _) => explain::run(&policy, &case, name.as_deref(), date, format),
+            (None, Some(inv), Some(d)) => home::Home::open(&cli.home)
+                .and_then(|h| local::explain_invoice(&h, &policy, &inv, d, format)),
+            _ => Err(anyhow::anyhow!(
+                "say what to explain: `collect explain INVOICE --date YYYY-MM-DD` or `collect explain --case FILE`"
+            )),
+        },
+        Command::Ingest { dir, format } => {
+            home::Home::open(&cli.home).and_then(|h| local::ingest(&h, &dir, format))
+        }
+        Command::Run {
+            date,
+            policy,
+            dry_run,
+            at,
+            format,
+        } => home::Home::open(&cli.home)
+            .and_then(|h| local::run(&h, &policy, date, dry_run, at, format)),
+        Command::Simulate {
+            from,
+            to,
+            policy,
+            format,
+        } => {
+            home::Home::open(&cli.home).and_then(|h| local::simulate(&h, &policy, from, to, format))
+        }
+        Command::Diff {
+            old,
+            new,
+            from,
+            to,
+            format,
+        } => {
+            home::Home::open(&cli.home).and_then(|h| local::diff(&h, &old, &new, from, to, format))
+        }
+        Command::Tasks {
+            action,
+            by,
+            date,
+            format,
+        } => {
+            let cmd = match action {
+                None | Some(TaskAction::List) => local::TaskCommand::List,
+                Some(TaskAction::Approve { id }) => local::TaskCommand::Approve(id),
+                Some(TaskAction::Reject { id }) => local::TaskCommand::Reject(id),
+                Some(TaskAction::Done { id }) => local::TaskCommand::Done(id),
+            };
+            // The command line is the edge where "today" may come from the clock.
+            let day = date.unwrap_or_else(|| chrono::Local::now().date_naive());
+            home::Home::open(&cli.home)
+                .and_then(|h| local::tasks(&h, cmd, by.as_deref(), day, format))
+        }
     };
     match result {
         Ok(code) => code,

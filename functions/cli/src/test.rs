@@ -26,6 +26,15 @@ pub fn run(paths: &[PathBuf], format: Format) -> Result<ExitCode> {
     for path in &files {
         match cases::read(path, policy_files::load) {
             Ok((file, policy)) => {
+                for (name, line, problem) in &file.broken {
+                    outcomes.push(Outcome {
+                        file: path.display().to_string(),
+                        line: *line,
+                        case: name.clone(),
+                        passed: false,
+                        failures: vec![format!("this case cannot be read: {problem}")],
+                    });
+                }
                 for case in &file.cases {
                     let failures = run_case(&policy, case);
                     outcomes.push(Outcome {
@@ -43,6 +52,7 @@ pub fn run(paths: &[PathBuf], format: Format) -> Result<ExitCode> {
             }
         }
     }
+    outcomes.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
     let passed = outcomes.iter().filter(|o| o.passed).count();
     let failed = outcomes.len() - passed;
     match format {
@@ -161,6 +171,13 @@ pub fn run_case(policy: &Policy, case: &Case) -> Vec<String> {
                 }
             }
         }
+    }
+    // Over a long range one mistake fails every day; show the first few.
+    const SHOWN: usize = 5;
+    if failures.len() > SHOWN {
+        let more = failures.len() - SHOWN;
+        failures.truncate(SHOWN);
+        failures.push(format!("… and {more} more"));
     }
     failures
 }

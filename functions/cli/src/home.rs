@@ -1,0 +1,183 @@
+//! The local home folder (`--home`, `COLLECT_HOME`, default `.collect`):
+//! the SQLite state, the outbox of sent messages, rejected rows, and the
+//! local settings. Everything the local runtime needs comes from here and
+//! from the policy's folder; nothing from the repository's secrets.
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveTime;
+use collect_core::message::{Outbox, PayLinks, Templates};
+use collect_core::runner::Sender;
+use collect_core::store::SqliteStore;
+use collect_core::sweep::SweepOptions;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Local settings, from `<home>/config.toml` (every key optional).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default = "default_company")]
+    pub company: String,
+    #[serde(default = "default_sender")]
+    pub sender: String,
+    #[serde(default)]
+    pub reply_to: Option<String>,
+    /// Where "pay now" links point; `{token}` is replaced by the signed token.
+    #[serde(default = "default_pay_url")]
+    pub pay_url: String,
+    #[serde(default = "default_pay_link_days")]
+    pub pay_link_days: u64,
+    /// When the sweep sends, UTC, `HH:MM`.
+    #[serde(default = "default_send_time")]
+    pub send_time_utc: String,
+}
+
+fn default_company() -> String {
+    "Example Supplies Ltd".to_string()
+}
+fn default_sender() -> String {
+    "receivables@example.com".to_string()
+}
+fn default_pay_url() -> String {
+    "https://pay.example.com/invoice/{token}".to_string()
+}
+fn default_pay_link_days() -> u64 {
+    45
+}
+fn default_send_time() -> String {
+    "14:00".to_string()
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            company: default_company(),
+            sender: default_sender(),
+            reply_to: None,
+            pay_url: default_pay_url(),
+            pay_link_days: default_pay_link_days(),
+            send_time_utc: default_send_time(),
+        }
+    }
+}
+
+pub struct Home {
+    pub dir: PathBuf,
+    pub settings: Settings,
+}
+
+/// The environment variable holding the pay-link signing key (at least 32
+/// characters). Without it, a random key is created in the home folder.
+pub const KEY_VAR: &str = "COLLECT_PAY_LINK_KEY";
+
+impl Home {
+    pub fn open(dir: &Path) -> Result<Home> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the home folder {}", dir.display()))?;
+        let config = dir.join("config.toml");
+        let settings = if config.exists() {
+            let text = std::fs::read_to_string(&config)
+                .with_context(|| format!("cannot read {}", config.display()))?;
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?
+        } else {
+            Settings::default()
+        };
+        Ok(Home {
+            dir: dir.to_path_buf(),
+            settings,
+        })
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.join("collect.db")
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.dir.join("outbox")
+    }
+
+    pub fn store(&self) -> Result<SqliteStore> {
+        Ok(SqliteStore::open(&self.db_path())?)
+    }
+
+    pub fn outbox(&self) -> Outbox {
+        Outbox::new(self.outbox_dir())
+    }
+
+    pub fn sender(&self) -> Sender {
+        Sender {
+            company: self.settings.company.clone(),
+            email: self.settings.sender.clone(),
+            reply_to: self.settings.reply_to.clone(),
+        }
+    }
+
+    pub fn sweep_options(
+        &self,
+        git_revision: Option<String>,
+        at: Option<NaiveTime>,
+    ) -> Result<SweepOptions> {
+        let send_time_utc = match at {
+            Some(t) => t,
+            None => {
+                NaiveTime::parse_from_str(&self.settings.send_time_utc, "%H:%M").map_err(|_| {
+                    anyhow::anyhow!(
+                        "config.toml: send_time_utc `{}` is not a time like `14:00`",
+                        self.settings.send_time_utc
+                    )
+                })?
+            }
+        };
+        Ok(SweepOptions {
+            git_revision,
+            send_time_utc,
+        })
+    }
+
+    /// The pay-link signer: the key from `COLLECT_PAY_LINK_KEY`, or a random
+    /// key kept in `<home>/pay-link.key` for local use.
+    pub fn pay_links(&self) -> Result<PayLinks> {
+        let key = match std::env::var(KEY_VAR) {
+            Ok(k) => k.into_bytes(),
+            Err(_) => {
+                let path = self.dir.join("pay-link.key");
+                if !path.exists() {
+                    let key: [u8; 32] = rand::random();
+                    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+                    std::fs::write(&path, hex)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?
+            }
+        };
+        if key.len() < 32 {
+            bail!("{KEY_VAR} must be at least 32 characters long");
+        }
+        PayLinks::new(&key, &self.settings.pay_url)
+            .map_err(|e| anyhow::anyhow!("config.toml: pay_url: {e}"))
+    }
+}
+
+/// The templates beside a policy file.
+pub fn templates_for(policy: &Path) -> Result<Templates> {
+    let dir = policy.parent().unwrap_or(Path::new(".")).join("templates");
+    Templates::load(&dir).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The Git revision of the folder holding the policy, when it is in Git.
+pub fn git_revision(policy: &Path) -> Option<String> {
+    let dir = policy
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+}

@@ -1,0 +1,779 @@
+//! The local runtime's commands: ingest, run, simulate, diff, explain an
+//! invoice, and the human task queue. State lives in the home folder's
+//! SQLite file; mail goes to its outbox.
+
+use crate::Format;
+use crate::home::{self, Home};
+use crate::policy_files;
+use anyhow::{Context, Result, bail};
+use chrono::{NaiveDate, NaiveTime};
+use collect_core::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
+use collect_core::ingest::{self, Incoming, Reject};
+use collect_core::message::{Mailer, NullMailer};
+use collect_core::runner::{RunReport, Runtime};
+use collect_core::store::{SqliteStore, Store};
+use collect_core::sweep::{self, PriorLateRate, RiskScorer};
+use policy_lang::{Context as GuardContext, Policy};
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+// ---------------------------------------------------------------- ingest
+
+/// Loads the CSV files (and `events.jsonl`) found in `dir`.
+pub fn ingest(home: &Home, dir: &Path, format: Format) -> Result<ExitCode> {
+    let mut store = home.store()?;
+    let mut rejects: Vec<Reject> = Vec::new();
+    let mut found = 0;
+    let open = |name: &str| -> Result<Option<std::fs::File>> {
+        let path = dir.join(name);
+        if path.exists() {
+            Ok(Some(std::fs::File::open(&path).with_context(|| {
+                format!("cannot open {}", path.display())
+            })?))
+        } else {
+            Ok(None)
+        }
+    };
+    let label = |name: &str| dir.join(name).display().to_string();
+    let mut customers: Vec<Customer> = Vec::new();
+    let mut invoices: Vec<Invoice> = Vec::new();
+    let mut payments: Vec<Payment> = Vec::new();
+    let mut events: Vec<(Event, u64, String)> = Vec::new();
+    if let Some(f) = open("customers.csv")? {
+        found += 1;
+        let p = ingest::customers(f, &label("customers.csv"))?;
+        customers = p.records;
+        rejects.extend(p.rejects);
+    }
+    let mut invoice_lines: Vec<u64> = Vec::new();
+    if let Some(f) = open("invoices.csv")? {
+        found += 1;
+        let p = ingest::invoices(f, &label("invoices.csv"))?;
+        invoices = p.records;
+        invoice_lines = p.lines;
+        rejects.extend(p.rejects);
+    }
+    let mut payment_lines: Vec<u64> = Vec::new();
+    if let Some(f) = open("payments.csv")? {
+        found += 1;
+        let p = ingest::payments(f, &label("payments.csv"))?;
+        payments = p.records;
+        payment_lines = p.lines;
+        rejects.extend(p.rejects);
+    }
+    if let Some(f) = open("events.jsonl")? {
+        found += 1;
+        let p = ingest::events(f, &label("events.jsonl"))?;
+        for (incoming, line) in p.records.into_iter().zip(p.lines) {
+            match incoming {
+                Incoming::Customer(c) => customers.push(c),
+                Incoming::Invoice(i) => invoices.push(i),
+                Incoming::Payment(pay) => payments.push(pay),
+                Incoming::Event(e) => events.push((e, line, label("events.jsonl"))),
+            }
+        }
+        rejects.extend(p.rejects);
+    }
+    if found == 0 {
+        bail!(
+            "{} holds none of customers.csv, invoices.csv, payments.csv or events.jsonl",
+            dir.display()
+        );
+    }
+
+    // References must resolve, against this batch or what is already stored.
+    let book = store.load_book()?;
+    let known_customers: HashSet<String> = book
+        .customers
+        .keys()
+        .cloned()
+        .chain(customers.iter().map(|c| c.customer_id.clone()))
+        .collect();
+    let mut kept_invoices = Vec::new();
+    for (i, inv) in invoices.into_iter().enumerate() {
+        if known_customers.contains(&inv.customer_id) {
+            kept_invoices.push(inv);
+        } else {
+            rejects.push(Reject {
+                file: label("invoices.csv"),
+                line: invoice_lines.get(i).copied().unwrap_or(0),
+                column: "customer_id".to_string(),
+                value: inv.customer_id.clone(),
+                reason: "no customer with this id; add it to customers.csv".to_string(),
+            });
+        }
+    }
+    let known_invoices: HashSet<String> = book
+        .invoices
+        .iter()
+        .map(|i| i.invoice_id.clone())
+        .chain(kept_invoices.iter().map(|i| i.invoice_id.clone()))
+        .collect();
+    let mut kept_payments = Vec::new();
+    for (i, p) in payments.into_iter().enumerate() {
+        if known_invoices.contains(&p.invoice_id) {
+            kept_payments.push(p);
+        } else {
+            rejects.push(Reject {
+                file: label("payments.csv"),
+                line: payment_lines.get(i).copied().unwrap_or(0),
+                column: "invoice_id".to_string(),
+                value: p.invoice_id.clone(),
+                reason: "no invoice with this id; add it to invoices.csv".to_string(),
+            });
+        }
+    }
+    let mut kept_events = Vec::new();
+    for (e, line, file) in events {
+        match &e.invoice_id {
+            Some(inv) if !known_invoices.contains(inv) => rejects.push(Reject {
+                file,
+                line,
+                column: "invoice_id".to_string(),
+                value: inv.clone(),
+                reason: "no invoice with this id".to_string(),
+            }),
+            _ => kept_events.push(e),
+        }
+    }
+
+    let c = store.upsert_customers(&customers)?;
+    let i = store.upsert_invoices(&kept_invoices)?;
+    let p = store.upsert_payments(&kept_payments)?;
+    let e = store.insert_events(&kept_events)?;
+    let rejects_path = home.dir.join("rejects.csv");
+    if !rejects.is_empty() {
+        ingest::write_rejects(&rejects_path, &rejects)
+            .with_context(|| format!("cannot write {}", rejects_path.display()))?;
+    }
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "customers": c, "invoices": i, "payments": p, "events_new": e,
+                "rejected": rejects.len(),
+                "rejects_file": (!rejects.is_empty()).then(|| rejects_path.display().to_string()),
+            }))?
+        ),
+        Format::Human => {
+            println!(
+                "customers: {} new, {} updated, {} unchanged",
+                c.inserted, c.updated, c.unchanged
+            );
+            println!(
+                "invoices:  {} new, {} updated, {} unchanged",
+                i.inserted, i.updated, i.unchanged
+            );
+            println!(
+                "payments:  {} new, {} updated, {} unchanged",
+                p.inserted, p.updated, p.unchanged
+            );
+            println!("events:    {e} new");
+            for r in &rejects {
+                eprintln!("rejected: {r}");
+            }
+            if !rejects.is_empty() {
+                println!(
+                    "{} row(s) rejected and kept in {}; fix them and ingest again",
+                    rejects.len(),
+                    rejects_path.display()
+                );
+            }
+        }
+    }
+    Ok(if rejects.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+// ---------------------------------------------------------------- run
+
+pub struct Loaded {
+    pub policy: Policy,
+    pub templates: collect_core::message::Templates,
+    pub revision: Option<String>,
+}
+
+pub fn load_policy(policy: &Path) -> Result<Loaded> {
+    let compiled = policy_files::load(policy)?;
+    let templates = home::templates_for(policy)?;
+    Ok(Loaded {
+        policy: compiled,
+        templates,
+        revision: home::git_revision(policy),
+    })
+}
+
+fn runtime<'a>(
+    home: &Home,
+    loaded: &'a Loaded,
+    mailer: &'a dyn Mailer,
+    pay_links: &'a collect_core::message::PayLinks,
+    at: Option<NaiveTime>,
+) -> Result<Runtime<'a>> {
+    Ok(Runtime {
+        policy: &loaded.policy,
+        scorer: &PriorLateRate,
+        templates: &loaded.templates,
+        pay_links,
+        mailer,
+        sender: home.sender(),
+        options: home.sweep_options(loaded.revision.clone(), at)?,
+        pay_link_days: home.settings.pay_link_days,
+    })
+}
+
+pub fn run(
+    home: &Home,
+    policy: &Path,
+    date: NaiveDate,
+    dry_run: bool,
+    at: Option<NaiveTime>,
+    format: Format,
+) -> Result<ExitCode> {
+    let loaded = load_policy(policy)?;
+    let mut store = home.store()?;
+    let outbox = home.outbox();
+    let pay_links = home.pay_links()?;
+    let rt = runtime(home, &loaded, &outbox, &pay_links, at)?;
+    let report = rt.run_day(&mut store, date, dry_run)?;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Human => print!("{}", describe_run(&report, date, home)),
+    }
+    Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn describe_run(report: &RunReport, date: NaiveDate, home: &Home) -> String {
+    let plan = &report.plan;
+    let mut out = String::new();
+    let verb = if report.dry_run { "would send" } else { "sent" };
+    let _ = writeln!(
+        out,
+        "Sweep of {date}{}: {} open invoice(s)",
+        if report.dry_run {
+            " (dry run: nothing recorded or sent)"
+        } else {
+            ""
+        },
+        plan.open_invoices
+    );
+    if report.dry_run {
+        for m in &plan.messages {
+            let _ = writeln!(
+                out,
+                "  {verb} {} `{}` to customer {} for {}",
+                m.channel,
+                m.template,
+                m.customer_id,
+                m.invoice_ids.join(", ")
+            );
+        }
+    } else {
+        for m in &report.sent {
+            let _ = writeln!(
+                out,
+                "  {verb} {} `{}` to {} ({}) for {}",
+                m.channel,
+                m.template,
+                m.customer_id,
+                m.to,
+                m.invoices.join(", ")
+            );
+        }
+    }
+    for r in &plan.records {
+        match r.status {
+            ActionStatus::AwaitingApproval => {
+                let _ = writeln!(
+                    out,
+                    "  awaiting approval: {} for {} ({})",
+                    r.label, r.invoice_id, r.action_id
+                );
+            }
+            ActionStatus::Planned if r.channel == "call" => {
+                let _ = writeln!(
+                    out,
+                    "  call task: {} for {} ({})",
+                    r.label, r.invoice_id, r.action_id
+                );
+            }
+            ActionStatus::Deferred => {
+                let _ = writeln!(
+                    out,
+                    "  deferred: {} for {}: {}",
+                    r.label,
+                    r.invoice_id,
+                    r.note.as_deref().unwrap_or("")
+                );
+            }
+            ActionStatus::Skipped => {
+                let _ = writeln!(
+                    out,
+                    "  skipped: {} for {}: {}",
+                    r.label,
+                    r.invoice_id,
+                    r.note.as_deref().unwrap_or("")
+                );
+            }
+            _ => {}
+        }
+    }
+    let mut held: BTreeMap<String, usize> = BTreeMap::new();
+    for h in &plan.held {
+        *held.entry(h.holds.join(" + ")).or_default() += 1;
+    }
+    for (why, n) in &held {
+        let _ = writeln!(out, "  held: {n} invoice(s) by {why}");
+    }
+    for (id, reason) in &plan.approved_waiting {
+        let _ = writeln!(out, "  approved, waiting: {id}: {reason}");
+    }
+    for (id, reason) in &report.failed {
+        let _ = writeln!(out, "  FAILED: message {id}: {reason}");
+    }
+    if !plan.not_covered.is_empty() {
+        let _ = writeln!(
+            out,
+            "  not covered by the policy: {} invoice(s)",
+            plan.not_covered.len()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} message(s) {verb}, {} task(s), {} awaiting approval, {} deferred, {} skipped, {} held",
+        if report.dry_run {
+            plan.messages.len()
+        } else {
+            report.sent.len()
+        },
+        plan.records
+            .iter()
+            .filter(|r| r.status == ActionStatus::Planned && r.channel == "call")
+            .count(),
+        plan.count(ActionStatus::AwaitingApproval),
+        plan.count(ActionStatus::Deferred),
+        plan.count(ActionStatus::Skipped),
+        plan.held.len()
+    );
+    if !report.dry_run && !report.sent.is_empty() {
+        let _ = writeln!(out, "messages are in {}", home.outbox_dir().display());
+    }
+    out
+}
+
+// ---------------------------------------------------------------- simulate & diff
+
+/// One day's actions in a simulation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SimAction {
+    pub date: NaiveDate,
+    pub invoice_id: String,
+    pub customer_id: String,
+    pub label: String,
+    pub status: String,
+    pub segment: String,
+    pub step: String,
+    pub channel: String,
+}
+
+/// Replays every day in the range against an in-memory copy of the state,
+/// recording actions in the copy so ladders progress, sending nothing.
+pub fn replay(
+    home: &Home,
+    policy: &Path,
+    from: NaiveDate,
+    to: NaiveDate,
+    progress: bool,
+) -> Result<Vec<SimAction>> {
+    if to < from {
+        bail!("--to {to} is before --from {from}");
+    }
+    let loaded = load_policy(policy)?;
+    let real = home.store()?;
+    let mut store = real.copy_in_memory()?;
+    let pay_links = home.pay_links()?;
+    let rt = runtime(home, &loaded, &NullMailer, &pay_links, None)?;
+    let days: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
+    let bar = if progress && days.len() > 14 {
+        let bar = indicatif::ProgressBar::new(days.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} days")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message("simulating");
+        Some(bar)
+    } else {
+        None
+    };
+    let mut out = Vec::new();
+    for day in days {
+        let report = rt.run_day(&mut store, day, false)?;
+        for r in &report.plan.records {
+            out.push(SimAction {
+                date: day,
+                invoice_id: r.invoice_id.clone(),
+                customer_id: r.customer_id.clone(),
+                label: r.label.clone(),
+                status: match r.status {
+                    ActionStatus::Planned if r.message_id.is_some() => "sent".to_string(),
+                    s => s.as_str().to_string(),
+                },
+                segment: r.segment.clone(),
+                step: policy_lang::check::offset_text(r.step_offset),
+                channel: r.channel.clone(),
+            });
+        }
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(out)
+}
+
+pub fn simulate(
+    home: &Home,
+    policy: &Path,
+    from: NaiveDate,
+    to: NaiveDate,
+    format: Format,
+) -> Result<ExitCode> {
+    use std::io::IsTerminal;
+    let actions = replay(home, policy, from, to, std::io::stderr().is_terminal())?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&actions)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut per_day: BTreeMap<NaiveDate, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut per_step: BTreeMap<(String, String, String), BTreeMap<String, usize>> = BTreeMap::new();
+    let mut per_channel: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for a in &actions {
+        *per_day
+            .entry(a.date)
+            .or_default()
+            .entry(a.status.clone())
+            .or_default() += 1;
+        *per_step
+            .entry((a.segment.clone(), a.step.clone(), a.label.clone()))
+            .or_default()
+            .entry(a.status.clone())
+            .or_default() += 1;
+        *per_channel
+            .entry(a.channel.clone())
+            .or_default()
+            .entry(a.status.clone())
+            .or_default() += 1;
+    }
+    let fmt = |m: &BTreeMap<String, usize>| {
+        m.iter()
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("Simulation {from} to {to} (nothing sent; the real state is unchanged)");
+    println!("\nPer day:");
+    for (d, m) in &per_day {
+        println!("  {d}  {}", fmt(m));
+    }
+    println!("\nPer segment and step:");
+    for ((seg, step, label), m) in &per_step {
+        println!("  {seg:<12} {step:<10} {label:<32} {}", fmt(m));
+    }
+    println!("\nPer channel:");
+    for (ch, m) in &per_channel {
+        println!("  {ch:<8} {}", fmt(m));
+    }
+    println!(
+        "\n{} action(s) over {} day(s)",
+        actions.len(),
+        (to - from).num_days() + 1
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn diff(
+    home: &Home,
+    old: &Path,
+    new: &Path,
+    from: NaiveDate,
+    to: NaiveDate,
+    format: Format,
+) -> Result<ExitCode> {
+    let a = replay(home, old, from, to, false)?;
+    let b = replay(home, new, from, to, false)?;
+    let key = |x: &SimAction| format!("{} {} ({})", x.date, x.label, x.status);
+    let mut by_invoice: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    for x in &a {
+        by_invoice
+            .entry(x.invoice_id.clone())
+            .or_default()
+            .0
+            .push(key(x));
+    }
+    for x in &b {
+        by_invoice
+            .entry(x.invoice_id.clone())
+            .or_default()
+            .1
+            .push(key(x));
+    }
+    let differing: Vec<(String, Vec<String>, Vec<String>)> = by_invoice
+        .into_iter()
+        .filter(|(_, (o, n))| o != n)
+        .map(|(id, (o, n))| {
+            let only_old = o.iter().filter(|x| !n.contains(x)).cloned().collect();
+            let only_new = n.iter().filter(|x| !o.contains(x)).cloned().collect();
+            (id, only_old, only_new)
+        })
+        .collect();
+    if format == Format::Json {
+        let v: Vec<serde_json::Value> = differing
+            .iter()
+            .map(|(id, o, n)| serde_json::json!({"invoice_id": id, "only_old": o, "only_new": n}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{} vs {} from {from} to {to}: {} invoice(s) would be treated differently",
+        old.display(),
+        new.display(),
+        differing.len()
+    );
+    for (id, o, n) in &differing {
+        println!("\ninvoice {id}");
+        for x in o {
+            println!("  - {x}   (only with {})", old.display());
+        }
+        for x in n {
+            println!("  + {x}   (only with {})", new.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------- explain an invoice
+
+pub fn explain_invoice(
+    home: &Home,
+    policy: &Path,
+    invoice_id: &str,
+    date: NaiveDate,
+    format: Format,
+) -> Result<ExitCode> {
+    let loaded = load_policy(policy)?;
+    let store = home.store()?;
+    let book = store.load_book()?;
+    let Some(invoice) = book.invoice(invoice_id) else {
+        bail!(
+            "no invoice `{invoice_id}` in {}; ingest it first",
+            home.db_path().display()
+        );
+    };
+    let Some(customer) = book.customers.get(&invoice.customer_id) else {
+        bail!(
+            "invoice `{invoice_id}` names customer `{}`, who is not in the book",
+            invoice.customer_id
+        );
+    };
+    let stats = book.customer_stats(&customer.customer_id, date);
+    let risk = RiskScorer::score(
+        &PriorLateRate,
+        &sweep::ScoreInput {
+            book: &book,
+            invoice,
+            day: date,
+            stats: &stats,
+        },
+    );
+    let facts = sweep::facts(&book, customer, invoice, &stats, risk, date);
+    let history = book.contacts(&customer.customer_id, date);
+    let opts = home.sweep_options(None, None)?;
+    let ctx = GuardContext {
+        history: &history,
+        local_time: Some(sweep::local_time(
+            &customer.timezone,
+            date,
+            opts.send_time_utc,
+        )),
+    };
+    let trace = loaded.policy.explain(&facts, &ctx);
+    let recorded: Vec<&ActionRecord> = book.actions_of(invoice_id).iter().collect();
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "trace": trace,
+                "balance": book.balance(invoice, date),
+                "open": book.is_open(invoice, date),
+                "risk": risk,
+                "scorer": PriorLateRate.name(),
+                "recorded_actions": recorded,
+            }))?
+        ),
+        Format::Human => {
+            println!(
+                "Balance on {date}: {} {} of {} {}{}",
+                book.balance(invoice, date),
+                invoice.currency,
+                invoice.amount,
+                invoice.currency,
+                if book.is_open(invoice, date) {
+                    ""
+                } else {
+                    " (not open: nothing to do)"
+                }
+            );
+            println!(
+                "Risk: {} (scorer: {})",
+                risk.map_or_else(|| "missing".to_string(), |r| format!("{:.1}%", r * 100.0)),
+                PriorLateRate.name()
+            );
+            print!("{}", trace.render());
+            print!("{}", describe_recorded(&store, &recorded)?);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe_recorded(store: &SqliteStore, recorded: &[&ActionRecord]) -> Result<String> {
+    let mut out = String::new();
+    let _ = writeln!(out, "\nRecorded actions for this invoice:");
+    if recorded.is_empty() {
+        let _ = writeln!(out, "  none yet");
+    }
+    for r in recorded {
+        let _ = writeln!(
+            out,
+            "  {}  {} `{}` {} (rule {}, policy {} rev {}, segment {}, risk {}, scorer {} v{})",
+            r.decided_on,
+            r.action_id,
+            r.label,
+            r.status.as_str(),
+            r.rule,
+            r.policy_name,
+            r.policy_revision.chars().take(12).collect::<String>(),
+            r.segment,
+            r.risk
+                .map_or_else(|| "missing".to_string(), |x| format!("{:.1}%", x * 100.0)),
+            r.scorer,
+            r.scorer_version
+        );
+        for e in store.action_log(&r.action_id)? {
+            let _ = writeln!(
+                out,
+                "      {} {}{}{}",
+                e.day,
+                e.status,
+                e.note.map(|n| format!(": {n}")).unwrap_or_default(),
+                e.by.map(|b| format!(" (by {b})")).unwrap_or_default()
+            );
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- tasks
+
+pub enum TaskCommand {
+    List,
+    Approve(String),
+    Reject(String),
+    Done(String),
+}
+
+pub fn tasks(
+    home: &Home,
+    cmd: TaskCommand,
+    by: Option<&str>,
+    date: NaiveDate,
+    format: Format,
+) -> Result<ExitCode> {
+    let mut store = home.store()?;
+    let (id, expected, next, verb) = match cmd {
+        TaskCommand::List => {
+            let open: Vec<ActionRecord> = store
+                .actions()?
+                .into_iter()
+                .filter(|a| {
+                    a.status == ActionStatus::AwaitingApproval
+                        || (a.status == ActionStatus::Planned && a.channel == "call")
+                })
+                .collect();
+            if format == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&open)?);
+            } else if open.is_empty() {
+                println!("no open tasks");
+            } else {
+                for a in &open {
+                    let what = if a.status == ActionStatus::AwaitingApproval {
+                        "approve or reject"
+                    } else {
+                        "call, then mark done"
+                    };
+                    println!(
+                        "{}  {}  {}  invoice {} (customer {}), decided {}: {what}",
+                        a.action_id, a.label, a.segment, a.invoice_id, a.customer_id, a.decided_on
+                    );
+                }
+                println!("{} open task(s)", open.len());
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        TaskCommand::Approve(id) => (
+            id,
+            ActionStatus::AwaitingApproval,
+            ActionStatus::Approved,
+            "approved",
+        ),
+        TaskCommand::Reject(id) => (
+            id,
+            ActionStatus::AwaitingApproval,
+            ActionStatus::Rejected,
+            "rejected",
+        ),
+        TaskCommand::Done(id) => (id, ActionStatus::Planned, ActionStatus::Sent, "done"),
+    };
+    let Some(by) = by else {
+        bail!("say who decides with --by NAME; it is recorded for the audit trail");
+    };
+    let Some(mut record) = store.action(&id)? else {
+        bail!("no task `{id}`; `collect tasks list` shows the open ones");
+    };
+    if record.status != expected {
+        bail!(
+            "task `{id}` is {}, so it cannot be {verb}",
+            record.status.as_str()
+        );
+    }
+    if next == ActionStatus::Sent && record.channel != "call" {
+        bail!(
+            "task `{id}` is a {}; only call tasks are marked done",
+            record.channel
+        );
+    }
+    record.status = next;
+    record.decided_by = Some(by.to_string());
+    record.decided_at = Some(date);
+    if next == ActionStatus::Sent {
+        record.sent_on = Some(date);
+    }
+    record.note = Some(format!("{verb} by {by} on {date}"));
+    store.transition(&record, &[expected], date, Some(by))?;
+    println!("{id}: {verb} by {by} on {date}");
+    if next == ActionStatus::Approved {
+        println!("the next `collect run` sends it");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,686 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! End-to-end tests of the policy tools: `collect check`, `fmt`, `test` and
+//! `explain`, run as a finance person or CI would run them, from the
+//! workspace root.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+const STANDARD_POLICY: &str = "policy/standard-net30.policy";
+
+/// Runs `collect` with `args` from the workspace root.
+fn collect(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_collect"))
+        .args(args)
+        .current_dir(ROOT)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run collect")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Everything the command printed, for failure messages.
+fn show(out: &Output) -> String {
+    format!(
+        "exit: {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    )
+}
+
+/// A uniquely named folder under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(label: &str) -> TempDir {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!(
+            "collect-cli-{label}-{}-{}-{nanos}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Writes `text` to `name` inside the folder, creating subfolders.
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Creates the template files for `name` beside the policies.
+    fn template(&self, name: &str) {
+        for file in ["subject.txt", "body.txt", "body.html"] {
+            self.write(
+                &format!("templates/{name}/en/{file}"),
+                "{{ customer.name }}",
+            );
+        }
+    }
+
+    fn arg(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A policy with only a warning: a letter that no person approves.
+const WARNING_ONLY_POLICY: &str = r#"policy "warn"
+  effective 2026-12-01
+  currency USD
+
+segment everyone otherwise
+
+ladder everyone
+  due        email "reminder"
+  due + 30d  letter "final"
+"#;
+
+/// A small, clean policy for case files.
+const SMALL_POLICY: &str = r#"policy "small"
+  effective 2026-12-01
+  currency USD
+
+segment everyone otherwise
+
+ladder everyone
+  due        email "reminder"
+  due + 30d  letter "final" requires approval
+"#;
+
+fn small_policy_folder(label: &str) -> TempDir {
+    let dir = TempDir::new(label);
+    dir.write("small.policy", SMALL_POLICY);
+    dir.template("reminder");
+    dir.template("final");
+    dir
+}
+
+// ---------------------------------------------------------------- the standard policy
+
+#[test]
+fn check_passes_on_the_standard_policy() {
+    let out = collect(&["check", "policy/"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("0 error(s), 0 warning(s)"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn the_standard_policy_is_formatted() {
+    let out = collect(&["fmt", "--check", "policy/"]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(!stdout(&out).contains("not formatted"), "{}", show(&out));
+}
+
+#[test]
+fn the_standard_policy_tests_pass() {
+    let out = collect(&["test", "policy/"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let text = stdout(&out);
+    let last = text.lines().last().unwrap_or_default();
+    let (passed, rest) = last
+        .split_once(" passed, ")
+        .unwrap_or_else(|| panic!("last line is not a summary: `{last}`\n{}", show(&out)));
+    let passed: usize = passed.parse().unwrap();
+    assert_eq!(rest, "0 failed", "{}", show(&out));
+    assert!(passed >= 20, "only {passed} cases ran\n{}", show(&out));
+    assert!(!text.contains("FAIL"), "{}", show(&out));
+}
+
+#[test]
+fn the_standard_policy_tests_report_json() {
+    let out = collect(&["test", "--format", "json", "policy/"]);
+    assert!(out.status.success(), "{}", show(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["failed"], 0, "{}", show(&out));
+    assert_eq!(json["broken_files"], 0, "{}", show(&out));
+    assert!(json["passed"].as_u64().unwrap() >= 20, "{}", show(&out));
+    let cases = json["cases"].as_array().unwrap();
+    assert!(cases.iter().all(|c| c["passed"] == true), "{}", show(&out));
+    assert!(
+        cases.iter().all(|c| c["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("standard-net30.tests.toml")),
+        "{}",
+        show(&out)
+    );
+}
+
+// ---------------------------------------------------------------- check
+
+#[test]
+fn check_json_reports_every_error_with_code_file_line_and_col() {
+    let dir = TempDir::new("check-json");
+    dir.template("reminder");
+    let policy = dir.write(
+        "bad.policy",
+        r#"policy "bad"
+  effective 2026-12-01
+  currency USD
+
+segment big when customer.anual_revenue >= 1000 USD
+segment rest when risk >= 50 EUR
+segment everyone otherwise
+
+ladder big
+  due email "reminder"
+ladder rest
+  due email "reminder"
+ladder everyone
+  due email "remindr"
+"#,
+    );
+    let out = collect(&["check", "--format", "json", &dir.arg()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON: {e}\n{}", show(&out)));
+    assert_eq!(json["errors"], 4, "{}", show(&out));
+    assert_eq!(json["warnings"], 0, "{}", show(&out));
+    let file = policy.display().to_string();
+    let diags = json["diagnostics"].as_array().unwrap();
+    let found: Vec<(String, u64, u64)> = diags
+        .iter()
+        .map(|d| {
+            assert_eq!(d["file"].as_str(), Some(file.as_str()), "{d}");
+            (
+                d["code"].as_str().unwrap().to_string(),
+                d["line"].as_u64().unwrap(),
+                d["col"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected = [
+        // unknown fact `customer.anual_revenue`
+        ("E0003", 5, 18),
+        // `risk >= 50 EUR` compares a percentage with money
+        ("E0004", 6, 19),
+        // `50 EUR` in a USD policy
+        ("E0005", 6, 27),
+        // template `remindr` does not exist
+        ("E0011", 14, 13),
+    ];
+    for (code, line, col) in expected {
+        assert!(
+            found.contains(&(code.to_string(), line, col)),
+            "missing {code} at {line}:{col}; found {found:?}"
+        );
+    }
+    let unknown_fact = diags.iter().find(|d| d["code"] == "E0003").unwrap();
+    assert!(
+        unknown_fact["help"]
+            .as_str()
+            .unwrap()
+            .contains("customer.annual_revenue"),
+        "{unknown_fact}"
+    );
+    assert_eq!(unknown_fact["severity"], "error");
+    let template = diags.iter().find(|d| d["code"] == "E0011").unwrap();
+    assert!(
+        template["help"].as_str().unwrap().contains("`reminder`"),
+        "{template}"
+    );
+}
+
+#[test]
+fn check_human_output_names_file_line_and_col() {
+    let dir = TempDir::new("check-human");
+    dir.template("reminder");
+    let policy = dir.write(
+        "syntax.policy",
+        "policy \"s\"\n  effective 2026-12-01\n  currency USD\n\nsegment everyone otherwise\n\nladder everyone\n  due + 3 email \"reminder\"\n",
+    );
+    let out = collect(&["check", &dir.arg()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{}:8:9:", policy.display())),
+        "{}",
+        show(&out)
+    );
+    assert!(err.contains("E0001"), "{}", show(&out));
+    assert!(err.contains("7d"), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("1 error(s), 0 warning(s)"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn deny_warnings_turns_a_warning_into_failure() {
+    let dir = TempDir::new("deny-warnings");
+    dir.template("reminder");
+    dir.template("final");
+    dir.write("warn.policy", WARNING_ONLY_POLICY);
+
+    let out = collect(&["check", &dir.arg()]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("0 error(s), 1 warning(s)"),
+        "{}",
+        show(&out)
+    );
+    assert!(stderr(&out).contains("W0001"), "{}", show(&out));
+
+    let out = collect(&["check", "--deny-warnings", &dir.arg()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+
+    let out = collect(&["check", "--deny-warnings", "--format", "json", &dir.arg()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["errors"], 0, "{}", show(&out));
+    assert_eq!(json["warnings"], 1, "{}", show(&out));
+    let d = &json["diagnostics"][0];
+    assert_eq!(d["code"], "W0001", "{d}");
+    assert_eq!(d["severity"], "warning", "{d}");
+    assert_eq!(d["line"], 9, "{d}");
+}
+
+#[test]
+fn check_on_a_folder_without_policies_fails() {
+    let dir = TempDir::new("check-empty");
+    let out = collect(&["check", &dir.arg()]);
+    assert!(!out.status.success(), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("no `.policy` files"),
+        "{}",
+        show(&out)
+    );
+}
+
+// ---------------------------------------------------------------- fmt
+
+const MESSY_POLICY: &str = r#"# Top comment stays.
+policy    "messy"  effective 2026-12-01 currency USD
+segment everyone otherwise   # trailing comment
+ladder everyone
+      due    email "reminder"  # on the due date
+  due+30d letter "final" requires approval
+"#;
+
+#[test]
+fn fmt_check_names_a_messy_file_and_changes_nothing() {
+    let dir = TempDir::new("fmt-check");
+    dir.template("reminder");
+    dir.template("final");
+    let messy = dir.write("messy.policy", MESSY_POLICY);
+    let out = collect(&["fmt", "--check", &dir.arg()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        stdout(&out).contains(&format!("not formatted: {}", messy.display())),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&messy).unwrap(), MESSY_POLICY);
+}
+
+#[test]
+fn fmt_rewrites_a_messy_file_and_keeps_its_comments() {
+    let dir = TempDir::new("fmt-write");
+    dir.template("reminder");
+    dir.template("final");
+    let messy = dir.write("messy.policy", MESSY_POLICY);
+    let out = collect(&["fmt", &dir.arg()]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(stdout(&out).contains("formatted"), "{}", show(&out));
+
+    let formatted = std::fs::read_to_string(&messy).unwrap();
+    assert_ne!(formatted, MESSY_POLICY);
+    for comment in [
+        "# Top comment stays.",
+        "# trailing comment",
+        "# on the due date",
+    ] {
+        assert!(
+            formatted.contains(comment),
+            "lost `{comment}`:\n{formatted}"
+        );
+    }
+    assert!(
+        formatted.contains("policy \"messy\"\n  effective 2026-12-01\n  currency USD\n"),
+        "{formatted}"
+    );
+    assert!(
+        formatted.contains("  due + 30d  letter \"final\" requires approval"),
+        "{formatted}"
+    );
+
+    // Formatting is stable, and the result still checks clean.
+    let out = collect(&["fmt", "--check", &dir.arg()]);
+    assert!(out.status.success(), "{}", show(&out));
+    let out = collect(&["check", &dir.arg()]);
+    assert!(out.status.success(), "{}", show(&out));
+    let out = collect(&["fmt", &dir.arg()]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(std::fs::read_to_string(&messy).unwrap(), formatted);
+}
+
+// ---------------------------------------------------------------- test
+
+#[test]
+fn test_without_test_files_fails_and_says_no_test_ran() {
+    let dir = small_policy_folder("test-none");
+    let out = collect(&["test", &dir.arg()]);
+    assert!(!out.status.success(), "{}", show(&out));
+    assert!(stderr(&out).contains("no test ran"), "{}", show(&out));
+}
+
+#[test]
+fn test_with_a_file_without_cases_fails_and_says_no_test_ran() {
+    let dir = small_policy_folder("test-empty");
+    dir.write("small.tests.toml", "policy = \"small.policy\"\n");
+    let out = collect(&["test", &dir.arg()]);
+    assert!(!out.status.success(), "{}", show(&out));
+    assert!(stderr(&out).contains("no test ran"), "{}", show(&out));
+}
+
+#[test]
+fn a_failing_case_fails_the_run_with_its_file_and_line() {
+    let dir = small_policy_folder("test-fail");
+    let tests = dir.write(
+        "small.tests.toml",
+        r#"policy = "small.policy"
+
+[defaults]
+invoice = { amount = "100 USD", due_date = 2026-12-17 }
+
+[[case]]
+name = "reminder on the due date"
+date = 2026-12-17
+expect = ["email reminder"]
+
+[[case]]
+name = "wrongly expects a letter on the due date"
+date = 2026-12-17
+expect = ["letter final requires approval"]
+"#,
+    );
+    let out = collect(&["test", &dir.arg()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("ok    reminder on the due date"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        text.contains(&format!(
+            "FAIL  wrongly expects a letter on the due date  ({}:11)",
+            tests.display()
+        )),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        text.contains("expected sent: letter final requires approval; got email reminder"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(
+        text.lines().last(),
+        Some("1 passed, 1 failed"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn a_never_case_fails_on_each_day_the_action_happens() {
+    let dir = small_policy_folder("test-never");
+    let tests = dir.write(
+        "small.tests.toml",
+        r#"[[case]]
+name = "never a letter"
+from = 2026-12-01
+to = 2027-02-28
+invoice = { amount = "100 USD", due_date = 2026-12-17 }
+never = ["letter"]
+"#,
+    );
+    let out = collect(&["test", &dir.arg()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("FAIL  never a letter  ({}:1)", tests.display())),
+        "{}",
+        show(&out)
+    );
+    // due + 30d is Sat 16 Jan 2027; the policy has no business days, so it stays there.
+    assert!(
+        text.contains("on 2027-01-16: `letter final requires approval` must never happen here"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn a_case_with_an_unknown_field_names_file_line_field_and_a_fix() {
+    let dir = small_policy_folder("test-typo");
+    let tests = dir.write(
+        "small.tests.toml",
+        r#"policy = "small.policy"
+
+[[case]]
+name = "typo in the invoice"
+date = 2026-12-17
+invoice = { amount = "100 USD", due_date = 2026-12-17, dispted = true }
+expect = ["email reminder"]
+"#,
+    );
+    let out = collect(&["test", &dir.arg()]);
+    assert!(!out.status.success(), "{}", show(&out));
+    // A case that cannot be read fails on its own; the others still run.
+    let err = stdout(&out);
+    assert!(err.contains("0 passed, 1 failed"), "{}", show(&out));
+    assert!(
+        err.contains(&format!("{}:3)", tests.display())),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        err.contains("unknown field `invoice.dispted`"),
+        "{}",
+        show(&out)
+    );
+    assert!(err.contains("did you mean `disputed`?"), "{}", show(&out));
+}
+
+#[test]
+fn a_case_with_a_misspelled_check_suggests_the_right_one() {
+    let dir = small_policy_folder("test-typo-top");
+    let tests = dir.write(
+        "small.tests.toml",
+        r#"policy = "small.policy"
+
+[[case]]
+name = "expected instead of expect"
+date = 2026-12-17
+invoice = { amount = "100 USD", due_date = 2026-12-17 }
+expected = ["email reminder"]
+"#,
+    );
+    let out = collect(&[
+        "explain",
+        "--policy",
+        &dir.join("small.policy").display().to_string(),
+        "--case",
+        &tests.display().to_string(),
+    ]);
+    assert!(!out.status.success(), "{}", show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{}:3:", tests.display())),
+        "{}",
+        show(&out)
+    );
+    assert!(err.contains("unknown field `expected`"), "{}", show(&out));
+    assert!(err.contains("did you mean `expect`?"), "{}", show(&out));
+}
+
+// ---------------------------------------------------------------- explain
+
+/// The line of the first line of `text` that starts with `prefix`.
+fn line_of(text: &str, prefix: &str) -> usize {
+    text.lines()
+        .position(|l| l.starts_with(prefix))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("no line starts with `{prefix}`"))
+}
+
+#[test]
+fn explain_shows_the_matched_segment_with_its_line_and_the_decision() {
+    let dir = TempDir::new("explain");
+    let case = dir.write(
+        "strategic.tests.toml",
+        r#"[[case]]
+name = "strategic customer a week before due"
+date = 2027-01-14
+risk = "85%"
+customer = { id = "C-0004", tags = ["strategic"] }
+invoice = { id = "INV-77", amount = "48000 USD", due_date = 2027-01-21 }
+expect = ["call account-manager"]
+"#,
+    );
+    let out = collect(&[
+        "explain",
+        "--policy",
+        STANDARD_POLICY,
+        "--case",
+        &case.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    let text = stdout(&out);
+
+    let source = std::fs::read_to_string(Path::new(ROOT).join(STANDARD_POLICY)).unwrap();
+    let segment_line = line_of(&source, "segment strategic");
+    let ladder_line = line_of(&source, "ladder strategic");
+    assert!(
+        text.contains("Invoice INV-77 (customer C-0004), due 2027-01-21, on 2027-01-14"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "[yes] segment `strategic`  ({STANDARD_POLICY}:{segment_line})"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("where customer.annual_revenue = missing, customer.tags = [\"strategic\"]"),
+        "{text}"
+    );
+    // Segments after the match are not evaluated, even at 85% risk.
+    assert!(text.contains("[-  ] segment `high_risk`"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "Ladder `strategic` ({STANDARD_POLICY}:{ladder_line})"
+        )),
+        "{text}"
+    );
+    let decision = text
+        .split_once("Decision:\n")
+        .map(|(_, d)| d)
+        .unwrap_or_else(|| panic!("no decision:\n{text}"));
+    assert!(decision.contains("  segment strategic\n"), "{text}");
+    assert!(
+        decision.contains(&format!(
+            "  call account-manager  (line {})",
+            ladder_line + 1
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn explain_shows_the_experiment_arm_and_holds() {
+    let dir = TempDir::new("explain-arm");
+    let case = dir.write(
+        "cases.tests.toml",
+        r#"[defaults]
+risk = "20%"
+invoice = { amount = "1200 USD", due_date = 2026-12-17 }
+
+[[case]]
+name = "arm A"
+date = 2026-12-14
+customer = { id = "C-0001" }
+expect = ["email friendly-reminder"]
+
+[[case]]
+name = "disputed"
+date = 2026-12-17
+invoice = { disputed = true }
+no_action = "held by dispute"
+"#,
+    );
+    let case = case.display().to_string();
+    let explain = |name: &str| {
+        collect(&[
+            "explain",
+            "--policy",
+            STANDARD_POLICY,
+            "--case",
+            &case,
+            "--name",
+            name,
+        ])
+    };
+
+    let out = explain("arm A");
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        stdout(&out).contains(
+            "email friendly-reminder (experiment pre-due-tone, arm email friendly-reminder)"
+        ),
+        "{}",
+        show(&out)
+    );
+
+    let out = explain("disputed");
+    assert!(out.status.success(), "{}", show(&out));
+    let text = stdout(&out);
+    assert!(text.contains("[yes] hold `dispute`"), "{text}");
+    assert!(text.contains("no action: held by dispute"), "{text}");
+
+    // Without --name, a file with two cases asks for one.
+    let out = collect(&["explain", "--policy", STANDARD_POLICY, "--case", &case]);
+    assert!(!out.status.success(), "{}", show(&out));
+    assert!(stderr(&out).contains("--name"), "{}", show(&out));
+}

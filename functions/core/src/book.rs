@@ -1,0 +1,360 @@
+//! The book of receivables and what was known about it on a given day.
+//!
+//! A [`Book`] holds the whole history (invoices, payments, events, recorded
+//! actions). Every question it answers takes the day it is asked for, and
+//! only facts dated on or before that day count, so a sweep, a simulation or
+//! a backtest for any past day sees exactly what was known then.
+
+use crate::domain::{
+    ActionRecord, ActionStatus, Customer, Event, EventKind, Invoice, Payment, PlanTerms,
+};
+use chrono::{Days, NaiveDate};
+use policy_lang::ast::Channel;
+use policy_lang::eval::Contact;
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Default)]
+pub struct Book {
+    pub customers: HashMap<String, Customer>,
+    /// Sorted by customer, then invoice id.
+    pub invoices: Vec<Invoice>,
+    /// By invoice id, sorted by date.
+    pub payments: HashMap<String, Vec<Payment>>,
+    /// Invoice events by invoice id, sorted by date.
+    pub events: HashMap<String, Vec<Event>>,
+    /// Recorded actions by invoice id.
+    pub actions: HashMap<String, Vec<ActionRecord>>,
+}
+
+/// An accepted payment plan's schedule: what is due when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    pub accepted_on: NaiveDate,
+    /// `(due date, amount)`, the down payment first when there is one.
+    pub items: Vec<(NaiveDate, Decimal)>,
+}
+
+/// How an accepted plan stands on a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanState {
+    None,
+    Current,
+    Defaulted,
+}
+
+/// A customer's record as of a day: exposure and payment behaviour.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerStats {
+    pub open_amount: Decimal,
+    pub open_invoices: u32,
+    pub overdue_invoices: u32,
+    /// Invoices settled before the day, and how many of them late.
+    pub settled: u32,
+    pub settled_late: u32,
+    pub total_days_late: i64,
+    pub first_invoice_on: Option<NaiveDate>,
+}
+
+impl CustomerStats {
+    pub fn late_rate(&self) -> Option<f64> {
+        (self.settled > 0).then(|| f64::from(self.settled_late) / f64::from(self.settled))
+    }
+
+    pub fn avg_days_late(&self) -> Option<Decimal> {
+        (self.settled_late > 0)
+            .then(|| Decimal::from(self.total_days_late) / Decimal::from(self.settled_late))
+    }
+}
+
+impl Book {
+    /// Builds a book from records in any order.
+    pub fn new(
+        customers: Vec<Customer>,
+        mut invoices: Vec<Invoice>,
+        payments: Vec<Payment>,
+        events: Vec<Event>,
+        actions: Vec<ActionRecord>,
+    ) -> Book {
+        invoices
+            .sort_by(|a, b| (&a.customer_id, &a.invoice_id).cmp(&(&b.customer_id, &b.invoice_id)));
+        let mut by_invoice: HashMap<String, Vec<Payment>> = HashMap::new();
+        for p in payments {
+            by_invoice.entry(p.invoice_id.clone()).or_default().push(p);
+        }
+        for v in by_invoice.values_mut() {
+            v.sort_by(|a, b| (a.paid_on, &a.payment_id).cmp(&(b.paid_on, &b.payment_id)));
+        }
+        let mut ev: HashMap<String, Vec<Event>> = HashMap::new();
+        for e in events {
+            if let Some(inv) = e.invoice_id.clone() {
+                ev.entry(inv).or_default().push(e);
+            }
+        }
+        for v in ev.values_mut() {
+            v.sort_by(|a, b| (a.date, &a.event_id).cmp(&(b.date, &b.event_id)));
+        }
+        let mut acts: HashMap<String, Vec<ActionRecord>> = HashMap::new();
+        for a in actions {
+            acts.entry(a.invoice_id.clone()).or_default().push(a);
+        }
+        Book {
+            customers: customers
+                .into_iter()
+                .map(|c| (c.customer_id.clone(), c))
+                .collect(),
+            invoices,
+            payments: by_invoice,
+            events: ev,
+            actions: acts,
+        }
+    }
+
+    pub fn invoice(&self, invoice_id: &str) -> Option<&Invoice> {
+        self.invoices.iter().find(|i| i.invoice_id == invoice_id)
+    }
+
+    fn payments_of(&self, invoice_id: &str) -> &[Payment] {
+        self.payments.get(invoice_id).map_or(&[], Vec::as_slice)
+    }
+
+    fn events_of(&self, invoice_id: &str) -> &[Event] {
+        self.events.get(invoice_id).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn actions_of(&self, invoice_id: &str) -> &[ActionRecord] {
+        self.actions.get(invoice_id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Paid on or before `day`.
+    pub fn paid(&self, invoice: &Invoice, day: NaiveDate) -> Decimal {
+        self.payments_of(&invoice.invoice_id)
+            .iter()
+            .take_while(|p| p.paid_on <= day)
+            .map(|p| p.amount)
+            .sum()
+    }
+
+    /// Still owed at the end of `day`.
+    pub fn balance(&self, invoice: &Invoice, day: NaiveDate) -> Decimal {
+        (invoice.amount - self.paid(invoice, day)).max(Decimal::ZERO)
+    }
+
+    /// Issued on or before `day` and not fully paid by then.
+    pub fn is_open(&self, invoice: &Invoice, day: NaiveDate) -> bool {
+        invoice.issue_date <= day && self.balance(invoice, day) > Decimal::ZERO
+    }
+
+    /// The day the payments first covered the amount, if they ever did.
+    pub fn settled_on(&self, invoice: &Invoice) -> Option<NaiveDate> {
+        let mut paid = Decimal::ZERO;
+        for p in self.payments_of(&invoice.invoice_id) {
+            paid += p.amount;
+            if paid >= invoice.amount {
+                return Some(p.paid_on);
+            }
+        }
+        None
+    }
+
+    /// Whether a dispute is open on `day`: the export's flag counts from its
+    /// `dispute_opened_on` (or the issue date), then dated events apply in order.
+    pub fn dispute_open(&self, invoice: &Invoice, day: NaiveDate) -> (bool, Option<NaiveDate>) {
+        let mut open: Option<NaiveDate> = None;
+        let export_from = invoice.dispute_opened_on.unwrap_or(invoice.issue_date);
+        let mut export_applied = !invoice.disputed;
+        for e in self
+            .events_of(&invoice.invoice_id)
+            .iter()
+            .take_while(|e| e.date <= day)
+        {
+            if !export_applied && export_from <= e.date {
+                open = Some(export_from);
+                export_applied = true;
+            }
+            match e.kind {
+                EventKind::DisputeOpened => open = open.or(Some(e.date)),
+                EventKind::DisputeClosed => open = None,
+                _ => {}
+            }
+        }
+        if !export_applied && export_from <= day {
+            open = Some(export_from);
+        }
+        (open.is_some(), open)
+    }
+
+    /// The promised date of the latest promise to pay made on or before `day`.
+    pub fn promised_until(&self, invoice: &Invoice, day: NaiveDate) -> Option<NaiveDate> {
+        self.events_of(&invoice.invoice_id)
+            .iter()
+            .take_while(|e| e.date <= day)
+            .filter_map(|e| match e.kind {
+                EventKind::PromiseToPay { promised_until } => Some(promised_until),
+                _ => None,
+            })
+            .last()
+    }
+
+    /// The latest plan accepted on or before `day`, with its schedule.
+    pub fn plan(&self, invoice: &Invoice, day: NaiveDate) -> Option<Schedule> {
+        let (accepted_on, terms) = self
+            .events_of(&invoice.invoice_id)
+            .iter()
+            .take_while(|e| e.date <= day)
+            .filter_map(|e| match &e.kind {
+                EventKind::PlanAccepted(t) => Some((e.date, t.clone())),
+                _ => None,
+            })
+            .last()?;
+        let balance = self.balance(invoice, accepted_on);
+        Some(Schedule {
+            accepted_on,
+            items: schedule(balance, &terms, accepted_on),
+        })
+    }
+
+    /// Current while every amount due before `day` has been paid (payments
+    /// made on or after acceptance count); defaulted once one is missed.
+    pub fn plan_state(&self, invoice: &Invoice, day: NaiveDate) -> PlanState {
+        let Some(plan) = self.plan(invoice, day) else {
+            return PlanState::None;
+        };
+        let paid: Decimal = self
+            .payments_of(&invoice.invoice_id)
+            .iter()
+            .filter(|p| p.paid_on >= plan.accepted_on && p.paid_on <= day)
+            .map(|p| p.amount)
+            .sum();
+        let owed: Decimal = plan
+            .items
+            .iter()
+            .filter(|(d, _)| *d < day)
+            .map(|(_, a)| *a)
+            .sum();
+        if paid >= owed {
+            PlanState::Current
+        } else {
+            PlanState::Defaulted
+        }
+    }
+
+    /// A customer's exposure and history on `day`.
+    pub fn customer_stats(&self, customer_id: &str, day: NaiveDate) -> CustomerStats {
+        let mut s = CustomerStats::default();
+        for inv in self.invoices_of(customer_id) {
+            s.first_invoice_on = Some(
+                s.first_invoice_on
+                    .map_or(inv.issue_date, |f| f.min(inv.issue_date)),
+            );
+            if inv.issue_date > day {
+                continue;
+            }
+            let balance = self.balance(inv, day);
+            if balance > Decimal::ZERO {
+                s.open_amount += balance;
+                s.open_invoices += 1;
+                if inv.due_date < day {
+                    s.overdue_invoices += 1;
+                }
+            } else if let Some(settled) = self.settled_on(inv).filter(|d| *d < day) {
+                s.settled += 1;
+                let late = (settled - inv.due_date).num_days();
+                if late > 0 {
+                    s.settled_late += 1;
+                    s.total_days_late += late;
+                }
+            }
+        }
+        s
+    }
+
+    /// The invoices of one customer (the book keeps them together).
+    pub fn invoices_of<'a>(&'a self, customer_id: &str) -> &'a [Invoice] {
+        let start = self
+            .invoices
+            .partition_point(|i| i.customer_id.as_str() < customer_id);
+        let end = self
+            .invoices
+            .partition_point(|i| i.customer_id.as_str() <= customer_id);
+        self.invoices.get(start..end).unwrap_or(&[])
+    }
+
+    /// The customer's contacts (sent actions) on or before `day`, any
+    /// invoice. One consolidated email is one contact, however many
+    /// invoices it named.
+    pub fn contacts(&self, customer_id: &str, day: NaiveDate) -> Vec<Contact> {
+        let mut messages = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for inv in self.invoices_of(customer_id) {
+            for a in self.actions_of(&inv.invoice_id) {
+                let (ActionStatus::Sent, Some(channel), Some(date)) =
+                    (a.status, channel(&a.channel), a.sent_on)
+                else {
+                    continue;
+                };
+                if date > day
+                    || a.message_id
+                        .as_ref()
+                        .is_some_and(|m| !messages.insert(m.as_str()))
+                {
+                    continue;
+                }
+                out.push(Contact { date, channel });
+            }
+        }
+        out.sort_by_key(|c| (c.date, c.channel.as_str()));
+        out
+    }
+}
+
+pub fn channel(name: &str) -> Option<Channel> {
+    match name {
+        "email" => Some(Channel::Email),
+        "call" => Some(Channel::Call),
+        "letter" => Some(Channel::Letter),
+        "offer" => Some(Channel::Offer),
+        _ => None,
+    }
+}
+
+/// A plan's schedule in exact money: the down payment (when any) on the day
+/// of acceptance, then `installments` equal amounts every `every_days`, the
+/// last one absorbing the rounding so the schedule sums to the balance.
+pub fn schedule(
+    balance: Decimal,
+    terms: &PlanTerms,
+    start: NaiveDate,
+) -> Vec<(NaiveDate, Decimal)> {
+    let mut items = Vec::new();
+    let down = terms.down_payment.clamp(Decimal::ZERO, balance).round_dp(2);
+    if down > Decimal::ZERO {
+        items.push((start, down));
+    }
+    let n = terms.installments.max(1);
+    let rest = balance - down;
+    let each =
+        (rest / Decimal::from(n)).round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero);
+    let mut allotted = Decimal::ZERO;
+    for k in 1..=n {
+        let amount = if k == n { rest - allotted } else { each };
+        allotted += amount;
+        let days = u64::try_from(terms.every_days.max(1)).unwrap_or(30) * u64::from(k);
+        let date = start.checked_add_days(Days::new(days)).unwrap_or(start);
+        items.push((date, amount));
+    }
+    items
+}
+
+/// A down payment for an offer: the larger of the policy's minimum share and
+/// amount, never more than the balance.
+pub fn down_payment(balance: Decimal, down: Option<&policy_lang::ast::DownPayment>) -> Decimal {
+    use policy_lang::ast::DownPayment;
+    match down {
+        Some(DownPayment::Percent(p)) => (balance * *p / Decimal::ONE_HUNDRED)
+            .round_dp(2)
+            .min(balance),
+        Some(DownPayment::Money { amount, .. }) => (*amount).min(balance),
+        None => Decimal::ZERO,
+    }
+}

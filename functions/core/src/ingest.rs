@@ -1,0 +1,1030 @@
+//! The data contract in: the ERP's CSV exports and the JSON events, checked
+//! value by value.
+//!
+//! Finance users fix bad exports themselves, so every refused value becomes
+//! a [`Reject`] naming the file, the line, the column and the reason, while
+//! the valid rows of the same file still load. Rejects are returned, never
+//! dropped: a row that silently disappears is an invoice nobody collects.
+//! Only problems that make a whole file untrustworthy (unreadable, not
+//! UTF-8, a header without the required columns) stop a file, as an
+//! [`IngestError`].
+//!
+//! One set of field rules serves the CSV files and the JSON events
+//! (`events.jsonl` locally, the same payloads on AWS), so a value accepted
+//! on one path is accepted on the other.
+
+mod csv_file;
+mod json;
+mod record;
+mod rules;
+
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+use crate::domain::{Customer, Event, Invoice, Payment};
+
+/// One refused value (or row), with everything needed to find and fix it in
+/// the source file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reject {
+    /// The file as the user named it, e.g. `customers.csv`.
+    pub file: String,
+    /// The physical line in the file where the row starts (the header is
+    /// line 1), so an editor's "go to line" lands on it even when quoted
+    /// values span lines.
+    pub line: u64,
+    /// The column (CSV) or field (JSON) at fault; `type` or `json` for an
+    /// event that is not a usable object; empty when the whole row is at
+    /// fault (wrong number of fields).
+    pub column: String,
+    /// The value as found (trimmed), kept in full.
+    pub value: String,
+    /// Why it was refused, as a phrase that quotes the value and says what
+    /// was expected, e.g. "`12,5k` is not an amount like `12500.00`".
+    pub reason: String,
+}
+
+impl fmt::Display for Reject {
+    /// `customers.csv:14: column `credit_limit`: `12,5k` is not an amount
+    /// like `12500.00``: the `file:line:` prefix is what editors and CI logs
+    /// turn into links.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.column.is_empty() {
+            write!(f, "{}:{}: {}", self.file, self.line, self.reason)
+        } else {
+            write!(
+                f,
+                "{}:{}: column `{}`: {}",
+                self.file, self.line, self.column, self.reason
+            )
+        }
+    }
+}
+
+/// What a file yielded: the records that passed, and a reject for every
+/// value that did not. A row with several problems has several rejects and
+/// no record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed<T> {
+    pub records: Vec<T>,
+    /// The line each record came from (same order as `records`), so later
+    /// checks (an invoice naming an unknown customer) can name it too.
+    pub lines: Vec<u64>,
+    pub rejects: Vec<Reject>,
+}
+
+/// A problem with a file as a whole: no row of it can be trusted, so none
+/// is loaded. Problems with single rows are [`Reject`]s instead.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("{file}: cannot read the file: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A wrong encoding garbles every name and amount, not only the first
+    /// bad byte; the usual cause is a spreadsheet saving in its legacy
+    /// encoding, which is fixed by exporting again.
+    #[error(
+        "{file}:{line}: the file is not UTF-8 (first bad byte on this line); export it as UTF-8"
+    )]
+    NotUtf8 { file: String, line: u64 },
+    /// All missing columns at once, so the export is fixed in one go.
+    #[error(
+        "{file}:{line}: the header lacks the required column(s) {}; it has {}",
+        backticked(.missing),
+        backticked(.found)
+    )]
+    MissingColumns {
+        file: String,
+        line: u64,
+        missing: Vec<String>,
+        found: Vec<String>,
+    },
+    /// Two columns with one name: which one holds the data cannot be known.
+    #[error("{file}:{line}: the header has the column `{column}` more than once")]
+    DuplicateColumn {
+        file: String,
+        line: u64,
+        column: String,
+    },
+    #[error("{file}: the file is empty; expected a header line like `{expected}`")]
+    Empty { file: String, expected: String },
+    /// CSV the reader cannot continue past.
+    #[error("{file}:{line}: cannot read the CSV: {message}")]
+    Malformed {
+        file: String,
+        line: u64,
+        message: String,
+    },
+}
+
+fn backticked(names: &[String]) -> String {
+    if names.is_empty() {
+        return "no columns".to_owned();
+    }
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What one JSON event carries: a record to insert or replace, or an event
+/// that happened to an invoice or a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    Customer(Customer),
+    Invoice(Invoice),
+    Payment(Payment),
+    Event(Event),
+}
+
+/// Reads the whole input as UTF-8 text, without a leading byte-order mark
+/// (spreadsheets write one, and it would otherwise stick to the first
+/// column's name).
+fn read_text(mut reader: impl Read, file: &str) -> Result<String, IngestError> {
+    let mut bytes = Vec::new();
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|source| IngestError::Read {
+            file: file.to_owned(),
+            source,
+        })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let before = e.as_bytes().get(..good).unwrap_or_default();
+        let newlines = before.iter().filter(|&&b| b == b'\n').count();
+        IngestError::NotUtf8 {
+            file: file.to_owned(),
+            line: u64::try_from(newlines)
+                .unwrap_or(u64::MAX)
+                .saturating_add(1),
+        }
+    })?;
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_owned(),
+        None => text,
+    })
+}
+
+/// Reads `customers.csv`. Empty `language` is `en`, empty `timezone` is
+/// `UTC`; other empty optionals are `None`.
+pub fn customers(reader: impl Read, file: &str) -> Result<Parsed<Customer>, IngestError> {
+    let text = read_text(reader, file)?;
+    csv_file::parse(&text, file, &csv_file::CUSTOMERS, |f| record::customer(f))
+}
+
+/// Reads `invoices.csv`. Amounts must be more than zero, and the due date
+/// not before the issue date.
+pub fn invoices(reader: impl Read, file: &str) -> Result<Parsed<Invoice>, IngestError> {
+    let text = read_text(reader, file)?;
+    csv_file::parse(&text, file, &csv_file::INVOICES, |f| record::invoice(f))
+}
+
+/// Reads `payments.csv`. Amounts must not be negative.
+pub fn payments(reader: impl Read, file: &str) -> Result<Parsed<Payment>, IngestError> {
+    let text = read_text(reader, file)?;
+    csv_file::parse(&text, file, &csv_file::PAYMENTS, |f| record::payment(f))
+}
+
+/// Parses one JSON event: the one parser for `events.jsonl` lines and for
+/// events arriving on AWS.
+///
+/// The object has a `type`: `customer_upserted`, `invoice_upserted` or
+/// `payment_received` with the CSV column names as fields (money as JSON
+/// numbers or strings, tags as an array or `;`-separated text), or an event
+/// kind (`dispute_opened`, `promise_to_pay`, `plan_accepted`,
+/// `mail_bounced`, …) with a `date`. The event id is `event_id` if given,
+/// else the SHA-256 of the event's canonical JSON, so a re-delivered event
+/// is recognised. The error lists every problem as "field `date`: …",
+/// separated by `; `.
+pub fn incoming_from_json(value: &serde_json::Value) -> Result<Incoming, String> {
+    json::incoming(value).map_err(|problems| {
+        problems
+            .iter()
+            .map(|p| {
+                if p.column == "json" {
+                    p.reason.clone()
+                } else {
+                    format!("field `{}`: {}", p.column, p.reason)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
+}
+
+/// Reads `events.jsonl`: one JSON object a line, blank lines ignored. A bad
+/// line yields a reject per problem, with the field as the column (`json`
+/// when the line is not JSON at all).
+pub fn events(reader: impl Read, file: &str) -> Result<Parsed<Incoming>, IngestError> {
+    let text = read_text(reader, file)?;
+    let mut parsed = Parsed {
+        records: Vec::new(),
+        lines: Vec::new(),
+        rejects: Vec::new(),
+    };
+    for (line, content) in (1u64..).zip(text.lines()) {
+        let content = content.trim();
+        if content.is_empty() {
+            continue;
+        }
+        let reject = |column: &str, value: &str, reason: String| Reject {
+            file: file.to_owned(),
+            line,
+            column: column.to_owned(),
+            value: value.to_owned(),
+            reason,
+        };
+        match serde_json::from_str::<serde_json::Value>(content) {
+            Err(e) => parsed.rejects.push(reject(
+                "json",
+                content,
+                format!("the line is not valid JSON: {e}"),
+            )),
+            Ok(value) => match json::incoming(&value) {
+                Ok(incoming) => {
+                    parsed.records.push(incoming);
+                    parsed.lines.push(line);
+                }
+                Err(problems) => parsed.rejects.extend(
+                    problems
+                        .into_iter()
+                        .map(|p| reject(&p.column, &p.value, p.reason)),
+                ),
+            },
+        }
+    }
+    Ok(parsed)
+}
+
+/// Writes rejects as CSV (`file,line,column,value,reason`), creating the
+/// file or replacing an earlier one, so that it always describes the last
+/// run. The header is written even when there are no rejects: an empty
+/// rejects file says "nothing was refused" rather than "nothing ran".
+pub fn write_rejects(path: &Path, rejects: &[Reject]) -> std::io::Result<()> {
+    let mut writer = csv::Writer::from_path(path)?;
+    writer.write_record(["file", "line", "column", "value", "reason"])?;
+    for r in rejects {
+        writer.write_record([
+            r.file.as_str(),
+            &r.line.to_string(),
+            &r.column,
+            &r.value,
+            &r.reason,
+        ])?;
+    }
+    writer.flush()
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod tests {
+    use super::*;
+    use crate::domain::{EventKind, PlanTerms};
+    use chrono::NaiveDate;
+    use rust_decimal::Decimal;
+    use serde_json::json;
+    use std::str::FromStr;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::from_str(s).unwrap()
+    }
+
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    const CUSTOMERS_HEADER: &str = "customer_id,name,email,phone,language,timezone,country,industry,annual_revenue,credit_score,credit_limit,tags,do_not_contact";
+
+    fn customers_csv(rows: &[&str]) -> String {
+        let mut text = format!("{CUSTOMERS_HEADER}\n");
+        for row in rows {
+            text.push_str(row);
+            text.push('\n');
+        }
+        text
+    }
+
+    /// The rejects as `line column` pairs, for compact assertions.
+    fn spots(rejects: &[Reject]) -> Vec<(u64, &str)> {
+        rejects
+            .iter()
+            .map(|r| (r.line, r.column.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_good_customers_file_loads() {
+        let text = customers_csv(&[
+            "C1,Acme GmbH,ap@acme.example,+49 30 1234,de,Europe/Berlin,DE,manufacturing,1200000.00,712,50000.00,vip;net30,false",
+            "C2,Bolt Ltd,ar@bolt.example,,,,,,,,,,",
+        ]);
+        let parsed = customers(text.as_bytes(), "customers.csv").unwrap();
+        assert_eq!(parsed.rejects, vec![]);
+        assert_eq!(parsed.records.len(), 2);
+        let acme = &parsed.records[0];
+        assert_eq!(acme.customer_id, "C1");
+        assert_eq!(acme.language, "de");
+        assert_eq!(acme.timezone, "Europe/Berlin");
+        assert_eq!(acme.annual_revenue, Some(dec("1200000.00")));
+        assert_eq!(acme.credit_score, Some(dec("712")));
+        assert_eq!(acme.credit_limit, Some(dec("50000.00")));
+        assert_eq!(acme.tags, vec!["vip", "net30"]);
+        assert!(!acme.do_not_contact);
+    }
+
+    #[test]
+    fn empty_optionals_are_missing_not_zero() {
+        let text = customers_csv(&["C2,Bolt Ltd,ar@bolt.example,,,,,,,,,,"]);
+        let bolt = customers(text.as_bytes(), "customers.csv")
+            .unwrap()
+            .records
+            .remove(0);
+        assert_eq!(bolt.phone, None);
+        assert_eq!(bolt.language, "en");
+        assert_eq!(bolt.timezone, "UTC");
+        assert_eq!(bolt.country, None);
+        assert_eq!(bolt.industry, None);
+        assert_eq!(bolt.annual_revenue, None);
+        assert_eq!(bolt.credit_score, None);
+        assert_eq!(bolt.credit_limit, None);
+        assert!(bolt.tags.is_empty());
+        assert!(!bolt.do_not_contact);
+    }
+
+    #[test]
+    fn optional_columns_may_be_absent_and_order_is_free() {
+        let text = "email , customer_id,name,erp_note\nap@acme.example,C1,Acme,whatever\n";
+        let parsed = customers(text.as_bytes(), "customers.csv").unwrap();
+        assert_eq!(parsed.rejects, vec![]);
+        assert_eq!(parsed.records[0].email, "ap@acme.example");
+        assert_eq!(parsed.records[0].phone, None);
+    }
+
+    #[test]
+    fn surrounding_spaces_are_trimmed() {
+        let text = customers_csv(&[
+            " C1 ,  Acme GmbH , ap@acme.example ,, DE-x ,,,,,,, vip ; net30 , TRUE ",
+        ]);
+        let parsed = customers(text.as_bytes(), "customers.csv").unwrap();
+        // `DE-x` is not a language; everything else is fine once trimmed.
+        assert_eq!(spots(&parsed.rejects), vec![(2, "language")]);
+        let text = customers_csv(&[
+            " C1 ,  Acme GmbH , ap@acme.example ,, en ,,,,,,, vip ; net30 , TRUE ",
+        ]);
+        let acme = customers(text.as_bytes(), "customers.csv")
+            .unwrap()
+            .records
+            .remove(0);
+        assert_eq!(acme.customer_id, "C1");
+        assert_eq!(acme.name, "Acme GmbH");
+        assert_eq!(acme.tags, vec!["vip", "net30"]);
+        assert!(acme.do_not_contact);
+    }
+
+    #[test]
+    fn quoted_fields_keep_their_commas_and_quotes() {
+        let text = customers_csv(&[
+            r#"C1,"Acme, Inc.",ap@acme.example,,,,,,"1200000.00",,,"a;b",false"#,
+            r#"C2,"The ""Best"" Ltd",ar@best.example,,,,,,,,,,"#,
+        ]);
+        let parsed = customers(text.as_bytes(), "customers.csv").unwrap();
+        assert_eq!(parsed.rejects, vec![]);
+        assert_eq!(parsed.records[0].name, "Acme, Inc.");
+        assert_eq!(parsed.records[1].name, r#"The "Best" Ltd"#);
+    }
+
+    #[test]
+    fn each_bad_customer_value_is_a_reject_and_the_rest_loads() {
+        let text = customers_csv(&[
+            "C1,Acme,ap@acme.example,,,,,,,,,,",
+            "C2,Bolt,ar@bolt,,,,,,,,,,",
+            "C3,Core,ar@core.example,,english,,,,,,,,",
+            "C4,Dyn,ar@dyn.example,,,Mars/Olympus,,,,,,,",
+            "C5,Echo,ar@echo.example,,,,,,,,12,5k,,",
+            "C6,Echo,ar@echo.example,,,,,,,,\"12,5k\",,",
+            "C7,Fox,ar@fox.example,,,,,,-5,,,,",
+            "C8,Gulf,ar@gulf.example,,,,,,,1e3,,,",
+            "C9,Hut,ar@hut.example,,,,,,,,,,yes",
+            "C10,,ar@hut.example,,,,,,,,,,",
+            "C1,Acme again,ap@acme.example,,,,,,,,,,",
+            "C11,Ivy,ivy@ivy.example,,,,,,,,,,",
+        ]);
+        let parsed = customers(text.as_bytes(), "customers.csv").unwrap();
+        assert_eq!(
+            spots(&parsed.rejects),
+            vec![
+                (3, "email"),
+                (4, "language"),
+                (5, "timezone"),
+                (6, ""),
+                (7, "credit_limit"),
+                (8, "annual_revenue"),
+                (9, "credit_score"),
+                (10, "do_not_contact"),
+                (11, "name"),
+                (12, "customer_id"),
+            ]
+        );
+        let ids: Vec<&str> = parsed
+            .records
+            .iter()
+            .map(|c| c.customer_id.as_str())
+            .collect();
+        assert_eq!(ids, vec!["C1", "C11"]);
+        let limit = &parsed.rejects[4];
+        assert_eq!(limit.value, "12,5k");
+        assert_eq!(
+            limit.to_string(),
+            "customers.csv:7: column `credit_limit`: `12,5k` is not an amount like `12500.00` (`.` for decimals, no thousands separators)"
+        );
+        assert!(
+            parsed.rejects[3]
+                .reason
+                .contains("14 fields but the header has 13")
+        );
+        assert!(
+            parsed.rejects[3]
+                .to_string()
+                .starts_with("customers.csv:6: the row")
+        );
+        assert_eq!(parsed.rejects[8].reason, "is required but empty");
+        let duplicate = &parsed.rejects[9];
+        assert_eq!(duplicate.value, "C1");
+        assert!(
+            duplicate.reason.contains("on line 2"),
+            "{}",
+            duplicate.reason
+        );
+    }
+
+    #[test]
+    fn a_row_reports_each_of_its_problems() {
+        let text = customers_csv(&["C1,,not-an-address,,xx-yyyy,Nowhere,,,,,abc,,maybe"]);
+        let parsed = customers(text.as_bytes(), "customers.csv").unwrap();
+        assert!(parsed.records.is_empty());
+        assert_eq!(
+            spots(&parsed.rejects),
+            vec![
+                (2, "name"),
+                (2, "email"),
+                (2, "language"),
+                (2, "timezone"),
+                (2, "credit_limit"),
+                (2, "do_not_contact"),
+            ]
+        );
+    }
+
+    #[test]
+    fn lines_are_physical_lines() {
+        // A quoted value spanning two lines and a blank line: the bad row
+        // after them is still reported on its line in the file.
+        let text = "payment_id,invoice_id,paid_on,amount\nP1,\"I\n1\",2026-01-05,10.00\n\nP2,I2,2026-01-32,10.00\n,,,\nP3,I3,2026-01-05,-1\n";
+        let parsed = payments(text.as_bytes(), "payments.csv").unwrap();
+        assert_eq!(
+            spots(&parsed.rejects),
+            vec![(2, "invoice_id"), (5, "paid_on"), (7, "amount")]
+        );
+        assert_eq!(
+            parsed.rejects[1].to_string(),
+            "payments.csv:5: column `paid_on`: `2026-01-32` is not a date like 2026-12-01"
+        );
+        // The same with Windows line ends, leading blank lines and a lone
+        // `\r` (old Mac) line end.
+        let text = "\r\n\r\npayment_id,invoice_id,paid_on,amount\r\nP1,\"I\r\n1\",2026-01-05,10.00\r\n\r\nP2,I2,2026-01-32,10.00\rP3,I3,2026-01-05,-1\r\n";
+        let parsed = payments(text.as_bytes(), "payments.csv").unwrap();
+        assert_eq!(
+            spots(&parsed.rejects),
+            vec![(4, "invoice_id"), (7, "paid_on"), (8, "amount")]
+        );
+        let err = payments("\n\npayment_id\n".as_bytes(), "payments.csv").unwrap_err();
+        assert!(err.to_string().starts_with("payments.csv:3: "), "{err}");
+    }
+
+    #[test]
+    fn invoices_load_and_bad_ones_are_rejected() {
+        let text = "\u{feff}invoice_id,customer_id,number,issue_date,due_date,amount,currency,disputed,dispute_opened_on\n\
+            I1,C1,INV-1,2026-01-01,2026-01-31,1190.00,EUR,,\n\
+            I2,C1,INV-2,2026-01-01,2026-01-31,1190.00,EUR,true,2026-01-10\n\
+            I3,C1,INV-3,2026-01-31,2026-01-01,10.00,EUR,false,\n\
+            I4,C1,INV-4,2026-01-01,2026-01-31,0.00,EUR,,\n\
+            I5,C1,INV-5,2026-01-01,2026-01-31,-10.00,EUR,,\n\
+            I6,C1,INV-6,2026-01-01,2026-01-31,€10,eur,,\n\
+            I7,C1,INV-7,01/01/2026,2026-01-31,10,USD,no,2026-02-30\n\
+            I8,,,,,,,,\n";
+        let parsed = invoices(text.as_bytes(), "invoices.csv").unwrap();
+        assert_eq!(
+            spots(&parsed.rejects),
+            vec![
+                (4, "due_date"),
+                (5, "amount"),
+                (6, "amount"),
+                (7, "amount"),
+                (7, "currency"),
+                (8, "issue_date"),
+                (8, "disputed"),
+                (8, "dispute_opened_on"),
+                (9, "customer_id"),
+                (9, "number"),
+                (9, "issue_date"),
+                (9, "due_date"),
+                (9, "amount"),
+                (9, "currency"),
+            ]
+        );
+        assert_eq!(parsed.records.len(), 2);
+        let i1 = &parsed.records[0];
+        assert_eq!(i1.amount, dec("1190.00"));
+        assert!(!i1.disputed);
+        assert_eq!(i1.dispute_opened_on, None);
+        let i2 = &parsed.records[1];
+        assert!(i2.disputed);
+        assert_eq!(i2.dispute_opened_on, Some(day("2026-01-10")));
+        assert!(
+            parsed.rejects[0]
+                .reason
+                .contains("before the issue date 2026-01-31")
+        );
+        assert!(parsed.rejects[1].reason.contains("is zero"));
+        assert!(parsed.rejects[2].reason.contains("is negative"));
+    }
+
+    #[test]
+    fn payments_allow_zero_but_not_negative() {
+        let text = "paid_on,amount,payment_id,invoice_id\n2026-01-05,0,P1,I1\n2026-01-05,12.5,P2,I1\n2026-01-05,-0.01,P3,I1\n2026-01-05,1.2e2,P4,I1\n";
+        let parsed = payments(text.as_bytes(), "payments.csv").unwrap();
+        assert_eq!(spots(&parsed.rejects), vec![(4, "amount"), (5, "amount")]);
+        assert!(parsed.rejects[1].reason.contains("exponent"));
+        assert_eq!(parsed.records.len(), 2);
+        assert_eq!(parsed.records[1].amount, dec("12.5"));
+        assert_eq!(parsed.records[1].paid_on, day("2026-01-05"));
+    }
+
+    #[test]
+    fn missing_header_columns_are_all_named() {
+        let text = "customer_id,mail,phone\nC1,ap@acme.example,\n";
+        let err = customers(text.as_bytes(), "customers.csv").unwrap_err();
+        match &err {
+            IngestError::MissingColumns { missing, .. } => {
+                assert_eq!(missing, &vec!["name".to_owned(), "email".to_owned()]);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(
+            err.to_string(),
+            "customers.csv:1: the header lacks the required column(s) `name`, `email`; it has `customer_id`, `mail`, `phone`"
+        );
+        let err = invoices("invoice_id\n".as_bytes(), "invoices.csv").unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "`customer_id`, `number`, `issue_date`, `due_date`, `amount`, `currency`"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn whole_file_problems_are_errors() {
+        assert!(matches!(
+            customers("".as_bytes(), "customers.csv"),
+            Err(IngestError::Empty { .. })
+        ));
+        assert!(matches!(
+            payments(" \n\n".as_bytes(), "payments.csv"),
+            Err(IngestError::Empty { .. })
+        ));
+        let latin1: &[u8] = b"customer_id,name,email\nC1,M\xfcller,ap@m.example\n";
+        let err = customers(latin1, "customers.csv").unwrap_err();
+        assert!(matches!(err, IngestError::NotUtf8 { line: 2, .. }), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("customers.csv:2: the file is not UTF-8")
+        );
+        let err = payments(
+            "payment_id,invoice_id,paid_on,amount,amount\n".as_bytes(),
+            "payments.csv",
+        )
+        .unwrap_err();
+        assert!(matches!(err, IngestError::DuplicateColumn { .. }), "{err}");
+
+        struct Broken;
+        impl Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("disk on fire"))
+            }
+        }
+        let err = customers(Broken, "customers.csv").unwrap_err();
+        assert!(err.to_string().contains("disk on fire"));
+        // A header and no rows is a valid, empty file.
+        let parsed =
+            payments("payment_id,invoice_id,paid_on,amount\n".as_bytes(), "p.csv").unwrap();
+        assert!(parsed.records.is_empty() && parsed.rejects.is_empty());
+    }
+
+    #[test]
+    fn rejects_are_written_as_csv() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rejects.csv");
+        std::fs::write(&path, "old content that must go\n").unwrap();
+        let text = customers_csv(&["C1,\"Acme, Inc.\",bad address,,,,,,,,,,"]);
+        let parsed = customers(text.as_bytes(), "customers.csv").unwrap();
+        write_rejects(&path, &parsed.rejects).unwrap();
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        assert_eq!(
+            reader.headers().unwrap(),
+            vec!["file", "line", "column", "value", "reason"]
+        );
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(&rows[0][0], "customers.csv");
+        assert_eq!(&rows[0][1], "2");
+        assert_eq!(&rows[0][2], "email");
+        assert_eq!(&rows[0][3], "bad address");
+        write_rejects(&path, &[]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "file,line,column,value,reason\n"
+        );
+    }
+
+    fn event_of(value: serde_json::Value) -> Event {
+        match incoming_from_json(&value) {
+            Ok(Incoming::Event(event)) => event,
+            other => panic!("not an event: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_records() {
+        let customer = incoming_from_json(&json!({
+            "type": "customer_upserted", "customer_id": "C1", "name": "Acme",
+            "email": "ap@acme.example", "annual_revenue": 1200000, "credit_limit": "50000.00",
+            "credit_score": 0.82, "tags": ["vip", " net30 "], "do_not_contact": true,
+            "phone": null
+        }))
+        .unwrap();
+        let Incoming::Customer(customer) = customer else {
+            panic!("{customer:?}")
+        };
+        assert_eq!(customer.annual_revenue, Some(dec("1200000")));
+        assert_eq!(customer.credit_limit, Some(dec("50000.00")));
+        assert_eq!(customer.credit_score, Some(dec("0.82")));
+        assert_eq!(customer.tags, vec!["vip", "net30"]);
+        assert!(customer.do_not_contact);
+        assert_eq!(customer.phone, None);
+        assert_eq!(customer.language, "en");
+
+        let tags_as_text = incoming_from_json(&json!({
+            "type": "customer_upserted", "customer_id": "C1", "name": "Acme",
+            "email": "ap@acme.example", "tags": "a;b"
+        }));
+        assert!(matches!(tags_as_text, Ok(Incoming::Customer(c)) if c.tags == vec!["a", "b"]));
+
+        let invoice = incoming_from_json(&json!({
+            "type": "invoice_upserted", "invoice_id": "I1", "customer_id": "C1", "number": "INV-1",
+            "issue_date": "2026-01-01", "due_date": "2026-01-31", "amount": 1190.5, "currency": "EUR",
+            "disputed": false
+        }))
+        .unwrap();
+        assert!(
+            matches!(&invoice, Incoming::Invoice(i) if i.amount == dec("1190.5") && !i.disputed)
+        );
+
+        let payment = incoming_from_json(&json!({
+            "type": "payment_received", "payment_id": "P1", "invoice_id": "I1",
+            "paid_on": "2026-01-20", "amount": "1190.50"
+        }))
+        .unwrap();
+        assert!(matches!(&payment, Incoming::Payment(p) if p.amount == dec("1190.50")));
+    }
+
+    #[test]
+    fn json_events_of_each_type() {
+        let invoice_kinds = [
+            ("dispute_opened", EventKind::DisputeOpened),
+            ("dispute_closed", EventKind::DisputeClosed),
+        ];
+        for (name, kind) in invoice_kinds {
+            let event = event_of(json!({"type": name, "date": "2026-02-01", "invoice_id": "I1"}));
+            assert_eq!(event.kind, kind);
+            assert_eq!(event.kind.name(), name);
+            assert_eq!(event.invoice_id.as_deref(), Some("I1"));
+            assert_eq!(event.date, day("2026-02-01"));
+        }
+        let promise = event_of(json!({
+            "type": "promise_to_pay", "date": "2026-02-01", "invoice_id": "I1",
+            "promised_until": "2026-02-15"
+        }));
+        assert_eq!(
+            promise.kind,
+            EventKind::PromiseToPay {
+                promised_until: day("2026-02-15")
+            }
+        );
+        let plan = event_of(json!({
+            "type": "plan_accepted", "date": "2026-02-01", "invoice_id": "I1",
+            "installments": 3, "every_days": "30", "down_payment": "100.00"
+        }));
+        assert_eq!(
+            plan.kind,
+            EventKind::PlanAccepted(PlanTerms {
+                installments: 3,
+                every_days: 30,
+                down_payment: dec("100.00")
+            })
+        );
+        let plan = event_of(json!({
+            "type": "plan_accepted", "date": "2026-02-01", "invoice_id": "I1",
+            "installments": "6", "every_days": 14
+        }));
+        assert!(matches!(plan.kind, EventKind::PlanAccepted(t) if t.down_payment.is_zero()));
+
+        let mail_kinds = [
+            ("mail_delivered", EventKind::MailDelivered),
+            ("mail_bounced", EventKind::MailBounced),
+            ("mail_complained", EventKind::MailComplained),
+            ("mail_opened", EventKind::MailOpened),
+            ("mail_clicked", EventKind::MailClicked),
+            ("mail_replied", EventKind::MailReplied),
+        ];
+        for (name, kind) in mail_kinds {
+            let event =
+                event_of(json!({"type": name, "date": "2026-02-01", "message_id": "<m1@x>"}));
+            assert_eq!(event.kind.name(), name);
+            assert_eq!(event.kind, kind);
+            assert!(event.kind.is_mail());
+            assert_eq!(event.message_id.as_deref(), Some("<m1@x>"));
+            let event = event_of(json!({"type": name, "date": "2026-02-01", "action_id": "A1"}));
+            assert_eq!(event.action_id.as_deref(), Some("A1"));
+        }
+        // Every known type parses to something: the list and the parser agree.
+        for name in json::TYPES {
+            let err = incoming_from_json(&json!({"type": name})).unwrap_err();
+            assert!(!err.contains("not a known type"), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn event_ids_are_given_or_derived_from_content() {
+        let given = event_of(json!({
+            "type": "dispute_opened", "date": "2026-02-01", "invoice_id": "I1", "event_id": "E-7"
+        }));
+        assert_eq!(given.event_id, "E-7");
+        let a = json!({"type": "dispute_opened", "date": "2026-02-01", "invoice_id": "I1"});
+        let b: serde_json::Value = serde_json::from_str(
+            r#"{"invoice_id":"I1","date":"2026-02-01","type":"dispute_opened"}"#,
+        )
+        .unwrap();
+        let id = event_of(a.clone()).event_id;
+        assert_eq!(id.len(), 64);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(event_of(b).event_id, id);
+        let text = serde_json::to_string(&a).unwrap();
+        use sha2::{Digest, Sha256};
+        let expected: String = Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(id, expected);
+        let other =
+            event_of(json!({"type": "dispute_opened", "date": "2026-02-02", "invoice_id": "I1"}));
+        assert_ne!(other.event_id, id);
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        let err = incoming_from_json(&json!({
+            "type": "dispute_opened", "date": "2026-13-01", "invoice_id": "I1"
+        }))
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "field `date`: `2026-13-01` is not a date like 2026-12-01"
+        );
+
+        let err =
+            incoming_from_json(&json!({"type": "invoice_paid", "date": "2026-01-01"})).unwrap_err();
+        assert!(err.starts_with("field `type`: `invoice_paid` is not a known type; known types: customer_upserted, invoice_upserted"), "{err}");
+        assert!(err.contains("mail_replied"));
+
+        let err = incoming_from_json(&json!({"date": "2026-01-01"})).unwrap_err();
+        assert!(err.starts_with("field `type`: is required"), "{err}");
+
+        let err = incoming_from_json(&json!([1, 2])).unwrap_err();
+        assert!(err.contains("not a JSON object"), "{err}");
+
+        let err =
+            incoming_from_json(&json!({"type": "mail_opened", "date": "2026-01-01"})).unwrap_err();
+        assert_eq!(
+            err,
+            "field `action_id`: a mail event needs `action_id` or `message_id`"
+        );
+
+        let err = incoming_from_json(&json!({"type": "promise_to_pay", "date": "2026-01-10", "invoice_id": "I1", "promised_until": "2026-01-01"})).unwrap_err();
+        assert!(
+            err.contains(
+                "field `promised_until`: `2026-01-01` is before the event date 2026-01-10"
+            ),
+            "{err}"
+        );
+
+        let err = incoming_from_json(&json!({"type": "plan_accepted", "date": "2026-01-10"}))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "field `invoice_id`: is required but missing; field `installments`: is required but missing; field `every_days`: is required but missing"
+        );
+
+        let err = incoming_from_json(&json!({
+            "type": "invoice_upserted", "invoice_id": "I1", "customer_id": {"id": "C1"}, "number": "1",
+            "issue_date": "2026-01-01", "due_date": "2026-01-31", "amount": 1e21, "currency": "EUR",
+            "disputed": "yes"
+        }))
+        .unwrap_err();
+        assert!(
+            err.contains("field `customer_id`: `{\"id\":\"C1\"}` is an object"),
+            "{err}"
+        );
+        assert!(
+            err.contains("field `amount`: `1e+21` is not an amount"),
+            "{err}"
+        );
+        assert!(
+            err.contains("field `disputed`: `yes` is not true or false"),
+            "{err}"
+        );
+
+        let err = incoming_from_json(&json!({
+            "type": "customer_upserted", "customer_id": "C1", "name": "Acme", "email": "ap@acme.example",
+            "tags": [1, {"x": 1}]
+        }))
+        .unwrap_err();
+        assert!(err.contains("field `tags`"), "{err}");
+    }
+
+    #[test]
+    fn events_file_keeps_good_lines_and_rejects_bad_ones() {
+        let text = concat!(
+            "{\"type\":\"dispute_opened\",\"date\":\"2026-02-01\",\"invoice_id\":\"I1\"}\n",
+            "\n",
+            "not json\n",
+            "{\"type\":\"mail_bounced\",\"date\":\"2026-02-01\"}\n",
+            "{\"type\":\"payment_received\",\"payment_id\":\"P1\",\"invoice_id\":\"I1\",\"paid_on\":\"2026-02-03\",\"amount\":10}\r\n",
+            "{\"type\":\"promise_to_pay\",\"date\":\"2026-02-30\",\"invoice_id\":\"I1\"}\n",
+            "{\"type\":\"unheard_of\"}\n",
+            "   \n",
+        );
+        let parsed = events(text.as_bytes(), "events.jsonl").unwrap();
+        assert_eq!(parsed.records.len(), 2);
+        assert!(matches!(parsed.records[1], Incoming::Payment(_)));
+        assert_eq!(
+            spots(&parsed.rejects),
+            vec![
+                (3, "json"),
+                (4, "action_id"),
+                (6, "date"),
+                (6, "promised_until"),
+                (7, "type"),
+            ]
+        );
+        assert_eq!(parsed.rejects[2].value, "2026-02-30");
+        assert_eq!(
+            parsed.rejects[2].to_string(),
+            "events.jsonl:6: column `date`: `2026-02-30` is not a date like 2026-12-01"
+        );
+        let empty = events("".as_bytes(), "events.jsonl").unwrap();
+        assert!(empty.records.is_empty() && empty.rejects.is_empty());
+    }
+
+    mod never_panic {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn json_value() -> impl Strategy<Value = serde_json::Value> {
+            let leaf = prop_oneof![
+                Just(serde_json::Value::Null),
+                any::<bool>().prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<f64>().prop_map(serde_json::Value::from),
+                ".{0,12}".prop_map(serde_json::Value::from),
+                "[0-9]{4}-[0-9]{2}-[0-9]{2}".prop_map(serde_json::Value::from),
+            ];
+            leaf.prop_recursive(3, 24, 6, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                    prop::collection::btree_map(
+                        prop_oneof![
+                            Just("type".to_owned()),
+                            Just("date".to_owned()),
+                            Just("amount".to_owned()),
+                            Just("tags".to_owned()),
+                            "[a-z_]{1,12}",
+                        ],
+                        inner,
+                        0..6
+                    )
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// Events with a known type and arbitrary other fields, to reach
+        /// past the type check.
+        fn typed_event() -> impl Strategy<Value = serde_json::Value> {
+            (
+                prop::sample::select(json::TYPES.to_vec()),
+                prop::collection::btree_map(
+                    prop::sample::select(vec![
+                        "date",
+                        "invoice_id",
+                        "action_id",
+                        "message_id",
+                        "promised_until",
+                        "installments",
+                        "every_days",
+                        "down_payment",
+                        "customer_id",
+                        "name",
+                        "email",
+                        "amount",
+                        "currency",
+                        "issue_date",
+                        "due_date",
+                        "tags",
+                        "paid_on",
+                        "payment_id",
+                        "number",
+                        "timezone",
+                        "language",
+                        "event_id",
+                    ]),
+                    json_value(),
+                    0..12,
+                ),
+            )
+                .prop_map(|(kind, fields)| {
+                    let mut map = serde_json::Map::new();
+                    map.insert("type".to_owned(), serde_json::Value::from(kind));
+                    for (k, v) in fields {
+                        map.insert(k.to_owned(), v);
+                    }
+                    serde_json::Value::Object(map)
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn csv_parsers_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+                let _ = customers(bytes.as_slice(), "c.csv");
+                let _ = invoices(bytes.as_slice(), "i.csv");
+                let _ = payments(bytes.as_slice(), "p.csv");
+                let _ = events(bytes.as_slice(), "e.jsonl");
+            }
+
+            #[test]
+            fn csv_rows_never_panic(rows in prop::collection::vec("[ -~\"\n,;é€]{0,60}", 0..8)) {
+                let body = rows.join("\n");
+                let text = format!("{CUSTOMERS_HEADER}\n{body}");
+                let _ = customers(text.as_bytes(), "c.csv");
+                let text = format!("invoice_id,customer_id,number,issue_date,due_date,amount,currency,disputed,dispute_opened_on\n{body}");
+                let _ = invoices(text.as_bytes(), "i.csv");
+                let text = format!("payment_id,invoice_id,paid_on,amount\n{body}");
+                let parsed = payments(text.as_bytes(), "p.csv");
+                if let Ok(parsed) = parsed {
+                    let lines = u64::try_from(text.lines().count()).unwrap();
+                    for r in &parsed.rejects {
+                        prop_assert!(r.line >= 2 && r.line <= lines, "{r}");
+                        let _ = r.to_string();
+                    }
+                }
+            }
+
+            #[test]
+            fn json_parser_never_panics(value in json_value()) {
+                let _ = incoming_from_json(&value);
+            }
+
+            #[test]
+            fn typed_events_never_panic(value in typed_event()) {
+                let _ = incoming_from_json(&value);
+                let line = serde_json::to_string(&value).unwrap();
+                let _ = events(line.as_bytes(), "e.jsonl");
+            }
+
+            #[test]
+            fn event_lines_never_panic(text in "[ -~\n{}\":,\\[\\]]{0,200}") {
+                let _ = events(text.as_bytes(), "e.jsonl");
+            }
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! The field rules of the data contract, each written once.
+//!
+//! The CSV files and the JSON events both run their values through these
+//! functions, so a value accepted in `customers.csv` is accepted in a
+//! `customer_upserted` event and the two paths cannot drift apart.
+//!
+//! Every rule takes a value that is already trimmed and not empty (emptiness
+//! is decided by the caller, because whether empty is allowed depends on the
+//! column, not on the rule) and returns the parsed value or a reason. A
+//! reason is a whole phrase that quotes the value, e.g. "`12,5k` is not an
+//! amount like `12500.00`", so that it reads on its own in a rejects file
+//! and in an error message alike.
+
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+/// Why a value was refused, quoting the value.
+pub(super) type Reason = String;
+
+/// The value in backticks, shortened and with control characters escaped,
+/// so that a stray megabyte or a line break in a field cannot make a
+/// message unreadable. The full value is kept in [`super::Reject::value`].
+pub(super) fn quote(value: &str) -> String {
+    const MAX_CHARS: usize = 60;
+    let mut out = String::from("`");
+    for (i, c) in value.chars().enumerate() {
+        if i == MAX_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('`');
+    out
+}
+
+/// An identifier (customer, invoice, payment, event, action, message).
+/// Ids are joined on and printed in messages and file names, so a line break
+/// or a control character in one is refused rather than carried along.
+pub(super) fn id(value: &str) -> Result<String, Reason> {
+    single_line(value)?;
+    Ok(value.to_owned())
+}
+
+/// Free text that ends up in messages (name, number, phone, country,
+/// industry): one line, no control characters, because it is put into mail
+/// headers and letters.
+pub(super) fn text(value: &str) -> Result<String, Reason> {
+    single_line(value)?;
+    Ok(value.to_owned())
+}
+
+fn single_line(value: &str) -> Result<(), Reason> {
+    if value.chars().any(char::is_control) {
+        Err(format!(
+            "{} contains a line break or another control character",
+            quote(value)
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// An address to mail to: one `@`, something before it, a domain with a
+/// dot, no spaces. Not a full RFC 5322 check, which would accept things no
+/// ERP means; enough to catch two addresses in one field, a missing domain
+/// or a phone number in the wrong column.
+pub(super) fn email(value: &str) -> Result<String, Reason> {
+    let bad = |hint: &str| {
+        format!(
+            "{} is not an email address like ap@example.com{hint}",
+            quote(value)
+        )
+    };
+    if value.contains([',', ';']) || value.matches('@').count() > 1 {
+        return Err(bad(" (one address only)"));
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad(" (no spaces or line breaks)"));
+    }
+    let Some((local, domain)) = value.split_once('@') else {
+        return Err(bad(""));
+    };
+    let domain_ok = domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..");
+    if local.is_empty() || !domain_ok {
+        return Err(bad(""));
+    }
+    Ok(value.to_owned())
+}
+
+/// A language code of 2–3 letters, optionally with a region (`pt-BR`,
+/// `es-419`): templates are chosen by it, so `English` or `pt_BR` must not
+/// pass as a language that has no template. Returned in its usual case
+/// (`pt-br` becomes `pt-BR`).
+pub(super) fn language(value: &str) -> Result<String, Reason> {
+    let (lang, region) = match value.split_once('-') {
+        Some((lang, region)) => (lang, Some(region)),
+        None => (value, None),
+    };
+    let lang_ok = (2..=3).contains(&lang.len()) && lang.chars().all(|c| c.is_ascii_alphabetic());
+    let region_ok = region.is_none_or(|r| {
+        (r.len() == 2 && r.chars().all(|c| c.is_ascii_alphabetic()))
+            || (r.len() == 3 && r.chars().all(|c| c.is_ascii_digit()))
+    });
+    if lang_ok && region_ok {
+        // Codes are case-insensitive; one spelling (`pt-BR`) lets templates
+        // be looked up by plain string comparison.
+        let lang = lang.to_ascii_lowercase();
+        Ok(match region {
+            Some(region) => format!("{lang}-{}", region.to_ascii_uppercase()),
+            None => lang,
+        })
+    } else {
+        Err(format!(
+            "{} is not a language code like `en` or `pt-BR`",
+            quote(value)
+        ))
+    }
+}
+
+/// An IANA time zone name: quiet hours and send times are computed in it,
+/// so a zone the engine cannot resolve is refused here, not at send time.
+pub(super) fn timezone(value: &str) -> Result<String, Reason> {
+    match chrono_tz::Tz::from_str(value) {
+        Ok(_) => Ok(value.to_owned()),
+        Err(_) => Err(format!(
+            "{} is not an IANA time zone like Europe/Berlin",
+            quote(value)
+        )),
+    }
+}
+
+/// An ISO 4217 code as three upper-case letters. Lower case is refused
+/// rather than fixed, because amounts in different currencies are never
+/// summed and `eur` next to `EUR` would split one currency in two.
+pub(super) fn currency(value: &str) -> Result<String, Reason> {
+    if value.len() == 3 && value.chars().all(|c| c.is_ascii_uppercase()) {
+        return Ok(value.to_owned());
+    }
+    let hint = if value.len() == 3 && value.chars().all(|c| c.is_ascii_alphabetic()) {
+        format!(" (upper case: {})", value.to_ascii_uppercase())
+    } else {
+        String::new()
+    };
+    Err(format!(
+        "{} is not a currency code like EUR{hint}",
+        quote(value)
+    ))
+}
+
+/// A calendar day written `YYYY-MM-DD`. The shape is checked before the
+/// calendar, because chrono alone would accept `2026-1-5` or `+2026-01-05`,
+/// and an export that writes days some other way (`05/01/2026`) is
+/// ambiguous between day-first and month-first.
+pub(super) fn date(value: &str) -> Result<NaiveDate, Reason> {
+    let shaped = |s: &str| {
+        s.len() == 10
+            && s.bytes().enumerate().all(|(i, b)| {
+                if i == 4 || i == 7 {
+                    b == b'-'
+                } else {
+                    b.is_ascii_digit()
+                }
+            })
+    };
+    if shaped(value) {
+        if let Ok(day) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+            return Ok(day);
+        }
+    }
+    let hint = match value.get(..10) {
+        Some(day) if value.len() > 10 && shaped(day) => " (a day only, without a time)",
+        _ => "",
+    };
+    Err(format!(
+        "{} is not a date like 2026-12-01{hint}",
+        quote(value)
+    ))
+}
+
+/// `later` must not be before `earlier`: a due date before the issue date,
+/// or a promise that ended before it was made, is a typo in the export.
+pub(super) fn not_before(
+    value: &str,
+    later: NaiveDate,
+    earlier: NaiveDate,
+    earlier_name: &str,
+) -> Result<(), Reason> {
+    if later < earlier {
+        Err(format!(
+            "{} is before the {earlier_name} {earlier}",
+            quote(value)
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// A plain decimal: digits, optionally a `.` and more digits, optionally a
+/// leading `-`. Nothing else: money is never floating point, and a comma,
+/// a currency sign or an exponent means the export was formatted for
+/// people, which is where amounts get misread by a factor of a thousand.
+fn decimal(value: &str) -> Result<Decimal, DecimalError> {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (digits, None),
+    };
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(whole) || !fraction.is_none_or(all_digits) {
+        return Err(DecimalError::Shape);
+    }
+    Decimal::from_str_exact(value).map_err(|_| DecimalError::TooLarge)
+}
+
+enum DecimalError {
+    Shape,
+    TooLarge,
+}
+
+/// Why a number-looking value is not a plain decimal, for the common cases.
+fn decimal_hint(value: &str) -> &'static str {
+    let starts_numeric = value
+        .trim_start_matches(['-', '+'])
+        .starts_with(|c: char| c.is_ascii_digit() || c == '.');
+    if starts_numeric && value.contains(['e', 'E']) && !value.contains(char::is_whitespace) {
+        " (no exponent notation)"
+    } else if value.contains(',') {
+        " (`.` for decimals, no thousands separators)"
+    } else if value.contains(|c: char| c.is_alphabetic() || "$€£¥₹₽₩₺¤".contains(c)) {
+        " (no currency signs or codes)"
+    } else if value.contains(char::is_whitespace) || value.contains('\'') {
+        " (no thousands separators)"
+    } else {
+        ""
+    }
+}
+
+fn decimal_with(value: &str, like: &str) -> Result<Decimal, Reason> {
+    decimal(value).map_err(|e| match e {
+        DecimalError::Shape => format!("{} is not {like}{}", quote(value), decimal_hint(value)),
+        DecimalError::TooLarge => format!(
+            "{} has too many digits (at most 28 significant digits)",
+            quote(value)
+        ),
+    })
+}
+
+/// A sum of money, sign allowed.
+pub(super) fn amount(value: &str) -> Result<Decimal, Reason> {
+    decimal_with(value, "an amount like `12500.00`")
+}
+
+/// A non-money decimal (a credit score), sign allowed.
+pub(super) fn number(value: &str) -> Result<Decimal, Reason> {
+    decimal_with(value, "a number like `712` or `0.82`")
+}
+
+/// Money that cannot be negative: payments, revenue, credit limits, down
+/// payments. A negative payment is a refund or a reversal, which the
+/// contract does not carry; taking it as a payment would reopen an invoice.
+pub(super) fn not_negative(value: &str) -> Result<Decimal, Reason> {
+    let amount = amount(value)?;
+    if amount < Decimal::ZERO {
+        Err(format!(
+            "{} is negative; this amount cannot be negative",
+            quote(value)
+        ))
+    } else {
+        Ok(amount)
+    }
+}
+
+/// An invoice amount: more than zero. A credit note (negative) or a
+/// zero-value invoice has nothing to collect, and dunning for it would be
+/// an embarrassment.
+pub(super) fn invoice_amount(value: &str) -> Result<Decimal, Reason> {
+    let amount = amount(value)?;
+    if amount.is_zero() {
+        Err(format!(
+            "{} is zero; an invoice amount must be more than zero",
+            quote(value)
+        ))
+    } else if amount < Decimal::ZERO {
+        Err(format!(
+            "{} is negative; an invoice amount must be more than zero",
+            quote(value)
+        ))
+    } else {
+        Ok(amount)
+    }
+}
+
+/// `true` or `false`, in any case. `yes`, `1` or `x` are refused: a
+/// do-not-contact flag must never be guessed.
+pub(super) fn boolean(value: &str) -> Result<bool, Reason> {
+    if value.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if value.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err(format!("{} is not true or false", quote(value)))
+    }
+}
+
+/// A whole number in `1..=max`, written with digits only.
+fn whole(value: &str, max: u32, unit: &str) -> Result<u32, Reason> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{} is not a whole number like 3", quote(value)));
+    }
+    match value.parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{} is out of range: between 1 and {max} {unit}",
+            quote(value)
+        )),
+    }
+}
+
+/// Most installments a plan may have: 1,000 is far beyond any real plan
+/// and keeps schedules small enough to compute and store.
+pub(super) const MAX_INSTALLMENTS: u32 = 1000;
+
+/// Longest interval between installments: a year. Larger values are typos
+/// and would push due dates out of any calendar the engine works with.
+pub(super) const MAX_EVERY_DAYS: u32 = 366;
+
+/// The number of installments of a payment plan.
+pub(super) fn installments(value: &str) -> Result<u32, Reason> {
+    whole(value, MAX_INSTALLMENTS, "installments")
+}
+
+/// The days between installments of a payment plan.
+pub(super) fn every_days(value: &str) -> Result<i64, Reason> {
+    whole(value, MAX_EVERY_DAYS, "days").map(i64::from)
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_must_be_iso_days() {
+        assert_eq!(
+            date("2026-02-28").unwrap(),
+            NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()
+        );
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "2026-1-5",
+            "+2026-01-05",
+            "05/01/2026",
+            "20260105",
+        ] {
+            let reason = date(bad).unwrap_err();
+            assert!(reason.contains("is not a date like 2026-12-01"), "{reason}");
+        }
+        assert_eq!(
+            date("2026-13-01").unwrap_err(),
+            "`2026-13-01` is not a date like 2026-12-01"
+        );
+        assert!(
+            date("2026-01-05T10:00:00Z")
+                .unwrap_err()
+                .contains("without a time")
+        );
+    }
+
+    #[test]
+    fn amounts_are_plain_decimals() {
+        assert_eq!(amount("12500.00").unwrap().to_string(), "12500.00");
+        assert_eq!(amount("-3.5").unwrap().to_string(), "-3.5");
+        assert_eq!(amount("7").unwrap().to_string(), "7");
+        assert_eq!(
+            amount("12,5k").unwrap_err(),
+            "`12,5k` is not an amount like `12500.00` (`.` for decimals, no thousands separators)"
+        );
+        assert!(amount("1e3").unwrap_err().contains("exponent"));
+        assert!(amount("1.5E+3").unwrap_err().contains("exponent"));
+        assert!(amount("$12").unwrap_err().contains("currency"));
+        assert!(amount("12 EUR").unwrap_err().contains("currency"));
+        assert!(amount("12 500").unwrap_err().contains("thousands"));
+        for bad in [".5", "5.", "+5", "--5", "-", "1.2.3", "NaN", "inf", "0x10"] {
+            assert!(amount(bad).is_err(), "{bad}");
+        }
+        assert!(
+            amount("123456789012345678901234567890")
+                .unwrap_err()
+                .contains("too many digits")
+        );
+    }
+
+    #[test]
+    fn signs_of_money() {
+        assert!(invoice_amount("0.00").unwrap_err().contains("is zero"));
+        assert!(invoice_amount("-1").unwrap_err().contains("is negative"));
+        assert!(invoice_amount("0.01").is_ok());
+        assert!(not_negative("-0.01").unwrap_err().contains("is negative"));
+        assert!(not_negative("0").is_ok());
+        assert!(not_negative("-0").is_ok());
+    }
+
+    #[test]
+    fn booleans() {
+        assert!(boolean("true").unwrap());
+        assert!(boolean("TRUE").unwrap());
+        assert!(!boolean("False").unwrap());
+        for bad in ["yes", "1", "x", "t"] {
+            assert_eq!(
+                boolean(bad).unwrap_err(),
+                format!("`{bad}` is not true or false")
+            );
+        }
+    }
+
+    #[test]
+    fn currencies() {
+        assert_eq!(currency("EUR").unwrap(), "EUR");
+        assert!(currency("eur").unwrap_err().contains("upper case: EUR"));
+        for bad in ["EURO", "E1R", "€", "US"] {
+            assert!(currency(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn emails() {
+        for good in ["ap@example.com", "first.last+ar@sub.example.co.uk"] {
+            assert!(email(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "ap@example",
+            "apexample.com",
+            "@example.com",
+            "a@b@example.com",
+            "ap @example.com",
+            "ap@example.com; ar@example.com",
+            "ap@.example.com",
+            "ap@example.com.",
+            "ap@exa..mple.com",
+            "ap@example.com\n",
+        ] {
+            assert!(email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn languages_and_zones() {
+        for good in ["en", "de", "fil", "pt-BR", "es-419"] {
+            assert!(language(good).is_ok(), "{good}");
+        }
+        assert_eq!(language("PT-br").unwrap(), "pt-BR");
+        assert_eq!(language("DE").unwrap(), "de");
+        for bad in ["e", "english", "pt_BR", "pt-", "pt-Brazil", "12"] {
+            assert!(language(bad).is_err(), "{bad}");
+        }
+        assert!(timezone("Europe/Berlin").is_ok());
+        assert!(timezone("UTC").is_ok());
+        assert!(timezone("Europe/Berln").unwrap_err().contains("IANA"));
+        assert!(timezone("CET+1").is_err());
+    }
+
+    #[test]
+    fn plan_numbers() {
+        assert_eq!(installments("3").unwrap(), 3);
+        assert!(installments("0").unwrap_err().contains("between 1 and"));
+        assert!(installments("2.5").unwrap_err().contains("whole number"));
+        assert!(installments("-2").is_err());
+        assert!(installments("99999999999").is_err());
+        assert_eq!(every_days("30").unwrap(), 30);
+        assert!(every_days("367").is_err());
+    }
+
+    #[test]
+    fn text_is_one_line_and_quotes_are_short() {
+        assert!(id("C-1").is_ok());
+        assert!(id("C\n1").unwrap_err().contains("line break"));
+        assert!(text("Acme\tGmbH").is_err());
+        let long = "x".repeat(500);
+        let quoted = quote(&long);
+        assert!(quoted.chars().count() < 70);
+        assert_eq!(quote("a\nb"), "`a\\nb`");
+    }
+}

@@ -1,0 +1,119 @@
+//! Messages: templates, pay links, RFC 5322 messages and the mail port.
+//!
+//! - `templates`: the policy's message templates (`<name>/<lang>/{subject.txt,
+//!   body.txt, body.html}`), compiled with MiniJinja in strict mode, HTML
+//!   parts auto-escaped, and checked against [`MessageContext::sample`];
+//! - `paylink`: signed, expiring pay links (HMAC-SHA256);
+//! - `eml`: an [`OutgoingMessage`] as RFC 5322 bytes (multipart/alternative);
+//! - `outbox`: the [`Mailer`] port, the local outbox adapter (`.eml` files)
+//!   and a null mailer for simulations.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+
+mod context;
+pub mod eml;
+pub mod outbox;
+pub mod paylink;
+pub mod templates;
+
+pub use context::{
+    CompanyCtx, CustomerCtx, InstallmentCtx, InvoiceCtx, MessageContext, PlanCtx, format_money,
+};
+pub use eml::{Mailbox, OutgoingMessage, to_rfc5322};
+pub use outbox::{Mailer, NullMailer, Outbox, SendReceipt};
+pub use paylink::PayLinks;
+pub use templates::{Rendered, TemplateProblem, Templates};
+
+/// `file:line`, or `file` when the line is not known.
+pub(crate) fn at(file: &Path, line: &Option<usize>) -> String {
+    match line {
+        Some(line) => format!("{}:{line}", file.display()),
+        None => file.display().to_string(),
+    }
+}
+
+/// Loading or rendering templates failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", at(.file, .line))]
+    Syntax {
+        file: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("{}: {message}", at(.file, .line))]
+    Render {
+        file: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("there is no template `{name}`; the templates are: {}", known.join(", "))]
+    UnknownTemplate { name: String, known: Vec<String> },
+    #[error("template `{name}` has neither a `{language}` nor an `en` version")]
+    NoLanguage { name: String, language: String },
+    #[error("{} is missing", file.display())]
+    MissingPart { file: PathBuf },
+}
+
+/// Making or checking a pay link failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayLinkError {
+    #[error("the pay link key must be at least {min} bytes long, it is {len}")]
+    KeyTooShort { len: usize, min: usize },
+    #[error("the pay link pattern `{pattern}` must contain `{{token}}`")]
+    BadPattern { pattern: String },
+    #[error("malformed pay link token")]
+    Malformed,
+    #[error("pay link token has a bad signature (forged or altered)")]
+    BadSignature,
+    #[error("pay link for invoice {invoice_id} expired on {expired_on}")]
+    Expired {
+        invoice_id: String,
+        expired_on: NaiveDate,
+    },
+}
+
+/// Building or sending a message failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("invalid email address `{address}`: {reason}")]
+    InvalidAddress { address: String, reason: String },
+    #[error(
+        "invalid message id `{message_id}`: only letters, digits, `.`, `_`, `-`, `+` and `=` are allowed"
+    )]
+    InvalidMessageId { message_id: String },
+    #[error("message {message_id}: date {date} cannot be represented")]
+    InvalidDate { message_id: String, date: NaiveDate },
+    #[error("message {message_id}: {reason}")]
+    Build { message_id: String, reason: String },
+    #[error("message {message_id}: cannot write {}: {source}", path.display())]
+    Io {
+        message_id: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// For mail service adapters: the service refused or failed.
+    #[error("message {message_id}: the mail service failed: {reason}")]
+    Provider {
+        message_id: String,
+        reason: String,
+        /// Whether sending again later may succeed.
+        retryable: bool,
+    },
+}
+
+impl fmt::Display for TemplateProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", at(&self.file, &self.line), self.message)
+    }
+}

@@ -1,0 +1,717 @@
+//! The policy's message templates.
+//!
+//! Layout: `<dir>/<name>/<lang>/{subject.txt, body.txt, body.html}`. Every
+//! part is a MiniJinja template, compiled with:
+//!
+//! - strict undefined behaviour: printing, iterating or testing something that
+//!   does not exist is an error (use `x is defined` to test for presence);
+//! - auto-escaping for `.html` parts only;
+//! - otherwise Jinja's defaults: whitespace around tags is kept (use `{%-`
+//!   / `-%}` to trim it), and a single trailing newline is dropped.
+//!
+//! A customer whose language has no version of a template gets the `en` one.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+
+use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
+
+use super::TemplateError;
+pub use super::context::{MessageContext, format_money};
+
+/// The language every template must have, and the fallback for customers
+/// whose language has no version.
+pub const FALLBACK_LANGUAGE: &str = "en";
+
+/// The parts of a template, in the order they are rendered.
+pub const PARTS: [&str; 3] = [SUBJECT, TEXT, HTML];
+const SUBJECT: &str = "subject.txt";
+const TEXT: &str = "body.txt";
+const HTML: &str = "body.html";
+
+/// A rendered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// One line, trimmed, inner whitespace (newlines included) collapsed.
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Something `check` found wrong with a template file.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TemplateProblem {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// All templates of a policy folder, compiled.
+pub struct Templates {
+    dir: PathBuf,
+    env: Environment<'static>,
+    /// Template name → language → parts present.
+    index: BTreeMap<String, BTreeMap<String, BTreeSet<&'static str>>>,
+    /// Files inside template folders that are not one of the three parts.
+    strays: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates")
+            .field("dir", &self.dir)
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Templates {
+    /// Reads and compiles every template under `dir`. Hidden files and
+    /// folders are ignored, as are plain files directly in `dir`.
+    pub fn load(dir: &Path) -> Result<Templates, TemplateError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|name: &str| {
+            if name.ends_with(".html") {
+                AutoEscape::Html
+            } else {
+                AutoEscape::None
+            }
+        });
+        // Keeps the span of a failing expression, for clearer messages.
+        env.set_debug(true);
+
+        let mut index = BTreeMap::new();
+        let mut strays = Vec::new();
+        for (name, name_path) in entries(dir)? {
+            if !name_path.is_dir() {
+                continue;
+            }
+            let mut languages = BTreeMap::new();
+            for (lang, lang_path) in entries(&name_path)? {
+                if !lang_path.is_dir() {
+                    strays.push(lang_path);
+                    continue;
+                }
+                let mut parts = BTreeSet::new();
+                for (file, file_path) in entries(&lang_path)? {
+                    let Some(part) = PARTS.iter().copied().find(|p| *p == file) else {
+                        strays.push(file_path);
+                        continue;
+                    };
+                    let source = std::fs::read_to_string(&file_path).map_err(|source| {
+                        TemplateError::Io {
+                            path: file_path.clone(),
+                            source,
+                        }
+                    })?;
+                    let source = source
+                        .strip_prefix('\u{feff}')
+                        .unwrap_or(&source)
+                        .to_string();
+                    env.add_template_owned(template_id(&name, &lang, part), source)
+                        .map_err(|err| TemplateError::Syntax {
+                            file: file_path.clone(),
+                            line: err.line(),
+                            message: describe(&err),
+                        })?;
+                    parts.insert(part);
+                }
+                if !parts.is_empty() {
+                    languages.insert(lang, parts);
+                }
+            }
+            index.insert(name, languages);
+        }
+        Ok(Templates {
+            dir: dir.to_path_buf(),
+            env,
+            index,
+            strays,
+        })
+    }
+
+    /// The template names (folder names), sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.index.keys().cloned().collect()
+    }
+
+    /// The languages a template has (folders with at least one part), sorted.
+    pub fn languages(&self, name: &str) -> Vec<String> {
+        self.index
+            .get(name)
+            .map(|langs| langs.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether any part of the template mentions `plan` (which only
+    /// payment-plan offers provide).
+    pub fn uses_plan(&self, name: &str) -> bool {
+        self.compiled_parts()
+            .filter(|(n, _, _)| *n == name)
+            .filter_map(|(n, l, p)| self.env.get_template(&template_id(n, l, p)).ok())
+            .any(|t| t.undeclared_variables(false).contains("plan"))
+    }
+
+    /// Renders a template in the customer's language: the exact language
+    /// (`de-AT`), else its primary subtag (`de`), else `en`.
+    pub fn render(
+        &self,
+        name: &str,
+        language: &str,
+        ctx: &MessageContext,
+    ) -> Result<Rendered, TemplateError> {
+        let languages = self
+            .index
+            .get(name)
+            .ok_or_else(|| TemplateError::UnknownTemplate {
+                name: name.to_string(),
+                known: self.names(),
+            })?;
+        let lang =
+            resolve_language(languages, language).ok_or_else(|| TemplateError::NoLanguage {
+                name: name.to_string(),
+                language: language.to_string(),
+            })?;
+        let ctx = Value::from_serialize(ctx);
+        let render = |part: &'static str| -> Result<String, TemplateError> {
+            let id = template_id(name, lang, part);
+            let tmpl = self
+                .env
+                .get_template(&id)
+                .map_err(|_| TemplateError::MissingPart {
+                    file: self.file_of(&id),
+                })?;
+            tmpl.render(&ctx).map_err(|err| TemplateError::Render {
+                file: self.file_of(err.name().unwrap_or(&id)),
+                line: err.line(),
+                message: describe(&err),
+            })
+        };
+        Ok(Rendered {
+            subject: one_line(&render(SUBJECT)?),
+            text: render(TEXT)?,
+            html: render(HTML)?,
+        })
+    }
+
+    /// Every problem that would stop a template from being sent: missing
+    /// parts, stray files, variables that do not exist, render errors with
+    /// the complete sample context. Sorted by file and line.
+    pub fn check(&self) -> Vec<TemplateProblem> {
+        let mut problems = Vec::new();
+        for (name, languages) in &self.index {
+            for (lang, parts) in languages.iter().map(|(l, p)| (l.as_str(), Some(p))).chain(
+                (!languages.contains_key(FALLBACK_LANGUAGE)).then_some((FALLBACK_LANGUAGE, None)),
+            ) {
+                for part in PARTS {
+                    if parts.is_some_and(|p| p.contains(part)) {
+                        continue;
+                    }
+                    let message = if lang == FALLBACK_LANGUAGE {
+                        format!(
+                            "missing: every template needs {SUBJECT}, {TEXT} and {HTML} in \
+                             `{FALLBACK_LANGUAGE}` (the fallback language)"
+                        )
+                    } else {
+                        format!(
+                            "missing: the `{lang}` version is incomplete; it needs {SUBJECT}, \
+                             {TEXT} and {HTML}"
+                        )
+                    };
+                    problems.push(TemplateProblem {
+                        file: self.dir.join(name).join(lang).join(part),
+                        line: None,
+                        message,
+                    });
+                }
+            }
+        }
+        for stray in &self.strays {
+            problems.push(TemplateProblem {
+                file: stray.clone(),
+                line: None,
+                message: format!(
+                    "unexpected file: a template folder holds one folder per language, each \
+                     with {SUBJECT}, {TEXT} and {HTML}"
+                ),
+            });
+        }
+
+        let sample = MessageContext::sample();
+        let schema = serde_json::to_value(&sample).unwrap_or_default();
+        let ctx = Value::from_serialize(&sample);
+        let globals: HashSet<String> = self.env.globals().map(|(n, _)| n.to_string()).collect();
+        let variables = variable_list(&schema);
+        for (name, lang, part) in self.compiled_parts() {
+            let id = template_id(name, lang, part);
+            let file = self.file_of(&id);
+            let Ok(tmpl) = self.env.get_template(&id) else {
+                continue;
+            };
+            let mut unknown: Vec<String> = tmpl
+                .undeclared_variables(true)
+                .into_iter()
+                .filter(|path| !is_known(&schema, &globals, path))
+                .collect();
+            unknown.sort();
+            for path in &unknown {
+                problems.push(TemplateProblem {
+                    file: file.clone(),
+                    line: find_line(tmpl.source(), path),
+                    message: format!(
+                        "`{path}` is not a variable a template can use; the variables are: \
+                         {variables}"
+                    ),
+                });
+            }
+            if let Err(err) = tmpl.render(&ctx) {
+                // An unknown variable usually also fails the render: say it once.
+                if err.kind() == ErrorKind::UndefinedError && !unknown.is_empty() {
+                    continue;
+                }
+                problems.push(TemplateProblem {
+                    file: self.file_of(err.name().unwrap_or(&id)),
+                    line: err.line(),
+                    message: describe(&err),
+                });
+            }
+        }
+        problems.sort();
+        problems.dedup();
+        problems
+    }
+
+    /// (name, language, part) of every compiled template.
+    fn compiled_parts(&self) -> impl Iterator<Item = (&str, &str, &'static str)> {
+        self.index.iter().flat_map(|(name, langs)| {
+            langs.iter().flat_map(move |(lang, parts)| {
+                parts
+                    .iter()
+                    .map(move |part| (name.as_str(), lang.as_str(), *part))
+            })
+        })
+    }
+
+    /// The file on disk of a template id (`name/lang/part`).
+    fn file_of(&self, id: &str) -> PathBuf {
+        id.split('/').fold(self.dir.clone(), |p, c| p.join(c))
+    }
+}
+
+fn template_id(name: &str, lang: &str, part: &str) -> String {
+    format!("{name}/{lang}/{part}")
+}
+
+/// The non-hidden entries of a folder, sorted by name.
+fn entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, TemplateError> {
+    let io = |source| TemplateError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') {
+            out.push((name, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The exact language, its primary subtag, then `en` (case-insensitive).
+fn resolve_language<'a, V>(languages: &'a BTreeMap<String, V>, wanted: &str) -> Option<&'a str> {
+    let wanted = wanted.trim().to_ascii_lowercase().replace('_', "-");
+    let primary = wanted.split('-').next().unwrap_or_default().to_string();
+    [wanted, primary, FALLBACK_LANGUAGE.to_string()]
+        .iter()
+        .filter(|w| !w.is_empty())
+        .find_map(|w| {
+            languages
+                .keys()
+                .find(|l| l.eq_ignore_ascii_case(w))
+                .map(String::as_str)
+        })
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A MiniJinja error as one sentence, without its location.
+fn describe(err: &minijinja::Error) -> String {
+    let expr = err.range().and_then(|r| {
+        let source = err.template_source()?;
+        // Spans of attribute lookups can start after their base
+        // (`[0].foo` for `invoices[0].foo`): widen to the whole path.
+        let start = source
+            .get(..r.start)?
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| c.is_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
+            .last()
+            .map_or(r.start, |(i, _)| i);
+        source
+            .get(start..r.end)
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+    });
+    match (err.kind(), expr, err.detail()) {
+        (ErrorKind::UndefinedError, Some(expr), _) => format!(
+            "`{expr}` is not defined (in strict mode, test optional values with `is defined`); \
+             the variables are: {}",
+            variable_list(&serde_json::to_value(MessageContext::sample()).unwrap_or_default())
+        ),
+        (kind, _, Some(detail)) => format!("{kind}: {detail}"),
+        (kind, _, None) => kind.to_string(),
+    }
+}
+
+/// Whether a dotted path (`customer.name`) names something in the context.
+fn is_known(schema: &serde_json::Value, globals: &HashSet<String>, path: &str) -> bool {
+    let mut components = path.split('.');
+    let Some(head) = components.next() else {
+        return false;
+    };
+    let Some(mut node) = schema.get(head) else {
+        return globals.contains(head) && path == head;
+    };
+    for component in components {
+        match node.as_object().and_then(|o| o.get(component)) {
+            Some(next) => node = next,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// `customer.id, customer.name, …, invoices (a list; each has amount, …)`.
+fn variable_list(schema: &serde_json::Value) -> String {
+    fn walk(prefix: &str, node: &serde_json::Value, out: &mut Vec<String>) {
+        match node {
+            serde_json::Value::Object(fields) => {
+                for (key, value) in fields {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    walk(&path, value, out);
+                }
+            }
+            serde_json::Value::Array(items) => match items.first().and_then(|i| i.as_object()) {
+                Some(fields) => out.push(format!(
+                    "{prefix} (a list; each has {})",
+                    fields.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
+                None => out.push(format!("{prefix} (a list)")),
+            },
+            _ => out.push(prefix.to_string()),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", schema, &mut out);
+    format!("{} (`plan` only in payment-plan offers)", out.join(", "))
+}
+
+/// The line of the first whole-word occurrence of `path` in `source`.
+fn find_line(source: &str, path: &str) -> Option<usize> {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    source.match_indices(path).find_map(|(pos, _)| {
+        let before = source.get(..pos)?;
+        let after = source.get(pos + path.len()..)?;
+        let clean_before = before
+            .chars()
+            .next_back()
+            .is_none_or(|c| !is_word(c) && c != '.');
+        let clean_after = after.chars().next().is_none_or(|c| !is_word(c));
+        (clean_before && clean_after).then(|| before.matches('\n').count() + 1)
+    })
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, name: &str, lang: &str, part: &str, text: &str) {
+        let dir = root.join(name).join(lang);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(part), text).unwrap();
+    }
+
+    fn full(root: &Path, name: &str, lang: &str, subject: &str, text: &str, html: &str) {
+        write(root, name, lang, SUBJECT, subject);
+        write(root, name, lang, TEXT, text);
+        write(root, name, lang, HTML, html);
+    }
+
+    #[test]
+    fn renders_with_escaping_in_html_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        full(
+            tmp.path(),
+            "reminder",
+            "en",
+            "Invoice {{ invoices[0].number }}\n  for {{ customer.name }}\n",
+            "Dear {{ customer.name }},\n{% for i in invoices -%}\n- {{ i.number }}: {{ i.balance }}\n{% endfor %}\nTotal {{ total_balance }}",
+            "<p>Dear {{ customer.name }}</p>",
+        );
+        let templates = Templates::load(tmp.path()).unwrap();
+        let mut ctx = MessageContext::sample();
+        ctx.customer.name = "<script>alert(1)</script> & Co".to_string();
+        let r = templates.render("reminder", "en", &ctx).unwrap();
+        assert_eq!(
+            r.subject,
+            "Invoice 2025-0042 for <script>alert(1)</script> & Co"
+        );
+        assert!(!r.subject.contains('\n'));
+        assert!(
+            r.text.starts_with(
+                "Dear <script>alert(1)</script> & Co,\n- 2025-0042: 1,200.00 USD\n- 2025-0057"
+            ),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.html
+                .contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt; &amp; Co"),
+            "{}",
+            r.html
+        );
+        assert!(!r.html.contains("<script>"));
+        assert!(templates.check().is_empty(), "{:?}", templates.check());
+    }
+
+    #[test]
+    fn strict_undefined_names_file_and_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        full(
+            tmp.path(),
+            "reminder",
+            "en",
+            "Hello",
+            "Dear {{ customer.name }},\n\nYou owe {{ customer.nmae }}.",
+            "<p>{{ customer.name }}</p>",
+        );
+        let templates = Templates::load(tmp.path()).unwrap();
+        let err = templates
+            .render("reminder", "en", &MessageContext::sample())
+            .unwrap_err();
+        let TemplateError::Render { file, line, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert!(file.ends_with("reminder/en/body.txt"), "{file:?}");
+        assert_eq!(*line, Some(3));
+        assert!(err.to_string().contains("body.txt:3"), "{err}");
+
+        let problems = templates.check();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        let p = &problems[0];
+        assert!(p.file.ends_with("reminder/en/body.txt"));
+        assert_eq!(p.line, Some(3));
+        assert!(
+            p.message.starts_with(
+                "`customer.nmae` is not a variable a template can use; the variables are: "
+            ),
+            "{}",
+            p.message
+        );
+        assert!(p.message.contains("customer.name"), "{}", p.message);
+        assert!(p.to_string().contains("body.txt:3: `customer.nmae`"), "{p}");
+    }
+
+    #[test]
+    fn check_catches_unknown_variables_in_untaken_branches_and_loops() {
+        let tmp = tempfile::tempdir().unwrap();
+        full(
+            tmp.path(),
+            "offer",
+            "en",
+            "Plan for {{ customer.name }}",
+            "{% if plan is defined %}{{ plan.total }}{% else %}{{ totl }}{% endif %}\n{% for i in plan.installments %}{{ i.number }} {{ loop.index }}{% endfor %}",
+            "{% for i in invoices %}\n{{ i.nmber }}\n{% endfor %}",
+        );
+        let templates = Templates::load(tmp.path()).unwrap();
+        let problems = templates.check();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].file.ends_with("offer/en/body.html"));
+        assert_eq!(problems[0].line, Some(2));
+        assert!(
+            problems[0].message.starts_with("`i.nmber` is not defined"),
+            "{}",
+            problems[0].message
+        );
+        assert!(problems[1].file.ends_with("offer/en/body.txt"));
+        assert_eq!(problems[1].line, Some(1));
+        assert!(
+            problems[1].message.starts_with("`totl` is not a variable"),
+            "{}",
+            problems[1].message
+        );
+        assert!(templates.uses_plan("offer"));
+    }
+
+    #[test]
+    fn render_error_names_the_whole_expression() {
+        let tmp = tempfile::tempdir().unwrap();
+        full(
+            tmp.path(),
+            "t",
+            "en",
+            "S",
+            "x\n{{ invoices[1].nmber }}",
+            "H",
+        );
+        let templates = Templates::load(tmp.path()).unwrap();
+        let err = templates
+            .render("t", "en", &MessageContext::sample())
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("body.txt:2: `invoices[1].nmber` is not defined"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn plan_outside_offers_fails_without_plan() {
+        let tmp = tempfile::tempdir().unwrap();
+        full(tmp.path(), "t", "en", "S", "{{ plan.total }}", "H");
+        let templates = Templates::load(tmp.path()).unwrap();
+        let mut ctx = MessageContext::sample();
+        assert!(templates.render("t", "en", &ctx).is_ok());
+        ctx.plan = None;
+        assert!(matches!(
+            templates.render("t", "en", &ctx),
+            Err(TemplateError::Render { .. })
+        ));
+    }
+
+    #[test]
+    fn syntax_error_names_file_and_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        full(
+            tmp.path(),
+            "broken",
+            "en",
+            "S",
+            "line one\nline two\n{% if customer.name %}\nno end",
+            "H",
+        );
+        let err = Templates::load(tmp.path()).unwrap_err();
+        let TemplateError::Syntax {
+            file,
+            line,
+            message,
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert!(file.ends_with("broken/en/body.txt"), "{file:?}");
+        assert!(matches!(line, Some(3 | 4)), "{line:?}");
+        assert!(message.contains("syntax error"), "{message}");
+        assert!(err.to_string().contains("body.txt:"), "{err}");
+    }
+
+    #[test]
+    fn language_fallback() {
+        let tmp = tempfile::tempdir().unwrap();
+        full(tmp.path(), "t", "en", "Hello", "Hi", "<p>Hi</p>");
+        full(tmp.path(), "t", "de", "Hallo", "Servus", "<p>Servus</p>");
+        write(tmp.path(), "only-fr", "fr", SUBJECT, "Bonjour");
+        let templates = Templates::load(tmp.path()).unwrap();
+        assert_eq!(templates.names(), vec!["only-fr", "t"]);
+        assert_eq!(templates.languages("t"), vec!["de", "en"]);
+        let ctx = MessageContext::sample();
+        assert_eq!(templates.render("t", "de", &ctx).unwrap().subject, "Hallo");
+        assert_eq!(
+            templates.render("t", "DE_at", &ctx).unwrap().subject,
+            "Hallo"
+        );
+        assert_eq!(templates.render("t", "fr", &ctx).unwrap().subject, "Hello");
+        assert_eq!(templates.render("t", "", &ctx).unwrap().text, "Hi");
+        assert!(matches!(
+            templates.render("only-fr", "de", &ctx),
+            Err(TemplateError::NoLanguage { .. })
+        ));
+        assert!(matches!(
+            templates.render("only-fr", "fr", &ctx),
+            Err(TemplateError::MissingPart { .. })
+        ));
+        assert!(matches!(
+            templates.render("nope", "en", &ctx),
+            Err(TemplateError::UnknownTemplate { .. })
+        ));
+    }
+
+    #[test]
+    fn check_flags_missing_parts_and_strays() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(tmp.path(), "a", "en", SUBJECT, "S");
+        write(tmp.path(), "a", "en", "body.htm", "typo");
+        full(tmp.path(), "b", "de", "S", "T", "H");
+        std::fs::create_dir_all(tmp.path().join("c")).unwrap();
+        let templates = Templates::load(tmp.path()).unwrap();
+        let problems = templates.check();
+        let files: Vec<String> = problems
+            .iter()
+            .map(|p| {
+                p.file
+                    .strip_prefix(tmp.path())
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/")
+            })
+            .collect();
+        assert_eq!(
+            files,
+            vec![
+                "a/en/body.htm",
+                "a/en/body.html",
+                "a/en/body.txt",
+                "b/en/body.html",
+                "b/en/body.txt",
+                "b/en/subject.txt",
+                "c/en/body.html",
+                "c/en/body.txt",
+                "c/en/subject.txt",
+            ]
+        );
+        assert!(problems[0].message.starts_with("unexpected file"));
+        assert!(problems[1].message.contains("fallback language"));
+    }
+
+    #[test]
+    fn real_templates_pass_check() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policy/templates");
+        let templates = Templates::load(&dir).unwrap();
+        assert!(!templates.names().is_empty());
+        let problems = templates.check();
+        assert!(
+            problems.is_empty(),
+            "{}",
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        let mut ctx = MessageContext::sample();
+        for name in templates.names() {
+            if !templates.uses_plan(&name) {
+                ctx.plan = None;
+            }
+            let r = templates.render(&name, "en", &ctx).unwrap();
+            assert!(!r.subject.is_empty(), "{name}");
+            ctx.plan = MessageContext::sample().plan;
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! The state port and its local adapter: an embedded SQLite file.
+//!
+//! Records are kept as JSON documents beside the key columns the runners
+//! query by, so the schema stays as simple as the data contract. Every status
+//! change of an action is also appended to `action_log`, the audit trail.
+
+use crate::book::Book;
+use crate::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
+use chrono::NaiveDate;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the local database {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("the local database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("a stored record could not be read ({table} `{key}`): {source}")]
+    Corrupt {
+        table: &'static str,
+        key: String,
+        source: serde_json::Error,
+    },
+    #[error("a record could not be written: {0}")]
+    Encode(serde_json::Error),
+    #[error("action `{0}` does not exist")]
+    NoSuchAction(String),
+    #[error("action `{id}` is {actual}, not {expected}")]
+    WrongStatus {
+        id: String,
+        actual: String,
+        expected: String,
+    },
+}
+
+/// One line of an action's audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogEntry {
+    pub action_id: String,
+    pub seq: i64,
+    pub day: NaiveDate,
+    pub status: String,
+    pub note: Option<String>,
+    pub by: Option<String>,
+}
+
+/// Counts of what an ingest changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Upserted {
+    pub inserted: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+/// The state the runners need. The sweep itself never sees this trait: it
+/// works on a [`Book`].
+pub trait Store {
+    fn upsert_customers(&mut self, records: &[Customer]) -> Result<Upserted, StoreError>;
+    fn upsert_invoices(&mut self, records: &[Invoice]) -> Result<Upserted, StoreError>;
+    fn upsert_payments(&mut self, records: &[Payment]) -> Result<Upserted, StoreError>;
+    /// Stores events; an event id seen before is ignored. Returns how many were new.
+    fn insert_events(&mut self, events: &[Event]) -> Result<usize, StoreError>;
+    fn load_book(&self) -> Result<Book, StoreError>;
+    /// Upserts action records; every status change is logged for `day`.
+    fn save_actions(
+        &mut self,
+        records: &[ActionRecord],
+        day: NaiveDate,
+        by: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Replaces a record only if its stored status is one of `expected`:
+    /// the guard against two runners moving the same action.
+    fn transition(
+        &mut self,
+        record: &ActionRecord,
+        expected: &[ActionStatus],
+        day: NaiveDate,
+        by: Option<&str>,
+    ) -> Result<(), StoreError>;
+    fn action(&self, action_id: &str) -> Result<Option<ActionRecord>, StoreError>;
+    fn actions(&self) -> Result<Vec<ActionRecord>, StoreError>;
+    fn action_log(&self, action_id: &str) -> Result<Vec<LogEntry>, StoreError>;
+}
+
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS customers (customer_id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS invoices (
+    invoice_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, due_date TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS invoices_by_customer ON invoices (customer_id);
+CREATE TABLE IF NOT EXISTS payments (payment_id TEXT PRIMARY KEY, invoice_id TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT PRIMARY KEY, date TEXT NOT NULL, type TEXT NOT NULL,
+    invoice_id TEXT, action_id TEXT, message_id TEXT, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS actions (
+    action_id TEXT PRIMARY KEY, invoice_id TEXT NOT NULL, customer_id TEXT NOT NULL,
+    status TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS actions_by_status ON actions (status);
+CREATE TABLE IF NOT EXISTS action_log (
+    action_id TEXT NOT NULL, seq INTEGER NOT NULL, day TEXT NOT NULL, status TEXT NOT NULL,
+    note TEXT, by TEXT, PRIMARY KEY (action_id, seq));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+";
+
+fn encode<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(StoreError::Encode)
+}
+
+fn decode<T: DeserializeOwned>(
+    table: &'static str,
+    key: &str,
+    body: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(body).map_err(|source| StoreError::Corrupt {
+        table,
+        key: key.to_string(),
+        source,
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating when needed) the database file.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(SqliteStore { conn })
+    }
+
+    /// A private in-memory database, for tests and simulations.
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open_in_memory()?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(SqliteStore { conn })
+    }
+
+    /// An in-memory copy of this database: simulations replay on it and
+    /// leave the real state untouched.
+    pub fn copy_in_memory(&self) -> Result<SqliteStore, StoreError> {
+        let mut target = Connection::open_in_memory()?;
+        {
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut target)?;
+            backup.run_to_completion(1024, std::time::Duration::ZERO, None)?;
+        }
+        Ok(SqliteStore { conn: target })
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    fn upsert<T: Serialize>(
+        &mut self,
+        table: &'static str,
+        key_col: &str,
+        extra: &[&str],
+        records: &[T],
+        columns: impl Fn(&T) -> Vec<String>,
+    ) -> Result<Upserted, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut counts = Upserted::default();
+        {
+            let select = format!("SELECT body FROM {table} WHERE {key_col} = ?1");
+            let mut cols = vec![key_col];
+            cols.extend_from_slice(extra);
+            cols.push("body");
+            let placeholders: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+            let insert = format!(
+                "INSERT OR REPLACE INTO {table} ({}) VALUES ({})",
+                cols.join(", "),
+                placeholders.join(", ")
+            );
+            let mut get = tx.prepare(&select)?;
+            let mut put = tx.prepare(&insert)?;
+            for rec in records {
+                let mut values = columns(rec);
+                let body = encode(rec)?;
+                let key = values.first().cloned().unwrap_or_default();
+                let old: Option<String> = get.query_row([&key], |r| r.get(0)).optional()?;
+                match old {
+                    Some(o) if o == body => {
+                        counts.unchanged += 1;
+                        continue;
+                    }
+                    Some(_) => counts.updated += 1,
+                    None => counts.inserted += 1,
+                }
+                values.push(body);
+                put.execute(rusqlite::params_from_iter(values.iter()))?;
+            }
+        }
+        tx.commit()?;
+        Ok(counts)
+    }
+
+    fn all<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        key_col: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {key_col}, body FROM {table}"))?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, body) = row?;
+            out.push(decode(table, &key, &body)?);
+        }
+        Ok(out)
+    }
+
+    fn log(
+        tx: &rusqlite::Transaction<'_>,
+        r: &ActionRecord,
+        day: NaiveDate,
+        by: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let seq: i64 = tx.query_row(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM action_log WHERE action_id = ?1",
+            [&r.action_id],
+            |row| row.get(0),
+        )?;
+        tx.execute(
+            "INSERT INTO action_log (action_id, seq, day, status, note, by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![r.action_id, seq, day.to_string(), r.status.as_str(), r.note, by],
+        )?;
+        Ok(())
+    }
+}
+
+impl Store for SqliteStore {
+    fn upsert_customers(&mut self, records: &[Customer]) -> Result<Upserted, StoreError> {
+        self.upsert("customers", "customer_id", &[], records, |c| {
+            vec![c.customer_id.clone()]
+        })
+    }
+
+    fn upsert_invoices(&mut self, records: &[Invoice]) -> Result<Upserted, StoreError> {
+        self.upsert(
+            "invoices",
+            "invoice_id",
+            &["customer_id", "due_date"],
+            records,
+            |i| {
+                vec![
+                    i.invoice_id.clone(),
+                    i.customer_id.clone(),
+                    i.due_date.to_string(),
+                ]
+            },
+        )
+    }
+
+    fn upsert_payments(&mut self, records: &[Payment]) -> Result<Upserted, StoreError> {
+        self.upsert("payments", "payment_id", &["invoice_id"], records, |p| {
+            vec![p.payment_id.clone(), p.invoice_id.clone()]
+        })
+    }
+
+    fn insert_events(&mut self, events: &[Event]) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut new = 0;
+        {
+            let mut stmt = tx.prepare(
+                "INSERT OR IGNORE INTO events (event_id, date, type, invoice_id, action_id, message_id, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for e in events {
+                new += stmt.execute(params![
+                    e.event_id,
+                    e.date.to_string(),
+                    e.kind.name(),
+                    e.invoice_id,
+                    e.action_id,
+                    e.message_id,
+                    encode(e)?
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(new)
+    }
+
+    fn load_book(&self) -> Result<Book, StoreError> {
+        Ok(Book::new(
+            self.all("customers", "customer_id")?,
+            self.all("invoices", "invoice_id")?,
+            self.all("payments", "payment_id")?,
+            self.all("events", "event_id")?,
+            self.all("actions", "action_id")?,
+        ))
+    }
+
+    fn save_actions(
+        &mut self,
+        records: &[ActionRecord],
+        day: NaiveDate,
+        by: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut get = tx.prepare("SELECT body FROM actions WHERE action_id = ?1")?;
+            let mut put = tx.prepare(
+                "INSERT OR REPLACE INTO actions (action_id, invoice_id, customer_id, status, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for r in records {
+                let body = encode(r)?;
+                let old: Option<String> =
+                    get.query_row([&r.action_id], |row| row.get(0)).optional()?;
+                if old.as_deref() == Some(body.as_str()) {
+                    continue;
+                }
+                let old_status = match &old {
+                    Some(o) => Some(decode::<ActionRecord>("actions", &r.action_id, o)?.status),
+                    None => None,
+                };
+                put.execute(params![
+                    r.action_id,
+                    r.invoice_id,
+                    r.customer_id,
+                    r.status.as_str(),
+                    body
+                ])?;
+                if old_status != Some(r.status) {
+                    Self::log(&tx, r, day, by)?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn transition(
+        &mut self,
+        record: &ActionRecord,
+        expected: &[ActionStatus],
+        day: NaiveDate,
+        by: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT status FROM actions WHERE action_id = ?1",
+                [&record.action_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(current) = current else {
+            return Err(StoreError::NoSuchAction(record.action_id.clone()));
+        };
+        if !expected.iter().any(|s| s.as_str() == current) {
+            return Err(StoreError::WrongStatus {
+                id: record.action_id.clone(),
+                actual: current,
+                expected: expected
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            });
+        }
+        tx.execute(
+            "UPDATE actions SET status = ?2, body = ?3 WHERE action_id = ?1",
+            params![record.action_id, record.status.as_str(), encode(record)?],
+        )?;
+        Self::log(&tx, record, day, by)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn action(&self, action_id: &str) -> Result<Option<ActionRecord>, StoreError> {
+        let body: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT body FROM actions WHERE action_id = ?1",
+                [action_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        body.map(|b| decode("actions", action_id, &b)).transpose()
+    }
+
+    fn actions(&self) -> Result<Vec<ActionRecord>, StoreError> {
+        let mut v: Vec<ActionRecord> = self.all("actions", "action_id")?;
+        v.sort_by(|a, b| {
+            (a.decided_on, &a.customer_id, &a.action_id).cmp(&(
+                b.decided_on,
+                &b.customer_id,
+                &b.action_id,
+            ))
+        });
+        Ok(v)
+    }
+
+    fn action_log(&self, action_id: &str) -> Result<Vec<LogEntry>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, day, status, note, by FROM action_log WHERE action_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([action_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, day, status, note, by) = row?;
+            out.push(LogEntry {
+                action_id: action_id.to_string(),
+                seq,
+                day: day.parse().unwrap_or_default(),
+                status,
+                note,
+                by,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,623 @@
+//! The daily sweep, as a pure function: a book, a policy, a scorer and a day
+//! in; the actions to record and the messages to send out. No I/O, no clock:
+//! the runners (local SQLite + outbox, AWS) load the book, call
+//! [`plan_sweep`], record what it returns and send the messages.
+//!
+//! The semantics are documented for finance ops in `policy/README.md`
+//! ("How the sweep applies a policy"); in short:
+//! - a step is due when its (business-day) date has come, its condition
+//!   holds, it was never taken, and no later step was taken. When several are
+//!   due (a missed sweep, the end of a hold) only the latest is taken and the
+//!   others are recorded as skipped: never a burst of late messages;
+//! - holds stop the ladder; it resumes where it stood when they end;
+//! - guardrails defer (never drop) a contact: deferred steps are retried on
+//!   the next sweep;
+//! - all emails due for one customer on one day go out as one message;
+//! - steps that require approval wait for a person; calls become tasks;
+//! - a do-not-contact customer is never contacted, whatever the policy says.
+
+use crate::book::{Book, CustomerStats, PlanState, down_payment, schedule};
+use crate::domain::{ActionRecord, ActionStatus, Customer, Invoice, PlanTerms};
+use chrono::{NaiveDate, NaiveTime, TimeZone};
+use policy_lang::ast::Channel;
+use policy_lang::compile::{CAction, CStep};
+use policy_lang::eval::bits;
+use policy_lang::{CustomerFacts, Facts, InvoiceFacts, Policy};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// What a scorer sees: the book and the customer's record on the day.
+pub struct ScoreInput<'a> {
+    pub book: &'a Book,
+    pub invoice: &'a Invoice,
+    pub day: NaiveDate,
+    pub stats: &'a CustomerStats,
+}
+
+/// The model port: the probability that an invoice will be paid late.
+pub trait RiskScorer {
+    /// Recorded on every action, e.g. `prior-late-rate` or the model's name.
+    fn name(&self) -> &str;
+    fn version(&self) -> &str;
+    fn score(&self, input: &ScoreInput<'_>) -> Option<f64>;
+}
+
+/// The transparent fallback until a trained model is installed: the share
+/// of the customer's invoices settled before the day that were paid late.
+/// Missing (so no `risk` threshold matches) for customers with no history.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PriorLateRate;
+
+impl RiskScorer for PriorLateRate {
+    fn name(&self) -> &str {
+        "prior-late-rate (fallback, no trained model)"
+    }
+    fn version(&self) -> &str {
+        "1"
+    }
+    fn score(&self, input: &ScoreInput<'_>) -> Option<f64> {
+        input.stats.late_rate()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    /// Git revision of the policy repository, recorded on every action.
+    pub git_revision: Option<String>,
+    /// When the sweep sends, in UTC; quiet hours are checked against each
+    /// customer's local time at this moment.
+    pub send_time_utc: NaiveTime,
+}
+
+impl Default for SweepOptions {
+    fn default() -> Self {
+        SweepOptions {
+            git_revision: None,
+            send_time_utc: NaiveTime::from_hms_opt(14, 0, 0).unwrap_or_default(),
+        }
+    }
+}
+
+/// A message to render and send: one per customer per day for emails; one
+/// per offer and per letter.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedMessage {
+    pub message_id: String,
+    pub customer_id: String,
+    pub channel: String,
+    pub template: String,
+    pub action_ids: Vec<String>,
+    pub invoice_ids: Vec<String>,
+    /// For a plan offer: the schedule offered, `(due date, amount)`.
+    pub plan: Option<Vec<(NaiveDate, Decimal)>>,
+    /// Tags carried to the mail service so its events match the action.
+    pub tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Held {
+    pub invoice_id: String,
+    pub customer_id: String,
+    pub holds: Vec<String>,
+}
+
+/// Everything one sweep decided.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SweepPlan {
+    pub date: Option<NaiveDate>,
+    /// New and changed action records, to upsert by id.
+    pub records: Vec<ActionRecord>,
+    pub messages: Vec<PlannedMessage>,
+    pub held: Vec<Held>,
+    /// Open invoices looked at.
+    pub open_invoices: usize,
+    /// Open invoices the policy does not cover (another currency, unknown
+    /// customer, policy not yet in effect), with the reason.
+    pub not_covered: Vec<(String, String)>,
+    /// Approved actions a guardrail keeps waiting.
+    pub approved_waiting: Vec<(String, String)>,
+}
+
+impl SweepPlan {
+    pub fn count(&self, status: ActionStatus) -> usize {
+        self.records.iter().filter(|r| r.status == status).count()
+    }
+}
+
+/// Deterministic action id: one invoice, one policy, one segment, one step.
+pub fn action_id(policy: &str, invoice_id: &str, segment: &str, offset: i64) -> String {
+    let digest = Sha256::digest(
+        format!("{policy}\u{1f}{invoice_id}\u{1f}{segment}\u{1f}{offset}").as_bytes(),
+    );
+    format!("act-{}", hex(digest.get(..10).unwrap_or_default()))
+}
+
+fn message_id(day: NaiveDate, action_ids: &[String]) -> String {
+    let mut ids = action_ids.to_vec();
+    ids.sort();
+    let digest = Sha256::digest(format!("{day}\u{1f}{}", ids.join("\u{1f}")).as_bytes());
+    format!("msg-{}", hex(digest.get(..10).unwrap_or_default()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The customer's local time when the sweep sends; UTC for an unknown zone.
+pub fn local_time(timezone: &str, day: NaiveDate, send_time_utc: NaiveTime) -> NaiveTime {
+    let utc = day.and_time(send_time_utc).and_utc();
+    match timezone.parse::<chrono_tz::Tz>() {
+        Ok(tz) => tz.from_utc_datetime(&utc.naive_utc()).time(),
+        Err(_) => send_time_utc,
+    }
+}
+
+/// The facts the policy sees for one open invoice.
+pub fn facts<'a>(
+    book: &Book,
+    customer: &'a Customer,
+    invoice: &'a Invoice,
+    stats: &CustomerStats,
+    risk: Option<f64>,
+    day: NaiveDate,
+) -> Facts<'a> {
+    let (disputed, opened) = book.dispute_open(invoice, day);
+    let plan = book.plan_state(invoice, day);
+    Facts {
+        today: day,
+        risk,
+        invoice: InvoiceFacts {
+            id: &invoice.invoice_id,
+            number: &invoice.number,
+            amount: invoice.amount,
+            balance: book.balance(invoice, day),
+            currency: &invoice.currency,
+            issue_date: invoice.issue_date,
+            due_date: invoice.due_date,
+            disputed,
+            dispute_opened_on: opened,
+            promised_until: book.promised_until(invoice, day),
+            plan_current: plan == PlanState::Current,
+            plan_defaulted: plan == PlanState::Defaulted,
+        },
+        customer: CustomerFacts {
+            id: &customer.customer_id,
+            country: customer.country.as_deref(),
+            industry: customer.industry.as_deref(),
+            language: &customer.language,
+            tags: &customer.tags,
+            do_not_contact: customer.do_not_contact,
+            annual_revenue: customer.annual_revenue,
+            credit_score: customer.credit_score,
+            credit_limit: customer.credit_limit,
+            open_amount: stats.open_amount,
+            open_invoices: stats.open_invoices,
+            overdue_invoices: stats.overdue_invoices,
+            late_rate: stats.late_rate(),
+            avg_days_late: stats.avg_days_late(),
+            first_invoice_on: stats.first_invoice_on,
+        },
+    }
+}
+
+/// Plans one day's sweep over the whole book.
+pub fn plan_sweep(
+    book: &Book,
+    policy: &Policy,
+    scorer: &dyn RiskScorer,
+    day: NaiveDate,
+    opts: &SweepOptions,
+) -> SweepPlan {
+    let mut plan = SweepPlan {
+        date: Some(day),
+        ..SweepPlan::default()
+    };
+    for invoices in book
+        .invoices
+        .chunk_by(|a, b| a.customer_id == b.customer_id)
+    {
+        CustomerSweep::new(book, policy, scorer, day, opts).run(invoices, &mut plan);
+    }
+    plan
+}
+
+/// A contact step decided for one invoice, waiting for the customer's
+/// guardrails and consolidation.
+struct Pending {
+    record: ActionRecord,
+    channel: Channel,
+    plan: Option<Vec<(NaiveDate, Decimal)>>,
+    /// Already approved by a person: a guardrail keeps it waiting as approved.
+    approved: bool,
+}
+
+struct CustomerSweep<'a> {
+    book: &'a Book,
+    policy: &'a Policy,
+    scorer: &'a dyn RiskScorer,
+    day: NaiveDate,
+    opts: &'a SweepOptions,
+}
+
+impl<'a> CustomerSweep<'a> {
+    fn new(
+        book: &'a Book,
+        policy: &'a Policy,
+        scorer: &'a dyn RiskScorer,
+        day: NaiveDate,
+        opts: &'a SweepOptions,
+    ) -> Self {
+        CustomerSweep {
+            book,
+            policy,
+            scorer,
+            day,
+            opts,
+        }
+    }
+
+    fn run(&self, invoices: &[Invoice], plan: &mut SweepPlan) {
+        let Some(first) = invoices.first() else {
+            return;
+        };
+        let customer_id = &first.customer_id;
+        let Some(customer) = self.book.customers.get(customer_id) else {
+            for inv in invoices.iter().filter(|i| self.book.is_open(i, self.day)) {
+                plan.open_invoices += 1;
+                plan.not_covered.push((
+                    inv.invoice_id.clone(),
+                    format!("customer `{customer_id}` is not in the book"),
+                ));
+            }
+            return;
+        };
+        let stats = self.book.customer_stats(customer_id, self.day);
+        let mut pending: Vec<Pending> = Vec::new();
+        for inv in invoices {
+            self.invoice(customer, inv, &stats, plan, &mut pending);
+        }
+        self.guard_and_send(customer, pending, plan);
+    }
+
+    fn invoice(
+        &self,
+        customer: &Customer,
+        inv: &Invoice,
+        stats: &CustomerStats,
+        plan: &mut SweepPlan,
+        pending: &mut Vec<Pending>,
+    ) {
+        let existing = self.book.actions_of(&inv.invoice_id);
+        if !self.book.is_open(inv, self.day) {
+            // Paid before a task or approval was dealt with: close it.
+            if inv.issue_date <= self.day {
+                for a in existing.iter().filter(|a| {
+                    matches!(
+                        a.status,
+                        ActionStatus::Planned
+                            | ActionStatus::AwaitingApproval
+                            | ActionStatus::Approved
+                            | ActionStatus::Deferred
+                    ) && a.message_id.is_none()
+                }) {
+                    let mut r = a.clone();
+                    r.status = ActionStatus::Skipped;
+                    r.note = Some(format!(
+                        "invoice settled before this went out (was {})",
+                        a.status.as_str()
+                    ));
+                    plan.records.push(r);
+                }
+            }
+            return;
+        }
+        plan.open_invoices += 1;
+        if inv.currency != self.policy.currency {
+            plan.not_covered.push((
+                inv.invoice_id.clone(),
+                format!(
+                    "in {}, the policy covers {}",
+                    inv.currency, self.policy.currency
+                ),
+            ));
+            return;
+        }
+        let risk = self.scorer.score(&ScoreInput {
+            book: self.book,
+            invoice: inv,
+            day: self.day,
+            stats,
+        });
+        let facts = facts(self.book, customer, inv, stats, risk, self.day);
+        let d = self.policy.decide(&facts);
+        if d.not_in_effect {
+            plan.not_covered.push((
+                inv.invoice_id.clone(),
+                "the policy is not yet in effect".to_string(),
+            ));
+            return;
+        }
+        if customer.do_not_contact {
+            plan.held.push(Held {
+                invoice_id: inv.invoice_id.clone(),
+                customer_id: customer.customer_id.clone(),
+                holds: vec!["do-not-contact customer".to_string()],
+            });
+            return;
+        }
+        if d.is_held() {
+            plan.held.push(Held {
+                invoice_id: inv.invoice_id.clone(),
+                customer_id: customer.customer_id.clone(),
+                holds: bits(d.holds)
+                    .filter_map(|i| self.policy.holds.get(i))
+                    .map(|h| h.name.clone())
+                    .collect(),
+            });
+            return;
+        }
+        let Some(ladder) = d.ladder.and_then(|l| self.policy.ladders.get(l)) else {
+            plan.not_covered
+                .push((inv.invoice_id.clone(), "no segment matched".to_string()));
+            return;
+        };
+        let segment = ladder.segment.as_str();
+        let mine: Vec<&ActionRecord> = existing
+            .iter()
+            .filter(|a| a.policy_name == self.policy.name && a.segment == segment)
+            .collect();
+
+        // Approved by a person since the last sweep: deliver now.
+        for a in mine.iter().filter(|a| a.status == ActionStatus::Approved) {
+            if let Some(channel) = crate::book::channel(&a.channel) {
+                pending.push(Pending {
+                    record: (*a).clone(),
+                    channel,
+                    plan: None,
+                    approved: true,
+                });
+            }
+        }
+
+        let taken_max = mine
+            .iter()
+            .filter(|a| a.status.is_taken())
+            .map(|a| a.step_offset)
+            .max();
+        let candidates: Vec<usize> = bits(d.due)
+            .filter(|&i| {
+                ladder
+                    .steps
+                    .get(i)
+                    .is_some_and(|s| taken_max.is_none_or(|m| s.offset > m))
+            })
+            .collect();
+        let Some((&last, earlier)) = candidates.split_last() else {
+            return;
+        };
+        let record_for = |step: &CStep| -> ActionRecord {
+            let id = action_id(&self.policy.name, &inv.invoice_id, segment, step.offset);
+            match mine.iter().find(|a| a.action_id == id) {
+                Some(prev) => (*prev).clone(),
+                None => self.new_record(&id, inv, step, segment, risk),
+            }
+        };
+        let Some(latest) = ladder.steps.get(last) else {
+            return;
+        };
+        for &i in earlier {
+            let Some(step) = ladder.steps.get(i) else {
+                continue;
+            };
+            let mut r = record_for(step);
+            r.status = ActionStatus::Skipped;
+            r.decided_on = self.day;
+            r.note = Some(format!(
+                "skipped: the later step `{}` was due on {} (a missed sweep or a hold)",
+                latest.offset_text(),
+                self.day
+            ));
+            plan.records.push(r);
+        }
+        let mut r = record_for(latest);
+        r.decided_on = self.day;
+        r.risk = risk;
+        let resolved = self.policy.resolve(latest, &customer.customer_id);
+        r.experiment = resolved.experiment.map(str::to_string);
+        r.arm = resolved.arm.map(str::to_string);
+        let Some(action) = resolved.action else {
+            r.status = ActionStatus::Skipped;
+            r.note = Some(format!(
+                "control arm of experiment `{}`: no action by design",
+                resolved.experiment.unwrap_or_default()
+            ));
+            r.channel = "none".to_string();
+            plan.records.push(r);
+            return;
+        };
+        r.label = action.label();
+        r.target = target(action);
+        let Some(channel) = action.channel() else {
+            return;
+        };
+        r.channel = channel.as_str().to_string();
+        if latest.requires_approval {
+            r.status = ActionStatus::AwaitingApproval;
+            r.note = Some("waiting for a person to approve or reject".to_string());
+            plan.records.push(r);
+            return;
+        }
+        let offer = match action {
+            CAction::OfferPlan(terms) => {
+                let balance = self.book.balance(inv, self.day);
+                let down = down_payment(balance, terms.down.as_ref());
+                Some(schedule(
+                    balance,
+                    &PlanTerms {
+                        installments: terms.installments,
+                        every_days: terms.every_days,
+                        down_payment: down,
+                    },
+                    self.day,
+                ))
+            }
+            _ => None,
+        };
+        pending.push(Pending {
+            record: r,
+            channel,
+            plan: offer,
+            approved: false,
+        });
+    }
+
+    fn new_record(
+        &self,
+        id: &str,
+        inv: &Invoice,
+        step: &CStep,
+        segment: &str,
+        risk: Option<f64>,
+    ) -> ActionRecord {
+        ActionRecord {
+            action_id: id.to_string(),
+            invoice_id: inv.invoice_id.clone(),
+            customer_id: inv.customer_id.clone(),
+            decided_on: self.day,
+            scheduled_for: self
+                .policy
+                .step_date(inv.due_date, step.offset)
+                .unwrap_or(inv.due_date),
+            status: ActionStatus::Planned,
+            channel: step
+                .action
+                .channel()
+                .map_or("none", |c| c.as_str())
+                .to_string(),
+            label: step.action.label(),
+            target: target(&step.action),
+            step_offset: step.offset,
+            requires_approval: step.requires_approval,
+            policy_name: self.policy.name.clone(),
+            policy_revision: self.policy.revision.clone(),
+            git_revision: self.opts.git_revision.clone(),
+            rule: format!("{}:{}", self.policy.file, step.rule.line),
+            segment: segment.to_string(),
+            experiment: None,
+            arm: None,
+            risk,
+            scorer: self.scorer.name().to_string(),
+            scorer_version: self.scorer.version().to_string(),
+            note: None,
+            message_id: None,
+            decided_by: None,
+            decided_at: None,
+            sent_on: None,
+        }
+    }
+
+    /// Applies the customer's guardrails channel by channel and groups the
+    /// emails of the day into one message.
+    fn guard_and_send(&self, customer: &Customer, pending: Vec<Pending>, plan: &mut SweepPlan) {
+        if pending.is_empty() {
+            return;
+        }
+        let mut history = self.book.contacts(&customer.customer_id, self.day);
+        let local = local_time(&customer.timezone, self.day, self.opts.send_time_utc);
+        let (emails, others): (Vec<Pending>, Vec<Pending>) = pending
+            .into_iter()
+            .partition(|p| p.channel == Channel::Email);
+        let mut groups: Vec<Vec<Pending>> = Vec::new();
+        if !emails.is_empty() {
+            groups.push(emails);
+        }
+        groups.extend(others.into_iter().map(|p| vec![p]));
+        for group in groups {
+            let Some(first) = group.first() else { continue };
+            let channel = first.channel;
+            if let Some(reason) = self
+                .policy
+                .guardrail(channel, self.day, Some(local), &history)
+            {
+                for p in group {
+                    if p.approved {
+                        plan.approved_waiting
+                            .push((p.record.action_id.clone(), reason.clone()));
+                        continue;
+                    }
+                    let mut r = p.record;
+                    r.status = ActionStatus::Deferred;
+                    r.note = Some(format!("deferred: {reason}; retried on the next sweep"));
+                    plan.records.push(r);
+                }
+                continue;
+            }
+            history.push(policy_lang::Contact {
+                date: self.day,
+                channel,
+            });
+            if channel == Channel::Call {
+                for p in group {
+                    let mut r = p.record;
+                    r.status = ActionStatus::Planned;
+                    r.note = Some(format!("call task for the `{}` queue", r.target));
+                    plan.records.push(r);
+                }
+                continue;
+            }
+            // The most advanced step sets the tone of a consolidated message.
+            let template = group
+                .iter()
+                .max_by_key(|p| (p.record.step_offset, p.record.invoice_id.clone()))
+                .map(|p| p.record.target.clone())
+                .unwrap_or_default();
+            let action_ids: Vec<String> =
+                group.iter().map(|p| p.record.action_id.clone()).collect();
+            let mid = message_id(self.day, &action_ids);
+            let offer = group.iter().find_map(|p| p.plan.clone());
+            let mut tags = vec![
+                ("channel".to_string(), channel.as_str().to_string()),
+                ("template".to_string(), template.clone()),
+            ];
+            if let [only] = group.as_slice() {
+                tags.push(("action_id".to_string(), only.record.action_id.clone()));
+                tags.push(("step".to_string(), only.record.step_offset.to_string()));
+                if let Some(arm) = &only.record.arm {
+                    tags.push(("arm".to_string(), arm.clone()));
+                }
+            }
+            let mut invoice_ids = Vec::new();
+            for p in group {
+                let mut r = p.record;
+                r.status = ActionStatus::Planned;
+                r.message_id = Some(mid.clone());
+                if !invoice_ids.contains(&r.invoice_id) {
+                    invoice_ids.push(r.invoice_id.clone());
+                }
+                plan.records.push(r);
+            }
+            plan.messages.push(PlannedMessage {
+                message_id: mid,
+                customer_id: customer.customer_id.clone(),
+                channel: channel.as_str().to_string(),
+                template,
+                action_ids,
+                invoice_ids,
+                plan: offer,
+                tags,
+            });
+        }
+    }
+}
+
+/// What an action addresses: its template, or the queue of a call; offers
+/// use the `plan-offer` template.
+fn target(action: &CAction) -> String {
+    match action {
+        CAction::Email { template } | CAction::Letter { template } => template.clone(),
+        CAction::Call { queue } => queue.clone(),
+        CAction::OfferPlan(_) => "plan-offer".to_string(),
+        CAction::Experiment { name, .. } => name.clone(),
+    }
+}

@@ -38,6 +38,7 @@ const CURRENCIES: &str = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BG
 pub fn check(file: &PolicyFile, catalog: Option<&dyn TemplateCatalog>) -> Vec<Diagnostic> {
     let mut c = Checker {
         currency: file.header.currency.node.clone(),
+        header_span: file.header.name.span,
         catalog,
         diags: Vec::new(),
         experiments: HashMap::new(),
@@ -49,6 +50,7 @@ pub fn check(file: &PolicyFile, catalog: Option<&dyn TemplateCatalog>) -> Vec<Di
 
 struct Checker<'a> {
     currency: String,
+    header_span: Span,
     catalog: Option<&'a dyn TemplateCatalog>,
     diags: Vec<Diagnostic>,
     experiments: HashMap<String, Span>,
@@ -256,6 +258,16 @@ impl<'a> Checker<'a> {
                 );
             }
         }
+        if segments.is_empty() {
+            self.report(
+                Diagnostic::new(
+                    Code::NoOtherwise,
+                    self.header_span,
+                    "the policy has no segments: it acts on no invoice",
+                )
+                .with_help("add at least `segment standard otherwise` and its ladder"),
+            );
+        }
         if otherwise.is_none()
             && let Some(last) = segments.last()
         {
@@ -288,7 +300,11 @@ impl<'a> Checker<'a> {
                                 rule.span,
                                 format!(
                                     "`at most {count} {} per customer per {window_days}d` {}",
-                                    channel.plural(),
+                                    if *count == 1 {
+                                        channel.as_str()
+                                    } else {
+                                        channel.plural()
+                                    },
                                     if *count == 0 {
                                         "allows no contact at all"
                                     } else {
@@ -301,7 +317,7 @@ impl<'a> Checker<'a> {
                             ),
                         );
                     }
-                    format!("cap {} {window_days}", channel.as_str())
+                    format!("the cap on {} per {window_days}d", channel.plural())
                 }
                 Limit::QuietHours { from, to } => {
                     if from == to {
@@ -314,15 +330,15 @@ impl<'a> Checker<'a> {
                             .with_help("write the start and the end, like `quiet hours 20:00 to 08:00 customer time`"),
                         );
                     }
-                    "quiet hours".to_string()
+                    "`quiet hours`".to_string()
                 }
                 Limit::BusinessDays => {
                     business = true;
-                    "business days".to_string()
+                    "`business days only`".to_string()
                 }
                 Limit::Holidays(_) => {
                     holiday_span = Some(rule.span);
-                    "holidays".to_string()
+                    "the holiday list".to_string()
                 }
             };
             if let Some(prev) = seen.get(&key) {
@@ -330,7 +346,7 @@ impl<'a> Checker<'a> {
                     Diagnostic::new(
                         Code::DuplicateLimit,
                         rule.span,
-                        format!("`{key}` is limited twice"),
+                        format!("{key} is set twice"),
                     )
                     .with_help(format!("keep one of this and line {}", prev.line)),
                 );
@@ -351,7 +367,8 @@ impl<'a> Checker<'a> {
     }
 
     fn ladder(&mut self, l: &Ladder) {
-        if l.steps.is_empty() {
+        // An empty ladder with a doc comment is documented as intended.
+        if l.steps.is_empty() && l.docs.is_empty() {
             self.report(
                 Diagnostic::new(
                     Code::EmptyLadder,
@@ -361,7 +378,9 @@ impl<'a> Checker<'a> {
                         l.segment.node
                     ),
                 )
-                .with_help("if that is intended, say so in a `##` doc comment above the ladder"),
+                .with_help(
+                    "add steps, or say why it is empty in a `##` doc comment above the ladder",
+                ),
             );
         }
         if l.steps.len() > MAX_STEPS {
@@ -470,11 +489,11 @@ impl<'a> Checker<'a> {
         let mut arms: HashMap<String, Span> = HashMap::new();
         for arm in &exp.arms {
             self.share(&arm.weight, "an experiment arm", false);
-            total += arm.weight.node;
-            let label = arm
-                .action
-                .as_ref()
-                .map_or_else(|| "no action".to_string(), |a| action_label(&a.node));
+            total = total.saturating_add(arm.weight.node);
+            let label = arm.action.as_ref().map_or_else(
+                || "no action".to_string(),
+                |a| crate::format::action(&a.node),
+            );
             if let Some(prev) = arms.get(&label) {
                 self.report(
                     Diagnostic::new(
@@ -543,10 +562,14 @@ impl<'a> Checker<'a> {
                             Diagnostic::new(
                                 Code::InvalidPlan,
                                 down.span,
-                                format!(
-                                    "a down payment of `{}%` leaves nothing to pay in installments",
-                                    p.normalize()
-                                ),
+                                if *p < Decimal::ZERO {
+                                    format!("a down payment of `{}%` is negative", p.normalize())
+                                } else {
+                                    format!(
+                                        "a down payment of `{}%` leaves nothing to pay in installments",
+                                        p.normalize()
+                                    )
+                                },
                             )
                             .with_help("the down payment is at least 0% and less than 100%"),
                         );
@@ -659,6 +682,25 @@ impl<'a> Checker<'a> {
             Expr::List { items } => {
                 let mut ok = true;
                 for item in items {
+                    if !matches!(
+                        item.node,
+                        Expr::Literal {
+                            value: Literal::Text(_)
+                        } | Expr::Invalid
+                    ) {
+                        ok = false;
+                        self.report(
+                            Diagnostic::new(
+                                Code::InvalidMembership,
+                                item.span,
+                                "list items are written as text in quotes",
+                            )
+                            .with_help(
+                                "put the fact on the left: `customer.country in [\"DE\", \"FR\"]`",
+                            ),
+                        );
+                        continue;
+                    }
                     match self.ty(item) {
                         Some(Type::Text) => {}
                         Some(t) => {
@@ -831,7 +873,18 @@ impl<'a> Checker<'a> {
             return None;
         }
         let ordered = !matches!(op, BinOp::Eq | BinOp::Ne);
-        if ordered && matches!(lt, Type::Bool | Type::Text | Type::TextList) {
+        if lt == Type::TextList {
+            self.report(
+                Diagnostic::new(
+                    Code::TypeMismatch,
+                    join_spans(left.span, right.span),
+                    format!("`{}` cannot compare lists", op.symbol()),
+                )
+                .with_help("test membership with `in`, like `\"vip\" in customer.tags`"),
+            );
+            return None;
+        }
+        if ordered && matches!(lt, Type::Bool | Type::Text) {
             self.report(
                 Diagnostic::new(
                     Code::TypeMismatch,

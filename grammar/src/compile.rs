@@ -196,7 +196,7 @@ pub fn compile(file: &ast::PolicyFile, source: &str, file_name: &str) -> Policy 
             .unwrap_or("")
             .trim()
             .to_string(),
-        docs: docs.to_vec(),
+        docs: docs.iter().map(|d| d.trim().to_string()).collect(),
     };
     let text = |span: Span| {
         source
@@ -278,7 +278,7 @@ pub fn compile(file: &ast::PolicyFile, source: &str, file_name: &str) -> Policy 
         effective: h.effective.node,
         currency: h.currency.node.clone(),
         description: h.description.as_ref().map(|d| d.node.clone()),
-        docs: h.docs.clone(),
+        docs: h.docs.iter().map(|d| d.trim().to_string()).collect(),
         revision: revision(source),
         control_bp: h.control_group.as_ref().map_or(0, |p| basis_points(p.node)),
         segments,
@@ -295,7 +295,9 @@ pub fn revision(source: &str) -> String {
 }
 
 fn basis_points(percent: Decimal) -> u32 {
-    (percent * Decimal::ONE_HUNDRED)
+    percent
+        .checked_mul(Decimal::ONE_HUNDRED)
+        .unwrap_or(Decimal::MAX)
         .round()
         .to_u32()
         .unwrap_or(0)

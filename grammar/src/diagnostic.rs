@@ -273,10 +273,13 @@ pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    // Edit distance relative to length: a slip of a letter or two (or two
+    // swapped letters) in a word, not a different word sharing a prefix.
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
-        let score = strsim::jaro_winkler(word, c);
-        if score >= 0.8 && best.is_none_or(|(s, _)| score > s) {
+        let score = strsim::normalized_damerau_levenshtein(word, c);
+        let close = score >= 0.7 || strsim::damerau_levenshtein(word, c) <= 1;
+        if close && best.is_none_or(|(s, _)| score > s) {
             best = Some((score, c));
         }
     }

@@ -166,7 +166,8 @@ impl Policy {
                                 "skipped: customer is in the control group".to_string()
                             }
                             Some(d) if d > facts.today => {
-                                format!("not yet: in {} days", (d - facts.today).num_days())
+                                let n = (d - facts.today).num_days();
+                                format!("not yet: in {n} day{}", if n == 1 { "" } else { "s" })
                             }
                             _ if decision.today & bit != 0 => "due today".to_string(),
                             _ if decision.due & bit != 0 => "due on an earlier day".to_string(),
@@ -276,6 +277,9 @@ impl Trace {
             Some(l) => {
                 let _ = writeln!(out, "\nLadder `{}` ({}:{}):", l.segment, self.file, l.line);
                 for s in &l.steps {
+                    for d in &s.docs {
+                        let _ = writeln!(out, "  ## {d}");
+                    }
                     let date = s.date.map_or_else(|| "?".to_string(), |d| d.to_string());
                     let _ = writeln!(
                         out,

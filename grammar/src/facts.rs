@@ -468,8 +468,10 @@ impl<'a> Facts<'a> {
             FactId::CustomerCreditScore => cus.credit_score.map_or(Value::Missing, Value::Number),
             FactId::CustomerCreditLimit => cus.credit_limit.map_or(Value::Missing, Value::Money),
             FactId::CustomerCreditUtilization => match cus.credit_limit {
-                Some(limit) if !limit.is_zero() => (cus.open_amount / limit)
-                    .to_f64()
+                Some(limit) if !limit.is_zero() => cus
+                    .open_amount
+                    .checked_div(limit)
+                    .and_then(|r| r.to_f64())
                     .map_or(Value::Missing, Value::Percent),
                 _ => Value::Missing,
             },

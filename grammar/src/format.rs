@@ -8,7 +8,7 @@
 use crate::ast::*;
 use crate::check::offset_text;
 use crate::diagnostic::Diagnostic;
-use crate::syntax::{parse, quote};
+use crate::syntax::{LineIndex, comment_start, parse, quote};
 
 #[derive(Debug)]
 pub enum FormatError {
@@ -30,61 +30,68 @@ pub struct Comment {
 
 /// Collects `#` comments (not `##` doc comments, which are part of the tree).
 pub fn comments(source: &str) -> Vec<Comment> {
-    let mut out = Vec::new();
-    for (i, line) in source.lines().enumerate() {
-        let mut in_string = false;
-        let mut escaped = false;
-        for (pos, c) in line.char_indices() {
-            if in_string {
-                match c {
-                    _ if escaped => escaped = false,
-                    '\\' => escaped = true,
-                    '"' => in_string = false,
-                    _ => {}
-                }
-                continue;
-            }
-            if c == '"' {
-                in_string = true;
-            } else if c == '#' {
-                let rest = line.get(pos..).unwrap_or("");
-                if !rest.starts_with("##") {
-                    out.push(Comment {
-                        line: i as u32 + 1,
-                        text: rest.trim_end().to_string(),
-                        own_line: line.get(..pos).is_some_and(|p| p.trim().is_empty()),
-                    });
-                }
-                break;
-            }
-        }
-    }
-    out
+    source
+        .lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let pos = comment_start(line)?;
+            Some(Comment {
+                line: i as u32 + 1,
+                text: line.get(pos..).unwrap_or("").trim_end().to_string(),
+                own_line: line.get(..pos).is_some_and(|p| p.trim().is_empty()),
+            })
+        })
+        .collect()
 }
 
 struct Line {
+    /// The source line the printed line came from.
     tag: Option<u32>,
+    /// The last source line of the node it prints (a condition may span
+    /// several lines).
+    end: u32,
     indent: usize,
     text: String,
 }
 
-struct Printer {
+struct Printer<'s> {
     lines: Vec<Line>,
+    src: &'s str,
+    index: LineIndex,
 }
 
-impl Printer {
+impl Printer<'_> {
     fn push(&mut self, tag: u32, indent: usize, text: String) {
         self.lines.push(Line {
             tag: Some(tag),
+            end: tag,
             indent,
             text,
         });
+    }
+
+    /// A printed line for a node that may span several source lines.
+    fn push_node(&mut self, tag: u32, span: Span, indent: usize, text: String) {
+        let end = self.end_line(span).max(tag);
+        self.lines.push(Line {
+            tag: Some(tag),
+            end,
+            indent,
+            text,
+        });
+    }
+
+    fn end_line(&self, span: Span) -> u32 {
+        self.index
+            .locate(self.src, span.end.saturating_sub(1).max(span.start))
+            .0
     }
 
     fn blank(&mut self) {
         if self.lines.last().is_some_and(|l| !l.text.is_empty()) {
             self.lines.push(Line {
                 tag: None,
+                end: 0,
                 indent: 0,
                 text: String::new(),
             });
@@ -93,11 +100,7 @@ impl Printer {
 
     fn docs(&mut self, docs: &[String], line: u32, indent: usize) {
         for (k, d) in docs.iter().enumerate() {
-            let text = if d.is_empty() {
-                "##".to_string()
-            } else {
-                format!("## {d}")
-            };
+            let text = format!("##{d}");
             self.push(line + k as u32, indent, text);
         }
     }
@@ -113,17 +116,21 @@ pub fn format(source: &str) -> Result<String, FormatError> {
         return Err(FormatError::Syntax(diags));
     }
     let trivia = comments(source);
-    let out = print(&file, &trivia);
+    let out = print(&file, &trivia, source);
     let (again, _) = parse(&out);
+    let kept: Vec<String> = comments(&out).into_iter().map(|c| c.text).collect();
+    let had: Vec<String> = trivia.iter().map(|c| c.text.clone()).collect();
     match again {
-        Some(f)
-            if f == file
-                && comments(&out)
-                    .iter()
-                    .map(|c| &c.text)
-                    .eq(trivia.iter().map(|c| &c.text)) =>
-        {
-            Ok(out)
+        Some(f) if f == file && kept == had => Ok(out),
+        Some(f) if f == file => {
+            let first = had
+                .iter()
+                .zip(kept.iter().chain(std::iter::repeat(&String::new())))
+                .find(|(a, b)| a != b)
+                .map_or_else(String::new, |(a, _)| a.clone());
+            Err(FormatError::NotEquivalent(format!(
+                "the formatted text would lose or reorder the comment `{first}`"
+            )))
         }
         Some(_) => Err(FormatError::NotEquivalent(
             "the formatted text would not mean the same as the original".into(),
@@ -134,8 +141,12 @@ pub fn format(source: &str) -> Result<String, FormatError> {
     }
 }
 
-fn print(file: &PolicyFile, trivia: &[Comment]) -> String {
-    let mut p = Printer { lines: Vec::new() };
+fn print(file: &PolicyFile, trivia: &[Comment], source: &str) -> String {
+    let mut p = Printer {
+        lines: Vec::new(),
+        src: source,
+        index: LineIndex::new(source),
+    };
     header(&mut p, &file.header);
     let mut prev: Option<&Item> = None;
     for item in &file.items {
@@ -155,12 +166,13 @@ fn print(file: &PolicyFile, trivia: &[Comment]) -> String {
                     Some(c) => format!("segment {} when {}", s.name.node, expr(&c.node)),
                     None => format!("segment {} otherwise", s.name.node),
                 };
-                p.push(s.name.span.line, 0, text);
+                p.push_node(s.name.span.line, s.span, 0, text);
             }
             Item::Hold(h) => {
                 p.docs(&h.docs, h.span.line, 0);
-                p.push(
+                p.push_node(
                     h.name.span.line,
+                    h.span,
                     0,
                     format!("hold {} when {}", h.name.node, expr(&h.condition.node)),
                 );
@@ -176,30 +188,38 @@ fn print(file: &PolicyFile, trivia: &[Comment]) -> String {
 /// came from a later source line, end-of-line comments after the last line
 /// that came from their line or an earlier one.
 fn weave(lines: Vec<Line>, trivia: &[Comment]) -> String {
-    let mut before: Vec<Vec<&Comment>> = (0..=lines.len()).map(|_| Vec::new()).collect();
-    let mut after: Vec<Vec<&Comment>> = (0..lines.len()).map(|_| Vec::new()).collect();
+    // Comments attached to each printed line, in source order.
+    let mut attached: Vec<Vec<&Comment>> = (0..=lines.len()).map(|_| Vec::new()).collect();
     for c in trivia {
-        if c.own_line {
-            let at = lines
+        let at = if c.own_line {
+            // Inside a node printed on one line: before that line. Otherwise
+            // before the first line printed from later source.
+            lines
                 .iter()
-                .position(|l| l.tag.is_some_and(|t| t > c.line))
-                .unwrap_or(lines.len());
-            if let Some(slot) = before.get_mut(at) {
-                slot.push(c);
-            }
+                .position(|l| l.tag.is_some_and(|t| t < c.line && c.line <= l.end))
+                .or_else(|| lines.iter().position(|l| l.tag.is_some_and(|t| t > c.line)))
+                .unwrap_or(lines.len())
         } else {
-            let at = lines
+            lines
                 .iter()
                 .rposition(|l| l.tag.is_some_and(|t| t <= c.line))
-                .unwrap_or(0);
-            if let Some(slot) = after.get_mut(at) {
-                slot.push(c);
-            }
+                .unwrap_or(0)
+        };
+        if let Some(slot) = attached.get_mut(at) {
+            slot.push(c);
         }
     }
     let mut out = String::new();
     for (i, line) in lines.iter().enumerate() {
-        for c in before.get(i).into_iter().flatten() {
+        let mut comments: Vec<&Comment> = attached.get(i).cloned().unwrap_or_default();
+        comments.sort_by_key(|c| c.line);
+        // The last comment stays at the end of the line when it stood at the
+        // end of a line; every other one goes on its own line above.
+        let trailing = comments.last().filter(|c| !c.own_line).copied();
+        if trailing.is_some() {
+            comments.pop();
+        }
+        for c in comments {
             out.push_str(&" ".repeat(line.indent));
             out.push_str(&c.text);
             out.push('\n');
@@ -208,20 +228,20 @@ fn weave(lines: Vec<Line>, trivia: &[Comment]) -> String {
             out.push_str(&" ".repeat(line.indent));
             out.push_str(&line.text);
         }
-        for c in after.get(i).into_iter().flatten() {
+        if let Some(c) = trailing {
             out.push_str("  ");
             out.push_str(&c.text);
         }
         out.push('\n');
     }
-    for c in before.last().into_iter().flatten() {
+    for c in attached.last().into_iter().flatten() {
         out.push_str(&c.text);
         out.push('\n');
     }
     out
 }
 
-fn header(p: &mut Printer, h: &Header) {
+fn header(p: &mut Printer<'_>, h: &Header) {
     p.docs(&h.docs, h.span.line, 0);
     p.push(
         h.name.span.line,
@@ -243,7 +263,7 @@ fn header(p: &mut Printer, h: &Header) {
     }
 }
 
-fn limits(p: &mut Printer, l: &Limits) {
+fn limits(p: &mut Printer<'_>, l: &Limits) {
     p.docs(&l.docs, l.span.line, 0);
     p.push(l.span.line + l.docs.len() as u32, 0, "limits".to_string());
     for r in &l.rules {
@@ -271,11 +291,11 @@ fn limits(p: &mut Printer, l: &Limits) {
                 format!("holidays {}", ds.join(" "))
             }
         };
-        p.push(r.span.line, 2, text);
+        p.push_node(r.span.line, r.span, 2, text);
     }
 }
 
-fn ladder(p: &mut Printer, l: &Ladder) {
+fn ladder(p: &mut Printer<'_>, l: &Ladder) {
     p.docs(&l.docs, l.span.line, 0);
     p.push(l.segment.span.line, 0, format!("ladder {}", l.segment.node));
     let width = l
@@ -317,12 +337,14 @@ fn ladder(p: &mut Printer, l: &Ladder) {
                 }
                 p.lines.push(Line {
                     tag: None,
+                    end: 0,
                     indent: 2 + pad,
                     text: format!("}}{tail}"),
                 });
             }
-            a => p.push(
+            a => p.push_node(
                 s.offset.span.line,
+                s.span,
                 2,
                 format!("{off:<pad$}{}{tail}", action(a)),
             ),
@@ -330,15 +352,17 @@ fn ladder(p: &mut Printer, l: &Ladder) {
     }
 }
 
-fn action(a: &Action) -> String {
+pub(crate) fn action(a: &Action) -> String {
     match a {
         Action::Email { template } => format!("email {}", quote(&template.node)),
         Action::Call { queue } => format!("call {}", quote(&queue.node)),
         Action::Letter { template } => format!("letter {}", quote(&template.node)),
         Action::OfferPlan(plan) => {
+            let n = plan.installments.node;
             let mut s = format!(
-                "offer plan {} installments every {}d",
-                plan.installments.node, plan.every_days.node
+                "offer plan {n} installment{} every {}d",
+                if n == 1 { "" } else { "s" },
+                plan.every_days.node
             );
             match plan.down.as_ref().map(|d| &d.node) {
                 Some(DownPayment::Percent(pct)) => s.push_str(&format!(" down {pct}%")),

@@ -32,7 +32,19 @@ pub fn check_source(
 ) -> (Option<ast::PolicyFile>, Vec<Diagnostic>) {
     let (file, mut diags) = syntax::parse(source);
     if let Some(f) = &file {
-        diags.extend(check::check(f, catalog));
+        // A value the parser already refused (a date not in the calendar,
+        // a number too large) is not reported again by the checks of the
+        // rule around it: one mistake, one message.
+        let refused: Vec<ast::Span> = diags
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.span)
+            .collect();
+        diags.extend(check::check(f, catalog).into_iter().filter(|d| {
+            !refused.iter().any(|r| {
+                r.start < d.span.end.max(d.span.start + 1) && d.span.start < r.end.max(r.start + 1)
+            })
+        }));
     }
     diags.sort_by_key(|d| (d.span.start, d.code));
     for d in &mut diags {

@@ -229,10 +229,18 @@ fn syntax_diagnostic(
         None => "the end of the file".to_string(),
     };
     let (message, help) = match &err.variant {
-        pest::error::ErrorVariant::ParsingError { positives, .. } if positives.contains(&Rule::fact) => (
-            format!("expected a fact or a value, found {found_text}"),
-            Some("a condition compares a fact with a value, like `risk >= 60%` or `invoice.amount >= 1000 USD`".to_string()),
-        ),
+        pest::error::ErrorVariant::ParsingError { positives, .. }
+            if positives.contains(&Rule::fact) =>
+        {
+            let after_eq = pos > 0 && source.get(pos - 1..pos) == Some("=");
+            let help = hint(&[], found.as_deref(), after_eq).unwrap_or_else(|| {
+                "a condition compares a fact with a value, like `risk >= 60%` or `invoice.amount >= 1000 USD`".to_string()
+            });
+            (
+                format!("expected a fact or a value, found {found_text}"),
+                Some(help),
+            )
+        }
         pest::error::ErrorVariant::ParsingError { positives, .. } => {
             let mut names: Vec<&str> = Vec::new();
             for r in positives {
@@ -247,7 +255,8 @@ fn syntax_diagnostic(
             } else {
                 format!("expected {expected}, found {found_text}")
             };
-            (message, hint(positives, found.as_deref()))
+            let after_eq = pos > 0 && source.get(pos - 1..pos) == Some("=");
+            (message, hint(positives, found.as_deref(), after_eq))
         }
         pest::error::ErrorVariant::CustomError { .. } => {
             return Diagnostic::new(
@@ -274,11 +283,15 @@ fn found_at(source: &str, pos: usize) -> Option<String> {
             .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.' || *c == '%')
             .collect()
     } else if first == '"' {
-        let end = rest
-            .get(1..)
-            .and_then(|r| r.find('"'))
-            .map_or(rest.len().min(20), |e| e + 2);
-        rest.chars().take(end.min(40)).collect()
+        // The quoted text, up to its closing quote or the end of the line.
+        let inner: String = rest
+            .chars()
+            .skip(1)
+            .take_while(|c| *c != '"' && *c != '\n')
+            .take(40)
+            .collect();
+        let closed = rest.chars().nth(inner.chars().count() + 1) == Some('"');
+        format!("\"{inner}{}", if closed { "\"" } else { "" })
     } else if first == '\n' || first == '\r' {
         "end of line".to_string()
     } else {
@@ -296,21 +309,42 @@ fn join_or(names: &[&str]) -> String {
 }
 
 /// One help line for the most common slips.
-fn hint(positives: &[Rule], found: Option<&str>) -> Option<String> {
+fn hint(positives: &[Rule], found: Option<&str>, after_eq: bool) -> Option<String> {
     let wants = |r: Rule| positives.contains(&r);
+    if after_eq && found == Some("=") {
+        return Some("compare with a single `=`".into());
+    }
+    if let Some(f) = found
+        && f.starts_with(|c: char| c.is_ascii_digit())
+        && f.ends_with(|c: char| c.is_ascii_uppercase())
+    {
+        let digits: String = f
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        let cur = f.get(digits.len()..).unwrap_or("");
+        return Some(format!(
+            "put a space between the amount and its currency: `{digits} {cur}`"
+        ));
+    }
     if wants(Rule::duration) {
         return Some("durations are a whole number of days followed by `d`, like `7d`".into());
     }
-    if wants(Rule::offset) && !wants(Rule::kw_limits) {
+    if (wants(Rule::offset) || wants(Rule::kw_due)) && !wants(Rule::kw_limits) {
         return Some("a step starts with its day: `due`, `due - 3d` or `due + 7d`".into());
     }
-    if wants(Rule::kw_policy) {
+    if wants(Rule::kw_policy) || wants(Rule::header) || wants(Rule::file) {
         return Some(
             "a policy file starts with its header: `policy \"standard-net30\" effective 2026-12-01 currency USD`".into(),
         );
     }
-    if wants(Rule::name) && found.is_some_and(|f| f.contains('-')) {
-        return Some("names use letters, digits and `_`, like `high_risk`".into());
+    if found == Some("-")
+        && (wants(Rule::kw_when)
+            || wants(Rule::otherwise)
+            || wants(Rule::kw_otherwise)
+            || wants(Rule::condition))
+    {
+        return Some("names use letters, digits and `_` (no `-`), like `high_risk`".into());
     }
     if wants(Rule::name) {
         return Some(
@@ -325,9 +359,6 @@ fn hint(positives: &[Rule], found: Option<&str>) -> Option<String> {
     }
     if wants(Rule::clock) {
         return Some("times are written `HH:MM` on a 24-hour clock, like `20:00`".into());
-    }
-    if found == Some("==") {
-        return Some("compare with a single `=`".into());
     }
     if wants(Rule::kw_segment) || wants(Rule::kw_ladder) {
         return Some("each item starts with `limits`, `segment`, `hold` or `ladder`".into());
@@ -413,7 +444,8 @@ fn describe(rule: Rule) -> &'static str {
         Rule::duration => "a number of days like `7d`",
         Rule::number => "a number",
         Rule::integer => "a whole number",
-        Rule::currency | Rule::kw_currency => "a currency code like `USD`",
+        Rule::currency => "a currency code like `USD`",
+        Rule::kw_currency => "`currency`",
         Rule::kw_effective => "`effective`",
         Rule::clock => "a time like `20:00`",
         Rule::string | Rule::string_inner => "text in double quotes",
@@ -434,9 +466,12 @@ struct Builder<'s> {
 }
 
 impl<'s> Builder<'s> {
+    /// The pair's span without the whitespace it may have swallowed at its
+    /// end, so underlines stop at the last character of code.
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
         let s = pair.as_span();
-        self.index.span(self.src, s.start(), s.end())
+        let end = s.start() + code_len(s.as_str());
+        self.index.span(self.src, s.start(), end.max(s.start()))
     }
 
     fn report(&self, d: Diagnostic) {
@@ -465,7 +500,13 @@ impl<'s> Builder<'s> {
     fn docs(&self, pair: Pair<'_, Rule>) -> Vec<String> {
         pair.into_inner()
             .filter(|d| d.as_rule() == Rule::doc)
-            .map(|d| d.as_str().trim_start_matches("##").trim().to_string())
+            .map(|d| {
+                d.as_str()
+                    .strip_prefix("##")
+                    .unwrap_or("")
+                    .trim_end()
+                    .to_string()
+            })
             .collect()
     }
 
@@ -996,6 +1037,41 @@ impl<T> Node<T> {
         self.span = span;
         self
     }
+}
+
+/// The length of `text` without the spaces and `#` comments at its end: a
+/// rule's span from pest includes the trivia skipped after its last token.
+fn code_len(text: &str) -> usize {
+    let mut t = text.trim_end();
+    loop {
+        let line_start = t.rfind('\n').map_or(0, |i| i + 1);
+        let line = t.get(line_start..).unwrap_or("");
+        match comment_start(line) {
+            Some(p) => t = t.get(..line_start + p).unwrap_or("").trim_end(),
+            None => return t.len(),
+        }
+    }
+}
+
+/// Where a `#` comment (not a `##` doc comment) starts on a line, outside strings.
+pub(crate) fn comment_start(line: &str) -> Option<usize> {
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if c == '#' {
+            return (!line.get(i..).is_some_and(|r| r.starts_with("##"))).then_some(i);
+        }
+    }
+    None
 }
 
 fn join(a: Span, b: Span) -> Span {

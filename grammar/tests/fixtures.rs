@@ -12,8 +12,6 @@
 //! The rendered diagnostics (and the formatted text of valid files) are
 //! insta snapshots, so any change to a message, a line or a column shows up
 //! in review. A meta-test makes sure every diagnostic code has a fixture.
-//! Files under `tests/fixtures/format_refused/` are valid policies that the
-//! formatter refuses today; they pin known formatter bugs.
 
 use policy_lang::diagnostic::{Code, render};
 use policy_lang::format::{FormatError, format};
@@ -160,40 +158,6 @@ fn invalid_fixtures() {
             );
         }
         insta::assert_snapshot!("invalid", report(&diags, &source));
-    });
-}
-
-/// Valid policies the formatter refuses today: it reports `NotEquivalent`
-/// because end-of-line comments from several source lines merge into one, or
-/// comments change order. Each file pins a known formatter bug; when the
-/// formatter starts accepting one, this test fails: move the file to
-/// `valid/` so its formatted output is snapshotted.
-#[test]
-fn format_refused_fixtures() {
-    insta::glob!("fixtures/format_refused/*.policy", |path| {
-        let (source, name, diags) = check(path);
-        let errors: Vec<String> = diags
-            .iter()
-            .filter(|d| d.is_error())
-            .map(Diagnostic::headline)
-            .collect();
-        assert!(
-            errors.is_empty(),
-            "{name} should check without errors, got:\n{}",
-            errors.join("\n")
-        );
-        match format(&source) {
-            Err(FormatError::NotEquivalent(why)) => {
-                insta::assert_snapshot!("format_refused", why);
-            }
-            Ok(_) => panic!(
-                "{name}: the formatter now formats this file; move it to tests/fixtures/valid/"
-            ),
-            Err(FormatError::Syntax(diags)) => panic!(
-                "{name}: the formatter reports syntax errors:\n{}",
-                report(&diags, &source)
-            ),
-        }
     });
 }
 

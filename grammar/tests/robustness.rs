@@ -53,7 +53,9 @@ limits
   holidays 2026-12-24 2026-12-25 2026-12-31 2027-01-01
 
 segment vip when "VIP" in customer.tags and not customer.do_not_contact
-segment eu when customer.country in ["DE", "FR", "AT"] and (risk is missing or risk < 30%)
+segment eu when customer.country in ["DE", # a comment inside a list
+    "FR", "AT",] and (risk is missing
+    or risk < 30%)  # a condition over three lines
 segment watch when customer.credit_score is not missing and customer.credit_score < 500 or customer.late_rate >= 50%
 segment rest otherwise
 
@@ -66,7 +68,8 @@ ladder vip
 
 ladder eu
   ## Docs on a step.
-  due - 5d   experiment "eu-tone" {
+  due - 5d   experiment "eu-tone" {  # the tone test
+               # a comment between arms
                40% email "friendly-reminder",
                40% email "friendly-reminder-short",
                20% no action,
@@ -79,9 +82,11 @@ ladder watch
   due        call "collections" when customer.overdue_invoices > 2 or customer.avg_days_late > 10
   due + 3d   email "firm-notice" when invoice.terms_days != 30 and invoice.days_past_due >= 3
 
-ladder rest
+ladder rest # the default
+# last words of the ladder come before its first step
   due + 1d   email "urgent-notice"
   due + 45d  letter "legal-notice" requires approval
+# A comment at the very end.
 "#;
 
 /// Words and symbols of the language, and a few things that are nearly so.
@@ -137,10 +142,19 @@ const TOKENS: &[&str] = &[
     "invoice.amount",
     "customer.tags",
     "customer.nope",
+    "invoice.due_date",
+    "invoice.disputed",
+    "invoice.promised_until",
+    "customer.credit_utilization",
+    "customer.country",
+    "customer.tenure_days",
     "1000 USD",
     "-1",
     "0.5",
     "99999999999999999999999999999999",
+    "79228162514264337593543950335",
+    "0.0000000000000000000000000001",
+    "4294967296",
     "36601d",
     "0d",
     "call",
@@ -463,12 +477,34 @@ fn header() -> &'static str {
     &STANDARD[..end + 1]
 }
 
+/// Numbers at the edges: of `Decimal` (28 digits, scale 28), `u32`, the
+/// longest duration, zero and negatives.
+const NUMBERS: &[&str] = &[
+    "0",
+    "00",
+    "-0",
+    "-1",
+    "0.0000000000000000000000000001",
+    "100.0000000000000000000000001",
+    "99.99999999999999999999999999",
+    "79228162514264337593543950335",
+    "7922816251426433759354395033.5",
+    "79228162514264337593543950336",
+    "4294967295",
+    "4294967296",
+    "36600",
+    "36601",
+    "9223372036854775808",
+];
+
 #[derive(Debug, Clone)]
 enum Mutation {
     Delete(Index, usize),
     Insert(Index, &'static str),
     DuplicateLine(Index),
     SwapLines(Index, Index),
+    /// Replace one number (a run of digits, with its decimals) by another.
+    ReplaceNumber(Index, &'static str),
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
@@ -477,6 +513,8 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         (any::<Index>(), token()).prop_map(|(at, t)| Mutation::Insert(at, t)),
         any::<Index>().prop_map(Mutation::DuplicateLine),
         (any::<Index>(), any::<Index>()).prop_map(|(a, b)| Mutation::SwapLines(a, b)),
+        (any::<Index>(), prop::sample::select(NUMBERS))
+            .prop_map(|(at, n)| Mutation::ReplaceNumber(at, n)),
     ]
 }
 
@@ -486,6 +524,25 @@ fn boundaries(s: &str) -> Vec<usize> {
         .map(|(i, _)| i)
         .chain(std::iter::once(s.len()))
         .collect()
+}
+
+/// Byte ranges of the numbers in `s`: digit runs with their decimals.
+fn numbers(s: &str) -> Vec<(usize, usize)> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() {
+            let start = i;
+            while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'.') {
+                i += 1;
+            }
+            out.push((start, i));
+        } else {
+            i += 1;
+        }
+    }
+    out
 }
 
 fn apply(s: &str, m: &Mutation) -> String {
@@ -517,6 +574,14 @@ fn apply(s: &str, m: &Mutation) -> String {
             let (i, j) = (i.index(lines.len()), j.index(lines.len()));
             lines.swap(i, j);
             lines.concat()
+        }
+        Mutation::ReplaceNumber(at, n) => {
+            let spans = numbers(s);
+            if spans.is_empty() {
+                return s.to_string();
+            }
+            let (a, b) = spans[at.index(spans.len())];
+            format!("{}{n}{}", &s[..a], &s[b..])
         }
     }
 }
@@ -689,3 +754,42 @@ fn deepest_allowed_conditions_work_on_a_small_stack() {
 }
 
 // ---------------------------------------------------------------- regressions
+// Inputs that made something panic, minimised. Each stays here as a plain
+// test once found; they fail until the bug they name is fixed.
+
+/// BUG (open): `check` sums experiment weights with `Decimal`'s `+=`, which
+/// panics on overflow ("Addition overflowed", rust_decimal
+/// arithmetic_impls.rs:161, called from `check::Checker::experiment` at
+/// `total += arm.weight.node`). Found by `mutated_policies_do_not_panic`
+/// (a `ReplaceNumber` mutation of the standard policy's `50%` weight).
+#[test]
+fn regression_experiment_weights_overflow_decimal() {
+    let text = "policy \"p\" effective 2026-12-01 currency USD
+segment s otherwise
+ladder s
+  due experiment \"e\" { 79228162514264337593543950335% email \"a\", 1% email \"b\" }
+";
+    let diags = run_all(text);
+    assert!(diags.iter().any(Diagnostic::is_error), "{diags:?}");
+}
+
+/// BUG (open): `Facts::get(CustomerCreditUtilization)` divides with
+/// `Decimal`'s `/`, which panics when the quotient does not fit ("Division
+/// overflowed", rust_decimal arithmetic_impls.rs:218, from facts.rs
+/// `cus.open_amount / limit`): a credit limit of `1e-28` (a garbage but
+/// parseable CSV value) and any open amount of 8 or more. `decide` is the
+/// sweep's hot path, so one such customer row stops the whole sweep.
+#[test]
+fn regression_credit_utilization_division_overflows() {
+    let (policy, _) = load(STANDARD, "standard-net30.policy", None).unwrap();
+    let tiny_limit = Case {
+        limit: Some(Decimal::new(1, 28)),
+        open: Decimal::new(10, 0),
+        risk: Some(0.1),
+        revenue: None,
+        tags: Vec::new(),
+        ..cases().pop().unwrap()
+    };
+    let d = policy.decide(&tiny_limit.facts());
+    assert!(d.segment.is_some());
+}

@@ -351,7 +351,8 @@ pub fn schedule(
 pub fn down_payment(balance: Decimal, down: Option<&policy_lang::ast::DownPayment>) -> Decimal {
     use policy_lang::ast::DownPayment;
     match down {
-        Some(DownPayment::Percent(p)) => (balance * *p / Decimal::ONE_HUNDRED)
+        Some(DownPayment::Percent(p)) => (balance.checked_mul(*p).unwrap_or(balance)
+            / Decimal::ONE_HUNDRED)
             .round_dp(2)
             .min(balance),
         Some(DownPayment::Money { amount, .. }) => (*amount).min(balance),

@@ -1,0 +1,634 @@
+//! The demo's book: customers, a quarter of invoices, last quarter's
+//! payment history, and how each customer pays, all drawn from a ChaCha8
+//! generator seeded with `--seed`, so the same seed always gives the same
+//! book and the same behaviour, whatever policy then runs on it.
+//!
+//! Every random choice is made here, up front. What a customer does in
+//! answer to a reminder (pay a few days later, promise a date) is decided
+//! per invoice before any policy runs; the simulation only applies it on
+//! the day the reminder arrives. Two policies run on one generated book
+//! therefore meet exactly the same customers.
+
+use chrono::{Datelike, Days, NaiveDate, Weekday};
+use collect_core::domain::{Customer, Invoice, Payment};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The first day of the demo quarter: a Monday.
+pub fn quarter_start() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2027, 1, 4).unwrap_or_default()
+}
+
+/// Invoices are issued over this many days from [`quarter_start`].
+pub const QUARTER_DAYS: u64 = 90;
+
+/// The policy keeps running this many days after the quarter's last day.
+pub const AFTER_DAYS: u64 = 60;
+
+/// The last day of the quarter.
+pub fn quarter_end() -> NaiveDate {
+    plus(quarter_start(), QUARTER_DAYS as i64 - 1)
+}
+
+/// The last day the policy runs.
+pub fn run_end() -> NaiveDate {
+    plus(quarter_end(), AFTER_DAYS as i64)
+}
+
+/// How a customer pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayerType {
+    /// Pays a few days before the due date.
+    Early,
+    /// Pays on the due date (now and then a day or three late).
+    OnTime,
+    /// Pays 1–5 days after the first reminder or notice about an invoice;
+    /// without one, 10–40 days late.
+    Responsive,
+    /// Pays 15–60 days late whatever happens.
+    ChronicLate,
+    /// Disputes some invoices, settles the dispute 5–20 days later, then
+    /// behaves as a responsive customer.
+    Disputer,
+    /// Asked not to be contacted; pays when it pays.
+    DoNotContact,
+    /// Never pays.
+    NeverPay,
+}
+
+impl PayerType {
+    pub const ALL: [PayerType; 7] = [
+        PayerType::Early,
+        PayerType::OnTime,
+        PayerType::Responsive,
+        PayerType::ChronicLate,
+        PayerType::Disputer,
+        PayerType::DoNotContact,
+        PayerType::NeverPay,
+    ];
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            PayerType::Early => "early payers",
+            PayerType::OnTime => "on time",
+            PayerType::Responsive => "pay when reminded",
+            PayerType::ChronicLate => "chronically late",
+            PayerType::Disputer => "disputers",
+            PayerType::DoNotContact => "do not contact",
+            PayerType::NeverPay => "never pay",
+        }
+    }
+
+    /// Share of the customers, in percent.
+    fn weight(self) -> u32 {
+        match self {
+            PayerType::Early => 15,
+            PayerType::OnTime => 25,
+            PayerType::Responsive => 33,
+            PayerType::ChronicLate => 12,
+            PayerType::Disputer => 8,
+            PayerType::DoNotContact => 4,
+            PayerType::NeverPay => 3,
+        }
+    }
+
+    /// The chance that one of last quarter's invoices was paid late: the
+    /// history the fallback risk scorer (prior late rate) reads.
+    fn history_late_rate(self) -> f64 {
+        match self {
+            PayerType::Early => 0.0,
+            PayerType::OnTime => 0.1,
+            PayerType::Responsive => 0.5,
+            PayerType::ChronicLate => 0.9,
+            PayerType::Disputer => 0.3,
+            PayerType::DoNotContact => 0.5,
+            PayerType::NeverPay => 0.8,
+        }
+    }
+}
+
+/// When the (first) payment of an invoice comes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pays {
+    /// On this day, whatever the policy does.
+    On(NaiveDate),
+    /// `lag` days after the first reminder, notice, offer, letter or call
+    /// about the invoice made on or after `from`; on `fallback` when none
+    /// comes sooner.
+    Responds {
+        from: NaiveDate,
+        lag: i64,
+        fallback: NaiveDate,
+    },
+    Never,
+}
+
+/// What the customer says after the firm notice about an unpaid invoice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Promise {
+    /// Days between the notice and the promise.
+    pub after_days: i64,
+    /// A kept promise names the day the customer pays; a broken one names
+    /// a day `window_days` after the promise, and the payment comes later
+    /// (or never).
+    pub kept: bool,
+    pub window_days: i64,
+}
+
+/// One invoice of the quarter with everything its customer will do.
+#[derive(Debug, Clone)]
+pub struct InvoicePlan {
+    pub invoice: Invoice,
+    pub payer: PayerType,
+    pub pays: Pays,
+    /// The payments, as days after the first one and amounts summing to the
+    /// invoice's amount: one part, or a partial payment and the rest.
+    pub parts: Vec<(i64, Decimal)>,
+    /// A dispute opened and closed on these days.
+    pub dispute: Option<(NaiveDate, NaiveDate)>,
+    pub promise: Option<Promise>,
+}
+
+/// The generated book.
+#[derive(Debug, Clone)]
+pub struct Generated {
+    pub customers: Vec<Customer>,
+    pub payer: BTreeMap<String, PayerType>,
+    /// Last quarter's invoices, all settled before the quarter starts.
+    pub history_invoices: Vec<Invoice>,
+    pub history_payments: Vec<Payment>,
+    /// This quarter's invoices, by issue date then id.
+    pub plans: Vec<InvoicePlan>,
+}
+
+pub fn plus(day: NaiveDate, days: i64) -> NaiveDate {
+    if days >= 0 {
+        day.checked_add_days(Days::new(days.unsigned_abs()))
+    } else {
+        day.checked_sub_days(Days::new(days.unsigned_abs()))
+    }
+    .unwrap_or(day)
+}
+
+fn is_weekend(day: NaiveDate) -> bool {
+    matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+/// The day itself, or the Friday before a weekend.
+pub fn business_before(mut day: NaiveDate) -> NaiveDate {
+    while is_weekend(day) {
+        day = plus(day, -1);
+    }
+    day
+}
+
+/// The day itself, or the Monday after a weekend.
+pub fn business_after(mut day: NaiveDate) -> NaiveDate {
+    while is_weekend(day) {
+        day = plus(day, 1);
+    }
+    day
+}
+
+struct Region {
+    timezone: &'static str,
+    countries: &'static [&'static str],
+    /// Chance, in percent, that the customer reads German.
+    german: u32,
+    weight: u32,
+}
+
+/// Where customers are. At the default send time (14:00 UTC) customers in
+/// Los Angeles and Tokyo are inside the policy's quiet hours.
+const REGIONS: [Region; 8] = [
+    Region {
+        timezone: "America/New_York",
+        countries: &["US"],
+        german: 0,
+        weight: 30,
+    },
+    Region {
+        timezone: "America/Chicago",
+        countries: &["US"],
+        german: 0,
+        weight: 14,
+    },
+    Region {
+        timezone: "America/Los_Angeles",
+        countries: &["US"],
+        german: 0,
+        weight: 4,
+    },
+    Region {
+        timezone: "Europe/Berlin",
+        countries: &["DE", "DE", "DE", "AT", "CH"],
+        german: 75,
+        weight: 20,
+    },
+    Region {
+        timezone: "Europe/London",
+        countries: &["GB", "IE"],
+        german: 0,
+        weight: 10,
+    },
+    Region {
+        timezone: "Europe/Amsterdam",
+        countries: &["NL", "BE"],
+        german: 10,
+        weight: 6,
+    },
+    Region {
+        timezone: "UTC",
+        countries: &["PT", "IS", "GH"],
+        german: 0,
+        weight: 10,
+    },
+    Region {
+        timezone: "Asia/Tokyo",
+        countries: &["JP"],
+        german: 0,
+        weight: 6,
+    },
+];
+
+const NAMES_EN: [&str; 24] = [
+    "Northwind", "Bluebird", "Summit", "Harbor", "Ironwood", "Maple", "Granite", "Redwood",
+    "Silver Lake", "Brightline", "Cedar", "Falcon", "Keystone", "Lakeside", "Meridian", "Oakridge",
+    "Pioneer", "Riverside", "Sterling", "Tidewater", "Vantage", "Westfield", "Atlas", "Beacon",
+];
+const KINDS_EN: [&str; 10] = [
+    "Supplies", "Logistics", "Foods", "Builders", "Medical", "Retail", "Labs", "Print",
+    "Hospitality", "Motors",
+];
+const SUFFIX_EN: [&str; 4] = ["Inc.", "LLC", "Ltd", "Co."];
+const NAMES_DE: [&str; 16] = [
+    "Bergmann", "Hoffmann", "Keller", "Lindner", "Neumann", "Schubert", "Vogel", "Weber",
+    "Brandt", "Fischer", "Hartmann", "Krause", "Lorenz", "Richter", "Sommer", "Winter",
+];
+const KINDS_DE: [&str; 8] = [
+    "Maschinenbau",
+    "Logistik",
+    "Handel",
+    "Bau",
+    "Elektro",
+    "Feinkost",
+    "Druck",
+    "Medizintechnik",
+];
+const SUFFIX_DE: [&str; 3] = ["GmbH", "AG", "KG"];
+const INDUSTRIES: [&str; 8] = [
+    "manufacturing",
+    "wholesale",
+    "construction",
+    "healthcare",
+    "retail",
+    "hospitality",
+    "logistics",
+    "software",
+];
+
+fn pick<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T]) -> Option<&'a T> {
+    if items.is_empty() {
+        return None;
+    }
+    items.get(rng.random_range(0..items.len()))
+}
+
+fn weighted<T: Copy>(rng: &mut ChaCha8Rng, items: &[T], weight: impl Fn(&T) -> u32) -> Option<T> {
+    let total: u32 = items.iter().map(&weight).sum();
+    if total == 0 {
+        return items.first().copied();
+    }
+    let mut roll = rng.random_range(0..total);
+    for item in items {
+        let w = weight(item);
+        if roll < w {
+            return Some(*item);
+        }
+        roll -= w;
+    }
+    items.last().copied()
+}
+
+/// A standard normal draw (Box–Muller).
+fn normal(rng: &mut ChaCha8Rng) -> f64 {
+    let u1 = 1.0 - rng.random::<f64>();
+    let u2: f64 = rng.random();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// An invoice amount: log-normal around 1,800 USD, between 150 and 25,000.
+fn amount(rng: &mut ChaCha8Rng, scale: f64) -> Decimal {
+    let x = (1800.0 * scale * (0.95 * normal(rng)).exp()).clamp(150.0, 25_000.0);
+    // Whole cents; the clamp keeps this far inside i64.
+    Decimal::new((x * 100.0).round() as i64, 2)
+}
+
+fn days(rng: &mut ChaCha8Rng, from: i64, to: i64) -> i64 {
+    rng.random_range(from..=to)
+}
+
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+/// Generates `n` customers with their invoices and behaviour.
+pub fn generate(seed: u64, n: u32) -> Generated {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let start = quarter_start();
+    let mut out = Generated {
+        customers: Vec::new(),
+        payer: BTreeMap::new(),
+        history_invoices: Vec::new(),
+        history_payments: Vec::new(),
+        plans: Vec::new(),
+    };
+    let mut next_invoice = 1u32;
+    let mut next_history = 1u32;
+    for i in 1..=n {
+        let id = format!("C-{i:04}");
+        let payer = weighted(&mut rng, &PayerType::ALL, |p| p.weight()).unwrap_or(PayerType::OnTime);
+        let region = weighted(&mut rng, &REGIONS, |r| r.weight)
+            .map_or(("UTC", "US", 0), |r| {
+                (r.timezone, r.countries.first().copied().unwrap_or("US"), r.german)
+            });
+        let (timezone, mut country, german) = region;
+        if let Some(r) = REGIONS.iter().find(|r| r.timezone == timezone)
+            && let Some(c) = pick(&mut rng, r.countries)
+        {
+            country = c;
+        }
+        let language = if rng.random_range(0..100) < german {
+            "de"
+        } else {
+            "en"
+        };
+        let name = if language == "de" {
+            format!(
+                "{} {} {}",
+                pick(&mut rng, &NAMES_DE).copied().unwrap_or("Weber"),
+                pick(&mut rng, &KINDS_DE).copied().unwrap_or("Handel"),
+                pick(&mut rng, &SUFFIX_DE).copied().unwrap_or("GmbH")
+            )
+        } else {
+            format!(
+                "{} {} {}",
+                pick(&mut rng, &NAMES_EN).copied().unwrap_or("Atlas"),
+                pick(&mut rng, &KINDS_EN).copied().unwrap_or("Supplies"),
+                pick(&mut rng, &SUFFIX_EN).copied().unwrap_or("Inc.")
+            )
+        };
+        let domain_tld = if language == "de" { "de" } else { "com" };
+        let email = format!("ap@{}-{i:04}.example.{domain_tld}", slug(&name));
+        // Strategic: a large account, or one tagged so by sales.
+        let roll = rng.random_range(0..100);
+        let (annual_revenue, mut tags) = match roll {
+            0..8 => (
+                Some(Decimal::from(rng.random_range(250..2_000) * 1_000)),
+                vec!["key-account".to_string()],
+            ),
+            8..11 => (
+                Some(Decimal::from(rng.random_range(60..240) * 1_000)),
+                vec!["strategic".to_string()],
+            ),
+            11..70 => (Some(Decimal::from(rng.random_range(20..240) * 1_000)), vec![]),
+            _ => (None, vec![]),
+        };
+        let strategic = roll < 11;
+        if rng.random_bool(0.15) {
+            tags.push("wholesale".to_string());
+        }
+        let credit_score = rng
+            .random_bool(0.7)
+            .then(|| Decimal::from(rng.random_range(380..840)));
+        let industry = pick(&mut rng, &INDUSTRIES).map(|s| s.to_string());
+        let phone = rng
+            .random_bool(0.6)
+            .then(|| format!("+1 555 {:04}", rng.random_range(0..10_000)));
+
+        // This quarter's invoices.
+        let count = if strategic {
+            rng.random_range(4..=9)
+        } else {
+            rng.random_range(1..=6)
+        };
+        let scale = if strategic { 2.5 } else { 1.0 };
+        let mut mine: Vec<InvoicePlan> = Vec::new();
+        for _ in 0..count {
+            let issue = business_before(plus(
+                start,
+                rng.random_range(0..QUARTER_DAYS as i64),
+            ));
+            let terms = match rng.random_range(0..10) {
+                0 => 15,
+                1 => 45,
+                _ => 30,
+            };
+            let due = plus(issue, terms);
+            let invoice = Invoice {
+                invoice_id: format!("INV-27-{next_invoice:05}"),
+                customer_id: id.clone(),
+                number: format!("2027-{next_invoice:05}"),
+                issue_date: issue,
+                due_date: due,
+                amount: amount(&mut rng, scale),
+                currency: "USD".to_string(),
+                disputed: false,
+                dispute_opened_on: None,
+            };
+            next_invoice += 1;
+            mine.push(behaviour(&mut rng, invoice, payer));
+        }
+
+        // Close to the credit limit for some: the limit is about what the
+        // first invoices add up to, so utilisation passes 90% at times.
+        let credit_limit = match rng.random_range(0..100) {
+            0..14 => {
+                let first: Decimal = mine.iter().take(2).map(|p| p.invoice.amount).sum();
+                let factor = Decimal::new(rng.random_range(90..125), 2);
+                Some(((first * factor) / Decimal::from(500)).round() * Decimal::from(500))
+                    .map(|l| l.max(Decimal::from(500)))
+            }
+            14..60 => Some(Decimal::from(rng.random_range(5..20) * 10_000)),
+            _ => None,
+        };
+
+        // Last quarter: a few invoices, all settled before this quarter,
+        // late as often as the customer usually is.
+        for _ in 0..rng.random_range(2..=4) {
+            let issue = business_before(plus(start, -rng.random_range(80..150)));
+            let due = plus(issue, 30);
+            let late = rng.random_bool(payer.history_late_rate());
+            let paid_on = if late {
+                business_after(plus(due, days(&mut rng, 3, 40)))
+            } else {
+                business_before(plus(due, -days(&mut rng, 0, 5)))
+            }
+            .min(plus(start, -1));
+            let invoice = Invoice {
+                invoice_id: format!("INV-26-{next_history:05}"),
+                customer_id: id.clone(),
+                number: format!("2026-{next_history:05}"),
+                issue_date: issue,
+                due_date: due,
+                amount: amount(&mut rng, scale),
+                currency: "USD".to_string(),
+                disputed: false,
+                dispute_opened_on: None,
+            };
+            next_history += 1;
+            out.history_payments.push(Payment {
+                payment_id: format!("PAY-{}", invoice.invoice_id),
+                invoice_id: invoice.invoice_id.clone(),
+                paid_on,
+                amount: invoice.amount,
+            });
+            out.history_invoices.push(invoice);
+        }
+
+        out.customers.push(Customer {
+            customer_id: id.clone(),
+            name,
+            email,
+            phone,
+            language: language.to_string(),
+            timezone: timezone.to_string(),
+            country: Some(country.to_string()),
+            industry,
+            annual_revenue,
+            credit_score,
+            credit_limit,
+            tags,
+            do_not_contact: payer == PayerType::DoNotContact,
+        });
+        out.payer.insert(id, payer);
+        out.plans.extend(mine);
+    }
+    out.plans.sort_by(|a, b| {
+        (a.invoice.issue_date, &a.invoice.invoice_id)
+            .cmp(&(b.invoice.issue_date, &b.invoice.invoice_id))
+    });
+    out
+}
+
+/// Decides, for one invoice, everything its customer will do.
+fn behaviour(rng: &mut ChaCha8Rng, invoice: Invoice, payer: PayerType) -> InvoicePlan {
+    let issue = invoice.issue_date;
+    let due = invoice.due_date;
+    let responds = |rng: &mut ChaCha8Rng, from: NaiveDate| Pays::Responds {
+        from,
+        lag: days(rng, 1, 5),
+        fallback: business_after(plus(due.max(from), days(rng, 10, 40))),
+    };
+    let mut dispute = None;
+    let pays = match payer {
+        PayerType::Early => Pays::On(business_before(plus(due, -days(rng, 2, 7))).max(plus(issue, 1))),
+        PayerType::OnTime => {
+            if rng.random_bool(0.85) {
+                Pays::On(business_before(plus(due, -days(rng, 0, 1))).max(plus(issue, 1)))
+            } else {
+                Pays::On(business_after(plus(due, days(rng, 1, 3))))
+            }
+        }
+        PayerType::Responsive => responds(rng, issue),
+        PayerType::ChronicLate => Pays::On(business_after(plus(due, days(rng, 15, 60)))),
+        PayerType::Disputer => {
+            if rng.random_bool(0.4) {
+                let opened = plus(issue, days(rng, 3, 20));
+                let closed = plus(opened, days(rng, 5, 20));
+                dispute = Some((opened, closed));
+                Pays::Responds {
+                    from: closed,
+                    lag: days(rng, 1, 5),
+                    fallback: business_after(plus(due.max(plus(closed, 3)), days(rng, 0, 10))),
+                }
+            } else {
+                responds(rng, issue)
+            }
+        }
+        PayerType::DoNotContact => Pays::On(business_after(plus(due, days(rng, 0, 30)))),
+        PayerType::NeverPay => Pays::Never,
+    };
+    let can_split = matches!(
+        payer,
+        PayerType::Responsive
+            | PayerType::ChronicLate
+            | PayerType::Disputer
+            | PayerType::DoNotContact
+    );
+    let parts = if can_split && rng.random_bool(0.12) {
+        let share = Decimal::new(rng.random_range(30..=70), 2);
+        let first = (invoice.amount * share).round_dp(2);
+        vec![
+            (0, first),
+            (days(rng, 10, 30), invoice.amount - first),
+        ]
+    } else {
+        vec![(0, invoice.amount)]
+    };
+    let may_promise = matches!(
+        payer,
+        PayerType::Responsive | PayerType::ChronicLate | PayerType::Disputer | PayerType::NeverPay
+    );
+    let promise = (may_promise && rng.random_bool(0.35)).then(|| Promise {
+        after_days: days(rng, 1, 3),
+        kept: payer != PayerType::NeverPay && rng.random_bool(0.75),
+        window_days: days(rng, 7, 14),
+    });
+    InvoicePlan {
+        invoice,
+        payer,
+        pays,
+        parts,
+        dispute,
+        promise,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_book() {
+        let a = generate(7, 30);
+        let b = generate(7, 30);
+        assert_eq!(a.customers, b.customers);
+        let ids = |g: &Generated| -> Vec<(String, Decimal)> {
+            g.plans
+                .iter()
+                .map(|p| (p.invoice.invoice_id.clone(), p.invoice.amount))
+                .collect()
+        };
+        assert_eq!(ids(&a), ids(&b));
+        assert_ne!(ids(&a), ids(&generate(8, 30)));
+    }
+
+    #[test]
+    fn invoices_fall_in_the_quarter_and_parts_add_up() {
+        let g = generate(42, 60);
+        for p in &g.plans {
+            assert!(p.invoice.issue_date >= quarter_start());
+            assert!(p.invoice.issue_date <= quarter_end());
+            let total: Decimal = p.parts.iter().map(|(_, a)| *a).sum();
+            assert_eq!(total, p.invoice.amount);
+            assert!(p.invoice.amount >= Decimal::from(150));
+            assert!(p.invoice.amount <= Decimal::from(25_000));
+        }
+        for pay in &g.history_payments {
+            assert!(pay.paid_on < quarter_start());
+        }
+    }
+}

@@ -6,6 +6,7 @@
 
 mod cases;
 mod check;
+mod demo;
 mod explain;
 mod fmt;
 mod home;
@@ -140,6 +141,20 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
+    /// Generate a realistic book, run the policy on it for a quarter and
+    /// compare it with a reactive policy. State goes to <home>/demo/.
+    Demo {
+        /// The seed of the generated book: the same seed, the same demo.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// How many customers to generate.
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=20000))]
+        customers: u32,
+        #[arg(long, default_value = DEFAULT_POLICY)]
+        policy: PathBuf,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
     /// The human queue: approvals and call tasks.
     Tasks {
         #[command(subcommand)]
@@ -220,6 +235,12 @@ fn main() -> ExitCode {
         } => {
             home::Home::open(&cli.home).and_then(|h| local::diff(&h, &old, &new, from, to, format))
         }
+        Command::Demo {
+            seed,
+            customers,
+            policy,
+            format,
+        } => demo::run(&cli.home, &policy, seed, customers, format),
         Command::Tasks {
             action,
             by,

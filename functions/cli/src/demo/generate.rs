@@ -143,7 +143,6 @@ pub struct Promise {
 #[derive(Debug, Clone)]
 pub struct InvoicePlan {
     pub invoice: Invoice,
-    pub payer: PayerType,
     pub pays: Pays,
     /// The payments, as days after the first one and amounts summing to the
     /// invoice's amount: one part, or a partial payment and the rest.
@@ -194,6 +193,7 @@ pub fn business_after(mut day: NaiveDate) -> NaiveDate {
     day
 }
 
+#[derive(Clone, Copy)]
 struct Region {
     timezone: &'static str,
     countries: &'static [&'static str],
@@ -256,18 +256,47 @@ const REGIONS: [Region; 8] = [
 ];
 
 const NAMES_EN: [&str; 24] = [
-    "Northwind", "Bluebird", "Summit", "Harbor", "Ironwood", "Maple", "Granite", "Redwood",
-    "Silver Lake", "Brightline", "Cedar", "Falcon", "Keystone", "Lakeside", "Meridian", "Oakridge",
-    "Pioneer", "Riverside", "Sterling", "Tidewater", "Vantage", "Westfield", "Atlas", "Beacon",
+    "Northwind",
+    "Bluebird",
+    "Summit",
+    "Harbor",
+    "Ironwood",
+    "Maple",
+    "Granite",
+    "Redwood",
+    "Silver Lake",
+    "Brightline",
+    "Cedar",
+    "Falcon",
+    "Keystone",
+    "Lakeside",
+    "Meridian",
+    "Oakridge",
+    "Pioneer",
+    "Riverside",
+    "Sterling",
+    "Tidewater",
+    "Vantage",
+    "Westfield",
+    "Atlas",
+    "Beacon",
 ];
 const KINDS_EN: [&str; 10] = [
-    "Supplies", "Logistics", "Foods", "Builders", "Medical", "Retail", "Labs", "Print",
-    "Hospitality", "Motors",
+    "Supplies",
+    "Logistics",
+    "Foods",
+    "Builders",
+    "Medical",
+    "Retail",
+    "Labs",
+    "Print",
+    "Hospitality",
+    "Motors",
 ];
 const SUFFIX_EN: [&str; 4] = ["Inc.", "LLC", "Ltd", "Co."];
 const NAMES_DE: [&str; 16] = [
-    "Bergmann", "Hoffmann", "Keller", "Lindner", "Neumann", "Schubert", "Vogel", "Weber",
-    "Brandt", "Fischer", "Hartmann", "Krause", "Lorenz", "Richter", "Sommer", "Winter",
+    "Bergmann", "Hoffmann", "Keller", "Lindner", "Neumann", "Schubert", "Vogel", "Weber", "Brandt",
+    "Fischer", "Hartmann", "Krause", "Lorenz", "Richter", "Sommer", "Winter",
 ];
 const KINDS_DE: [&str; 8] = [
     "Maschinenbau",
@@ -359,17 +388,15 @@ pub fn generate(seed: u64, n: u32) -> Generated {
     let mut next_history = 1u32;
     for i in 1..=n {
         let id = format!("C-{i:04}");
-        let payer = weighted(&mut rng, &PayerType::ALL, |p| p.weight()).unwrap_or(PayerType::OnTime);
-        let region = weighted(&mut rng, &REGIONS, |r| r.weight)
-            .map_or(("UTC", "US", 0), |r| {
-                (r.timezone, r.countries.first().copied().unwrap_or("US"), r.german)
-            });
-        let (timezone, mut country, german) = region;
-        if let Some(r) = REGIONS.iter().find(|r| r.timezone == timezone)
-            && let Some(c) = pick(&mut rng, r.countries)
-        {
-            country = c;
-        }
+        let payer =
+            weighted(&mut rng, &PayerType::ALL, |p| p.weight()).unwrap_or(PayerType::OnTime);
+        let region = weighted(&mut rng, &REGIONS, |r| r.weight);
+        let timezone = region.map_or("UTC", |r| r.timezone);
+        let country = region
+            .and_then(|r| pick(&mut rng, r.countries))
+            .copied()
+            .unwrap_or("US");
+        let german = region.map_or(0, |r| r.german);
         let language = if rng.random_range(0..100) < german {
             "de"
         } else {
@@ -403,7 +430,10 @@ pub fn generate(seed: u64, n: u32) -> Generated {
                 Some(Decimal::from(rng.random_range(60..240) * 1_000)),
                 vec!["strategic".to_string()],
             ),
-            11..70 => (Some(Decimal::from(rng.random_range(20..240) * 1_000)), vec![]),
+            11..70 => (
+                Some(Decimal::from(rng.random_range(20..240) * 1_000)),
+                vec![],
+            ),
             _ => (None, vec![]),
         };
         let strategic = roll < 11;
@@ -427,10 +457,7 @@ pub fn generate(seed: u64, n: u32) -> Generated {
         let scale = if strategic { 2.5 } else { 1.0 };
         let mut mine: Vec<InvoicePlan> = Vec::new();
         for _ in 0..count {
-            let issue = business_before(plus(
-                start,
-                rng.random_range(0..QUARTER_DAYS as i64),
-            ));
+            let issue = business_before(plus(start, rng.random_range(0..QUARTER_DAYS as i64)));
             let terms = match rng.random_range(0..10) {
                 0 => 15,
                 1 => 45,
@@ -534,7 +561,9 @@ fn behaviour(rng: &mut ChaCha8Rng, invoice: Invoice, payer: PayerType) -> Invoic
     };
     let mut dispute = None;
     let pays = match payer {
-        PayerType::Early => Pays::On(business_before(plus(due, -days(rng, 2, 7))).max(plus(issue, 1))),
+        PayerType::Early => {
+            Pays::On(business_before(plus(due, -days(rng, 2, 7))).max(plus(issue, 1)))
+        }
         PayerType::OnTime => {
             if rng.random_bool(0.85) {
                 Pays::On(business_before(plus(due, -days(rng, 0, 1))).max(plus(issue, 1)))
@@ -571,10 +600,7 @@ fn behaviour(rng: &mut ChaCha8Rng, invoice: Invoice, payer: PayerType) -> Invoic
     let parts = if can_split && rng.random_bool(0.12) {
         let share = Decimal::new(rng.random_range(30..=70), 2);
         let first = (invoice.amount * share).round_dp(2);
-        vec![
-            (0, first),
-            (days(rng, 10, 30), invoice.amount - first),
-        ]
+        vec![(0, first), (days(rng, 10, 30), invoice.amount - first)]
     } else {
         vec![(0, invoice.amount)]
     };
@@ -589,7 +615,6 @@ fn behaviour(rng: &mut ChaCha8Rng, invoice: Invoice, payer: PayerType) -> Invoic
     });
     InvoicePlan {
         invoice,
-        payer,
         pays,
         parts,
         dispute,

@@ -1,0 +1,1109 @@
+//! `collect demo`: a quarter of collections on a generated book, in a
+//! minute, for a newcomer.
+//!
+//! 1. A fresh state in `<home>/demo/` (its own `collect.db` and outbox;
+//!    nothing else in the home folder is touched).
+//! 2. A seeded book ([`generate`]): customers who pay early, on time, when
+//!    reminded, late whatever happens, after a dispute, never, or who asked
+//!    not to be contacted; a quarter of invoices and last quarter's history.
+//! 3. The policy runs every day from the quarter's first day to 60 days
+//!    after its last, exactly as `collect run` would, mail going to the
+//!    outbox. Customers answer: a payment 1–5 days after a reminder, a
+//!    promise after the firm notice. Every fact is stored on its own day,
+//!    before that day's sweep, so the engine never sees the future.
+//! 4. The same book and the same customers under a reactive policy that
+//!    only chases after the due date (`demo/reactive.policy`), in memory.
+//! 5. What happened, and the two policies side by side.
+
+mod generate;
+
+use crate::Format;
+use crate::home::Home;
+use crate::local;
+use crate::policy_files::TemplateDir;
+use anyhow::{Context, Result, anyhow};
+use chrono::NaiveDate;
+use collect_core::book::Book;
+use collect_core::domain::{ActionRecord, ActionStatus, Event, EventKind, Payment};
+use collect_core::message::{Mailer, NullMailer, PayLinks, Templates};
+use collect_core::runner::{RunReport, Runtime};
+use collect_core::store::{SqliteStore, Store};
+use collect_core::sweep::{PriorLateRate, SweepOptions};
+use generate::{Generated, PayerType, Pays, business_after, plus};
+use policy_lang::Policy;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// The baseline the demo compares with: chase only once an invoice is late.
+const REACTIVE: &str = include_str!("demo/reactive.policy");
+const REACTIVE_FILE: &str = "demo/reactive.policy";
+const REACTIVE_SUMMARY: &str = "reactive: nothing before the due date; firm notice at due + 7d, \
+                                call at due + 15d, legal letter (with approval) at due + 30d";
+
+const PAST_DUE_FORMULA: &str =
+    "past-due share = balance past its due date / total open balance (invoices of the quarter)";
+const DSO_FORMULA: &str = "DSO = average daily open receivables over the quarter / amount \
+                           invoiced in the quarter x days in the quarter";
+const ON_TIME_FORMULA: &str =
+    "on-time payment rate = invoices of the quarter paid in full by their due date / all of them";
+
+pub fn run(
+    home_root: &Path,
+    policy: &Path,
+    seed: u64,
+    customers: u32,
+    format: Format,
+) -> Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let home = Home::open(&home_root.join("demo"))?;
+    clean(&home)?;
+    let loaded = local::load_policy(policy)?;
+    let reactive = reactive_policy(policy)?;
+    let generated = generate::generate(seed, customers);
+    let pay_links = home.pay_links()?;
+    let bar = progress(format);
+
+    let outbox = home.outbox();
+    let mut store = home.store()?;
+    let proactive_rt = runtime(
+        &home,
+        &loaded.policy,
+        &loaded.templates,
+        &pay_links,
+        &outbox,
+        loaded.revision.clone(),
+    )?;
+    if let Some(b) = &bar {
+        b.set_message("proactive policy");
+    }
+    let proactive = simulate(&generated, &mut store, &proactive_rt, bar.as_ref())?;
+
+    let mut memory = SqliteStore::in_memory()?;
+    let reactive_rt = runtime(
+        &home,
+        &reactive,
+        &loaded.templates,
+        &pay_links,
+        &NullMailer,
+        None,
+    )?;
+    if let Some(b) = &bar {
+        b.set_message("reactive baseline");
+    }
+    let baseline = simulate(&generated, &mut memory, &reactive_rt, bar.as_ref())?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+
+    let report = DemoReport::new(
+        &home,
+        home_root,
+        policy,
+        seed,
+        customers,
+        &generated,
+        &loaded.policy,
+        summarize(&store, &generated, proactive)?,
+        summarize(&memory, &generated, baseline)?,
+    );
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Human => {
+            print!("{}", report.render());
+            eprintln!("(the demo took {:.1} s)", started.elapsed().as_secs_f64());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Removes the previous demo's database and outbox, and nothing else.
+fn clean(home: &Home) -> Result<()> {
+    let db = home.db_path();
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = db.clone().into_os_string();
+        name.push(suffix);
+        remove(&PathBuf::from(name))?;
+    }
+    remove(&home.outbox_dir())
+}
+
+fn remove(path: &Path) -> Result<()> {
+    let removed = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => Err(e),
+    };
+    removed.with_context(|| format!("cannot remove the previous demo's {}", path.display()))
+}
+
+/// The reactive baseline, using the templates beside the main policy.
+fn reactive_policy(main: &Path) -> Result<Policy> {
+    let catalog = TemplateDir::beside(main);
+    policy_lang::load(REACTIVE, REACTIVE_FILE, Some(&catalog))
+        .map(|(p, _)| p)
+        .map_err(|diags| {
+            anyhow!(
+                "the demo's reactive policy does not load with the templates beside {}:\n{}",
+                main.display(),
+                policy_lang::diagnostic::render(&diags, REACTIVE, false)
+            )
+        })
+}
+
+fn runtime<'a>(
+    home: &Home,
+    policy: &'a Policy,
+    templates: &'a Templates,
+    pay_links: &'a PayLinks,
+    mailer: &'a dyn Mailer,
+    revision: Option<String>,
+) -> Result<Runtime<'a>> {
+    let options: SweepOptions = home.sweep_options(revision, None)?;
+    Ok(Runtime {
+        policy,
+        scorer: &PriorLateRate,
+        templates,
+        pay_links,
+        mailer,
+        sender: home.sender(),
+        options,
+        pay_link_days: home.settings.pay_link_days,
+    })
+}
+
+fn progress(format: Format) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if format != Format::Human || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let days = (generate::run_end() - generate::quarter_start()).num_days() + 1;
+    let bar = indicatif::ProgressBar::new(2 * days.unsigned_abs());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:20} [{bar:30}] {pos}/{len} days")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}
+
+// ---------------------------------------------------------------- the simulation
+
+/// The customers' side of the simulation: what they pay and say, and when.
+struct Customers<'g> {
+    book: &'g Generated,
+    index: HashMap<&'g str, usize>,
+    /// Per invoice: the day of the (first) payment, if it will ever come.
+    first_pay: Vec<Option<NaiveDate>>,
+    /// Per invoice: how many of its payments are stored.
+    paid_parts: Vec<usize>,
+    /// Per invoice: whether the customer already answered a contact.
+    answered: Vec<bool>,
+    /// Per invoice: whether the customer made a promise.
+    promised: Vec<bool>,
+    /// Events waiting for their day.
+    events: BTreeMap<NaiveDate, Vec<Event>>,
+}
+
+impl<'g> Customers<'g> {
+    fn new(book: &'g Generated) -> Customers<'g> {
+        let n = book.plans.len();
+        let mut events: BTreeMap<NaiveDate, Vec<Event>> = BTreeMap::new();
+        for p in &book.plans {
+            if let Some((opened, closed)) = p.dispute {
+                for (day, kind, what) in [
+                    (opened, EventKind::DisputeOpened, "opened"),
+                    (closed, EventKind::DisputeClosed, "closed"),
+                ] {
+                    events.entry(day).or_default().push(Event {
+                        event_id: format!("EV-{}-dispute-{what}", p.invoice.invoice_id),
+                        date: day,
+                        kind,
+                        invoice_id: Some(p.invoice.invoice_id.clone()),
+                        action_id: None,
+                        message_id: None,
+                    });
+                }
+            }
+        }
+        Customers {
+            book,
+            index: book
+                .plans
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.invoice.invoice_id.as_str(), i))
+                .collect(),
+            first_pay: book
+                .plans
+                .iter()
+                .map(|p| match p.pays {
+                    Pays::On(day) => Some(day),
+                    Pays::Responds { fallback, .. } => Some(fallback),
+                    Pays::Never => None,
+                })
+                .collect(),
+            paid_parts: vec![0; n],
+            answered: vec![false; n],
+            promised: vec![false; n],
+            events,
+        }
+    }
+
+    /// The payments made on `day`, marked as stored.
+    fn payments(&mut self, day: NaiveDate) -> Vec<Payment> {
+        let mut out = Vec::new();
+        for (i, p) in self.book.plans.iter().enumerate() {
+            let (Some(Some(first)), Some(done)) =
+                (self.first_pay.get(i), self.paid_parts.get_mut(i))
+            else {
+                continue;
+            };
+            while let Some((offset, amount)) = p.parts.get(*done) {
+                let on = if *done == 0 {
+                    *first
+                } else {
+                    business_after(plus(*first, *offset))
+                };
+                if on > day {
+                    break;
+                }
+                *done += 1;
+                out.push(Payment {
+                    payment_id: format!("PAY-{}-{}", p.invoice.invoice_id, *done),
+                    invoice_id: p.invoice.invoice_id.clone(),
+                    // Always `day`: nothing is ever stored backdated.
+                    paid_on: day,
+                    amount: *amount,
+                });
+            }
+        }
+        out
+    }
+
+    /// A reminder, notice, offer, letter or call about `invoice` on `day`:
+    /// a responsive customer pays a few days later. Returns whether the
+    /// payment came sooner because of it.
+    fn contacted(&mut self, invoice: &str, day: NaiveDate) -> bool {
+        let Some(&i) = self.index.get(invoice) else {
+            return false;
+        };
+        let Some(plan) = self.book.plans.get(i) else {
+            return false;
+        };
+        let Pays::Responds { from, lag, .. } = plan.pays else {
+            return false;
+        };
+        if day < from
+            || self.answered.get(i).copied().unwrap_or(true)
+            || self.paid_parts.get(i).copied().unwrap_or(1) > 0
+        {
+            return false;
+        }
+        if let Some(a) = self.answered.get_mut(i) {
+            *a = true;
+        }
+        let when = business_after(plus(day, lag));
+        match self.first_pay.get_mut(i) {
+            Some(slot) if slot.is_none_or(|f| when < f) => {
+                *slot = Some(when);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The firm notice about an unpaid invoice went out on `day`: some
+    /// customers promise a date. Returns whether they did.
+    fn firm_notice(&mut self, invoice: &str, day: NaiveDate) -> bool {
+        let Some(&i) = self.index.get(invoice) else {
+            return false;
+        };
+        let (Some(plan), Some(first), Some(promised), Some(paid)) = (
+            self.book.plans.get(i),
+            self.first_pay.get(i).copied(),
+            self.promised.get_mut(i),
+            self.paid_parts.get(i),
+        ) else {
+            return false;
+        };
+        let Some(promise) = plan.promise else {
+            return false;
+        };
+        if *promised || *paid > 0 {
+            return false;
+        }
+        let on = business_after(plus(day, promise.after_days));
+        if first.is_some_and(|f| f <= on) {
+            return false;
+        }
+        let until = match (promise.kept, first) {
+            // The customer promises the day it means to pay.
+            (true, Some(f)) => f,
+            (true, None) => return false,
+            (false, _) => plus(on, promise.window_days),
+        };
+        *promised = true;
+        self.events.entry(on).or_default().push(Event {
+            event_id: format!("EV-{invoice}-promise"),
+            date: on,
+            kind: EventKind::PromiseToPay {
+                promised_until: until,
+            },
+            invoice_id: Some(invoice.to_string()),
+            action_id: None,
+            message_id: None,
+        });
+        true
+    }
+
+    /// How the customers answer what one day's sweep did.
+    fn answer(&mut self, report: &RunReport, day: NaiveDate, tally: &mut Tally) {
+        let sent: HashSet<&str> = report.sent.iter().map(|m| m.message_id.as_str()).collect();
+        let mut contacted: BTreeSet<&str> = report
+            .sent
+            .iter()
+            .flat_map(|m| m.invoices.iter().map(String::as_str))
+            .collect();
+        // A call task is worked the day it is created (see `make_calls`).
+        contacted.extend(
+            report
+                .plan
+                .records
+                .iter()
+                .filter(|r| r.channel == "call" && r.status == ActionStatus::Planned)
+                .map(|r| r.invoice_id.as_str()),
+        );
+        for invoice in contacted {
+            if self.contacted(invoice, day) {
+                tally.paid_sooner += 1;
+            }
+        }
+        for r in &report.plan.records {
+            if r.target == "firm-notice"
+                && r.message_id.as_deref().is_some_and(|m| sent.contains(m))
+                && self.firm_notice(&r.invoice_id, day)
+            {
+                tally.promises += 1;
+            }
+        }
+    }
+}
+
+/// What one simulated run did, day by day.
+#[derive(Debug, Default)]
+struct Tally {
+    messages: usize,
+    messages_by_channel: BTreeMap<String, usize>,
+    call_tasks: usize,
+    failed: usize,
+    /// Guardrail reason → the actions it held back at least once.
+    deferred: BTreeMap<String, BTreeSet<String>>,
+    /// Hold → the invoices it stopped at least once.
+    held: BTreeMap<String, BTreeSet<String>>,
+    promises: usize,
+    paid_sooner: usize,
+}
+
+impl Tally {
+    fn record(&mut self, report: &RunReport) {
+        self.messages += report.sent.len();
+        for m in &report.sent {
+            *self
+                .messages_by_channel
+                .entry(m.channel.clone())
+                .or_default() += 1;
+        }
+        self.failed += report.failed.len();
+        for r in &report.plan.records {
+            match r.status {
+                ActionStatus::Planned if r.channel == "call" => self.call_tasks += 1,
+                ActionStatus::Deferred => {
+                    let reason = r
+                        .note
+                        .as_deref()
+                        .unwrap_or("deferred")
+                        .trim_start_matches("deferred: ")
+                        .trim_end_matches("; retried on the next sweep")
+                        .to_string();
+                    self.deferred
+                        .entry(reason)
+                        .or_default()
+                        .insert(r.action_id.clone());
+                }
+                _ => {}
+            }
+        }
+        for h in &report.plan.held {
+            for name in &h.holds {
+                self.held
+                    .entry(name.clone())
+                    .or_default()
+                    .insert(h.invoice_id.clone());
+            }
+        }
+    }
+}
+
+/// Runs the policy every day of the demo period on `store`, storing each
+/// invoice, payment and event on its own day before that day's sweep.
+fn simulate(
+    book: &Generated,
+    store: &mut SqliteStore,
+    rt: &Runtime<'_>,
+    bar: Option<&indicatif::ProgressBar>,
+) -> Result<Tally> {
+    store.upsert_customers(&book.customers)?;
+    store.upsert_invoices(&book.history_invoices)?;
+    store.upsert_payments(&book.history_payments)?;
+    let mut issued: BTreeMap<NaiveDate, Vec<collect_core::domain::Invoice>> = BTreeMap::new();
+    for p in &book.plans {
+        issued
+            .entry(p.invoice.issue_date)
+            .or_default()
+            .push(p.invoice.clone());
+    }
+    let mut customers = Customers::new(book);
+    let mut tally = Tally::default();
+    let end = generate::run_end();
+    for day in generate::quarter_start()
+        .iter_days()
+        .take_while(|d| *d <= end)
+    {
+        if let Some(invoices) = issued.get(&day) {
+            store.upsert_invoices(invoices)?;
+        }
+        let payments = customers.payments(day);
+        if !payments.is_empty() {
+            store.upsert_payments(&payments)?;
+        }
+        if let Some(events) = customers.events.remove(&day) {
+            store.insert_events(&events)?;
+        }
+        let report = rt.run_day(store, day, false)?;
+        tally.record(&report);
+        make_calls(store, &report, day)?;
+        customers.answer(&report, day, &mut tally);
+        if let Some(b) = bar {
+            b.inc(1);
+        }
+    }
+    Ok(tally)
+}
+
+/// Who works the call tasks in the demo, as recorded in the audit trail.
+const CALLER: &str = "demo collections team";
+
+/// The demo's collections team makes every call the day its task is
+/// created and marks it done, as `collect tasks done` would.
+fn make_calls(store: &mut SqliteStore, report: &RunReport, day: NaiveDate) -> Result<()> {
+    for r in &report.plan.records {
+        if r.channel != "call" || r.status != ActionStatus::Planned {
+            continue;
+        }
+        let Some(mut task) = store.action(&r.action_id)? else {
+            continue;
+        };
+        if task.status != ActionStatus::Planned {
+            continue;
+        }
+        task.status = ActionStatus::Sent;
+        task.sent_on = Some(day);
+        task.decided_by = Some(CALLER.to_string());
+        task.decided_at = Some(day);
+        task.note = Some(format!(
+            "done by {CALLER} on {day} (simulated by `collect demo`)"
+        ));
+        store.transition(&task, &[ActionStatus::Planned], day, Some(CALLER))?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- the figures
+
+/// The receivables figures of one run, over the quarter's invoices.
+#[derive(Debug, Clone, Serialize)]
+struct Figures {
+    /// Past-due balance / open balance at the end of the quarter's last day.
+    past_due_share_at_quarter_end: f64,
+    /// The same share, averaged over the quarter's days.
+    past_due_share_daily_average: f64,
+    /// Days sales outstanding over the quarter: the average of the open
+    /// receivables at the end of each day of the quarter, divided by the
+    /// amount invoiced in the quarter, times the number of days:
+    /// `DSO = (Σ_d open(d) / D) / invoiced × D = Σ_d open(d) / invoiced`.
+    dso_days: f64,
+    /// Invoices paid in full on or before their due date / all invoices.
+    on_time_payment_rate: f64,
+    open_at_quarter_end: Decimal,
+    past_due_at_quarter_end: Decimal,
+    /// Still unpaid on the last day the policy ran.
+    unpaid_at_run_end: Decimal,
+}
+
+fn round(x: f64, places: i32) -> f64 {
+    let k = 10f64.powi(places);
+    (x * k).round() / k
+}
+
+fn ratio(a: Decimal, b: Decimal) -> f64 {
+    if b.is_zero() {
+        return 0.0;
+    }
+    (a / b).to_f64().unwrap_or(0.0)
+}
+
+fn figures(book: &Book, generated: &Generated) -> Figures {
+    let invoices: Vec<&collect_core::domain::Invoice> =
+        generated.plans.iter().map(|p| &p.invoice).collect();
+    let start = generate::quarter_start();
+    let end = generate::quarter_end();
+    let mut receivables = Decimal::ZERO;
+    let mut shares = 0.0;
+    let mut days_with_balance = 0u32;
+    let (mut open_end, mut past_due_end) = (Decimal::ZERO, Decimal::ZERO);
+    for day in start.iter_days().take_while(|d| *d <= end) {
+        let (mut open, mut past_due) = (Decimal::ZERO, Decimal::ZERO);
+        for inv in invoices.iter().filter(|i| i.issue_date <= day) {
+            let balance = book.balance(inv, day);
+            open += balance;
+            if inv.due_date < day {
+                past_due += balance;
+            }
+        }
+        receivables += open;
+        if !open.is_zero() {
+            shares += ratio(past_due, open);
+            days_with_balance += 1;
+        }
+        (open_end, past_due_end) = (open, past_due);
+    }
+    let invoiced: Decimal = invoices.iter().map(|i| i.amount).sum();
+    let on_time = invoices
+        .iter()
+        .filter(|i| book.settled_on(i).is_some_and(|s| s <= i.due_date))
+        .count();
+    let run_end = generate::run_end();
+    Figures {
+        past_due_share_at_quarter_end: round(ratio(past_due_end, open_end), 4),
+        past_due_share_daily_average: round(shares / f64::from(days_with_balance.max(1)), 4),
+        dso_days: round(ratio(receivables, invoiced), 1),
+        on_time_payment_rate: round(on_time as f64 / invoices.len().max(1) as f64, 4),
+        open_at_quarter_end: open_end,
+        past_due_at_quarter_end: past_due_end,
+        unpaid_at_run_end: invoices.iter().map(|i| book.balance(i, run_end)).sum(),
+    }
+}
+
+/// One policy's run, summed up.
+#[derive(Debug, Clone, Serialize)]
+struct RunSummary {
+    policy: String,
+    messages_sent: usize,
+    messages_by_channel: BTreeMap<String, usize>,
+    call_tasks_created: usize,
+    /// Letters still waiting for a person at the end.
+    approvals_waiting: usize,
+    /// Final status of every recorded action, by label.
+    actions_by_kind: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Final status of every recorded action, by segment.
+    actions_by_segment: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Actions a guardrail held back at least once, by reason.
+    deferred_by_reason: BTreeMap<String, usize>,
+    /// Invoices a hold stopped at least once, by hold.
+    invoices_held: BTreeMap<String, usize>,
+    promises_to_pay: usize,
+    /// Invoices paid sooner because a contact reached the customer.
+    invoices_paid_sooner: usize,
+    failed_messages: usize,
+    figures: Figures,
+    /// An invoice that got a legal letter, and the day, for `explain`.
+    #[serde(skip)]
+    letter: Option<(String, NaiveDate)>,
+}
+
+fn summarize(store: &SqliteStore, generated: &Generated, tally: Tally) -> Result<RunSummary> {
+    let book = store.load_book()?;
+    let actions: Vec<ActionRecord> = store.actions()?;
+    let mut by_kind: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut by_segment: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for a in &actions {
+        let status = a.status.as_str().to_string();
+        *by_kind
+            .entry(a.label.clone())
+            .or_default()
+            .entry(status.clone())
+            .or_default() += 1;
+        *by_segment
+            .entry(a.segment.clone())
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
+    }
+    let letters = || actions.iter().filter(|a| a.channel == "letter");
+    let letter = letters()
+        .find(|a| a.status == ActionStatus::AwaitingApproval)
+        .or_else(|| letters().next())
+        .map(|a| (a.invoice_id.clone(), a.decided_on));
+    Ok(RunSummary {
+        policy: actions
+            .first()
+            .map(|a| a.policy_name.clone())
+            .unwrap_or_default(),
+        messages_sent: tally.messages,
+        messages_by_channel: tally.messages_by_channel,
+        call_tasks_created: tally.call_tasks,
+        approvals_waiting: actions
+            .iter()
+            .filter(|a| a.status == ActionStatus::AwaitingApproval)
+            .count(),
+        actions_by_kind: by_kind,
+        actions_by_segment: by_segment,
+        deferred_by_reason: tally
+            .deferred
+            .into_iter()
+            .map(|(k, v)| (k, v.len()))
+            .collect(),
+        invoices_held: tally.held.into_iter().map(|(k, v)| (k, v.len())).collect(),
+        promises_to_pay: tally.promises,
+        invoices_paid_sooner: tally.paid_sooner,
+        failed_messages: tally.failed,
+        figures: figures(&book, generated),
+        letter,
+    })
+}
+
+// ---------------------------------------------------------------- the report
+
+#[derive(Debug, Clone, Serialize)]
+struct Period {
+    from: NaiveDate,
+    to: NaiveDate,
+    days: i64,
+}
+
+impl Period {
+    fn new(from: NaiveDate, to: NaiveDate) -> Period {
+        Period {
+            from,
+            to,
+            days: (to - from).num_days() + 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct BookSummary {
+    customers: usize,
+    customers_by_behaviour: BTreeMap<String, usize>,
+    strategic_customers: usize,
+    german_speaking_customers: usize,
+    customers_by_timezone: BTreeMap<String, usize>,
+    control_group_customers: usize,
+    invoices: usize,
+    invoiced: Decimal,
+    history_invoices: usize,
+    partial_payments: usize,
+    disputes: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Formulas {
+    past_due_share: &'static str,
+    dso: &'static str,
+    on_time_payment_rate: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct DemoReport {
+    seed: u64,
+    customers: u32,
+    policy: String,
+    baseline: &'static str,
+    quarter: Period,
+    run: Period,
+    book: BookSummary,
+    proactive: RunSummary,
+    reactive: RunSummary,
+    formulas: Formulas,
+    database: String,
+    outbox: String,
+    outbox_files: usize,
+    explore: Vec<String>,
+}
+
+/// A path as a shell argument.
+fn arg(path: &Path) -> String {
+    let s = path.display().to_string();
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./-:".contains(c))
+    {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn count_eml(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .map(|p| {
+            if p.is_dir() {
+                count_eml(&p)
+            } else {
+                usize::from(p.extension().is_some_and(|x| x == "eml"))
+            }
+        })
+        .sum()
+}
+
+impl DemoReport {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        home: &Home,
+        home_root: &Path,
+        policy_path: &Path,
+        seed: u64,
+        customers: u32,
+        generated: &Generated,
+        policy: &Policy,
+        proactive: RunSummary,
+        reactive: RunSummary,
+    ) -> DemoReport {
+        let mut by_behaviour: BTreeMap<String, usize> = BTreeMap::new();
+        for p in PayerType::ALL {
+            let n = generated.payer.values().filter(|x| **x == p).count();
+            by_behaviour.insert(p.describe().to_string(), n);
+        }
+        let mut by_tz: BTreeMap<String, usize> = BTreeMap::new();
+        for c in &generated.customers {
+            *by_tz.entry(c.timezone.clone()).or_default() += 1;
+        }
+        let strategic = generated
+            .customers
+            .iter()
+            .filter(|c| {
+                c.annual_revenue
+                    .is_some_and(|r| r >= Decimal::from(250_000))
+                    || c.tags.iter().any(|t| t.eq_ignore_ascii_case("strategic"))
+            })
+            .count();
+        let book = BookSummary {
+            customers: generated.customers.len(),
+            customers_by_behaviour: by_behaviour,
+            strategic_customers: strategic,
+            german_speaking_customers: generated
+                .customers
+                .iter()
+                .filter(|c| c.language == "de")
+                .count(),
+            customers_by_timezone: by_tz,
+            control_group_customers: generated
+                .customers
+                .iter()
+                .filter(|c| policy.in_control_group(&c.customer_id))
+                .count(),
+            invoices: generated.plans.len(),
+            invoiced: generated.plans.iter().map(|p| p.invoice.amount).sum(),
+            history_invoices: generated.history_invoices.len(),
+            partial_payments: generated.plans.iter().filter(|p| p.parts.len() > 1).count(),
+            disputes: generated
+                .plans
+                .iter()
+                .filter(|p| p.dispute.is_some())
+                .count(),
+        };
+        let demo_home = arg(&home_root.join("demo"));
+        let policy_arg = if policy_path == Path::new(crate::DEFAULT_POLICY) {
+            String::new()
+        } else {
+            format!(" --policy {}", arg(policy_path))
+        };
+        let mut explore = vec![format!("collect --home {demo_home} tasks")];
+        if let Some((invoice, day)) = &proactive.letter {
+            explore.push(format!(
+                "collect --home {demo_home} explain {invoice} --date {day}{policy_arg}"
+            ));
+        }
+        explore.push(format!(
+            "collect --home {demo_home} run --date {} --dry-run{policy_arg}",
+            plus(generate::run_end(), 1)
+        ));
+        DemoReport {
+            seed,
+            customers,
+            policy: policy_path.display().to_string(),
+            baseline: REACTIVE_SUMMARY,
+            quarter: Period::new(generate::quarter_start(), generate::quarter_end()),
+            run: Period::new(generate::quarter_start(), generate::run_end()),
+            book,
+            proactive,
+            reactive,
+            formulas: Formulas {
+                past_due_share: PAST_DUE_FORMULA,
+                dso: DSO_FORMULA,
+                on_time_payment_rate: ON_TIME_FORMULA,
+            },
+            database: home.db_path().display().to_string(),
+            outbox: home.outbox_dir().display().to_string(),
+            outbox_files: count_eml(&home.outbox_dir()),
+            explore,
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        let b = &self.book;
+        let p = &self.proactive;
+        let r = &self.reactive;
+        let _ = writeln!(
+            out,
+            "Proactive Collections demo (seed {}, {} customers)\n",
+            self.seed, self.customers
+        );
+        let _ = writeln!(
+            out,
+            "The book (generated; the same seed gives the same book)"
+        );
+        let _ = writeln!(
+            out,
+            "  {} customers: {}",
+            b.customers,
+            b.customers_by_behaviour
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let _ = writeln!(
+            out,
+            "  {} strategic, {} reading German, {} in the policy's control group; time zones: {}",
+            b.strategic_customers,
+            b.german_speaking_customers,
+            b.control_group_customers,
+            b.customers_by_timezone
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let _ = writeln!(
+            out,
+            "  {} invoices issued {} to {} for {} USD; {} paid in two parts; {} disputed",
+            b.invoices,
+            self.quarter.from,
+            self.quarter.to,
+            money(b.invoiced),
+            b.partial_payments,
+            b.disputes
+        );
+        let _ = writeln!(
+            out,
+            "  {} settled invoices from the previous quarter: the payment history the risk score reads",
+            b.history_invoices
+        );
+        let _ = writeln!(
+            out,
+            "\nThe policy {} ran every day from {} to {} ({} days), mail to the outbox;\n\
+             customers answered reminders with payments and firm notices with promises.\n",
+            self.policy, self.run.from, self.run.to, self.run.days
+        );
+        let _ = writeln!(out, "What the policy did");
+        let _ = writeln!(
+            out,
+            "  Messages sent:        {} ({})",
+            p.messages_sent,
+            p.messages_by_channel
+                .iter()
+                .map(|(k, n)| format!("{n} {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let _ = writeln!(
+            out,
+            "  Call tasks created:   {} (the demo's collections team calls the same day)",
+            p.call_tasks_created
+        );
+        let _ = writeln!(
+            out,
+            "  Approvals waiting:    {} legal letter(s)",
+            p.approvals_waiting
+        );
+        let _ = writeln!(
+            out,
+            "  Promises to pay:      {}; invoices paid sooner after a contact: {}",
+            p.promises_to_pay, p.invoices_paid_sooner
+        );
+        if p.failed_messages > 0 {
+            let _ = writeln!(out, "  FAILED messages:      {}", p.failed_messages);
+        }
+        let _ = writeln!(out, "\n  Actions by kind (final status):");
+        for (label, statuses) in &p.actions_by_kind {
+            let _ = writeln!(out, "    {label:<34} {}", statuses_line(statuses));
+        }
+        let _ = writeln!(out, "\n  Actions by segment (final status):");
+        for (segment, statuses) in &p.actions_by_segment {
+            let _ = writeln!(out, "    {segment:<34} {}", statuses_line(statuses));
+        }
+        let _ = writeln!(
+            out,
+            "    (sent = went out, or call made; skipped = passed over, or paid first)"
+        );
+        if !p.invoices_held.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n  Invoices held at some point: {}",
+                p.invoices_held
+                    .iter()
+                    .map(|(k, n)| format!("{n} by {k}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if !p.deferred_by_reason.is_empty() {
+            let _ = writeln!(out, "  Actions held back by a guardrail (retried daily):");
+            for (reason, n) in &p.deferred_by_reason {
+                let _ = writeln!(out, "    {n:>5}  {reason}");
+            }
+        }
+
+        let _ = writeln!(
+            out,
+            "\nProactive vs reactive (the same customers, who pay the same way)"
+        );
+        let _ = writeln!(out, "  baseline = {}", self.baseline);
+        let _ = writeln!(out, "  {:<48} {:>12} {:>12}", "", "proactive", "reactive");
+        let row = |out: &mut String, name: &str, a: String, b: String| {
+            let _ = writeln!(out, "  {name:<48} {a:>12} {b:>12}");
+        };
+        let (pf, rf) = (&p.figures, &r.figures);
+        row(
+            &mut out,
+            &format!("Past-due share on {}", self.quarter.to),
+            pct(pf.past_due_share_at_quarter_end),
+            pct(rf.past_due_share_at_quarter_end),
+        );
+        row(
+            &mut out,
+            "Past-due share, daily average over the quarter",
+            pct(pf.past_due_share_daily_average),
+            pct(rf.past_due_share_daily_average),
+        );
+        row(
+            &mut out,
+            "DSO over the quarter (days)",
+            format!("{:.1}", pf.dso_days),
+            format!("{:.1}", rf.dso_days),
+        );
+        row(
+            &mut out,
+            "On-time payment rate",
+            pct(pf.on_time_payment_rate),
+            pct(rf.on_time_payment_rate),
+        );
+        row(
+            &mut out,
+            &format!("Past due on {} (USD)", self.quarter.to),
+            money(pf.past_due_at_quarter_end),
+            money(rf.past_due_at_quarter_end),
+        );
+        row(
+            &mut out,
+            &format!("Still unpaid on {} (USD)", self.run.to),
+            money(pf.unpaid_at_run_end),
+            money(rf.unpaid_at_run_end),
+        );
+        row(
+            &mut out,
+            "Messages sent",
+            p.messages_sent.to_string(),
+            r.messages_sent.to_string(),
+        );
+        row(
+            &mut out,
+            "Call tasks created",
+            p.call_tasks_created.to_string(),
+            r.call_tasks_created.to_string(),
+        );
+        row(
+            &mut out,
+            "Letters awaiting approval at the end",
+            p.approvals_waiting.to_string(),
+            r.approvals_waiting.to_string(),
+        );
+        let _ = writeln!(out, "\n  How these are worked out:");
+        for f in [PAST_DUE_FORMULA, DSO_FORMULA, ON_TIME_FORMULA] {
+            let _ = writeln!(out, "    {f}");
+        }
+
+        let _ = writeln!(out, "\nExplore");
+        let _ = writeln!(out, "  State (SQLite): {}", self.database);
+        let _ = writeln!(
+            out,
+            "  Outbox:         {} ({} .eml files, one folder per day)",
+            self.outbox, self.outbox_files
+        );
+        for c in &self.explore {
+            let _ = writeln!(out, "  $ {c}");
+        }
+        out
+    }
+}
+
+fn statuses_line(statuses: &BTreeMap<String, usize>) -> String {
+    statuses
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+/// `1234567.8` as `1,234,567.80`.
+fn money(x: Decimal) -> String {
+    let s = format!("{:.2}", x.round_dp(2));
+    let (int, frac) = s.split_once('.').unwrap_or((&s, "00"));
+    let (sign, digits) = match int.strip_prefix('-') {
+        Some(d) => ("-", d),
+        None => ("", int),
+    };
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}.{frac}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_grouped() {
+        assert_eq!(money(Decimal::new(123456789, 2)), "1,234,567.89");
+        assert_eq!(money(Decimal::new(15000, 2)), "150.00");
+        assert_eq!(money(Decimal::ZERO), "0.00");
+    }
+
+    #[test]
+    fn the_reactive_policy_loads_with_the_standard_templates() {
+        let main = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policy/standard-net30.policy");
+        assert!(reactive_policy(&main).is_ok());
+    }
+}

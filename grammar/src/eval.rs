@@ -28,6 +28,10 @@ pub struct Decision {
     pub due: u64,
     /// The subset of `due` scheduled exactly today.
     pub today: u64,
+    /// Pre-due steps that would be due but are withheld because the
+    /// customer is in the control group (recorded, so the hold-out can be
+    /// measured).
+    pub held_out: u64,
     /// The policy is not yet in effect on this day.
     pub not_in_effect: bool,
 }
@@ -102,9 +106,6 @@ impl Policy {
         };
         d.control_group = self.in_control_group(facts.customer.id);
         for (i, step) in ladder.steps.iter().enumerate().take(64) {
-            if d.control_group && step.offset < 0 {
-                continue;
-            }
             let Some(date) = self.step_date(facts.invoice.due_date, step.offset) else {
                 continue;
             };
@@ -118,6 +119,10 @@ impl Policy {
                 .as_ref()
                 .is_none_or(|c| truthy(eval(c, facts)))
             {
+                if d.control_group && step.offset < 0 {
+                    d.held_out |= 1 << i;
+                    continue;
+                }
                 d.due |= 1 << i;
                 if date == facts.today {
                     d.today |= 1 << i;

@@ -68,38 +68,45 @@ pub fn run(
     let pay_links = home.pay_links()?;
     let bar = progress(format);
 
-    let outbox = home.outbox();
+    if let Some(b) = &bar {
+        b.set_message("simulating");
+    }
+    // The two runs share nothing but read-only inputs: one thread each.
     let mut store = home.store()?;
-    let proactive_rt = runtime(
-        &home,
-        &loaded.policy,
-        &loaded.templates,
-        &pay_links,
-        &outbox,
-        loaded.revision.clone(),
-    )?;
-    if let Some(b) = &bar {
-        b.set_message("proactive policy");
-    }
-    let proactive = simulate(&generated, &mut store, &proactive_rt, bar.as_ref())?;
-
-    let mut memory = SqliteStore::in_memory()?;
-    let reactive_rt = runtime(
-        &home,
-        &reactive,
-        &loaded.templates,
-        &pay_links,
-        &NullMailer,
-        None,
-    )?;
-    if let Some(b) = &bar {
-        b.set_message("reactive baseline");
-    }
-    let baseline = simulate(&generated, &mut memory, &reactive_rt, bar.as_ref())?;
+    let (proactive, (memory, baseline)) = std::thread::scope(|scope| -> Result<_> {
+        let reactive_run = scope.spawn(|| -> Result<(SqliteStore, Tally)> {
+            let mut memory = SqliteStore::in_memory()?;
+            let rt = runtime(
+                &home,
+                &reactive,
+                &loaded.templates,
+                &pay_links,
+                &NullMailer,
+                None,
+            )?;
+            let tally = simulate(&generated, &mut memory, &rt, bar.as_ref())?;
+            Ok((memory, tally))
+        });
+        let outbox = home.outbox();
+        let rt = runtime(
+            &home,
+            &loaded.policy,
+            &loaded.templates,
+            &pay_links,
+            &outbox,
+            loaded.revision.clone(),
+        )?;
+        let proactive = simulate(&generated, &mut store, &rt, bar.as_ref())?;
+        let baseline = reactive_run
+            .join()
+            .map_err(|_| anyhow!("the reactive run stopped unexpectedly"))??;
+        Ok((proactive, baseline))
+    })?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
 
+    let failed = proactive.failed + baseline.failed;
     let report = DemoReport::new(
         &home,
         home_root,
@@ -118,7 +125,12 @@ pub fn run(
             eprintln!("(the demo took {:.1} s)", started.elapsed().as_secs_f64());
         }
     }
-    Ok(ExitCode::SUCCESS)
+    // As `collect run`: a message the mail port refused fails the command.
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Removes the previous demo's database and outbox, and nothing else.
@@ -401,8 +413,8 @@ struct Tally {
     messages_by_channel: BTreeMap<String, usize>,
     call_tasks: usize,
     failed: usize,
-    /// Guardrail reason → the actions it held back at least once.
-    deferred: BTreeMap<String, BTreeSet<String>>,
+    /// Action → the reason a guardrail first held it back.
+    deferred: BTreeMap<String, String>,
     /// Hold → the invoices it stopped at least once.
     held: BTreeMap<String, BTreeSet<String>>,
     promises: usize,
@@ -430,10 +442,7 @@ impl Tally {
                         .trim_start_matches("deferred: ")
                         .trim_end_matches("; retried on the next sweep")
                         .to_string();
-                    self.deferred
-                        .entry(reason)
-                        .or_default()
-                        .insert(r.action_id.clone());
+                    self.deferred.entry(r.action_id.clone()).or_insert(reason);
                 }
                 _ => {}
             }
@@ -612,8 +621,11 @@ struct RunSummary {
     actions_by_kind: BTreeMap<String, BTreeMap<String, usize>>,
     /// Final status of every recorded action, by segment.
     actions_by_segment: BTreeMap<String, BTreeMap<String, usize>>,
-    /// Actions a guardrail held back at least once, by reason.
+    /// Actions a guardrail held back at least once, by the first reason.
     deferred_by_reason: BTreeMap<String, usize>,
+    /// Time zones whose customers were due emails, offers or calls and got
+    /// none: their local time is inside the quiet hours at the send time.
+    unreached_timezones: BTreeMap<String, usize>,
     /// Invoices a hold stopped at least once, by hold.
     invoices_held: BTreeMap<String, usize>,
     promises_to_pay: usize,
@@ -624,6 +636,34 @@ struct RunSummary {
     /// An invoice that got a legal letter, and the day, for `explain`.
     #[serde(skip)]
     letter: Option<(String, NaiveDate)>,
+}
+
+/// Time zones where no email, offer or call went out though some were due,
+/// with the number of such actions.
+fn unreached(actions: &[ActionRecord], generated: &Generated) -> BTreeMap<String, usize> {
+    let zone: HashMap<&str, &str> = generated
+        .customers
+        .iter()
+        .map(|c| (c.customer_id.as_str(), c.timezone.as_str()))
+        .collect();
+    let mut due: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for a in actions
+        .iter()
+        .filter(|a| matches!(a.channel.as_str(), "email" | "offer" | "call"))
+    {
+        let Some(tz) = zone.get(a.customer_id.as_str()) else {
+            continue;
+        };
+        let e = due.entry((*tz).to_string()).or_default();
+        e.0 += 1;
+        if a.status == ActionStatus::Sent {
+            e.1 += 1;
+        }
+    }
+    due.into_iter()
+        .filter(|(_, (n, sent))| *n > 0 && *sent == 0)
+        .map(|(tz, (n, _))| (tz, n))
+        .collect()
 }
 
 fn summarize(store: &SqliteStore, generated: &Generated, tally: Tally) -> Result<RunSummary> {
@@ -663,11 +703,14 @@ fn summarize(store: &SqliteStore, generated: &Generated, tally: Tally) -> Result
             .count(),
         actions_by_kind: by_kind,
         actions_by_segment: by_segment,
-        deferred_by_reason: tally
-            .deferred
-            .into_iter()
-            .map(|(k, v)| (k, v.len()))
-            .collect(),
+        deferred_by_reason: tally.deferred.into_values().fold(
+            BTreeMap::new(),
+            |mut m: BTreeMap<String, usize>, reason| {
+                *m.entry(reason).or_default() += 1;
+                m
+            },
+        ),
+        unreached_timezones: unreached(&actions, generated),
         invoices_held: tally.held.into_iter().map(|(k, v)| (k, v.len())).collect(),
         promises_to_pay: tally.promises,
         invoices_paid_sooner: tally.paid_sooner,
@@ -724,6 +767,8 @@ struct DemoReport {
     customers: u32,
     policy: String,
     baseline: &'static str,
+    /// When the sweep sends, UTC (`send_time_utc` in config.toml).
+    send_time_utc: String,
     quarter: Period,
     run: Period,
     book: BookSummary,
@@ -843,6 +888,7 @@ impl DemoReport {
             customers,
             policy: policy_path.display().to_string(),
             baseline: REACTIVE_SUMMARY,
+            send_time_utc: home.settings.send_time_utc.clone(),
             quarter: Period::new(generate::quarter_start(), generate::quarter_end()),
             run: Period::new(generate::quarter_start(), generate::run_end()),
             book,
@@ -971,10 +1017,28 @@ impl DemoReport {
             );
         }
         if !p.deferred_by_reason.is_empty() {
-            let _ = writeln!(out, "  Actions held back by a guardrail (retried daily):");
+            let _ = writeln!(
+                out,
+                "  Actions held back by a guardrail (retried daily), by first reason:"
+            );
             for (reason, n) in &p.deferred_by_reason {
                 let _ = writeln!(out, "    {n:>5}  {reason}");
             }
+        }
+        if !p.unreached_timezones.is_empty() {
+            let _ = writeln!(
+                out,
+                "  Never reached: customers in {} got none of their {} email(s), offer(s) and \
+                 call(s):\n    at the send time ({} UTC) it is inside the quiet hours there. \
+                 Letters are posted and not affected.",
+                p.unreached_timezones
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                p.unreached_timezones.values().sum::<usize>(),
+                self.send_time_utc
+            );
         }
 
         let _ = writeln!(

@@ -167,6 +167,9 @@ pub enum CExpr {
     Not(Box<CExpr>),
     IsMissing(Box<CExpr>, bool),
     Binary(BinOp, Box<CExpr>, Box<CExpr>),
+    /// A fact compared with a constant, the commonest condition
+    /// (`risk >= 60%`), evaluated without walking a subtree.
+    FactCmp(BinOp, FactId, Const),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -380,8 +383,28 @@ fn expr(e: &Expr) -> CExpr {
             CExpr::IsMissing(Box::new(expr(&operand.node)), *negated)
         }
         Expr::Binary { op, left, right } => {
-            CExpr::Binary(*op, Box::new(expr(&left.node)), Box::new(expr(&right.node)))
+            let (l, r) = (expr(&left.node), expr(&right.node));
+            match (l, r) {
+                (CExpr::Fact(id), CExpr::Const(k)) if op.is_comparison() && *op != BinOp::In => {
+                    CExpr::FactCmp(*op, id, k)
+                }
+                (CExpr::Const(k), CExpr::Fact(id)) if op.is_comparison() && *op != BinOp::In => {
+                    CExpr::FactCmp(flip(*op), id, k)
+                }
+                (l, r) => CExpr::Binary(*op, Box::new(l), Box::new(r)),
+            }
         }
         Expr::Invalid => CExpr::Const(Const::Missing),
+    }
+}
+
+/// The same comparison with its sides swapped: `60% <= risk` is `risk >= 60%`.
+fn flip(op: BinOp) -> BinOp {
+    match op {
+        BinOp::Lt => BinOp::Gt,
+        BinOp::Le => BinOp::Ge,
+        BinOp::Gt => BinOp::Lt,
+        BinOp::Ge => BinOp::Le,
+        other => other,
     }
 }

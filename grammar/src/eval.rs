@@ -110,9 +110,10 @@ impl Policy {
                 continue;
             };
             if date > facts.today {
-                // Not `break`: rolling to business days can reorder dates
-                // of neighbouring steps around long holidays.
-                continue;
+                // Steps are sorted by offset, and rolling to business days
+                // keeps that order (steps before the due date roll back,
+                // the others forward), so no later step is due either.
+                break;
             }
             if step
                 .condition
@@ -360,7 +361,8 @@ impl Policy {
     }
 
     /// Why a contact on `channel` must wait, if it must: not a business day,
-    /// quiet hours (email, calls and offers; letters are posted), or a cap.
+    /// quiet hours (emails and offers: letters are posted, and a call task waits
+    /// in a person's queue until working hours), or a cap.
     pub fn guardrail(
         &self,
         channel: Channel,
@@ -371,7 +373,7 @@ impl Policy {
         if !self.is_business_day(today) {
             return Some("not a business day".to_string());
         }
-        if channel != Channel::Letter
+        if !matches!(channel, Channel::Letter | Channel::Call)
             && let Some(t) = local_time
             && self.is_quiet(t)
             && let Some((from, to)) = self.limits.quiet_hours
@@ -456,16 +458,7 @@ fn text_eq(a: &str, b: &str) -> bool {
 pub fn eval<'a>(e: &'a CExpr, facts: &Facts<'a>) -> Value<'a> {
     match e {
         CExpr::Fact(id) => fact(*id, facts),
-        CExpr::Const(c) => match c {
-            Const::Bool(b) => Value::Bool(*b),
-            Const::Number(n) => Value::Number(*n),
-            Const::Money(m) => Value::Money(*m),
-            Const::Percent(p) => Value::Percent(*p),
-            Const::Date(d) => Value::Date(*d),
-            Const::Days(d) => Value::Days(*d),
-            Const::Text(t) => Value::Text(t),
-            Const::Missing => Value::Missing,
-        },
+        CExpr::Const(c) => constant(c),
         CExpr::List(items) => Value::TextList(items),
         CExpr::Not(inner) => match eval(inner, facts) {
             Value::Bool(b) => Value::Bool(!b),
@@ -476,6 +469,20 @@ pub fn eval<'a>(e: &'a CExpr, facts: &Facts<'a>) -> Value<'a> {
             Value::Bool(missing != *negated)
         }
         CExpr::Binary(op, l, r) => binary(*op, l, r, facts),
+        CExpr::FactCmp(op, id, c) => Value::Bool(compare(*op, facts.get(*id), constant(c))),
+    }
+}
+
+fn constant(c: &Const) -> Value<'_> {
+    match c {
+        Const::Bool(b) => Value::Bool(*b),
+        Const::Number(n) => Value::Number(*n),
+        Const::Money(m) => Value::Money(*m),
+        Const::Percent(p) => Value::Percent(*p),
+        Const::Date(d) => Value::Date(*d),
+        Const::Days(d) => Value::Days(*d),
+        Const::Text(t) => Value::Text(t),
+        Const::Missing => Value::Missing,
     }
 }
 

@@ -75,6 +75,11 @@ fn facts_used(e: &CExpr, out: &mut Vec<FactId>) {
             facts_used(l, out);
             facts_used(r, out);
         }
+        CExpr::FactCmp(_, id, _) => {
+            if !out.contains(id) {
+                out.push(*id);
+            }
+        }
         CExpr::Const(_) | CExpr::List(_) => {}
     }
 }

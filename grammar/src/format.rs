@@ -50,6 +50,8 @@ struct Line {
     /// The last source line of the node it prints (a condition may span
     /// several lines).
     end: u32,
+    /// A `##` doc line: nothing may be appended to it.
+    doc: bool,
     indent: usize,
     text: String,
 }
@@ -65,6 +67,7 @@ impl Printer<'_> {
         self.lines.push(Line {
             tag: Some(tag),
             end: tag,
+            doc: false,
             indent,
             text,
         });
@@ -76,6 +79,7 @@ impl Printer<'_> {
         self.lines.push(Line {
             tag: Some(tag),
             end,
+            doc: false,
             indent,
             text,
         });
@@ -92,6 +96,7 @@ impl Printer<'_> {
             self.lines.push(Line {
                 tag: None,
                 end: 0,
+                doc: false,
                 indent: 0,
                 text: String::new(),
             });
@@ -100,9 +105,25 @@ impl Printer<'_> {
 
     fn docs(&mut self, docs: &[String], line: u32, indent: usize) {
         for (k, d) in docs.iter().enumerate() {
-            let text = format!("##{d}");
-            self.push(line + k as u32, indent, text);
+            self.push(line + k as u32, indent, format!("##{d}"));
+            if let Some(last) = self.lines.last_mut() {
+                last.doc = true;
+            }
         }
+    }
+
+    /// The first line of a node that holds code: past its doc comments and
+    /// any comment or blank line between them and the keyword.
+    fn code_line(&self, span: Span) -> u32 {
+        let mut line = span.line;
+        for text in self.src.get(span.start..span.end).unwrap_or("").lines() {
+            let t = text.trim_start();
+            if !(t.is_empty() || t.starts_with('#')) {
+                break;
+            }
+            line += 1;
+        }
+        line
     }
 }
 
@@ -166,12 +187,12 @@ fn print(file: &PolicyFile, trivia: &[Comment], source: &str) -> String {
                     Some(c) => format!("segment {} when {}", s.name.node, expr(&c.node)),
                     None => format!("segment {} otherwise", s.name.node),
                 };
-                p.push_node(s.name.span.line, s.span, 0, text);
+                p.push_node(p.code_line(s.span), s.span, 0, text);
             }
             Item::Hold(h) => {
                 p.docs(&h.docs, h.span.line, 0);
                 p.push_node(
-                    h.name.span.line,
+                    p.code_line(h.span),
                     h.span,
                     0,
                     format!("hold {} when {}", h.name.node, expr(&h.condition.node)),
@@ -188,38 +209,51 @@ fn print(file: &PolicyFile, trivia: &[Comment], source: &str) -> String {
 /// came from a later source line, end-of-line comments after the last line
 /// that came from their line or an earlier one.
 fn weave(lines: Vec<Line>, trivia: &[Comment]) -> String {
-    // Comments attached to each printed line, in source order.
-    let mut attached: Vec<Vec<&Comment>> = (0..=lines.len()).map(|_| Vec::new()).collect();
+    // Every comment gets a slot: own-line before printed line `i` is slot
+    // `2i`, at the end of line `i` is slot `2i + 1`. Slots never decrease in
+    // source order, so the comments come out in the order they were written.
+    let n = lines.len();
+    let mut before: Vec<Vec<&Comment>> = (0..=n).map(|_| Vec::new()).collect();
+    let mut trailing: Vec<Option<&Comment>> = (0..=n).map(|_| None).collect();
+    let mut floor = 0usize;
     for c in trivia {
-        let at = if c.own_line {
-            // Inside a node printed on one line: before that line. Otherwise
+        let wanted = if c.own_line {
+            // Inside a node printed on one line: before that line; else
             // before the first line printed from later source.
-            lines
+            let at = lines
                 .iter()
                 .position(|l| l.tag.is_some_and(|t| t < c.line && c.line <= l.end))
                 .or_else(|| lines.iter().position(|l| l.tag.is_some_and(|t| t > c.line)))
-                .unwrap_or(lines.len())
+                .unwrap_or(n);
+            2 * at
         } else {
-            lines
-                .iter()
-                .rposition(|l| l.tag.is_some_and(|t| t <= c.line))
-                .unwrap_or(0)
+            match lines.iter().rposition(|l| !l.doc && l.tag.is_some_and(|t| t <= c.line)) {
+                Some(at) => 2 * at + 1,
+                None => 2 * lines.iter().position(|l| l.tag.is_some_and(|t| t > c.line)).unwrap_or(n),
+            }
         };
-        if let Some(slot) = attached.get_mut(at) {
-            slot.push(c);
+        let mut slot = wanted.max(floor);
+        if slot % 2 == 1 && (c.own_line || lines.get(slot / 2).is_none_or(|l| l.doc || l.text.is_empty())) {
+            slot += 1;
         }
+        let i = slot / 2;
+        if slot % 2 == 1 {
+            if let Some(prev) = trailing.get_mut(i).and_then(Option::take)
+                && let Some(b) = before.get_mut(i)
+            {
+                b.push(prev);
+            }
+            if let Some(t) = trailing.get_mut(i) {
+                *t = Some(c);
+            }
+        } else if let Some(b) = before.get_mut(i) {
+            b.push(c);
+        }
+        floor = slot;
     }
     let mut out = String::new();
     for (i, line) in lines.iter().enumerate() {
-        let mut comments: Vec<&Comment> = attached.get(i).cloned().unwrap_or_default();
-        comments.sort_by_key(|c| c.line);
-        // The last comment stays at the end of the line when it stood at the
-        // end of a line; every other one goes on its own line above.
-        let trailing = comments.last().filter(|c| !c.own_line).copied();
-        if trailing.is_some() {
-            comments.pop();
-        }
-        for c in comments {
+        for c in before.get(i).into_iter().flatten() {
             out.push_str(&" ".repeat(line.indent));
             out.push_str(&c.text);
             out.push('\n');
@@ -228,13 +262,13 @@ fn weave(lines: Vec<Line>, trivia: &[Comment]) -> String {
             out.push_str(&" ".repeat(line.indent));
             out.push_str(&line.text);
         }
-        if let Some(c) = trailing {
+        if let Some(c) = trailing.get(i).copied().flatten() {
             out.push_str("  ");
             out.push_str(&c.text);
         }
         out.push('\n');
     }
-    for c in attached.last().into_iter().flatten() {
+    for c in before.get(n).into_iter().flatten() {
         out.push_str(&c.text);
         out.push('\n');
     }
@@ -244,7 +278,7 @@ fn weave(lines: Vec<Line>, trivia: &[Comment]) -> String {
 fn header(p: &mut Printer<'_>, h: &Header) {
     p.docs(&h.docs, h.span.line, 0);
     p.push(
-        h.name.span.line,
+        p.code_line(h.span),
         0,
         format!("policy {}", quote(&h.name.node)),
     );
@@ -265,7 +299,7 @@ fn header(p: &mut Printer<'_>, h: &Header) {
 
 fn limits(p: &mut Printer<'_>, l: &Limits) {
     p.docs(&l.docs, l.span.line, 0);
-    p.push(l.span.line + l.docs.len() as u32, 0, "limits".to_string());
+    p.push(p.code_line(l.span), 0, "limits".to_string());
     for r in &l.rules {
         let text = match &r.node {
             Limit::Cap {
@@ -297,7 +331,7 @@ fn limits(p: &mut Printer<'_>, l: &Limits) {
 
 fn ladder(p: &mut Printer<'_>, l: &Ladder) {
     p.docs(&l.docs, l.span.line, 0);
-    p.push(l.segment.span.line, 0, format!("ladder {}", l.segment.node));
+    p.push(p.code_line(l.span), 0, format!("ladder {}", l.segment.node));
     let width = l
         .steps
         .iter()
@@ -338,6 +372,7 @@ fn ladder(p: &mut Printer<'_>, l: &Ladder) {
                 p.lines.push(Line {
                     tag: None,
                     end: 0,
+                    doc: false,
                     indent: 2 + pad,
                     text: format!("}}{tail}"),
                 });

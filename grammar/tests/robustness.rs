@@ -796,11 +796,12 @@ fn deepest_allowed_conditions_work_on_a_small_stack() {
 }
 
 // ---------------------------------------------------------------- regressions
-// Inputs that made something panic, minimised. Each stays here as a plain
-// test once found; they fail until the bug they name is fixed.
+// Inputs that broke a property above, minimised. Each stays here as a plain
+// test once found: "BUG (open)" ones fail until the bug they name is fixed;
+// "Fixed" ones guard against its return.
 
-/// BUG (open): `check` sums experiment weights with `Decimal`'s `+=`, which
-/// panics on overflow ("Addition overflowed", rust_decimal
+/// Fixed (e572f5f): `check` summed experiment weights with `Decimal`'s `+=`,
+/// which panics on overflow ("Addition overflowed", rust_decimal
 /// arithmetic_impls.rs:161, called from `check::Checker::experiment` at
 /// `total += arm.weight.node`). Found by `mutated_policies_do_not_panic`
 /// (a `ReplaceNumber` mutation of the standard policy's `50%` weight).
@@ -815,8 +816,8 @@ ladder s
     assert!(diags.iter().any(Diagnostic::is_error), "{diags:?}");
 }
 
-/// BUG (open): `Facts::get(CustomerCreditUtilization)` divides with
-/// `Decimal`'s `/`, which panics when the quotient does not fit ("Division
+/// Fixed (e572f5f, now `checked_div`): `Facts::get(CustomerCreditUtilization)`
+/// divided with `Decimal`'s `/`, which panics when the quotient does not fit ("Division
 /// overflowed", rust_decimal arithmetic_impls.rs:218, from facts.rs
 /// `cus.open_amount / limit`): a credit limit of `1e-28` (a garbage but
 /// parseable CSV value) and any open amount of 8 or more. `decide` is the
@@ -836,8 +837,8 @@ fn regression_credit_utilization_division_overflows() {
     assert!(d.segment.is_some());
 }
 
-/// BUG (open): `format` refuses a valid policy whose rule spans several
-/// lines with an end-of-line comment on two of them. `weave` puts both
+/// Fixed (e572f5f): `format` refused a valid policy whose rule spans
+/// several lines with an end-of-line comment on two of them. `weave` puts both
 /// comments after the one line the rule is printed on (`… or risk < 0%  # a
 /// # b`), the comment pass then reads them back as one comment, and the
 /// self-check returns `FormatError::NotEquivalent`. Found by

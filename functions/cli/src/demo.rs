@@ -8,14 +8,25 @@
 //!    not to be contacted; a quarter of invoices and last quarter's history.
 //! 3. The policy runs every day from the quarter's first day to 60 days
 //!    after its last, exactly as `collect run` would, mail going to the
-//!    outbox. Customers answer: a payment 1–5 days after a reminder, a
-//!    promise after the firm notice. Every fact is stored on its own day,
-//!    before that day's sweep, so the engine never sees the future.
+//!    outbox. Customers answer: a payment a day or two after a friendly
+//!    reminder they heed, 1–5 days after a notice or call past the due
+//!    date, a promise after the firm notice. Every fact is stored on its
+//!    own day, before that day's sweep, so the engine never sees the future.
 //! 4. The same book and the same customers under a reactive policy that
 //!    only chases after the due date (`demo/reactive.policy`), in memory.
 //! 5. What happened, and the two policies side by side.
+//! 6. The effectiveness report of the proactive run over the quarter
+//!    (`collect report`), written to `<home>/demo/report.html`, with each
+//!    experiment arm's measured uplift next to the effect the generator
+//!    planted ([`generate::Heed`]): the full friendly reminder gets more
+//!    standard customers to pay on time than the short one; strategic
+//!    accounts are not moved. The mail service's events (delivered, opened,
+//!    clicked, replied, bounced) are simulated too, tagged with the message
+//!    and action ids as SES would.
 
 mod generate;
+#[cfg(test)]
+mod planted;
 
 use crate::Format;
 use crate::home::Home;
@@ -107,7 +118,20 @@ pub fn run(
     }
 
     let failed = proactive.failed + baseline.failed;
-    let report = DemoReport::new(
+    // The effectiveness report on the proactive run, as `collect report`
+    // would write it, and the planted effect next to what it measured.
+    let book = store.load_book()?;
+    // The quarter's actions and KPIs, their outcomes followed to the run's end.
+    let effect = crate::report::build(
+        &book,
+        Some(generate::quarter_start()),
+        Some(generate::quarter_end()),
+        Some(home.settings.send_time_utc.clone()),
+    )?;
+    let html = home.dir.join(REPORT_FILE);
+    crate::report::write_html(&html, &effect)?;
+    let worked = what_worked(&generated, &book, &effect);
+    let mut report = DemoReport::new(
         &home,
         home_root,
         policy,
@@ -118,6 +142,8 @@ pub fn run(
         summarize(&store, &generated, proactive)?,
         summarize(&memory, &generated, baseline)?,
     );
+    report.report_html = html.display().to_string();
+    report.what_worked = worked;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         Format::Human => {
@@ -133,8 +159,12 @@ pub fn run(
     })
 }
 
-/// Removes the previous demo's database and outbox, and nothing else.
+/// The effectiveness report the demo leaves in its home folder.
+const REPORT_FILE: &str = "report.html";
+
+/// Removes the previous demo's database, outbox and report, and nothing else.
 fn clean(home: &Home) -> Result<()> {
+    remove(&home.dir.join(REPORT_FILE))?;
     let db = home.db_path();
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let mut name = db.clone().into_os_string();
@@ -217,6 +247,8 @@ struct Customers<'g> {
     answered: Vec<bool>,
     /// Per invoice: whether the customer made a promise.
     promised: Vec<bool>,
+    /// Per invoice: whether the customer pays it whole (a heeded reminder).
+    in_full: Vec<bool>,
     /// Events waiting for their day.
     events: BTreeMap<NaiveDate, Vec<Event>>,
 }
@@ -262,6 +294,7 @@ impl<'g> Customers<'g> {
             paid_parts: vec![0; n],
             answered: vec![false; n],
             promised: vec![false; n],
+            in_full: vec![false; n],
             events,
         }
     }
@@ -275,6 +308,16 @@ impl<'g> Customers<'g> {
             else {
                 continue;
             };
+            if *done == 0 && *first <= day && self.in_full.get(i).copied().unwrap_or(false) {
+                *done = p.parts.len();
+                out.push(Payment {
+                    payment_id: format!("PAY-{}-1", p.invoice.invoice_id),
+                    invoice_id: p.invoice.invoice_id.clone(),
+                    paid_on: day,
+                    amount: p.invoice.amount,
+                });
+                continue;
+            }
             while let Some((offset, amount)) = p.parts.get(*done) {
                 let on = if *done == 0 {
                     *first
@@ -326,6 +369,90 @@ impl<'g> Customers<'g> {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// A friendly reminder with `template` about `invoice` went out on
+    /// `day`: a customer who heeds it pays the whole invoice a day or two
+    /// later (the planted effect, see [`generate::Heed`]). Returns whether
+    /// the payment came sooner because of it.
+    fn reminded(&mut self, invoice: &str, template: &str, day: NaiveDate) -> bool {
+        let Some(&i) = self.index.get(invoice) else {
+            return false;
+        };
+        let Some(when) = self
+            .book
+            .plans
+            .get(i)
+            .and_then(|p| p.heeded_on(day, template))
+        else {
+            return false;
+        };
+        if self.paid_parts.get(i).copied().unwrap_or(1) > 0 {
+            return false;
+        }
+        match (self.first_pay.get_mut(i), self.in_full.get_mut(i)) {
+            (Some(slot), Some(full)) if slot.is_none_or(|f| when < f) => {
+                *slot = Some(when);
+                *full = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// What the mail service reports about the emails sent on `day`: each
+    /// delivered (or bounced), and then opened, clicked and answered as the
+    /// customer tends to. Stored the next morning, dated as they happened.
+    fn mail_events(&mut self, report: &RunReport, day: NaiveDate) {
+        let seed = self.book.seed;
+        for m in report.sent.iter().filter(|m| m.channel == "email") {
+            let Some(e) = self.book.engagement.get(&m.customer_id).copied() else {
+                continue;
+            };
+            let actions: Vec<&str> = report
+                .plan
+                .records
+                .iter()
+                .filter(|r| r.message_id.as_deref() == Some(m.message_id.as_str()))
+                .map(|r| r.action_id.as_str())
+                .collect();
+            // As SES tags: the message always, the action when it is the only one.
+            let action_id = match actions.as_slice() {
+                [only] => Some((*only).to_string()),
+                _ => None,
+            };
+            let draw = |q: &str| generate::message_draw(seed, &m.message_id, q);
+            let opened = !e.bounces && draw("open") < e.open;
+            let next = plus(day, 1);
+            let mut kinds = vec![(
+                day,
+                if e.bounces {
+                    EventKind::MailBounced
+                } else {
+                    EventKind::MailDelivered
+                },
+            )];
+            if opened {
+                let on = if draw("open-day") < 0.6 { day } else { next };
+                kinds.push((on, EventKind::MailOpened));
+                if draw("click") < e.click {
+                    kinds.push((on, EventKind::MailClicked));
+                }
+            }
+            if !e.bounces && draw("reply") < e.reply {
+                kinds.push((next, EventKind::MailReplied));
+            }
+            for (date, kind) in kinds {
+                self.events.entry(next).or_default().push(Event {
+                    event_id: format!("EV-{}-{}", m.message_id, kind.name()),
+                    date,
+                    kind,
+                    invoice_id: None,
+                    action_id: action_id.clone(),
+                    message_id: Some(m.message_id.clone()),
+                });
+            }
         }
     }
 
@@ -395,6 +522,15 @@ impl<'g> Customers<'g> {
                 tally.paid_sooner += 1;
             }
         }
+        for r in &report.plan.records {
+            if r.channel == "email"
+                && r.message_id.as_deref().is_some_and(|m| sent.contains(m))
+                && self.reminded(&r.invoice_id, &r.target, day)
+            {
+                tally.paid_sooner += 1;
+            }
+        }
+        self.mail_events(report, day);
         for r in &report.plan.records {
             if r.target == "firm-notice"
                 && r.message_id.as_deref().is_some_and(|m| sent.contains(m))
@@ -720,6 +856,178 @@ fn summarize(store: &SqliteStore, generated: &Generated, tally: Tally) -> Result
     })
 }
 
+// ---------------------------------------------------------------- what worked
+
+/// One arm of an experiment as the report measured it, next to the effect
+/// the generator planted on the same invoices.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recovered {
+    pub experiment: String,
+    /// `None` for the whole experiment, else one segment of it.
+    pub segment: Option<String>,
+    pub arm: String,
+    pub reference: String,
+    pub n: u32,
+    pub reference_n: u32,
+    pub pay_rate: Option<f64>,
+    pub reference_pay_rate: Option<f64>,
+    pub uplift: Option<f64>,
+    pub uplift_ci_low: Option<f64>,
+    pub uplift_ci_high: Option<f64>,
+    pub significant: Option<bool>,
+    /// The true uplift on these invoices, from the generator's two potential
+    /// outcomes of each; `None` when the arms are not something the
+    /// generator models (see [`planted_uplift`]).
+    pub planted_uplift: Option<f64>,
+    pub verdict: String,
+}
+
+/// The reminder an arm sends: `Some(template)` for an email, `None` for
+/// the control arm and for calls, offers and letters (which, before the
+/// due date, move nobody in the generated book).
+fn arm_template(arm: &str) -> Option<&str> {
+    arm.strip_prefix("email ")
+}
+
+/// The emails about an invoice that went out, but `except` (day, template).
+fn other_emails(book: &Book, invoice_id: &str, except: &str) -> Vec<(NaiveDate, String)> {
+    book.actions_of(invoice_id)
+        .iter()
+        .filter(|a| a.action_id != except && a.channel == "email")
+        .filter_map(|a| match (a.status, a.sent_on) {
+            (ActionStatus::Sent, Some(d)) => Some((d, a.target.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether an invoice is paid on time when its experiment step sends
+/// `arm`'s reminder on `day` (if any), its other emails going out as they did.
+fn outcome_under(
+    plan: &generate::InvoicePlan,
+    others: &[(NaiveDate, String)],
+    day: Option<NaiveDate>,
+    arm: &str,
+) -> bool {
+    let mut emails: Vec<(NaiveDate, &str)> = others.iter().map(|(d, t)| (*d, t.as_str())).collect();
+    if let (Some(d), Some(t)) = (day, arm_template(arm)) {
+        emails.push((d, t));
+    }
+    plan.paid_on_time(&emails)
+}
+
+/// The uplift the generator planted for `arm` against `reference`, over the
+/// invoices the report compared (both arms, outcome known): the mean, over
+/// those invoices, of "paid on time with this arm's reminder" minus "with
+/// the reference's", both known in advance for every invoice
+/// ([`generate::InvoicePlan::paid_on_time`]; the invoice's other emails go
+/// out as they did). A reminder goes out on the day it really went out; a
+/// withheld step's reminder would have gone out the day it was withheld.
+/// Only for steps before the due date, and not for the control group (whose
+/// members would have got different reminders).
+pub fn planted_uplift(
+    generated: &Generated,
+    book: &Book,
+    units: &[collect_core::effect::experiments::Unit<'_>],
+    as_of: NaiveDate,
+    arm: &str,
+    reference: &str,
+) -> Option<f64> {
+    use collect_core::effect::experiments::paid_in_time;
+    use collect_core::effect::outcomes::withheld_by_design;
+    let plans: HashMap<&str, &generate::InvoicePlan> = generated
+        .plans
+        .iter()
+        .map(|p| (p.invoice.invoice_id.as_str(), p))
+        .collect();
+    let (mut sum, mut n) = (0i64, 0i64);
+    for u in units.iter().filter(|u| u.arm == arm || u.arm == reference) {
+        if u.experiment == collect_core::effect::CONTROL_GROUP || u.day >= u.invoice.due_date {
+            return None;
+        }
+        if paid_in_time(book, u, as_of).is_none() {
+            continue;
+        }
+        let plan = plans.get(u.invoice.invoice_id.as_str())?;
+        let record = book
+            .actions_of(&u.invoice.invoice_id)
+            .iter()
+            .find(|a| a.action_id == u.action_id)?;
+        let day = match (record.status, record.sent_on) {
+            (ActionStatus::Sent, Some(d)) => Some(d),
+            _ if withheld_by_design(record) => Some(record.decided_on),
+            _ => None,
+        };
+        let others = other_emails(book, &u.invoice.invoice_id, u.action_id);
+        let outcome = |a: &str| outcome_under(plan, &others, day, a);
+        sum += i64::from(outcome(arm)) - i64::from(outcome(reference));
+        n += 1;
+    }
+    (n > 0).then(|| sum as f64 / n as f64)
+}
+
+/// Every non-reference arm of every experiment (and of each of its segments)
+/// with its measured and planted uplift.
+fn what_worked(
+    generated: &Generated,
+    book: &Book,
+    effect: &collect_core::effect::EffectReport,
+) -> Vec<Recovered> {
+    let units = collect_core::effect::experiments::units(
+        book,
+        effect.period.from,
+        effect.period.to,
+        effect.as_of,
+    );
+    let mut out = Vec::new();
+    for x in &effect.experiments {
+        let mut parts = vec![(None, &x.comparison)];
+        if x.segments.len() > 1 {
+            parts.extend(
+                x.segments
+                    .iter()
+                    .map(|s| (Some(s.segment.clone()), &s.comparison)),
+            );
+        }
+        for (segment, cmp) in parts {
+            let mine: Vec<_> = units
+                .iter()
+                .filter(|u| {
+                    u.experiment == x.experiment && segment.as_ref().is_none_or(|s| *s == u.segment)
+                })
+                .cloned()
+                .collect();
+            let reference = cmp.arms.iter().find(|a| a.is_reference);
+            for a in cmp.arms.iter().filter(|a| !a.is_reference) {
+                out.push(Recovered {
+                    experiment: x.experiment.clone(),
+                    segment: segment.clone(),
+                    arm: a.arm.clone(),
+                    reference: cmp.reference.clone(),
+                    n: a.n,
+                    reference_n: reference.map_or(0, |r| r.n),
+                    pay_rate: a.pay_rate,
+                    reference_pay_rate: reference.and_then(|r| r.pay_rate),
+                    uplift: a.uplift,
+                    uplift_ci_low: a.uplift_ci_low,
+                    uplift_ci_high: a.uplift_ci_high,
+                    significant: a.significant,
+                    planted_uplift: planted_uplift(
+                        generated,
+                        book,
+                        &mine,
+                        effect.as_of,
+                        &a.arm,
+                        &cmp.reference,
+                    ),
+                    verdict: cmp.verdict.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
 // ---------------------------------------------------------------- the report
 
 #[derive(Debug, Clone, Serialize)]
@@ -778,6 +1086,10 @@ struct DemoReport {
     database: String,
     outbox: String,
     outbox_files: usize,
+    /// The effectiveness report (`collect report --html`) of the proactive run.
+    report_html: String,
+    /// Its experiments, each arm's measured uplift next to the planted one.
+    what_worked: Vec<Recovered>,
     explore: Vec<String>,
 }
 
@@ -883,6 +1195,11 @@ impl DemoReport {
             "collect --home {demo_home} run --date {} --dry-run{policy_arg}",
             plus(generate::run_end(), 1)
         ));
+        explore.push(format!(
+            "collect --home {demo_home} report --from {} --to {} --format csv",
+            generate::quarter_start(),
+            generate::quarter_end()
+        ));
         DemoReport {
             seed,
             customers,
@@ -902,6 +1219,8 @@ impl DemoReport {
             database: home.db_path().display().to_string(),
             outbox: home.outbox_dir().display().to_string(),
             outbox_files: count_eml(&home.outbox_dir()),
+            report_html: String::new(),
+            what_worked: Vec::new(),
             explore,
         }
     }
@@ -1110,6 +1429,8 @@ impl DemoReport {
             let _ = writeln!(out, "    {f}");
         }
 
+        self.render_what_worked(&mut out);
+
         let _ = writeln!(out, "\nExplore");
         let _ = writeln!(out, "  State (SQLite): {}", self.database);
         let _ = writeln!(
@@ -1120,7 +1441,70 @@ impl DemoReport {
         for c in &self.explore {
             let _ = writeln!(out, "  $ {c}");
         }
+        let _ = writeln!(
+            out,
+            "\nThe effectiveness report (charts: aging, pay rate by step and segment, uplift,\n\
+             timing) is in {}: open it in a browser.",
+            self.report_html
+        );
         out
+    }
+
+    fn render_what_worked(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "\nWhat worked: experiments, as `collect report` measures them"
+        );
+        let _ = writeln!(
+            out,
+            "  Planted in the generator: a friendly reminder before the due date gets {:.0}% \
+             (full) or {:.0}% (short)\n  of the standard customers who would pay late to pay \
+             on time; strategic accounts are not moved.",
+            generate::heed_rate(generate::FULL_REMINDER) * 100.0,
+            generate::heed_rate(generate::SHORT_REMINDER) * 100.0
+        );
+        if self.what_worked.is_empty() {
+            let _ = writeln!(out, "  No experiment ran.");
+            return;
+        }
+        let mut verdicts: Vec<(&str, &str)> = Vec::new();
+        for w in &self.what_worked {
+            let name = match &w.segment {
+                Some(s) => format!("{} ({s})", w.experiment),
+                None => w.experiment.clone(),
+            };
+            let measured = match (w.uplift, w.uplift_ci_low, w.uplift_ci_high) {
+                (Some(u), Some(l), Some(h)) => format!(
+                    "{:+.1} points [{:+.1}, {:+.1}]{}",
+                    u * 100.0,
+                    l * 100.0,
+                    h * 100.0,
+                    if w.significant == Some(true) {
+                        ", significant"
+                    } else {
+                        ", not significant"
+                    }
+                ),
+                _ => "no outcome known".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "  {name}: {} vs {} (n {} / {}): measured {measured}{}",
+                w.arm,
+                w.reference,
+                w.n,
+                w.reference_n,
+                w.planted_uplift
+                    .map(|p| format!("; planted {:+.1}", p * 100.0))
+                    .unwrap_or_default()
+            );
+            if !verdicts.iter().any(|(n, _)| *n == w.experiment.as_str()) && w.segment.is_none() {
+                verdicts.push((w.experiment.as_str(), w.verdict.as_str()));
+            }
+        }
+        for (_, v) in verdicts {
+            let _ = writeln!(out, "  → {v}");
+        }
     }
 }
 

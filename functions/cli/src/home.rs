@@ -27,9 +27,19 @@ pub struct Settings {
     pub pay_url: String,
     #[serde(default = "default_pay_link_days")]
     pub pay_link_days: u64,
-    /// When the sweep sends, UTC, `HH:MM`.
+    /// When the sweep sends, UTC, `HH:MM` (used when `send_time_local` is
+    /// `off`, and by `--at`).
     #[serde(default = "default_send_time")]
     pub send_time_utc: String,
+    /// Send to each customer at this time of their own day, `HH:MM`
+    /// (default `10:00`), so one daily run reaches every time zone inside
+    /// the quiet-hours limits; `off` uses `send_time_utc` for everyone.
+    #[serde(default = "default_send_time_local")]
+    pub send_time_local: String,
+}
+
+fn default_send_time_local() -> String {
+    "10:00".to_string()
 }
 
 fn default_company() -> String {
@@ -57,6 +67,7 @@ impl Default for Settings {
             pay_url: default_pay_url(),
             pay_link_days: default_pay_link_days(),
             send_time_utc: default_send_time(),
+            send_time_local: default_send_time_local(),
         }
     }
 }
@@ -112,25 +123,26 @@ impl Home {
         }
     }
 
-    pub fn sweep_options(
-        &self,
-        git_revision: Option<String>,
-        at: Option<NaiveTime>,
-    ) -> Result<SweepOptions> {
+    /// How the sweep sends: `--at HH:MM` (UTC, everyone at that moment),
+    /// else each customer at `send_time_local` of their day, else everyone
+    /// at `send_time_utc`.
+    pub fn sweep_options(&self, git_revision: Option<String>, at: Option<NaiveTime>) -> Result<SweepOptions> {
+        let parse = |key: &str, value: &str| {
+            NaiveTime::parse_from_str(value, "%H:%M")
+                .map_err(|_| anyhow::anyhow!("config.toml: {key} `{value}` is not a time like `10:00`"))
+        };
         let send_time_utc = match at {
             Some(t) => t,
-            None => {
-                NaiveTime::parse_from_str(&self.settings.send_time_utc, "%H:%M").map_err(|_| {
-                    anyhow::anyhow!(
-                        "config.toml: send_time_utc `{}` is not a time like `14:00`",
-                        self.settings.send_time_utc
-                    )
-                })?
-            }
+            None => parse("send_time_utc", &self.settings.send_time_utc)?,
+        };
+        let customer_local_time = match (at, self.settings.send_time_local.as_str()) {
+            (Some(_), _) | (None, "off") => None,
+            (None, local) => Some(parse("send_time_local", local)?),
         };
         Ok(SweepOptions {
             git_revision,
             send_time_utc,
+            customer_local_time,
         })
     }
 

@@ -12,7 +12,7 @@ use collect_core::ingest::{self, Incoming, Reject};
 use collect_core::message::{Mailer, NullMailer};
 use collect_core::runner::{RunReport, Runtime};
 use collect_core::store::{SqliteStore, Store};
-use collect_core::sweep::{self, PriorLateRate, RiskScorer};
+use collect_core::sweep::{self, RiskScorer};
 use policy_lang::{Context as GuardContext, Policy};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
@@ -211,13 +211,14 @@ pub fn load_policy(policy: &Path) -> Result<Loaded> {
 fn runtime<'a>(
     home: &Home,
     loaded: &'a Loaded,
+    scorer: &'a dyn RiskScorer,
     mailer: &'a dyn Mailer,
     pay_links: &'a collect_core::message::PayLinks,
     at: Option<NaiveTime>,
 ) -> Result<Runtime<'a>> {
     Ok(Runtime {
         policy: &loaded.policy,
-        scorer: &PriorLateRate,
+        scorer,
         templates: &loaded.templates,
         pay_links,
         mailer,
@@ -239,11 +240,18 @@ pub fn run(
     let mut store = home.store()?;
     let outbox = home.outbox();
     let pay_links = home.pay_links()?;
-    let rt = runtime(home, &loaded, &outbox, &pay_links, at)?;
+    let scorer = crate::model_cmd::scorer(home)?;
+    let rt = runtime(home, &loaded, scorer.as_dyn(), &outbox, &pay_links, at)?;
     let report = rt.run_day(&mut store, date, dry_run)?;
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        Format::Human => print!("{}", describe_run(&report, date, home)),
+        Format::Json => {
+            eprintln!("scorer: {}", scorer.describe());
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Format::Human => {
+            print!("{}", describe_run(&report, date, home));
+            println!("scorer: {}", scorer.describe());
+        }
     }
     Ok(if report.failed.is_empty() {
         ExitCode::SUCCESS
@@ -306,22 +314,14 @@ fn describe_run(report: &RunReport, date: NaiveDate, home: &Home) -> String {
                     r.label, r.invoice_id, r.action_id
                 );
             }
-            ActionStatus::Deferred => {
+            ActionStatus::Deferred | ActionStatus::Skipped => {
+                // The note already says "deferred: …" or "skipped: …".
                 let _ = writeln!(
                     out,
-                    "  deferred: {} for {}: {}",
+                    "  {} for {}: {}",
                     r.label,
                     r.invoice_id,
-                    r.note.as_deref().unwrap_or("")
-                );
-            }
-            ActionStatus::Skipped => {
-                let _ = writeln!(
-                    out,
-                    "  skipped: {} for {}: {}",
-                    r.label,
-                    r.invoice_id,
-                    r.note.as_deref().unwrap_or("")
+                    r.note.as_deref().unwrap_or(r.status.as_str())
                 );
             }
             _ => {}
@@ -401,7 +401,8 @@ pub fn replay(
     let real = home.store()?;
     let mut store = real.copy_in_memory()?;
     let pay_links = home.pay_links()?;
-    let rt = runtime(home, &loaded, &NullMailer, &pay_links, None)?;
+    let scorer = crate::model_cmd::scorer(home)?;
+    let rt = runtime(home, &loaded, scorer.as_dyn(), &NullMailer, &pay_links, None)?;
     let days: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
     let bar = if progress && days.len() > 14 {
         let bar = indicatif::ProgressBar::new(days.len() as u64);
@@ -482,6 +483,7 @@ pub fn simulate(
             .join(", ")
     };
     println!("Simulation {from} to {to} (nothing sent; the real state is unchanged)");
+    println!("scorer: {}", crate::model_cmd::scorer(home)?.describe());
     println!("\nPer day:");
     for (d, m) in &per_day {
         println!("  {d}  {}", fmt(m));
@@ -588,25 +590,21 @@ pub fn explain_invoice(
         );
     };
     let stats = book.customer_stats(&customer.customer_id, date);
-    let risk = RiskScorer::score(
-        &PriorLateRate,
-        &sweep::ScoreInput {
-            book: &book,
-            invoice,
-            day: date,
-            stats: &stats,
-        },
-    );
+    let scorer = crate::model_cmd::scorer(home)?;
+    let input = sweep::ScoreInput {
+        book: &book,
+        invoice,
+        day: date,
+        stats: &stats,
+    };
+    let risk = scorer.as_dyn().score(&input);
+    let why = scorer.explain(&input, 3);
     let facts = sweep::facts(&book, customer, invoice, &stats, risk, date);
     let history = book.contacts(&customer.customer_id, date);
     let opts = home.sweep_options(None, None)?;
     let ctx = GuardContext {
         history: &history,
-        local_time: Some(sweep::local_time(
-            &customer.timezone,
-            date,
-            opts.send_time_utc,
-        )),
+        local_time: Some(opts.local_time_for(&customer.timezone, date)),
     };
     let trace = loaded.policy.explain(&facts, &ctx);
     let recorded: Vec<&ActionRecord> = book.actions_of(invoice_id).iter().collect();
@@ -618,7 +616,9 @@ pub fn explain_invoice(
                 "balance": book.balance(invoice, date),
                 "open": book.is_open(invoice, date),
                 "risk": risk,
-                "scorer": PriorLateRate.name(),
+                "scorer": scorer.as_dyn().name(),
+                "scorer_version": scorer.as_dyn().version(),
+                "risk_factors": why,
                 "recorded_actions": recorded,
             }))?
         ),
@@ -638,8 +638,17 @@ pub fn explain_invoice(
             println!(
                 "Risk: {} (scorer: {})",
                 risk.map_or_else(|| "missing".to_string(), |r| format!("{:.1}%", r * 100.0)),
-                PriorLateRate.name()
+                scorer.describe()
             );
+            if !why.is_empty() {
+                println!(
+                    "  top risk factors: {}",
+                    why.iter()
+                        .map(|(n, c)| format!("{n} ({c:+.3})"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
             print!("{}", trace.render());
             print!("{}", describe_recorded(&store, &recorded)?);
         }

@@ -4,6 +4,7 @@
 //! Git. Each subcommand lives in its own module; this file only parses the
 //! command line and maps outcomes to exit codes.
 
+mod bundle;
 mod cases;
 mod check;
 mod demo;
@@ -11,7 +12,9 @@ mod explain;
 mod fmt;
 mod home;
 mod local;
+mod model_cmd;
 mod policy_files;
+mod report;
 mod test;
 
 use chrono::{NaiveDate, NaiveTime};
@@ -155,6 +158,95 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
+    /// Train the late-payment risk model on the ingested history.
+    ///
+    /// Rows: each invoice 7-14 days before its due date, whose outcome was
+    /// known before --as-of; the latest invoices test it. Saves the model to
+    /// <home>/models/<model_id>.json; --promote installs it as the current
+    /// model when it is at least as good as the current one.
+    Train {
+        #[arg(long)]
+        as_of: NaiveDate,
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Champion/challenger against <home>/models/current.json.
+        #[arg(long)]
+        promote: bool,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+    /// Score open invoices with the current model, riskiest first, with why.
+    Score {
+        #[arg(long)]
+        date: NaiveDate,
+        /// Every open invoice, not only those due in 7-14 days.
+        #[arg(long)]
+        all_open: bool,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+    /// Walk-forward evaluation on IBM's late-payment sample (bench/model_eval.sh).
+    #[command(hide = true)]
+    EvalIbm {
+        #[arg(long, default_value = collect_core::model::ibm::DEFAULT_PATH)]
+        data: PathBuf,
+        /// Write each month's feature matrices and the results here.
+        #[arg(long)]
+        export: Option<PathBuf>,
+        /// Also write the sample in the data contract (customers/invoices/payments.csv).
+        #[arg(long)]
+        contract_out: Option<PathBuf>,
+        /// The first month scored.
+        #[arg(long, default_value = "2012-07-01")]
+        from: NaiveDate,
+        #[arg(long, default_value_t = 100)]
+        trees: u16,
+        /// Training rows from this many days before due (to 14); default 7.
+        #[arg(long)]
+        min_days: Option<u32>,
+        #[arg(long)]
+        leaf: Option<usize>,
+        /// Forest depth; 0 for unlimited.
+        #[arg(long)]
+        depth: Option<u16>,
+        /// Logistic regression L2 penalties per row, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        penalties: Vec<f64>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+    /// Bundle a policy folder (policies, templates, manifest with SHA-256s)
+    /// for deployment; runs the checks of `collect check` first.
+    Bundle {
+        dir: PathBuf,
+        /// The Git revision of the policy repository.
+        #[arg(long)]
+        revision: String,
+        /// The policy in force, when the folder holds several.
+        #[arg(long)]
+        policy: Option<String>,
+        /// Where to write the bundle (default policy-bundle-<REV>.tar).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// What worked: KPIs, aging, pay rates by step, segment, template and
+    /// channel, experiments with their uplift, and reminder timing.
+    ///
+    /// The period defaults to everything recorded; outcomes are followed up
+    /// to the last recorded day.
+    Report {
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        #[arg(long)]
+        to: Option<NaiveDate>,
+        /// Also write one self-contained HTML page with charts here.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: report::ReportFormat,
+    },
     /// The human queue: approvals and call tasks.
     Tasks {
         #[command(subcommand)]
@@ -235,12 +327,65 @@ fn main() -> ExitCode {
         } => {
             home::Home::open(&cli.home).and_then(|h| local::diff(&h, &old, &new, from, to, format))
         }
+        Command::Report {
+            from,
+            to,
+            html,
+            format,
+        } => home::Home::open(&cli.home)
+            .and_then(|h| report::run(&h, from, to, html.as_deref(), format)),
         Command::Demo {
             seed,
             customers,
             policy,
             format,
         } => demo::run(&cli.home, &policy, seed, customers, format),
+        Command::Train {
+            as_of,
+            out,
+            promote,
+            seed,
+            format,
+        } => home::Home::open(&cli.home).and_then(|h| {
+            model_cmd::train(&h, as_of, out.as_deref(), promote, seed, format)
+        }),
+        Command::Score {
+            date,
+            all_open,
+            format,
+        } => home::Home::open(&cli.home)
+            .and_then(|h| model_cmd::score(&h, date, all_open, format)),
+        Command::EvalIbm {
+            data,
+            export,
+            contract_out,
+            from,
+            trees,
+            min_days,
+            leaf,
+            depth,
+            penalties,
+            format,
+        } => model_cmd::eval_ibm(
+            &data,
+            export.as_deref(),
+            contract_out.as_deref(),
+            from,
+            &model_cmd::EvalTuning {
+                trees,
+                min_days,
+                leaf,
+                depth,
+                penalties,
+            },
+            format,
+        ),
+        Command::Bundle {
+            dir,
+            revision,
+            policy,
+            out,
+        } => bundle::run(&dir, &revision, policy.as_deref(), out),
         Command::Tasks {
             action,
             by,

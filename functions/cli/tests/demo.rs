@@ -134,6 +134,14 @@ fn a_small_demo_writes_state_and_mail_and_compares_the_policies() {
         show(&out)
     );
     assert!(text.contains(" tasks"), "{}", show(&out));
+    // The effectiveness report: written, its path printed, the experiment
+    // summarised with the planted effect next to the measured one.
+    let page = demo_dir.join("report.html");
+    assert!(page.is_file(), "{}", show(&out));
+    assert!(text.contains(&page.display().to_string()), "{}", show(&out));
+    assert!(text.contains("What worked"), "{}", show(&out));
+    assert!(text.contains("pre-due-tone"), "{}", show(&out));
+    assert!(text.contains(" report --from "), "{}", show(&out));
     assert!(text.contains(" explain INV-27-"), "{}", show(&out));
 
     // The suggested commands work on the demo's state.
@@ -225,14 +233,20 @@ fn proactive_is_not_worse_than_reactive_with_the_defaults() {
     assert!(on_time("proactive") >= on_time("reactive"));
 }
 
+/// On a small book, the one-day snapshot at the quarter's end hangs on a
+/// handful of invoices (a strategic account is first chased 15 days after
+/// the due date under the proactive policy, 7 under the reactive one), so
+/// the comparison holds over the quarter: the daily average past-due share
+/// and the on-time rate.
 #[test]
 fn proactive_is_not_worse_than_reactive_with_a_small_book() {
     let home = TempDir::new("small-json");
     let out = demo(home.path(), &["--customers", "40", "--format", "json"]);
     assert!(out.status.success(), "{}", show(&out));
     let v = json(&out);
-    let (p_end, p_avg) = past_due(&v, "proactive");
-    let (r_end, r_avg) = past_due(&v, "reactive");
-    assert!(p_end <= r_end, "at quarter end: {p_end} vs {r_end}");
+    let (_, p_avg) = past_due(&v, "proactive");
+    let (_, r_avg) = past_due(&v, "reactive");
     assert!(p_avg <= r_avg, "daily average: {p_avg} vs {r_avg}");
+    let on_time = |run: &str| v[run]["figures"]["on_time_payment_rate"].as_f64().unwrap();
+    assert!(on_time("proactive") >= on_time("reactive"));
 }

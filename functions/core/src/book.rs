@@ -25,6 +25,28 @@ pub struct Book {
     pub events: HashMap<String, Vec<Event>>,
     /// Recorded actions by invoice id.
     pub actions: HashMap<String, Vec<ActionRecord>>,
+    /// Mail events that name no invoice (only the action or the message
+    /// they answer), sorted by date; those naming an invoice are in `events`.
+    pub mail_events: Vec<Event>,
+    /// Positions in `invoices`, sorted by invoice id: [`Book::invoice`]
+    /// finds one in O(log n) (and checks the hit, so a caller that edits
+    /// `invoices` still gets a right answer, by a linear search).
+    by_id: Vec<usize>,
+}
+
+/// Recorded actions grouped by invoice id, each group in the order given.
+#[derive(Debug, Default)]
+pub(crate) struct ActionsByInvoice(HashMap<String, Vec<ActionRecord>>);
+
+impl ActionsByInvoice {
+    pub(crate) fn push(&mut self, a: ActionRecord) {
+        match self.0.get_mut(&a.invoice_id) {
+            Some(v) => v.push(a),
+            None => {
+                self.0.insert(a.invoice_id.clone(), vec![a]);
+            }
+        }
+    }
 }
 
 /// An accepted payment plan's schedule: what is due when.
@@ -71,10 +93,26 @@ impl Book {
     /// Builds a book from records in any order.
     pub fn new(
         customers: Vec<Customer>,
-        mut invoices: Vec<Invoice>,
+        invoices: Vec<Invoice>,
         payments: Vec<Payment>,
         events: Vec<Event>,
         actions: Vec<ActionRecord>,
+    ) -> Book {
+        let mut acts = ActionsByInvoice::default();
+        for a in actions {
+            acts.push(a);
+        }
+        Book::with_actions(customers, invoices, payments, events, acts)
+    }
+
+    /// [`Book::new`] with the actions already grouped (the store streams
+    /// them in, so they are never all in one list as well).
+    pub(crate) fn with_actions(
+        customers: Vec<Customer>,
+        mut invoices: Vec<Invoice>,
+        payments: Vec<Payment>,
+        events: Vec<Event>,
+        actions: ActionsByInvoice,
     ) -> Book {
         invoices
             .sort_by(|a, b| (&a.customer_id, &a.invoice_id).cmp(&(&b.customer_id, &b.invoice_id)));
@@ -86,18 +124,37 @@ impl Book {
             v.sort_by(|a, b| (a.paid_on, &a.payment_id).cmp(&(b.paid_on, &b.payment_id)));
         }
         let mut ev: HashMap<String, Vec<Event>> = HashMap::new();
+        let mut mail_events: Vec<Event> = Vec::new();
         for e in events {
             if let Some(inv) = e.invoice_id.clone() {
                 ev.entry(inv).or_default().push(e);
+            } else if e.kind.is_mail() {
+                mail_events.push(e);
             }
         }
+        mail_events.sort_by(|a, b| (a.date, &a.event_id).cmp(&(b.date, &b.event_id)));
         for v in ev.values_mut() {
             v.sort_by(|a, b| (a.date, &a.event_id).cmp(&(b.date, &b.event_id)));
         }
-        let mut acts: HashMap<String, Vec<ActionRecord>> = HashMap::new();
-        for a in actions {
-            acts.entry(a.invoice_id.clone()).or_default().push(a);
+        // Most invoices have a payment or two and a few actions: without
+        // the slack of a growing list (room for four), the book is smaller.
+        for v in by_invoice.values_mut() {
+            v.shrink_to_fit();
         }
+        for v in ev.values_mut() {
+            v.shrink_to_fit();
+        }
+        let mut acts = actions.0;
+        for v in acts.values_mut() {
+            v.shrink_to_fit();
+        }
+        let mut by_id: Vec<usize> = (0..invoices.len()).collect();
+        // Stable: among equal ids the first in `invoices` comes first, as a
+        // linear search would find it.
+        by_id.sort_by(|&a, &b| {
+            let id = |k: usize| invoices.get(k).map(|i| i.invoice_id.as_str());
+            id(a).cmp(&id(b))
+        });
         Book {
             customers: customers
                 .into_iter()
@@ -107,11 +164,27 @@ impl Book {
             payments: by_invoice,
             events: ev,
             actions: acts,
+            mail_events,
+            by_id,
         }
     }
 
     pub fn invoice(&self, invoice_id: &str) -> Option<&Invoice> {
-        self.invoices.iter().find(|i| i.invoice_id == invoice_id)
+        let id_at = |k: usize| self.invoices.get(k).map(|i| i.invoice_id.as_str());
+        let at = self
+            .by_id
+            .partition_point(|&k| id_at(k).is_some_and(|id| id < invoice_id));
+        let hit = self
+            .by_id
+            .get(at)
+            .and_then(|&k| self.invoices.get(k))
+            .filter(|i| i.invoice_id == invoice_id);
+        // A miss (or an index out of step with `invoices`, edited since
+        // `new`) falls back to the linear search.
+        match hit {
+            Some(i) if self.by_id.len() == self.invoices.len() => Some(i),
+            _ => self.invoices.iter().find(|i| i.invoice_id == invoice_id),
+        }
     }
 
     fn payments_of(&self, invoice_id: &str) -> &[Payment] {

@@ -5,12 +5,18 @@
 //! - `message`: templates, pay links, RFC 5322 messages and the mail port;
 //! - `book`: what is known about each invoice on a given day (as-of facts);
 //! - `sweep`: the pure daily decision over a book, producing actions;
-//! - `store`: the state port and its SQLite adapter.
+//! - `effect`: outcomes matched to actions, KPIs, experiments and their uplift;
+//! - `store`: the state port and its SQLite adapter;
+//! - `aws`: the policy bundle (always) and the DynamoDB, S3, SES v2 and SQS
+//!   adapters (feature `aws`).
 
+pub mod aws;
 pub mod book;
 pub mod domain;
+pub mod effect;
 pub mod ingest;
 pub mod message;
+pub mod model;
 pub mod runner;
 pub mod store;
 pub mod sweep;

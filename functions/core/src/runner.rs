@@ -20,6 +20,8 @@ use chrono::{Days, NaiveDate};
 use policy_lang::Policy;
 use rust_decimal::Decimal;
 use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 /// Who the messages come from.
 #[derive(Debug, Clone, Serialize)]
@@ -55,6 +57,19 @@ pub struct RunReport {
     pub sent: Vec<SentMessage>,
     pub failed: Vec<(String, String)>,
     pub dry_run: bool,
+    /// Where the run spent its time (not part of the report's data).
+    #[serde(skip)]
+    pub timings: RunTimings,
+}
+
+/// Wall time of each phase of a run, for benchmarks and diagnostics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunTimings {
+    pub load_book: Duration,
+    pub plan_sweep: Duration,
+    pub save_actions: Duration,
+    /// Rendering, the mail port and the status transitions around it.
+    pub sending: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -77,53 +92,94 @@ impl Runtime<'_> {
         day: NaiveDate,
         dry_run: bool,
     ) -> Result<RunReport, RunError> {
+        let mut timings = RunTimings::default();
+        let started = Instant::now();
         let book = store.load_book()?;
+        timings.load_book = started.elapsed();
+        let started = Instant::now();
         let plan = plan_sweep(&book, self.policy, self.scorer, day, &self.options);
+        timings.plan_sweep = started.elapsed();
         let mut report = RunReport {
             plan,
             dry_run,
+            timings,
             ..RunReport::default()
         };
         if dry_run {
             return Ok(report);
         }
+        let started = Instant::now();
         store.save_actions(&report.plan.records, day, None)?;
+        report.timings.save_actions = started.elapsed();
+        let started = Instant::now();
         // Messages of earlier runs that never reached `sent` (a crash).
         let mut messages = unfinished(&book, day);
-        messages.retain(|m| {
-            !report
+        {
+            let planned: HashSet<&str> = report
                 .plan
                 .messages
                 .iter()
-                .any(|p| p.message_id == m.message_id)
-        });
-        messages.extend(report.plan.messages.iter().cloned());
-        let book = store.load_book()?;
-        for m in &messages {
-            self.deliver(store, &book, m, day, &mut report)?;
+                .map(|p| p.message_id.as_str())
+                .collect();
+            messages.retain(|m| !planned.contains(m.message_id.as_str()));
         }
+        let records = std::mem::take(&mut report.plan.records);
+        let planned = std::mem::take(&mut report.plan.messages);
+        let saved = Saved::new(&book, &records, messages.iter().chain(&planned));
+        let delivered = self.deliver_all(
+            store,
+            &saved,
+            messages.iter().chain(&planned),
+            day,
+            &mut report,
+        );
+        report.plan.records = records;
+        report.plan.messages = planned;
+        delivered?;
+        report.timings.sending = started.elapsed();
         Ok(report)
+    }
+
+    /// Delivers the messages in order, their status changes grouped in
+    /// batches of [`BATCH`] messages (one store transaction each; see
+    /// [`Store::begin_batch`]). On an error, what was done before it is
+    /// kept, as when every change was committed on its own.
+    fn deliver_all<'m>(
+        &self,
+        store: &mut dyn Store,
+        saved: &Saved<'_>,
+        messages: impl Iterator<Item = &'m PlannedMessage>,
+        day: NaiveDate,
+        report: &mut RunReport,
+    ) -> Result<(), RunError> {
+        store.begin_batch()?;
+        for (k, m) in messages.enumerate() {
+            if k > 0 && k % BATCH == 0 {
+                store.end_batch()?;
+                store.begin_batch()?;
+            }
+            if let Err(e) = self.deliver(store, saved, m, day, report) {
+                let _ = store.end_batch();
+                return Err(e);
+            }
+        }
+        store.end_batch()?;
+        Ok(())
     }
 
     fn deliver(
         &self,
         store: &mut dyn Store,
-        book: &Book,
+        saved: &Saved<'_>,
         planned: &PlannedMessage,
         day: NaiveDate,
         report: &mut RunReport,
     ) -> Result<(), RunError> {
+        let book = saved.book;
         let records: Vec<ActionRecord> = planned
             .action_ids
             .iter()
-            .filter_map(|id| {
-                planned
-                    .invoice_ids
-                    .iter()
-                    .flat_map(|inv| book.actions_of(inv))
-                    .find(|a| &a.action_id == id)
-                    .cloned()
-            })
+            .filter_map(|id| saved.find(planned, id).cloned())
             .collect();
         let Some(customer) = book.customers.get(&planned.customer_id) else {
             return Ok(());
@@ -293,10 +349,55 @@ impl Runtime<'_> {
     }
 }
 
+/// Messages whose status changes share one store transaction.
+const BATCH: usize = 1000;
+
+/// The action records as stored once this run's are saved: this run's
+/// records (the last one of an id wins, as in the store) over the book's.
+struct Saved<'a> {
+    book: &'a Book,
+    recorded: HashMap<&'a str, &'a ActionRecord>,
+}
+
+impl<'a> Saved<'a> {
+    /// Indexes the records the messages name (only those: a first sweep
+    /// records millions, a few of which go out).
+    fn new<'m>(
+        book: &'a Book,
+        records: &'a [ActionRecord],
+        messages: impl Iterator<Item = &'m PlannedMessage>,
+    ) -> Saved<'a> {
+        let named: HashSet<&str> = messages
+            .flat_map(|m| m.action_ids.iter().map(String::as_str))
+            .collect();
+        Saved {
+            book,
+            recorded: records
+                .iter()
+                .filter(|r| named.contains(r.action_id.as_str()))
+                .map(|r| (r.action_id.as_str(), r))
+                .collect(),
+        }
+    }
+
+    /// The stored record of `action_id`, among those of the message's invoices.
+    fn find(&self, planned: &PlannedMessage, action_id: &str) -> Option<&'a ActionRecord> {
+        match self.recorded.get(action_id) {
+            Some(r) => planned.invoice_ids.contains(&r.invoice_id).then_some(*r),
+            None => planned
+                .invoice_ids
+                .iter()
+                .flat_map(|inv| self.book.actions_of(inv))
+                .find(|a| a.action_id == action_id),
+        }
+    }
+}
+
 /// Messages recorded by an earlier run that never reached `sent`.
 fn unfinished(book: &Book, day: NaiveDate) -> Vec<PlannedMessage> {
     let mut by_message: std::collections::BTreeMap<String, PlannedMessage> =
         std::collections::BTreeMap::new();
+    let mut best: HashMap<String, i64> = HashMap::new();
     for actions in book.actions.values() {
         for a in actions {
             let Some(mid) = &a.message_id else { continue };
@@ -317,10 +418,12 @@ fn unfinished(book: &Book, day: NaiveDate) -> Vec<PlannedMessage> {
                     plan: None,
                     tags: vec![("channel".to_string(), a.channel.clone())],
                 });
-            if a.step_offset >= m.action_ids.len() as i64 {
+            // The most advanced step sets the template, as when it was planned.
+            m.action_ids.push(a.action_id.clone());
+            if a.step_offset >= *best.entry(mid.clone()).or_insert(a.step_offset) {
+                best.insert(mid.clone(), a.step_offset);
                 m.template.clone_from(&a.target);
             }
-            m.action_ids.push(a.action_id.clone());
             if !m.invoice_ids.contains(&a.invoice_id) {
                 m.invoice_ids.push(a.invoice_id.clone());
             }

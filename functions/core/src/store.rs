@@ -4,7 +4,7 @@
 //! query by, so the schema stays as simple as the data contract. Every status
 //! change of an action is also appended to `action_log`, the audit trail.
 
-use crate::book::Book;
+use crate::book::{ActionsByInvoice, Book};
 use crate::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
 use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -83,6 +83,19 @@ pub trait Store {
         day: NaiveDate,
         by: Option<&str>,
     ) -> Result<(), StoreError>;
+    /// Starts grouping the writes that follow, until [`Store::end_batch`],
+    /// into one unit (one SQLite transaction): many small writes cost one
+    /// commit. Every write made in between is kept by `end_batch`; a crash
+    /// before it loses them all, which callers must tolerate (the sending
+    /// protocol does: an action left `planned` is handed again under the
+    /// same message id). Stores without such a unit ignore it.
+    fn begin_batch(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Commits the writes made since [`Store::begin_batch`].
+    fn end_batch(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
     fn action(&self, action_id: &str) -> Result<Option<ActionRecord>, StoreError>;
     fn actions(&self) -> Result<Vec<ActionRecord>, StoreError>;
     fn action_log(&self, action_id: &str) -> Result<Vec<LogEntry>, StoreError>;
@@ -113,6 +126,8 @@ CREATE TABLE IF NOT EXISTS action_log (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
+const CACHE: &str = "PRAGMA cache_size = -65536;";
+
 fn encode<T: Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(StoreError::Encode)
 }
@@ -137,6 +152,11 @@ impl SqliteStore {
             source,
         })?;
         conn.execute_batch(SCHEMA)?;
+        // 64 MiB of page cache instead of SQLite's 2 MiB: a sweep that
+        // records many actions inserts them at random places of the id
+        // indexes, and a small cache writes the same pages out again and
+        // again. SQLite takes the memory only as pages are used.
+        conn.execute_batch(CACHE)?;
         Ok(SqliteStore { conn })
     }
 
@@ -222,33 +242,51 @@ impl SqliteStore {
         table: &'static str,
         key_col: &str,
     ) -> Result<Vec<T>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {key_col}, body FROM {table}"))?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         let mut out = Vec::new();
-        for row in rows {
-            let (key, body) = row?;
-            out.push(decode(table, &key, &body)?);
-        }
+        self.each(table, key_col, |v| out.push(v))?;
         Ok(out)
     }
 
+    /// Decodes every record of a table, in storage order, handing each to `f`.
+    fn each<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        key_col: &str,
+        mut f: impl FnMut(T),
+    ) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {key_col}, body FROM {table}"))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            // Decoded straight from SQLite's buffer: no copy of the text.
+            let body = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+            match serde_json::from_str(body) {
+                Ok(v) => f(v),
+                Err(source) => {
+                    return Err(StoreError::Corrupt {
+                        table,
+                        key: row.get::<_, String>(0)?,
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn log(
-        tx: &rusqlite::Transaction<'_>,
+        tx: &Connection,
         r: &ActionRecord,
         day: NaiveDate,
         by: Option<&str>,
     ) -> Result<(), StoreError> {
-        let seq: i64 = tx.query_row(
-            "SELECT COALESCE(MAX(seq), 0) + 1 FROM action_log WHERE action_id = ?1",
-            [&r.action_id],
-            |row| row.get(0),
-        )?;
-        tx.execute(
-            "INSERT INTO action_log (action_id, seq, day, status, note, by) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![r.action_id, seq, day.to_string(), r.status.as_str(), r.note, by],
-        )?;
+        // The next number in the action's trail, in the same statement.
+        tx.prepare_cached(
+            "INSERT INTO action_log (action_id, seq, day, status, note, by)
+             SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5 FROM action_log WHERE action_id = ?1",
+        )?
+        .execute(params![r.action_id, day.to_string(), r.status.as_str(), r.note, by])?;
         Ok(())
     }
 }
@@ -307,12 +345,16 @@ impl Store for SqliteStore {
     }
 
     fn load_book(&self) -> Result<Book, StoreError> {
-        Ok(Book::new(
+        // Actions, the bulk of a store that has run for a while, go
+        // straight into their groups.
+        let mut actions = ActionsByInvoice::default();
+        self.each("actions", "action_id", |a| actions.push(a))?;
+        Ok(Book::with_actions(
             self.all("customers", "customer_id")?,
             self.all("invoices", "invoice_id")?,
             self.all("payments", "payment_id")?,
             self.all("events", "event_id")?,
-            self.all("actions", "action_id")?,
+            actions,
         ))
     }
 
@@ -322,14 +364,33 @@ impl Store for SqliteStore {
         day: NaiveDate,
         by: Option<&str>,
     ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         {
-            let mut get = tx.prepare("SELECT body FROM actions WHERE action_id = ?1")?;
-            let mut put = tx.prepare(
+            // Most records of a sweep are new: try the plain insert first
+            // (one index probe), compare with the stored body only when
+            // the id exists.
+            let mut add = tx.prepare_cached(
+                "INSERT INTO actions (action_id, invoice_id, customer_id, status, body) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (action_id) DO NOTHING",
+            )?;
+            let mut get = tx.prepare_cached("SELECT body FROM actions WHERE action_id = ?1")?;
+            let mut put = tx.prepare_cached(
                 "INSERT OR REPLACE INTO actions (action_id, invoice_id, customer_id, status, body) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
-            for r in records {
+            // The status changes to log, by position in `records`.
+            let mut changed: Vec<usize> = Vec::new();
+            for (k, r) in records.iter().enumerate() {
                 let body = encode(r)?;
+                let row = params![
+                    r.action_id,
+                    r.invoice_id,
+                    r.customer_id,
+                    r.status.as_str(),
+                    body
+                ];
+                if add.execute(row)? == 1 {
+                    changed.push(k);
+                    continue;
+                }
                 let old: Option<String> =
                     get.query_row([&r.action_id], |row| row.get(0)).optional()?;
                 if old.as_deref() == Some(body.as_str()) {
@@ -339,16 +400,20 @@ impl Store for SqliteStore {
                     Some(o) => Some(decode::<ActionRecord>("actions", &r.action_id, o)?.status),
                     None => None,
                 };
-                put.execute(params![
-                    r.action_id,
-                    r.invoice_id,
-                    r.customer_id,
-                    r.status.as_str(),
-                    body
-                ])?;
+                put.execute(row)?;
                 if old_status != Some(r.status) {
-                    Self::log(&tx, r, day, by)?;
+                    changed.push(k);
                 }
+            }
+            // Logged in the order of the trail's key, so its index grows in
+            // order instead of at random; the entries of one action keep
+            // their order (a stable sort), and so their numbers.
+            changed.sort_by(|&a, &b| {
+                let id = |k: usize| records.get(k).map(|r| r.action_id.as_str());
+                id(a).cmp(&id(b))
+            });
+            for r in changed.iter().filter_map(|&k| records.get(k)) {
+                Self::log(&tx, r, day, by)?;
             }
         }
         tx.commit()?;
@@ -362,13 +427,11 @@ impl Store for SqliteStore {
         day: NaiveDate,
         by: Option<&str>,
     ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction()?;
+        // A savepoint: its own transaction, or a part of the open batch.
+        let tx = self.conn.savepoint()?;
         let current: Option<String> = tx
-            .query_row(
-                "SELECT status FROM actions WHERE action_id = ?1",
-                [&record.action_id],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT status FROM actions WHERE action_id = ?1")?
+            .query_row([&record.action_id], |r| r.get(0))
             .optional()?;
         let Some(current) = current else {
             return Err(StoreError::NoSuchAction(record.action_id.clone()));
@@ -384,12 +447,28 @@ impl Store for SqliteStore {
                     .join(" or "),
             });
         }
-        tx.execute(
-            "UPDATE actions SET status = ?2, body = ?3 WHERE action_id = ?1",
-            params![record.action_id, record.status.as_str(), encode(record)?],
-        )?;
+        tx.prepare_cached("UPDATE actions SET status = ?2, body = ?3 WHERE action_id = ?1")?
+            .execute(params![
+                record.action_id,
+                record.status.as_str(),
+                encode(record)?
+            ])?;
         Self::log(&tx, record, day, by)?;
         tx.commit()?;
+        Ok(())
+    }
+
+    fn begin_batch(&mut self) -> Result<(), StoreError> {
+        if self.conn.is_autocommit() {
+            self.conn.execute_batch("BEGIN")?;
+        }
+        Ok(())
+    }
+
+    fn end_batch(&mut self) -> Result<(), StoreError> {
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("COMMIT")?;
+        }
         Ok(())
     }
 

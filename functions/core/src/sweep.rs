@@ -68,6 +68,19 @@ pub struct SweepOptions {
     /// When the sweep sends, in UTC; quiet hours are checked against each
     /// customer's local time at this moment.
     pub send_time_utc: NaiveTime,
+    /// Send to every customer at this time of *their* day instead (the
+    /// local runtime's default, 10:00): one daily run then reaches customers
+    /// in every time zone inside their allowed hours. `None` uses
+    /// `send_time_utc` (an hourly AWS schedule passes the real time).
+    pub customer_local_time: Option<NaiveTime>,
+}
+
+impl SweepOptions {
+    /// The customer's local time when the sweep sends to them.
+    pub fn local_time_for(&self, timezone: &str, day: NaiveDate) -> NaiveTime {
+        self.customer_local_time
+            .unwrap_or_else(|| local_time(timezone, day, self.send_time_utc))
+    }
 }
 
 impl Default for SweepOptions {
@@ -75,6 +88,7 @@ impl Default for SweepOptions {
         SweepOptions {
             git_revision: None,
             send_time_utc: NaiveTime::from_hms_opt(14, 0, 0).unwrap_or_default(),
+            customer_local_time: None,
         }
     }
 }
@@ -127,21 +141,48 @@ impl SweepPlan {
 
 /// Deterministic action id: one invoice, one policy, one segment, one step.
 pub fn action_id(policy: &str, invoice_id: &str, segment: &str, offset: i64) -> String {
-    let digest = Sha256::digest(
-        format!("{policy}\u{1f}{invoice_id}\u{1f}{segment}\u{1f}{offset}").as_bytes(),
-    );
-    format!("act-{}", hex(digest.get(..10).unwrap_or_default()))
+    // The digest of `{policy}␟{invoice_id}␟{segment}␟{offset}`, fed in parts.
+    let digest = Sha256::new()
+        .chain_update(policy)
+        .chain_update(SEP)
+        .chain_update(invoice_id)
+        .chain_update(SEP)
+        .chain_update(segment)
+        .chain_update(SEP)
+        .chain_update(offset.to_string())
+        .finalize();
+    prefixed_hex("act-", digest.get(..10).unwrap_or_default())
 }
+
+/// The unit separator between the parts of a hashed id.
+const SEP: &[u8] = "\u{1f}".as_bytes();
 
 fn message_id(day: NaiveDate, action_ids: &[String]) -> String {
-    let mut ids = action_ids.to_vec();
-    ids.sort();
-    let digest = Sha256::digest(format!("{day}\u{1f}{}", ids.join("\u{1f}")).as_bytes());
-    format!("msg-{}", hex(digest.get(..10).unwrap_or_default()))
+    let mut ids: Vec<&str> = action_ids.iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    let mut hasher = Sha256::new().chain_update(day.to_string());
+    for id in ids {
+        hasher.update(SEP);
+        hasher.update(id);
+    }
+    if action_ids.is_empty() {
+        hasher.update(SEP);
+    }
+    prefixed_hex("msg-", hasher.finalize().get(..10).unwrap_or_default())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+fn prefixed_hex(prefix: &str, bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(prefix.len() + 2 * bytes.len());
+    out.push_str(prefix);
+    for b in bytes {
+        for nibble in [b >> 4, b & 0x0f] {
+            out.push(char::from(
+                DIGITS.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
+    }
+    out
 }
 
 /// The customer's local time when the sweep sends; UTC for an unknown zone.
@@ -367,6 +408,41 @@ impl<'a> CustomerSweep<'a> {
             .iter()
             .filter(|a| a.policy_name == self.policy.name && a.segment == segment)
             .collect();
+        // The invoice moved to another segment: what still waited under the
+        // old one will not happen.
+        for a in existing.iter().filter(|a| {
+            a.policy_name == self.policy.name
+                && a.segment != segment
+                && a.message_id.is_none()
+                && matches!(
+                    a.status,
+                    ActionStatus::Planned | ActionStatus::AwaitingApproval | ActionStatus::Approved | ActionStatus::Deferred
+                )
+        }) {
+            let mut r = a.clone();
+            r.status = ActionStatus::Skipped;
+            r.note = Some(format!(
+                "skipped: the invoice moved from segment `{}` to `{segment}` (was {})",
+                a.segment,
+                a.status.as_str()
+            ));
+            plan.records.push(r);
+        }
+        // Customers in the control group: the pre-due steps they do not get
+        // are recorded once, so the hold-out can be measured.
+        for i in bits(d.held_out) {
+            let Some(step) = ladder.steps.get(i) else { continue };
+            let id = action_id(&self.policy.name, &inv.invoice_id, segment, step.offset);
+            if existing.iter().any(|a| a.action_id == id) {
+                continue;
+            }
+            let mut r = self.new_record(&id, inv, step, segment, risk);
+            r.status = ActionStatus::Skipped;
+            r.experiment = Some("control-group".to_string());
+            r.arm = Some("control".to_string());
+            r.note = Some("skipped: the customer is in the policy's control group (no steps before the due date)".to_string());
+            plan.records.push(r);
+        }
 
         // Approved by a person since the last sweep: deliver now.
         for a in mine.iter().filter(|a| a.status == ActionStatus::Approved) {
@@ -380,9 +456,12 @@ impl<'a> CustomerSweep<'a> {
             }
         }
 
-        let taken_max = mine
+        // Where the invoice stands on its ladder: the latest step taken under
+        // this policy, whatever segment it was in then (a customer moving
+        // between segments does not get the same reminder twice).
+        let taken_max = existing
             .iter()
-            .filter(|a| a.status.is_taken())
+            .filter(|a| a.policy_name == self.policy.name && a.status.is_taken())
             .map(|a| a.step_offset)
             .max();
         let candidates: Vec<usize> = bits(d.due)
@@ -411,10 +490,15 @@ impl<'a> CustomerSweep<'a> {
                 continue;
             };
             let mut r = record_for(step);
+            let why = if r.status == ActionStatus::Deferred {
+                "it was still held back by a guardrail"
+            } else {
+                "a missed sweep or a hold"
+            };
             r.status = ActionStatus::Skipped;
             r.decided_on = self.day;
             r.note = Some(format!(
-                "skipped: the later step `{}` was due on {} (a missed sweep or a hold)",
+                "skipped: the later step `{}` was due on {} ({why})",
                 latest.offset_text(),
                 self.day
             ));
@@ -429,7 +513,7 @@ impl<'a> CustomerSweep<'a> {
         let Some(action) = resolved.action else {
             r.status = ActionStatus::Skipped;
             r.note = Some(format!(
-                "control arm of experiment `{}`: no action by design",
+                "skipped: control arm of experiment `{}`, no action by design",
                 resolved.experiment.unwrap_or_default()
             ));
             r.channel = "none".to_string();
@@ -524,7 +608,7 @@ impl<'a> CustomerSweep<'a> {
             return;
         }
         let mut history = self.book.contacts(&customer.customer_id, self.day);
-        let local = local_time(&customer.timezone, self.day, self.opts.send_time_utc);
+        let local = self.opts.local_time_for(&customer.timezone, self.day);
         let (emails, others): (Vec<Pending>, Vec<Pending>) = pending
             .into_iter()
             .partition(|p| p.channel == Channel::Email);
@@ -619,5 +703,27 @@ fn target(action: &CAction) -> String {
         CAction::Call { queue } => queue.clone(),
         CAction::OfferPlan(_) => "plan-offer".to_string(),
         CAction::Experiment { name, .. } => name.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_the_digests_of_their_parts() {
+        // sha256("standard-net30␟INV-1␟standard␟-3"), first 10 bytes.
+        assert_eq!(
+            action_id("standard-net30", "INV-1", "standard", -3),
+            "act-45c3c17eee097f63feb7"
+        );
+        let day = NaiveDate::from_ymd_opt(2027, 3, 10).unwrap_or_default();
+        // sha256("2027-03-10␟act-a␟act-b"), the ids sorted.
+        assert_eq!(
+            message_id(day, &["act-b".to_string(), "act-a".to_string()]),
+            "msg-6fdc6365f7af55b8e8e2"
+        );
+        // sha256("2027-03-10␟")
+        assert_eq!(message_id(day, &[]), "msg-836f4e7b9254433ee331");
     }
 }

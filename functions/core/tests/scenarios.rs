@@ -184,6 +184,7 @@ impl Env {
             options: SweepOptions {
                 git_revision: Some("abc123".into()),
                 send_time_utc: self.send_time,
+                customer_local_time: None,
             },
             pay_link_days: 30,
         }

@@ -8,6 +8,16 @@
 //! per invoice before any policy runs; the simulation only applies it on
 //! the day the reminder arrives. Two policies run on one generated book
 //! therefore meet exactly the same customers.
+//!
+//! One effect is planted on purpose, for `collect report` to find: a
+//! friendly reminder before the due date gets would-be late payers among
+//! the standard (not strategic) customers to pay on time — 80% of them after
+//! the full `friendly-reminder`, 20% after the `friendly-reminder-short` —
+//! and nothing else before the due date moves anyone ([`Heed`]). Because
+//! each invoice's answer is drawn in advance, the true effect on any set of
+//! invoices is known exactly ([`InvoicePlan::paid_on_time`]). How customers
+//! treat email (open, click, reply, bounce) is drawn per customer
+//! ([`Engagement`]) and per message ([`message_draw`]).
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use collect_core::domain::{Customer, Invoice, Payment};
@@ -46,8 +56,8 @@ pub enum PayerType {
     Early,
     /// Pays on the due date (now and then a day or three late).
     OnTime,
-    /// Pays 1–5 days after the first reminder or notice about an invoice;
-    /// without one, 10–40 days late.
+    /// Pays 1–5 days after the first notice, call or letter about an
+    /// invoice on or after its due date; without one, 10–40 days late.
     Responsive,
     /// Pays 15–60 days late whatever happens.
     ChronicLate,
@@ -111,14 +121,15 @@ impl PayerType {
     }
 }
 
-/// When the (first) payment of an invoice comes.
+/// When the (first) payment of an invoice comes, unless a friendly
+/// reminder before the due date brings it forward (see [`Heed`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pays {
     /// On this day, whatever the policy does.
     On(NaiveDate),
-    /// `lag` days after the first reminder, notice, offer, letter or call
-    /// about the invoice made on or after `from`; on `fallback` when none
-    /// comes sooner.
+    /// `lag` days after the first notice, offer, letter or call about the
+    /// invoice made on or after `from` (never before the due date); on
+    /// `fallback` when none comes sooner.
     Responds {
         from: NaiveDate,
         lag: i64,
@@ -139,6 +150,38 @@ pub struct Promise {
     pub window_days: i64,
 }
 
+/// The planted effect: how a customer answers a friendly reminder that
+/// arrives before the due date.
+///
+/// A standard (not strategic) customer who would otherwise pay late pays the
+/// whole invoice `lag` (1–2) days after the reminder, so on time, when its
+/// draw `u` falls under the reminder's heed rate ([`heed_rate`]): 80% for
+/// the full `friendly-reminder`, 20% for the `friendly-reminder-short`,
+/// nothing for any other message. Strategic accounts, chronic late payers,
+/// customers who never pay and those who asked not to be contacted are not
+/// moved by reminders before the due date (no `Heed`), nor is anyone by a
+/// pre-due call. Everything is drawn up front, so both potential outcomes of
+/// every invoice are known: see [`InvoicePlan::paid_on_time`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Heed {
+    pub u: f64,
+    pub lag: i64,
+}
+
+/// The template of the friendly reminder, and its short variant.
+pub const FULL_REMINDER: &str = "friendly-reminder";
+pub const SHORT_REMINDER: &str = "friendly-reminder-short";
+
+/// The share of late payers a pre-due reminder with this template gets to
+/// pay on time (the planted effect).
+pub fn heed_rate(template: &str) -> f64 {
+    match template {
+        FULL_REMINDER => 0.80,
+        SHORT_REMINDER => 0.20,
+        _ => 0.0,
+    }
+}
+
 /// One invoice of the quarter with everything its customer will do.
 #[derive(Debug, Clone)]
 pub struct InvoicePlan {
@@ -150,13 +193,75 @@ pub struct InvoicePlan {
     /// A dispute opened and closed on these days.
     pub dispute: Option<(NaiveDate, NaiveDate)>,
     pub promise: Option<Promise>,
+    /// How the customer answers a friendly reminder before the due date.
+    pub heed: Option<Heed>,
+}
+
+impl InvoicePlan {
+    /// The day the invoice is paid in full when nothing before its due date
+    /// changes the customer's mind, if it ever is.
+    pub fn settled_without_reminder(&self) -> Option<NaiveDate> {
+        let first = match self.pays {
+            Pays::On(day) => day,
+            // The first payment answers a contact after the due date, or
+            // comes on the fallback day: after the due date either way.
+            Pays::Responds { fallback, .. } => fallback,
+            Pays::Never => return None,
+        };
+        let last = self
+            .parts
+            .iter()
+            .map(|(offset, _)| *offset)
+            .max()
+            .unwrap_or(0);
+        Some(if last == 0 {
+            first
+        } else {
+            business_after(plus(first, last))
+        })
+    }
+
+    /// The day a reminder with `template` sent on `day` gets the invoice
+    /// paid in full, if the customer heeds it.
+    pub fn heeded_on(&self, day: NaiveDate, template: &str) -> Option<NaiveDate> {
+        let heed = self.heed?;
+        (day < self.invoice.due_date && heed.u < heed_rate(template))
+            .then(|| business_after(plus(day, heed.lag)))
+    }
+
+    /// Whether the invoice is paid in full by its due date when these
+    /// emails (day sent, template) reach the customer. Every potential
+    /// outcome of every invoice is known in advance: the truth the report's
+    /// experiments must recover.
+    pub fn paid_on_time(&self, emails: &[(NaiveDate, &str)]) -> bool {
+        let due = self.invoice.due_date;
+        let without = self.settled_without_reminder().is_some_and(|d| d <= due);
+        let heeded = emails
+            .iter()
+            .filter_map(|(day, template)| self.heeded_on(*day, template))
+            .any(|d| d <= due);
+        without || heeded
+    }
+}
+
+/// How a customer treats email: the chance that a message is opened, that
+/// an opened one has its pay link clicked, that it is answered; and whether
+/// the address bounces (then nothing is read, and no reminder is heeded).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Engagement {
+    pub open: f64,
+    pub click: f64,
+    pub reply: f64,
+    pub bounces: bool,
 }
 
 /// The generated book.
 #[derive(Debug, Clone)]
 pub struct Generated {
+    pub seed: u64,
     pub customers: Vec<Customer>,
     pub payer: BTreeMap<String, PayerType>,
+    pub engagement: BTreeMap<String, Engagement>,
     /// Last quarter's invoices, all settled before the quarter starts.
     pub history_invoices: Vec<Invoice>,
     pub history_payments: Vec<Payment>,
@@ -373,13 +478,35 @@ fn slug(s: &str) -> String {
     out.trim_end_matches('-').to_string()
 }
 
+/// A draw in `0..1` for one message and one question, fixed by the seed:
+/// whether a given message is opened does not depend on the order in which
+/// the simulation asks (FNV-1a over the seed, the message id and the question).
+pub fn message_draw(seed: u64, message_id: &str, question: &str) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for b in message_id
+        .bytes()
+        .chain(std::iter::once(0x1f))
+        .chain(question.bytes())
+    {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    // A final mix, then the top 53 bits as a fraction.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// Generates `n` customers with their invoices and behaviour.
 pub fn generate(seed: u64, n: u32) -> Generated {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let start = quarter_start();
     let mut out = Generated {
+        seed,
         customers: Vec::new(),
         payer: BTreeMap::new(),
+        engagement: BTreeMap::new(),
         history_invoices: Vec::new(),
         history_payments: Vec::new(),
         plans: Vec::new(),
@@ -448,6 +575,13 @@ pub fn generate(seed: u64, n: u32) -> Generated {
             .random_bool(0.6)
             .then(|| format!("+1 555 {:04}", rng.random_range(0..10_000)));
 
+        let engagement = Engagement {
+            open: rng.random_range(0.25..0.85),
+            click: rng.random_range(0.10..0.50),
+            reply: rng.random_range(0.0..0.08),
+            bounces: rng.random_bool(0.02),
+        };
+
         // This quarter's invoices.
         let count = if strategic {
             rng.random_range(4..=9)
@@ -476,7 +610,12 @@ pub fn generate(seed: u64, n: u32) -> Generated {
                 dispute_opened_on: None,
             };
             next_invoice += 1;
-            mine.push(behaviour(&mut rng, invoice, payer));
+            mine.push(behaviour(
+                &mut rng,
+                invoice,
+                payer,
+                strategic || engagement.bounces,
+            ));
         }
 
         // Close to the credit limit for some: the limit is about what the
@@ -540,7 +679,8 @@ pub fn generate(seed: u64, n: u32) -> Generated {
             tags,
             do_not_contact: payer == PayerType::DoNotContact,
         });
-        out.payer.insert(id, payer);
+        out.payer.insert(id.clone(), payer);
+        out.engagement.insert(id, engagement);
         out.plans.extend(mine);
     }
     out.plans.sort_by(|a, b| {
@@ -551,11 +691,18 @@ pub fn generate(seed: u64, n: u32) -> Generated {
 }
 
 /// Decides, for one invoice, everything its customer will do.
-fn behaviour(rng: &mut ChaCha8Rng, invoice: Invoice, payer: PayerType) -> InvoicePlan {
+/// `unmoved`: the customer is strategic or its mail bounces, so a reminder
+/// before the due date changes nothing.
+fn behaviour(
+    rng: &mut ChaCha8Rng,
+    invoice: Invoice,
+    payer: PayerType,
+    unmoved: bool,
+) -> InvoicePlan {
     let issue = invoice.issue_date;
     let due = invoice.due_date;
     let responds = |rng: &mut ChaCha8Rng, from: NaiveDate| Pays::Responds {
-        from,
+        from: from.max(due),
         lag: days(rng, 1, 5),
         fallback: business_after(plus(due.max(from), days(rng, 10, 40))),
     };
@@ -571,7 +718,7 @@ fn behaviour(rng: &mut ChaCha8Rng, invoice: Invoice, payer: PayerType) -> Invoic
                 Pays::On(business_after(plus(due, days(rng, 1, 3))))
             }
         }
-        PayerType::Responsive => responds(rng, issue),
+        PayerType::Responsive => responds(rng, due),
         PayerType::ChronicLate => Pays::On(business_after(plus(due, days(rng, 15, 60)))),
         PayerType::Disputer => {
             if rng.random_bool(0.4) {
@@ -579,12 +726,12 @@ fn behaviour(rng: &mut ChaCha8Rng, invoice: Invoice, payer: PayerType) -> Invoic
                 let closed = plus(opened, days(rng, 5, 20));
                 dispute = Some((opened, closed));
                 Pays::Responds {
-                    from: closed,
+                    from: closed.max(due),
                     lag: days(rng, 1, 5),
                     fallback: business_after(plus(due.max(plus(closed, 3)), days(rng, 0, 10))),
                 }
             } else {
-                responds(rng, issue)
+                responds(rng, due)
             }
         }
         PayerType::DoNotContact => Pays::On(business_after(plus(due, days(rng, 0, 30)))),
@@ -613,12 +760,22 @@ fn behaviour(rng: &mut ChaCha8Rng, invoice: Invoice, payer: PayerType) -> Invoic
         kept: payer != PayerType::NeverPay && rng.random_bool(0.75),
         window_days: days(rng, 7, 14),
     });
+    // Drawn for every invoice, so the stream of draws does not depend on
+    // who heeds.
+    let u: f64 = rng.random();
+    let lag = days(rng, 1, 2);
+    let heeds = !unmoved
+        && matches!(
+            payer,
+            PayerType::Early | PayerType::OnTime | PayerType::Responsive | PayerType::Disputer
+        );
     InvoicePlan {
         invoice,
         pays,
         parts,
         dispute,
         promise,
+        heed: heeds.then_some(Heed { u, lag }),
     }
 }
 

@@ -1,0 +1,371 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! `collect report` on data ingested from CSV and JSON events, as a finance
+//! person would get there: ingest the ERP's exports, run the policy on a few
+//! days, feed back the payments and the mail service's events, report.
+//!
+//! The book (amounts in USD, all issued 2027-02-09 and due 2027-03-11):
+//! I1 (C1) 1000, paid on 03-10; I2 (C2) 600 and I3 (C2) 400, unpaid.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+struct Temp(PathBuf);
+
+impl Temp {
+    fn new(label: &str) -> Temp {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!(
+            "collect-report-{label}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Temp(dir)
+    }
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for Temp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn collect(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_collect"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .current_dir(ROOT)
+        .env("NO_COLOR", "1")
+        .env(
+            "COLLECT_PAY_LINK_KEY",
+            "test-key-test-key-test-key-test-key-0123",
+        )
+        .env_remove("COLLECT_HOME")
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n{}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn ok(out: Output) -> String {
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const CUSTOMERS: &str = "customer_id,name,email,phone,language,timezone,country,industry,annual_revenue,credit_score,credit_limit,tags,do_not_contact
+C1,Acme Ltd,ap@acme.example,,en,UTC,GB,manufacturing,120000,640,,,false
+C2,Globex Inc,billing@globex.example,,en,America/New_York,US,retail,,,,,false
+";
+
+const INVOICES: &str =
+    "invoice_id,customer_id,number,issue_date,due_date,amount,currency,disputed,dispute_opened_on
+I1,C1,2027-0001,2027-02-09,2027-03-11,1000.00,USD,false,
+I2,C2,2027-0002,2027-02-09,2027-03-11,600.00,USD,false,
+I3,C2,2027-0003,2027-02-09,2027-03-11,400.00,USD,false,
+";
+
+/// The header value `name` of every `.eml` under `dir`.
+fn headers(dir: &Path, name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        for line in text.lines() {
+            if let Some(v) = line.strip_prefix(&format!("{name}: ")) {
+                out.push(v.trim().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Ingests the exports, runs three sweeps, feeds back a payment, mail
+/// events and a promise. Returns the home folder.
+fn prepared(t: &Temp) -> PathBuf {
+    let home = t.0.join("home");
+    t.write("day0/customers.csv", CUSTOMERS);
+    t.write("day0/invoices.csv", INVOICES);
+    ok(collect(
+        &home,
+        &["ingest", t.0.join("day0").to_str().unwrap()],
+    ));
+    // 03-08: the pre-due reminders (one message per customer).
+    ok(collect(&home, &["run", "--date", "2027-03-08"]));
+    let outbox = home.join("outbox/2027-03-08");
+    let actions = headers(&outbox, "X-Collect-Action-Ids");
+    let messages: Vec<String> = headers(&outbox, "Message-ID")
+        .iter()
+        .map(|m| {
+            m.trim_start_matches('<')
+                .split('@')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    // C1's message names one action (I1); C2's two (I2, I3).
+    let single = actions.iter().find(|a| !a.contains(',')).unwrap();
+    let events = format!(
+        "{{\"type\":\"mail_delivered\",\"date\":\"2027-03-08\",\"message_id\":\"{m0}\"}}\n\
+         {{\"type\":\"mail_delivered\",\"date\":\"2027-03-08\",\"message_id\":\"{m1}\"}}\n\
+         {{\"type\":\"mail_opened\",\"date\":\"2027-03-09\",\"action_id\":\"{single}\"}}\n\
+         {{\"type\":\"mail_clicked\",\"date\":\"2027-03-09\",\"action_id\":\"{single}\"}}\n\
+         {{\"type\":\"mail_opened\",\"date\":\"2027-03-09\",\"message_id\":\"msg-never-sent\"}}\n\
+         {{\"type\":\"promise_to_pay\",\"date\":\"2027-03-09\",\"invoice_id\":\"I2\",\"promised_until\":\"2027-03-16\"}}\n",
+        m0 = messages[0],
+        m1 = messages[1],
+    );
+    t.write("day2/events.jsonl", &events);
+    t.write(
+        "day2/payments.csv",
+        "payment_id,invoice_id,paid_on,amount\nP1,I1,2027-03-10,1000.00\n",
+    );
+    ok(collect(
+        &home,
+        &["ingest", t.0.join("day2").to_str().unwrap()],
+    ));
+    ok(collect(&home, &["run", "--date", "2027-03-11"]));
+    ok(collect(&home, &["run", "--date", "2027-03-18"]));
+    home
+}
+
+fn close(v: &serde_json::Value, expected: f64) {
+    let x = v
+        .as_f64()
+        .unwrap_or_else(|| panic!("{v} is not a number (expected {expected})"));
+    assert!((x - expected).abs() < 1e-9, "{x} vs {expected}");
+}
+
+#[test]
+fn the_report_on_ingested_csv_data_in_json_csv_human_and_html() {
+    let t = Temp::new("csv");
+    let home = prepared(&t);
+
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(collect(&home, &["report", "--format", "json"]))).unwrap();
+    // Everything recorded: 02-09 (issued) to 03-18 (the last sweep), 38 days.
+    assert_eq!(v["period"]["from"], "2027-02-09");
+    assert_eq!(v["period"]["to"], "2027-03-18");
+    assert_eq!(v["period"]["days"], 38);
+    // Invoiced 2000; open at the end I2 600 + I3 400 = 1000, all past due.
+    assert_eq!(v["receivables"]["invoiced"], "2000.00");
+    assert_eq!(v["receivables"]["ending"], "1000.00");
+    close(&v["past_due_share"], 1.0);
+    // DSO = 1000 / 2000 × 38 = 19.0; best possible 0; ADD = 19.0.
+    close(&v["dso"], 19.0);
+    close(&v["best_possible_dso"], 0.0);
+    close(&v["add"], 19.0);
+    // CEI = (0 + 2000 − 1000) / (0 + 2000 − 0) = 0.5.
+    close(&v["cei"], 0.5);
+    for key in [
+        "aging",
+        "by_step",
+        "by_segment",
+        "by_template",
+        "by_channel",
+        "by_arm",
+        "by_offset",
+        "experiments",
+    ] {
+        assert!(v[key].is_array(), "`{key}` is missing");
+    }
+    let last = v["aging"].as_array().unwrap().last().unwrap();
+    assert_eq!(last["date"], "2027-03-18");
+    assert_eq!(last["d1_30"], "1000.00");
+
+    // The three pre-due reminders (I1, I2, I3), one message each customer.
+    let email = v["by_channel"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["key"] == "email")
+        .unwrap();
+    let pre = v["by_step"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["key"] == "standard due - 3d")
+        .unwrap();
+    assert_eq!(pre["actions"], 3);
+    // Only I1 was paid, two days after its reminder (7 days known for all three).
+    assert_eq!(pre["known_7d"], 3);
+    assert_eq!(pre["paid_7d"], 1);
+    close(&pre["pay_rate_7d"], 1.0 / 3.0);
+    close(&pre["avg_days_to_payment"], 2.0);
+    close(&pre["avg_days_past_due_at_payment"], -1.0);
+    // Opened and clicked: C1's reminder, by its action id (1 of 3).
+    assert_eq!(pre["opened"], 1);
+    assert_eq!(pre["clicked"], 1);
+    assert_eq!(pre["delivered"], 3);
+    assert!(email["actions"].as_u64().unwrap() >= 3);
+    // The promise on I2 answers the reminder on I2.
+    assert_eq!(pre["promises"], 1);
+    let a = &v["attribution"];
+    assert_eq!(a["payments_matched"], 1);
+    assert_eq!(a["mail_events_matched"], 4);
+    assert_eq!(a["mail_events_unmatched"], 1);
+
+    // The tone experiment: each arm's rate and interval, an uplift when
+    // both arms have units, and no winner on three invoices.
+    let x = v["experiments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["experiment"] == "pre-due-tone")
+        .unwrap();
+    assert_eq!(x["winner"], serde_json::Value::Null);
+    assert!(x["verdict"].as_str().unwrap().contains("No winner"));
+    for arm in x["arms"].as_array().unwrap() {
+        for key in [
+            "pay_rate",
+            "ci_low",
+            "ci_high",
+            "n",
+            "significant",
+            "uplift",
+        ] {
+            assert!(arm.get(key).is_some(), "arm lacks `{key}`: {arm}");
+        }
+    }
+
+    // A period without sales: DSO cannot be computed and says so (null).
+    let march: serde_json::Value = serde_json::from_str(&ok(collect(
+        &home,
+        &[
+            "report",
+            "--from",
+            "2027-03-01",
+            "--to",
+            "2027-03-18",
+            "--format",
+            "json",
+        ],
+    )))
+    .unwrap();
+    assert_eq!(march["receivables"]["beginning"], "2000.00");
+    assert_eq!(march["dso"], serde_json::Value::Null);
+    // CEI = (2000 + 0 − 1000) / (2000 + 0 − 0) = 0.5.
+    close(&march["cei"], 0.5);
+
+    let csv = ok(collect(&home, &["report", "--format", "csv"]));
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("section,group,measure,value"));
+    for row in [
+        "kpi,,dso,19.0",
+        "kpi,,cei,0.5",
+        "by_step,standard due - 3d,paid_7d,1",
+        "aging,2027-03-18,d1_30,1000.00",
+    ] {
+        assert!(csv.lines().any(|l| l == row), "no row `{row}` in\n{csv}");
+    }
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("experiment_arm,pre-due-tone | ")),
+        "{csv}"
+    );
+
+    let html = t.0.join("out/report.html");
+    let human = ok(collect(
+        &home,
+        &["report", "--html", html.to_str().unwrap()],
+    ));
+    for line in [
+        "Collection effectiveness, 2027-02-09 to 2027-03-18",
+        "DSO (days sales outstanding)",
+        "19.0 days",
+        "CEI (collection effectiveness)",
+        "50.0%",
+        "By policy step",
+        "standard due - 3d",
+        "pre-due-tone",
+        "No winner called",
+        "Reminder timing",
+        "How these are worked out",
+        "HTML report with charts:",
+    ] {
+        assert!(human.contains(line), "missing `{line}` in\n{human}");
+    }
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(page.matches("<svg").count() >= 4, "charts are inline SVG");
+    assert!(!page.contains("<script"), "no script needed");
+}
+
+#[test]
+fn the_report_on_the_demo_lists_experiments_and_measures() {
+    let t = Temp::new("demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_collect"))
+        .arg("--home")
+        .arg(&t.0)
+        .args(["demo", "--customers", "40", "--format", "json"])
+        .current_dir(ROOT)
+        .env_remove("COLLECT_HOME")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let demo: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let page = PathBuf::from(demo["report_html"].as_str().unwrap());
+    assert!(page.is_file(), "{}", page.display());
+    assert!(demo["what_worked"].is_array());
+
+    let home = t.0.join("demo");
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(collect(&home, &["report", "--format", "json"]))).unwrap();
+    assert!(v["dso"].is_number());
+    assert!(!v["aging"].as_array().unwrap().is_empty());
+    assert!(!v["by_step"].as_array().unwrap().is_empty());
+    assert!(
+        v["experiments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["experiment"] == "pre-due-tone"),
+        "{}",
+        v["experiments"]
+    );
+    // The demo's customers open, click and answer emails.
+    let email = v["by_channel"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["key"] == "email")
+        .unwrap();
+    assert!(email["open_rate"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["attribution"]["mail_events_unmatched"], 0);
+}
+
+#[test]
+fn an_empty_home_gets_a_clear_error() {
+    let t = Temp::new("empty");
+    let out = collect(&t.0, &["report"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nothing is recorded yet"),
+        "{}",
+        text(&out)
+    );
+}

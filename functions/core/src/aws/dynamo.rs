@@ -1,0 +1,889 @@
+//! The DynamoDB adapter: records, events, actions and messages in one table
+//! (the design and its access patterns are in the [module docs](super)).
+//!
+//! Records are stored as JSON documents (`doc`) beside the key attributes,
+//! as in the SQLite store, so both hold the same data contract.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::AwsError;
+use super::keys::{self, DOC, GSI1, GSI1PK, GSI1SK, KIND, PK, SK, STATUS, TTL};
+use crate::book::Book;
+use crate::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
+use crate::sweep::PlannedMessage;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// How long mail events are kept (TTL), in days.
+pub const MAIL_EVENT_DAYS: i64 = 400;
+/// BatchWriteItem takes at most 25 requests.
+const BATCH: usize = 25;
+/// Attempts at re-sending `UnprocessedItems` before giving up.
+const BATCH_ATTEMPTS: u32 = 8;
+/// How many customer partitions are read at once.
+const PARALLEL_QUERIES: usize = 16;
+
+/// The state of a message, on its `M#` item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    Planned,
+    Sending,
+    Sent,
+    Failed,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Planned => "planned",
+            MessageStatus::Sending => "sending",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<MessageStatus> {
+        [
+            MessageStatus::Planned,
+            MessageStatus::Sending,
+            MessageStatus::Sent,
+            MessageStatus::Failed,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+    }
+}
+
+/// A [`PlannedMessage`] as stored, so that an unfinished message can be
+/// sent again exactly as planned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    pub message_id: String,
+    pub customer_id: String,
+    pub channel: String,
+    pub template: String,
+    pub action_ids: Vec<String>,
+    pub invoice_ids: Vec<String>,
+    pub plan: Option<Vec<(NaiveDate, Decimal)>>,
+    pub tags: Vec<(String, String)>,
+    pub day: NaiveDate,
+}
+
+impl StoredMessage {
+    pub fn new(m: &PlannedMessage, day: NaiveDate) -> StoredMessage {
+        StoredMessage {
+            message_id: m.message_id.clone(),
+            customer_id: m.customer_id.clone(),
+            channel: m.channel.clone(),
+            template: m.template.clone(),
+            action_ids: m.action_ids.clone(),
+            invoice_ids: m.invoice_ids.clone(),
+            plan: m.plan.clone(),
+            tags: m.tags.clone(),
+            day,
+        }
+    }
+
+    pub fn planned(&self) -> PlannedMessage {
+        PlannedMessage {
+            message_id: self.message_id.clone(),
+            customer_id: self.customer_id.clone(),
+            channel: self.channel.clone(),
+            template: self.template.clone(),
+            action_ids: self.action_ids.clone(),
+            invoice_ids: self.invoice_ids.clone(),
+            plan: self.plan.clone(),
+            tags: self.tags.clone(),
+        }
+    }
+}
+
+/// A message item: what was planned and how far sending got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageState {
+    pub message: StoredMessage,
+    pub status: MessageStatus,
+    /// When it went to `sending` (the grace period of reconciliation).
+    pub sending_since: Option<DateTime<Utc>>,
+    /// SES's id, once SES accepted it.
+    pub provider_message_id: Option<String>,
+    pub note: Option<String>,
+}
+
+/// A stored mail event (SES's or the ERP's), as the events function wrote it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MailEvent {
+    pub event_id: String,
+    /// `send`, `delivery`, `bounce`, … for SES; the event kind otherwise.
+    pub kind: String,
+    pub date: NaiveDate,
+    pub message_id: Option<String>,
+    pub action_id: Option<String>,
+    /// SES's message id, when the event came from SES.
+    pub provider_message_id: Option<String>,
+}
+
+/// What recording a sweep's actions did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Recorded {
+    /// Written by this run.
+    pub written: Vec<String>,
+    /// Refused by their condition: another run recorded or moved them first.
+    pub conflicts: Vec<String>,
+}
+
+/// Counts of a batch write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BatchOutcome {
+    pub items: usize,
+    /// Requests re-sent because DynamoDB returned them as unprocessed.
+    pub retried: usize,
+}
+
+/// The table.
+#[derive(Debug, Clone)]
+pub struct Dynamo {
+    client: Client,
+    table: String,
+    shards: u32,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.as_str()),
+        _ => None,
+    }
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<String, AwsError> {
+    serde_json::to_string(v).map_err(|e| AwsError::Corrupt {
+        key: "(new record)".to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn decode<T: DeserializeOwned>(item: &Item) -> Result<T, AwsError> {
+    let key = format!(
+        "{}/{}",
+        get_s(item, PK).unwrap_or("?"),
+        get_s(item, SK).unwrap_or("?")
+    );
+    let doc = get_s(item, DOC).ok_or_else(|| AwsError::Corrupt {
+        key: key.clone(),
+        reason: "no `doc` attribute".to_string(),
+    })?;
+    serde_json::from_str(doc).map_err(|e| AwsError::Corrupt {
+        key,
+        reason: e.to_string(),
+    })
+}
+
+fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+/// An item's keys plus its document.
+fn item(pk: String, sk: String, kind: &str, doc: String) -> Item {
+    let mut it = Item::new();
+    it.insert(PK.to_string(), s(pk));
+    it.insert(SK.to_string(), s(sk));
+    it.insert(KIND.to_string(), s(kind));
+    it.insert(DOC.to_string(), s(doc));
+    it
+}
+
+impl Dynamo {
+    pub fn new(client: Client, table: impl Into<String>, shards: u32) -> Dynamo {
+        Dynamo {
+            client,
+            table: table.into(),
+            shards: shards.max(1),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn shards(&self) -> u32 {
+        self.shards
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    // ------------------------------------------------------------ items
+
+    fn customer_item(&self, c: &Customer) -> Result<Item, AwsError> {
+        let mut it = item(
+            keys::customer_pk(&c.customer_id),
+            keys::CUSTOMER_SK.to_string(),
+            "customer",
+            encode(c)?,
+        );
+        let shard = keys::shard_of(&c.customer_id, self.shards);
+        it.insert(GSI1PK.to_string(), s(keys::customers_gsi_pk(shard)));
+        it.insert(GSI1SK.to_string(), s(c.customer_id.clone()));
+        Ok(it)
+    }
+
+    /// An invoice; `open` puts it in the sparse index of open invoices.
+    fn invoice_item(&self, i: &Invoice, open: bool) -> Result<Item, AwsError> {
+        let mut it = item(
+            keys::customer_pk(&i.customer_id),
+            keys::invoice_sk(&i.invoice_id),
+            "invoice",
+            encode(i)?,
+        );
+        if open {
+            let shard = keys::shard_of(&i.customer_id, self.shards);
+            it.insert(GSI1PK.to_string(), s(keys::open_gsi_pk(shard)));
+            it.insert(
+                GSI1SK.to_string(),
+                s(keys::open_gsi_sk(i.due_date, &i.invoice_id)),
+            );
+        }
+        Ok(it)
+    }
+
+    fn invoice_ref_item(i: &Invoice) -> Item {
+        let mut it = Item::new();
+        it.insert(PK.to_string(), s(keys::invoice_ref_pk(&i.invoice_id)));
+        it.insert(SK.to_string(), s(keys::REF_SK));
+        it.insert(KIND.to_string(), s("invoice_ref"));
+        it.insert(keys::CUSTOMER_ID.to_string(), s(i.customer_id.clone()));
+        it
+    }
+
+    fn payment_item(customer_id: &str, p: &Payment) -> Result<Item, AwsError> {
+        Ok(item(
+            keys::customer_pk(customer_id),
+            keys::payment_sk(&p.invoice_id, &p.payment_id),
+            "payment",
+            encode(p)?,
+        ))
+    }
+
+    fn action_item(r: &ActionRecord) -> Result<Item, AwsError> {
+        let mut it = item(
+            keys::customer_pk(&r.customer_id),
+            keys::action_sk(&r.action_id),
+            "action",
+            encode(r)?,
+        );
+        it.insert(STATUS.to_string(), s(r.status.as_str()));
+        Ok(it)
+    }
+
+    // ------------------------------------------------------------ records
+
+    pub async fn put_customer(&self, c: &Customer) -> Result<(), AwsError> {
+        self.put(self.customer_item(c)?).await
+    }
+
+    /// Upserts an invoice and its reference item; the invoice is open (in
+    /// the sweep's index) while its payments do not cover it.
+    pub async fn put_invoice(&self, i: &Invoice) -> Result<(), AwsError> {
+        let paid = self.paid(&i.customer_id, &i.invoice_id).await?;
+        self.put(self.invoice_item(i, paid < i.amount)?).await?;
+        self.put(Self::invoice_ref_item(i)).await
+    }
+
+    /// The customer an invoice belongs to, if the invoice is known.
+    pub async fn customer_of_invoice(&self, invoice_id: &str) -> Result<Option<String>, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::invoice_ref_pk(invoice_id)))
+            .key(SK, s(keys::REF_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("DynamoDB", "GetItem", e))?;
+        Ok(out
+            .item
+            .as_ref()
+            .and_then(|it| get_s(it, keys::CUSTOMER_ID))
+            .map(str::to_string))
+    }
+
+    /// Records a payment; `Ok(false)` when the invoice is not known. The
+    /// payment that settles an invoice takes it out of the sweep's index.
+    pub async fn put_payment(&self, p: &Payment) -> Result<bool, AwsError> {
+        let Some(customer_id) = self.customer_of_invoice(&p.invoice_id).await? else {
+            return Ok(false);
+        };
+        self.put(Self::payment_item(&customer_id, p)?).await?;
+        self.refresh_open(&customer_id, &p.invoice_id).await?;
+        Ok(true)
+    }
+
+    /// Sum of the payments recorded for an invoice.
+    async fn paid(&self, customer_id: &str, invoice_id: &str) -> Result<Decimal, AwsError> {
+        let items = self
+            .query_prefix(
+                &keys::customer_pk(customer_id),
+                &keys::payments_of_invoice_prefix(invoice_id),
+            )
+            .await?;
+        let mut total = Decimal::ZERO;
+        for it in &items {
+            let p: Payment = decode(it)?;
+            total += p.amount;
+        }
+        Ok(total)
+    }
+
+    /// Puts the invoice in or takes it out of the open-invoice index.
+    async fn refresh_open(&self, customer_id: &str, invoice_id: &str) -> Result<(), AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::customer_pk(customer_id)))
+            .key(SK, s(keys::invoice_sk(invoice_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("DynamoDB", "GetItem", e))?;
+        let Some(existing) = out.item else {
+            return Ok(());
+        };
+        let invoice: Invoice = decode(&existing)?;
+        let open = self.paid(customer_id, invoice_id).await? < invoice.amount;
+        if open == existing.contains_key(GSI1PK) {
+            return Ok(());
+        }
+        self.put(self.invoice_item(&invoice, open)?).await
+    }
+
+    /// Stores an invoice event once (by event id); `Ok(None)` when the
+    /// invoice is not known, `Ok(Some(false))` when it was stored before.
+    pub async fn put_invoice_event(&self, e: &Event) -> Result<Option<bool>, AwsError> {
+        let Some(invoice_id) = &e.invoice_id else {
+            return Ok(None);
+        };
+        let Some(customer_id) = self.customer_of_invoice(invoice_id).await? else {
+            return Ok(None);
+        };
+        let it = item(
+            keys::customer_pk(&customer_id),
+            keys::invoice_event_sk(invoice_id, &e.event_id),
+            "event",
+            encode(e)?,
+        );
+        self.put_new(it).await.map(Some)
+    }
+
+    /// Stores a mail event once under its message (or action), with a TTL.
+    /// Returns whether it was new.
+    pub async fn put_mail_event(&self, e: &MailEvent) -> Result<bool, AwsError> {
+        let pk = match (&e.message_id, &e.action_id) {
+            (Some(m), _) => keys::message_pk(m),
+            (None, Some(a)) => keys::action_pk(a),
+            (None, None) => {
+                return Err(AwsError::Corrupt {
+                    key: e.event_id.clone(),
+                    reason: "a mail event needs a message or an action".to_string(),
+                });
+            }
+        };
+        let mut it = item(
+            pk,
+            keys::mail_event_sk(&e.event_id),
+            "mail_event",
+            encode(e)?,
+        );
+        let expires = e
+            .date
+            .and_hms_opt(0, 0, 0)
+            .map(|d| d.and_utc().timestamp())
+            .unwrap_or_default()
+            + MAIL_EVENT_DAYS * 86_400;
+        it.insert(TTL.to_string(), n(expires));
+        self.put_new(it).await
+    }
+
+    /// The mail events stored for a message.
+    pub async fn mail_events(&self, message_id: &str) -> Result<Vec<MailEvent>, AwsError> {
+        self.query_prefix(&keys::message_pk(message_id), keys::EVENT_PREFIX)
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
+    }
+
+    /// Upserts many records with BatchWriteItem (CSV drops).
+    pub async fn put_customers(&self, records: &[Customer]) -> Result<BatchOutcome, AwsError> {
+        let items = records
+            .iter()
+            .map(|c| self.customer_item(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.batch_put(items).await
+    }
+
+    /// Upserts invoices in batches. Payments already recorded are taken
+    /// into account per invoice, so the index stays right.
+    pub async fn put_invoices(&self, records: &[Invoice]) -> Result<BatchOutcome, AwsError> {
+        let mut items = Vec::with_capacity(records.len() * 2);
+        for i in records {
+            let paid = self.paid(&i.customer_id, &i.invoice_id).await?;
+            items.push(self.invoice_item(i, paid < i.amount)?);
+            items.push(Self::invoice_ref_item(i));
+        }
+        self.batch_put(items).await
+    }
+
+    /// Writes payments in batches; returns the ones whose invoice is not
+    /// known (to be rejected), after updating the index of the others.
+    pub async fn put_payments(
+        &self,
+        records: &[Payment],
+    ) -> Result<(BatchOutcome, Vec<Payment>), AwsError> {
+        let mut items = Vec::new();
+        let mut unknown = Vec::new();
+        let mut touched: HashSet<(String, String)> = HashSet::new();
+        let mut owners: HashMap<String, Option<String>> = HashMap::new();
+        for p in records {
+            let owner = match owners.get(&p.invoice_id) {
+                Some(o) => o.clone(),
+                None => {
+                    let o = self.customer_of_invoice(&p.invoice_id).await?;
+                    owners.insert(p.invoice_id.clone(), o.clone());
+                    o
+                }
+            };
+            match owner {
+                Some(c) => {
+                    items.push(Self::payment_item(&c, p)?);
+                    touched.insert((c, p.invoice_id.clone()));
+                }
+                None => unknown.push(p.clone()),
+            }
+        }
+        let outcome = self.batch_put(items).await?;
+        for (c, i) in &touched {
+            self.refresh_open(c, i).await?;
+        }
+        Ok((outcome, unknown))
+    }
+
+    /// BatchWriteItem in chunks of 25; `UnprocessedItems` are sent again
+    /// with exponential backoff, a bounded number of times.
+    pub async fn batch_put(&self, items: Vec<Item>) -> Result<BatchOutcome, AwsError> {
+        let mut outcome = BatchOutcome {
+            items: items.len(),
+            retried: 0,
+        };
+        let mut requests: Vec<WriteRequest> = Vec::with_capacity(items.len());
+        for it in items {
+            let put = PutRequest::builder()
+                .set_item(Some(it))
+                .build()
+                .map_err(|e| AwsError::Corrupt {
+                    key: "(batch item)".to_string(),
+                    reason: e.to_string(),
+                })?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        for chunk in requests.chunks(BATCH) {
+            let mut pending: Vec<WriteRequest> = chunk.to_vec();
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                if attempt > 0 {
+                    outcome.retried += pending.len();
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                if attempt >= BATCH_ATTEMPTS {
+                    return Err(AwsError::Service {
+                        service: "DynamoDB",
+                        operation: "BatchWriteItem",
+                        message: format!(
+                            "{} item(s) still unprocessed after {BATCH_ATTEMPTS} attempts",
+                            pending.len()
+                        ),
+                        retryable: true,
+                    });
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::sdk("DynamoDB", "BatchWriteItem", e))?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default();
+                attempt += 1;
+            }
+        }
+        Ok(outcome)
+    }
+
+    // ------------------------------------------------------------ reading
+
+    /// The customers with an open invoice due on or before `through`
+    /// (overdue ones included), in one shard: a Query on the sparse index.
+    pub async fn open_customers(
+        &self,
+        shard: u32,
+        through: NaiveDate,
+    ) -> Result<Vec<String>, AwsError> {
+        let mut out: Vec<String> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("#pk = :pk AND #sk <= :hi")
+                .expression_attribute_names("#pk", GSI1PK)
+                .expression_attribute_names("#sk", GSI1SK)
+                .expression_attribute_values(":pk", s(keys::open_gsi_pk(shard)))
+                // `~` sorts after every id character: the whole last day.
+                .expression_attribute_values(":hi", s(format!("{through}#~")))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk("DynamoDB", "Query", e))?;
+            for it in page.items() {
+                if let Some(c) = get_s(it, PK).and_then(keys::customer_of_pk) {
+                    if seen.insert(c.to_string()) {
+                        out.push(c.to_string());
+                    }
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every customer of a shard (training).
+    pub async fn shard_customers(&self, shard: u32) -> Result<Vec<String>, AwsError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", GSI1PK)
+                .expression_attribute_values(":pk", s(keys::customers_gsi_pk(shard)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk("DynamoDB", "Query", e))?;
+            out.extend(
+                page.items()
+                    .iter()
+                    .filter_map(|it| get_s(it, PK).and_then(keys::customer_of_pk))
+                    .map(str::to_string),
+            );
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// All items of a partition whose sort key starts with `prefix`
+    /// (`""` for all), every page.
+    async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, AwsError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", s(pk))
+                .set_exclusive_start_key(start.take());
+            q = if prefix.is_empty() {
+                q.key_condition_expression("#pk = :pk")
+            } else {
+                q.key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_names("#sk", SK)
+                    .expression_attribute_values(":prefix", s(prefix))
+            };
+            let page = q
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk("DynamoDB", "Query", e))?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The whole history of some customers, as a book: one Query per
+    /// customer partition, a bounded number at a time.
+    pub async fn load_book(&self, customer_ids: &[String]) -> Result<Book, AwsError> {
+        let mut customers = Vec::new();
+        let mut invoices = Vec::new();
+        let mut payments = Vec::new();
+        let mut events = Vec::new();
+        let mut actions = Vec::new();
+        for chunk in customer_ids.chunks(PARALLEL_QUERIES) {
+            let mut tasks = tokio::task::JoinSet::new();
+            for c in chunk {
+                let me = self.clone();
+                let pk = keys::customer_pk(c);
+                tasks.spawn(async move { me.query_prefix(&pk, "").await });
+            }
+            while let Some(joined) = tasks.join_next().await {
+                let items = joined.map_err(|e| AwsError::Service {
+                    service: "DynamoDB",
+                    operation: "Query",
+                    message: format!("a query task failed: {e}"),
+                    retryable: true,
+                })??;
+                for it in &items {
+                    match get_s(it, KIND) {
+                        Some("customer") => customers.push(decode::<Customer>(it)?),
+                        Some("invoice") => invoices.push(decode::<Invoice>(it)?),
+                        Some("payment") => payments.push(decode::<Payment>(it)?),
+                        Some("event") => events.push(decode::<Event>(it)?),
+                        Some("action") => actions.push(decode::<ActionRecord>(it)?),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(Book::new(customers, invoices, payments, events, actions))
+    }
+
+    // ------------------------------------------------------------ actions
+
+    /// Records a sweep's actions. A new action is written only if no item
+    /// has its id; a changed one only if its stored status is still the
+    /// one the sweep saw (`previous`). Refused writes are conflicts: another
+    /// run got there first, and this run must not act on them.
+    pub async fn record_actions(
+        &self,
+        records: &[ActionRecord],
+        previous: &HashMap<String, ActionStatus>,
+    ) -> Result<Recorded, AwsError> {
+        let mut out = Recorded::default();
+        for r in records {
+            let expected = previous.get(&r.action_id).copied();
+            if self.put_action(r, expected.as_slice()).await? {
+                out.written.push(r.action_id.clone());
+            } else {
+                out.conflicts.push(r.action_id.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes an action if its stored status is one of `expected` (or, with
+    /// none, if it does not exist). `Ok(false)` when the condition fails.
+    pub async fn put_action(
+        &self,
+        r: &ActionRecord,
+        expected: &[ActionStatus],
+    ) -> Result<bool, AwsError> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(Self::action_item(r)?));
+        if expected.is_empty() {
+            put = put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK);
+        } else {
+            let names: Vec<String> = (0..expected.len()).map(|i| format!(":s{i}")).collect();
+            put = put
+                .condition_expression(format!("#status IN ({})", names.join(", ")))
+                .expression_attribute_names("#status", STATUS);
+            for (name, st) in names.iter().zip(expected) {
+                put = put.expression_attribute_values(name, s(st.as_str()));
+            }
+        }
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
+            Err(e) => Err(AwsError::sdk("DynamoDB", "PutItem", e)),
+        }
+    }
+
+    pub async fn action(
+        &self,
+        customer_id: &str,
+        action_id: &str,
+    ) -> Result<Option<ActionRecord>, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::customer_pk(customer_id)))
+            .key(SK, s(keys::action_sk(action_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("DynamoDB", "GetItem", e))?;
+        out.item.as_ref().map(decode).transpose()
+    }
+
+    // ------------------------------------------------------------ messages
+
+    /// Records a planned message, once.
+    pub async fn put_message(&self, m: &StoredMessage) -> Result<bool, AwsError> {
+        let mut it = item(
+            keys::message_pk(&m.message_id),
+            keys::MESSAGE_SK.to_string(),
+            "message",
+            encode(m)?,
+        );
+        it.insert(STATUS.to_string(), s(MessageStatus::Planned.as_str()));
+        it.insert(keys::CUSTOMER_ID.to_string(), s(m.customer_id.clone()));
+        self.put_new(it).await
+    }
+
+    pub async fn message(&self, message_id: &str) -> Result<Option<MessageState>, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::message_pk(message_id)))
+            .key(SK, s(keys::MESSAGE_SK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("DynamoDB", "GetItem", e))?;
+        let Some(it) = out.item else {
+            return Ok(None);
+        };
+        let message: StoredMessage = decode(&it)?;
+        let status = get_s(&it, STATUS)
+            .and_then(MessageStatus::parse)
+            .ok_or_else(|| AwsError::Corrupt {
+                key: keys::message_pk(message_id),
+                reason: "no valid status".to_string(),
+            })?;
+        Ok(Some(MessageState {
+            message,
+            status,
+            sending_since: get_s(&it, "sending_since")
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc)),
+            provider_message_id: get_s(&it, "provider_message_id").map(str::to_string),
+            note: get_s(&it, "note").map(str::to_string),
+        }))
+    }
+
+    /// Moves a message from `from` to `to`; `Ok(false)` when it was not in
+    /// `from` (another worker moved it).
+    pub async fn transition_message(
+        &self,
+        message_id: &str,
+        from: MessageStatus,
+        to: MessageStatus,
+        now: DateTime<Utc>,
+        provider_message_id: Option<&str>,
+        note: Option<&str>,
+    ) -> Result<bool, AwsError> {
+        let mut set = vec!["#status = :to".to_string()];
+        let mut up = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::message_pk(message_id)))
+            .key(SK, s(keys::MESSAGE_SK))
+            .condition_expression("#status = :from")
+            .expression_attribute_names("#status", STATUS)
+            .expression_attribute_values(":from", s(from.as_str()))
+            .expression_attribute_values(":to", s(to.as_str()));
+        if to == MessageStatus::Sending {
+            set.push("sending_since = :now".to_string());
+            up = up.expression_attribute_values(":now", s(now.to_rfc3339()));
+        }
+        if let Some(p) = provider_message_id {
+            set.push("provider_message_id = :p".to_string());
+            up = up.expression_attribute_values(":p", s(p));
+        }
+        if let Some(text) = note {
+            set.push("note = :note".to_string());
+            up = up.expression_attribute_values(":note", s(text));
+        }
+        match up
+            .update_expression(format!("SET {}", set.join(", ")))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
+            Err(e) => Err(AwsError::sdk("DynamoDB", "UpdateItem", e)),
+        }
+    }
+
+    // ------------------------------------------------------------ low level
+
+    async fn put(&self, it: Item) -> Result<(), AwsError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(it))
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("DynamoDB", "PutItem", e))?;
+        Ok(())
+    }
+
+    /// Puts an item unless one with its key exists; returns whether it was new.
+    async fn put_new(&self, it: Item) -> Result<bool, AwsError> {
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(it))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
+            Err(e) => Err(AwsError::sdk("DynamoDB", "PutItem", e)),
+        }
+    }
+}
+
+/// 50 ms, 100 ms, 200 ms, … capped at 5 s.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(50u64.saturating_mul(1u64 << attempt.min(7)).min(5_000))
+}

@@ -1,0 +1,130 @@
+//! The table's key schema and the keys of every item (see the table in the
+//! [module docs](super)). `infra/template.yaml` declares the same names; a
+//! test of the `collect-e2e` crate compares the two so they cannot drift.
+
+use sha2::{Digest, Sha256};
+
+/// Partition key attribute of the table.
+pub const PK: &str = "PK";
+/// Sort key attribute of the table.
+pub const SK: &str = "SK";
+/// The sparse, overloaded global secondary index: open invoices by shard
+/// and due date; customers by shard.
+pub const GSI1: &str = "GSI1";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+/// The TTL attribute (epoch seconds).
+pub const TTL: &str = "expires_at";
+/// Every attribute used in a key of the table or of an index, with its
+/// DynamoDB type: what the template must declare in `AttributeDefinitions`.
+pub const KEY_ATTRIBUTES: [(&str, &str); 4] = [(PK, "S"), (SK, "S"), (GSI1PK, "S"), (GSI1SK, "S")];
+
+/// Other attributes.
+pub const DOC: &str = "doc";
+pub const KIND: &str = "kind";
+pub const STATUS: &str = "status";
+pub const CUSTOMER_ID: &str = "customer_id";
+
+pub const CUSTOMER_SK: &str = "CUSTOMER";
+pub const REF_SK: &str = "REF";
+pub const MESSAGE_SK: &str = "MESSAGE";
+pub const INVOICE_PREFIX: &str = "INVOICE#";
+pub const PAYMENT_PREFIX: &str = "PAYMENT#";
+pub const EVENT_PREFIX: &str = "EVENT#";
+pub const ACTION_PREFIX: &str = "ACTION#";
+
+/// The shard of a customer: a stable hash of the id, so a customer's
+/// invoices always land in one shard. Changing the number of shards needs
+/// a re-index of the open invoices (the `GSI1PK` of every open invoice).
+pub fn shard_of(customer_id: &str, shards: u32) -> u32 {
+    let digest = Sha256::digest(customer_id.as_bytes());
+    let mut first = [0u8; 4];
+    for (slot, byte) in first.iter_mut().zip(digest.iter()) {
+        *slot = *byte;
+    }
+    u32::from_be_bytes(first) % shards.max(1)
+}
+
+pub fn customer_pk(customer_id: &str) -> String {
+    format!("C#{customer_id}")
+}
+
+/// The customer id of a `C#…` partition key.
+pub fn customer_of_pk(pk: &str) -> Option<&str> {
+    pk.strip_prefix("C#")
+}
+
+pub fn invoice_sk(invoice_id: &str) -> String {
+    format!("{INVOICE_PREFIX}{invoice_id}")
+}
+
+pub fn invoice_ref_pk(invoice_id: &str) -> String {
+    format!("I#{invoice_id}")
+}
+
+pub fn payment_sk(invoice_id: &str, payment_id: &str) -> String {
+    format!("{PAYMENT_PREFIX}{invoice_id}#{payment_id}")
+}
+
+pub fn payments_of_invoice_prefix(invoice_id: &str) -> String {
+    format!("{PAYMENT_PREFIX}{invoice_id}#")
+}
+
+pub fn invoice_event_sk(invoice_id: &str, event_id: &str) -> String {
+    format!("{EVENT_PREFIX}{invoice_id}#{event_id}")
+}
+
+pub fn action_sk(action_id: &str) -> String {
+    format!("{ACTION_PREFIX}{action_id}")
+}
+
+pub fn message_pk(message_id: &str) -> String {
+    format!("M#{message_id}")
+}
+
+pub fn action_pk(action_id: &str) -> String {
+    format!("A#{action_id}")
+}
+
+pub fn mail_event_sk(event_id: &str) -> String {
+    format!("{EVENT_PREFIX}{event_id}")
+}
+
+pub fn open_gsi_pk(shard: u32) -> String {
+    format!("S#{shard}#OPEN")
+}
+
+/// Sorts by due date, then invoice: a range condition on it selects a
+/// due-date window.
+pub fn open_gsi_sk(due_date: chrono::NaiveDate, invoice_id: &str) -> String {
+    format!("{due_date}#{invoice_id}")
+}
+
+pub fn customers_gsi_pk(shard: u32) -> String {
+    format!("S#{shard}#CUSTOMERS")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_are_stable_and_spread() {
+        assert_eq!(shard_of("C1", 16), shard_of("C1", 16));
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..400 {
+            seen.insert(shard_of(&format!("C{i}"), 16));
+        }
+        assert_eq!(seen.len(), 16);
+        assert_eq!(shard_of("anything", 0), 0);
+    }
+
+    #[test]
+    fn due_dates_sort_as_text() {
+        let a = open_gsi_sk(chrono::NaiveDate::from_ymd_opt(2026, 1, 9).unwrap(), "Z");
+        let b = open_gsi_sk(chrono::NaiveDate::from_ymd_opt(2026, 1, 10).unwrap(), "A");
+        assert!(a < b);
+        assert_eq!(customer_of_pk(&customer_pk("C-1")), Some("C-1"));
+    }
+}

@@ -1,0 +1,186 @@
+//! How the engine runs on AWS: the policy bundle (always compiled: the CLI
+//! builds it) and, behind the cargo feature `aws`, the adapters for
+//! DynamoDB, S3, SES v2 and SQS and the services the Lambda functions wire.
+//!
+//! The sweep itself is the same pure [`crate::sweep::plan_sweep`] as
+//! locally; what differs is where the book comes from (one DynamoDB Query
+//! per customer), where actions are recorded (conditional writes) and how
+//! mail goes out (SES v2).
+//!
+//! # The table (single-table design, see [`keys`])
+//!
+//! | item            | `PK`              | `SK`                          | `GSI1PK`                 | `GSI1SK`               |
+//! |-----------------|-------------------|-------------------------------|--------------------------|------------------------|
+//! | customer        | `C#<customer>`    | `CUSTOMER`                    | `S#<shard>#CUSTOMERS`    | `<customer>`           |
+//! | invoice         | `C#<customer>`    | `INVOICE#<invoice>`           | `S#<shard>#OPEN` (open only) | `<due date>#<invoice>` |
+//! | payment         | `C#<customer>`    | `PAYMENT#<invoice>#<payment>` |                          |                        |
+//! | invoice event   | `C#<customer>`    | `EVENT#<invoice>#<event id>`  |                          |                        |
+//! | action          | `C#<customer>`    | `ACTION#<action id>`          |                          |                        |
+//! | invoice → customer | `I#<invoice>`  | `REF`                         |                          |                        |
+//! | message         | `M#<message id>`  | `MESSAGE`                     |                          |                        |
+//! | mail event (TTL)| `M#<message id>` or `A#<action id>` | `EVENT#<event id>` |                   |                        |
+//!
+//! Access patterns:
+//! - **the daily sweep, per shard**: Query the global secondary index
+//!   `GSI1` for `GSI1PK = S#<shard>#OPEN AND GSI1SK <= <day + look-ahead>`:
+//!   the open invoices due up to the policy's earliest step (and every
+//!   overdue one), never a Scan. The index is *sparse*: an invoice carries
+//!   `GSI1PK`/`GSI1SK` only while it is open (the payment that settles it
+//!   removes them), so the index holds open invoices only. Customers are
+//!   spread over `shards` shards by a hash of their id, so no index
+//!   partition is hot and the coordinator can fan out one worker per shard;
+//! - **a customer's whole history** (the book a decision needs: invoices,
+//!   payments, events, actions): one Query on `PK = C#<customer>`, paginated;
+//! - **a payment or invoice event**, which names only the invoice: GetItem
+//!   on `I#<invoice>`/`REF` for the customer, then a write in its partition;
+//! - **training**: Query `GSI1PK = S#<shard>#CUSTOMERS` for the customers of
+//!   each shard, then their histories;
+//! - **mail events** for a message (reconciliation before a re-send):
+//!   Query `PK = M#<message id>`, `SK begins_with EVENT#`.
+//!
+//! Writes:
+//! - records (customers, invoices, payments) are upserts, so re-delivered
+//!   ERP events are harmless; CSV drops go through BatchWriteItem in
+//!   chunks of 25, re-sending `UnprocessedItems` with backoff;
+//! - invoice and mail events are written with `attribute_not_exists(PK)`
+//!   on their deterministic id: a re-delivered event is applied once;
+//! - a new action is written with `attribute_not_exists(PK)` on its
+//!   deterministic id, a changed one on the condition that its status is
+//!   still the one the sweep saw: a retried or concurrent sweep cannot
+//!   record (or send) twice;
+//! - mail events and the event de-duplication items carry the TTL attribute
+//!   `expires_at` (epoch seconds) and expire; invoice facts (disputes,
+//!   promises, plans) do not, as a two-year-old dispute still decides how
+//!   an open invoice is treated.
+//!
+//! # The sending protocol (SES)
+//!
+//! A message and its actions go `planned` → `sending` → `sent`, each step a
+//! conditional write on the previous status, so only one worker can take a
+//! message to `sending`. SES is called only after `sending` is recorded;
+//! its answer (the SES message id) is recorded with `sent`. Every message
+//! carries the tags `message_id` (and `action_id`, `step`, `arm` when it
+//! carries one action), and the configuration set publishes SES's events
+//! (send, delivery, bounce, complaint, open, click) to the `events`
+//! function, which stores them under the message.
+//!
+//! A message found in `sending` on a later run (the worker died between
+//! recording and SES's answer) is reconciled before anything is re-sent:
+//! if SES's message id was recorded or any SES event names the message, it
+//! went out, and is marked `sent` without sending; if nothing is known and
+//! the message has been `sending` for less than the grace period, it is
+//! left alone (SES events may still be on their way); only after the grace
+//! period with no event at all — SES never accepted it — is it sent again.
+//! A crash between recording and sending thus never produces a second copy.
+//! The grace period (`SENDING_GRACE_MINUTES`, default 60) must exceed the
+//! delay of SES's events through SNS to the `events` function; the alarms
+//! on that function's errors and dead letters watch that path.
+//!
+//! # Why the cloud runner is not a [`crate::store::Store`]
+//!
+//! The local runner loads the whole book (`Store::load_book`), which on
+//! DynamoDB would be a Scan of the table. The cloud runner instead loads one
+//! shard's customers and is asynchronous, so it has its own small services
+//! here ([`dynamo::Dynamo`], [`sweep::SweepService`]); the decision itself,
+//! the rendering ([`crate::runner::Runtime::compose`]) and the mail port
+//! ([`crate::message::Mailer`], implemented by [`ses::SesMailer`]) are shared.
+
+pub mod bundle;
+
+#[cfg(feature = "aws")]
+pub mod artifacts;
+#[cfg(feature = "aws")]
+pub mod config;
+#[cfg(feature = "aws")]
+pub mod dynamo;
+#[cfg(feature = "aws")]
+pub mod events;
+#[cfg(feature = "aws")]
+pub mod keys;
+#[cfg(feature = "aws")]
+pub mod queue;
+#[cfg(feature = "aws")]
+pub mod ses;
+#[cfg(feature = "aws")]
+pub mod sweep;
+#[cfg(feature = "aws")]
+pub mod train;
+
+/// Something an AWS adapter could not do.
+#[cfg(feature = "aws")]
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    /// The service failed or refused; `retryable` says whether trying again
+    /// later may succeed (throttling, a timeout, a 5xx).
+    #[error("{service} {operation}: {message}")]
+    Service {
+        service: &'static str,
+        operation: &'static str,
+        message: String,
+        retryable: bool,
+    },
+    /// A stored item could not be read back.
+    #[error("a stored item could not be read ({key}): {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Bundle(#[from] bundle::BundleError),
+}
+
+#[cfg(feature = "aws")]
+impl AwsError {
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            AwsError::Service {
+                retryable: true,
+                ..
+            }
+        )
+    }
+
+    /// Maps an SDK error, keeping the service's own message and code.
+    pub(crate) fn sdk<E, R>(
+        service: &'static str,
+        operation: &'static str,
+        err: aws_sdk_dynamodb::error::SdkError<E, R>,
+    ) -> AwsError
+    where
+        E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+        R: std::fmt::Debug,
+    {
+        use aws_sdk_dynamodb::error::SdkError;
+        let retryable = match &err {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+            SdkError::ResponseError(_) => true,
+            SdkError::ServiceError(e) => {
+                let code = e.err().code().unwrap_or_default();
+                code.contains("Throttl")
+                    || code.contains("ProvisionedThroughputExceeded")
+                    || code.contains("RequestLimitExceeded")
+                    || code.contains("InternalServer")
+                    || code.contains("ServiceUnavailable")
+                    || code.contains("TooManyRequests")
+            }
+            _ => false,
+        };
+        let message = match &err {
+            SdkError::ServiceError(e) => {
+                let meta = e.err();
+                format!(
+                    "{}: {}",
+                    meta.code().unwrap_or("error"),
+                    meta.message().unwrap_or("no message")
+                )
+            }
+            other => format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(other)),
+        };
+        AwsError::Service {
+            service,
+            operation,
+            message,
+            retryable,
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The SQS adapter: the sweep's shard queue and the events' dead-letter
+//! queue.
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use super::AwsError;
+
+/// One shard of one day's sweep: the body of a shard-queue message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardJob {
+    pub day: NaiveDate,
+    pub shard: u32,
+}
+
+/// A refused event, as it lands in the dead-letter queue: the reason first,
+/// then where it came from and the event as received.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub reason: String,
+    /// `sqs:<message id>`, `eventbridge:<id>`, `sns:<message id>`,
+    /// `s3://bucket/key:line`.
+    pub source: String,
+    pub event: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct Queue {
+    client: Client,
+    url: String,
+}
+
+impl Queue {
+    pub fn new(client: Client, url: impl Into<String>) -> Queue {
+        Queue {
+            client,
+            url: url.into(),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sends JSON bodies, ten to a batch; a failed entry fails the call.
+    pub async fn send_all<T: Serialize>(&self, bodies: &[T]) -> Result<usize, AwsError> {
+        let mut sent = 0;
+        for (b, chunk) in bodies.chunks(10).enumerate() {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (i, body) in chunk.iter().enumerate() {
+                let text = serde_json::to_string(body).map_err(|e| AwsError::Corrupt {
+                    key: "(queue message)".to_string(),
+                    reason: e.to_string(),
+                })?;
+                entries.push(
+                    SendMessageBatchRequestEntry::builder()
+                        .id(format!("m{b}-{i}"))
+                        .message_body(text)
+                        .build()
+                        .map_err(|e| AwsError::Config(e.to_string()))?,
+                );
+            }
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk("SQS", "SendMessageBatch", e))?;
+            if let Some(f) = out.failed.first() {
+                return Err(AwsError::Service {
+                    service: "SQS",
+                    operation: "SendMessageBatch",
+                    message: format!(
+                        "{} message(s) refused, e.g. {}: {}",
+                        out.failed.len(),
+                        f.code,
+                        f.message.as_deref().unwrap_or("")
+                    ),
+                    retryable: !f.sender_fault,
+                });
+            }
+            sent += out.successful.len();
+        }
+        Ok(sent)
+    }
+
+    /// Receives up to ten messages (tests and tools; Lambda's event source
+    /// mapping receives in production).
+    pub async fn receive(&self) -> Result<Vec<(String, String)>, AwsError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("SQS", "ReceiveMessage", e))?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| (m.message_id.unwrap_or_default(), m.body.unwrap_or_default()))
+            .collect())
+    }
+}

@@ -1,0 +1,280 @@
+//! Weekly retraining on AWS: build the training set from the table's
+//! history, train a challenger, evaluate it and the current model on the
+//! same recent window, and promote the challenger (move `models/current`)
+//! only when it is not worse.
+//!
+//! The model itself is behind [`ModelTrainer`], so this orchestration does
+//! not depend on how a model is built. [`RiskModelTrainer`] trains the risk
+//! model of [`crate::model`] (what the train function runs);
+//! [`PriorRateTrainer`] is the transparent fallback (the customer's prior
+//! late rate), which the sweep also uses until a model is promoted.
+
+use chrono::{Days, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use super::AwsError;
+use super::artifacts::{Artifacts, Pointer};
+use super::dynamo::Dynamo;
+use crate::book::Book;
+use crate::sweep::{PriorLateRate, RiskScorer, ScoreInput};
+
+/// A kind of model: how to train it and how to score with an artifact.
+pub trait ModelTrainer: Send + Sync {
+    /// The `kind` written in (and expected from) its artifacts.
+    fn kind(&self) -> &'static str;
+    /// Trains on what was known up to `until` (facts dated after it must
+    /// not be used: they are the evaluation window's answers).
+    fn train(&self, book: &Book, until: NaiveDate) -> Result<Vec<u8>, String>;
+    /// A scorer from an artifact of this kind.
+    fn scorer(&self, artifact: &[u8]) -> Result<Box<dyn RiskScorer + Send + Sync>, String>;
+}
+
+/// The artifact of the fallback: no parameters, only its kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct KindOnly {
+    kind: String,
+}
+
+/// The fallback scorer as a "model": nothing to fit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PriorRateTrainer;
+
+impl ModelTrainer for PriorRateTrainer {
+    fn kind(&self) -> &'static str {
+        "prior-late-rate"
+    }
+    fn train(&self, _book: &Book, _until: NaiveDate) -> Result<Vec<u8>, String> {
+        serde_json::to_vec(&KindOnly {
+            kind: self.kind().to_string(),
+        })
+        .map_err(|e| e.to_string())
+    }
+    fn scorer(&self, artifact: &[u8]) -> Result<Box<dyn RiskScorer + Send + Sync>, String> {
+        let k: KindOnly = serde_json::from_slice(artifact).map_err(|e| e.to_string())?;
+        if k.kind == self.kind() {
+            Ok(Box::new(PriorLateRate))
+        } else {
+            Err(format!("`{}` is not a {} artifact", k.kind, self.kind()))
+        }
+    }
+}
+
+/// The trained risk model of [`crate::model`]: features as of each day,
+/// logistic regression or random forest chosen on validation log-loss,
+/// calibrated; its artifact is the model file (`Model::to_json`).
+#[derive(Debug, Clone, Default)]
+pub struct RiskModelTrainer {
+    pub config: crate::model::train::TrainConfig,
+}
+
+impl ModelTrainer for RiskModelTrainer {
+    fn kind(&self) -> &'static str {
+        "risk-model"
+    }
+    fn train(&self, book: &Book, until: NaiveDate) -> Result<Vec<u8>, String> {
+        let rows = crate::model::dataset::build(book, until, &self.config.dataset);
+        let outcome =
+            crate::model::train::train(&rows, until, &self.config).map_err(|e| e.to_string())?;
+        outcome
+            .model
+            .to_json()
+            .map(String::into_bytes)
+            .map_err(|e| e.to_string())
+    }
+    fn scorer(&self, artifact: &[u8]) -> Result<Box<dyn RiskScorer + Send + Sync>, String> {
+        let text = std::str::from_utf8(artifact).map_err(|e| e.to_string())?;
+        let model = crate::model::Model::from_json(text).map_err(|e| e.to_string())?;
+        Ok(Box::new(crate::model::ModelScorer::new(model)))
+    }
+}
+
+/// The trainers this build knows: an artifact is read by the first that
+/// accepts it.
+pub fn trainers() -> Vec<Box<dyn ModelTrainer>> {
+    vec![
+        Box::new(PriorRateTrainer),
+        Box::new(RiskModelTrainer::default()),
+    ]
+}
+
+/// The scorer of the current model; the fallback when none was promoted.
+/// An artifact this build cannot read is an error (the function fails and
+/// alarms rather than silently scoring another way).
+pub async fn load_scorer(
+    artifacts: &Artifacts,
+) -> Result<Box<dyn RiskScorer + Send + Sync>, AwsError> {
+    let Some((pointer, bytes)) = artifacts.current_model().await? else {
+        return Ok(Box::new(PriorLateRate));
+    };
+    scorer_for(&bytes).map_err(|reason| AwsError::Corrupt {
+        key: pointer.key,
+        reason,
+    })
+}
+
+fn scorer_for(bytes: &[u8]) -> Result<Box<dyn RiskScorer + Send + Sync>, String> {
+    let mut why = Vec::new();
+    for t in trainers() {
+        match t.scorer(bytes) {
+            Ok(s) => return Ok(s),
+            Err(e) => why.push(format!("not a {} artifact: {e}", t.kind())),
+        }
+    }
+    Err(why.join("; "))
+}
+
+/// Brier score (lower is better) of a scorer on the invoices due in
+/// `[from, to)`: each scored as it would have been `lead_days` before its
+/// due date, against whether it was paid late (settled after the due date,
+/// or unpaid by `to`). A missing score counts as 0.5.
+pub fn brier(
+    book: &Book,
+    scorer: &dyn RiskScorer,
+    from: NaiveDate,
+    to: NaiveDate,
+    lead_days: u64,
+) -> Option<f64> {
+    let mut total = 0.0;
+    let mut n = 0u32;
+    for inv in book
+        .invoices
+        .iter()
+        .filter(|i| i.due_date >= from && i.due_date < to)
+    {
+        let as_of = inv.due_date.checked_sub_days(Days::new(lead_days))?;
+        if inv.issue_date > as_of || !book.is_open(inv, as_of) {
+            continue;
+        }
+        let late = match book.settled_on(inv) {
+            Some(d) if d <= to => d > inv.due_date,
+            _ => true,
+        };
+        let stats = book.customer_stats(&inv.customer_id, as_of);
+        let p = scorer
+            .score(&ScoreInput {
+                book,
+                invoice: inv,
+                day: as_of,
+                stats: &stats,
+            })
+            .unwrap_or(0.5);
+        let y = if late { 1.0 } else { 0.0 };
+        total += (p - y) * (p - y);
+        n += 1;
+    }
+    (n > 0).then(|| total / f64::from(n))
+}
+
+/// What a training run decided.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    pub kind: String,
+    pub version: String,
+    pub invoices: usize,
+    pub window: (NaiveDate, NaiveDate),
+    pub challenger_brier: Option<f64>,
+    pub current_brier: Option<f64>,
+    pub current_version: Option<String>,
+    pub promoted: bool,
+    pub reason: String,
+}
+
+/// The weekly run: history of every shard, train up to the start of the
+/// evaluation window, compare, promote only when not worse.
+pub async fn run_training(
+    dynamo: &Dynamo,
+    artifacts: &Artifacts,
+    trainer: &dyn ModelTrainer,
+    today: NaiveDate,
+    window_days: u64,
+) -> Result<TrainReport, AwsError> {
+    let mut customers = Vec::new();
+    for shard in 0..dynamo.shards() {
+        customers.extend(dynamo.shard_customers(shard).await?);
+    }
+    let book = dynamo.load_book(&customers).await?;
+    let from = today
+        .checked_sub_days(Days::new(window_days))
+        .unwrap_or(today);
+    let artifact = trainer
+        .train(&book, from)
+        .map_err(|reason| AwsError::Config(format!("training failed: {reason}")))?;
+    let challenger = trainer
+        .scorer(&artifact)
+        .map_err(|reason| AwsError::Config(format!("the new model does not load: {reason}")))?;
+    let lead = 10;
+    let challenger_brier = brier(&book, challenger.as_ref(), from, today, lead);
+    let current = artifacts.current_model().await?;
+    let (current_version, current_brier) = match &current {
+        Some((pointer, bytes)) => {
+            let score = scorer_for(bytes)
+                .ok()
+                .and_then(|s| brier(&book, s.as_ref(), from, today, lead));
+            (Some(pointer.revision.clone()), score)
+        }
+        None => (None, None),
+    };
+    let version = format!(
+        "{today}-{}",
+        super::bundle::sha256_hex(&artifact)
+            .get(..12)
+            .unwrap_or("0")
+    );
+    let (promote, reason) = match (challenger_brier, current_brier, &current) {
+        (_, _, None) => (true, "no model was promoted before".to_string()),
+        (Some(new), Some(old), _) if new <= old + 1e-12 => (
+            true,
+            format!("Brier {new:.4} is not worse than the current {old:.4}"),
+        ),
+        (Some(new), Some(old), _) => (
+            false,
+            format!("Brier {new:.4} is worse than the current {old:.4}"),
+        ),
+        (Some(_), None, Some(_)) => (
+            true,
+            "the current model cannot be evaluated by this build".to_string(),
+        ),
+        (None, _, Some(_)) => (
+            false,
+            "no invoice in the evaluation window: nothing to compare on".to_string(),
+        ),
+    };
+    let same = current
+        .as_ref()
+        .is_some_and(|(p, _)| p.sha256.as_deref() == Some(&super::bundle::sha256_hex(&artifact)));
+    let promoted = if promote && !same {
+        let pointer: Pointer = artifacts.put_model(&version, artifact).await?;
+        artifacts.promote_model(&pointer).await?;
+        true
+    } else {
+        false
+    };
+    let reason = if same {
+        "the new model is identical to the current one".to_string()
+    } else {
+        reason
+    };
+    tracing::info!(
+        kind = trainer.kind(),
+        version = %version,
+        promoted,
+        reason = %reason,
+        "training done"
+    );
+    Ok(TrainReport {
+        kind: trainer.kind().to_string(),
+        version,
+        invoices: book.invoices.len(),
+        window: (from, today),
+        challenger_brier,
+        current_brier,
+        current_version,
+        promoted,
+        reason,
+    })
+}
+
+/// The trainer the train function uses: the trained risk model.
+pub fn default_trainer() -> Box<dyn ModelTrainer> {
+    Box::new(RiskModelTrainer::default())
+}

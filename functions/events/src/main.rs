@@ -1,0 +1,21 @@
+//! Wiring only: clients and the service once per container, then the runtime.
+
+use collect_core::aws::config::{Clients, Settings, env};
+use collect_core::aws::dynamo::Dynamo;
+use collect_core::aws::events::EventsService;
+use collect_core::aws::queue::Queue;
+use collect_events::handler;
+use lambda_runtime::{Error, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let clients = Clients::from_env().await;
+    let settings = Settings::from_env()?;
+    let svc = EventsService {
+        dynamo: Dynamo::new(clients.dynamodb.clone(), &settings.table, settings.shards),
+        dead_letters: Queue::new(clients.sqs.clone(), env("DEAD_LETTER_QUEUE_URL")?),
+        s3: clients.s3.clone(),
+    };
+    lambda_runtime::run(service_fn(|ev| handler(&svc, ev))).await
+}

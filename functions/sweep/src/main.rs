@@ -1,0 +1,26 @@
+//! Wiring only: read the settings, build the clients and the service once
+//! per container, hand the handler to the Lambda runtime.
+
+use collect_core::aws::config::{Clients, Settings, env};
+use collect_core::aws::queue::Queue;
+use collect_core::aws::sweep::{SendSettings, SweepService};
+use collect_sweep::{Coordinator, coordinator, worker};
+use lambda_runtime::{Error, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let clients = Clients::from_env().await;
+    let settings = Settings::from_env()?;
+    if std::env::var("SWEEP_ROLE").as_deref() == Ok("coordinator") {
+        let queue = Queue::new(clients.sqs.clone(), env("SHARD_QUEUE_URL")?);
+        let c = Coordinator {
+            queue,
+            shards: settings.shards,
+        };
+        return lambda_runtime::run(service_fn(|ev| coordinator(&c, ev))).await;
+    }
+    let send = SendSettings::from_env()?;
+    let svc = SweepService::load(&clients, &settings, &send, &std::env::temp_dir()).await?;
+    lambda_runtime::run(service_fn(|ev| worker(&svc, ev))).await
+}

@@ -1,0 +1,153 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The table keys, the index and the TTL attribute the code uses are the
+//! ones `infra/template.yaml` declares; the environment variables the
+//! functions read are the ones the template sets. CloudFormation's short
+//! tags (`!Ref`, `!GetAtt`, `!Sub`) parse as YAML tags and are kept as such.
+
+use std::collections::BTreeSet;
+
+use collect_core::aws::keys;
+use serde_yaml::Value;
+
+fn template() -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        other => panic!("not text: {other:?}"),
+    }
+}
+
+fn tables(t: &Value) -> Vec<&Value> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::DynamoDB::Table")
+        .collect()
+}
+
+#[test]
+fn the_table_the_code_uses_is_the_one_the_template_declares() {
+    let t = template();
+    let tables = tables(&t);
+    assert_eq!(tables.len(), 1, "one table (single-table design)");
+    let p = &tables[0]["Properties"];
+
+    let key_schema: Vec<(String, String)> = p["KeySchema"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| (text(&k["AttributeName"]), text(&k["KeyType"])))
+        .collect();
+    assert_eq!(
+        key_schema,
+        vec![
+            (keys::PK.to_string(), "HASH".to_string()),
+            (keys::SK.to_string(), "RANGE".to_string())
+        ]
+    );
+
+    let declared: BTreeSet<(String, String)> = p["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| (text(&a["AttributeName"]), text(&a["AttributeType"])))
+        .collect();
+    let used: BTreeSet<(String, String)> = keys::KEY_ATTRIBUTES
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect();
+    assert_eq!(declared, used);
+
+    let indexes = p["GlobalSecondaryIndexes"].as_sequence().unwrap();
+    assert_eq!(indexes.len(), 1);
+    let gsi = &indexes[0];
+    assert_eq!(text(&gsi["IndexName"]), keys::GSI1);
+    let gsi_keys: Vec<(String, String)> = gsi["KeySchema"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| (text(&k["AttributeName"]), text(&k["KeyType"])))
+        .collect();
+    assert_eq!(
+        gsi_keys,
+        vec![
+            (keys::GSI1PK.to_string(), "HASH".to_string()),
+            (keys::GSI1SK.to_string(), "RANGE".to_string())
+        ]
+    );
+    // The worker reads only keys from the index (then the base table).
+    assert_eq!(text(&gsi["Projection"]["ProjectionType"]), "KEYS_ONLY");
+
+    assert_eq!(
+        text(&p["TimeToLiveSpecification"]["AttributeName"]),
+        keys::TTL
+    );
+    assert_eq!(p["TimeToLiveSpecification"]["Enabled"], Value::Bool(true));
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        Value::Bool(true)
+    );
+    assert_eq!(p["SSESpecification"]["SSEEnabled"], Value::Bool(true));
+}
+
+#[test]
+fn the_functions_get_every_setting_they_read() {
+    let raw = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml"),
+    )
+    .unwrap();
+    for var in [
+        "TABLE_NAME",
+        "BUCKET_NAME",
+        "SHARDS",
+        "SWEEP_ROLE",
+        "SHARD_QUEUE_URL",
+        "DEAD_LETTER_QUEUE_URL",
+        "SENDER_ADDRESS",
+        "PAY_URL_PATTERN",
+        "PAY_LINK_SECRET_ID",
+        "SES_CONFIGURATION_SET",
+        "SEND_TIME_UTC",
+    ] {
+        assert!(
+            raw.contains(&format!("{var}:")),
+            "the template does not set {var}"
+        );
+    }
+    let t = template();
+    let functions: Vec<&Value> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::Serverless::Function")
+        .collect();
+    assert_eq!(functions.len(), 4);
+    for f in functions {
+        let binary = text(&f["Metadata"]["BuildProperties"]["Binary"]);
+        assert!(
+            ["sweep", "events", "train"].contains(&binary.as_str()),
+            "{binary}"
+        );
+        assert_eq!(text(&f["Metadata"]["BuildMethod"]), "rust-cargolambda");
+        // Least privilege: no `*` action or resource in a function's policy.
+        let policies = serde_yaml::to_string(&f["Properties"]["Policies"]).unwrap();
+        assert!(
+            !policies.contains("'*'") && !policies.contains(":*\n"),
+            "{policies}"
+        );
+    }
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(text(&globals["Runtime"]), "provided.al2023");
+    assert_eq!(globals["Architectures"][0], Value::from("arm64"));
+}

@@ -469,7 +469,8 @@ impl<'a> Facts<'a> {
             FactId::CustomerCreditLimit => cus.credit_limit.map_or(Value::Missing, Value::Money),
             FactId::CustomerCreditUtilization => match cus.credit_limit {
                 // A ratio, not money: f64 is exact enough and much faster.
-                Some(limit) if !limit.is_zero() => match (cus.open_amount.to_f64(), limit.to_f64()) {
+                Some(limit) if !limit.is_zero() => match (cus.open_amount.to_f64(), limit.to_f64())
+                {
                     (Some(open), Some(l)) if l != 0.0 => Value::Percent(open / l),
                     _ => Value::Missing,
                 },

@@ -227,13 +227,26 @@ fn weave(lines: Vec<Line>, trivia: &[Comment]) -> String {
                 .unwrap_or(n);
             2 * at
         } else {
-            match lines.iter().rposition(|l| !l.doc && l.tag.is_some_and(|t| t <= c.line)) {
+            match lines
+                .iter()
+                .rposition(|l| !l.doc && l.tag.is_some_and(|t| t <= c.line))
+            {
                 Some(at) => 2 * at + 1,
-                None => 2 * lines.iter().position(|l| l.tag.is_some_and(|t| t > c.line)).unwrap_or(n),
+                None => {
+                    2 * lines
+                        .iter()
+                        .position(|l| l.tag.is_some_and(|t| t > c.line))
+                        .unwrap_or(n)
+                }
             }
         };
         let mut slot = wanted.max(floor);
-        if slot % 2 == 1 && (c.own_line || lines.get(slot / 2).is_none_or(|l| l.doc || l.text.is_empty())) {
+        if slot % 2 == 1
+            && (c.own_line
+                || lines
+                    .get(slot / 2)
+                    .is_none_or(|l| l.doc || l.text.is_empty()))
+        {
             slot += 1;
         }
         let i = slot / 2;

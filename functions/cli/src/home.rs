@@ -126,10 +126,15 @@ impl Home {
     /// How the sweep sends: `--at HH:MM` (UTC, everyone at that moment),
     /// else each customer at `send_time_local` of their day, else everyone
     /// at `send_time_utc`.
-    pub fn sweep_options(&self, git_revision: Option<String>, at: Option<NaiveTime>) -> Result<SweepOptions> {
+    pub fn sweep_options(
+        &self,
+        git_revision: Option<String>,
+        at: Option<NaiveTime>,
+    ) -> Result<SweepOptions> {
         let parse = |key: &str, value: &str| {
-            NaiveTime::parse_from_str(value, "%H:%M")
-                .map_err(|_| anyhow::anyhow!("config.toml: {key} `{value}` is not a time like `10:00`"))
+            NaiveTime::parse_from_str(value, "%H:%M").map_err(|_| {
+                anyhow::anyhow!("config.toml: {key} `{value}` is not a time like `10:00`")
+            })
         };
         let send_time_utc = match at {
             Some(t) => t,

@@ -402,7 +402,14 @@ pub fn replay(
     let mut store = real.copy_in_memory()?;
     let pay_links = home.pay_links()?;
     let scorer = crate::model_cmd::scorer(home)?;
-    let rt = runtime(home, &loaded, scorer.as_dyn(), &NullMailer, &pay_links, None)?;
+    let rt = runtime(
+        home,
+        &loaded,
+        scorer.as_dyn(),
+        &NullMailer,
+        &pay_links,
+        None,
+    )?;
     let days: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
     let bar = if progress && days.len() > 14 {
         let bar = indicatif::ProgressBar::new(days.len() as u64);

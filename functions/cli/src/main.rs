@@ -346,15 +346,13 @@ fn main() -> ExitCode {
             promote,
             seed,
             format,
-        } => home::Home::open(&cli.home).and_then(|h| {
-            model_cmd::train(&h, as_of, out.as_deref(), promote, seed, format)
-        }),
+        } => home::Home::open(&cli.home)
+            .and_then(|h| model_cmd::train(&h, as_of, out.as_deref(), promote, seed, format)),
         Command::Score {
             date,
             all_open,
             format,
-        } => home::Home::open(&cli.home)
-            .and_then(|h| model_cmd::score(&h, date, all_open, format)),
+        } => home::Home::open(&cli.home).and_then(|h| model_cmd::score(&h, date, all_open, format)),
         Command::EvalIbm {
             data,
             export,

@@ -104,18 +104,18 @@ fn f3(x: Option<f64>) -> String {
 
 fn metrics_table(model: &Metrics, baseline: &Metrics) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "  {:<14} {:>8} {:>10}",
-        "", "model", "baseline"
-    );
+    let _ = writeln!(out, "  {:<14} {:>8} {:>10}", "", "model", "baseline");
     let rows: [(&str, Option<f64>, Option<f64>); 7] = [
         ("ROC AUC", model.roc_auc, baseline.roc_auc),
         ("PR AUC", model.pr_auc, baseline.pr_auc),
         ("Brier", model.brier, baseline.brier),
         ("log-loss", model.log_loss, baseline.log_loss),
         ("accuracy@0.5", model.accuracy, baseline.accuracy),
-        ("mean predicted", model.mean_predicted, baseline.mean_predicted),
+        (
+            "mean predicted",
+            model.mean_predicted,
+            baseline.mean_predicted,
+        ),
         ("base rate", model.base_rate, baseline.base_rate),
     ];
     for (name, a, b) in rows {
@@ -312,7 +312,11 @@ pub fn score(home: &Home, date: NaiveDate, all_open: bool, format: Format) -> Re
     let rows = dataset::scoring_rows(&book, date, window);
     let mut scored = Vec::with_capacity(rows.len());
     for r in &rows {
-        let Some(invoice) = book.invoices_of(&r.customer_id).iter().find(|i| i.invoice_id == r.invoice_id) else {
+        let Some(invoice) = book
+            .invoices_of(&r.customer_id)
+            .iter()
+            .find(|i| i.invoice_id == r.invoice_id)
+        else {
             continue;
         };
         let (risk, top) = match &chosen {
@@ -323,7 +327,13 @@ pub fn score(home: &Home, date: NaiveDate, all_open: bool, format: Format) -> Re
                     .into_iter()
                     .take(3)
                     .map(|(name, c)| {
-                        let pos = m.model().content.schema.names.iter().position(|n| *n == name);
+                        let pos = m
+                            .model()
+                            .content
+                            .schema
+                            .names
+                            .iter()
+                            .position(|n| *n == name);
                         let value = pos.and_then(|p| x.get(p)).copied().unwrap_or(f64::NAN);
                         (name, c, value)
                     })

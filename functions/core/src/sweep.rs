@@ -416,7 +416,10 @@ impl<'a> CustomerSweep<'a> {
                 && a.message_id.is_none()
                 && matches!(
                     a.status,
-                    ActionStatus::Planned | ActionStatus::AwaitingApproval | ActionStatus::Approved | ActionStatus::Deferred
+                    ActionStatus::Planned
+                        | ActionStatus::AwaitingApproval
+                        | ActionStatus::Approved
+                        | ActionStatus::Deferred
                 )
         }) {
             let mut r = a.clone();
@@ -431,7 +434,9 @@ impl<'a> CustomerSweep<'a> {
         // Customers in the control group: the pre-due steps they do not get
         // are recorded once, so the hold-out can be measured.
         for i in bits(d.held_out) {
-            let Some(step) = ladder.steps.get(i) else { continue };
+            let Some(step) = ladder.steps.get(i) else {
+                continue;
+            };
             let id = action_id(&self.policy.name, &inv.invoice_id, segment, step.offset);
             if existing.iter().any(|a| a.action_id == id) {
                 continue;

@@ -237,9 +237,19 @@ fn synthetic(seed: u64, customers: usize, days: i64) -> Records {
                 let sent = add(inv.due_date, -3);
                 let aid = format!("A-{}", inv.invoice_id);
                 r.actions.push(action(&aid, &inv, sent));
-                r.events.push(event(&format!("E1-{aid}"), &inv, add(sent, 1), EventKind::MailOpened));
+                r.events.push(event(
+                    &format!("E1-{aid}"),
+                    &inv,
+                    add(sent, 1),
+                    EventKind::MailOpened,
+                ));
                 if roll < 0.1 {
-                    r.events.push(event(&format!("E2-{aid}"), &inv, add(sent, 2), EventKind::MailReplied));
+                    r.events.push(event(
+                        &format!("E2-{aid}"),
+                        &inv,
+                        add(sent, 2),
+                        EventKind::MailReplied,
+                    ));
                 }
             }
             if late && roll > 0.9 {
@@ -328,7 +338,11 @@ fn features_for_a_day_ignore_everything_after_it() {
         for inv in full.invoices.iter().filter(|i| full.is_open(i, day)) {
             let a = features::compute(&full, inv, day);
             let b = features::compute(&known, known.invoice(&inv.invoice_id).unwrap(), day);
-            assert_eq!(a, b, "features of {} on {day} changed with later facts", inv.invoice_id);
+            assert_eq!(
+                a, b,
+                "features of {} on {day} changed with later facts",
+                inv.invoice_id
+            );
             checked += 1;
         }
     }
@@ -357,8 +371,12 @@ fn the_invoice_s_own_future_never_leaks() {
         paid_on: add(day, 1),
         amount: inv.amount,
     });
-    records.events.push(event("X1", &inv, day, EventKind::DisputeOpened));
-    records.events.push(event("X2", &inv, add(day, 3), EventKind::MailReplied));
+    records
+        .events
+        .push(event("X1", &inv, day, EventKind::DisputeOpened));
+    records
+        .events
+        .push(event("X2", &inv, add(day, 3), EventKind::MailReplied));
     records.actions.push(action("X3", &inv, day));
     let mut disputed = inv.clone();
     disputed.disputed = true;
@@ -394,9 +412,15 @@ fn facts_before_the_day_do_count() {
         records.events.clone(),
         records.actions.clone(),
     );
-    let i = FEATURES.iter().position(|f| f.name == "dispute_open").unwrap();
+    let i = FEATURES
+        .iter()
+        .position(|f| f.name == "dispute_open")
+        .unwrap();
     assert_eq!(features::compute(&book, inv, day)[i], Some(0.0));
-    assert_eq!(features::compute(&with_dispute, &disputed, day)[i], Some(1.0));
+    assert_eq!(
+        features::compute(&with_dispute, &disputed, day)[i],
+        Some(1.0)
+    );
 }
 
 #[test]
@@ -419,15 +443,26 @@ fn missing_facts_are_flagged_not_zero() {
     let first = book.invoices_of("C000").first().unwrap();
     let day = add(first.issue_date, 1);
     let raw = features::compute(&book, first, day);
-    let late_share = FEATURES.iter().position(|f| f.name == "hist_late_share").unwrap();
+    let late_share = FEATURES
+        .iter()
+        .position(|f| f.name == "hist_late_share")
+        .unwrap();
     assert_eq!(raw[late_share], None);
     let schema = FeatureSchema::current();
     let row = features::expand(&raw, &vec![0.42; FEATURES.len()]);
-    let flag = schema.names.iter().position(|n| n == "no_payment_history").unwrap();
+    let flag = schema
+        .names
+        .iter()
+        .position(|n| n == "no_payment_history")
+        .unwrap();
     assert_eq!(row[flag], 1.0);
     assert_eq!(row[late_share], 0.42, "the fill value, not zero");
     // C000 has a credit limit, C001 none.
-    let util = schema.names.iter().position(|n| n == "no_credit_limit").unwrap();
+    let util = schema
+        .names
+        .iter()
+        .position(|n| n == "no_credit_limit")
+        .unwrap();
     assert_eq!(row[util], 0.0);
     let other = book.invoices_of("C001").first().unwrap();
     let row = features::expand(
@@ -547,21 +582,35 @@ fn a_model_for_another_feature_schema_is_refused() {
     let err = Model::from_json(&v.to_string()).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, ModelError::SchemaMismatch(_)), "{msg}");
-    assert!(msg.contains("credit_score") && msg.contains("paperless"), "{msg}");
+    assert!(
+        msg.contains("credit_score") && msg.contains("paperless"),
+        "{msg}"
+    );
 
     let mut v = json_of(&outcome.model);
     v["content"]["schema"]["version"] = 999.into();
     let msg = Model::from_json(&v.to_string()).unwrap_err().to_string();
-    assert!(msg.contains("v999") && msg.contains(&format!("v{}", features::SCHEMA_VERSION)), "{msg}");
+    assert!(
+        msg.contains("v999") && msg.contains(&format!("v{}", features::SCHEMA_VERSION)),
+        "{msg}"
+    );
 
     let mut v = json_of(&outcome.model);
     v["format_version"] = 2.into();
     let err = Model::from_json(&v.to_string()).unwrap_err();
-    assert!(matches!(err, ModelError::FormatVersion { found: 2, .. }), "{err}");
+    assert!(
+        matches!(err, ModelError::FormatVersion { found: 2, .. }),
+        "{err}"
+    );
 
     let mut v = json_of(&outcome.model);
     v["format"] = "something-else".into();
-    assert!(Model::from_json(&v.to_string()).unwrap_err().to_string().contains("not a model file"));
+    assert!(
+        Model::from_json(&v.to_string())
+            .unwrap_err()
+            .to_string()
+            .contains("not a model file")
+    );
 }
 
 #[test]
@@ -577,7 +626,11 @@ fn a_model_changed_after_training_is_refused() {
 fn loading_names_the_file() {
     let dir = tmp("badfile");
     let path = dir.join("current.json");
-    std::fs::write(&path, "{\"format\": \"collect-risk-model\", \"format_version\": 7}").unwrap();
+    std::fs::write(
+        &path,
+        "{\"format\": \"collect-risk-model\", \"format_version\": 7}",
+    )
+    .unwrap();
     let msg = Model::load(&path).unwrap_err().to_string();
     assert!(msg.contains("current.json") && msg.contains("v7"), "{msg}");
     std::fs::remove_dir_all(&dir).unwrap();
@@ -631,7 +684,12 @@ fn the_model_scores_through_the_sweep_s_port_and_explains_itself() {
         assert_eq!(scorer.name(), "risk-model");
         assert_eq!(scorer.version(), model.model_id);
         let mut scored = 0;
-        for inv in book.invoices.iter().filter(|i| book.is_open(i, day)).take(40) {
+        for inv in book
+            .invoices
+            .iter()
+            .filter(|i| book.is_open(i, day))
+            .take(40)
+        {
             let stats = book.customer_stats(&inv.customer_id, day);
             let input = ScoreInput {
                 book: &book,
@@ -689,8 +747,16 @@ fn ibm_sample_converts_to_the_data_contract() {
     assert_eq!(data.customers.len(), 100);
     assert_eq!(data.payments.len(), 2466);
     // `Disputed` is not carried over (its date is unknown).
-    assert!(data.invoices.iter().all(|i| !i.disputed && i.dispute_opened_on.is_none()));
-    let first = data.invoices.iter().find(|i| i.invoice_id == "0000611365").unwrap();
+    assert!(
+        data.invoices
+            .iter()
+            .all(|i| !i.disputed && i.dispute_opened_on.is_none())
+    );
+    let first = data
+        .invoices
+        .iter()
+        .find(|i| i.invoice_id == "0000611365")
+        .unwrap();
     assert_eq!(first.customer_id, "0379-NEVHP");
     assert_eq!(first.issue_date, d("2013-01-02"));
     assert_eq!(first.due_date, d("2013-02-01"));
@@ -705,20 +771,32 @@ fn ibm_sample_converts_to_the_data_contract() {
         "invoices.csv",
     )
     .unwrap();
-    assert!(invoices.rejects.is_empty(), "{:?}", invoices.rejects.first());
+    assert!(
+        invoices.rejects.is_empty(),
+        "{:?}",
+        invoices.rejects.first()
+    );
     assert_eq!(invoices.records.len(), 2466);
     let customers = collect_core::ingest::customers(
         std::fs::File::open(dir.join("customers.csv")).unwrap(),
         "customers.csv",
     )
     .unwrap();
-    assert!(customers.rejects.is_empty(), "{:?}", customers.rejects.first());
+    assert!(
+        customers.rejects.is_empty(),
+        "{:?}",
+        customers.rejects.first()
+    );
     let payments = collect_core::ingest::payments(
         std::fs::File::open(dir.join("payments.csv")).unwrap(),
         "payments.csv",
     )
     .unwrap();
-    assert!(payments.rejects.is_empty(), "{:?}", payments.rejects.first());
+    assert!(
+        payments.rejects.is_empty(),
+        "{:?}",
+        payments.rejects.first()
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

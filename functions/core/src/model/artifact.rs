@@ -12,10 +12,10 @@
 //! ranking metric like ROC AUC would not see a model that is systematically
 //! too high or too low). A tie promotes.
 
+use crate::model::ModelError;
 use crate::model::dataset::{DatasetConfig, Row};
 use crate::model::features::{FeatureSchema, expand};
 use crate::model::metrics::Metrics;
-use crate::model::ModelError;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -139,9 +139,11 @@ impl Tree {
         let mut i = 0usize;
         let root = self.value.first().copied().unwrap_or(0.0);
         loop {
-            let (Some(&f), Some(&t), Some(&here)) =
-                (self.feature.get(i), self.threshold.get(i), self.value.get(i))
-            else {
+            let (Some(&f), Some(&t), Some(&here)) = (
+                self.feature.get(i),
+                self.threshold.get(i),
+                self.value.get(i),
+            ) else {
                 return root;
             };
             if f < 0 {
@@ -403,11 +405,7 @@ impl Model {
         }
         let model: Model =
             serde_json::from_value(value).map_err(|e| ModelError::Invalid(e.to_string()))?;
-        if let Some(diff) = model
-            .content
-            .schema
-            .difference(&FeatureSchema::current())
-        {
+        if let Some(diff) = model.content.schema.difference(&FeatureSchema::current()) {
             return Err(ModelError::SchemaMismatch(diff));
         }
         model.check_shape()?;
@@ -520,8 +518,7 @@ pub fn promote(current: Option<&Model>, challenger: &Model, test_rows: &[Row]) -
             );
         }
         _ => {
-            d.reason =
-                "no test rows to compare on: the current model stays".to_string();
+            d.reason = "no test rows to compare on: the current model stays".to_string();
         }
     }
     d

@@ -181,7 +181,11 @@ pub const FEATURES: &[FeatureDef] = &[
         "no_credit_limit",
         "open amount / credit limit",
     ),
-    m("credit_score", "no_credit_score", "the export's credit score"),
+    m(
+        "credit_score",
+        "no_credit_score",
+        "the export's credit score",
+    ),
     m(
         "annual_revenue_log",
         "no_annual_revenue",
@@ -219,10 +223,7 @@ pub const FEATURES: &[FeatureDef] = &[
         "1 when a promise to pay made before the day covers the day",
     ),
     f("plan_current", "1 when this invoice is on a current plan"),
-    f(
-        "plan_defaulted",
-        "1 when this invoice's plan is defaulted",
-    ),
+    f("plan_defaulted", "1 when this invoice's plan is defaulted"),
     f(
         "customer_plans_accepted",
         "plans the customer accepted on other invoices before the day",
@@ -312,7 +313,9 @@ impl FeatureSchema {
                 .zip(&expected.names)
                 .position(|(a, b)| a != b)
                 .unwrap_or(0);
-            parts.push(format!("the features are in another order (from column {at})"));
+            parts.push(format!(
+                "the features are in another order (from column {at})"
+            ));
         }
         Some(parts.join("; "))
     }
@@ -547,9 +550,17 @@ pub fn compute(book: &Book, invoice: &Invoice, day: NaiveDate) -> RawFeatures {
         )),
         hist(recent_late),
         hist(recent_after_due),
-        hist(median(settled.iter().map(|s| s.days_after_due as f64).collect())),
+        hist(median(
+            settled.iter().map(|s| s.days_after_due as f64).collect(),
+        )),
         Some((late_count as f64 + 1.0) / (n as f64 + 2.0)),
-        hist(settled.iter().map(|s| s.on).max().map(|d| (day - d).num_days() as f64)),
+        hist(
+            settled
+                .iter()
+                .map(|s| s.on)
+                .max()
+                .map(|d| (day - d).num_days() as f64),
+        ),
         Some(ln1p(amount)),
         amount_vs_usual,
         Some((due - invoice.issue_date).num_days() as f64),
@@ -566,7 +577,9 @@ pub fn compute(book: &Book, invoice: &Invoice, day: NaiveDate) -> RawFeatures {
         Some(ln1p(money(open_amount))),
         credit_limit.map(|l| money(open_amount) / money(l)),
         customer.and_then(|c| c.credit_score).map(money),
-        customer.and_then(|c| c.annual_revenue).map(|r| ln1p(money(r))),
+        customer
+            .and_then(|c| c.annual_revenue)
+            .map(|r| ln1p(money(r))),
         Some(flag(dispute_open)),
         Some(f64::from(customer_disputes)),
         Some(f64::from(reminders_invoice)),
@@ -624,7 +637,10 @@ mod tests {
         // No history, no credit facts: every indicator is on, fills used.
         assert!(row[FEATURES.len()..].iter().all(|v| *v == 1.0));
         assert_eq!(row[1], 0.5);
-        let due = FEATURES.iter().position(|d| d.name == "days_to_due").unwrap();
+        let due = FEATURES
+            .iter()
+            .position(|d| d.name == "days_to_due")
+            .unwrap();
         assert_eq!(row[due], 11.0);
     }
 

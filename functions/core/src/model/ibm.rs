@@ -22,12 +22,12 @@
 
 use crate::book::Book;
 use crate::domain::{Customer, Invoice, Payment};
-use crate::model::{ModelError, ModelScorer};
 use crate::model::artifact::{Estimator, Model};
 use crate::model::dataset::{self, Row, SplitConfig};
 use crate::model::features::{self, FeatureSchema};
 use crate::model::metrics::Metrics;
 use crate::model::train::{TrainConfig, train};
+use crate::model::{ModelError, ModelScorer};
 use chrono::{Datelike, Days, Months, NaiveDate};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -67,10 +67,7 @@ pub fn parse(reader: impl Read, label: &str) -> Result<IbmData, ModelError> {
         line,
         reason,
     };
-    let headers = rdr
-        .headers()
-        .map_err(|e| err(1, e.to_string()))?
-        .clone();
+    let headers = rdr.headers().map_err(|e| err(1, e.to_string()))?.clone();
     let col = |name: &str| -> Result<usize, ModelError> {
         headers
             .iter()
@@ -102,7 +99,10 @@ pub fn parse(reader: impl Read, label: &str) -> Result<IbmData, ModelError> {
         let amount = Decimal::from_str(get(c_amount))
             .map_err(|_| err(line, "`InvoiceAmount` is not a number".to_string()))?;
         if customer_id.is_empty() || number.is_empty() {
-            return Err(err(line, "customerID and invoiceNumber are required".to_string()));
+            return Err(err(
+                line,
+                "customerID and invoiceNumber are required".to_string(),
+            ));
         }
         customers
             .entry(customer_id.clone())
@@ -461,7 +461,10 @@ pub fn walk_forward(book: &Book, cfg: &WalkForwardConfig) -> Result<WalkForward,
         total += train_seconds;
         // The fit on the same rows scikit-learn fits on (train + valid):
         // the refit when there is one.
-        let refits = outcome.fit_seconds.iter().any(|(n, _)| n.ends_with("refit"));
+        let refits = outcome
+            .fit_seconds
+            .iter()
+            .any(|(n, _)| n.ends_with("refit"));
         for (name, s) in &outcome.fit_seconds {
             if refits != name.ends_with("refit") {
                 continue;
@@ -477,7 +480,9 @@ pub fn walk_forward(book: &Book, cfg: &WalkForwardConfig) -> Result<WalkForward,
         let lr = of_kind(&outcome.candidates, true);
         let rf = of_kind(&outcome.candidates, false);
         let Some(lr) = lr else {
-            return Err(ModelError::Fit("no logistic regression candidate".to_string()));
+            return Err(ModelError::Fit(
+                "no logistic regression candidate".to_string(),
+            ));
         };
         let chosen = &outcome.model;
         let test_start = rows.len();

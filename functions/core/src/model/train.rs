@@ -495,7 +495,11 @@ fn fit_spec(spec: Spec, data: &Prepared, config: &TrainConfig) -> Result<Estimat
 ///    shift in the late rate of the validation period that the refit model
 ///    has already learned, twice.
 /// 4. Each final model is evaluated on the test rows beside the baseline.
-pub fn train(rows: &[Row], as_of: NaiveDate, config: &TrainConfig) -> Result<TrainOutcome, ModelError> {
+pub fn train(
+    rows: &[Row],
+    as_of: NaiveDate,
+    config: &TrainConfig,
+) -> Result<TrainOutcome, ModelError> {
     let parts = split(rows, &config.split);
     let train_rows = pick(rows, &parts.train);
     let valid_rows = pick(rows, &parts.valid);
@@ -520,12 +524,18 @@ pub fn train(rows: &[Row], as_of: NaiveDate, config: &TrainConfig) -> Result<Tra
         .collect();
     let y_valid: Vec<bool> = valid_rows.iter().map(|r| r.late).collect();
 
-    let mut specs: Vec<Spec> = config.lr_penalties.iter().map(|a| Spec::Logistic(*a)).collect();
+    let mut specs: Vec<Spec> = config
+        .lr_penalties
+        .iter()
+        .map(|a| Spec::Logistic(*a))
+        .collect();
     if config.forest.n_trees > 0 {
         specs.push(Spec::Forest);
     }
     if specs.is_empty() {
-        return Err(ModelError::Fit("no candidate model was configured".to_string()));
+        return Err(ModelError::Fit(
+            "no candidate model was configured".to_string(),
+        ));
     }
     let mut fit_seconds = Vec::new();
     let mut stage1_estimators = Vec::with_capacity(specs.len());
@@ -593,7 +603,10 @@ pub fn train(rows: &[Row], as_of: NaiveDate, config: &TrainConfig) -> Result<Tra
     let (eval_rows, evaluated_on) = if !test_rows.is_empty() {
         (&test_rows, "test")
     } else if refit {
-        (&valid_rows, "validation (also fitted on: no test rows were kept)")
+        (
+            &valid_rows,
+            "validation (also fitted on: no test rows were kept)",
+        )
     } else {
         (&valid_rows, "validation")
     };
@@ -649,7 +662,12 @@ pub fn train(rows: &[Row], as_of: NaiveDate, config: &TrainConfig) -> Result<Tra
             })
             .collect();
         let metrics = Metrics::of(&p, &y_eval);
-        let beaten = match (metrics.roc_auc, baseline.roc_auc, metrics.brier, baseline.brier) {
+        let beaten = match (
+            metrics.roc_auc,
+            baseline.roc_auc,
+            metrics.brier,
+            baseline.brier,
+        ) {
             (Some(a), Some(b), Some(c), Some(d)) => a > b && c < d,
             _ => false,
         };

@@ -255,12 +255,13 @@ pub fn train(
                 t.window_from.map_or_else(String::new, |d| d.to_string()),
                 t.window_to.map_or_else(String::new, |d| d.to_string()),
             );
-            println!("\nCandidates (validation, after calibration):");
+            println!("\nCandidates (validation rows; chosen by log-loss before calibration):");
             for cand in &t.candidates {
                 println!(
-                    "  {:<44} log-loss {}  ROC AUC {}{}",
+                    "  {:<44} log-loss {} (calibrated {})  ROC AUC {}{}",
                     cand.name,
                     f3(cand.valid_log_loss),
+                    f3(cand.valid_log_loss_calibrated),
                     f3(cand.valid_roc_auc),
                     if cand.name == t.chosen {
                         "  <- chosen"

@@ -246,12 +246,12 @@ pub struct Evaluation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     pub name: String,
-    /// Log-loss after Platt scaling, cross-fitted on the two halves of the
-    /// validation rows (each half calibrated on the other): the choice is
-    /// made on it.
+    /// Log-loss of the candidate's own probabilities on the validation rows:
+    /// the choice is made on it.
     pub valid_log_loss: Option<f64>,
-    /// Log-loss of the raw probabilities, for comparison.
-    pub valid_log_loss_uncalibrated: Option<f64>,
+    /// Log-loss after Platt scaling, cross-fitted on the two halves of the
+    /// validation rows (each half calibrated on the other), for comparison.
+    pub valid_log_loss_calibrated: Option<f64>,
     pub valid_roc_auc: Option<f64>,
 }
 

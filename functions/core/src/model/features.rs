@@ -338,18 +338,21 @@ pub fn indicator_names() -> Vec<&'static str> {
 pub type RawFeatures = Vec<Option<f64>>;
 
 /// The model's input row: filled base values, then the indicators (1 when any
-/// feature of that group is missing). `fills` holds one value per base feature.
+/// feature of that group is missing). `fills` holds one value per base
+/// feature. A value that is not finite counts as missing, so a model never
+/// sees NaN or infinity.
 pub fn expand(raw: &[Option<f64>], fills: &[f64]) -> Vec<f64> {
     let indicators = indicator_names();
     let mut out = Vec::with_capacity(raw.len() + indicators.len());
+    let known = |v: &Option<f64>| v.filter(|x| x.is_finite());
     for (v, fill) in raw.iter().zip(fills.iter().chain(std::iter::repeat(&0.0))) {
-        out.push(v.unwrap_or(*fill));
+        out.push(known(v).unwrap_or(*fill));
     }
     for name in indicators {
         let missing = FEATURES
             .iter()
             .zip(raw)
-            .any(|(d, v)| d.missing == Some(name) && v.is_none());
+            .any(|(d, v)| d.missing == Some(name) && known(v).is_none());
         out.push(if missing { 1.0 } else { 0.0 });
     }
     out

@@ -109,7 +109,7 @@ pub fn fills(rows: &[&Row]) -> Vec<f64> {
     let mut n = vec![0usize; FEATURES.len()];
     for r in rows {
         for ((s, c), v) in sum.iter_mut().zip(n.iter_mut()).zip(&r.raw) {
-            if let Some(v) = v {
+            if let Some(v) = v.filter(|v| v.is_finite()) {
                 *s += v;
                 *c += 1;
             }
@@ -482,8 +482,10 @@ fn fit_spec(spec: Spec, data: &Prepared, config: &TrainConfig) -> Result<Estimat
 /// Trains on rows sorted by [`crate::model::dataset::build`].
 ///
 /// 1. Every candidate is fitted on the training rows and scored on the
-///    validation rows; its calibrated log-loss there is estimated by
-///    cross-fitting Platt scaling on the two halves.
+///    validation rows: its log-loss there (of its own probabilities, before
+///    any calibration) is what the choice is made on. For information, the
+///    log-loss after Platt scaling is estimated too, by cross-fitting it on
+///    the two halves of the validation rows.
 /// 2. The candidate with the lowest validation log-loss is chosen; each
 ///    candidate's Platt scaling is fitted on all validation rows.
 /// 3. With `refit` (the default), the best candidate of each kind is fitted
@@ -554,8 +556,8 @@ pub fn train(
         let raw: Vec<f64> = s.iter().map(|v| sigmoid(*v)).collect();
         candidates.push(Candidate {
             name,
-            valid_log_loss: cross_fit_log_loss(&s, &y_valid),
-            valid_log_loss_uncalibrated: log_loss(&raw, &y_valid),
+            valid_log_loss: log_loss(&raw, &y_valid),
+            valid_log_loss_calibrated: cross_fit_log_loss(&s, &y_valid),
             valid_roc_auc: crate::model::metrics::roc_auc(&pairs),
         });
         calibrations.push(if s.is_empty() {

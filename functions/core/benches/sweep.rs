@@ -8,11 +8,15 @@
 //!   are a fifth of that;
 //! - `COLLECT_BENCH_OUTBOX=1`: send to a real `.eml` outbox instead of the
 //!   `NullMailer` (which still renders and builds every message);
-//! - `COLLECT_BENCH_NEXT_DAY=0`: skip the second sweep, on the following
-//!   day (the steady state: only the steps newly due, over a store that now
-//!   holds the first sweep's records), run in its own process too;
-//! - `COLLECT_BENCH_DIR=DIR`: keep the database in DIR (for profiling: run
-//!   the sweep alone with `COLLECT_BENCH_CHILD_DB=DIR/collect.db`).
+//! - `COLLECT_BENCH_SWEEPS`: how many sweeps (default 2): the first one on
+//!   the sweep day, the second the day after (the steady state: only the
+//!   steps newly due, over a store that now holds the first sweep's
+//!   records), each in its own process; 0 only generates and ingests;
+//! - `COLLECT_BENCH_DIR=DIR`: keep the database in DIR. To profile one
+//!   sweep alone, ingest with `COLLECT_BENCH_SWEEPS=0`, copy the file, then
+//!   run the bench binary with `COLLECT_BENCH_CHILD_DB=FILE` (and
+//!   `COLLECT_BENCH_CHILD_DAY=N` for the sweep N days later), e.g. under
+//!   `perf record --call-graph dwarf,65528`.
 //!
 //! The book is generated deterministically (SplitMix64), ingested into a
 //! SQLite file in a temporary folder (timed as "ingest"), then the sweep runs
@@ -110,8 +114,11 @@ fn main() {
             .join(", ")
     );
     // Each sweep in a fresh process: its peak RSS is its own.
-    let next_day = std::env::var("COLLECT_BENCH_NEXT_DAY").map_or(true, |v| v != "0");
-    for later in if next_day { 0..2 } else { 0..1 } {
+    let sweeps: u64 = std::env::var("COLLECT_BENCH_SWEEPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
+    for later in 0..sweeps {
         let status = Command::new(std::env::current_exe().unwrap())
             .env(CHILD_ENV, &db)
             .env(CHILD_DAY_ENV, later.to_string())

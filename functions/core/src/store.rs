@@ -128,6 +128,16 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
 const CACHE: &str = "PRAGMA cache_size = -65536;";
 
+/// Bytes 4 to 12 of an id, big-endian: ordering by it orders the ids by
+/// those bytes (the id index is in byte order).
+fn sort_key(id: &str) -> u64 {
+    let mut key = [0u8; 8];
+    for (k, b) in key.iter_mut().zip(id.bytes().skip(4)) {
+        *k = b;
+    }
+    u64::from_be_bytes(key)
+}
+
 fn encode<T: Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(StoreError::Encode)
 }
@@ -376,8 +386,8 @@ impl Store for SqliteStore {
             let mut put = tx.prepare_cached(
                 "INSERT OR REPLACE INTO actions (action_id, invoice_id, customer_id, status, body) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
-            // The status changes to log, by position in `records`.
-            let mut changed: Vec<usize> = Vec::new();
+            // The status changes to log: (sort key, position in `records`).
+            let mut changed: Vec<(u64, usize)> = Vec::new();
             for (k, r) in records.iter().enumerate() {
                 let body = encode(r)?;
                 let row = params![
@@ -388,7 +398,7 @@ impl Store for SqliteStore {
                     body
                 ];
                 if add.execute(row)? == 1 {
-                    changed.push(k);
+                    changed.push((sort_key(&r.action_id), k));
                     continue;
                 }
                 let old: Option<String> =
@@ -402,17 +412,15 @@ impl Store for SqliteStore {
                 };
                 put.execute(row)?;
                 if old_status != Some(r.status) {
-                    changed.push(k);
+                    changed.push((sort_key(&r.action_id), k));
                 }
             }
-            // Logged in the order of the trail's key, so its index grows in
-            // order instead of at random; the entries of one action keep
-            // their order (a stable sort), and so their numbers.
-            changed.sort_by(|&a, &b| {
-                let id = |k: usize| records.get(k).map(|r| r.action_id.as_str());
-                id(a).cmp(&id(b))
-            });
-            for r in changed.iter().filter_map(|&k| records.get(k)) {
+            // Logged in about the order of the trail's key, so its index
+            // grows in order instead of at random: sorted (stably, so the
+            // entries of one action keep their order, and so their numbers)
+            // by eight bytes of the id, past the shared `act-`.
+            changed.sort_by_key(|&(key, _)| key);
+            for r in changed.iter().filter_map(|&(_, k)| records.get(k)) {
                 Self::log(&tx, r, day, by)?;
             }
         }

@@ -278,3 +278,37 @@ pub async fn run_training(
 pub fn default_trainer() -> Box<dyn ModelTrainer> {
     Box::new(RiskModelTrainer::default())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_risk_model_refuses_an_empty_history() {
+        let err = RiskModelTrainer::default()
+            .train(
+                &Book::default(),
+                NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            )
+            .unwrap_err();
+        assert!(!err.is_empty());
+    }
+
+    #[test]
+    fn the_fallback_round_trips() {
+        let bytes = PriorRateTrainer
+            .train(
+                &Book::default(),
+                NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            )
+            .unwrap();
+        assert!(
+            scorer_for(&bytes)
+                .unwrap()
+                .name()
+                .starts_with("prior-late-rate")
+        );
+        assert!(scorer_for(b"{}").is_err());
+    }
+}

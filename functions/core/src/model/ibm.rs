@@ -560,9 +560,7 @@ pub fn walk_forward(book: &Book, cfg: &WalkForwardConfig) -> Result<WalkForward,
         let rows: Vec<Vec<f64>> = pooled.iter().map(|r| lr.row(r)).collect();
         let best = |scorer: &ModelScorer| -> f64 {
             (0..5)
-                .map(|_| {
-                    ms_per_1000(rows.len(), 20, || scorer.predict_batch(&rows).iter().sum()).0
-                })
+                .map(|_| ms_per_1000(rows.len(), 20, || scorer.predict_batch(&rows).iter().sum()).0)
                 .fold(f64::INFINITY, f64::min)
         };
         score_lr = best(&ModelScorer::new(lr.clone()));

@@ -57,9 +57,11 @@ fn lay_out(tree: &Tree, nodes: &mut Vec<Node>, values: &mut Vec<f64>) -> Root {
     while let Some((old, new, level)) = queue.pop_front() {
         depth = depth.max(level);
         let f = tree.feature.get(old).copied().unwrap_or(-1);
-        let (Some(&l), Some(&r), Some(&th)) =
-            (tree.left.get(old), tree.right.get(old), tree.threshold.get(old))
-        else {
+        let (Some(&l), Some(&r), Some(&th)) = (
+            tree.left.get(old),
+            tree.right.get(old),
+            tree.threshold.get(old),
+        ) else {
             continue;
         };
         // A malformed child (not after its parent) makes the node a leaf.
@@ -177,10 +179,7 @@ impl Predictor {
                 if roots.is_empty() {
                     return self.forest_probability(0.0);
                 }
-                let sum: f64 = roots
-                    .iter()
-                    .map(|&r| Self::leaf(nodes, values, r, x))
-                    .sum();
+                let sum: f64 = roots.iter().map(|&r| Self::leaf(nodes, values, r, x)).sum();
                 self.forest_probability(sum / roots.len() as f64)
             }
         }
@@ -195,17 +194,23 @@ impl Predictor {
                 values,
                 roots,
             } => {
+                // Blocks of rows small enough to stay in cache while every
+                // tree walks them.
+                const BLOCK: usize = 64;
                 let mut sums = vec![0.0; rows.len()];
-                let mut at = vec![0u32; rows.len()];
-                for &root in roots {
-                    at.fill(root.node);
-                    for _ in 0..root.depth {
-                        for (i, x) in at.iter_mut().zip(rows) {
-                            *i = Self::step(nodes, *i, x);
+                let mut at = [0u32; BLOCK];
+                for (block, block_sums) in rows.chunks(BLOCK).zip(sums.chunks_mut(BLOCK)) {
+                    let at = at.get_mut(..block.len()).unwrap_or_default();
+                    for &root in roots {
+                        at.fill(root.node);
+                        for _ in 0..root.depth {
+                            for (i, x) in at.iter_mut().zip(block) {
+                                *i = Self::step(nodes, *i, x);
+                            }
                         }
-                    }
-                    for (s, i) in sums.iter_mut().zip(&at) {
-                        *s += values.get(*i as usize).copied().unwrap_or(0.0);
+                        for (s, i) in block_sums.iter_mut().zip(at.iter()) {
+                            *s += values.get(*i as usize).copied().unwrap_or(0.0);
+                        }
                     }
                 }
                 let n = roots.len().max(1) as f64;

@@ -38,7 +38,7 @@ impl Default for ForestConfig {
     fn default() -> Self {
         ForestConfig {
             n_trees: 100,
-            max_depth: Some(10),
+            max_depth: Some(8),
             min_samples_leaf: 30,
             min_samples_split: 60,
             mtry: None,
@@ -393,6 +393,38 @@ fn fit_intercept(s: &[f64], y: &[i32], a: f64) -> f64 {
     if b.is_finite() { b } else { 0.0 }
 }
 
+/// Mean and standard error of the per-invoice difference in log-loss
+/// between two sets of probabilities for the same rows (`a` minus `b`).
+fn per_invoice_difference(rows: &[&Row], a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
+    let ll = |p: f64, y: bool| {
+        let p = p.clamp(1e-15, 1.0 - 1e-15);
+        if y { -p.ln() } else { -(1.0 - p).ln() }
+    };
+    let mut diffs: Vec<f64> = Vec::new();
+    let mut current: Option<(&str, f64, usize)> = None;
+    for ((r, pa), pb) in rows.iter().zip(a).zip(b) {
+        let d = ll(*pa, r.late) - ll(*pb, r.late);
+        current = match current {
+            Some((id, sum, n)) if id == r.invoice_id => Some((id, sum + d, n + 1)),
+            Some((_, sum, n)) => {
+                diffs.push(sum / n as f64);
+                Some((r.invoice_id.as_str(), d, 1))
+            }
+            None => Some((r.invoice_id.as_str(), d, 1)),
+        };
+    }
+    if let Some((_, sum, n)) = current {
+        diffs.push(sum / n as f64);
+    }
+    let n = diffs.len();
+    if n < 2 {
+        return None;
+    }
+    let mean = diffs.iter().sum::<f64>() / n as f64;
+    let var = diffs.iter().map(|d| (d - mean) * (d - mean)).sum::<f64>() / (n - 1) as f64;
+    Some((mean, (var / n as f64).sqrt()))
+}
+
 /// Calibrated log-loss estimated without scoring a row with a calibration
 /// fitted on it: each half of `s` (in time order) is calibrated on the other.
 fn cross_fit_log_loss(s: &[f64], y: &[bool]) -> Option<f64> {
@@ -486,8 +518,10 @@ fn fit_spec(spec: Spec, data: &Prepared, config: &TrainConfig) -> Result<Estimat
 ///    any calibration) is what the choice is made on. For information, the
 ///    log-loss after Platt scaling is estimated too, by cross-fitting it on
 ///    the two halves of the validation rows.
-/// 2. The candidate with the lowest validation log-loss is chosen; each
-///    candidate's Platt scaling is fitted on all validation rows.
+/// 2. The logistic regression with the lowest validation log-loss is the
+///    default choice; the forest is chosen instead only when its validation
+///    log-loss is lower by more than one standard error. Each candidate's
+///    Platt scaling is fitted on all validation rows.
 /// 3. With `refit` (the default), the best candidate of each kind is fitted
 ///    again on training + validation rows, so the most recent history counts
 ///    too. It keeps the Platt slope learned on the held-back validation rows
@@ -541,6 +575,7 @@ pub fn train(
     }
     let mut fit_seconds = Vec::new();
     let mut stage1_estimators = Vec::with_capacity(specs.len());
+    let mut valid_probabilities: Vec<Vec<f64>> = Vec::with_capacity(specs.len());
     let mut candidates: Vec<Candidate> = Vec::with_capacity(specs.len());
     let mut calibrations: Vec<Platt> = Vec::with_capacity(specs.len());
     for spec in &specs {
@@ -565,6 +600,7 @@ pub fn train(
         } else {
             fit_platt(&s, &y_valid)
         });
+        valid_probabilities.push(raw);
         stage1_estimators.push(estimator);
     }
     let ll = |i: usize| {
@@ -578,7 +614,27 @@ pub fn train(
             .filter(|&i| specs.get(i).is_some_and(want))
             .min_by(|&i, &j| ll(i).total_cmp(&ll(j)).then(i.cmp(&j)))
     };
-    let chosen = best_where(&|_| true).unwrap_or(0);
+    // The best logistic regression is the default; the forest replaces it
+    // only when clearly better: its validation log-loss lower by more than
+    // one standard error of the paired difference (per invoice, as the rows
+    // of one invoice are not independent). A small validation slice should
+    // not swap a simple model for a complex one on noise.
+    let best_lr = best_where(&|s: &Spec| !s.is_forest());
+    let best_rf = best_where(&|s: &Spec| s.is_forest());
+    let chosen = match (best_lr, best_rf) {
+        (Some(lr), Some(rf)) => {
+            let diff = match (valid_probabilities.get(rf), valid_probabilities.get(lr)) {
+                (Some(p_rf), Some(p_lr)) => per_invoice_difference(&valid_rows, p_rf, p_lr),
+                _ => None,
+            };
+            match diff {
+                Some((mean, se)) if mean < -se => rf,
+                _ => lr,
+            }
+        }
+        (Some(i), None) | (None, Some(i)) => i,
+        (None, None) => 0,
+    };
     // The best of each kind become final models; the chosen one first.
     let mut keep: Vec<usize> = vec![chosen];
     for want_forest in [false, true] {

@@ -36,8 +36,9 @@ use anyhow::{Context, Result, anyhow};
 use chrono::NaiveDate;
 use collect_core::book::Book;
 use collect_core::domain::{ActionRecord, ActionStatus, Event, EventKind, Payment};
-use collect_core::message::{Mailer, NullMailer, PayLinks, Templates};
-use collect_core::runner::{RunReport, Runtime};
+use collect_core::message::{LocalMailer, PayLinks, Templates};
+use collect_core::delivery::{RunReport, Sweeper};
+use crate::runtime::Runtime;
 use collect_core::store::{SqliteStore, Store};
 use collect_core::sweep::{PriorLateRate, SweepOptions};
 use generate::{Generated, PayerType, Pays, business_after, plus};
@@ -92,7 +93,7 @@ pub fn run(
                 &reactive,
                 &loaded.templates,
                 &pay_links,
-                &NullMailer,
+                LocalMailer::Null,
                 None,
             )?;
             let tally = simulate(&generated, &mut memory, &rt, bar.as_ref())?;
@@ -104,7 +105,7 @@ pub fn run(
             &loaded.policy,
             &loaded.templates,
             &pay_links,
-            &outbox,
+            LocalMailer::Outbox(&outbox),
             loaded.revision.clone(),
         )?;
         let proactive = simulate(&generated, &mut store, &rt, bar.as_ref())?;
@@ -203,19 +204,23 @@ fn runtime<'a>(
     policy: &'a Policy,
     templates: &'a Templates,
     pay_links: &'a PayLinks,
-    mailer: &'a dyn Mailer,
+    mailer: LocalMailer<'a>,
     revision: Option<String>,
 ) -> Result<Runtime<'a>> {
     let options: SweepOptions = home.sweep_options(revision, None)?;
     Ok(Runtime {
-        policy,
-        scorer: &PriorLateRate,
-        templates,
-        pay_links,
+        sweeper: Sweeper {
+            policy,
+            scorer: &PriorLateRate,
+            templates,
+            pay_links,
+            sender: home.sender(),
+            options,
+            pay_link_days: home.settings.pay_link_days,
+            grace: crate::home::GRACE,
+            lease_ttl: crate::home::LEASE_TTL,
+        },
         mailer,
-        sender: home.sender(),
-        options,
-        pay_link_days: home.settings.pay_link_days,
     })
 }
 

@@ -6,7 +6,7 @@
 use anyhow::{Context, Result, bail};
 use chrono::NaiveTime;
 use collect_core::message::{Outbox, PayLinks, Templates};
-use collect_core::runner::Sender;
+use collect_core::delivery::Sender;
 use collect_core::store::SqliteStore;
 use collect_core::sweep::SweepOptions;
 use serde::Deserialize;
@@ -71,6 +71,13 @@ impl Default for Settings {
         }
     }
 }
+
+/// How long a local run holds the home without renewing its lease: a run
+/// killed with `kill -9` blocks the next one at most this long.
+pub const LEASE_TTL: chrono::Duration = chrono::Duration::minutes(2);
+
+/// The outbox answers at once whether it holds a message: no grace needed.
+pub const GRACE: chrono::Duration = chrono::Duration::zero();
 
 pub struct Home {
     pub dir: PathBuf,

@@ -9,8 +9,9 @@ use anyhow::{Context, Result, bail};
 use chrono::{NaiveDate, NaiveTime};
 use collect_core::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
 use collect_core::ingest::{self, Incoming, Reject};
-use collect_core::message::{Mailer, NullMailer};
-use collect_core::runner::{RunReport, Runtime};
+use collect_core::message::LocalMailer;
+use collect_core::delivery::{RunReport, Sweeper};
+use crate::runtime::Runtime;
 use collect_core::store::{SqliteStore, Store};
 use collect_core::sweep::{self, RiskScorer};
 use policy_lang::{Context as GuardContext, Policy};
@@ -212,19 +213,23 @@ fn runtime<'a>(
     home: &Home,
     loaded: &'a Loaded,
     scorer: &'a dyn RiskScorer,
-    mailer: &'a dyn Mailer,
+    mailer: LocalMailer<'a>,
     pay_links: &'a collect_core::message::PayLinks,
     at: Option<NaiveTime>,
 ) -> Result<Runtime<'a>> {
     Ok(Runtime {
-        policy: &loaded.policy,
-        scorer,
-        templates: &loaded.templates,
-        pay_links,
+        sweeper: Sweeper {
+            policy: &loaded.policy,
+            scorer,
+            templates: &loaded.templates,
+            pay_links,
+            sender: home.sender(),
+            options: home.sweep_options(loaded.revision.clone(), at)?,
+            pay_link_days: home.settings.pay_link_days,
+            grace: crate::home::GRACE,
+            lease_ttl: crate::home::LEASE_TTL,
+        },
         mailer,
-        sender: home.sender(),
-        options: home.sweep_options(loaded.revision.clone(), at)?,
-        pay_link_days: home.settings.pay_link_days,
     })
 }
 
@@ -234,15 +239,23 @@ pub fn run(
     date: NaiveDate,
     dry_run: bool,
     at: Option<NaiveTime>,
+    wait: bool,
     format: Format,
 ) -> Result<ExitCode> {
     let loaded = load_policy(policy)?;
-    let mut store = home.store()?;
+    let store = home.store()?;
     let outbox = home.outbox();
     let pay_links = home.pay_links()?;
     let scorer = crate::model_cmd::scorer(home)?;
-    let rt = runtime(home, &loaded, scorer.as_dyn(), &outbox, &pay_links, at)?;
-    let report = rt.run_day(&mut store, date, dry_run)?;
+    let rt = runtime(
+        home,
+        &loaded,
+        scorer.as_dyn(),
+        LocalMailer::Outbox(&outbox),
+        &pay_links,
+        at,
+    )?;
+    let report = rt.run_day_waiting(&store, date, dry_run, wait)?;
     match format {
         Format::Json => {
             eprintln!("scorer: {}", scorer.describe());
@@ -337,6 +350,34 @@ fn describe_run(report: &RunReport, date: NaiveDate, home: &Home) -> String {
     for (id, reason) in &plan.approved_waiting {
         let _ = writeln!(out, "  approved, waiting: {id}: {reason}");
     }
+    for id in &report.reconciled {
+        let _ = writeln!(
+            out,
+            "  already sent before an interrupted run: {id} (recorded as sent, not sent again)"
+        );
+    }
+    for d in &report.dropped {
+        let _ = writeln!(
+            out,
+            "  checked before sending: {} for {} taken out of message {}: {}",
+            d.action_id, d.invoice_id, d.message_id, d.reason
+        );
+    }
+    for (id, reason) in &report.cancelled {
+        let _ = writeln!(out, "  not sent: message {id}: {reason}");
+    }
+    for (id, reason) in &report.retry_later {
+        let _ = writeln!(
+            out,
+            "  not sent yet: message {id}: {reason}; the next run sends it"
+        );
+    }
+    for id in &report.in_doubt {
+        let _ = writeln!(
+            out,
+            "  in doubt: message {id} was being sent when a run stopped; checked again on the next run"
+        );
+    }
     for (id, reason) in &report.failed {
         let _ = writeln!(out, "  FAILED: message {id}: {reason}");
     }
@@ -399,14 +440,14 @@ pub fn replay(
     }
     let loaded = load_policy(policy)?;
     let real = home.store()?;
-    let mut store = real.copy_in_memory()?;
+    let store = real.copy_in_memory()?;
     let pay_links = home.pay_links()?;
     let scorer = crate::model_cmd::scorer(home)?;
     let rt = runtime(
         home,
         &loaded,
         scorer.as_dyn(),
-        &NullMailer,
+        LocalMailer::Null,
         &pay_links,
         None,
     )?;
@@ -424,7 +465,7 @@ pub fn replay(
     };
     let mut out = Vec::new();
     for day in days {
-        let report = rt.run_day(&mut store, day, false)?;
+        let report = rt.run_day(&store, day, false)?;
         for r in &report.plan.records {
             out.push(SimAction {
                 date: day,

@@ -15,6 +15,7 @@ mod local;
 mod model_cmd;
 mod policy_files;
 mod report;
+mod runtime;
 mod test;
 
 use chrono::{NaiveDate, NaiveTime};
@@ -119,6 +120,10 @@ enum Command {
         /// The sending time in UTC, `HH:MM` (quiet hours are checked against it).
         #[arg(long)]
         at: Option<NaiveTime>,
+        /// When another run of this home is going on, wait for it to end
+        /// instead of stopping with an error.
+        #[arg(long)]
+        wait: bool,
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
@@ -307,9 +312,10 @@ fn main() -> ExitCode {
             policy,
             dry_run,
             at,
+            wait,
             format,
         } => home::Home::open(&cli.home)
-            .and_then(|h| local::run(&h, &policy, date, dry_run, at, format)),
+            .and_then(|h| local::run(&h, &policy, date, dry_run, at, wait, format)),
         Command::Simulate {
             from,
             to,

@@ -102,7 +102,7 @@ pub trait Store {
 }
 
 pub struct SqliteStore {
-    conn: Connection,
+    pub(crate) conn: Connection,
 }
 
 const SCHEMA: &str = "
@@ -124,7 +124,19 @@ CREATE TABLE IF NOT EXISTS action_log (
     action_id TEXT NOT NULL, seq INTEGER NOT NULL, day TEXT NOT NULL, status TEXT NOT NULL,
     note TEXT, by TEXT, PRIMARY KEY (action_id, seq));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS payments_by_invoice ON payments (invoice_id);
+CREATE INDEX IF NOT EXISTS events_by_invoice ON events (invoice_id);
+CREATE INDEX IF NOT EXISTS actions_by_customer ON actions (customer_id);
+CREATE TABLE IF NOT EXISTS messages (
+    message_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, status TEXT NOT NULL,
+    planned_on TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_by_status ON messages (status);
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, body TEXT NOT NULL);
 ";
+
+/// Wait this long for another process's write to finish (two runs on one
+/// home: the second one then finds the lease taken and says so).
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 const CACHE: &str = "PRAGMA cache_size = -65536;";
 
@@ -138,11 +150,11 @@ fn sort_key(id: &str) -> u64 {
     u64::from_be_bytes(key)
 }
 
-fn encode<T: Serialize>(v: &T) -> Result<String, StoreError> {
+pub(crate) fn encode<T: Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(StoreError::Encode)
 }
 
-fn decode<T: DeserializeOwned>(
+pub(crate) fn decode<T: DeserializeOwned>(
     table: &'static str,
     key: &str,
     body: &str,
@@ -161,7 +173,9 @@ impl SqliteStore {
             path: path.display().to_string(),
             source,
         })?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.execute_batch(SCHEMA)?;
+        crate::ledger::sqlite::migrate(&conn)?;
         // 64 MiB of page cache instead of SQLite's 2 MiB: a sweep that
         // records many actions inserts them at random places of the id
         // indexes, and a small cache writes the same pages out again and
@@ -174,6 +188,7 @@ impl SqliteStore {
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(SCHEMA)?;
+        crate::ledger::sqlite::migrate(&conn)?;
         Ok(SqliteStore { conn })
     }
 
@@ -285,7 +300,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn log(
+    pub(crate) fn log(
         tx: &Connection,
         r: &ActionRecord,
         day: NaiveDate,

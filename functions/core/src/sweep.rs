@@ -157,16 +157,17 @@ pub fn action_id(policy: &str, invoice_id: &str, segment: &str, offset: i64) -> 
 /// The unit separator between the parts of a hashed id.
 const SEP: &[u8] = "\u{1f}".as_bytes();
 
-fn message_id(day: NaiveDate, action_ids: &[String]) -> String {
+/// Deterministic message id: the digest of the (sorted) ids of the actions
+/// it carries, and of nothing else. The day it goes out is not part of it,
+/// so a message left over by a crash keeps its id on a later day and the
+/// mail service (and the outbox) recognise it.
+pub fn message_id(action_ids: &[String]) -> String {
     let mut ids: Vec<&str> = action_ids.iter().map(String::as_str).collect();
     ids.sort_unstable();
-    let mut hasher = Sha256::new().chain_update(day.to_string());
+    let mut hasher = Sha256::new().chain_update("message");
     for id in ids {
         hasher.update(SEP);
         hasher.update(id);
-    }
-    if action_ids.is_empty() {
-        hasher.update(SEP);
     }
     prefixed_hex("msg-", hasher.finalize().get(..10).unwrap_or_default())
 }
@@ -663,7 +664,7 @@ impl<'a> CustomerSweep<'a> {
                 .unwrap_or_default();
             let action_ids: Vec<String> =
                 group.iter().map(|p| p.record.action_id.clone()).collect();
-            let mid = message_id(self.day, &action_ids);
+            let mid = message_id(&action_ids);
             let offer = group.iter().find_map(|p| p.plan.clone());
             let mut tags = vec![
                 ("channel".to_string(), channel.as_str().to_string()),
@@ -722,13 +723,14 @@ mod tests {
             action_id("standard-net30", "INV-1", "standard", -3),
             "act-45c3c17eee097f63feb7"
         );
-        let day = NaiveDate::from_ymd_opt(2027, 3, 10).unwrap_or_default();
-        // sha256("2027-03-10␟act-a␟act-b"), the ids sorted.
+        // sha256("message␟act-a␟act-b"), the ids sorted; no day in it.
         assert_eq!(
-            message_id(day, &["act-b".to_string(), "act-a".to_string()]),
-            "msg-6fdc6365f7af55b8e8e2"
+            message_id(&["act-b".to_string(), "act-a".to_string()]),
+            message_id(&["act-a".to_string(), "act-b".to_string()])
         );
-        // sha256("2027-03-10␟")
-        assert_eq!(message_id(day, &[]), "msg-836f4e7b9254433ee331");
+        assert_eq!(
+            message_id(&["act-b".to_string(), "act-a".to_string()]),
+            "msg-549d7f34f4db7ad81f76"
+        );
     }
 }

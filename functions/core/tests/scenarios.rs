@@ -10,15 +10,16 @@
 
 use chrono::{NaiveDate, NaiveTime};
 use collect_core::domain::{ActionStatus, Customer, Event, EventKind, Invoice, Payment, PlanTerms};
-use collect_core::message::{MailError, Mailer, OutgoingMessage, PayLinks, SendReceipt, Templates};
-use collect_core::runner::{Runtime, Sender};
+use collect_core::delivery::{RunRequest, Sender, Sweeper};
+use collect_core::ledger::{LeaseHolder, Scope};
+use collect_core::message::{OutgoingMessage, PayLinks, Templates};
+use collect_core::testkit::mailer::RecordingMailer;
 use collect_core::store::{SqliteStore, Store};
 use collect_core::sweep::{PriorLateRate, SweepOptions};
 use policy_lang::Policy;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 use std::path::Path;
-use std::sync::Mutex;
 
 const POLICY: &str = r#"
 policy "scenario" effective 2027-01-01 currency USD
@@ -39,23 +40,6 @@ ladder standard
   due + 30d  letter "legal-notice" requires approval
 "#;
 
-#[derive(Default)]
-struct Recorder {
-    sent: Mutex<Vec<OutgoingMessage>>,
-}
-
-impl Mailer for Recorder {
-    fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
-        let mut sent = self.sent.lock().unwrap();
-        if !sent.iter().any(|m| m.message_id == msg.message_id) {
-            sent.push(msg.clone());
-        }
-        Ok(SendReceipt {
-            provider_message_id: msg.message_id.clone(),
-        })
-    }
-}
-
 fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
 }
@@ -75,7 +59,7 @@ struct Env {
     policy: Policy,
     templates: Templates,
     pay_links: PayLinks,
-    mailer: Recorder,
+    mailer: RecordingMailer,
     send_time: NaiveTime,
 }
 
@@ -96,7 +80,7 @@ impl Scenario {
                 policy,
                 templates,
                 pay_links: PayLinks::new(&[7u8; 32], "https://pay.example.com/{token}").unwrap(),
-                mailer: Recorder::default(),
+                mailer: RecordingMailer::default(),
                 send_time: NaiveTime::from_hms_opt(14, 0, 0).unwrap(),
             },
         }
@@ -169,13 +153,12 @@ impl Scenario {
 }
 
 impl Env {
-    fn runtime(&self) -> Runtime<'_> {
-        Runtime {
+    fn runtime(&self) -> Sweeper<'_> {
+        Sweeper {
             policy: &self.policy,
             scorer: &PriorLateRate,
             templates: &self.templates,
             pay_links: &self.pay_links,
-            mailer: &self.mailer,
             sender: Sender {
                 company: "Example Supplies".into(),
                 email: "ar@example.com".into(),
@@ -187,6 +170,8 @@ impl Env {
                 customer_local_time: None,
             },
             pay_link_days: 30,
+            grace: chrono::Duration::minutes(30),
+            lease_ttl: chrono::Duration::minutes(10),
         }
     }
 }
@@ -195,10 +180,19 @@ impl Scenario {
     /// Runs one day and returns what it did, one line per action, sorted:
     /// `INVOICE label status`.
     fn run(&mut self, day: &str) -> Vec<String> {
+        let now = || chrono::Utc::now();
+        let req = RunRequest {
+            scope: Scope::All,
+            day: d(day),
+            dry_run: false,
+            holder: LeaseHolder::this_process(chrono::Utc::now()),
+            now: &now,
+            faults: None,
+        };
         let report = self
             .env
             .runtime()
-            .run_day(&mut self.store, d(day), false)
+            .run_blocking(&self.store, &self.env.mailer, &req)
             .unwrap();
         let mut out: Vec<String> = report
             .plan
@@ -226,7 +220,7 @@ impl Scenario {
     }
 
     fn sent(&self) -> Vec<OutgoingMessage> {
-        self.env.mailer.sent.lock().unwrap().clone()
+        self.env.mailer.accepted_messages()
     }
 
     fn decide(&mut self, id: &str, approve: bool, day: &str) {

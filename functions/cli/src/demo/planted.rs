@@ -63,7 +63,7 @@ fn run(tmp: &Temp, policy: &Path, seed: u64, customers: u32) -> Run {
         &loaded.policy,
         &loaded.templates,
         &pay_links,
-        &NullMailer,
+        LocalMailer::Null,
         None,
     )
     .unwrap();

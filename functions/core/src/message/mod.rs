@@ -23,7 +23,7 @@ pub use context::{
     CompanyCtx, CustomerCtx, InstallmentCtx, InvoiceCtx, MessageContext, PlanCtx, format_money,
 };
 pub use eml::{Mailbox, OutgoingMessage, to_rfc5322};
-pub use outbox::{Mailer, NullMailer, Outbox, SendReceipt};
+pub use outbox::{Acceptance, LocalMailer, Mailer, NullMailer, Outbox, SendReceipt};
 pub use paylink::PayLinks;
 pub use templates::{Rendered, TemplateProblem, Templates};
 

@@ -1,8 +1,9 @@
 //! The mail port and its local adapters.
 //!
-//! [`Outbox`] writes each message to `<dir>/<YYYY-MM-DD>/<message_id>.eml`,
-//! atomically, and never rewrites a message already there: sending the same
-//! message again is harmless and returns the same receipt. [`NullMailer`]
+//! [`Outbox`] writes each message to `<dir>/<YYYY-MM-DD>/<message_id>.eml`
+//! (the day it went out), atomically, and never writes a message id found
+//! under any day: sending the same message again, on any day, is harmless
+//! and returns the first receipt. [`NullMailer`]
 //! sends nothing (simulations).
 
 use std::fs;
@@ -19,10 +20,33 @@ pub struct SendReceipt {
     pub provider_message_id: String,
 }
 
-/// The port a mail service implements. Sending the same `message_id` twice
-/// must not deliver twice where the service allows it.
+/// What the mail service says of a message id, when asked after a crash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acceptance {
+    /// It accepted the message: it must not be handed over again.
+    Accepted { provider_message_id: String },
+    /// It never accepted it: handing it over again delivers it once.
+    NotAccepted,
+    /// The service cannot tell (yet): SES's events may still be on their way.
+    Unknown,
+}
+
+/// The port a mail service implements (the outbox locally, SES v2 on AWS).
+#[allow(async_fn_in_trait)]
 pub trait Mailer {
-    fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError>;
+    /// Hands a message over. Sending the same `message_id` twice must not
+    /// deliver twice where the service allows it (the outbox does not).
+    async fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError>;
+
+    /// Whether a message with this id was accepted: asked by the delivery
+    /// protocol for a message a crash left `sending`.
+    async fn accepted(&self, message_id: &str) -> Result<Acceptance, MailError>;
+
+    /// Called once per run, by the run that holds the lease, before anything
+    /// is sent: clear what a killed run left half-done (temp files).
+    async fn recover(&self) -> Result<(), MailError> {
+        Ok(())
+    }
 }
 
 /// Messages as `.eml` files in a folder.
@@ -40,6 +64,21 @@ impl Outbox {
         &self.dir
     }
 
+    /// Where a message with this id was written, on any day.
+    pub fn find(&self, message_id: &str) -> Option<PathBuf> {
+        let name = format!("{message_id}.eml");
+        let days = fs::read_dir(&self.dir).ok()?;
+        days.filter_map(Result::ok)
+            .filter(|d| d.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|d| d.path().join(&name))
+            .find(|p| p.is_file())
+    }
+
+    /// The folder half-written messages are written in, then moved out of.
+    fn temp_dir(&self) -> PathBuf {
+        self.dir.join(".tmp")
+    }
+
     /// Where a message is (or would be) written.
     pub fn path_of(&self, msg: &OutgoingMessage) -> Result<PathBuf, MailError> {
         check_message_id(&msg.message_id)?;
@@ -50,21 +89,19 @@ impl Outbox {
     }
 }
 
-fn receipt(msg: &OutgoingMessage) -> SendReceipt {
+fn receipt_at(dir: &Path, path: &Path) -> SendReceipt {
+    let rel = path.strip_prefix(dir).unwrap_or(path);
     SendReceipt {
-        provider_message_id: format!(
-            "outbox:{}/{}.eml",
-            msg.date.format("%Y-%m-%d"),
-            msg.message_id
-        ),
+        provider_message_id: format!("outbox:{}", rel.display()),
     }
 }
 
 impl Mailer for Outbox {
-    fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
+    async fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
         let path = self.path_of(msg)?;
-        if path.exists() {
-            return Ok(receipt(msg));
+        // Written before, on this day or any other: never a second copy.
+        if let Some(found) = self.find(&msg.message_id) {
+            return Ok(receipt_at(&self.dir, &found));
         }
         let bytes = to_rfc5322(msg)?;
         let io = |path: &Path| {
@@ -77,10 +114,12 @@ impl Mailer for Outbox {
         };
         let day_dir = path.parent().unwrap_or(&self.dir);
         fs::create_dir_all(day_dir).map_err(io(day_dir))?;
+        let tmp_dir = self.temp_dir();
+        fs::create_dir_all(&tmp_dir).map_err(io(&tmp_dir))?;
 
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let tmp = day_dir.join(format!(
-            ".{}.{}-{}.tmp",
+        let tmp = tmp_dir.join(format!(
+            "{}.{}-{}.tmp",
             msg.message_id,
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
@@ -111,7 +150,41 @@ impl Mailer for Outbox {
         if let Ok(d) = fs::File::open(day_dir) {
             let _ = d.sync_all();
         }
-        Ok(receipt(msg))
+        Ok(receipt_at(&self.dir, &path))
+    }
+
+    async fn accepted(&self, message_id: &str) -> Result<Acceptance, MailError> {
+        // A message file appears whole (hard link or rename) or not at all.
+        Ok(match self.find(message_id) {
+            Some(path) => Acceptance::Accepted {
+                provider_message_id: receipt_at(&self.dir, &path).provider_message_id,
+            },
+            None => Acceptance::NotAccepted,
+        })
+    }
+
+    async fn recover(&self) -> Result<(), MailError> {
+        // Temp files of killed runs: in `.tmp/`, and (written by earlier
+        // releases) `.msg-*.tmp` beside the messages. Only the lease holder
+        // calls this, so no live writer owns them.
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Ok(());
+        };
+        for dir in entries.filter_map(Result::ok).map(|e| e.path()) {
+            let Ok(files) = fs::read_dir(&dir) else {
+                continue;
+            };
+            for f in files.filter_map(Result::ok).map(|e| e.path()) {
+                if f.extension().is_some_and(|x| x == "tmp") {
+                    fs::remove_file(&f).map_err(|source| MailError::Io {
+                        message_id: String::new(),
+                        path: f.clone(),
+                        source,
+                    })?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -120,11 +193,46 @@ impl Mailer for Outbox {
 pub struct NullMailer;
 
 impl Mailer for NullMailer {
-    fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
+    async fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
         to_rfc5322(msg)?;
         Ok(SendReceipt {
             provider_message_id: format!("null:{}", msg.message_id),
         })
+    }
+
+    async fn accepted(&self, _message_id: &str) -> Result<Acceptance, MailError> {
+        Ok(Acceptance::NotAccepted)
+    }
+}
+
+/// The local mail services behind one type: the outbox of `collect run`,
+/// or nothing (simulations, the demo's baseline).
+#[derive(Debug, Clone, Copy)]
+pub enum LocalMailer<'a> {
+    Outbox(&'a Outbox),
+    Null,
+}
+
+impl Mailer for LocalMailer<'_> {
+    async fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
+        match self {
+            LocalMailer::Outbox(o) => o.send(msg).await,
+            LocalMailer::Null => NullMailer.send(msg).await,
+        }
+    }
+
+    async fn accepted(&self, message_id: &str) -> Result<Acceptance, MailError> {
+        match self {
+            LocalMailer::Outbox(o) => o.accepted(message_id).await,
+            LocalMailer::Null => NullMailer.accepted(message_id).await,
+        }
+    }
+
+    async fn recover(&self) -> Result<(), MailError> {
+        match self {
+            LocalMailer::Outbox(o) => o.recover().await,
+            LocalMailer::Null => Ok(()),
+        }
     }
 }
 
@@ -138,13 +246,14 @@ impl Mailer for NullMailer {
 mod tests {
     use super::*;
     use crate::message::eml::tests::sample;
+    use pollster::block_on;
 
     #[test]
     fn writes_once_and_resends_idempotently() {
         let tmp = tempfile::tempdir().unwrap();
         let outbox = Outbox::new(tmp.path().join("outbox"));
         let msg = sample();
-        let first = outbox.send(&msg).unwrap();
+        let first = block_on(outbox.send(&msg)).unwrap();
         let path = tmp.path().join("outbox/2025-03-14/msg-0001.eml");
         let written = fs::read(&path).unwrap();
         assert_eq!(written, to_rfc5322(&msg).unwrap());
@@ -153,7 +262,7 @@ mod tests {
         // A re-send, even of changed content, leaves the file alone.
         let mut again = msg.clone();
         again.subject = "changed".into();
-        let second = outbox.send(&again).unwrap();
+        let second = block_on(outbox.send(&again)).unwrap();
         assert_eq!(first, second);
         assert_eq!(fs::read(&path).unwrap(), written);
 
@@ -163,6 +272,38 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec!["msg-0001.eml"]);
+        assert_eq!(fs::read_dir(tmp.path().join("outbox/.tmp")).unwrap().count(), 0);
+
+        // Sent again on a later day: found under its first day, not written twice.
+        let mut later = msg.clone();
+        later.date = later.date.succ_opt().unwrap();
+        assert_eq!(block_on(outbox.send(&later)).unwrap(), first);
+        assert!(!tmp.path().join("outbox/2025-03-15").exists());
+        assert_eq!(
+            block_on(outbox.accepted("msg-0001")).unwrap(),
+            Acceptance::Accepted {
+                provider_message_id: "outbox:2025-03-14/msg-0001.eml".into()
+            }
+        );
+        assert_eq!(
+            block_on(outbox.accepted("msg-0002")).unwrap(),
+            Acceptance::NotAccepted
+        );
+    }
+
+    #[test]
+    fn recovery_removes_half_written_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outbox = Outbox::new(tmp.path());
+        fs::create_dir_all(tmp.path().join(".tmp")).unwrap();
+        fs::create_dir_all(tmp.path().join("2025-03-14")).unwrap();
+        fs::write(tmp.path().join(".tmp/msg-1.1-0.tmp"), "half").unwrap();
+        fs::write(tmp.path().join("2025-03-14/.msg-2.1-0.tmp"), "half").unwrap();
+        fs::write(tmp.path().join("2025-03-14/msg-3.eml"), "whole").unwrap();
+        block_on(outbox.recover()).unwrap();
+        assert!(!tmp.path().join(".tmp/msg-1.1-0.tmp").exists());
+        assert!(!tmp.path().join("2025-03-14/.msg-2.1-0.tmp").exists());
+        assert!(tmp.path().join("2025-03-14/msg-3.eml").exists());
     }
 
     #[test]
@@ -172,13 +313,13 @@ mod tests {
         let mut msg = sample();
         msg.message_id = "../../etc/passwd".into();
         assert!(matches!(
-            outbox.send(&msg),
+            block_on(outbox.send(&msg)),
             Err(MailError::InvalidMessageId { .. })
         ));
         let mut msg = sample();
         msg.from.email = "nope".into();
         assert!(matches!(
-            outbox.send(&msg),
+            block_on(outbox.send(&msg)),
             Err(MailError::InvalidAddress { .. })
         ));
         assert!(!tmp.path().join("2025-03-14/msg-0001.eml").exists());
@@ -186,7 +327,7 @@ mod tests {
 
     #[test]
     fn null_mailer_records_nothing() {
-        let receipt = NullMailer.send(&sample()).unwrap();
+        let receipt = block_on(NullMailer.send(&sample())).unwrap();
         assert_eq!(receipt.provider_message_id, "null:msg-0001");
     }
 }

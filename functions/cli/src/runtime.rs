@@ -1,0 +1,66 @@
+//! The local runtime: the one delivery protocol of `collect_core::delivery`
+//! on the home's SQLite ledger and a local mail service (the outbox, or
+//! nothing for simulations). The lease and the grace period use the wall
+//! clock; no decision does (they depend on `--date` alone).
+
+use chrono::{NaiveDate, Utc};
+use collect_core::delivery::{RunError, RunReport, RunRequest, Sweeper};
+use collect_core::ledger::{LeaseHolder, Scope};
+use collect_core::message::LocalMailer;
+use collect_core::store::SqliteStore;
+use std::time::Duration;
+
+/// A sweeper and its mail service.
+pub struct Runtime<'a> {
+    pub sweeper: Sweeper<'a>,
+    pub mailer: LocalMailer<'a>,
+}
+
+/// How long `--wait` sleeps between two tries of a busy home.
+const WAIT_STEP: Duration = Duration::from_secs(2);
+
+impl Runtime<'_> {
+    /// One day's sweep of the whole home; with `dry_run` nothing is
+    /// recorded or sent.
+    pub fn run_day(
+        &self,
+        store: &SqliteStore,
+        day: NaiveDate,
+        dry_run: bool,
+    ) -> Result<RunReport, RunError> {
+        let now = Utc::now;
+        let req = RunRequest {
+            scope: Scope::All,
+            day,
+            dry_run,
+            holder: LeaseHolder::this_process(Utc::now()),
+            now: &now,
+            faults: None,
+        };
+        self.sweeper.run_blocking(store, &self.mailer, &req)
+    }
+
+    /// [`Runtime::run_day`]; when another run holds the home, either says
+    /// so (the error) or, with `wait`, waits for it to finish.
+    pub fn run_day_waiting(
+        &self,
+        store: &SqliteStore,
+        day: NaiveDate,
+        dry_run: bool,
+        wait: bool,
+    ) -> Result<RunReport, RunError> {
+        let mut said = false;
+        loop {
+            match self.run_day(store, day, dry_run) {
+                Err(e @ RunError::Busy { .. }) if wait => {
+                    if !said {
+                        eprintln!("{e}; waiting for it to finish (--wait)");
+                        said = true;
+                    }
+                    std::thread::sleep(WAIT_STEP);
+                }
+                other => return other,
+            }
+        }
+    }
+}

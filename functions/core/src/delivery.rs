@@ -1,0 +1,878 @@
+//! The delivery use case, written once: `collect run` (SQLite and the
+//! outbox) and the sweep worker Lambda (DynamoDB and SES) both call
+//! [`Sweeper::run`].
+//!
+//! One run, under the scope's lease:
+//! 1. load the book and plan the day ([`plan_sweep`], pure);
+//! 2. record the planned messages with their whole content (the plan
+//!    offered included), then the actions, each conditionally;
+//! 3. deliver every unfinished message of the scope — this run's and any a
+//!    crash left behind, from any day — one by one:
+//!    - a message left `sending` is first looked up at the mail service: if
+//!      it was accepted, it is only marked sent (never handed over again);
+//!    - every other is **checked again against the current state** just
+//!      before it is handed over: the customer (do-not-contact, address),
+//!      each invoice (settled, held by a dispute, promise or plan, the
+//!      policy's holds), the offer's balance, the contact caps and one
+//!      email per customer a day. What is dropped is recorded with its
+//!      reason (deferred: it is due again on a later sweep; skipped: the
+//!      invoice is settled); a message left with nothing is cancelled;
+//!    - `planned → sending` is the conditional write that makes one run
+//!      the sender; then the mail service; then `sent`.
+//!
+//! A crash at any point leaves a state the next run (same day or later)
+//! finishes: zero duplicates, nothing lost. The conformance suite
+//! (`tests/conformance.rs`) injects a crash at every [`CrashPoint`].
+
+use crate::book::{Book, channel};
+use crate::domain::{ActionRecord, ActionStatus, Customer, Invoice};
+use crate::ledger::{
+    LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Scope, StoredMessage,
+};
+use crate::message::{
+    Acceptance, CompanyCtx, CustomerCtx, InstallmentCtx, InvoiceCtx, MailError, Mailbox, Mailer,
+    MessageContext, OutgoingMessage, PayLinks, PlanCtx, Templates, format_money,
+};
+use crate::sweep::{PlannedMessage, RiskScorer, SweepOptions, SweepPlan, facts, plan_sweep};
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use policy_lang::Policy;
+use policy_lang::ast::Channel;
+use policy_lang::eval::bits;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+/// Who the messages come from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sender {
+    pub company: String,
+    pub email: String,
+    pub reply_to: Option<String>,
+}
+
+/// The points of the protocol where the conformance suite kills a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum CrashPoint {
+    /// The planned messages are recorded, their actions not yet.
+    AfterMessagesRecorded,
+    /// Messages and actions recorded, nothing sent.
+    AfterRecording,
+    /// A message is `sending`, not yet handed to the mail service.
+    AfterMarkedSending,
+    /// The mail service accepted a message; nothing recorded of it yet.
+    AfterAccepted,
+    /// The actions are `sent`, the message still `sending`.
+    AfterActionsSent,
+}
+
+impl CrashPoint {
+    pub const ALL: [CrashPoint; 5] = [
+        CrashPoint::AfterMessagesRecorded,
+        CrashPoint::AfterRecording,
+        CrashPoint::AfterMarkedSending,
+        CrashPoint::AfterAccepted,
+        CrashPoint::AfterActionsSent,
+    ];
+}
+
+/// Decides where a run is killed (tests only; `None` in production).
+pub type Faults<'a> = Option<&'a (dyn Fn(CrashPoint, Option<&str>) -> bool + Sync)>;
+
+/// Everything a run needs besides the ledger and the mail service.
+pub struct Sweeper<'a> {
+    pub policy: &'a Policy,
+    pub scorer: &'a dyn RiskScorer,
+    pub templates: &'a Templates,
+    pub pay_links: &'a PayLinks,
+    pub sender: Sender,
+    pub options: SweepOptions,
+    /// How long a pay link stays valid.
+    pub pay_link_days: u64,
+    /// How long a message may stay `sending` with the mail service unable
+    /// to tell whether it accepted it (SES: no event yet) before it is
+    /// taken as never accepted and handed over again.
+    pub grace: chrono::Duration,
+    /// How long a lease lasts without renewal (renewed as the run goes).
+    pub lease_ttl: chrono::Duration,
+}
+
+/// One run's request.
+pub struct RunRequest<'a> {
+    pub scope: Scope,
+    pub day: NaiveDate,
+    /// Plan only: nothing recorded, nothing sent, no lease.
+    pub dry_run: bool,
+    pub holder: LeaseHolder,
+    /// Wall-clock time, for leases and the grace period only: no decision
+    /// depends on it (decisions depend on `day`).
+    pub now: &'a (dyn Fn() -> DateTime<Utc> + Sync),
+    pub faults: Faults<'a>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(
+        "another sweep of this {scope} is running (pid {pid} on {host}, since {since}); \
+         it holds the lease until {expires} unless it renews it"
+    )]
+    Busy {
+        scope: String,
+        pid: u32,
+        host: String,
+        since: DateTime<Utc>,
+        expires: DateTime<Utc>,
+    },
+    #[error(
+        "this run lost its lease on the {0} (it ran longer than the lease without renewing it); \
+         it stopped, and another run finishes what it left"
+    )]
+    LostLease(String),
+    /// A crash injected by a test.
+    #[error("crash injected at {0:?}")]
+    Crashed(CrashPoint),
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunReport {
+    pub plan: SweepPlan,
+    pub sent: Vec<SentMessage>,
+    /// Messages that could not be built or that the mail service refused
+    /// for good: `(message id, reason)`.
+    pub failed: Vec<(String, String)>,
+    /// Messages a crash left `sending` that the mail service had accepted.
+    pub reconciled: Vec<String>,
+    /// Messages left `sending` the mail service cannot tell about yet.
+    pub in_doubt: Vec<String>,
+    /// Messages the mail service refused for now; sent by a later run.
+    pub retry_later: Vec<(String, String)>,
+    /// Messages with nothing left to send after the checks: `(id, reason)`.
+    pub cancelled: Vec<(String, String)>,
+    /// Actions taken out of a message by the checks before sending.
+    pub dropped: Vec<Dropped>,
+    /// Actions or messages another run had recorded or moved first.
+    pub conflicts: Vec<String>,
+    pub dry_run: bool,
+    /// Where the run spent its time (not part of the report's data).
+    #[serde(skip)]
+    pub timings: RunTimings,
+}
+
+/// An action the checks before sending took out of its message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Dropped {
+    pub action_id: String,
+    pub message_id: String,
+    pub invoice_id: String,
+    pub status: ActionStatus,
+    pub reason: String,
+}
+
+/// Wall time of each phase of a run, for benchmarks and diagnostics.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunTimings {
+    pub load_book: Duration,
+    pub plan_sweep: Duration,
+    pub save_actions: Duration,
+    /// The checks, rendering, the mail service and the status changes.
+    pub sending: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SentMessage {
+    pub message_id: String,
+    pub customer_id: String,
+    pub to: String,
+    pub channel: String,
+    pub template: String,
+    pub invoices: Vec<String>,
+    pub subject: String,
+}
+
+/// Renew the lease after this many messages.
+const RENEW_EVERY: usize = 100;
+
+/// What the checks before sending decided for one message.
+struct Checked {
+    keep: Vec<ActionRecord>,
+    drop: Vec<(ActionRecord, ActionStatus, String)>,
+}
+
+impl Sweeper<'_> {
+    /// The whole run: lease, plan, record, deliver.
+    pub async fn run<L: Ledger, M: Mailer>(
+        &self,
+        ledger: &L,
+        mailer: &M,
+        req: &RunRequest<'_>,
+    ) -> Result<RunReport, RunError> {
+        let lease = req.scope.lease_name();
+        if !req.dry_run {
+            self.renew(ledger, &lease, req).await?;
+        }
+        let result = self.run_leased(ledger, mailer, req, &lease).await;
+        if !req.dry_run && !matches!(result, Err(RunError::Crashed(_))) {
+            // A crashed run never gets here in real life: its lease expires.
+            ledger.release_lease(&lease, &req.holder).await?;
+        }
+        result
+    }
+
+    /// The local runner's entry: the same run, driven to completion on this
+    /// thread (SQLite and the outbox answer at once).
+    pub fn run_blocking<L: Ledger, M: Mailer>(
+        &self,
+        ledger: &L,
+        mailer: &M,
+        req: &RunRequest<'_>,
+    ) -> Result<RunReport, RunError> {
+        pollster::block_on(self.run(ledger, mailer, req))
+    }
+
+    async fn renew<L: Ledger>(
+        &self,
+        ledger: &L,
+        lease: &str,
+        req: &RunRequest<'_>,
+    ) -> Result<(), RunError> {
+        match ledger
+            .take_lease(lease, &req.holder, (req.now)(), self.lease_ttl)
+            .await?
+        {
+            LeaseOutcome::Taken(_) => Ok(()),
+            LeaseOutcome::HeldBy(l) => Err(RunError::Busy {
+                scope: match req.scope {
+                    Scope::All => "home".to_string(),
+                    Scope::Shard { shard, .. } => format!("shard {shard}"),
+                },
+                pid: l.holder.pid,
+                host: l.holder.host,
+                since: l.since,
+                expires: l.expires,
+            }),
+        }
+    }
+
+    async fn run_leased<L: Ledger, M: Mailer>(
+        &self,
+        ledger: &L,
+        mailer: &M,
+        req: &RunRequest<'_>,
+        lease: &str,
+    ) -> Result<RunReport, RunError> {
+        let day = req.day;
+        let crash = |point: CrashPoint, id: Option<&str>| -> Result<(), RunError> {
+            match req.faults {
+                Some(f) if f(point, id) => Err(RunError::Crashed(point)),
+                _ => Ok(()),
+            }
+        };
+        let mut report = RunReport {
+            dry_run: req.dry_run,
+            ..RunReport::default()
+        };
+        let started = Instant::now();
+        let book = ledger.load_book(&req.scope, day).await?;
+        report.timings.load_book = started.elapsed();
+        let started = Instant::now();
+        report.plan = plan_sweep(&book, self.policy, self.scorer, day, &self.options);
+        report.timings.plan_sweep = started.elapsed();
+        if req.dry_run {
+            return Ok(report);
+        }
+        if !req.dry_run {
+            mailer.recover().await.map_err(|e| LedgerError::Service {
+                service: "mail",
+                operation: "recover",
+                message: e.to_string(),
+            })?;
+        }
+        self.renew(ledger, lease, req)
+            .await
+            .map_err(|_| RunError::LostLease(lease.to_string()))?;
+
+        // Messages first, with their content: an action never names a
+        // message that is not recorded.
+        let started = Instant::now();
+        for m in &report.plan.messages {
+            ledger.put_message(&StoredMessage::planned(m, day)).await?;
+        }
+        crash(CrashPoint::AfterMessagesRecorded, None)?;
+        let previous = book
+            .actions
+            .values()
+            .flatten()
+            .map(|a| (a.action_id.clone(), a.status))
+            .collect();
+        let recorded = ledger
+            .record_actions(&report.plan.records, &previous, day)
+            .await?;
+        report.conflicts = recorded.conflicts;
+        drop(book);
+        report.timings.save_actions = started.elapsed();
+        crash(CrashPoint::AfterRecording, None)?;
+
+        // Everything unfinished, older messages first, then this run's in
+        // the order it planned them (a customer's email before the offer).
+        let started = Instant::now();
+        let mut unfinished = ledger.unfinished_messages(&req.scope).await?;
+        let order: std::collections::HashMap<&str, usize> = report
+            .plan
+            .messages
+            .iter()
+            .enumerate()
+            .map(|(k, m)| (m.message_id.as_str(), k))
+            .collect();
+        unfinished.sort_by_key(|m| {
+            (
+                order.get(m.message_id.as_str()).copied(),
+                m.planned_on,
+                m.message_id.clone(),
+            )
+        });
+        for (k, m) in unfinished.into_iter().enumerate() {
+            if k > 0 && k % RENEW_EVERY == 0 {
+                self.renew(ledger, lease, req)
+                    .await
+                    .map_err(|_| RunError::LostLease(lease.to_string()))?;
+            }
+            self.deliver(ledger, mailer, m, req, &mut report, &crash)
+                .await?;
+        }
+        report.timings.sending = started.elapsed();
+        Ok(report)
+    }
+
+    async fn deliver<L: Ledger, M: Mailer>(
+        &self,
+        ledger: &L,
+        mailer: &M,
+        mut m: StoredMessage,
+        req: &RunRequest<'_>,
+        report: &mut RunReport,
+        crash: &impl Fn(CrashPoint, Option<&str>) -> Result<(), RunError>,
+    ) -> Result<(), RunError> {
+        let day = req.day;
+        let now = (req.now)();
+        let fresh = ledger.customer_book(&m.customer_id).await?;
+        // The actions of the message as recorded now, still waiting for it.
+        let mine: Vec<ActionRecord> = m
+            .invoice_ids
+            .iter()
+            .flat_map(|inv| fresh.actions_of(inv))
+            .filter(|a| {
+                m.action_ids.contains(&a.action_id)
+                    && a.message_id.as_deref() == Some(m.message_id.as_str())
+                    && matches!(
+                        a.status,
+                        ActionStatus::Planned | ActionStatus::Sending | ActionStatus::Sent
+                    )
+            })
+            .cloned()
+            .collect();
+
+        if m.status == MessageStatus::Sending {
+            // Handed over before a crash? Ask before anything else.
+            let answer = match &m.provider_message_id {
+                Some(p) => Acceptance::Accepted {
+                    provider_message_id: p.clone(),
+                },
+                // Actions are marked sent only once the service accepted it.
+                None if !mine.is_empty() && mine.iter().all(|a| a.status == ActionStatus::Sent) => {
+                    Acceptance::Accepted {
+                        provider_message_id: "(accepted before a crash; id not recorded)"
+                            .to_string(),
+                    }
+                }
+                None => mailer
+                    .accepted(&m.message_id)
+                    .await
+                    .unwrap_or(Acceptance::Unknown),
+            };
+            match answer {
+                Acceptance::Accepted {
+                    provider_message_id,
+                } => {
+                    let sent_on = m.sent_on.unwrap_or(day);
+                    let mut next = m.clone();
+                    next.status = MessageStatus::Sent;
+                    next.sent_on = Some(sent_on);
+                    next.provider_message_id = Some(provider_message_id);
+                    next.note = Some("reconciled: the mail service had accepted it".to_string());
+                    ledger.move_message(&next, MessageStatus::Sending).await?;
+                    self.mark_sent(ledger, &mine, sent_on, day).await?;
+                    report.reconciled.push(m.message_id);
+                    return Ok(());
+                }
+                Acceptance::Unknown
+                    if m.sending_since
+                        .is_none_or(|since| now.signed_duration_since(since) < self.grace) =>
+                {
+                    report.in_doubt.push(m.message_id);
+                    return Ok(());
+                }
+                Acceptance::Unknown | Acceptance::NotAccepted => {}
+            }
+        } else if m.status == MessageStatus::Sent {
+            return Ok(());
+        }
+
+        let mine: Vec<ActionRecord> = mine
+            .into_iter()
+            .filter(|a| a.status != ActionStatus::Sent)
+            .collect();
+        let checked = self.check(&fresh, &m, mine, day);
+        for (record, status, reason) in &checked.drop {
+            let mut next = record.clone();
+            next.status = *status;
+            next.note = Some(reason.clone());
+            next.message_id = None;
+            if ledger
+                .move_action(&next, &[ActionStatus::Planned, ActionStatus::Sending], day)
+                .await?
+            {
+                report.dropped.push(Dropped {
+                    action_id: record.action_id.clone(),
+                    message_id: m.message_id.clone(),
+                    invoice_id: record.invoice_id.clone(),
+                    status: *status,
+                    reason: reason.clone(),
+                });
+            } else {
+                report.conflicts.push(record.action_id.clone());
+            }
+        }
+        if checked.keep.is_empty() {
+            let reason = match checked.drop.first() {
+                Some((_, _, why)) if checked.drop.len() == 1 => why.clone(),
+                Some(_) => "nothing left to send after the checks (see each action)".to_string(),
+                None => "its actions were never recorded, or another run moved them".to_string(),
+            };
+            let mut next = m.clone();
+            next.status = MessageStatus::Cancelled;
+            next.note = Some(reason.clone());
+            if ledger.move_message(&next, m.status).await? {
+                report.cancelled.push((m.message_id, reason));
+            } else {
+                report.conflicts.push(m.message_id);
+            }
+            return Ok(());
+        }
+        narrow(&mut m, &checked.keep);
+
+        // Take it: the conditional move to `sending` makes this run the sender.
+        let from = m.status;
+        let mut next = m.clone();
+        next.status = MessageStatus::Sending;
+        next.sending_since = Some(now);
+        if !ledger.move_message(&next, from).await? {
+            report.conflicts.push(m.message_id);
+            return Ok(());
+        }
+        let m = next;
+        let mut sending = Vec::with_capacity(checked.keep.len());
+        for r in &checked.keep {
+            let mut next = r.clone();
+            next.status = ActionStatus::Sending;
+            if ledger
+                .move_action(&next, &[ActionStatus::Planned, ActionStatus::Sending], day)
+                .await?
+            {
+                sending.push(next);
+            }
+        }
+        crash(CrashPoint::AfterMarkedSending, Some(&m.message_id))?;
+
+        let Some(customer) = fresh.customers.get(&m.customer_id) else {
+            return Ok(());
+        };
+        let planned = m.to_planned();
+        let outcome = match self.compose(&fresh, customer, &planned, day) {
+            Ok(msg) => mailer.send(&msg).await.map(|r| (r, msg.subject)),
+            Err(reason) => Err(MailError::Build {
+                message_id: m.message_id.clone(),
+                reason,
+            }),
+        };
+        match outcome {
+            Ok((receipt, subject)) => {
+                crash(CrashPoint::AfterAccepted, Some(&m.message_id))?;
+                self.mark_sent(ledger, &sending, day, day).await?;
+                crash(CrashPoint::AfterActionsSent, Some(&m.message_id))?;
+                let mut done = m.clone();
+                done.status = MessageStatus::Sent;
+                done.sent_on = Some(day);
+                done.provider_message_id = Some(receipt.provider_message_id);
+                done.note = None;
+                ledger.move_message(&done, MessageStatus::Sending).await?;
+                report.sent.push(SentMessage {
+                    message_id: m.message_id.clone(),
+                    customer_id: m.customer_id.clone(),
+                    to: customer.email.clone(),
+                    channel: m.channel.clone(),
+                    template: m.template.clone(),
+                    invoices: m.invoice_ids.clone(),
+                    subject,
+                });
+            }
+            Err(MailError::Provider {
+                reason,
+                retryable: true,
+                ..
+            }) => {
+                // Refused for now (throttled): nothing went out.
+                let mut back = m.clone();
+                back.status = MessageStatus::Planned;
+                back.sending_since = None;
+                back.note = Some(format!("the mail service refused it for now: {reason}"));
+                ledger.move_message(&back, MessageStatus::Sending).await?;
+                for r in &sending {
+                    let mut next = r.clone();
+                    next.status = ActionStatus::Planned;
+                    ledger
+                        .move_action(&next, &[ActionStatus::Sending], day)
+                        .await?;
+                }
+                report.retry_later.push((m.message_id.clone(), reason));
+            }
+            Err(e) => {
+                let reason = format!("the message could not be sent: {e}");
+                let mut failed = m.clone();
+                failed.status = MessageStatus::Failed;
+                failed.note = Some(reason.clone());
+                ledger.move_message(&failed, MessageStatus::Sending).await?;
+                for r in &sending {
+                    let mut next = r.clone();
+                    next.status = ActionStatus::Failed;
+                    next.note = Some(reason.clone());
+                    ledger
+                        .move_action(&next, &[ActionStatus::Sending], day)
+                        .await?;
+                }
+                report.failed.push((m.message_id.clone(), reason));
+            }
+        }
+        Ok(())
+    }
+
+    async fn mark_sent<L: Ledger>(
+        &self,
+        ledger: &L,
+        actions: &[ActionRecord],
+        sent_on: NaiveDate,
+        day: NaiveDate,
+    ) -> Result<(), RunError> {
+        for r in actions.iter().filter(|a| a.status != ActionStatus::Sent) {
+            let mut next = r.clone();
+            next.status = ActionStatus::Sent;
+            next.sent_on = Some(sent_on);
+            next.note = None;
+            ledger
+                .move_action(&next, &[ActionStatus::Planned, ActionStatus::Sending], day)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The checks made just before a message is handed over, against the
+    /// customer's current state.
+    fn check(
+        &self,
+        fresh: &Book,
+        m: &StoredMessage,
+        actions: Vec<ActionRecord>,
+        day: NaiveDate,
+    ) -> Checked {
+        let mut out = Checked {
+            keep: Vec::new(),
+            drop: Vec::new(),
+        };
+        let all = |out: &mut Checked, actions: Vec<ActionRecord>, status, why: String| {
+            for a in actions {
+                out.drop.push((a, status, why.clone()));
+            }
+        };
+        let Some(customer) = fresh.customers.get(&m.customer_id) else {
+            all(
+                &mut out,
+                actions,
+                ActionStatus::Deferred,
+                format!(
+                    "held when it was about to go out: customer `{}` is no longer in the book",
+                    m.customer_id
+                ),
+            );
+            return out;
+        };
+        if customer.do_not_contact {
+            all(
+                &mut out,
+                actions,
+                ActionStatus::Deferred,
+                "held when it was about to go out: the customer is marked do-not-contact"
+                    .to_string(),
+            );
+            return out;
+        }
+        if m.channel != "call" {
+            if let Err(e) = customer.email.trim().parse::<lettre::Address>() {
+                all(
+                    &mut out,
+                    actions,
+                    ActionStatus::Deferred,
+                    format!(
+                        "held when it was about to go out: the customer's email address `{}` is invalid ({e}); it goes out once the address is corrected",
+                        customer.email
+                    ),
+                );
+                return out;
+            }
+        }
+        let stats = fresh.customer_stats(&customer.customer_id, day);
+        let mut left = Vec::new();
+        for a in actions {
+            match self.invoice_check(fresh, customer, &stats, m, &a, day) {
+                Some((status, why)) => out.drop.push((a, status, why)),
+                None => left.push(a),
+            }
+        }
+        if left.is_empty() {
+            return out;
+        }
+        // Caps and one email a day, against the contacts recorded now (this
+        // message is not among them: it is not sent).
+        let history = fresh.contacts(&customer.customer_id, day);
+        let ch = channel(&m.channel);
+        let local = self.options.local_time_for(&customer.timezone, day);
+        let why = match ch {
+            Some(Channel::Email)
+                if history
+                    .iter()
+                    .any(|c| c.date == day && c.channel == Channel::Email) =>
+            {
+                Some("the customer already got an email today".to_string())
+            }
+            Some(c) => self.policy.guardrail(c, day, Some(local), &history),
+            None => None,
+        };
+        match why {
+            Some(reason) => all(
+                &mut out,
+                left,
+                ActionStatus::Deferred,
+                format!(
+                    "deferred when it was about to go out: {reason}; retried on the next sweep"
+                ),
+            ),
+            None => out.keep = left,
+        }
+        out
+    }
+
+    /// Why one invoice's action must not go out now, if it must not.
+    fn invoice_check(
+        &self,
+        fresh: &Book,
+        customer: &Customer,
+        stats: &crate::book::CustomerStats,
+        m: &StoredMessage,
+        a: &ActionRecord,
+        day: NaiveDate,
+    ) -> Option<(ActionStatus, String)> {
+        let Some(inv) = fresh.invoice(&a.invoice_id) else {
+            return Some((
+                ActionStatus::Skipped,
+                format!(
+                    "skipped when it was about to go out: invoice `{}` is no longer in the book",
+                    a.invoice_id
+                ),
+            ));
+        };
+        if !fresh.is_open(inv, day) {
+            return Some((
+                ActionStatus::Skipped,
+                "skipped when it was about to go out: the invoice was settled".to_string(),
+            ));
+        }
+        let d = self
+            .policy
+            .decide(&facts(fresh, customer, inv, stats, a.risk, day));
+        if d.not_in_effect {
+            return Some((
+                ActionStatus::Deferred,
+                "held when it was about to go out: the policy is not in effect".to_string(),
+            ));
+        }
+        if d.is_held() {
+            let holds: Vec<&str> = bits(d.holds)
+                .filter_map(|i| self.policy.holds.get(i))
+                .map(|h| h.name.as_str())
+                .collect();
+            return Some((
+                ActionStatus::Deferred,
+                format!(
+                    "held when it was about to go out: {}",
+                    if holds.is_empty() {
+                        "a hold of the policy".to_string()
+                    } else {
+                        format!("hold `{}`", holds.join("`, `"))
+                    }
+                ),
+            ));
+        }
+        if m.channel == "offer" {
+            let balance = fresh.balance(inv, day);
+            let offered: Option<Decimal> = m
+                .plan
+                .as_ref()
+                .map(|items| items.iter().map(|(_, amount)| *amount).sum());
+            if offered != Some(balance) {
+                return Some((
+                    ActionStatus::Deferred,
+                    "deferred when it was about to go out: the balance changed since the plan was worked out; the next sweep offers it again".to_string(),
+                ));
+            }
+        }
+        None
+    }
+
+    /// Renders a planned message for its customer.
+    pub fn compose(
+        &self,
+        book: &Book,
+        customer: &Customer,
+        planned: &PlannedMessage,
+        day: NaiveDate,
+    ) -> Result<OutgoingMessage, String> {
+        let ctx = self.context(book, customer, planned, day);
+        let rendered = self
+            .templates
+            .render(&planned.template, &customer.language, &ctx)
+            .map_err(|e| e.to_string())?;
+        Ok(OutgoingMessage {
+            message_id: planned.message_id.clone(),
+            date: day,
+            from: Mailbox {
+                name: self.sender.company.clone(),
+                email: self.sender.email.clone(),
+            },
+            to: Mailbox {
+                name: customer.name.clone(),
+                email: customer.email.clone(),
+            },
+            reply_to: self.sender.reply_to.as_ref().map(|r| Mailbox {
+                name: self.sender.company.clone(),
+                email: r.clone(),
+            }),
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            action_ids: planned.action_ids.clone(),
+            tags: planned.tags.clone(),
+        })
+    }
+
+    fn context(
+        &self,
+        book: &Book,
+        customer: &Customer,
+        planned: &PlannedMessage,
+        day: NaiveDate,
+    ) -> MessageContext {
+        let expires = day
+            .checked_add_days(Days::new(self.pay_link_days))
+            .unwrap_or(day);
+        let invoices: Vec<&Invoice> = planned
+            .invoice_ids
+            .iter()
+            .filter_map(|id| book.invoice(id))
+            .collect();
+        let currency = invoices
+            .first()
+            .map_or("", |i| i.currency.as_str())
+            .to_string();
+        let total: Decimal = invoices.iter().map(|i| book.balance(i, day)).sum();
+        MessageContext {
+            customer: CustomerCtx {
+                id: customer.customer_id.clone(),
+                name: customer.name.clone(),
+            },
+            company: CompanyCtx {
+                name: self.sender.company.clone(),
+                reply_to: self
+                    .sender
+                    .reply_to
+                    .clone()
+                    .unwrap_or_else(|| self.sender.email.clone()),
+            },
+            today: day.to_string(),
+            invoices: invoices
+                .iter()
+                .map(|i| InvoiceCtx {
+                    id: i.invoice_id.clone(),
+                    number: i.number.clone(),
+                    amount: format_money(i.amount, &i.currency),
+                    balance: format_money(book.balance(i, day), &i.currency),
+                    due_date: i.due_date.to_string(),
+                    days_to_due: (i.due_date - day).num_days(),
+                    days_past_due: (day - i.due_date).num_days().max(0),
+                    pay_link: self.pay_links.link(&i.invoice_id, expires),
+                })
+                .collect(),
+            total_balance: format_money(total, &currency),
+            plan: planned.plan.as_ref().map(|items| {
+                let down = if items.len() > 1 && items.first().is_some_and(|(d, _)| *d == day) {
+                    items.first().map_or(Decimal::ZERO, |(_, a)| *a)
+                } else {
+                    Decimal::ZERO
+                };
+                let installments: Vec<InstallmentCtx> = items
+                    .iter()
+                    .filter(|(d, _)| *d != day || down.is_zero())
+                    .enumerate()
+                    .map(|(k, (d, a))| InstallmentCtx {
+                        number: k as u32 + 1,
+                        due_date: d.to_string(),
+                        amount: format_money(*a, &currency),
+                    })
+                    .collect();
+                let every = match items.as_slice() {
+                    [.., (a, _), (b, _)] => (*b - *a).num_days(),
+                    _ => 0,
+                };
+                PlanCtx {
+                    down_payment: format_money(down, &currency),
+                    installments,
+                    every_days: every,
+                    total: format_money(items.iter().map(|(_, a)| *a).sum(), &currency),
+                }
+            }),
+        }
+    }
+}
+
+/// The message with only the actions that still go out: their invoices,
+/// and the template of the most advanced step among them.
+fn narrow(m: &mut StoredMessage, keep: &[ActionRecord]) {
+    let ids: HashSet<&str> = keep.iter().map(|a| a.action_id.as_str()).collect();
+    if ids.len() == m.action_ids.len() {
+        return;
+    }
+    m.action_ids.retain(|id| ids.contains(id.as_str()));
+    let invoices: HashSet<&str> = keep.iter().map(|a| a.invoice_id.as_str()).collect();
+    m.invoice_ids.retain(|i| invoices.contains(i.as_str()));
+    if let Some(lead) = keep
+        .iter()
+        .max_by_key(|a| (a.step_offset, a.invoice_id.as_str()))
+    {
+        m.template.clone_from(&lead.target);
+        for (k, v) in &mut m.tags {
+            if k == "template" {
+                v.clone_from(&lead.target);
+            }
+        }
+    }
+}

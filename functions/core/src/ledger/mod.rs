@@ -1,0 +1,330 @@
+//! The ledger port: the state the daily sweep and its delivery protocol
+//! read and write, whatever holds it (SQLite locally, DynamoDB on AWS, an
+//! in-memory map in tests).
+//!
+//! It holds three kinds of record besides the book of receivables:
+//! - **actions** ([`ActionRecord`]), written conditionally: a new one only if
+//!   its id is unknown, a changed one only if its stored status is still the
+//!   one the writer saw, so two writers never both move the same action;
+//! - **messages** ([`StoredMessage`]): what was planned to go out, with its
+//!   whole content (invoices, template, the plan offered), so a message left
+//!   over by a crash is rebuilt exactly as it was planned, and its delivery
+//!   status (`planned → sending → sent`, or `cancelled`/`failed`);
+//! - **leases**: one writer at a time per home (locally) or per shard (AWS),
+//!   a conditional write with an expiry so a dead holder blocks nobody for
+//!   long.
+//!
+//! Every method is `async`: the DynamoDB adapter awaits the network; the
+//! SQLite and in-memory adapters answer at once (the local runner drives
+//! them with a minimal executor).
+
+use crate::book::Book;
+use crate::domain::{ActionRecord, ActionStatus};
+use crate::sweep::PlannedMessage;
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+pub mod memory;
+pub mod sqlite;
+
+/// Which part of the book a sweep covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything (the local runtime).
+    All,
+    /// One shard of customers (AWS): those with an open invoice due on or
+    /// before `through`, in the shard.
+    Shard { shard: u32, through: NaiveDate },
+}
+
+impl Scope {
+    /// The name of this scope's lease.
+    pub fn lease_name(&self) -> String {
+        match self {
+            Scope::All => "sweep".to_string(),
+            Scope::Shard { shard, .. } => format!("sweep-shard-{shard}"),
+        }
+    }
+}
+
+/// How far a message got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Recorded, not yet handed to the mail service.
+    Planned,
+    /// Being handed to the mail service: it may or may not have accepted it
+    /// (after a crash, the mail service is asked before anything else).
+    Sending,
+    /// The mail service accepted it.
+    Sent,
+    /// Not sent, on purpose: what was in it is deferred or skipped, each
+    /// action with its reason.
+    Cancelled,
+    /// The message could not be built or the mail service refused it for
+    /// good; its actions are failed with the reason.
+    Failed,
+}
+
+impl MessageStatus {
+    pub const ALL: [MessageStatus; 5] = [
+        MessageStatus::Planned,
+        MessageStatus::Sending,
+        MessageStatus::Sent,
+        MessageStatus::Cancelled,
+        MessageStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Planned => "planned",
+            MessageStatus::Sending => "sending",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Cancelled => "cancelled",
+            MessageStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MessageStatus> {
+        MessageStatus::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// Planned or sending: the delivery protocol still has work to do.
+    pub fn is_unfinished(self) -> bool {
+        matches!(self, MessageStatus::Planned | MessageStatus::Sending)
+    }
+}
+
+/// A message as recorded: what was planned, and how far sending got.
+///
+/// Its id depends only on the actions it carries (see
+/// [`crate::sweep::message_id`]), never on the day it goes out: once handed
+/// to the mail service it is never handed over again, on any day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    pub message_id: String,
+    pub customer_id: String,
+    pub channel: String,
+    pub template: String,
+    pub action_ids: Vec<String>,
+    pub invoice_ids: Vec<String>,
+    /// For a plan offer: the schedule offered, `(due date, amount)`.
+    pub plan: Option<Vec<(NaiveDate, Decimal)>>,
+    pub tags: Vec<(String, String)>,
+    /// The sweep day that planned it.
+    pub planned_on: NaiveDate,
+    pub status: MessageStatus,
+    /// When it went to `sending` (the grace period of reconciliation).
+    #[serde(default)]
+    pub sending_since: Option<DateTime<Utc>>,
+    /// The day it went out.
+    #[serde(default)]
+    pub sent_on: Option<NaiveDate>,
+    /// The mail service's id, once it accepted the message.
+    #[serde(default)]
+    pub provider_message_id: Option<String>,
+    /// Why it was cancelled, failed or put back.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl StoredMessage {
+    /// A freshly planned message.
+    pub fn planned(m: &PlannedMessage, day: NaiveDate) -> StoredMessage {
+        StoredMessage {
+            message_id: m.message_id.clone(),
+            customer_id: m.customer_id.clone(),
+            channel: m.channel.clone(),
+            template: m.template.clone(),
+            action_ids: m.action_ids.clone(),
+            invoice_ids: m.invoice_ids.clone(),
+            plan: m.plan.clone(),
+            tags: m.tags.clone(),
+            planned_on: day,
+            status: MessageStatus::Planned,
+            sending_since: None,
+            sent_on: None,
+            provider_message_id: None,
+            note: None,
+        }
+    }
+
+    /// The message to compose.
+    pub fn to_planned(&self) -> PlannedMessage {
+        PlannedMessage {
+            message_id: self.message_id.clone(),
+            customer_id: self.customer_id.clone(),
+            channel: self.channel.clone(),
+            template: self.template.clone(),
+            action_ids: self.action_ids.clone(),
+            invoice_ids: self.invoice_ids.clone(),
+            plan: self.plan.clone(),
+            tags: self.tags.clone(),
+        }
+    }
+}
+
+/// What recording a sweep's actions did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Recorded {
+    /// Written by this run.
+    pub written: Vec<String>,
+    /// Refused by their condition: another run recorded or moved them first.
+    pub conflicts: Vec<String>,
+}
+
+/// Who holds (or asks for) a lease.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseHolder {
+    /// Unique per run: a run renews and releases only its own lease.
+    pub id: String,
+    /// The process, for the message another run shows.
+    pub pid: u32,
+    pub host: String,
+}
+
+impl LeaseHolder {
+    /// This process, with a fresh run id.
+    pub fn this_process(now: DateTime<Utc>) -> LeaseHolder {
+        let pid = std::process::id();
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .or_else(|| {
+                std::fs::read_to_string("/etc/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_string())
+            })
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".to_string());
+        LeaseHolder {
+            id: format!("{host}-{pid}-{}", now.timestamp_nanos_opt().unwrap_or(0)),
+            pid,
+            host,
+        }
+    }
+}
+
+/// A lease as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub name: String,
+    pub holder: LeaseHolder,
+    pub since: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+}
+
+/// The answer to a request for a lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// Taken (or renewed): this run may write until `expires`.
+    Taken(Lease),
+    /// Another live run holds it.
+    HeldBy(Lease),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("{service} {operation}: {message}")]
+    Service {
+        service: &'static str,
+        operation: &'static str,
+        message: String,
+    },
+    #[error("a stored record could not be read ({key}): {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+/// The state port of the sweep and its delivery protocol.
+#[allow(async_fn_in_trait)]
+pub trait Ledger {
+    /// The book of a scope: customers, invoices, payments, events, and the
+    /// actions of the invoices in it.
+    async fn load_book(&self, scope: &Scope, day: NaiveDate) -> Result<Book, LedgerError>;
+
+    /// One customer's current state (read fresh, for the checks made just
+    /// before a message is sent). Empty when the customer is unknown.
+    async fn customer_book(&self, customer_id: &str) -> Result<Book, LedgerError>;
+
+    /// Records a sweep's actions: a new one only if its id is unknown, a
+    /// changed one only if its stored status is still `previous[id]`.
+    /// Every status change is logged for `day`.
+    async fn record_actions(
+        &self,
+        records: &[ActionRecord],
+        previous: &HashMap<String, ActionStatus>,
+        day: NaiveDate,
+    ) -> Result<Recorded, LedgerError>;
+
+    /// Replaces an action if its stored status is one of `expected`;
+    /// `Ok(false)` when it is not (or the action does not exist).
+    async fn move_action(
+        &self,
+        record: &ActionRecord,
+        expected: &[ActionStatus],
+        day: NaiveDate,
+    ) -> Result<bool, LedgerError>;
+
+    /// Records a planned message unless one with its id exists; returns
+    /// whether it was written. A `cancelled` one (never handed to the mail
+    /// service) is planned again: its actions were deferred and are due
+    /// again. One that is planned, sending, sent or failed is left alone.
+    async fn put_message(&self, m: &StoredMessage) -> Result<bool, LedgerError>;
+
+    async fn message(&self, message_id: &str) -> Result<Option<StoredMessage>, LedgerError>;
+
+    /// Messages of the scope still `planned` or `sending`, oldest first.
+    async fn unfinished_messages(&self, scope: &Scope)
+    -> Result<Vec<StoredMessage>, LedgerError>;
+
+    /// Replaces a message if its stored status is `from`; `Ok(false)` when
+    /// it is not (another run moved it).
+    async fn move_message(
+        &self,
+        next: &StoredMessage,
+        from: MessageStatus,
+    ) -> Result<bool, LedgerError>;
+
+    /// Takes the lease `name` for `holder` until `now + ttl`: when nobody
+    /// holds it, when its holder's time ran out, or to renew one's own.
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &LeaseHolder,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<LeaseOutcome, LedgerError>;
+
+    /// Gives the lease back (only if `holder` still holds it).
+    async fn release_lease(&self, name: &str, holder: &LeaseHolder) -> Result<(), LedgerError>;
+}
+
+/// The decision of [`take_lease`](Ledger::take_lease), shared by adapters
+/// that read the current lease and write the new one in one transaction.
+pub fn lease_decision(
+    current: Option<&Lease>,
+    name: &str,
+    holder: &LeaseHolder,
+    now: DateTime<Utc>,
+    ttl: chrono::Duration,
+) -> LeaseOutcome {
+    let expires = now.checked_add_signed(ttl).unwrap_or(now);
+    match current {
+        Some(l) if l.holder.id != holder.id && l.expires > now => LeaseOutcome::HeldBy(l.clone()),
+        Some(l) if l.holder.id == holder.id => LeaseOutcome::Taken(Lease {
+            name: name.to_string(),
+            holder: holder.clone(),
+            since: l.since,
+            expires,
+        }),
+        _ => LeaseOutcome::Taken(Lease {
+            name: name.to_string(),
+            holder: holder.clone(),
+            since: now,
+            expires,
+        }),
+    }
+}

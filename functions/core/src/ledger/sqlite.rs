@@ -1,0 +1,447 @@
+//! The ledger on the local SQLite file (see [`crate::store`] for the
+//! tables of the book). Each write is its own transaction, so a process
+//! killed at any point leaves every write before it in place and none after.
+
+use super::{
+    Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Recorded, Scope,
+    StoredMessage, lease_decision,
+};
+use crate::book::{ActionsByInvoice, Book};
+use crate::domain::{ActionRecord, ActionStatus};
+use crate::store::{SqliteStore, StoreError, decode, encode};
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::{BTreeMap, HashMap};
+
+/// The schema version this build writes. 1: the first release (no message
+/// or lease tables); 2: messages recorded with their content, leases.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Brings a database written by an earlier release up to
+/// [`SCHEMA_VERSION`]. The tables are created by the schema script; this
+/// moves the data: a version-1 home may hold messages left over by a crash
+/// only as actions (`planned`/`sending` with a message id), so they are
+/// recorded as messages, rebuilt from their actions (a plan offer's
+/// schedule was never recorded then: the checks before sending cancel it
+/// and the next sweep offers it again).
+pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let version: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let version: u32 = version.and_then(|v| v.parse().ok()).unwrap_or(1);
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut stmt =
+            tx.prepare("SELECT action_id, body FROM actions WHERE status IN ('planned', 'sending')")?;
+        let mut rows = stmt.query([])?;
+        let mut groups: BTreeMap<String, Vec<ActionRecord>> = BTreeMap::new();
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let body: String = row.get(1)?;
+            let a: ActionRecord = decode("actions", &id, &body)?;
+            if let Some(mid) = a.message_id.clone() {
+                groups.entry(mid).or_default().push(a);
+            }
+        }
+        let mut put = tx.prepare(
+            "INSERT OR IGNORE INTO messages (message_id, customer_id, status, planned_on, body)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (mid, actions) in groups {
+            let Some(m) = rebuilt_message(&mid, &actions) else {
+                continue;
+            };
+            put.execute(params![
+                m.message_id,
+                m.customer_id,
+                m.status.as_str(),
+                m.planned_on.to_string(),
+                encode(&m)?
+            ])?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [SCHEMA_VERSION.to_string()],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// A message of an earlier release, from the actions that name it.
+fn rebuilt_message(message_id: &str, actions: &[ActionRecord]) -> Option<StoredMessage> {
+    let lead = actions
+        .iter()
+        .max_by_key(|a| (a.step_offset, a.invoice_id.as_str()))?;
+    let mut invoice_ids: Vec<String> = Vec::new();
+    for a in actions {
+        if !invoice_ids.contains(&a.invoice_id) {
+            invoice_ids.push(a.invoice_id.clone());
+        }
+    }
+    let sending = actions.iter().any(|a| a.status == ActionStatus::Sending);
+    Some(StoredMessage {
+        message_id: message_id.to_string(),
+        customer_id: lead.customer_id.clone(),
+        channel: lead.channel.clone(),
+        template: lead.target.clone(),
+        action_ids: actions.iter().map(|a| a.action_id.clone()).collect(),
+        invoice_ids,
+        plan: None,
+        tags: vec![
+            ("channel".to_string(), lead.channel.clone()),
+            ("template".to_string(), lead.target.clone()),
+        ],
+        planned_on: actions.iter().map(|a| a.decided_on).min()?,
+        status: if sending {
+            MessageStatus::Sending
+        } else {
+            MessageStatus::Planned
+        },
+        sending_since: None,
+        sent_on: None,
+        provider_message_id: None,
+        note: Some("recorded from its actions by the schema upgrade".to_string()),
+    })
+}
+
+fn read_message(conn: &Connection, message_id: &str) -> Result<Option<StoredMessage>, StoreError> {
+    let body: Option<String> = conn
+        .prepare_cached("SELECT body FROM messages WHERE message_id = ?1")?
+        .query_row([message_id], |r| r.get(0))
+        .optional()?;
+    body.map(|b| decode("messages", message_id, &b)).transpose()
+}
+
+fn read_lease(conn: &Connection, name: &str) -> Result<Option<Lease>, StoreError> {
+    let body: Option<String> = conn
+        .query_row("SELECT body FROM leases WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    body.map(|b| decode("leases", name, &b)).transpose()
+}
+
+impl SqliteStore {
+    /// Every message recorded (for `collect explain` and the tests).
+    pub fn all_messages(&self) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT message_id, body FROM messages ORDER BY planned_on, message_id")?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let body: String = row.get(1)?;
+            out.push(decode("messages", &id, &body)?);
+        }
+        Ok(out)
+    }
+
+    /// Every action of the given customer, grouped by invoice.
+    fn customer_actions(&self, customer_id: &str) -> Result<ActionsByInvoice, StoreError> {
+        let mut out = ActionsByInvoice::default();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT action_id, body FROM actions WHERE customer_id = ?1")?;
+        let mut rows = stmt.query([customer_id])?;
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let body: String = row.get(1)?;
+            out.push(decode("actions", &id, &body)?);
+        }
+        Ok(out)
+    }
+
+    fn rows<T: serde::de::DeserializeOwned>(
+        &self,
+        table: &'static str,
+        sql: &str,
+        key: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query([key])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let body: String = row.get(1)?;
+            out.push(decode(table, &id, &body)?);
+        }
+        Ok(out)
+    }
+
+    /// The stored status of an action, if it exists.
+    fn action_status(&self, action_id: &str) -> Result<Option<ActionStatus>, StoreError> {
+        let s: Option<String> = self
+            .conn
+            .prepare_cached("SELECT status FROM actions WHERE action_id = ?1")?
+            .query_row([action_id], |r| r.get(0))
+            .optional()?;
+        Ok(s.as_deref().and_then(ActionStatus::parse))
+    }
+}
+
+impl Ledger for SqliteStore {
+    async fn load_book(&self, _scope: &Scope, _day: NaiveDate) -> Result<Book, LedgerError> {
+        Ok(crate::store::Store::load_book(self)?)
+    }
+
+    async fn customer_book(&self, customer_id: &str) -> Result<Book, LedgerError> {
+        let customers = self.rows(
+            "customers",
+            "SELECT customer_id, body FROM customers WHERE customer_id = ?1",
+            customer_id,
+        )?;
+        let invoices = self.rows(
+            "invoices",
+            "SELECT invoice_id, body FROM invoices WHERE customer_id = ?1",
+            customer_id,
+        )?;
+        let payments = self.rows(
+            "payments",
+            "SELECT p.payment_id, p.body FROM payments p JOIN invoices i ON p.invoice_id = i.invoice_id
+             WHERE i.customer_id = ?1",
+            customer_id,
+        )?;
+        let events = self.rows(
+            "events",
+            "SELECT e.event_id, e.body FROM events e JOIN invoices i ON e.invoice_id = i.invoice_id
+             WHERE i.customer_id = ?1",
+            customer_id,
+        )?;
+        let actions = self.customer_actions(customer_id)?;
+        Ok(Book::with_actions(
+            customers, invoices, payments, events, actions,
+        ))
+    }
+
+    async fn record_actions(
+        &self,
+        records: &[ActionRecord],
+        previous: &HashMap<String, ActionStatus>,
+        day: NaiveDate,
+    ) -> Result<Recorded, LedgerError> {
+        let tx = self.conn.unchecked_transaction().map_err(StoreError::from)?;
+        let mut out = Recorded::default();
+        {
+            let mut add = tx
+                .prepare_cached(
+                    "INSERT INTO actions (action_id, invoice_id, customer_id, status, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (action_id) DO NOTHING",
+                )
+                .map_err(StoreError::from)?;
+            let mut put = tx
+                .prepare_cached(
+                    "UPDATE actions SET status = ?2, body = ?3 WHERE action_id = ?1 AND status = ?4",
+                )
+                .map_err(StoreError::from)?;
+            let mut get = tx
+                .prepare_cached("SELECT status, body FROM actions WHERE action_id = ?1")
+                .map_err(StoreError::from)?;
+            let mut logged: Vec<&ActionRecord> = Vec::new();
+            for r in records {
+                let body = encode(r)?;
+                let written = match previous.get(&r.action_id) {
+                    None => {
+                        add.execute(params![
+                            r.action_id,
+                            r.invoice_id,
+                            r.customer_id,
+                            r.status.as_str(),
+                            body
+                        ])
+                        .map_err(StoreError::from)?
+                            == 1
+                    }
+                    Some(seen) => {
+                        let stored: Option<(String, String)> = get
+                            .query_row([&r.action_id], |row| Ok((row.get(0)?, row.get(1)?)))
+                            .optional()
+                            .map_err(StoreError::from)?;
+                        match stored {
+                            Some((_, old)) if old == body => {
+                                out.written.push(r.action_id.clone());
+                                continue;
+                            }
+                            Some((status, _)) if status == seen.as_str() => {
+                                put.execute(params![
+                                    r.action_id,
+                                    r.status.as_str(),
+                                    body,
+                                    seen.as_str()
+                                ])
+                                .map_err(StoreError::from)?
+                                    == 1
+                            }
+                            _ => false,
+                        }
+                    }
+                };
+                if written {
+                    if previous.get(&r.action_id) != Some(&r.status) {
+                        logged.push(r);
+                    }
+                    out.written.push(r.action_id.clone());
+                } else {
+                    out.conflicts.push(r.action_id.clone());
+                }
+            }
+            // Logged in about the order of the trail's key (see `Store`).
+            logged.sort_by(|a, b| a.action_id.cmp(&b.action_id));
+            for r in logged {
+                SqliteStore::log(&tx, r, day, None)?;
+            }
+        }
+        tx.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    async fn move_action(
+        &self,
+        record: &ActionRecord,
+        expected: &[ActionStatus],
+        day: NaiveDate,
+    ) -> Result<bool, LedgerError> {
+        let tx = self.conn.unchecked_transaction().map_err(StoreError::from)?;
+        let Some(current) = self.action_status(&record.action_id)? else {
+            return Ok(false);
+        };
+        if !expected.contains(&current) {
+            return Ok(false);
+        }
+        tx.prepare_cached("UPDATE actions SET status = ?2, body = ?3 WHERE action_id = ?1")
+            .map_err(StoreError::from)?
+            .execute(params![
+                record.action_id,
+                record.status.as_str(),
+                encode(record)?
+            ])
+            .map_err(StoreError::from)?;
+        SqliteStore::log(&tx, record, day, record.decided_by.as_deref())?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(true)
+    }
+
+    async fn put_message(&self, m: &StoredMessage) -> Result<bool, LedgerError> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO messages (message_id, customer_id, status, planned_on, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (message_id) DO UPDATE
+                 SET status = excluded.status, planned_on = excluded.planned_on, body = excluded.body
+                 WHERE messages.status = 'cancelled'",
+            )
+            .map_err(StoreError::from)?
+            .execute(params![
+                m.message_id,
+                m.customer_id,
+                m.status.as_str(),
+                m.planned_on.to_string(),
+                encode(m)?
+            ])
+            .map_err(StoreError::from)?;
+        Ok(n == 1)
+    }
+
+    async fn message(&self, message_id: &str) -> Result<Option<StoredMessage>, LedgerError> {
+        Ok(read_message(&self.conn, message_id)?)
+    }
+
+    async fn unfinished_messages(
+        &self,
+        _scope: &Scope,
+    ) -> Result<Vec<StoredMessage>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT message_id, body FROM messages WHERE status IN ('planned', 'sending')
+                 ORDER BY planned_on, message_id",
+            )
+            .map_err(StoreError::from)?;
+        let mut rows = stmt.query([]).map_err(StoreError::from)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(StoreError::from)? {
+            let id: String = row.get(0).map_err(StoreError::from)?;
+            let body: String = row.get(1).map_err(StoreError::from)?;
+            out.push(decode("messages", &id, &body)?);
+        }
+        Ok(out)
+    }
+
+    async fn move_message(
+        &self,
+        next: &StoredMessage,
+        from: MessageStatus,
+    ) -> Result<bool, LedgerError> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE messages SET status = ?2, body = ?3 WHERE message_id = ?1 AND status = ?4",
+            )
+            .map_err(StoreError::from)?
+            .execute(params![
+                next.message_id,
+                next.status.as_str(),
+                encode(next)?,
+                from.as_str()
+            ])
+            .map_err(StoreError::from)?;
+        Ok(n == 1)
+    }
+
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &LeaseHolder,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<LeaseOutcome, LedgerError> {
+        // BEGIN IMMEDIATE: the read and the write of the lease are one step
+        // for every process on this file.
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(StoreError::from)?;
+        let result = (|| -> Result<LeaseOutcome, StoreError> {
+            let current = read_lease(&self.conn, name)?;
+            let outcome = lease_decision(current.as_ref(), name, holder, now, ttl);
+            if let LeaseOutcome::Taken(l) = &outcome {
+                self.conn.execute(
+                    "INSERT INTO leases (name, body) VALUES (?1, ?2)
+                     ON CONFLICT(name) DO UPDATE SET body = excluded.body",
+                    params![name, encode(l)?],
+                )?;
+            }
+            Ok(outcome)
+        })();
+        match result {
+            Ok(outcome) => {
+                self.conn
+                    .execute_batch("COMMIT")
+                    .map_err(StoreError::from)?;
+                Ok(outcome)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn release_lease(&self, name: &str, holder: &LeaseHolder) -> Result<(), LedgerError> {
+        let tx = self.conn.unchecked_transaction().map_err(StoreError::from)?;
+        if read_lease(&tx, name)?.is_some_and(|l| l.holder.id == holder.id) {
+            tx.execute("DELETE FROM leases WHERE name = ?1", [name])
+                .map_err(StoreError::from)?;
+        }
+        tx.commit().map_err(StoreError::from)?;
+        Ok(())
+    }
+}

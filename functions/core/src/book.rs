@@ -353,17 +353,22 @@ impl Book {
         self.invoices.get(start..end).unwrap_or(&[])
     }
 
-    /// The customer's contacts (sent actions) on or before `day`, any
-    /// invoice. One consolidated email is one contact, however many
-    /// invoices it named.
+    /// The customer's contacts on or before `day`, any invoice: messages
+    /// sent, and call tasks from the day they were created (open or done),
+    /// as the sweep counted them when it created them — so a rerun of the
+    /// day applies the same caps. One consolidated email is one contact,
+    /// however many invoices it named.
     pub fn contacts(&self, customer_id: &str, day: NaiveDate) -> Vec<Contact> {
         let mut messages = std::collections::HashSet::new();
         let mut out = Vec::new();
         for inv in self.invoices_of(customer_id) {
             for a in self.actions_of(&inv.invoice_id) {
-                let (ActionStatus::Sent, Some(channel), Some(date)) =
-                    (a.status, channel(&a.channel), a.sent_on)
-                else {
+                let date = match (a.status, a.channel.as_str()) {
+                    (ActionStatus::Sent, _) => a.sent_on,
+                    (ActionStatus::Planned, "call") => Some(a.decided_on),
+                    _ => None,
+                };
+                let (Some(channel), Some(date)) = (channel(&a.channel), date) else {
                     continue;
                 };
                 if date > day

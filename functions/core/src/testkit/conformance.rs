@@ -477,6 +477,54 @@ impl Mailer for CannotTell<'_> {
     }
 }
 
+/// The policy of [`a_rerun_keeps_the_caps`]: two contacts a week.
+const TWO_A_WEEK: &str = r#"
+policy "caps" effective 2027-01-01 currency USD
+limits
+  at most 2 contacts per customer per 7d
+segment standard otherwise
+ladder standard
+  due        email "urgent-notice"
+  due + 14d  offer plan 3 installments every 30d
+  due + 21d  call "collections"
+"#;
+
+/// A day whose cap defers a plan offer (after an email and a call task),
+/// run again: the rerun applies the same cap (the call task counts as a
+/// contact) and changes nothing.
+pub async fn a_rerun_keeps_the_caps<H: Harness>(h: &H) {
+    h.put_customer(&customer("C6")).await;
+    for (id, due) in [("F1", "2027-02-17"), ("F2", "2027-02-24"), ("F3", DAY)] {
+        h.put_invoice(&invoice(id, "C6", due, "100.00")).await;
+    }
+    let env = Env::with_policy(TWO_A_WEEK);
+    let mailer = RecordingMailer::default();
+    let clock = Clock::at(day(DAY));
+    let first = env
+        .run(h, &mailer, &clock, day(DAY), None)
+        .await
+        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    let deferred: Vec<_> = first
+        .plan
+        .records
+        .iter()
+        .filter(|r| r.status == ActionStatus::Deferred)
+        .map(|r| r.label.clone())
+        .collect();
+    assert_eq!(deferred, vec!["offer plan"], "[{}] {first:?}", h.name());
+    let mut before = h.actions().await;
+    before.sort_by(|a, b| a.action_id.cmp(&b.action_id));
+    let again = env
+        .run(h, &mailer, &clock, day(DAY), None)
+        .await
+        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    assert!(again.sent.is_empty(), "[{}] {:?}", h.name(), again.sent);
+    let mut after = h.actions().await;
+    after.sort_by(|a, b| a.action_id.cmp(&b.action_id));
+    assert_eq!(before, after, "[{}] the rerun changed the day", h.name());
+    assert_promises(h, &mailer).await;
+}
+
 /// Every scenario above, in one call, each on a fresh harness from `make`.
 pub async fn run_all<H: Harness, F, Fut>(make: F)
 where
@@ -484,6 +532,7 @@ where
     Fut: std::future::Future<Output = H>,
 {
     rerun_of_a_completed_day_changes_nothing(&make().await).await;
+    a_rerun_keeps_the_caps(&make().await).await;
     for point in CrashPoint::ALL {
         for nth in 0..2 {
             for next_day in [false, true] {

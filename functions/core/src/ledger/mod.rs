@@ -186,8 +186,11 @@ pub struct LeaseHolder {
 }
 
 impl LeaseHolder {
-    /// This process, with a fresh run id.
+    /// This process, with a fresh run id (unique within the process too:
+    /// two runs on two threads are two holders).
     pub fn this_process(now: DateTime<Utc>) -> LeaseHolder {
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let pid = std::process::id();
         let host = std::env::var("HOSTNAME")
             .ok()
@@ -199,7 +202,10 @@ impl LeaseHolder {
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "localhost".to_string());
         LeaseHolder {
-            id: format!("{host}-{pid}-{}", now.timestamp_nanos_opt().unwrap_or(0)),
+            id: format!(
+                "{host}-{pid}-{}-{run}",
+                now.timestamp_nanos_opt().unwrap_or(0)
+            ),
             pid,
             host,
         }

@@ -180,11 +180,8 @@ impl Env {
         crash: Option<&(dyn Fn(CrashPoint, Option<&str>) -> bool + Sync)>,
     ) -> Result<RunReport, RunError> {
         let now = || clock.now();
-        let holder = LeaseHolder {
-            id: format!("test-run-{}", clock.now().timestamp_nanos_opt().unwrap_or(0)),
-            pid: 4242,
-            host: "test".to_string(),
-        };
+        let mut holder = LeaseHolder::this_process(clock.now());
+        holder.host = "test".to_string();
         let req = RunRequest {
             scope: Scope::All,
             day: on,

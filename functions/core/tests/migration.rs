@@ -1,0 +1,139 @@
+//! A home written by the first release (schema 1: no message or lease
+//! tables), left with messages a crash interrupted, opens with this one:
+//! the schema is upgraded in place, the leftovers are recorded as messages
+//! and finished by the next run — checked again like any other.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use collect_core::book::Book;
+use collect_core::delivery::RunRequest;
+use collect_core::domain::ActionStatus;
+use collect_core::ledger::sqlite::SCHEMA_VERSION;
+use collect_core::ledger::{LeaseHolder, MessageStatus, Scope};
+use collect_core::store::SqliteStore;
+use collect_core::sweep::{PriorLateRate, SweepOptions, plan_sweep};
+use collect_core::testkit::book::{Env, day};
+use collect_core::testkit::conformance::{DAY, the_book};
+use collect_core::testkit::mailer::RecordingMailer;
+use rusqlite::{Connection, params};
+
+/// The schema of the first release, as its `SqliteStore::open` wrote it.
+const SCHEMA_V1: &str = "
+PRAGMA journal_mode = WAL;
+CREATE TABLE customers (customer_id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE invoices (
+    invoice_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, due_date TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX invoices_by_customer ON invoices (customer_id);
+CREATE TABLE payments (payment_id TEXT PRIMARY KEY, invoice_id TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE events (
+    event_id TEXT PRIMARY KEY, date TEXT NOT NULL, type TEXT NOT NULL,
+    invoice_id TEXT, action_id TEXT, message_id TEXT, body TEXT NOT NULL);
+CREATE TABLE actions (
+    action_id TEXT PRIMARY KEY, invoice_id TEXT NOT NULL, customer_id TEXT NOT NULL,
+    status TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX actions_by_status ON actions (status);
+CREATE TABLE action_log (
+    action_id TEXT NOT NULL, seq INTEGER NOT NULL, day TEXT NOT NULL, status TEXT NOT NULL,
+    note TEXT, by TEXT, PRIMARY KEY (action_id, seq));
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+";
+
+#[test]
+fn a_first_release_home_is_upgraded_and_its_leftovers_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let env = Env::new();
+    let (customers, invoices) = the_book();
+    // What the first release recorded before it was killed while sending:
+    // the day's actions, `planned` (one message already `sending`).
+    let book = Book::new(customers.clone(), invoices.clone(), vec![], vec![], vec![]);
+    let plan = plan_sweep(
+        &book,
+        &env.policy,
+        &PriorLateRate,
+        day(DAY),
+        &SweepOptions::default(),
+    );
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        for c in &customers {
+            conn.execute(
+                "INSERT INTO customers VALUES (?1, ?2)",
+                params![c.customer_id, serde_json::to_string(c).unwrap()],
+            )
+            .unwrap();
+        }
+        for i in &invoices {
+            conn.execute(
+                "INSERT INTO invoices VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    i.invoice_id,
+                    i.customer_id,
+                    i.due_date.to_string(),
+                    serde_json::to_string(i).unwrap()
+                ],
+            )
+            .unwrap();
+        }
+        let first_message = plan.messages[0].message_id.clone();
+        for r in &plan.records {
+            let mut r = r.clone();
+            if r.message_id.as_deref() == Some(first_message.as_str()) {
+                r.status = ActionStatus::Sending;
+            }
+            conn.execute(
+                "INSERT INTO actions VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    r.action_id,
+                    r.invoice_id,
+                    r.customer_id,
+                    r.status.as_str(),
+                    serde_json::to_string(&r).unwrap()
+                ],
+            )
+            .unwrap();
+        }
+    }
+
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store.meta("schema_version").unwrap(),
+        Some(SCHEMA_VERSION.to_string())
+    );
+    let messages = store.all_messages().unwrap();
+    assert_eq!(messages.len(), plan.messages.len());
+    assert!(messages.iter().any(|m| m.status == MessageStatus::Sending));
+
+    // The next run (the same day) finishes them.
+    let mailer = RecordingMailer::default();
+    let now = chrono::Utc::now;
+    let req = RunRequest {
+        scope: Scope::All,
+        day: day(DAY),
+        dry_run: false,
+        holder: LeaseHolder::this_process(chrono::Utc::now()),
+        now: &now,
+        faults: None,
+    };
+    let report = env.sweeper().run_blocking(&store, &mailer, &req).unwrap();
+    // The emails go out; the plan offer, whose schedule the first release
+    // never recorded, is deferred and offered again by the next sweep.
+    assert_eq!(report.sent.len(), 2, "{report:?}");
+    assert_eq!(report.dropped.len(), 1, "{report:?}");
+    assert!(report.dropped[0].reason.contains("offers it again"));
+    let next = day(DAY).succ_opt().unwrap();
+    let req = RunRequest { day: next, ..req };
+    let report = env.sweeper().run_blocking(&store, &mailer, &req).unwrap();
+    assert_eq!(report.sent.len(), 1, "{report:?}");
+    assert_eq!(report.sent[0].channel, "offer");
+    // Opening again changes nothing.
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    assert!(
+        store
+            .all_messages()
+            .unwrap()
+            .iter()
+            .all(|m| !m.status.is_unfinished())
+    );
+}

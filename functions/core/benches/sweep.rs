@@ -30,9 +30,10 @@
 )]
 
 use chrono::{Days, NaiveDate, NaiveTime};
+use collect_core::delivery::{RunReport, RunRequest, Sender, Sweeper};
 use collect_core::domain::{ActionStatus, Customer, Event, EventKind, Invoice, Payment, PlanTerms};
-use collect_core::message::{Mailer, NullMailer, Outbox, PayLinks, Templates};
-use collect_core::runner::{RunReport, Runtime, Sender};
+use collect_core::ledger::{LeaseHolder, Scope};
+use collect_core::message::{LocalMailer, Outbox, PayLinks, Templates};
 use collect_core::store::{SqliteStore, Store};
 use collect_core::sweep::{PriorLateRate, SweepOptions};
 use rust_decimal::Decimal;
@@ -140,13 +141,16 @@ fn sweep(db: &Path, later: u64) {
     let outbox_dir = db.with_file_name("outbox");
     let outbox = Outbox::new(outbox_dir.clone());
     let use_outbox = std::env::var("COLLECT_BENCH_OUTBOX").is_ok_and(|v| v == "1");
-    let mailer: &dyn Mailer = if use_outbox { &outbox } else { &NullMailer };
-    let runtime = Runtime {
+    let mailer = if use_outbox {
+        LocalMailer::Outbox(&outbox)
+    } else {
+        LocalMailer::Null
+    };
+    let sweeper = Sweeper {
         policy: &policy,
         scorer: &PriorLateRate,
         templates: &templates,
         pay_links: &pay_links,
-        mailer,
         sender: Sender {
             company: "Example Supplies Inc.".into(),
             email: "ar@example.com".into(),
@@ -158,6 +162,8 @@ fn sweep(db: &Path, later: u64) {
             customer_local_time: None,
         },
         pay_link_days: 30,
+        grace: chrono::Duration::zero(),
+        lease_ttl: chrono::Duration::minutes(30),
     };
     println!(
         "mailer: {}",
@@ -167,23 +173,38 @@ fn sweep(db: &Path, later: u64) {
             "NullMailer (renders and builds every RFC 5322 message, writes nothing)"
         }
     );
-    let mut store = SqliteStore::open(db).unwrap();
+    let store = SqliteStore::open(db).unwrap();
     let day = sweep_day() + Days::new(later);
     let what = if later == 0 {
         "first sweep (fresh book: catches up on every step already due)".to_string()
     } else {
         format!("sweep {later} day(s) later (steady state: the steps newly due)")
     };
-    run(&runtime, &mut store, day, &what);
+    run(&sweeper, mailer, &store, day, &what);
     if use_outbox {
         let _ = std::fs::remove_dir_all(outbox_dir);
     }
 }
 
-fn run(runtime: &Runtime<'_>, store: &mut SqliteStore, day: NaiveDate, what: &str) {
+fn run(
+    sweeper: &Sweeper<'_>,
+    mailer: LocalMailer<'_>,
+    store: &SqliteStore,
+    day: NaiveDate,
+    what: &str,
+) {
     let cpu_before = cpu_time();
     let started = Instant::now();
-    let report = runtime.run_day(store, day, false).unwrap();
+    let now = chrono::Utc::now;
+    let req = RunRequest {
+        scope: Scope::All,
+        day,
+        dry_run: false,
+        holder: LeaseHolder::this_process(chrono::Utc::now()),
+        now: &now,
+        faults: None,
+    };
+    let report = sweeper.run_blocking(store, &mailer, &req).unwrap();
     let wall = started.elapsed();
     let cpu = cpu_time()
         .zip(cpu_before)

@@ -5,8 +5,8 @@
 
 use anyhow::{Context, Result, bail};
 use chrono::NaiveTime;
-use collect_core::message::{Outbox, PayLinks, Templates};
 use collect_core::delivery::Sender;
+use collect_core::message::{Outbox, PayLinks, Templates};
 use collect_core::store::SqliteStore;
 use collect_core::sweep::SweepOptions;
 use serde::Deserialize;

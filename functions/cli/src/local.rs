@@ -5,13 +5,13 @@
 use crate::Format;
 use crate::home::{self, Home};
 use crate::policy_files;
+use crate::runtime::Runtime;
 use anyhow::{Context, Result, bail};
 use chrono::{NaiveDate, NaiveTime};
+use collect_core::delivery::{RunReport, Sweeper};
 use collect_core::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
 use collect_core::ingest::{self, Incoming, Reject};
 use collect_core::message::LocalMailer;
-use collect_core::delivery::{RunReport, Sweeper};
-use crate::runtime::Runtime;
 use collect_core::store::{SqliteStore, Store};
 use collect_core::sweep::{self, RiskScorer};
 use policy_lang::{Context as GuardContext, Policy};

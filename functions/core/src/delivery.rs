@@ -76,8 +76,11 @@ impl CrashPoint {
     ];
 }
 
+/// Says whether to kill the run at a point (and which message it is at).
+pub type CrashFn<'a> = dyn Fn(CrashPoint, Option<&str>) -> bool + Sync + 'a;
+
 /// Decides where a run is killed (tests only; `None` in production).
-pub type Faults<'a> = Option<&'a (dyn Fn(CrashPoint, Option<&str>) -> bool + Sync)>;
+pub type Faults<'a> = Option<&'a CrashFn<'a>>;
 
 /// Everything a run needs besides the ledger and the mail service.
 pub struct Sweeper<'a> {

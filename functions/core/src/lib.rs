@@ -12,12 +12,12 @@
 
 pub mod aws;
 pub mod book;
+pub mod delivery;
 pub mod domain;
 pub mod effect;
 pub mod ingest;
-pub mod message;
 pub mod ledger;
-pub mod delivery;
+pub mod message;
 pub mod model;
 pub mod store;
 pub mod sweep;

@@ -2,7 +2,12 @@
 //! connections to one SQLite file (as two `collect run` processes): one
 //! sweeps, the other is refused (or, starting after the first ended, finds
 //! nothing to do). Never a message twice, never an action logged twice.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use collect_core::delivery::{RunError, RunRequest};
 use collect_core::ledger::{LeaseHolder, Scope};
@@ -54,7 +59,10 @@ fn two_runs_at_once_send_once() {
                     matches!(e, RunError::Busy { .. }),
                     "round {round}: the second run failed otherwise: {e}"
                 );
-                assert!(e.to_string().starts_with("another sweep of this home is running (pid "));
+                assert!(
+                    e.to_string()
+                        .starts_with("another sweep of this home is running (pid ")
+                );
             }
         }
         assert_eq!(mailer.accepted_messages().len(), 3);
@@ -66,7 +74,12 @@ fn two_runs_at_once_send_once() {
             let mut statuses: Vec<&str> = log.iter().map(|l| l.status.as_str()).collect();
             let n = statuses.len();
             statuses.dedup();
-            assert_eq!(statuses.len(), n, "round {round}: {} logged {log:?}", a.action_id);
+            assert_eq!(
+                statuses.len(),
+                n,
+                "round {round}: {} logged {log:?}",
+                a.action_id
+            );
         }
     }
 }

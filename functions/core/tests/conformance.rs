@@ -1,7 +1,12 @@
 //! The delivery protocol's conformance suite against the local ledgers:
 //! in memory, and SQLite on a file (DynamoDB runs the same suite in
 //! `tests/tests/ledger_conformance.rs`, against the local AWS endpoint).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use collect_core::testkit::book::{MemoryHarness, SqliteHarness};
 use collect_core::testkit::conformance;

@@ -87,10 +87,8 @@ fn days(invoices: usize, customers: usize) -> impl Strategy<Value = Vec<Day>> {
         (0..invoices).prop_map(Change::CloseDispute),
         ((0..invoices), 1i64..10).prop_map(|(i, d)| Change::Promise(i, d)),
     ];
-    let crash = proptest::option::weighted(
-        0.5,
-        (0..CrashPoint::ALL.len(), 0usize..3, any::<bool>()),
-    );
+    let crash =
+        proptest::option::weighted(0.5, (0..CrashPoint::ALL.len(), 0usize..3, any::<bool>()));
     proptest::collection::vec(
         (proptest::collection::vec(change, 0..3), crash)
             .prop_map(|(changes, crash)| Day { changes, crash }),
@@ -148,13 +146,15 @@ async fn scenario<H: Harness>(h: &H, b: &Book, plan: &[Day]) {
                 Change::Dispute(i) => {
                     let id = &b.invoices[*i].invoice_id;
                     if truth.disputed.insert(id.clone()) {
-                        h.put_event(&event(id, today, EventKind::DisputeOpened)).await;
+                        h.put_event(&event(id, today, EventKind::DisputeOpened))
+                            .await;
                     }
                 }
                 Change::CloseDispute(i) => {
                     let id = &b.invoices[*i].invoice_id;
                     if truth.disputed.remove(id) {
-                        h.put_event(&event(id, today, EventKind::DisputeClosed)).await;
+                        h.put_event(&event(id, today, EventKind::DisputeClosed))
+                            .await;
                     }
                 }
                 Change::Promise(i, days) => {
@@ -172,7 +172,10 @@ async fn scenario<H: Harness>(h: &H, b: &Book, plan: &[Day]) {
                 }
             }
         }
-        let mut runs = vec![d.crash.map(|(p, nth, _)| CrashAt::new(CrashPoint::ALL[p], nth))];
+        let mut runs = vec![
+            d.crash
+                .map(|(p, nth, _)| CrashAt::new(CrashPoint::ALL[p], nth)),
+        ];
         if d.crash.is_some_and(|(_, _, again)| again) {
             runs.push(None);
         }
@@ -180,8 +183,7 @@ async fn scenario<H: Harness>(h: &H, b: &Book, plan: &[Day]) {
             let hit = crash
                 .as_ref()
                 .map(|c| move |p: CrashPoint, m: Option<&str>| c.hit(p, m));
-            let faults: Option<&(dyn Fn(CrashPoint, Option<&str>) -> bool + Sync)> =
-                hit.as_ref().map(|f| f as _);
+            let faults: collect_core::delivery::Faults<'_> = hit.as_ref().map(|f| f as _);
             let _ = env.run(h, &mailer, &clock, today, faults).await;
             // What went out in this run was allowed by what was true then.
             let accepted = mailer.accepted_messages();

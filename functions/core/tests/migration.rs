@@ -2,7 +2,12 @@
 //! tables), left with messages a crash interrupted, opens with this one:
 //! the schema is upgraded in place, the leftovers are recorded as messages
 //! and finished by the next run — checked again like any other.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use collect_core::book::Book;
 use collect_core::delivery::RunRequest;

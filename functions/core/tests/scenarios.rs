@@ -9,13 +9,13 @@
 )]
 
 use chrono::{NaiveDate, NaiveTime};
-use collect_core::domain::{ActionStatus, Customer, Event, EventKind, Invoice, Payment, PlanTerms};
 use collect_core::delivery::{RunRequest, Sender, Sweeper};
+use collect_core::domain::{ActionStatus, Customer, Event, EventKind, Invoice, Payment, PlanTerms};
 use collect_core::ledger::{LeaseHolder, Scope};
 use collect_core::message::{OutgoingMessage, PayLinks, Templates};
-use collect_core::testkit::mailer::RecordingMailer;
 use collect_core::store::{SqliteStore, Store};
 use collect_core::sweep::{PriorLateRate, SweepOptions};
+use collect_core::testkit::mailer::RecordingMailer;
 use policy_lang::Policy;
 use proptest::prelude::*;
 use rust_decimal::Decimal;

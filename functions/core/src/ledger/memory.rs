@@ -226,10 +226,7 @@ impl Ledger for MemoryLedger {
         Ok(self.lock().messages.get(message_id).cloned())
     }
 
-    async fn unfinished_messages(
-        &self,
-        _scope: &Scope,
-    ) -> Result<Vec<StoredMessage>, LedgerError> {
+    async fn unfinished_messages(&self, _scope: &Scope) -> Result<Vec<StoredMessage>, LedgerError> {
         let mut v: Vec<StoredMessage> = self
             .lock()
             .messages

@@ -283,8 +283,7 @@ pub trait Ledger {
     async fn message(&self, message_id: &str) -> Result<Option<StoredMessage>, LedgerError>;
 
     /// Messages of the scope still `planned` or `sending`, oldest first.
-    async fn unfinished_messages(&self, scope: &Scope)
-    -> Result<Vec<StoredMessage>, LedgerError>;
+    async fn unfinished_messages(&self, scope: &Scope) -> Result<Vec<StoredMessage>, LedgerError>;
 
     /// Replaces a message if its stored status is `from`; `Ok(false)` when
     /// it is not (another run moved it).

@@ -38,8 +38,9 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     }
     let tx = conn.unchecked_transaction()?;
     {
-        let mut stmt =
-            tx.prepare("SELECT action_id, body FROM actions WHERE status IN ('planned', 'sending')")?;
+        let mut stmt = tx.prepare(
+            "SELECT action_id, body FROM actions WHERE status IN ('planned', 'sending')",
+        )?;
         let mut rows = stmt.query([])?;
         let mut groups: BTreeMap<String, Vec<ActionRecord>> = BTreeMap::new();
         while let Some(row) = rows.next()? {
@@ -229,7 +230,10 @@ impl Ledger for SqliteStore {
         previous: &HashMap<String, ActionStatus>,
         day: NaiveDate,
     ) -> Result<Recorded, LedgerError> {
-        let tx = self.conn.unchecked_transaction().map_err(StoreError::from)?;
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(StoreError::from)?;
         let mut out = Recorded::default();
         {
             let mut add = tx
@@ -310,7 +314,10 @@ impl Ledger for SqliteStore {
         expected: &[ActionStatus],
         day: NaiveDate,
     ) -> Result<bool, LedgerError> {
-        let tx = self.conn.unchecked_transaction().map_err(StoreError::from)?;
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(StoreError::from)?;
         let Some(current) = self.action_status(&record.action_id)? else {
             return Ok(false);
         };
@@ -355,10 +362,7 @@ impl Ledger for SqliteStore {
         Ok(read_message(&self.conn, message_id)?)
     }
 
-    async fn unfinished_messages(
-        &self,
-        _scope: &Scope,
-    ) -> Result<Vec<StoredMessage>, LedgerError> {
+    async fn unfinished_messages(&self, _scope: &Scope) -> Result<Vec<StoredMessage>, LedgerError> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -436,7 +440,10 @@ impl Ledger for SqliteStore {
     }
 
     async fn release_lease(&self, name: &str, holder: &LeaseHolder) -> Result<(), LedgerError> {
-        let tx = self.conn.unchecked_transaction().map_err(StoreError::from)?;
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(StoreError::from)?;
         if read_lease(&tx, name)?.is_some_and(|l| l.holder.id == holder.id) {
             tx.execute("DELETE FROM leases WHERE name = ?1", [name])
                 .map_err(StoreError::from)?;

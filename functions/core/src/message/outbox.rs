@@ -272,7 +272,12 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec!["msg-0001.eml"]);
-        assert_eq!(fs::read_dir(tmp.path().join("outbox/.tmp")).unwrap().count(), 0);
+        assert_eq!(
+            fs::read_dir(tmp.path().join("outbox/.tmp"))
+                .unwrap()
+                .count(),
+            0
+        );
 
         // Sent again on a later day: found under its first day, not written twice.
         let mut later = msg.clone();

@@ -2,7 +2,7 @@
 //! clock that tests move), and the harnesses of the local adapters.
 
 use super::Harness;
-use crate::delivery::{CrashPoint, RunError, RunReport, RunRequest, Sender, Sweeper};
+use crate::delivery::{Faults, RunError, RunReport, RunRequest, Sender, Sweeper};
 use crate::domain::{ActionRecord, Customer, Event, EventKind, Invoice, Payment};
 use crate::ledger::memory::MemoryLedger;
 use crate::ledger::{LeaseHolder, Scope, StoredMessage};
@@ -177,7 +177,7 @@ impl Env {
         mailer: &M,
         clock: &Clock,
         on: NaiveDate,
-        crash: Option<&(dyn Fn(CrashPoint, Option<&str>) -> bool + Sync)>,
+        crash: Faults<'_>,
     ) -> Result<RunReport, RunError> {
         let now = || clock.now();
         let mut holder = LeaseHolder::this_process(clock.now());

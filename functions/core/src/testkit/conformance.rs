@@ -144,20 +144,20 @@ pub async fn assert_promises<H: Harness>(h: &H, mailer: &RecordingMailer) {
             m.message_id
         );
         assert!(
-            actions.iter().any(|a| a.message_id.as_deref()
-                == Some(m.message_id.as_str())
-                && a.status == ActionStatus::Sent),
+            actions
+                .iter()
+                .any(|a| a.message_id.as_deref() == Some(m.message_id.as_str())
+                    && a.status == ActionStatus::Sent),
             "[{who}] {} was accepted but none of its actions is sent",
             m.message_id
         );
     }
     // One email per customer per day.
     let mut emails: HashSet<(String, NaiveDate)> = HashSet::new();
-    for m in accepted.iter().filter(|m| {
-        m.tags
-            .iter()
-            .any(|(k, v)| k == "channel" && v == "email")
-    }) {
+    for m in accepted
+        .iter()
+        .filter(|m| m.tags.iter().any(|(k, v)| k == "channel" && v == "email"))
+    {
         assert!(
             emails.insert((m.to.email.clone(), m.date)),
             "[{who}] {} got two emails on {}",
@@ -203,7 +203,12 @@ pub async fn rerun_of_a_completed_day_changes_nothing<H: Harness>(h: &H) {
         .run(h, &mailer, &clock, day(DAY), None)
         .await
         .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
-    assert!(again.sent.is_empty(), "[{}] rerun sent {:?}", h.name(), again.sent);
+    assert!(
+        again.sent.is_empty(),
+        "[{}] rerun sent {:?}",
+        h.name(),
+        again.sent
+    );
     let mut after = h.actions().await;
     after.sort_by(|a, b| a.action_id.cmp(&b.action_id));
     assert_eq!(before, after, "[{}] the rerun changed actions", h.name());
@@ -325,7 +330,12 @@ pub async fn leftover_offer_keeps_its_plan<H: Harness>(h: &H) {
         .run(h, &mailer, &clock, next, None)
         .await
         .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
-    assert!(report.failed.is_empty(), "[{}] {:?}", h.name(), report.failed);
+    assert!(
+        report.failed.is_empty(),
+        "[{}] {:?}",
+        h.name(),
+        report.failed
+    );
     let offer = mailer
         .accepted_messages()
         .into_iter()
@@ -374,7 +384,11 @@ pub async fn one_writer_at_a_time<H: Harness>(h: &H) {
     }
     .to_string();
     assert!(busy_text.starts_with("another sweep of this home is running (pid 777"));
-    assert!(h.actions().await.is_empty(), "[{}] recorded while refused", h.name());
+    assert!(
+        h.actions().await.is_empty(),
+        "[{}] recorded while refused",
+        h.name()
+    );
     assert_eq!(mailer.handed_count(), 0);
     // The other run died without releasing: its lease ran out.
     let report = env

@@ -77,9 +77,7 @@ impl Mailer for RecordingMailer {
         to_rfc5322(msg)?;
         let mut inner = self.lock();
         let refuse = inner.refuse.clone();
-        inner
-            .handed
-            .push((msg.clone(), refuse == Refuse::Nothing));
+        inner.handed.push((msg.clone(), refuse == Refuse::Nothing));
         match refuse {
             Refuse::Nothing => {
                 inner.accepted.insert(msg.message_id.clone());

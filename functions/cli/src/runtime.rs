@@ -5,7 +5,7 @@
 
 use chrono::{NaiveDate, Utc};
 use collect_core::delivery::{RunError, RunReport, RunRequest, Sweeper};
-use collect_core::ledger::{LeaseHolder, Scope};
+use collect_core::ledger::{LeaseHolder, LeaseOutcome, Ledger, Scope};
 use collect_core::message::LocalMailer;
 use collect_core::store::SqliteStore;
 use std::time::Duration;
@@ -41,7 +41,8 @@ impl Runtime<'_> {
     }
 
     /// [`Runtime::run_day`]; when another run holds the home, either says
-    /// so (the error) or, with `wait`, waits for it to finish.
+    /// so (the error) or, with `wait`, waits for it to finish. A run of
+    /// this machine whose process is gone (killed) is taken over at once.
     pub fn run_day_waiting(
         &self,
         store: &SqliteStore,
@@ -52,6 +53,22 @@ impl Runtime<'_> {
         let mut said = false;
         loop {
             match self.run_day(store, day, dry_run) {
+                Err(RunError::Busy { lease, .. }) if is_dead(&lease.holder) => {
+                    let me = LeaseHolder::this_process(Utc::now());
+                    let taken = pollster::block_on(store.take_over_lease(
+                        &lease,
+                        &me,
+                        Utc::now(),
+                        self.sweeper.lease_ttl,
+                    ))?;
+                    if matches!(taken, LeaseOutcome::Taken(_)) {
+                        eprintln!(
+                            "the run of this home by process {} (since {}) stopped without finishing; this run finishes its work",
+                            lease.holder.pid, lease.since
+                        );
+                        pollster::block_on(store.release_lease(&lease.name, &me))?;
+                    }
+                }
                 Err(e @ RunError::Busy { .. }) if wait => {
                     if !said {
                         eprintln!("{e}; waiting for it to finish (--wait)");
@@ -63,4 +80,16 @@ impl Runtime<'_> {
             }
         }
     }
+}
+
+/// Whether a lease holder is a process of this machine that no longer
+/// exists (Linux: no `/proc/PID`). Elsewhere nothing is known dead, and a
+/// killed run's lease runs out by itself.
+fn is_dead(holder: &LeaseHolder) -> bool {
+    let here = LeaseHolder::this_process(Utc::now());
+    cfg!(target_os = "linux")
+        && holder.host == here.host
+        && holder.pid != here.pid
+        && std::path::Path::new("/proc/self").exists()
+        && !std::path::Path::new(&format!("/proc/{}", holder.pid)).exists()
 }

@@ -127,6 +127,8 @@ pub enum RunError {
         host: String,
         since: DateTime<Utc>,
         expires: DateTime<Utc>,
+        /// The lease as stored (to take it over from a dead holder).
+        lease: Box<crate::ledger::Lease>,
     },
     #[error(
         "this run lost its lease on the {0} (it ran longer than the lease without renewing it); \
@@ -252,9 +254,10 @@ impl Sweeper<'_> {
                     Scope::Shard { shard, .. } => format!("shard {shard}"),
                 },
                 pid: l.holder.pid,
-                host: l.holder.host,
+                host: l.holder.host.clone(),
                 since: l.since,
                 expires: l.expires,
+                lease: Box::new(l),
             }),
         }
     }

@@ -15,6 +15,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 #[test]
 fn memory_ledger_conforms() {
     pollster::block_on(conformance::run_all(|| async { MemoryHarness::default() }));
+    pollster::block_on(conformance::a_dead_run_is_taken_over(
+        &MemoryHarness::default(),
+    ));
 }
 
 #[test]
@@ -27,4 +30,6 @@ fn sqlite_ledger_conforms() {
             .join(format!("home-{}.db", n.fetch_add(1, Ordering::SeqCst)));
         async move { SqliteHarness::open(&path).unwrap() }
     }));
+    let h = SqliteHarness::open(&dir.path().join("dead.db")).unwrap();
+    pollster::block_on(conformance::a_dead_run_is_taken_over(&h));
 }

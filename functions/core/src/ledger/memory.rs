@@ -4,7 +4,7 @@
 
 use super::{
     Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Recorded, Scope,
-    StoredMessage, lease_decision,
+    StoredMessage, lease_decision, take_over_decision,
 };
 use crate::book::Book;
 use crate::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
@@ -264,6 +264,21 @@ impl Ledger for MemoryLedger {
         let outcome = lease_decision(state.leases.get(name), name, holder, now, ttl);
         if let LeaseOutcome::Taken(l) = &outcome {
             state.leases.insert(name.to_string(), l.clone());
+        }
+        Ok(outcome)
+    }
+
+    async fn take_over_lease(
+        &self,
+        dead: &Lease,
+        holder: &LeaseHolder,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<LeaseOutcome, LedgerError> {
+        let mut state = self.lock();
+        let outcome = take_over_decision(state.leases.get(&dead.name), dead, holder, now, ttl);
+        if let LeaseOutcome::Taken(l) = &outcome {
+            state.leases.insert(dead.name.clone(), l.clone());
         }
         Ok(outcome)
     }

@@ -305,6 +305,40 @@ pub trait Ledger {
 
     /// Gives the lease back (only if `holder` still holds it).
     async fn release_lease(&self, name: &str, holder: &LeaseHolder) -> Result<(), LedgerError>;
+
+    /// Takes over the lease of a holder known to be dead (locally: a
+    /// process of this machine that no longer exists), if `dead` still holds
+    /// it. Adapters whose holders cannot be known dead refuse.
+    async fn take_over_lease(
+        &self,
+        dead: &Lease,
+        holder: &LeaseHolder,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<LeaseOutcome, LedgerError> {
+        let _ = (holder, now, ttl);
+        Ok(LeaseOutcome::HeldBy(dead.clone()))
+    }
+}
+
+/// The decision of [`take_over_lease`](Ledger::take_over_lease): the dead
+/// holder's lease becomes `holder`'s if it is still the current one.
+pub fn take_over_decision(
+    current: Option<&Lease>,
+    dead: &Lease,
+    holder: &LeaseHolder,
+    now: DateTime<Utc>,
+    ttl: chrono::Duration,
+) -> LeaseOutcome {
+    match current {
+        Some(l) if l.holder.id == dead.holder.id => LeaseOutcome::Taken(Lease {
+            name: dead.name.clone(),
+            holder: holder.clone(),
+            since: now,
+            expires: now.checked_add_signed(ttl).unwrap_or(now),
+        }),
+        _ => lease_decision(current, &dead.name, holder, now, ttl),
+    }
 }
 
 /// The decision of [`take_lease`](Ledger::take_lease), shared by adapters

@@ -4,7 +4,7 @@
 
 use super::{
     Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Recorded, Scope,
-    StoredMessage, lease_decision,
+    StoredMessage, lease_decision, take_over_decision,
 };
 use crate::book::{ActionsByInvoice, Book};
 use crate::domain::{ActionRecord, ActionStatus};
@@ -408,14 +408,51 @@ impl Ledger for SqliteStore {
         now: DateTime<Utc>,
         ttl: chrono::Duration,
     ) -> Result<LeaseOutcome, LedgerError> {
-        // BEGIN IMMEDIATE: the read and the write of the lease are one step
-        // for every process on this file.
+        self.decide_lease(name, |current| {
+            lease_decision(current, name, holder, now, ttl)
+        })
+    }
+
+    async fn take_over_lease(
+        &self,
+        dead: &Lease,
+        holder: &LeaseHolder,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<LeaseOutcome, LedgerError> {
+        self.decide_lease(&dead.name, |current| {
+            take_over_decision(current, dead, holder, now, ttl)
+        })
+    }
+
+    async fn release_lease(&self, name: &str, holder: &LeaseHolder) -> Result<(), LedgerError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(StoreError::from)?;
+        if read_lease(&tx, name)?.is_some_and(|l| l.holder.id == holder.id) {
+            tx.execute("DELETE FROM leases WHERE name = ?1", [name])
+                .map_err(StoreError::from)?;
+        }
+        tx.commit().map_err(StoreError::from)?;
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// Reads the lease and writes what `decide` makes of it, as one step
+    /// for every process on this file (BEGIN IMMEDIATE).
+    fn decide_lease(
+        &self,
+        name: &str,
+        decide: impl FnOnce(Option<&Lease>) -> LeaseOutcome,
+    ) -> Result<LeaseOutcome, LedgerError> {
         self.conn
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(StoreError::from)?;
         let result = (|| -> Result<LeaseOutcome, StoreError> {
             let current = read_lease(&self.conn, name)?;
-            let outcome = lease_decision(current.as_ref(), name, holder, now, ttl);
+            let outcome = decide(current.as_ref());
             if let LeaseOutcome::Taken(l) = &outcome {
                 self.conn.execute(
                     "INSERT INTO leases (name, body) VALUES (?1, ?2)
@@ -437,18 +474,5 @@ impl Ledger for SqliteStore {
                 Err(e.into())
             }
         }
-    }
-
-    async fn release_lease(&self, name: &str, holder: &LeaseHolder) -> Result<(), LedgerError> {
-        let tx = self
-            .conn
-            .unchecked_transaction()
-            .map_err(StoreError::from)?;
-        if read_lease(&tx, name)?.is_some_and(|l| l.holder.id == holder.id) {
-            tx.execute("DELETE FROM leases WHERE name = ?1", [name])
-                .map_err(StoreError::from)?;
-        }
-        tx.commit().map_err(StoreError::from)?;
-        Ok(())
     }
 }

@@ -62,8 +62,8 @@ pub enum CrashPoint {
     AfterMarkedSending,
     /// The mail service accepted a message; nothing recorded of it yet.
     AfterAccepted,
-    /// The actions are `sent`, the message still `sending`.
-    AfterActionsSent,
+    /// The message and its actions are recorded `sent`.
+    AfterMarkedSent,
 }
 
 impl CrashPoint {
@@ -72,7 +72,7 @@ impl CrashPoint {
         CrashPoint::AfterRecording,
         CrashPoint::AfterMarkedSending,
         CrashPoint::AfterAccepted,
-        CrashPoint::AfterActionsSent,
+        CrashPoint::AfterMarkedSent,
     ];
 }
 
@@ -195,6 +195,24 @@ pub struct SentMessage {
     pub template: String,
     pub invoices: Vec<String>,
     pub subject: String,
+}
+
+/// The statuses of an action its message may still move.
+const LIVE: [ActionStatus; 2] = [ActionStatus::Planned, ActionStatus::Sending];
+
+/// The actions as sent on `sent_on` (those not already recorded sent).
+fn sent_versions(actions: &[ActionRecord], sent_on: NaiveDate) -> Vec<ActionRecord> {
+    actions
+        .iter()
+        .filter(|a| a.status != ActionStatus::Sent)
+        .map(|a| {
+            let mut next = a.clone();
+            next.status = ActionStatus::Sent;
+            next.sent_on = Some(sent_on);
+            next.note = None;
+            next
+        })
+        .collect()
 }
 
 /// Renew the lease after this many messages.
@@ -408,8 +426,10 @@ impl Sweeper<'_> {
                     next.sent_on = Some(sent_on);
                     next.provider_message_id = Some(provider_message_id);
                     next.note = Some("reconciled: the mail service had accepted it".to_string());
-                    ledger.move_message(&next, MessageStatus::Sending).await?;
-                    self.mark_sent(ledger, &mine, sent_on, day).await?;
+                    let sent = sent_versions(&mine, sent_on);
+                    ledger
+                        .move_together(&next, MessageStatus::Sending, &sent, &LIVE, day)
+                        .await?;
                     report.reconciled.push(m.message_id);
                     return Ok(());
                 }
@@ -431,26 +451,33 @@ impl Sweeper<'_> {
             .filter(|a| a.status != ActionStatus::Sent)
             .collect();
         let checked = self.check(&fresh, &m, mine, day);
-        for (record, status, reason) in &checked.drop {
-            let mut next = record.clone();
-            next.status = *status;
-            next.note = Some(reason.clone());
-            next.message_id = None;
-            if ledger
-                .move_action(&next, &[ActionStatus::Planned, ActionStatus::Sending], day)
-                .await?
-            {
-                report.dropped.push(Dropped {
-                    action_id: record.action_id.clone(),
-                    message_id: m.message_id.clone(),
-                    invoice_id: record.invoice_id.clone(),
-                    status: *status,
-                    reason: reason.clone(),
-                });
-            } else {
-                report.conflicts.push(record.action_id.clone());
+        let dropped: Vec<ActionRecord> = checked
+            .drop
+            .iter()
+            .map(|(record, status, reason)| {
+                let mut next = record.clone();
+                next.status = *status;
+                next.note = Some(reason.clone());
+                next.message_id = None;
+                next
+            })
+            .collect();
+        let message_id = m.message_id.clone();
+        let note_dropped = |report: &mut RunReport, moved: &[bool]| {
+            for ((record, status, reason), ok) in checked.drop.iter().zip(moved) {
+                if *ok {
+                    report.dropped.push(Dropped {
+                        action_id: record.action_id.clone(),
+                        message_id: message_id.clone(),
+                        invoice_id: record.invoice_id.clone(),
+                        status: *status,
+                        reason: reason.clone(),
+                    });
+                } else {
+                    report.conflicts.push(record.action_id.clone());
+                }
             }
-        }
+        };
         if checked.keep.is_empty() {
             let reason = match checked.drop.first() {
                 Some((_, _, why)) if checked.drop.len() == 1 => why.clone(),
@@ -460,36 +487,48 @@ impl Sweeper<'_> {
             let mut next = m.clone();
             next.status = MessageStatus::Cancelled;
             next.note = Some(reason.clone());
-            if ledger.move_message(&next, m.status).await? {
-                report.cancelled.push((m.message_id, reason));
-            } else {
-                report.conflicts.push(m.message_id);
+            match ledger
+                .move_together(&next, m.status, &dropped, &LIVE, day)
+                .await?
+            {
+                Some(moved) => {
+                    note_dropped(report, &moved);
+                    report.cancelled.push((m.message_id.clone(), reason));
+                }
+                None => report.conflicts.push(m.message_id.clone()),
             }
             return Ok(());
         }
         narrow(&mut m, &checked.keep);
 
-        // Take it: the conditional move to `sending` makes this run the sender.
+        // Take it: the conditional move to `sending` makes this run the
+        // sender; what the checks dropped moves in the same step.
         let from = m.status;
         let mut next = m.clone();
         next.status = MessageStatus::Sending;
         next.sending_since = Some(now);
-        if !ledger.move_message(&next, from).await? {
-            report.conflicts.push(m.message_id);
-            return Ok(());
-        }
-        let m = next;
-        let mut sending = Vec::with_capacity(checked.keep.len());
-        for r in &checked.keep {
+        let mut moving = dropped;
+        let taken_from = moving.len();
+        moving.extend(checked.keep.iter().map(|r| {
             let mut next = r.clone();
             next.status = ActionStatus::Sending;
-            if ledger
-                .move_action(&next, &[ActionStatus::Planned, ActionStatus::Sending], day)
-                .await?
-            {
-                sending.push(next);
-            }
-        }
+            next
+        }));
+        let Some(moved) = ledger
+            .move_together(&next, from, &moving, &LIVE, day)
+            .await?
+        else {
+            report.conflicts.push(m.message_id.clone());
+            return Ok(());
+        };
+        note_dropped(report, moved.get(..taken_from).unwrap_or_default());
+        let sending: Vec<ActionRecord> = moving
+            .into_iter()
+            .zip(moved)
+            .skip(taken_from)
+            .filter_map(|(a, ok)| ok.then_some(a))
+            .collect();
+        let m = next;
         crash(CrashPoint::AfterMarkedSending, Some(&m.message_id))?;
 
         let Some(customer) = fresh.customers.get(&m.customer_id) else {
@@ -506,14 +545,21 @@ impl Sweeper<'_> {
         match outcome {
             Ok((receipt, subject)) => {
                 crash(CrashPoint::AfterAccepted, Some(&m.message_id))?;
-                self.mark_sent(ledger, &sending, day, day).await?;
-                crash(CrashPoint::AfterActionsSent, Some(&m.message_id))?;
                 let mut done = m.clone();
                 done.status = MessageStatus::Sent;
                 done.sent_on = Some(day);
                 done.provider_message_id = Some(receipt.provider_message_id);
                 done.note = None;
-                ledger.move_message(&done, MessageStatus::Sending).await?;
+                ledger
+                    .move_together(
+                        &done,
+                        MessageStatus::Sending,
+                        &sent_versions(&sending, day),
+                        &LIVE,
+                        day,
+                    )
+                    .await?;
+                crash(CrashPoint::AfterMarkedSent, Some(&m.message_id))?;
                 report.sent.push(SentMessage {
                     message_id: m.message_id.clone(),
                     customer_id: m.customer_id.clone(),
@@ -534,14 +580,17 @@ impl Sweeper<'_> {
                 back.status = MessageStatus::Planned;
                 back.sending_since = None;
                 back.note = Some(format!("the mail service refused it for now: {reason}"));
-                ledger.move_message(&back, MessageStatus::Sending).await?;
-                for r in &sending {
-                    let mut next = r.clone();
-                    next.status = ActionStatus::Planned;
-                    ledger
-                        .move_action(&next, &[ActionStatus::Sending], day)
-                        .await?;
-                }
+                let planned: Vec<ActionRecord> = sending
+                    .iter()
+                    .map(|r| {
+                        let mut next = r.clone();
+                        next.status = ActionStatus::Planned;
+                        next
+                    })
+                    .collect();
+                ledger
+                    .move_together(&back, MessageStatus::Sending, &planned, &LIVE, day)
+                    .await?;
                 report.retry_later.push((m.message_id.clone(), reason));
             }
             Err(e) => {
@@ -549,36 +598,20 @@ impl Sweeper<'_> {
                 let mut failed = m.clone();
                 failed.status = MessageStatus::Failed;
                 failed.note = Some(reason.clone());
-                ledger.move_message(&failed, MessageStatus::Sending).await?;
-                for r in &sending {
-                    let mut next = r.clone();
-                    next.status = ActionStatus::Failed;
-                    next.note = Some(reason.clone());
-                    ledger
-                        .move_action(&next, &[ActionStatus::Sending], day)
-                        .await?;
-                }
+                let failing: Vec<ActionRecord> = sending
+                    .iter()
+                    .map(|r| {
+                        let mut next = r.clone();
+                        next.status = ActionStatus::Failed;
+                        next.note = Some(reason.clone());
+                        next
+                    })
+                    .collect();
+                ledger
+                    .move_together(&failed, MessageStatus::Sending, &failing, &LIVE, day)
+                    .await?;
                 report.failed.push((m.message_id.clone(), reason));
             }
-        }
-        Ok(())
-    }
-
-    async fn mark_sent<L: Ledger>(
-        &self,
-        ledger: &L,
-        actions: &[ActionRecord],
-        sent_on: NaiveDate,
-        day: NaiveDate,
-    ) -> Result<(), RunError> {
-        for r in actions.iter().filter(|a| a.status != ActionStatus::Sent) {
-            let mut next = r.clone();
-            next.status = ActionStatus::Sent;
-            next.sent_on = Some(sent_on);
-            next.note = None;
-            ledger
-                .move_action(&next, &[ActionStatus::Planned, ActionStatus::Sending], day)
-                .await?;
         }
         Ok(())
     }

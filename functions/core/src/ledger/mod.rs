@@ -293,6 +293,45 @@ pub trait Ledger {
         from: MessageStatus,
     ) -> Result<bool, LedgerError>;
 
+    /// Moves a message and some of its actions as one step where the store
+    /// allows it (SQLite: one transaction). Returns `None`, having written
+    /// nothing, when the message's stored status is not `from`; otherwise
+    /// whether each action moved (only from a status in `expected`).
+    ///
+    /// The default (for stores without multi-item transactions) writes one
+    /// item at a time, in the order that keeps a crash between two writes
+    /// recoverable: when the message is being taken (`sending`), the
+    /// message first (its condition decides who sends); otherwise the
+    /// actions first, so a message is never finished with its actions
+    /// behind it.
+    async fn move_together(
+        &self,
+        next: &StoredMessage,
+        from: MessageStatus,
+        actions: &[ActionRecord],
+        expected: &[ActionStatus],
+        day: NaiveDate,
+    ) -> Result<Option<Vec<bool>>, LedgerError> {
+        let message_first = next.status == MessageStatus::Sending;
+        if message_first && !self.move_message(next, from).await? {
+            return Ok(None);
+        }
+        if !message_first {
+            match self.message(&next.message_id).await? {
+                Some(m) if m.status == from => {}
+                _ => return Ok(None),
+            }
+        }
+        let mut moved = Vec::with_capacity(actions.len());
+        for a in actions {
+            moved.push(self.move_action(a, expected, day).await?);
+        }
+        if !message_first && !self.move_message(next, from).await? {
+            return Ok(None);
+        }
+        Ok(Some(moved))
+    }
+
     /// Takes the lease `name` for `holder` until `now + ttl`: when nobody
     /// holds it, when its holder's time ran out, or to renew one's own.
     async fn take_lease(

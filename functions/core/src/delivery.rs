@@ -22,7 +22,15 @@
 //!
 //! A crash at any point leaves a state the next run (same day or later)
 //! finishes: zero duplicates, nothing lost. The conformance suite
-//! (`tests/conformance.rs`) injects a crash at every [`CrashPoint`].
+//! ([`crate::testkit::conformance`], run against every ledger adapter)
+//! injects a crash at every [`CrashPoint`]; property tests
+//! (`tests/delivery_props.rs`) at random ones over random books and ERP
+//! changes.
+//!
+//! Writes: each step moves a message and its actions together
+//! ([`Ledger::move_together`]: one transaction on SQLite). The wall clock
+//! (`RunRequest::now`) is used for the lease and the grace period only; every
+//! decision depends on the sweep day alone.
 
 use crate::book::{Book, channel};
 use crate::domain::{ActionRecord, ActionStatus, Customer, Invoice};

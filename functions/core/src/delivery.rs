@@ -27,15 +27,16 @@
 //! (`tests/delivery_props.rs`) at random ones over random books and ERP
 //! changes.
 //!
-//! Writes: each step moves a message and its actions together
-//! ([`Ledger::move_together`]: one transaction on SQLite). The wall clock
+//! Writes: messages are delivered in batches; each step moves the messages
+//! of a batch and their actions together ([`Ledger::move_batch`]: one
+//! transaction on SQLite). The wall clock
 //! (`RunRequest::now`) is used for the lease and the grace period only; every
 //! decision depends on the sweep day alone.
 
 use crate::book::{Book, channel};
 use crate::domain::{ActionRecord, ActionStatus, Customer, Invoice};
 use crate::ledger::{
-    LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Scope, StoredMessage,
+    LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Move, Scope, StoredMessage,
 };
 use crate::message::{
     Acceptance, CompanyCtx, CustomerCtx, InstallmentCtx, InvoiceCtx, MailError, Mailbox, Mailer,
@@ -45,10 +46,10 @@ use crate::sweep::{PlannedMessage, RiskScorer, SweepOptions, SweepPlan, facts, p
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use policy_lang::Policy;
 use policy_lang::ast::Channel;
-use policy_lang::eval::bits;
+use policy_lang::eval::{Contact, bits};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// Who the messages come from.
@@ -205,9 +206,6 @@ pub struct SentMessage {
     pub subject: String,
 }
 
-/// The statuses of an action its message may still move.
-const LIVE: [ActionStatus; 2] = [ActionStatus::Planned, ActionStatus::Sending];
-
 /// The actions as sent on `sent_on` (those not already recorded sent).
 fn sent_versions(actions: &[ActionRecord], sent_on: NaiveDate) -> Vec<ActionRecord> {
     actions
@@ -223,8 +221,50 @@ fn sent_versions(actions: &[ActionRecord], sent_on: NaiveDate) -> Vec<ActionReco
         .collect()
 }
 
-/// Renew the lease after this many messages.
-const RENEW_EVERY: usize = 100;
+/// Messages delivered as one batch: one ledger step to take them, one to
+/// record what the mail service said (and a lease renewal between batches).
+const BATCH: usize = 200;
+
+/// What a move of a batch is, to report once the ledger took it.
+enum Kind {
+    Reconciled,
+    Cancelled {
+        dropped: Vec<Dropped>,
+        reason: String,
+    },
+    Take {
+        dropped: Vec<Dropped>,
+    },
+}
+
+fn note_dropped(report: &mut RunReport, dropped: Vec<Dropped>, moved: &[bool]) {
+    for (d, ok) in dropped.into_iter().zip(moved) {
+        if *ok {
+            report.dropped.push(d);
+        } else {
+            report.conflicts.push(d.action_id);
+        }
+    }
+}
+
+/// The actions with another status (and note).
+fn with_status(
+    actions: &[ActionRecord],
+    status: ActionStatus,
+    note: Option<&str>,
+) -> Vec<ActionRecord> {
+    actions
+        .iter()
+        .map(|a| {
+            let mut next = a.clone();
+            next.status = status;
+            if let Some(n) = note {
+                next.note = Some(n.to_string());
+            }
+            next
+        })
+        .collect()
+}
 
 /// What the checks before sending decided for one message.
 struct Checked {
@@ -351,7 +391,7 @@ impl Sweeper<'_> {
         // the order it planned them (a customer's email before the offer).
         let started = Instant::now();
         let mut unfinished = ledger.unfinished_messages(&req.scope).await?;
-        let order: std::collections::HashMap<&str, usize> = report
+        let order: HashMap<&str, usize> = report
             .plan
             .messages
             .iter()
@@ -365,260 +405,322 @@ impl Sweeper<'_> {
                 m.message_id.clone(),
             )
         });
-        for (k, m) in unfinished.into_iter().enumerate() {
-            if k > 0 && k % RENEW_EVERY == 0 {
+        let mut unfinished = unfinished.into_iter().peekable();
+        let mut first = true;
+        while unfinished.peek().is_some() {
+            if !first {
                 self.renew(ledger, lease, req)
                     .await
                     .map_err(|_| RunError::LostLease(lease.to_string()))?;
             }
-            self.deliver(ledger, mailer, m, req, &mut report, &crash)
+            first = false;
+            let batch: Vec<StoredMessage> = unfinished.by_ref().take(BATCH).collect();
+            self.deliver_batch(ledger, mailer, batch, req, &mut report, &crash)
                 .await?;
         }
         report.timings.sending = started.elapsed();
         Ok(report)
     }
 
-    async fn deliver<L: Ledger, M: Mailer>(
+    /// Delivers a batch of messages: the checks and the move to `sending`
+    /// of the whole batch as one ledger step, then the mail service message
+    /// by message, then the `sent` marks as one step. A crash leaves at most
+    /// one batch `sending`, which the next run reconciles.
+    async fn deliver_batch<L: Ledger, M: Mailer>(
         &self,
         ledger: &L,
         mailer: &M,
-        mut m: StoredMessage,
+        batch: Vec<StoredMessage>,
         req: &RunRequest<'_>,
         report: &mut RunReport,
         crash: &impl Fn(CrashPoint, Option<&str>) -> Result<(), RunError>,
     ) -> Result<(), RunError> {
         let day = req.day;
         let now = (req.now)();
-        let fresh = ledger.customer_book(&m.customer_id).await?;
-        // The actions of the message as recorded now, still waiting for it.
-        let mine: Vec<ActionRecord> = m
-            .invoice_ids
-            .iter()
-            .flat_map(|inv| fresh.actions_of(inv))
-            .filter(|a| {
-                m.action_ids.contains(&a.action_id)
-                    && a.message_id.as_deref() == Some(m.message_id.as_str())
-                    && matches!(
-                        a.status,
-                        ActionStatus::Planned | ActionStatus::Sending | ActionStatus::Sent
-                    )
-            })
-            .cloned()
-            .collect();
-
-        if m.status == MessageStatus::Sending {
-            // Handed over before a crash? Ask before anything else.
-            let answer = match &m.provider_message_id {
-                Some(p) => Acceptance::Accepted {
-                    provider_message_id: p.clone(),
-                },
-                // Actions are marked sent only once the service accepted it.
-                None if !mine.is_empty() && mine.iter().all(|a| a.status == ActionStatus::Sent) => {
-                    Acceptance::Accepted {
-                        provider_message_id: "(accepted before a crash; id not recorded)"
-                            .to_string(),
+        let mut books: HashMap<String, Book> = HashMap::new();
+        for m in &batch {
+            if !books.contains_key(&m.customer_id) {
+                let fresh = ledger.customer_book(&m.customer_id).await?;
+                books.insert(m.customer_id.clone(), fresh);
+            }
+        }
+        let empty = Book::default();
+        // Contacts this batch is about to make, per customer: the checks of
+        // a customer's second message count the first.
+        let mut making: HashMap<String, Vec<Contact>> = HashMap::new();
+        let mut moves: Vec<Move> = Vec::new();
+        // For each move: what it is, to report once the ledger took it.
+        let mut kinds: Vec<Kind> = Vec::new();
+        for mut m in batch {
+            let fresh = books.get(&m.customer_id).unwrap_or(&empty);
+            // The actions of the message as recorded now, still waiting for it.
+            let mine: Vec<ActionRecord> = m
+                .invoice_ids
+                .iter()
+                .flat_map(|inv| fresh.actions_of(inv))
+                .filter(|a| {
+                    m.action_ids.contains(&a.action_id)
+                        && a.message_id.as_deref() == Some(m.message_id.as_str())
+                        && matches!(
+                            a.status,
+                            ActionStatus::Planned | ActionStatus::Sending | ActionStatus::Sent
+                        )
+                })
+                .cloned()
+                .collect();
+            match m.status {
+                MessageStatus::Sending => {
+                    // Handed over before a crash? Ask before anything else.
+                    let answer = match &m.provider_message_id {
+                        Some(p) => Acceptance::Accepted {
+                            provider_message_id: p.clone(),
+                        },
+                        // Actions are marked sent only once the service accepted it.
+                        None if !mine.is_empty()
+                            && mine.iter().all(|a| a.status == ActionStatus::Sent) =>
+                        {
+                            Acceptance::Accepted {
+                                provider_message_id: "(accepted before a crash; id not recorded)"
+                                    .to_string(),
+                            }
+                        }
+                        None => mailer
+                            .accepted(&m.message_id)
+                            .await
+                            .unwrap_or(Acceptance::Unknown),
+                    };
+                    match answer {
+                        Acceptance::Accepted {
+                            provider_message_id,
+                        } => {
+                            let sent_on = m.sent_on.unwrap_or(day);
+                            let mut next = m.clone();
+                            next.status = MessageStatus::Sent;
+                            next.sent_on = Some(sent_on);
+                            next.provider_message_id = Some(provider_message_id);
+                            next.note =
+                                Some("reconciled: the mail service had accepted it".to_string());
+                            moves.push(Move {
+                                day,
+                                actions: sent_versions(&mine, sent_on),
+                                next,
+                                from: MessageStatus::Sending,
+                            });
+                            kinds.push(Kind::Reconciled);
+                            continue;
+                        }
+                        Acceptance::Unknown
+                            if m.sending_since.is_none_or(|since| {
+                                now.signed_duration_since(since) < self.grace
+                            }) =>
+                        {
+                            report.in_doubt.push(m.message_id);
+                            continue;
+                        }
+                        Acceptance::Unknown | Acceptance::NotAccepted => {}
                     }
                 }
-                None => mailer
-                    .accepted(&m.message_id)
-                    .await
-                    .unwrap_or(Acceptance::Unknown),
-            };
-            match answer {
-                Acceptance::Accepted {
-                    provider_message_id,
-                } => {
-                    let sent_on = m.sent_on.unwrap_or(day);
-                    let mut next = m.clone();
-                    next.status = MessageStatus::Sent;
-                    next.sent_on = Some(sent_on);
-                    next.provider_message_id = Some(provider_message_id);
-                    next.note = Some("reconciled: the mail service had accepted it".to_string());
-                    let sent = sent_versions(&mine, sent_on);
-                    ledger
-                        .move_together(&next, MessageStatus::Sending, &sent, &LIVE, day)
-                        .await?;
-                    report.reconciled.push(m.message_id);
-                    return Ok(());
-                }
-                Acceptance::Unknown
-                    if m.sending_since
-                        .is_none_or(|since| now.signed_duration_since(since) < self.grace) =>
-                {
-                    report.in_doubt.push(m.message_id);
-                    return Ok(());
-                }
-                Acceptance::Unknown | Acceptance::NotAccepted => {}
-            }
-        } else if m.status == MessageStatus::Sent {
-            return Ok(());
-        }
-
-        let mine: Vec<ActionRecord> = mine
-            .into_iter()
-            .filter(|a| a.status != ActionStatus::Sent)
-            .collect();
-        let checked = self.check(&fresh, &m, mine, day);
-        let dropped: Vec<ActionRecord> = checked
-            .drop
-            .iter()
-            .map(|(record, status, reason)| {
-                let mut next = record.clone();
-                next.status = *status;
-                next.note = Some(reason.clone());
-                next.message_id = None;
-                next
-            })
-            .collect();
-        let message_id = m.message_id.clone();
-        let note_dropped = |report: &mut RunReport, moved: &[bool]| {
-            for ((record, status, reason), ok) in checked.drop.iter().zip(moved) {
-                if *ok {
-                    report.dropped.push(Dropped {
-                        action_id: record.action_id.clone(),
-                        message_id: message_id.clone(),
-                        invoice_id: record.invoice_id.clone(),
-                        status: *status,
-                        reason: reason.clone(),
-                    });
-                } else {
-                    report.conflicts.push(record.action_id.clone());
+                MessageStatus::Planned => {}
+                MessageStatus::Sent | MessageStatus::Cancelled | MessageStatus::Failed => {
+                    continue;
                 }
             }
-        };
-        if checked.keep.is_empty() {
-            let reason = match checked.drop.first() {
-                Some((_, _, why)) if checked.drop.len() == 1 => why.clone(),
-                Some(_) => "nothing left to send after the checks (see each action)".to_string(),
-                None => "its actions were never recorded, or another run moved them".to_string(),
-            };
-            let mut next = m.clone();
-            next.status = MessageStatus::Cancelled;
-            next.note = Some(reason.clone());
-            match ledger
-                .move_together(&next, m.status, &dropped, &LIVE, day)
-                .await?
-            {
-                Some(moved) => {
-                    note_dropped(report, &moved);
-                    report.cancelled.push((m.message_id.clone(), reason));
-                }
-                None => report.conflicts.push(m.message_id.clone()),
-            }
-            return Ok(());
-        }
-        narrow(&mut m, &checked.keep);
 
-        // Take it: the conditional move to `sending` makes this run the
-        // sender; what the checks dropped moves in the same step.
-        let from = m.status;
-        let mut next = m.clone();
-        next.status = MessageStatus::Sending;
-        next.sending_since = Some(now);
-        let mut moving = dropped;
-        let taken_from = moving.len();
-        moving.extend(checked.keep.iter().map(|r| {
-            let mut next = r.clone();
-            next.status = ActionStatus::Sending;
-            next
-        }));
-        let Some(moved) = ledger
-            .move_together(&next, from, &moving, &LIVE, day)
-            .await?
-        else {
-            report.conflicts.push(m.message_id.clone());
-            return Ok(());
-        };
-        note_dropped(report, moved.get(..taken_from).unwrap_or_default());
-        let sending: Vec<ActionRecord> = moving
-            .into_iter()
-            .zip(moved)
-            .skip(taken_from)
-            .filter_map(|(a, ok)| ok.then_some(a))
-            .collect();
-        let m = next;
-        crash(CrashPoint::AfterMarkedSending, Some(&m.message_id))?;
-
-        let Some(customer) = fresh.customers.get(&m.customer_id) else {
-            return Ok(());
-        };
-        let planned = m.to_planned();
-        let outcome = match self.compose(&fresh, customer, &planned, day) {
-            Ok(msg) => mailer.send(&msg).await.map(|r| (r, msg.subject)),
-            Err(reason) => Err(MailError::Build {
-                message_id: m.message_id.clone(),
-                reason,
-            }),
-        };
-        match outcome {
-            Ok((receipt, subject)) => {
-                crash(CrashPoint::AfterAccepted, Some(&m.message_id))?;
-                let mut done = m.clone();
-                done.status = MessageStatus::Sent;
-                done.sent_on = Some(day);
-                done.provider_message_id = Some(receipt.provider_message_id);
-                done.note = None;
-                ledger
-                    .move_together(
-                        &done,
-                        MessageStatus::Sending,
-                        &sent_versions(&sending, day),
-                        &LIVE,
-                        day,
-                    )
-                    .await?;
-                crash(CrashPoint::AfterMarkedSent, Some(&m.message_id))?;
-                report.sent.push(SentMessage {
+            let mine: Vec<ActionRecord> = mine
+                .into_iter()
+                .filter(|a| a.status != ActionStatus::Sent)
+                .collect();
+            let extra = making.get(&m.customer_id).map_or(&[][..], Vec::as_slice);
+            let checked = self.check(fresh, &m, mine, extra, day);
+            let mut actions: Vec<ActionRecord> = checked
+                .drop
+                .iter()
+                .map(|(record, status, reason)| {
+                    let mut next = record.clone();
+                    next.status = *status;
+                    next.note = Some(reason.clone());
+                    next.message_id = None;
+                    next
+                })
+                .collect();
+            let dropped: Vec<Dropped> = checked
+                .drop
+                .iter()
+                .map(|(record, status, reason)| Dropped {
+                    action_id: record.action_id.clone(),
                     message_id: m.message_id.clone(),
-                    customer_id: m.customer_id.clone(),
-                    to: customer.email.clone(),
-                    channel: m.channel.clone(),
-                    template: m.template.clone(),
-                    invoices: m.invoice_ids.clone(),
-                    subject,
+                    invoice_id: record.invoice_id.clone(),
+                    status: *status,
+                    reason: reason.clone(),
+                })
+                .collect();
+            let from = m.status;
+            if checked.keep.is_empty() {
+                let reason = match checked.drop.first() {
+                    Some((_, _, why)) if checked.drop.len() == 1 => why.clone(),
+                    Some(_) => {
+                        "nothing left to send after the checks (see each action)".to_string()
+                    }
+                    None => {
+                        "its actions were never recorded, or another run moved them".to_string()
+                    }
+                };
+                let mut next = m.clone();
+                next.status = MessageStatus::Cancelled;
+                next.note = Some(reason.clone());
+                moves.push(Move {
+                    day,
+                    next,
+                    from,
+                    actions,
                 });
+                kinds.push(Kind::Cancelled { dropped, reason });
+                continue;
             }
-            Err(MailError::Provider {
-                reason,
-                retryable: true,
-                ..
-            }) => {
-                // Refused for now (throttled): nothing went out.
-                let mut back = m.clone();
-                back.status = MessageStatus::Planned;
-                back.sending_since = None;
-                back.note = Some(format!("the mail service refused it for now: {reason}"));
-                let planned: Vec<ActionRecord> = sending
-                    .iter()
-                    .map(|r| {
-                        let mut next = r.clone();
-                        next.status = ActionStatus::Planned;
-                        next
-                    })
-                    .collect();
-                ledger
-                    .move_together(&back, MessageStatus::Sending, &planned, &LIVE, day)
-                    .await?;
-                report.retry_later.push((m.message_id.clone(), reason));
+            narrow(&mut m, &checked.keep);
+            if let Some(c) = channel(&m.channel) {
+                making
+                    .entry(m.customer_id.clone())
+                    .or_default()
+                    .push(Contact {
+                        date: day,
+                        channel: c,
+                    });
             }
-            Err(e) => {
-                let reason = format!("the message could not be sent: {e}");
-                let mut failed = m.clone();
-                failed.status = MessageStatus::Failed;
-                failed.note = Some(reason.clone());
-                let failing: Vec<ActionRecord> = sending
-                    .iter()
-                    .map(|r| {
-                        let mut next = r.clone();
-                        next.status = ActionStatus::Failed;
-                        next.note = Some(reason.clone());
-                        next
-                    })
-                    .collect();
-                ledger
-                    .move_together(&failed, MessageStatus::Sending, &failing, &LIVE, day)
-                    .await?;
-                report.failed.push((m.message_id.clone(), reason));
+            // Take it: the conditional move to `sending` makes this run the
+            // sender; what the checks dropped moves in the same step.
+            let mut next = m;
+            next.status = MessageStatus::Sending;
+            next.sending_since = Some(now);
+            actions.extend(checked.keep.iter().map(|r| {
+                let mut next = r.clone();
+                next.status = ActionStatus::Sending;
+                next
+            }));
+            moves.push(Move {
+                day,
+                next,
+                from,
+                actions,
+            });
+            kinds.push(Kind::Take { dropped });
+        }
+
+        // Step 1: reconciliations, cancellations and the move to `sending`.
+        let results = ledger.move_batch(&moves).await?;
+        let mut taken: Vec<(StoredMessage, Vec<ActionRecord>)> = Vec::new();
+        for ((mv, kind), result) in moves.into_iter().zip(kinds).zip(results) {
+            let Some(moved) = result else {
+                report.conflicts.push(mv.next.message_id);
+                continue;
+            };
+            match kind {
+                Kind::Reconciled => report.reconciled.push(mv.next.message_id),
+                Kind::Cancelled { dropped, reason } => {
+                    note_dropped(report, dropped, &moved);
+                    report.cancelled.push((mv.next.message_id, reason));
+                }
+                Kind::Take { dropped } => {
+                    let n = dropped.len();
+                    note_dropped(report, dropped, moved.get(..n).unwrap_or_default());
+                    let sending: Vec<ActionRecord> = mv
+                        .actions
+                        .into_iter()
+                        .zip(moved)
+                        .skip(n)
+                        .filter_map(|(a, ok)| ok.then_some(a))
+                        .collect();
+                    taken.push((mv.next, sending));
+                }
+            }
+        }
+        if let Some((first, _)) = taken.first() {
+            crash(CrashPoint::AfterMarkedSending, Some(&first.message_id))?;
+        }
+
+        // Step 2: the mail service, message by message.
+        let mut finishing: Vec<Move> = Vec::new();
+        for (m, sending) in taken {
+            let fresh = books.get(&m.customer_id).unwrap_or(&empty);
+            let Some(customer) = fresh.customers.get(&m.customer_id) else {
+                continue;
+            };
+            let planned = m.to_planned();
+            let outcome = match self.compose(fresh, customer, &planned, day) {
+                Ok(msg) => mailer.send(&msg).await.map(|r| (r, msg.subject)),
+                Err(reason) => Err(MailError::Build {
+                    message_id: m.message_id.clone(),
+                    reason,
+                }),
+            };
+            match outcome {
+                Ok((receipt, subject)) => {
+                    crash(CrashPoint::AfterAccepted, Some(&m.message_id))?;
+                    report.sent.push(SentMessage {
+                        message_id: m.message_id.clone(),
+                        customer_id: m.customer_id.clone(),
+                        to: customer.email.clone(),
+                        channel: m.channel.clone(),
+                        template: m.template.clone(),
+                        invoices: m.invoice_ids.clone(),
+                        subject,
+                    });
+                    let mut done = m;
+                    done.status = MessageStatus::Sent;
+                    done.sent_on = Some(day);
+                    done.provider_message_id = Some(receipt.provider_message_id);
+                    done.note = None;
+                    finishing.push(Move {
+                        day,
+                        actions: sent_versions(&sending, day),
+                        next: done,
+                        from: MessageStatus::Sending,
+                    });
+                }
+                Err(MailError::Provider {
+                    reason,
+                    retryable: true,
+                    ..
+                }) => {
+                    // Refused for now (throttled): nothing went out.
+                    report
+                        .retry_later
+                        .push((m.message_id.clone(), reason.clone()));
+                    let mut back = m;
+                    back.status = MessageStatus::Planned;
+                    back.sending_since = None;
+                    back.note = Some(format!("the mail service refused it for now: {reason}"));
+                    finishing.push(Move {
+                        day,
+                        actions: with_status(&sending, ActionStatus::Planned, None),
+                        next: back,
+                        from: MessageStatus::Sending,
+                    });
+                }
+                Err(e) => {
+                    let reason = format!("the message could not be sent: {e}");
+                    report.failed.push((m.message_id.clone(), reason.clone()));
+                    let mut failed = m;
+                    failed.status = MessageStatus::Failed;
+                    failed.note = Some(reason.clone());
+                    finishing.push(Move {
+                        day,
+                        actions: with_status(&sending, ActionStatus::Failed, Some(&reason)),
+                        next: failed,
+                        from: MessageStatus::Sending,
+                    });
+                }
+            }
+        }
+
+        // Step 3: what the mail service said, as one step.
+        let done = ledger.move_batch(&finishing).await?;
+        if let Some(first) = finishing.first() {
+            crash(CrashPoint::AfterMarkedSent, Some(&first.next.message_id))?;
+        }
+        for (mv, result) in finishing.iter().zip(done) {
+            if result.is_none() {
+                report.conflicts.push(mv.next.message_id.clone());
             }
         }
         Ok(())
@@ -631,6 +733,7 @@ impl Sweeper<'_> {
         fresh: &Book,
         m: &StoredMessage,
         actions: Vec<ActionRecord>,
+        making: &[Contact],
         day: NaiveDate,
     ) -> Checked {
         let mut out = Checked {
@@ -691,7 +794,8 @@ impl Sweeper<'_> {
         }
         // Caps and one email a day, against the contacts recorded now (this
         // message is not among them: it is not sent).
-        let history = fresh.contacts(&customer.customer_id, day);
+        let mut history = fresh.contacts(&customer.customer_id, day);
+        history.extend_from_slice(making);
         let ch = channel(&m.channel);
         let local = self.options.local_time_for(&customer.timezone, day);
         let why = match ch {

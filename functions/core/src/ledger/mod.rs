@@ -166,6 +166,20 @@ impl StoredMessage {
     }
 }
 
+/// The statuses from which a message's delivery moves its actions.
+pub const LIVE: [ActionStatus; 2] = [ActionStatus::Planned, ActionStatus::Sending];
+
+/// One message's move in [`Ledger::move_batch`]: to `next` if it is `from`,
+/// with its actions (as they are to be written).
+#[derive(Debug, Clone)]
+pub struct Move {
+    pub next: StoredMessage,
+    pub from: MessageStatus,
+    pub actions: Vec<ActionRecord>,
+    /// The sweep day (of the audit trail's entries).
+    pub day: NaiveDate,
+}
+
 /// What recording a sweep's actions did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Recorded {
@@ -293,43 +307,46 @@ pub trait Ledger {
         from: MessageStatus,
     ) -> Result<bool, LedgerError>;
 
-    /// Moves a message and some of its actions as one step where the store
-    /// allows it (SQLite: one transaction). Returns `None`, having written
-    /// nothing, when the message's stored status is not `from`; otherwise
-    /// whether each action moved (only from a status in `expected`).
+    /// Moves messages and some of their actions, each message with its
+    /// actions as one step, the whole batch as one step where the store
+    /// allows it (SQLite: one transaction). For each move: `None`, having
+    /// written nothing of it, when the message's stored status is not
+    /// `from`; otherwise whether each action moved (only from `planned` or
+    /// `sending`).
     ///
     /// The default (for stores without multi-item transactions) writes one
     /// item at a time, in the order that keeps a crash between two writes
-    /// recoverable: when the message is being taken (`sending`), the
-    /// message first (its condition decides who sends); otherwise the
-    /// actions first, so a message is never finished with its actions
-    /// behind it.
-    async fn move_together(
-        &self,
-        next: &StoredMessage,
-        from: MessageStatus,
-        actions: &[ActionRecord],
-        expected: &[ActionStatus],
-        day: NaiveDate,
-    ) -> Result<Option<Vec<bool>>, LedgerError> {
-        let message_first = next.status == MessageStatus::Sending;
-        if message_first && !self.move_message(next, from).await? {
-            return Ok(None);
-        }
-        if !message_first {
-            match self.message(&next.message_id).await? {
-                Some(m) if m.status == from => {}
-                _ => return Ok(None),
+    /// recoverable: when a message is being taken (`sending`), the message
+    /// first (its condition decides who sends); otherwise its actions
+    /// first, so a message is never finished with its actions behind it.
+    async fn move_batch(&self, moves: &[Move]) -> Result<Vec<Option<Vec<bool>>>, LedgerError> {
+        let mut out = Vec::with_capacity(moves.len());
+        for mv in moves {
+            let taking = mv.next.status == MessageStatus::Sending;
+            if taking && !self.move_message(&mv.next, mv.from).await? {
+                out.push(None);
+                continue;
             }
+            if !taking {
+                match self.message(&mv.next.message_id).await? {
+                    Some(m) if m.status == mv.from => {}
+                    _ => {
+                        out.push(None);
+                        continue;
+                    }
+                }
+            }
+            let mut moved = Vec::with_capacity(mv.actions.len());
+            for a in &mv.actions {
+                moved.push(self.move_action(a, &LIVE, mv.day).await?);
+            }
+            if !taking && !self.move_message(&mv.next, mv.from).await? {
+                out.push(None);
+                continue;
+            }
+            out.push(Some(moved));
         }
-        let mut moved = Vec::with_capacity(actions.len());
-        for a in actions {
-            moved.push(self.move_action(a, expected, day).await?);
-        }
-        if !message_first && !self.move_message(next, from).await? {
-            return Ok(None);
-        }
-        Ok(Some(moved))
+        Ok(out)
     }
 
     /// Takes the lease `name` for `holder` until `now + ttl`: when nobody

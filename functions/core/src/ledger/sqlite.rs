@@ -3,8 +3,8 @@
 //! killed at any point leaves every write before it in place and none after.
 
 use super::{
-    Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Recorded, Scope,
-    StoredMessage, lease_decision, take_over_decision,
+    LIVE, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Move, Recorded,
+    Scope, StoredMessage, lease_decision, take_over_decision,
 };
 use crate::book::{ActionsByInvoice, Book};
 use crate::domain::{ActionRecord, ActionStatus};
@@ -401,61 +401,61 @@ impl Ledger for SqliteStore {
         Ok(n == 1)
     }
 
-    async fn move_together(
-        &self,
-        next: &StoredMessage,
-        from: MessageStatus,
-        actions: &[ActionRecord],
-        expected: &[ActionStatus],
-        day: NaiveDate,
-    ) -> Result<Option<Vec<bool>>, LedgerError> {
+    async fn move_batch(&self, moves: &[Move]) -> Result<Vec<Option<Vec<bool>>>, LedgerError> {
         let tx = self
             .conn
             .unchecked_transaction()
             .map_err(StoreError::from)?;
-        let n = tx
-            .prepare_cached(
-                "UPDATE messages SET status = ?2, body = ?3 WHERE message_id = ?1 AND status = ?4",
-            )
-            .map_err(StoreError::from)?
-            .execute(params![
-                next.message_id,
-                next.status.as_str(),
-                encode(next)?,
-                from.as_str()
-            ])
-            .map_err(StoreError::from)?;
-        if n != 1 {
-            // Dropping the transaction rolls it back: nothing written.
-            return Ok(None);
-        }
-        let mut moved = Vec::with_capacity(actions.len());
+        let mut out = Vec::with_capacity(moves.len());
         {
+            let mut message = tx
+                .prepare_cached(
+                    "UPDATE messages SET status = ?2, body = ?3 WHERE message_id = ?1 AND status = ?4",
+                )
+                .map_err(StoreError::from)?;
             let mut get = tx
                 .prepare_cached("SELECT status FROM actions WHERE action_id = ?1")
                 .map_err(StoreError::from)?;
             let mut put = tx
                 .prepare_cached("UPDATE actions SET status = ?2, body = ?3 WHERE action_id = ?1")
                 .map_err(StoreError::from)?;
-            for a in actions {
-                let current: Option<String> = get
-                    .query_row([&a.action_id], |r| r.get(0))
-                    .optional()
+            for mv in moves {
+                // The message's condition first: when it fails, nothing of
+                // this move is written.
+                let n = message
+                    .execute(params![
+                        mv.next.message_id,
+                        mv.next.status.as_str(),
+                        encode(&mv.next)?,
+                        mv.from.as_str()
+                    ])
                     .map_err(StoreError::from)?;
-                let ok = current
-                    .as_deref()
-                    .and_then(ActionStatus::parse)
-                    .is_some_and(|c| expected.contains(&c));
-                if ok {
-                    put.execute(params![a.action_id, a.status.as_str(), encode(a)?])
-                        .map_err(StoreError::from)?;
-                    SqliteStore::log(&tx, a, day, a.decided_by.as_deref())?;
+                if n != 1 {
+                    out.push(None);
+                    continue;
                 }
-                moved.push(ok);
+                let mut moved = Vec::with_capacity(mv.actions.len());
+                for a in &mv.actions {
+                    let current: Option<String> = get
+                        .query_row([&a.action_id], |r| r.get(0))
+                        .optional()
+                        .map_err(StoreError::from)?;
+                    let ok = current
+                        .as_deref()
+                        .and_then(ActionStatus::parse)
+                        .is_some_and(|c| LIVE.contains(&c));
+                    if ok {
+                        put.execute(params![a.action_id, a.status.as_str(), encode(a)?])
+                            .map_err(StoreError::from)?;
+                        SqliteStore::log(&tx, a, mv.day, a.decided_by.as_deref())?;
+                    }
+                    moved.push(ok);
+                }
+                out.push(Some(moved));
             }
         }
         tx.commit().map_err(StoreError::from)?;
-        Ok(Some(moved))
+        Ok(out)
     }
 
     async fn take_lease(

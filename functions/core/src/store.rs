@@ -67,13 +67,6 @@ pub trait Store {
     /// Stores events; an event id seen before is ignored. Returns how many were new.
     fn insert_events(&mut self, events: &[Event]) -> Result<usize, StoreError>;
     fn load_book(&self) -> Result<Book, StoreError>;
-    /// Upserts action records; every status change is logged for `day`.
-    fn save_actions(
-        &mut self,
-        records: &[ActionRecord],
-        day: NaiveDate,
-        by: Option<&str>,
-    ) -> Result<(), StoreError>;
     /// Replaces a record only if its stored status is one of `expected`:
     /// the guard against two runners moving the same action.
     fn transition(
@@ -83,19 +76,6 @@ pub trait Store {
         day: NaiveDate,
         by: Option<&str>,
     ) -> Result<(), StoreError>;
-    /// Starts grouping the writes that follow, until [`Store::end_batch`],
-    /// into one unit (one SQLite transaction): many small writes cost one
-    /// commit. Every write made in between is kept by `end_batch`; a crash
-    /// before it loses them all, which callers must tolerate (the sending
-    /// protocol does: an action left `planned` is handed again under the
-    /// same message id). Stores without such a unit ignore it.
-    fn begin_batch(&mut self) -> Result<(), StoreError> {
-        Ok(())
-    }
-    /// Commits the writes made since [`Store::begin_batch`].
-    fn end_batch(&mut self) -> Result<(), StoreError> {
-        Ok(())
-    }
     fn action(&self, action_id: &str) -> Result<Option<ActionRecord>, StoreError>;
     fn actions(&self) -> Result<Vec<ActionRecord>, StoreError>;
     fn action_log(&self, action_id: &str) -> Result<Vec<LogEntry>, StoreError>;
@@ -142,7 +122,7 @@ const CACHE: &str = "PRAGMA cache_size = -65536;";
 
 /// Bytes 4 to 12 of an id, big-endian: ordering by it orders the ids by
 /// those bytes (the id index is in byte order).
-fn sort_key(id: &str) -> u64 {
+pub(crate) fn sort_key(id: &str) -> u64 {
     let mut key = [0u8; 8];
     for (k, b) in key.iter_mut().zip(id.bytes().skip(4)) {
         *k = b;
@@ -383,66 +363,6 @@ impl Store for SqliteStore {
         ))
     }
 
-    fn save_actions(
-        &mut self,
-        records: &[ActionRecord],
-        day: NaiveDate,
-        by: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let tx = self.conn.savepoint()?;
-        {
-            // Most records of a sweep are new: try the plain insert first
-            // (one index probe), compare with the stored body only when
-            // the id exists.
-            let mut add = tx.prepare_cached(
-                "INSERT INTO actions (action_id, invoice_id, customer_id, status, body) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (action_id) DO NOTHING",
-            )?;
-            let mut get = tx.prepare_cached("SELECT body FROM actions WHERE action_id = ?1")?;
-            let mut put = tx.prepare_cached(
-                "INSERT OR REPLACE INTO actions (action_id, invoice_id, customer_id, status, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            // The status changes to log: (sort key, position in `records`).
-            let mut changed: Vec<(u64, usize)> = Vec::new();
-            for (k, r) in records.iter().enumerate() {
-                let body = encode(r)?;
-                let row = params![
-                    r.action_id,
-                    r.invoice_id,
-                    r.customer_id,
-                    r.status.as_str(),
-                    body
-                ];
-                if add.execute(row)? == 1 {
-                    changed.push((sort_key(&r.action_id), k));
-                    continue;
-                }
-                let old: Option<String> =
-                    get.query_row([&r.action_id], |row| row.get(0)).optional()?;
-                if old.as_deref() == Some(body.as_str()) {
-                    continue;
-                }
-                let old_status = match &old {
-                    Some(o) => Some(decode::<ActionRecord>("actions", &r.action_id, o)?.status),
-                    None => None,
-                };
-                put.execute(row)?;
-                if old_status != Some(r.status) {
-                    changed.push((sort_key(&r.action_id), k));
-                }
-            }
-            // Logged in about the order of the trail's key, so its index
-            // grows in order instead of at random: sorted (stably, so the
-            // entries of one action keep their order, and so their numbers)
-            // by eight bytes of the id, past the shared `act-`.
-            changed.sort_by_key(|&(key, _)| key);
-            for r in changed.iter().filter_map(|&(_, k)| records.get(k)) {
-                Self::log(&tx, r, day, by)?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
     fn transition(
         &mut self,
         record: &ActionRecord,
@@ -450,7 +370,6 @@ impl Store for SqliteStore {
         day: NaiveDate,
         by: Option<&str>,
     ) -> Result<(), StoreError> {
-        // A savepoint: its own transaction, or a part of the open batch.
         let tx = self.conn.savepoint()?;
         let current: Option<String> = tx
             .prepare_cached("SELECT status FROM actions WHERE action_id = ?1")?
@@ -478,20 +397,6 @@ impl Store for SqliteStore {
             ])?;
         Self::log(&tx, record, day, by)?;
         tx.commit()?;
-        Ok(())
-    }
-
-    fn begin_batch(&mut self) -> Result<(), StoreError> {
-        if self.conn.is_autocommit() {
-            self.conn.execute_batch("BEGIN")?;
-        }
-        Ok(())
-    }
-
-    fn end_batch(&mut self) -> Result<(), StoreError> {
-        if !self.conn.is_autocommit() {
-            self.conn.execute_batch("COMMIT")?;
-        }
         Ok(())
     }
 

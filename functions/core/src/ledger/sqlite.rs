@@ -8,7 +8,7 @@ use super::{
 };
 use crate::book::{ActionsByInvoice, Book};
 use crate::domain::{ActionRecord, ActionStatus};
-use crate::store::{SqliteStore, StoreError, decode, encode};
+use crate::store::{SqliteStore, StoreError, decode, encode, sort_key};
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{BTreeMap, HashMap};
@@ -298,8 +298,11 @@ impl Ledger for SqliteStore {
                     out.conflicts.push(r.action_id.clone());
                 }
             }
-            // Logged in about the order of the trail's key (see `Store`).
-            logged.sort_by(|a, b| a.action_id.cmp(&b.action_id));
+            // Logged in about the order of the trail's key, so its index
+            // grows in order instead of at random: sorted (stably, so the
+            // entries of one action keep their order) by eight bytes of the
+            // id past the shared `act-`.
+            logged.sort_by_key(|r| sort_key(&r.action_id));
             for r in logged {
                 SqliteStore::log(&tx, r, day, None)?;
             }

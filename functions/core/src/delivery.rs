@@ -369,9 +369,14 @@ impl Sweeper<'_> {
         // Messages first, with their content: an action never names a
         // message that is not recorded.
         let started = Instant::now();
-        for m in &report.plan.messages {
-            ledger.put_message(&StoredMessage::planned(m, day)).await?;
-        }
+        let planned: Vec<StoredMessage> = report
+            .plan
+            .messages
+            .iter()
+            .map(|m| StoredMessage::planned(m, day))
+            .collect();
+        ledger.put_messages(&planned).await?;
+        drop(planned);
         crash(CrashPoint::AfterMessagesRecorded, None)?;
         let previous = book
             .actions

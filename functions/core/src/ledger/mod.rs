@@ -294,6 +294,16 @@ pub trait Ledger {
     /// again. One that is planned, sending, sent or failed is left alone.
     async fn put_message(&self, m: &StoredMessage) -> Result<bool, LedgerError>;
 
+    /// [`put_message`](Ledger::put_message) for many, as one step where
+    /// the store allows it (SQLite: one transaction).
+    async fn put_messages(&self, messages: &[StoredMessage]) -> Result<Vec<bool>, LedgerError> {
+        let mut out = Vec::with_capacity(messages.len());
+        for m in messages {
+            out.push(self.put_message(m).await?);
+        }
+        Ok(out)
+    }
+
     async fn message(&self, message_id: &str) -> Result<Option<StoredMessage>, LedgerError>;
 
     /// Messages of the scope still `planned` or `sending`, oldest first.

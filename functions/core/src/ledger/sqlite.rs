@@ -341,24 +341,44 @@ impl Ledger for SqliteStore {
     }
 
     async fn put_message(&self, m: &StoredMessage) -> Result<bool, LedgerError> {
-        let n = self
+        Ok(self
+            .put_messages(std::slice::from_ref(m))
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(false))
+    }
+
+    async fn put_messages(&self, messages: &[StoredMessage]) -> Result<Vec<bool>, LedgerError> {
+        let tx = self
             .conn
-            .prepare_cached(
-                "INSERT INTO messages (message_id, customer_id, status, planned_on, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (message_id) DO UPDATE
-                 SET status = excluded.status, planned_on = excluded.planned_on, body = excluded.body
-                 WHERE messages.status = 'cancelled'",
-            )
-            .map_err(StoreError::from)?
-            .execute(params![
-                m.message_id,
-                m.customer_id,
-                m.status.as_str(),
-                m.planned_on.to_string(),
-                encode(m)?
-            ])
+            .unchecked_transaction()
             .map_err(StoreError::from)?;
-        Ok(n == 1)
+        let mut out = Vec::with_capacity(messages.len());
+        {
+            let mut put = tx
+                .prepare_cached(
+                    "INSERT INTO messages (message_id, customer_id, status, planned_on, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (message_id) DO UPDATE
+                     SET status = excluded.status, planned_on = excluded.planned_on, body = excluded.body
+                     WHERE messages.status = 'cancelled'",
+                )
+                .map_err(StoreError::from)?;
+            for m in messages {
+                let n = put
+                    .execute(params![
+                        m.message_id,
+                        m.customer_id,
+                        m.status.as_str(),
+                        m.planned_on.to_string(),
+                        encode(m)?
+                    ])
+                    .map_err(StoreError::from)?;
+                out.push(n == 1);
+            }
+        }
+        tx.commit().map_err(StoreError::from)?;
+        Ok(out)
     }
 
     async fn message(&self, message_id: &str) -> Result<Option<StoredMessage>, LedgerError> {

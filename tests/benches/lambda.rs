@@ -27,7 +27,7 @@ use collect_core::aws::events::{Batch, EventsService};
 use collect_core::aws::queue::{Queue, ShardJob};
 use collect_core::aws::sweep::{SendSettings, SweepService};
 use collect_core::aws::train::{ModelTrainer, PriorRateTrainer};
-use collect_core::runner::Sender;
+use collect_core::delivery::Sender;
 use collect_e2e::{Moto, Stack, policy_dir, stack};
 use serde_json::json;
 

@@ -16,12 +16,13 @@ use chrono::{DateTime, NaiveDate, Utc};
 use collect_core::aws::artifacts::Artifacts;
 use collect_core::aws::bundle;
 use collect_core::aws::config::Settings;
-use collect_core::aws::dynamo::{Dynamo, MessageStatus, StoredMessage};
+use collect_core::aws::dynamo::Dynamo;
 use collect_core::aws::events::EventsService;
 use collect_core::aws::queue::{DeadLetter, Queue, ShardJob};
 use collect_core::aws::sweep::{SendSettings, SweepService};
+use collect_core::delivery::Sender;
 use collect_core::domain::ActionStatus;
-use collect_core::runner::Sender;
+use collect_core::ledger::{Ledger, MessageStatus, StoredMessage};
 use collect_core::sweep::plan_sweep;
 use collect_e2e::{Stack, moto, policy_dir, stack};
 use collect_sweep::{Coordinator, ScheduleInput};
@@ -380,7 +381,10 @@ async fn events_sweep_mail_and_feedback_end_to_end() {
             assert_eq!(record.git_revision.as_deref(), Some(REVISION));
             assert_eq!(record.sent_on, Some(sweep_day));
         }
-        let state = w.dynamo.message(&m.message_id).await.unwrap().unwrap();
+        let state = Ledger::message(&w.dynamo, &m.message_id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(state.status, MessageStatus::Sent);
         assert!(state.provider_message_id.is_some());
     }
@@ -535,20 +539,12 @@ async fn a_message_left_sending_is_reconciled_before_any_resend() {
     assert!(recorded.conflicts.is_empty());
     let t0: DateTime<Utc> = "2026-12-07T14:00:00Z".parse().unwrap();
     for m in &plan.messages {
-        w.dynamo
-            .put_message(&StoredMessage::new(m, sweep_day))
-            .await
-            .unwrap();
+        let mut stored = StoredMessage::planned(m, sweep_day);
+        assert!(Ledger::put_message(&w.dynamo, &stored).await.unwrap());
+        stored.status = MessageStatus::Sending;
+        stored.sending_since = Some(t0);
         assert!(
-            w.dynamo
-                .transition_message(
-                    &m.message_id,
-                    MessageStatus::Planned,
-                    MessageStatus::Sending,
-                    t0,
-                    None,
-                    None
-                )
+            Ledger::move_message(&w.dynamo, &stored, MessageStatus::Planned)
                 .await
                 .unwrap()
         );

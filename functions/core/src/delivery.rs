@@ -153,6 +153,10 @@ pub enum RunError {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunReport {
     pub plan: SweepPlan,
+    /// Customers in the book the run loaded.
+    pub customers: usize,
+    /// Action records this run wrote.
+    pub recorded: usize,
     pub sent: Vec<SentMessage>,
     /// Messages that could not be built or that the mail service refused
     /// for good: `(message id, reason)`.
@@ -348,6 +352,7 @@ impl Sweeper<'_> {
         };
         let started = Instant::now();
         let book = ledger.load_book(&req.scope, day).await?;
+        report.customers = book.customers.len();
         report.timings.load_book = started.elapsed();
         let started = Instant::now();
         report.plan = plan_sweep(&book, self.policy, self.scorer, day, &self.options);
@@ -387,6 +392,7 @@ impl Sweeper<'_> {
         let recorded = ledger
             .record_actions(&report.plan.records, &previous, day)
             .await?;
+        report.recorded = recorded.written.len();
         report.conflicts = recorded.conflicts;
         drop(book);
         report.timings.save_actions = started.elapsed();

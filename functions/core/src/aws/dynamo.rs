@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -18,9 +18,8 @@ use super::AwsError;
 use super::keys::{self, DOC, GSI1, GSI1PK, GSI1SK, KIND, PK, SK, STATUS, TTL};
 use crate::book::Book;
 use crate::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
-use crate::sweep::PlannedMessage;
 
-type Item = HashMap<String, AttributeValue>;
+pub(super) type Item = HashMap<String, AttributeValue>;
 
 /// How long mail events are kept (TTL), in days.
 pub const MAIL_EVENT_DAYS: i64 = 400;
@@ -30,94 +29,6 @@ const BATCH: usize = 25;
 const BATCH_ATTEMPTS: u32 = 8;
 /// How many customer partitions are read at once.
 const PARALLEL_QUERIES: usize = 16;
-
-/// The state of a message, on its `M#` item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageStatus {
-    Planned,
-    Sending,
-    Sent,
-    Failed,
-}
-
-impl MessageStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageStatus::Planned => "planned",
-            MessageStatus::Sending => "sending",
-            MessageStatus::Sent => "sent",
-            MessageStatus::Failed => "failed",
-        }
-    }
-
-    fn parse(s: &str) -> Option<MessageStatus> {
-        [
-            MessageStatus::Planned,
-            MessageStatus::Sending,
-            MessageStatus::Sent,
-            MessageStatus::Failed,
-        ]
-        .into_iter()
-        .find(|m| m.as_str() == s)
-    }
-}
-
-/// A [`PlannedMessage`] as stored, so that an unfinished message can be
-/// sent again exactly as planned.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredMessage {
-    pub message_id: String,
-    pub customer_id: String,
-    pub channel: String,
-    pub template: String,
-    pub action_ids: Vec<String>,
-    pub invoice_ids: Vec<String>,
-    pub plan: Option<Vec<(NaiveDate, Decimal)>>,
-    pub tags: Vec<(String, String)>,
-    pub day: NaiveDate,
-}
-
-impl StoredMessage {
-    pub fn new(m: &PlannedMessage, day: NaiveDate) -> StoredMessage {
-        StoredMessage {
-            message_id: m.message_id.clone(),
-            customer_id: m.customer_id.clone(),
-            channel: m.channel.clone(),
-            template: m.template.clone(),
-            action_ids: m.action_ids.clone(),
-            invoice_ids: m.invoice_ids.clone(),
-            plan: m.plan.clone(),
-            tags: m.tags.clone(),
-            day,
-        }
-    }
-
-    pub fn planned(&self) -> PlannedMessage {
-        PlannedMessage {
-            message_id: self.message_id.clone(),
-            customer_id: self.customer_id.clone(),
-            channel: self.channel.clone(),
-            template: self.template.clone(),
-            action_ids: self.action_ids.clone(),
-            invoice_ids: self.invoice_ids.clone(),
-            plan: self.plan.clone(),
-            tags: self.tags.clone(),
-        }
-    }
-}
-
-/// A message item: what was planned and how far sending got.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MessageState {
-    pub message: StoredMessage,
-    pub status: MessageStatus,
-    /// When it went to `sending` (the grace period of reconciliation).
-    pub sending_since: Option<DateTime<Utc>>,
-    /// SES's id, once SES accepted it.
-    pub provider_message_id: Option<String>,
-    pub note: Option<String>,
-}
 
 /// A stored mail event (SES's or the ERP's), as the events function wrote it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,29 +68,29 @@ pub struct Dynamo {
     shards: u32,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: i64) -> AttributeValue {
+pub(super) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+pub(super) fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     match item.get(name) {
         Some(AttributeValue::S(v)) => Some(v.as_str()),
         _ => None,
     }
 }
 
-fn encode<T: Serialize>(v: &T) -> Result<String, AwsError> {
+pub(super) fn encode<T: Serialize>(v: &T) -> Result<String, AwsError> {
     serde_json::to_string(v).map_err(|e| AwsError::Corrupt {
         key: "(new record)".to_string(),
         reason: e.to_string(),
     })
 }
 
-fn decode<T: DeserializeOwned>(item: &Item) -> Result<T, AwsError> {
+pub(super) fn decode<T: DeserializeOwned>(item: &Item) -> Result<T, AwsError> {
     let key = format!(
         "{}/{}",
         get_s(item, PK).unwrap_or("?"),
@@ -195,12 +106,12 @@ fn decode<T: DeserializeOwned>(item: &Item) -> Result<T, AwsError> {
     })
 }
 
-fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
+pub(super) fn conditional_failed<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
     e.code() == Some("ConditionalCheckFailedException")
 }
 
 /// An item's keys plus its document.
-fn item(pk: String, sk: String, kind: &str, doc: String) -> Item {
+pub(super) fn item(pk: String, sk: String, kind: &str, doc: String) -> Item {
     let mut it = Item::new();
     it.insert(PK.to_string(), s(pk));
     it.insert(SK.to_string(), s(sk));
@@ -617,7 +528,7 @@ impl Dynamo {
 
     /// All items of a partition whose sort key starts with `prefix`
     /// (`""` for all), every page.
-    async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, AwsError> {
+    pub(super) async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, AwsError> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -757,98 +668,6 @@ impl Dynamo {
             .await
             .map_err(|e| AwsError::sdk("DynamoDB", "GetItem", e))?;
         out.item.as_ref().map(decode).transpose()
-    }
-
-    // ------------------------------------------------------------ messages
-
-    /// Records a planned message, once.
-    pub async fn put_message(&self, m: &StoredMessage) -> Result<bool, AwsError> {
-        let mut it = item(
-            keys::message_pk(&m.message_id),
-            keys::MESSAGE_SK.to_string(),
-            "message",
-            encode(m)?,
-        );
-        it.insert(STATUS.to_string(), s(MessageStatus::Planned.as_str()));
-        it.insert(keys::CUSTOMER_ID.to_string(), s(m.customer_id.clone()));
-        self.put_new(it).await
-    }
-
-    pub async fn message(&self, message_id: &str) -> Result<Option<MessageState>, AwsError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::message_pk(message_id)))
-            .key(SK, s(keys::MESSAGE_SK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| AwsError::sdk("DynamoDB", "GetItem", e))?;
-        let Some(it) = out.item else {
-            return Ok(None);
-        };
-        let message: StoredMessage = decode(&it)?;
-        let status = get_s(&it, STATUS)
-            .and_then(MessageStatus::parse)
-            .ok_or_else(|| AwsError::Corrupt {
-                key: keys::message_pk(message_id),
-                reason: "no valid status".to_string(),
-            })?;
-        Ok(Some(MessageState {
-            message,
-            status,
-            sending_since: get_s(&it, "sending_since")
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.with_timezone(&Utc)),
-            provider_message_id: get_s(&it, "provider_message_id").map(str::to_string),
-            note: get_s(&it, "note").map(str::to_string),
-        }))
-    }
-
-    /// Moves a message from `from` to `to`; `Ok(false)` when it was not in
-    /// `from` (another worker moved it).
-    pub async fn transition_message(
-        &self,
-        message_id: &str,
-        from: MessageStatus,
-        to: MessageStatus,
-        now: DateTime<Utc>,
-        provider_message_id: Option<&str>,
-        note: Option<&str>,
-    ) -> Result<bool, AwsError> {
-        let mut set = vec!["#status = :to".to_string()];
-        let mut up = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::message_pk(message_id)))
-            .key(SK, s(keys::MESSAGE_SK))
-            .condition_expression("#status = :from")
-            .expression_attribute_names("#status", STATUS)
-            .expression_attribute_values(":from", s(from.as_str()))
-            .expression_attribute_values(":to", s(to.as_str()));
-        if to == MessageStatus::Sending {
-            set.push("sending_since = :now".to_string());
-            up = up.expression_attribute_values(":now", s(now.to_rfc3339()));
-        }
-        if let Some(p) = provider_message_id {
-            set.push("provider_message_id = :p".to_string());
-            up = up.expression_attribute_values(":p", s(p));
-        }
-        if let Some(text) = note {
-            set.push("note = :note".to_string());
-            up = up.expression_attribute_values(":note", s(text));
-        }
-        match up
-            .update_expression(format!("SET {}", set.join(", ")))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
-            Err(e) => Err(AwsError::sdk("DynamoDB", "UpdateItem", e)),
-        }
     }
 
     // ------------------------------------------------------------ low level

@@ -203,8 +203,16 @@ impl EventsService {
         let new = self.dynamo.put_mail_event(e).await?;
         let mut actions = Vec::new();
         if let Some(mid) = &e.message_id {
-            if let Some(m) = self.dynamo.message(mid).await? {
-                actions = m.message.action_ids;
+            let stored = crate::ledger::Ledger::message(&self.dynamo, mid)
+                .await
+                .map_err(|e| AwsError::Service {
+                    service: "DynamoDB",
+                    operation: "GetItem",
+                    message: e.to_string(),
+                    retryable: true,
+                })?;
+            if let Some(m) = stored {
+                actions = m.action_ids;
             }
         }
         if actions.is_empty() {

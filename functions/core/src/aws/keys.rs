@@ -104,6 +104,23 @@ pub fn customers_gsi_pk(shard: u32) -> String {
     format!("S#{shard}#CUSTOMERS")
 }
 
+/// The sparse index entry of a message while it is planned or sending:
+/// every unfinished message of a shard, whether or not its customer still
+/// has an open invoice.
+pub fn unfinished_gsi_pk(shard: u32) -> String {
+    format!("S#{shard}#MESSAGES")
+}
+
+pub fn unfinished_gsi_sk(planned_on: chrono::NaiveDate, message_id: &str) -> String {
+    format!("{planned_on}#{message_id}")
+}
+
+pub fn lease_pk(name: &str) -> String {
+    format!("L#{name}")
+}
+
+pub const LEASE_SK: &str = "LEASE";
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

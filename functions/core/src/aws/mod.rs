@@ -98,6 +98,8 @@ pub mod events;
 #[cfg(feature = "aws")]
 pub mod keys;
 #[cfg(feature = "aws")]
+pub mod ledger;
+#[cfg(feature = "aws")]
 pub mod queue;
 #[cfg(feature = "aws")]
 pub mod ses;

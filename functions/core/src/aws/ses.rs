@@ -16,7 +16,7 @@ use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
 use serde_json::Value;
 
 use super::dynamo::MailEvent;
-use crate::message::{MailError, Mailer, OutgoingMessage, SendReceipt, to_rfc5322};
+use crate::message::{Acceptance, MailError, Mailer, OutgoingMessage, SendReceipt, to_rfc5322};
 
 /// The tag names this adapter sets (and reads back from SES's events).
 pub const TAG_MESSAGE_ID: &str = "message_id";
@@ -124,25 +124,55 @@ impl SesMailer {
     }
 }
 
-/// The synchronous port, for code written against [`Mailer`] (the local
-/// runner). It needs a multi-threaded tokio runtime (as on Lambda): the call
-/// blocks this worker thread while the request runs.
+/// The mail port on SES. SES cannot be asked whether it accepted a message
+/// by our id: [`SesWithEvents`] answers that from SES's events.
 impl Mailer for SesMailer {
-    fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
-        let handle = tokio::runtime::Handle::try_current().map_err(|_| MailError::Provider {
-            message_id: msg.message_id.clone(),
-            reason: "SesMailer::send needs a tokio runtime".to_string(),
-            retryable: false,
-        })?;
-        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-            return Err(MailError::Provider {
-                message_id: msg.message_id.clone(),
-                reason: "SesMailer::send needs a multi-threaded tokio runtime; use send_async"
-                    .to_string(),
-                retryable: false,
-            });
+    async fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
+        self.send_async(msg).await
+    }
+
+    async fn accepted(&self, _message_id: &str) -> Result<Acceptance, MailError> {
+        Ok(Acceptance::Unknown)
+    }
+}
+
+/// SES, with the events the `events` function stored in the table: a
+/// message that any SES event names was accepted. Without one the answer
+/// is "unknown", and the delivery protocol waits for its grace period
+/// (events may still be on their way) before it sends again.
+pub struct SesWithEvents<'a> {
+    pub ses: &'a SesMailer,
+    pub dynamo: &'a super::dynamo::Dynamo,
+}
+
+impl Mailer for SesWithEvents<'_> {
+    async fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
+        self.ses.send_async(msg).await
+    }
+
+    async fn accepted(&self, message_id: &str) -> Result<Acceptance, MailError> {
+        let events = self
+            .dynamo
+            .mail_events(message_id)
+            .await
+            .map_err(|e| provider_for(message_id, e.to_string(), e.retryable()))?;
+        if events.is_empty() {
+            return Ok(Acceptance::Unknown);
         }
-        tokio::task::block_in_place(|| handle.block_on(self.send_async(msg)))
+        Ok(Acceptance::Accepted {
+            provider_message_id: events
+                .iter()
+                .find_map(|e| e.provider_message_id.clone())
+                .unwrap_or_else(|| "(from SES events)".to_string()),
+        })
+    }
+}
+
+fn provider_for(message_id: &str, reason: String, retryable: bool) -> MailError {
+    MailError::Provider {
+        message_id: message_id.to_string(),
+        reason,
+        retryable,
     }
 }
 

@@ -11,30 +11,28 @@
 //! *maximum concurrency* (see `infra/template.yaml`), so DynamoDB and SES
 //! see a steady rate, not a burst.
 //!
-//! **Re-delivery does nothing twice.** SQS delivers at least once, and a
-//! worker may time out half-way. A re-run of a shard plans against what is
-//! recorded: actions already taken are not due again; the new actions it
-//! would write again exist already (the conditional write refuses them, and
-//! a refused action is not sent by this run); a message is sent only by the
-//! worker that moved it from `planned` to `sending`; one left in `sending`
-//! is reconciled from SES's events before any re-send (see the sending
-//! protocol in the [module docs](super)).
-
-use std::collections::{BTreeSet, HashMap, HashSet};
+//! **One protocol.** The worker runs the same delivery use case as `collect
+//! run` ([`crate::delivery::Sweeper::run`]), on the DynamoDB ledger of its
+//! shard and SES: under the shard's lease (a second worker on the same shard
+//! fails the SQS message, which is delivered again later), messages recorded
+//! with their content before anything is sent, every message checked again
+//! just before it goes out, a message left `sending` by a dead worker
+//! reconciled from SES's events (after the grace period with no event, SES
+//! never had it: it is sent once). A re-delivered job plans against what is
+//! recorded, so it records and sends nothing twice.
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use policy_lang::Policy;
 use serde::Serialize;
 
 use super::AwsError;
-use super::dynamo::{Dynamo, MessageStatus, StoredMessage};
+use super::dynamo::Dynamo;
 use super::queue::{Queue, ShardJob};
-use super::ses::SesMailer;
-use crate::book::Book;
-use crate::domain::{ActionRecord, ActionStatus};
-use crate::message::{MailError, NullMailer, PayLinks, Templates};
-use crate::runner::{Runtime, Sender};
-use crate::sweep::{RiskScorer, SweepOptions, plan_sweep};
+use super::ses::{SesMailer, SesWithEvents};
+use crate::delivery::{RunError, RunRequest, Sender, Sweeper};
+use crate::ledger::{LeaseHolder, Scope};
+use crate::message::{PayLinks, Templates};
+use crate::sweep::{RiskScorer, SweepOptions};
 
 /// Days past the policy's earliest step that the window reaches, for
 /// business-day shifts (weekends, holidays) of step dates.
@@ -91,7 +89,7 @@ pub struct ShardReport {
     pub open_invoices: usize,
     /// Action records written by this run.
     pub recorded: usize,
-    /// Actions another run had recorded or moved first (left alone).
+    /// Actions or messages another run had recorded or moved first (left alone).
     pub conflicts: usize,
     /// Messages sent by this run.
     pub sent: Vec<String>,
@@ -99,40 +97,38 @@ pub struct ShardReport {
     pub reconciled: Vec<String>,
     /// Messages `sending` within the grace period: left for a later run.
     pub in_doubt: Vec<String>,
-    /// Messages another worker is sending.
-    pub taken: Vec<String>,
+    /// Messages not sent: what they carried is deferred or skipped, with
+    /// the reason (checked again just before sending).
+    pub cancelled: Vec<(String, String)>,
     pub failed: Vec<(String, String)>,
     /// Messages SES refused for now; back to `planned` for the next run.
     pub retry_later: Vec<(String, String)>,
     pub policy_revision: Option<String>,
 }
 
-enum Outcome {
-    Sent,
-    Reconciled,
-    InDoubt,
-    Taken,
-    Failed(String),
-    RetryLater(String),
-    Skipped,
-}
+/// How long a worker holds its shard without renewing: longer than a
+/// Lambda invocation may run (15 minutes), so only a dead worker's lease
+/// runs out.
+const SHARD_LEASE_MINUTES: i64 = 16;
 
 impl SweepService {
-    fn runtime(&self) -> Runtime<'_> {
-        Runtime {
+    fn sweeper(&self) -> Sweeper<'_> {
+        Sweeper {
             policy: &self.policy,
             scorer: self.scorer.as_ref(),
             templates: &self.templates,
             pay_links: &self.pay_links,
-            mailer: &NullMailer,
             sender: self.sender.clone(),
             options: self.options.clone(),
             pay_link_days: self.pay_link_days,
+            grace: self.grace,
+            lease_ttl: chrono::Duration::minutes(SHARD_LEASE_MINUTES),
         }
     }
 
-    /// Sweeps one shard for one day. `now` is only used for the grace
-    /// period of reconciliation; the decision depends on `job.day` alone.
+    /// Sweeps one shard for one day. `now` is the wall clock, for the
+    /// shard's lease and the grace period of reconciliation only; every
+    /// decision depends on `job.day` alone.
     pub async fn run_shard(
         &self,
         job: ShardJob,
@@ -142,79 +138,55 @@ impl SweepService {
         let through = day
             .checked_add_days(Days::new(look_ahead_days(&self.policy)))
             .unwrap_or(day);
-        let customers = self.dynamo.open_customers(job.shard, through).await?;
-        let book = self.dynamo.load_book(&customers).await?;
-        let plan = plan_sweep(
-            &book,
-            &self.policy,
-            self.scorer.as_ref(),
+        let clock = move || now;
+        let req = RunRequest {
+            scope: Scope::Shard {
+                shard: job.shard,
+                through,
+            },
             day,
-            &self.options,
-        );
-        let mut report = ShardReport {
+            dry_run: false,
+            holder: LeaseHolder::this_process(now),
+            now: &clock,
+            faults: None,
+        };
+        let mailer = SesWithEvents {
+            ses: &self.mailer,
+            dynamo: &self.dynamo,
+        };
+        let run = self
+            .sweeper()
+            .run(&self.dynamo, &mailer, &req)
+            .await
+            .map_err(|e| match e {
+                RunError::Busy { .. } | RunError::LostLease(_) => AwsError::Service {
+                    service: "sweep",
+                    operation: "lease",
+                    message: e.to_string(),
+                    retryable: true,
+                },
+                other => AwsError::Service {
+                    service: "sweep",
+                    operation: "run",
+                    message: other.to_string(),
+                    retryable: true,
+                },
+            })?;
+        let report = ShardReport {
             day: Some(day),
             shard: job.shard,
-            customers: customers.len(),
-            open_invoices: plan.open_invoices,
+            customers: run.customers,
+            open_invoices: run.plan.open_invoices,
+            recorded: run.recorded,
+            conflicts: run.conflicts.len(),
+            sent: run.sent.iter().map(|m| m.message_id.clone()).collect(),
+            reconciled: run.reconciled,
+            in_doubt: run.in_doubt,
+            cancelled: run.cancelled,
+            failed: run.failed,
+            retry_later: run.retry_later,
             policy_revision: self.options.git_revision.clone(),
-            ..ShardReport::default()
         };
-
-        let previous: HashMap<String, ActionStatus> = book
-            .actions
-            .values()
-            .flatten()
-            .map(|a| (a.action_id.clone(), a.status))
-            .collect();
-        let recorded = self.dynamo.record_actions(&plan.records, &previous).await?;
-        report.recorded = recorded.written.len();
-        report.conflicts = recorded.conflicts.len();
-        let written: HashSet<&String> = recorded.written.iter().collect();
-
-        // Current records: as loaded, then as this run wrote them.
-        let mut records: HashMap<String, ActionRecord> = book
-            .actions
-            .values()
-            .flatten()
-            .map(|a| (a.action_id.clone(), a.clone()))
-            .collect();
-        for r in plan
-            .records
-            .iter()
-            .filter(|r| written.contains(&r.action_id))
-        {
-            records.insert(r.action_id.clone(), r.clone());
-        }
-
-        // This run's messages, when it owns all their actions.
-        let mut to_deliver: BTreeSet<String> = BTreeSet::new();
-        for m in &plan.messages {
-            if m.action_ids.iter().all(|a| written.contains(a)) {
-                self.dynamo.put_message(&StoredMessage::new(m, day)).await?;
-                to_deliver.insert(m.message_id.clone());
-            }
-        }
-        // Messages of earlier runs that never reached `sent` (a crash).
-        for a in records.values() {
-            if let (Some(mid), ActionStatus::Planned | ActionStatus::Sending) =
-                (&a.message_id, a.status)
-            {
-                if a.decided_on <= day {
-                    to_deliver.insert(mid.clone());
-                }
-            }
-        }
-        for mid in &to_deliver {
-            match self.deliver(&book, &records, mid, day, now).await? {
-                Outcome::Sent => report.sent.push(mid.clone()),
-                Outcome::Reconciled => report.reconciled.push(mid.clone()),
-                Outcome::InDoubt => report.in_doubt.push(mid.clone()),
-                Outcome::Taken => report.taken.push(mid.clone()),
-                Outcome::Failed(why) => report.failed.push((mid.clone(), why)),
-                Outcome::RetryLater(why) => report.retry_later.push((mid.clone(), why)),
-                Outcome::Skipped => {}
-            }
-        }
         tracing::info!(
             shard = job.shard,
             day = %day,
@@ -224,188 +196,12 @@ impl SweepService {
             sent = report.sent.len(),
             reconciled = report.reconciled.len(),
             in_doubt = report.in_doubt.len(),
+            cancelled = report.cancelled.len(),
             failed = report.failed.len(),
             policy_revision = report.policy_revision.as_deref().unwrap_or(""),
             "shard swept"
         );
         Ok(report)
-    }
-
-    /// Moves a message's actions to `to`, each only from `from`.
-    async fn move_actions(
-        &self,
-        records: &HashMap<String, ActionRecord>,
-        action_ids: &[String],
-        from: &[ActionStatus],
-        to: ActionStatus,
-        day: NaiveDate,
-        note: Option<&str>,
-    ) -> Result<(), AwsError> {
-        for id in action_ids {
-            let Some(r) = records.get(id) else { continue };
-            let mut next = r.clone();
-            next.status = to;
-            if to == ActionStatus::Sent {
-                next.sent_on = Some(day);
-                next.note = None;
-            }
-            if let Some(n) = note {
-                next.note = Some(n.to_string());
-            }
-            if !self.dynamo.put_action(&next, from).await? {
-                tracing::warn!(action_id = %id, to = to.as_str(), "action was moved by another run");
-            }
-        }
-        Ok(())
-    }
-
-    async fn deliver(
-        &self,
-        book: &Book,
-        records: &HashMap<String, ActionRecord>,
-        message_id: &str,
-        day: NaiveDate,
-        now: DateTime<Utc>,
-    ) -> Result<Outcome, AwsError> {
-        let Some(state) = self.dynamo.message(message_id).await? else {
-            tracing::warn!(message_id, "no message item for planned actions");
-            return Ok(Outcome::Skipped);
-        };
-        let ids = state.message.action_ids.clone();
-        let live = [ActionStatus::Planned, ActionStatus::Sending];
-        match state.status {
-            MessageStatus::Sent => {
-                self.move_actions(records, &ids, &live, ActionStatus::Sent, day, None)
-                    .await?;
-                return Ok(Outcome::Reconciled);
-            }
-            MessageStatus::Failed => return Ok(Outcome::Skipped),
-            MessageStatus::Sending => {
-                let events = self.dynamo.mail_events(message_id).await?;
-                let provider = state
-                    .provider_message_id
-                    .clone()
-                    .or_else(|| events.iter().find_map(|e| e.provider_message_id.clone()));
-                if state.provider_message_id.is_some() || !events.is_empty() {
-                    self.dynamo
-                        .transition_message(
-                            message_id,
-                            MessageStatus::Sending,
-                            MessageStatus::Sent,
-                            now,
-                            provider.as_deref(),
-                            Some("reconciled from SES events"),
-                        )
-                        .await?;
-                    self.move_actions(records, &ids, &live, ActionStatus::Sent, day, None)
-                        .await?;
-                    return Ok(Outcome::Reconciled);
-                }
-                let since = state.sending_since.unwrap_or(now);
-                if now.signed_duration_since(since) < self.grace {
-                    return Ok(Outcome::InDoubt);
-                }
-                tracing::warn!(
-                    message_id,
-                    since = %since,
-                    "no SES event after the grace period: SES never accepted it; sending again"
-                );
-            }
-            MessageStatus::Planned => {
-                if !self
-                    .dynamo
-                    .transition_message(
-                        message_id,
-                        MessageStatus::Planned,
-                        MessageStatus::Sending,
-                        now,
-                        None,
-                        None,
-                    )
-                    .await?
-                {
-                    return Ok(Outcome::Taken);
-                }
-            }
-        }
-        self.move_actions(records, &ids, &live, ActionStatus::Sending, day, None)
-            .await?;
-        let planned = state.message.planned();
-        let composed = match book.customers.get(&planned.customer_id) {
-            Some(customer) => self.runtime().compose(book, customer, &planned, day),
-            None => Err(format!(
-                "customer `{}` is not in the book",
-                planned.customer_id
-            )),
-        };
-        let sent = match composed {
-            Ok(msg) => self.mailer.send_async(&msg).await,
-            Err(reason) => Err(MailError::Build {
-                message_id: message_id.to_string(),
-                reason,
-            }),
-        };
-        let sending = [ActionStatus::Sending];
-        match sent {
-            Ok(receipt) => {
-                self.dynamo
-                    .transition_message(
-                        message_id,
-                        MessageStatus::Sending,
-                        MessageStatus::Sent,
-                        now,
-                        Some(&receipt.provider_message_id),
-                        None,
-                    )
-                    .await?;
-                self.move_actions(records, &ids, &sending, ActionStatus::Sent, day, None)
-                    .await?;
-                Ok(Outcome::Sent)
-            }
-            Err(MailError::Provider {
-                reason,
-                retryable: true,
-                ..
-            }) => {
-                // SES refused it for now (throttled): nothing went out.
-                self.dynamo
-                    .transition_message(
-                        message_id,
-                        MessageStatus::Sending,
-                        MessageStatus::Planned,
-                        now,
-                        None,
-                        Some(&reason),
-                    )
-                    .await?;
-                self.move_actions(records, &ids, &sending, ActionStatus::Planned, day, None)
-                    .await?;
-                Ok(Outcome::RetryLater(reason))
-            }
-            Err(e) => {
-                let reason = format!("the mail service refused it: {e}");
-                self.dynamo
-                    .transition_message(
-                        message_id,
-                        MessageStatus::Sending,
-                        MessageStatus::Failed,
-                        now,
-                        None,
-                        Some(&reason),
-                    )
-                    .await?;
-                self.move_actions(
-                    records,
-                    &ids,
-                    &sending,
-                    ActionStatus::Failed,
-                    day,
-                    Some(&reason),
-                )
-                .await?;
-                Ok(Outcome::Failed(reason))
-            }
-        }
     }
 }
 

@@ -1,0 +1,333 @@
+//! The ledger port on DynamoDB: the same conditions as the SQLite and
+//! in-memory adapters, as conditional writes (the conformance suite of
+//! [`crate::testkit::conformance`] runs against it on the local endpoint).
+//!
+//! Items (see the table in the [module docs](super)):
+//! - a message is `M#<message id>`/`MESSAGE`, its whole [`StoredMessage`] in
+//!   `doc` and its status in `status`; while it is planned or sending it
+//!   also carries `GSI1PK = S#<shard>#MESSAGES`, so a worker finds every
+//!   unfinished message of its shard with one Query (even when the
+//!   customer has no open invoice any more); the write that finishes it
+//!   removes the index keys;
+//! - a lease is `L#<name>`/`LEASE`, taken with a conditional put (nobody
+//!   holds it, its holder's time ran out, or it is ours).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::AwsError;
+use super::dynamo::{Dynamo, Item, conditional_failed, decode, encode, get_s, item, n, s};
+use super::keys::{self, GSI1, GSI1PK, GSI1SK, PK, SK, STATUS};
+use crate::book::Book;
+use crate::domain::{ActionRecord, ActionStatus};
+use crate::ledger::{
+    Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Recorded, Scope,
+    StoredMessage,
+};
+
+/// The attribute holding a lease's expiry, in epoch milliseconds.
+const EXPIRES_MS: &str = "expires_ms";
+/// The attribute holding a lease holder's run id.
+const HOLDER: &str = "holder";
+
+impl From<AwsError> for LedgerError {
+    fn from(e: AwsError) -> LedgerError {
+        match e {
+            AwsError::Service {
+                service,
+                operation,
+                message,
+                ..
+            } => LedgerError::Service {
+                service,
+                operation,
+                message,
+            },
+            AwsError::Corrupt { key, reason } => LedgerError::Corrupt { key, reason },
+            other => LedgerError::Service {
+                service: "AWS",
+                operation: "call",
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+impl Dynamo {
+    fn message_item(&self, m: &StoredMessage) -> Result<Item, AwsError> {
+        let mut it = item(
+            keys::message_pk(&m.message_id),
+            keys::MESSAGE_SK.to_string(),
+            "message",
+            encode(m)?,
+        );
+        it.insert(STATUS.to_string(), s(m.status.as_str()));
+        it.insert(keys::CUSTOMER_ID.to_string(), s(m.customer_id.clone()));
+        if m.status.is_unfinished() {
+            let shard = keys::shard_of(&m.customer_id, self.shards());
+            it.insert(GSI1PK.to_string(), s(keys::unfinished_gsi_pk(shard)));
+            it.insert(
+                GSI1SK.to_string(),
+                s(keys::unfinished_gsi_sk(m.planned_on, &m.message_id)),
+            );
+        }
+        Ok(it)
+    }
+
+    /// Writes an item on a condition; `Ok(false)` when the condition failed.
+    async fn put_if(
+        &self,
+        it: Item,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: &[(&str, AttributeValue)],
+    ) -> Result<bool, AwsError> {
+        let mut put = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(it))
+            .condition_expression(condition);
+        for (k, v) in names {
+            put = put.expression_attribute_names(*k, *v);
+        }
+        for (k, v) in values {
+            put = put.expression_attribute_values(*k, v.clone());
+        }
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
+            Err(e) => Err(AwsError::sdk("DynamoDB", "PutItem", e)),
+        }
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, AwsError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("DynamoDB", "GetItem", e))?;
+        Ok(out.item)
+    }
+
+    async fn unfinished_of_shard(&self, shard: u32) -> Result<Vec<StoredMessage>, AwsError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(GSI1)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", GSI1PK)
+                .expression_attribute_values(":pk", s(keys::unfinished_gsi_pk(shard)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk("DynamoDB", "Query", e))?;
+            for it in page.items() {
+                // The index holds keys only: read the message itself
+                // (consistently: its status decides what this run does).
+                if let Some(pk) = get_s(it, PK) {
+                    if let Some(full) = self.get(pk.to_string(), keys::MESSAGE_SK).await? {
+                        let m: StoredMessage = decode(&full)?;
+                        if m.status.is_unfinished() {
+                            out.push(m);
+                        }
+                    }
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    fn lease_of(it: &Item) -> Result<Lease, AwsError> {
+        decode(it)
+    }
+}
+
+impl Ledger for Dynamo {
+    async fn load_book(&self, scope: &Scope, _day: NaiveDate) -> Result<Book, LedgerError> {
+        let customers = match scope {
+            Scope::Shard { shard, through } => self.open_customers(*shard, *through).await?,
+            Scope::All => {
+                let mut all = Vec::new();
+                for shard in 0..self.shards() {
+                    all.extend(self.shard_customers(shard).await?);
+                }
+                all
+            }
+        };
+        Ok(Dynamo::load_book(self, &customers).await?)
+    }
+
+    async fn customer_book(&self, customer_id: &str) -> Result<Book, LedgerError> {
+        Ok(Dynamo::load_book(self, &[customer_id.to_string()]).await?)
+    }
+
+    async fn record_actions(
+        &self,
+        records: &[ActionRecord],
+        previous: &HashMap<String, ActionStatus>,
+        _day: NaiveDate,
+    ) -> Result<Recorded, LedgerError> {
+        let out = Dynamo::record_actions(self, records, previous).await?;
+        Ok(Recorded {
+            written: out.written,
+            conflicts: out.conflicts,
+        })
+    }
+
+    async fn move_action(
+        &self,
+        record: &ActionRecord,
+        expected: &[ActionStatus],
+        _day: NaiveDate,
+    ) -> Result<bool, LedgerError> {
+        if expected.is_empty() {
+            return Ok(false);
+        }
+        Ok(self.put_action(record, expected).await?)
+    }
+
+    async fn put_message(&self, m: &StoredMessage) -> Result<bool, LedgerError> {
+        Ok(self
+            .put_if(
+                self.message_item(m)?,
+                "attribute_not_exists(#pk) OR #status = :cancelled",
+                &[("#pk", PK), ("#status", STATUS)],
+                &[(":cancelled", s(MessageStatus::Cancelled.as_str()))],
+            )
+            .await?)
+    }
+
+    async fn message(&self, message_id: &str) -> Result<Option<StoredMessage>, LedgerError> {
+        match self
+            .get(keys::message_pk(message_id), keys::MESSAGE_SK)
+            .await?
+        {
+            Some(it) => Ok(Some(decode(&it)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn unfinished_messages(&self, scope: &Scope) -> Result<Vec<StoredMessage>, LedgerError> {
+        let mut out = match scope {
+            Scope::Shard { shard, .. } => self.unfinished_of_shard(*shard).await?,
+            Scope::All => {
+                let mut all = Vec::new();
+                for shard in 0..self.shards() {
+                    all.extend(self.unfinished_of_shard(shard).await?);
+                }
+                all
+            }
+        };
+        out.sort_by(|a, b| (a.planned_on, &a.message_id).cmp(&(b.planned_on, &b.message_id)));
+        Ok(out)
+    }
+
+    async fn move_message(
+        &self,
+        next: &StoredMessage,
+        from: MessageStatus,
+    ) -> Result<bool, LedgerError> {
+        Ok(self
+            .put_if(
+                self.message_item(next)?,
+                "#status = :from",
+                &[("#status", STATUS)],
+                &[(":from", s(from.as_str()))],
+            )
+            .await?)
+    }
+
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &LeaseHolder,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<LeaseOutcome, LedgerError> {
+        let pk = keys::lease_pk(name);
+        let since = match self.get(pk.clone(), keys::LEASE_SK).await? {
+            Some(it) => {
+                let current = Dynamo::lease_of(&it)?;
+                if current.holder.id == holder.id {
+                    current.since
+                } else {
+                    now
+                }
+            }
+            None => now,
+        };
+        let lease = Lease {
+            name: name.to_string(),
+            holder: holder.clone(),
+            since,
+            expires: now.checked_add_signed(ttl).unwrap_or(now),
+        };
+        let mut it = item(
+            pk.clone(),
+            keys::LEASE_SK.to_string(),
+            "lease",
+            encode(&lease)?,
+        );
+        it.insert(EXPIRES_MS.to_string(), n(lease.expires.timestamp_millis()));
+        it.insert(HOLDER.to_string(), s(holder.id.clone()));
+        let taken = self
+            .put_if(
+                it,
+                "attribute_not_exists(#pk) OR #expires < :now OR #holder = :me",
+                &[("#pk", PK), ("#expires", EXPIRES_MS), ("#holder", HOLDER)],
+                &[
+                    (":now", n(now.timestamp_millis())),
+                    (":me", s(holder.id.clone())),
+                ],
+            )
+            .await?;
+        if taken {
+            return Ok(LeaseOutcome::Taken(lease));
+        }
+        match self.get(pk, keys::LEASE_SK).await? {
+            Some(it) => Ok(LeaseOutcome::HeldBy(Dynamo::lease_of(&it)?)),
+            // Released between the two calls: the next try takes it.
+            None => Ok(LeaseOutcome::HeldBy(Lease {
+                name: name.to_string(),
+                holder: holder.clone(),
+                since: now,
+                expires: now,
+            })),
+        }
+    }
+
+    async fn release_lease(&self, name: &str, holder: &LeaseHolder) -> Result<(), LedgerError> {
+        let out = self
+            .client()
+            .delete_item()
+            .table_name(self.table())
+            .key(PK, s(keys::lease_pk(name)))
+            .key(SK, s(keys::LEASE_SK))
+            .condition_expression("#holder = :me")
+            .expression_attribute_names("#holder", HOLDER)
+            .expression_attribute_values(":me", s(holder.id.clone()))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(()),
+            Err(e) => Err(AwsError::sdk("DynamoDB", "DeleteItem", e).into()),
+        }
+    }
+}

@@ -67,17 +67,33 @@ fn stable_hash(parts: &[&str]) -> u64 {
             h ^= 0x1f;
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
-        for b in part.bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
+        h = fnv_continue(h, part);
+    }
+    h
+}
+
+fn fnv_continue(mut h: u64, part: &str) -> u64 {
+    for b in part.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
 }
 
 /// A customer's bucket in `0..10_000` for a named assignment.
 pub fn bucket(kind: &str, name: &str, customer_id: &str) -> u32 {
-    (stable_hash(&[kind, name, customer_id]) % 10_000) as u32
+    bucket_after(bucket_prefix(kind, name), customer_id)
+}
+
+/// The hash state after `kind ␟ name ␟`, for [`bucket_after`]: the same
+/// bucket as [`bucket`] without hashing the constant prefix every time.
+pub(crate) fn bucket_prefix(kind: &str, name: &str) -> u64 {
+    let h = stable_hash(&[kind, name]) ^ 0x1f;
+    h.wrapping_mul(0x0100_0000_01b3)
+}
+
+pub(crate) fn bucket_after(prefix: u64, customer_id: &str) -> u32 {
+    (fnv_continue(prefix, customer_id) % 10_000) as u32
 }
 
 impl Policy {

@@ -3,8 +3,9 @@
 //! Finance ops write policies as text; this crate reads them (`syntax`),
 //! finds every mistake it can before an invoice is touched (`check`), lays
 //! them out canonically (`format`), compiles them (`compile`) and evaluates
-//! one invoice's facts to a decision (`eval`), with a trace for auditors
-//! (`explain`). It is pure: no files, no clock, no network — callers pass
+//! one invoice's facts to a decision (`eval`, the reference), with a trace
+//! for auditors (`explain`); `fast` lowers a compiled policy once more to a
+//! flat program that decides batches of pre-resolved fact rows. It is pure: no files, no clock, no network — callers pass
 //! the text, the list of templates and "today".
 
 pub mod ast;
@@ -14,6 +15,7 @@ pub mod diagnostic;
 pub mod eval;
 pub mod explain;
 pub mod facts;
+pub mod fast;
 pub mod format;
 pub mod syntax;
 
@@ -22,6 +24,7 @@ pub use compile::Policy;
 pub use diagnostic::{Diagnostic, Severity};
 pub use eval::{Contact, Context, DayPlan, Decision, PlannedAction};
 pub use facts::{CustomerFacts, Facts, InvoiceFacts};
+pub use fast::{FactRow, Program};
 
 /// Parses and checks a policy: its tree when it parses, and every diagnostic
 /// (syntax, then static checks), each naming `file_name`.

@@ -21,8 +21,9 @@ use crate::domain::{ActionRecord, ActionStatus, Customer, Invoice, PlanTerms};
 use chrono::{NaiveDate, NaiveTime, TimeZone};
 use policy_lang::ast::Channel;
 use policy_lang::compile::{CAction, CStep};
+use policy_lang::eval::Decision;
 use policy_lang::eval::bits;
-use policy_lang::{CustomerFacts, Facts, InvoiceFacts, Policy};
+use policy_lang::{CustomerFacts, FactRow, Facts, InvoiceFacts, Policy, Program};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -255,11 +256,16 @@ pub fn plan_sweep(
         date: Some(day),
         ..SweepPlan::default()
     };
+    // The policy lowered once to its flat program (decisions over
+    // pre-resolved fact rows); a policy it cannot lower is decided by the
+    // reference evaluator (the same decisions, a proptest says so).
+    let program = policy.program().ok();
     for invoices in book
         .invoices
         .chunk_by(|a, b| a.customer_id == b.customer_id)
     {
-        CustomerSweep::new(book, policy, scorer, day, opts).run(invoices, &mut plan);
+        CustomerSweep::new(book, policy, program.as_ref(), scorer, day, opts)
+            .run(invoices, &mut plan);
     }
     plan
 }
@@ -277,6 +283,7 @@ struct Pending {
 struct CustomerSweep<'a> {
     book: &'a Book,
     policy: &'a Policy,
+    program: Option<&'a Program>,
     scorer: &'a dyn RiskScorer,
     day: NaiveDate,
     opts: &'a SweepOptions,
@@ -286,6 +293,7 @@ impl<'a> CustomerSweep<'a> {
     fn new(
         book: &'a Book,
         policy: &'a Policy,
+        program: Option<&'a Program>,
         scorer: &'a dyn RiskScorer,
         day: NaiveDate,
         opts: &'a SweepOptions,
@@ -293,6 +301,7 @@ impl<'a> CustomerSweep<'a> {
         CustomerSweep {
             book,
             policy,
+            program,
             scorer,
             day,
             opts,
@@ -315,18 +324,61 @@ impl<'a> CustomerSweep<'a> {
             return;
         };
         let stats = self.book.customer_stats(customer_id, self.day);
+        let decided = self.decide_all(customer, invoices, &stats);
         let mut pending: Vec<Pending> = Vec::new();
-        for inv in invoices {
-            self.invoice(customer, inv, &stats, plan, &mut pending);
+        for (inv, decided) in invoices.iter().zip(decided) {
+            self.invoice(customer, inv, decided, plan, &mut pending);
         }
         self.guard_and_send(customer, pending, plan);
+    }
+
+    /// Whether the policy decides for this invoice today: open, and in the
+    /// policy's currency.
+    fn covered(&self, inv: &Invoice) -> bool {
+        self.book.is_open(inv, self.day) && inv.currency == self.policy.currency
+    }
+
+    /// The risk and the decision of each covered invoice of the customer
+    /// (`None` for the others), the decisions made as one batch
+    /// ([`Program::decide_many`]).
+    fn decide_all(
+        &self,
+        customer: &Customer,
+        invoices: &[Invoice],
+        stats: &CustomerStats,
+    ) -> Vec<Option<(Option<f64>, Decision)>> {
+        let mut risks = Vec::with_capacity(invoices.len());
+        let mut rows: Vec<FactRow> = Vec::new();
+        let mut decisions: Vec<Decision> = Vec::new();
+        for inv in invoices.iter().filter(|i| self.covered(i)) {
+            let risk = self.scorer.score(&ScoreInput {
+                book: self.book,
+                invoice: inv,
+                day: self.day,
+                stats,
+            });
+            let f = facts(self.book, customer, inv, stats, risk, self.day);
+            match self.program {
+                Some(p) => rows.push(p.row(&f)),
+                None => decisions.push(self.policy.decide(&f)),
+            }
+            risks.push(risk);
+        }
+        if let Some(p) = self.program {
+            p.decide_many(&rows, &mut decisions);
+        }
+        let mut made = risks.into_iter().zip(decisions);
+        invoices
+            .iter()
+            .map(|inv| if self.covered(inv) { made.next() } else { None })
+            .collect()
     }
 
     fn invoice(
         &self,
         customer: &Customer,
         inv: &Invoice,
-        stats: &CustomerStats,
+        decided: Option<(Option<f64>, Decision)>,
         plan: &mut SweepPlan,
         pending: &mut Vec<Pending>,
     ) {
@@ -365,14 +417,9 @@ impl<'a> CustomerSweep<'a> {
             ));
             return;
         }
-        let risk = self.scorer.score(&ScoreInput {
-            book: self.book,
-            invoice: inv,
-            day: self.day,
-            stats,
-        });
-        let facts = facts(self.book, customer, inv, stats, risk, self.day);
-        let d = self.policy.decide(&facts);
+        let Some((risk, d)) = decided else {
+            return;
+        };
         if d.not_in_effect {
             plan.not_covered.push((
                 inv.invoice_id.clone(),

@@ -1,0 +1,103 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! The delivery protocol's conformance suite against the DynamoDB ledger,
+//! on the local AWS endpoint (moto server, started by the test setup): the
+//! same scenarios the in-memory and SQLite ledgers pass in `cargo test -p
+//! collect-core`, each on a fresh table.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use collect_core::aws::dynamo::Dynamo;
+use collect_core::aws::keys::{DOC, KIND};
+use collect_core::domain::{ActionRecord, Customer, Event, Invoice, Payment};
+use collect_core::ledger::StoredMessage;
+use collect_core::testkit::Harness;
+use collect_core::testkit::conformance;
+use collect_e2e::{Names, create_table, moto};
+
+/// Shards of the test tables: customers spread over several, so the
+/// sparse indexes of more than one shard are exercised.
+const SHARDS: u32 = 3;
+
+struct DynamoHarness {
+    dynamo: Dynamo,
+}
+
+impl DynamoHarness {
+    async fn new() -> DynamoHarness {
+        let config = moto().sdk_config().await;
+        let client = aws_sdk_dynamodb::Client::new(&config);
+        let names = Names::new("conformance");
+        create_table(&client, &names.table).await;
+        DynamoHarness {
+            dynamo: Dynamo::new(client, names.table, SHARDS),
+        }
+    }
+
+    /// Every item of a kind, decoded from its document.
+    async fn all<T: serde::de::DeserializeOwned>(&self, kind: &str) -> Vec<T> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .dynamo
+                .client()
+                .scan()
+                .table_name(self.dynamo.table())
+                .filter_expression("#kind = :kind")
+                .expression_attribute_names("#kind", KIND)
+                .expression_attribute_values(":kind", AttributeValue::S(kind.to_string()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .unwrap();
+            for it in page.items() {
+                if let Some(AttributeValue::S(doc)) = it.get(DOC) {
+                    out.push(serde_json::from_str(doc).unwrap());
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        out
+    }
+}
+
+impl Harness for DynamoHarness {
+    type L = Dynamo;
+    fn name(&self) -> &str {
+        "dynamodb"
+    }
+    fn ledger(&self) -> &Dynamo {
+        &self.dynamo
+    }
+    async fn put_customer(&self, c: &Customer) {
+        self.dynamo.put_customer(c).await.unwrap();
+    }
+    async fn put_invoice(&self, i: &Invoice) {
+        self.dynamo.put_invoice(i).await.unwrap();
+    }
+    async fn put_payment(&self, p: &Payment) {
+        assert!(self.dynamo.put_payment(p).await.unwrap());
+    }
+    async fn put_event(&self, e: &Event) {
+        self.dynamo.put_invoice_event(e).await.unwrap();
+    }
+    async fn actions(&self) -> Vec<ActionRecord> {
+        self.all("action").await
+    }
+    async fn messages(&self) -> Vec<StoredMessage> {
+        self.all("message").await
+    }
+}
+
+/// Every scenario of the suite, as the local ledgers run it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_ledger_conforms() {
+    conformance::run_all(DynamoHarness::new).await;
+}

@@ -383,11 +383,19 @@ impl Sweeper<'_> {
         ledger.put_messages(&planned).await?;
         drop(planned);
         crash(CrashPoint::AfterMessagesRecorded, None)?;
-        let previous = book
-            .actions
-            .values()
-            .flatten()
-            .map(|a| (a.action_id.clone(), a.status))
+        // The stored status of each record this run changes (the condition
+        // of its write): looked up for those records only, not for every
+        // action the book holds.
+        let previous = report
+            .plan
+            .records
+            .iter()
+            .filter_map(|r| {
+                book.actions_of(&r.invoice_id)
+                    .iter()
+                    .find(|a| a.action_id == r.action_id)
+                    .map(|a| (a.action_id.clone(), a.status))
+            })
             .collect();
         let recorded = ledger
             .record_actions(&report.plan.records, &previous, day)

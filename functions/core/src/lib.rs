@@ -5,8 +5,15 @@
 //! - `message`: templates, pay links, RFC 5322 messages and the mail port;
 //! - `book`: what is known about each invoice on a given day (as-of facts);
 //! - `sweep`: the pure daily decision over a book, producing actions;
+//! - `ledger`: the port the sweep and delivery read and write (actions,
+//!   messages, leases), with its in-memory and SQLite adapters (DynamoDB's
+//!   is in `aws`);
+//! - `delivery`: the one delivery protocol — plan, record, check again,
+//!   send, reconcile — run by `collect run` and the sweep Lambda alike;
 //! - `effect`: outcomes matched to actions, KPIs, experiments and their uplift;
-//! - `store`: the state port and its SQLite adapter;
+//! - `store`: the book's records on SQLite (ingest, queries of the CLI);
+//! - `testkit`: builders, a recording mail service and the conformance
+//!   suite every ledger adapter runs (tests only);
 //! - `aws`: the policy bundle (always) and the DynamoDB, S3, SES v2 and SQS
 //!   adapters (feature `aws`).
 

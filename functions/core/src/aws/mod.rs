@@ -2,10 +2,11 @@
 //! builds it) and, behind the cargo feature `aws`, the adapters for
 //! DynamoDB, S3, SES v2 and SQS and the services the Lambda functions wire.
 //!
-//! The sweep itself is the same pure [`crate::sweep::plan_sweep`] as
-//! locally; what differs is where the book comes from (one DynamoDB Query
-//! per customer), where actions are recorded (conditional writes) and how
-//! mail goes out (SES v2).
+//! The sweep is the same code as locally: the pure
+//! [`crate::sweep::plan_sweep`] and the one delivery protocol
+//! ([`crate::delivery::Sweeper::run`]); what differs is the ledger it runs
+//! on ([`ledger`]: DynamoDB, one shard at a time, conditional writes) and
+//! the mail service (SES v2, with its events for reconciliation).
 //!
 //! # The table (single-table design, see [`keys`])
 //!
@@ -17,7 +18,8 @@
 //! | invoice event   | `C#<customer>`    | `EVENT#<invoice>#<event id>`  |                          |                        |
 //! | action          | `C#<customer>`    | `ACTION#<action id>`          |                          |                        |
 //! | invoice → customer | `I#<invoice>`  | `REF`                         |                          |                        |
-//! | message         | `M#<message id>`  | `MESSAGE`                     |                          |                        |
+//! | message         | `M#<message id>`  | `MESSAGE`                     | `S#<shard>#MESSAGES` (planned/sending only) | `<planned on>#<message>` |
+//! | lease           | `L#<name>`        | `LEASE`                       |                          |                        |
 //! | mail event (TTL)| `M#<message id>` or `A#<action id>` | `EVENT#<event id>` |                   |                        |
 //!
 //! Access patterns:
@@ -55,35 +57,35 @@
 //!
 //! # The sending protocol (SES)
 //!
-//! A message and its actions go `planned` → `sending` → `sent`, each step a
-//! conditional write on the previous status, so only one worker can take a
-//! message to `sending`. SES is called only after `sending` is recorded;
-//! its answer (the SES message id) is recorded with `sent`. Every message
-//! carries the tags `message_id` (and `action_id`, `step`, `arm` when it
-//! carries one action), and the configuration set publishes SES's events
-//! (send, delivery, bounce, complaint, open, click) to the `events`
-//! function, which stores them under the message.
+//! The protocol is [`crate::delivery`]'s, the same as locally: a worker
+//! takes its shard's lease (`L#sweep-shard-<n>`, a conditional put with an
+//! expiry; a second worker on the shard fails its SQS message, which is
+//! delivered again later), records the planned messages with their whole
+//! content, then the actions (conditionally), and delivers every
+//! unfinished message of the shard (the sparse `S#<shard>#MESSAGES` index
+//! finds them, whatever day they were planned): each is checked again
+//! against the customer's current partition just before it goes out, moved
+//! `planned → sending` by a conditional write (only one worker can), handed
+//! to SES, and recorded `sent` with SES's message id. Every message carries
+//! the tags `message_id` (and `action_id`, `step`, `arm` when it carries one
+//! action), and the configuration set publishes SES's events to the
+//! `events` function, which stores them under the message.
 //!
-//! A message found in `sending` on a later run (the worker died between
-//! recording and SES's answer) is reconciled before anything is re-sent:
-//! if SES's message id was recorded or any SES event names the message, it
-//! went out, and is marked `sent` without sending; if nothing is known and
-//! the message has been `sending` for less than the grace period, it is
-//! left alone (SES events may still be on their way); only after the grace
-//! period with no event at all — SES never accepted it — is it sent again.
-//! A crash between recording and sending thus never produces a second copy.
-//! The grace period (`SENDING_GRACE_MINUTES`, default 60) must exceed the
-//! delay of SES's events through SNS to the `events` function; the alarms
-//! on that function's errors and dead letters watch that path.
+//! A message found `sending` on a later run (the worker died between
+//! recording and SES's answer) is reconciled before anything is re-sent
+//! ([`ses::SesWithEvents`]): if SES's message id was recorded or any SES
+//! event names the message, it went out, and is marked `sent` without
+//! sending; if nothing is known and the message has been `sending` for less
+//! than the grace period, it is left alone (SES events may still be on
+//! their way); only after the grace period with no event at all — SES never
+//! accepted it — is it checked again and sent. The grace period
+//! (`SENDING_GRACE_MINUTES`, default 60) must exceed the delay of SES's
+//! events through SNS to the `events` function; the alarms on that
+//! function's errors and dead letters watch that path.
 //!
-//! # Why the cloud runner is not a [`crate::store::Store`]
-//!
-//! The local runner loads the whole book (`Store::load_book`), which on
-//! DynamoDB would be a Scan of the table. The cloud runner instead loads one
-//! shard's customers and is asynchronous, so it has its own small services
-//! here ([`dynamo::Dynamo`], [`sweep::SweepService`]); the decision itself,
-//! the rendering ([`crate::runner::Runtime::compose`]) and the mail port
-//! ([`crate::message::Mailer`], implemented by [`ses::SesMailer`]) are shared.
+//! The conformance suite of the protocol runs against this ledger on the
+//! local endpoint (`tests/tests/ledger_conformance.rs`), as it runs against
+//! the SQLite and in-memory ones.
 
 pub mod bundle;
 

@@ -682,3 +682,67 @@ async fn training_promotes_only_when_not_worse() {
         "the pointer moves only on promotion"
     );
 }
+
+/// Two workers on one shard at the same moment (SQS delivered the job
+/// twice), then the same jobs again, out of order: the shard's lease lets
+/// one sweep; the other fails its SQS message (delivered again later) or,
+/// starting after the first, finds nothing to do. Every message goes out
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_on_one_shard_send_once() {
+    let w = World::new("two-workers").await;
+    let sweep_day = day("2026-12-07");
+    let mut bodies = Vec::new();
+    for c in ["T1", "T2", "T3", "T4", "T5", "T6"] {
+        bodies.push(customer(&w, c));
+        bodies.push(invoice(&format!("{c}-INV"), c, "2026-12-10", "120.00"));
+    }
+    let response = w.events_handler(sqs_event(&bodies)).await;
+    assert_eq!(response["batchItemFailures"], json!([]));
+    let svc = w.sweep_service().await;
+    let now: DateTime<Utc> = "2026-12-07T14:00:00Z".parse().unwrap();
+    let shards: BTreeSet<u32> = ["T1", "T2", "T3", "T4", "T5", "T6"]
+        .iter()
+        .map(|c| collect_core::aws::keys::shard_of(c, SHARDS))
+        .collect();
+    let mut ok = 0;
+    let mut refused = 0;
+    for &shard in &shards {
+        let job = ShardJob {
+            day: sweep_day,
+            shard,
+        };
+        let (a, b) = tokio::join!(svc.run_shard(job, now), svc.run_shard(job, now));
+        for r in [a, b] {
+            match r {
+                Ok(_) => ok += 1,
+                Err(e) => {
+                    assert!(e.to_string().contains("another sweep of this shard"), "{e}");
+                    assert!(e.retryable(), "the SQS message must come back: {e}");
+                    refused += 1;
+                }
+            }
+        }
+    }
+    assert!(ok >= shards.len(), "{ok} ok, {refused} refused");
+    let mail = w.mail();
+    let sent_once = mail.len();
+    let recipients: BTreeSet<&String> = mail.iter().flat_map(|(to, _)| to).collect();
+    assert!(sent_once > 0);
+    assert_eq!(recipients.len(), sent_once, "a customer got two: {mail:?}");
+    // The jobs again, the last shard first (a re-delivery, out of order).
+    for &shard in shards.iter().rev() {
+        let report = svc
+            .run_shard(
+                ShardJob {
+                    day: sweep_day,
+                    shard,
+                },
+                now + chrono::Duration::minutes(20),
+            )
+            .await
+            .unwrap();
+        assert!(report.sent.is_empty() && report.recorded == 0, "{report:?}");
+    }
+    assert_eq!(w.mail().len(), sent_once);
+}

@@ -14,7 +14,7 @@
 use super::Harness;
 use super::book::{Clock, Env, customer, day, event, invoice, payment};
 use super::mailer::{RecordingMailer, Refuse};
-use crate::delivery::{CrashPoint, RunError};
+use crate::delivery::{CrashPoint, RunError, RunReport};
 use crate::domain::{ActionStatus, EventKind, Invoice};
 use crate::ledger::{LeaseHolder, LeaseOutcome, Ledger, MessageStatus};
 use crate::message::{Acceptance, MailError, Mailer, OutgoingMessage, SendReceipt};
@@ -56,6 +56,48 @@ pub async fn load_book<H: Harness>(h: &H) {
     }
     for i in &invoices {
         h.put_invoice(i).await;
+    }
+}
+
+/// One scenario's world: the book loaded, the suite's policy, a recording
+/// mail service and a clock.
+pub struct World {
+    pub env: Env,
+    pub mailer: RecordingMailer,
+    pub clock: Clock,
+}
+
+impl World {
+    pub async fn start<H: Harness>(h: &H) -> World {
+        load_book(h).await;
+        World {
+            env: Env::new(),
+            mailer: RecordingMailer::default(),
+            clock: Clock::at(day(DAY)),
+        }
+    }
+
+    /// A run of `on` killed the `nth` time it reaches `point`.
+    pub async fn crash<H: Harness>(
+        &self,
+        h: &H,
+        on: NaiveDate,
+        point: CrashPoint,
+        nth: usize,
+    ) -> Result<RunReport, RunError> {
+        let crash = CrashAt::new(point, nth);
+        let hit = |p: CrashPoint, m: Option<&str>| crash.hit(p, m);
+        self.env
+            .run(h, &self.mailer, &self.clock, on, Some(&hit))
+            .await
+    }
+
+    /// A run of `on` that must succeed.
+    pub async fn run<H: Harness>(&self, h: &H, on: NaiveDate) -> RunReport {
+        self.env
+            .run(h, &self.mailer, &self.clock, on, None)
+            .await
+            .unwrap_or_else(|e| panic!("[{}] the run of {on}: {e}", h.name()))
     }
 }
 
@@ -185,24 +227,15 @@ fn expected_first_day(sent: &[OutgoingMessage]) {
 
 /// A clean run, then the same day again: the rerun changes nothing.
 pub async fn rerun_of_a_completed_day_changes_nothing<H: Harness>(h: &H) {
-    load_book(h).await;
-    let env = Env::new();
-    let mailer = RecordingMailer::default();
-    let clock = Clock::at(day(DAY));
-    let first = env
-        .run(h, &mailer, &clock, day(DAY), None)
-        .await
-        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    let w = World::start(h).await;
+    let first = w.run(h, day(DAY)).await;
     assert_eq!(first.sent.len(), 3, "[{}] {:?}", h.name(), first.sent);
-    expected_first_day(&mailer.accepted_messages());
+    expected_first_day(&w.mailer.accepted_messages());
     let mut before = h.actions().await;
     before.sort_by(|a, b| a.action_id.cmp(&b.action_id));
-    let handed = mailer.handed_count();
+    let handed = w.mailer.handed_count();
 
-    let again = env
-        .run(h, &mailer, &clock, day(DAY), None)
-        .await
-        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    let again = w.run(h, day(DAY)).await;
     assert!(
         again.sent.is_empty(),
         "[{}] rerun sent {:?}",
@@ -212,37 +245,29 @@ pub async fn rerun_of_a_completed_day_changes_nothing<H: Harness>(h: &H) {
     let mut after = h.actions().await;
     after.sort_by(|a, b| a.action_id.cmp(&b.action_id));
     assert_eq!(before, after, "[{}] the rerun changed actions", h.name());
-    assert_eq!(mailer.handed_count(), handed);
-    assert_promises(h, &mailer).await;
+    assert_eq!(w.mailer.handed_count(), handed);
+    assert_promises(h, &w.mailer).await;
 }
 
 /// A crash at `point` (the `nth` time it is reached), then a run of the
 /// same day or the next: the second run finishes what the first left.
 pub async fn crash_then_rerun<H: Harness>(h: &H, point: CrashPoint, nth: usize, next_day: bool) {
-    load_book(h).await;
-    let env = Env::new();
-    let mailer = RecordingMailer::default();
-    let clock = Clock::at(day(DAY));
-    let crash = CrashAt::new(point, nth);
-    let hit = |p: CrashPoint, m: Option<&str>| crash.hit(p, m);
-    let first = env.run(h, &mailer, &clock, day(DAY), Some(&hit)).await;
+    let w = World::start(h).await;
+    let first = w.crash(h, day(DAY), point, nth).await;
     let crashed = matches!(first, Err(RunError::Crashed(_)));
     let rerun_day = if next_day {
         day(DAY).succ_opt().unwrap_or_default()
     } else {
         day(DAY)
     };
-    let second = env
-        .run(h, &mailer, &clock, rerun_day, None)
-        .await
-        .unwrap_or_else(|e| panic!("[{}] rerun after a crash at {point:?}: {e}", h.name()));
+    let second = w.run(h, rerun_day).await;
     if crashed {
         // Once the crash is behind us, every one of the first day's
         // messages went out once, whatever the day of the rerun.
-        expected_first_day(&mailer.accepted_messages());
+        expected_first_day(&w.mailer.accepted_messages());
     }
     let _ = second;
-    assert_promises(h, &mailer).await;
+    assert_promises(h, &w.mailer).await;
 }
 
 /// What happens to the book between a crash and the rerun.
@@ -259,13 +284,8 @@ pub enum Change {
 /// A crash after recording; the ERP changes; the rerun sends nothing that
 /// the change forbids, and says why for every action.
 pub async fn leftovers_are_checked_again<H: Harness>(h: &H, change: Change) {
-    load_book(h).await;
-    let env = Env::new();
-    let mailer = RecordingMailer::default();
-    let clock = Clock::at(day(DAY));
-    let crash = CrashAt::new(CrashPoint::AfterRecording, 0);
-    let hit = |p: CrashPoint, m: Option<&str>| crash.hit(p, m);
-    let first = env.run(h, &mailer, &clock, day(DAY), Some(&hit)).await;
+    let w = World::start(h).await;
+    let first = w.crash(h, day(DAY), CrashPoint::AfterRecording, 0).await;
     assert!(
         matches!(first, Err(RunError::Crashed(_))),
         "[{}] {first:?}",
@@ -291,12 +311,9 @@ pub async fn leftovers_are_checked_again<H: Harness>(h: &H, change: Change) {
             }
         }
     }
-    let second = env
-        .run(h, &mailer, &clock, day(DAY), None)
-        .await
-        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    let second = w.run(h, day(DAY)).await;
     assert_eq!(
-        mailer.accepted_messages().len(),
+        w.mailer.accepted_messages().len(),
         0,
         "[{}] after {change:?}, sent: {:?}",
         h.name(),
@@ -313,30 +330,23 @@ pub async fn leftovers_are_checked_again<H: Harness>(h: &H, change: Change) {
         "[{}] {change:?}: {dropped:?}",
         h.name()
     );
-    assert_promises(h, &mailer).await;
+    assert_promises(h, &w.mailer).await;
 }
 
 /// A plan offer left over by a crash goes out with its plan, as planned.
 pub async fn leftover_offer_keeps_its_plan<H: Harness>(h: &H) {
-    load_book(h).await;
-    let env = Env::new();
-    let mailer = RecordingMailer::default();
-    let clock = Clock::at(day(DAY));
-    let crash = CrashAt::new(CrashPoint::AfterRecording, 0);
-    let hit = |p: CrashPoint, m: Option<&str>| crash.hit(p, m);
-    let _ = env.run(h, &mailer, &clock, day(DAY), Some(&hit)).await;
+    let w = World::start(h).await;
+    let _ = w.crash(h, day(DAY), CrashPoint::AfterRecording, 0).await;
     let next = day(DAY).succ_opt().unwrap_or_default();
-    let report = env
-        .run(h, &mailer, &clock, next, None)
-        .await
-        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    let report = w.run(h, next).await;
     assert!(
         report.failed.is_empty(),
         "[{}] {:?}",
         h.name(),
         report.failed
     );
-    let offer = mailer
+    let offer = w
+        .mailer
         .accepted_messages()
         .into_iter()
         .find(|m| m.to.email == "c2@example.com")
@@ -347,16 +357,13 @@ pub async fn leftover_offer_keeps_its_plan<H: Harness>(h: &H) {
         h.name(),
         offer.text
     );
-    assert_promises(h, &mailer).await;
+    assert_promises(h, &w.mailer).await;
 }
 
 /// A second run while the first holds the lease is refused and records
 /// nothing; once the holder's lease has expired, a run goes ahead.
 pub async fn one_writer_at_a_time<H: Harness>(h: &H) {
-    load_book(h).await;
-    let env = Env::new();
-    let mailer = RecordingMailer::default();
-    let clock = Clock::at(day(DAY));
+    let w = World::start(h).await;
     let other = LeaseHolder {
         id: "the-other-run".to_string(),
         pid: 777,
@@ -364,13 +371,18 @@ pub async fn one_writer_at_a_time<H: Harness>(h: &H) {
     };
     let taken = h
         .ledger()
-        .take_lease("sweep", &other, clock.now(), chrono::Duration::minutes(10))
+        .take_lease(
+            "sweep",
+            &other,
+            w.clock.now(),
+            chrono::Duration::minutes(10),
+        )
         .await
         .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
     assert!(matches!(taken, LeaseOutcome::Taken(_)));
-    // `Env::run` moves the clock 11 minutes after each run: the first
+    // `Env::run` moves the w.clock 11 minutes after each run: the first
     // attempt is made while the other run's lease is alive.
-    let refused = env.run(h, &mailer, &clock, day(DAY), None).await;
+    let refused = w.env.run(h, &w.mailer, &w.clock, day(DAY), None).await;
     match refused {
         Err(e @ RunError::Busy { .. }) => assert!(
             e.to_string()
@@ -384,14 +396,11 @@ pub async fn one_writer_at_a_time<H: Harness>(h: &H) {
         "[{}] recorded while refused",
         h.name()
     );
-    assert_eq!(mailer.handed_count(), 0);
+    assert_eq!(w.mailer.handed_count(), 0);
     // The other run died without releasing: its lease ran out.
-    let report = env
-        .run(h, &mailer, &clock, day(DAY), None)
-        .await
-        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    let report = w.run(h, day(DAY)).await;
     assert_eq!(report.sent.len(), 3);
-    assert_promises(h, &mailer).await;
+    assert_promises(h, &w.mailer).await;
 }
 
 /// A run whose holder is known dead (a killed local process) is taken
@@ -440,56 +449,36 @@ pub async fn a_dead_run_is_taken_over<H: Harness>(h: &H) {
 
 /// The mail service refuses for now: the messages wait, a later run sends them.
 pub async fn refused_for_now_then_sent<H: Harness>(h: &H) {
-    load_book(h).await;
-    let env = Env::new();
-    let mailer = RecordingMailer::default();
-    let clock = Clock::at(day(DAY));
-    mailer.refuse(Refuse::ForNow);
-    let first = env
-        .run(h, &mailer, &clock, day(DAY), None)
-        .await
-        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    let w = World::start(h).await;
+    w.mailer.refuse(Refuse::ForNow);
+    let first = w.run(h, day(DAY)).await;
     assert_eq!(first.retry_later.len(), 3, "[{}] {first:?}", h.name());
-    mailer.refuse(Refuse::Nothing);
-    let second = env
-        .run(h, &mailer, &clock, day(DAY), None)
-        .await
-        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    w.mailer.refuse(Refuse::Nothing);
+    let second = w.run(h, day(DAY)).await;
     assert_eq!(second.sent.len(), 3, "[{}] {second:?}", h.name());
-    assert_promises(h, &mailer).await;
+    assert_promises(h, &w.mailer).await;
 }
 
 /// Held at send time (do-not-contact), then released: the step is
 /// planned again and goes out — deferred, not lost.
 pub async fn held_then_released_goes_out<H: Harness>(h: &H) {
-    load_book(h).await;
-    let env = Env::new();
-    let mailer = RecordingMailer::default();
-    let clock = Clock::at(day(DAY));
-    let crash = CrashAt::new(CrashPoint::AfterRecording, 0);
-    let hit = |p: CrashPoint, m: Option<&str>| crash.hit(p, m);
-    let _ = env.run(h, &mailer, &clock, day(DAY), Some(&hit)).await;
+    let w = World::start(h).await;
+    let _ = w.crash(h, day(DAY), CrashPoint::AfterRecording, 0).await;
     let mut c3 = customer("C3");
     c3.do_not_contact = true;
     h.put_customer(&c3).await;
-    let second = env
-        .run(h, &mailer, &clock, day(DAY), None)
-        .await
-        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    let second = w.run(h, day(DAY)).await;
     assert_eq!(second.sent.len(), 2, "[{}] {second:?}", h.name());
     assert_eq!(second.cancelled.len(), 1, "[{}] {second:?}", h.name());
     h.put_customer(&customer("C3")).await;
     let next = day(DAY).succ_opt().unwrap_or_default();
-    let third = env
-        .run(h, &mailer, &clock, next, None)
-        .await
-        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    let third = w.run(h, next).await;
     assert!(
         third.sent.iter().any(|m| m.customer_id == "C3"),
         "[{}] the deferred reminder was lost: {third:?}",
         h.name()
     );
-    assert_promises(h, &mailer).await;
+    assert_promises(h, &w.mailer).await;
 }
 
 /// A mail service that cannot tell whether it accepted a message (SES

@@ -13,6 +13,7 @@ use policy_lang::ast::Channel;
 use policy_lang::eval::Contact;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Default)]
 pub struct Book {
@@ -23,8 +24,14 @@ pub struct Book {
     pub payments: HashMap<String, Vec<Payment>>,
     /// Invoice events by invoice id, sorted by date.
     pub events: HashMap<String, Vec<Event>>,
-    /// Recorded actions by invoice id.
+    /// Recorded actions by invoice id, as full records. In a book loaded
+    /// for a sweep ([`Book::compact`]) only the *live* ones (planned,
+    /// sending, awaiting approval, approved, deferred: those a sweep may
+    /// write again); the others are in `steps` only.
     pub actions: HashMap<String, Vec<ActionRecord>>,
+    /// Where each invoice stands on its ladder: every recorded action, in
+    /// the compact form the sweep's decisions need ([`Step`]).
+    pub steps: HashMap<String, Vec<Step>>,
     /// Mail events that name no invoice (only the action or the message
     /// they answer), sorted by date; those naming an invoice are in `events`.
     pub mail_events: Vec<Event>,
@@ -32,6 +39,82 @@ pub struct Book {
     /// finds one in O(log n) (and checks the hit, so a caller that edits
     /// `invoices` still gets a right answer, by a linear search).
     by_id: Vec<usize>,
+}
+
+/// What the sweep needs of a recorded action to know where an invoice
+/// stands on its ladder and what the customer was sent: a few fields, with
+/// the strings most records share (policy, segment) shared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub action_id: Box<str>,
+    pub policy_name: Arc<str>,
+    pub segment: Arc<str>,
+    pub status: ActionStatus,
+    pub step_offset: i64,
+    pub channel: Option<Channel>,
+    pub decided_on: NaiveDate,
+    pub sent_on: Option<NaiveDate>,
+    pub message_id: Option<Box<str>>,
+}
+
+/// Shares the strings many steps repeat.
+#[derive(Debug, Default)]
+pub(crate) struct Interner(std::collections::HashSet<Arc<str>>);
+
+impl Interner {
+    pub(crate) fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.0.insert(Arc::clone(&a));
+        a
+    }
+}
+
+impl Step {
+    /// The step of an action record.
+    pub(crate) fn of(a: &ActionRecord, strings: &mut Interner) -> Step {
+        Step {
+            action_id: a.action_id.as_str().into(),
+            policy_name: strings.get(&a.policy_name),
+            segment: strings.get(&a.segment),
+            status: a.status,
+            step_offset: a.step_offset,
+            channel: channel(&a.channel),
+            decided_on: a.decided_on,
+            sent_on: a.sent_on,
+            message_id: a.message_id.as_deref().map(Into::into),
+        }
+    }
+}
+
+/// Whether a sweep may write an action again (so a compact book keeps its
+/// full record).
+pub fn is_live(status: ActionStatus) -> bool {
+    matches!(
+        status,
+        ActionStatus::Planned
+            | ActionStatus::Sending
+            | ActionStatus::AwaitingApproval
+            | ActionStatus::Approved
+            | ActionStatus::Deferred
+    )
+}
+
+/// Steps grouped by invoice id.
+#[derive(Debug, Default)]
+pub(crate) struct StepsByInvoice(pub(crate) HashMap<String, Vec<Step>>);
+
+impl StepsByInvoice {
+    pub(crate) fn push(&mut self, invoice_id: &str, step: Step) {
+        match self.0.get_mut(invoice_id) {
+            Some(v) => v.push(step),
+            None => {
+                self.0.insert(invoice_id.to_string(), vec![step]);
+            }
+        }
+    }
 }
 
 /// Recorded actions grouped by invoice id, each group in the order given.
@@ -109,9 +192,30 @@ impl Book {
     /// them in, so they are never all in one list as well).
     pub(crate) fn with_actions(
         customers: Vec<Customer>,
+        invoices: Vec<Invoice>,
+        payments: Vec<Payment>,
+        events: Vec<Event>,
+        actions: ActionsByInvoice,
+    ) -> Book {
+        let mut strings = Interner::default();
+        let mut steps = StepsByInvoice::default();
+        for (invoice_id, list) in &actions.0 {
+            for a in list {
+                steps.push(invoice_id, Step::of(a, &mut strings));
+            }
+        }
+        Book::compact(customers, invoices, payments, events, steps, actions)
+    }
+
+    /// A book for a sweep: every action as a [`Step`], and the full records
+    /// of the live ones only (`live`), so its size does not grow with the
+    /// history of sent and skipped steps.
+    pub(crate) fn compact(
+        customers: Vec<Customer>,
         mut invoices: Vec<Invoice>,
         payments: Vec<Payment>,
         events: Vec<Event>,
+        steps: StepsByInvoice,
         actions: ActionsByInvoice,
     ) -> Book {
         invoices
@@ -148,6 +252,10 @@ impl Book {
         for v in acts.values_mut() {
             v.shrink_to_fit();
         }
+        let mut steps = steps.0;
+        for v in steps.values_mut() {
+            v.shrink_to_fit();
+        }
         let mut by_id: Vec<usize> = (0..invoices.len()).collect();
         // Stable: among equal ids the first in `invoices` comes first, as a
         // linear search would find it.
@@ -164,6 +272,7 @@ impl Book {
             payments: by_invoice,
             events: ev,
             actions: acts,
+            steps,
             mail_events,
             by_id,
         }
@@ -195,8 +304,15 @@ impl Book {
         self.events.get(invoice_id).map_or(&[], Vec::as_slice)
     }
 
+    /// The full records of an invoice's actions (in a compact book, the
+    /// live ones only).
     pub fn actions_of(&self, invoice_id: &str) -> &[ActionRecord] {
         self.actions.get(invoice_id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every recorded action of an invoice, compact.
+    pub fn steps_of(&self, invoice_id: &str) -> &[Step] {
+        self.steps.get(invoice_id).map_or(&[], Vec::as_slice)
     }
 
     /// Paid on or before `day`.
@@ -362,19 +478,19 @@ impl Book {
         let mut messages = std::collections::HashSet::new();
         let mut out = Vec::new();
         for inv in self.invoices_of(customer_id) {
-            for a in self.actions_of(&inv.invoice_id) {
-                let date = match (a.status, a.channel.as_str()) {
+            for a in self.steps_of(&inv.invoice_id) {
+                let date = match (a.status, a.channel) {
                     (ActionStatus::Sent, _) => a.sent_on,
-                    (ActionStatus::Planned, "call") => Some(a.decided_on),
+                    (ActionStatus::Planned, Some(Channel::Call)) => Some(a.decided_on),
                     _ => None,
                 };
-                let (Some(channel), Some(date)) = (channel(&a.channel), date) else {
+                let (Some(channel), Some(date)) = (a.channel, date) else {
                     continue;
                 };
                 if date > day
                     || a.message_id
                         .as_ref()
-                        .is_some_and(|m| !messages.insert(m.as_str()))
+                        .is_some_and(|m| !messages.insert(&**m))
                 {
                     continue;
                 }

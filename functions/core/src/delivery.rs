@@ -391,10 +391,10 @@ impl Sweeper<'_> {
             .records
             .iter()
             .filter_map(|r| {
-                book.actions_of(&r.invoice_id)
+                book.steps_of(&r.invoice_id)
                     .iter()
-                    .find(|a| a.action_id == r.action_id)
-                    .map(|a| (a.action_id.clone(), a.status))
+                    .find(|a| *a.action_id == *r.action_id)
+                    .map(|a| (r.action_id.clone(), a.status))
             })
             .collect();
         let recorded = ledger

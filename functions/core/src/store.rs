@@ -242,7 +242,7 @@ impl SqliteStore {
         Ok(counts)
     }
 
-    fn all<T: DeserializeOwned>(
+    pub(crate) fn all<T: DeserializeOwned>(
         &self,
         table: &'static str,
         key_col: &str,
@@ -253,7 +253,7 @@ impl SqliteStore {
     }
 
     /// Decodes every record of a table, in storage order, handing each to `f`.
-    fn each<T: DeserializeOwned>(
+    pub(crate) fn each<T: DeserializeOwned>(
         &self,
         table: &'static str,
         key_col: &str,

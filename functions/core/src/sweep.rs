@@ -382,7 +382,10 @@ impl<'a> CustomerSweep<'a> {
         plan: &mut SweepPlan,
         pending: &mut Vec<Pending>,
     ) {
+        // The full records of the actions a sweep may write again (live),
+        // and the compact state of every action taken.
         let existing = self.book.actions_of(&inv.invoice_id);
+        let steps = self.book.steps_of(&inv.invoice_id);
         if !self.book.is_open(inv, self.day) {
             // Paid before a task or approval was dealt with: close it.
             if inv.issue_date <= self.day {
@@ -486,7 +489,7 @@ impl<'a> CustomerSweep<'a> {
                 continue;
             };
             let id = action_id(&self.policy.name, &inv.invoice_id, segment, step.offset);
-            if existing.iter().any(|a| a.action_id == id) {
+            if steps.iter().any(|a| *a.action_id == *id) {
                 continue;
             }
             let mut r = self.new_record(&id, inv, step, segment, risk);
@@ -512,9 +515,9 @@ impl<'a> CustomerSweep<'a> {
         // Where the invoice stands on its ladder: the latest step taken under
         // this policy, whatever segment it was in then (a customer moving
         // between segments does not get the same reminder twice).
-        let taken_max = existing
+        let taken_max = steps
             .iter()
-            .filter(|a| a.policy_name == self.policy.name && a.status.is_taken())
+            .filter(|a| *a.policy_name == *self.policy.name && a.status.is_taken())
             .map(|a| a.step_offset)
             .max();
         let candidates: Vec<usize> = bits(d.due)

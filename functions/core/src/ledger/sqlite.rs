@@ -6,7 +6,7 @@ use super::{
     LIVE, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Move, Recorded,
     Scope, StoredMessage, lease_decision, take_over_decision,
 };
-use crate::book::{ActionsByInvoice, Book};
+use crate::book::{ActionsByInvoice, Book, Interner, Step, StepsByInvoice, is_live};
 use crate::domain::{ActionRecord, ActionStatus};
 use crate::store::{SqliteStore, StoreError, decode, encode, sort_key};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -131,7 +131,88 @@ fn read_lease(conn: &Connection, name: &str) -> Result<Option<Lease>, StoreError
     body.map(|b| decode("leases", name, &b)).transpose()
 }
 
+/// The fields of a stored action a compact book keeps, read from its JSON
+/// without building the rest (strings borrowed where they have no escapes).
+#[derive(serde::Deserialize)]
+struct SlimAction<'a> {
+    #[serde(borrow)]
+    action_id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    invoice_id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    policy_name: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    segment: std::borrow::Cow<'a, str>,
+    status: ActionStatus,
+    step_offset: i64,
+    #[serde(borrow)]
+    channel: std::borrow::Cow<'a, str>,
+    decided_on: NaiveDate,
+    #[serde(default)]
+    sent_on: Option<NaiveDate>,
+    #[serde(default, borrow)]
+    message_id: Option<std::borrow::Cow<'a, str>>,
+}
+
 impl SqliteStore {
+    /// The book a sweep needs: every action as a compact [`Step`], the full
+    /// records of the live ones only (see [`Book::compact`]).
+    pub fn load_compact(&self) -> Result<Book, StoreError> {
+        let mut strings = Interner::default();
+        let mut steps = StepsByInvoice::default();
+        let mut live = ActionsByInvoice::default();
+        {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT action_id, status, body FROM actions")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let status = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+                let body = row.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+                let corrupt = |source| -> Result<StoreError, rusqlite::Error> {
+                    Ok(StoreError::Corrupt {
+                        table: "actions",
+                        key: row.get::<_, String>(0)?,
+                        source,
+                    })
+                };
+                if ActionStatus::parse(status).is_some_and(is_live) {
+                    let a: ActionRecord = match serde_json::from_str(body) {
+                        Ok(a) => a,
+                        Err(e) => return Err(corrupt(e)?),
+                    };
+                    steps.push(&a.invoice_id, Step::of(&a, &mut strings));
+                    live.push(a);
+                } else {
+                    let a: SlimAction<'_> = match serde_json::from_str(body) {
+                        Ok(a) => a,
+                        Err(e) => return Err(corrupt(e)?),
+                    };
+                    let step = Step {
+                        action_id: a.action_id.as_ref().into(),
+                        policy_name: strings.get(&a.policy_name),
+                        segment: strings.get(&a.segment),
+                        status: a.status,
+                        step_offset: a.step_offset,
+                        channel: crate::book::channel(&a.channel),
+                        decided_on: a.decided_on,
+                        sent_on: a.sent_on,
+                        message_id: a.message_id.as_deref().map(Into::into),
+                    };
+                    steps.push(&a.invoice_id, step);
+                }
+            }
+        }
+        Ok(Book::compact(
+            self.all("customers", "customer_id")?,
+            self.all("invoices", "invoice_id")?,
+            self.all("payments", "payment_id")?,
+            self.all("events", "event_id")?,
+            steps,
+            live,
+        ))
+    }
+
     /// Every message recorded (for `collect explain` and the tests).
     pub fn all_messages(&self) -> Result<Vec<StoredMessage>, StoreError> {
         let mut stmt = self
@@ -192,7 +273,7 @@ impl SqliteStore {
 
 impl Ledger for SqliteStore {
     async fn load_book(&self, _scope: &Scope, _day: NaiveDate) -> Result<Book, LedgerError> {
-        Ok(crate::store::Store::load_book(self)?)
+        Ok(self.load_compact()?)
     }
 
     async fn customer_book(&self, customer_id: &str) -> Result<Book, LedgerError> {

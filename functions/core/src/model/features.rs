@@ -461,7 +461,7 @@ pub fn compute(book: &Book, invoice: &Invoice, day: NaiveDate) -> RawFeatures {
                 days_to_pay: (on - inv.issue_date).num_days(),
             });
         }
-        for a in book.actions_of(&inv.invoice_id) {
+        for a in book.steps_of(&inv.invoice_id) {
             let Some(sent) = a.sent_on.filter(|d| *d < day) else {
                 continue;
             };

@@ -4,6 +4,13 @@
 //! actions). Every question it answers takes the day it is asked for, and
 //! only facts dated on or before that day count, so a sweep, a simulation or
 //! a backtest for any past day sees exactly what was known then.
+//!
+//! Recorded actions are held twice over: every one as a compact [`Step`]
+//! (where the invoice stands on its ladder, what was sent when), and as full
+//! [`ActionRecord`]s. A book loaded for a sweep ([`Book::compact`], e.g.
+//! `SqliteStore::load_compact`) keeps full records for the live actions
+//! only — those a sweep may write again — so it does not grow with the
+//! history of sent and skipped steps; the decisions read steps only.
 
 use crate::domain::{
     ActionRecord, ActionStatus, Customer, Event, EventKind, Invoice, Payment, PlanTerms,

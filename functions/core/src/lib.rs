@@ -26,6 +26,7 @@ pub mod ingest;
 pub mod ledger;
 pub mod message;
 pub mod model;
+#[cfg(feature = "sqlite")]
 pub mod store;
 pub mod sweep;
 pub mod testkit;

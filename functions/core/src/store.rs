@@ -39,16 +39,7 @@ pub enum StoreError {
     },
 }
 
-/// One line of an action's audit trail.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LogEntry {
-    pub action_id: String,
-    pub seq: i64,
-    pub day: NaiveDate,
-    pub status: String,
-    pub note: Option<String>,
-    pub by: Option<String>,
-}
+pub use crate::ledger::LogEntry;
 
 /// Counts of what an ingest changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -64,6 +64,7 @@ impl ModelTrainer for PriorRateTrainer {
 /// calibrated; its artifact is the model file (`Model::to_json`).
 #[derive(Debug, Clone, Default)]
 pub struct RiskModelTrainer {
+    #[cfg(feature = "train")]
     pub config: crate::model::train::TrainConfig,
 }
 
@@ -71,6 +72,11 @@ impl ModelTrainer for RiskModelTrainer {
     fn kind(&self) -> &'static str {
         "risk-model"
     }
+    #[cfg(not(feature = "train"))]
+    fn train(&self, _book: &Book, _until: NaiveDate) -> Result<Vec<u8>, String> {
+        Err("this build cannot train models (cargo feature `train` is off)".to_string())
+    }
+    #[cfg(feature = "train")]
     fn train(&self, book: &Book, until: NaiveDate) -> Result<Vec<u8>, String> {
         let rows = crate::model::dataset::build(book, until, &self.config.dataset);
         let outcome =

@@ -2,13 +2,13 @@
 //! It keeps the same conditions as the real adapters (conditional action
 //! and message writes, leases with an expiry, an audit trail).
 
+use super::LogEntry;
 use super::{
     Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Recorded, Scope,
     StoredMessage, lease_decision, take_over_decision,
 };
 use crate::book::Book;
 use crate::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
-use crate::store::LogEntry;
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 pub mod memory;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 /// Which part of the book a sweep covers.
@@ -166,6 +167,17 @@ impl StoredMessage {
     }
 }
 
+/// One line of an action's audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogEntry {
+    pub action_id: String,
+    pub seq: i64,
+    pub day: NaiveDate,
+    pub status: String,
+    pub note: Option<String>,
+    pub by: Option<String>,
+}
+
 /// The statuses from which a message's delivery moves its actions.
 pub const LIVE: [ActionStatus; 2] = [ActionStatus::Planned, ActionStatus::Sending];
 
@@ -246,6 +258,7 @@ pub enum LeaseOutcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
+    #[cfg(feature = "sqlite")]
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error("{service} {operation}: {message}")]

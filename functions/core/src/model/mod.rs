@@ -14,9 +14,11 @@
 pub mod artifact;
 pub mod dataset;
 pub mod features;
+#[cfg(feature = "train")]
 pub mod ibm;
 pub mod metrics;
 pub mod predictor;
+#[cfg(feature = "train")]
 pub mod train;
 
 pub use artifact::{Decision, Model, promote};

@@ -7,6 +7,7 @@ use crate::domain::{ActionRecord, Customer, Event, EventKind, Invoice, Payment};
 use crate::ledger::memory::MemoryLedger;
 use crate::ledger::{LeaseHolder, Scope, StoredMessage};
 use crate::message::{Mailer, PayLinks, Templates};
+#[cfg(feature = "sqlite")]
 use crate::store::{SqliteStore, Store};
 use crate::sweep::{PriorLateRate, SweepOptions};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -245,11 +246,13 @@ impl Harness for MemoryHarness {
 }
 
 /// The SQLite adapter under test (a private in-memory database, or a file).
+#[cfg(feature = "sqlite")]
 pub struct SqliteHarness {
     pub store: Mutex<SqliteStore>,
     ledger: SqliteStore,
 }
 
+#[cfg(feature = "sqlite")]
 impl SqliteHarness {
     /// Two connections to one database file: one for the ERP's writes,
     /// one for the ledger (as `collect ingest` and `collect run` are two
@@ -267,6 +270,7 @@ impl SqliteHarness {
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl Harness for SqliteHarness {
     type L = SqliteStore;
     fn name(&self) -> &str {

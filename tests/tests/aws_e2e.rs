@@ -746,3 +746,495 @@ async fn two_workers_on_one_shard_send_once() {
     }
     assert_eq!(w.mail().len(), sent_once);
 }
+
+/// A worker that finds its shard's lease held by a live worker (SQS
+/// delivered the job twice, the first copy is still running) fails that
+/// SQS record: a batch item failure, delivered again after the visibility
+/// timeout; it records and sends nothing. A lease whose holder's time ran
+/// out (a worker that died) blocks nobody: the next delivery takes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_shard_is_a_batch_item_failure() {
+    use collect_core::ledger::{LeaseHolder, LeaseOutcome, Scope};
+    let w = World::new("held").await;
+    let sweep_day = day("2026-12-07");
+    let names = ["H1", "H2", "H3", "H4", "H5", "H6", "H7", "H8"];
+    let mut bodies = Vec::new();
+    for c in names {
+        bodies.push(customer(&w, c));
+        bodies.push(invoice(&format!("{c}-INV"), c, "2026-12-10", "250.00"));
+    }
+    let response = w.events_handler(sqs_event(&bodies)).await;
+    assert_eq!(response["batchItemFailures"], json!([]));
+    let svc = w.sweep_service().await;
+    let shard = collect_core::aws::keys::shard_of("H1", SHARDS);
+    let in_shard: BTreeSet<String> = names
+        .iter()
+        .filter(|c| collect_core::aws::keys::shard_of(c, SHARDS) == shard)
+        .map(|c| w.email(c))
+        .collect();
+    let job = ShardJob {
+        day: sweep_day,
+        shard,
+    };
+    let job_event = || -> SqsEvent {
+        serde_json::from_value(sqs_event(&[serde_json::to_value(job).unwrap()])).unwrap()
+    };
+    let lease = Scope::Shard {
+        shard,
+        through: sweep_day,
+    }
+    .lease_name();
+    let other = LeaseHolder {
+        id: "another-worker".into(),
+        pid: 4242,
+        host: "2026/12/07/[$LATEST]other".into(),
+    };
+    let ttl = chrono::Duration::minutes(16);
+
+    // Another worker holds the shard: this delivery fails, and nothing moves.
+    let now = Utc::now();
+    assert!(matches!(
+        Ledger::take_lease(&w.dynamo, &lease, &other, now, ttl)
+            .await
+            .unwrap(),
+        LeaseOutcome::Taken(_)
+    ));
+    let response = collect_sweep::worker(&svc, invoke(job_event()))
+        .await
+        .unwrap();
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, vec!["m-0"], "the held shard's record comes back");
+    assert!(w.mail().is_empty());
+    assert!(actions_snapshot(&w).await.is_empty(), "nothing recorded");
+    // The holder is still the other worker, untouched.
+    let me = LeaseHolder::this_process(now);
+    match Ledger::take_lease(&w.dynamo, &lease, &me, now, ttl)
+        .await
+        .unwrap()
+    {
+        LeaseOutcome::HeldBy(l) => {
+            assert_eq!(l.holder, other);
+            assert_eq!(l.since, now);
+        }
+        taken => panic!("the lease moved: {taken:?}"),
+    }
+
+    // The other worker dies: its lease runs out (renewed in the past here).
+    let long_ago = now - chrono::Duration::minutes(40);
+    assert!(matches!(
+        Ledger::take_lease(&w.dynamo, &lease, &other, long_ago, ttl)
+            .await
+            .unwrap(),
+        LeaseOutcome::Taken(_)
+    ));
+    let response = collect_sweep::worker(&svc, invoke(job_event()))
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let mail = w.mail();
+    let recipients: BTreeSet<String> = mail.iter().flat_map(|(to, _)| to.clone()).collect();
+    assert!(!mail.is_empty());
+    assert_eq!(recipients.len(), mail.len(), "a customer got two: {mail:?}");
+    assert!(
+        recipients.is_subset(&in_shard),
+        "{recipients:?} ⊄ {in_shard:?}"
+    );
+    // The worker gave its lease back: anyone may take it now.
+    assert!(matches!(
+        Ledger::take_lease(&w.dynamo, &lease, &me, Utc::now(), ttl)
+            .await
+            .unwrap(),
+        LeaseOutcome::Taken(_)
+    ));
+    Ledger::release_lease(&w.dynamo, &lease, &me).await.unwrap();
+
+    // The first copy's re-delivery: it finds everything done.
+    let response = collect_sweep::worker(&svc, invoke(job_event()))
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.mail().len(), mail.len());
+}
+
+/// The jobs of two days delivered out of order: the later day's first,
+/// then the earlier day's (delayed in the queue). The late job must not
+/// send what the later day already sent, nor a second letter for a step
+/// the later day settled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_job_for_an_earlier_day_sends_nothing_twice() {
+    let w = World::new("late-job").await;
+    let names = ["O1", "O2", "O3", "O4", "O5", "O6"];
+    let mut bodies = Vec::new();
+    for c in names {
+        bodies.push(customer(&w, c));
+        bodies.push(invoice(&format!("{c}-INV"), c, "2026-12-10", "180.00"));
+    }
+    let response = w.events_handler(sqs_event(&bodies)).await;
+    assert_eq!(response["batchItemFailures"], json!([]));
+    let svc = w.sweep_service().await;
+    let now: DateTime<Utc> = "2026-12-10T14:00:00Z".parse().unwrap();
+    let run_day = |on: NaiveDate, now: DateTime<Utc>| {
+        let svc = &svc;
+        async move {
+            let mut sent = Vec::new();
+            for shard in 0..SHARDS {
+                let r = svc
+                    .run_shard(ShardJob { day: on, shard }, now)
+                    .await
+                    .unwrap();
+                sent.extend(r.sent);
+            }
+            sent
+        }
+    };
+    // The due date's jobs run first: the reminder of 2026-12-07 was missed
+    // (skipped, with the reason), the urgent notice goes out.
+    let later = run_day(day("2026-12-10"), now).await;
+    assert_eq!(
+        later.len(),
+        names.len(),
+        "one notice per customer: {later:?}"
+    );
+    let after_later = actions_snapshot(&w).await;
+    let mail = w.mail();
+    assert_eq!(mail.len(), names.len());
+    assert!(
+        mail.iter()
+            .all(|(_, raw)| raw.contains("Subject: Payment due")),
+        "{mail:?}"
+    );
+
+    // Then the delayed jobs of 2026-12-07: the reminder is not sent after
+    // the notice, nothing is recorded again or rewritten.
+    let earlier = run_day(day("2026-12-07"), now + chrono::Duration::hours(1)).await;
+    assert!(earlier.is_empty(), "{earlier:?}");
+    assert_eq!(actions_snapshot(&w).await, after_later);
+    assert_eq!(w.mail().len(), names.len());
+    let recipients: BTreeSet<String> = w.mail().into_iter().flat_map(|(to, _)| to).collect();
+    assert_eq!(recipients.len(), names.len());
+}
+
+/// Leftovers of a dead worker whose customers have since paid: one message
+/// left `planned`, one left `sending` (SES never had it). The payments take
+/// the invoices out of the index of open invoices, so the shard's sweep no
+/// longer loads these customers; the sparse index of unfinished messages
+/// still finds both, and each is checked again and cancelled, not sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leftovers_of_customers_who_paid_are_found_and_cancelled() {
+    use collect_core::ledger::Scope;
+    let w = World::new("paid-leftover").await;
+    let sweep_day = day("2026-12-07");
+    let names = ["P1", "P2"];
+    let mut bodies = Vec::new();
+    for c in names {
+        bodies.push(customer(&w, c));
+        bodies.push(invoice(&format!("{c}-INV"), c, "2026-12-10", "640.00"));
+    }
+    let response = w.events_handler(sqs_event(&bodies)).await;
+    assert_eq!(response["batchItemFailures"], json!([]));
+    let svc = w.sweep_service().await;
+
+    // The dead worker: planned, recorded, the second message taken.
+    let book = w.dynamo.load_book(&w.customers().await).await.unwrap();
+    let plan = plan_sweep(
+        &book,
+        &svc.policy,
+        svc.scorer.as_ref(),
+        sweep_day,
+        &svc.options,
+    );
+    assert_eq!(plan.messages.len(), 2, "{:?}", plan.messages);
+    w.dynamo
+        .record_actions(&plan.records, &Default::default())
+        .await
+        .unwrap();
+    let t0: DateTime<Utc> = "2026-12-07T14:00:00Z".parse().unwrap();
+    for (k, m) in plan.messages.iter().enumerate() {
+        let mut stored = StoredMessage::planned(m, sweep_day);
+        assert!(Ledger::put_message(&w.dynamo, &stored).await.unwrap());
+        if k == 1 {
+            stored.status = MessageStatus::Sending;
+            stored.sending_since = Some(t0);
+            assert!(
+                Ledger::move_message(&w.dynamo, &stored, MessageStatus::Planned)
+                    .await
+                    .unwrap()
+            );
+        }
+    }
+
+    // Both customers pay in full.
+    let payments: Vec<Value> = names
+        .iter()
+        .map(|c| {
+            json!({"type": "payment_received", "payment_id": format!("{c}-P"),
+                   "invoice_id": format!("{c}-INV"), "paid_on": "2026-12-07", "amount": "640.00"})
+        })
+        .collect();
+    let response = w.events_handler(sqs_event(&payments)).await;
+    assert_eq!(response["batchItemFailures"], json!([]));
+    let shards: BTreeSet<u32> = names
+        .iter()
+        .map(|c| collect_core::aws::keys::shard_of(c, SHARDS))
+        .collect();
+    for &shard in &shards {
+        assert!(
+            w.dynamo
+                .open_customers(shard, day("2027-01-31"))
+                .await
+                .unwrap()
+                .is_empty(),
+            "a paid invoice left the index of open invoices"
+        );
+    }
+
+    // After the grace period, the shards' sweeps find and cancel both.
+    let mut cancelled = Vec::new();
+    for &shard in &shards {
+        let r = svc
+            .run_shard(
+                ShardJob {
+                    day: sweep_day,
+                    shard,
+                },
+                t0 + chrono::Duration::hours(2),
+            )
+            .await
+            .unwrap();
+        assert!(r.sent.is_empty(), "{r:?}");
+        assert_eq!(r.customers, 0, "the paid customers are not swept again");
+        cancelled.extend(r.cancelled.into_iter().map(|(id, _)| id));
+    }
+    cancelled.sort();
+    let mut expected: Vec<String> = plan.messages.iter().map(|m| m.message_id.clone()).collect();
+    expected.sort();
+    assert_eq!(cancelled, expected);
+    assert!(w.mail().is_empty(), "nothing to customers who paid");
+    for m in &plan.messages {
+        let stored = Ledger::message(&w.dynamo, &m.message_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.status, MessageStatus::Cancelled);
+        assert!(stored.note.is_some(), "cancelled with its reason");
+        for a in &m.action_ids {
+            let r = w.dynamo.action(&m.customer_id, a).await.unwrap().unwrap();
+            assert!(
+                !matches!(
+                    r.status,
+                    ActionStatus::Planned | ActionStatus::Sending | ActionStatus::Sent
+                ),
+                "{a}: {:?}",
+                r.status
+            );
+            assert!(r.note.is_some(), "{a} has its reason");
+        }
+    }
+    // Finished: out of the index of unfinished messages.
+    for &shard in &shards {
+        let scope = Scope::Shard {
+            shard,
+            through: sweep_day,
+        };
+        assert!(
+            Ledger::unfinished_messages(&w.dynamo, &scope)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let keys = w
+            .dynamo
+            .client()
+            .query()
+            .table_name(w.dynamo.table())
+            .index_name(collect_core::aws::keys::GSI1)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", collect_core::aws::keys::GSI1PK)
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(
+                    collect_core::aws::keys::unfinished_gsi_pk(shard),
+                ),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(keys.count(), 0, "the index entry is removed");
+    }
+}
+
+/// Counts the DynamoDB requests a client makes, by operation, with the
+/// bytes of the requests (moto does not meter capacity).
+#[derive(Debug, Default, Clone)]
+struct Meter {
+    calls: std::sync::Arc<std::sync::Mutex<BTreeMap<String, (usize, usize)>>>,
+}
+
+impl Meter {
+    fn take(&self) -> BTreeMap<String, (usize, usize)> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for Meter {
+    fn name(&self) -> &'static str {
+        "meter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let request = context.request();
+        let op = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("?")
+            .to_string();
+        let sent = request.body().bytes().map_or(0, <[u8]>::len);
+        let mut calls = self.calls.lock().unwrap();
+        let e = calls.entry(op).or_default();
+        e.0 += 1;
+        e.1 += sent;
+        Ok(())
+    }
+}
+
+/// The DynamoDB requests of a sweep, per open invoice: a first sweep of a
+/// book (everything recorded, messages sent) and the next day's (little
+/// changes). Prints the table BENCHMARKS.md quotes and keeps the counts
+/// within bounds, so a change that reads a partition per message or writes
+/// an item twice shows here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_requests_per_invoice() {
+    let w = World::new("meter").await;
+    // 40 customers with 3 open invoices each, due over the next weeks and
+    // the last ones (overdue and upcoming steps both happen).
+    let customers: Vec<String> = (1..=40).map(|i| format!("R{i:02}")).collect();
+    let dues = ["2026-11-30", "2026-12-10", "2026-12-17"];
+    let mut bodies = Vec::new();
+    for c in &customers {
+        bodies.push(customer(&w, c));
+    }
+    let response = w.events_handler(sqs_event(&bodies)).await;
+    assert_eq!(response["batchItemFailures"], json!([]));
+    for c in &customers {
+        let invoices: Vec<Value> = dues
+            .iter()
+            .enumerate()
+            .map(|(k, due)| invoice(&format!("{c}-{k}"), c, due, "420.00"))
+            .collect();
+        let response = w.events_handler(sqs_event(&invoices)).await;
+        assert_eq!(response["batchItemFailures"], json!([]));
+    }
+    let open = customers.len() * dues.len();
+
+    let meter = Meter::default();
+    let mut svc = w.sweep_service().await;
+    let conf = aws_sdk_dynamodb::config::Builder::from(&moto().sdk_config().await)
+        .interceptor(meter.clone())
+        .build();
+    svc.dynamo = Dynamo::new(
+        aws_sdk_dynamodb::Client::from_conf(conf),
+        w.dynamo.table(),
+        SHARDS,
+    );
+    let mut table = String::new();
+    for (label, on, at) in [
+        ("first sweep", "2026-12-07", "2026-12-07T14:00:00Z"),
+        ("next day", "2026-12-08", "2026-12-08T14:00:00Z"),
+    ] {
+        let now: DateTime<Utc> = at.parse().unwrap();
+        let mut sent = 0;
+        let mut recorded = 0;
+        for shard in 0..SHARDS {
+            let r = svc
+                .run_shard(
+                    ShardJob {
+                        day: day(on),
+                        shard,
+                    },
+                    now,
+                )
+                .await
+                .unwrap();
+            sent += r.sent.len();
+            recorded += r.recorded;
+        }
+        let calls = meter.take();
+        let count =
+            |ops: &[&str]| -> usize { ops.iter().map(|o| calls.get(*o).map_or(0, |c| c.0)).sum() };
+        let reads = count(&["Query", "GetItem"]);
+        let writes = count(&["PutItem", "DeleteItem"]);
+        let per = |n: usize| n as f64 / open as f64;
+        table.push_str(&format!(
+            "{label} ({on}): {open} open invoices, {recorded} actions recorded, {sent} messages sent\n"
+        ));
+        for (op, (n, out)) in &calls {
+            table.push_str(&format!(
+                "  {op:<10} {n:>5} requests  {:>5.2}/invoice  {:>8} bytes sent\n",
+                per(*n),
+                out,
+            ));
+        }
+        table.push_str(&format!(
+            "  reads {:.2}/invoice, writes {:.2}/invoice\n",
+            per(reads),
+            per(writes)
+        ));
+        // Bounds: per message, one fresh read of its customer, its own
+        // reads and writes (planned, sending, sent) and its actions'; per
+        // customer swept one Query; per shard the index queries and the
+        // lease.
+        let messages = sent.max(1);
+        assert!(
+            reads <= customers.len() + 4 * messages + 6 * SHARDS as usize,
+            "{table}"
+        );
+        assert!(
+            writes <= recorded + 3 * messages + 2 * recorded + 3 * SHARDS as usize,
+            "{table}"
+        );
+    }
+    // What a customer's Query reads: its partition, in DynamoDB's item
+    // size (attribute names and values), after the two days.
+    let mut bytes = 0usize;
+    for c in &customers {
+        let items = w
+            .dynamo
+            .client()
+            .query()
+            .table_name(w.dynamo.table())
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(collect_core::aws::keys::customer_pk(c)),
+            )
+            .send()
+            .await
+            .unwrap();
+        for it in items.items() {
+            for (name, v) in it {
+                bytes += name.len()
+                    + match v {
+                        aws_sdk_dynamodb::types::AttributeValue::S(s) => s.len(),
+                        aws_sdk_dynamodb::types::AttributeValue::N(n) => n.len(),
+                        _ => 8,
+                    };
+            }
+        }
+    }
+    table.push_str(&format!(
+        "a customer's partition: {} bytes on average ({} open invoices each)\n",
+        bytes / customers.len(),
+        dues.len()
+    ));
+    println!("{table}");
+}

@@ -151,3 +151,68 @@ fn the_functions_get_every_setting_they_read() {
     assert_eq!(text(&globals["Runtime"]), "provided.al2023");
     assert_eq!(globals["Architectures"][0], Value::from("arm64"));
 }
+
+/// The DynamoDB actions each function's policy allows: exactly the
+/// operations its code makes (all of them, or it fails in AWS though it
+/// passes on the local endpoint, which does not check IAM; no more, for
+/// least privilege).
+fn dynamodb_actions(f: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for policy in f["Properties"]["Policies"].as_sequence().unwrap() {
+        for st in policy["Statement"].as_sequence().unwrap_or(&Vec::new()) {
+            let actions = match &st["Action"] {
+                Value::Sequence(a) => a.iter().map(text).collect(),
+                other => vec![text(other)],
+            };
+            out.extend(actions.into_iter().filter(|a| a.starts_with("dynamodb:")));
+        }
+    }
+    out
+}
+
+#[test]
+fn each_function_may_make_exactly_the_table_calls_it_makes() {
+    let t = template();
+    let r = &t["Resources"];
+    let set = |a: &[&str]| -> BTreeSet<String> { a.iter().map(|s| s.to_string()).collect() };
+    // The sweep worker: the ledger (`aws/ledger.rs`, `aws/dynamo.rs`) reads
+    // with Query and GetItem, writes with conditional PutItem, and gives
+    // its shard's lease back with DeleteItem.
+    assert_eq!(
+        dynamodb_actions(&r["SweepWorkerFunction"]),
+        set(&[
+            "dynamodb:Query",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem"
+        ])
+    );
+    // ... and may delete lease items only.
+    let statements = r["SweepWorkerFunction"]["Properties"]["Policies"][0]["Statement"]
+        .as_sequence()
+        .unwrap();
+    let delete = statements
+        .iter()
+        .find(|st| st["Action"] == "dynamodb:DeleteItem")
+        .unwrap();
+    assert_eq!(
+        delete["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
+        Value::Sequence(vec![Value::from(format!("{}*", keys::LEASE_PREFIX))])
+    );
+    // The events function: upserts, conditional puts, CSV drops in batches.
+    assert_eq!(
+        dynamodb_actions(&r["EventsFunction"]),
+        set(&[
+            "dynamodb:Query",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:BatchWriteItem"
+        ])
+    );
+    // Training only reads.
+    assert_eq!(
+        dynamodb_actions(&r["TrainFunction"]),
+        set(&["dynamodb:Query", "dynamodb:GetItem"])
+    );
+    assert!(dynamodb_actions(&r["SweepCoordinatorFunction"]).is_empty());
+}

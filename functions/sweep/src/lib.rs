@@ -17,7 +17,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::NaiveDate;
 use collect_core::aws::AwsError;
 use collect_core::aws::queue::{Queue, ShardJob};
-use collect_core::aws::sweep::{SweepService, enqueue_day};
+use collect_core::aws::sweep::{SweepService, enqueue_day, lambda_holder};
 use lambda_runtime::{Error, LambdaEvent};
 use serde::{Deserialize, Serialize};
 
@@ -70,20 +70,29 @@ pub async fn coordinator(
     Ok(Enqueued { day, shards })
 }
 
-/// The worker's handler: each SQS message is one shard of one day.
+/// The worker's handler: each SQS message is one shard of one day, swept
+/// under the shard's lease by a holder named after this invocation (its
+/// request id) and the record. A shard that fails — its lease held by
+/// another worker (SQS delivered the job twice), a throttled table — is
+/// reported as a batch item failure, so only that message is delivered
+/// again, after the queue's visibility timeout.
 pub async fn worker(
     svc: &SweepService,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
     let mut response = SqsBatchResponse::default();
-    for record in event.payload.records {
+    let request_id = event.context.request_id.clone();
+    // The edge of the system: the wall clock, for leases and the grace
+    // period of reconciliation only.
+    let clock = chrono::Utc::now;
+    for (n, record) in event.payload.records.into_iter().enumerate() {
         let id = record.message_id.clone().unwrap_or_default();
         let job: Result<ShardJob, String> =
             serde_json::from_str(record.body.as_deref().unwrap_or(""))
                 .map_err(|e| format!("not a shard job: {e}"));
         let result = match job {
             Ok(job) => svc
-                .run_shard(job, chrono::Utc::now())
+                .run_job(job, &clock, lambda_holder(&request_id, n, clock()))
                 .await
                 .map(|_| ())
                 .map_err(|e: AwsError| e.to_string()),

@@ -18,6 +18,7 @@ use super::AwsError;
 use super::keys::{self, DOC, GSI1, GSI1PK, GSI1SK, KIND, PK, SK, STATUS, TTL};
 use crate::book::Book;
 use crate::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
+use crate::ledger::Recorded;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
@@ -29,6 +30,8 @@ const BATCH: usize = 25;
 const BATCH_ATTEMPTS: u32 = 8;
 /// How many customer partitions are read at once.
 const PARALLEL_QUERIES: usize = 16;
+/// How many conditional action writes are in flight at once.
+const PARALLEL_WRITES: usize = 16;
 
 /// A stored mail event (SES's or the ERP's), as the events function wrote it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,15 +44,6 @@ pub struct MailEvent {
     pub action_id: Option<String>,
     /// SES's message id, when the event came from SES.
     pub provider_message_id: Option<String>,
-}
-
-/// What recording a sweep's actions did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Recorded {
-    /// Written by this run.
-    pub written: Vec<String>,
-    /// Refused by their condition: another run recorded or moved them first.
-    pub conflicts: Vec<String>,
 }
 
 /// Counts of a batch write.
@@ -603,18 +597,45 @@ impl Dynamo {
     /// has its id; a changed one only if its stored status is still the
     /// one the sweep saw (`previous`). Refused writes are conflicts: another
     /// run got there first, and this run must not act on them.
+    ///
+    /// Each write is its own conditional PutItem (DynamoDB has no batch of
+    /// conditional writes short of a transaction, which costs twice), up to
+    /// [`PARALLEL_WRITES`] at a time; the answer keeps the order of
+    /// `records`. An error stops the recording: what was written stays
+    /// written, and the next run sees it as recorded (as after a crash).
     pub async fn record_actions(
         &self,
         records: &[ActionRecord],
         previous: &HashMap<String, ActionStatus>,
     ) -> Result<Recorded, AwsError> {
         let mut out = Recorded::default();
-        for r in records {
-            let expected = previous.get(&r.action_id).copied();
-            if self.put_action(r, expected.as_slice()).await? {
-                out.written.push(r.action_id.clone());
-            } else {
-                out.conflicts.push(r.action_id.clone());
+        for chunk in records.chunks(PARALLEL_WRITES) {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (i, r) in chunk.iter().enumerate() {
+                let me = self.clone();
+                let r = r.clone();
+                let expected: Vec<ActionStatus> =
+                    previous.get(&r.action_id).copied().into_iter().collect();
+                tasks.spawn(async move { (i, me.put_action(&r, &expected).await) });
+            }
+            let mut written = vec![false; chunk.len()];
+            while let Some(joined) = tasks.join_next().await {
+                let (i, result) = joined.map_err(|e| AwsError::Service {
+                    service: "DynamoDB",
+                    operation: "PutItem",
+                    message: format!("a write task failed: {e}"),
+                    retryable: true,
+                })?;
+                if let Some(slot) = written.get_mut(i) {
+                    *slot = result?;
+                }
+            }
+            for (r, ok) in chunk.iter().zip(written) {
+                if ok {
+                    out.written.push(r.action_id.clone());
+                } else {
+                    out.conflicts.push(r.action_id.clone());
+                }
             }
         }
         Ok(out)

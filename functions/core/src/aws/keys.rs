@@ -115,8 +115,12 @@ pub fn unfinished_gsi_sk(planned_on: chrono::NaiveDate, message_id: &str) -> Str
     format!("{planned_on}#{message_id}")
 }
 
+/// The prefix of lease items' partition keys: the only items the sweep
+/// worker may delete (its IAM policy names it; a test compares them).
+pub const LEASE_PREFIX: &str = "L#";
+
 pub fn lease_pk(name: &str) -> String {
-    format!("L#{name}")
+    format!("{LEASE_PREFIX}{name}")
 }
 
 pub const LEASE_SK: &str = "LEASE";

@@ -31,6 +31,8 @@ use crate::ledger::{
 const EXPIRES_MS: &str = "expires_ms";
 /// The attribute holding a lease holder's run id.
 const HOLDER: &str = "holder";
+/// How many message writes are in flight at once.
+const PARALLEL_PUTS: usize = 16;
 
 impl From<AwsError> for LedgerError {
     fn from(e: AwsError) -> LedgerError {
@@ -183,11 +185,7 @@ impl Ledger for Dynamo {
         previous: &HashMap<String, ActionStatus>,
         _day: NaiveDate,
     ) -> Result<Recorded, LedgerError> {
-        let out = Dynamo::record_actions(self, records, previous).await?;
-        Ok(Recorded {
-            written: out.written,
-            conflicts: out.conflicts,
-        })
+        Ok(Dynamo::record_actions(self, records, previous).await?)
     }
 
     async fn move_action(
@@ -211,6 +209,34 @@ impl Ledger for Dynamo {
                 &[(":cancelled", s(MessageStatus::Cancelled.as_str()))],
             )
             .await?)
+    }
+
+    /// Each message is its own conditional PutItem, up to
+    /// [`PARALLEL_PUTS`] at a time; the answer keeps the order of
+    /// `messages`.
+    async fn put_messages(&self, messages: &[StoredMessage]) -> Result<Vec<bool>, LedgerError> {
+        let mut out = Vec::with_capacity(messages.len());
+        for chunk in messages.chunks(PARALLEL_PUTS) {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (i, m) in chunk.iter().enumerate() {
+                let me = self.clone();
+                let m = m.clone();
+                tasks.spawn(async move { (i, me.put_message(&m).await) });
+            }
+            let mut written = vec![false; chunk.len()];
+            while let Some(joined) = tasks.join_next().await {
+                let (i, result) = joined.map_err(|e| LedgerError::Service {
+                    service: "DynamoDB",
+                    operation: "PutItem",
+                    message: format!("a write task failed: {e}"),
+                })?;
+                if let Some(slot) = written.get_mut(i) {
+                    *slot = result?;
+                }
+            }
+            out.extend(written);
+        }
+        Ok(out)
     }
 
     async fn message(&self, message_id: &str) -> Result<Option<StoredMessage>, LedgerError> {
@@ -261,55 +287,60 @@ impl Ledger for Dynamo {
         ttl: chrono::Duration,
     ) -> Result<LeaseOutcome, LedgerError> {
         let pk = keys::lease_pk(name);
-        let since = match self.get(pk.clone(), keys::LEASE_SK).await? {
-            Some(it) => {
-                let current = Dynamo::lease_of(&it)?;
-                if current.holder.id == holder.id {
-                    current.since
-                } else {
-                    now
+        let mut current = self.get(pk.clone(), keys::LEASE_SK).await?;
+        // Two rounds at most: a lease released between the refused put and
+        // the read-back is free, and the second put takes it (or finds the
+        // run that took it meanwhile).
+        for _ in 0..2 {
+            let since = match &current {
+                Some(it) => {
+                    let l = Dynamo::lease_of(it)?;
+                    if l.holder.id == holder.id {
+                        l.since
+                    } else {
+                        now
+                    }
                 }
-            }
-            None => now,
-        };
-        let lease = Lease {
-            name: name.to_string(),
-            holder: holder.clone(),
-            since,
-            expires: now.checked_add_signed(ttl).unwrap_or(now),
-        };
-        let mut it = item(
-            pk.clone(),
-            keys::LEASE_SK.to_string(),
-            "lease",
-            encode(&lease)?,
-        );
-        it.insert(EXPIRES_MS.to_string(), n(lease.expires.timestamp_millis()));
-        it.insert(HOLDER.to_string(), s(holder.id.clone()));
-        let taken = self
-            .put_if(
-                it,
-                "attribute_not_exists(#pk) OR #expires < :now OR #holder = :me",
-                &[("#pk", PK), ("#expires", EXPIRES_MS), ("#holder", HOLDER)],
-                &[
-                    (":now", n(now.timestamp_millis())),
-                    (":me", s(holder.id.clone())),
-                ],
-            )
-            .await?;
-        if taken {
-            return Ok(LeaseOutcome::Taken(lease));
-        }
-        match self.get(pk, keys::LEASE_SK).await? {
-            Some(it) => Ok(LeaseOutcome::HeldBy(Dynamo::lease_of(&it)?)),
-            // Released between the two calls: the next try takes it.
-            None => Ok(LeaseOutcome::HeldBy(Lease {
+                None => now,
+            };
+            let lease = Lease {
                 name: name.to_string(),
                 holder: holder.clone(),
-                since: now,
-                expires: now,
-            })),
+                since,
+                expires: now.checked_add_signed(ttl).unwrap_or(now),
+            };
+            let mut it = item(
+                pk.clone(),
+                keys::LEASE_SK.to_string(),
+                "lease",
+                encode(&lease)?,
+            );
+            it.insert(EXPIRES_MS.to_string(), n(lease.expires.timestamp_millis()));
+            it.insert(HOLDER.to_string(), s(holder.id.clone()));
+            let taken = self
+                .put_if(
+                    it,
+                    "attribute_not_exists(#pk) OR #expires < :now OR #holder = :me",
+                    &[("#pk", PK), ("#expires", EXPIRES_MS), ("#holder", HOLDER)],
+                    &[
+                        (":now", n(now.timestamp_millis())),
+                        (":me", s(holder.id.clone())),
+                    ],
+                )
+                .await?;
+            if taken {
+                return Ok(LeaseOutcome::Taken(lease));
+            }
+            current = self.get(pk.clone(), keys::LEASE_SK).await?;
+            if let Some(it) = &current {
+                return Ok(LeaseOutcome::HeldBy(Dynamo::lease_of(it)?));
+            }
         }
+        Err(LedgerError::Service {
+            service: "DynamoDB",
+            operation: "PutItem",
+            message: format!("the lease `{name}` was refused, then found free, twice"),
+        })
     }
 
     async fn release_lease(&self, name: &str, holder: &LeaseHolder) -> Result<(), LedgerError> {

@@ -59,8 +59,10 @@
 //!
 //! The protocol is [`crate::delivery`]'s, the same as locally: a worker
 //! takes its shard's lease (`L#sweep-shard-<n>`, a conditional put with an
-//! expiry; a second worker on the shard fails its SQS message, which is
-//! delivered again later), records the planned messages with their whole
+//! expiry, held in the name of its Lambda request id; a second worker on
+//! the shard fails its SQS message, which is delivered again later; the
+//! worker gives the lease back with a DeleteItem its IAM policy allows on
+//! `L#` keys only), records the planned messages with their whole
 //! content, then the actions (conditionally), and delivers every
 //! unfinished message of the shard (the sparse `S#<shard>#MESSAGES` index
 //! finds them, whatever day they were planned): each is checked again

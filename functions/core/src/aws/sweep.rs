@@ -111,6 +111,24 @@ pub struct ShardReport {
 /// runs out.
 const SHARD_LEASE_MINUTES: i64 = 16;
 
+/// The lease holder of one SQS record of one Lambda invocation: its id
+/// names the invocation (`request_id`, to find its logs) and the record
+/// (two records of one batch are two runs); `host` is the container's log
+/// stream when Lambda sets it, which is what an operator looks up when a
+/// shard is reported busy.
+pub fn lambda_holder(request_id: &str, record: usize, now: DateTime<Utc>) -> LeaseHolder {
+    let mut holder = LeaseHolder::this_process(now);
+    if !request_id.is_empty() {
+        holder.id = format!("lambda-{request_id}-{record}");
+    }
+    if let Ok(stream) = std::env::var("AWS_LAMBDA_LOG_STREAM_NAME") {
+        if !stream.is_empty() {
+            holder.host = stream;
+        }
+    }
+    holder
+}
+
 impl SweepService {
     fn sweeper(&self) -> Sweeper<'_> {
         Sweeper {
@@ -126,19 +144,37 @@ impl SweepService {
         }
     }
 
-    /// Sweeps one shard for one day. `now` is the wall clock, for the
-    /// shard's lease and the grace period of reconciliation only; every
-    /// decision depends on `job.day` alone.
+    /// Sweeps one shard for one day at a fixed instant `now` (tests,
+    /// replays): [`run_job`](SweepService::run_job) with a clock that does
+    /// not move and a holder named after this process.
     pub async fn run_shard(
         &self,
         job: ShardJob,
         now: DateTime<Utc>,
     ) -> Result<ShardReport, AwsError> {
+        let clock = move || now;
+        self.run_job(job, &clock, LeaseHolder::this_process(now))
+            .await
+    }
+
+    /// Sweeps one shard for one day, as `holder` (see [`lambda_holder`]).
+    /// `clock` is the wall clock, read for the shard's lease (taken, then
+    /// renewed between batches) and the grace period of reconciliation
+    /// only; every decision depends on `job.day` alone.
+    ///
+    /// A shard whose lease another live worker holds is an error (retryable:
+    /// the SQS message is delivered again later); nothing is recorded or
+    /// sent.
+    pub async fn run_job(
+        &self,
+        job: ShardJob,
+        clock: &(dyn Fn() -> DateTime<Utc> + Sync),
+        holder: LeaseHolder,
+    ) -> Result<ShardReport, AwsError> {
         let day = job.day;
         let through = day
             .checked_add_days(Days::new(look_ahead_days(&self.policy)))
             .unwrap_or(day);
-        let clock = move || now;
         let req = RunRequest {
             scope: Scope::Shard {
                 shard: job.shard,
@@ -146,8 +182,8 @@ impl SweepService {
             },
             day,
             dry_run: false,
-            holder: LeaseHolder::this_process(now),
-            now: &clock,
+            holder,
+            now: clock,
             faults: None,
         };
         let mailer = SesWithEvents {

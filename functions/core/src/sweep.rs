@@ -20,7 +20,7 @@ use crate::book::{Book, CustomerStats, PlanState, down_payment, schedule};
 use crate::domain::{ActionRecord, ActionStatus, Customer, Invoice, PlanTerms};
 use chrono::{NaiveDate, NaiveTime, TimeZone};
 use policy_lang::ast::Channel;
-use policy_lang::compile::{CAction, CStep};
+use policy_lang::compile::{CAction, CLadder, CStep};
 use policy_lang::eval::Decision;
 use policy_lang::eval::bits;
 use policy_lang::{CustomerFacts, FactRow, Facts, InvoiceFacts, Policy, Program};
@@ -270,6 +270,32 @@ pub fn plan_sweep(
     plan
 }
 
+/// An open invoice the policy covers, on the ladder of its segment.
+struct OnLadder<'a> {
+    inv: &'a Invoice,
+    ladder: &'a CLadder,
+    risk: Option<f64>,
+    d: Decision,
+}
+
+impl OnLadder<'_> {
+    fn segment(&self) -> &str {
+        &self.ladder.segment
+    }
+}
+
+/// Waiting for a person or a later sweep, and not part of a message: what
+/// a settled invoice or a segment change closes.
+fn waiting(a: &ActionRecord) -> bool {
+    matches!(
+        a.status,
+        ActionStatus::Planned
+            | ActionStatus::AwaitingApproval
+            | ActionStatus::Approved
+            | ActionStatus::Deferred
+    ) && a.message_id.is_none()
+}
+
 /// A contact step decided for one invoice, waiting for the customer's
 /// guardrails and consolidation.
 struct Pending {
@@ -374,6 +400,11 @@ impl<'a> CustomerSweep<'a> {
             .collect()
     }
 
+    /// One invoice of the customer, stage by stage: close what waited on a
+    /// settled invoice; leave alone what the policy does not cover or
+    /// holds; then, on its ladder, close what waited under another segment,
+    /// record the control group's withheld steps, pass on what a person
+    /// approved, and take the latest due step.
     fn invoice(
         &self,
         customer: &Customer,
@@ -382,34 +413,50 @@ impl<'a> CustomerSweep<'a> {
         plan: &mut SweepPlan,
         pending: &mut Vec<Pending>,
     ) {
-        // The full records of the actions a sweep may write again (live),
-        // and the compact state of every action taken.
-        let existing = self.book.actions_of(&inv.invoice_id);
-        let steps = self.book.steps_of(&inv.invoice_id);
         if !self.book.is_open(inv, self.day) {
-            // Paid before a task or approval was dealt with: close it.
-            if inv.issue_date <= self.day {
-                for a in existing.iter().filter(|a| {
-                    matches!(
-                        a.status,
-                        ActionStatus::Planned
-                            | ActionStatus::AwaitingApproval
-                            | ActionStatus::Approved
-                            | ActionStatus::Deferred
-                    ) && a.message_id.is_none()
-                }) {
-                    let mut r = a.clone();
-                    r.status = ActionStatus::Skipped;
-                    r.note = Some(format!(
-                        "invoice settled before this went out (was {})",
-                        a.status.as_str()
-                    ));
-                    plan.records.push(r);
-                }
-            }
+            self.close_settled(inv, plan);
             return;
         }
         plan.open_invoices += 1;
+        let Some(at) = self.on_ladder(customer, inv, decided, plan) else {
+            return;
+        };
+        self.close_other_segments(&at, plan);
+        self.record_control_group(&at, plan);
+        self.pass_on_approved(&at, pending);
+        self.take_due_step(customer, &at, plan, pending);
+    }
+
+    /// Paid before a task or an approval was dealt with: close it.
+    fn close_settled(&self, inv: &Invoice, plan: &mut SweepPlan) {
+        if inv.issue_date > self.day {
+            return;
+        }
+        for a in self
+            .book
+            .actions_of(&inv.invoice_id)
+            .iter()
+            .filter(|a| waiting(a))
+        {
+            let mut r = a.clone();
+            r.status = ActionStatus::Skipped;
+            r.note = Some(format!(
+                "invoice settled before this went out (was {})",
+                a.status.as_str()
+            ));
+            plan.records.push(r);
+        }
+    }
+
+    /// The invoice on its ladder, or why it is not: another currency, the
+    /// policy not in effect, a do-not-contact customer, a hold, no segment.
+    fn on_ladder<'i>(
+        &'i self,
+        customer: &Customer,
+        inv: &'i Invoice,
+        decided: Option<(Option<f64>, Decision)>,
+        plan: &mut SweepPlan,
+    ) -> Option<OnLadder<'i>> {
         if inv.currency != self.policy.currency {
             plan.not_covered.push((
                 inv.invoice_id.clone(),
@@ -418,17 +465,15 @@ impl<'a> CustomerSweep<'a> {
                     inv.currency, self.policy.currency
                 ),
             ));
-            return;
+            return None;
         }
-        let Some((risk, d)) = decided else {
-            return;
-        };
+        let (risk, d) = decided?;
         if d.not_in_effect {
             plan.not_covered.push((
                 inv.invoice_id.clone(),
                 "the policy is not yet in effect".to_string(),
             ));
-            return;
+            return None;
         }
         if customer.do_not_contact {
             plan.held.push(Held {
@@ -436,7 +481,7 @@ impl<'a> CustomerSweep<'a> {
                 customer_id: customer.customer_id.clone(),
                 holds: vec!["do-not-contact customer".to_string()],
             });
-            return;
+            return None;
         }
         if d.is_held() {
             plan.held.push(Held {
@@ -447,32 +492,31 @@ impl<'a> CustomerSweep<'a> {
                     .map(|h| h.name.clone())
                     .collect(),
             });
-            return;
+            return None;
         }
         let Some(ladder) = d.ladder.and_then(|l| self.policy.ladders.get(l)) else {
             plan.not_covered
                 .push((inv.invoice_id.clone(), "no segment matched".to_string()));
-            return;
+            return None;
         };
-        let segment = ladder.segment.as_str();
-        let mine: Vec<&ActionRecord> = existing
+        Some(OnLadder {
+            inv,
+            ladder,
+            risk,
+            d,
+        })
+    }
+
+    /// The invoice moved to another segment: what still waited under the
+    /// old one will not happen.
+    fn close_other_segments(&self, at: &OnLadder<'_>, plan: &mut SweepPlan) {
+        let segment = at.segment();
+        for a in self
+            .book
+            .actions_of(&at.inv.invoice_id)
             .iter()
-            .filter(|a| a.policy_name == self.policy.name && a.segment == segment)
-            .collect();
-        // The invoice moved to another segment: what still waited under the
-        // old one will not happen.
-        for a in existing.iter().filter(|a| {
-            a.policy_name == self.policy.name
-                && a.segment != segment
-                && a.message_id.is_none()
-                && matches!(
-                    a.status,
-                    ActionStatus::Planned
-                        | ActionStatus::AwaitingApproval
-                        | ActionStatus::Approved
-                        | ActionStatus::Deferred
-                )
-        }) {
+            .filter(|a| a.policy_name == self.policy.name && a.segment != segment && waiting(a))
+        {
             let mut r = a.clone();
             r.status = ActionStatus::Skipped;
             r.note = Some(format!(
@@ -482,47 +526,75 @@ impl<'a> CustomerSweep<'a> {
             ));
             plan.records.push(r);
         }
-        // Customers in the control group: the pre-due steps they do not get
-        // are recorded once, so the hold-out can be measured.
-        for i in bits(d.held_out) {
-            let Some(step) = ladder.steps.get(i) else {
+    }
+
+    /// Customers in the control group: the pre-due steps they do not get
+    /// are recorded once, so the hold-out can be measured.
+    fn record_control_group(&self, at: &OnLadder<'_>, plan: &mut SweepPlan) {
+        let steps = self.book.steps_of(&at.inv.invoice_id);
+        for i in bits(at.d.held_out) {
+            let Some(step) = at.ladder.steps.get(i) else {
                 continue;
             };
-            let id = action_id(&self.policy.name, &inv.invoice_id, segment, step.offset);
+            let id = self.id_of(at, step);
             if steps.iter().any(|a| *a.action_id == *id) {
                 continue;
             }
-            let mut r = self.new_record(&id, inv, step, segment, risk);
+            let mut r = self.new_record(&id, at.inv, step, at.segment(), at.risk);
             r.status = ActionStatus::Skipped;
             r.experiment = Some("control-group".to_string());
             r.arm = Some("control".to_string());
             r.note = Some("skipped: the customer is in the policy's control group (no steps before the due date)".to_string());
             plan.records.push(r);
         }
+    }
 
-        // Approved by a person since the last sweep: deliver now.
-        for a in mine.iter().filter(|a| a.status == ActionStatus::Approved) {
+    /// The invoice's live records under this policy and segment.
+    fn mine<'b>(&'b self, at: &OnLadder<'_>) -> impl Iterator<Item = &'b ActionRecord> {
+        let segment = at.segment().to_string();
+        self.book
+            .actions_of(&at.inv.invoice_id)
+            .iter()
+            .filter(move |a| a.policy_name == self.policy.name && a.segment == segment)
+    }
+
+    /// Approved by a person since the last sweep: deliver now.
+    fn pass_on_approved(&self, at: &OnLadder<'_>, pending: &mut Vec<Pending>) {
+        for a in self.mine(at).filter(|a| a.status == ActionStatus::Approved) {
             if let Some(channel) = crate::book::channel(&a.channel) {
                 pending.push(Pending {
-                    record: (*a).clone(),
+                    record: a.clone(),
                     channel,
                     plan: None,
                     approved: true,
                 });
             }
         }
+    }
 
+    /// The latest due step not taken yet (the earlier due ones recorded as
+    /// skipped): an approval to wait for, or a contact for the customer's
+    /// guardrails.
+    fn take_due_step(
+        &self,
+        customer: &Customer,
+        at: &OnLadder<'_>,
+        plan: &mut SweepPlan,
+        pending: &mut Vec<Pending>,
+    ) {
         // Where the invoice stands on its ladder: the latest step taken under
         // this policy, whatever segment it was in then (a customer moving
         // between segments does not get the same reminder twice).
-        let taken_max = steps
+        let taken_max = self
+            .book
+            .steps_of(&at.inv.invoice_id)
             .iter()
             .filter(|a| *a.policy_name == *self.policy.name && a.status.is_taken())
             .map(|a| a.step_offset)
             .max();
-        let candidates: Vec<usize> = bits(d.due)
+        let candidates: Vec<usize> = bits(at.d.due)
             .filter(|&i| {
-                ladder
+                at.ladder
                     .steps
                     .get(i)
                     .is_some_and(|s| taken_max.is_none_or(|m| s.offset > m))
@@ -531,21 +603,14 @@ impl<'a> CustomerSweep<'a> {
         let Some((&last, earlier)) = candidates.split_last() else {
             return;
         };
-        let record_for = |step: &CStep| -> ActionRecord {
-            let id = action_id(&self.policy.name, &inv.invoice_id, segment, step.offset);
-            match mine.iter().find(|a| a.action_id == id) {
-                Some(prev) => (*prev).clone(),
-                None => self.new_record(&id, inv, step, segment, risk),
-            }
-        };
-        let Some(latest) = ladder.steps.get(last) else {
+        let Some(latest) = at.ladder.steps.get(last) else {
             return;
         };
         for &i in earlier {
-            let Some(step) = ladder.steps.get(i) else {
+            let Some(step) = at.ladder.steps.get(i) else {
                 continue;
             };
-            let mut r = record_for(step);
+            let mut r = self.record_for(at, step);
             let why = if r.status == ActionStatus::Deferred {
                 "it was still held back by a guardrail"
             } else {
@@ -560,9 +625,9 @@ impl<'a> CustomerSweep<'a> {
             ));
             plan.records.push(r);
         }
-        let mut r = record_for(latest);
+        let mut r = self.record_for(at, latest);
         r.decided_on = self.day;
-        r.risk = risk;
+        r.risk = at.risk;
         let resolved = self.policy.resolve(latest, &customer.customer_id);
         r.experiment = resolved.experiment.map(str::to_string);
         r.arm = resolved.arm.map(str::to_string);
@@ -588,28 +653,48 @@ impl<'a> CustomerSweep<'a> {
             plan.records.push(r);
             return;
         }
-        let offer = match action {
-            CAction::OfferPlan(terms) => {
-                let balance = self.book.balance(inv, self.day);
-                let down = down_payment(balance, terms.down.as_ref());
-                Some(schedule(
-                    balance,
-                    &PlanTerms {
-                        installments: terms.installments,
-                        every_days: terms.every_days,
-                        down_payment: down,
-                    },
-                    self.day,
-                ))
-            }
-            _ => None,
-        };
         pending.push(Pending {
             record: r,
             channel,
-            plan: offer,
+            plan: self.offer(at.inv, action),
             approved: false,
         });
+    }
+
+    /// A plan offer's schedule, worked out from today's balance.
+    fn offer(&self, inv: &Invoice, action: &CAction) -> Option<Vec<(NaiveDate, Decimal)>> {
+        let CAction::OfferPlan(terms) = action else {
+            return None;
+        };
+        let balance = self.book.balance(inv, self.day);
+        let down = down_payment(balance, terms.down.as_ref());
+        Some(schedule(
+            balance,
+            &PlanTerms {
+                installments: terms.installments,
+                every_days: terms.every_days,
+                down_payment: down,
+            },
+            self.day,
+        ))
+    }
+
+    fn id_of(&self, at: &OnLadder<'_>, step: &CStep) -> String {
+        action_id(
+            &self.policy.name,
+            &at.inv.invoice_id,
+            at.segment(),
+            step.offset,
+        )
+    }
+
+    /// The record of a step: as recorded (a deferred one), or a new one.
+    fn record_for(&self, at: &OnLadder<'_>, step: &CStep) -> ActionRecord {
+        let id = self.id_of(at, step);
+        match self.mine(at).find(|a| a.action_id == id) {
+            Some(prev) => prev.clone(),
+            None => self.new_record(&id, at.inv, step, at.segment(), at.risk),
+        }
     }
 
     fn new_record(

@@ -13,27 +13,27 @@ use std::process::{Command, Output};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
-struct Temp(PathBuf);
+struct Temp {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
 
 impl Temp {
     fn new(label: &str) -> Temp {
-        let dir =
-            std::env::temp_dir().join(format!("collect-local-{label}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Temp(dir)
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("collect-{label}-"))
+            .tempdir()
+            .unwrap();
+        Temp {
+            path: dir.path().to_path_buf(),
+            _dir: dir,
+        }
     }
     fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.join(name);
+        let p = self.path.join(name);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, text).unwrap();
         p
-    }
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -90,13 +90,13 @@ fn book(dir: &Temp) -> PathBuf {
         "data/events.jsonl",
         "{\"type\":\"promise_to_pay\",\"date\":\"2027-03-12\",\"invoice_id\":\"I2\",\"promised_until\":\"2027-03-16\"}\n{\"type\":\"nonsense\",\"date\":\"2027-03-12\"}\n",
     );
-    dir.0.join("data")
+    dir.path.join("data")
 }
 
 #[test]
 fn ingest_keeps_good_rows_and_reports_every_bad_one() {
     let t = Temp::new("ingest");
-    let home = t.0.join("home");
+    let home = t.path.join("home");
     let data = book(&t);
     let out = collect(&home, &["ingest", data.to_str().unwrap()]);
     let all = text(&out);
@@ -132,7 +132,7 @@ fn ingest_keeps_good_rows_and_reports_every_bad_one() {
 #[test]
 fn a_month_of_sweeps_sends_mail_waits_for_approval_and_explains_itself() {
     let t = Temp::new("run");
-    let home = t.0.join("home");
+    let home = t.path.join("home");
     let data = book(&t);
     collect(&home, &["ingest", data.to_str().unwrap()]);
 
@@ -239,7 +239,7 @@ fn a_month_of_sweeps_sends_mail_waits_for_approval_and_explains_itself() {
 #[test]
 fn diff_names_the_invoices_a_policy_change_affects() {
     let t = Temp::new("diff");
-    let home = t.0.join("home");
+    let home = t.path.join("home");
     let data = book(&t);
     collect(&home, &["ingest", data.to_str().unwrap()]);
     let standard =
@@ -255,7 +255,7 @@ fn diff_names_the_invoices_a_policy_change_affects() {
         .args([
             "-r",
             &format!("{ROOT}/policy/templates"),
-            t.0.join("alt").to_str().unwrap(),
+            t.path.join("alt").to_str().unwrap(),
         ])
         .status()
         .unwrap();

@@ -10,7 +10,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const STANDARD_POLICY: &str = "policy/standard-net30.policy";
@@ -44,26 +43,25 @@ fn show(out: &Output) -> String {
 }
 
 /// A uniquely named folder under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
+struct TempDir {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
 
 impl TempDir {
     fn new(label: &str) -> TempDir {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "collect-cli-{label}-{}-{}-{nanos}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("collect-{label}-"))
+            .tempdir()
+            .unwrap();
+        TempDir {
+            path: dir.path().to_path_buf(),
+            _dir: dir,
+        }
     }
 
     fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
+        self.path.join(name)
     }
 
     /// Writes `text` to `name` inside the folder, creating subfolders.
@@ -87,13 +85,7 @@ impl TempDir {
     }
 
     fn arg(&self) -> String {
-        self.0.display().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.path.display().to_string()
     }
 }
 

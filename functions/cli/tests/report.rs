@@ -16,32 +16,27 @@ use std::process::{Command, Output};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
-struct Temp(PathBuf);
+struct Temp {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
 
 impl Temp {
     fn new(label: &str) -> Temp {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "collect-report-{label}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Temp(dir)
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("collect-{label}-"))
+            .tempdir()
+            .unwrap();
+        Temp {
+            path: dir.path().to_path_buf(),
+            _dir: dir,
+        }
     }
     fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.0.join(name);
+        let p = self.path.join(name);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, text).unwrap();
         p
-    }
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -105,12 +100,12 @@ fn headers(dir: &Path, name: &str) -> Vec<String> {
 /// Ingests the exports, runs three sweeps, feeds back a payment, mail
 /// events and a promise. Returns the home folder.
 fn prepared(t: &Temp) -> PathBuf {
-    let home = t.0.join("home");
+    let home = t.path.join("home");
     t.write("day0/customers.csv", CUSTOMERS);
     t.write("day0/invoices.csv", INVOICES);
     ok(collect(
         &home,
-        &["ingest", t.0.join("day0").to_str().unwrap()],
+        &["ingest", t.path.join("day0").to_str().unwrap()],
     ));
     // 03-08: the pre-due reminders (one message per customer).
     ok(collect(&home, &["run", "--date", "2027-03-08"]));
@@ -146,7 +141,7 @@ fn prepared(t: &Temp) -> PathBuf {
     );
     ok(collect(
         &home,
-        &["ingest", t.0.join("day2").to_str().unwrap()],
+        &["ingest", t.path.join("day2").to_str().unwrap()],
     ));
     ok(collect(&home, &["run", "--date", "2027-03-11"]));
     ok(collect(&home, &["run", "--date", "2027-03-18"]));
@@ -288,7 +283,7 @@ fn the_report_on_ingested_csv_data_in_json_csv_human_and_html() {
         "{csv}"
     );
 
-    let html = t.0.join("out/report.html");
+    let html = t.path.join("out/report.html");
     let human = ok(collect(
         &home,
         &["report", "--html", html.to_str().unwrap()],
@@ -320,7 +315,7 @@ fn the_report_on_the_demo_lists_experiments_and_measures() {
     let t = Temp::new("demo");
     let out = Command::new(env!("CARGO_BIN_EXE_collect"))
         .arg("--home")
-        .arg(&t.0)
+        .arg(&t.path)
         .args(["demo", "--customers", "40", "--format", "json"])
         .current_dir(ROOT)
         .env_remove("COLLECT_HOME")
@@ -332,7 +327,7 @@ fn the_report_on_the_demo_lists_experiments_and_measures() {
     assert!(page.is_file(), "{}", page.display());
     assert!(demo["what_worked"].is_array());
 
-    let home = t.0.join("demo");
+    let home = t.path.join("demo");
     let v: serde_json::Value =
         serde_json::from_str(&ok(collect(&home, &["report", "--format", "json"]))).unwrap();
     assert!(v["dso"].is_number());
@@ -361,7 +356,7 @@ fn the_report_on_the_demo_lists_experiments_and_measures() {
 #[test]
 fn an_empty_home_gets_a_clear_error() {
     let t = Temp::new("empty");
-    let out = collect(&t.0, &["report"]);
+    let out = collect(&t.path, &["report"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("nothing is recorded yet"),

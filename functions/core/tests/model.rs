@@ -551,16 +551,19 @@ fn too_little_data_is_a_clear_error() {
 
 // ---------------------------------------------------------------- artifact
 
-fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("collect-model-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh folder, removed when the returned guard is dropped.
+fn tmp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("collect-model-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 #[test]
 fn the_artifact_round_trips() {
     let (rows, outcome) = trained();
-    let dir = tmp("roundtrip");
+    let tmp_dir = tmp("roundtrip");
+    let dir = tmp_dir.path();
     for model in &outcome.candidates {
         let path = dir.join(format!("{}.json", model.model_id));
         model.save(&path).unwrap();
@@ -571,7 +574,6 @@ fn the_artifact_round_trips() {
             assert_eq!(loaded.predict(&r.raw), model.predict(&r.raw));
         }
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn json_of(model: &Model) -> serde_json::Value {
@@ -630,7 +632,8 @@ fn a_model_changed_after_training_is_refused() {
 
 #[test]
 fn loading_names_the_file() {
-    let dir = tmp("badfile");
+    let tmp_dir = tmp("badfile");
+    let dir = tmp_dir.path();
     let path = dir.join("current.json");
     std::fs::write(
         &path,
@@ -639,7 +642,6 @@ fn loading_names_the_file() {
     .unwrap();
     let msg = Model::load(&path).unwrap_err().to_string();
     assert!(msg.contains("current.json") && msg.contains("v7"), "{msg}");
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 // ---------------------------------------------------------------- champion/challenger
@@ -770,8 +772,9 @@ fn ibm_sample_converts_to_the_data_contract() {
     let book = data.book();
     assert_eq!(book.settled_on(first), Some(d("2013-01-15")));
 
-    let dir = tmp("ibm-contract");
-    data.write_contract(&dir).unwrap();
+    let tmp_dir = tmp("ibm-contract");
+    let dir = tmp_dir.path();
+    data.write_contract(dir).unwrap();
     let invoices = collect_core::ingest::invoices(
         std::fs::File::open(dir.join("invoices.csv")).unwrap(),
         "invoices.csv",
@@ -803,7 +806,6 @@ fn ibm_sample_converts_to_the_data_contract() {
         "{:?}",
         payments.rejects.first()
     );
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -22,26 +22,21 @@ use collect_core::effect::experiments::{Unit, paid_in_time, units};
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 /// A fresh folder under the system temp dir, removed on drop.
-struct Temp(PathBuf);
+struct Temp {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
 
 impl Temp {
     fn new(label: &str) -> Temp {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "collect-planted-{label}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Temp(dir)
-    }
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("collect-{label}-"))
+            .tempdir()
+            .unwrap();
+        Temp {
+            path: dir.path().to_path_buf(),
+            _dir: dir,
+        }
     }
 }
 
@@ -54,7 +49,7 @@ struct Run {
 /// The proactive run of the demo with `policy` on a generated book, and the
 /// report over the whole run.
 fn run(tmp: &Temp, policy: &Path, seed: u64, customers: u32) -> Run {
-    let home = Home::open(&tmp.0.join("home")).unwrap();
+    let home = Home::open(&tmp.path.join("home")).unwrap();
     let loaded = local::load_policy(policy).unwrap();
     let generated = generate::generate(seed, customers);
     let pay_links = home.pay_links().unwrap();
@@ -268,7 +263,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn reminders_beat_no_reminder_and_a_pre_due_call_does_nothing() {
     let tmp = Temp::new("control-arms");
-    let policy = policy_with_control_arms(&tmp.0);
+    let policy = policy_with_control_arms(&tmp.path);
     let seed = 7;
     let run = run(&tmp, &policy, seed, 300);
 

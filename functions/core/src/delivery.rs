@@ -7,11 +7,12 @@
 //! 2. record the planned messages with their whole content (the plan
 //!    offered included), then the actions, each conditionally;
 //! 3. deliver every unfinished message of the scope — this run's and any a
-//!    crash left behind, from any day — one by one:
+//!    crash left behind, from any day — in batches of up to 200:
 //!    - a message left `sending` is first looked up at the mail service: if
 //!      it was accepted, it is only marked sent (never handed over again);
-//!    - every other is **checked again against the current state** just
-//!      before it is handed over: the customer (do-not-contact, address),
+//!    - every other is **checked again against the current state** when
+//!      its batch is about to go out (the customer is read again then):
+//!      the customer (do-not-contact, address),
 //!      each invoice (settled, held by a dispute, promise or plan, the
 //!      policy's holds), the offer's balance, the contact caps and one
 //!      email per customer a day. What is dropped is recorded with its
@@ -128,7 +129,7 @@ pub enum RunError {
     Ledger(#[from] LedgerError),
     #[error(
         "another sweep of this {scope} is running (pid {pid} on {host}, since {since}); \
-         it holds the lease until {expires} unless it renews it"
+         if it stopped without finishing, its claim on the {scope} runs out at {expires}"
     )]
     Busy {
         scope: String,
@@ -289,11 +290,29 @@ impl Sweeper<'_> {
             self.renew(ledger, &lease, req).await?;
         }
         let result = self.run_leased(ledger, mailer, req, &lease).await;
-        if !req.dry_run && !matches!(result, Err(RunError::Crashed(_))) {
+        if req.dry_run || matches!(result, Err(RunError::Crashed(_))) {
             // A crashed run never gets here in real life: its lease expires.
-            ledger.release_lease(&lease, &req.holder).await?;
+            return result;
         }
-        result
+        let released = ledger.release_lease(&lease, &req.holder).await;
+        // The run's own error, if any, says more than the release's.
+        let report = result?;
+        released?;
+        Ok(report)
+    }
+
+    /// Renews the lease in the middle of a run: another holder means this
+    /// run's lease ran out and was taken; a ledger failure stays itself.
+    async fn keep<L: Ledger>(
+        &self,
+        ledger: &L,
+        lease: &str,
+        req: &RunRequest<'_>,
+    ) -> Result<(), RunError> {
+        match self.renew(ledger, lease, req).await {
+            Err(RunError::Busy { .. }) => Err(RunError::LostLease(lease.to_string())),
+            other => other,
+        }
     }
 
     /// The local runner's entry: the same run, driven to completion on this
@@ -360,16 +379,12 @@ impl Sweeper<'_> {
         if req.dry_run {
             return Ok(report);
         }
-        if !req.dry_run {
-            mailer.recover().await.map_err(|e| LedgerError::Service {
-                service: "mail",
-                operation: "recover",
-                message: e.to_string(),
-            })?;
-        }
-        self.renew(ledger, lease, req)
-            .await
-            .map_err(|_| RunError::LostLease(lease.to_string()))?;
+        mailer.recover().await.map_err(|e| LedgerError::Service {
+            service: "mail",
+            operation: "recover",
+            message: e.to_string(),
+        })?;
+        self.keep(ledger, lease, req).await?;
 
         // Messages first, with their content: an action never names a
         // message that is not recorded.
@@ -417,20 +432,15 @@ impl Sweeper<'_> {
             .enumerate()
             .map(|(k, m)| (m.message_id.as_str(), k))
             .collect();
-        unfinished.sort_by_key(|m| {
-            (
-                order.get(m.message_id.as_str()).copied(),
-                m.planned_on,
-                m.message_id.clone(),
-            )
+        unfinished.sort_by(|a, b| {
+            let key = |m: &StoredMessage| order.get(m.message_id.as_str()).copied();
+            (key(a), a.planned_on, &a.message_id).cmp(&(key(b), b.planned_on, &b.message_id))
         });
         let mut unfinished = unfinished.into_iter().peekable();
         let mut first = true;
         while unfinished.peek().is_some() {
             if !first {
-                self.renew(ledger, lease, req)
-                    .await
-                    .map_err(|_| RunError::LostLease(lease.to_string()))?;
+                self.keep(ledger, lease, req).await?;
             }
             first = false;
             let batch: Vec<StoredMessage> = unfinished.by_ref().take(BATCH).collect();

@@ -5,8 +5,12 @@ use crate::Format;
 use crate::cases::{self, Case};
 use crate::policy_files;
 use anyhow::{Result, bail};
-use policy_lang::{DayPlan, Policy};
+use collect_core::domain::ActionStatus;
+use collect_core::message::{PayLinks, Templates};
+use collect_core::rehearsal::{DayOutcome, rehearse};
+use policy_lang::Policy;
 use serde::Serialize;
+use std::path::Path;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -26,6 +30,7 @@ pub fn run(paths: &[PathBuf], format: Format) -> Result<ExitCode> {
     for path in &files {
         match cases::read(path, policy_files::load) {
             Ok((file, policy)) => {
+                let bench = Bench::new(policy, &file.policy_path)?;
                 for (name, line, problem) in &file.broken {
                     outcomes.push(Outcome {
                         file: path.display().to_string(),
@@ -36,7 +41,7 @@ pub fn run(paths: &[PathBuf], format: Format) -> Result<ExitCode> {
                     });
                 }
                 for case in &file.cases {
-                    let failures = run_case(&policy, case);
+                    let failures = run_case(&bench, case);
                     outcomes.push(Outcome {
                         file: path.display().to_string(),
                         line: case.line,
@@ -94,27 +99,68 @@ pub fn run(paths: &[PathBuf], format: Format) -> Result<ExitCode> {
     })
 }
 
-fn describe(plan: &DayPlan) -> String {
-    if plan.actions.is_empty() {
-        format!("no action ({})", plan.reasons.join("; "))
+fn describe(day: &DayOutcome) -> String {
+    if day.actions.is_empty() {
+        format!("no action ({})", day.reasons.join("; "))
     } else {
-        plan.actions
+        day.actions
             .iter()
-            .map(|a| match &a.deferred {
-                Some(r) => format!("{} (deferred: {r})", a.describe()),
-                None => a.describe(),
+            .map(|a| match (a.status, &a.note) {
+                (ActionStatus::Deferred, Some(r)) => format!("{} (deferred: {r})", a.describe()),
+                (ActionStatus::Failed, Some(r)) => format!("{} (FAILED: {r})", a.describe()),
+                _ => a.describe(),
             })
             .collect::<Vec<_>>()
             .join(", ")
     }
 }
 
-/// Checks one case; returns what went wrong, empty when it passed.
-pub fn run_case(policy: &Policy, case: &Case) -> Vec<String> {
+/// What a case runs against: the policy, its templates and a pay-link key.
+pub struct Bench {
+    pub policy: Policy,
+    pub templates: Result<Templates, String>,
+    pub pay_links: PayLinks,
+}
+
+impl Bench {
+    /// The policy with the templates beside it, as `collect run` loads them.
+    pub fn new(policy: Policy, policy_path: &Path) -> Result<Bench> {
+        let dir = policy_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("templates");
+        let templates = Templates::load(&dir).map_err(|e| e.to_string());
+        // A fixed key: the tests never send a link anywhere.
+        let pay_links = PayLinks::new(&[0x5a; 32], "https://pay.policy-test.example/{token}")
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Bench {
+            policy,
+            templates,
+            pay_links,
+        })
+    }
+
+    /// The case's days as the production sweep lives them.
+    pub fn rehearse(&self, case: &Case) -> Result<Vec<DayOutcome>, String> {
+        let templates = self
+            .templates
+            .as_ref()
+            .map_err(|e| format!("the templates cannot be loaded: {e}"))?;
+        let (book, run) = case.rehearsal()?;
+        rehearse(&self.policy, templates, &self.pay_links, &book, &run).map_err(|e| e.to_string())
+    }
+}
+
+/// Checks one case through the production sweep; returns what went wrong,
+/// empty when it passed.
+pub fn run_case(bench: &Bench, case: &Case) -> Vec<String> {
+    let days = match bench.rehearse(case) {
+        Ok(days) => days,
+        Err(e) => return vec![format!("this case cannot run: {e}")],
+    };
     let mut failures = Vec::new();
-    for day in case.days() {
-        let facts = case.facts(day);
-        let plan = policy.day_plan(&facts, &case.context());
+    for plan in &days {
+        let day = plan.day.map(|d| d.to_string()).unwrap_or_default();
         if let Some(want) = &case.segment
             && plan.segment.as_deref() != Some(want.as_str())
         {
@@ -123,12 +169,23 @@ pub fn run_case(policy: &Policy, case: &Case) -> Vec<String> {
                 plan.segment.as_deref().unwrap_or("none")
             ));
         }
+        for a in plan
+            .actions
+            .iter()
+            .filter(|a| a.status == ActionStatus::Failed)
+        {
+            failures.push(format!(
+                "on {day}: `{}` failed in the sweep: {}",
+                a.describe(),
+                a.note.as_deref().unwrap_or("no reason recorded")
+            ));
+        }
         for (expected, deferred) in [(&case.expect, false), (&case.deferred, true)] {
             let Some(expect) = expected else { continue };
             let mut got: Vec<String> = plan
                 .actions
                 .iter()
-                .filter(|a| a.is_deferred() == deferred)
+                .filter(|a| a.is_deferred() == deferred && a.status != ActionStatus::Failed)
                 .map(|a| a.describe())
                 .collect();
             let mut want = expect.clone();
@@ -143,7 +200,7 @@ pub fn run_case(policy: &Policy, case: &Case) -> Vec<String> {
                 };
                 failures.push(format!(
                     "on {day}: expected {what}: {want_text}; got {}",
-                    describe(&plan)
+                    describe(plan)
                 ));
             }
         }
@@ -156,7 +213,7 @@ pub fn run_case(policy: &Policy, case: &Case) -> Vec<String> {
             if !matches {
                 failures.push(format!(
                     "on {day}: expected no action because of `{reason}`, got {}",
-                    describe(&plan)
+                    describe(plan)
                 ));
             }
         }
@@ -164,9 +221,9 @@ pub fn run_case(policy: &Policy, case: &Case) -> Vec<String> {
             for a in &plan.actions {
                 if a.label == *never || a.label.starts_with(&format!("{never} ")) {
                     failures.push(format!(
-                        "on {day}: `{}` must never happen here (line {})",
+                        "on {day}: `{}` must never happen here ({})",
                         a.describe(),
-                        a.line
+                        a.rule
                     ));
                 }
             }

@@ -484,6 +484,107 @@ never = ["letter"]
 }
 
 #[test]
+fn a_label_no_step_can_produce_is_an_error_naming_the_labels_there_are() {
+    // `never = ["emails"]` used to pass over days on which emails went out:
+    // a safety test that tested nothing.
+    for (label, line) in [("emails", 1), ("Email", 8), ("email urgent-notise", 15)] {
+        let dir = small_policy_folder("test-never-typo");
+        let cases = r#"[[case]]
+name = "never emails"
+from = 2026-12-10
+to = 2026-12-20
+invoice = { amount = "100 USD", due_date = 2026-12-17 }
+never = ["emails"]
+
+[[case]]
+name = "never Email"
+from = 2026-12-10
+to = 2026-12-20
+invoice = { amount = "100 USD", due_date = 2026-12-17 }
+never = ["Email"]
+
+[[case]]
+name = "never a misspelt notice"
+from = 2026-12-10
+to = 2026-12-20
+invoice = { amount = "100 USD", due_date = 2026-12-17 }
+never = ["email urgent-notise"]
+"#;
+        let tests = dir.write("small.tests.toml", cases);
+        let out = collect(&["test", &dir.arg()]);
+        assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+        let text = stdout(&out);
+        assert!(text.contains("0 passed, 3 failed"), "{}", show(&out));
+        assert!(
+            text.contains(&format!("({}:{line})", tests.display())),
+            "{label}: {}",
+            show(&out)
+        );
+        assert!(
+            text.contains(&format!(
+                "never: `{label}` is not something policy `small` can do; it can do: email, email reminder, letter, letter final"
+            )),
+            "{label}: {}",
+            show(&out)
+        );
+    }
+}
+
+#[test]
+fn cases_run_through_the_production_sweep() {
+    // The policy has no do-not-contact hold: the sweep never contacts such
+    // a customer anyway, and the test says so (the policy alone would send).
+    let dir = small_policy_folder("test-production");
+    dir.write(
+        "small.tests.toml",
+        r#"[[case]]
+name = "a do-not-contact customer gets nothing, whatever the policy says"
+from = 2026-12-01
+to = 2027-02-28
+customer = { do_not_contact = true }
+invoice = { amount = "100 USD", due_date = 2026-12-17 }
+never = ["email", "letter"]
+
+[[case]]
+name = "on the due date it is held as a do-not-contact customer"
+date = 2026-12-17
+customer = { do_not_contact = true }
+invoice = { amount = "100 USD", due_date = 2026-12-17 }
+no_action = "held by do-not-contact customer"
+
+[[case]]
+name = "the reminder goes out on the due date"
+date = 2026-12-17
+invoice = { amount = "100 USD", due_date = 2026-12-17 }
+expect = ["email reminder"]
+"#,
+    );
+    let out = collect(&["test", &dir.arg()]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("3 passed, 0 failed"),
+        "{}",
+        show(&out)
+    );
+
+    // What fails at run time fails the test: the reminder's subject names
+    // a value that does not exist, so the sweep cannot compose the email.
+    dir.write(
+        "templates/reminder/en/subject.txt",
+        "{{ customer.nickname }}",
+    );
+    let out = collect(&["test", &dir.arg()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let text = stdout(&out);
+    assert!(text.contains("2 passed, 1 failed"), "{}", show(&out));
+    assert!(
+        text.contains("on 2026-12-17: `email reminder` failed in the sweep"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
 fn a_case_with_an_unknown_field_names_file_line_field_and_a_fix() {
     let dir = small_policy_folder("test-typo");
     let tests = dir.write(

@@ -10,6 +10,8 @@
 //!   is in `aws`);
 //! - `delivery`: the one delivery protocol — plan, record, check again,
 //!   send, reconcile — run by `collect run` and the sweep Lambda alike;
+//! - `rehearsal`: a policy test case swept day by day through the
+//!   production sweep and delivery, on a one-customer in-memory book;
 //! - `effect`: outcomes matched to actions, KPIs, experiments and their uplift;
 //! - `store`: the book's records on SQLite (ingest, queries of the CLI);
 //! - `testkit`: builders, a recording mail service and the conformance
@@ -26,6 +28,7 @@ pub mod ingest;
 pub mod ledger;
 pub mod message;
 pub mod model;
+pub mod rehearsal;
 #[cfg(feature = "sqlite")]
 pub mod store;
 pub mod sweep;

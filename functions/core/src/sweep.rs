@@ -471,26 +471,27 @@ impl<'a> CustomerSweep<'a> {
         if d.not_in_effect {
             plan.not_covered.push((
                 inv.invoice_id.clone(),
-                "the policy is not yet in effect".to_string(),
+                match self.policy.effective {
+                    Some(from) => format!("the policy is not in effect until {from}"),
+                    None => "the policy is not in effect".to_string(),
+                },
             ));
             return None;
         }
+        // The policy's holds by name, and do-not-contact whatever the
+        // policy says.
+        let mut holds: Vec<String> = bits(d.holds)
+            .filter_map(|i| self.policy.holds.get(i))
+            .map(|h| h.name.clone())
+            .collect();
         if customer.do_not_contact {
-            plan.held.push(Held {
-                invoice_id: inv.invoice_id.clone(),
-                customer_id: customer.customer_id.clone(),
-                holds: vec!["do-not-contact customer".to_string()],
-            });
-            return None;
+            holds.push("do-not-contact customer".to_string());
         }
-        if d.is_held() {
+        if !holds.is_empty() {
             plan.held.push(Held {
                 invoice_id: inv.invoice_id.clone(),
                 customer_id: customer.customer_id.clone(),
-                holds: bits(d.holds)
-                    .filter_map(|i| self.policy.holds.get(i))
-                    .map(|h| h.name.clone())
-                    .collect(),
+                holds,
             });
             return None;
         }

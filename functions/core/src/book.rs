@@ -59,6 +59,9 @@ pub struct Step {
     pub status: ActionStatus,
     pub step_offset: i64,
     pub channel: Option<Channel>,
+    /// `email firm-notice`, `call collections`: what the step did, so a
+    /// later segment's ladder does not do it again.
+    pub label: Arc<str>,
     pub decided_on: NaiveDate,
     pub sent_on: Option<NaiveDate>,
     pub message_id: Option<Box<str>>,
@@ -89,6 +92,7 @@ impl Step {
             status: a.status,
             step_offset: a.step_offset,
             channel: channel(&a.channel),
+            label: strings.get(&a.label),
             decided_on: a.decided_on,
             sent_on: a.sent_on,
             message_id: a.message_id.as_deref().map(Into::into),

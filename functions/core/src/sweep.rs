@@ -296,6 +296,30 @@ fn waiting(a: &ActionRecord) -> bool {
     ) && a.message_id.is_none()
 }
 
+/// Waiting for a person: a letter awaiting approval or approved, an open
+/// call task.
+fn for_a_person(a: &ActionRecord) -> bool {
+    matches!(
+        a.status,
+        ActionStatus::AwaitingApproval | ActionStatus::Approved
+    ) || (a.status == ActionStatus::Planned && a.channel == "call")
+}
+
+/// Went out, or to a person (who may still be deciding): what moves an
+/// invoice along its ladder whatever segment it was in.
+fn went_out(status: ActionStatus) -> bool {
+    matches!(
+        status,
+        ActionStatus::Sent
+            | ActionStatus::Sending
+            | ActionStatus::Planned
+            | ActionStatus::AwaitingApproval
+            | ActionStatus::Approved
+            | ActionStatus::Rejected
+            | ActionStatus::Failed
+    )
+}
+
 /// A contact step decided for one invoice, waiting for the customer's
 /// guardrails and consolidation.
 struct Pending {
@@ -509,7 +533,11 @@ impl<'a> CustomerSweep<'a> {
     }
 
     /// The invoice moved to another segment: what still waited under the
-    /// old one will not happen.
+    /// old one. A letter awaiting approval or approved, and an open call
+    /// task, carry over when the new segment's ladder has the same action
+    /// (a person still decides or calls); otherwise they are closed with the
+    /// reason. A deferred step is closed: the new ladder proposes its own.
+    /// Closed steps never count as taken (see [`Self::take_due_step`]).
     fn close_other_segments(&self, at: &OnLadder<'_>, plan: &mut SweepPlan) {
         let segment = at.segment();
         for a in self
@@ -518,15 +546,41 @@ impl<'a> CustomerSweep<'a> {
             .iter()
             .filter(|a| a.policy_name == self.policy.name && a.segment != segment && waiting(a))
         {
+            if self.carries_over(at, a) {
+                continue;
+            }
             let mut r = a.clone();
             r.status = ActionStatus::Skipped;
-            r.note = Some(format!(
-                "skipped: the invoice moved from segment `{}` to `{segment}` (was {})",
-                a.segment,
-                a.status.as_str()
-            ));
+            r.note = Some(if for_a_person(a) {
+                format!(
+                    "skipped: the invoice moved from segment `{}` to `{segment}`, whose ladder has no `{}` (was {})",
+                    a.segment,
+                    a.label,
+                    a.status.as_str()
+                )
+            } else {
+                format!(
+                    "skipped: the invoice moved from segment `{}` to `{segment}` (was {}); the new ladder proposes its own step",
+                    a.segment,
+                    a.status.as_str()
+                )
+            });
             plan.records.push(r);
         }
+    }
+
+    /// Whether a record waiting for a person under another segment stays
+    /// open under the invoice's segment now: its ladder has the same action.
+    fn carries_over(&self, at: &OnLadder<'_>, a: &ActionRecord) -> bool {
+        a.segment != at.segment()
+            && for_a_person(a)
+            && at.ladder.steps.iter().any(|step| match &step.action {
+                CAction::Experiment { arms, .. } => arms
+                    .iter()
+                    .filter_map(|arm| arm.action.as_deref())
+                    .any(|x| x.label() == a.label),
+                other => other.label() == a.label,
+            })
     }
 
     /// Customers in the control group: the pre-due steps they do not get
@@ -561,7 +615,16 @@ impl<'a> CustomerSweep<'a> {
 
     /// Approved by a person since the last sweep: deliver now.
     fn pass_on_approved(&self, at: &OnLadder<'_>, pending: &mut Vec<Pending>) {
-        for a in self.mine(at).filter(|a| a.status == ActionStatus::Approved) {
+        let carried = self
+            .book
+            .actions_of(&at.inv.invoice_id)
+            .iter()
+            .filter(|a| a.policy_name == self.policy.name && self.carries_over(at, a));
+        for a in self
+            .mine(at)
+            .chain(carried)
+            .filter(|a| a.status == ActionStatus::Approved)
+        {
             if let Some(channel) = crate::book::channel(&a.channel) {
                 pending.push(Pending {
                     record: a.clone(),
@@ -584,13 +647,22 @@ impl<'a> CustomerSweep<'a> {
         pending: &mut Vec<Pending>,
     ) {
         // Where the invoice stands on its ladder: the latest step taken under
-        // this policy, whatever segment it was in then (a customer moving
-        // between segments does not get the same reminder twice).
-        let taken_max = self
-            .book
-            .steps_of(&at.inv.invoice_id)
+        // this policy. Under the segment it is in, every taken step counts
+        // (skipped ones too: a catch-up or the control group moved past
+        // them); under another segment, only what went out or to a person —
+        // a step closed by the segment change is not a step taken.
+        let steps = self.book.steps_of(&at.inv.invoice_id);
+        let mine = |a: &&crate::book::Step| *a.policy_name == *self.policy.name;
+        let taken_max = steps
             .iter()
-            .filter(|a| *a.policy_name == *self.policy.name && a.status.is_taken())
+            .filter(mine)
+            .filter(|a| {
+                if *a.segment == *at.segment() {
+                    a.status.is_taken()
+                } else {
+                    went_out(a.status)
+                }
+            })
             .map(|a| a.step_offset)
             .max();
         let candidates: Vec<usize> = bits(at.d.due)
@@ -644,6 +716,26 @@ impl<'a> CustomerSweep<'a> {
         };
         r.label = action.label();
         r.target = target(action);
+        // Never the same action twice for one invoice across segments: the
+        // firm notice sent under `high_risk` at +5d is not sent again under
+        // `standard` at +7d.
+        if let Some(done) = steps.iter().filter(mine).find(|a| {
+            *a.segment != *at.segment()
+                && *a.label == *r.label
+                && went_out(a.status)
+                && a.status != ActionStatus::Failed
+        }) {
+            r.status = ActionStatus::Skipped;
+            r.note = Some(format!(
+                "skipped: `{}` was already done for this invoice under segment `{}` ({}, {})",
+                r.label,
+                done.segment,
+                done.decided_on,
+                done.status.as_str()
+            ));
+            plan.records.push(r);
+            return;
+        }
         let Some(channel) = action.channel() else {
             return;
         };

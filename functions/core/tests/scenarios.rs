@@ -657,3 +657,186 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------- segment changes
+
+/// Two ladders with the same actions at other offsets, and one with none
+/// of them; the segment follows the customer's tags, changed mid-ladder.
+const SEGMENTS: &str = r#"
+policy "segments" effective 2027-01-01 currency USD
+limits
+  business days only
+segment watch when "watch" in customer.tags
+segment strategic when "strategic" in customer.tags
+segment standard otherwise
+ladder watch
+  due        email "urgent-notice"
+  due + 5d   email "firm-notice"
+  due + 10d  call "collections"
+  due + 21d  letter "legal-notice" requires approval
+ladder strategic
+  due + 7d   call "account-manager"
+ladder standard
+  due        email "urgent-notice"
+  due + 7d   email "firm-notice"
+  due + 15d  call "collections"
+  due + 30d  letter "legal-notice" requires approval
+"#;
+
+// Invoice A is due Thursday 2027-03-11. Standard: urgent 03-11, firm 03-18,
+// call Fri 03-26, letter Sat 04-10 → Mon 04-12. Watch: urgent 03-11, firm
+// Tue 03-16, call Sun 03-21 → Mon 03-22, letter Thu 04-01.
+
+fn segments() -> Scenario {
+    let mut s = Scenario::with_policy(SEGMENTS);
+    s.customer("C1", |_| {})
+        .invoice("A", "C1", "2027-03-11", "1000.00");
+    s
+}
+
+fn tag(s: &mut Scenario, tags: &[&str]) {
+    s.customer("C1", |c| {
+        c.tags = tags.iter().map(|t| t.to_string()).collect();
+    });
+}
+
+#[test]
+fn a_letter_awaiting_approval_carries_over_to_a_segment_whose_ladder_has_it() {
+    // Issue 10, case 3: the letter awaiting approval since the 12th was
+    // cancelled when risk rose, and nothing was ever proposed again.
+    let mut s = segments();
+    s.run_range("2027-03-01", "2027-04-16");
+    let letter = s
+        .store
+        .actions()
+        .unwrap()
+        .into_iter()
+        .find(|a| a.label == "letter legal-notice")
+        .unwrap();
+    assert_eq!(letter.status, ActionStatus::AwaitingApproval);
+    tag(&mut s, &["watch"]);
+    let later = s.run_range("2027-04-19", "2027-05-31");
+    assert!(later.is_empty(), "nothing closed, nothing new: {later:?}");
+    let still = s.store.action(&letter.action_id).unwrap().unwrap();
+    assert_eq!(still.status, ActionStatus::AwaitingApproval);
+    // A person approves it under the new segment: it goes out.
+    s.decide(&letter.action_id, true, "2027-06-01");
+    assert_eq!(s.run("2027-06-01"), ["A letter legal-notice sent"]);
+}
+
+#[test]
+fn a_letter_awaiting_approval_is_closed_with_its_reason_when_the_new_ladder_has_no_letter() {
+    let mut s = segments();
+    s.run_range("2027-03-01", "2027-04-16");
+    tag(&mut s, &["strategic"]);
+    assert_eq!(
+        s.run("2027-04-19"),
+        [
+            "A call collections skipped",
+            "A letter legal-notice skipped"
+        ],
+        "the strategic ladder has neither letters nor collections calls"
+    );
+    let letter = s
+        .store
+        .actions()
+        .unwrap()
+        .into_iter()
+        .find(|a| a.label == "letter legal-notice")
+        .unwrap();
+    assert!(
+        letter.note.as_deref().unwrap().contains(
+            "moved from segment `standard` to `strategic`, whose ladder has no `letter legal-notice`"
+        ),
+        "{:?}",
+        letter.note
+    );
+}
+
+#[test]
+fn the_same_reminder_never_goes_twice_across_segments() {
+    // Issue 10, case 4: firm notice at watch +5d, then again at standard +7d.
+    let mut s = segments();
+    tag(&mut s, &["watch"]);
+    let before = s.run_range("2027-03-01", "2027-03-16");
+    assert_eq!(
+        before,
+        [
+            day("2027-03-11", &["A email urgent-notice sent"]),
+            day("2027-03-16", &["A email firm-notice sent"]),
+        ]
+    );
+    tag(&mut s, &[]);
+    assert_eq!(s.run("2027-03-18"), ["A email firm-notice skipped"]);
+    let notes: Vec<String> = s
+        .store
+        .actions()
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.segment == "standard")
+        .filter_map(|a| a.note)
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.contains(
+            "`email firm-notice` was already done for this invoice under segment `watch`"
+        )),
+        "{notes:?}"
+    );
+    // The ladder goes on: the standard call on Fri 26 Mar.
+    assert_eq!(s.run("2027-03-26"), ["A call collections planned"]);
+}
+
+#[test]
+fn an_open_call_task_carries_over_and_is_not_created_twice() {
+    let mut s = segments();
+    tag(&mut s, &["watch"]);
+    s.run_range("2027-03-01", "2027-03-22");
+    let call = s
+        .store
+        .actions()
+        .unwrap()
+        .into_iter()
+        .find(|a| a.label == "call collections")
+        .unwrap();
+    assert_eq!(call.status, ActionStatus::Planned);
+    tag(&mut s, &[]);
+    let after = s.run_range("2027-03-23", "2027-04-09");
+    assert_eq!(
+        after,
+        [day("2027-03-26", &["A call collections skipped"])],
+        "the open task stays, the standard ladder's call is not a second one"
+    );
+    assert_eq!(
+        s.store.action(&call.action_id).unwrap().unwrap().status,
+        ActionStatus::Planned
+    );
+}
+
+#[test]
+fn a_deferred_step_closed_by_a_segment_change_is_proposed_by_the_new_ladder() {
+    // The watch firm notice waits for the email cap (one a week), then the
+    // invoice moves to standard, whose firm notice at +7d goes out: the
+    // closed step did not count as taken.
+    let mut s = Scenario::with_policy(&SEGMENTS.replace(
+        "  business days only",
+        "  business days only\n  at most 1 email per customer per 7d",
+    ));
+    s.customer("C1", |_| {})
+        .invoice("A", "C1", "2027-03-11", "1000.00");
+    tag(&mut s, &["watch"]);
+    let watch = s.run_range("2027-03-01", "2027-03-16");
+    assert_eq!(
+        watch,
+        [
+            day("2027-03-11", &["A email urgent-notice sent"]),
+            day("2027-03-16", &["A email firm-notice deferred"]),
+        ]
+    );
+    tag(&mut s, &[]);
+    assert_eq!(
+        s.run("2027-03-17"),
+        ["A email firm-notice skipped"],
+        "the watch step is closed"
+    );
+    assert_eq!(s.run("2027-03-18"), ["A email firm-notice sent"]);
+}

@@ -147,6 +147,8 @@ struct SlimAction<'a> {
     step_offset: i64,
     #[serde(borrow)]
     channel: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    label: std::borrow::Cow<'a, str>,
     decided_on: NaiveDate,
     #[serde(default)]
     sent_on: Option<NaiveDate>,
@@ -195,6 +197,7 @@ impl SqliteStore {
                         status: a.status,
                         step_offset: a.step_offset,
                         channel: crate::book::channel(&a.channel),
+                        label: strings.get(&a.label),
                         decided_on: a.decided_on,
                         sent_on: a.sent_on,
                         message_id: a.message_id.as_deref().map(Into::into),

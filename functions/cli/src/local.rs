@@ -266,11 +266,20 @@ pub fn run(
             println!("scorer: {}", scorer.describe());
         }
     }
-    Ok(if report.failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(
+        if report.failed.is_empty() && report.plan.unprocessable.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            if matches!(format, Format::Human) {
+                eprintln!(
+                    "error: {} message(s) failed and {} customer(s) were set aside; the rest of the sweep is done (see above)",
+                    report.failed.len(),
+                    report.plan.unprocessable.len()
+                );
+            }
+            ExitCode::FAILURE
+        },
+    )
 }
 
 fn describe_run(report: &RunReport, date: NaiveDate, home: &Home) -> String {
@@ -380,6 +389,12 @@ fn describe_run(report: &RunReport, date: NaiveDate, home: &Home) -> String {
     }
     for (id, reason) in &report.failed {
         let _ = writeln!(out, "  FAILED: message {id}: {reason}");
+    }
+    for (customer, reason) in &plan.unprocessable {
+        let _ = writeln!(
+            out,
+            "  SET ASIDE: customer {customer}: {reason}; everyone else was swept"
+        );
     }
     if !plan.not_covered.is_empty() {
         let _ = writeln!(

@@ -332,12 +332,15 @@ impl Book {
             .iter()
             .take_while(|p| p.paid_on <= day)
             .map(|p| p.amount)
-            .sum()
+            .fold(Decimal::ZERO, Decimal::saturating_add)
     }
 
     /// Still owed at the end of `day`.
     pub fn balance(&self, invoice: &Invoice, day: NaiveDate) -> Decimal {
-        (invoice.amount - self.paid(invoice, day)).max(Decimal::ZERO)
+        invoice
+            .amount
+            .saturating_sub(self.paid(invoice, day))
+            .max(Decimal::ZERO)
     }
 
     /// Issued on or before `day` and not fully paid by then.
@@ -349,7 +352,7 @@ impl Book {
     pub fn settled_on(&self, invoice: &Invoice) -> Option<NaiveDate> {
         let mut paid = Decimal::ZERO;
         for p in self.payments_of(&invoice.invoice_id) {
-            paid += p.amount;
+            paid = paid.saturating_add(p.amount);
             if paid >= invoice.amount {
                 return Some(p.paid_on);
             }
@@ -425,18 +428,43 @@ impl Book {
             .iter()
             .filter(|p| p.paid_on >= plan.accepted_on && p.paid_on <= day)
             .map(|p| p.amount)
-            .sum();
+            .fold(Decimal::ZERO, Decimal::saturating_add);
         let owed: Decimal = plan
             .items
             .iter()
             .filter(|(d, _)| *d < day)
             .map(|(_, a)| *a)
-            .sum();
+            .fold(Decimal::ZERO, Decimal::saturating_add);
         if paid >= owed {
             PlanState::Current
         } else {
             PlanState::Defaulted
         }
+    }
+
+    /// Why the sweep cannot work on this customer's records, if it cannot:
+    /// an invoice or payment amount beyond [`AMOUNT_LIMIT`] either way.
+    pub fn money_problem(&self, customer_id: &str) -> Option<String> {
+        let limit = Decimal::from(crate::domain::AMOUNT_LIMIT);
+        for inv in self.invoices_of(customer_id) {
+            if inv.amount.abs() > limit {
+                return Some(format!(
+                    "invoice `{}` has the amount {} {}, beyond the limit of 1000000000000; correct it in the ERP and ingest it again",
+                    inv.invoice_id, inv.amount, inv.currency
+                ));
+            }
+            if let Some(p) = self
+                .payments_of(&inv.invoice_id)
+                .iter()
+                .find(|p| p.amount.abs() > limit)
+            {
+                return Some(format!(
+                    "payment `{}` of invoice `{}` has the amount {}, beyond the limit of 1000000000000; correct it in the ERP and ingest it again",
+                    p.payment_id, inv.invoice_id, p.amount
+                ));
+            }
+        }
+        None
     }
 
     /// A customer's exposure and history on `day`.
@@ -452,7 +480,7 @@ impl Book {
             }
             let balance = self.balance(inv, day);
             if balance > Decimal::ZERO {
-                s.open_amount += balance;
+                s.open_amount = s.open_amount.saturating_add(balance);
                 s.open_invoices += 1;
                 if inv.due_date < day {
                     s.overdue_invoices += 1;
@@ -532,6 +560,7 @@ pub fn schedule(
     start: NaiveDate,
 ) -> Vec<(NaiveDate, Decimal)> {
     let mut items = Vec::new();
+    let balance = balance.max(Decimal::ZERO);
     let down = terms.down_payment.clamp(Decimal::ZERO, balance).round_dp(2);
     if down > Decimal::ZERO {
         items.push((start, down));
@@ -543,8 +572,10 @@ pub fn schedule(
     let mut allotted = Decimal::ZERO;
     for k in 1..=n {
         let amount = if k == n { rest - allotted } else { each };
-        allotted += amount;
-        let days = u64::try_from(terms.every_days.max(1)).unwrap_or(30) * u64::from(k);
+        allotted = allotted.saturating_add(amount);
+        let days = u64::try_from(terms.every_days.max(1))
+            .unwrap_or(30)
+            .saturating_mul(u64::from(k));
         let date = start.checked_add_days(Days::new(days)).unwrap_or(start);
         items.push((date, amount));
     }

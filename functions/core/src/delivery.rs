@@ -726,6 +726,24 @@ impl Sweeper<'_> {
                         from: MessageStatus::Sending,
                     });
                 }
+                Err(e @ MailError::Build { .. }) => {
+                    // Our side (a template that does not render): nothing
+                    // went out. The steps wait, and go out once it is fixed.
+                    let reason = format!(
+                        "the message could not be composed: {e}; fix it and the next sweep sends it"
+                    );
+                    report.failed.push((m.message_id.clone(), reason.clone()));
+                    let mut back = m;
+                    back.status = MessageStatus::Cancelled;
+                    back.sending_since = None;
+                    back.note = Some(reason.clone());
+                    finishing.push(Move {
+                        day,
+                        actions: with_status(&sending, ActionStatus::Deferred, Some(&reason)),
+                        next: back,
+                        from: MessageStatus::Sending,
+                    });
+                }
                 Err(e) => {
                     let reason = format!("the message could not be sent: {e}");
                     report.failed.push((m.message_id.clone(), reason.clone()));
@@ -905,10 +923,12 @@ impl Sweeper<'_> {
         }
         if m.channel == "offer" {
             let balance = fresh.balance(inv, day);
-            let offered: Option<Decimal> = m
-                .plan
-                .as_ref()
-                .map(|items| items.iter().map(|(_, amount)| *amount).sum());
+            let offered: Option<Decimal> = m.plan.as_ref().map(|items| {
+                items
+                    .iter()
+                    .map(|(_, amount)| *amount)
+                    .fold(Decimal::ZERO, Decimal::saturating_add)
+            });
             if offered != Some(balance) {
                 return Some((
                     ActionStatus::Deferred,
@@ -974,7 +994,10 @@ impl Sweeper<'_> {
             .first()
             .map_or("", |i| i.currency.as_str())
             .to_string();
-        let total: Decimal = invoices.iter().map(|i| book.balance(i, day)).sum();
+        let total: Decimal = invoices
+            .iter()
+            .map(|i| book.balance(i, day))
+            .fold(Decimal::ZERO, Decimal::saturating_add);
         MessageContext {
             customer: CustomerCtx {
                 id: customer.customer_id.clone(),
@@ -1027,7 +1050,13 @@ impl Sweeper<'_> {
                     down_payment: format_money(down, &currency),
                     installments,
                     every_days: every,
-                    total: format_money(items.iter().map(|(_, a)| *a).sum(), &currency),
+                    total: format_money(
+                        items
+                            .iter()
+                            .map(|(_, a)| *a)
+                            .fold(Decimal::ZERO, Decimal::saturating_add),
+                        &currency,
+                    ),
                 }
             }),
         }

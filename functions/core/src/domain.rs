@@ -9,6 +9,12 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+/// The largest amount, in either direction, an invoice or a payment may
+/// have: 10^12 in the currency. Ingest refuses larger values; the sweep
+/// sets aside a customer whose records hold one anyway (an older store, a
+/// direct write), so the sums it makes can never overflow.
+pub const AMOUNT_LIMIT: i64 = 1_000_000_000_000;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Customer {
     pub customer_id: String,

@@ -203,7 +203,8 @@ async fn rehearse_async(
         let after = statuses(&ledger, &run.invoice_id);
         if run.checked.contains(&day) {
             let book = ledger.customer_book(&book.customer.customer_id).await?;
-            let mut out = outcome(policy, &book, run, day, &before, &after);
+            let failed: Vec<&str> = report.failed.iter().map(|(id, _)| id.as_str()).collect();
+            let mut out = outcome(policy, &book, run, day, &before, &after, &failed);
             for (id, why) in &report.plan.not_covered {
                 if *id == run.invoice_id {
                     out.reasons.push(why.clone());
@@ -246,6 +247,7 @@ fn outcome(
     day: NaiveDate,
     before: &BTreeMap<String, ActionRecord>,
     after: &BTreeMap<String, ActionRecord>,
+    failed_messages: &[&str],
 ) -> DayOutcome {
     let mut out = DayOutcome {
         day: Some(day),
@@ -271,7 +273,18 @@ fn outcome(
                 label: a.label.clone(),
                 requires_approval: a.requires_approval,
                 rule: a.rule.clone(),
-                status: a.status,
+                // A message that could not be composed leaves its steps
+                // deferred (they go out once the template is fixed); for
+                // a test that is a failure.
+                status: if a
+                    .message_id
+                    .as_deref()
+                    .is_some_and(|m| failed_messages.contains(&m))
+                {
+                    ActionStatus::Failed
+                } else {
+                    a.status
+                },
                 note: a.note.clone(),
                 experiment: a.experiment.clone(),
                 arm: a.arm.clone(),

@@ -132,6 +132,9 @@ pub struct SweepPlan {
     pub not_covered: Vec<(String, String)>,
     /// Approved actions a guardrail keeps waiting.
     pub approved_waiting: Vec<(String, String)>,
+    /// Customers set aside, with the reason: their records cannot be
+    /// worked on (an absurd amount). Everyone else is swept.
+    pub unprocessable: Vec<(String, String)>,
 }
 
 impl SweepPlan {
@@ -373,6 +376,14 @@ impl<'a> CustomerSweep<'a> {
             }
             return;
         };
+        if let Some(why) = self.book.money_problem(customer_id) {
+            plan.open_invoices += invoices
+                .iter()
+                .filter(|i| self.book.is_open(i, self.day))
+                .count();
+            plan.unprocessable.push((customer_id.clone(), why));
+            return;
+        }
         let stats = self.book.customer_stats(customer_id, self.day);
         let decided = self.decide_all(customer, invoices, &stats);
         let mut pending: Vec<Pending> = Vec::new();

@@ -180,20 +180,7 @@ impl Scenario {
     /// Runs one day and returns what it did, one line per action, sorted:
     /// `INVOICE label status`.
     fn run(&mut self, day: &str) -> Vec<String> {
-        let now = || chrono::Utc::now();
-        let req = RunRequest {
-            scope: Scope::All,
-            day: d(day),
-            dry_run: false,
-            holder: LeaseHolder::this_process(chrono::Utc::now()),
-            now: &now,
-            faults: None,
-        };
-        let report = self
-            .env
-            .runtime()
-            .run_blocking(&self.store, &self.env.mailer, &req)
-            .unwrap();
+        let report = self.report(day);
         let mut out: Vec<String> = report
             .plan
             .records
@@ -205,6 +192,23 @@ impl Scenario {
             .collect();
         out.sort();
         out
+    }
+
+    /// Runs one day and returns its report.
+    fn report(&mut self, day: &str) -> collect_core::delivery::RunReport {
+        let now = || chrono::Utc::now();
+        let req = RunRequest {
+            scope: Scope::All,
+            day: d(day),
+            dry_run: false,
+            holder: LeaseHolder::this_process(chrono::Utc::now()),
+            now: &now,
+            faults: None,
+        };
+        self.env
+            .runtime()
+            .run_blocking(&self.store, &self.env.mailer, &req)
+            .unwrap()
     }
 
     /// Runs every day of a range; returns the days on which something happened.
@@ -839,4 +843,102 @@ fn a_deferred_step_closed_by_a_segment_change_is_proposed_by_the_new_ladder() {
         "the watch step is closed"
     );
     assert_eq!(s.run("2027-03-18"), ["A email firm-notice sent"]);
+}
+
+// ---------------------------------------------------------------- one bad customer
+
+#[test]
+fn a_customer_with_absurd_amounts_is_set_aside_and_everyone_else_is_swept() {
+    // Issue 10, case 7: ten 28-digit payments on one customer made the whole
+    // run panic ("Addition overflowed"): no mail for anyone.
+    let huge = "9999999999999999999999999999";
+    let mut s = Scenario::new();
+    s.customer("C1", |_| {})
+        .invoice("A", "C1", "2027-03-11", "1000.00")
+        .customer("C2", |_| {})
+        .invoice("B", "C2", "2027-03-11", huge);
+    for n in 1..=10 {
+        s.pay("B", &format!("2027-03-0{}", n % 9 + 1), huge);
+    }
+    s.customer("C3", |_| {})
+        .invoice("C", "C3", "2027-03-11", "500.00");
+    let report = s.report("2027-03-11");
+    assert_eq!(
+        report.plan.unprocessable.len(),
+        1,
+        "{:?}",
+        report.plan.unprocessable
+    );
+    let (who, why) = &report.plan.unprocessable[0];
+    assert_eq!(who, "C2");
+    assert!(why.contains("beyond the limit"), "{why}");
+    let to: Vec<&str> = report.sent.iter().map(|m| m.customer_id.as_str()).collect();
+    assert_eq!(to, ["C1", "C3"], "everyone else got their urgent notice");
+}
+
+#[test]
+fn an_invalid_address_holds_the_step_and_it_goes_out_once_corrected() {
+    // Issue 10, case 7: `<c4@x.example>` failed on the send day and the
+    // ladder moved on without it.
+    let mut s = Scenario::new();
+    s.customer("C4", |c| c.email = "<c4@x.example>".into())
+        .invoice("A", "C4", "2027-03-11", "1000.00");
+    assert_eq!(s.run("2027-03-08"), ["A email friendly-reminder deferred"]);
+    let held = s.store.actions().unwrap();
+    assert!(
+        held[0].note.as_deref().unwrap().contains("is invalid"),
+        "{:?}",
+        held[0].note
+    );
+    assert!(s.sent().is_empty());
+    s.customer("C4", |c| c.email = "c4@x.example".into());
+    assert_eq!(s.run("2027-03-09"), ["A email friendly-reminder sent"]);
+    assert_eq!(s.sent().len(), 1);
+}
+
+#[test]
+fn a_message_that_cannot_be_composed_waits_and_goes_out_once_the_template_is_fixed() {
+    // Issue 10, case 5: a failed offer counted as taken and was never
+    // retried.
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policy/templates");
+    copy_dir(&src, dir.path());
+    let subject = dir.path().join("urgent-notice/en/subject.txt");
+    let good = std::fs::read_to_string(&subject).unwrap();
+    std::fs::write(&subject, "{{ no_such_value }}").unwrap();
+    let mut s = Scenario::new();
+    s.env.templates = Templates::load(dir.path()).unwrap();
+    s.customer("C1", |_| {})
+        .invoice("A", "C1", "2027-03-11", "1000.00");
+    let report = s.report("2027-03-11");
+    assert_eq!(
+        report.failed.len(),
+        1,
+        "reported, so the run exits non-zero"
+    );
+    assert!(report.failed[0].1.contains("could not be composed"));
+    let urgent = s
+        .store
+        .actions()
+        .unwrap()
+        .into_iter()
+        .find(|a| a.label == "email urgent-notice")
+        .unwrap();
+    assert_eq!(urgent.status, ActionStatus::Deferred);
+    std::fs::write(&subject, good).unwrap();
+    s.env.templates = Templates::load(dir.path()).unwrap();
+    assert_eq!(s.run("2027-03-12"), ["A email urgent-notice sent"]);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }

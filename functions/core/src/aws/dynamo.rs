@@ -253,7 +253,7 @@ impl Dynamo {
         let mut total = Decimal::ZERO;
         for it in &items {
             let p: Payment = decode(it)?;
-            total += p.amount;
+            total = total.saturating_add(p.amount);
         }
         Ok(total)
     }

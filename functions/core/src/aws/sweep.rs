@@ -101,6 +101,9 @@ pub struct ShardReport {
     /// the reason (checked again just before sending).
     pub cancelled: Vec<(String, String)>,
     pub failed: Vec<(String, String)>,
+    /// Customers set aside with the reason (an absurd amount): everyone
+    /// else in the shard was swept.
+    pub unprocessable: Vec<(String, String)>,
     /// Messages SES refused for now; back to `planned` for the next run.
     pub retry_later: Vec<(String, String)>,
     pub policy_revision: Option<String>,
@@ -220,6 +223,7 @@ impl SweepService {
             in_doubt: run.in_doubt,
             cancelled: run.cancelled,
             failed: run.failed,
+            unprocessable: run.plan.unprocessable.clone(),
             retry_later: run.retry_later,
             policy_revision: self.options.git_revision.clone(),
         };
@@ -234,9 +238,13 @@ impl SweepService {
             in_doubt = report.in_doubt.len(),
             cancelled = report.cancelled.len(),
             failed = report.failed.len(),
+            set_aside = report.unprocessable.len(),
             policy_revision = report.policy_revision.as_deref().unwrap_or(""),
             "shard swept"
         );
+        for (customer, reason) in &report.unprocessable {
+            tracing::warn!(shard = job.shard, customer = %customer, reason = %reason, "customer set aside");
+        }
         Ok(report)
     }
 }

@@ -196,7 +196,7 @@ fn settled_on(book: &Book, inv: &Invoice, as_of: NaiveDate) -> Option<NaiveDate>
         if p.paid_on > as_of {
             break;
         }
-        paid += p.amount;
+        paid = paid.saturating_add(p.amount);
         if paid >= inv.amount {
             return Some(p.paid_on);
         }

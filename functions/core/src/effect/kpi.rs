@@ -106,19 +106,19 @@ pub fn kpis(book: &Book, invoices: &[&Invoice], from: NaiveDate, to: NaiveDate) 
         }
         for p in book.payments.get(&inv.invoice_id).into_iter().flatten() {
             if p.paid_on >= from && p.paid_on <= to {
-                r.collected += p.amount;
+                r.collected = r.collected.saturating_add(p.amount);
             }
         }
         if inv.issue_date <= to {
             let balance = book.balance(inv, to);
             if balance > Decimal::ZERO {
-                r.ending += balance;
+                r.ending = r.ending.saturating_add(balance);
                 r.open_invoices += 1;
                 if inv.due_date < to {
-                    r.ending_past_due += balance;
+                    r.ending_past_due = r.ending_past_due.saturating_add(balance);
                     r.past_due_invoices += 1;
                 } else {
-                    r.ending_current += balance;
+                    r.ending_current = r.ending_current.saturating_add(balance);
                 }
             }
         }
@@ -167,7 +167,7 @@ pub fn aging(book: &Book, invoices: &[&Invoice], day: NaiveDate) -> AgingRow {
             continue;
         }
         row.open_invoices += 1;
-        row.total += balance;
+        row.total = row.total.saturating_add(balance);
         let slot = match (day - inv.due_date).num_days() {
             ..=0 => &mut row.current,
             1..=30 => &mut row.d1_30,
@@ -175,7 +175,7 @@ pub fn aging(book: &Book, invoices: &[&Invoice], day: NaiveDate) -> AgingRow {
             61..=90 => &mut row.d61_90,
             _ => &mut row.d90_plus,
         };
-        *slot += balance;
+        *slot = slot.saturating_add(balance);
     }
     row.past_due_share = ratio(row.total - row.current, row.total);
     row

@@ -195,7 +195,7 @@ fn attribute_invoice(
         .filter(|p| p.paid_on <= as_of)
     {
         let was_open = paid < invoice.amount;
-        paid += p.amount;
+        paid = paid.saturating_add(p.amount);
         let settles = was_open && paid >= invoice.amount;
         if settles {
             settled_on = Some(p.paid_on);
@@ -211,7 +211,7 @@ fn attribute_invoice(
         }
         if let Some((_, o)) = at.and_then(|i| mine.get_mut(i)) {
             o.payments += 1;
-            o.paid_amount += p.amount;
+            o.paid_amount = o.paid_amount.saturating_add(p.amount);
             if settles {
                 o.settled_here = true;
             } else if paid < invoice.amount {

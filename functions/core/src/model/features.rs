@@ -445,7 +445,7 @@ pub fn compute(book: &Book, invoice: &Invoice, day: NaiveDate) -> RawFeatures {
         }
         let balance = book.balance(inv, day);
         if balance > Decimal::ZERO {
-            open_amount += balance;
+            open_amount = open_amount.saturating_add(balance);
             if !this {
                 open_other += 1;
                 if inv.due_date < day {

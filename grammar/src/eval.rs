@@ -1,9 +1,11 @@
 //! Evaluation: one invoice's facts on one day to a [`Decision`].
 //!
 //! [`Policy::decide`] is the hot path the sweep runs for every open invoice:
-//! it allocates nothing and returns bit sets. [`Policy::day_plan`] turns a
-//! decision into the actions a daily sweep would take that day, for
-//! `collect test`, and [`Policy::explain`] records the whole trace for people.
+//! it allocates nothing and returns bit sets; [`Policy::explain`] records
+//! the whole trace for people. What a sweep *does* with a decision (catch-up,
+//! do-not-contact, consolidation, caps) is the sweep's, in `collect-core`:
+//! `collect test` runs its cases through that sweep, not through a second
+//! reading of the policy here.
 
 use crate::ast::BinOp;
 use crate::ast::Channel;
@@ -228,91 +230,6 @@ impl Policy {
             },
         }
     }
-
-    /// What a sweep that ran every day would do on `facts.today`: the steps
-    /// scheduled today, or the reason there is nothing to do.
-    pub fn day_plan(&self, facts: &Facts<'_>, ctx: &Context<'_>) -> DayPlan {
-        let d = self.decide(facts);
-        let segment = d
-            .segment
-            .and_then(|s| self.segments.get(s))
-            .map(|s| s.name.clone());
-        let mut plan = DayPlan {
-            segment,
-            actions: Vec::new(),
-            reasons: Vec::new(),
-        };
-        if d.not_in_effect {
-            plan.reasons.push(format!(
-                "policy not in effect until {}",
-                self.effective.map_or_else(String::new, |e| e.to_string())
-            ));
-            return plan;
-        }
-        for i in bits(d.holds) {
-            if let Some(h) = self.holds.get(i) {
-                plan.reasons.push(format!("held by {}", h.name));
-            }
-        }
-        if !plan.reasons.is_empty() {
-            return plan;
-        }
-        let Some(ladder) = d.ladder.and_then(|l| self.ladders.get(l)) else {
-            plan.reasons.push("no segment matched".to_string());
-            return plan;
-        };
-        let mut contacts: Vec<Contact> = ctx.history.to_vec();
-        for (i, step) in ladder.steps.iter().enumerate() {
-            if self.step_date(facts.invoice.due_date, step.offset) != Some(facts.today) {
-                continue;
-            }
-            if d.today & (1 << i) == 0 {
-                if d.control_group && step.offset < 0 {
-                    plan.reasons.push(format!(
-                        "control group: no step before due ({})",
-                        step.offset_text()
-                    ));
-                } else {
-                    plan.reasons
-                        .push(format!("condition not met for {}", step.offset_text()));
-                }
-                continue;
-            }
-            let r = self.resolve(step, facts.customer.id);
-            match r.action {
-                Some(action) => {
-                    let deferred = action.channel().and_then(|ch| {
-                        let reason = self.guardrail(ch, facts.today, ctx.local_time, &contacts);
-                        if reason.is_none() {
-                            contacts.push(Contact {
-                                date: facts.today,
-                                channel: ch,
-                            });
-                        }
-                        reason
-                    });
-                    plan.actions.push(PlannedAction {
-                        step: i,
-                        offset: step.offset,
-                        label: action.label(),
-                        requires_approval: step.requires_approval,
-                        experiment: r.experiment.map(str::to_string),
-                        arm: r.arm.map(str::to_string),
-                        line: step.rule.line,
-                        deferred,
-                    })
-                }
-                None => plan.reasons.push(format!(
-                    "control arm of experiment {}",
-                    r.experiment.unwrap_or_default()
-                )),
-            }
-        }
-        if plan.actions.is_empty() && plan.reasons.is_empty() {
-            plan.reasons.push("no step due today".to_string());
-        }
-        plan
-    }
 }
 
 /// A contact already made with a customer, for contact caps.
@@ -419,8 +336,9 @@ pub struct Resolved<'p> {
     pub arm: Option<&'p str>,
 }
 
-/// The actions of one day, or why there are none.
-#[derive(Debug, Clone, Serialize)]
+/// The actions of one day, or why there are none, as the sweep decided
+/// them (filled in by the caller of [`Policy::explain`]).
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct DayPlan {
     pub segment: Option<String>,
     pub actions: Vec<PlannedAction>,

@@ -4,7 +4,7 @@
 //! or why none did.
 
 use crate::compile::{CExpr, Policy, Rule};
-use crate::eval::{Context, DayPlan, eval, truthy};
+use crate::eval::{DayPlan, eval, truthy};
 use crate::facts::{FACTS, FactId, Facts};
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -119,7 +119,7 @@ impl Policy {
     }
 
     /// The full trace of the decision for one invoice on `facts.today`.
-    pub fn explain(&self, facts: &Facts<'_>, ctx: &Context<'_>) -> Trace {
+    pub fn explain(&self, facts: &Facts<'_>) -> Trace {
         let decision = self.decide(facts);
         let holds = self
             .holds
@@ -208,7 +208,15 @@ impl Policy {
             segments,
             control_group: decision.control_group,
             ladder,
-            plan: self.day_plan(facts, ctx),
+            // What the sweep did or would do is the sweep's to say: the
+            // caller fills it in (see `DayPlan`).
+            plan: DayPlan {
+                segment: decision
+                    .segment
+                    .and_then(|s| self.segments.get(s))
+                    .map(|s| s.name.clone()),
+                ..DayPlan::default()
+            },
         }
     }
 }

@@ -18,6 +18,7 @@
 //! `#[test]` under "Regressions".
 
 use chrono::{NaiveDate, NaiveTime};
+use policy_lang::ast::Channel;
 use policy_lang::diagnostic::render;
 use policy_lang::format::format;
 use policy_lang::{
@@ -400,9 +401,15 @@ fn exercise(policy: &Policy) -> Vec<Decision> {
         .map(|case| {
             let facts = case.facts();
             let d = policy.decide(&facts);
-            let _ = policy.day_plan(&facts, &ctx);
-            let _ = policy.day_plan(&facts, &Context::default());
-            let _ = policy.explain(&facts, &ctx).render();
+            for channel in [
+                Channel::Email,
+                Channel::Call,
+                Channel::Letter,
+                Channel::Offer,
+            ] {
+                let _ = policy.guardrail(channel, facts.today, ctx.local_time, ctx.history);
+            }
+            let _ = policy.explain(&facts).render();
             d
         })
         .collect()

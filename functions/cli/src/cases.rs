@@ -11,7 +11,7 @@ use chrono::{Days, NaiveDate, NaiveTime};
 use collect_core::domain::EventKind;
 use collect_core::rehearsal::{CaseBook, CaseRun};
 use policy_lang::ast::Channel;
-use policy_lang::{Contact, Context as GuardContext, CustomerFacts, Facts, InvoiceFacts, Policy};
+use policy_lang::{Contact, CustomerFacts, Facts, InvoiceFacts, Policy};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use std::path::Path;
@@ -182,14 +182,6 @@ impl Case {
                 avg_days_late: cus.avg_days_late,
                 first_invoice_on: cus.first_invoice_on,
             },
-        }
-    }
-
-    /// The guardrail context of this case.
-    pub fn context(&self) -> GuardContext<'_> {
-        GuardContext {
-            history: &self.history,
-            local_time: self.time,
         }
     }
 

@@ -50,7 +50,7 @@ pub fn run(
         (None, Some(d)) => *d,
         (None, None) => bail!("give the day with --date"),
     };
-    let mut trace = compiled.explain(&case.facts(day), &case.context());
+    let mut trace = compiled.explain(&case.facts(day));
     // The decision shown is what the production sweep does that day, swept
     // daily up to it (as `collect test` checks it), not the rule alone.
     let bench = crate::test::Bench::new(compiled, policy)?;
@@ -60,31 +60,7 @@ pub fn run(
         .rehearse(&one)
         .map_err(|e| anyhow::anyhow!("{}: case `{}`: {e}", case_file.display(), one.name))?;
     if let Some(o) = outcome.into_iter().next() {
-        trace.plan = policy_lang::DayPlan {
-            segment: o.segment,
-            actions: o
-                .actions
-                .into_iter()
-                .map(|a| {
-                    let deferred = a.is_deferred();
-                    policy_lang::PlannedAction {
-                        step: 0,
-                        offset: 0,
-                        line: a
-                            .rule
-                            .rsplit_once(':')
-                            .and_then(|(_, l)| l.parse().ok())
-                            .unwrap_or(0),
-                        deferred: a.note.filter(|_| deferred),
-                        label: a.label,
-                        requires_approval: a.requires_approval,
-                        experiment: a.experiment,
-                        arm: a.arm,
-                    }
-                })
-                .collect(),
-            reasons: o.reasons,
-        };
+        trace.plan = o.into_day_plan();
     }
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&trace)?),

@@ -14,7 +14,7 @@ use collect_core::ingest::{self, Incoming, Reject};
 use collect_core::message::LocalMailer;
 use collect_core::store::{SqliteStore, Store};
 use collect_core::sweep::{self, RiskScorer};
-use policy_lang::{Context as GuardContext, Policy};
+use policy_lang::Policy;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -663,13 +663,18 @@ pub fn explain_invoice(
     let risk = scorer.as_dyn().score(&input);
     let why = scorer.explain(&input, 3);
     let facts = sweep::facts(&book, customer, invoice, &stats, risk, date);
-    let history = book.contacts(&customer.customer_id, date);
     let opts = home.sweep_options(None, None)?;
-    let ctx = GuardContext {
-        history: &history,
-        local_time: Some(opts.local_time_for(&customer.timezone, date)),
-    };
-    let trace = loaded.policy.explain(&facts, &ctx);
+    let mut trace = loaded.policy.explain(&facts);
+    // The decision shown is the production sweep's plan for that day, given
+    // what is recorded now (the checks made at sending come on top).
+    let customer_book = pollster::block_on(collect_core::ledger::Ledger::customer_book(
+        &store,
+        &customer.customer_id,
+    ))?;
+    let plan = sweep::plan_sweep(&customer_book, &loaded.policy, scorer.as_dyn(), date, &opts);
+    trace.plan =
+        collect_core::rehearsal::planned_outcome(&plan, invoice_id, trace.plan.segment.clone())
+            .into_day_plan();
     let recorded: Vec<&ActionRecord> = book.actions_of(invoice_id).iter().collect();
     match format {
         Format::Json => println!(

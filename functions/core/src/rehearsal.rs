@@ -338,3 +338,79 @@ fn outcome(
 fn run_customer(book: &Book) -> String {
     book.customers.keys().next().cloned().unwrap_or_default()
 }
+
+/// What a planned sweep ([`crate::sweep::plan_sweep`]) decided for one
+/// invoice, as a day's outcome: its new or changed records, its holds and
+/// why it is not covered. For `collect explain` of a stored invoice (what
+/// a sweep of that day would do now, before the checks at sending).
+pub fn planned_outcome(
+    plan: &crate::sweep::SweepPlan,
+    invoice_id: &str,
+    segment: Option<String>,
+) -> DayOutcome {
+    let mut out = DayOutcome {
+        day: plan.date,
+        segment,
+        ..DayOutcome::default()
+    };
+    for a in plan.records.iter().filter(|a| a.invoice_id == invoice_id) {
+        if a.status == ActionStatus::Skipped {
+            if let Some(note) = &a.note {
+                out.reasons.push(format!("{}: {note}", a.label));
+            }
+            continue;
+        }
+        out.actions.push(DayAction {
+            label: a.label.clone(),
+            requires_approval: a.requires_approval,
+            rule: a.rule.clone(),
+            status: a.status,
+            note: a.note.clone(),
+            experiment: a.experiment.clone(),
+            arm: a.arm.clone(),
+        });
+    }
+    for (id, why) in &plan.not_covered {
+        if id == invoice_id {
+            out.reasons.push(why.clone());
+        }
+    }
+    for h in plan.held.iter().filter(|h| h.invoice_id == invoice_id) {
+        out.reasons.push(format!("held by {}", h.holds.join(", ")));
+    }
+    if out.actions.is_empty() && out.reasons.is_empty() {
+        out.reasons.push("no step due today".to_string());
+    }
+    out
+}
+
+impl DayOutcome {
+    /// The outcome in the shape `explain` renders.
+    pub fn into_day_plan(self) -> policy_lang::DayPlan {
+        policy_lang::DayPlan {
+            segment: self.segment,
+            actions: self
+                .actions
+                .into_iter()
+                .map(|a| {
+                    let deferred = a.is_deferred();
+                    policy_lang::PlannedAction {
+                        step: 0,
+                        offset: 0,
+                        line: a
+                            .rule
+                            .rsplit_once(':')
+                            .and_then(|(_, l)| l.parse().ok())
+                            .unwrap_or(0),
+                        deferred: a.note.filter(|_| deferred),
+                        label: a.label,
+                        requires_approval: a.requires_approval,
+                        experiment: a.experiment,
+                        arm: a.arm,
+                    }
+                })
+                .collect(),
+            reasons: self.reasons,
+        }
+    }
+}

@@ -61,6 +61,11 @@ enum Command {
         /// Treat warnings as errors.
         #[arg(long)]
         deny_warnings: bool,
+        /// Languages your customers use, comma-separated (`de,fr`): a
+        /// warning for each template they would get in `en` instead. The
+        /// languages some template has are always checked.
+        #[arg(long, value_delimiter = ',')]
+        languages: Vec<String>,
     },
     /// Lay policy files out in the one canonical way, keeping every comment.
     Fmt {
@@ -286,7 +291,8 @@ fn main() -> ExitCode {
             paths,
             format,
             deny_warnings,
-        } => check::run(&paths, format, deny_warnings),
+            languages,
+        } => check::run(&paths, format, deny_warnings, &languages),
         Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Test { paths, format } => test::run(&paths, format),
         Command::Explain {

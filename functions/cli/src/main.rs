@@ -13,6 +13,7 @@ mod fmt;
 mod home;
 mod local;
 mod model_cmd;
+mod paylink_cmd;
 mod policy_files;
 mod report;
 mod runtime;
@@ -129,6 +130,11 @@ enum Command {
         /// instead of stopping with an error.
         #[arg(long)]
         wait: bool,
+        /// Sweep a day earlier than the last day this home was swept:
+        /// re-decides that day and records (and sends) its actions dated
+        /// that day. Without it such a date is refused.
+        #[arg(long)]
+        backfill: bool,
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
@@ -257,6 +263,11 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: report::ReportFormat,
     },
+    /// Pay links: check a token as the payment page does.
+    PayLink {
+        #[command(subcommand)]
+        action: PayLinkAction,
+    },
     /// The human queue: approvals and call tasks.
     Tasks {
         #[command(subcommand)]
@@ -268,6 +279,21 @@ enum Command {
         #[arg(long, global = true)]
         date: Option<NaiveDate>,
         #[arg(long, value_enum, default_value = "human", global = true)]
+        format: Format,
+    },
+}
+
+#[derive(Subcommand)]
+enum PayLinkAction {
+    /// Check a token (the last part of a "pay now" link) with this home's
+    /// key: prints the invoice and the last valid day, or why it is
+    /// invalid (then exits 1).
+    Verify {
+        token: String,
+        /// The day to check on; defaults to today.
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
 }
@@ -319,9 +345,17 @@ fn main() -> ExitCode {
             dry_run,
             at,
             wait,
+            backfill,
             format,
-        } => home::Home::open(&cli.home)
-            .and_then(|h| local::run(&h, &policy, date, dry_run, at, wait, format)),
+        } => home::Home::open(&cli.home).and_then(|h| {
+            let flags = local::RunFlags {
+                dry_run,
+                at,
+                wait,
+                backfill,
+            };
+            local::run(&h, &policy, date, &flags, format)
+        }),
         Command::Simulate {
             from,
             to,
@@ -396,6 +430,18 @@ fn main() -> ExitCode {
             policy,
             out,
         } => bundle::run(&dir, &revision, policy.as_deref(), out),
+        Command::PayLink {
+            action:
+                PayLinkAction::Verify {
+                    token,
+                    date,
+                    format,
+                },
+        } => {
+            // The command line is the edge where "today" may come from the clock.
+            let day = date.unwrap_or_else(|| chrono::Local::now().date_naive());
+            home::Home::open(&cli.home).and_then(|h| paylink_cmd::verify(&h, &token, day, format))
+        }
         Command::Tasks {
             action,
             by,

@@ -42,6 +42,10 @@ impl<T> Node<T> {
 pub struct PolicyFile {
     pub header: Header,
     pub items: Vec<Item>,
+    /// `##` lines after the last item: they belong to nothing, and are kept
+    /// so that `collect fmt` prints them back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trailing_docs: Option<Node<Vec<String>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

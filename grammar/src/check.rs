@@ -31,6 +31,10 @@ impl TemplateCatalog for HashSet<String> {
     }
 }
 
+/// The template every `offer plan` step is sent with (the sweep addresses
+/// offers to it; there is no way to name another).
+pub const PLAN_OFFER_TEMPLATE: &str = "plan-offer";
+
 /// ISO 4217 codes in use; an unknown one is a warning, not an error, so a
 /// new currency never blocks a policy.
 const CURRENCIES: &str = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XOF XPF YER ZAR ZMW ZWL";
@@ -458,7 +462,10 @@ impl<'a> Checker<'a> {
                     );
                 }
             }
-            Action::OfferPlan(plan) => self.plan(plan),
+            Action::OfferPlan(plan) => {
+                self.plan(plan);
+                self.offer_template(action.span);
+            }
             Action::Experiment(exp) => {
                 if !top {
                     return;
@@ -608,6 +615,30 @@ impl<'a> Checker<'a> {
             )),
         };
         self.report(d);
+    }
+
+    /// Every payment-plan offer is sent with the one template
+    /// [`PLAN_OFFER_TEMPLATE`]; without it the offer fails when it goes out.
+    fn offer_template(&mut self, span: Span) {
+        let Some(catalog) = self.catalog else { return };
+        if catalog.has_template(PLAN_OFFER_TEMPLATE) {
+            return;
+        }
+        self.report(
+            Diagnostic::new(
+                Code::UnknownTemplate,
+                span,
+                format!(
+                    "an `offer plan` step is sent with the template `{PLAN_OFFER_TEMPLATE}`, \
+                     which has no template files"
+                ),
+            )
+            .with_help(format!(
+                "create `templates/{PLAN_OFFER_TEMPLATE}/en/subject.txt`, `body.txt` and \
+                 `body.html` next to the policy; they can use `plan.down_payment`, \
+                 `plan.installments`, `plan.every_days` and `plan.total`"
+            )),
+        );
     }
 
     fn money_currency(&mut self, currency: &str, amount: Decimal, span: Span) {

@@ -202,6 +202,10 @@ fn print(file: &PolicyFile, trivia: &[Comment], source: &str) -> String {
         }
         prev = Some(item);
     }
+    if let Some(docs) = &file.trailing_docs {
+        p.blank();
+        p.docs(&docs.node, docs.span.line, 0);
+    }
     weave(p.lines, trivia)
 }
 

@@ -19,7 +19,7 @@ pub mod fast;
 pub mod format;
 pub mod syntax;
 
-pub use check::TemplateCatalog;
+pub use check::{PLAN_OFFER_TEMPLATE, TemplateCatalog};
 pub use compile::Policy;
 pub use diagnostic::{Diagnostic, Severity};
 pub use eval::{Contact, Context, DayPlan, Decision, PlannedAction};

@@ -481,9 +481,17 @@ impl<'s> Builder<'s> {
     fn file(&self, pair: Pair<'_, Rule>) -> Option<PolicyFile> {
         let mut header = None;
         let mut items = Vec::new();
+        let mut trailing_docs = None;
         for p in pair.into_inner() {
             match p.as_rule() {
                 Rule::header => header = self.header(p),
+                Rule::docs => {
+                    let span = self.span(&p);
+                    let docs = self.docs(p);
+                    if !docs.is_empty() {
+                        trailing_docs = Some(Node::new(docs, span));
+                    }
+                }
                 Rule::limits => items.push(Item::Limits(self.limits(p))),
                 Rule::segment => items.extend(self.segment(p).map(Item::Segment)),
                 Rule::hold => items.extend(self.hold(p).map(Item::Hold)),
@@ -494,6 +502,7 @@ impl<'s> Builder<'s> {
         Some(PolicyFile {
             header: header?,
             items,
+            trailing_docs,
         })
     }
 

@@ -21,7 +21,7 @@ pub fn run(
             dir.display()
         );
     }
-    if check::run(&[dir.to_path_buf()], Format::Human, false)? != ExitCode::SUCCESS {
+    if check::run(&[dir.to_path_buf()], Format::Human, false, &[])? != ExitCode::SUCCESS {
         eprintln!("error: the policy does not pass `collect check`; nothing was bundled");
         return Ok(ExitCode::FAILURE);
     }

@@ -5,31 +5,68 @@ use crate::Format;
 use crate::policy_files::{self, TemplateDir};
 use anyhow::{Result, bail};
 use collect_core::message::Templates;
+use collect_core::message::templates::FALLBACK_LANGUAGE;
 use policy_lang::compile::CAction;
-use policy_lang::{Diagnostic, Severity, TemplateCatalog};
+use policy_lang::{Diagnostic, PLAN_OFFER_TEMPLATE, Severity, TemplateCatalog};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// A problem in a message template (code `T0001` in the reference).
-#[derive(Debug, Clone, Serialize)]
+/// The codes of problems in message templates, documented with the
+/// language's codes in the reference (policy/README.md, "Diagnostics";
+/// tests/reference.rs finds every code literal and checks it is there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateCode {
+    /// T0001 a template that would fail when sent: a missing part, a stray
+    /// file, a syntax error, a variable that does not exist, a render error.
+    Broken,
+    /// T0002 a template without a version in a language customers use:
+    /// those customers get the `en` version.
+    LanguageFallback,
+}
+
+impl TemplateCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TemplateCode::Broken => "T0001",
+            TemplateCode::LanguageFallback => "T0002",
+        }
+    }
+
+    fn severity(self) -> Severity {
+        match self {
+            TemplateCode::Broken => Severity::Error,
+            TemplateCode::LanguageFallback => Severity::Warning,
+        }
+    }
+}
+
+/// A problem in a message template.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
 struct TemplateIssue {
     code: &'static str,
     severity: Severity,
     file: String,
     line: Option<usize>,
     message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    help: Option<String>,
 }
 
 impl TemplateIssue {
     fn new(file: String, line: Option<usize>, message: String) -> Self {
+        Self::with_code(TemplateCode::Broken, file, line, message)
+    }
+
+    fn with_code(code: TemplateCode, file: String, line: Option<usize>, message: String) -> Self {
         TemplateIssue {
-            code: "T0001",
-            severity: Severity::Error,
+            code: code.as_str(),
+            severity: code.severity(),
             file,
             line,
             message,
+            help: None,
         }
     }
 
@@ -38,7 +75,15 @@ impl TemplateIssue {
             Some(l) => format!("{}:{l}", self.file),
             None => self.file.clone(),
         };
-        format!("{place}: error[{}]: {}", self.code, self.message)
+        let kind = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let mut out = format!("{place}: {kind}[{}]: {}", self.code, self.message);
+        if let Some(help) = &self.help {
+            out.push_str(&format!("\n  help: {help}"));
+        }
+        out
     }
 }
 
@@ -58,7 +103,14 @@ impl TemplateCatalog for Loaded<'_> {
     }
 }
 
-pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool) -> Result<ExitCode> {
+/// `languages`: languages customers use (`--languages`), checked on top of
+/// every language some template has.
+pub fn run(
+    paths: &[PathBuf],
+    format: Format,
+    deny_warnings: bool,
+    languages: &[String],
+) -> Result<ExitCode> {
     let files = policy_files::find(paths, ".policy")?;
     if files.is_empty() {
         bail!("no `.policy` files found under {}", show(paths));
@@ -67,6 +119,7 @@ pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool) -> Result<Exi
     let mut issues: Vec<TemplateIssue> = Vec::new();
     let mut rendered = String::new();
     let mut checked_dirs: HashSet<PathBuf> = HashSet::new();
+    let mut checked_languages: BTreeSet<String> = BTreeSet::new();
     for path in &files {
         let source = policy_files::read(path)?;
         let name = path.display().to_string();
@@ -93,7 +146,18 @@ pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool) -> Result<Exi
                     ));
                 }
             }
-            issues.extend(plan_misuse(&source, &name, t));
+            let sends = sends(&source, &name);
+            issues.extend(plan_misuse(&sends, &name, t));
+            for (template, offer) in &sends {
+                issues.extend(
+                    t.check_sends(template, *offer).into_iter().map(|p| {
+                        TemplateIssue::new(p.file.display().to_string(), p.line, p.message)
+                    }),
+                );
+            }
+            let wanted = customer_languages(t, languages);
+            issues.extend(fallbacks(&dir, t, &sends, &wanted));
+            checked_languages.extend(wanted);
         }
         rendered.push_str(&policy_lang::diagnostic::render(
             &diags,
@@ -102,8 +166,19 @@ pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool) -> Result<Exi
         ));
         all.extend(diags);
     }
+    issues.sort();
+    issues.dedup();
     let (errors, warnings) = policy_files::count(&all);
-    let errors = errors + issues.len();
+    let errors = errors
+        + issues
+            .iter()
+            .filter(|i| i.severity == Severity::Error)
+            .count();
+    let warnings = warnings
+        + issues
+            .iter()
+            .filter(|i| i.severity == Severity::Warning)
+            .count();
     match format {
         Format::Json => {
             let out = serde_json::json!({
@@ -112,6 +187,7 @@ pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool) -> Result<Exi
                 "warnings": warnings,
                 "diagnostics": all,
                 "template_problems": issues,
+                "languages": checked_languages,
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
@@ -119,6 +195,21 @@ pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool) -> Result<Exi
             eprint!("{rendered}");
             for i in &issues {
                 eprintln!("{}", i.headline());
+            }
+            if !checked_languages.is_empty() {
+                println!(
+                    "languages checked: {} (every language a template has{})",
+                    checked_languages
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    if languages.is_empty() {
+                        "; add the languages of your customers with --languages"
+                    } else {
+                        ", and --languages"
+                    }
+                );
             }
             println!(
                 "checked {} policy file(s) and their templates: {errors} error(s), {warnings} warning(s)",
@@ -137,16 +228,20 @@ pub fn run(paths: &[PathBuf], format: Format, deny_warnings: bool) -> Result<Exi
     })
 }
 
-/// Only payment-plan offers give a template a `plan`; any other template a
-/// policy sends that mentions it would fail when sent.
-fn plan_misuse(source: &str, name: &str, templates: &Templates) -> Vec<TemplateIssue> {
+/// The templates a policy sends, each with whether it is sent as a
+/// payment-plan offer (with a `plan`). Empty when the policy does not load
+/// (its errors are reported anyway).
+fn sends(source: &str, name: &str) -> BTreeSet<(String, bool)> {
+    let mut out = BTreeSet::new();
     let Ok((policy, _)) = policy_lang::load(source, name, None) else {
-        return Vec::new();
+        return out;
     };
-    let mut plain: BTreeSet<String> = BTreeSet::new();
-    let mut collect = |a: &CAction| match a {
+    let mut add = |a: &CAction| match a {
         CAction::Email { template } | CAction::Letter { template } => {
-            plain.insert(template.clone());
+            out.insert((template.clone(), false));
+        }
+        CAction::OfferPlan(_) => {
+            out.insert((PLAN_OFFER_TEMPLATE.to_string(), true));
         }
         _ => {}
     };
@@ -154,16 +249,26 @@ fn plan_misuse(source: &str, name: &str, templates: &Templates) -> Vec<TemplateI
         match &step.action {
             CAction::Experiment { arms, .. } => {
                 for arm in arms.iter().filter_map(|a| a.action.as_deref()) {
-                    collect(arm);
+                    add(arm);
                 }
             }
-            other => collect(other),
+            other => add(other),
         }
     }
-    plain
-        .into_iter()
-        .filter(|t| templates.uses_plan(t))
-        .map(|t| {
+    out
+}
+
+/// Only payment-plan offers give a template a `plan`; any other template a
+/// policy sends that mentions it would fail when sent.
+fn plan_misuse(
+    sends: &BTreeSet<(String, bool)>,
+    name: &str,
+    templates: &Templates,
+) -> Vec<TemplateIssue> {
+    sends
+        .iter()
+        .filter(|(t, offer)| !offer && templates.uses_plan(t))
+        .map(|(t, _)| {
             TemplateIssue::new(
                 name.to_string(),
                 None,
@@ -171,6 +276,56 @@ fn plan_misuse(source: &str, name: &str, templates: &Templates) -> Vec<TemplateI
             )
         })
         .collect()
+}
+
+/// The languages customers use, as far as `check` can know: every language
+/// some template of the folder has, and those given with `--languages`.
+fn customer_languages(templates: &Templates, extra: &[String]) -> BTreeSet<String> {
+    templates
+        .names()
+        .iter()
+        .flat_map(|n| templates.languages(n))
+        .chain(extra.iter().cloned())
+        .map(|l| l.trim().to_ascii_lowercase().replace('_', "-"))
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// A warning for each template the policy sends that a customer language
+/// falls back from: those customers get the `en` version.
+fn fallbacks(
+    dir: &Path,
+    templates: &Templates,
+    sends: &BTreeSet<(String, bool)>,
+    languages: &BTreeSet<String>,
+) -> Vec<TemplateIssue> {
+    let mut out = Vec::new();
+    let names: BTreeSet<&str> = sends.iter().map(|(t, _)| t.as_str()).collect();
+    for template in names {
+        for lang in languages {
+            let primary = lang.split('-').next().unwrap_or(lang);
+            if primary == FALLBACK_LANGUAGE {
+                continue;
+            }
+            if templates.language_for(template, lang).as_deref() != Some(FALLBACK_LANGUAGE) {
+                continue;
+            }
+            let mut issue = TemplateIssue::with_code(
+                TemplateCode::LanguageFallback,
+                dir.join(template).display().to_string(),
+                None,
+                format!(
+                    "template `{template}` has no `{lang}` version: customers whose language is \
+                     `{lang}` get the `{FALLBACK_LANGUAGE}` one"
+                ),
+            );
+            issue.help = Some(format!(
+                "add `templates/{template}/{primary}/` with subject.txt, body.txt and body.html"
+            ));
+            out.push(issue);
+        }
+    }
+    out
 }
 
 fn show(paths: &[PathBuf]) -> String {

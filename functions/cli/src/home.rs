@@ -6,7 +6,8 @@
 use anyhow::{Context, Result, bail};
 use chrono::NaiveTime;
 use collect_core::delivery::Sender;
-use collect_core::message::{Outbox, PayLinks, Templates};
+use collect_core::message::paylink::MIN_KEY_LEN;
+use collect_core::message::{Outbox, PayLinkError, PayLinks, Templates};
 use collect_core::store::SqliteStore;
 use collect_core::sweep::SweepOptions;
 use serde::Deserialize;
@@ -85,7 +86,8 @@ pub struct Home {
 }
 
 /// The environment variable holding the pay-link signing key (at least 32
-/// characters). Without it, a random key is created in the home folder.
+/// characters, not all blanks). Without it, a random key is created in the
+/// home folder (`pay-link.key`, mode 600).
 pub const KEY_VAR: &str = "COLLECT_PAY_LINK_KEY";
 
 impl Home {
@@ -161,25 +163,139 @@ impl Home {
     /// The pay-link signer: the key from `COLLECT_PAY_LINK_KEY`, or a random
     /// key kept in `<home>/pay-link.key` for local use.
     pub fn pay_links(&self) -> Result<PayLinks> {
-        let key = match std::env::var(KEY_VAR) {
-            Ok(k) => k.into_bytes(),
-            Err(_) => {
-                let path = self.dir.join("pay-link.key");
+        let (key, source) = self.pay_link_key()?;
+        PayLinks::new(&key, &self.settings.pay_url).map_err(|e| match e {
+            PayLinkError::BadPattern { .. } => anyhow::anyhow!("config.toml: pay_url: {e}"),
+            other => anyhow::anyhow!("{source}: {other}"),
+        })
+    }
+
+    /// Where the pay-link key comes from, for messages.
+    pub fn pay_link_key_source(&self) -> KeySource {
+        match std::env::var_os(KEY_VAR) {
+            Some(_) => KeySource::Env,
+            None => KeySource::File(self.key_path()),
+        }
+    }
+
+    fn key_path(&self) -> PathBuf {
+        self.dir.join(KEY_FILE)
+    }
+
+    /// The key's bytes and where they came from. A variable that is set
+    /// but is not UTF-8 text is an error (never a silent switch to the
+    /// local key file); a key file is created readable by its owner only.
+    fn pay_link_key(&self) -> Result<(Vec<u8>, KeySource)> {
+        let source = self.pay_link_key_source();
+        let key = match &source {
+            KeySource::Env => std::env::var_os(KEY_VAR)
+                .unwrap_or_default()
+                .into_string()
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "{source}: the key is not valid UTF-8 text; set it to a random secret \
+                         of at least {MIN_KEY_LEN} characters, or unset it to use a local key file"
+                    )
+                })?
+                .into_bytes(),
+            KeySource::File(path) => {
                 if !path.exists() {
-                    let key: [u8; 32] = rand::random();
-                    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-                    std::fs::write(&path, hex)
-                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    create_key_file(path)?;
+                } else {
+                    owner_only(path);
                 }
-                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?
+                std::fs::read(path).with_context(|| {
+                    format!("cannot read the pay-link key file {}", path.display())
+                })?
             }
         };
-        if key.len() < 32 {
-            bail!("{KEY_VAR} must be at least 32 characters long");
+        if key.len() < MIN_KEY_LEN {
+            bail!(
+                "{source}: the key must be at least {MIN_KEY_LEN} characters long, it has {}",
+                key.len()
+            );
         }
-        PayLinks::new(&key, &self.settings.pay_url)
-            .map_err(|e| anyhow::anyhow!("config.toml: pay_url: {e}"))
+        if key.iter().all(u8::is_ascii_whitespace) {
+            bail!("{source}: the key is only spaces or other blanks; use a random secret");
+        }
+        Ok((key, source))
     }
+}
+
+/// The local key file, in the home folder.
+pub const KEY_FILE: &str = "pay-link.key";
+
+/// Where the pay-link signing key came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    Env,
+    File(PathBuf),
+}
+
+impl std::fmt::Display for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::Env => write!(
+                f,
+                "the pay-link key from the environment variable {KEY_VAR}"
+            ),
+            KeySource::File(path) => write!(f, "the pay-link key file {}", path.display()),
+        }
+    }
+}
+
+/// A new random key (64 hex digits), readable and writable by its owner
+/// only; never overwrites a file that appeared meanwhile.
+fn create_key_file(path: &Path) -> Result<()> {
+    use std::io::Write;
+    let key: [u8; 32] = rand::random();
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(mut file) => file
+            .write_all(hex.as_bytes())
+            .with_context(|| format!("cannot write the pay-link key file {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e)
+            .with_context(|| format!("cannot create the pay-link key file {}", path.display())),
+    }
+}
+
+/// Makes an existing key file readable by its owner only (files written by
+/// earlier releases were readable by everyone), and says so.
+fn owner_only(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            return;
+        }
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            Ok(()) => eprintln!(
+                "note: the pay-link key file {} was readable by other users (mode {mode:o}); \
+                 it is now readable by its owner only (600)",
+                path.display()
+            ),
+            Err(e) => eprintln!(
+                "warning: the pay-link key file {} is readable by other users (mode {mode:o}) \
+                 and could not be changed ({e}); run `chmod 600 {}`",
+                path.display(),
+                path.display()
+            ),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// The templates beside a policy file.

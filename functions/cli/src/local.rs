@@ -233,17 +233,40 @@ fn runtime<'a>(
     })
 }
 
+/// How `collect run` runs its day (its flags).
+pub struct RunFlags {
+    pub dry_run: bool,
+    pub at: Option<NaiveTime>,
+    pub wait: bool,
+    pub backfill: bool,
+}
+
 pub fn run(
     home: &Home,
     policy: &Path,
     date: NaiveDate,
-    dry_run: bool,
-    at: Option<NaiveTime>,
-    wait: bool,
+    flags: &RunFlags,
     format: Format,
 ) -> Result<ExitCode> {
+    let RunFlags {
+        dry_run,
+        at,
+        wait,
+        backfill,
+    } = *flags;
     let loaded = load_policy(policy)?;
     let store = home.store()?;
+    if let Some(last) = crate::runtime::last_swept_day(&store)?
+        && date < last
+        && !backfill
+    {
+        bail!(
+            "refusing to sweep {date}: this home was last swept on {last}, and a sweep of an \
+             earlier day would record (and send) actions dated {date} after those of later days. \
+             To go on, sweep {last} or a later day (running {last} again finishes anything it \
+             left). To re-decide {date} anyway, add --backfill (README: \"Backfilling a past day\")"
+        );
+    }
     let outbox = home.outbox();
     let pay_links = home.pay_links()?;
     let scorer = crate::model_cmd::scorer(home)?;

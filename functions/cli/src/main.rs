@@ -13,6 +13,7 @@ mod fmt;
 mod home;
 mod local;
 mod model_cmd;
+mod paylink_cmd;
 mod policy_files;
 mod report;
 mod runtime;
@@ -61,6 +62,11 @@ enum Command {
         /// Treat warnings as errors.
         #[arg(long)]
         deny_warnings: bool,
+        /// Languages your customers use, comma-separated (`de,fr`): a
+        /// warning for each template they would get in `en` instead. The
+        /// languages some template has are always checked.
+        #[arg(long, value_delimiter = ',')]
+        languages: Vec<String>,
     },
     /// Lay policy files out in the one canonical way, keeping every comment.
     Fmt {
@@ -124,6 +130,11 @@ enum Command {
         /// instead of stopping with an error.
         #[arg(long)]
         wait: bool,
+        /// Sweep a day earlier than the last day this home was swept:
+        /// re-decides that day and records (and sends) its actions dated
+        /// that day. Without it such a date is refused.
+        #[arg(long)]
+        backfill: bool,
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
@@ -252,6 +263,11 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: report::ReportFormat,
     },
+    /// Pay links: check a token as the payment page does.
+    PayLink {
+        #[command(subcommand)]
+        action: PayLinkAction,
+    },
     /// The human queue: approvals and call tasks.
     Tasks {
         #[command(subcommand)]
@@ -263,6 +279,21 @@ enum Command {
         #[arg(long, global = true)]
         date: Option<NaiveDate>,
         #[arg(long, value_enum, default_value = "human", global = true)]
+        format: Format,
+    },
+}
+
+#[derive(Subcommand)]
+enum PayLinkAction {
+    /// Check a token (the last part of a "pay now" link) with this home's
+    /// key: prints the invoice and the last valid day, or why it is
+    /// invalid (then exits 1).
+    Verify {
+        token: String,
+        /// The day to check on; defaults to today.
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
 }
@@ -286,7 +317,8 @@ fn main() -> ExitCode {
             paths,
             format,
             deny_warnings,
-        } => check::run(&paths, format, deny_warnings),
+            languages,
+        } => check::run(&paths, format, deny_warnings, &languages),
         Command::Fmt { paths, check } => fmt::run(&paths, check),
         Command::Test { paths, format } => test::run(&paths, format),
         Command::Explain {
@@ -313,9 +345,17 @@ fn main() -> ExitCode {
             dry_run,
             at,
             wait,
+            backfill,
             format,
-        } => home::Home::open(&cli.home)
-            .and_then(|h| local::run(&h, &policy, date, dry_run, at, wait, format)),
+        } => home::Home::open(&cli.home).and_then(|h| {
+            let flags = local::RunFlags {
+                dry_run,
+                at,
+                wait,
+                backfill,
+            };
+            local::run(&h, &policy, date, &flags, format)
+        }),
         Command::Simulate {
             from,
             to,
@@ -390,6 +430,18 @@ fn main() -> ExitCode {
             policy,
             out,
         } => bundle::run(&dir, &revision, policy.as_deref(), out),
+        Command::PayLink {
+            action:
+                PayLinkAction::Verify {
+                    token,
+                    date,
+                    format,
+                },
+        } => {
+            // The command line is the edge where "today" may come from the clock.
+            let day = date.unwrap_or_else(|| chrono::Local::now().date_naive());
+            home::Home::open(&cli.home).and_then(|h| paylink_cmd::verify(&h, &token, day, format))
+        }
         Command::Tasks {
             action,
             by,

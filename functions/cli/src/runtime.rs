@@ -7,7 +7,7 @@ use chrono::{NaiveDate, Utc};
 use collect_core::delivery::{RunError, RunReport, RunRequest, Sweeper};
 use collect_core::ledger::{LeaseHolder, LeaseOutcome, Ledger, Scope};
 use collect_core::message::LocalMailer;
-use collect_core::store::SqliteStore;
+use collect_core::store::{SqliteStore, StoreError};
 use std::time::Duration;
 
 /// A sweeper and its mail service.
@@ -19,9 +19,27 @@ pub struct Runtime<'a> {
 /// How long `--wait` sleeps between two tries of a busy home.
 const WAIT_STEP: Duration = Duration::from_secs(2);
 
+/// The `meta` key of the last day a sweep of the home completed.
+const LAST_SWEPT: &str = "last_swept_day";
+
+/// The last day a (not dry) sweep of this home completed, if any.
+pub fn last_swept_day(store: &SqliteStore) -> Result<Option<NaiveDate>, StoreError> {
+    Ok(store.meta(LAST_SWEPT)?.and_then(|d| d.parse().ok()))
+}
+
+/// Records that the sweep of `day` completed; the record only moves
+/// forward (a backfilled earlier day leaves it where it was).
+fn record_swept(store: &SqliteStore, day: NaiveDate) -> Result<(), StoreError> {
+    if last_swept_day(store)?.is_none_or(|last| last < day) {
+        store.set_meta(LAST_SWEPT, &day.to_string())?;
+    }
+    Ok(())
+}
+
 impl Runtime<'_> {
     /// One day's sweep of the whole home; with `dry_run` nothing is
-    /// recorded or sent.
+    /// recorded or sent. A completed sweep is remembered as the home's
+    /// last swept day (see [`last_swept_day`]).
     pub fn run_day(
         &self,
         store: &SqliteStore,
@@ -37,7 +55,11 @@ impl Runtime<'_> {
             now: &now,
             faults: None,
         };
-        self.sweeper.run_blocking(store, &self.mailer, &req)
+        let report = self.sweeper.run_blocking(store, &self.mailer, &req)?;
+        if !dry_run {
+            record_swept(store, day).map_err(|e| RunError::Ledger(e.into()))?;
+        }
+        Ok(report)
     }
 
     /// [`Runtime::run_day`]; when another run holds the home, either says

@@ -277,3 +277,234 @@ fn diff_names_the_invoices_a_policy_change_affects() {
     assert!(d.contains("invoice I1"), "{d}");
     assert!(d.contains("email firm-notice"), "{d}");
 }
+
+// ---------------------------------------------------------------- time: no sweep of a day already passed
+
+fn outbox_day(home: &Path, day: &str) -> usize {
+    std::fs::read_dir(home.join("outbox").join(day)).map_or(0, Iterator::count)
+}
+
+#[test]
+fn a_day_before_the_last_sweep_is_refused_unless_backfilled() {
+    let t = Temp::new("backfill");
+    let home = t.path.join("home");
+    let data = book(&t);
+    collect(&home, &["ingest", data.to_str().unwrap()]);
+
+    let out = collect(&home, &["run", "--date", "2027-03-10"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // An earlier day: refused, nothing recorded or sent, and it says what
+    // to do (also for a dry run, whose answer would not be what happened).
+    for args in [
+        &["run", "--date", "2027-03-08"][..],
+        &["run", "--date", "2027-03-08", "--dry-run"][..],
+    ] {
+        let out = collect(&home, args);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{all}");
+        for needle in [
+            "refusing to sweep 2027-03-08",
+            "last swept on 2027-03-10",
+            "--backfill",
+        ] {
+            assert!(all.contains(needle), "`{needle}`:\n{all}");
+        }
+    }
+    assert_eq!(outbox_day(&home, "2027-03-08"), 0);
+
+    // The same day again is fine (it finishes what a run left), and so is a
+    // later one.
+    let out = collect(&home, &["run", "--date", "2027-03-10"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // With --backfill the past day is decided (what is still due that day
+    // is recorded and sent dated that day); the last swept day stays.
+    let out = collect(&home, &["run", "--date", "2027-03-08", "--backfill"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Sweep of 2027-03-08"), "{}", text(&out));
+    let out = collect(&home, &["run", "--date", "2027-03-09"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("last swept on 2027-03-10"),
+        "{}",
+        text(&out)
+    );
+
+    // Simulations replay earlier days on a copy: never refused.
+    let sim = collect(
+        &home,
+        &["simulate", "--from", "2027-03-01", "--to", "2027-03-12"],
+    );
+    assert!(sim.status.success(), "{}", text(&sim));
+    let out = collect(&home, &["run", "--date", "2027-03-11"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+// ---------------------------------------------------------------- the pay-link key and tokens
+
+const KEY: &str = "test-key-test-key-test-key-test-key-0123";
+
+/// `collect` with `COLLECT_PAY_LINK_KEY` set to `key`, or unset.
+fn collect_with_key(home: &Path, key: Option<&std::ffi::OsStr>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_collect"));
+    cmd.arg("--home")
+        .arg(home)
+        .args(args)
+        .current_dir(ROOT)
+        .env("NO_COLOR", "1");
+    match key {
+        Some(k) => cmd.env("COLLECT_PAY_LINK_KEY", k),
+        None => cmd.env_remove("COLLECT_PAY_LINK_KEY"),
+    };
+    cmd.output().unwrap()
+}
+
+fn day(s: &str) -> chrono::NaiveDate {
+    s.parse().unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_key_that_is_not_utf8_or_only_blanks_is_an_error_naming_the_variable() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = Temp::new("bad-key");
+    let home = t.path.join("home");
+    let mut bytes = KEY.as_bytes().to_vec();
+    bytes[3] = 0xff;
+    let not_utf8 = std::ffi::OsStr::from_bytes(&bytes);
+    let spaces = " ".repeat(32);
+    for (key, needle) in [
+        (not_utf8, "is not valid UTF-8"),
+        (std::ffi::OsStr::new(&spaces), "only spaces"),
+        (std::ffi::OsStr::new("short"), "at least 32 characters"),
+    ] {
+        let out = collect_with_key(&home, Some(key), &["pay-link", "verify", "AAAA"]);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{all}");
+        assert!(
+            all.contains("the environment variable COLLECT_PAY_LINK_KEY") && all.contains(needle),
+            "{needle}:\n{all}"
+        );
+        assert!(
+            !home.join("pay-link.key").exists(),
+            "no silent switch to a local key"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn the_local_key_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Temp::new("key-file");
+    let home = t.path.join("home");
+    let key_file = home.join("pay-link.key");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+
+    let out = collect_with_key(&home, None, &["pay-link", "verify", "AAAA"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(mode(&key_file), 0o600);
+    assert!(
+        text(&out).contains(&format!("the pay-link key file {}", key_file.display())),
+        "names where the key came from:\n{}",
+        text(&out)
+    );
+    // The key file is used as it is: a token it signed verifies.
+    let key = std::fs::read(&key_file).unwrap();
+    let links = collect_core::message::PayLinks::new(&key, "https://x/{token}").unwrap();
+    let token = links.token("I1", day("2027-04-30"));
+    let out = collect_with_key(
+        &home,
+        None,
+        &["pay-link", "verify", &token, "--date", "2027-04-01"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+
+    // A file an earlier release left readable by everyone is tightened.
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = collect_with_key(
+        &home,
+        None,
+        &["pay-link", "verify", &token, "--date", "2027-04-01"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(mode(&key_file), 0o600);
+    assert!(
+        text(&out).contains("was readable by other users (mode 644)"),
+        "{}",
+        text(&out)
+    );
+    // A blank key file is an error naming the file.
+    std::fs::write(&key_file, " ".repeat(40)).unwrap();
+    let out = collect_with_key(&home, None, &["pay-link", "verify", &token]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "the pay-link key file {}: the key is only spaces",
+            key_file.display()
+        )),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn pay_link_verify_checks_a_token_as_the_payment_page_does() {
+    let t = Temp::new("verify");
+    let home = t.path.join("home");
+    let links = collect_core::message::PayLinks::new(KEY.as_bytes(), "https://x/{token}").unwrap();
+    let token = links.token("INV-1001", day("2027-04-30"));
+    let key = Some(std::ffi::OsStr::new(KEY));
+
+    let out = collect_with_key(
+        &home,
+        key,
+        &["pay-link", "verify", &token, "--date", "2027-04-30"],
+    );
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains("valid: invoice INV-1001, link valid through 2027-04-30")
+            && all.contains("COLLECT_PAY_LINK_KEY"),
+        "{all}"
+    );
+    // The whole link, as the customer clicked it (config.toml's pay_url).
+    let link = format!("https://pay.example.com/invoice/{token}");
+    let out = collect_with_key(
+        &home,
+        key,
+        &[
+            "pay-link",
+            "verify",
+            &link,
+            "--date",
+            "2027-04-01",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["valid"], true);
+    assert_eq!(json["invoice_id"], "INV-1001");
+    assert_eq!(json["expires"], "2027-04-30");
+
+    for (token, date, needle) in [
+        (token.as_str(), "2027-05-01", "expired on 2027-04-30"),
+        ("not-a-token", "2027-04-01", "malformed"),
+    ] {
+        let out = collect_with_key(&home, key, &["pay-link", "verify", token, "--date", date]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(text(&out).contains(needle), "{needle}:\n{}", text(&out));
+    }
+    // Signed with another key.
+    let other = "another-key-another-key-another-key-42";
+    let out = collect_with_key(
+        &home,
+        Some(std::ffi::OsStr::new(other)),
+        &["pay-link", "verify", &token, "--date", "2027-04-01"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("bad signature"), "{}", text(&out));
+}

@@ -777,3 +777,186 @@ no_action = "held by dispute"
     assert!(!out.status.success(), "{}", show(&out));
     assert!(stderr(&out).contains("--name"), "{}", show(&out));
 }
+
+// ---------------------------------------------------------------- check: what would fail at run time
+
+/// A policy that offers a payment plan and sends `reminder`.
+const OFFER_POLICY: &str = r#"policy "offers"
+  effective 2026-12-01
+  currency USD
+
+segment everyone otherwise
+
+ladder everyone
+  due - 7d  offer plan 3 installments every 30d
+  due       email "reminder"
+"#;
+
+/// The diagnostics and template problems of `collect check --format json`.
+fn check_json(args: &[&str]) -> (Output, serde_json::Value) {
+    let mut all = vec!["check", "--format", "json"];
+    all.extend_from_slice(args);
+    let out = collect(&all);
+    let json =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{}", show(&out)));
+    (out, json)
+}
+
+#[test]
+fn check_fails_an_offer_without_the_plan_offer_template() {
+    let dir = TempDir::new("offer-no-template");
+    dir.write("offers.policy", OFFER_POLICY);
+    dir.template("reminder");
+    let out = collect(&["check", &dir.arg()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("[E0011]")
+            && err.contains("offers.policy:8:")
+            && err.contains("the template `plan-offer`"),
+        "{}",
+        show(&out)
+    );
+    // The policy cannot be run either (it would fail when the offer goes out).
+    let home = TempDir::new("offer-no-template-home");
+    let out = collect(&[
+        "--home",
+        &home.arg(),
+        "run",
+        "--date",
+        "2026-12-01",
+        "--policy",
+        &dir.join("offers.policy").display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(stderr(&out).contains("E0011"), "{}", show(&out));
+
+    dir.template("plan-offer");
+    let out = collect(&["check", &dir.arg()]);
+    assert!(out.status.success(), "{}", show(&out));
+}
+
+#[test]
+fn check_renders_templates_as_they_are_sent() {
+    let dir = TempDir::new("render-as-sent");
+    dir.write("offers.policy", OFFER_POLICY);
+    dir.template("reminder");
+    dir.template("plan-offer");
+    // Fine with the two-invoice sample; fails for a message about one invoice.
+    dir.write(
+        "templates/reminder/en/body.txt",
+        "Hello {{ customer.name }}\nAlso {{ invoices[1].number }}",
+    );
+    // Fails for a plan of one installment.
+    dir.write(
+        "templates/plan-offer/en/body.html",
+        "{{ plan.down_payment }} then {{ plan.installments[1].amount }}",
+    );
+    let (out, json) = check_json(&[&dir.arg()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let problems = json["template_problems"].as_array().unwrap();
+    let found: Vec<(String, String, Option<u64>)> = problems
+        .iter()
+        .map(|p| {
+            (
+                p["code"].as_str().unwrap().to_string(),
+                p["file"].as_str().unwrap().replace('\\', "/"),
+                p["line"].as_u64(),
+            )
+        })
+        .collect();
+    assert_eq!(found.len(), 2, "{json:#}");
+    assert!(
+        found[0].1.ends_with("templates/plan-offer/en/body.html") && found[0].0 == "T0001",
+        "{found:?}"
+    );
+    assert!(
+        found[1].1.ends_with("templates/reminder/en/body.txt")
+            && found[1].2 == Some(2)
+            && found[1].0 == "T0001",
+        "{found:?}"
+    );
+    assert!(
+        problems[1]["message"].as_str().unwrap().starts_with(
+            "fails for a message about one invoice: `invoices[1].number` is not defined"
+        ),
+        "{json:#}"
+    );
+    assert_eq!(json["errors"], 2, "{json:#}");
+}
+
+#[test]
+fn check_requires_every_part_of_every_template() {
+    let dir = TempDir::new("missing-part");
+    dir.write("small.policy", SMALL_POLICY);
+    dir.template("reminder");
+    dir.template("final");
+    std::fs::remove_file(dir.join("templates/final/en/body.html")).unwrap();
+    let out = collect(&["check", &dir.arg()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("final/en/body.html: error[T0001]: missing"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn check_warns_when_a_customer_language_falls_back_to_english() {
+    let dir = small_policy_folder("languages");
+    // German for one template: German customers exist, so the other one
+    // they receive falls back to English.
+    for file in ["subject.txt", "body.txt", "body.html"] {
+        dir.write(
+            &format!("templates/reminder/de/{file}"),
+            "{{ customer.name }}",
+        );
+    }
+    let out = collect(&["check", &dir.arg()]);
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(
+        stdout(&out).contains("0 error(s), 1 warning(s)")
+            && stdout(&out).contains("languages checked: de, en"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        stderr(&out).contains(
+            "warning[T0002]: template `final` has no `de` version: customers whose language is `de` get the `en` one"
+        ),
+        "{}",
+        show(&out)
+    );
+
+    // The customers' languages, named: French falls back for both; de-AT
+    // uses the German version of `reminder`.
+    let (out, json) = check_json(&["--languages", "fr,de-AT", &dir.arg()]);
+    assert!(out.status.success(), "{}", show(&out));
+    let warned: Vec<String> = json["template_problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["code"], "T0002", "{p}");
+            assert_eq!(p["severity"], "warning", "{p}");
+            p["message"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(warned.len(), 4, "{warned:#?}");
+    for expected in [
+        "template `final` has no `de` version",
+        "template `final` has no `de-at` version",
+        "template `final` has no `fr` version",
+        "template `reminder` has no `fr` version",
+    ] {
+        assert!(
+            warned.iter().any(|w| w.starts_with(expected)),
+            "{expected}: {warned:#?}"
+        );
+    }
+    assert_eq!(json["warnings"], 4, "{json:#}");
+    assert_eq!(json["errors"], 0, "{json:#}");
+
+    let out = collect(&["check", "--deny-warnings", &dir.arg()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+}

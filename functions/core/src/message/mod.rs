@@ -24,7 +24,7 @@ pub use context::{
 };
 pub use eml::{Mailbox, OutgoingMessage, to_rfc5322};
 pub use outbox::{Acceptance, LocalMailer, Mailer, NullMailer, Outbox, SendReceipt};
-pub use paylink::PayLinks;
+pub use paylink::{PayLinks, VerifiedLink};
 pub use templates::{Rendered, TemplateProblem, Templates};
 
 /// `file:line`, or `file` when the line is not known.
@@ -69,6 +69,8 @@ pub enum TemplateError {
 pub enum PayLinkError {
     #[error("the pay link key must be at least {min} bytes long, it is {len}")]
     KeyTooShort { len: usize, min: usize },
+    #[error("the pay link key is only spaces or other blanks; use a random secret")]
+    BlankKey,
     #[error("the pay link pattern `{pattern}` must contain `{{token}}`")]
     BadPattern { pattern: String },
     #[error("malformed pay link token")]

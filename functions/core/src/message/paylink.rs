@@ -24,6 +24,14 @@ const MAC_LEN: usize = 32;
 const HEADER_LEN: usize = 5;
 const PLACEHOLDER: &str = "{token}";
 
+/// A genuine pay-link token that has not expired.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedLink {
+    pub invoice_id: String,
+    /// The last day the link is valid.
+    pub expires: NaiveDate,
+}
+
 /// Makes and verifies pay links.
 #[derive(Clone)]
 pub struct PayLinks {
@@ -41,14 +49,17 @@ impl std::fmt::Debug for PayLinks {
 }
 
 impl PayLinks {
-    /// `key`: at least 32 bytes of secret; `url_pattern`: a URL with
-    /// `{token}`, e.g. `https://pay.example.com/i/{token}`.
+    /// `key`: at least 32 bytes of secret, not all blanks; `url_pattern`: a
+    /// URL with `{token}`, e.g. `https://pay.example.com/i/{token}`.
     pub fn new(key: &[u8], url_pattern: &str) -> Result<PayLinks, PayLinkError> {
         if key.len() < MIN_KEY_LEN {
             return Err(PayLinkError::KeyTooShort {
                 len: key.len(),
                 min: MIN_KEY_LEN,
             });
+        }
+        if key.iter().all(u8::is_ascii_whitespace) {
+            return Err(PayLinkError::BlankKey);
         }
         if !url_pattern.contains(PLACEHOLDER) {
             return Err(PayLinkError::BadPattern {
@@ -82,8 +93,45 @@ impl PayLinks {
         URL_SAFE_NO_PAD.encode(raw)
     }
 
-    /// The invoice id of a genuine token that has not expired on `today`.
+    /// The invoice id of a genuine token that has not expired on `today`
+    /// (see [`PayLinks::verify_link`], which also gives the expiry).
     pub fn verify(&self, token: &str, today: NaiveDate) -> Result<String, PayLinkError> {
+        self.verify_link(token, today).map(|l| l.invoice_id)
+    }
+
+    /// What a payment page calls with the token of the link a customer
+    /// followed: the invoice to show and the last day the link is valid,
+    /// or why the token is refused — malformed, forged or altered (bad
+    /// signature, also when signed with another key), or expired (which
+    /// still names the invoice, so the page can offer a fresh link).
+    /// Build the `PayLinks` with the key the sweep signs with; the URL
+    /// pattern does not matter for verifying.
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// use collect_core::message::{PayLinkError, PayLinks};
+    ///
+    /// let key = b"a-secret-of-at-least-32-bytes-from-the-vault";
+    /// let links = PayLinks::new(key, "https://pay.example.com/invoice/{token}").unwrap();
+    /// let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+    /// // The sweep put this token in the customer's email.
+    /// let token = links.token("INV-1001", day("2026-05-31"));
+    ///
+    /// // The payment page, on 2026-05-02:
+    /// let link = links.verify_link(&token, day("2026-05-02")).unwrap();
+    /// assert_eq!(link.invoice_id, "INV-1001");
+    /// assert_eq!(link.expires, day("2026-05-31"));
+    /// // After the expiry day, or with a forged token:
+    /// assert!(matches!(
+    ///     links.verify_link(&token, day("2026-06-01")),
+    ///     Err(PayLinkError::Expired { .. })
+    /// ));
+    /// assert_eq!(
+    ///     links.verify_link("AAAA", day("2026-05-02")),
+    ///     Err(PayLinkError::Malformed)
+    /// );
+    /// ```
+    pub fn verify_link(&self, token: &str, today: NaiveDate) -> Result<VerifiedLink, PayLinkError> {
         let raw = URL_SAFE_NO_PAD
             .decode(token.trim())
             .map_err(|_| PayLinkError::Malformed)?;
@@ -113,7 +161,10 @@ impl PayLinks {
                 expired_on: expires,
             });
         }
-        Ok(invoice_id)
+        Ok(VerifiedLink {
+            invoice_id,
+            expires,
+        })
     }
 
     fn signer(&self, signed: &[u8]) -> HmacSha256 {
@@ -255,6 +306,19 @@ mod tests {
             PayLinks::new(&[1u8; 32], "https://x/"),
             Err(PayLinkError::BadPattern { .. })
         ));
+        assert_eq!(
+            PayLinks::new(&[b' '; 32], "https://x/{token}").unwrap_err(),
+            PayLinkError::BlankKey
+        );
+        assert_eq!(
+            PayLinks::new(
+                b" \t\n\r                                  ",
+                "https://x/{token}"
+            )
+            .unwrap_err(),
+            PayLinkError::BlankKey
+        );
+        assert!(PayLinks::new(b"                               x", "https://x/{token}").is_ok());
         assert!(!format!("{:?}", links()).contains("0123456789"));
     }
 }

@@ -282,6 +282,70 @@ impl Templates {
         problems
     }
 
+    /// The language version [`Templates::render`] uses for a customer whose
+    /// language is `language`, or `None` when the template has none (not
+    /// even `en`).
+    pub fn language_for(&self, name: &str, language: &str) -> Option<String> {
+        resolve_language(self.index.get(name)?, language).map(str::to_string)
+    }
+
+    /// Renders every language version of a template the way the sweep
+    /// sends it, beyond the complete sample that [`Templates::check`]
+    /// uses: an email or a letter has no `plan` and may be about one invoice
+    /// or several; an offer (`offer`) has a plan, possibly of a single
+    /// installment. Parts that already fail with the complete sample are
+    /// left to [`Templates::check`].
+    pub fn check_sends(&self, name: &str, offer: bool) -> Vec<TemplateProblem> {
+        let Some(languages) = self.index.get(name) else {
+            return Vec::new();
+        };
+        let sample = MessageContext::sample();
+        let mut one = sample.clone();
+        one.invoices.truncate(1);
+        if let Some(first) = one.invoices.first() {
+            one.total_balance = first.balance.clone();
+        }
+        let mut contexts: Vec<(&str, MessageContext)> = Vec::new();
+        if offer {
+            if let Some(plan) = &mut one.plan {
+                plan.installments.truncate(1);
+            }
+            contexts.push(("an offer of a single installment for one invoice", one));
+        } else {
+            one.plan = None;
+            let mut several = sample.clone();
+            several.plan = None;
+            contexts.push(("a message about several invoices", several));
+            contexts.push(("a message about one invoice", one));
+        }
+        let sample = Value::from_serialize(&sample);
+        let mut problems = Vec::new();
+        for (lang, parts) in languages {
+            for part in parts {
+                let id = template_id(name, lang, part);
+                let Ok(tmpl) = self.env.get_template(&id) else {
+                    continue;
+                };
+                if tmpl.render(&sample).is_err() {
+                    continue;
+                }
+                for (what, ctx) in &contexts {
+                    if let Err(err) = tmpl.render(Value::from_serialize(ctx)) {
+                        problems.push(TemplateProblem {
+                            file: self.file_of(err.name().unwrap_or(&id)),
+                            line: err.line(),
+                            message: format!("fails for {what}: {}", describe(&err)),
+                        });
+                        break;
+                    }
+                }
+            }
+        }
+        problems.sort();
+        problems.dedup();
+        problems
+    }
+
     /// (name, language, part) of every compiled template.
     fn compiled_parts(&self) -> impl Iterator<Item = (&str, &str, &'static str)> {
         self.index.iter().flat_map(|(name, langs)| {
@@ -690,6 +754,78 @@ mod tests {
     }
 
     #[test]
+    fn check_sends_renders_as_the_sweep_sends() {
+        let tmp = tempfile::tempdir().unwrap();
+        // Fine with the two-invoice sample, fails for a message about one.
+        full(
+            tmp.path(),
+            "two",
+            "en",
+            "S",
+            "Also {{ invoices[1].number }}",
+            "H",
+        );
+        // Guards `plan` and needs a second installment.
+        full(
+            tmp.path(),
+            "plan-offer",
+            "de",
+            "S",
+            "{{ plan.down_payment }} then {{ plan.installments[1].due_date }}",
+            "H",
+        );
+        full(tmp.path(), "plan-offer", "en", "S", "{{ plan.total }}", "H");
+        full(
+            tmp.path(),
+            "fine",
+            "en",
+            "S {{ customer.name }}",
+            "{% for i in invoices %}{{ i.number }}{% endfor %}",
+            "H",
+        );
+        let templates = Templates::load(tmp.path()).unwrap();
+        assert!(templates.check().is_empty(), "{:?}", templates.check());
+
+        let two = templates.check_sends("two", false);
+        assert_eq!(two.len(), 1, "{two:?}");
+        assert!(
+            two[0].file.ends_with("two/en/body.txt"),
+            "{:?}",
+            two[0].file
+        );
+        assert!(
+            two[0].message.starts_with(
+                "fails for a message about one invoice: `invoices[1].number` is not defined"
+            ),
+            "{}",
+            two[0].message
+        );
+
+        let offer = templates.check_sends("plan-offer", true);
+        assert_eq!(offer.len(), 1, "{offer:?}");
+        assert!(offer[0].file.ends_with("plan-offer/de/body.txt"));
+        assert!(
+            offer[0].message.contains("single installment"),
+            "{}",
+            offer[0].message
+        );
+
+        assert!(templates.check_sends("fine", false).is_empty());
+        assert!(templates.check_sends("absent", false).is_empty());
+    }
+
+    #[test]
+    fn language_for_is_what_render_uses() {
+        let tmp = tempfile::tempdir().unwrap();
+        full(tmp.path(), "t", "en", "Hello", "Hi", "<p>Hi</p>");
+        full(tmp.path(), "t", "de", "Hallo", "Servus", "<p>Servus</p>");
+        let templates = Templates::load(tmp.path()).unwrap();
+        assert_eq!(templates.language_for("t", "de-AT").as_deref(), Some("de"));
+        assert_eq!(templates.language_for("t", "fr").as_deref(), Some("en"));
+        assert_eq!(templates.language_for("nope", "fr"), None);
+    }
+
+    #[test]
     fn real_templates_pass_check() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policy/templates");
         let templates = Templates::load(&dir).unwrap();
@@ -704,6 +840,10 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
+        for name in templates.names() {
+            let sends = templates.check_sends(&name, name == "plan-offer");
+            assert!(sends.is_empty(), "{sends:?}");
+        }
         let mut ctx = MessageContext::sample();
         for name in templates.names() {
             if !templates.uses_plan(&name) {

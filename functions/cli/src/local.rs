@@ -30,7 +30,7 @@ fn read_export<T>(
     name: &str,
     parse: impl FnOnce(std::fs::File, &str) -> Result<ingest::Parsed<T>, ingest::IngestError>,
     found: &mut usize,
-    file_errors: &mut Vec<String>,
+    file_errors: &mut Vec<ingest::IngestError>,
 ) -> Option<(ingest::Parsed<T>, String)> {
     let path = dir.join(name);
     if !path.exists() {
@@ -38,17 +38,16 @@ fn read_export<T>(
     }
     *found += 1;
     let label = path.display().to_string();
-    let file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) => {
-            file_errors.push(format!("{label}: cannot open the file: {e}"));
-            return None;
-        }
-    };
-    match parse(file, &label) {
+    let parsed = std::fs::File::open(&path)
+        .map_err(|source| ingest::IngestError::Read {
+            file: label.clone(),
+            source,
+        })
+        .and_then(|file| parse(file, &label));
+    match parsed {
         Ok(parsed) => Some((parsed, label)),
         Err(e) => {
-            file_errors.push(e.to_string());
+            file_errors.push(e);
             None
         }
     }
@@ -85,7 +84,7 @@ fn with_origin<T>(parsed: ingest::Parsed<T>, file: &str) -> Vec<Sourced<T>> {
 pub fn ingest(home: &Home, dir: &Path, format: Format) -> Result<ExitCode> {
     let mut store = home.store()?;
     let mut rejects: Vec<Reject> = Vec::new();
-    let mut file_errors: Vec<String> = Vec::new();
+    let mut file_errors: Vec<ingest::IngestError> = Vec::new();
     let mut found = 0;
     let mut customers: Vec<Sourced<Patch<Customer>>> = Vec::new();
     let mut invoices: Vec<Sourced<Patch<Invoice>>> = Vec::new();
@@ -224,17 +223,24 @@ pub fn ingest(home: &Home, dir: &Path, format: Format) -> Result<ExitCode> {
     let p = store.upsert_payments(&kept_payments)?;
     let e = store.insert_events(&kept_events)?;
     // Rewritten on every ingest (header only when nothing was refused), so
-    // it never shows the rejects of an earlier one.
+    // it never shows the rejects of an earlier one; files refused as a
+    // whole are listed first.
     let rejects_path = home.dir.join("rejects.csv");
-    ingest::write_rejects(&rejects_path, &rejects)
+    let rows: Vec<Reject> = file_errors
+        .iter()
+        .map(ingest::IngestError::reject)
+        .chain(rejects.iter().cloned())
+        .collect();
+    ingest::write_rejects(&rejects_path, &rows)
         .with_context(|| format!("cannot write {}", rejects_path.display()))?;
+    let file_errors: Vec<String> = file_errors.iter().map(ToString::to_string).collect();
     match format {
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "customers": c, "invoices": i, "payments": p, "events_new": e,
                 "rejected": rejects.len(),
-                "rejects_file": (!rejects.is_empty()).then(|| rejects_path.display().to_string()),
+                "rejects_file": (!rows.is_empty()).then(|| rejects_path.display().to_string()),
                 "file_errors": file_errors,
             }))?
         ),

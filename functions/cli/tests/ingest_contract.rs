@@ -263,6 +263,21 @@ fn a_broken_file_does_not_stop_the_others() {
         "{all}"
     );
     assert_eq!(w.customer("C5").name, "Five");
+    // The refused file is listed in rejects.csv too.
+    let rejects = w.rejects();
+    let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(rejects.as_bytes())
+        .records()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 1, "{rejects}");
+    assert!(rows[0][0].ends_with("invoices.csv"), "{rejects}");
+    assert_eq!((&rows[0][1], &rows[0][2]), ("1", ""), "{rejects}");
+    assert!(
+        rows[0][4].starts_with(
+            "the file was not loaded: the header lacks the required column(s) `currency`"
+        ),
+        "{rejects}"
+    );
 }
 
 #[test]

@@ -134,6 +134,34 @@ pub enum IngestError {
     },
 }
 
+impl IngestError {
+    /// The error as a row of `rejects.csv`, so that a file refused as a
+    /// whole is listed where finance looks for what to fix: the file, the
+    /// line at fault (1 when the problem is not on one line), no column,
+    /// and the reason.
+    pub fn reject(&self) -> Reject {
+        let (file, line) = match self {
+            IngestError::Read { file, .. } | IngestError::Empty { file, .. } => (file, 1),
+            IngestError::NotUtf8 { file, line }
+            | IngestError::MissingColumns { file, line, .. }
+            | IngestError::DuplicateColumn { file, line, .. }
+            | IngestError::Malformed { file, line, .. } => (file, *line),
+        };
+        let text = self.to_string();
+        let reason = text
+            .strip_prefix(&format!("{file}:{line}: "))
+            .or_else(|| text.strip_prefix(&format!("{file}: ")))
+            .unwrap_or(&text);
+        Reject {
+            file: file.clone(),
+            line,
+            column: String::new(),
+            value: String::new(),
+            reason: format!("the file was not loaded: {reason}"),
+        }
+    }
+}
+
 fn backticked(names: &[String]) -> String {
     if names.is_empty() {
         return "no columns".to_owned();
@@ -1341,6 +1369,35 @@ mod tests {
     }
 
     // ------------------------------------------------ rejects.csv
+
+    #[test]
+    fn a_file_refused_as_a_whole_is_a_row_of_rejects() {
+        let err =
+            invoices("invoice_id,customer_id\nI1,C1\n".as_bytes(), "invoices.csv").unwrap_err();
+        let row = err.reject();
+        assert_eq!(
+            (row.file.as_str(), row.line, row.column.as_str()),
+            ("invoices.csv", 1, "")
+        );
+        assert!(
+            row.reason.starts_with(
+                "the file was not loaded: the header lacks the required column(s) `number`"
+            ),
+            "{}",
+            row.reason
+        );
+        let empty = customers("".as_bytes(), "customers.csv")
+            .unwrap_err()
+            .reject();
+        assert_eq!(empty.line, 1);
+        assert!(
+            empty
+                .reason
+                .starts_with("the file was not loaded: the file is empty"),
+            "{}",
+            empty.reason
+        );
+    }
 
     #[test]
     fn rejects_file_escapes_formulas_and_is_rewritten() {

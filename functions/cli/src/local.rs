@@ -73,6 +73,16 @@ fn with_origin<T>(parsed: ingest::Parsed<T>, file: &str) -> Vec<Sourced<T>> {
         .collect()
 }
 
+/// Why a record naming an unknown customer or invoice is refused, with the
+/// fix for where it came from.
+fn unknown_reason(kind: &str, file: &str) -> String {
+    if file.ends_with(".jsonl") {
+        format!("no {kind} with this id; send its {kind}_upserted event first")
+    } else {
+        format!("no {kind} with this id; add it to {kind}s.csv")
+    }
+}
+
 /// Loads the CSV files (and `events.jsonl`) found in `dir`.
 ///
 /// Customers and invoices are merged with what is stored (a column the
@@ -163,11 +173,11 @@ pub fn ingest(home: &Home, dir: &Path, format: Format) -> Result<ExitCode> {
             kept_invoices.push(inv.record);
         } else {
             rejects.push(Reject {
+                reason: unknown_reason("customer", &inv.file),
                 file: inv.file,
                 line: inv.line,
                 column: "customer_id".to_string(),
                 value: customer_id.clone(),
-                reason: "no customer with this id; add it to customers.csv".to_string(),
             });
         }
     }
@@ -193,11 +203,11 @@ pub fn ingest(home: &Home, dir: &Path, format: Format) -> Result<ExitCode> {
                 }
             }
             None => rejects.push(Reject {
+                reason: unknown_reason("invoice", &p.file),
                 file: p.file,
                 line: p.line,
                 column: "invoice_id".to_string(),
                 value: p.record.invoice_id.clone(),
-                reason: "no invoice with this id; add it to invoices.csv".to_string(),
             }),
         }
     }

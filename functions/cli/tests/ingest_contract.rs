@@ -296,7 +296,10 @@ fn unknown_references_in_events_name_the_events_line() {
         all.contains("events.jsonl:2: column `customer_id`"),
         "{all}"
     );
-    assert!(all.contains("events.jsonl:4: column `invoice_id`"), "{all}");
+    assert!(
+        all.contains("events.jsonl:4: column `invoice_id`: no invoice with this id; send its invoice_upserted event first"),
+        "{all}"
+    );
     assert!(!all.contains("invoices.csv:0"), "{all}");
     assert!(!all.contains("payments.csv:0"), "{all}");
     assert!(all.contains("events:    1 new"), "{all}");

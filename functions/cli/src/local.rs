@@ -224,7 +224,6 @@ pub fn ingest(home: &Home, dir: &Path, format: Format) -> Result<ExitCode> {
             _ => kept_events.push(e.record),
         }
     }
-    drop(known_invoices);
     rejects.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
 
     let customers: Vec<Patch<Customer>> = customers.into_iter().map(|c| c.record).collect();

@@ -1238,3 +1238,95 @@ async fn dynamodb_requests_per_invoice() {
     ));
     println!("{table}");
 }
+
+/// The data contract on AWS: an event or a CSV drop that leaves a field
+/// out keeps the stored value (do-not-contact above all), and payments are
+/// checked against their invoice, as locally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_updates_and_payment_checks_on_aws() {
+    let w = World::new("contract").await;
+    let mut quiet = customer(&w, "Q1");
+    quiet["do_not_contact"] = json!(true);
+    quiet["phone"] = json!("+1 555 0100");
+    let mut disputed = invoice("QI1", "Q1", "2026-12-10", "100.00");
+    disputed["disputed"] = json!(true);
+    let response = w.events_handler(sqs_event(&[quiet, disputed])).await;
+    assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+
+    // The same customer and invoice without the flags: nothing is cleared.
+    let mut renamed = customer(&w, "Q1");
+    renamed["name"] = json!("Quiet Corporation");
+    let mut moved = invoice("QI1", "Q1", "2026-12-12", "100.00");
+    moved.as_object_mut().unwrap().remove("disputed");
+    let response = w.events_handler(sqs_event(&[renamed, moved])).await;
+    assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+    assert!(w.dead_letters().await.is_empty());
+    let book = w.dynamo.load_book(&["Q1".to_string()]).await.unwrap();
+    let q1 = &book.customers["Q1"];
+    assert_eq!(q1.name, "Quiet Corporation");
+    assert!(
+        q1.do_not_contact,
+        "an event without the field never clears it"
+    );
+    assert_eq!(q1.phone.as_deref(), Some("+1 555 0100"));
+    let qi1 = book
+        .invoices
+        .iter()
+        .find(|i| i.invoice_id == "QI1")
+        .unwrap();
+    assert_eq!(qi1.due_date, day("2026-12-12"));
+    assert!(qi1.disputed);
+
+    // A CSV drop without the do_not_contact column keeps it too.
+    let csv = format!("customer_id,name,email\nQ1,Quiet Corp,{}\n", w.email("Q1"));
+    w.st.clients
+        .s3
+        .put_object()
+        .bucket(&w.st.names.bucket)
+        .key("drops/customers-partial.csv")
+        .body(csv.into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    let s3_event = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": w.st.names.bucket}, "object": {"key": "drops/customers-partial.csv"}}}]});
+    w.events_handler(s3_event).await;
+    let book = w.dynamo.load_book(&["Q1".to_string()]).await.unwrap();
+    assert_eq!(book.customers["Q1"].name, "Quiet Corp");
+    assert!(book.customers["Q1"].do_not_contact);
+
+    // Payments: 10,000 times the invoice and before its issue date are
+    // refused with the reason; a good one applies.
+    let payment = |id: &str, paid_on: &str, amount: &str| {
+        json!({"type": "payment_received", "payment_id": id, "invoice_id": "QI1",
+               "paid_on": paid_on, "amount": amount})
+    };
+    let response = w
+        .events_handler(sqs_event(&[
+            payment("QP1", "2026-11-20", "1000000.00"),
+            payment("QP2", "2026-11-01", "10.00"),
+            payment("QP3", "2026-11-20", "10.00"),
+        ]))
+        .await;
+    assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+    let dead = w.dead_letters().await;
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert!(
+        dead.iter().any(|d| d.reason
+            == "field `amount`: `1000000.00` is more than the whole amount 100.00 USD of invoice `QI1` (10000×)"),
+        "{dead:?}"
+    );
+    assert!(
+        dead.iter().any(|d| d.reason
+            == "field `paid_on`: `2026-11-01` is before invoice `QI1` was issued on 2026-11-10"),
+        "{dead:?}"
+    );
+    let book = w.dynamo.load_book(&["Q1".to_string()]).await.unwrap();
+    let paid: Vec<&str> = book
+        .payments
+        .values()
+        .flatten()
+        .map(|p| p.payment_id.as_str())
+        .collect();
+    assert_eq!(paid, vec!["QP3"]);
+}

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{NaiveDate, NaiveTime};
 use collect_core::delivery::{RunReport, Sweeper};
 use collect_core::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
-use collect_core::ingest::{self, Incoming, Reject};
+use collect_core::ingest::{self, Incoming, Patch, Reject};
 use collect_core::message::LocalMailer;
 use collect_core::store::{SqliteStore, Store};
 use collect_core::sweep::{self, RiskScorer};
@@ -22,60 +22,130 @@ use std::process::ExitCode;
 
 // ---------------------------------------------------------------- ingest
 
+/// Reads one file of the data contract if `dir` has it. A problem with the
+/// file as a whole (unreadable, not UTF-8, a header without a required
+/// column) is recorded in `file_errors` and the other files still load.
+fn read_export<T>(
+    dir: &Path,
+    name: &str,
+    parse: impl FnOnce(std::fs::File, &str) -> Result<ingest::Parsed<T>, ingest::IngestError>,
+    found: &mut usize,
+    file_errors: &mut Vec<ingest::IngestError>,
+) -> Option<(ingest::Parsed<T>, String)> {
+    let path = dir.join(name);
+    if !path.exists() {
+        return None;
+    }
+    *found += 1;
+    let label = path.display().to_string();
+    let parsed = std::fs::File::open(&path)
+        .map_err(|source| ingest::IngestError::Read {
+            file: label.clone(),
+            source,
+        })
+        .and_then(|file| parse(file, &label));
+    match parsed {
+        Ok(parsed) => Some((parsed, label)),
+        Err(e) => {
+            file_errors.push(e);
+            None
+        }
+    }
+}
+
+/// A record with the file and line it came from.
+struct Sourced<T> {
+    record: T,
+    file: String,
+    line: u64,
+}
+
+fn with_origin<T>(parsed: ingest::Parsed<T>, file: &str) -> Vec<Sourced<T>> {
+    parsed
+        .records
+        .into_iter()
+        .zip(parsed.lines)
+        .map(|(record, line)| Sourced {
+            record,
+            file: file.to_owned(),
+            line,
+        })
+        .collect()
+}
+
+/// Why a record naming an unknown customer or invoice is refused, with the
+/// fix for where it came from.
+fn unknown_reason(kind: &str, file: &str) -> String {
+    if file.ends_with(".jsonl") {
+        format!("no {kind} with this id; send its {kind}_upserted event first")
+    } else {
+        format!("no {kind} with this id; add it to {kind}s.csv")
+    }
+}
+
 /// Loads the CSV files (and `events.jsonl`) found in `dir`.
+///
+/// Customers and invoices are merged with what is stored (a column the
+/// file lacks keeps its stored value); references must resolve against
+/// this batch or the store; payments are checked against their invoices.
+/// A file that cannot be read as a whole is reported and the other files
+/// still load; `rejects.csv` is rewritten every time. Exits non-zero when
+/// anything was refused.
 pub fn ingest(home: &Home, dir: &Path, format: Format) -> Result<ExitCode> {
     let mut store = home.store()?;
     let mut rejects: Vec<Reject> = Vec::new();
+    let mut file_errors: Vec<ingest::IngestError> = Vec::new();
     let mut found = 0;
-    let open = |name: &str| -> Result<Option<std::fs::File>> {
-        let path = dir.join(name);
-        if path.exists() {
-            Ok(Some(std::fs::File::open(&path).with_context(|| {
-                format!("cannot open {}", path.display())
-            })?))
-        } else {
-            Ok(None)
-        }
-    };
-    let label = |name: &str| dir.join(name).display().to_string();
-    let mut customers: Vec<Customer> = Vec::new();
-    let mut invoices: Vec<Invoice> = Vec::new();
-    let mut payments: Vec<Payment> = Vec::new();
-    let mut events: Vec<(Event, u64, String)> = Vec::new();
-    if let Some(f) = open("customers.csv")? {
-        found += 1;
-        let p = ingest::customers(f, &label("customers.csv"))?;
-        customers = p.records;
-        rejects.extend(p.rejects);
+    let mut customers: Vec<Sourced<Patch<Customer>>> = Vec::new();
+    let mut invoices: Vec<Sourced<Patch<Invoice>>> = Vec::new();
+    let mut payments: Vec<Sourced<Payment>> = Vec::new();
+    let mut events: Vec<Sourced<Event>> = Vec::new();
+    if let Some((mut p, file)) = read_export(
+        dir,
+        "customers.csv",
+        ingest::customers,
+        &mut found,
+        &mut file_errors,
+    ) {
+        rejects.append(&mut p.rejects);
+        customers.extend(with_origin(p, &file));
     }
-    let mut invoice_lines: Vec<u64> = Vec::new();
-    if let Some(f) = open("invoices.csv")? {
-        found += 1;
-        let p = ingest::invoices(f, &label("invoices.csv"))?;
-        invoices = p.records;
-        invoice_lines = p.lines;
-        rejects.extend(p.rejects);
+    if let Some((mut p, file)) = read_export(
+        dir,
+        "invoices.csv",
+        ingest::invoices,
+        &mut found,
+        &mut file_errors,
+    ) {
+        rejects.append(&mut p.rejects);
+        invoices.extend(with_origin(p, &file));
     }
-    let mut payment_lines: Vec<u64> = Vec::new();
-    if let Some(f) = open("payments.csv")? {
-        found += 1;
-        let p = ingest::payments(f, &label("payments.csv"))?;
-        payments = p.records;
-        payment_lines = p.lines;
-        rejects.extend(p.rejects);
+    if let Some((mut p, file)) = read_export(
+        dir,
+        "payments.csv",
+        ingest::payments,
+        &mut found,
+        &mut file_errors,
+    ) {
+        rejects.append(&mut p.rejects);
+        payments.extend(with_origin(p, &file));
     }
-    if let Some(f) = open("events.jsonl")? {
-        found += 1;
-        let p = ingest::events(f, &label("events.jsonl"))?;
-        for (incoming, line) in p.records.into_iter().zip(p.lines) {
-            match incoming {
-                Incoming::Customer(c) => customers.push(c),
-                Incoming::Invoice(i) => invoices.push(i),
-                Incoming::Payment(pay) => payments.push(pay),
-                Incoming::Event(e) => events.push((e, line, label("events.jsonl"))),
+    if let Some((mut p, file)) = read_export(
+        dir,
+        "events.jsonl",
+        ingest::events,
+        &mut found,
+        &mut file_errors,
+    ) {
+        rejects.append(&mut p.rejects);
+        for Sourced { record, file, line } in with_origin(p, &file) {
+            match record {
+                Incoming::Customer(record) => customers.push(Sourced { record, file, line }),
+                Incoming::Invoice(record) => invoices.push(Sourced { record, file, line }),
+                Incoming::Payment(record) => payments.push(Sourced { record, file, line }),
+                Incoming::Event(record) => events.push(Sourced { record, file, line }),
             }
         }
-        rejects.extend(p.rejects);
     }
     if found == 0 {
         bail!(
@@ -90,75 +160,103 @@ pub fn ingest(home: &Home, dir: &Path, format: Format) -> Result<ExitCode> {
         .customers
         .keys()
         .cloned()
-        .chain(customers.iter().map(|c| c.customer_id.clone()))
+        .chain(
+            customers
+                .iter()
+                .map(|c| c.record.record.customer_id.clone()),
+        )
         .collect();
     let mut kept_invoices = Vec::new();
-    for (i, inv) in invoices.into_iter().enumerate() {
-        if known_customers.contains(&inv.customer_id) {
-            kept_invoices.push(inv);
+    for inv in invoices {
+        let customer_id = &inv.record.record.customer_id;
+        if known_customers.contains(customer_id) {
+            kept_invoices.push(inv.record);
         } else {
             rejects.push(Reject {
-                file: label("invoices.csv"),
-                line: invoice_lines.get(i).copied().unwrap_or(0),
+                reason: unknown_reason("customer", &inv.file),
+                file: inv.file,
+                line: inv.line,
                 column: "customer_id".to_string(),
-                value: inv.customer_id.clone(),
-                reason: "no customer with this id; add it to customers.csv".to_string(),
+                value: customer_id.clone(),
             });
         }
     }
-    let known_invoices: HashSet<String> = book
+    // The invoices payments are checked against: the stored ones, replaced
+    // by this batch's.
+    let mut known_invoices: std::collections::HashMap<&str, &Invoice> = book
         .invoices
         .iter()
-        .map(|i| i.invoice_id.clone())
-        .chain(kept_invoices.iter().map(|i| i.invoice_id.clone()))
+        .map(|i| (i.invoice_id.as_str(), i))
         .collect();
+    for patch in &kept_invoices {
+        known_invoices.insert(patch.record.invoice_id.as_str(), &patch.record);
+    }
     let mut kept_payments = Vec::new();
-    for (i, p) in payments.into_iter().enumerate() {
-        if known_invoices.contains(&p.invoice_id) {
-            kept_payments.push(p);
-        } else {
-            rejects.push(Reject {
-                file: label("payments.csv"),
-                line: payment_lines.get(i).copied().unwrap_or(0),
+    for p in payments {
+        match known_invoices.get(p.record.invoice_id.as_str()) {
+            Some(invoice) => {
+                let refusals = ingest::check_payment(&p.record, invoice);
+                if refusals.is_empty() {
+                    kept_payments.push(p.record);
+                } else {
+                    rejects.extend(refusals.into_iter().map(|r| r.at(&p.file, p.line)));
+                }
+            }
+            None => rejects.push(Reject {
+                reason: unknown_reason("invoice", &p.file),
+                file: p.file,
+                line: p.line,
                 column: "invoice_id".to_string(),
-                value: p.invoice_id.clone(),
-                reason: "no invoice with this id; add it to invoices.csv".to_string(),
-            });
+                value: p.record.invoice_id.clone(),
+            }),
         }
     }
     let mut kept_events = Vec::new();
-    for (e, line, file) in events {
-        match &e.invoice_id {
-            Some(inv) if !known_invoices.contains(inv) => rejects.push(Reject {
-                file,
-                line,
+    for e in events {
+        match &e.record.invoice_id {
+            Some(inv) if !known_invoices.contains_key(inv.as_str()) => rejects.push(Reject {
+                file: e.file,
+                line: e.line,
                 column: "invoice_id".to_string(),
                 value: inv.clone(),
                 reason: "no invoice with this id".to_string(),
             }),
-            _ => kept_events.push(e),
+            _ => kept_events.push(e.record),
         }
     }
+    rejects.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
 
-    let c = store.upsert_customers(&customers)?;
-    let i = store.upsert_invoices(&kept_invoices)?;
+    let customers: Vec<Patch<Customer>> = customers.into_iter().map(|c| c.record).collect();
+    let c = store.merge_customers(&customers)?;
+    let i = store.merge_invoices(&kept_invoices)?;
     let p = store.upsert_payments(&kept_payments)?;
     let e = store.insert_events(&kept_events)?;
+    // Rewritten on every ingest (header only when nothing was refused), so
+    // it never shows the rejects of an earlier one; files refused as a
+    // whole are listed first.
     let rejects_path = home.dir.join("rejects.csv");
-    if !rejects.is_empty() {
-        ingest::write_rejects(&rejects_path, &rejects)
-            .with_context(|| format!("cannot write {}", rejects_path.display()))?;
-    }
+    let rows: Vec<Reject> = file_errors
+        .iter()
+        .map(ingest::IngestError::reject)
+        .chain(rejects.iter().cloned())
+        .collect();
+    ingest::write_rejects(&rejects_path, &rows)
+        .with_context(|| format!("cannot write {}", rejects_path.display()))?;
+    let file_errors: Vec<String> = file_errors.iter().map(ToString::to_string).collect();
     match format {
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "customers": c, "invoices": i, "payments": p, "events_new": e,
                 "rejected": rejects.len(),
-                "rejects_file": (!rejects.is_empty()).then(|| rejects_path.display().to_string()),
+                "rejects_file": (!rows.is_empty()).then(|| rejects_path.display().to_string()),
+                "file_errors": file_errors,
             }))?
         ),
         Format::Human => {
+            for err in &file_errors {
+                eprintln!("error: {err}");
+            }
             println!(
                 "customers: {} new, {} updated, {} unchanged",
                 c.inserted, c.updated, c.unchanged
@@ -182,9 +280,15 @@ pub fn ingest(home: &Home, dir: &Path, format: Format) -> Result<ExitCode> {
                     rejects_path.display()
                 );
             }
+            if !file_errors.is_empty() {
+                println!(
+                    "{} file(s) not loaded (errors above); the other files were loaded",
+                    file_errors.len()
+                );
+            }
         }
     }
-    Ok(if rejects.is_empty() {
+    Ok(if rejects.is_empty() && file_errors.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

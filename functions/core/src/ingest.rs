@@ -11,18 +11,31 @@
 //!
 //! One set of field rules serves the CSV files and the JSON events
 //! (`events.jsonl` locally, the same payloads on AWS), so a value accepted
-//! on one path is accepted on the other.
+//! on one path is accepted on the other. Customers and invoices come out as
+//! [`Patch`]es: what the source did not give keeps its stored value, by the
+//! one merge rule of [`patch`] that both stores apply.
+//!
+//! The limits: dates from [`FIRST_DAY`] to [`LAST_DAY`], amounts at most
+//! [`MAX_AMOUNT`] either way and with no more decimals than their
+//! currency's minor units (ISO 4217), currencies from ISO 4217, addresses
+//! that the mailer can send to. A payment is checked against its invoice by
+//! [`check_payment`].
 
 mod csv_file;
 mod json;
+pub mod patch;
 mod record;
 mod rules;
+
+pub use patch::{Merge, Patch};
+pub use rules::{FIRST_DAY, LAST_DAY, MAX_AMOUNT};
 
 use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
 use crate::domain::{Customer, Event, Invoice, Payment};
+use rust_decimal::Decimal;
 
 /// One refused value (or row), with everything needed to find and fix it in
 /// the source file.
@@ -121,6 +134,34 @@ pub enum IngestError {
     },
 }
 
+impl IngestError {
+    /// The error as a row of `rejects.csv`, so that a file refused as a
+    /// whole is listed where finance looks for what to fix: the file, the
+    /// line at fault (1 when the problem is not on one line), no column,
+    /// and the reason.
+    pub fn reject(&self) -> Reject {
+        let (file, line) = match self {
+            IngestError::Read { file, .. } | IngestError::Empty { file, .. } => (file, 1),
+            IngestError::NotUtf8 { file, line }
+            | IngestError::MissingColumns { file, line, .. }
+            | IngestError::DuplicateColumn { file, line, .. }
+            | IngestError::Malformed { file, line, .. } => (file, *line),
+        };
+        let text = self.to_string();
+        let reason = text
+            .strip_prefix(&format!("{file}:{line}: "))
+            .or_else(|| text.strip_prefix(&format!("{file}: ")))
+            .unwrap_or(&text);
+        Reject {
+            file: file.clone(),
+            line,
+            column: String::new(),
+            value: String::new(),
+            reason: format!("the file was not loaded: {reason}"),
+        }
+    }
+}
+
 fn backticked(names: &[String]) -> String {
     if names.is_empty() {
         return "no columns".to_owned();
@@ -136,8 +177,8 @@ fn backticked(names: &[String]) -> String {
 /// that happened to an invoice or a message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
-    Customer(Customer),
-    Invoice(Invoice),
+    Customer(Patch<Customer>),
+    Invoice(Patch<Invoice>),
     Payment(Payment),
     Event(Event),
 }
@@ -171,15 +212,18 @@ fn read_text(mut reader: impl Read, file: &str) -> Result<String, IngestError> {
 }
 
 /// Reads `customers.csv`. Empty `language` is `en`, empty `timezone` is
-/// `UTC`; other empty optionals are `None`.
-pub fn customers(reader: impl Read, file: &str) -> Result<Parsed<Customer>, IngestError> {
+/// `UTC`; other empty optionals are `None`. Columns the header lacks (and
+/// an empty `do_not_contact`) keep their stored value: see [`patch`].
+pub fn customers(reader: impl Read, file: &str) -> Result<Parsed<Patch<Customer>>, IngestError> {
     let text = read_text(reader, file)?;
     csv_file::parse(&text, file, &csv_file::CUSTOMERS, |f| record::customer(f))
 }
 
 /// Reads `invoices.csv`. Amounts must be more than zero, and the due date
-/// not before the issue date.
-pub fn invoices(reader: impl Read, file: &str) -> Result<Parsed<Invoice>, IngestError> {
+/// not before the issue date, with no more decimals than the currency has.
+/// Without a `disputed` or `dispute_opened_on` column (or with an empty
+/// `disputed`), the stored value stays: see [`patch`].
+pub fn invoices(reader: impl Read, file: &str) -> Result<Parsed<Patch<Invoice>>, IngestError> {
     let text = read_text(reader, file)?;
     csv_file::parse(&text, file, &csv_file::INVOICES, |f| record::invoice(f))
 }
@@ -261,20 +305,109 @@ pub fn events(reader: impl Read, file: &str) -> Result<Parsed<Incoming>, IngestE
     Ok(parsed)
 }
 
+/// A refused value of a record checked against another record (a payment
+/// against its invoice); the caller knows the file and line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub column: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+impl Refusal {
+    /// The refusal as a reject of the record at `file:line`.
+    pub fn at(self, file: &str, line: u64) -> Reject {
+        Reject {
+            file: file.to_owned(),
+            line,
+            column: self.column.to_owned(),
+            value: self.value,
+            reason: self.reason,
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "field `{}`: {}", self.column, self.reason)
+    }
+}
+
+/// Checks a payment against the invoice it pays; every problem found. A
+/// payment is refused when it is dated before the invoice was issued, when
+/// it has more decimals than the invoice's currency, or when it alone is
+/// more than the whole invoice amount (a misposting, a wrong invoice id or
+/// a missing decimal point: taken as it is, it would settle the invoice
+/// and hide the error). Several payments that together overpay an invoice
+/// are accepted: the invoice is settled.
+pub fn check_payment(payment: &Payment, invoice: &Invoice) -> Vec<Refusal> {
+    let mut refusals = Vec::new();
+    if payment.paid_on < invoice.issue_date {
+        refusals.push(Refusal {
+            column: "paid_on",
+            value: payment.paid_on.to_string(),
+            reason: format!(
+                "`{}` is before invoice `{}` was issued on {}",
+                payment.paid_on, invoice.invoice_id, invoice.issue_date
+            ),
+        });
+    }
+    let value = payment.amount.to_string();
+    if let Err(reason) = rules::fits_currency(&value, payment.amount, &invoice.currency) {
+        refusals.push(Refusal {
+            column: "amount",
+            value: value.clone(),
+            reason,
+        });
+    }
+    if payment.amount > invoice.amount {
+        let times = payment
+            .amount
+            .checked_div(invoice.amount)
+            .unwrap_or(Decimal::MAX)
+            .round_dp(1)
+            .normalize();
+        refusals.push(Refusal {
+            column: "amount",
+            value: value.clone(),
+            reason: format!(
+                "`{value}` is more than the whole amount {} {} of invoice `{}` ({times}×)",
+                invoice.amount, invoice.currency, invoice.invoice_id
+            ),
+        });
+    }
+    refusals
+}
+
+/// A cell as it may go into a CSV file that finance opens in a
+/// spreadsheet: a value starting with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return gets a leading `'`, so the spreadsheet shows it as text
+/// instead of running it as a formula (OWASP's rule against CSV
+/// injection). The value itself stays readable after the `'`.
+pub fn spreadsheet_safe(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{value}"))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    }
+}
+
 /// Writes rejects as CSV (`file,line,column,value,reason`), creating the
 /// file or replacing an earlier one, so that it always describes the last
 /// run. The header is written even when there are no rejects: an empty
-/// rejects file says "nothing was refused" rather than "nothing ran".
+/// rejects file says "nothing was refused" rather than "nothing ran", and
+/// no reject of an earlier ingest is left behind. Cells that a spreadsheet
+/// would take for a formula are escaped ([`spreadsheet_safe`]).
 pub fn write_rejects(path: &Path, rejects: &[Reject]) -> std::io::Result<()> {
     let mut writer = csv::Writer::from_path(path)?;
     writer.write_record(["file", "line", "column", "value", "reason"])?;
     for r in rejects {
         writer.write_record([
-            r.file.as_str(),
+            spreadsheet_safe(&r.file).as_ref(),
             &r.line.to_string(),
-            &r.column,
-            &r.value,
-            &r.reason,
+            &spreadsheet_safe(&r.column),
+            &spreadsheet_safe(&r.value),
+            &spreadsheet_safe(&r.reason),
         ])?;
     }
     writer.flush()
@@ -331,7 +464,7 @@ mod tests {
         let parsed = customers(text.as_bytes(), "customers.csv").unwrap();
         assert_eq!(parsed.rejects, vec![]);
         assert_eq!(parsed.records.len(), 2);
-        let acme = &parsed.records[0];
+        let acme = &parsed.records[0].record;
         assert_eq!(acme.customer_id, "C1");
         assert_eq!(acme.language, "de");
         assert_eq!(acme.timezone, "Europe/Berlin");
@@ -348,7 +481,8 @@ mod tests {
         let bolt = customers(text.as_bytes(), "customers.csv")
             .unwrap()
             .records
-            .remove(0);
+            .remove(0)
+            .record;
         assert_eq!(bolt.phone, None);
         assert_eq!(bolt.language, "en");
         assert_eq!(bolt.timezone, "UTC");
@@ -366,8 +500,8 @@ mod tests {
         let text = "email , customer_id,name,erp_note\nap@acme.example,C1,Acme,whatever\n";
         let parsed = customers(text.as_bytes(), "customers.csv").unwrap();
         assert_eq!(parsed.rejects, vec![]);
-        assert_eq!(parsed.records[0].email, "ap@acme.example");
-        assert_eq!(parsed.records[0].phone, None);
+        assert_eq!(parsed.records[0].record.email, "ap@acme.example");
+        assert_eq!(parsed.records[0].record.phone, None);
     }
 
     #[test]
@@ -384,7 +518,8 @@ mod tests {
         let acme = customers(text.as_bytes(), "customers.csv")
             .unwrap()
             .records
-            .remove(0);
+            .remove(0)
+            .record;
         assert_eq!(acme.customer_id, "C1");
         assert_eq!(acme.name, "Acme GmbH");
         assert_eq!(acme.tags, vec!["vip", "net30"]);
@@ -399,8 +534,8 @@ mod tests {
         ]);
         let parsed = customers(text.as_bytes(), "customers.csv").unwrap();
         assert_eq!(parsed.rejects, vec![]);
-        assert_eq!(parsed.records[0].name, "Acme, Inc.");
-        assert_eq!(parsed.records[1].name, r#"The "Best" Ltd"#);
+        assert_eq!(parsed.records[0].record.name, "Acme, Inc.");
+        assert_eq!(parsed.records[1].record.name, r#"The "Best" Ltd"#);
     }
 
     #[test]
@@ -438,7 +573,7 @@ mod tests {
         let ids: Vec<&str> = parsed
             .records
             .iter()
-            .map(|c| c.customer_id.as_str())
+            .map(|c| c.record.customer_id.as_str())
             .collect();
         assert_eq!(ids, vec!["C1", "C11"]);
         let limit = &parsed.rejects[4];
@@ -543,11 +678,11 @@ mod tests {
             ]
         );
         assert_eq!(parsed.records.len(), 2);
-        let i1 = &parsed.records[0];
+        let i1 = &parsed.records[0].record;
         assert_eq!(i1.amount, dec("1190.00"));
         assert!(!i1.disputed);
         assert_eq!(i1.dispute_opened_on, None);
-        let i2 = &parsed.records[1];
+        let i2 = &parsed.records[1].record;
         assert!(i2.disputed);
         assert_eq!(i2.dispute_opened_on, Some(day("2026-01-10")));
         assert!(
@@ -673,7 +808,10 @@ mod tests {
             "phone": null
         }))
         .unwrap();
-        let Incoming::Customer(customer) = customer else {
+        let Incoming::Customer(Patch {
+            record: customer, ..
+        }) = customer
+        else {
             panic!("{customer:?}")
         };
         assert_eq!(customer.annual_revenue, Some(dec("1200000")));
@@ -688,7 +826,9 @@ mod tests {
             "type": "customer_upserted", "customer_id": "C1", "name": "Acme",
             "email": "ap@acme.example", "tags": "a;b"
         }));
-        assert!(matches!(tags_as_text, Ok(Incoming::Customer(c)) if c.tags == vec!["a", "b"]));
+        assert!(
+            matches!(tags_as_text, Ok(Incoming::Customer(c)) if c.record.tags == vec!["a", "b"])
+        );
 
         let invoice = incoming_from_json(&json!({
             "type": "invoice_upserted", "invoice_id": "I1", "customer_id": "C1", "number": "INV-1",
@@ -697,7 +837,7 @@ mod tests {
         }))
         .unwrap();
         assert!(
-            matches!(&invoice, Incoming::Invoice(i) if i.amount == dec("1190.5") && !i.disputed)
+            matches!(&invoice, Incoming::Invoice(i) if i.record.amount == dec("1190.5") && !i.record.disputed)
         );
 
         let payment = incoming_from_json(&json!({
@@ -904,6 +1044,410 @@ mod tests {
         );
         let empty = events("".as_bytes(), "events.jsonl").unwrap();
         assert!(empty.records.is_empty() && empty.rejects.is_empty());
+    }
+
+    // ------------------------------------------------ partial updates
+
+    fn stored_customer() -> Customer {
+        Customer {
+            customer_id: "C1".into(),
+            name: "Acme".into(),
+            email: "ap@acme.example".into(),
+            phone: Some("+49 30 1234".into()),
+            language: "de".into(),
+            timezone: "Europe/Berlin".into(),
+            country: Some("DE".into()),
+            industry: Some("manufacturing".into()),
+            annual_revenue: Some(dec("1200000")),
+            credit_score: Some(dec("712")),
+            credit_limit: Some(dec("50000")),
+            tags: vec!["vip".into()],
+            do_not_contact: true,
+        }
+    }
+
+    fn one_customer(text: &str) -> Patch<Customer> {
+        let parsed = customers(text.as_bytes(), "customers.csv").unwrap();
+        assert_eq!(parsed.rejects, vec![]);
+        assert_eq!(parsed.records.len(), 1);
+        parsed.records.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn a_customers_file_without_do_not_contact_keeps_the_flag() {
+        let stored = stored_customer();
+        let patch = one_customer("customer_id,name,email\nC1,Acme AG,ap@acme.example\n");
+        assert!(patch.kept.contains(&"do_not_contact"), "{:?}", patch.kept);
+        let merged = patch.apply(Some(&stored));
+        assert!(
+            merged.do_not_contact,
+            "an export without the column never clears it"
+        );
+        assert_eq!(
+            merged.name, "Acme AG",
+            "given values replace the stored ones"
+        );
+        // Every optional column the file lacks keeps its value.
+        assert_eq!(
+            merged,
+            Customer {
+                name: "Acme AG".into(),
+                ..stored.clone()
+            }
+        );
+        // A customer not stored yet gets the defaults.
+        let new = patch.apply(None);
+        assert!(!new.do_not_contact);
+        assert_eq!(
+            (new.language.as_str(), new.timezone.as_str()),
+            ("en", "UTC")
+        );
+        assert_eq!(new.phone, None);
+    }
+
+    #[test]
+    fn an_empty_cell_clears_an_optional_value_but_never_a_flag() {
+        let stored = stored_customer();
+        let header = "customer_id,name,email,phone,language,timezone,country,industry,annual_revenue,credit_score,credit_limit,tags,do_not_contact";
+        let merged = one_customer(&format!("{header}\nC1,Acme,ap@acme.example,,,,,,,,,,\n"))
+            .apply(Some(&stored));
+        assert_eq!(merged.phone, None);
+        assert_eq!(merged.language, "en");
+        assert_eq!(merged.timezone, "UTC");
+        assert_eq!(merged.country, None);
+        assert_eq!(merged.annual_revenue, None);
+        assert_eq!(merged.credit_limit, None);
+        assert!(merged.tags.is_empty());
+        assert!(
+            merged.do_not_contact,
+            "a blank do_not_contact is not a `false` anybody gave"
+        );
+        let cleared = one_customer(&format!(
+            "{header}\nC1,Acme,ap@acme.example,,,,,,,,,,false\n"
+        ))
+        .apply(Some(&stored));
+        assert!(!cleared.do_not_contact, "an explicit false clears it");
+        // Only the columns present are replaced.
+        let merged =
+            one_customer("customer_id,name,email,phone,tags\nC1,Acme,ap@acme.example,,a;b\n")
+                .apply(Some(&stored));
+        assert_eq!(merged.phone, None);
+        assert_eq!(merged.tags, vec!["a", "b"]);
+        assert_eq!(merged.credit_limit, stored.credit_limit);
+        assert!(merged.do_not_contact);
+    }
+
+    #[test]
+    fn a_customer_event_without_do_not_contact_keeps_the_flag() {
+        let stored = stored_customer();
+        let Incoming::Customer(patch) = incoming_from_json(&json!({
+            "type": "customer_upserted", "customer_id": "C1", "name": "Acme",
+            "email": "ap@acme.example", "phone": null, "credit_limit": "100.00"
+        }))
+        .unwrap() else {
+            panic!()
+        };
+        let merged = patch.apply(Some(&stored));
+        assert!(merged.do_not_contact);
+        assert_eq!(merged.phone, None, "null clears, like an empty cell");
+        assert_eq!(merged.credit_limit, Some(dec("100.00")));
+        assert_eq!(merged.tags, stored.tags, "a field left out keeps its value");
+        assert_eq!(merged.language, "de");
+        // null on the flag keeps it too; an explicit false clears it.
+        for (value, expected) in [
+            (json!(null), true),
+            (json!(false), false),
+            (json!(true), true),
+        ] {
+            let Incoming::Customer(patch) = incoming_from_json(&json!({
+                "type": "customer_upserted", "customer_id": "C1", "name": "Acme",
+                "email": "ap@acme.example", "do_not_contact": value
+            }))
+            .unwrap() else {
+                panic!()
+            };
+            assert_eq!(
+                patch.apply(Some(&stored)).do_not_contact,
+                expected,
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_invoice_without_dispute_columns_keeps_the_dispute() {
+        let stored = Invoice {
+            invoice_id: "I1".into(),
+            customer_id: "C1".into(),
+            number: "INV-1".into(),
+            issue_date: day("2026-01-01"),
+            due_date: day("2026-01-31"),
+            amount: dec("100.00"),
+            currency: "EUR".into(),
+            disputed: true,
+            dispute_opened_on: Some(day("2026-02-03")),
+        };
+        let text = "invoice_id,customer_id,number,issue_date,due_date,amount,currency\nI1,C1,INV-1,2026-01-01,2026-02-15,100.00,EUR\n";
+        let patch = invoices(text.as_bytes(), "invoices.csv")
+            .unwrap()
+            .records
+            .remove(0);
+        let merged = patch.apply(Some(&stored));
+        assert!(merged.disputed);
+        assert_eq!(merged.dispute_opened_on, Some(day("2026-02-03")));
+        assert_eq!(merged.due_date, day("2026-02-15"));
+        let text = "invoice_id,customer_id,number,issue_date,due_date,amount,currency,disputed,dispute_opened_on\nI1,C1,INV-1,2026-01-01,2026-02-15,100.00,EUR,false,\n";
+        let patch = invoices(text.as_bytes(), "invoices.csv")
+            .unwrap()
+            .records
+            .remove(0);
+        let merged = patch.apply(Some(&stored));
+        assert!(!merged.disputed);
+        assert_eq!(merged.dispute_opened_on, None);
+    }
+
+    // ------------------------------------------------ validation
+
+    const INVOICES_HEADER: &str = "invoice_id,customer_id,number,issue_date,due_date,amount,currency,disputed,dispute_opened_on";
+
+    #[test]
+    fn invoices_out_of_bounds_are_rejected_with_file_line_and_field() {
+        let text = [
+            INVOICES_HEADER,
+            "I1,C1,1,2026-01-01,2026-01-31,1234567890123456789012345678,USD,false,",
+            "I2,C1,2,2026-01-01,2026-01-31,100.00,XYZ,false,",
+            "I3,C1,3,2026-01-01,2026-01-31,12.345678901,USD,false,",
+            "I4,C1,4,0001-01-01,2026-01-31,100.00,USD,false,",
+            "I5,C1,5,2026-01-01,9999-12-31,100.00,USD,false,",
+            "I6,C1,6,2026-01-01,2026-01-31,100.5,JPY,false,",
+            "I7,C1,7,2026-01-01,2026-01-31,100,JPY,false,",
+            "I8,C1,8,2026-01-01,2026-01-31,1000000000000.00,USD,false,",
+        ]
+        .join("\n");
+        let parsed = invoices(text.as_bytes(), "invoices.csv").unwrap();
+        assert_eq!(
+            spots(&parsed.rejects),
+            vec![
+                (2, "amount"),
+                (3, "currency"),
+                (4, "amount"),
+                (5, "issue_date"),
+                (6, "due_date"),
+                (7, "amount"),
+            ]
+        );
+        let messages: Vec<String> = parsed.rejects.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            messages,
+            vec![
+                "invoices.csv:2: column `amount`: `1234567890123456789012345678` is out of range: at most 1000000000000 (10^12) either way",
+                "invoices.csv:3: column `currency`: `XYZ` is not an ISO 4217 currency code like EUR or USD",
+                "invoices.csv:4: column `amount`: `12.345678901` has 9 decimals; USD amounts have at most 2",
+                "invoices.csv:5: column `issue_date`: `0001-01-01` is out of range: dates are from 1990-01-01 to 2100-12-31",
+                "invoices.csv:6: column `due_date`: `9999-12-31` is out of range: dates are from 1990-01-01 to 2100-12-31",
+                "invoices.csv:7: column `amount`: `100.5` has 1 decimals; JPY amounts have at most 0",
+            ]
+        );
+        let ids: Vec<&str> = parsed
+            .records
+            .iter()
+            .map(|p| p.record.invoice_id.as_str())
+            .collect();
+        assert_eq!(ids, vec!["I7", "I8"]);
+    }
+
+    #[test]
+    fn malformed_addresses_are_rejected_at_ingest() {
+        let text = customers_csv(&[
+            "C4,Four,<c4@x.example>,,,,,,,,,,",
+            "C7,Seven,c7@seven.example>,,,,,,,,,,",
+            "C8,Eight,c8@eight.example,,,,,,,,,,",
+        ]);
+        let parsed = customers(text.as_bytes(), "customers.csv").unwrap();
+        assert_eq!(spots(&parsed.rejects), vec![(2, "email"), (3, "email")]);
+        assert_eq!(parsed.rejects[1].value, "c7@seven.example>");
+        assert_eq!(parsed.records.len(), 1);
+        // The same rule on the JSON path.
+        let err = incoming_from_json(&json!({
+            "type": "customer_upserted", "customer_id": "C4", "name": "Four",
+            "email": "<c4@x.example>"
+        }))
+        .unwrap_err();
+        assert!(
+            err.starts_with("field `email`: `<c4@x.example>` is not an email address"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn events_out_of_bounds_are_rejected() {
+        let err = incoming_from_json(&json!({
+            "type": "payment_received", "payment_id": "P1", "invoice_id": "I1",
+            "paid_on": "9999-01-01", "amount": "1234567890123456789012345678"
+        }))
+        .unwrap_err();
+        assert!(
+            err.contains("field `paid_on`: `9999-01-01` is out of range"),
+            "{err}"
+        );
+        assert!(
+            err.contains("field `amount`: `1234567890123456789012345678` is out of range"),
+            "{err}"
+        );
+        let err = incoming_from_json(&json!({
+            "type": "invoice_upserted", "invoice_id": "I1", "customer_id": "C1", "number": "1",
+            "issue_date": "2026-01-01", "due_date": "2026-01-31", "amount": "12.345678901",
+            "currency": "USD"
+        }))
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "field `amount`: `12.345678901` has 9 decimals; USD amounts have at most 2"
+        );
+    }
+
+    fn invoice_of(amount: &str, currency: &str) -> Invoice {
+        Invoice {
+            invoice_id: "I1".into(),
+            customer_id: "C1".into(),
+            number: "INV-1".into(),
+            issue_date: day("2026-03-01"),
+            due_date: day("2026-03-31"),
+            amount: dec(amount),
+            currency: currency.into(),
+            disputed: false,
+            dispute_opened_on: None,
+        }
+    }
+
+    fn payment_of(paid_on: &str, amount: &str) -> Payment {
+        Payment {
+            payment_id: "P1".into(),
+            invoice_id: "I1".into(),
+            paid_on: day(paid_on),
+            amount: dec(amount),
+        }
+    }
+
+    #[test]
+    fn payments_are_checked_against_their_invoice() {
+        let invoice = invoice_of("100.00", "USD");
+        assert_eq!(
+            check_payment(&payment_of("2026-03-01", "100.00"), &invoice),
+            vec![]
+        );
+        assert_eq!(
+            check_payment(&payment_of("2026-04-10", "40"), &invoice),
+            vec![]
+        );
+
+        let before = check_payment(&payment_of("2026-02-27", "100.00"), &invoice);
+        assert_eq!(before.len(), 1);
+        assert_eq!(before[0].column, "paid_on");
+        assert_eq!(
+            before[0].clone().at("payments.csv", 4).to_string(),
+            "payments.csv:4: column `paid_on`: `2026-02-27` is before invoice `I1` was issued on 2026-03-01"
+        );
+
+        let huge = check_payment(&payment_of("2026-03-10", "1000000.00"), &invoice);
+        assert_eq!(huge.len(), 1);
+        assert_eq!(huge[0].column, "amount");
+        assert_eq!(
+            huge[0].reason,
+            "`1000000.00` is more than the whole amount 100.00 USD of invoice `I1` (10000×)"
+        );
+        assert!(!check_payment(&payment_of("2026-03-10", "100.01"), &invoice).is_empty());
+
+        let decimals = check_payment(&payment_of("2026-03-10", "1.001"), &invoice);
+        assert_eq!(decimals.len(), 1);
+        assert!(decimals[0].reason.contains("USD amounts have at most 2"));
+        let yen = invoice_of("1000", "JPY");
+        assert_eq!(
+            check_payment(&payment_of("2026-03-10", "999.5"), &yen).len(),
+            1
+        );
+    }
+
+    // ------------------------------------------------ rejects.csv
+
+    #[test]
+    fn a_file_refused_as_a_whole_is_a_row_of_rejects() {
+        let err =
+            invoices("invoice_id,customer_id\nI1,C1\n".as_bytes(), "invoices.csv").unwrap_err();
+        let row = err.reject();
+        assert_eq!(
+            (row.file.as_str(), row.line, row.column.as_str()),
+            ("invoices.csv", 1, "")
+        );
+        assert!(
+            row.reason.starts_with(
+                "the file was not loaded: the header lacks the required column(s) `number`"
+            ),
+            "{}",
+            row.reason
+        );
+        let empty = customers("".as_bytes(), "customers.csv")
+            .unwrap_err()
+            .reject();
+        assert_eq!(empty.line, 1);
+        assert!(
+            empty
+                .reason
+                .starts_with("the file was not loaded: the file is empty"),
+            "{}",
+            empty.reason
+        );
+    }
+
+    #[test]
+    fn rejects_file_escapes_formulas_and_is_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rejects.csv");
+        let reject = |value: &str| Reject {
+            file: "customers.csv".into(),
+            line: 2,
+            column: "name".into(),
+            value: value.into(),
+            reason: format!("{} is bad", rules::quote(value)),
+        };
+        let values = [
+            "=HYPERLINK(\"http://evil.example\",\"click\")",
+            "+1",
+            "-2+3",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            "plain",
+        ];
+        let rejects: Vec<Reject> = values.iter().map(|v| reject(v)).collect();
+        write_rejects(&path, &rejects).unwrap();
+        let mut reader = csv::Reader::from_path(&path).unwrap();
+        let cells: Vec<String> = reader
+            .records()
+            .map(|r| r.unwrap().get(3).unwrap().to_owned())
+            .collect();
+        let expected: Vec<String> = values
+            .iter()
+            .map(|v| {
+                if *v == "plain" {
+                    (*v).to_owned()
+                } else {
+                    format!("'{v}")
+                }
+            })
+            .collect();
+        assert_eq!(
+            cells, expected,
+            "the original value stays visible after the `'`"
+        );
+        assert_eq!(spreadsheet_safe("a=b"), "a=b");
+
+        // A clean ingest leaves a header only, nothing from before.
+        write_rejects(&path, &[]).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "file,line,column,value,reason\n"
+        );
     }
 
     mod never_panic {

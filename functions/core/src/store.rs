@@ -6,6 +6,7 @@
 
 use crate::book::{ActionsByInvoice, Book};
 use crate::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
+use crate::ingest::{Merge, Patch};
 use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -55,6 +56,13 @@ pub trait Store {
     fn upsert_customers(&mut self, records: &[Customer]) -> Result<Upserted, StoreError>;
     fn upsert_invoices(&mut self, records: &[Invoice]) -> Result<Upserted, StoreError>;
     fn upsert_payments(&mut self, records: &[Payment]) -> Result<Upserted, StoreError>;
+    /// Upserts customers as an export or an event gave them: the fields a
+    /// patch does not give keep their stored value (the partial-update
+    /// rule of [`crate::ingest::patch`]). Patches are applied in order, so
+    /// a later one for the same customer merges with the earlier one.
+    fn merge_customers(&mut self, patches: &[Patch<Customer>]) -> Result<Upserted, StoreError>;
+    /// Upserts invoices as given, like [`Store::merge_customers`].
+    fn merge_invoices(&mut self, patches: &[Patch<Invoice>]) -> Result<Upserted, StoreError>;
     /// Stores events; an event id seen before is ignored. Returns how many were new.
     fn insert_events(&mut self, events: &[Event]) -> Result<usize, StoreError>;
     fn load_book(&self) -> Result<Book, StoreError>;
@@ -233,6 +241,57 @@ impl SqliteStore {
         Ok(counts)
     }
 
+    /// Like [`SqliteStore::upsert`], with each patch merged with the stored
+    /// record (read in the same transaction) before it is written.
+    fn upsert_patches<T: Serialize + DeserializeOwned + Merge>(
+        &mut self,
+        table: &'static str,
+        key_col: &str,
+        extra: &[&str],
+        patches: &[Patch<T>],
+        columns: impl Fn(&T) -> Vec<String>,
+    ) -> Result<Upserted, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut counts = Upserted::default();
+        {
+            let select = format!("SELECT body FROM {table} WHERE {key_col} = ?1");
+            let mut cols = vec![key_col];
+            cols.extend_from_slice(extra);
+            cols.push("body");
+            let placeholders: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+            let insert = format!(
+                "INSERT OR REPLACE INTO {table} ({}) VALUES ({})",
+                cols.join(", "),
+                placeholders.join(", ")
+            );
+            let mut get = tx.prepare(&select)?;
+            let mut put = tx.prepare(&insert)?;
+            for patch in patches {
+                let key = columns(&patch.record).first().cloned().unwrap_or_default();
+                let old: Option<String> = get.query_row([&key], |r| r.get(0)).optional()?;
+                let stored: Option<T> = match &old {
+                    Some(body) if !patch.kept.is_empty() => Some(decode(table, &key, body)?),
+                    _ => None,
+                };
+                let record = patch.apply(stored.as_ref());
+                let mut values = columns(&record);
+                let body = encode(&record)?;
+                match old {
+                    Some(o) if o == body => {
+                        counts.unchanged += 1;
+                        continue;
+                    }
+                    Some(_) => counts.updated += 1,
+                    None => counts.inserted += 1,
+                }
+                values.push(body);
+                put.execute(rusqlite::params_from_iter(values.iter()))?;
+            }
+        }
+        tx.commit()?;
+        Ok(counts)
+    }
+
     pub(crate) fn all<T: DeserializeOwned>(
         &self,
         table: &'static str,
@@ -300,6 +359,28 @@ impl Store for SqliteStore {
             "invoice_id",
             &["customer_id", "due_date"],
             records,
+            |i| {
+                vec![
+                    i.invoice_id.clone(),
+                    i.customer_id.clone(),
+                    i.due_date.to_string(),
+                ]
+            },
+        )
+    }
+
+    fn merge_customers(&mut self, patches: &[Patch<Customer>]) -> Result<Upserted, StoreError> {
+        self.upsert_patches("customers", "customer_id", &[], patches, |c| {
+            vec![c.customer_id.clone()]
+        })
+    }
+
+    fn merge_invoices(&mut self, patches: &[Patch<Invoice>]) -> Result<Upserted, StoreError> {
+        self.upsert_patches(
+            "invoices",
+            "invoice_id",
+            &["customer_id", "due_date"],
+            patches,
             |i| {
                 vec![
                     i.invoice_id.clone(),
@@ -441,5 +522,85 @@ impl Store for SqliteStore {
             });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod tests {
+    use super::*;
+    use crate::ingest;
+
+    fn customers(store: &mut SqliteStore, text: &str) -> Upserted {
+        let parsed = ingest::customers(text.as_bytes(), "customers.csv").unwrap();
+        assert_eq!(parsed.rejects, vec![]);
+        store.merge_customers(&parsed.records).unwrap()
+    }
+
+    #[test]
+    fn an_export_without_do_not_contact_leaves_the_stored_flag() {
+        let mut store = SqliteStore::in_memory().unwrap();
+        let full = "customer_id,name,email,phone,tags,do_not_contact\nC1,Acme,ap@acme.example,+49 30 1,vip,true\n";
+        let first = customers(&mut store, full);
+        assert_eq!(first.inserted, 1);
+        // The same customer from an export without the flag (and without
+        // phone or tags): nothing it did not say changes.
+        let partial = "customer_id,name,email\nC1,Acme,ap@acme.example\n";
+        let again = customers(&mut store, partial);
+        assert_eq!(
+            again,
+            Upserted {
+                inserted: 0,
+                updated: 0,
+                unchanged: 1
+            },
+            "nothing changed, so nothing is reported as updated"
+        );
+        let book = store.load_book().unwrap();
+        let c1 = &book.customers["C1"];
+        assert!(c1.do_not_contact);
+        assert_eq!(c1.phone.as_deref(), Some("+49 30 1"));
+        assert_eq!(c1.tags, vec!["vip"]);
+        // A change of name is an update that keeps the flag.
+        let renamed = customers(
+            &mut store,
+            "customer_id,name,email\nC1,Acme AG,ap@acme.example\n",
+        );
+        assert_eq!(renamed.updated, 1);
+        let book = store.load_book().unwrap();
+        assert!(book.customers["C1"].do_not_contact);
+        assert_eq!(book.customers["C1"].name, "Acme AG");
+        // An explicit false clears it.
+        customers(
+            &mut store,
+            "customer_id,name,email,do_not_contact\nC1,Acme AG,ap@acme.example,false\n",
+        );
+        assert!(!store.load_book().unwrap().customers["C1"].do_not_contact);
+    }
+
+    #[test]
+    fn patches_of_one_batch_merge_in_order() {
+        let mut store = SqliteStore::in_memory().unwrap();
+        let a = ingest::customers(
+            "customer_id,name,email,do_not_contact\nC1,Acme,ap@acme.example,true\n".as_bytes(),
+            "customers.csv",
+        )
+        .unwrap();
+        let b = ingest::customers(
+            "customer_id,name,email,phone\nC1,Acme,ap@acme.example,+1 555\n".as_bytes(),
+            "customers.csv",
+        )
+        .unwrap();
+        let patches: Vec<_> = a.records.into_iter().chain(b.records).collect();
+        let counts = store.merge_customers(&patches).unwrap();
+        assert_eq!((counts.inserted, counts.updated), (1, 1));
+        let c1 = store.load_book().unwrap().customers["C1"].clone();
+        assert!(c1.do_not_contact);
+        assert_eq!(c1.phone.as_deref(), Some("+1 555"));
     }
 }

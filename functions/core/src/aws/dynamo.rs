@@ -18,6 +18,7 @@ use super::AwsError;
 use super::keys::{self, DOC, GSI1, GSI1PK, GSI1SK, KIND, PK, SK, STATUS, TTL};
 use crate::book::Book;
 use crate::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
+use crate::ingest::Patch;
 use crate::ledger::Recorded;
 
 pub(super) type Item = HashMap<String, AttributeValue>;
@@ -32,6 +33,8 @@ const BATCH_ATTEMPTS: u32 = 8;
 const PARALLEL_QUERIES: usize = 16;
 /// How many conditional action writes are in flight at once.
 const PARALLEL_WRITES: usize = 16;
+/// Attempts at a read-merge-write of a record another writer keeps changing.
+const MERGE_ATTEMPTS: u32 = 5;
 
 /// A stored mail event (SES's or the ERP's), as the events function wrote it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -210,6 +213,156 @@ impl Dynamo {
         let paid = self.paid(&i.customer_id, &i.invoice_id).await?;
         self.put(self.invoice_item(i, paid < i.amount)?).await?;
         self.put(Self::invoice_ref_item(i)).await
+    }
+
+    // ------------------------------------------------------------ partial updates
+
+    /// Upserts a customer as an event or an export gave it: the fields the
+    /// patch does not give keep their stored value (the rule of
+    /// [`crate::ingest::patch`], the same as the local store's). The read
+    /// and the write are one optimistic step: the write is conditional on
+    /// the document read, and a write that lost to another one reads again.
+    pub async fn merge_customer(&self, patch: &Patch<Customer>) -> Result<(), AwsError> {
+        if patch.kept.is_empty() {
+            return self.put_customer(&patch.record).await;
+        }
+        let pk = keys::customer_pk(&patch.record.customer_id);
+        for _ in 0..MERGE_ATTEMPTS {
+            let stored = self.get_doc::<Customer>(&pk, keys::CUSTOMER_SK).await?;
+            let merged = patch.apply(stored.as_ref().map(|(c, _)| c));
+            let it = self.customer_item(&merged)?;
+            if self
+                .put_if_doc(it, stored.as_ref().map(|(_, doc)| doc.as_str()))
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        Err(Self::kept_changing("customer", &patch.record.customer_id))
+    }
+
+    /// Upserts an invoice as given, like [`Dynamo::merge_customer`], with
+    /// its reference item and its place in the open-invoice index.
+    pub async fn merge_invoice(&self, patch: &Patch<Invoice>) -> Result<(), AwsError> {
+        if patch.kept.is_empty() {
+            return self.put_invoice(&patch.record).await;
+        }
+        let i = &patch.record;
+        let pk = keys::customer_pk(&i.customer_id);
+        let sk = keys::invoice_sk(&i.invoice_id);
+        for _ in 0..MERGE_ATTEMPTS {
+            let stored = self.get_doc::<Invoice>(&pk, &sk).await?;
+            let merged = patch.apply(stored.as_ref().map(|(i, _)| i));
+            let paid = self.paid(&merged.customer_id, &merged.invoice_id).await?;
+            let it = self.invoice_item(&merged, paid < merged.amount)?;
+            if self
+                .put_if_doc(it, stored.as_ref().map(|(_, doc)| doc.as_str()))
+                .await?
+            {
+                return self.put(Self::invoice_ref_item(&merged)).await;
+            }
+        }
+        Err(Self::kept_changing("invoice", &i.invoice_id))
+    }
+
+    /// Upserts customers of a CSV drop: full records in batches, partial
+    /// ones merged one by one.
+    pub async fn merge_customers(&self, patches: &[Patch<Customer>]) -> Result<usize, AwsError> {
+        let (full, partial): (Vec<&Patch<Customer>>, Vec<&Patch<Customer>>) =
+            patches.iter().partition(|p| p.kept.is_empty());
+        let full: Vec<Customer> = full.into_iter().map(|p| p.record.clone()).collect();
+        self.put_customers(&full).await?;
+        for p in partial {
+            self.merge_customer(p).await?;
+        }
+        Ok(patches.len())
+    }
+
+    /// Upserts invoices of a CSV drop, like [`Dynamo::merge_customers`].
+    pub async fn merge_invoices(&self, patches: &[Patch<Invoice>]) -> Result<usize, AwsError> {
+        let (full, partial): (Vec<&Patch<Invoice>>, Vec<&Patch<Invoice>>) =
+            patches.iter().partition(|p| p.kept.is_empty());
+        let full: Vec<Invoice> = full.into_iter().map(|p| p.record.clone()).collect();
+        self.put_invoices(&full).await?;
+        for p in partial {
+            self.merge_invoice(p).await?;
+        }
+        Ok(patches.len())
+    }
+
+    fn kept_changing(kind: &str, id: &str) -> AwsError {
+        AwsError::Service {
+            service: "DynamoDB",
+            operation: "PutItem",
+            message: format!(
+                "{kind} `{id}` kept changing while it was being updated ({MERGE_ATTEMPTS} attempts)"
+            ),
+            retryable: true,
+        }
+    }
+
+    /// A stored document, decoded and as text (for a conditional write).
+    async fn get_doc<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<(T, String)>, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("DynamoDB", "GetItem", e))?;
+        match out.item {
+            None => Ok(None),
+            Some(it) => {
+                let doc = get_s(&it, DOC).unwrap_or_default().to_string();
+                Ok(Some((decode(&it)?, doc)))
+            }
+        }
+    }
+
+    /// Puts an item if the stored document is still `old` (if there is no
+    /// item, when `old` is `None`); `Ok(false)` when another write came
+    /// first.
+    async fn put_if_doc(&self, it: Item, old: Option<&str>) -> Result<bool, AwsError> {
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(it));
+        let request = match old {
+            None => request
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK),
+            Some(doc) => request
+                .condition_expression("#doc = :doc")
+                .expression_attribute_names("#doc", DOC)
+                .expression_attribute_values(":doc", s(doc)),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
+            Err(e) => Err(AwsError::sdk("DynamoDB", "PutItem", e)),
+        }
+    }
+
+    /// An invoice by its id, if it is known.
+    pub async fn invoice(&self, invoice_id: &str) -> Result<Option<Invoice>, AwsError> {
+        let Some(customer_id) = self.customer_of_invoice(invoice_id).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .get_doc::<Invoice>(
+                &keys::customer_pk(&customer_id),
+                &keys::invoice_sk(invoice_id),
+            )
+            .await?
+            .map(|(i, _)| i))
     }
 
     /// The customer an invoice belongs to, if the invoice is known.

@@ -16,7 +16,7 @@ use super::dynamo::{Dynamo, MailEvent};
 use super::queue::{DeadLetter, Queue};
 use super::ses;
 use crate::domain::{Event, Invoice};
-use crate::ingest::{self, Incoming, IngestError, Reject};
+use crate::ingest::{self, Incoming, IngestError, Patch, Reject};
 
 /// What applying one event did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -266,26 +266,43 @@ impl EventsService {
     ) -> Result<Option<String>, AwsError> {
         match incoming {
             Incoming::Customer(c) => {
-                self.dynamo.put_customer(&c).await?;
+                // Fields the event leaves out keep their stored value.
+                self.dynamo.merge_customer(&c).await?;
                 batch.applied.push(Applied::Record {
                     kind: "customer",
-                    id: c.customer_id,
+                    id: c.record.customer_id,
                 });
             }
             Incoming::Invoice(i) => {
-                if !self.customer_exists(&i.customer_id).await? {
+                if !self.customer_exists(&i.record.customer_id).await? {
                     return Ok(Some(format!(
                         "field `customer_id`: no customer `{}`; send its customer_upserted event first",
-                        i.customer_id
+                        i.record.customer_id
                     )));
                 }
-                self.dynamo.put_invoice(&i).await?;
+                self.dynamo.merge_invoice(&i).await?;
                 batch.applied.push(Applied::Record {
                     kind: "invoice",
-                    id: i.invoice_id,
+                    id: i.record.invoice_id,
                 });
             }
             Incoming::Payment(p) => {
+                let Some(invoice) = self.dynamo.invoice(&p.invoice_id).await? else {
+                    return Ok(Some(format!(
+                        "field `invoice_id`: no invoice `{}`; send its invoice_upserted event first",
+                        p.invoice_id
+                    )));
+                };
+                let refusals = ingest::check_payment(&p, &invoice);
+                if !refusals.is_empty() {
+                    return Ok(Some(
+                        refusals
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    ));
+                }
                 if !self.dynamo.put_payment(&p).await? {
                     return Ok(Some(format!(
                         "field `invoice_id`: no invoice `{}`; send its invoice_upserted event first",
@@ -368,7 +385,8 @@ impl EventsService {
                 Err(e) => whole_file(batch, e),
                 Ok(p) => {
                     row_rejects(batch, p.rejects);
-                    applied += self.dynamo.put_customers(&p.records).await?.items;
+                    // Columns the file lacks keep their stored values.
+                    applied += self.dynamo.merge_customers(&p.records).await?;
                 }
             }
         } else if name.ends_with(".csv") && name.starts_with("invoices") {
@@ -376,15 +394,16 @@ impl EventsService {
                 Err(e) => whole_file(batch, e),
                 Ok(p) => {
                     row_rejects(batch, p.rejects);
-                    let mut known: Vec<Invoice> = Vec::new();
+                    let mut known: Vec<Patch<Invoice>> = Vec::new();
                     let mut customers: std::collections::HashMap<String, bool> =
                         std::collections::HashMap::new();
                     for (inv, line) in p.records.into_iter().zip(p.lines) {
-                        let exists = match customers.get(&inv.customer_id) {
+                        let customer_id = inv.record.customer_id.clone();
+                        let exists = match customers.get(&customer_id) {
                             Some(e) => *e,
                             None => {
-                                let e = self.customer_exists(&inv.customer_id).await?;
-                                customers.insert(inv.customer_id.clone(), e);
+                                let e = self.customer_exists(&customer_id).await?;
+                                customers.insert(customer_id.clone(), e);
                                 e
                             }
                         };
@@ -394,16 +413,14 @@ impl EventsService {
                             rejected += 1;
                             batch.reject(
                                 format!(
-                                    "{source}:{line}: column `customer_id`: no customer `{}`; add it to customers.csv",
-                                    inv.customer_id
+                                    "{source}:{line}: column `customer_id`: no customer `{customer_id}`; add it to customers.csv",
                                 ),
                                 &format!("{source}:{line}"),
-                                serde_json::json!({"column": "customer_id", "value": inv.customer_id}),
+                                serde_json::json!({"column": "customer_id", "value": customer_id}),
                             );
                         }
                     }
-                    applied += known.len();
-                    self.dynamo.put_invoices(&known).await?;
+                    applied += self.dynamo.merge_invoices(&known).await?;
                 }
             }
         } else if name.ends_with(".csv") && name.starts_with("payments") {
@@ -417,7 +434,31 @@ impl EventsService {
                         .zip(&p.lines)
                         .map(|(r, l)| (r.payment_id.clone(), *l))
                         .collect();
-                    let (outcome, unknown) = self.dynamo.put_payments(&p.records).await?;
+                    // Each payment is checked against its invoice (read
+                    // once per invoice); unknown invoices are refused below.
+                    let mut invoices: std::collections::HashMap<String, Option<Invoice>> =
+                        std::collections::HashMap::new();
+                    let mut checked = Vec::with_capacity(p.records.len());
+                    for payment in p.records {
+                        if !invoices.contains_key(&payment.invoice_id) {
+                            let invoice = self.dynamo.invoice(&payment.invoice_id).await?;
+                            invoices.insert(payment.invoice_id.clone(), invoice);
+                        }
+                        let refusals = match invoices.get(&payment.invoice_id) {
+                            Some(Some(invoice)) => ingest::check_payment(&payment, invoice),
+                            _ => Vec::new(),
+                        };
+                        if refusals.is_empty() {
+                            checked.push(payment);
+                            continue;
+                        }
+                        let line = lines.get(&payment.payment_id).copied().unwrap_or(0);
+                        row_rejects(
+                            batch,
+                            refusals.into_iter().map(|r| r.at(&source, line)).collect(),
+                        );
+                    }
+                    let (outcome, unknown) = self.dynamo.put_payments(&checked).await?;
                     applied += outcome.items;
                     for u in unknown {
                         rejected += 1;

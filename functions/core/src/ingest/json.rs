@@ -47,10 +47,12 @@ fn not_text(column: &str, value: &Value, expected: &str) -> Problem {
 
 /// A scalar as the text a CSV cell would hold. Numbers keep serde_json's
 /// shortest form, so `12.5` reads `12.5` and `1e21` reads `1e21` (which the
-/// amount rule then refuses, as in a CSV file). `null` is absent.
+/// amount rule then refuses, as in a CSV file). `null` is given as empty,
+/// like an empty cell: it clears an optional value, while a field left out
+/// keeps the stored one.
 fn scalar_text(value: &Value) -> Option<Option<String>> {
     match value {
-        Value::Null => Some(None),
+        Value::Null => Some(Some(String::new())),
         Value::String(s) => Some(Some(s.trim().to_owned())),
         Value::Number(n) => Some(Some(n.to_string())),
         Value::Bool(b) => Some(Some(b.to_string())),

@@ -8,6 +8,7 @@
 
 use rust_decimal::Decimal;
 
+use super::patch::{CUSTOMER_KEEPABLE, INVOICE_KEEPABLE, Patch};
 use super::rules::{self, Reason};
 use crate::domain::{Customer, Invoice, Payment};
 
@@ -36,6 +37,12 @@ pub(super) trait Fields {
     /// is a problem.
     fn text(&self, column: &str) -> Result<Option<String>, Problem>;
 
+    /// Whether the record has the column at all (an empty value counts:
+    /// it is given, as empty).
+    fn has(&self, column: &str) -> bool {
+        !matches!(self.text(column), Ok(None))
+    }
+
     /// A list column: `;`-separated text by default (the CSV form).
     fn list(&self, column: &str) -> Result<Vec<String>, Problem> {
         Ok(self
@@ -53,6 +60,9 @@ pub(super) trait Fields {
 pub(super) struct Check<'a, F: Fields + ?Sized> {
     fields: &'a F,
     problems: Vec<Problem>,
+    /// Optional columns the record does not give (absent; for flags also
+    /// empty), which keep their stored value: see [`super::patch`].
+    kept: Vec<&'static str>,
 }
 
 impl<'a, F: Fields + ?Sized> Check<'a, F> {
@@ -60,6 +70,7 @@ impl<'a, F: Fields + ?Sized> Check<'a, F> {
         Check {
             fields,
             problems: Vec::new(),
+            kept: Vec::new(),
         }
     }
 
@@ -125,23 +136,36 @@ impl<'a, F: Fields + ?Sized> Check<'a, F> {
     /// differently.
     pub(super) fn optional<T>(
         &mut self,
-        column: &str,
+        column: &'static str,
         rule: impl FnOnce(&str) -> Result<T, Reason>,
     ) -> Option<T> {
-        let (value, _) = self.raw(column)?;
+        let (value, present) = self.raw(column)?;
+        if !present {
+            self.kept.push(column);
+        }
         if value.is_empty() {
             return None;
         }
         self.apply(column, &value, rule)
     }
 
-    /// A flag; empty means `false` (the export leaves unset flags blank).
-    pub(super) fn flag(&mut self, column: &str) -> bool {
-        self.optional(column, rules::boolean).unwrap_or(false)
+    /// A flag: `true` or `false`. Absent, empty or `null` is `None`, and
+    /// the flag keeps its stored value (`false` for a new record): a flag
+    /// like do-not-contact must never be cleared by a value nobody gave.
+    pub(super) fn flag(&mut self, column: &'static str) -> Option<bool> {
+        let (value, _) = self.raw(column)?;
+        if value.is_empty() {
+            self.kept.push(column);
+            return None;
+        }
+        self.apply(column, &value, rules::boolean)
     }
 
     /// A list of tags, trimmed, blanks dropped (`vip;;net30;` has two).
-    pub(super) fn tags(&mut self, column: &str) -> Vec<String> {
+    pub(super) fn tags(&mut self, column: &'static str) -> Vec<String> {
+        if !self.fields.has(column) {
+            self.kept.push(column);
+        }
         match self.fields.list(column) {
             Ok(items) => {
                 let mut tags = Vec::new();
@@ -163,6 +187,22 @@ impl<'a, F: Fields + ?Sized> Check<'a, F> {
         }
     }
 
+    /// The record as a patch: the columns among `keepable` that were not
+    /// given keep their stored value.
+    pub(super) fn finish_patch<T>(
+        self,
+        record: Option<T>,
+        keepable: &[&'static str],
+    ) -> Result<Patch<T>, Vec<Problem>> {
+        let kept: Vec<&'static str> = self
+            .kept
+            .iter()
+            .copied()
+            .filter(|c| keepable.contains(c))
+            .collect();
+        self.finish(record).map(|record| Patch { record, kept })
+    }
+
     /// The record if nothing was refused, else every problem found.
     pub(super) fn finish<T>(self, record: Option<T>) -> Result<T, Vec<Problem>> {
         match record {
@@ -180,7 +220,7 @@ impl<'a, F: Fields + ?Sized> Check<'a, F> {
 }
 
 /// A row of `customers.csv` or a `customer_upserted` event.
-pub(super) fn customer(fields: &(impl Fields + ?Sized)) -> Result<Customer, Vec<Problem>> {
+pub(super) fn customer(fields: &(impl Fields + ?Sized)) -> Result<Patch<Customer>, Vec<Problem>> {
     let mut c = Check::new(fields);
     let customer_id = c.required("customer_id", rules::id);
     let name = c.required("name", rules::text);
@@ -194,7 +234,7 @@ pub(super) fn customer(fields: &(impl Fields + ?Sized)) -> Result<Customer, Vec<
     let credit_score = c.optional("credit_score", rules::number);
     let credit_limit = c.optional("credit_limit", rules::not_negative);
     let tags = c.tags("tags");
-    let do_not_contact = c.flag("do_not_contact");
+    let do_not_contact = c.flag("do_not_contact").unwrap_or(false);
     let record = match (customer_id, name, email) {
         (Some(customer_id), Some(name), Some(email)) => Some(Customer {
             customer_id,
@@ -213,11 +253,11 @@ pub(super) fn customer(fields: &(impl Fields + ?Sized)) -> Result<Customer, Vec<
         }),
         _ => None,
     };
-    c.finish(record)
+    c.finish_patch(record, &CUSTOMER_KEEPABLE)
 }
 
 /// A row of `invoices.csv` or an `invoice_upserted` event.
-pub(super) fn invoice(fields: &(impl Fields + ?Sized)) -> Result<Invoice, Vec<Problem>> {
+pub(super) fn invoice(fields: &(impl Fields + ?Sized)) -> Result<Patch<Invoice>, Vec<Problem>> {
     let mut c = Check::new(fields);
     let invoice_id = c.required("invoice_id", rules::id);
     let customer_id = c.required("customer_id", rules::id);
@@ -226,11 +266,17 @@ pub(super) fn invoice(fields: &(impl Fields + ?Sized)) -> Result<Invoice, Vec<Pr
     let due_date = c.required("due_date", rules::date);
     let amount = c.required("amount", rules::invoice_amount);
     let currency = c.required("currency", rules::currency);
-    let disputed = c.flag("disputed");
+    let disputed = c.flag("disputed").unwrap_or(false);
     let dispute_opened_on = c.optional("dispute_opened_on", rules::date);
     if let (Some(issue), Some(due)) = (issue_date, due_date) {
         if let Err(reason) = rules::not_before(&due.to_string(), due, issue, "issue date") {
             c.problem("due_date", &due.to_string(), reason);
+        }
+    }
+    if let (Some(amount), Some(currency)) = (amount, &currency) {
+        let value = amount.to_string();
+        if let Err(reason) = rules::fits_currency(&value, amount, currency) {
+            c.problem("amount", &value, reason);
         }
     }
     let record = match (
@@ -263,7 +309,7 @@ pub(super) fn invoice(fields: &(impl Fields + ?Sized)) -> Result<Invoice, Vec<Pr
         }),
         _ => None,
     };
-    c.finish(record)
+    c.finish_patch(record, &INVOICE_KEEPABLE)
 }
 
 /// A row of `payments.csv` or a `payment_received` event. Zero is allowed

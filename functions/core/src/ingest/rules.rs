@@ -68,9 +68,12 @@ fn single_line(value: &str) -> Result<(), Reason> {
 }
 
 /// An address to mail to: one `@`, something before it, a domain with a
-/// dot, no spaces. Not a full RFC 5322 check, which would accept things no
-/// ERP means; enough to catch two addresses in one field, a missing domain
-/// or a phone number in the wrong column.
+/// dot, no spaces, and an address lettre (the mailer that sends it) can
+/// parse, so that an address accepted here is never refused on the send
+/// day. lettre alone would accept addresses no ERP means (`ap@localhost`);
+/// the shape checks catch two addresses in one field, a missing domain or a
+/// phone number in the wrong column, lettre the rest (`<ap@example.com>`,
+/// `ap@example.com>`, characters not allowed in an address).
 pub(super) fn email(value: &str) -> Result<String, Reason> {
     let bad = |hint: &str| {
         format!(
@@ -92,6 +95,12 @@ pub(super) fn email(value: &str) -> Result<String, Reason> {
         && !domain.ends_with('.')
         && !domain.contains("..");
     if local.is_empty() || !domain_ok {
+        return Err(bad(""));
+    }
+    if value.contains(['<', '>']) {
+        return Err(bad(" (the address only, without `<` `>`)"));
+    }
+    if lettre::Address::from_str(value).is_err() {
         return Err(bad(""));
     }
     Ok(value.to_owned())
@@ -139,12 +148,24 @@ pub(super) fn timezone(value: &str) -> Result<String, Reason> {
     }
 }
 
-/// An ISO 4217 code as three upper-case letters. Lower case is refused
-/// rather than fixed, because amounts in different currencies are never
-/// summed and `eur` next to `EUR` would split one currency in two.
+/// An ISO 4217 code as three upper-case letters, of a currency invoices
+/// can be in (one with minor units: not `XAU` or `XXX`). Lower case is
+/// refused rather than fixed, because amounts in different currencies are
+/// never summed and `eur` next to `EUR` would split one currency in two.
 pub(super) fn currency(value: &str) -> Result<String, Reason> {
     if value.len() == 3 && value.chars().all(|c| c.is_ascii_uppercase()) {
-        return Ok(value.to_owned());
+        return match iso_currency::Currency::from_code(value) {
+            Some(c) if c.exponent().is_some() => Ok(value.to_owned()),
+            Some(c) => Err(format!(
+                "{} ({}) is not a currency invoices can be in",
+                quote(value),
+                c.name()
+            )),
+            None => Err(format!(
+                "{} is not an ISO 4217 currency code like EUR or USD",
+                quote(value)
+            )),
+        };
     }
     let hint = if value.len() == 3 && value.chars().all(|c| c.is_ascii_alphabetic()) {
         format!(" (upper case: {})", value.to_ascii_uppercase())
@@ -157,7 +178,21 @@ pub(super) fn currency(value: &str) -> Result<String, Reason> {
     ))
 }
 
-/// A calendar day written `YYYY-MM-DD`. The shape is checked before the
+/// The first day a date of the data contract may be: older records are
+/// not collected, and a year like 0001 is a typo or a placeholder.
+pub const FIRST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(1990, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
+
+/// The last day a date of the data contract may be: a year like 9999 is a
+/// placeholder for "never", not a due date.
+pub const LAST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2100, 12, 31) {
+    Some(d) => d,
+    None => NaiveDate::MAX,
+};
+
+/// A calendar day written `YYYY-MM-DD`, from [`FIRST_DAY`] to [`LAST_DAY`]. The shape is checked before the
 /// calendar, because chrono alone would accept `2026-1-5` or `+2026-01-05`,
 /// and an export that writes days some other way (`05/01/2026`) is
 /// ambiguous between day-first and month-first.
@@ -174,6 +209,12 @@ pub(super) fn date(value: &str) -> Result<NaiveDate, Reason> {
     };
     if shaped(value) {
         if let Ok(day) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+            if !(FIRST_DAY..=LAST_DAY).contains(&day) {
+                return Err(format!(
+                    "{} is out of range: dates are from {FIRST_DAY} to {LAST_DAY}",
+                    quote(value)
+                ));
+            }
             return Ok(day);
         }
     }
@@ -219,8 +260,18 @@ fn decimal(value: &str) -> Result<Decimal, DecimalError> {
     if !all_digits(whole) || !fraction.is_none_or(all_digits) {
         return Err(DecimalError::Shape);
     }
-    Decimal::from_str_exact(value).map_err(|_| DecimalError::TooLarge)
+    let parsed = Decimal::from_str_exact(value).map_err(|_| DecimalError::TooLarge)?;
+    if parsed.abs() > MAX_AMOUNT {
+        return Err(DecimalError::TooLarge);
+    }
+    Ok(parsed)
 }
+
+/// The largest amount (or number) the contract carries, either way:
+/// 10^12, a thousand billion. Sums of many such amounts still fit a
+/// `Decimal` with room to spare, so the engine's arithmetic cannot overflow
+/// on what ingest let in.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0);
 
 enum DecimalError {
     Shape,
@@ -249,7 +300,7 @@ fn decimal_with(value: &str, like: &str) -> Result<Decimal, Reason> {
     decimal(value).map_err(|e| match e {
         DecimalError::Shape => format!("{} is not {like}{}", quote(value), decimal_hint(value)),
         DecimalError::TooLarge => format!(
-            "{} has too many digits (at most 28 significant digits)",
+            "{} is out of range: at most 1000000000000 (10^12) either way",
             quote(value)
         ),
     })
@@ -297,6 +348,34 @@ pub(super) fn invoice_amount(value: &str) -> Result<Decimal, Reason> {
         ))
     } else {
         Ok(amount)
+    }
+}
+
+/// The decimals an amount in `currency` may have: ISO 4217's minor units
+/// (2 for EUR and USD, 0 for JPY, 3 for BHD). `None` for a code that is not
+/// an invoice currency (refused by [`currency`] already).
+pub(super) fn minor_units(currency: &str) -> Option<u32> {
+    iso_currency::Currency::from_code(currency)
+        .and_then(|c| c.exponent())
+        .map(u32::from)
+}
+
+/// An amount must not have more decimals than its currency's minor units
+/// (`12.345678901` USD, `100.5` JPY): such an amount cannot be paid, and
+/// usually means a unit price or an exchange rate landed in the column.
+/// Trailing zeros do not count (`100.00` JPY is 100 yen).
+pub(super) fn fits_currency(value: &str, amount: Decimal, currency: &str) -> Result<(), Reason> {
+    let Some(units) = minor_units(currency) else {
+        return Ok(());
+    };
+    let decimals = amount.normalize().scale();
+    if decimals > units {
+        Err(format!(
+            "{} has {decimals} decimals; {currency} amounts have at most {units}",
+            quote(value)
+        ))
+    } else {
+        Ok(())
     }
 }
 
@@ -402,8 +481,68 @@ mod tests {
         assert!(
             amount("123456789012345678901234567890")
                 .unwrap_err()
-                .contains("too many digits")
+                .contains("out of range")
         );
+    }
+
+    #[test]
+    fn amounts_are_bounded_by_a_thousand_billion() {
+        // 28 digits fit a Decimal, but ten of them overflow a sum.
+        for big in [
+            "1234567890123456789012345678",
+            "9999999999999999999999999999",
+            "-1234567890123456789012345678",
+            "1000000000000.01",
+            "-1000000000001",
+        ] {
+            assert_eq!(
+                amount(big).unwrap_err(),
+                format!("`{big}` is out of range: at most 1000000000000 (10^12) either way"),
+            );
+            assert!(number(big).is_err(), "{big}");
+        }
+        assert_eq!(MAX_AMOUNT.to_string(), "1000000000000");
+        assert!(amount("1000000000000").is_ok());
+        assert!(amount("-1000000000000.00").is_ok());
+        assert!(invoice_amount("1234567890123456789012345678").is_err());
+        assert!(not_negative("1234567890123456789012345678").is_err());
+    }
+
+    #[test]
+    fn dates_are_within_a_sane_range() {
+        for bad in ["0001-01-01", "9999-12-31", "1989-12-31", "2101-01-01"] {
+            assert_eq!(
+                date(bad).unwrap_err(),
+                format!("`{bad}` is out of range: dates are from 1990-01-01 to 2100-12-31"),
+            );
+        }
+        assert_eq!(date("1990-01-01").unwrap(), FIRST_DAY);
+        assert_eq!(date("2100-12-31").unwrap(), LAST_DAY);
+    }
+
+    #[test]
+    fn amounts_fit_their_currency() {
+        let ok = |v: &str, c: &str| fits_currency(v, amount(v).unwrap(), c);
+        assert_eq!(
+            ok("12.345678901", "USD").unwrap_err(),
+            "`12.345678901` has 9 decimals; USD amounts have at most 2"
+        );
+        assert!(ok("12.34", "USD").is_ok());
+        assert!(
+            ok("12.3400000", "USD").is_ok(),
+            "trailing zeros do not count"
+        );
+        assert_eq!(
+            ok("100.5", "JPY").unwrap_err(),
+            "`100.5` has 1 decimals; JPY amounts have at most 0"
+        );
+        assert!(ok("100", "JPY").is_ok());
+        assert!(ok("100.00", "JPY").is_ok());
+        assert!(ok("1.234", "BHD").is_ok());
+        assert!(ok("1.2345", "BHD").is_err());
+        assert_eq!(minor_units("EUR"), Some(2));
+        assert_eq!(minor_units("JPY"), Some(0));
+        assert_eq!(minor_units("XYZ"), None);
     }
 
     #[test]
@@ -436,6 +575,21 @@ mod tests {
         for bad in ["EURO", "E1R", "€", "US"] {
             assert!(currency(bad).is_err(), "{bad}");
         }
+        for good in ["USD", "JPY", "CHF", "BHD", "GBP"] {
+            assert_eq!(currency(good).unwrap(), good);
+        }
+        assert_eq!(
+            currency("XYZ").unwrap_err(),
+            "`XYZ` is not an ISO 4217 currency code like EUR or USD"
+        );
+        assert!(currency("ABC").is_err());
+        // Codes without minor units: gold, "no currency".
+        assert!(
+            currency("XAU")
+                .unwrap_err()
+                .contains("not a currency invoices can be in")
+        );
+        assert!(currency("XXX").is_err());
     }
 
     #[test]
@@ -454,8 +608,29 @@ mod tests {
             "ap@example.com.",
             "ap@exa..mple.com",
             "ap@example.com\n",
+            // Pasted with the angle brackets of a mail header: the mailer
+            // refuses them on the send day, so ingest refuses them now.
+            "<c4@x.example>",
+            "c7@seven.example>",
+            "<c7@seven.example",
+            // Not allowed in an address: caught by lettre's parser.
+            "ap(x)@example.com",
+            "a\"b@example.com",
+            "ap@exa_mple.com!",
         ] {
             assert!(email(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            email("<c4@x.example>").unwrap_err(),
+            "`<c4@x.example>` is not an email address like ap@example.com (the address only, without `<` `>`)"
+        );
+        // What ingest accepts, the mailer can send to.
+        for good in [
+            "c4@x.example",
+            "ap@example.com",
+            "first.last+ar@sub.example.co.uk",
+        ] {
+            assert!(lettre::Address::from_str(&email(good).unwrap()).is_ok());
         }
     }
 

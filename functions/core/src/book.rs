@@ -443,9 +443,9 @@ impl Book {
     }
 
     /// Why the sweep cannot work on this customer's records, if it cannot:
-    /// an invoice or payment amount beyond [`AMOUNT_LIMIT`] either way.
+    /// an invoice or payment amount beyond [`crate::domain::MAX_AMOUNT`] either way.
     pub fn money_problem(&self, customer_id: &str) -> Option<String> {
-        let limit = Decimal::from(crate::domain::AMOUNT_LIMIT);
+        let limit = crate::domain::MAX_AMOUNT;
         for inv in self.invoices_of(customer_id) {
             if inv.amount.abs() > limit {
                 return Some(format!(

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// have: 10^12 in the currency. Ingest refuses larger values; the sweep
 /// sets aside a customer whose records hold one anyway (an older store, a
 /// direct write), so the sums it makes can never overflow.
-pub const AMOUNT_LIMIT: i64 = 1_000_000_000_000;
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Customer {

@@ -946,7 +946,7 @@ fn target(action: &CAction) -> String {
     match action {
         CAction::Email { template } | CAction::Letter { template } => template.clone(),
         CAction::Call { queue } => queue.clone(),
-        CAction::OfferPlan(_) => "plan-offer".to_string(),
+        CAction::OfferPlan(_) => policy_lang::PLAN_OFFER_TEMPLATE.to_string(),
         CAction::Experiment { name, .. } => name.clone(),
     }
 }

@@ -271,7 +271,7 @@ fn decimal(value: &str) -> Result<Decimal, DecimalError> {
 /// 10^12, a thousand billion. Sums of many such amounts still fit a
 /// `Decimal` with room to spare, so the engine's arithmetic cannot overflow
 /// on what ingest let in.
-pub const MAX_AMOUNT: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0);
+pub use crate::domain::MAX_AMOUNT;
 
 enum DecimalError {
     Shape,

@@ -33,13 +33,23 @@ pub fn run(
     });
     std::fs::write(&out, &bytes)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+    let git = crate::revisions::Revisions::of(&dir.join(&verified.manifest.policy));
     println!(
-        "bundled {} file(s) of revision {} (policy {}) into {}\nsha256 {}",
+        "bundled {} file(s) of revision {} (policy {}) into {}\nsha256 {}\nbundle revision {} (recorded on every action it sends; `collect check` prints the same for these files)\ngit {}{}",
         verified.manifest.files.len(),
         verified.manifest.revision,
         verified.manifest.policy,
         out.display(),
-        verified.sha256
+        verified.sha256,
+        collect_core::revision::of_manifest(&verified.manifest),
+        git.git_commit
+            .as_deref()
+            .unwrap_or("(not in a Git repository)"),
+        if git.git_dirty {
+            " (dirty: the folder has changes not committed)"
+        } else {
+            ""
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

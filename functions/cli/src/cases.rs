@@ -983,6 +983,7 @@ fn history_action(
         policy_name: "case history".to_string(),
         policy_revision: String::new(),
         git_revision: None,
+        bundle_revision: None,
         rule: String::new(),
         segment: String::new(),
         experiment: None,

@@ -188,6 +188,7 @@ pub fn run(
                 "diagnostics": all,
                 "template_problems": issues,
                 "languages": checked_languages,
+                "revisions": files.iter().map(|f| crate::revisions::Revisions::of(f)).collect::<Vec<_>>(),
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
@@ -209,6 +210,13 @@ pub fn run(
                     } else {
                         ", and --languages"
                     }
+                );
+            }
+            for f in &files {
+                println!(
+                    "{}: {}",
+                    f.display(),
+                    crate::revisions::Revisions::of(f).line()
                 );
             }
             println!(

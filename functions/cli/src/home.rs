@@ -155,6 +155,7 @@ impl Home {
         };
         Ok(SweepOptions {
             git_revision,
+            bundle_revision: None,
             send_time_utc,
             customer_local_time,
         })
@@ -302,22 +303,4 @@ fn owner_only(path: &Path) {
 pub fn templates_for(policy: &Path) -> Result<Templates> {
     let dir = policy.parent().unwrap_or(Path::new(".")).join("templates");
     Templates::load(&dir).map_err(|e| anyhow::anyhow!("{e}"))
-}
-
-/// The Git revision of the folder holding the policy, when it is in Git.
-pub fn git_revision(policy: &Path) -> Option<String> {
-    let dir = policy
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
 }

@@ -300,16 +300,22 @@ pub fn ingest(home: &Home, dir: &Path, format: Format) -> Result<ExitCode> {
 pub struct Loaded {
     pub policy: Policy,
     pub templates: collect_core::message::Templates,
+    /// The Git revision (`-dirty` when the policy folder has changes).
     pub revision: Option<String>,
+    /// The bundle revision of the policy folder (policy + templates +
+    /// manifest), recorded on every action.
+    pub bundle: Option<String>,
 }
 
 pub fn load_policy(policy: &Path) -> Result<Loaded> {
     let compiled = policy_files::load(policy)?;
     let templates = home::templates_for(policy)?;
+    let revisions = crate::revisions::Revisions::of(policy);
     Ok(Loaded {
         policy: compiled,
         templates,
-        revision: home::git_revision(policy),
+        revision: revisions.git_recorded(),
+        bundle: revisions.bundle_revision,
     })
 }
 
@@ -321,6 +327,8 @@ fn runtime<'a>(
     pay_links: &'a collect_core::message::PayLinks,
     at: Option<NaiveTime>,
 ) -> Result<Runtime<'a>> {
+    let mut options = home.sweep_options(loaded.revision.clone(), at)?;
+    options.bundle_revision = loaded.bundle.clone();
     Ok(Runtime {
         sweeper: Sweeper {
             policy: &loaded.policy,
@@ -328,7 +336,7 @@ fn runtime<'a>(
             templates: &loaded.templates,
             pay_links,
             sender: home.sender(),
-            options: home.sweep_options(loaded.revision.clone(), at)?,
+            options,
             pay_link_days: home.settings.pay_link_days,
             grace: crate::home::GRACE,
             lease_ttl: crate::home::LEASE_TTL,
@@ -757,16 +765,35 @@ pub fn diff(
 
 // ---------------------------------------------------------------- explain an invoice
 
+/// `collect explain WHAT`: WHAT is what an auditor holds (an invoice id or
+/// the number on the letter, a Message-ID, an action id); see
+/// [`crate::lookup`].
 pub fn explain_invoice(
     home: &Home,
     policy: &Path,
-    invoice_id: &str,
-    date: NaiveDate,
+    what: &str,
+    date: Option<NaiveDate>,
     format: Format,
 ) -> Result<ExitCode> {
-    let loaded = load_policy(policy)?;
-    let store = home.store()?;
-    let book = store.load_book()?;
+    crate::lookup::explain(home, policy, what, date, format)
+}
+
+/// The explanation of a stored invoice on a day: the decision the
+/// production sweep makes, the risk behind it, and the recorded actions
+/// with their audit trail.
+pub struct InvoiceExplanation {
+    pub json: serde_json::Value,
+    pub text: String,
+}
+
+pub fn explain_stored_invoice(
+    home: &Home,
+    loaded: &Loaded,
+    store: &SqliteStore,
+    book: &collect_core::book::Book,
+    invoice_id: &str,
+    date: NaiveDate,
+) -> Result<InvoiceExplanation> {
     let Some(invoice) = book.invoice(invoice_id) else {
         bail!(
             "no invoice `{invoice_id}` in {}; ingest it first",
@@ -782,20 +809,20 @@ pub fn explain_invoice(
     let stats = book.customer_stats(&customer.customer_id, date);
     let scorer = crate::model_cmd::scorer(home)?;
     let input = sweep::ScoreInput {
-        book: &book,
+        book,
         invoice,
         day: date,
         stats: &stats,
     };
     let risk = scorer.as_dyn().score(&input);
     let why = scorer.explain(&input, 3);
-    let facts = sweep::facts(&book, customer, invoice, &stats, risk, date);
+    let facts = sweep::facts(book, customer, invoice, &stats, risk, date);
     let opts = home.sweep_options(None, None)?;
     let mut trace = loaded.policy.explain(&facts);
     // The decision shown is the production sweep's plan for that day, given
     // what is recorded now (the checks made at sending come on top).
     let customer_book = pollster::block_on(collect_core::ledger::Ledger::customer_book(
-        &store,
+        store,
         &customer.customer_id,
     ))?;
     let plan = sweep::plan_sweep(&customer_book, &loaded.policy, scorer.as_dyn(), date, &opts);
@@ -803,52 +830,58 @@ pub fn explain_invoice(
         collect_core::rehearsal::planned_outcome(&plan, invoice_id, trace.plan.segment.clone())
             .into_day_plan();
     let recorded: Vec<&ActionRecord> = book.actions_of(invoice_id).iter().collect();
-    match format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "trace": trace,
-                "balance": book.balance(invoice, date),
-                "open": book.is_open(invoice, date),
-                "risk": risk,
-                "scorer": scorer.as_dyn().name(),
-                "scorer_version": scorer.as_dyn().version(),
-                "risk_factors": why,
-                "recorded_actions": recorded,
-            }))?
-        ),
-        Format::Human => {
-            println!(
-                "Balance on {date}: {} {} of {} {}{}",
-                book.balance(invoice, date),
-                invoice.currency,
-                invoice.amount,
-                invoice.currency,
-                if book.is_open(invoice, date) {
-                    ""
-                } else {
-                    " (not open: nothing to do)"
-                }
-            );
-            println!(
-                "Risk: {} (scorer: {})",
-                risk.map_or_else(|| "missing".to_string(), |r| format!("{:.1}%", r * 100.0)),
-                scorer.describe()
-            );
-            if !why.is_empty() {
-                println!(
-                    "  top risk factors: {}",
-                    why.iter()
-                        .map(|(n, c)| format!("{n} ({c:+.3})"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            }
-            print!("{}", trace.render());
-            print!("{}", describe_recorded(&store, &recorded)?);
+    let json = serde_json::json!({
+        "invoice_id": invoice.invoice_id,
+        "invoice_number": invoice.number,
+        "customer_id": invoice.customer_id,
+        "date": date,
+        "trace": trace,
+        "balance": book.balance(invoice, date),
+        "open": book.is_open(invoice, date),
+        "risk": risk,
+        "scorer": scorer.as_dyn().name(),
+        "scorer_version": scorer.as_dyn().version(),
+        "risk_factors": why,
+        "recorded_actions": crate::lookup::with_history(store, &recorded)?,
+    });
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "Invoice {} (number {}, customer {})",
+        invoice.invoice_id, invoice.number, invoice.customer_id
+    );
+    let _ = writeln!(
+        text,
+        "Balance on {date}: {} {} of {} {}{}",
+        book.balance(invoice, date),
+        invoice.currency,
+        invoice.amount,
+        invoice.currency,
+        if book.is_open(invoice, date) {
+            ""
+        } else {
+            " (not open: nothing to do)"
         }
+    );
+    let _ = writeln!(
+        text,
+        "Risk: {} (scorer: {})",
+        risk.map_or_else(|| "missing".to_string(), |r| format!("{:.1}%", r * 100.0)),
+        scorer.describe()
+    );
+    if !why.is_empty() {
+        let _ = writeln!(
+            text,
+            "  top risk factors: {}",
+            why.iter()
+                .map(|(n, c)| format!("{n} ({c:+.3})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
-    Ok(ExitCode::SUCCESS)
+    text.push_str(&trace.render());
+    text.push_str(&describe_recorded(store, &recorded)?);
+    Ok(InvoiceExplanation { json, text })
 }
 
 fn describe_recorded(store: &SqliteStore, recorded: &[&ActionRecord]) -> Result<String> {
@@ -858,32 +891,7 @@ fn describe_recorded(store: &SqliteStore, recorded: &[&ActionRecord]) -> Result<
         let _ = writeln!(out, "  none yet");
     }
     for r in recorded {
-        let _ = writeln!(
-            out,
-            "  {}  {} `{}` {} (rule {}, policy {} rev {}, segment {}, risk {}, scorer {} v{})",
-            r.decided_on,
-            r.action_id,
-            r.label,
-            r.status.as_str(),
-            r.rule,
-            r.policy_name,
-            r.policy_revision.chars().take(12).collect::<String>(),
-            r.segment,
-            r.risk
-                .map_or_else(|| "missing".to_string(), |x| format!("{:.1}%", x * 100.0)),
-            r.scorer,
-            r.scorer_version
-        );
-        for e in store.action_log(&r.action_id)? {
-            let _ = writeln!(
-                out,
-                "      {} {}{}{}",
-                e.day,
-                e.status,
-                e.note.map(|n| format!(": {n}")).unwrap_or_default(),
-                e.by.map(|b| format!(" (by {b})")).unwrap_or_default()
-            );
-        }
+        out.push_str(&crate::lookup::describe_action(store, r)?);
     }
     Ok(out)
 }

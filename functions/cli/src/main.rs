@@ -4,6 +4,7 @@
 //! Git. Each subcommand lives in its own module; this file only parses the
 //! command line and maps outcomes to exit codes.
 
+mod audit;
 mod bundle;
 mod cases;
 mod check;
@@ -12,10 +13,12 @@ mod explain;
 mod fmt;
 mod home;
 mod local;
+mod lookup;
 mod model_cmd;
 mod paylink_cmd;
 mod policy_files;
 mod report;
+mod revisions;
 mod runtime;
 mod test;
 
@@ -83,12 +86,16 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
-    /// Explain a decision: for an ingested invoice on a day, or for a case file.
+    /// Explain a decision: from what an auditor holds, or for a case file.
     ///
-    /// `collect explain INV-1001 --date 2026-12-14` explains a stored invoice;
+    /// `collect explain WHAT` explains what a stored letter or invoice came
+    /// from; WHAT is an invoice id (`INV-27-00880`), the invoice number on
+    /// the letter (`2027-00880`), the `.eml`'s Message-ID (`<msg-…@…>`,
+    /// with or without brackets and domain: every action it carried) or an
+    /// action id (`act-…`). Each recorded action comes with its audit trail.
     /// `collect explain --case cases.tests.toml [--name NAME]` explains a case.
     Explain {
-        /// The invoice id (with --date), when not using --case.
+        /// An invoice id or number, a Message-ID or an action id (not with --case).
         invoice: Option<String>,
         #[arg(long, default_value = DEFAULT_POLICY)]
         policy: PathBuf,
@@ -98,11 +105,31 @@ enum Command {
         /// Which case of the file, by name, when it holds more than one.
         #[arg(long)]
         name: Option<String>,
-        /// The day to decide for (for a case: defaults to its `date`).
+        /// The day to decide for, YYYY-MM-DD (for a case: defaults to its
+        /// `date`; for an action or a message: the day it was decided; for
+        /// an invoice: the day of its latest recorded action).
         #[arg(long)]
         date: Option<NaiveDate>,
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
+    },
+    /// Every recorded action with its whole audit trail (each status,
+    /// day, note, who, risk), who approved it, the policy, bundle and Git
+    /// revisions and the model and score behind it.
+    Audit {
+        /// Only this customer's actions.
+        #[arg(long)]
+        customer: Option<String>,
+        /// Actions with activity on or after this day, YYYY-MM-DD.
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// Actions with activity on or before this day, YYYY-MM-DD.
+        #[arg(long)]
+        to: Option<NaiveDate>,
+        /// `json` (one object per action, with `history`) or `csv` (one
+        /// row per line of the trail).
+        #[arg(long, value_enum, default_value = "json")]
+        format: audit::AuditFormat,
     },
     /// Load customers.csv, invoices.csv, payments.csv and events.jsonl from a folder.
     ///
@@ -328,14 +355,22 @@ fn main() -> ExitCode {
             name,
             date,
             format,
-        } => match (case, invoice, date) {
-            (Some(case), _, _) => explain::run(&policy, &case, name.as_deref(), date, format),
-            (None, Some(inv), Some(d)) => home::Home::open(&cli.home)
-                .and_then(|h| local::explain_invoice(&h, &policy, &inv, d, format)),
+        } => match (case, invoice) {
+            (Some(case), _) => explain::run(&policy, &case, name.as_deref(), date, format),
+            (None, Some(what)) => home::Home::open(&cli.home)
+                .and_then(|h| local::explain_invoice(&h, &policy, &what, date, format)),
             _ => Err(anyhow::anyhow!(
-                "say what to explain: `collect explain INVOICE --date YYYY-MM-DD` or `collect explain --case FILE`"
+                "say what to explain: `collect explain WHAT` (an invoice id or number, a \
+                 Message-ID or an action id) or `collect explain --case FILE`"
             )),
         },
+        Command::Audit {
+            customer,
+            from,
+            to,
+            format,
+        } => home::Home::open(&cli.home)
+            .and_then(|h| audit::run(&h, customer.as_deref(), from, to, format)),
         Command::Ingest { dir, format } => {
             home::Home::open(&cli.home).and_then(|h| local::ingest(&h, &dir, format))
         }

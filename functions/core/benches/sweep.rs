@@ -158,6 +158,7 @@ fn sweep(db: &Path, later: u64) {
         },
         options: SweepOptions {
             git_revision: Some("bench".into()),
+            bundle_revision: None,
             send_time_utc: NaiveTime::from_hms_opt(14, 0, 0).unwrap(),
             customer_local_time: None,
         },

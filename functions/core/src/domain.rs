@@ -211,8 +211,14 @@ pub struct ActionRecord {
     pub policy_name: String,
     /// SHA-256 of the policy text.
     pub policy_revision: String,
-    /// Git revision of the policy repository, when known.
+    /// Git revision of the policy repository, when known; `-dirty` when
+    /// the policy folder had changes not committed.
     pub git_revision: Option<String>,
+    /// The bundle revision: SHA-256 over the policy, every template and the
+    /// manifest (see [`crate::revision`]), so the words sent are covered
+    /// too. `None` on records made before it was recorded.
+    #[serde(default)]
+    pub bundle_revision: Option<String>,
     /// `file:line` of the rule that fired.
     pub rule: String,
     pub segment: String,

@@ -29,6 +29,7 @@ pub mod ledger;
 pub mod message;
 pub mod model;
 pub mod rehearsal;
+pub mod revision;
 #[cfg(feature = "sqlite")]
 pub mod store;
 pub mod sweep;

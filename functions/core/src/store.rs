@@ -101,7 +101,7 @@ CREATE TABLE IF NOT EXISTS actions (
 CREATE INDEX IF NOT EXISTS actions_by_status ON actions (status);
 CREATE TABLE IF NOT EXISTS action_log (
     action_id TEXT NOT NULL, seq INTEGER NOT NULL, day TEXT NOT NULL, status TEXT NOT NULL,
-    note TEXT, by TEXT, PRIMARY KEY (action_id, seq));
+    note TEXT, by TEXT, risk REAL, PRIMARY KEY (action_id, seq));
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS payments_by_invoice ON payments (invoice_id);
 CREATE INDEX IF NOT EXISTS events_by_invoice ON events (invoice_id);
@@ -338,10 +338,17 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         // The next number in the action's trail, in the same statement.
         tx.prepare_cached(
-            "INSERT INTO action_log (action_id, seq, day, status, note, by)
-             SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5 FROM action_log WHERE action_id = ?1",
+            "INSERT INTO action_log (action_id, seq, day, status, note, by, risk)
+             SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6 FROM action_log WHERE action_id = ?1",
         )?
-        .execute(params![r.action_id, day.to_string(), r.status.as_str(), r.note, by])?;
+        .execute(params![
+            r.action_id,
+            day.to_string(),
+            r.status.as_str(),
+            r.note,
+            by,
+            r.risk
+        ])?;
         Ok(())
     }
 }
@@ -498,7 +505,7 @@ impl Store for SqliteStore {
 
     fn action_log(&self, action_id: &str) -> Result<Vec<LogEntry>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT seq, day, status, note, by FROM action_log WHERE action_id = ?1 ORDER BY seq",
+            "SELECT seq, day, status, note, by, risk FROM action_log WHERE action_id = ?1 ORDER BY seq",
         )?;
         let rows = stmt.query_map([action_id], |r| {
             Ok((
@@ -507,11 +514,12 @@ impl Store for SqliteStore {
                 r.get::<_, String>(2)?,
                 r.get::<_, Option<String>>(3)?,
                 r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<f64>>(5)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (seq, day, status, note, by) = row?;
+            let (seq, day, status, note, by, risk) = row?;
             out.push(LogEntry {
                 action_id: action_id.to_string(),
                 seq,
@@ -519,6 +527,7 @@ impl Store for SqliteStore {
                 status,
                 note,
                 by,
+                risk,
             });
         }
         Ok(out)

@@ -66,6 +66,9 @@ impl RiskScorer for PriorLateRate {
 pub struct SweepOptions {
     /// Git revision of the policy repository, recorded on every action.
     pub git_revision: Option<String>,
+    /// The bundle revision (policy + templates + manifest, see
+    /// [`crate::revision`]), recorded on every action.
+    pub bundle_revision: Option<String>,
     /// When the sweep sends, in UTC; quiet hours are checked against each
     /// customer's local time at this moment.
     pub send_time_utc: NaiveTime,
@@ -88,6 +91,7 @@ impl Default for SweepOptions {
     fn default() -> Self {
         SweepOptions {
             git_revision: None,
+            bundle_revision: None,
             send_time_utc: NaiveTime::from_hms_opt(14, 0, 0).unwrap_or_default(),
             customer_local_time: None,
         }
@@ -710,6 +714,12 @@ impl<'a> CustomerSweep<'a> {
             plan.records.push(r);
         }
         let mut r = self.record_for(at, latest);
+        if r.status == ActionStatus::Deferred {
+            // A retry is decided afresh, under what is in force today: the
+            // deferral's note and risk stay in its line of the audit trail.
+            self.stamp(&mut r);
+        }
+        r.note = None;
         r.decided_on = self.day;
         r.risk = at.risk;
         let resolved = self.policy.resolve(latest, &customer.customer_id);
@@ -801,6 +811,15 @@ impl<'a> CustomerSweep<'a> {
         }
     }
 
+    /// The revisions and the scorer of this sweep, on a record made before.
+    fn stamp(&self, r: &mut ActionRecord) {
+        r.policy_revision = self.policy.revision.clone();
+        r.git_revision = self.opts.git_revision.clone();
+        r.bundle_revision = self.opts.bundle_revision.clone();
+        r.scorer = self.scorer.name().to_string();
+        r.scorer_version = self.scorer.version().to_string();
+    }
+
     fn new_record(
         &self,
         id: &str,
@@ -831,6 +850,7 @@ impl<'a> CustomerSweep<'a> {
             policy_name: self.policy.name.clone(),
             policy_revision: self.policy.revision.clone(),
             git_revision: self.opts.git_revision.clone(),
+            bundle_revision: self.opts.bundle_revision.clone(),
             rule: format!("{}:{}", self.policy.file, step.rule.line),
             segment: segment.to_string(),
             experiment: None,

@@ -91,6 +91,7 @@ fn action(id: &str, inv: &Invoice, sent_on: NaiveDate) -> ActionRecord {
         policy_name: "p".into(),
         policy_revision: "r".into(),
         git_revision: None,
+        bundle_revision: None,
         rule: "p.policy:1".into(),
         segment: "standard".into(),
         experiment: None,

@@ -166,6 +166,7 @@ impl Env {
             },
             options: SweepOptions {
                 git_revision: Some("abc123".into()),
+                bundle_revision: Some("bundle-abc".into()),
                 send_time_utc: self.send_time,
                 customer_local_time: None,
             },
@@ -475,17 +476,23 @@ fn a_capped_customer_is_deferred_not_dropped() {
         .iter()
         .find(|a| a.invoice_id == "B" && a.label == "email friendly-reminder")
         .unwrap();
-    let trail: Vec<String> = s
-        .store
-        .action_log(&deferred.action_id)
-        .unwrap()
-        .into_iter()
-        .map(|e| e.status)
-        .collect();
+    let log = s.store.action_log(&deferred.action_id).unwrap();
+    let trail: Vec<&str> = log.iter().map(|e| e.status.as_str()).collect();
     assert_eq!(
         trail,
         ["deferred", "planned", "sending", "sent"],
         "the deferral is recorded"
+    );
+    // Each line keeps its own note: the retry is not noted as a deferral.
+    let notes: Vec<Option<&str>> = log.iter().map(|e| e.note.as_deref()).collect();
+    assert_eq!(
+        notes,
+        [
+            Some("deferred: at most 1 email per customer per 2d; retried on the next sweep"),
+            None,
+            None,
+            None
+        ]
     );
 }
 

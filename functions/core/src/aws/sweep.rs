@@ -332,6 +332,7 @@ impl SweepService {
             sender: send.sender.clone(),
             options: SweepOptions {
                 git_revision: Some(loaded.revision),
+                bundle_revision: Some(crate::revision::of_manifest(&bundle.manifest)),
                 send_time_utc: send.send_time_utc,
                 customer_local_time: None,
             },

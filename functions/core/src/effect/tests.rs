@@ -112,6 +112,7 @@ fn action(
         policy_name: "p".to_string(),
         policy_revision: "r".to_string(),
         git_revision: None,
+        bundle_revision: None,
         rule: "p.policy:1".to_string(),
         segment: segment.to_string(),
         experiment: arm.map(|(e, _)| e.to_string()),

@@ -144,6 +144,7 @@ impl MemoryLedger {
             status: r.status.as_str().to_string(),
             note: r.note.clone(),
             by: r.decided_by.clone(),
+            risk: r.risk,
         });
     }
 }
@@ -180,9 +181,9 @@ impl Ledger for MemoryLedger {
                 out.written.push(r.action_id.clone());
                 continue;
             }
-            if stored != Some(r.status) {
-                Self::log(&mut state, r, day);
-            }
+            // Every change is a line of the trail (a retry deferred again
+            // keeps the reason and risk of the first deferral in its line).
+            Self::log(&mut state, r, day);
             state.actions.insert(r.action_id.clone(), r.clone());
             out.written.push(r.action_id.clone());
         }

@@ -167,7 +167,9 @@ impl StoredMessage {
     }
 }
 
-/// One line of an action's audit trail.
+/// One line of an action's audit trail: appended for every change of the
+/// action (a status change, a retry deferred again), never rewritten, so
+/// each keeps the note and the risk of its own moment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LogEntry {
     pub action_id: String,
@@ -176,6 +178,17 @@ pub struct LogEntry {
     pub status: String,
     pub note: Option<String>,
     pub by: Option<String>,
+    /// The probability of late payment the action carried at this moment.
+    pub risk: Option<f64>,
+}
+
+/// A note as a reader sees it after the status: without the status word
+/// the note may already start with (`deferred: …` shown as `deferred: …`,
+/// never `deferred: deferred: …`).
+pub fn note_after_status<'a>(status: &str, note: &'a str) -> &'a str {
+    note.strip_prefix(status)
+        .and_then(|rest| rest.strip_prefix(": "))
+        .unwrap_or(note)
 }
 
 /// The statuses from which a message's delivery moves its actions.

@@ -25,6 +25,7 @@ pub const SCHEMA_VERSION: u32 = 2;
 /// schedule was never recorded then: the checks before sending cancel it
 /// and the next sweep offers it again).
 pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    add_log_risk(conn)?;
     let version: Option<String> = conn
         .query_row(
             "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -74,6 +75,18 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
         [SCHEMA_VERSION.to_string()],
     )?;
     tx.commit()?;
+    Ok(())
+}
+
+/// The audit trail of earlier releases has no `risk` column: added (empty
+/// for the lines written before, whose risk was not kept).
+fn add_log_risk(conn: &Connection) -> Result<(), StoreError> {
+    let has: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('action_log') WHERE name = 'risk'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch("ALTER TABLE action_log ADD COLUMN risk REAL")?;
+    }
     Ok(())
 }
 
@@ -374,9 +387,9 @@ impl Ledger for SqliteStore {
                     }
                 };
                 if written {
-                    if previous.get(&r.action_id) != Some(&r.status) {
-                        logged.push(r);
-                    }
+                    // Every change is a line of the trail (a retry deferred
+                    // again keeps the first deferral's reason and risk).
+                    logged.push(r);
                     out.written.push(r.action_id.clone());
                 } else {
                     out.conflicts.push(r.action_id.clone());

@@ -570,6 +570,93 @@ pub async fn a_rerun_keeps_the_caps<H: Harness>(h: &H) {
     assert_promises(h, &mailer).await;
 }
 
+/// A retry adds to the audit trail, never rewrites it: an action deferred
+/// twice and then planned keeps three lines, each with the note and the
+/// risk of its moment; the record holds the latest, its note never prefixed
+/// twice. (Adapters without a trail are checked on the record only.)
+pub async fn a_retry_adds_to_the_trail<H: Harness>(h: &H) {
+    h.put_customer(&customer("C6")).await;
+    for (id, due) in [("F1", "2027-02-17"), ("F2", "2027-02-24"), ("F3", DAY)] {
+        h.put_invoice(&invoice(id, "C6", due, "100.00")).await;
+    }
+    let env = Env::with_policy(TWO_A_WEEK);
+    let mailer = RecordingMailer::default();
+    let first = env
+        .run(h, &mailer, &Clock::at(day(DAY)), day(DAY), None)
+        .await
+        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    let offer = first
+        .plan
+        .records
+        .iter()
+        .find(|r| r.status == ActionStatus::Deferred)
+        .cloned()
+        .unwrap_or_else(|| panic!("[{}] no deferral: {first:?}", h.name()));
+    // The next day the cap still holds: deferred again, with that day's reason.
+    let next = day("2027-03-11");
+    env.run(h, &mailer, &Clock::at(next), next, None)
+        .await
+        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    let again = h
+        .actions()
+        .await
+        .into_iter()
+        .find(|a| a.action_id == offer.action_id)
+        .unwrap();
+    assert_eq!(again.status, ActionStatus::Deferred, "[{}]", h.name());
+    assert_eq!(again.decided_on, next, "[{}]", h.name());
+    let note = again.note.clone().unwrap_or_default();
+    assert!(
+        note.starts_with("deferred: ") && !note.contains("deferred: deferred"),
+        "[{}] {note}",
+        h.name()
+    );
+    // The ledger's side, with risks that differ: a retry planned under
+    // another risk leaves the first deferral's risk in its line.
+    let mut planned = again.clone();
+    planned.status = ActionStatus::Planned;
+    planned.risk = Some(0.75);
+    planned.note = None;
+    let previous = HashMap::from([(again.action_id.clone(), ActionStatus::Deferred)]);
+    let third = day("2027-03-12");
+    let recorded = h
+        .ledger()
+        .record_actions(std::slice::from_ref(&planned), &previous, third)
+        .await
+        .unwrap();
+    assert_eq!(recorded.written, vec![again.action_id.clone()]);
+    let now = h
+        .actions()
+        .await
+        .into_iter()
+        .find(|a| a.action_id == offer.action_id)
+        .unwrap();
+    assert_eq!(
+        (now.status, now.risk, now.note),
+        (ActionStatus::Planned, Some(0.75), None)
+    );
+    let Some(trail) = h.action_log(&offer.action_id).await else {
+        return;
+    };
+    let lines: Vec<(NaiveDate, &str, Option<f64>)> = trail
+        .iter()
+        .map(|e| (e.day, e.status.as_str(), e.risk))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            (day(DAY), "deferred", offer.risk),
+            (next, "deferred", again.risk),
+            (third, "planned", Some(0.75)),
+        ],
+        "[{}] {trail:?}",
+        h.name()
+    );
+    assert_eq!(trail[0].note, offer.note, "[{}]", h.name());
+    assert_eq!(trail[1].note, again.note, "[{}]", h.name());
+    assert_eq!(trail[2].note, None, "[{}]", h.name());
+}
+
 /// Every scenario above, in one call, each on a fresh harness from `make`.
 pub async fn run_all<H: Harness, F, Fut>(make: F)
 where
@@ -578,6 +665,7 @@ where
 {
     rerun_of_a_completed_day_changes_nothing(&make().await).await;
     a_rerun_keeps_the_caps(&make().await).await;
+    a_retry_adds_to_the_trail(&make().await).await;
     for point in CrashPoint::ALL {
         for nth in 0..2 {
             for next_day in [false, true] {

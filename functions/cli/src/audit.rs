@@ -1,0 +1,252 @@
+//! `collect audit [--customer C] [--from D1 --to D2] --format json|csv`:
+//! every recorded action with its whole audit trail, who approved it, the
+//! revisions it was decided under (policy, bundle, Git), and the risk model
+//! and score behind it — for an auditor's spreadsheet or script.
+//!
+//! An action is in the period when it was decided in it or any line of
+//! its trail falls in it. JSON gives one object per action with its
+//! `history`; CSV gives one row per line of the trail (the action's columns
+//! repeated), one row with empty trail columns for an action without one.
+
+use crate::home::Home;
+use anyhow::{Result, bail};
+use chrono::NaiveDate;
+use clap::ValueEnum;
+use collect_core::domain::ActionRecord;
+use collect_core::ledger::LogEntry;
+use collect_core::store::Store;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditFormat {
+    Json,
+    Csv,
+}
+
+/// One action as exported.
+#[derive(Debug, Serialize)]
+pub struct AuditedAction {
+    pub action_id: String,
+    pub invoice_id: String,
+    pub invoice_number: Option<String>,
+    pub customer_id: String,
+    pub decided_on: NaiveDate,
+    pub scheduled_for: NaiveDate,
+    pub status: String,
+    pub channel: String,
+    pub label: String,
+    /// The template (or the call queue).
+    pub template: String,
+    pub step_offset: i64,
+    pub segment: String,
+    pub rule: String,
+    pub experiment: Option<String>,
+    pub arm: Option<String>,
+    pub policy_name: String,
+    pub policy_revision: String,
+    pub bundle_revision: Option<String>,
+    pub git_revision: Option<String>,
+    pub scorer: String,
+    pub scorer_version: String,
+    pub risk: Option<f64>,
+    pub message_id: Option<String>,
+    pub requires_approval: bool,
+    pub approved_by: Option<String>,
+    pub approved_on: Option<NaiveDate>,
+    pub sent_on: Option<NaiveDate>,
+    pub note: Option<String>,
+    pub history: Vec<LogEntry>,
+}
+
+/// Who approved (or rejected) it and when: the trail's line, else the
+/// record's decision.
+fn approval(r: &ActionRecord, history: &[LogEntry]) -> (Option<String>, Option<NaiveDate>) {
+    if let Some(e) = history
+        .iter()
+        .find(|e| e.status == "approved" || e.status == "rejected")
+    {
+        return (e.by.clone().or_else(|| r.decided_by.clone()), Some(e.day));
+    }
+    if r.requires_approval && r.decided_by.is_some() {
+        return (r.decided_by.clone(), r.decided_at);
+    }
+    (None, None)
+}
+
+pub fn audited(
+    home: &Home,
+    customer: Option<&str>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<Vec<AuditedAction>> {
+    if let (Some(f), Some(t)) = (from, to)
+        && t < f
+    {
+        bail!("--to {t} is before --from {f}");
+    }
+    let store = home.store()?;
+    let book = store.load_book()?;
+    let numbers: HashMap<&str, &str> = book
+        .invoices
+        .iter()
+        .map(|i| (i.invoice_id.as_str(), i.number.as_str()))
+        .collect();
+    let in_period = |d: NaiveDate| from.is_none_or(|f| d >= f) && to.is_none_or(|t| d <= t);
+    let mut out = Vec::new();
+    for r in store.actions()? {
+        if customer.is_some_and(|c| c != r.customer_id) {
+            continue;
+        }
+        let history = store.action_log(&r.action_id)?;
+        if !(in_period(r.decided_on) || history.iter().any(|e| in_period(e.day))) {
+            continue;
+        }
+        let (approved_by, approved_on) = approval(&r, &history);
+        out.push(AuditedAction {
+            invoice_number: numbers.get(r.invoice_id.as_str()).map(|n| n.to_string()),
+            status: r.status.as_str().to_string(),
+            approved_by,
+            approved_on,
+            history,
+            action_id: r.action_id,
+            invoice_id: r.invoice_id,
+            customer_id: r.customer_id,
+            decided_on: r.decided_on,
+            scheduled_for: r.scheduled_for,
+            channel: r.channel,
+            label: r.label,
+            template: r.target,
+            step_offset: r.step_offset,
+            segment: r.segment,
+            rule: r.rule,
+            experiment: r.experiment,
+            arm: r.arm,
+            policy_name: r.policy_name,
+            policy_revision: r.policy_revision,
+            bundle_revision: r.bundle_revision,
+            git_revision: r.git_revision,
+            scorer: r.scorer,
+            scorer_version: r.scorer_version,
+            risk: r.risk,
+            message_id: r.message_id,
+            requires_approval: r.requires_approval,
+            sent_on: r.sent_on,
+            note: r.note,
+        });
+    }
+    Ok(out)
+}
+
+const CSV_HEADER: [&str; 34] = [
+    "action_id",
+    "invoice_id",
+    "invoice_number",
+    "customer_id",
+    "decided_on",
+    "scheduled_for",
+    "status",
+    "channel",
+    "label",
+    "template",
+    "step_offset",
+    "segment",
+    "rule",
+    "experiment",
+    "arm",
+    "policy_name",
+    "policy_revision",
+    "bundle_revision",
+    "git_revision",
+    "scorer",
+    "scorer_version",
+    "risk",
+    "message_id",
+    "requires_approval",
+    "approved_by",
+    "approved_on",
+    "sent_on",
+    "note",
+    "history_seq",
+    "history_day",
+    "history_status",
+    "history_note",
+    "history_by",
+    "history_risk",
+];
+
+fn opt<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+pub fn write_csv<W: std::io::Write>(actions: &[AuditedAction], w: W) -> Result<()> {
+    let mut out = csv::Writer::from_writer(w);
+    out.write_record(CSV_HEADER)?;
+    for a in actions {
+        let head = vec![
+            a.action_id.clone(),
+            a.invoice_id.clone(),
+            opt(&a.invoice_number),
+            a.customer_id.clone(),
+            a.decided_on.to_string(),
+            a.scheduled_for.to_string(),
+            a.status.clone(),
+            a.channel.clone(),
+            a.label.clone(),
+            a.template.clone(),
+            a.step_offset.to_string(),
+            a.segment.clone(),
+            a.rule.clone(),
+            opt(&a.experiment),
+            opt(&a.arm),
+            a.policy_name.clone(),
+            a.policy_revision.clone(),
+            opt(&a.bundle_revision),
+            opt(&a.git_revision),
+            a.scorer.clone(),
+            a.scorer_version.clone(),
+            opt(&a.risk),
+            opt(&a.message_id),
+            a.requires_approval.to_string(),
+            opt(&a.approved_by),
+            opt(&a.approved_on),
+            opt(&a.sent_on),
+            opt(&a.note),
+        ];
+        if a.history.is_empty() {
+            let mut row = head.clone();
+            row.extend(std::iter::repeat_n(String::new(), 6));
+            out.write_record(&row)?;
+        }
+        for e in &a.history {
+            let mut row = head.clone();
+            row.extend([
+                e.seq.to_string(),
+                e.day.to_string(),
+                e.status.clone(),
+                opt(&e.note),
+                opt(&e.by),
+                opt(&e.risk),
+            ]);
+            out.write_record(&row)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+pub fn run(
+    home: &Home,
+    customer: Option<&str>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    format: AuditFormat,
+) -> Result<ExitCode> {
+    let actions = audited(home, customer, from, to)?;
+    match format {
+        AuditFormat::Json => println!("{}", serde_json::to_string_pretty(&actions)?),
+        AuditFormat::Csv => write_csv(&actions, std::io::stdout().lock())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

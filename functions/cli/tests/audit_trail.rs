@@ -1,0 +1,336 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! From a letter back to its reasons, as an auditor holding an `.eml`
+//! would go: `explain` by Message-ID, action id, invoice id or the number
+//! printed on the letter; `audit` exports every action with its trail and
+//! revisions; the bundle revision `check` and `bundle` print is the one
+//! recorded, and `explain` warns when the policy given is another.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+fn collect(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_collect"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .current_dir(ROOT)
+        .env("NO_COLOR", "1")
+        .env(
+            "COLLECT_PAY_LINK_KEY",
+            "test-key-test-key-test-key-test-key-0123",
+        )
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n{}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "{}", text(out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}:\n{}", text(out)))
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+const CUSTOMERS: &str = "customer_id,name,email,phone,language,timezone,country,industry,annual_revenue,credit_score,credit_limit,tags,do_not_contact
+C1,Acme GmbH,ap@acme.example,,en,UTC,DE,manufacturing,120000,640,50000,,false
+C2,Globex Inc,billing@globex.example,,en,UTC,US,retail,,,,,false
+";
+
+// I1 and I2 carry the same number (two customers' ERPs may); I3's is unique.
+const INVOICES: &str =
+    "invoice_id,customer_id,number,issue_date,due_date,amount,currency,disputed,dispute_opened_on
+I1,C1,2027-0001,2027-02-09,2027-03-11,1200.00,USD,false,
+I2,C2,2027-0001,2027-02-09,2027-03-11,800.00,USD,false,
+I3,C2,2027-0003,2027-02-09,2027-03-11,350.50,USD,false,
+";
+
+struct World {
+    _dir: tempfile::TempDir,
+    home: PathBuf,
+    policy_dir: PathBuf,
+    policy: String,
+}
+
+/// A home swept on 2027-03-08 with a copy of the standard policy (so a
+/// test may edit its templates).
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let policy_dir = dir.path().join("policy");
+    copy(&Path::new(ROOT).join("policy"), &policy_dir);
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("customers.csv"), CUSTOMERS).unwrap();
+    std::fs::write(data.join("invoices.csv"), INVOICES).unwrap();
+    let home = dir.path().join("home");
+    let policy = policy_dir
+        .join("standard-net30.policy")
+        .display()
+        .to_string();
+    let out = collect(&home, &["ingest", data.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = collect(&home, &["run", "--date", "2027-03-08", "--policy", &policy]);
+    assert!(out.status.success(), "{}", text(&out));
+    World {
+        _dir: dir,
+        home,
+        policy_dir,
+        policy,
+    }
+}
+
+/// The `.eml` sent to `to`, and its Message-ID header value.
+fn letter_to(home: &Path, to: &str) -> (String, String) {
+    for e in std::fs::read_dir(home.join("outbox/2027-03-08")).unwrap() {
+        let mail = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        if mail.contains(to) {
+            let mid = mail
+                .lines()
+                .find_map(|l| l.strip_prefix("Message-ID: "))
+                .unwrap()
+                .trim()
+                .to_string();
+            return (mail, mid);
+        }
+    }
+    panic!("no letter to {to}");
+}
+
+fn statuses(history: &serde_json::Value) -> Vec<String> {
+    history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The bundle revision a command printed (`bundle revision <hex>`).
+fn bundle_revision_in(out: &Output) -> String {
+    let all = text(out);
+    let at = all
+        .find("bundle revision ")
+        .unwrap_or_else(|| panic!("no bundle revision:\n{all}"));
+    all[at + "bundle revision ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn an_auditor_reaches_the_explanation_from_anything_the_letter_shows() {
+    let w = world();
+    let (mail, header) = letter_to(&w.home, "globex.example");
+    assert!(header.starts_with('<') && header.contains('@'), "{header}");
+    let bare = header
+        .trim_matches(|c| c == '<' || c == '>')
+        .split('@')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // The Message-ID as the header shows it, and without brackets and domain.
+    let human = collect(&w.home, &["explain", &header, "--policy", &w.policy]);
+    let shown = text(&human);
+    assert!(human.status.success(), "{shown}");
+    assert!(shown.contains(&format!("Message {bare}")), "{shown}");
+    let ids_line = mail
+        .lines()
+        .find_map(|l| l.strip_prefix("X-Collect-Action-Ids: "))
+        .unwrap();
+    let ids: Vec<&str> = ids_line.split(',').map(str::trim).collect();
+    assert_eq!(ids.len(), 2, "C2's two invoices go in one message: {mail}");
+    for id in &ids {
+        assert!(
+            shown.contains(&format!("=== action {id}")),
+            "every action the message carried: {id}\n{shown}"
+        );
+    }
+    let v = json(&collect(
+        &w.home,
+        &["explain", &bare, "--policy", &w.policy, "--format", "json"],
+    ));
+    assert_eq!(v["resolved"]["as"], "message id");
+    let actions = v["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 2, "{v:#}");
+    for a in actions {
+        assert_eq!(
+            statuses(&a["action"]["history"]),
+            ["planned", "sending", "sent"],
+            "the trail is in the JSON: {a:#}"
+        );
+        assert!(a["action"]["bundle_revision"].is_string(), "{a:#}");
+    }
+
+    // An action id, as X-Collect-Action-Ids lists them.
+    let v = json(&collect(
+        &w.home,
+        &["explain", ids[0], "--policy", &w.policy, "--format", "json"],
+    ));
+    assert_eq!(v["resolved"]["as"], "action id");
+    assert_eq!(v["action"]["action_id"], ids[0]);
+    assert_eq!(statuses(&v["action"]["history"]).len(), 3);
+
+    // The number printed on the letter; an invoice id without --date.
+    let out = collect(&w.home, &["explain", "2027-0003", "--policy", &w.policy]);
+    assert!(
+        text(&out).contains("`2027-0003` is the number of invoice I3"),
+        "{}",
+        text(&out)
+    );
+    let v = json(&collect(
+        &w.home,
+        &["explain", "I3", "--policy", &w.policy, "--format", "json"],
+    ));
+    assert_eq!(
+        statuses(&v["recorded_actions"][0]["history"]),
+        ["planned", "sending", "sent"]
+    );
+
+    // A number two invoices carry: both are listed to pick from.
+    let out = collect(&w.home, &["explain", "2027-0001", "--policy", &w.policy]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("2 invoices have the number `2027-0001`"),
+        "{all}"
+    );
+    assert!(all.contains("I1  customer C1 Acme GmbH"), "{all}");
+    assert!(all.contains("I2  customer C2 Globex Inc"), "{all}");
+
+    // Nothing by that name: the error says what may be given.
+    let out = collect(&w.home, &["explain", "<msg-nope@example.com>"]);
+    assert!(
+        text(&out).contains("no message `msg-nope`"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn audit_exports_every_action_with_its_trail_and_revisions() {
+    let w = world();
+    let check = collect(&w.home, &["check", &w.policy]);
+    assert!(check.status.success(), "{}", text(&check));
+    let revision = bundle_revision_in(&check);
+
+    let v = json(&collect(&w.home, &["audit", "--format", "json"]));
+    let all = v.as_array().unwrap();
+    assert_eq!(all.len(), 3, "one action per invoice: {v:#}");
+    for a in all {
+        assert_eq!(a["bundle_revision"], revision.as_str(), "{a:#}");
+        assert_eq!(statuses(&a["history"]), ["planned", "sending", "sent"]);
+        assert!(a["policy_revision"].is_string());
+        assert!(a["scorer"].is_string() && a["scorer_version"].is_string());
+        assert!(a.get("git_revision").is_some() && a.get("risk").is_some());
+        assert!(a.get("approved_by").is_some());
+        assert_eq!(a["invoice_number"].as_str().unwrap().len(), 9);
+    }
+
+    // CSV: a row per line of the trail, one customer's only.
+    let out = collect(&w.home, &["audit", "--customer", "C2", "--format", "csv"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut rows = csv::Reader::from_reader(out.stdout.as_slice());
+    let header = rows.headers().unwrap().clone();
+    for col in [
+        "action_id",
+        "approved_by",
+        "bundle_revision",
+        "git_revision",
+        "risk",
+        "history_status",
+        "history_note",
+        "history_by",
+    ] {
+        assert!(header.iter().any(|h| h == col), "{col} in {header:?}");
+    }
+    let customer = header.iter().position(|h| h == "customer_id").unwrap();
+    let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2 * 3, "two actions, three lines each");
+    assert!(rows.iter().all(|r| &r[customer] == "C2"));
+
+    // A period without activity exports nothing.
+    let v = json(&collect(
+        &w.home,
+        &["audit", "--from", "2027-03-09", "--to", "2027-03-10"],
+    ));
+    assert_eq!(v.as_array().unwrap().len(), 0, "{v:#}");
+}
+
+#[test]
+fn check_and_bundle_print_the_recorded_revision_and_explain_warns_on_another() {
+    let w = world();
+    let check = collect(&w.home, &["check", &w.policy]);
+    let recorded = bundle_revision_in(&check);
+    let out = w.home.join("b.tar");
+    let bundle = collect(
+        &w.home,
+        &[
+            "bundle",
+            w.policy_dir.to_str().unwrap(),
+            "--revision",
+            "r1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(bundle.status.success(), "{}", text(&bundle));
+    assert_eq!(bundle_revision_in(&bundle), recorded, "{}", text(&bundle));
+    assert!(text(&check).contains("git "), "{}", text(&check));
+
+    // Under the revision recorded: no warning.
+    let quiet = collect(&w.home, &["explain", "I3", "--policy", &w.policy]);
+    assert!(!text(&quiet).contains("warning:"), "{}", text(&quiet));
+
+    // A template's words change: a new revision, and explain says so.
+    let file = w.policy_dir.join("templates/friendly-reminder/en/body.txt");
+    let words = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("{words}\n")).unwrap();
+    let now = bundle_revision_in(&collect(&w.home, &["check", &w.policy]));
+    assert_ne!(now, recorded, "the templates are part of the revision");
+    let loud = collect(
+        &w.home,
+        &["explain", "I3", "--policy", &w.policy, "--format", "json"],
+    );
+    let v = json(&loud);
+    let warnings = v["revision_warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{v:#}");
+    let warning = warnings[0].as_str().unwrap();
+    assert!(
+        warning.contains(&format!("recorded under bundle revision {recorded}")),
+        "{warning}"
+    );
+    assert!(
+        warning.contains(&format!("is bundle revision {now}")),
+        "{warning}"
+    );
+    assert!(warning.contains("collect bundle"), "{warning}");
+    let human = collect(&w.home, &["explain", "I3", "--policy", &w.policy]);
+    assert!(text(&human).contains("warning: action"), "{}", text(&human));
+}

@@ -174,15 +174,15 @@ pub fn describe_action(store: &SqliteStore, r: &ActionRecord) -> Result<String> 
     for e in store.action_log(&r.action_id)? {
         let _ = writeln!(
             out,
-            "      {} {}{} (risk {}){}",
+            "      {} {}{}{} [risk {}]",
             e.day,
             e.status,
             e.note
                 .as_deref()
                 .map(|n| format!(": {}", note_after_status(&e.status, n)))
                 .unwrap_or_default(),
-            percent(e.risk),
-            e.by.map(|b| format!(" by {b}")).unwrap_or_default()
+            e.by.map(|b| format!(" (by {b})")).unwrap_or_default(),
+            percent(e.risk)
         );
     }
     Ok(out)

@@ -106,7 +106,11 @@ fn describe(day: &DayOutcome) -> String {
         day.actions
             .iter()
             .map(|a| match (a.status, &a.note) {
-                (ActionStatus::Deferred, Some(r)) => format!("{} (deferred: {r})", a.describe()),
+                (ActionStatus::Deferred, Some(r)) => format!(
+                    "{} (deferred: {})",
+                    a.describe(),
+                    collect_core::ledger::note_after_status("deferred", r)
+                ),
                 (ActionStatus::Failed, Some(r)) => format!("{} (FAILED: {r})", a.describe()),
                 _ => a.describe(),
             })

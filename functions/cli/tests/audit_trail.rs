@@ -68,6 +68,7 @@ const INVOICES: &str =
 I1,C1,2027-0001,2027-02-09,2027-03-11,1200.00,USD,false,
 I2,C2,2027-0001,2027-02-09,2027-03-11,800.00,USD,false,
 I3,C2,2027-0003,2027-02-09,2027-03-11,350.50,USD,false,
+I4,C1,2027-0004,2027-02-09,2027-03-12,90.00,USD,false,
 ";
 
 struct World {
@@ -333,4 +334,38 @@ fn check_and_bundle_print_the_recorded_revision_and_explain_warns_on_another() {
     assert!(warning.contains("collect bundle"), "{warning}");
     let human = collect(&w.home, &["explain", "I3", "--policy", &w.policy]);
     assert!(text(&human).contains("warning: action"), "{}", text(&human));
+}
+
+#[test]
+fn a_retried_action_keeps_the_reason_and_risk_of_its_deferral() {
+    let w = world();
+    // C1 had an email on 03-08: I4's reminder waits for the 2-day cap.
+    for day in ["2027-03-09", "2027-03-10"] {
+        let out = collect(&w.home, &["run", "--date", day, "--policy", &w.policy]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let v = json(&collect(
+        &w.home,
+        &["explain", "I4", "--policy", &w.policy, "--format", "json"],
+    ));
+    let action = &v["recorded_actions"][0];
+    let trail = &action["history"];
+    assert_eq!(
+        statuses(trail),
+        ["deferred", "planned", "sending", "sent"],
+        "{v:#}"
+    );
+    let deferral = trail[0]["note"].as_str().unwrap();
+    assert!(
+        deferral.starts_with("deferred: at most 1 email per customer per 2d"),
+        "{deferral}"
+    );
+    assert!(
+        trail[1]["note"].is_null(),
+        "the retry is not noted as a deferral: {trail:#}"
+    );
+    assert!(trail[0].get("risk").is_some(), "{trail:#}");
+    let human = text(&collect(&w.home, &["explain", "I4", "--policy", &w.policy]));
+    assert!(human.contains("deferred: at most 1 email"), "{human}");
+    assert!(!human.contains("deferred: deferred"), "{human}");
 }

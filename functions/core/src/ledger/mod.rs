@@ -459,3 +459,19 @@ pub fn lease_decision(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::note_after_status;
+
+    #[test]
+    fn a_note_is_never_prefixed_twice_with_its_status() {
+        let note = "deferred: at most 1 email per customer per 2d; retried on the next sweep";
+        assert_eq!(
+            format!("deferred: {}", note_after_status("deferred", note)),
+            note
+        );
+        assert_eq!(note_after_status("skipped", note), note);
+        assert_eq!(note_after_status("deferred", "the cap"), "the cap");
+    }
+}

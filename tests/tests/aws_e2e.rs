@@ -379,6 +379,14 @@ async fn events_sweep_mail_and_feedback_end_to_end() {
             let record = w.dynamo.action(&m.customer_id, a).await.unwrap().unwrap();
             assert_eq!(record.status, ActionStatus::Sent);
             assert_eq!(record.git_revision.as_deref(), Some(REVISION));
+            // The bundle's revision: the same as a checkout of its files gives.
+            let files =
+                collect_core::revision::of_policy_file(&policy_dir().join("standard-net30.policy"))
+                    .unwrap();
+            assert_eq!(
+                record.bundle_revision.as_deref(),
+                Some(files.revision.as_str())
+            );
             assert_eq!(record.sent_on, Some(sweep_day));
         }
         let state = Ledger::message(&w.dynamo, &m.message_id)

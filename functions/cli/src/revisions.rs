@@ -90,3 +90,45 @@ fn git_state(policy: &Path) -> Option<(String, bool)> {
     let dirty = !status.status.success() || !status.stdout.is_empty();
     Some((commit, dirty))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let ok = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    }
+
+    #[test]
+    fn a_change_not_committed_marks_the_git_revision_dirty() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::create_dir_all(dir.join("policy/templates")).unwrap();
+        let policy = dir.join("policy/p.policy");
+        std::fs::write(&policy, "policy p").unwrap();
+        git(dir, &["init", "-q"]);
+        git(dir, &["add", "."]);
+        git(dir, &["commit", "-q", "-m", "first"]);
+        let clean = Revisions::of(&policy);
+        let commit = clean.git_commit.clone().unwrap();
+        assert!(!clean.git_dirty);
+        assert_eq!(clean.git_recorded(), Some(commit.clone()));
+
+        std::fs::write(dir.join("policy/templates/new.txt"), "words").unwrap();
+        let dirty = Revisions::of(&policy);
+        assert!(dirty.git_dirty);
+        assert_eq!(dirty.git_recorded(), Some(format!("{commit}-dirty")));
+        assert!(dirty.line().contains("dirty"), "{}", dirty.line());
+        assert_ne!(dirty.bundle_revision, clean.bundle_revision);
+    }
+}

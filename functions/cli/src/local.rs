@@ -704,37 +704,108 @@ pub fn diff(
 ) -> Result<ExitCode> {
     let a = replay(home, old, from, to, false)?;
     let b = replay(home, new, from, to, false)?;
+    // A policy decides nothing before its `effective` day: say so, rather
+    // than list every invoice as "only with" the other one.
+    let effective =
+        |p: &Path| -> Result<Option<NaiveDate>> { Ok(policy_files::load(p)?.effective) };
+    let (old_from, new_from) = (effective(old)?, effective(new)?);
+    let not_in_effect = |side: &str, path: &Path, e: Option<NaiveDate>| {
+        e.filter(|e| *e > from).map(|e| {
+            let whole = e > to;
+            format!(
+                "the {side} policy {} is not in effect until {e}{}",
+                path.display(),
+                if whole {
+                    ": it decides nothing in the whole period".to_string()
+                } else {
+                    format!(
+                        ": it decides nothing from {from} to {}",
+                        e.pred_opt().unwrap_or(e)
+                    )
+                }
+            )
+        })
+    };
+    let notes: Vec<String> = [
+        not_in_effect("old", old, old_from),
+        not_in_effect("new", new, new_from),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    // Why one line is there with one policy only.
+    let reason = |x: &SimAction, only_old: bool| -> String {
+        let (other, other_from) = if only_old {
+            ("new", new_from)
+        } else {
+            ("old", old_from)
+        };
+        match other_from {
+            Some(e) if x.date < e => format!("the {other} policy is not in effect until {e}"),
+            _ => format!("the {other} policy decides otherwise on {}", x.date),
+        }
+    };
     let key = |x: &SimAction| format!("{} {} ({})", x.date, x.label, x.status);
-    let mut by_invoice: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    type Lines = Vec<(String, String)>;
+    let mut by_invoice: BTreeMap<String, (Lines, Lines)> = BTreeMap::new();
     for x in &a {
         by_invoice
             .entry(x.invoice_id.clone())
             .or_default()
             .0
-            .push(key(x));
+            .push((key(x), reason(x, true)));
     }
     for x in &b {
         by_invoice
             .entry(x.invoice_id.clone())
             .or_default()
             .1
-            .push(key(x));
+            .push((key(x), reason(x, false)));
     }
-    let differing: Vec<(String, Vec<String>, Vec<String>)> = by_invoice
+    let keys = |v: &Lines| -> Vec<String> { v.iter().map(|(k, _)| k.clone()).collect() };
+    let differing: Vec<(String, Lines, Lines)> = by_invoice
         .into_iter()
-        .filter(|(_, (o, n))| o != n)
+        .filter(|(_, (o, n))| keys(o) != keys(n))
         .map(|(id, (o, n))| {
-            let only_old = o.iter().filter(|x| !n.contains(x)).cloned().collect();
-            let only_new = n.iter().filter(|x| !o.contains(x)).cloned().collect();
+            let (ok, nk) = (keys(&o), keys(&n));
+            let only_old = o.into_iter().filter(|(k, _)| !nk.contains(k)).collect();
+            let only_new = n.into_iter().filter(|(k, _)| !ok.contains(k)).collect();
             (id, only_old, only_new)
         })
         .collect();
     if format == Format::Json {
+        let lines = |v: &Lines| -> Vec<serde_json::Value> {
+            v.iter()
+                .map(|(k, r)| serde_json::json!({"action": k, "reason": r}))
+                .collect()
+        };
         let v: Vec<serde_json::Value> = differing
             .iter()
-            .map(|(id, o, n)| serde_json::json!({"invoice_id": id, "only_old": o, "only_new": n}))
+            .map(|(id, o, n)| {
+                let mut reasons: Vec<&String> = o.iter().chain(n.iter()).map(|(_, r)| r).collect();
+                reasons.sort();
+                reasons.dedup();
+                serde_json::json!({
+                    "invoice_id": id,
+                    "only_old": keys(o),
+                    "only_new": keys(n),
+                    "reasons": reasons,
+                    "old_lines": lines(o),
+                    "new_lines": lines(n),
+                })
+            })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        let out = serde_json::json!({
+            "old": old.display().to_string(),
+            "new": new.display().to_string(),
+            "from": from,
+            "to": to,
+            "old_effective": old_from,
+            "new_effective": new_from,
+            "notes": notes,
+            "invoices": v,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -743,13 +814,16 @@ pub fn diff(
         new.display(),
         differing.len()
     );
+    for n in &notes {
+        println!("note: {n}");
+    }
     for (id, o, n) in &differing {
         println!("\ninvoice {id}");
-        for x in o {
-            println!("  - {x}   (only with {})", old.display());
+        for (x, why) in o {
+            println!("  - {x}   (only with {}: {why})", old.display());
         }
-        for x in n {
-            println!("  + {x}   (only with {})", new.display());
+        for (x, why) in n {
+            println!("  + {x}   (only with {}: {why})", new.display());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -892,6 +966,7 @@ fn describe_recorded(store: &SqliteStore, recorded: &[&ActionRecord]) -> Result<
 
 pub enum TaskCommand {
     List,
+    Show(String),
     Approve(String),
     Reject(String),
     Done(String),
@@ -935,6 +1010,14 @@ pub fn tasks(
             }
             return Ok(ExitCode::SUCCESS);
         }
+        TaskCommand::Show(id) => {
+            let Some(record) = store.action(&id)? else {
+                bail!("no task `{id}`; `collect tasks list` shows the open ones");
+            };
+            let book = store.load_book()?;
+            crate::task_view::print(&crate::task_view::view(&book, &record, date), format)?;
+            return Ok(ExitCode::SUCCESS);
+        }
         TaskCommand::Approve(id) => (
             id,
             ActionStatus::AwaitingApproval,
@@ -966,6 +1049,20 @@ pub fn tasks(
             "task `{id}` is a {}; only call tasks are marked done",
             record.channel
         );
+    }
+    if next == ActionStatus::Approved {
+        // Re-check what may have changed since the sweep decided it.
+        let book = store.load_book()?;
+        let view = crate::task_view::view(&book, &record, date);
+        if !view.blockers.is_empty() {
+            bail!(
+                "task `{id}` is not approved: {}; reject it with `collect tasks reject {id}`",
+                view.blockers.join("; ")
+            );
+        }
+        for w in &view.warnings {
+            eprintln!("warning: task `{id}`: {w}");
+        }
     }
     record.status = next;
     record.decided_by = Some(by.to_string());

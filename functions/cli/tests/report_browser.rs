@@ -353,3 +353,63 @@ fn the_checks_catch_a_blank_page_and_a_console_error() {
         "a page with a script error must be reported"
     );
 }
+
+/// The page's layout at a phone's width (390 CSS pixels): a probe script,
+/// added to a copy of the page, records how wide the document lays out and
+/// how wide each KPI tile is; the DOM dump carries both back.
+fn layout_at_phone_width(tmp: &Path, page: &Path) -> (u32, Vec<u32>) {
+    let html = std::fs::read_to_string(page).unwrap();
+    let probe = "<script>\
+        var d = document.documentElement;\
+        document.body.setAttribute('data-doc-width', String(d.scrollWidth));\
+        var t = Array.prototype.map.call(document.querySelectorAll('.tile'), \
+            function (e) { return Math.round(e.getBoundingClientRect().width); });\
+        document.body.setAttribute('data-tiles', t.join(','));\
+        </script></body>";
+    let copy = tmp.join("phone.html");
+    std::fs::write(&copy, html.replace("</body>", probe)).unwrap();
+    let out = browser(
+        tmp,
+        &[
+            "--dump-dom".to_string(),
+            "--window-size=390,844".to_string(),
+        ],
+        &copy,
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    let attr = |name: &str| -> String {
+        let key = format!("{name}=\"");
+        let start = dom
+            .find(&key)
+            .unwrap_or_else(|| panic!("the probe did not run: no {name} in the DOM"))
+            + key.len();
+        dom[start..].split('"').next().unwrap().to_string()
+    };
+    let width = attr("data-doc-width").parse().unwrap();
+    let tiles = attr("data-tiles")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (width, tiles)
+}
+
+#[test]
+fn the_demo_report_is_readable_at_phone_width() {
+    let tmp = Temp::new("phone");
+    let page = demo_report(&tmp.path);
+    let (width, tiles) = layout_at_phone_width(&tmp.path, &page);
+    // Nothing pushes the page sideways: wide tables and charts scroll or
+    // shrink inside their own box.
+    assert!(
+        width <= 390,
+        "the page is {width} px wide at a 390 px viewport: it scrolls sideways"
+    );
+    // The KPI tiles wrap to two a row instead of five squeezed ones.
+    assert_eq!(tiles.len(), 5, "{tiles:?}");
+    assert!(
+        tiles.iter().all(|w| *w >= 150),
+        "KPI tiles too narrow to read at phone width: {tiles:?}"
+    );
+}

@@ -354,45 +354,53 @@ fn the_checks_catch_a_blank_page_and_a_console_error() {
     );
 }
 
-/// The page's layout at a phone's width (390 CSS pixels): a probe script,
-/// added to a copy of the page, records how wide the document lays out and
-/// how wide each KPI tile is; the DOM dump carries both back.
+/// The page's layout at a phone's width (390 CSS pixels). Headless
+/// chromium will not make a window narrower than 500 px, so the page is
+/// shown in a 390 px iframe, whose viewport (and media queries) are those of
+/// a phone. A probe script added to a copy of the page measures how wide the
+/// document lays out and how wide each KPI tile is, and posts both to the
+/// frame's parent, which writes them into its DOM for `--dump-dom`.
 fn layout_at_phone_width(tmp: &Path, page: &Path) -> (u32, Vec<u32>) {
     let html = std::fs::read_to_string(page).unwrap();
     let probe = "<script>\
-        var d = document.documentElement;\
-        document.body.setAttribute('data-doc-width', String(d.scrollWidth));\
         var t = Array.prototype.map.call(document.querySelectorAll('.tile'), \
             function (e) { return Math.round(e.getBoundingClientRect().width); });\
-        document.body.setAttribute('data-tiles', t.join(','));\
+        parent.postMessage(document.documentElement.scrollWidth + ';' + t.join(','), '*');\
         </script></body>";
-    let copy = tmp.join("phone.html");
-    std::fs::write(&copy, html.replace("</body>", probe)).unwrap();
+    std::fs::write(tmp.join("phone-page.html"), html.replace("</body>", probe)).unwrap();
+    let frame = tmp.join("phone.html");
+    std::fs::write(
+        &frame,
+        "<!DOCTYPE html><html><head><link rel=\"icon\" href=\"data:,\"></head>\
+         <body style=\"margin:0\"><script>window.addEventListener('message', function (e) \
+         { document.body.setAttribute('data-probe', String(e.data)); });</script>\
+         <iframe src=\"phone-page.html\" style=\"width:390px;height:844px;border:0\"></iframe>\
+         </body></html>",
+    )
+    .unwrap();
     let out = browser(
         tmp,
         &[
             "--dump-dom".to_string(),
-            "--window-size=390,844".to_string(),
+            "--virtual-time-budget=10000".to_string(),
         ],
-        &copy,
+        &frame,
     );
     assert!(out.status.success(), "{}", show(&out));
     let dom = String::from_utf8_lossy(&out.stdout).into_owned();
-    let attr = |name: &str| -> String {
-        let key = format!("{name}=\"");
-        let start = dom
-            .find(&key)
-            .unwrap_or_else(|| panic!("the probe did not run: no {name} in the DOM"))
-            + key.len();
-        dom[start..].split('"').next().unwrap().to_string()
-    };
-    let width = attr("data-doc-width").parse().unwrap();
-    let tiles = attr("data-tiles")
+    let key = "data-probe=\"";
+    let start = dom
+        .find(key)
+        .unwrap_or_else(|| panic!("the probe did not run\n{dom}"))
+        + key.len();
+    let probe = dom[start..].split('"').next().unwrap();
+    let (width, tiles) = probe.split_once(';').unwrap();
+    let tiles = tiles
         .split(',')
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().unwrap())
         .collect();
-    (width, tiles)
+    (width.parse().unwrap(), tiles)
 }
 
 #[test]

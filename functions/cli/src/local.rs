@@ -964,9 +964,52 @@ fn describe_recorded(store: &SqliteStore, recorded: &[&ActionRecord]) -> Result<
 
 // ---------------------------------------------------------------- tasks
 
+/// The message of an action as it would go out on `day`, rendered with the
+/// templates beside `policy`: subject and text, or why it cannot be shown.
+fn render_letter(
+    home: &Home,
+    policy: &Path,
+    book: &collect_core::book::Book,
+    record: &ActionRecord,
+    day: NaiveDate,
+) -> Result<crate::task_view::Letter, String> {
+    let loaded = load_policy(policy).map_err(|e| format!("{e:#}"))?;
+    let pay_links = home.pay_links().map_err(|e| format!("{e:#}"))?;
+    let rt = runtime(
+        home,
+        &loaded,
+        &collect_core::sweep::PriorLateRate,
+        LocalMailer::Null,
+        &pay_links,
+        None,
+    )
+    .map_err(|e| format!("{e:#}"))?;
+    let customer = book
+        .customers
+        .get(&record.customer_id)
+        .ok_or_else(|| format!("customer {} is not in the book", record.customer_id))?;
+    let planned = collect_core::sweep::PlannedMessage {
+        message_id: record.message_id.clone().unwrap_or_default(),
+        customer_id: record.customer_id.clone(),
+        channel: record.channel.clone(),
+        template: record.target.clone(),
+        action_ids: vec![record.action_id.clone()],
+        invoice_ids: vec![record.invoice_id.clone()],
+        plan: None,
+        tags: vec![],
+    };
+    let msg = rt.sweeper.compose(book, customer, &planned, day)?;
+    Ok(crate::task_view::Letter {
+        to: format!("{} <{}>", msg.to.name, msg.to.email),
+        subject: msg.subject,
+        text: msg.text,
+    })
+}
+
 pub enum TaskCommand {
     List,
-    Show(String),
+    /// The task, and its letter rendered with the templates beside this policy.
+    Show(String, std::path::PathBuf),
     Approve(String),
     Reject(String),
     Done(String),
@@ -1010,12 +1053,16 @@ pub fn tasks(
             }
             return Ok(ExitCode::SUCCESS);
         }
-        TaskCommand::Show(id) => {
+        TaskCommand::Show(id, policy) => {
             let Some(record) = store.action(&id)? else {
                 bail!("no task `{id}`; `collect tasks list` shows the open ones");
             };
             let book = store.load_book()?;
-            crate::task_view::print(&crate::task_view::view(&book, &record, date), format)?;
+            let mut view = crate::task_view::view(&book, &record, date);
+            if record.channel != "call" {
+                view.letter = Some(render_letter(home, &policy, &book, &record, date));
+            }
+            crate::task_view::print(&view, format)?;
             return Ok(ExitCode::SUCCESS);
         }
         TaskCommand::Approve(id) => (

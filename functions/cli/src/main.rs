@@ -377,6 +377,9 @@ enum TaskAction {
     Show {
         /// The action id, as `collect tasks` lists it.
         id: String,
+        /// The policy whose templates render the letter.
+        #[arg(long, default_value = DEFAULT_POLICY)]
+        policy: PathBuf,
     },
     /// Approve an action awaiting approval; the next run sends it.
     Approve {
@@ -534,7 +537,7 @@ fn main() -> ExitCode {
         } => {
             let cmd = match action {
                 None | Some(TaskAction::List) => local::TaskCommand::List,
-                Some(TaskAction::Show { id }) => local::TaskCommand::Show(id),
+                Some(TaskAction::Show { id, policy }) => local::TaskCommand::Show(id, policy),
                 Some(TaskAction::Approve { id }) => local::TaskCommand::Approve(id),
                 Some(TaskAction::Reject { id }) => local::TaskCommand::Reject(id),
                 Some(TaskAction::Done { id }) => local::TaskCommand::Done(id),

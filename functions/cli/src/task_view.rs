@@ -32,6 +32,17 @@ pub struct TaskView<'a> {
     pub blockers: Vec<String>,
     /// What to know before approving (warned).
     pub warnings: Vec<String>,
+    /// The letter (or email) as it would go out on `as_of`, or why it
+    /// cannot be shown; `None` for a call.
+    pub letter: Option<Result<Letter, String>>,
+}
+
+/// A rendered message.
+#[derive(Debug, Serialize)]
+pub struct Letter {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
 }
 
 /// The task `record` seen on `day`.
@@ -92,6 +103,7 @@ pub fn view<'a>(book: &Book, record: &'a ActionRecord, day: NaiveDate) -> TaskVi
         as_of: day,
         blockers,
         warnings,
+        letter: None,
     }
 }
 
@@ -142,6 +154,20 @@ pub fn print(v: &TaskView<'_>, format: Format) -> Result<()> {
     }
     for w in &v.warnings {
         println!("  warning:   {w}");
+    }
+    match &v.letter {
+        Some(Ok(l)) => {
+            println!("\n--- the letter as it would go out on {} ---", v.as_of);
+            println!(
+                "To: {}\nSubject: {}\n\n{}",
+                l.to,
+                l.subject,
+                l.text.trim_end()
+            );
+            println!("--- end of letter ---");
+        }
+        Some(Err(why)) => println!("\n(the letter cannot be shown: {why})"),
+        None => {}
     }
     Ok(())
 }

@@ -293,6 +293,9 @@ fn a_task_is_shown_with_its_facts_and_approval_rechecks_them() {
         "amount 1,200.00 USD",
         "32 day(s) overdue",
         "letter legal-notice",
+        "--- the letter as it would go out on 2027-04-12 ---",
+        "To: Acme GmbH <ap@acme.example>",
+        "Subject: ",
     ] {
         assert!(shown.contains(needle), "`{needle}` in\n{shown}");
     }

@@ -363,6 +363,14 @@ fn the_report_on_the_demo_lists_experiments_and_measures() {
 #[test]
 fn an_empty_home_gets_a_clear_error() {
     let t = Temp::new("empty");
+    // No home at all: a hint, and no home created.
+    let missing = t.path.join("typo");
+    let out = collect(&missing, &["report"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("no collect home at"), "{}", text(&out));
+    assert!(!missing.exists());
+    // A home with nothing recorded in it.
+    ok(collect(&t.path, &["run", "--date", "2027-01-01"]));
     let out = collect(&t.path, &["report"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(

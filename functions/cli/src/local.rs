@@ -964,6 +964,39 @@ fn describe_recorded(store: &SqliteStore, recorded: &[&ActionRecord]) -> Result<
 
 // ---------------------------------------------------------------- tasks
 
+/// The holds of `policy` that apply to the action's invoice on `day`, as
+/// the sweep would evaluate them.
+fn policy_holds(
+    home: &Home,
+    policy: &Path,
+    book: &collect_core::book::Book,
+    record: &ActionRecord,
+    day: NaiveDate,
+) -> Result<Vec<String>> {
+    let loaded = load_policy(policy)?;
+    let (Some(invoice), Some(customer)) = (
+        book.invoice(&record.invoice_id),
+        book.customers.get(&record.customer_id),
+    ) else {
+        return Ok(vec![]);
+    };
+    let stats = book.customer_stats(&customer.customer_id, day);
+    let scorer = crate::model_cmd::scorer(home)?;
+    let input = sweep::ScoreInput {
+        book,
+        invoice,
+        day,
+        stats: &stats,
+    };
+    let risk = scorer.as_dyn().score(&input);
+    let facts = sweep::facts(book, customer, invoice, &stats, risk, day);
+    let decision = loaded.policy.decide(&facts);
+    Ok(policy_lang::eval::bits(decision.holds)
+        .filter_map(|i| loaded.policy.holds.get(i))
+        .map(|h| format!("the policy's hold `{}` applies on {day}", h.name))
+        .collect())
+}
+
 /// The message of an action as it would go out on `day`, rendered with the
 /// templates beside `policy`: subject and text, or why it cannot be shown.
 fn render_letter(
@@ -1010,7 +1043,8 @@ pub enum TaskCommand {
     List,
     /// The task, and its letter rendered with the templates beside this policy.
     Show(String, std::path::PathBuf),
-    Approve(String),
+    /// Approve, re-checking the holds of this policy first.
+    Approve(String, std::path::PathBuf),
     Reject(String),
     Done(String),
 }
@@ -1023,6 +1057,10 @@ pub fn tasks(
     format: Format,
 ) -> Result<ExitCode> {
     let mut store = home.store()?;
+    let approve_policy = match &cmd {
+        TaskCommand::Approve(_, p) => Some(p.clone()),
+        _ => None,
+    };
     let (id, expected, next, verb) = match cmd {
         TaskCommand::List => {
             let open: Vec<ActionRecord> = store
@@ -1065,7 +1103,7 @@ pub fn tasks(
             crate::task_view::print(&view, format)?;
             return Ok(ExitCode::SUCCESS);
         }
-        TaskCommand::Approve(id) => (
+        TaskCommand::Approve(id, _) => (
             id,
             ActionStatus::AwaitingApproval,
             ActionStatus::Approved,
@@ -1100,7 +1138,15 @@ pub fn tasks(
     if next == ActionStatus::Approved {
         // Re-check what may have changed since the sweep decided it.
         let book = store.load_book()?;
-        let view = crate::task_view::view(&book, &record, date);
+        let mut view = crate::task_view::view(&book, &record, date);
+        if let Some(policy) = &approve_policy {
+            match policy_holds(home, policy, &book, &record, date) {
+                Ok(holds) => view.blockers.extend(holds),
+                Err(e) => view.warnings.push(format!(
+                    "the policy's holds were not re-checked ({e:#}); pass --policy FILE"
+                )),
+            }
+        }
         if !view.blockers.is_empty() {
             bail!(
                 "task `{id}` is not approved: {}; reject it with `collect tasks reject {id}`",

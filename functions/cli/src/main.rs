@@ -385,6 +385,9 @@ enum TaskAction {
     Approve {
         /// The action id, as `collect tasks` lists it.
         id: String,
+        /// The policy whose holds are re-checked before approving.
+        #[arg(long, default_value = DEFAULT_POLICY)]
+        policy: PathBuf,
     },
     /// Reject an action awaiting approval; it is never sent.
     Reject {
@@ -538,7 +541,7 @@ fn main() -> ExitCode {
             let cmd = match action {
                 None | Some(TaskAction::List) => local::TaskCommand::List,
                 Some(TaskAction::Show { id, policy }) => local::TaskCommand::Show(id, policy),
-                Some(TaskAction::Approve { id }) => local::TaskCommand::Approve(id),
+                Some(TaskAction::Approve { id, policy }) => local::TaskCommand::Approve(id, policy),
                 Some(TaskAction::Reject { id }) => local::TaskCommand::Reject(id),
                 Some(TaskAction::Done { id }) => local::TaskCommand::Done(id),
             };

@@ -300,6 +300,41 @@ fn a_task_is_shown_with_its_facts_and_approval_rechecks_them() {
         assert!(shown.contains(needle), "`{needle}` in\n{shown}");
     }
 
+    // A hold the policy now has (here: a new one for C1) stops the approval.
+    let mine = t.path.join("mine");
+    ok(collect_in(&t.path, &["init", mine.to_str().unwrap()]));
+    let policy = mine.join("standard-net30.policy");
+    let text_of = std::fs::read_to_string(&policy).unwrap();
+    let with_hold = text_of.replacen(
+        "hold dispute when invoice.disputed",
+        "hold key_account when customer.id = \"C1\"\n\nhold dispute when invoice.disputed",
+        1,
+    );
+    assert_ne!(text_of, with_hold);
+    std::fs::write(&policy, with_hold).unwrap();
+    let held = collect_in(
+        Path::new(ROOT),
+        &[
+            "--home",
+            h,
+            "tasks",
+            "approve",
+            &l1,
+            "--by",
+            "maria",
+            "--date",
+            "2027-04-12",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(held.status.code(), Some(2), "{}", text(&held));
+    assert!(
+        text(&held).contains("the policy's hold `key_account` applies on 2027-04-12"),
+        "{}",
+        text(&held)
+    );
+
     // I1 is paid in full before anyone approves its letter: refused.
     t.write(
         "pay/payments.csv",

@@ -326,13 +326,9 @@ fn columns(title: &str, bars: &[Bar], xs: &[f64], axis: &str, day_axis: bool) ->
     } else {
         (0.0, 0.0)
     };
-    let span = (hi - lo).max(1.0);
-    // Column half-width in axis units: at most 0.34 of one step.
-    let half = if day_axis {
-        (span / (n as f64 * 3.0)).clamp(0.2, 0.34 * span.max(1.0))
-    } else {
-        0.34
-    };
+    // Column half-width in axis units: on a day axis one day is one unit,
+    // so neighbouring days never overlap.
+    let half = if day_axis { 0.38 } else { 0.34 };
     let width = (120 + 56 * n).clamp(480, 1000) as u32;
     svg(width, 320, title, |root| {
         root.fill(&WHITE)?;

@@ -59,8 +59,10 @@ const REACTIVE_SUMMARY: &str = "reactive: nothing before the due date; firm noti
 
 const PAST_DUE_FORMULA: &str =
     "past-due share = balance past its due date / total open balance (invoices of the quarter)";
-const DSO_FORMULA: &str = "DSO = average daily open receivables over the quarter / amount \
-                           invoiced in the quarter x days in the quarter";
+/// The one DSO definition (`collect_core::effect::kpi::dso`), as the report
+/// prints it.
+const DSO_FORMULA: &str = "DSO = open receivables at the end of the quarter / amount invoiced in \
+                           the quarter x days in the quarter (as in `collect report`)";
 const ON_TIME_FORMULA: &str =
     "on-time payment rate = invoices of the quarter paid in full by their due date / all of them";
 
@@ -74,6 +76,15 @@ pub fn run(
     let started = std::time::Instant::now();
     let home = Home::open(&home_root.join("demo"))?;
     clean(&home)?;
+    // Outside a checkout the standard policy is not on disk: the one
+    // embedded in the binary is written beside the demo's state and used.
+    let embedded;
+    let policy = if !policy.exists() && policy == Path::new(crate::DEFAULT_POLICY) {
+        embedded = crate::standard::write_out(&home.dir.join("policy"), true)?;
+        embedded.as_path()
+    } else {
+        policy
+    };
     let loaded = local::load_policy(policy)?;
     let reactive = reactive_policy(policy)?;
     let generated = generate::generate(seed, customers);
@@ -95,6 +106,7 @@ pub fn run(
                 &pay_links,
                 LocalMailer::Null,
                 None,
+                None,
             )?;
             let tally = simulate(&generated, &mut memory, &rt, bar.as_ref())?;
             Ok((memory, tally))
@@ -107,6 +119,7 @@ pub fn run(
             &pay_links,
             LocalMailer::Outbox(&outbox),
             loaded.revision.clone(),
+            loaded.bundle.clone(),
         )?;
         let proactive = simulate(&generated, &mut store, &rt, bar.as_ref())?;
         let baseline = reactive_run
@@ -206,8 +219,10 @@ fn runtime<'a>(
     pay_links: &'a PayLinks,
     mailer: LocalMailer<'a>,
     revision: Option<String>,
+    bundle: Option<String>,
 ) -> Result<Runtime<'a>> {
-    let options: SweepOptions = home.sweep_options(revision, None)?;
+    let mut options: SweepOptions = home.sweep_options(revision, None)?;
+    options.bundle_revision = bundle;
     Ok(Runtime {
         sweeper: Sweeper {
             policy,
@@ -682,11 +697,11 @@ struct Figures {
     past_due_share_at_quarter_end: f64,
     /// The same share, averaged over the quarter's days.
     past_due_share_daily_average: f64,
-    /// Days sales outstanding over the quarter: the average of the open
-    /// receivables at the end of each day of the quarter, divided by the
-    /// amount invoiced in the quarter, times the number of days:
-    /// `DSO = (Σ_d open(d) / D) / invoiced × D = Σ_d open(d) / invoiced`.
-    dso_days: f64,
+    /// Days sales outstanding over the quarter, the report's definition
+    /// (`collect_core::effect::dso`): open receivables at the end of the
+    /// quarter / amount invoiced in it × its days; `None` when nothing was
+    /// invoiced.
+    dso_days: Option<f64>,
     /// Invoices paid in full on or before their due date / all invoices.
     on_time_payment_rate: f64,
     open_at_quarter_end: Decimal,
@@ -712,7 +727,6 @@ fn figures(book: &Book, generated: &Generated) -> Figures {
         generated.plans.iter().map(|p| &p.invoice).collect();
     let start = generate::quarter_start();
     let end = generate::quarter_end();
-    let mut receivables = Decimal::ZERO;
     let mut shares = 0.0;
     let mut days_with_balance = 0u32;
     let (mut open_end, mut past_due_end) = (Decimal::ZERO, Decimal::ZERO);
@@ -725,14 +739,12 @@ fn figures(book: &Book, generated: &Generated) -> Figures {
                 past_due += balance;
             }
         }
-        receivables += open;
         if !open.is_zero() {
             shares += ratio(past_due, open);
             days_with_balance += 1;
         }
         (open_end, past_due_end) = (open, past_due);
     }
-    let invoiced: Decimal = invoices.iter().map(|i| i.amount).sum();
     let on_time = invoices
         .iter()
         .filter(|i| book.settled_on(i).is_some_and(|s| s <= i.due_date))
@@ -741,7 +753,15 @@ fn figures(book: &Book, generated: &Generated) -> Figures {
     Figures {
         past_due_share_at_quarter_end: round(ratio(past_due_end, open_end), 4),
         past_due_share_daily_average: round(shares / f64::from(days_with_balance.max(1)), 4),
-        dso_days: round(ratio(receivables, invoiced), 1),
+        dso_days: collect_core::effect::dso(
+            book,
+            collect_core::effect::Period {
+                from: start,
+                to: end,
+            },
+            None,
+        )
+        .map(|x| round(x, 1)),
         on_time_payment_rate: round(on_time as f64 / invoices.len().max(1) as f64, 4),
         open_at_quarter_end: open_end,
         past_due_at_quarter_end: past_due_end,
@@ -874,6 +894,10 @@ pub struct Recovered {
     pub reference: String,
     pub n: u32,
     pub reference_n: u32,
+    /// Customers with a known outcome in the arm and in the reference: a
+    /// difference is judged only with enough of them in both.
+    pub customers: u32,
+    pub reference_customers: u32,
     pub pay_rate: Option<f64>,
     pub reference_pay_rate: Option<f64>,
     pub uplift: Option<f64>,
@@ -1011,6 +1035,8 @@ fn what_worked(
                     reference: cmp.reference.clone(),
                     n: a.n,
                     reference_n: reference.map_or(0, |r| r.n),
+                    customers: a.customers,
+                    reference_customers: reference.map_or(0, |r| r.customers),
                     pay_rate: a.pay_rate,
                     reference_pay_rate: reference.and_then(|r| r.pay_rate),
                     uplift: a.uplift,
@@ -1390,8 +1416,8 @@ impl DemoReport {
         row(
             &mut out,
             "DSO over the quarter (days)",
-            format!("{:.1}", pf.dso_days),
-            format!("{:.1}", rf.dso_days),
+            crate::report::days(pf.dso_days),
+            crate::report::days(rf.dso_days),
         );
         row(
             &mut out,
@@ -1484,10 +1510,13 @@ impl DemoReport {
                     u * 100.0,
                     l * 100.0,
                     h * 100.0,
-                    if w.significant == Some(true) {
-                        ", significant"
-                    } else {
-                        ", not significant"
+                    match w.significant {
+                        Some(true) => ", significant".to_string(),
+                        Some(false) => ", not significant".to_string(),
+                        None => format!(
+                            ", too few customers to judge ({} / {})",
+                            w.customers, w.reference_customers
+                        ),
                     }
                 ),
                 _ => "no outcome known".to_string(),

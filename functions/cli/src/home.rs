@@ -108,6 +108,21 @@ impl Home {
         })
     }
 
+    /// Opens a home that must exist already, for commands that only read
+    /// it: a mistyped `--home` is refused with a hint rather than created
+    /// empty (which would make `tasks` or `report` succeed on nothing).
+    pub fn open_existing(dir: &Path) -> Result<Home> {
+        if !dir.join("collect.db").is_file() {
+            bail!(
+                "no collect home at {}: it holds no collect.db.\n\
+                 help: check --home (or COLLECT_HOME); a home is created by `collect ingest DIR` \
+                 or `collect run`, and `collect demo` leaves one in <home>/demo",
+                dir.display()
+            );
+        }
+        Home::open(dir)
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.dir.join("collect.db")
     }

@@ -712,37 +712,108 @@ pub fn diff(
 ) -> Result<ExitCode> {
     let a = replay(home, old, from, to, false)?;
     let b = replay(home, new, from, to, false)?;
+    // A policy decides nothing before its `effective` day: say so, rather
+    // than list every invoice as "only with" the other one.
+    let effective =
+        |p: &Path| -> Result<Option<NaiveDate>> { Ok(policy_files::load(p)?.effective) };
+    let (old_from, new_from) = (effective(old)?, effective(new)?);
+    let not_in_effect = |side: &str, path: &Path, e: Option<NaiveDate>| {
+        e.filter(|e| *e > from).map(|e| {
+            let whole = e > to;
+            format!(
+                "the {side} policy {} is not in effect until {e}{}",
+                path.display(),
+                if whole {
+                    ": it decides nothing in the whole period".to_string()
+                } else {
+                    format!(
+                        ": it decides nothing from {from} to {}",
+                        e.pred_opt().unwrap_or(e)
+                    )
+                }
+            )
+        })
+    };
+    let notes: Vec<String> = [
+        not_in_effect("old", old, old_from),
+        not_in_effect("new", new, new_from),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    // Why one line is there with one policy only.
+    let reason = |x: &SimAction, only_old: bool| -> String {
+        let (other, other_from) = if only_old {
+            ("new", new_from)
+        } else {
+            ("old", old_from)
+        };
+        match other_from {
+            Some(e) if x.date < e => format!("the {other} policy is not in effect until {e}"),
+            _ => format!("the {other} policy decides otherwise on {}", x.date),
+        }
+    };
     let key = |x: &SimAction| format!("{} {} ({})", x.date, x.label, x.status);
-    let mut by_invoice: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    type Lines = Vec<(String, String)>;
+    let mut by_invoice: BTreeMap<String, (Lines, Lines)> = BTreeMap::new();
     for x in &a {
         by_invoice
             .entry(x.invoice_id.clone())
             .or_default()
             .0
-            .push(key(x));
+            .push((key(x), reason(x, true)));
     }
     for x in &b {
         by_invoice
             .entry(x.invoice_id.clone())
             .or_default()
             .1
-            .push(key(x));
+            .push((key(x), reason(x, false)));
     }
-    let differing: Vec<(String, Vec<String>, Vec<String>)> = by_invoice
+    let keys = |v: &Lines| -> Vec<String> { v.iter().map(|(k, _)| k.clone()).collect() };
+    let differing: Vec<(String, Lines, Lines)> = by_invoice
         .into_iter()
-        .filter(|(_, (o, n))| o != n)
+        .filter(|(_, (o, n))| keys(o) != keys(n))
         .map(|(id, (o, n))| {
-            let only_old = o.iter().filter(|x| !n.contains(x)).cloned().collect();
-            let only_new = n.iter().filter(|x| !o.contains(x)).cloned().collect();
+            let (ok, nk) = (keys(&o), keys(&n));
+            let only_old = o.into_iter().filter(|(k, _)| !nk.contains(k)).collect();
+            let only_new = n.into_iter().filter(|(k, _)| !ok.contains(k)).collect();
             (id, only_old, only_new)
         })
         .collect();
     if format == Format::Json {
+        let lines = |v: &Lines| -> Vec<serde_json::Value> {
+            v.iter()
+                .map(|(k, r)| serde_json::json!({"action": k, "reason": r}))
+                .collect()
+        };
         let v: Vec<serde_json::Value> = differing
             .iter()
-            .map(|(id, o, n)| serde_json::json!({"invoice_id": id, "only_old": o, "only_new": n}))
+            .map(|(id, o, n)| {
+                let mut reasons: Vec<&String> = o.iter().chain(n.iter()).map(|(_, r)| r).collect();
+                reasons.sort();
+                reasons.dedup();
+                serde_json::json!({
+                    "invoice_id": id,
+                    "only_old": keys(o),
+                    "only_new": keys(n),
+                    "reasons": reasons,
+                    "old_lines": lines(o),
+                    "new_lines": lines(n),
+                })
+            })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        let out = serde_json::json!({
+            "old": old.display().to_string(),
+            "new": new.display().to_string(),
+            "from": from,
+            "to": to,
+            "old_effective": old_from,
+            "new_effective": new_from,
+            "notes": notes,
+            "invoices": v,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!(
@@ -751,13 +822,16 @@ pub fn diff(
         new.display(),
         differing.len()
     );
+    for n in &notes {
+        println!("note: {n}");
+    }
     for (id, o, n) in &differing {
         println!("\ninvoice {id}");
-        for x in o {
-            println!("  - {x}   (only with {})", old.display());
+        for (x, why) in o {
+            println!("  - {x}   (only with {}: {why})", old.display());
         }
-        for x in n {
-            println!("  + {x}   (only with {})", new.display());
+        for (x, why) in n {
+            println!("  + {x}   (only with {}: {why})", new.display());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -898,9 +972,87 @@ fn describe_recorded(store: &SqliteStore, recorded: &[&ActionRecord]) -> Result<
 
 // ---------------------------------------------------------------- tasks
 
+/// The holds of `policy` that apply to the action's invoice on `day`, as
+/// the sweep would evaluate them.
+fn policy_holds(
+    home: &Home,
+    policy: &Path,
+    book: &collect_core::book::Book,
+    record: &ActionRecord,
+    day: NaiveDate,
+) -> Result<Vec<String>> {
+    let loaded = load_policy(policy)?;
+    let (Some(invoice), Some(customer)) = (
+        book.invoice(&record.invoice_id),
+        book.customers.get(&record.customer_id),
+    ) else {
+        return Ok(vec![]);
+    };
+    let stats = book.customer_stats(&customer.customer_id, day);
+    let scorer = crate::model_cmd::scorer(home)?;
+    let input = sweep::ScoreInput {
+        book,
+        invoice,
+        day,
+        stats: &stats,
+    };
+    let risk = scorer.as_dyn().score(&input);
+    let facts = sweep::facts(book, customer, invoice, &stats, risk, day);
+    let decision = loaded.policy.decide(&facts);
+    Ok(policy_lang::eval::bits(decision.holds)
+        .filter_map(|i| loaded.policy.holds.get(i))
+        .map(|h| format!("the policy's hold `{}` applies on {day}", h.name))
+        .collect())
+}
+
+/// The message of an action as it would go out on `day`, rendered with the
+/// templates beside `policy`: subject and text, or why it cannot be shown.
+fn render_letter(
+    home: &Home,
+    policy: &Path,
+    book: &collect_core::book::Book,
+    record: &ActionRecord,
+    day: NaiveDate,
+) -> Result<crate::task_view::Letter, String> {
+    let loaded = load_policy(policy).map_err(|e| format!("{e:#}"))?;
+    let pay_links = home.pay_links().map_err(|e| format!("{e:#}"))?;
+    let rt = runtime(
+        home,
+        &loaded,
+        &collect_core::sweep::PriorLateRate,
+        LocalMailer::Null,
+        &pay_links,
+        None,
+    )
+    .map_err(|e| format!("{e:#}"))?;
+    let customer = book
+        .customers
+        .get(&record.customer_id)
+        .ok_or_else(|| format!("customer {} is not in the book", record.customer_id))?;
+    let planned = collect_core::sweep::PlannedMessage {
+        message_id: record.message_id.clone().unwrap_or_default(),
+        customer_id: record.customer_id.clone(),
+        channel: record.channel.clone(),
+        template: record.target.clone(),
+        action_ids: vec![record.action_id.clone()],
+        invoice_ids: vec![record.invoice_id.clone()],
+        plan: None,
+        tags: vec![],
+    };
+    let msg = rt.sweeper.compose(book, customer, &planned, day)?;
+    Ok(crate::task_view::Letter {
+        to: format!("{} <{}>", msg.to.name, msg.to.email),
+        subject: msg.subject,
+        text: msg.text,
+    })
+}
+
 pub enum TaskCommand {
     List,
-    Approve(String),
+    /// The task, and its letter rendered with the templates beside this policy.
+    Show(String, std::path::PathBuf),
+    /// Approve, re-checking the holds of this policy first.
+    Approve(String, std::path::PathBuf),
     Reject(String),
     Done(String),
 }
@@ -913,6 +1065,10 @@ pub fn tasks(
     format: Format,
 ) -> Result<ExitCode> {
     let mut store = home.store()?;
+    let approve_policy = match &cmd {
+        TaskCommand::Approve(_, p) => Some(p.clone()),
+        _ => None,
+    };
     let (id, expected, next, verb) = match cmd {
         TaskCommand::List => {
             let open: Vec<ActionRecord> = store
@@ -943,7 +1099,19 @@ pub fn tasks(
             }
             return Ok(ExitCode::SUCCESS);
         }
-        TaskCommand::Approve(id) => (
+        TaskCommand::Show(id, policy) => {
+            let Some(record) = store.action(&id)? else {
+                bail!("no task `{id}`; `collect tasks list` shows the open ones");
+            };
+            let book = store.load_book()?;
+            let mut view = crate::task_view::view(&book, &record, date);
+            if record.channel != "call" {
+                view.letter = Some(render_letter(home, &policy, &book, &record, date));
+            }
+            crate::task_view::print(&view, format)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        TaskCommand::Approve(id, _) => (
             id,
             ActionStatus::AwaitingApproval,
             ActionStatus::Approved,
@@ -974,6 +1142,28 @@ pub fn tasks(
             "task `{id}` is a {}; only call tasks are marked done",
             record.channel
         );
+    }
+    if next == ActionStatus::Approved {
+        // Re-check what may have changed since the sweep decided it.
+        let book = store.load_book()?;
+        let mut view = crate::task_view::view(&book, &record, date);
+        if let Some(policy) = &approve_policy {
+            match policy_holds(home, policy, &book, &record, date) {
+                Ok(holds) => view.blockers.extend(holds),
+                Err(e) => view.warnings.push(format!(
+                    "the policy's holds were not re-checked ({e:#}); pass --policy FILE"
+                )),
+            }
+        }
+        if !view.blockers.is_empty() {
+            bail!(
+                "task `{id}` is not approved: {}; reject it with `collect tasks reject {id}`",
+                view.blockers.join("; ")
+            );
+        }
+        for w in &view.warnings {
+            eprintln!("warning: task `{id}`: {w}");
+        }
     }
     record.status = next;
     record.decided_by = Some(by.to_string());

@@ -20,10 +20,12 @@ mod policy_files;
 mod report;
 mod revisions;
 mod runtime;
+mod standard;
+mod task_view;
 mod test;
 
 use chrono::{NaiveDate, NaiveTime};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -47,6 +49,15 @@ struct Cli {
 /// The policy used when `--policy` is not given.
 const DEFAULT_POLICY: &str = "policy/standard-net30.policy";
 
+/// How every date argument is written, for help texts and errors.
+const DATE_FORMAT: &str = "YYYY-MM-DD, e.g. 2027-03-31";
+
+/// Parses a date argument; the error says the format.
+fn parse_date(s: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .map_err(|e| format!("`{s}` is not a date ({e}): write it as {DATE_FORMAT}"))
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     Human,
@@ -60,6 +71,7 @@ enum Command {
         /// Policy files or folders holding them (searched recursively).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Output: `human` for people, `json` for tools.
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
         /// Treat warnings as errors.
@@ -73,6 +85,7 @@ enum Command {
     },
     /// Lay policy files out in the one canonical way, keeping every comment.
     Fmt {
+        /// Policy files or folders holding them (searched recursively).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Change nothing; list the files that are not formatted and exit 1.
@@ -81,8 +94,10 @@ enum Command {
     },
     /// Run the policy test files (`*.tests.toml`) found under the paths.
     Test {
+        /// Test files (`*.tests.toml`) or folders holding them.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Output: `human` for people, `json` for tools.
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
@@ -97,6 +112,7 @@ enum Command {
     Explain {
         /// An invoice id or number, a Message-ID or an action id (not with --case).
         invoice: Option<String>,
+        /// The policy file to decide with.
         #[arg(long, default_value = DEFAULT_POLICY)]
         policy: PathBuf,
         /// A case file (same format as a policy test file).
@@ -105,11 +121,13 @@ enum Command {
         /// Which case of the file, by name, when it holds more than one.
         #[arg(long)]
         name: Option<String>,
-        /// The day to decide for, YYYY-MM-DD (for a case: defaults to its
-        /// `date`; for an action or a message: the day it was decided; for
-        /// an invoice: the day of its latest recorded action).
-        #[arg(long)]
+        /// The day to decide for, YYYY-MM-DD, e.g. 2027-03-31 (for a case:
+        /// defaults to its `date`; for an action or a message: the day it
+        /// was decided; for an invoice: the day of its latest recorded
+        /// action).
+        #[arg(value_parser = parse_date, long)]
         date: Option<NaiveDate>,
+        /// Output: `human` for people, `json` for tools.
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
@@ -120,11 +138,11 @@ enum Command {
         /// Only this customer's actions.
         #[arg(long)]
         customer: Option<String>,
-        /// Actions with activity on or after this day, YYYY-MM-DD.
-        #[arg(long)]
+        /// Actions with activity on or after this day, YYYY-MM-DD, e.g. 2027-03-01.
+        #[arg(value_parser = parse_date, long)]
         from: Option<NaiveDate>,
-        /// Actions with activity on or before this day, YYYY-MM-DD.
-        #[arg(long)]
+        /// Actions with activity on or before this day, YYYY-MM-DD, e.g. 2027-03-31.
+        #[arg(value_parser = parse_date, long)]
         to: Option<NaiveDate>,
         /// `json` (one object per action, with `history`) or `csv` (one
         /// row per line of the trail).
@@ -137,14 +155,18 @@ enum Command {
     /// reported with file, line and column, kept in <home>/rejects.csv, and
     /// make the command exit 1; the valid rows are loaded all the same.
     Ingest {
+        /// The folder holding the CSV files (and optionally events.jsonl).
         dir: PathBuf,
+        /// Output: `human` for people, `json` for tools.
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
     /// Run one day's sweep: decide, record and send.
     Run {
-        #[arg(long)]
+        /// The day to sweep, YYYY-MM-DD, e.g. 2027-03-31.
+        #[arg(value_parser = parse_date, long)]
         date: NaiveDate,
+        /// The policy file to run.
         #[arg(long, default_value = DEFAULT_POLICY)]
         policy: PathBuf,
         /// Show what would happen; record and send nothing.
@@ -162,28 +184,38 @@ enum Command {
         /// that day. Without it such a date is refused.
         #[arg(long)]
         backfill: bool,
+        /// Output: `human` for people, `json` for tools.
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
     /// Replay every day of a period on a copy of the state, sending nothing.
     Simulate {
-        #[arg(long)]
+        /// The first day replayed, YYYY-MM-DD, e.g. 2027-03-01.
+        #[arg(value_parser = parse_date, long)]
         from: NaiveDate,
-        #[arg(long)]
+        /// The last day replayed, YYYY-MM-DD, e.g. 2027-03-31.
+        #[arg(value_parser = parse_date, long)]
         to: NaiveDate,
+        /// The policy file to replay.
         #[arg(long, default_value = DEFAULT_POLICY)]
         policy: PathBuf,
+        /// Output: `human` for people, `json` for tools.
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
     /// The invoices two policy revisions would treat differently over a period.
     Diff {
+        /// The policy file in force now.
         old: PathBuf,
+        /// The policy file to compare with it.
         new: PathBuf,
-        #[arg(long)]
+        /// The first day compared, YYYY-MM-DD, e.g. 2027-03-01.
+        #[arg(value_parser = parse_date, long)]
         from: NaiveDate,
-        #[arg(long)]
+        /// The last day compared, YYYY-MM-DD, e.g. 2027-03-31.
+        #[arg(value_parser = parse_date, long)]
         to: NaiveDate,
+        /// Output: `human` for people, `json` for tools.
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
@@ -196,8 +228,11 @@ enum Command {
         /// How many customers to generate.
         #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=20000))]
         customers: u32,
+        /// The policy file to run; when it is the default and not found
+        /// (outside a checkout), the standard policy built into `collect`.
         #[arg(long, default_value = DEFAULT_POLICY)]
         policy: PathBuf,
+        /// Output: `human` for people, `json` for tools.
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
@@ -208,31 +243,38 @@ enum Command {
     /// <home>/models/<model_id>.json; --promote installs it as the current
     /// model when it is at least as good as the current one.
     Train {
-        #[arg(long)]
+        /// Train on what was known on this day, YYYY-MM-DD, e.g. 2027-03-31.
+        #[arg(value_parser = parse_date, long)]
         as_of: NaiveDate,
+        /// Where to write the model (default <home>/models/<model_id>.json).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Champion/challenger against <home>/models/current.json.
         #[arg(long)]
         promote: bool,
+        /// The seed of the training split and the forest: the same seed, the same model.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Output: `human` for people, `json` for tools.
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
     /// Score open invoices with the current model, riskiest first, with why.
     Score {
-        #[arg(long)]
+        /// The day to score on, YYYY-MM-DD, e.g. 2027-03-31.
+        #[arg(value_parser = parse_date, long)]
         date: NaiveDate,
         /// Every open invoice, not only those due in 7-14 days.
         #[arg(long)]
         all_open: bool,
+        /// Output: `human` for people, `json` for tools.
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
     /// Walk-forward evaluation on IBM's late-payment sample (bench/model_eval.sh).
     #[command(hide = true)]
     EvalIbm {
+        /// The sample's CSV file.
         #[arg(long, default_value = collect_core::model::ibm::DEFAULT_PATH)]
         data: PathBuf,
         /// Write each month's feature matrices and the results here.
@@ -241,14 +283,16 @@ enum Command {
         /// Also write the sample in the data contract (customers/invoices/payments.csv).
         #[arg(long)]
         contract_out: Option<PathBuf>,
-        /// The first month scored.
-        #[arg(long, default_value = "2012-07-01")]
+        /// The first month scored, YYYY-MM-DD, e.g. 2012-07-01.
+        #[arg(value_parser = parse_date, long, default_value = "2012-07-01")]
         from: NaiveDate,
+        /// Trees in the forest.
         #[arg(long, default_value_t = 100)]
         trees: u16,
         /// Training rows from this many days before due (to 14); default 7.
         #[arg(long)]
         min_days: Option<u32>,
+        /// The forest's minimum leaf size.
         #[arg(long)]
         leaf: Option<usize>,
         /// Forest depth; 0 for unlimited.
@@ -257,12 +301,14 @@ enum Command {
         /// Logistic regression L2 penalties per row, comma-separated.
         #[arg(long, value_delimiter = ',')]
         penalties: Vec<f64>,
+        /// Output: `human` for people, `json` for tools.
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
     /// Bundle a policy folder (policies, templates, manifest with SHA-256s)
     /// for deployment; runs the checks of `collect check` first.
     Bundle {
+        /// The policy folder (policies, templates/).
         dir: PathBuf,
         /// The Git revision of the policy repository.
         #[arg(long)]
@@ -277,36 +323,58 @@ enum Command {
     /// What worked: KPIs, aging, pay rates by step, segment, template and
     /// channel, experiments with their uplift, and reminder timing.
     ///
-    /// The period defaults to everything recorded; outcomes are followed up
-    /// to the last recorded day.
+    /// The period defaults to the 90 days up to the last invoice issued
+    /// (see policy/README.md, "Measuring what works"); outcomes are followed
+    /// up to the last recorded day.
     Report {
-        #[arg(long)]
+        /// The period's first day, YYYY-MM-DD, e.g. 2027-01-01.
+        #[arg(value_parser = parse_date, long)]
         from: Option<NaiveDate>,
-        #[arg(long)]
+        /// The period's last day, YYYY-MM-DD, e.g. 2027-03-31.
+        #[arg(value_parser = parse_date, long)]
         to: Option<NaiveDate>,
         /// Also write one self-contained HTML page with charts here.
         #[arg(long)]
         html: Option<PathBuf>,
+        /// Output: `human`, `json` (keys named after the measures) or `csv`.
         #[arg(long, value_enum, default_value = "human")]
         format: report::ReportFormat,
     },
     /// Pay links: check a token as the payment page does.
     PayLink {
+        /// What to do with a pay link.
         #[command(subcommand)]
         action: PayLinkAction,
     },
     /// The human queue: approvals and call tasks.
     Tasks {
+        /// What to do (default: list).
         #[command(subcommand)]
         action: Option<TaskAction>,
         /// Who decides (recorded in the audit trail).
         #[arg(long, global = true)]
         by: Option<String>,
-        /// The day of the decision; defaults to today.
-        #[arg(long, global = true)]
+        /// The day of the decision, YYYY-MM-DD, e.g. 2027-03-31; defaults to today.
+        #[arg(value_parser = parse_date, long, global = true)]
         date: Option<NaiveDate>,
+        /// Output: `human` for people, `json` for tools.
         #[arg(long, value_enum, default_value = "human", global = true)]
         format: Format,
+    },
+    /// Write the standard policy, its tests and templates (built into
+    /// `collect`) to a folder, as a starting point for your own.
+    Init {
+        /// The folder to write to (created when missing).
+        dir: PathBuf,
+        /// Overwrite files already there.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a shell completion script: `collect completions bash >
+    /// ~/.local/share/bash-completion/completions/collect`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -316,10 +384,12 @@ enum PayLinkAction {
     /// key: prints the invoice and the last valid day, or why it is
     /// invalid (then exits 1).
     Verify {
+        /// The token: the last part of the "pay now" link.
         token: String,
-        /// The day to check on; defaults to today.
-        #[arg(long)]
+        /// The day to check on, YYYY-MM-DD, e.g. 2027-03-31; defaults to today.
+        #[arg(value_parser = parse_date, long)]
         date: Option<NaiveDate>,
+        /// Output: `human` for people, `json` for tools.
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
     },
@@ -329,12 +399,33 @@ enum PayLinkAction {
 enum TaskAction {
     /// List tasks awaiting a person.
     List,
+    /// Show one task: the letter or call with the customer, the amount and
+    /// the days overdue.
+    Show {
+        /// The action id, as `collect tasks` lists it.
+        id: String,
+        /// The policy whose templates render the letter.
+        #[arg(long, default_value = DEFAULT_POLICY)]
+        policy: PathBuf,
+    },
     /// Approve an action awaiting approval; the next run sends it.
-    Approve { id: String },
+    Approve {
+        /// The action id, as `collect tasks` lists it.
+        id: String,
+        /// The policy whose holds are re-checked before approving.
+        #[arg(long, default_value = DEFAULT_POLICY)]
+        policy: PathBuf,
+    },
     /// Reject an action awaiting approval; it is never sent.
-    Reject { id: String },
+    Reject {
+        /// The action id, as `collect tasks` lists it.
+        id: String,
+    },
     /// Mark a call task done.
-    Done { id: String },
+    Done {
+        /// The action id, as `collect tasks` lists it.
+        id: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -357,7 +448,7 @@ fn main() -> ExitCode {
             format,
         } => match (case, invoice) {
             (Some(case), _) => explain::run(&policy, &case, name.as_deref(), date, format),
-            (None, Some(what)) => home::Home::open(&cli.home)
+            (None, Some(what)) => home::Home::open_existing(&cli.home)
                 .and_then(|h| local::explain_invoice(&h, &policy, &what, date, format)),
             _ => Err(anyhow::anyhow!(
                 "say what to explain: `collect explain WHAT` (an invoice id or number, a \
@@ -369,7 +460,7 @@ fn main() -> ExitCode {
             from,
             to,
             format,
-        } => home::Home::open(&cli.home)
+        } => home::Home::open_existing(&cli.home)
             .and_then(|h| audit::run(&h, customer.as_deref(), from, to, format)),
         Command::Ingest { dir, format } => {
             home::Home::open(&cli.home).and_then(|h| local::ingest(&h, &dir, format))
@@ -396,24 +487,22 @@ fn main() -> ExitCode {
             to,
             policy,
             format,
-        } => {
-            home::Home::open(&cli.home).and_then(|h| local::simulate(&h, &policy, from, to, format))
-        }
+        } => home::Home::open_existing(&cli.home)
+            .and_then(|h| local::simulate(&h, &policy, from, to, format)),
         Command::Diff {
             old,
             new,
             from,
             to,
             format,
-        } => {
-            home::Home::open(&cli.home).and_then(|h| local::diff(&h, &old, &new, from, to, format))
-        }
+        } => home::Home::open_existing(&cli.home)
+            .and_then(|h| local::diff(&h, &old, &new, from, to, format)),
         Command::Report {
             from,
             to,
             html,
             format,
-        } => home::Home::open(&cli.home)
+        } => home::Home::open_existing(&cli.home)
             .and_then(|h| report::run(&h, from, to, html.as_deref(), format)),
         Command::Demo {
             seed,
@@ -433,7 +522,8 @@ fn main() -> ExitCode {
             date,
             all_open,
             format,
-        } => home::Home::open(&cli.home).and_then(|h| model_cmd::score(&h, date, all_open, format)),
+        } => home::Home::open_existing(&cli.home)
+            .and_then(|h| model_cmd::score(&h, date, all_open, format)),
         Command::EvalIbm {
             data,
             export,
@@ -485,14 +575,25 @@ fn main() -> ExitCode {
         } => {
             let cmd = match action {
                 None | Some(TaskAction::List) => local::TaskCommand::List,
-                Some(TaskAction::Approve { id }) => local::TaskCommand::Approve(id),
+                Some(TaskAction::Show { id, policy }) => local::TaskCommand::Show(id, policy),
+                Some(TaskAction::Approve { id, policy }) => local::TaskCommand::Approve(id, policy),
                 Some(TaskAction::Reject { id }) => local::TaskCommand::Reject(id),
                 Some(TaskAction::Done { id }) => local::TaskCommand::Done(id),
             };
             // The command line is the edge where "today" may come from the clock.
             let day = date.unwrap_or_else(|| chrono::Local::now().date_naive());
-            home::Home::open(&cli.home)
+            home::Home::open_existing(&cli.home)
                 .and_then(|h| local::tasks(&h, cmd, by.as_deref(), day, format))
+        }
+        Command::Init { dir, force } => standard::init(&dir, force),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "collect",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
         }
     };
     match result {
@@ -500,6 +601,78 @@ fn main() -> ExitCode {
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    /// Every argument of every command (hidden ones too) says what it is.
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(format!("{path} {} (the command)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "collect", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:#?}");
+    }
+
+    /// Every date argument documents YYYY-MM-DD with an example and is
+    /// parsed by [`parse_date`], whose error says the format.
+    #[test]
+    fn every_date_argument_documents_its_format() {
+        fn walk(cmd: &clap::Command, path: &str, bad: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                let dated = matches!(id, "date" | "from" | "to" | "as_of");
+                let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+                if dated && !help.contains("YYYY-MM-DD, e.g. 20") {
+                    bad.push(format!("{path} --{id}: {help}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), bad);
+            }
+        }
+        let mut bad = Vec::new();
+        walk(&Cli::command(), "collect", &mut bad);
+        assert!(bad.is_empty(), "{bad:#?}");
+        let err = Cli::try_parse_from(["collect", "run", "--date", "31.03.2027"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("YYYY-MM-DD, e.g. 2027-03-31"), "{err}");
+    }
+
+    #[test]
+    fn completions_are_generated_for_each_shell() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "collect", &mut out);
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.contains("report") && text.contains("demo"), "{shell}");
         }
     }
 }

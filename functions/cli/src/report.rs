@@ -66,8 +66,9 @@ pub fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The report on `book` for the period (by default everything recorded),
-/// as of the last recorded day.
+/// The report on `book` for the period (by default the 90 days up to the
+/// last sale, see [`Period::default_for`]; a lone `--from` runs to the last
+/// recorded day, a lone `--to` from the first), as of the last recorded day.
 pub fn build(
     book: &Book,
     from: Option<NaiveDate>,
@@ -81,9 +82,12 @@ pub fn build(
              with `collect run --date D` (or try `collect demo`)"
         );
     };
-    let period = Period {
-        from: from.unwrap_or(all.from),
-        to: to.unwrap_or(all.to),
+    let period = match (from, to) {
+        (None, None) => Period::default_for(book).unwrap_or(all),
+        (from, to) => Period {
+            from: from.unwrap_or(all.from),
+            to: to.unwrap_or(all.to),
+        },
     };
     if period.from > period.to {
         bail!(
@@ -110,6 +114,25 @@ pub fn write_html(path: &Path, report: &EffectReport) -> Result<()> {
 }
 
 // ---------------------------------------------------------------- formatting
+
+/// The plain-language name of a figure, by its JSON key.
+pub fn label(key: &str) -> &str {
+    match key {
+        "past_due_share" => "Past-due share",
+        "dso" => "DSO (days sales outstanding)",
+        "best_possible_dso" => "Best possible DSO",
+        "add" => "Average days delinquent (ADD)",
+        "cei" => "Collection effectiveness index (CEI)",
+        "aging" => "Aging",
+        "pay_rate_7d" => "Paid within 3, 7 or 14 days of an action",
+        "response_rates" => "Opened, clicked and replied",
+        "avg_days_to_payment" => "Days to payment and days late at payment",
+        "experiment_pay_rate" => "Paid in time (experiments)",
+        "intervals" => "95% intervals",
+        "significant" => "Significant",
+        other => other,
+    }
+}
 
 pub fn pct(x: Option<f64>) -> String {
     x.map_or_else(|| "–".to_string(), |x| format!("{:.1}%", x * 100.0))
@@ -314,7 +337,7 @@ pub fn human(r: &EffectReport) -> String {
     );
     let _ = writeln!(out, "\nHow these are worked out");
     for (key, formula) in &r.formulas {
-        let _ = writeln!(out, "  {key}: {formula}");
+        let _ = writeln!(out, "  {}: {formula}", label(key));
     }
     out
 }
@@ -331,8 +354,9 @@ fn experiments_text(out: &mut String, r: &EffectReport) {
     if let Some(x) = r.experiments.first() {
         let _ = writeln!(
             out,
-            "  Pay rate = {}.\n  95% intervals; a winner is called only with at least {} invoices per arm.",
-            x.metric, x.min_per_arm
+            "  Pay rate = {}.\n  95% intervals; a difference is judged only with at least {} \
+             customers per arm, a winner called only with at least {} invoices per arm.",
+            x.metric, x.min_customers_per_arm, x.min_per_arm
         );
     }
     for x in &r.experiments {
@@ -364,7 +388,7 @@ fn experiments_text(out: &mut String, r: &EffectReport) {
                         match a.significant {
                             Some(true) => ", significant",
                             Some(false) => ", not significant",
-                            None => "",
+                            None => ", too few customers to judge",
                         }
                     )
                 }

@@ -106,7 +106,7 @@ fn a_small_demo_writes_state_and_mail_and_compares_the_policies() {
         "Past-due share, daily average over the quarter",
         "DSO over the quarter (days)",
         "On-time payment rate",
-        "DSO = average daily open receivables over the quarter",
+        "DSO = open receivables at the end of the quarter / amount invoiced in the quarter",
         "Messages sent",
         "Call tasks created",
         "Approvals waiting",

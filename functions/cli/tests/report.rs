@@ -233,7 +233,14 @@ fn the_report_on_ingested_csv_data_in_json_csv_human_and_html() {
         .find(|x| x["experiment"] == "pre-due-tone")
         .unwrap();
     assert_eq!(x["winner"], serde_json::Value::Null);
-    assert!(x["verdict"].as_str().unwrap().contains("No winner"));
+    assert!(
+        x["verdict"]
+            .as_str()
+            .unwrap()
+            .starts_with("Nothing can be concluded"),
+        "{}",
+        x["verdict"]
+    );
     for arm in x["arms"].as_array().unwrap() {
         for key in [
             "pay_rate",
@@ -297,7 +304,7 @@ fn the_report_on_ingested_csv_data_in_json_csv_human_and_html() {
         "By policy step",
         "standard due - 3d",
         "pre-due-tone",
-        "No winner called",
+        "Nothing can be concluded",
         "Reminder timing",
         "How these are worked out",
         "HTML report with charts:",
@@ -356,6 +363,14 @@ fn the_report_on_the_demo_lists_experiments_and_measures() {
 #[test]
 fn an_empty_home_gets_a_clear_error() {
     let t = Temp::new("empty");
+    // No home at all: a hint, and no home created.
+    let missing = t.path.join("typo");
+    let out = collect(&missing, &["report"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("no collect home at"), "{}", text(&out));
+    assert!(!missing.exists());
+    // A home with nothing recorded in it.
+    ok(collect(&t.path, &["run", "--date", "2027-01-01"]));
     let out = collect(&t.path, &["report"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(

@@ -353,3 +353,71 @@ fn the_checks_catch_a_blank_page_and_a_console_error() {
         "a page with a script error must be reported"
     );
 }
+
+/// The page's layout at a phone's width (390 CSS pixels). Headless
+/// chromium will not make a window narrower than 500 px, so the page is
+/// shown in a 390 px iframe, whose viewport (and media queries) are those of
+/// a phone. A probe script added to a copy of the page measures how wide the
+/// document lays out and how wide each KPI tile is, and posts both to the
+/// frame's parent, which writes them into its DOM for `--dump-dom`.
+fn layout_at_phone_width(tmp: &Path, page: &Path) -> (u32, Vec<u32>) {
+    let html = std::fs::read_to_string(page).unwrap();
+    let probe = "<script>\
+        var t = Array.prototype.map.call(document.querySelectorAll('.tile'), \
+            function (e) { return Math.round(e.getBoundingClientRect().width); });\
+        parent.postMessage(document.documentElement.scrollWidth + ';' + t.join(','), '*');\
+        </script></body>";
+    std::fs::write(tmp.join("phone-page.html"), html.replace("</body>", probe)).unwrap();
+    let frame = tmp.join("phone.html");
+    std::fs::write(
+        &frame,
+        "<!DOCTYPE html><html><head><link rel=\"icon\" href=\"data:,\"></head>\
+         <body style=\"margin:0\"><script>window.addEventListener('message', function (e) \
+         { document.body.setAttribute('data-probe', String(e.data)); });</script>\
+         <iframe src=\"phone-page.html\" style=\"width:390px;height:844px;border:0\"></iframe>\
+         </body></html>",
+    )
+    .unwrap();
+    let out = browser(
+        tmp,
+        &[
+            "--dump-dom".to_string(),
+            "--virtual-time-budget=10000".to_string(),
+        ],
+        &frame,
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
+    let key = "data-probe=\"";
+    let start = dom
+        .find(key)
+        .unwrap_or_else(|| panic!("the probe did not run\n{dom}"))
+        + key.len();
+    let probe = dom[start..].split('"').next().unwrap();
+    let (width, tiles) = probe.split_once(';').unwrap();
+    let tiles = tiles
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (width.parse().unwrap(), tiles)
+}
+
+#[test]
+fn the_demo_report_is_readable_at_phone_width() {
+    let tmp = Temp::new("phone");
+    let page = demo_report(&tmp.path);
+    let (width, tiles) = layout_at_phone_width(&tmp.path, &page);
+    // Nothing pushes the page sideways: wide tables and charts scroll or
+    // shrink inside their own box.
+    assert!(
+        width <= 390,
+        "the page is {width} px wide at a 390 px viewport: it scrolls sideways"
+    );
+    // The KPI tiles wrap to two a row instead of five squeezed ones.
+    assert_eq!(tiles.len(), 5, "{tiles:?}");
+    assert!(
+        tiles.iter().all(|w| *w >= 150),
+        "KPI tiles too narrow to read at phone width: {tiles:?}"
+    );
+}

@@ -305,21 +305,58 @@ pub fn uplift(rows: &[Uplift]) -> String {
 /// Vertical bars of a rate by category (days from the due date, weekday),
 /// with the 95% interval, for the timing section.
 pub fn column_rates(title: &str, bars: &[Bar], axis: &str) -> String {
+    let xs: Vec<f64> = (0..bars.len()).map(|i| i as f64).collect();
+    columns(title, bars, &xs, axis, false)
+}
+
+/// Columns placed on a true day axis: `days[i]` is the day of `bars[i]`
+/// relative to the due date, so missing days leave gaps; the axis is
+/// labelled in days and each column carries its `n`.
+pub fn day_rates(title: &str, bars: &[Bar], days: &[i64], axis: &str) -> String {
+    let xs: Vec<f64> = days.iter().map(|d| *d as f64).collect();
+    columns(title, bars, &xs, axis, true)
+}
+
+fn columns(title: &str, bars: &[Bar], xs: &[f64], axis: &str, day_axis: bool) -> String {
     let n = bars.len().max(1);
+    let lo = xs.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = xs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (lo, hi) = if lo.is_finite() && hi.is_finite() {
+        (lo, hi)
+    } else {
+        (0.0, 0.0)
+    };
+    // Column half-width in axis units: on a day axis one day is one unit,
+    // so neighbouring days never overlap.
+    let half = if day_axis { 0.38 } else { 0.34 };
     let width = (120 + 56 * n).clamp(480, 1000) as u32;
     svg(width, 320, title, |root| {
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(root)
             .margin_top(24)
             .margin_right(16)
-            .x_label_area_size(56)
+            .x_label_area_size(if day_axis { 60 } else { 56 })
             .y_label_area_size(56)
-            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..1f64)?;
+            .build_cartesian_2d((lo - 0.5 - half)..(hi + 0.5 + half), 0f64..1f64)?;
+        let day_label = |x: &f64| -> String {
+            let d = x.round() as i64;
+            if d > 0 {
+                format!("+{d}")
+            } else {
+                d.to_string()
+            }
+        };
         chart
             .configure_mesh()
             .disable_x_mesh()
-            .x_labels(0)
-            .x_label_formatter(&|_| String::new())
+            .x_labels(if day_axis { 12 } else { 0 })
+            .x_label_formatter(&|x| {
+                if day_axis {
+                    day_label(x)
+                } else {
+                    String::new()
+                }
+            })
             .y_labels(6)
             .y_label_formatter(&|y| format!("{:.0}%", y * 100.0))
             .x_desc(axis)
@@ -330,26 +367,35 @@ pub fn column_rates(title: &str, bars: &[Bar], axis: &str) -> String {
             .label_style((FONT, 13).into_font().color(&INK))
             .axis_desc_style((FONT, 13).into_font().color(&MUTED))
             .draw()?;
-        for (i, b) in bars.iter().enumerate() {
-            let x = i as f64;
+        for (b, x) in bars.iter().zip(xs.iter().copied()) {
             let (px, py) = chart.backend_coord(&(x, 0.0));
+            if !day_axis {
+                root.draw(&Text::new(
+                    b.label.clone(),
+                    (px, py + 8),
+                    style(12, &INK, HPos::Center, VPos::Top),
+                ))?;
+            }
             root.draw(&Text::new(
-                b.label.clone(),
-                (px, py + 8),
-                style(12, &INK, HPos::Center, VPos::Top),
+                format!("n {}", b.n),
+                (px, py + if day_axis { 26 } else { 24 }),
+                style(10, &MUTED, HPos::Center, VPos::Top),
             ))?;
             let Some(v) = b.value else { continue };
+            let x0 = x - half;
+            let x1 = x + half;
             chart.draw_series(std::iter::once(Rectangle::new(
-                [(x - 0.34, 0.0), (x + 0.34, v)],
+                [(x0, 0.0), (x1, v)],
                 BAR.mix(0.85).filled(),
             )))?;
             let mut top = v;
             if let (Some(lo), Some(hi)) = (b.low, b.high) {
                 let whisker = MUTED.stroke_width(2);
+                let w = half * 0.35;
                 chart.draw_series([
                     PathElement::new(vec![(x, lo), (x, hi)], whisker),
-                    PathElement::new(vec![(x - 0.12, lo), (x + 0.12, lo)], whisker),
-                    PathElement::new(vec![(x - 0.12, hi), (x + 0.12, hi)], whisker),
+                    PathElement::new(vec![(x - w, lo), (x + w, lo)], whisker),
+                    PathElement::new(vec![(x - w, hi), (x + w, hi)], whisker),
                 ])?;
                 top = top.max(hi);
             }

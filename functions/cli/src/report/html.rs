@@ -61,6 +61,16 @@ th:first-child, td:first-child { text-align: left; white-space: normal; min-widt
 .note { color: var(--muted); font-size: 13px; }
 dl { margin: 0; } dt { font-weight: 600; margin-top: 8px; } dd { margin: 2px 0 0 0; color: var(--muted); }
 .cols { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
+@media (max-width: 900px) { .tiles { grid-template-columns: repeat(3, 1fr); } }
+@media (max-width: 600px) {
+  main { padding: 14px 10px 32px; }
+  header h1 { font-size: 22px; }
+  section { padding: 14px 12px; }
+  .tiles { grid-template-columns: repeat(2, 1fr); gap: 8px; }
+  .tile .value { font-size: 21px; white-space: normal; }
+  .cols { grid-template-columns: 1fr; }
+  th:first-child, td:first-child { min-width: 110px; }
+}
 "#;
 
 fn tile(out: &mut String, label: &str, value: &str, unit: &str, hint: &str) {
@@ -131,13 +141,14 @@ fn significance(a: &ArmResult) -> String {
         }
         (Some(true), Some(_)) => "<span class=\"bad\">significant, worse</span>".into(),
         (Some(false), _) => "not significant".into(),
-        _ => "reference".into(),
+        _ if a.is_reference => "reference".into(),
+        _ => "too few customers to judge".into(),
     }
 }
 
 fn arms_table(out: &mut String, arms: &[ArmResult]) {
     out.push_str(
-        "<table><thead><tr><th>arm</th><th>invoices</th><th>customers</th><th>paid in time</th>\
+        "<div class=\"scroll\"><table><thead><tr><th>arm</th><th>invoices</th><th>customers</th><th>paid in time</th>\
          <th>95% interval</th><th>uplift (points)</th><th>95% interval</th><th></th>\
          <th>pending</th></tr></thead><tbody>",
     );
@@ -167,7 +178,7 @@ fn arms_table(out: &mut String, arms: &[ArmResult]) {
             a.pending
         );
     }
-    out.push_str("</tbody></table>");
+    out.push_str("</tbody></table></div>");
 }
 
 fn verdict(out: &mut String, winner: bool, text: &str) {
@@ -343,7 +354,7 @@ pub fn render(r: &EffectReport) -> String {
         a.mail_events_unmatched
     );
     for (k, f) in &r.formulas {
-        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(f));
+        let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", esc(super::label(k)), esc(f));
     }
     out.push_str("</dl></section></main></body></html>\n");
     out
@@ -362,9 +373,11 @@ fn experiments_section(out: &mut String, r: &EffectReport) {
         out,
         "<p class=\"lead\">Pay rate = {}. Each arm's rate has a 95% interval (Wilson); the uplift \
          is the difference to the reference arm in points, with Newcombe's 95% interval. \
-         Significant = the interval leaves out zero. No winner is called with fewer than {} \
-         invoices per arm.</p>",
+         Significant = the interval leaves out zero, judged only with at least {} customers in \
+         each arm (one customer's invoices are paid alike, so a handful of customers cannot \
+         show a difference). No winner is called with fewer than {} invoices per arm.</p>",
         esc(first.metric),
+        first.min_customers_per_arm,
         first.min_per_arm
     );
     let mut rows: Vec<Uplift> = Vec::new();
@@ -403,7 +416,7 @@ fn experiments_section(out: &mut String, r: &EffectReport) {
         out.push_str(&charts::uplift(&rows));
         out.push_str(
             "<p class=\"note\">Green: significantly better than the reference; red: \
-             significantly worse; grey: the interval includes zero.</p>",
+             significantly worse; grey: the interval includes zero, or too few customers to judge.</p>",
         );
     }
     for x in &r.experiments {
@@ -428,27 +441,34 @@ fn timing_section(out: &mut String, r: &EffectReport) {
          days, by the day they went out relative to the due date, and by weekday.</p>",
     );
     // Days with too few actions only add noise to the picture.
-    let days_rows: Vec<Bar> = t
+    let (days_at, days_rows): (Vec<i64>, Vec<Bar>) = t
         .by_days_from_due
         .iter()
         .filter(|row| row.known_7d >= MIN_TIMING_BAR)
-        .map(|row| Bar {
-            label: row.key.clone(),
-            value: row.pay_rate_7d,
-            low: row.ci_low,
-            high: row.ci_high,
-            n: row.known_7d,
+        .filter_map(|row| {
+            let day: i64 = row.key.trim_start_matches('+').parse().ok()?;
+            Some((
+                day,
+                Bar {
+                    label: row.key.clone(),
+                    value: row.pay_rate_7d,
+                    low: row.ci_low,
+                    high: row.ci_high,
+                    n: row.known_7d,
+                },
+            ))
         })
-        .collect();
+        .unzip();
     if days_rows.is_empty() {
         out.push_str("<p class=\"note\">No action is old enough to tell yet.</p>");
     } else {
-        out.push_str(&charts::column_rates(
+        out.push_str(&charts::day_rates(
             "Pay rate within 7 days by day sent relative to the due date",
             &days_rows,
+            &days_at,
             &format!(
-                "days from the due date when the action went out (days with at least \
-                 {MIN_TIMING_BAR} actions)"
+                "days from the due date when the action went out, to scale (days with at least \
+                 {MIN_TIMING_BAR} actions; n = actions old enough to tell)"
             ),
         ));
     }

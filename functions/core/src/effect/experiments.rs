@@ -21,7 +21,13 @@
 //! - **Intervals**: Wilson for each arm, Newcombe's hybrid score interval
 //!   for the uplift, on effective sample sizes (see `stats`: a customer's
 //!   invoices count as fewer independent observations when they are paid
-//!   alike). **Significant** = the uplift's 95% interval leaves out zero.
+//!   alike). **Significant** = the uplift's 95% interval leaves out zero
+//!   *and* both arms have at least [`MIN_CUSTOMERS_PER_ARM`] customers with
+//!   a known outcome. Customers, not invoices, are what an experiment
+//!   assigns: with fewer of them the interval rests on an estimate of the
+//!   spread between customers that a handful cannot give (one customer's
+//!   six invoices are one observation, not six), so no significance is
+//!   claimed either way and `significant` is `null`.
 //! - **Winner**: only when every arm has at least the minimum number of
 //!   units with a known outcome; then the arm significantly better than the
 //!   reference (the best of them), or the reference when every other arm is
@@ -38,6 +44,11 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The minimum number of units with a known outcome per arm before a
 /// winner is called, unless the caller sets another.
 pub const MIN_PER_ARM: u32 = 100;
+
+/// The minimum number of customers with a known outcome per arm before a
+/// difference is called significant (better or worse) or a winner named,
+/// unless the caller sets another.
+pub const MIN_CUSTOMERS_PER_ARM: u32 = 30;
 
 /// Days after the step within which a payment counts, for steps on or after
 /// the due date.
@@ -66,8 +77,12 @@ pub struct ArmResult {
     pub uplift_ci_low: Option<f64>,
     pub uplift_ci_high: Option<f64>,
     pub significant: Option<bool>,
-    /// This arm and the reference both reach the minimum sample size.
+    /// This arm and the reference both reach the minimum sample size
+    /// (invoices and customers).
     pub enough_data: bool,
+    /// This arm and the reference both have at least the minimum number of
+    /// customers; without it `significant` is `None`.
+    pub enough_customers: bool,
     /// In plain words.
     pub statement: String,
 }
@@ -92,6 +107,7 @@ pub struct Experiment {
     pub experiment: String,
     pub metric: &'static str,
     pub min_per_arm: u32,
+    pub min_customers_per_arm: u32,
     #[serde(flatten)]
     pub comparison: Comparison,
     /// The same comparison within each segment.
@@ -227,11 +243,35 @@ fn signed_points(x: f64) -> String {
     format!("{:+.1}", x * 100.0)
 }
 
+/// The minimum sample sizes of an experiment's arms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Minimums {
+    /// Invoices with a known outcome per arm, before a winner is called.
+    pub invoices: u32,
+    /// Customers with a known outcome per arm, before anything is called
+    /// significant.
+    pub customers: u32,
+}
+
+impl Default for Minimums {
+    fn default() -> Self {
+        Minimums {
+            invoices: MIN_PER_ARM,
+            customers: MIN_CUSTOMERS_PER_ARM,
+        }
+    }
+}
+
+fn customers_known(d: &ArmData) -> u32 {
+    u32::try_from(d.by_customer.values().filter(|(m, _)| *m > 0).count()).unwrap_or(u32::MAX)
+}
+
 fn compare(
     arms: &BTreeMap<String, ArmData>,
-    min_per_arm: u32,
+    min: Minimums,
     experiment: &str,
 ) -> Option<Comparison> {
+    let min_per_arm = min.invoices;
     let reference = if arms.contains_key("control") {
         "control".to_string()
     } else {
@@ -244,6 +284,7 @@ fn compare(
     let ref_data = arms.get(&reference)?;
     let ref_rate = rate(ref_data);
     let ref_n = ref_rate.map_or(0, |r| r.n);
+    let ref_customers = customers_known(ref_data);
     let mut order: Vec<&String> = vec![&reference];
     order.extend(arms.keys().filter(|k| **k != reference));
     let mut results = Vec::new();
@@ -256,8 +297,12 @@ fn compare(
             (Some(a), Some(b)) if !is_reference => Some(newcombe(&a.interval, &b.interval)),
             _ => None,
         };
-        let significant = uplift.map(|u| u.low > 0.0 || u.high < 0.0);
-        let enough_data = n >= min_per_arm && ref_n >= min_per_arm;
+        let customers = customers_known(d);
+        let enough_customers = customers >= min.customers && ref_customers >= min.customers;
+        let significant = uplift
+            .filter(|_| enough_customers)
+            .map(|u| u.low > 0.0 || u.high < 0.0);
+        let enough_data = enough_customers && n >= min_per_arm && ref_n >= min_per_arm;
         let statement = match (&r, uplift) {
             (None, _) => format!("{name}: no outcome known yet"),
             (Some(a), None) => format!(
@@ -270,19 +315,23 @@ fn compare(
             ),
             (Some(_), Some(u)) => {
                 let direction = if u.estimate >= 0.0 { "more" } else { "fewer" };
+                let judged = match significant {
+                    Some(true) => "significant at 95%".to_string(),
+                    Some(false) => "not significant: the interval includes zero".to_string(),
+                    None => format!(
+                        "too few customers to judge ({customers} and {ref_customers} \
+                         customers with a known outcome; at least {} per arm)",
+                        min.customers
+                    ),
+                };
                 let mut s = format!(
                     "{name}: {} points {direction} paid in time than {reference} \
-                     (95% CI {} to {} points); {}",
+                     (95% CI {} to {} points); {judged}",
                     pct_points(u.estimate.abs()),
                     signed_points(u.low),
                     signed_points(u.high),
-                    if significant == Some(true) {
-                        "significant at 95%"
-                    } else {
-                        "not significant: the interval includes zero"
-                    }
                 );
-                if !enough_data {
+                if enough_customers && !enough_data {
                     s.push_str(&format!(
                         "; too few to call ({n} and {ref_n} invoices with a known outcome; \
                          at least {min_per_arm} per arm)"
@@ -295,7 +344,7 @@ fn compare(
             arm: name.clone(),
             is_reference,
             n,
-            customers: d.by_customer.values().filter(|(m, _)| *m > 0).count() as u32,
+            customers,
             paid: r.map_or(0, |r| r.successes),
             pending: d.pending,
             pay_rate: r.map(|r| r.interval.estimate),
@@ -307,10 +356,11 @@ fn compare(
             uplift_ci_high: uplift.map(|u| u.high),
             significant,
             enough_data,
+            enough_customers,
             statement,
         });
     }
-    let (winner, verdict) = verdict(&results, &reference, min_per_arm, experiment);
+    let (winner, verdict) = verdict(&results, &reference, min, experiment);
     Some(Comparison {
         reference,
         arms: results,
@@ -322,9 +372,24 @@ fn compare(
 fn verdict(
     arms: &[ArmResult],
     reference: &str,
-    min_per_arm: u32,
+    min: Minimums,
     experiment: &str,
 ) -> (Option<String>, String) {
+    let min_per_arm = min.invoices;
+    if let Some(few) = arms
+        .iter()
+        .min_by_key(|a| a.customers)
+        .filter(|a| a.customers < min.customers)
+    {
+        return (
+            None,
+            format!(
+                "Nothing can be concluded from {experiment} yet: {} has {} customer(s) with a \
+                 known outcome; at least {} per arm are needed.",
+                few.arm, few.customers, min.customers
+            ),
+        );
+    }
     if let Some(small) = arms
         .iter()
         .min_by_key(|a| a.n)
@@ -383,7 +448,7 @@ pub fn experiments(
     book: &Book,
     units: &[Unit<'_>],
     as_of: NaiveDate,
-    min_per_arm: u32,
+    min: Minimums,
 ) -> Vec<Experiment> {
     type Arms = BTreeMap<String, ArmData>;
     let mut all: BTreeMap<&str, (Arms, BTreeMap<&str, Arms>)> = BTreeMap::new();
@@ -410,18 +475,15 @@ pub fn experiments(
             Some(Experiment {
                 experiment: name.to_string(),
                 metric: METRIC,
-                min_per_arm,
-                comparison: compare(&overall, min_per_arm, name)?,
+                min_per_arm: min.invoices,
+                min_customers_per_arm: min.customers,
+                comparison: compare(&overall, min, name)?,
                 segments: segments
                     .into_iter()
                     .filter_map(|(segment, arms)| {
                         Some(SegmentComparison {
                             segment: segment.to_string(),
-                            comparison: compare(
-                                &arms,
-                                min_per_arm,
-                                &format!("{name} ({segment})"),
-                            )?,
+                            comparison: compare(&arms, min, &format!("{name} ({segment})"))?,
                         })
                     })
                     .collect(),

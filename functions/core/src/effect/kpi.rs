@@ -7,7 +7,8 @@
 //! - **beginning receivables** `AR(from − 1)`, **ending** `AR(to)`;
 //! - **credit sales**: the amount invoiced (issue date in the period);
 //! - **past-due share** = past-due AR(to) / AR(to);
-//! - **DSO** (days sales outstanding) = AR(to) / credit sales × D;
+//! - **DSO** (days sales outstanding) = AR(to) / credit sales × D — the
+//!   one definition used everywhere (report, demo, JSON): [`dso`];
 //! - **best possible DSO** = current AR(to) / credit sales × D;
 //! - **ADD** (average days delinquent) = DSO − best possible DSO
 //!   (= past-due AR(to) / credit sales × D);
@@ -137,6 +138,13 @@ pub fn kpis(book: &Book, invoices: &[&Invoice], from: NaiveDate, to: NaiveDate) 
         ),
         receivables: r,
     }
+}
+
+/// Days sales outstanding of `invoices` (one currency) over `from..=to`:
+/// the open receivables at the end of `to` / the amount invoiced in the
+/// period × the period's days. `None` when nothing was invoiced in it.
+pub fn dso(book: &Book, invoices: &[&Invoice], from: NaiveDate, to: NaiveDate) -> Option<f64> {
+    kpis(book, invoices, from, to).dso
 }
 
 /// Snapshot days: `from`, every `every` days after it, and `to`.

@@ -29,7 +29,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-pub use experiments::{ArmResult, Experiment, MIN_PER_ARM};
+pub use experiments::{ArmResult, Experiment, MIN_CUSTOMERS_PER_ARM, MIN_PER_ARM, Minimums};
 pub use kpi::{AgingRow, Kpis, Receivables};
 pub use measures::{Measures, Timing, TimingRow};
 pub use outcomes::{AttributionSummary, CONTROL_GROUP};
@@ -79,9 +79,12 @@ pub const FORMULAS: [(&str, &str); 12] = [
     ),
     (
         "significant",
-        "the uplift's 95% interval leaves out zero; a winner is called only when every arm has at least the minimum number of invoices with a known outcome",
+        "the uplift's 95% interval leaves out zero, judged only when both arms have at least the minimum number of customers with a known outcome (30 by default; otherwise unknown, never significant); a winner is called only when every arm also has at least the minimum number of invoices with a known outcome (100 by default)",
     ),
 ];
+
+/// How many days a report covers by default ([`Period::default_for`]).
+pub const DEFAULT_PERIOD_DAYS: u64 = 90;
 
 /// The period a report covers, both days included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -93,6 +96,40 @@ pub struct Period {
 impl Period {
     pub fn days(&self) -> i64 {
         (self.to - self.from).num_days() + 1
+    }
+
+    /// The period a report covers when none is given: the
+    /// [`DEFAULT_PERIOD_DAYS`] days up to the last day an invoice was
+    /// issued, when any action or payment is recorded in them. The money
+    /// KPIs weigh what is open against what was invoiced, so a period that
+    /// runs on after the last sale shows every open invoice past due and a
+    /// best possible DSO of zero; with invoices arriving every day this is
+    /// simply the last 90 days. When nothing but invoices is recorded in
+    /// those days, the 90 days up to the last recorded day. Never before
+    /// the first recorded day.
+    pub fn default_for(book: &Book) -> Option<Period> {
+        let all = Period::everything(book)?;
+        let back = |to: NaiveDate| Period {
+            from: to
+                .checked_sub_days(chrono::Days::new(DEFAULT_PERIOD_DAYS - 1))
+                .unwrap_or(all.from)
+                .max(all.from),
+            to,
+        };
+        let last_sale = book.invoices.iter().map(|i| i.issue_date).max();
+        if let Some(sales) = last_sale.map(back) {
+            let inside = |d: NaiveDate| d >= sales.from && d <= sales.to;
+            let active = book.payments.values().flatten().any(|p| inside(p.paid_on))
+                || book
+                    .actions
+                    .values()
+                    .flatten()
+                    .any(|a| inside(a.sent_on.unwrap_or(a.decided_on)));
+            if active {
+                return Some(sales);
+            }
+        }
+        Some(back(all.to))
     }
 
     /// Everything recorded: the first to the last dated fact.
@@ -136,6 +173,9 @@ pub struct Options {
     /// Days between aging snapshots.
     pub aging_every_days: u32,
     pub min_per_arm: u32,
+    /// Customers with a known outcome each arm needs before a difference is
+    /// called significant.
+    pub min_customers_per_arm: u32,
     /// The sweep's send time, `HH:MM` UTC, for the timing section.
     pub send_time_utc: Option<String>,
     /// Rows of the timing section need this many known outcomes to be named best.
@@ -148,6 +188,7 @@ impl Default for Options {
             currency: None,
             aging_every_days: 7,
             min_per_arm: MIN_PER_ARM,
+            min_customers_per_arm: MIN_CUSTOMERS_PER_ARM,
             send_time_utc: None,
             timing_min_actions: 30,
         }
@@ -201,19 +242,33 @@ fn main_currency(book: &Book) -> Option<String> {
         .map(|(c, _)| (*c).to_string())
 }
 
-/// The whole report for `period`, knowing the facts dated up to `as_of`.
-pub fn report(book: &Book, period: Period, as_of: NaiveDate, options: &Options) -> EffectReport {
-    let Period { from, to } = period;
-    let currency = options
-        .currency
-        .clone()
+/// The invoices of the money KPIs: those in `currency`, by default the
+/// currency most invoices are in; with that currency.
+pub fn kpi_invoices<'b>(book: &'b Book, currency: Option<&str>) -> (String, Vec<&'b Invoice>) {
+    let currency = currency
+        .map(str::to_string)
         .or_else(|| main_currency(book))
         .unwrap_or_default();
-    let mine: Vec<&Invoice> = book
+    let mine = book
         .invoices
         .iter()
         .filter(|i| i.currency == currency)
         .collect();
+    (currency, mine)
+}
+
+/// DSO over `period` in `currency` (by default the main one): the one
+/// definition the report, the demo and every other figure use; see
+/// [`kpi::dso`].
+pub fn dso(book: &Book, period: Period, currency: Option<&str>) -> Option<f64> {
+    let (_, mine) = kpi_invoices(book, currency);
+    kpi::dso(book, &mine, period.from, period.to)
+}
+
+/// The whole report for `period`, knowing the facts dated up to `as_of`.
+pub fn report(book: &Book, period: Period, as_of: NaiveDate, options: &Options) -> EffectReport {
+    let Period { from, to } = period;
+    let (currency, mine) = kpi_invoices(book, options.currency.as_deref());
     let mut other_currencies: BTreeMap<String, u32> = BTreeMap::new();
     for i in book.invoices.iter().filter(|i| i.currency != currency) {
         *other_currencies.entry(i.currency.clone()).or_default() += 1;
@@ -304,7 +359,11 @@ pub fn report(book: &Book, period: Period, as_of: NaiveDate, options: &Options) 
         }
     }
     let units = experiments::units(book, from, to, as_of);
-    let experiments = experiments::experiments(book, &units, as_of, options.min_per_arm);
+    let minimums = Minimums {
+        invoices: options.min_per_arm,
+        customers: options.min_customers_per_arm,
+    };
+    let experiments = experiments::experiments(book, &units, as_of, minimums);
 
     EffectReport {
         period: PeriodOut {

@@ -494,13 +494,15 @@ fn experiments_match_the_hand_computation() {
     close(short.uplift, 1.0);
     close(short.uplift_ci_low, -0.122_108_720_682);
     close(short.uplift_ci_high, 1.0);
-    assert_eq!(short.significant, Some(false));
+    // One customer per arm: too few to judge, whatever the interval says.
+    assert_eq!(short.significant, None);
+    assert!(!short.enough_customers);
     assert!(!short.enough_data);
     assert_eq!(tone.comparison.winner, None);
     assert!(
         tone.comparison
             .verdict
-            .contains("at least 100 per arm are needed"),
+            .contains("1 customer(s) with a known outcome; at least 30 per arm are needed"),
         "{}",
         tone.comparison.verdict
     );
@@ -533,7 +535,7 @@ fn experiments_match_the_hand_computation() {
     close(treatment.uplift, -0.5);
     close(treatment.uplift_ci_low, -0.905_468_794_266);
     close(treatment.uplift_ci_high, 0.391_049_344_110);
-    assert_eq!(treatment.significant, Some(false));
+    assert_eq!(treatment.significant, None);
     assert_eq!(cg.segments.len(), 1);
     assert_eq!(cg.segments[0].segment, "standard");
 }
@@ -581,4 +583,99 @@ fn a_clear_difference_with_enough_data_is_called() {
     assert!(b.enough_data);
     assert_eq!(x.comparison.winner.as_deref(), Some("b"));
     assert!(x.comparison.verdict.starts_with("b wins x"));
+}
+
+/// A null effect with one control customer: the control group is one
+/// customer whose six invoices all went unpaid, against 60 treated
+/// customers of whom half paid. With invoices counted as independent the
+/// uplift's interval leaves out zero (+50 points, roughly +9 to +63); but
+/// one customer is one observation, so nothing may be called significant.
+#[test]
+fn one_control_customer_never_makes_a_difference_significant() {
+    let mut customers = vec![customer("ONE")];
+    let mut invoices = Vec::new();
+    let mut payments = Vec::new();
+    let mut actions = Vec::new();
+    for i in 0..6 {
+        let inv = format!("CTL{i}");
+        invoices.push(invoice(&inv, "ONE", "2027-03-01", "2027-03-20", 100, "USD"));
+        let mut a = action(
+            &format!("W{i}"),
+            &inv,
+            "ONE",
+            FULL,
+            "strategic",
+            -3,
+            "2027-03-17",
+            Some((CONTROL_GROUP, "control")),
+        );
+        a.status = ActionStatus::Skipped;
+        a.sent_on = None;
+        actions.push(a);
+    }
+    for i in 0..60 {
+        let c = format!("T{i:02}");
+        let inv = format!("TI{i:02}");
+        customers.push(customer(&c));
+        invoices.push(invoice(&inv, &c, "2027-03-01", "2027-03-20", 100, "USD"));
+        if i % 2 == 0 {
+            payments.push(payment(&format!("TP{i}"), &inv, "2027-03-19", 100));
+        }
+        actions.push(action(
+            &format!("S{i}"),
+            &inv,
+            &c,
+            FULL,
+            "strategic",
+            -3,
+            "2027-03-17",
+            None,
+        ));
+    }
+    let book = Book::new(customers, invoices, payments, vec![], actions);
+    let period = Period {
+        from: d("2027-03-01"),
+        to: d("2027-03-30"),
+    };
+    let r = report(&book, period, d("2027-03-30"), &Options::default());
+    let cg = r
+        .experiments
+        .iter()
+        .find(|x| x.experiment == CONTROL_GROUP)
+        .unwrap();
+    let control = &cg.comparison.arms[0];
+    let treatment = &cg.comparison.arms[1];
+    assert_eq!((control.n, control.customers, control.paid), (6, 1, 0));
+    assert_eq!(
+        (treatment.n, treatment.customers, treatment.paid),
+        (60, 60, 30)
+    );
+    // The interval alone would call it: it leaves out zero.
+    assert!(treatment.uplift_ci_low.unwrap() > 0.0);
+    assert_eq!(treatment.significant, None);
+    assert!(!treatment.enough_customers);
+    assert!(
+        treatment.statement.contains("too few customers to judge")
+            && !treatment.statement.contains("significant"),
+        "{}",
+        treatment.statement
+    );
+    assert_eq!(cg.comparison.winner, None);
+    assert!(
+        cg.comparison
+            .verdict
+            .starts_with("Nothing can be concluded")
+            && !cg.comparison.verdict.contains("significant"),
+        "{}",
+        cg.comparison.verdict
+    );
+    for s in &cg.segments {
+        assert!(
+            s.comparison
+                .arms
+                .iter()
+                .all(|a| a.significant != Some(true))
+        );
+    }
+    assert_eq!(cg.min_customers_per_arm, 30);
 }

@@ -60,6 +60,7 @@ fn run(tmp: &Temp, policy: &Path, seed: u64, customers: u32) -> Run {
         &pay_links,
         LocalMailer::Null,
         None,
+        None,
     )
     .unwrap();
     let mut store = SqliteStore::in_memory().unwrap();

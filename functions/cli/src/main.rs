@@ -8,6 +8,7 @@ mod bundle;
 mod cases;
 mod check;
 mod demo;
+mod diff_md;
 mod explain;
 mod fmt;
 mod home;
@@ -47,6 +48,15 @@ const DEFAULT_POLICY: &str = "policy/standard-net30.policy";
 pub enum Format {
     Human,
     Json,
+}
+
+/// The formats of `collect diff`: those of the other commands, and
+/// Markdown for a pull request comment.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Human,
+    Json,
+    Markdown,
 }
 
 #[derive(Subcommand)]
@@ -147,7 +157,7 @@ enum Command {
         #[arg(long)]
         to: NaiveDate,
         #[arg(long, value_enum, default_value = "human")]
-        format: Format,
+        format: DiffFormat,
     },
     /// Generate a realistic book, run the policy on it for a quarter and
     /// compare it with a reactive policy. State goes to <home>/demo/.
@@ -330,9 +340,11 @@ fn main() -> ExitCode {
             from,
             to,
             format,
-        } => {
-            home::Home::open(&cli.home).and_then(|h| local::diff(&h, &old, &new, from, to, format))
-        }
+        } => home::Home::open(&cli.home).and_then(|h| match format {
+            DiffFormat::Markdown => diff_md::run(&h, &old, &new, from, to),
+            DiffFormat::Human => local::diff(&h, &old, &new, from, to, Format::Human),
+            DiffFormat::Json => local::diff(&h, &old, &new, from, to, Format::Json),
+        }),
         Command::Report {
             from,
             to,

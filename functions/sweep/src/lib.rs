@@ -198,7 +198,9 @@ mod tests {
     async fn a_shard_job_sweeps_and_mails_once() {
         let svc = service();
         let job = json!({"day": DAY, "shard": 0});
-        let response = worker(&svc, jobs(&[job.clone()])).await.unwrap();
+        let response = worker(&svc, jobs(std::slice::from_ref(&job)))
+            .await
+            .unwrap();
         assert!(failures(&response).is_empty());
         let sent = svc.mailer.accepted_messages();
         // The conformance book on its day: C1 (one mail, two invoices),

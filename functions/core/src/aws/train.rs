@@ -232,33 +232,38 @@ impl ModelStore for Artifacts {
     }
 }
 
+#[derive(Debug, Default)]
+struct Models {
+    objects: std::collections::BTreeMap<String, Vec<u8>>,
+    current: Option<Pointer>,
+}
+
 /// Models in memory, keyed as in the bucket.
 #[derive(Debug, Default)]
 pub struct MemoryModels {
-    inner: std::sync::Mutex<(std::collections::BTreeMap<String, Vec<u8>>, Option<Pointer>)>,
+    inner: std::sync::Mutex<Models>,
 }
 
 impl MemoryModels {
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, (std::collections::BTreeMap<String, Vec<u8>>, Option<Pointer>)>
-    {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Models> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The keys stored, in order.
     pub fn keys(&self) -> Vec<String> {
-        self.lock().0.keys().cloned().collect()
+        self.lock().objects.keys().cloned().collect()
     }
 }
 
 impl ModelStore for MemoryModels {
     async fn current_model(&self) -> Result<Option<(Pointer, Vec<u8>)>, AwsError> {
         let inner = self.lock();
-        Ok(inner
-            .1
-            .as_ref()
-            .and_then(|p| inner.0.get(&p.key).map(|bytes| (p.clone(), bytes.clone()))))
+        Ok(inner.current.as_ref().and_then(|p| {
+            inner
+                .objects
+                .get(&p.key)
+                .map(|bytes| (p.clone(), bytes.clone()))
+        }))
     }
     async fn put_model(&self, version: &str, bytes: Vec<u8>) -> Result<Pointer, AwsError> {
         let key = format!("models/{version}/model.json");
@@ -267,11 +272,11 @@ impl ModelStore for MemoryModels {
             revision: version.to_string(),
             sha256: Some(super::bundle::sha256_hex(&bytes)),
         };
-        self.lock().0.insert(key, bytes);
+        self.lock().objects.insert(key, bytes);
         Ok(pointer)
     }
     async fn promote_model(&self, pointer: &Pointer) -> Result<(), AwsError> {
-        self.lock().1 = Some(pointer.clone());
+        self.lock().current = Some(pointer.clone());
         Ok(())
     }
 }

@@ -158,9 +158,119 @@ print('ready', flush=True)\n\
 sys.stdin.read()\n\
 s.stop()\n";
 
+/// Starts a server that enforces IAM (see [`Moto::start_enforcing_iam`]):
+/// moto lets the first `INITIAL_NO_AUTH_ACTION_COUNT` (3) requests through
+/// unsigned, which create the administrator; then it prints its keys.
+const IAM_SERVER: &str = "import sys\n\
+import boto3\n\
+from moto.server import ThreadedMotoServer\n\
+s = ThreadedMotoServer(ip_address='127.0.0.1', port=int(sys.argv[1]), verbose=False)\n\
+s.start()\n\
+iam = boto3.client('iam', endpoint_url='http://127.0.0.1:' + sys.argv[1], region_name='us-east-1', aws_access_key_id='bootstrap', aws_secret_access_key='bootstrap')\n\
+iam.create_user(UserName='admin')\n\
+iam.put_user_policy(UserName='admin', PolicyName='all', PolicyDocument='{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"*\", \"Resource\": \"*\"}]}')\n\
+k = iam.create_access_key(UserName='admin')['AccessKey']\n\
+print('ready', k['AccessKeyId'], k['SecretAccessKey'], flush=True)\n\
+sys.stdin.read()\n\
+s.stop()\n";
+
+/// Creates an IAM user with one inline policy and prints its access key,
+/// as the administrator (argv: endpoint, admin key, admin secret, user name,
+/// policy document).
+const CREATE_USER: &str = "import sys\n\
+import boto3\n\
+iam = boto3.client('iam', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id=sys.argv[2], aws_secret_access_key=sys.argv[3])\n\
+iam.create_user(UserName=sys.argv[4])\n\
+iam.put_user_policy(UserName=sys.argv[4], PolicyName='function', PolicyDocument=sys.argv[5])\n\
+k = iam.create_access_key(UserName=sys.argv[4])['AccessKey']\n\
+print(k['AccessKeyId'], k['SecretAccessKey'], flush=True)\n";
+
+/// Access keys of an IAM user on a server that enforces IAM.
+#[derive(Debug, Clone)]
+pub struct AccessKey {
+    pub id: String,
+    pub secret: String,
+}
+
 impl Moto {
     /// Installs (first time) and starts a server on a free port.
     pub fn start() -> Result<Moto, String> {
+        Moto::spawn(SERVER, &[]).map(|(m, _)| m)
+    }
+
+    /// Starts a server that checks every request against IAM, as AWS does
+    /// (moto's `INITIAL_NO_AUTH_ACTION_COUNT`): signed by a known access
+    /// key, and allowed by that user's policies. Returns the server and the
+    /// access key of an administrator (`Action: *`), for the set-up.
+    ///
+    /// What moto checks (5.1): the action of every request; the resource
+    /// only for S3 (bucket and key ARNs) and SQS (queue ARNs), other
+    /// services are checked against the resource `*`; of conditions only
+    /// `StringEquals` on request values it collects (none for these
+    /// services), so conditions are not enforced.
+    pub fn start_enforcing_iam() -> Result<(Moto, AccessKey), String> {
+        let (moto, line) = Moto::spawn(IAM_SERVER, &[("INITIAL_NO_AUTH_ACTION_COUNT", "3")])?;
+        let mut words = line.split_whitespace().skip(1);
+        match (words.next(), words.next()) {
+            (Some(id), Some(secret)) => Ok((
+                moto,
+                AccessKey {
+                    id: id.to_string(),
+                    secret: secret.to_string(),
+                },
+            )),
+            _ => Err(format!("the IAM-enforcing server said `{line}`")),
+        }
+    }
+
+    /// Creates the IAM user `name` carrying exactly `policy` (a JSON policy
+    /// document) and returns its access key.
+    pub fn create_user(
+        &self,
+        admin: &AccessKey,
+        name: &str,
+        policy: &str,
+    ) -> Result<AccessKey, String> {
+        let out = Command::new(venv_dir().join("bin").join("python"))
+            .arg("-c")
+            .arg(CREATE_USER)
+            .args([&self.endpoint, &admin.id, &admin.secret, name, policy])
+            .output()
+            .map_err(|e| format!("cannot run python to create the IAM user {name}: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut words = text.split_whitespace();
+        match (out.status.success(), words.next(), words.next()) {
+            (true, Some(id), Some(secret)) => Ok(AccessKey {
+                id: id.to_string(),
+                secret: secret.to_string(),
+            }),
+            _ => Err(format!(
+                "creating the IAM user {name} failed:\n{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )),
+        }
+    }
+
+    /// The SDK configuration for this endpoint with a user's access key.
+    pub async fn sdk_config_as(&self, key: &AccessKey) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                key.id.clone(),
+                key.secret.clone(),
+                None,
+                None,
+                "moto-iam",
+            ))
+            .endpoint_url(&self.endpoint)
+            .load()
+            .await
+    }
+
+    /// Starts `script` (a Python server that prints `ready …` once it
+    /// listens) with extra environment variables; returns the server and
+    /// its `ready` line.
+    fn spawn(script: &str, envs: &[(&str, &str)]) -> Result<(Moto, String), String> {
         let venv = install()?;
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -168,8 +278,9 @@ impl Moto {
             .port();
         let mut child = Command::new(venv.join("bin").join("python"))
             .arg("-c")
-            .arg(SERVER)
+            .arg(script)
             .arg(port.to_string())
+            .envs(envs.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -178,7 +289,7 @@ impl Moto {
         let stdout = child.stdout.take().ok_or("moto server has no stdout")?;
         let mut line = String::new();
         let read = BufReader::new(stdout).read_line(&mut line);
-        if read.is_err() || line.trim() != "ready" {
+        if read.is_err() || !line.starts_with("ready") {
             let _ = child.kill();
             let _ = child.wait();
             return Err(format!(
@@ -196,11 +307,14 @@ impl Moto {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(Moto {
-            child,
-            port,
-            endpoint,
-        })
+        Ok((
+            Moto {
+                child,
+                port,
+                endpoint,
+            },
+            line.trim().to_string(),
+        ))
     }
 
     /// The SDK configuration for this endpoint: region and static test
@@ -332,8 +446,13 @@ pub struct Stack {
 /// Creates the table (keys, the sparse GSI, TTL), the versioned bucket,
 /// the queues, the SES identity and configuration set, and the pay-link secret.
 pub async fn stack(moto: &Moto, prefix: &str) -> Stack {
-    let config = moto.sdk_config().await;
-    let clients = Clients::new(&config);
+    stack_on(&moto.sdk_config().await, prefix).await
+}
+
+/// [`stack`] with the given SDK configuration (e.g. an administrator's
+/// keys on a server that enforces IAM).
+pub async fn stack_on(config: &SdkConfig, prefix: &str) -> Stack {
+    let clients = Clients::new(config);
     let names = Names::new(prefix);
     create_table(&clients.dynamodb, &names.table).await;
     clients

@@ -1149,11 +1149,14 @@ async fn dynamodb_requests_per_invoice() {
     let conf = aws_sdk_dynamodb::config::Builder::from(&moto().sdk_config().await)
         .interceptor(meter.clone())
         .build();
-    svc.dynamo = Dynamo::new(
+    let metered = Dynamo::new(
         aws_sdk_dynamodb::Client::from_conf(conf),
         w.dynamo.table(),
         SHARDS,
     );
+    // The ledger and the mail service's reading of SES events, both metered.
+    svc.ledger = metered.clone();
+    svc.mailer.dynamo = metered;
     let mut table = String::new();
     for (label, on, at) in [
         ("first sweep", "2026-12-07", "2026-12-07T14:00:00Z"),

@@ -153,9 +153,10 @@ fn the_functions_get_every_setting_they_read() {
 }
 
 /// The DynamoDB actions each function's policy allows: exactly the
-/// operations its code makes (all of them, or it fails in AWS though it
-/// passes on the local endpoint, which does not check IAM; no more, for
-/// least privilege).
+/// operations its code makes (all of them, or it fails in AWS; no more, for
+/// least privilege). `iam_enforced.rs` runs the functions under these
+/// policies on an endpoint that checks IAM; this test pins the table's
+/// resources and conditions, which that endpoint does not check.
 fn dynamodb_actions(f: &Value) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for policy in f["Properties"]["Policies"].as_sequence().unwrap() {
@@ -212,7 +213,105 @@ fn each_function_may_make_exactly_the_table_calls_it_makes() {
     // Training only reads.
     assert_eq!(
         dynamodb_actions(&r["TrainFunction"]),
-        set(&["dynamodb:Query", "dynamodb:GetItem"])
+        set(&["dynamodb:Query"])
     );
     assert!(dynamodb_actions(&r["SweepCoordinatorFunction"]).is_empty());
+}
+
+/// The logical name a `!Ref X` names.
+fn reference(v: &Value) -> String {
+    match v {
+        Value::Tagged(t) if t.tag == "Ref" => text(&t.value),
+        other => panic!("not a !Ref: {other:?}"),
+    }
+}
+
+#[test]
+fn the_readme_lists_every_parameter() {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"),
+    )
+    .unwrap();
+    let t = template();
+    let missing: Vec<String> = t["Parameters"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(text)
+        .filter(|name| !readme.contains(&format!("`{name}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "README.md's parameter table lacks {missing:?}"
+    );
+}
+
+#[test]
+fn state_is_kept_and_every_function_is_bounded_and_logged() {
+    let t = template();
+    let r = &t["Resources"];
+    // Deleting or replacing the stack keeps the ledger, the artifacts and
+    // the key that signed the pay links already sent.
+    for name in ["Table", "ArtifactsBucket", "PayLinkKey"] {
+        assert_eq!(r[name]["DeletionPolicy"], Value::from("Retain"), "{name}");
+        assert_eq!(
+            r[name]["UpdateReplacePolicy"],
+            Value::from("Retain"),
+            "{name}"
+        );
+    }
+    for (name, f) in r.as_mapping().unwrap() {
+        if f["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let p = &f["Properties"];
+        let group = reference(&p["LoggingConfig"]["LogGroup"]);
+        assert_eq!(
+            r[group.as_str()]["Type"],
+            Value::from("AWS::Logs::LogGroup"),
+            "{name:?}"
+        );
+        assert_eq!(
+            reference(&r[group.as_str()]["Properties"]["RetentionInDays"]),
+            "LogRetentionDays",
+            "{name:?}"
+        );
+        assert!(
+            !p["ReservedConcurrentExecutions"].is_null(),
+            "{name:?} has no reserved concurrency"
+        );
+    }
+    for (name, res) in r.as_mapping().unwrap() {
+        if res["Type"] == "AWS::SNS::Topic" {
+            assert!(
+                !res["Properties"]["KmsMasterKeyId"].is_null(),
+                "{name:?} is not encrypted"
+            );
+        }
+    }
+    // No sweep at all is an alarm: no invocation, no data point.
+    assert_eq!(
+        r["SweepMissed"]["Properties"]["TreatMissingData"],
+        Value::from("breaching")
+    );
+    // The drops expire after the configured days.
+    let rules = r["ArtifactsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .unwrap();
+    let drops = rules
+        .iter()
+        .find(|rule| rule["Prefix"] == "drops/")
+        .unwrap();
+    assert_eq!(reference(&drops["ExpirationInDays"]), "DropsExpirationDays");
+    // The word the functions log when S3 refuses a pointer is the one the
+    // alarm's metric filters look for.
+    for filter in [
+        "WorkerArtifactAccessDeniedFilter",
+        "TrainArtifactAccessDeniedFilter",
+    ] {
+        assert_eq!(
+            text(&r[filter]["Properties"]["FilterPattern"]),
+            format!("\"{}\"", collect_core::aws::artifacts::ACCESS_DENIED_MARKER)
+        );
+    }
 }

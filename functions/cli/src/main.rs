@@ -9,6 +9,7 @@ mod bundle;
 mod cases;
 mod check;
 mod demo;
+mod diff_md;
 mod explain;
 mod fmt;
 mod home;
@@ -62,6 +63,15 @@ fn parse_date(s: &str) -> Result<NaiveDate, String> {
 pub enum Format {
     Human,
     Json,
+}
+
+/// The formats of `collect diff`: those of the other commands, and
+/// Markdown for a pull request comment.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Human,
+    Json,
+    Markdown,
 }
 
 #[derive(Subcommand)]
@@ -217,7 +227,7 @@ enum Command {
         to: NaiveDate,
         /// Output: `human` for people, `json` for tools.
         #[arg(long, value_enum, default_value = "human")]
-        format: Format,
+        format: DiffFormat,
     },
     /// Generate a realistic book, run the policy on it for a quarter and
     /// compare it with a reactive policy. State goes to <home>/demo/.
@@ -495,8 +505,11 @@ fn main() -> ExitCode {
             from,
             to,
             format,
-        } => home::Home::open_existing(&cli.home)
-            .and_then(|h| local::diff(&h, &old, &new, from, to, format)),
+        } => home::Home::open_existing(&cli.home).and_then(|h| match format {
+            DiffFormat::Markdown => diff_md::run(&h, &old, &new, from, to),
+            DiffFormat::Human => local::diff(&h, &old, &new, from, to, Format::Human),
+            DiffFormat::Json => local::diff(&h, &old, &new, from, to, Format::Json),
+        }),
         Command::Report {
             from,
             to,

@@ -276,6 +276,31 @@ fn diff_names_the_invoices_a_policy_change_affects() {
     assert!(out.status.success(), "{d}");
     assert!(d.contains("invoice I1"), "{d}");
     assert!(d.contains("email firm-notice"), "{d}");
+
+    // The same as Markdown, for a pull request comment.
+    let out = collect(
+        &home,
+        &[
+            "diff",
+            "policy/standard-net30.policy",
+            new.to_str().unwrap(),
+            "--from",
+            "2027-03-01",
+            "--to",
+            "2027-04-01",
+            "--format",
+            "markdown",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let md = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        md.starts_with("### Policy diff: `policy/standard-net30.policy`"),
+        "{md}"
+    );
+    assert!(md.contains("| action | before | after | change |"), "{md}");
+    assert!(md.contains("| `I1` |"), "{md}");
+    assert!(md.contains("email firm-notice ("), "{md}");
 }
 
 // ---------------------------------------------------------------- time: no sweep of a day already passed

@@ -8,13 +8,36 @@
 //! destination take over).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use collect_core::aws::AwsError;
 use collect_core::aws::events::{Batch, EventsService};
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 
+/// What the handlers drive: applying one event of any shape, and sending a
+/// batch's refused events to the dead-letter queue. On Lambda it is
+/// [`EventsService`] (DynamoDB, S3, SQS); the tests below use the
+/// in-memory ledger.
+#[allow(async_fn_in_trait)]
+pub trait EventSink {
+    /// Applies one event; refusals go to `batch`, only failures of the
+    /// service itself are errors.
+    async fn apply_json(&self, v: &Value, source: &str, batch: &mut Batch) -> Result<(), AwsError>;
+    /// Sends the batch's refused events to the dead-letter queue.
+    async fn flush(&self, batch: &mut Batch) -> Result<(), AwsError>;
+}
+
+impl EventSink for EventsService {
+    async fn apply_json(&self, v: &Value, source: &str, batch: &mut Batch) -> Result<(), AwsError> {
+        EventsService::apply_json(self, v, source, batch).await
+    }
+    async fn flush(&self, batch: &mut Batch) -> Result<(), AwsError> {
+        EventsService::flush(self, batch).await
+    }
+}
+
 /// Any event source: SQS batches get a partial batch response; everything
 /// else (EventBridge, SNS, S3, a direct invocation) is applied as it is.
-pub async fn handler(svc: &EventsService, event: LambdaEvent<Value>) -> Result<Value, Error> {
+pub async fn handler<S: EventSink>(svc: &S, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let (payload, context) = (event.payload, event.context);
     let from_sqs = payload
         .get("Records")
@@ -38,8 +61,8 @@ pub async fn handler(svc: &EventsService, event: LambdaEvent<Value>) -> Result<V
 }
 
 /// SQS: each message's body is one event (or an SNS or S3 notification).
-pub async fn sqs(
-    svc: &EventsService,
+pub async fn sqs<S: EventSink>(
+    svc: &S,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
     let mut response = SqsBatchResponse::default();
@@ -72,4 +95,225 @@ pub async fn sqs(
     }
     svc.flush(&mut refused).await?;
     Ok(response)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    //! The handlers on the in-memory ledger: ERP events parsed by the
+    //! engine's own reader and applied to it, refusals collected as the
+    //! dead-letter queue would get them.
+    use super::*;
+    use collect_core::aws::events::Applied;
+    use collect_core::aws::queue::DeadLetter;
+    use collect_core::ingest::{Incoming, incoming_from_json};
+    use collect_core::ledger::memory::MemoryLedger;
+    use lambda_runtime::Context;
+    use serde_json::json;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    #[derive(Default)]
+    struct Memory {
+        ledger: MemoryLedger,
+        dead_letters: Mutex<Vec<DeadLetter>>,
+        /// Events with this invoice id fail as a throttled table would.
+        throttled: Mutex<Option<String>>,
+        dead_letter_queue_down: AtomicBool,
+    }
+
+    impl EventSink for Memory {
+        async fn apply_json(
+            &self,
+            v: &Value,
+            source: &str,
+            batch: &mut Batch,
+        ) -> Result<(), AwsError> {
+            let throttled = self.throttled.lock().unwrap().clone();
+            if throttled.is_some()
+                && throttled.as_deref() == v.get("invoice_id").and_then(Value::as_str)
+            {
+                return Err(AwsError::Service {
+                    service: "DynamoDB",
+                    operation: "PutItem",
+                    message: "ThrottlingException".into(),
+                    retryable: true,
+                });
+            }
+            let refuse = |batch: &mut Batch, reason: String| {
+                batch.applied.push(Applied::Rejected {
+                    reason: reason.clone(),
+                });
+                batch.dead_letters.push(DeadLetter {
+                    reason,
+                    source: source.to_string(),
+                    event: v.clone(),
+                });
+            };
+            match incoming_from_json(v) {
+                Err(reason) => refuse(batch, reason),
+                Ok(Incoming::Customer(c)) => {
+                    let id = c.customer_id.clone();
+                    self.ledger.upsert_customer(c);
+                    batch.applied.push(Applied::Record {
+                        kind: "customer",
+                        id,
+                    });
+                }
+                Ok(Incoming::Invoice(i)) if self.ledger.customer(&i.customer_id).is_none() => {
+                    refuse(batch, format!("no customer `{}`", i.customer_id))
+                }
+                Ok(Incoming::Invoice(i)) => {
+                    let id = i.invoice_id.clone();
+                    self.ledger.upsert_invoice(i);
+                    batch.applied.push(Applied::Record {
+                        kind: "invoice",
+                        id,
+                    });
+                }
+                Ok(Incoming::Payment(p)) => {
+                    let id = p.payment_id.clone();
+                    self.ledger.upsert_payment(p);
+                    batch.applied.push(Applied::Record {
+                        kind: "payment",
+                        id,
+                    });
+                }
+                Ok(Incoming::Event(e)) => {
+                    let event_id = e.event_id.clone();
+                    self.ledger.insert_event(e);
+                    batch.applied.push(Applied::Event {
+                        event_id,
+                        new: true,
+                    });
+                }
+            }
+            Ok(())
+        }
+
+        async fn flush(&self, batch: &mut Batch) -> Result<(), AwsError> {
+            if self.dead_letter_queue_down.load(Ordering::Relaxed) {
+                return Err(AwsError::Service {
+                    service: "SQS",
+                    operation: "SendMessageBatch",
+                    message: "ServiceUnavailable".into(),
+                    retryable: true,
+                });
+            }
+            self.dead_letters
+                .lock()
+                .unwrap()
+                .append(&mut batch.dead_letters);
+            Ok(())
+        }
+    }
+
+    fn customer(id: &str) -> Value {
+        json!({"type": "customer_upserted", "customer_id": id, "name": id,
+            "email": format!("{id}@customer.example"), "timezone": "UTC", "language": "en"})
+    }
+
+    fn invoice(id: &str, customer: &str) -> Value {
+        json!({"type": "invoice_upserted", "invoice_id": id, "customer_id": customer,
+            "number": format!("N-{id}"), "issue_date": "2026-11-10", "due_date": "2026-12-10",
+            "amount": "500.00", "currency": "USD"})
+    }
+
+    fn sqs_records(bodies: &[Value]) -> Value {
+        let records: Vec<Value> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                json!({"messageId": format!("m-{i}"), "receiptHandle": "rh",
+                    "body": b.as_str().map(str::to_string).unwrap_or_else(|| b.to_string()),
+                    "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:events",
+                    "awsRegion": "us-east-1"})
+            })
+            .collect();
+        json!({ "Records": records })
+    }
+
+    fn invoke(payload: Value) -> LambdaEvent<Value> {
+        LambdaEvent::new(payload, Context::default())
+    }
+
+    #[tokio::test]
+    async fn an_sqs_batch_applies_the_valid_and_refuses_the_rest_with_reasons() {
+        let svc = Memory::default();
+        let out = handler(
+            &svc,
+            invoke(sqs_records(&[
+                customer("C1"),
+                invoice("I1", "C1"),
+                invoice("I2", "NOBODY"),
+                Value::from("this is not JSON"),
+            ])),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out["batchItemFailures"], json!([]), "{out}");
+        assert!(svc.ledger.customer("C1").is_some());
+        let dead = svc.dead_letters.lock().unwrap().clone();
+        assert_eq!(dead.len(), 2, "{dead:?}");
+        assert!(dead[0].reason.contains("no customer `NOBODY`"), "{dead:?}");
+        assert_eq!(dead[0].source, "sqs:m-2");
+        assert!(dead[1].reason.contains("not JSON"), "{dead:?}");
+        assert_eq!(dead[1].event, Value::from("this is not JSON"));
+    }
+
+    #[tokio::test]
+    async fn a_failure_of_the_service_fails_only_that_message() {
+        let svc = Memory::default();
+        *svc.throttled.lock().unwrap() = Some("I2".into());
+        let out = handler(
+            &svc,
+            invoke(sqs_records(&[
+                customer("C1"),
+                invoice("I2", "C1"),
+                invoice("I3", "C1"),
+            ])),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            out["batchItemFailures"],
+            json!([{"itemIdentifier": "m-1"}]),
+            "{out}"
+        );
+        assert!(svc.dead_letters.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_direct_event_is_applied_and_answered_with_what_it_did() {
+        let svc = Memory::default();
+        let out = handler(&svc, invoke(customer("C9"))).await.unwrap();
+        assert_eq!(
+            out,
+            json!([{"outcome": "record", "kind": "customer", "id": "C9"}])
+        );
+        // Refused: answered as refused, and sent to the dead-letter queue.
+        let out = handler(&svc, invoke(json!({"type": "no_such_event"})))
+            .await
+            .unwrap();
+        assert_eq!(out[0]["outcome"], "rejected", "{out}");
+        let dead = svc.dead_letters.lock().unwrap().clone();
+        assert_eq!(dead.len(), 1);
+        assert!(dead[0].source.starts_with("invoke:"), "{dead:?}");
+    }
+
+    #[tokio::test]
+    async fn refusals_that_cannot_reach_the_dead_letter_queue_fail_the_invocation() {
+        let svc = Memory::default();
+        svc.dead_letter_queue_down.store(true, Ordering::Relaxed);
+        let err = handler(&svc, invoke(invoice("I1", "NOBODY")))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("SendMessageBatch"), "{err}");
+        // From SQS, the whole batch is tried again (nothing was lost).
+        let err = handler(&svc, invoke(sqs_records(&[invoice("I1", "NOBODY")])))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("ServiceUnavailable"), "{err}");
+    }
 }

@@ -17,13 +17,29 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::NaiveDate;
 use collect_core::aws::AwsError;
 use collect_core::aws::queue::{Queue, ShardJob};
-use collect_core::aws::sweep::{SweepService, enqueue_day, lambda_holder};
+use collect_core::aws::sweep::{SweepService, lambda_holder, shard_jobs};
+use collect_core::ledger::Ledger;
+use collect_core::message::Mailer;
 use lambda_runtime::{Error, LambdaEvent};
 use serde::{Deserialize, Serialize};
 
+/// Where the coordinator puts the day's jobs: the shard queue (SQS) on
+/// Lambda, a list in the tests.
+#[allow(async_fn_in_trait)]
+pub trait JobQueue {
+    /// Enqueues the jobs; returns how many were accepted.
+    async fn send_jobs(&self, jobs: &[ShardJob]) -> Result<usize, AwsError>;
+}
+
+impl JobQueue for Queue {
+    async fn send_jobs(&self, jobs: &[ShardJob]) -> Result<usize, AwsError> {
+        self.send_all(jobs).await
+    }
+}
+
 /// What the coordinator needs: the shard queue and the number of shards.
-pub struct Coordinator {
-    pub queue: Queue,
+pub struct Coordinator<Q = Queue> {
+    pub queue: Q,
     pub shards: u32,
 }
 
@@ -60,12 +76,12 @@ pub struct Enqueued {
 }
 
 /// The coordinator's handler.
-pub async fn coordinator(
-    c: &Coordinator,
+pub async fn coordinator<Q: JobQueue>(
+    c: &Coordinator<Q>,
     event: LambdaEvent<ScheduleInput>,
 ) -> Result<Enqueued, Error> {
     let day = event.payload.day()?;
-    let shards = enqueue_day(&c.queue, day, c.shards).await?;
+    let shards = c.queue.send_jobs(&shard_jobs(day, c.shards)).await?;
     tracing::info!(day = %day, shards, "sweep enqueued");
     Ok(Enqueued { day, shards })
 }
@@ -76,8 +92,8 @@ pub async fn coordinator(
 /// another worker (SQS delivered the job twice), a throttled table — is
 /// reported as a batch item failure, so only that message is delivered
 /// again, after the queue's visibility timeout.
-pub async fn worker(
-    svc: &SweepService,
+pub async fn worker<L: Ledger, M: Mailer>(
+    svc: &SweepService<L, M>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
     let mut response = SqsBatchResponse::default();
@@ -104,4 +120,208 @@ pub async fn worker(
         }
     }
     Ok(response)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    //! The handlers on the in-memory ledger and a recording mail service:
+    //! the same `SweepService` and delivery protocol as on Lambda, without
+    //! AWS.
+    use super::*;
+    use collect_core::delivery::Sender;
+    use collect_core::ledger::memory::MemoryLedger;
+    use collect_core::ledger::{LeaseHolder, LeaseOutcome};
+    use collect_core::sweep::{PriorLateRate, SweepOptions};
+    use collect_core::testkit::book::{Env, day};
+    use collect_core::testkit::conformance::{DAY, the_book};
+    use collect_core::testkit::mailer::RecordingMailer;
+    use lambda_runtime::Context;
+    use serde_json::{Value, json};
+    use std::sync::Mutex;
+
+    fn service() -> SweepService<MemoryLedger, RecordingMailer> {
+        let ledger = MemoryLedger::new();
+        let (customers, invoices) = the_book();
+        for c in customers {
+            ledger.upsert_customer(c);
+        }
+        for i in invoices {
+            ledger.upsert_invoice(i);
+        }
+        let env = Env::new();
+        SweepService {
+            ledger,
+            mailer: RecordingMailer::default(),
+            policy: env.policy,
+            templates: env.templates,
+            scorer: Box::new(PriorLateRate),
+            pay_links: env.pay_links,
+            sender: Sender {
+                company: "Example Supplies".into(),
+                email: "ar@example.com".into(),
+                reply_to: None,
+            },
+            options: SweepOptions {
+                git_revision: Some("handler-test".into()),
+                ..SweepOptions::default()
+            },
+            pay_link_days: 30,
+            grace: chrono::Duration::minutes(30),
+        }
+    }
+
+    fn jobs(bodies: &[Value]) -> LambdaEvent<SqsEvent> {
+        let records: Vec<Value> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                json!({"messageId": format!("m-{i}"), "receiptHandle": "rh",
+                    "body": b.as_str().map(str::to_string).unwrap_or_else(|| b.to_string()),
+                    "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:shards",
+                    "awsRegion": "us-east-1"})
+            })
+            .collect();
+        let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).unwrap();
+        LambdaEvent::new(event, Context::default())
+    }
+
+    fn failures(r: &SqsBatchResponse) -> Vec<String> {
+        r.batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_shard_job_sweeps_and_mails_once() {
+        let svc = service();
+        let job = json!({"day": DAY, "shard": 0});
+        let response = worker(&svc, jobs(std::slice::from_ref(&job)))
+            .await
+            .unwrap();
+        assert!(failures(&response).is_empty());
+        let sent = svc.mailer.accepted_messages();
+        // The conformance book on its day: C1 (one mail, two invoices),
+        // C2 (a plan offer) and C3 are mailed; C4 gets a call task; C5 is
+        // do-not-contact.
+        let ids: Vec<&str> = sent.iter().map(|m| m.message_id.as_str()).collect();
+        assert_eq!(sent.len(), 3, "{ids:?}");
+        assert!(!svc.ledger.actions().is_empty());
+        assert!(
+            svc.ledger
+                .messages()
+                .iter()
+                .all(|m| m.status == collect_core::ledger::MessageStatus::Sent)
+        );
+        // SQS delivers the job again: nothing is sent twice.
+        let again = worker(&svc, jobs(&[job])).await.unwrap();
+        assert!(failures(&again).is_empty());
+        assert_eq!(svc.mailer.accepted_messages().len(), 3);
+        assert!(svc.mailer.duplicates().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_record_that_is_not_a_job_fails_alone() {
+        let svc = service();
+        let response = worker(
+            &svc,
+            jobs(&[
+                Value::from("not json"),
+                json!({"day": DAY, "shard": 0}),
+                json!({"shard": 1}),
+            ]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(failures(&response), vec!["m-0", "m-2"]);
+        assert_eq!(svc.mailer.accepted_messages().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_shard_another_worker_holds_is_delivered_again() {
+        let svc = service();
+        let now = chrono::Utc::now();
+        let mut other = LeaseHolder::this_process(now);
+        other.id = "lambda-other-0".into();
+        let taken = svc
+            .ledger
+            .take_lease("sweep-shard-0", &other, now, chrono::Duration::minutes(16))
+            .await
+            .unwrap();
+        assert!(matches!(taken, LeaseOutcome::Taken(_)));
+        let response = worker(&svc, jobs(&[json!({"day": DAY, "shard": 0})]))
+            .await
+            .unwrap();
+        assert_eq!(failures(&response), vec!["m-0"]);
+        assert_eq!(
+            svc.mailer.handed_count(),
+            0,
+            "nothing sent under another's lease"
+        );
+    }
+
+    /// The shard queue as a list.
+    #[derive(Default)]
+    struct Jobs(Mutex<Vec<ShardJob>>);
+
+    impl JobQueue for Jobs {
+        async fn send_jobs(&self, jobs: &[ShardJob]) -> Result<usize, AwsError> {
+            self.0.lock().unwrap().extend_from_slice(jobs);
+            Ok(jobs.len())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_coordinator_enqueues_one_job_per_shard_of_the_scheduled_day() {
+        let c = Coordinator {
+            queue: Jobs::default(),
+            shards: 5,
+        };
+        let input = ScheduleInput {
+            day: None,
+            scheduled_time: Some("2026-12-07T06:00:00Z".into()),
+        };
+        let out = coordinator(&c, LambdaEvent::new(input, Context::default()))
+            .await
+            .unwrap();
+        assert_eq!((out.day, out.shards), (day("2026-12-07"), 5));
+        let queued = c.queue.0.lock().unwrap().clone();
+        assert_eq!(
+            queued,
+            (0..5)
+                .map(|shard| ShardJob {
+                    day: day("2026-12-07"),
+                    shard
+                })
+                .collect::<Vec<_>>()
+        );
+        // A day given by hand wins over the schedule's.
+        let by_hand = ScheduleInput {
+            day: Some(day("2026-12-01")),
+            scheduled_time: Some("2026-12-07T06:00:00Z".into()),
+        };
+        let out = coordinator(&c, LambdaEvent::new(by_hand, Context::default()))
+            .await
+            .unwrap();
+        assert_eq!(out.day, day("2026-12-01"));
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_time_that_is_not_a_timestamp_fails_the_invocation() {
+        let c = Coordinator {
+            queue: Jobs::default(),
+            shards: 2,
+        };
+        let input = ScheduleInput {
+            day: None,
+            scheduled_time: Some("yesterday".into()),
+        };
+        let err = coordinator(&c, LambdaEvent::new(input, Context::default()))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("yesterday"), "{err}");
+        assert!(c.queue.0.lock().unwrap().is_empty());
+    }
 }

@@ -7,13 +7,16 @@
 use chrono::NaiveDate;
 use collect_core::aws::artifacts::Artifacts;
 use collect_core::aws::dynamo::Dynamo;
-use collect_core::aws::train::{ModelTrainer, TrainReport, run_training};
+use collect_core::aws::train::{History, ModelStore, ModelTrainer, TrainReport, run_training};
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Deserialize;
 
-pub struct TrainService {
-    pub dynamo: Dynamo,
-    pub artifacts: Artifacts,
+/// The train function's work: the history (the table on Lambda, the
+/// in-memory ledger in the tests below), where models are kept (S3, or
+/// memory), and the kind of model.
+pub struct TrainService<H = Dynamo, S = Artifacts> {
+    pub dynamo: H,
+    pub artifacts: S,
     pub trainer: Box<dyn ModelTrainer>,
     /// The evaluation window: the most recent days, held out of training.
     pub window_days: u64,
@@ -28,8 +31,8 @@ pub struct TrainInput {
     pub scheduled_time: Option<String>,
 }
 
-pub async fn handler(
-    svc: &TrainService,
+pub async fn handler<H: History, S: ModelStore>(
+    svc: &TrainService<H, S>,
     event: LambdaEvent<TrainInput>,
 ) -> Result<TrainReport, Error> {
     let input = event.payload;
@@ -47,4 +50,75 @@ pub async fn handler(
         svc.window_days,
     )
     .await?)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    //! The handler on the in-memory ledger and model store.
+    use super::*;
+    use collect_core::aws::train::{MemoryModels, PriorRateTrainer};
+    use collect_core::ledger::memory::MemoryLedger;
+    use collect_core::testkit::book::{customer, day, invoice, payment};
+    use lambda_runtime::Context;
+
+    fn service() -> TrainService<MemoryLedger, MemoryModels> {
+        let ledger = MemoryLedger::new();
+        for (n, paid) in [(1, "2026-12-05"), (2, "2026-11-25"), (3, "2026-12-12")] {
+            let c = format!("T{n}");
+            ledger.upsert_customer(customer(&c));
+            let i = invoice(&format!("{c}-A"), &c, "2026-12-01", "100.00");
+            ledger.upsert_payment(payment(&i, day(paid)));
+            ledger.upsert_invoice(i);
+        }
+        TrainService {
+            dynamo: ledger,
+            artifacts: MemoryModels::default(),
+            trainer: Box::new(PriorRateTrainer),
+            window_days: 56,
+        }
+    }
+
+    fn input(day: Option<&str>, scheduled_time: Option<&str>) -> LambdaEvent<TrainInput> {
+        LambdaEvent::new(
+            TrainInput {
+                day: day.map(|d| d.parse().unwrap()),
+                scheduled_time: scheduled_time.map(str::to_string),
+            },
+            Context::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_first_model_is_promoted_then_kept_while_not_beaten() {
+        let svc = service();
+        let first = handler(&svc, input(None, Some("2026-12-20T03:00:00Z")))
+            .await
+            .unwrap();
+        assert!(first.promoted, "{first:?}");
+        assert_eq!(first.invoices, 3);
+        assert_eq!(first.window.1, day("2026-12-20"), "the schedule's day");
+        assert!(first.challenger_brier.is_some());
+        assert_eq!(
+            svc.artifacts.keys(),
+            vec![format!("models/{}/model.json", first.version)]
+        );
+        // The same history again: the same model, nothing new stored.
+        let second = handler(&svc, input(Some("2026-12-20"), None))
+            .await
+            .unwrap();
+        assert!(!second.promoted, "{second:?}");
+        assert_eq!(
+            second.current_version.as_deref(),
+            Some(first.version.as_str())
+        );
+        assert_eq!(svc.artifacts.keys().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_time_that_is_not_a_timestamp_fails_the_invocation() {
+        let svc = service();
+        assert!(handler(&svc, input(None, Some("sunday"))).await.is_err());
+        assert!(svc.artifacts.keys().is_empty());
+    }
 }

@@ -7,8 +7,23 @@
 //! - `models/<version>/model.json`: a trained model, never overwritten;
 //! - `models/current`: JSON `{"key": …, "version": …, "sha256": …}`, moved
 //!   by the train function only when a new model is promoted.
+//!
+//! **A pointer that does not exist yet** (a new stack: no bundle published,
+//! no model trained) is "not there yet" whatever S3 answers: `404
+//! NoSuchKey` when the role may list the bucket's prefix (the template
+//! grants `s3:ListBucket` on `bundles/` and `models/`), `403 AccessDenied`
+//! when it may not (S3 does not tell a caller without `s3:ListBucket`
+//! whether a key exists). The 403 case is logged as a warning carrying
+//! [`ACCESS_DENIED_MARKER`] (a metric filter of the template turns it into
+//! the `ArtifactAccessDenied` alarm: with the template's grants it never
+//! happens, so it means a role lost a permission). Then the sweep scores
+//! with the prior late rate, as `collect run` does without a model, and
+//! the train function promotes its first model. An object *named by* a
+//! pointer that cannot be read stays an error.
 
 use aws_sdk_s3::Client;
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +32,33 @@ use super::bundle::{self, VerifiedBundle, sha256_hex};
 
 pub const BUNDLE_POINTER: &str = "bundles/current";
 pub const MODEL_POINTER: &str = "models/current";
+
+/// The word of the warning logged when S3 answers 403 for a pointer (the
+/// template's metric filter `ArtifactAccessDeniedFilter` matches it).
+pub const ACCESS_DENIED_MARKER: &str = "ARTIFACT_ACCESS_DENIED";
+
+/// What a read of a key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    Found(Vec<u8>),
+    /// `404 NoSuchKey`: the key does not exist.
+    Missing,
+    /// `403 AccessDenied`: the key does not exist and the caller may not
+    /// list the bucket, or the caller may not read the key.
+    Denied(String),
+}
+
+/// Whether a GetObject error is S3's `AccessDenied` (403).
+fn is_access_denied(
+    e: &aws_sdk_s3::error::SdkError<GetObjectError, aws_sdk_s3::config::http::HttpResponse>,
+) -> bool {
+    match e {
+        aws_sdk_s3::error::SdkError::ServiceError(se) => {
+            se.err().code() == Some("AccessDenied") || se.raw().status().as_u16() == 403
+        }
+        _ => false,
+    }
+}
 
 /// What a `current` pointer holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,10 +78,12 @@ pub struct Artifacts {
     bucket: String,
 }
 
-fn s3_error<E, R>(operation: &'static str, e: aws_sdk_s3::error::SdkError<E, R>) -> AwsError
+fn s3_error<E>(
+    operation: &'static str,
+    e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> AwsError
 where
     E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
 {
     AwsError::sdk("S3", operation, e)
 }
@@ -56,7 +100,23 @@ impl Artifacts {
         &self.bucket
     }
 
+    /// A key's bytes; `None` when it does not exist (404). A 403 is an
+    /// error here: see [`fetch`](Artifacts::fetch) to tell it apart.
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, AwsError> {
+        match self.fetch(key).await? {
+            Fetched::Found(bytes) => Ok(Some(bytes)),
+            Fetched::Missing => Ok(None),
+            Fetched::Denied(message) => Err(AwsError::Service {
+                service: "S3",
+                operation: "GetObject",
+                message: format!("s3://{}/{key}: {message}", self.bucket),
+                retryable: false,
+            }),
+        }
+    }
+
+    /// A key's bytes, or why there are none (missing, or access denied).
+    pub async fn fetch(&self, key: &str) -> Result<Fetched, AwsError> {
         match self
             .client
             .get_object()
@@ -72,9 +132,22 @@ impl Artifacts {
                     message: format!("reading s3://{}/{key}: {e}", self.bucket),
                     retryable: true,
                 })?;
-                Ok(Some(data.into_bytes().to_vec()))
+                Ok(Fetched::Found(data.into_bytes().to_vec()))
             }
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_key()) => Ok(None),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_key()) => {
+                Ok(Fetched::Missing)
+            }
+            Err(e) if is_access_denied(&e) => {
+                let message = match e.as_service_error() {
+                    Some(se) => format!(
+                        "{}: {}",
+                        se.code().unwrap_or("AccessDenied"),
+                        se.message().unwrap_or("Access Denied")
+                    ),
+                    None => "AccessDenied".to_string(),
+                };
+                Ok(Fetched::Denied(message))
+            }
             Err(e) => Err(s3_error("GetObject", e)),
         }
     }
@@ -92,9 +165,33 @@ impl Artifacts {
         Ok(())
     }
 
+    /// A `current` pointer; `None` when it is not there yet, whatever S3
+    /// answered (404, or 403 for a role without `s3:ListBucket`).
     async fn pointer(&self, key: &str) -> Result<Option<Pointer>, AwsError> {
-        let Some(bytes) = self.get(key).await? else {
-            return Ok(None);
+        let bytes = match self.fetch(key).await? {
+            Fetched::Found(bytes) => bytes,
+            Fetched::Missing => {
+                tracing::info!(
+                    bucket = %self.bucket,
+                    key,
+                    "s3://{}/{key} does not exist yet",
+                    self.bucket
+                );
+                return Ok(None);
+            }
+            Fetched::Denied(message) => {
+                tracing::warn!(
+                    bucket = %self.bucket,
+                    key,
+                    s3_answer = %message,
+                    "{ACCESS_DENIED_MARKER}: S3 refused to read s3://{}/{key} ({message}); \
+                     taken as not there yet. S3 answers 403 for a missing key when the \
+                     role may not list the bucket: check the role's s3:ListBucket and \
+                     s3:GetObject grants (infra/template.yaml)",
+                    self.bucket
+                );
+                return Ok(None);
+            }
         };
         serde_json::from_slice(&bytes)
             .map(Some)

@@ -147,14 +147,16 @@ impl AwsError {
     }
 
     /// Maps an SDK error, keeping the service's own message and code.
-    pub(crate) fn sdk<E, R>(
+    /// When the service's answer has no error code it could read (an
+    /// answer in another protocol's format, e.g. a 403 of a proxy or a local
+    /// endpoint), the message names the HTTP status instead.
+    pub(crate) fn sdk<E>(
         service: &'static str,
         operation: &'static str,
-        err: aws_sdk_dynamodb::error::SdkError<E, R>,
+        err: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
     ) -> AwsError
     where
         E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
-        R: std::fmt::Debug,
     {
         use aws_sdk_dynamodb::error::SdkError;
         let retryable = match &err {
@@ -174,11 +176,15 @@ impl AwsError {
         let message = match &err {
             SdkError::ServiceError(e) => {
                 let meta = e.err();
-                format!(
-                    "{}: {}",
-                    meta.code().unwrap_or("error"),
-                    meta.message().unwrap_or("no message")
-                )
+                match meta.code() {
+                    Some(code) => format!("{code}: {}", meta.message().unwrap_or("no message")),
+                    None => format!(
+                        "HTTP {}: {}",
+                        e.raw().status().as_u16(),
+                        meta.message()
+                            .unwrap_or("no error code or message in the answer")
+                    ),
+                }
             }
             other => format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(other)),
         };

@@ -168,6 +168,29 @@ impl Mailer for SesWithEvents<'_> {
     }
 }
 
+/// [`SesWithEvents`] owning its parts: the mail service of a sweep worker
+/// ([`super::sweep::SweepService`]).
+#[derive(Debug, Clone)]
+pub struct SesAndEvents {
+    pub ses: SesMailer,
+    pub dynamo: super::dynamo::Dynamo,
+}
+
+impl Mailer for SesAndEvents {
+    async fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
+        self.ses.send_async(msg).await
+    }
+
+    async fn accepted(&self, message_id: &str) -> Result<Acceptance, MailError> {
+        SesWithEvents {
+            ses: &self.ses,
+            dynamo: &self.dynamo,
+        }
+        .accepted(message_id)
+        .await
+    }
+}
+
 fn provider_for(message_id: &str, reason: String, retryable: bool) -> MailError {
     MailError::Provider {
         message_id: message_id.to_string(),

@@ -28,10 +28,10 @@ use serde::Serialize;
 use super::AwsError;
 use super::dynamo::Dynamo;
 use super::queue::{Queue, ShardJob};
-use super::ses::{SesMailer, SesWithEvents};
+use super::ses::{SesAndEvents, SesMailer};
 use crate::delivery::{RunError, RunRequest, Sender, Sweeper};
-use crate::ledger::{LeaseHolder, Scope};
-use crate::message::{PayLinks, Templates};
+use crate::ledger::{LeaseHolder, Ledger, Scope};
+use crate::message::{Mailer, PayLinks, Templates};
 use crate::sweep::{RiskScorer, SweepOptions};
 
 /// Days past the policy's earliest step that the window reaches, for
@@ -63,11 +63,17 @@ pub fn look_ahead_days(policy: &Policy) -> u64 {
     u64::try_from((-earliest).max(0) + WINDOW_SLACK_DAYS).unwrap_or(0)
 }
 
-/// What a worker needs besides the table and SES: the policy bundle in
-/// force, the scorer, and the sending settings.
-pub struct SweepService {
-    pub dynamo: Dynamo,
-    pub mailer: SesMailer,
+/// What a worker needs: its ledger (the DynamoDB table) and mail service
+/// (SES, with the events stored in the table), the policy bundle in force,
+/// the scorer, and the sending settings.
+///
+/// The ledger and the mail service are type parameters so that the
+/// worker's handler runs, unchanged, on the in-memory ledger and a
+/// recording mail service in the sweep function's own tests; on Lambda
+/// they are [`Dynamo`] and [`SesAndEvents`] ([`SweepService::load`]).
+pub struct SweepService<L = Dynamo, M = SesAndEvents> {
+    pub ledger: L,
+    pub mailer: M,
     pub policy: Policy,
     pub templates: Templates,
     pub scorer: Box<dyn RiskScorer + Send + Sync>,
@@ -132,7 +138,7 @@ pub fn lambda_holder(request_id: &str, record: usize, now: DateTime<Utc>) -> Lea
     holder
 }
 
-impl SweepService {
+impl<L: Ledger, M: Mailer> SweepService<L, M> {
     fn sweeper(&self) -> Sweeper<'_> {
         Sweeper {
             policy: &self.policy,
@@ -189,13 +195,9 @@ impl SweepService {
             now: clock,
             faults: None,
         };
-        let mailer = SesWithEvents {
-            ses: &self.mailer,
-            dynamo: &self.dynamo,
-        };
         let run = self
             .sweeper()
-            .run(&self.dynamo, &mailer, &req)
+            .run(&self.ledger, &self.mailer, &req)
             .await
             .map_err(|e| match e {
                 RunError::Busy { .. } | RunError::LostLease(_) => AwsError::Service {
@@ -322,9 +324,13 @@ impl SweepService {
             scorer_version = scorer.version(),
             "sweep loaded"
         );
+        let dynamo = Dynamo::new(clients.dynamodb.clone(), &settings.table, settings.shards);
         Ok(SweepService {
-            dynamo: Dynamo::new(clients.dynamodb.clone(), &settings.table, settings.shards),
-            mailer: SesMailer::new(clients.ses.clone(), send.configuration_set.clone()),
+            ledger: dynamo.clone(),
+            mailer: SesAndEvents {
+                ses: SesMailer::new(clients.ses.clone(), send.configuration_set.clone()),
+                dynamo,
+            },
             policy: loaded.policy,
             templates: loaded.templates,
             scorer,

@@ -110,6 +110,12 @@ pub async fn load_scorer(
     artifacts: &Artifacts,
 ) -> Result<Box<dyn RiskScorer + Send + Sync>, AwsError> {
     let Some((pointer, bytes)) = artifacts.current_model().await? else {
+        tracing::info!(
+            scorer = "prior-late-rate",
+            "no model promoted yet (s3://{}/{}): scoring with the prior late rate, as `collect run` does without a model",
+            artifacts.bucket(),
+            super::artifacts::MODEL_POINTER
+        );
         return Ok(Box::new(PriorLateRate));
     };
     scorer_for(&bytes).map_err(|reason| AwsError::Corrupt {
@@ -171,6 +177,110 @@ pub fn brier(
     (n > 0).then(|| total / f64::from(n))
 }
 
+/// Where training reads the history from: the whole table on AWS
+/// ([`Dynamo`]), the in-memory ledger in tests.
+#[allow(async_fn_in_trait)]
+pub trait History {
+    /// Every customer's book (invoices, payments, events, actions).
+    async fn history(&self, today: NaiveDate) -> Result<Book, AwsError>;
+}
+
+impl History for Dynamo {
+    async fn history(&self, _today: NaiveDate) -> Result<Book, AwsError> {
+        let mut customers = Vec::new();
+        for shard in 0..self.shards() {
+            customers.extend(self.shard_customers(shard).await?);
+        }
+        self.load_book(&customers).await
+    }
+}
+
+impl History for crate::ledger::memory::MemoryLedger {
+    async fn history(&self, today: NaiveDate) -> Result<Book, AwsError> {
+        crate::ledger::Ledger::load_book(self, &crate::ledger::Scope::All, today)
+            .await
+            .map_err(|e| AwsError::Service {
+                service: "memory",
+                operation: "load_book",
+                message: e.to_string(),
+                retryable: false,
+            })
+    }
+}
+
+/// Where models are kept: S3 ([`Artifacts`]) on AWS, [`MemoryModels`] in
+/// tests.
+#[allow(async_fn_in_trait)]
+pub trait ModelStore {
+    /// The promoted model's pointer and bytes; `None` before the first.
+    async fn current_model(&self) -> Result<Option<(Pointer, Vec<u8>)>, AwsError>;
+    /// Stores a model under its version without promoting it.
+    async fn put_model(&self, version: &str, bytes: Vec<u8>) -> Result<Pointer, AwsError>;
+    /// Makes a stored model the current one.
+    async fn promote_model(&self, pointer: &Pointer) -> Result<(), AwsError>;
+}
+
+impl ModelStore for Artifacts {
+    async fn current_model(&self) -> Result<Option<(Pointer, Vec<u8>)>, AwsError> {
+        Artifacts::current_model(self).await
+    }
+    async fn put_model(&self, version: &str, bytes: Vec<u8>) -> Result<Pointer, AwsError> {
+        Artifacts::put_model(self, version, bytes).await
+    }
+    async fn promote_model(&self, pointer: &Pointer) -> Result<(), AwsError> {
+        Artifacts::promote_model(self, pointer).await
+    }
+}
+
+#[derive(Debug, Default)]
+struct Models {
+    objects: std::collections::BTreeMap<String, Vec<u8>>,
+    current: Option<Pointer>,
+}
+
+/// Models in memory, keyed as in the bucket.
+#[derive(Debug, Default)]
+pub struct MemoryModels {
+    inner: std::sync::Mutex<Models>,
+}
+
+impl MemoryModels {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Models> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The keys stored, in order.
+    pub fn keys(&self) -> Vec<String> {
+        self.lock().objects.keys().cloned().collect()
+    }
+}
+
+impl ModelStore for MemoryModels {
+    async fn current_model(&self) -> Result<Option<(Pointer, Vec<u8>)>, AwsError> {
+        let inner = self.lock();
+        Ok(inner.current.as_ref().and_then(|p| {
+            inner
+                .objects
+                .get(&p.key)
+                .map(|bytes| (p.clone(), bytes.clone()))
+        }))
+    }
+    async fn put_model(&self, version: &str, bytes: Vec<u8>) -> Result<Pointer, AwsError> {
+        let key = format!("models/{version}/model.json");
+        let pointer = Pointer {
+            key: key.clone(),
+            revision: version.to_string(),
+            sha256: Some(super::bundle::sha256_hex(&bytes)),
+        };
+        self.lock().objects.insert(key, bytes);
+        Ok(pointer)
+    }
+    async fn promote_model(&self, pointer: &Pointer) -> Result<(), AwsError> {
+        self.lock().current = Some(pointer.clone());
+        Ok(())
+    }
+}
+
 /// What a training run decided.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainReport {
@@ -187,18 +297,14 @@ pub struct TrainReport {
 
 /// The weekly run: history of every shard, train up to the start of the
 /// evaluation window, compare, promote only when not worse.
-pub async fn run_training(
-    dynamo: &Dynamo,
-    artifacts: &Artifacts,
+pub async fn run_training<H: History, S: ModelStore>(
+    history: &H,
+    artifacts: &S,
     trainer: &dyn ModelTrainer,
     today: NaiveDate,
     window_days: u64,
 ) -> Result<TrainReport, AwsError> {
-    let mut customers = Vec::new();
-    for shard in 0..dynamo.shards() {
-        customers.extend(dynamo.shard_customers(shard).await?);
-    }
-    let book = dynamo.load_book(&customers).await?;
+    let book = history.history(today).await?;
     let from = today
         .checked_sub_days(Days::new(window_days))
         .unwrap_or(today);

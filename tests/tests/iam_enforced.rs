@@ -1,0 +1,714 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! IAM proven, not assumed: each function runs under exactly the
+//! permissions `infra/template.yaml` grants it, on a local endpoint that
+//! enforces IAM (moto with `INITIAL_NO_AUTH_ACTION_COUNT`), with the real
+//! AWS SDK signing as an IAM user that carries the function's policy
+//! statements, read from the template.
+//!
+//! - **Missing permission**: with the template's statements, every function
+//!   does its whole job on a fresh stack — day one: no model yet, so the
+//!   sweep scores with the prior late rate and mails; training promotes
+//!   the first model; the next sweep reads it.
+//! - **Excess permission**: each granted action (and each resource of a
+//!   statement naming several S3 or SQS resources) is taken away in turn,
+//!   on a fresh stack; the function's run must then fail. A grant whose
+//!   removal changes nothing is reported as excess.
+//!
+//! What moto (5.1) cannot check, and how it is covered instead:
+//! - **resources of DynamoDB, SES and Secrets Manager calls**: moto checks
+//!   them against the resource `*`, so their statements are given `*` here
+//!   (their actions are still enforced); the table and index ARNs are
+//!   checked by `infra_drift.rs`;
+//! - **conditions** (`dynamodb:LeadingKeys` on DeleteItem, `s3:prefix` on
+//!   ListBucket) are not evaluated by moto;
+//! - **`s3:ListBucket`**: moto answers 404 for a missing key whatever the
+//!   grants (AWS answers 403 without ListBucket). The code takes either as
+//!   "not there yet": `a_pointer_s3_refuses_is_not_there_yet` below shows
+//!   the 403 path (moto answers 403 for a key the user may not read);
+//! - SQS's `SendMessageBatch` is authorised by `sqs:SendMessage` on AWS;
+//!   moto asks for `sqs:SendMessageBatch`, so a statement granting
+//!   `sqs:SendMessage` is given both here.
+
+use std::sync::OnceLock;
+
+use aws_config::SdkConfig;
+use aws_lambda_events::event::sqs::SqsEvent;
+use chrono::NaiveDate;
+use collect_core::aws::artifacts::{Artifacts, Fetched};
+use collect_core::aws::bundle;
+use collect_core::aws::config::{Clients, Settings};
+use collect_core::aws::dynamo::Dynamo;
+use collect_core::aws::events::EventsService;
+use collect_core::aws::queue::Queue;
+use collect_core::aws::sweep::{SendSettings, SweepService};
+use collect_core::aws::train::{ModelTrainer, PriorRateTrainer, load_scorer};
+use collect_core::delivery::Sender;
+use collect_e2e::{AccessKey, Moto, Stack, policy_dir, stack_on};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+use serde_yaml::Value as Yaml;
+
+const SHARDS: u32 = 4;
+/// moto's account.
+const ACCOUNT: &str = "123456789012";
+
+struct Server {
+    moto: Moto,
+    admin: AccessKey,
+}
+
+fn server() -> &'static Server {
+    static S: OnceLock<Server> = OnceLock::new();
+    S.get_or_init(|| match Moto::start_enforcing_iam() {
+        Ok((moto, admin)) => Server { moto, admin },
+        Err(reason) => panic!("the IAM-enforcing moto server could not be started:\n{reason}"),
+    })
+}
+
+fn invoke<T>(payload: T) -> LambdaEvent<T> {
+    LambdaEvent::new(payload, Context::default())
+}
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+// ------------------------------------------------------------ the template
+
+fn template() -> Yaml {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/template.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The policy statements of a function, as written in the template.
+fn statements(function: &str) -> Vec<Yaml> {
+    let t = template();
+    let f = &t["Resources"][function];
+    assert!(f.is_mapping(), "no function {function} in the template");
+    let mut out = Vec::new();
+    for policy in f["Properties"]["Policies"].as_sequence().unwrap() {
+        out.extend(policy["Statement"].as_sequence().unwrap().iter().cloned());
+    }
+    out
+}
+
+fn list(v: &Yaml) -> Vec<Yaml> {
+    match v {
+        Yaml::Sequence(s) => s.clone(),
+        Yaml::Null => Vec::new(),
+        other => vec![other.clone()],
+    }
+}
+
+/// A test stack and what the template's references stand for in it.
+struct World {
+    st: Stack,
+    uniq: String,
+    secret_arn: String,
+    admin_events: EventsService,
+    admin_artifacts: Artifacts,
+    scratch: tempfile::TempDir,
+}
+
+impl World {
+    async fn new(prefix: &str) -> World {
+        let s = server();
+        let admin = s.moto.sdk_config_as(&s.admin).await;
+        let st = stack_on(&admin, prefix).await;
+        let uniq = st.names.table.trim_end_matches("-table").to_string();
+        let secret_arn = st
+            .clients
+            .secrets
+            .describe_secret()
+            .secret_id(&st.names.secret)
+            .send()
+            .await
+            .unwrap()
+            .arn
+            .unwrap();
+        // CI publishes the policy bundle (not a function's job).
+        let admin_artifacts = Artifacts::new(st.clients.s3.clone(), &st.names.bucket);
+        admin_artifacts
+            .publish_bundle(bundle::build(&policy_dir(), "iam-rev-1", None).unwrap())
+            .await
+            .unwrap();
+        let admin_events = EventsService {
+            dynamo: Dynamo::new(st.clients.dynamodb.clone(), &st.names.table, SHARDS),
+            dead_letters: Queue::new(st.clients.sqs.clone(), &st.dead_letter_queue_url),
+            s3: st.clients.s3.clone(),
+        };
+        World {
+            st,
+            uniq,
+            secret_arn,
+            admin_events,
+            admin_artifacts,
+            scratch: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn queue_arn(name: &str) -> String {
+        format!("arn:aws:sqs:us-east-1:{ACCOUNT}:{name}")
+    }
+
+    /// What `!Ref X`, `!GetAtt X.Y` and `${X}` / `${X.Y}` name in this stack.
+    fn lookup(&self, name: &str) -> String {
+        let n = &self.st.names;
+        match name {
+            "Table.Arn" => format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{}", n.table),
+            "ArtifactsBucket.Arn" => format!("arn:aws:s3:::{}", n.bucket),
+            "ShardQueue.Arn" => World::queue_arn(&n.shard_queue),
+            "EventsDeadLetterQueue.Arn" => World::queue_arn(&n.dead_letter_queue),
+            "PayLinkKey" => self.secret_arn.clone(),
+            "MailConfigurationSet" => n.configuration_set.clone(),
+            "SenderIdentity" => n.sender.clone(),
+            "AWS::Partition" => "aws".into(),
+            "AWS::Region" => "us-east-1".into(),
+            "AWS::AccountId" => ACCOUNT.into(),
+            other => panic!(
+                "the template's policies name `{other}`: say what it is on the test stack (iam_enforced.rs, World::lookup)"
+            ),
+        }
+    }
+
+    fn sub(&self, text: &str) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let end = rest[start..].find('}').unwrap() + start;
+            out.push_str(&self.lookup(&rest[start + 2..end]));
+            rest = &rest[end + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// A template value with its intrinsic functions resolved.
+    fn resolve(&self, v: &Yaml) -> Value {
+        match v {
+            Yaml::Tagged(t) => {
+                let tag = t.tag.to_string();
+                let arg = t
+                    .value
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{tag} {:?}", t.value));
+                Value::from(match tag.trim_start_matches('!') {
+                    "GetAtt" | "Ref" => self.lookup(arg),
+                    "Sub" => self.sub(arg),
+                    other => panic!("intrinsic function !{other} in a policy"),
+                })
+            }
+            Yaml::Sequence(s) => Value::Array(s.iter().map(|x| self.resolve(x)).collect()),
+            Yaml::Mapping(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.as_str().unwrap().to_string(), self.resolve(v)))
+                    .collect(),
+            ),
+            Yaml::String(s) => Value::from(s.clone()),
+            Yaml::Bool(b) => Value::from(*b),
+            Yaml::Number(n) => Value::from(n.as_f64().unwrap()),
+            Yaml::Null => Value::Null,
+        }
+    }
+
+    /// The policy document an IAM user gets for `statements`, as moto can
+    /// check it (see the module docs).
+    fn policy(&self, statements: &[Yaml]) -> String {
+        let mut out = Vec::new();
+        for st in statements {
+            let mut st = self.resolve(st);
+            let mut actions: Vec<String> = match &st["Action"] {
+                Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_string()).collect(),
+                Value::String(a) => vec![a.clone()],
+                other => panic!("Action {other}"),
+            };
+            if actions.iter().any(|a| a == "sqs:SendMessage") {
+                actions.push("sqs:SendMessageBatch".into());
+            }
+            let resource_checked = actions
+                .iter()
+                .all(|a| a.starts_with("s3:") || a.starts_with("sqs:"));
+            if !resource_checked {
+                st["Resource"] = Value::from("*");
+            }
+            st["Action"] = json!(actions);
+            out.push(st);
+        }
+        // IAM refuses a policy without statements; this one grants nothing
+        // (GetCallerIdentity needs no permission).
+        out.push(json!({"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"}));
+        json!({"Version": "2012-10-17", "Statement": out}).to_string()
+    }
+
+    /// The SDK configuration of a new IAM user carrying `statements`.
+    async fn user(&self, name: &str, statements: &[Yaml]) -> SdkConfig {
+        let s = server();
+        let user = format!("{}-{name}", self.uniq);
+        let key = s
+            .moto
+            .create_user(&s.admin, &user, &self.policy(statements))
+            .unwrap();
+        s.moto.sdk_config_as(&key).await
+    }
+
+    fn email(&self, customer: &str) -> String {
+        format!("{}-{customer}@customer.example", self.uniq).to_ascii_lowercase()
+    }
+
+    /// Customers with invoices due soon (the sweep has mail to send) and a
+    /// paid one (training has an outcome), written as the administrator.
+    async fn seed(&self) {
+        let mut events = Vec::new();
+        for (n, c) in ["C1", "C2", "C3"].iter().enumerate() {
+            events.push(json!({"type": "customer_upserted", "customer_id": c,
+                "name": format!("Customer {c}"), "email": self.email(c),
+                "timezone": "UTC", "language": "en"}));
+            events.push(
+                json!({"type": "invoice_upserted", "invoice_id": format!("I{n}"),
+                "customer_id": c, "number": format!("N-{n}"), "issue_date": "2026-11-10",
+                "due_date": "2026-12-10", "amount": "500.00", "currency": "USD",
+                "disputed": false}),
+            );
+            events.push(
+                json!({"type": "invoice_upserted", "invoice_id": format!("H{n}"),
+                "customer_id": c, "number": format!("H-{n}"), "issue_date": "2026-10-01",
+                "due_date": "2026-11-01", "amount": "100.00", "currency": "USD",
+                "disputed": false}),
+            );
+            events.push(json!({"type": "payment_received", "payment_id": format!("P{n}"),
+                "invoice_id": format!("H{n}"), "paid_on": "2026-11-0".to_string() + &(n + 3).to_string(),
+                "amount": "100.00"}));
+        }
+        for e in events {
+            let mut batch = collect_core::aws::events::Batch::default();
+            self.admin_events
+                .apply_json(&e, "seed", &mut batch)
+                .await
+                .unwrap();
+            assert!(batch.dead_letters.is_empty(), "{:?}", batch.dead_letters);
+        }
+    }
+
+    /// The mail moto recorded for this stack's customers.
+    fn mail_count(&self) -> usize {
+        server()
+            .moto
+            .sent_raw_mail()
+            .unwrap()
+            .into_iter()
+            .filter(|(to, _)| {
+                to.iter()
+                    .any(|t| t.contains(&self.uniq.to_ascii_lowercase()))
+            })
+            .count()
+    }
+}
+
+// ------------------------------------------------------------ the functions' runs
+
+type Run = Result<(), String>;
+
+fn failed(what: &str, e: impl std::fmt::Display) -> String {
+    format!("{what}: {e}")
+}
+
+/// The coordinator: one job per shard on the shard queue.
+async fn coordinator(w: &World, config: &SdkConfig) -> Run {
+    let clients = Clients::new(config);
+    let c = collect_sweep::Coordinator {
+        queue: Queue::new(clients.sqs.clone(), &w.st.shard_queue_url),
+        shards: SHARDS,
+    };
+    let input = collect_sweep::ScheduleInput {
+        day: Some(day("2026-12-07")),
+        scheduled_time: None,
+    };
+    let out = collect_sweep::coordinator(&c, invoke(input))
+        .await
+        .map_err(|e| failed("coordinator", e))?;
+    if out.shards != SHARDS as usize {
+        return Err(format!("enqueued {} jobs", out.shards));
+    }
+    Ok(())
+}
+
+/// The events function: ERP events (upserts, a payment found by its
+/// invoice), a refused event (dead-letter queue), a CSV drop (S3, batch
+/// writes) and an SES event through SNS.
+async fn events(w: &World, config: &SdkConfig) -> Run {
+    let clients = Clients::new(config);
+    let svc = EventsService {
+        dynamo: Dynamo::new(clients.dynamodb.clone(), &w.st.names.table, SHARDS),
+        dead_letters: Queue::new(clients.sqs.clone(), &w.st.dead_letter_queue_url),
+        s3: clients.s3.clone(),
+    };
+    let call = |payload: Value| {
+        let svc = &svc;
+        async move {
+            collect_events::handler(svc, invoke(payload))
+                .await
+                .map_err(|e| failed("events", e))
+        }
+    };
+    call(
+        json!({"type": "customer_upserted", "customer_id": "E1", "name": "E1",
+        "email": w.email("E1"), "timezone": "UTC", "language": "en"}),
+    )
+    .await?;
+    call(
+        json!({"type": "invoice_upserted", "invoice_id": "EI1", "customer_id": "E1",
+        "number": "N-E1", "issue_date": "2026-11-10", "due_date": "2026-12-10",
+        "amount": "500.00", "currency": "USD", "disputed": false}),
+    )
+    .await?;
+    call(
+        json!({"type": "payment_received", "payment_id": "EP1", "invoice_id": "EI1",
+        "paid_on": "2026-12-01", "amount": "100.00"}),
+    )
+    .await?;
+    // Refused (bad amount): to the dead-letter queue with its reason.
+    call(
+        json!({"type": "invoice_upserted", "invoice_id": "BAD", "customer_id": "E1",
+        "number": "N", "issue_date": "2026-11-10", "due_date": "2026-12-10",
+        "amount": "12,5k", "currency": "USD"}),
+    )
+    .await?;
+    // A CSV drop (the administrator stands for the ERP's export).
+    w.st.clients
+        .s3
+        .put_object()
+        .bucket(&w.st.names.bucket)
+        .key("drops/customers-1.csv")
+        .body(
+            format!(
+                "customer_id,name,email,timezone\nE2,E2,{},UTC\nE3,E3,{},UTC\n",
+                w.email("E2"),
+                w.email("E3")
+            )
+            .into_bytes()
+            .into(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let applied = call(json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": w.st.names.bucket}, "object": {"key": "drops/customers-1.csv"}}}]}))
+    .await?;
+    if !applied.to_string().contains("\"applied\":2") {
+        return Err(format!("the CSV drop was not applied: {applied}"));
+    }
+    // SES's event of a message, through SNS.
+    let ses = json!({"eventType": "Delivery", "mail": {"timestamp": "2026-12-07T14:00:00Z",
+        "messageId": "ses-m1", "tags": {"message_id": ["m1"]}},
+        "delivery": {"timestamp": "2026-12-07T14:00:05Z"}});
+    call(
+        json!({"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
+        "Sns": {"Type": "Notification", "MessageId": "sns-1", "Message": ses.to_string()}}]}),
+    )
+    .await?;
+    Ok(())
+}
+
+fn send_settings(w: &World) -> SendSettings {
+    SendSettings {
+        sender: Sender {
+            company: "Supplier Ltd".into(),
+            email: w.st.names.sender.clone(),
+            reply_to: None,
+        },
+        pay_url: "https://pay.supplier.example/i/{token}".into(),
+        pay_link_secret: w.secret_arn.clone(),
+        configuration_set: Some(w.st.names.configuration_set.clone()),
+        send_time_utc: chrono::NaiveTime::from_hms_opt(14, 0, 0).unwrap(),
+        pay_link_days: 45,
+        grace_minutes: 60,
+    }
+}
+
+fn settings(w: &World) -> Settings {
+    Settings {
+        table: w.st.names.table.clone(),
+        bucket: w.st.names.bucket.clone(),
+        shards: SHARDS,
+    }
+}
+
+/// The sweep worker on day one (no model yet: the prior late rate; mail
+/// goes out), then the next container after a model was promoted (it
+/// reads the model).
+async fn worker(w: &World, config: &SdkConfig) -> Run {
+    w.seed().await;
+    let clients = Clients::new(config);
+    let svc = SweepService::load(&clients, &settings(w), &send_settings(w), w.scratch.path())
+        .await
+        .map_err(|e| failed("worker: load", e))?;
+    if !svc.scorer.name().starts_with("prior-late-rate") {
+        return Err(format!("day one scored with {}", svc.scorer.name()));
+    }
+    let records: Vec<Value> = (0..SHARDS)
+        .map(|shard| {
+            json!({"messageId": format!("job-{shard}"), "receiptHandle": "rh",
+                "body": json!({"day": "2026-12-07", "shard": shard}).to_string(),
+                "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
+                "eventSourceARN": World::queue_arn(&w.st.names.shard_queue), "awsRegion": "us-east-1"})
+        })
+        .collect();
+    let event: SqsEvent = serde_json::from_value(json!({ "Records": records.clone() })).unwrap();
+    let response = collect_sweep::worker(&svc, invoke(event))
+        .await
+        .map_err(|e| failed("worker", e))?;
+    if let Some(f) = response.batch_item_failures.first() {
+        // The handler logs the reason; run the shard again for it.
+        let shard: u32 = f
+            .item_identifier
+            .trim_start_matches("job-")
+            .parse()
+            .unwrap();
+        let why = svc
+            .run_shard(
+                collect_core::aws::queue::ShardJob {
+                    day: day("2026-12-07"),
+                    shard,
+                },
+                chrono::Utc::now(),
+            )
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        if why.contains("another sweep of this shard") {
+            // The handler's run finished but could not give its lease back.
+            return Err(format!(
+                "worker: shard {shard} failed and kept its lease (giving it back was not authorized?): {why}"
+            ));
+        }
+        return Err(format!("worker: shard {shard} failed: {why}"));
+    }
+    if w.mail_count() == 0 {
+        return Err("worker: no mail was sent (not authorized to send?)".into());
+    }
+    // SQS delivers a job again to another invocation: the first gave the
+    // shard's lease back, so the second runs (and has nothing left to do).
+    let mut context = Context::default();
+    context.request_id = "second-invocation".into();
+    let again: SqsEvent =
+        serde_json::from_value(json!({ "Records": [records[0].clone()] })).unwrap();
+    let response = collect_sweep::worker(&svc, LambdaEvent::new(again, context))
+        .await
+        .map_err(|e| failed("worker", e))?;
+    if !response.batch_item_failures.is_empty() {
+        return Err(
+            "worker: the shard's lease was not given back (not authorized to delete it?)".into(),
+        );
+    }
+    // Training promoted a model (the administrator stands for it here).
+    let artifact = PriorRateTrainer
+        .train(&Default::default(), day("2026-12-01"))
+        .unwrap();
+    let pointer = w.admin_artifacts.put_model("m1", artifact).await.unwrap();
+    w.admin_artifacts.promote_model(&pointer).await.unwrap();
+    let artifacts = Artifacts::new(clients.s3.clone(), &w.st.names.bucket);
+    match artifacts.current_model().await {
+        Ok(Some((p, _))) if p.revision == "m1" => Ok(()),
+        other => Err(format!(
+            "worker: the promoted model was not read: {other:?}"
+        )),
+    }
+}
+
+/// Training: the first model is promoted; the next run compares with it.
+async fn train(w: &World, config: &SdkConfig) -> Run {
+    w.seed().await;
+    let clients = Clients::new(config);
+    let svc = collect_train::TrainService {
+        dynamo: Dynamo::new(clients.dynamodb.clone(), &w.st.names.table, SHARDS),
+        artifacts: Artifacts::new(clients.s3.clone(), &w.st.names.bucket),
+        trainer: Box::new(PriorRateTrainer),
+        window_days: 56,
+    };
+    let input = || collect_train::TrainInput {
+        day: Some(day("2026-12-20")),
+        scheduled_time: None,
+    };
+    let first = collect_train::handler(&svc, invoke(input()))
+        .await
+        .map_err(|e| failed("train", e))?;
+    if !first.promoted || first.invoices == 0 {
+        return Err(format!(
+            "train: the first model was not promoted: {first:?}"
+        ));
+    }
+    let second = collect_train::handler(&svc, invoke(input()))
+        .await
+        .map_err(|e| failed("train", e))?;
+    if second.current_version.as_deref() != Some(first.version.as_str()) {
+        return Err(format!("train: the current model was not read: {second:?}"));
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------ the proof
+
+/// Grants moto cannot show to be needed (see the module docs), with why.
+fn unprovable(action: &str) -> Option<&'static str> {
+    (action == "s3:ListBucket").then_some(
+        "moto answers 404 for a missing key whatever the grants; AWS answers 403 without it",
+    )
+}
+
+/// The template's statements of a function with one grant taken away:
+/// each action of each statement, and each resource of a statement naming
+/// several S3 or SQS resources (the ones moto checks).
+fn mutations(statements: &[Yaml]) -> Vec<(String, Vec<Yaml>)> {
+    let mut out = Vec::new();
+    for (i, st) in statements.iter().enumerate() {
+        let actions = list(&st["Action"]);
+        for (j, a) in actions.iter().enumerate() {
+            let name = a.as_str().unwrap().to_string();
+            if unprovable(&name).is_some() {
+                continue;
+            }
+            let mut changed = statements.to_vec();
+            if actions.len() == 1 {
+                changed.remove(i);
+            } else {
+                let mut rest = actions.clone();
+                rest.remove(j);
+                changed[i]["Action"] = Yaml::Sequence(rest);
+            }
+            out.push((format!("without {name}"), changed));
+        }
+        let resources = list(&st["Resource"]);
+        let checked = actions.iter().all(|a| {
+            let a = a.as_str().unwrap();
+            a.starts_with("s3:") || a.starts_with("sqs:")
+        });
+        if checked && resources.len() > 1 {
+            for (j, r) in resources.iter().enumerate() {
+                let mut rest = resources.clone();
+                rest.remove(j);
+                let mut changed = statements.to_vec();
+                changed[i]["Resource"] = Yaml::Sequence(rest);
+                out.push((
+                    format!(
+                        "{} without the resource {}",
+                        actions[0].as_str().unwrap(),
+                        serde_yaml::to_string(r).unwrap().trim()
+                    ),
+                    changed,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Runs a function under its template policy (must succeed) and under each
+/// mutation (must fail).
+async fn prove<F, Fut>(function: &str, run: F)
+where
+    F: Fn(World, SdkConfig) -> Fut,
+    Fut: std::future::Future<Output = Run>,
+{
+    let granted = statements(function);
+    let w = World::new(&format!("iam-{}", function.to_ascii_lowercase())).await;
+    let config = w.user(function, &granted).await;
+    if let Err(e) = run(w, config).await {
+        panic!("{function} fails under the template's policy (a missing permission?):\n{e}");
+    }
+    let mut excess = Vec::new();
+    for (what, statements) in mutations(&granted) {
+        let w = World::new(&format!("iam-{}", function.to_ascii_lowercase())).await;
+        let config = w.user(function, &statements).await;
+        match run(w, config).await {
+            Ok(()) => excess.push(what),
+            Err(e) => assert!(
+                [
+                    "AccessDenied",
+                    "Access Denied",
+                    "HTTP 403",
+                    "not authorized",
+                    "not read",
+                    "refused"
+                ]
+                .iter()
+                .any(|w| e.contains(w)),
+                "{function} {what} failed, but not for lack of permission:\n{e}"
+            ),
+        }
+    }
+    assert!(
+        excess.is_empty(),
+        "{function} does its whole job without these grants of the template (excess permissions): {excess:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_coordinator_needs_exactly_its_grants() {
+    prove("SweepCoordinatorFunction", |w, c| async move {
+        coordinator(&w, &c).await
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sweep_worker_needs_exactly_its_grants_and_runs_on_day_one() {
+    prove(
+        "SweepWorkerFunction",
+        |w, c| async move { worker(&w, &c).await },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_events_function_needs_exactly_its_grants() {
+    prove("EventsFunction", |w, c| async move { events(&w, &c).await }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn training_needs_exactly_its_grants_and_makes_the_first_model() {
+    prove("TrainFunction", |w, c| async move { train(&w, &c).await }).await;
+}
+
+/// On AWS, a role without `s3:ListBucket` gets 403 for a key that does not
+/// exist. moto answers 403 for a key the user may not read: the pointer is
+/// then "not there yet", and the sweep scores with the prior late rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pointer_s3_refuses_is_not_there_yet() {
+    let w = World::new("iam-403").await;
+    let only_bundles: Vec<Yaml> = vec![
+        serde_yaml::from_str(
+            "{Effect: Allow, Action: 's3:GetObject', Resource: !Sub '${ArtifactsBucket.Arn}/bundles/*'}",
+        )
+        .unwrap(),
+    ];
+    let config = w.user("bundles-only", &only_bundles).await;
+    let artifacts = Artifacts::new(Clients::new(&config).s3.clone(), &w.st.names.bucket);
+    match artifacts.fetch("models/current").await.unwrap() {
+        Fetched::Denied(message) => assert!(message.contains("AccessDenied"), "{message}"),
+        other => panic!("expected S3's 403, got {other:?}"),
+    }
+    assert_eq!(artifacts.current_model_pointer().await.unwrap(), None);
+    let scorer = load_scorer(&artifacts).await.unwrap();
+    assert!(
+        scorer.name().starts_with("prior-late-rate"),
+        "{}",
+        scorer.name()
+    );
+    // The bundle, which it may read, is read.
+    assert_eq!(
+        artifacts.current_bundle().await.unwrap().manifest.revision,
+        "iam-rev-1"
+    );
+    // A key it may read that does not exist is S3's 404.
+    assert_eq!(
+        artifacts.fetch("bundles/none.tar").await.unwrap(),
+        Fetched::Missing
+    );
+}

@@ -153,19 +153,24 @@ mod tests {
             match incoming_from_json(v) {
                 Err(reason) => refuse(batch, reason),
                 Ok(Incoming::Customer(c)) => {
-                    let id = c.customer_id.clone();
-                    self.ledger.upsert_customer(c);
+                    // The partial-update rule, as the DynamoDB sink applies it.
+                    let id = c.record.customer_id.clone();
+                    let stored = self.ledger.customer(&id);
+                    self.ledger.upsert_customer(c.apply(stored.as_ref()));
                     batch.applied.push(Applied::Record {
                         kind: "customer",
                         id,
                     });
                 }
-                Ok(Incoming::Invoice(i)) if self.ledger.customer(&i.customer_id).is_none() => {
-                    refuse(batch, format!("no customer `{}`", i.customer_id))
+                Ok(Incoming::Invoice(i))
+                    if self.ledger.customer(&i.record.customer_id).is_none() =>
+                {
+                    refuse(batch, format!("no customer `{}`", i.record.customer_id))
                 }
                 Ok(Incoming::Invoice(i)) => {
-                    let id = i.invoice_id.clone();
-                    self.ledger.upsert_invoice(i);
+                    let id = i.record.invoice_id.clone();
+                    let stored = self.ledger.invoice(&id);
+                    self.ledger.upsert_invoice(i.apply(stored.as_ref()));
                     batch.applied.push(Applied::Record {
                         kind: "invoice",
                         id,

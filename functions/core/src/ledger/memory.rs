@@ -66,6 +66,10 @@ impl MemoryLedger {
         self.lock().events.entry(e.event_id.clone()).or_insert(e);
     }
 
+    pub fn invoice(&self, invoice_id: &str) -> Option<Invoice> {
+        self.lock().invoices.get(invoice_id).cloned()
+    }
+
     pub fn customer(&self, customer_id: &str) -> Option<Customer> {
         self.lock().customers.get(customer_id).cloned()
     }

@@ -226,6 +226,9 @@ fn the_legal_letter_is_attached_as_a_pdf_and_saved_beside_the_eml() {
             .any(|w| w == needle.as_bytes())
     };
     assert!(pdf.content.starts_with(b"%PDF-"));
+    if let Ok(out) = std::env::var("LETTER_PDF_OUT") {
+        std::fs::write(out, &pdf.content).unwrap();
+    }
     for needle in [
         "(Example Supplies)",
         "(Beispielweg 12)",

@@ -194,10 +194,26 @@ fn german_customers_get_german_letters_with_german_formats() {
 #[test]
 fn english_customers_get_english_formats() {
     let c = case("en", "US");
-    let msg = compose(&c, "urgent-notice", "email", &[]);
-    assert!(msg.text.contains("USD 2,763.63"), "{}", msg.text);
-    assert!(msg.text.contains("April 3, 2027"), "{}", msg.text);
-    assert!(iso_dates(&msg.text).is_empty(), "{}", msg.text);
+    for (template, channel) in &c.sends {
+        let msg = compose(&c, template, channel, &[]);
+        for text in [&msg.subject, &msg.text, &msg.html] {
+            assert!(
+                iso_dates(text).is_empty(),
+                "{template}: ISO dates in\n{text}"
+            );
+            assert!(!text.contains("2.763,63"), "{template}:\n{text}");
+        }
+        assert!(
+            msg.text.contains("USD 2,763.63"),
+            "{template}:\n{}",
+            msg.text
+        );
+        assert!(
+            msg.text.contains("April 3, 2027"),
+            "{template}:\n{}",
+            msg.text
+        );
+    }
     let gb = case("en", "GB");
     let msg = compose(&gb, "legal-notice", "letter", &[]);
     assert!(

@@ -967,7 +967,23 @@ impl Sweeper<'_> {
         day: NaiveDate,
         sent_at: DateTime<Utc>,
     ) -> Result<OutgoingMessage, String> {
-        let formats = Formats::for_customer(&customer.language, customer.country.as_deref());
+        // Formats in the language of the version sent: a customer whose
+        // language has no version gets the `en` one in English formats.
+        let primary = |l: &str| {
+            l.trim()
+                .split(['-', '_'])
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase()
+        };
+        let language = match self
+            .templates
+            .language_for(&planned.template, &customer.language)
+        {
+            Some(version) if primary(&version) != primary(&customer.language) => version,
+            _ => customer.language.clone(),
+        };
+        let formats = Formats::for_customer(&language, customer.country.as_deref());
         let ctx = self.context(book, customer, planned, day, &formats);
         let rendered = self
             .templates

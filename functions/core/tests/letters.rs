@@ -214,6 +214,12 @@ fn english_customers_get_english_formats() {
             msg.text
         );
     }
+    // No French version: the English one, with English month names (the
+    // country still gives the number style, as CLDR's en-FR has it).
+    let fr = case("fr", "FR");
+    let msg = compose(&fr, "urgent-notice", "email", &[]);
+    assert!(msg.text.contains("3 April 2027"), "{}", msg.text);
+    assert!(!msg.text.contains("avril"), "{}", msg.text);
     let gb = case("en", "GB");
     let msg = compose(&gb, "legal-notice", "letter", &[]);
     assert!(

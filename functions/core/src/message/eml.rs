@@ -186,7 +186,7 @@ fn system_time(msg: &OutgoingMessage) -> Result<SystemTime, MailError> {
         .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
         .ok_or(MailError::InvalidDate {
             message_id: msg.message_id.clone(),
-            date: msg.date,
+            date: msg.sent_at.date_naive(),
         })
 }
 

@@ -692,7 +692,7 @@ impl Sweeper<'_> {
                 continue;
             };
             let planned = m.to_planned();
-            let outcome = match self.compose(fresh, customer, &planned, day, (req.now)()) {
+            let outcome = match self.compose_at(fresh, customer, &planned, day, (req.now)()) {
                 Ok(msg) => mailer.send(&msg).await.map(|r| (r, msg.subject)),
                 Err(reason) => Err(MailError::Build {
                     message_id: m.message_id.clone(),
@@ -956,10 +956,24 @@ impl Sweeper<'_> {
         None
     }
 
+    /// [`Sweeper::compose_at`] for a preview (`collect tasks show`): the
+    /// message as it would go out on `day`, dated 00:00 UTC that day (a
+    /// preview is not sent; the delivery run dates messages with its clock).
+    pub fn compose(
+        &self,
+        book: &Book,
+        customer: &Customer,
+        planned: &PlannedMessage,
+        day: NaiveDate,
+    ) -> Result<OutgoingMessage, String> {
+        let midnight = day.and_time(chrono::NaiveTime::MIN).and_utc();
+        self.compose_at(book, customer, planned, day, midnight)
+    }
+
     /// Renders a planned message for its customer, in their language and
     /// formats, sent at `sent_at` (the `Date:`). A letter also goes as a
     /// printable PDF, attached.
-    pub fn compose(
+    pub fn compose_at(
         &self,
         book: &Book,
         customer: &Customer,

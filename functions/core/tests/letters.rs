@@ -128,7 +128,7 @@ fn compose(c: &Case, template: &str, channel: &str, address: &[&str]) -> Outgoin
     let customer = c.book.customers.get("C-0042").unwrap();
     let sent_at: DateTime<Utc> = SENT_AT.parse().unwrap();
     sweeper
-        .compose(&c.book, customer, &planned, on, sent_at)
+        .compose_at(&c.book, customer, &planned, on, sent_at)
         .unwrap_or_else(|e| panic!("{template}: {e}"))
 }
 

@@ -29,7 +29,7 @@ use super::AwsError;
 use super::dynamo::Dynamo;
 use super::queue::{Queue, ShardJob};
 use super::ses::{SesMailer, SesWithEvents};
-use crate::delivery::{RunError, RunRequest, Sender, Sweeper, address_lines};
+use crate::delivery::{RunError, RunRequest, Sender, Sweeper};
 use crate::ledger::{LeaseHolder, Scope};
 use crate::message::{PayLinks, Templates};
 use crate::sweep::{RiskScorer, SweepOptions};
@@ -274,7 +274,7 @@ impl SendSettings {
                 email: env("SENDER_ADDRESS")?,
                 reply_to: env_opt("REPLY_TO_ADDRESS"),
                 address: env_opt("COMPANY_ADDRESS")
-                    .map(|a| address_lines(&a))
+                    .map(|a| crate::delivery::address_lines(&a))
                     .unwrap_or_default(),
             },
             pay_url: env("PAY_URL_PATTERN")?,

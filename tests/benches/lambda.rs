@@ -310,6 +310,7 @@ async fn main() {
             company: "Bench".into(),
             email: st.names.sender.clone(),
             reply_to: None,
+            address: Vec::new(),
         },
         pay_url: "https://pay.example/{token}".into(),
         pay_link_secret: st.names.secret.clone(),

@@ -122,6 +122,7 @@ impl World {
                 company: "Supplier Ltd".into(),
                 email: self.st.names.sender.clone(),
                 reply_to: None,
+                address: Vec::new(),
             },
             pay_url: "https://pay.supplier.example/i/{token}".into(),
             pay_link_secret: self.st.names.secret.clone(),
@@ -372,7 +373,7 @@ async fn events_sweep_mail_and_feedback_end_to_end() {
             .iter()
             .find(|(to, _)| to.contains(&w.email(&m.customer_id)))
             .unwrap();
-        assert!(raw.contains(&format!("<{}@proactive-collections>", m.message_id)));
+        assert!(raw.contains(&format!("<{}@supplier.example>", m.message_id)));
         assert!(raw.contains("X-Collect-Tags:"), "{raw}");
         for a in &m.action_ids {
             assert!(raw.contains(a.as_str()), "{raw}");

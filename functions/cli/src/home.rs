@@ -23,6 +23,10 @@ pub struct Settings {
     pub sender: String,
     #[serde(default)]
     pub reply_to: Option<String>,
+    /// The company's postal address, one line each, printed on the PDF of
+    /// letters: `company_address = ["1 High Street", "London EC1A 1AA"]`.
+    #[serde(default)]
+    pub company_address: Vec<String>,
     /// Where "pay now" links point; `{token}` is replaced by the signed token.
     #[serde(default = "default_pay_url")]
     pub pay_url: String,
@@ -65,6 +69,7 @@ impl Default for Settings {
             company: default_company(),
             sender: default_sender(),
             reply_to: None,
+            company_address: Vec::new(),
             pay_url: default_pay_url(),
             pay_link_days: default_pay_link_days(),
             send_time_utc: default_send_time(),
@@ -144,6 +149,13 @@ impl Home {
             company: self.settings.company.clone(),
             email: self.settings.sender.clone(),
             reply_to: self.settings.reply_to.clone(),
+            address: self
+                .settings
+                .company_address
+                .iter()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect(),
         }
     }
 

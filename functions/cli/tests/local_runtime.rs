@@ -133,6 +133,12 @@ fn ingest_keeps_good_rows_and_reports_every_bad_one() {
 fn a_month_of_sweeps_sends_mail_waits_for_approval_and_explains_itself() {
     let t = Temp::new("run");
     let home = t.path.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(
+        home.join("config.toml"),
+        "company_address = [\"Am Hafen 7\", \"20457 Hamburg\"]\n",
+    )
+    .unwrap();
     let data = book(&t);
     collect(&home, &["ingest", data.to_str().unwrap()]);
 
@@ -219,6 +225,32 @@ fn a_month_of_sweeps_sends_mail_waits_for_approval_and_explains_itself() {
         text(&sent).contains("letter `legal-notice`"),
         "{}",
         text(&sent)
+    );
+    // The letter to Acme (German) is also a PDF, beside its .eml, with the
+    // company's address from config.toml and German money.
+    let day_dir = home.join("outbox/2027-04-13");
+    let pdfs: Vec<PathBuf> = std::fs::read_dir(&day_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pdf"))
+        .collect();
+    assert_eq!(pdfs.len(), 1, "{pdfs:?}");
+    let pdf = std::fs::read(&pdfs[0]).unwrap();
+    let has = |needle: &str| pdf.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(pdf.starts_with(b"%PDF-"));
+    for needle in [
+        "(Am Hafen 7)",
+        "(20457 Hamburg)",
+        "2027-0001",
+        "1.200,00 USD",
+    ] {
+        assert!(has(needle), "`{needle}` is not in {}", pdfs[0].display());
+    }
+    let eml = std::fs::read_to_string(pdfs[0].with_extension("eml")).unwrap();
+    assert!(eml.contains("Content-Type: application/pdf"), "{eml}");
+    assert!(
+        eml.contains("@example.com>\r\n"),
+        "Message-ID domain: {eml}"
     );
 
     let why = collect(&home, &["explain", "I1", "--date", "2027-04-13"]);

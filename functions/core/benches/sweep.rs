@@ -155,6 +155,7 @@ fn sweep(db: &Path, later: u64) {
             company: "Example Supplies Inc.".into(),
             email: "ar@example.com".into(),
             reply_to: Some("collections@example.com".into()),
+            address: Vec::new(),
         },
         options: SweepOptions {
             git_revision: Some("bench".into()),

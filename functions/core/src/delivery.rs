@@ -31,17 +31,19 @@
 //! Writes: messages are delivered in batches; each step moves the messages
 //! of a batch and their actions together ([`Ledger::move_batch`]: one
 //! transaction on SQLite). The wall clock
-//! (`RunRequest::now`) is used for the lease and the grace period only; every
-//! decision depends on the sweep day alone.
+//! (`RunRequest::now`) is used for the lease, the grace period and the
+//! `Date:` of the messages only; every decision depends on the sweep day
+//! alone.
 
 use crate::book::{Book, channel};
 use crate::domain::{ActionRecord, ActionStatus, Customer, Invoice};
 use crate::ledger::{
     LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Move, Scope, StoredMessage,
 };
+use crate::message::pdf::{Letter, letter_pdf};
 use crate::message::{
-    Acceptance, CompanyCtx, CustomerCtx, InstallmentCtx, InvoiceCtx, MailError, Mailbox, Mailer,
-    MessageContext, OutgoingMessage, PayLinks, PlanCtx, Templates, format_money,
+    Acceptance, Attachment, CompanyCtx, CustomerCtx, Formats, InstallmentCtx, InvoiceCtx,
+    MailError, Mailbox, Mailer, MessageContext, OutgoingMessage, PayLinks, PlanCtx, Templates,
 };
 use crate::sweep::{PlannedMessage, RiskScorer, SweepOptions, SweepPlan, facts, plan_sweep};
 use chrono::{DateTime, Days, NaiveDate, Utc};
@@ -59,6 +61,20 @@ pub struct Sender {
     pub company: String,
     pub email: String,
     pub reply_to: Option<String>,
+    /// The company's postal address, one line each: printed on the PDF of
+    /// letters (and `company.address` in templates). Empty when not set.
+    pub address: Vec<String>,
+}
+
+/// A postal address given as one text (an environment variable, a
+/// setting): lines separated by newlines or `;`, each trimmed, empty ones
+/// dropped. `Example Ltd; 1 High St; London` → three lines.
+pub fn address_lines(text: &str) -> Vec<String> {
+    text.split(['\n', ';'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The points of the protocol where the conformance suite kills a run.
@@ -117,8 +133,9 @@ pub struct RunRequest<'a> {
     /// Plan only: nothing recorded, nothing sent, no lease.
     pub dry_run: bool,
     pub holder: LeaseHolder,
-    /// Wall-clock time, for leases and the grace period only: no decision
-    /// depends on it (decisions depend on `day`).
+    /// Wall-clock time, for leases, the grace period and the `Date:` of
+    /// the messages sent: no decision depends on it (decisions depend on
+    /// `day`).
     pub now: &'a (dyn Fn() -> DateTime<Utc> + Sync),
     pub faults: Faults<'a>,
 }
@@ -675,7 +692,7 @@ impl Sweeper<'_> {
                 continue;
             };
             let planned = m.to_planned();
-            let outcome = match self.compose(fresh, customer, &planned, day) {
+            let outcome = match self.compose_at(fresh, customer, &planned, day, (req.now)()) {
                 Ok(msg) => mailer.send(&msg).await.map(|r| (r, msg.subject)),
                 Err(reason) => Err(MailError::Build {
                     message_id: m.message_id.clone(),
@@ -939,7 +956,9 @@ impl Sweeper<'_> {
         None
     }
 
-    /// Renders a planned message for its customer.
+    /// [`Sweeper::compose_at`] for a preview (`collect tasks show`): the
+    /// message as it would go out on `day`, dated 00:00 UTC that day (a
+    /// preview is not sent; the delivery run dates messages with its clock).
     pub fn compose(
         &self,
         book: &Book,
@@ -947,14 +966,63 @@ impl Sweeper<'_> {
         planned: &PlannedMessage,
         day: NaiveDate,
     ) -> Result<OutgoingMessage, String> {
-        let ctx = self.context(book, customer, planned, day);
+        let midnight = day.and_time(chrono::NaiveTime::MIN).and_utc();
+        self.compose_at(book, customer, planned, day, midnight)
+    }
+
+    /// Renders a planned message for its customer, in their language and
+    /// formats, sent at `sent_at` (the `Date:`). A letter also goes as a
+    /// printable PDF, attached.
+    pub fn compose_at(
+        &self,
+        book: &Book,
+        customer: &Customer,
+        planned: &PlannedMessage,
+        day: NaiveDate,
+        sent_at: DateTime<Utc>,
+    ) -> Result<OutgoingMessage, String> {
+        // Formats in the language of the version sent: a customer whose
+        // language has no version gets the `en` one in English formats.
+        let primary = |l: &str| {
+            l.trim()
+                .split(['-', '_'])
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase()
+        };
+        let language = match self
+            .templates
+            .language_for(&planned.template, &customer.language)
+        {
+            Some(version) if primary(&version) != primary(&customer.language) => version,
+            _ => customer.language.clone(),
+        };
+        let formats = Formats::for_customer(&language, customer.country.as_deref());
+        let ctx = self.context(book, customer, planned, day, &formats);
         let rendered = self
             .templates
             .render(&planned.template, &customer.language, &ctx)
             .map_err(|e| e.to_string())?;
+        let mut attachments = Vec::new();
+        if channel(&planned.channel) == Some(Channel::Letter) {
+            let pdf = letter_pdf(&Letter {
+                company: &self.sender.company,
+                address: &self.sender.address,
+                contact: &ctx.company.reply_to,
+                title: &rendered.subject,
+                body: &rendered.text,
+                language: &formats.locale(),
+            });
+            attachments.push(Attachment {
+                filename: letter_file_name(&planned.template, &ctx.invoices),
+                content_type: "application/pdf".to_string(),
+                content: pdf,
+            });
+        }
         Ok(OutgoingMessage {
             message_id: planned.message_id.clone(),
             date: day,
+            sent_at,
             from: Mailbox {
                 name: self.sender.company.clone(),
                 email: self.sender.email.clone(),
@@ -972,15 +1040,19 @@ impl Sweeper<'_> {
             html: rendered.html,
             action_ids: planned.action_ids.clone(),
             tags: planned.tags.clone(),
+            attachments,
         })
     }
 
+    /// What the templates see for a planned message, formatted for the
+    /// customer.
     fn context(
         &self,
         book: &Book,
         customer: &Customer,
         planned: &PlannedMessage,
         day: NaiveDate,
+        formats: &Formats,
     ) -> MessageContext {
         let expires = day
             .checked_add_days(Days::new(self.pay_link_days))
@@ -1010,22 +1082,24 @@ impl Sweeper<'_> {
                     .reply_to
                     .clone()
                     .unwrap_or_else(|| self.sender.email.clone()),
+                address: self.sender.address.clone(),
             },
-            today: day.to_string(),
+            today: formats.date(day),
             invoices: invoices
                 .iter()
                 .map(|i| InvoiceCtx {
                     id: i.invoice_id.clone(),
                     number: i.number.clone(),
-                    amount: format_money(i.amount, &i.currency),
-                    balance: format_money(book.balance(i, day), &i.currency),
-                    due_date: i.due_date.to_string(),
+                    amount: formats.money(i.amount, &i.currency),
+                    balance: formats.money(book.balance(i, day), &i.currency),
+                    due_date: formats.date(i.due_date),
+                    due_date_short: formats.date_short(i.due_date),
                     days_to_due: (i.due_date - day).num_days(),
                     days_past_due: (day - i.due_date).num_days().max(0),
                     pay_link: self.pay_links.link(&i.invoice_id, expires),
                 })
                 .collect(),
-            total_balance: format_money(total, &currency),
+            total_balance: formats.money(total, &currency),
             plan: planned.plan.as_ref().map(|items| {
                 let down = if items.len() > 1 && items.first().is_some_and(|(d, _)| *d == day) {
                     items.first().map_or(Decimal::ZERO, |(_, a)| *a)
@@ -1038,8 +1112,8 @@ impl Sweeper<'_> {
                     .enumerate()
                     .map(|(k, (d, a))| InstallmentCtx {
                         number: k as u32 + 1,
-                        due_date: d.to_string(),
-                        amount: format_money(*a, &currency),
+                        due_date: formats.date(*d),
+                        amount: formats.money(*a, &currency),
                     })
                     .collect();
                 let every = match items.as_slice() {
@@ -1047,10 +1121,10 @@ impl Sweeper<'_> {
                     _ => 0,
                 };
                 PlanCtx {
-                    down_payment: format_money(down, &currency),
+                    down_payment: formats.money(down, &currency),
                     installments,
                     every_days: every,
-                    total: format_money(
+                    total: formats.money(
                         items
                             .iter()
                             .map(|(_, a)| *a)
@@ -1061,6 +1135,27 @@ impl Sweeper<'_> {
             }),
         }
     }
+}
+
+/// The PDF's file name as the customer sees it: the template and the first
+/// invoice's number (`legal-notice-2027-00880.pdf`), letters, digits, `.`,
+/// `_` and `-` only.
+fn letter_file_name(template: &str, invoices: &[InvoiceCtx]) -> String {
+    let stem = match invoices.first() {
+        Some(i) => format!("{template}-{}", i.number),
+        None => template.to_string(),
+    };
+    let safe: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}.pdf")
 }
 
 /// The message with only the actions that still go out: their invoices,

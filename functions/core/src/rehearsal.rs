@@ -165,6 +165,7 @@ async fn rehearse_async(
             company: "Policy test".to_string(),
             email: "ar@policy-test.example".to_string(),
             reply_to: None,
+            address: Vec::new(),
         },
         options: SweepOptions {
             git_revision: None,

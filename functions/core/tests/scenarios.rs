@@ -163,6 +163,7 @@ impl Env {
                 company: "Example Supplies".into(),
                 email: "ar@example.com".into(),
                 reply_to: None,
+                address: Vec::new(),
             },
             options: SweepOptions {
                 git_revision: Some("abc123".into()),
@@ -292,10 +293,10 @@ fn the_full_standard_ladder() {
     let offer = s
         .sent()
         .into_iter()
-        .find(|m| m.text.contains("100.00 USD"))
+        .find(|m| m.text.contains("USD 100.00"))
         .expect("plan offer");
     assert!(
-        offer.text.contains("300.00 USD"),
+        offer.text.contains("USD 300.00"),
         "installments of 300.00 after a 10% down payment"
     );
 }
@@ -350,7 +351,7 @@ fn a_partial_payment_reduces_the_balance_and_a_full_one_ends_the_ladder() {
     );
     let urgent = &s.sent()[1];
     assert!(
-        urgent.text.contains("600.00 USD"),
+        urgent.text.contains("USD 600.00"),
         "the notice shows the open balance:\n{}",
         urgent.text
     );

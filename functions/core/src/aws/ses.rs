@@ -325,6 +325,7 @@ mod tests {
         let msg = OutgoingMessage {
             message_id: "msg-1".into(),
             date: chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+            sent_at: "2026-03-01T14:00:00Z".parse().unwrap(),
             from: Mailbox {
                 name: "A".into(),
                 email: "a@example.com".into(),
@@ -345,6 +346,7 @@ mod tests {
                 ("arm".into(), "short copy".into()),
                 ("message_id".into(), "spoofed".into()),
             ],
+            attachments: Vec::new(),
         };
         let tags = email_tags(&msg);
         assert_eq!(

@@ -275,6 +275,9 @@ impl SendSettings {
                 company: env_opt("COMPANY_NAME").unwrap_or_else(|| "Accounts receivable".into()),
                 email: env("SENDER_ADDRESS")?,
                 reply_to: env_opt("REPLY_TO_ADDRESS"),
+                address: env_opt("COMPANY_ADDRESS")
+                    .map(|a| crate::delivery::address_lines(&a))
+                    .unwrap_or_default(),
             },
             pay_url: env("PAY_URL_PATTERN")?,
             pay_link_secret: env("PAY_LINK_SECRET_ID")?,

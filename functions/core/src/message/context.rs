@@ -1,12 +1,15 @@
 //! What a template can see: the message context, and money formatting.
 //!
-//! Every amount reaches the template already formatted (`1,200.00 USD`), so
-//! templates never do arithmetic or rounding.
+//! Every amount and date reaches the template already formatted in the
+//! customer's language and country ([`Formats`]: `2.763,63 USD` and
+//! `3. April 2027` in German, `USD 2,763.63` and `April 3, 2027` in US
+//! English), so templates never do arithmetic, rounding or date formatting.
 
 use chrono::NaiveDate;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 
+use super::locale::Formats;
 use crate::domain::Invoice;
 
 /// Everything a template can use. `collect check` renders every template with
@@ -16,7 +19,8 @@ use crate::domain::Invoice;
 pub struct MessageContext {
     pub customer: CustomerCtx,
     pub company: CompanyCtx,
-    /// The sending day, `YYYY-MM-DD`.
+    /// The sending day, as a long date in the customer's locale
+    /// (`3. April 2027`).
     pub today: String,
     /// The invoices the message is about (emails consolidate several).
     pub invoices: Vec<InvoiceCtx>,
@@ -39,6 +43,10 @@ pub struct CustomerCtx {
 pub struct CompanyCtx {
     pub name: String,
     pub reply_to: String,
+    /// The postal address, one line per entry (may be empty): local
+    /// `company_address` in the home's config.toml, `COLLECT_COMPANY_ADDRESS`
+    /// on AWS.
+    pub address: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,8 +57,10 @@ pub struct InvoiceCtx {
     pub amount: String,
     /// Open balance, formatted.
     pub balance: String,
-    /// `YYYY-MM-DD`.
+    /// Long date in the customer's locale: `3. April 2027`.
     pub due_date: String,
+    /// Medium date, for tables: `03.04.2027`, `Apr 3, 2027`.
+    pub due_date_short: String,
     /// Days until the due date; 0 on or after it.
     pub days_to_due: i64,
     /// Days since the due date; 0 on or before it.
@@ -72,26 +82,29 @@ pub struct PlanCtx {
 pub struct InstallmentCtx {
     /// 1-based.
     pub number: u32,
-    /// `YYYY-MM-DD`.
+    /// Long date in the customer's locale.
     pub due_date: String,
     pub amount: String,
 }
 
 impl InvoiceCtx {
-    /// The context of one invoice on `today`, with its open `balance`.
+    /// The context of one invoice on `today`, with its open `balance`,
+    /// formatted for the customer.
     pub fn from_invoice(
         invoice: &Invoice,
         balance: Decimal,
         today: NaiveDate,
         pay_link: String,
+        formats: &Formats,
     ) -> InvoiceCtx {
         let days = (invoice.due_date - today).num_days();
         InvoiceCtx {
             id: invoice.invoice_id.clone(),
             number: invoice.number.clone(),
-            amount: format_money(invoice.amount, &invoice.currency),
-            balance: format_money(balance, &invoice.currency),
-            due_date: invoice.due_date.to_string(),
+            amount: formats.money(invoice.amount, &invoice.currency),
+            balance: formats.money(balance, &invoice.currency),
+            due_date: formats.date(invoice.due_date),
+            due_date_short: formats.date_short(invoice.due_date),
             days_to_due: days.max(0),
             days_past_due: (-days).max(0),
             pay_link,
@@ -100,23 +113,27 @@ impl InvoiceCtx {
 }
 
 impl MessageContext {
-    /// A complete context (two invoices and a plan) with made-up values: what
-    /// `check` renders every template with.
+    /// A complete context (two invoices and a plan) with made-up values,
+    /// formatted for US English: what `check` renders every template with.
     pub fn sample() -> MessageContext {
-        let invoice = |id: &str, number: &str, amount: &str, due: &str, past: i64| InvoiceCtx {
+        let f = Formats::for_customer("en", Some("US"));
+        let day = |y: i32, m: u32, d: u32| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+        let usd = |cents: i64| f.money(Decimal::new(cents, 2), "USD");
+        let invoice = |id: &str, number: &str, cents: i64, due: NaiveDate, past: i64| InvoiceCtx {
             id: id.to_string(),
             number: number.to_string(),
-            amount: amount.to_string(),
-            balance: amount.to_string(),
-            due_date: due.to_string(),
+            amount: usd(cents),
+            balance: usd(cents),
+            due_date: f.date(due),
+            due_date_short: f.date_short(due),
             days_to_due: 0,
             days_past_due: past,
             pay_link: format!("https://pay.example.com/i/sample-token-{id}"),
         };
-        let installment = |number: u32, due: &str| InstallmentCtx {
+        let installment = |number: u32, due: NaiveDate| InstallmentCtx {
             number,
-            due_date: due.to_string(),
-            amount: "400.00 USD".to_string(),
+            due_date: f.date(due),
+            amount: usd(40000),
         };
         MessageContext {
             customer: CustomerCtx {
@@ -126,28 +143,33 @@ impl MessageContext {
             company: CompanyCtx {
                 name: "Example Supplies Inc.".to_string(),
                 reply_to: "billing@example.com".to_string(),
+                address: vec![
+                    "100 Market Street".to_string(),
+                    "San Francisco, CA 94105".to_string(),
+                ],
             },
-            today: "2025-03-14".to_string(),
+            today: f.date(day(2025, 3, 14)),
             invoices: vec![
-                invoice("INV-1", "2025-0042", "1,200.00 USD", "2025-02-12", 30),
-                invoice("INV-2", "2025-0057", "340.50 USD", "2025-02-27", 15),
+                invoice("INV-1", "2025-0042", 120000, day(2025, 2, 12), 30),
+                invoice("INV-2", "2025-0057", 34050, day(2025, 2, 27), 15),
             ],
-            total_balance: "1,540.50 USD".to_string(),
+            total_balance: usd(154050),
             plan: Some(PlanCtx {
-                down_payment: "340.50 USD".to_string(),
+                down_payment: usd(34050),
                 installments: vec![
-                    installment(1, "2025-04-13"),
-                    installment(2, "2025-05-13"),
-                    installment(3, "2025-06-12"),
+                    installment(1, day(2025, 4, 13)),
+                    installment(2, day(2025, 5, 13)),
+                    installment(3, day(2025, 6, 12)),
                 ],
                 every_days: 30,
-                total: "1,540.50 USD".to_string(),
+                total: usd(154050),
             }),
         }
     }
 }
 
-/// `1,200.00 USD`: two decimals (half away from zero), thousands separators,
+/// `1,200.00 USD`, the same in every language (for logs, errors and
+/// reports; letters use [`Formats::money`]): two decimals (half away from zero), thousands separators,
 /// a leading `-` for negative amounts, then the currency code (omitted when
 /// empty).
 pub fn format_money(amount: Decimal, currency: &str) -> String {
@@ -218,11 +240,14 @@ mod tests {
             disputed: false,
             dispute_opened_on: None,
         };
-        let early = InvoiceCtx::from_invoice(&inv, d("1000"), day("2025-01-21"), "L".into());
+        let de = Formats::for_customer("de", Some("DE"));
+        let early = InvoiceCtx::from_invoice(&inv, d("1000"), day("2025-01-21"), "L".into(), &de);
         assert_eq!((early.days_to_due, early.days_past_due), (10, 0));
-        assert_eq!(early.amount, "1,500.00 EUR");
-        assert_eq!(early.balance, "1,000.00 EUR");
-        let late = InvoiceCtx::from_invoice(&inv, d("1000"), day("2025-02-10"), "L".into());
+        assert_eq!(early.amount, "1.500,00 EUR");
+        assert_eq!(early.balance, "1.000,00 EUR");
+        assert_eq!(early.due_date, "31. Januar 2025");
+        assert_eq!(early.due_date_short, "31.01.2025");
+        let late = InvoiceCtx::from_invoice(&inv, d("1000"), day("2025-02-10"), "L".into(), &de);
         assert_eq!((late.days_to_due, late.days_past_due), (0, 10));
     }
 

@@ -1,25 +1,30 @@
 //! An outgoing message as RFC 5322 bytes: multipart/alternative (text, then
-//! HTML), built with lettre, which encodes every header value (RFC 2047) so
+//! HTML) — inside multipart/mixed, followed by the files, when the message
+//! has attachments (the legal letter's PDF) — built with lettre, which encodes every header value (RFC 2047) so
 //! subjects cannot inject headers. Control characters in names, subjects,
 //! action ids and tags are replaced by spaces beforehand — this is required,
 //! not just belt and braces: lettre 0.11 panics when formatting a display
 //! name that contains CR or LF.
 //!
-//! The output is deterministic: the date comes from the message, and the MIME
-//! boundary is derived from the content — the clock is never read.
+//! The output is deterministic: the `Date:` is the send time the delivery run
+//! was given (`RunRequest::now`), and the MIME boundaries are derived from
+//! the content — the clock is never read.
+//!
+//! The `Message-ID` is `<message_id@domain>`, the domain being the one of
+//! the sender's address (`billing@example.com` → `example.com`), as RFC 5322
+//! recommends, so the id is unique worldwide and points at the sender.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::{DateTime, NaiveDate, Utc};
 use lettre::Message;
-use lettre::message::header::{HeaderName, HeaderValue};
-use lettre::message::{Mailbox as LettreMailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{
+    Attachment as LettreAttachment, Mailbox as LettreMailbox, MultiPart, SinglePart,
+};
 use sha2::{Digest, Sha256};
 
 use super::MailError;
-
-/// The domain part of every `Message-ID`.
-pub const MESSAGE_ID_DOMAIN: &str = "proactive-collections";
 /// Header listing the actions a message carries, comma-separated.
 pub const ACTION_IDS_HEADER: &str = "X-Collect-Action-Ids";
 /// Header with the message's tags, `k=v;k=v`.
@@ -33,11 +38,14 @@ pub struct Mailbox {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMessage {
-    /// Left part of the `Message-ID`; also the outbox file name. Letters,
-    /// digits, `.`, `_`, `-`, `+`, `=`.
+    /// Left part of the `Message-ID` (the right part is the sender's
+    /// domain); also the outbox file name. Letters, digits, `.`, `_`, `-`,
+    /// `+`, `=`.
     pub message_id: String,
-    /// The `Date` header, at 00:00 UTC.
+    /// The sweep day the message belongs to (the outbox folder).
     pub date: NaiveDate,
+    /// When it is handed to the mail service: the `Date` header.
+    pub sent_at: DateTime<Utc>,
     pub from: Mailbox,
     pub to: Mailbox,
     pub reply_to: Option<Mailbox>,
@@ -46,13 +54,34 @@ pub struct OutgoingMessage {
     pub html: String,
     pub action_ids: Vec<String>,
     pub tags: Vec<(String, String)>,
+    /// Files sent with the message (the legal letter's PDF).
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file attached to a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// The name the recipient sees (`letter-2027-00880.pdf`).
+    pub filename: String,
+    /// MIME type, e.g. `application/pdf`.
+    pub content_type: String,
+    pub content: Vec<u8>,
+}
+
+/// The domain of the `Message-ID`: the sender address's.
+pub fn message_id_domain(msg: &OutgoingMessage) -> Result<String, MailError> {
+    Ok(mailbox(&msg.from)?.email.domain().to_string())
 }
 
 /// The message as RFC 5322 bytes (CRLF line ends).
 pub fn to_rfc5322(msg: &OutgoingMessage) -> Result<Vec<u8>, MailError> {
     check_message_id(&msg.message_id)?;
     let mut builder = Message::builder()
-        .message_id(Some(format!("<{}@{MESSAGE_ID_DOMAIN}>", msg.message_id)))
+        .message_id(Some(format!(
+            "<{}@{}>",
+            msg.message_id,
+            message_id_domain(msg)?
+        )))
         .date(system_time(msg)?)
         .from(mailbox(&msg.from)?)
         .to(mailbox(&msg.to)?)
@@ -84,14 +113,32 @@ pub fn to_rfc5322(msg: &OutgoingMessage) -> Result<Vec<u8>, MailError> {
             tags,
         ));
     }
-    let body = MultiPart::alternative()
-        .boundary(boundary(msg))
+    let build = |reason: String| MailError::Build {
+        message_id: msg.message_id.clone(),
+        reason,
+    };
+    let alternative = MultiPart::alternative()
+        .boundary(boundary(msg, "alt"))
         .singlepart(SinglePart::plain(msg.text.clone()))
         .singlepart(SinglePart::html(msg.html.clone()));
-    let message = builder.multipart(body).map_err(|err| MailError::Build {
-        message_id: msg.message_id.clone(),
-        reason: err.to_string(),
-    })?;
+    let body = if msg.attachments.is_empty() {
+        alternative
+    } else {
+        let mut mixed = MultiPart::mixed()
+            .boundary(boundary(msg, "mix"))
+            .multipart(alternative);
+        for a in &msg.attachments {
+            let content_type = ContentType::parse(&a.content_type)
+                .map_err(|e| build(format!("attachment `{}`: {e}", a.filename)))?;
+            mixed = mixed.singlepart(
+                LettreAttachment::new(one_line(&a.filename)).body(a.content.clone(), content_type),
+            );
+        }
+        mixed
+    };
+    let message = builder
+        .multipart(body)
+        .map_err(|err| build(err.to_string()))?;
     Ok(message.formatted())
 }
 
@@ -133,13 +180,13 @@ fn mailbox(m: &Mailbox) -> Result<LettreMailbox, MailError> {
 }
 
 fn system_time(msg: &OutgoingMessage) -> Result<SystemTime, MailError> {
-    let seconds = msg.date.and_time(NaiveTime::MIN).and_utc().timestamp();
+    let seconds = msg.sent_at.timestamp();
     u64::try_from(seconds)
         .ok()
         .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
         .ok_or(MailError::InvalidDate {
             message_id: msg.message_id.clone(),
-            date: msg.date,
+            date: msg.sent_at.date_naive(),
         })
 }
 
@@ -154,11 +201,15 @@ fn one_line(s: &str) -> String {
 
 /// A MIME boundary derived from the content, so the output is reproducible
 /// (and, being a hash, never occurs in the encoded parts).
-fn boundary(msg: &OutgoingMessage) -> String {
+fn boundary(msg: &OutgoingMessage, kind: &str) -> String {
     let mut hash = Sha256::new();
-    for part in [&msg.message_id, &msg.text, &msg.html] {
+    for part in [kind, &msg.message_id, &msg.text, &msg.html] {
         hash.update((part.len() as u64).to_be_bytes());
         hash.update(part.as_bytes());
+    }
+    for a in &msg.attachments {
+        hash.update((a.content.len() as u64).to_be_bytes());
+        hash.update(&a.content);
     }
     let hex: String = hash
         .finalize()
@@ -183,6 +234,7 @@ pub(crate) mod tests {
         OutgoingMessage {
             message_id: "msg-0001".into(),
             date: "2025-03-14".parse().unwrap(),
+            sent_at: "2025-03-14T09:41:07Z".parse().unwrap(),
             from: Mailbox {
                 name: "Example Billing".into(),
                 email: "billing@example.com".into(),
@@ -203,6 +255,7 @@ pub(crate) mod tests {
                 ("policy".into(), "standard-net30".into()),
                 ("step".into(), "friendly-reminder".into()),
             ],
+            attachments: Vec::new(),
         }
     }
 
@@ -245,11 +298,8 @@ pub(crate) mod tests {
             Some("\"Collections Team\" <collections@example.com>")
         );
         assert_eq!(header(&hs, "Subject"), Some("Invoice 2025-0042 is due"));
-        assert_eq!(
-            header(&hs, "Message-ID"),
-            Some("<msg-0001@proactive-collections>")
-        );
-        assert_eq!(header(&hs, "Date"), Some("Fri, 14 Mar 2025 00:00:00 +0000"));
+        assert_eq!(header(&hs, "Message-ID"), Some("<msg-0001@example.com>"));
+        assert_eq!(header(&hs, "Date"), Some("Fri, 14 Mar 2025 09:41:07 +0000"));
         assert_eq!(header(&hs, "X-Collect-Action-Ids"), Some("act-1,act-2"));
         assert_eq!(
             header(&hs, "X-Collect-Tags"),
@@ -268,6 +318,37 @@ pub(crate) mod tests {
         assert!(eml.contains("<p>Dear Acme,</p>"));
         // Deterministic.
         assert_eq!(bytes, to_rfc5322(&sample()).unwrap());
+    }
+
+    #[test]
+    fn attachments_go_in_multipart_mixed() {
+        let mut msg = sample();
+        msg.attachments = vec![Attachment {
+            filename: "letter-2025-0042.pdf".into(),
+            content_type: "application/pdf".into(),
+            content: b"%PDF-1.7\n%\xe2\xe3\xcf\xd3 fake".to_vec(),
+        }];
+        let eml = String::from_utf8(to_rfc5322(&msg).unwrap()).unwrap();
+        let hs = headers(&eml);
+        assert!(
+            header(&hs, "Content-Type")
+                .unwrap()
+                .starts_with("multipart/mixed"),
+            "{eml}"
+        );
+        let alt = eml.find("Content-Type: multipart/alternative").unwrap();
+        let pdf = eml.find("Content-Type: application/pdf").unwrap();
+        assert!(alt < pdf, "{eml}");
+        assert!(
+            eml.contains("Content-Disposition: attachment; filename=\"letter-2025-0042.pdf\""),
+            "{eml}"
+        );
+        use base64::Engine as _;
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3 fake");
+        assert!(eml.contains("Content-Transfer-Encoding: base64"), "{eml}");
+        assert!(eml.contains(&encoded), "{eml}");
+        assert_eq!(eml, String::from_utf8(to_rfc5322(&msg).unwrap()).unwrap());
     }
 
     #[test]

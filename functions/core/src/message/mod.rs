@@ -4,7 +4,10 @@
 //!   body.txt, body.html}`), compiled with MiniJinja in strict mode, HTML
 //!   parts auto-escaped, and checked against [`MessageContext::sample`];
 //! - `paylink`: signed, expiring pay links (HMAC-SHA256);
-//! - `eml`: an [`OutgoingMessage`] as RFC 5322 bytes (multipart/alternative);
+//! - `locale`: money and dates in the customer's language and country (ICU4X);
+//! - `pdf`: the printable letter (PDF) attached to legal letters;
+//! - `eml`: an [`OutgoingMessage`] as RFC 5322 bytes (multipart/alternative,
+//!   inside multipart/mixed when it has attachments);
 //! - `outbox`: the [`Mailer`] port, the local outbox adapter (`.eml` files)
 //!   and a null mailer for simulations.
 
@@ -15,14 +18,17 @@ use chrono::NaiveDate;
 
 mod context;
 pub mod eml;
+pub mod locale;
 pub mod outbox;
 pub mod paylink;
+pub mod pdf;
 pub mod templates;
 
 pub use context::{
     CompanyCtx, CustomerCtx, InstallmentCtx, InvoiceCtx, MessageContext, PlanCtx, format_money,
 };
-pub use eml::{Mailbox, OutgoingMessage, to_rfc5322};
+pub use eml::{Attachment, Mailbox, OutgoingMessage, to_rfc5322};
+pub use locale::Formats;
 pub use outbox::{Acceptance, LocalMailer, Mailer, NullMailer, Outbox, SendReceipt};
 pub use paylink::{PayLinks, VerifiedLink};
 pub use templates::{Rendered, TemplateProblem, Templates};

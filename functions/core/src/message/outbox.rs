@@ -1,7 +1,9 @@
 //! The mail port and its local adapters.
 //!
 //! [`Outbox`] writes each message to `<dir>/<YYYY-MM-DD>/<message_id>.eml`
-//! (the day it went out), atomically, and never writes a message id found
+//! (the day it went out), atomically, with its attachments beside it
+//! (`<message_id>.pdf`: the printable legal letter), written before the
+//! `.eml` so a message found in the outbox always has its files, and never writes a message id found
 //! under any day: sending the same message again, on any day, is harmless
 //! and returns the first receipt. [`NullMailer`]
 //! sends nothing (simulations).
@@ -87,6 +89,34 @@ impl Outbox {
             .join(msg.date.format("%Y-%m-%d").to_string())
             .join(format!("{}.eml", msg.message_id)))
     }
+
+    /// Where the attachments of a message are saved: beside its `.eml`,
+    /// named after the message and the attachment's extension
+    /// (`<message_id>.pdf`; `<message_id>-2.pdf` for a second PDF).
+    pub fn attachment_paths(&self, msg: &OutgoingMessage) -> Result<Vec<PathBuf>, MailError> {
+        let eml = self.path_of(msg)?;
+        let day_dir = eml.parent().unwrap_or(&self.dir);
+        let mut seen: Vec<String> = Vec::new();
+        Ok(msg
+            .attachments
+            .iter()
+            .map(|a| {
+                let ext = Path::new(&a.filename)
+                    .extension()
+                    .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                    .filter(|e| !e.is_empty() && e.chars().all(|c| c.is_ascii_alphanumeric()))
+                    .unwrap_or_else(|| "bin".to_string());
+                let n = seen.iter().filter(|e| **e == ext).count();
+                seen.push(ext.clone());
+                let name = if n == 0 {
+                    format!("{}.{ext}", msg.message_id)
+                } else {
+                    format!("{}-{}.{ext}", msg.message_id, n + 1)
+                };
+                day_dir.join(name)
+            })
+            .collect())
+    }
 }
 
 fn receipt_at(dir: &Path, path: &Path) -> SendReceipt {
@@ -118,6 +148,25 @@ impl Mailer for Outbox {
         fs::create_dir_all(&tmp_dir).map_err(io(&tmp_dir))?;
 
         static COUNTER: AtomicU64 = AtomicU64::new(0);
+        // Attachments first (replaced whole if a killed run left them).
+        for (a, target) in msg.attachments.iter().zip(self.attachment_paths(msg)?) {
+            let tmp = tmp_dir.join(format!(
+                "{}.{}-{}.tmp",
+                msg.message_id,
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            ));
+            let written = (|| {
+                let mut file = fs::File::create(&tmp)?;
+                file.write_all(&a.content)?;
+                file.sync_all()?;
+                fs::rename(&tmp, &target)
+            })();
+            if let Err(err) = written {
+                let _ = fs::remove_file(&tmp);
+                return Err(io(&target)(err));
+            }
+        }
         let tmp = tmp_dir.join(format!(
             "{}.{}-{}.tmp",
             msg.message_id,
@@ -294,6 +343,29 @@ mod tests {
             block_on(outbox.accepted("msg-0002")).unwrap(),
             Acceptance::NotAccepted
         );
+    }
+
+    #[test]
+    fn attachments_are_saved_beside_the_message() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outbox = Outbox::new(tmp.path());
+        let mut msg = sample();
+        let pdf = |body: &str| crate::message::Attachment {
+            filename: "letter-2025-0042.pdf".into(),
+            content_type: "application/pdf".into(),
+            content: format!("%PDF-1.7 {body}").into_bytes(),
+        };
+        msg.attachments = vec![pdf("one"), pdf("two")];
+        block_on(outbox.send(&msg)).unwrap();
+        let day = tmp.path().join("2025-03-14");
+        assert_eq!(fs::read(day.join("msg-0001.pdf")).unwrap(), b"%PDF-1.7 one");
+        assert_eq!(
+            fs::read(day.join("msg-0001-2.pdf")).unwrap(),
+            b"%PDF-1.7 two"
+        );
+        let eml = fs::read_to_string(day.join("msg-0001.eml")).unwrap();
+        assert!(eml.contains("application/pdf"), "{eml}");
+        assert_eq!(fs::read_dir(tmp.path().join(".tmp")).unwrap().count(), 0);
     }
 
     #[test]

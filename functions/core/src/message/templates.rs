@@ -539,7 +539,7 @@ mod tests {
         assert!(!r.subject.contains('\n'));
         assert!(
             r.text.starts_with(
-                "Dear <script>alert(1)</script> & Co,\n- 2025-0042: 1,200.00 USD\n- 2025-0057"
+                "Dear <script>alert(1)</script> & Co,\n- 2025-0042: USD 1,200.00\n- 2025-0057"
             ),
             "{}",
             r.text

@@ -158,6 +158,7 @@ impl Env {
                 company: "Example Supplies".to_string(),
                 email: "ar@example.com".to_string(),
                 reply_to: None,
+                address: Vec::new(),
             },
             options: SweepOptions {
                 git_revision: Some("conformance".to_string()),

@@ -421,6 +421,7 @@ fn send_settings(w: &World) -> SendSettings {
             company: "Supplier Ltd".into(),
             email: w.st.names.sender.clone(),
             reply_to: None,
+            address: Vec::new(),
         },
         pay_url: "https://pay.supplier.example/i/{token}".into(),
         pay_link_secret: w.secret_arn.clone(),

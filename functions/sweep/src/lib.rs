@@ -161,6 +161,7 @@ mod tests {
                 company: "Example Supplies".into(),
                 email: "ar@example.com".into(),
                 reply_to: None,
+                address: Vec::new(),
             },
             options: SweepOptions {
                 git_revision: Some("handler-test".into()),

@@ -74,8 +74,17 @@ pub fn run(
     format: Format,
 ) -> Result<ExitCode> {
     let started = std::time::Instant::now();
-    let home = Home::open(&home_root.join("demo"))?;
+    let mut home = Home::open(&home_root.join("demo"))?;
     clean(&home)?;
+    // The demo company's letterhead, for the PDF of legal letters (a real
+    // home sets `company_address` in its config.toml).
+    if home.settings.company_address.is_empty() {
+        home.settings.company_address = vec![
+            "Example Supplies Ltd".to_string(),
+            "1 Market Street".to_string(),
+            "Springfield 12345".to_string(),
+        ];
+    }
     // Outside a checkout the standard policy is not on disk: the one
     // embedded in the binary is written beside the demo's state and used.
     let embedded;

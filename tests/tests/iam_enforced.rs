@@ -379,7 +379,9 @@ async fn events(w: &World, config: &SdkConfig) -> Run {
         "amount": "12,5k", "currency": "USD"}),
     )
     .await?;
-    // A CSV drop (the administrator stands for the ERP's export).
+    // A CSV drop (the administrator stands for the ERP's export) with every
+    // column: full records, written in batches (a drop that leaves columns
+    // out is merged record by record, as the events above are).
     w.st.clients
         .s3
         .put_object()
@@ -387,7 +389,8 @@ async fn events(w: &World, config: &SdkConfig) -> Run {
         .key("drops/customers-1.csv")
         .body(
             format!(
-                "customer_id,name,email,timezone\nE2,E2,{},UTC\nE3,E3,{},UTC\n",
+                "customer_id,name,email,phone,language,timezone,country,industry,annual_revenue,credit_score,credit_limit,tags,do_not_contact\n\
+                 E2,E2,{},,en,UTC,,,,,,,false\nE3,E3,{},,en,UTC,,,,,,,false\n",
                 w.email("E2"),
                 w.email("E3")
             )

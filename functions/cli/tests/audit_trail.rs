@@ -10,34 +10,10 @@
 //! revisions; the bundle revision `check` and `bundle` print is the one
 //! recorded, and `explain` warns when the policy given is another.
 
+mod common;
+use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
-fn collect(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_collect"))
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .current_dir(ROOT)
-        .env("NO_COLOR", "1")
-        .env(
-            "COLLECT_PAY_LINK_KEY",
-            "test-key-test-key-test-key-test-key-0123",
-        )
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use std::process::Output;
 
 fn json(out: &Output) -> serde_json::Value {
     assert!(out.status.success(), "{}", text(out));

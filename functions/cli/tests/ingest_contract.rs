@@ -10,13 +10,12 @@
 //! and is safe to open in a spreadsheet, and one broken file does not stop
 //! the others.
 
+mod common;
+use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use collect_core::domain::Customer;
 use collect_core::store::{SqliteStore, Store};
-
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 struct World {
     home: PathBuf,
@@ -63,26 +62,6 @@ impl World {
     fn rejects(&self) -> String {
         std::fs::read_to_string(self.home.join("rejects.csv")).unwrap()
     }
-}
-
-fn collect(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_collect"))
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .current_dir(ROOT)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 const CUSTOMERS: &str = "customer_id,name,email,phone,language,timezone,country,industry,annual_revenue,credit_score,credit_limit,tags,do_not_contact

@@ -8,58 +8,10 @@
 //! CSV exports (with a bad row), run sweeps, read the outbox, explain an
 //! invoice, approve a letter, simulate and diff policies.
 
+mod common;
+use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
-struct Temp {
-    path: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Temp {
-    fn new(label: &str) -> Temp {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("collect-{label}-"))
-            .tempdir()
-            .unwrap();
-        Temp {
-            path: dir.path().to_path_buf(),
-            _dir: dir,
-        }
-    }
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path.join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
-
-fn collect(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_collect"))
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .current_dir(ROOT)
-        .env("NO_COLOR", "1")
-        .env(
-            "COLLECT_PAY_LINK_KEY",
-            "test-key-test-key-test-key-test-key-0123",
-        )
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 const CUSTOMERS: &str = "customer_id,name,email,phone,language,timezone,country,industry,annual_revenue,credit_score,credit_limit,tags,do_not_contact
 C1,Acme GmbH,ap@acme.example,,de,Europe/Berlin,DE,manufacturing,120000,640,50000,,false

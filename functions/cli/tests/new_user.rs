@@ -9,34 +9,10 @@
 //! a mistyped home, a mistyped date, a task looked at and approved late, a
 //! diff against a policy not yet in effect.
 
+mod common;
+use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
-struct Temp {
-    path: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Temp {
-    fn new(label: &str) -> Temp {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("collect-{label}-"))
-            .tempdir()
-            .unwrap();
-        Temp {
-            path: dir.path().to_path_buf(),
-            _dir: dir,
-        }
-    }
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path.join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
 
 /// `collect ARGS` run from `cwd`, with no COLLECT_HOME.
 fn collect_in(cwd: &Path, args: &[&str]) -> Output {
@@ -51,15 +27,6 @@ fn collect_in(cwd: &Path, args: &[&str]) -> Output {
         .env_remove("COLLECT_HOME")
         .output()
         .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn ok(out: Output) -> String {

@@ -11,59 +11,10 @@
 //! The book (amounts in USD, all issued 2027-02-09 and due 2027-03-11):
 //! I1 (C1) 1000, paid on 03-10; I2 (C2) 600 and I3 (C2) 400, unpaid.
 
+mod common;
+use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
-struct Temp {
-    path: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Temp {
-    fn new(label: &str) -> Temp {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("collect-{label}-"))
-            .tempdir()
-            .unwrap();
-        Temp {
-            path: dir.path().to_path_buf(),
-            _dir: dir,
-        }
-    }
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path.join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
-
-fn collect(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_collect"))
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .current_dir(ROOT)
-        .env("NO_COLOR", "1")
-        .env(
-            "COLLECT_PAY_LINK_KEY",
-            "test-key-test-key-test-key-test-key-0123",
-        )
-        .env_remove("COLLECT_HOME")
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "exit {:?}\n{}\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 fn ok(out: Output) -> String {
     assert!(out.status.success(), "{}", text(&out));

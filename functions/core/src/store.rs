@@ -197,7 +197,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn upsert<T: Serialize>(
+    fn upsert<T: Serialize + Clone>(
         &mut self,
         table: &'static str,
         key_col: &str,
@@ -205,40 +205,15 @@ impl SqliteStore {
         records: &[T],
         columns: impl Fn(&T) -> Vec<String>,
     ) -> Result<Upserted, StoreError> {
-        let tx = self.conn.transaction()?;
-        let mut counts = Upserted::default();
-        {
-            let select = format!("SELECT body FROM {table} WHERE {key_col} = ?1");
-            let mut cols = vec![key_col];
-            cols.extend_from_slice(extra);
-            cols.push("body");
-            let placeholders: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
-            let insert = format!(
-                "INSERT OR REPLACE INTO {table} ({}) VALUES ({})",
-                cols.join(", "),
-                placeholders.join(", ")
-            );
-            let mut get = tx.prepare(&select)?;
-            let mut put = tx.prepare(&insert)?;
-            for rec in records {
-                let mut values = columns(rec);
-                let body = encode(rec)?;
-                let key = values.first().cloned().unwrap_or_default();
-                let old: Option<String> = get.query_row([&key], |r| r.get(0)).optional()?;
-                match old {
-                    Some(o) if o == body => {
-                        counts.unchanged += 1;
-                        continue;
-                    }
-                    Some(_) => counts.updated += 1,
-                    None => counts.inserted += 1,
-                }
-                values.push(body);
-                put.execute(rusqlite::params_from_iter(values.iter()))?;
-            }
-        }
-        tx.commit()?;
-        Ok(counts)
+        self.write(
+            table,
+            key_col,
+            extra,
+            records,
+            |r| r,
+            |r, _| Ok(r.clone()),
+            columns,
+        )
     }
 
     /// Like [`SqliteStore::upsert`], with each patch merged with the stored
@@ -251,6 +226,37 @@ impl SqliteStore {
         patches: &[Patch<T>],
         columns: impl Fn(&T) -> Vec<String>,
     ) -> Result<Upserted, StoreError> {
+        self.write(
+            table,
+            key_col,
+            extra,
+            patches,
+            |p| &p.record,
+            |patch, old| {
+                let stored: Option<T> = match old {
+                    Some((key, body)) if !patch.kept.is_empty() => Some(decode(table, key, body)?),
+                    _ => None,
+                };
+                Ok(patch.apply(stored.as_ref()))
+            },
+            columns,
+        )
+    }
+
+    /// Writes each item's record in one transaction, counting what was new,
+    /// changed and unchanged: `resolve` makes the record to store from the
+    /// item and the stored body (`(key, body)`), if any.
+    #[allow(clippy::too_many_arguments)]
+    fn write<I, T: Serialize>(
+        &mut self,
+        table: &'static str,
+        key_col: &str,
+        extra: &[&str],
+        items: &[I],
+        given: impl Fn(&I) -> &T,
+        resolve: impl Fn(&I, Option<(&str, &str)>) -> Result<T, StoreError>,
+        columns: impl Fn(&T) -> Vec<String>,
+    ) -> Result<Upserted, StoreError> {
         let tx = self.conn.transaction()?;
         let mut counts = Upserted::default();
         {
@@ -266,14 +272,10 @@ impl SqliteStore {
             );
             let mut get = tx.prepare(&select)?;
             let mut put = tx.prepare(&insert)?;
-            for patch in patches {
-                let key = columns(&patch.record).first().cloned().unwrap_or_default();
+            for item in items {
+                let key = columns(given(item)).first().cloned().unwrap_or_default();
                 let old: Option<String> = get.query_row([&key], |r| r.get(0)).optional()?;
-                let stored: Option<T> = match &old {
-                    Some(body) if !patch.kept.is_empty() => Some(decode(table, &key, body)?),
-                    _ => None,
-                };
-                let record = patch.apply(stored.as_ref());
+                let record = resolve(item, old.as_deref().map(|b| (key.as_str(), b)))?;
                 let mut values = columns(&record);
                 let body = encode(&record)?;
                 match old {

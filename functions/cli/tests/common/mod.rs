@@ -1,0 +1,64 @@
+//! Helpers the end-to-end tests of `collect` share: run the built binary on
+//! a home, show what it printed, and a temporary folder to write into.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root: commands run from here, as finance ops run them.
+pub const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+/// The pay-link key of the tests (a home would otherwise make its own).
+pub const KEY: &str = "test-key-test-key-test-key-test-key-0123";
+
+/// `collect --home HOME ARGS` from the workspace root, with the test key and
+/// no `COLLECT_HOME` from the environment.
+pub fn collect(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_collect"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .current_dir(ROOT)
+        .env("NO_COLOR", "1")
+        .env("COLLECT_PAY_LINK_KEY", KEY)
+        .env_remove("COLLECT_HOME")
+        .output()
+        .unwrap()
+}
+
+/// The exit code and everything printed, for assertions and their messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\n{}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A uniquely named folder under the system temp dir, removed on drop.
+pub struct Temp {
+    pub path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Temp {
+    pub fn new(label: &str) -> Temp {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("collect-{label}-"))
+            .tempdir()
+            .unwrap();
+        Temp {
+            path: dir.path().to_path_buf(),
+            _dir: dir,
+        }
+    }
+
+    /// Writes `text` to `name` inside the folder, creating subfolders.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}

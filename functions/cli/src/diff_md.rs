@@ -2,8 +2,9 @@
 //! would treat differently, as Markdown for a pull request comment (the
 //! policy repository's CI posts it, see `infra/policy-repo-ci.example.yml`).
 //!
-//! The same replay as the human and JSON formats ([`local::replay`] of
-//! each policy over the period, on a copy of the state, sending nothing):
+//! The same replay and grouping as the human and JSON formats
+//! ([`local::replay`] of each policy over the period, on a copy of the
+//! state, sending nothing; [`local::differences`]):
 //! first how many actions of each kind each revision takes, then one row
 //! per invoice that differs. GitHub refuses comments over 65,536
 //! characters, so the rows stop at [`MAX_ROWS`] with a line saying how
@@ -17,53 +18,10 @@ use anyhow::Result;
 use chrono::NaiveDate;
 
 use crate::home::Home;
-use crate::local::{self, SimAction};
+use crate::local::{self, SimAction, differences, line_key};
 
 /// Rows of invoices shown; the rest are counted.
 pub const MAX_ROWS: usize = 200;
-
-/// One invoice the two revisions treat differently.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Difference {
-    pub invoice_id: String,
-    pub customer_id: String,
-    /// `<date> <action> (<status>)` taken only under the old revision.
-    pub only_old: Vec<String>,
-    pub only_new: Vec<String>,
-}
-
-fn key(x: &SimAction) -> String {
-    format!("{} {} ({})", x.date, x.label, x.status)
-}
-
-/// The invoices whose actions differ, in invoice order.
-pub fn differences(old: &[SimAction], new: &[SimAction]) -> Vec<Difference> {
-    let mut by_invoice: BTreeMap<&str, (&str, Vec<String>, Vec<String>)> = BTreeMap::new();
-    for x in old {
-        by_invoice
-            .entry(&x.invoice_id)
-            .or_insert_with(|| (&x.customer_id, Vec::new(), Vec::new()))
-            .1
-            .push(key(x));
-    }
-    for x in new {
-        by_invoice
-            .entry(&x.invoice_id)
-            .or_insert_with(|| (&x.customer_id, Vec::new(), Vec::new()))
-            .2
-            .push(key(x));
-    }
-    by_invoice
-        .into_iter()
-        .filter(|(_, (_, o, n))| o != n)
-        .map(|(id, (customer, o, n))| Difference {
-            invoice_id: id.to_string(),
-            customer_id: customer.to_string(),
-            only_old: o.iter().filter(|x| !n.contains(x)).cloned().collect(),
-            only_new: n.iter().filter(|x| !o.contains(x)).cloned().collect(),
-        })
-        .collect()
-}
 
 /// Text for a table cell: no line breaks, `|` escaped, code spans safe.
 fn cell(text: &str) -> String {
@@ -133,8 +91,8 @@ pub fn render(
             "| `{}` | `{}` | {} | {} |\n",
             cell(&d.invoice_id),
             cell(&d.customer_id),
-            cells(&d.only_old),
-            cells(&d.only_new)
+            cells(&d.only_old.iter().map(|x| line_key(x)).collect::<Vec<_>>()),
+            cells(&d.only_new.iter().map(|x| line_key(x)).collect::<Vec<_>>())
         ));
     }
     if diffs.len() > MAX_ROWS {

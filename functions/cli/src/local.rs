@@ -702,6 +702,63 @@ pub fn simulate(
     Ok(ExitCode::SUCCESS)
 }
 
+/// One invoice two policy revisions treat differently: the replayed
+/// actions only one of them takes.
+#[derive(Debug, Clone)]
+pub struct Difference<'a> {
+    pub invoice_id: String,
+    pub customer_id: String,
+    pub only_old: Vec<&'a SimAction>,
+    pub only_new: Vec<&'a SimAction>,
+}
+
+/// `<date> <action> (<status>)`: how a replayed action is compared and shown.
+pub fn line_key(x: &SimAction) -> String {
+    format!("{} {} ({})", x.date, x.label, x.status)
+}
+
+/// The invoices whose replayed actions differ, in invoice order (for every
+/// format of `collect diff`).
+pub fn differences<'a>(old: &'a [SimAction], new: &'a [SimAction]) -> Vec<Difference<'a>> {
+    type Side<'a> = Vec<(String, &'a SimAction)>;
+    let mut by_invoice: BTreeMap<&str, (&str, Side<'a>, Side<'a>)> = BTreeMap::new();
+    for x in old {
+        by_invoice
+            .entry(&x.invoice_id)
+            .or_insert_with(|| (&x.customer_id, Vec::new(), Vec::new()))
+            .1
+            .push((line_key(x), x));
+    }
+    for x in new {
+        by_invoice
+            .entry(&x.invoice_id)
+            .or_insert_with(|| (&x.customer_id, Vec::new(), Vec::new()))
+            .2
+            .push((line_key(x), x));
+    }
+    let has = |side: &Side<'_>, k: &str| side.iter().any(|(key, _)| key == k);
+    by_invoice
+        .into_iter()
+        .filter(|(_, (_, o, n))| {
+            o.len() != n.len() || o.iter().zip(n).any(|((a, _), (b, _))| a != b)
+        })
+        .map(|(id, (customer, o, n))| Difference {
+            invoice_id: id.to_string(),
+            customer_id: customer.to_string(),
+            only_old: o
+                .iter()
+                .filter(|(k, _)| !has(&n, k))
+                .map(|(_, x)| *x)
+                .collect(),
+            only_new: n
+                .iter()
+                .filter(|(k, _)| !has(&o, k))
+                .map(|(_, x)| *x)
+                .collect(),
+        })
+        .collect()
+}
+
 pub fn diff(
     home: &Home,
     old: &Path,
@@ -753,34 +810,23 @@ pub fn diff(
             _ => format!("the {other} policy decides otherwise on {}", x.date),
         }
     };
-    let key = |x: &SimAction| format!("{} {} ({})", x.date, x.label, x.status);
     type Lines = Vec<(String, String)>;
-    let mut by_invoice: BTreeMap<String, (Lines, Lines)> = BTreeMap::new();
-    for x in &a {
-        by_invoice
-            .entry(x.invoice_id.clone())
-            .or_default()
-            .0
-            .push((key(x), reason(x, true)));
-    }
-    for x in &b {
-        by_invoice
-            .entry(x.invoice_id.clone())
-            .or_default()
-            .1
-            .push((key(x), reason(x, false)));
-    }
-    let keys = |v: &Lines| -> Vec<String> { v.iter().map(|(k, _)| k.clone()).collect() };
-    let differing: Vec<(String, Lines, Lines)> = by_invoice
+    let differing: Vec<(String, Lines, Lines)> = differences(&a, &b)
         .into_iter()
-        .filter(|(_, (o, n))| keys(o) != keys(n))
-        .map(|(id, (o, n))| {
-            let (ok, nk) = (keys(&o), keys(&n));
-            let only_old = o.into_iter().filter(|(k, _)| !nk.contains(k)).collect();
-            let only_new = n.into_iter().filter(|(k, _)| !ok.contains(k)).collect();
-            (id, only_old, only_new)
+        .map(|d| {
+            let lines = |xs: &[&SimAction], only_old: bool| -> Lines {
+                xs.iter()
+                    .map(|x| (line_key(x), reason(x, only_old)))
+                    .collect()
+            };
+            (
+                d.invoice_id,
+                lines(&d.only_old, true),
+                lines(&d.only_new, false),
+            )
         })
         .collect();
+    let keys = |v: &Lines| -> Vec<String> { v.iter().map(|(k, _)| k.clone()).collect() };
     if format == Format::Json {
         let lines = |v: &Lines| -> Vec<serde_json::Value> {
             v.iter()

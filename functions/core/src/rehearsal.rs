@@ -69,6 +69,19 @@ pub struct DayAction {
 }
 
 impl DayAction {
+    /// What the day did with a recorded action, as it stands.
+    fn of(a: &ActionRecord) -> DayAction {
+        DayAction {
+            label: a.label.clone(),
+            requires_approval: a.requires_approval,
+            rule: a.rule.clone(),
+            status: a.status,
+            note: a.note.clone(),
+            experiment: a.experiment.clone(),
+            arm: a.arm.clone(),
+        }
+    }
+
     /// The label with ` requires approval` when it does.
     pub fn describe(&self) -> String {
         if self.requires_approval {
@@ -270,26 +283,19 @@ fn outcome(
             | ActionStatus::Planned
             | ActionStatus::Sending
             | ActionStatus::Deferred
-            | ActionStatus::Failed => out.actions.push(DayAction {
-                label: a.label.clone(),
-                requires_approval: a.requires_approval,
-                rule: a.rule.clone(),
+            | ActionStatus::Failed => {
+                let mut action = DayAction::of(a);
                 // A message that could not be composed leaves its steps
                 // deferred (they go out once the template is fixed); for
                 // a test that is a failure.
-                status: if a
-                    .message_id
+                if a.message_id
                     .as_deref()
                     .is_some_and(|m| failed_messages.contains(&m))
                 {
-                    ActionStatus::Failed
-                } else {
-                    a.status
-                },
-                note: a.note.clone(),
-                experiment: a.experiment.clone(),
-                arm: a.arm.clone(),
-            }),
+                    action.status = ActionStatus::Failed;
+                }
+                out.actions.push(action);
+            }
             ActionStatus::Skipped => {
                 if let Some(note) = &a.note {
                     out.reasons.push(format!("{}: {note}", a.label));
@@ -302,7 +308,7 @@ fn outcome(
     // does not record: a step scheduled today whose condition failed, or
     // one the control group withholds.
     let (Some(customer), Some(inv)) = (
-        book.customers.get(&run_customer(book)),
+        book.customers.values().next(),
         book.invoice(&run.invoice_id),
     ) else {
         return out;
@@ -335,11 +341,6 @@ fn outcome(
     out
 }
 
-/// The one customer of a rehearsal's book.
-fn run_customer(book: &Book) -> String {
-    book.customers.keys().next().cloned().unwrap_or_default()
-}
-
 /// What a planned sweep ([`crate::sweep::plan_sweep`]) decided for one
 /// invoice, as a day's outcome: its new or changed records, its holds and
 /// why it is not covered. For `collect explain` of a stored invoice (what
@@ -361,15 +362,7 @@ pub fn planned_outcome(
             }
             continue;
         }
-        out.actions.push(DayAction {
-            label: a.label.clone(),
-            requires_approval: a.requires_approval,
-            rule: a.rule.clone(),
-            status: a.status,
-            note: a.note.clone(),
-            experiment: a.experiment.clone(),
-            arm: a.arm.clone(),
-        });
+        out.actions.push(DayAction::of(a));
     }
     for (id, why) in &plan.not_covered {
         if id == invoice_id {

@@ -245,6 +245,7 @@ fn runtime<'a>(
             lease_ttl: crate::home::LEASE_TTL,
         },
         mailer,
+        keep_records: usize::MAX,
     })
 }
 

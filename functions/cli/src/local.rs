@@ -342,8 +342,12 @@ fn runtime<'a>(
             lease_ttl: crate::home::LEASE_TTL,
         },
         mailer,
+        keep_records: usize::MAX,
     })
 }
+
+/// How many of a run's records `collect run` keeps to list them.
+const RUN_KEEP_RECORDS: usize = 20_000;
 
 /// How `collect run` runs its day (its flags).
 pub struct RunFlags {
@@ -382,7 +386,7 @@ pub fn run(
     let outbox = home.outbox();
     let pay_links = home.pay_links()?;
     let scorer = crate::model_cmd::scorer(home)?;
-    let rt = runtime(
+    let mut rt = runtime(
         home,
         &loaded,
         scorer.as_dyn(),
@@ -390,6 +394,10 @@ pub fn run(
         &pay_links,
         at,
     )?;
+    // The report lists tasks and approvals one by one up to this many
+    // records; a larger sweep reports their counts (`collect tasks` lists
+    // them), so its memory does not grow with the book.
+    rt.keep_records = RUN_KEEP_RECORDS;
     let report = rt.run_day_waiting(&store, date, dry_run, wait)?;
     match format {
         Format::Json => {
@@ -484,6 +492,15 @@ fn describe_run(report: &RunReport, date: NaiveDate, home: &Home) -> String {
             _ => {}
         }
     }
+    if !plan.records_complete() {
+        let _ = writeln!(
+            out,
+            "  {} action(s) recorded: too many to list one by one here; \
+             `collect tasks` lists the call tasks and the letters awaiting approval, \
+             `collect audit` every action",
+            plan.record_count()
+        );
+    }
     let mut held: BTreeMap<String, usize> = BTreeMap::new();
     for h in &plan.held {
         *held.entry(h.holds.join(" + ")).or_default() += 1;
@@ -546,10 +563,7 @@ fn describe_run(report: &RunReport, date: NaiveDate, home: &Home) -> String {
         } else {
             report.sent.len()
         },
-        plan.records
-            .iter()
-            .filter(|r| r.status == ActionStatus::Planned && r.channel == "call")
-            .count(),
+        plan.tally.call_tasks,
         plan.count(ActionStatus::AwaitingApproval),
         plan.count(ActionStatus::Deferred),
         plan.count(ActionStatus::Skipped),

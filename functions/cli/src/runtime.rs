@@ -14,6 +14,10 @@ use std::time::Duration;
 pub struct Runtime<'a> {
     pub sweeper: Sweeper<'a>,
     pub mailer: LocalMailer<'a>,
+    /// How many action records a run's report keeps (see
+    /// [`RunRequest::keep_records`]): all for simulations and the demo,
+    /// which read them; a bounded number for `collect run`.
+    pub keep_records: usize,
 }
 
 /// How long `--wait` sleeps between two tries of a busy home.
@@ -54,6 +58,7 @@ impl Runtime<'_> {
             holder: LeaseHolder::this_process(Utc::now()),
             now: &now,
             faults: None,
+            keep_records: self.keep_records,
         };
         let report = self.sweeper.run_blocking(store, &self.mailer, &req)?;
         if !dry_run {

@@ -205,6 +205,7 @@ fn run(
         holder: LeaseHolder::this_process(chrono::Utc::now()),
         now: &now,
         faults: None,
+        keep_records: 0,
     };
     let report = sweeper.run_blocking(store, &mailer, &req).unwrap();
     let wall = started.elapsed();
@@ -264,7 +265,7 @@ fn describe(
         plan.open_invoices,
         plan.held.len(),
         plan.not_covered.len(),
-        plan.records.len(),
+        plan.record_count(),
         by_status.join(", "),
         plan.messages.len(),
         report.sent.len(),

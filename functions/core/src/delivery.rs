@@ -3,7 +3,7 @@
 //! [`Sweeper::run`].
 //!
 //! One run, under the scope's lease:
-//! 1. load the book and plan the day ([`plan_sweep`], pure);
+//! 1. load the book and plan the day ([`Planner`], pure), part by part;
 //! 2. record the planned messages with their whole content (the plan
 //!    offered included), then the actions, each conditionally;
 //! 3. deliver every unfinished message of the scope — this run's and any a
@@ -45,7 +45,7 @@ use crate::message::{
     Acceptance, Attachment, CompanyCtx, CustomerCtx, Formats, InstallmentCtx, InvoiceCtx,
     MailError, Mailbox, Mailer, MessageContext, OutgoingMessage, PayLinks, PlanCtx, Templates,
 };
-use crate::sweep::{PlannedMessage, RiskScorer, SweepOptions, SweepPlan, facts, plan_sweep};
+use crate::sweep::{PlannedMessage, Planner, RiskScorer, SweepOptions, SweepPlan, facts};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use policy_lang::Policy;
 use policy_lang::ast::Channel;
@@ -138,6 +138,11 @@ pub struct RunRequest<'a> {
     /// `day`).
     pub now: &'a (dyn Fn() -> DateTime<Utc> + Sync),
     pub faults: Faults<'a>,
+    /// How many of the run's action records its report keeps
+    /// ([`SweepPlan::records`]); beyond it the report keeps only their
+    /// counts ([`SweepPlan::tally`]), so a run over a large book does not
+    /// hold every record it made. `usize::MAX` keeps them all.
+    pub keep_records: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -246,6 +251,9 @@ fn sent_versions(actions: &[ActionRecord], sent_on: NaiveDate) -> Vec<ActionReco
 /// Messages delivered as one batch: one ledger step to take them, one to
 /// record what the mail service said (and a lease renewal between batches).
 const BATCH: usize = 200;
+
+/// Invoices planned and recorded as one part of a run (whole customers).
+const PART: usize = 20_000;
 
 /// What a move of a batch is, to report once the ledger took it.
 enum Kind {
@@ -390,10 +398,16 @@ impl Sweeper<'_> {
         let book = ledger.load_book(&req.scope, day).await?;
         report.customers = book.customers.len();
         report.timings.load_book = started.elapsed();
-        let started = Instant::now();
-        report.plan = plan_sweep(&book, self.policy, self.scorer, day, &self.options);
-        report.timings.plan_sweep = started.elapsed();
+        let planner = Planner::new(self.policy, self.scorer, day, &self.options);
+        report.plan = planner.empty();
         if req.dry_run {
+            let started = Instant::now();
+            for part in Planner::parts(&book, PART) {
+                let mut planned = planner.empty();
+                planner.plan(&book, part, &mut planned);
+                report.plan.absorb(planned, req.keep_records);
+            }
+            report.timings.plan_sweep = started.elapsed();
             return Ok(report);
         }
         mailer.recover().await.map_err(|e| LedgerError::Service {
@@ -403,40 +417,23 @@ impl Sweeper<'_> {
         })?;
         self.keep(ledger, lease, req).await?;
 
-        // Messages first, with their content: an action never names a
-        // message that is not recorded.
-        let started = Instant::now();
-        let planned: Vec<StoredMessage> = report
-            .plan
-            .messages
-            .iter()
-            .map(|m| StoredMessage::planned(m, day))
-            .collect();
-        ledger.put_messages(&planned).await?;
-        drop(planned);
-        crash(CrashPoint::AfterMessagesRecorded, None)?;
-        // The stored status of each record this run changes (the condition
-        // of its write): looked up for those records only, not for every
-        // action the book holds.
-        let previous = report
-            .plan
-            .records
-            .iter()
-            .filter_map(|r| {
-                book.steps_of(&r.invoice_id)
-                    .iter()
-                    .find(|a| *a.action_id == *r.action_id)
-                    .map(|a| (r.action_id.clone(), a.status))
-            })
-            .collect();
-        let recorded = ledger
-            .record_actions(&report.plan.records, &previous, day)
-            .await?;
-        report.recorded = recorded.written.len();
-        report.conflicts = recorded.conflicts;
+        // Planned and recorded part by part (whole customers), so a run
+        // holds one part's records at a time, not every record of the book.
+        for (k, part) in Planner::parts(&book, PART).enumerate() {
+            if k > 0 {
+                self.keep(ledger, lease, req).await?;
+            }
+            let started = Instant::now();
+            let mut planned = planner.empty();
+            planner.plan(&book, part, &mut planned);
+            report.timings.plan_sweep += started.elapsed();
+            let started = Instant::now();
+            self.record(ledger, &book, &planned, day, &mut report, &crash)
+                .await?;
+            report.timings.save_actions += started.elapsed();
+            report.plan.absorb(planned, req.keep_records);
+        }
         drop(book);
-        report.timings.save_actions = started.elapsed();
-        crash(CrashPoint::AfterRecording, None)?;
 
         // Everything unfinished, older messages first, then this run's in
         // the order it planned them (a customer's email before the offer).
@@ -466,6 +463,45 @@ impl Sweeper<'_> {
         }
         report.timings.sending = started.elapsed();
         Ok(report)
+    }
+
+    /// Records a part of the plan: its messages first, with their content
+    /// (an action never names a message that is not recorded), then its
+    /// actions, each conditionally on the status the book read.
+    async fn record<L: Ledger>(
+        &self,
+        ledger: &L,
+        book: &Book,
+        plan: &SweepPlan,
+        day: NaiveDate,
+        report: &mut RunReport,
+        crash: &impl Fn(CrashPoint, Option<&str>) -> Result<(), RunError>,
+    ) -> Result<(), RunError> {
+        let planned: Vec<StoredMessage> = plan
+            .messages
+            .iter()
+            .map(|m| StoredMessage::planned(m, day))
+            .collect();
+        ledger.put_messages(&planned).await?;
+        drop(planned);
+        crash(CrashPoint::AfterMessagesRecorded, None)?;
+        // The stored status of each record this run changes (the condition
+        // of its write): looked up for those records only, not for every
+        // action the book holds.
+        let previous = plan
+            .records
+            .iter()
+            .filter_map(|r| {
+                book.steps_of(&r.invoice_id)
+                    .iter()
+                    .find(|a| *a.action_id == *r.action_id)
+                    .map(|a| (r.action_id.clone(), a.status))
+            })
+            .collect();
+        let recorded = ledger.record_actions(&plan.records, &previous, day).await?;
+        report.recorded += recorded.written.len();
+        report.conflicts.extend(recorded.conflicts);
+        crash(CrashPoint::AfterRecording, None)
     }
 
     /// Delivers a batch of messages: the checks and the move to `sending`

@@ -203,6 +203,7 @@ async fn rehearse_async(
             holder: LeaseHolder::this_process(now()),
             now: &now,
             faults: None,
+            keep_records: usize::MAX,
         };
         let report = match sweeper.run(&ledger, &NullMailer, &req).await {
             Ok(r) => r,

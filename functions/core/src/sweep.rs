@@ -27,6 +27,7 @@ use policy_lang::{CustomerFacts, FactRow, Facts, InvoiceFacts, Policy, Program};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
 /// What a scorer sees: the book and the customer's record on the day.
 pub struct ScoreInput<'a> {
@@ -139,11 +140,86 @@ pub struct SweepPlan {
     /// Customers set aside, with the reason: their records cannot be
     /// worked on (an absurd amount). Everyone else is swept.
     pub unprocessable: Vec<(String, String)>,
+    /// Counts of the records, kept even when the records are not.
+    pub tally: Tally,
+}
+
+/// How many of a run's records of each kind there were, kept whether the
+/// records themselves are kept or not (a large run keeps only these).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Records by status.
+    pub by_status: BTreeMap<ActionStatus, usize>,
+    /// Records that are open call tasks (planned calls).
+    pub call_tasks: usize,
+    /// Records counted here but not kept in [`SweepPlan::records`].
+    pub not_kept: usize,
+}
+
+impl Tally {
+    fn add(&mut self, r: &ActionRecord) {
+        *self.by_status.entry(r.status).or_default() += 1;
+        if r.status == ActionStatus::Planned && r.channel == "call" {
+            self.call_tasks += 1;
+        }
+    }
 }
 
 impl SweepPlan {
+    /// Records of a status this plan made (kept or not).
     pub fn count(&self, status: ActionStatus) -> usize {
-        self.records.iter().filter(|r| r.status == status).count()
+        self.tally.by_status.get(&status).copied().unwrap_or(0)
+    }
+
+    /// All records this plan made (kept or not).
+    pub fn record_count(&self) -> usize {
+        self.tally.by_status.values().sum()
+    }
+
+    /// Whether [`SweepPlan::records`] holds every record the plan made.
+    pub fn records_complete(&self) -> bool {
+        self.tally.not_kept == 0
+    }
+
+    /// Adds a part of the sweep (some customers' plan) to this one, keeping
+    /// at most `keep` records in all: beyond it, the records are counted in
+    /// the tally and dropped, so a run over a large book holds one part's
+    /// records at a time, not every record of the run.
+    pub fn absorb(&mut self, part: SweepPlan, keep: usize) {
+        let SweepPlan {
+            date,
+            records,
+            messages,
+            held,
+            open_invoices,
+            not_covered,
+            approved_waiting,
+            unprocessable,
+            tally,
+        } = part;
+        self.date = self.date.or(date);
+        for (status, n) in tally.by_status {
+            *self.tally.by_status.entry(status).or_default() += n;
+        }
+        self.tally.call_tasks += tally.call_tasks;
+        self.tally.not_kept += tally.not_kept;
+        if self.tally.not_kept == 0 && self.records.len() + records.len() <= keep {
+            self.records.extend(records);
+        } else {
+            self.tally.not_kept += self.records.len() + records.len();
+            self.records = Vec::new();
+        }
+        self.messages.extend(messages);
+        self.held.extend(held);
+        self.open_invoices += open_invoices;
+        self.not_covered.extend(not_covered);
+        self.approved_waiting.extend(approved_waiting);
+        self.unprocessable.extend(unprocessable);
+    }
+
+    fn push(&mut self, r: ActionRecord) {
+        self.tally.add(&r);
+        self.records.push(r);
     }
 }
 
@@ -259,22 +335,87 @@ pub fn plan_sweep(
     day: NaiveDate,
     opts: &SweepOptions,
 ) -> SweepPlan {
-    let mut plan = SweepPlan {
-        date: Some(day),
-        ..SweepPlan::default()
-    };
-    // The policy lowered once to its flat program (decisions over
-    // pre-resolved fact rows); a policy it cannot lower is decided by the
-    // reference evaluator (the same decisions, a proptest says so).
-    let program = policy.program().ok();
-    for invoices in book
-        .invoices
-        .chunk_by(|a, b| a.customer_id == b.customer_id)
-    {
-        CustomerSweep::new(book, policy, program.as_ref(), scorer, day, opts)
-            .run(invoices, &mut plan);
-    }
+    let planner = Planner::new(policy, scorer, day, opts);
+    let mut plan = planner.empty();
+    planner.plan(book, &book.invoices, &mut plan);
     plan
+}
+
+/// Plans a sweep part by part: the customers of a book are independent, so
+/// a run can plan, record and forget some customers at a time
+/// ([`Planner::parts`]), and its memory does not grow with the records of
+/// the whole book. [`plan_sweep`] is the whole book as one part.
+pub struct Planner<'a> {
+    policy: &'a Policy,
+    /// The policy lowered once to its flat program (decisions over
+    /// pre-resolved fact rows); a policy it cannot lower is decided by the
+    /// reference evaluator (the same decisions, a proptest says so).
+    program: Option<Program>,
+    scorer: &'a dyn RiskScorer,
+    day: NaiveDate,
+    opts: &'a SweepOptions,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(
+        policy: &'a Policy,
+        scorer: &'a dyn RiskScorer,
+        day: NaiveDate,
+        opts: &'a SweepOptions,
+    ) -> Self {
+        Planner {
+            policy,
+            program: policy.program().ok(),
+            scorer,
+            day,
+            opts,
+        }
+    }
+
+    /// A plan of the day with nothing in it yet.
+    pub fn empty(&self) -> SweepPlan {
+        SweepPlan {
+            date: Some(self.day),
+            ..SweepPlan::default()
+        }
+    }
+
+    /// The book's invoices cut into parts of about `size` invoices, each
+    /// holding whole customers (a customer's invoices are adjacent).
+    pub fn parts(book: &Book, size: usize) -> impl Iterator<Item = &[Invoice]> {
+        let mut rest: &[Invoice] = &book.invoices;
+        std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            let mut end = size.clamp(1, rest.len());
+            while let (Some(a), Some(b)) = (rest.get(end - 1), rest.get(end)) {
+                if a.customer_id != b.customer_id {
+                    break;
+                }
+                end += 1;
+            }
+            let (part, next) = rest.split_at(end);
+            rest = next;
+            Some(part)
+        })
+    }
+
+    /// Plans the customers of `invoices` (whole customers of `book`) into
+    /// `plan`.
+    pub fn plan(&self, book: &Book, invoices: &[Invoice], plan: &mut SweepPlan) {
+        for invoices in invoices.chunk_by(|a, b| a.customer_id == b.customer_id) {
+            CustomerSweep::new(
+                book,
+                self.policy,
+                self.program.as_ref(),
+                self.scorer,
+                self.day,
+                self.opts,
+            )
+            .run(invoices, plan);
+        }
+    }
 }
 
 /// An open invoice the policy covers, on the ladder of its segment.
@@ -483,7 +624,7 @@ impl<'a> CustomerSweep<'a> {
                 "invoice settled before this went out (was {})",
                 a.status.as_str()
             ));
-            plan.records.push(r);
+            plan.push(r);
         }
     }
 
@@ -580,7 +721,7 @@ impl<'a> CustomerSweep<'a> {
                     a.status.as_str()
                 )
             });
-            plan.records.push(r);
+            plan.push(r);
         }
     }
 
@@ -615,7 +756,7 @@ impl<'a> CustomerSweep<'a> {
             r.experiment = Some("control-group".to_string());
             r.arm = Some("control".to_string());
             r.note = Some("skipped: the customer is in the policy's control group (no steps before the due date)".to_string());
-            plan.records.push(r);
+            plan.push(r);
         }
     }
 
@@ -711,7 +852,7 @@ impl<'a> CustomerSweep<'a> {
                 latest.offset_text(),
                 self.day
             ));
-            plan.records.push(r);
+            plan.push(r);
         }
         let mut r = self.record_for(at, latest);
         if r.status == ActionStatus::Deferred {
@@ -732,7 +873,7 @@ impl<'a> CustomerSweep<'a> {
                 resolved.experiment.unwrap_or_default()
             ));
             r.channel = "none".to_string();
-            plan.records.push(r);
+            plan.push(r);
             return;
         };
         r.label = action.label();
@@ -754,7 +895,7 @@ impl<'a> CustomerSweep<'a> {
                 done.decided_on,
                 done.status.as_str()
             ));
-            plan.records.push(r);
+            plan.push(r);
             return;
         }
         let Some(channel) = action.channel() else {
@@ -764,7 +905,7 @@ impl<'a> CustomerSweep<'a> {
         if latest.requires_approval {
             r.status = ActionStatus::AwaitingApproval;
             r.note = Some("waiting for a person to approve or reject".to_string());
-            plan.records.push(r);
+            plan.push(r);
             return;
         }
         pending.push(Pending {
@@ -898,7 +1039,7 @@ impl<'a> CustomerSweep<'a> {
                     let mut r = p.record;
                     r.status = ActionStatus::Deferred;
                     r.note = Some(format!("deferred: {reason}; retried on the next sweep"));
-                    plan.records.push(r);
+                    plan.push(r);
                 }
                 continue;
             }
@@ -911,7 +1052,7 @@ impl<'a> CustomerSweep<'a> {
                     let mut r = p.record;
                     r.status = ActionStatus::Planned;
                     r.note = Some(format!("call task for the `{}` queue", r.target));
-                    plan.records.push(r);
+                    plan.push(r);
                 }
                 continue;
             }
@@ -944,7 +1085,7 @@ impl<'a> CustomerSweep<'a> {
                 if !invoice_ids.contains(&r.invoice_id) {
                     invoice_ids.push(r.invoice_id.clone());
                 }
-                plan.records.push(r);
+                plan.push(r);
             }
             plan.messages.push(PlannedMessage {
                 message_id: mid,
@@ -973,7 +1114,70 @@ fn target(action: &CAction) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+
+    fn parts_book() -> Book {
+        use crate::testkit::book::{customer, invoice};
+        let customers: Vec<Customer> = (0..7).map(|c| customer(&format!("C{c}"))).collect();
+        // Customers with 1 to 4 invoices, due over a month before and after
+        // the sweep day: a backlog of steps, some due today.
+        let mut invoices = Vec::new();
+        for c in 0..7 {
+            for k in 0..=(c % 4) {
+                let due = crate::testkit::book::day("2027-02-01")
+                    + chrono::Duration::days(i64::from(c * 9 + k * 5));
+                invoices.push(invoice(
+                    &format!("I{c}-{k}"),
+                    &format!("C{c}"),
+                    &due.to_string(),
+                    "1200.00",
+                ));
+            }
+        }
+        Book::new(customers, invoices, Vec::new(), Vec::new(), Vec::new())
+    }
+
+    #[test]
+    fn a_sweep_planned_part_by_part_is_the_sweep_of_the_whole_book() {
+        let book = parts_book();
+        let policy = crate::testkit::book::compile(crate::testkit::book::POLICY).unwrap();
+        let day = crate::testkit::book::day("2027-03-02");
+        let opts = SweepOptions::default();
+        let whole = plan_sweep(&book, &policy, &PriorLateRate, day, &opts);
+        assert!(whole.record_count() > 10, "the book makes records");
+        assert_eq!(whole.record_count(), whole.records.len());
+        assert!(whole.records_complete());
+        let planner = Planner::new(&policy, &PriorLateRate, day, &opts);
+        for size in [1, 2, 3, 5, 100] {
+            let parts: Vec<&[Invoice]> = Planner::parts(&book, size).collect();
+            // Whole customers, in order, every invoice once.
+            assert_eq!(parts.concat(), book.invoices, "size {size}");
+            for w in parts.windows(2) {
+                assert_ne!(
+                    w[0].last().map(|i| &i.customer_id),
+                    w[1].first().map(|i| &i.customer_id),
+                    "a customer cut in two at size {size}"
+                );
+            }
+            let mut kept = planner.empty();
+            let mut counted = planner.empty();
+            for part in parts {
+                let mut p = planner.empty();
+                planner.plan(&book, part, &mut p);
+                kept.absorb(p.clone(), usize::MAX);
+                counted.absorb(p, 3);
+            }
+            let json = |p: &SweepPlan| serde_json::to_value(p).unwrap();
+            assert_eq!(json(&kept), json(&whole), "size {size}");
+            // Beyond the limit, only the counts are kept; they are the same.
+            assert!(counted.records.is_empty() && !counted.records_complete());
+            assert_eq!(counted.tally.by_status, whole.tally.by_status);
+            assert_eq!(counted.tally.call_tasks, whole.tally.call_tasks);
+            assert_eq!(counted.record_count(), whole.record_count());
+            assert_eq!(counted.messages, whole.messages);
+        }
+    }
 
     #[test]
     fn ids_are_the_digests_of_their_parts() {

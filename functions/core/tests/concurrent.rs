@@ -41,6 +41,7 @@ fn two_runs_at_once_send_once() {
                             holder: LeaseHolder::this_process(chrono::Utc::now()),
                             now: &now,
                             faults: None,
+                            keep_records: usize::MAX,
                         };
                         barrier.wait();
                         env.sweeper()

@@ -119,6 +119,7 @@ fn a_first_release_home_is_upgraded_and_its_leftovers_finished() {
         holder: LeaseHolder::this_process(chrono::Utc::now()),
         now: &now,
         faults: None,
+        keep_records: usize::MAX,
     };
     let report = env.sweeper().run_blocking(&store, &mailer, &req).unwrap();
     // The emails go out; the plan offer, whose schedule the first release

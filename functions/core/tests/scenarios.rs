@@ -206,6 +206,7 @@ impl Scenario {
             holder: LeaseHolder::this_process(chrono::Utc::now()),
             now: &now,
             faults: None,
+            keep_records: usize::MAX,
         };
         self.env
             .runtime()

@@ -194,6 +194,7 @@ impl<L: Ledger, M: Mailer> SweepService<L, M> {
             holder,
             now: clock,
             faults: None,
+            keep_records: 0,
         };
         let run = self
             .sweeper()

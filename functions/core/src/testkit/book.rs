@@ -192,6 +192,7 @@ impl Env {
             holder,
             now: &now,
             faults: crash,
+            keep_records: usize::MAX,
         };
         let result = self.sweeper().run(h.ledger(), mailer, &req).await;
         // The next run is a new process, after a crash's lease has expired.

@@ -28,6 +28,13 @@ pub enum StoreError {
         key: String,
         source: serde_json::Error,
     },
+    #[error("a stored record could not be read ({table} `{key}`): its {column} is `{value}`")]
+    BadValue {
+        table: &'static str,
+        key: String,
+        column: &'static str,
+        value: String,
+    },
     #[error("a record could not be written: {0}")]
     Encode(serde_json::Error),
     #[error("action `{0}` does not exist")]
@@ -82,6 +89,8 @@ pub trait Store {
 
 pub struct SqliteStore {
     pub(crate) conn: Connection,
+    /// Reads and writes action records as rows (the shared contexts cached).
+    pub(crate) rows: crate::ledger::rows::RowCodec,
 }
 
 const SCHEMA: &str = "
@@ -95,17 +104,12 @@ CREATE TABLE IF NOT EXISTS payments (payment_id TEXT PRIMARY KEY, invoice_id TEX
 CREATE TABLE IF NOT EXISTS events (
     event_id TEXT PRIMARY KEY, date TEXT NOT NULL, type TEXT NOT NULL,
     invoice_id TEXT, action_id TEXT, message_id TEXT, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS actions (
-    action_id TEXT PRIMARY KEY, invoice_id TEXT NOT NULL, customer_id TEXT NOT NULL,
-    status TEXT NOT NULL, body TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS actions_by_status ON actions (status);
 CREATE TABLE IF NOT EXISTS action_log (
     action_id TEXT NOT NULL, seq INTEGER NOT NULL, day TEXT NOT NULL, status TEXT NOT NULL,
-    note TEXT, by TEXT, risk REAL, PRIMARY KEY (action_id, seq));
+    note TEXT, by TEXT, risk REAL, PRIMARY KEY (action_id, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS payments_by_invoice ON payments (invoice_id);
 CREATE INDEX IF NOT EXISTS events_by_invoice ON events (invoice_id);
-CREATE INDEX IF NOT EXISTS actions_by_customer ON actions (customer_id);
 CREATE TABLE IF NOT EXISTS messages (
     message_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, status TEXT NOT NULL,
     planned_on TEXT NOT NULL, body TEXT NOT NULL);
@@ -154,21 +158,23 @@ impl SqliteStore {
         })?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.execute_batch(SCHEMA)?;
-        crate::ledger::sqlite::migrate(&conn)?;
+        let rows = crate::ledger::rows::RowCodec::default();
+        crate::ledger::sqlite::migrate(&conn, &rows)?;
         // 64 MiB of page cache instead of SQLite's 2 MiB: a sweep that
         // records many actions inserts them at random places of the id
         // indexes, and a small cache writes the same pages out again and
         // again. SQLite takes the memory only as pages are used.
         conn.execute_batch(CACHE)?;
-        Ok(SqliteStore { conn })
+        Ok(SqliteStore { conn, rows })
     }
 
     /// A private in-memory database, for tests and simulations.
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
         let conn = Connection::open_in_memory()?;
         conn.execute_batch(SCHEMA)?;
-        crate::ledger::sqlite::migrate(&conn)?;
-        Ok(SqliteStore { conn })
+        let rows = crate::ledger::rows::RowCodec::default();
+        crate::ledger::sqlite::migrate(&conn, &rows)?;
+        Ok(SqliteStore { conn, rows })
     }
 
     /// An in-memory copy of this database: simulations replay on it and
@@ -179,7 +185,10 @@ impl SqliteStore {
             let backup = rusqlite::backup::Backup::new(&self.conn, &mut target)?;
             backup.run_to_completion(1024, std::time::Duration::ZERO, None)?;
         }
-        Ok(SqliteStore { conn: target })
+        Ok(SqliteStore {
+            conn: target,
+            rows: crate::ledger::rows::RowCodec::default(),
+        })
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
@@ -434,7 +443,7 @@ impl Store for SqliteStore {
         // Actions, the bulk of a store that has run for a while, go
         // straight into their groups.
         let mut actions = ActionsByInvoice::default();
-        self.each("actions", "action_id", |a| actions.push(a))?;
+        self.each_action("", [], |a| actions.push(a))?;
         Ok(Book::with_actions(
             self.all("customers", "customer_id")?,
             self.all("invoices", "invoice_id")?,
@@ -451,6 +460,7 @@ impl Store for SqliteStore {
         day: NaiveDate,
         by: Option<&str>,
     ) -> Result<(), StoreError> {
+        let context = self.rows.context_id(&self.conn, record)?;
         let tx = self.conn.savepoint()?;
         let current: Option<String> = tx
             .prepare_cached("SELECT status FROM actions WHERE action_id = ?1")?
@@ -470,31 +480,26 @@ impl Store for SqliteStore {
                     .join(" or "),
             });
         }
-        tx.prepare_cached("UPDATE actions SET status = ?2, body = ?3 WHERE action_id = ?1")?
-            .execute(params![
-                record.action_id,
-                record.status.as_str(),
-                encode(record)?
-            ])?;
+        crate::ledger::rows::write(
+            &mut tx.prepare_cached(crate::ledger::rows::UPDATE)?,
+            record,
+            context,
+            &[],
+        )?;
         Self::log(&tx, record, day, by)?;
         tx.commit()?;
         Ok(())
     }
 
     fn action(&self, action_id: &str) -> Result<Option<ActionRecord>, StoreError> {
-        let body: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT body FROM actions WHERE action_id = ?1",
-                [action_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        body.map(|b| decode("actions", action_id, &b)).transpose()
+        let mut found = None;
+        self.each_action("WHERE action_id = ?1", [action_id], |a| found = Some(a))?;
+        Ok(found)
     }
 
     fn actions(&self) -> Result<Vec<ActionRecord>, StoreError> {
-        let mut v: Vec<ActionRecord> = self.all("actions", "action_id")?;
+        let mut v: Vec<ActionRecord> = Vec::new();
+        self.each_action("", [], |a| v.push(a))?;
         v.sort_by(|a, b| {
             (a.decided_on, &a.customer_id, &a.action_id).cmp(&(
                 b.decided_on,

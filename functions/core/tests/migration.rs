@@ -14,7 +14,7 @@ use collect_core::delivery::RunRequest;
 use collect_core::domain::ActionStatus;
 use collect_core::ledger::sqlite::SCHEMA_VERSION;
 use collect_core::ledger::{LeaseHolder, MessageStatus, Scope};
-use collect_core::store::SqliteStore;
+use collect_core::store::{SqliteStore, Store};
 use collect_core::sweep::{PriorLateRate, SweepOptions, plan_sweep};
 use collect_core::testkit::book::{Env, day};
 use collect_core::testkit::conformance::{DAY, the_book};
@@ -142,4 +142,155 @@ fn a_first_release_home_is_upgraded_and_its_leftovers_finished() {
             .iter()
             .all(|m| !m.status.is_unfinished())
     );
+}
+
+/// The schema of the release before this one (schema 2): actions and their
+/// trail in rowid tables, each action one JSON body.
+const SCHEMA_V2: &str = "
+PRAGMA journal_mode = WAL;
+CREATE TABLE customers (customer_id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE invoices (
+    invoice_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, due_date TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX invoices_by_customer ON invoices (customer_id);
+CREATE TABLE payments (payment_id TEXT PRIMARY KEY, invoice_id TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE events (
+    event_id TEXT PRIMARY KEY, date TEXT NOT NULL, type TEXT NOT NULL,
+    invoice_id TEXT, action_id TEXT, message_id TEXT, body TEXT NOT NULL);
+CREATE TABLE actions (
+    action_id TEXT PRIMARY KEY, invoice_id TEXT NOT NULL, customer_id TEXT NOT NULL,
+    status TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX actions_by_status ON actions (status);
+CREATE TABLE action_log (
+    action_id TEXT NOT NULL, seq INTEGER NOT NULL, day TEXT NOT NULL, status TEXT NOT NULL,
+    note TEXT, by TEXT, risk REAL, PRIMARY KEY (action_id, seq));
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE INDEX payments_by_invoice ON payments (invoice_id);
+CREATE INDEX events_by_invoice ON events (invoice_id);
+CREATE INDEX actions_by_customer ON actions (customer_id);
+CREATE TABLE messages (
+    message_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, status TEXT NOT NULL,
+    planned_on TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX messages_by_status ON messages (status);
+CREATE TABLE leases (name TEXT PRIMARY KEY, body TEXT NOT NULL);
+INSERT INTO meta (key, value) VALUES ('schema_version', '2');
+";
+
+#[test]
+fn a_home_of_the_last_release_is_upgraded_with_its_actions_and_trail_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let env = Env::new();
+    let (customers, invoices) = the_book();
+    let book = Book::new(customers.clone(), invoices.clone(), vec![], vec![], vec![]);
+    let options = SweepOptions {
+        git_revision: Some("abc123-dirty".to_string()),
+        bundle_revision: Some("bundle-1".to_string()),
+        ..SweepOptions::default()
+    };
+    let plan = plan_sweep(&book, &env.policy, &PriorLateRate, day(DAY), &options);
+    // What the last release left after a completed day: the messages sent,
+    // the rest as decided, each with a line of trail (one with two).
+    let mut records = plan.records.clone();
+    for r in &mut records {
+        if r.message_id.is_some() {
+            r.status = ActionStatus::Sent;
+            r.sent_on = Some(day(DAY));
+        }
+    }
+    records[0].note = Some("a note with \"quotes\" and ünïcode".to_string());
+    records[0].decided_by = Some("ana@example.com".to_string());
+    records[0].decided_at = Some(day(DAY));
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_V2).unwrap();
+        for c in &customers {
+            conn.execute(
+                "INSERT INTO customers VALUES (?1, ?2)",
+                params![c.customer_id, serde_json::to_string(c).unwrap()],
+            )
+            .unwrap();
+        }
+        for i in &invoices {
+            conn.execute(
+                "INSERT INTO invoices VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    i.invoice_id,
+                    i.customer_id,
+                    i.due_date.to_string(),
+                    serde_json::to_string(i).unwrap()
+                ],
+            )
+            .unwrap();
+        }
+        for r in &records {
+            conn.execute(
+                "INSERT INTO actions VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    r.action_id,
+                    r.invoice_id,
+                    r.customer_id,
+                    r.status.as_str(),
+                    serde_json::to_string(r).unwrap()
+                ],
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO action_log VALUES (?1, 1, ?2, ?3, ?4, NULL, ?5)",
+                params![r.action_id, DAY, r.status.as_str(), r.note, r.risk],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO action_log VALUES (?1, 2, ?2, 'approved', NULL, 'ana@example.com', NULL)",
+            params![records[0].action_id, DAY],
+        )
+        .unwrap();
+    }
+
+    let mut store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store.meta("schema_version").unwrap(),
+        Some(SCHEMA_VERSION.to_string())
+    );
+    // Every record reads back exactly as written, and so does the trail.
+    let mut expected = records.clone();
+    expected.sort_by(|a, b| a.action_id.cmp(&b.action_id));
+    let mut stored = Store::actions(&store).unwrap();
+    stored.sort_by(|a, b| a.action_id.cmp(&b.action_id));
+    assert_eq!(stored, expected);
+    let trail = store.action_log(&records[0].action_id).unwrap();
+    assert_eq!(trail.len(), 2);
+    assert_eq!(trail[1].by.as_deref(), Some("ana@example.com"));
+    assert_eq!(trail[0].note, records[0].note);
+
+    // The same day again changes nothing; the next day goes on from it.
+    let mailer = RecordingMailer::default();
+    let now = chrono::Utc::now;
+    let req = RunRequest {
+        scope: Scope::All,
+        day: day(DAY),
+        dry_run: false,
+        holder: LeaseHolder::this_process(chrono::Utc::now()),
+        now: &now,
+        faults: None,
+        keep_records: usize::MAX,
+    };
+    let mut sweeper = env.sweeper();
+    sweeper.options = options;
+    let report = sweeper.run_blocking(&store, &mailer, &req).unwrap();
+    assert!(report.sent.is_empty(), "{report:?}");
+    assert_eq!(report.recorded, 0, "{report:?}");
+    let next = day(DAY).succ_opt().unwrap();
+    let report = sweeper
+        .run_blocking(&store, &mailer, &RunRequest { day: next, ..req })
+        .unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    // A transition by a person is written as a row and read back.
+    let mut r = Store::action(&store, &records[1].action_id)
+        .unwrap()
+        .unwrap();
+    let from = r.status;
+    r.status = ActionStatus::Rejected;
+    store.transition(&r, &[from], next, Some("bo")).unwrap();
+    assert_eq!(Store::action(&store, &r.action_id).unwrap().unwrap(), r);
 }

@@ -28,6 +28,8 @@ use std::collections::HashMap;
 
 pub mod memory;
 #[cfg(feature = "sqlite")]
+pub(crate) mod rows;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 /// Which part of the book a sweep covers.

@@ -2,6 +2,7 @@
 //! tables of the book). Each write is its own transaction, so a process
 //! killed at any point leaves every write before it in place and none after.
 
+use super::rows::{self, RowCodec};
 use super::{
     LIVE, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Move, Recorded,
     Scope, StoredMessage, lease_decision, take_over_decision,
@@ -14,8 +15,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{BTreeMap, HashMap};
 
 /// The schema version this build writes. 1: the first release (no message
-/// or lease tables); 2: messages recorded with their content, leases.
-pub const SCHEMA_VERSION: u32 = 2;
+/// or lease tables); 2: messages recorded with their content, leases;
+/// 3: actions as rows with shared contexts, no JSON (see [`super::rows`]).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Brings a database written by an earlier release up to
 /// [`SCHEMA_VERSION`]. The tables are created by the schema script; this
@@ -24,7 +26,8 @@ pub const SCHEMA_VERSION: u32 = 2;
 /// recorded as messages, rebuilt from their actions (a plan offer's
 /// schedule was never recorded then: the checks before sending cancel it
 /// and the next sweep offers it again).
-pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+pub(crate) fn migrate(conn: &Connection, codec: &RowCodec) -> Result<(), StoreError> {
+    conn.execute_batch(rows::ACTIONS_TABLE)?;
     add_log_risk(conn)?;
     let version: Option<String> = conn
         .query_row(
@@ -37,6 +40,24 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     if version >= SCHEMA_VERSION {
         return Ok(());
     }
+    let old_actions: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('actions') WHERE name = 'body'")?
+        .exists([])?;
+    if version < 2 && old_actions {
+        messages_from_actions(conn)?;
+    }
+    rows::upgrade(conn, codec)?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [SCHEMA_VERSION.to_string()],
+    )?;
+    Ok(())
+}
+
+/// Schema 2: the messages a crash left in a schema-1 home, recorded as
+/// messages from their actions.
+fn messages_from_actions(conn: &Connection) -> Result<(), StoreError> {
     let tx = conn.unchecked_transaction()?;
     {
         let mut stmt = tx.prepare(
@@ -69,11 +90,6 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
             ])?;
         }
     }
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        [SCHEMA_VERSION.to_string()],
-    )?;
     tx.commit()?;
     Ok(())
 }
@@ -144,31 +160,6 @@ fn read_lease(conn: &Connection, name: &str) -> Result<Option<Lease>, StoreError
     body.map(|b| decode("leases", name, &b)).transpose()
 }
 
-/// The fields of a stored action a compact book keeps, read from its JSON
-/// without building the rest (strings borrowed where they have no escapes).
-#[derive(serde::Deserialize)]
-struct SlimAction<'a> {
-    #[serde(borrow)]
-    action_id: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    invoice_id: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    policy_name: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    segment: std::borrow::Cow<'a, str>,
-    status: ActionStatus,
-    step_offset: i64,
-    #[serde(borrow)]
-    channel: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    label: std::borrow::Cow<'a, str>,
-    decided_on: NaiveDate,
-    #[serde(default)]
-    sent_on: Option<NaiveDate>,
-    #[serde(default, borrow)]
-    message_id: Option<std::borrow::Cow<'a, str>>,
-}
-
 impl SqliteStore {
     /// The book a sweep needs: every action as a compact [`Step`], the full
     /// records of the live ones only (see [`Book::compact`]).
@@ -177,45 +168,52 @@ impl SqliteStore {
         let mut steps = StepsByInvoice::default();
         let mut live = ActionsByInvoice::default();
         {
+            // The live records whole; of the others, the step's columns only.
             let mut stmt = self
                 .conn
-                .prepare("SELECT action_id, status, body FROM actions")?;
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
-                let status = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
-                let body = row.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
-                let corrupt = |source| -> Result<StoreError, rusqlite::Error> {
-                    Ok(StoreError::Corrupt {
+                .prepare(&format!("SELECT {} FROM actions", rows::COLUMNS))?;
+            let mut found = stmt.query([])?;
+            while let Some(row) = found.next()? {
+                let status = row.get_ref(3)?.as_str().map_err(rusqlite::Error::from)?;
+                let Some(status) = ActionStatus::parse(status) else {
+                    return Err(StoreError::BadValue {
                         table: "actions",
-                        key: row.get::<_, String>(0)?,
-                        source,
-                    })
+                        key: row.get(0)?,
+                        column: "status",
+                        value: status.to_string(),
+                    });
                 };
-                if ActionStatus::parse(status).is_some_and(is_live) {
-                    let a: ActionRecord = match serde_json::from_str(body) {
-                        Ok(a) => a,
-                        Err(e) => return Err(corrupt(e)?),
-                    };
+                if is_live(status) {
+                    let a = self.rows.read(&self.conn, row)?;
                     steps.push(&a.invoice_id, Step::of(&a, &mut strings));
                     live.push(a);
                 } else {
-                    let a: SlimAction<'_> = match serde_json::from_str(body) {
-                        Ok(a) => a,
-                        Err(e) => return Err(corrupt(e)?),
+                    let text = |k: usize| -> Result<&str, StoreError> {
+                        Ok(row.get_ref(k)?.as_str().map_err(rusqlite::Error::from)?)
                     };
+                    let context = self.rows.context(&self.conn, row.get(11)?)?;
                     let step = Step {
-                        action_id: a.action_id.as_ref().into(),
-                        policy_name: strings.get(&a.policy_name),
-                        segment: strings.get(&a.segment),
-                        status: a.status,
-                        step_offset: a.step_offset,
-                        channel: crate::book::channel(&a.channel),
-                        label: strings.get(&a.label),
-                        decided_on: a.decided_on,
-                        sent_on: a.sent_on,
-                        message_id: a.message_id.as_deref().map(Into::into),
+                        action_id: text(0)?.into(),
+                        policy_name: strings.get(&context.policy_name),
+                        segment: strings.get(text(13)?),
+                        status,
+                        step_offset: row.get(9)?,
+                        channel: crate::book::channel(text(6)?),
+                        label: strings.get(text(7)?),
+                        decided_on: rows::day(text(0)?, "decided_on", text(4)?)?,
+                        sent_on: row
+                            .get_ref(21)?
+                            .as_str_or_null()
+                            .map_err(rusqlite::Error::from)?
+                            .map(|d| rows::day(text(0)?, "sent_on", d))
+                            .transpose()?,
+                        message_id: row
+                            .get_ref(18)?
+                            .as_str_or_null()
+                            .map_err(rusqlite::Error::from)?
+                            .map(Into::into),
                     };
-                    steps.push(&a.invoice_id, step);
+                    steps.push(text(1)?, step);
                 }
             }
         }
@@ -247,16 +245,25 @@ impl SqliteStore {
     /// Every action of the given customer, grouped by invoice.
     fn customer_actions(&self, customer_id: &str) -> Result<ActionsByInvoice, StoreError> {
         let mut out = ActionsByInvoice::default();
+        self.each_action("WHERE customer_id = ?1", [customer_id], |a| out.push(a))?;
+        Ok(out)
+    }
+
+    /// Each action record the `filter` (a `WHERE` clause) selects.
+    pub(crate) fn each_action(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+        mut f: impl FnMut(ActionRecord),
+    ) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT action_id, body FROM actions WHERE customer_id = ?1")?;
-        let mut rows = stmt.query([customer_id])?;
-        while let Some(row) = rows.next()? {
-            let id: String = row.get(0)?;
-            let body: String = row.get(1)?;
-            out.push(decode("actions", &id, &body)?);
+            .prepare_cached(&format!("SELECT {} FROM actions {filter}", rows::COLUMNS))?;
+        let mut found = stmt.query(params)?;
+        while let Some(row) = found.next()? {
+            f(self.rows.read(&self.conn, row)?);
         }
-        Ok(out)
+        Ok(())
     }
 
     fn rows<T: serde::de::DeserializeOwned>(
@@ -327,6 +334,8 @@ impl Ledger for SqliteStore {
         previous: &HashMap<String, ActionStatus>,
         day: NaiveDate,
     ) -> Result<Recorded, LedgerError> {
+        // The shared contexts first, outside the transaction (see RowCodec).
+        let contexts = self.rows.context_ids(&self.conn, records)?;
         let tx = self
             .conn
             .unchecked_transaction()
@@ -334,57 +343,28 @@ impl Ledger for SqliteStore {
         let mut out = Recorded::default();
         {
             let mut add = tx
-                .prepare_cached(
-                    "INSERT INTO actions (action_id, invoice_id, customer_id, status, body)
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (action_id) DO NOTHING",
-                )
+                .prepare_cached(&format!(
+                    "{} ON CONFLICT (action_id) DO NOTHING",
+                    rows::INSERT
+                ))
                 .map_err(StoreError::from)?;
             let mut put = tx
-                .prepare_cached(
-                    "UPDATE actions SET status = ?2, body = ?3 WHERE action_id = ?1 AND status = ?4",
-                )
-                .map_err(StoreError::from)?;
-            let mut get = tx
-                .prepare_cached("SELECT status, body FROM actions WHERE action_id = ?1")
+                .prepare_cached(&format!("{} AND status = ?23", rows::UPDATE))
                 .map_err(StoreError::from)?;
             let mut logged: Vec<&ActionRecord> = Vec::new();
-            for r in records {
-                let body = encode(r)?;
+            for (r, context) in records.iter().zip(contexts) {
                 let written = match previous.get(&r.action_id) {
-                    None => {
-                        add.execute(params![
-                            r.action_id,
-                            r.invoice_id,
-                            r.customer_id,
-                            r.status.as_str(),
-                            body
-                        ])
-                        .map_err(StoreError::from)?
-                            == 1
-                    }
-                    Some(seen) => {
-                        let stored: Option<(String, String)> = get
-                            .query_row([&r.action_id], |row| Ok((row.get(0)?, row.get(1)?)))
-                            .optional()
-                            .map_err(StoreError::from)?;
-                        match stored {
-                            Some((_, old)) if old == body => {
-                                out.written.push(r.action_id.clone());
-                                continue;
-                            }
-                            Some((status, _)) if status == seen.as_str() => {
-                                put.execute(params![
-                                    r.action_id,
-                                    r.status.as_str(),
-                                    body,
-                                    seen.as_str()
-                                ])
-                                .map_err(StoreError::from)?
-                                    == 1
-                            }
-                            _ => false,
+                    None => rows::write(&mut add, r, context, &[])? == 1,
+                    Some(seen) => match rows::same_as_stored(&self.rows, &tx, r)? {
+                        Some((_, true)) => {
+                            out.written.push(r.action_id.clone());
+                            continue;
                         }
-                    }
+                        Some((status, false)) if status == *seen => {
+                            rows::write(&mut put, r, context, &[&seen.as_str()])? == 1
+                        }
+                        _ => false,
+                    },
                 };
                 if written {
                     // Every change is a line of the trail (a retry deferred
@@ -414,6 +394,7 @@ impl Ledger for SqliteStore {
         expected: &[ActionStatus],
         day: NaiveDate,
     ) -> Result<bool, LedgerError> {
+        let context = self.rows.context_id(&self.conn, record)?;
         let tx = self
             .conn
             .unchecked_transaction()
@@ -424,14 +405,12 @@ impl Ledger for SqliteStore {
         if !expected.contains(&current) {
             return Ok(false);
         }
-        tx.prepare_cached("UPDATE actions SET status = ?2, body = ?3 WHERE action_id = ?1")
-            .map_err(StoreError::from)?
-            .execute(params![
-                record.action_id,
-                record.status.as_str(),
-                encode(record)?
-            ])
-            .map_err(StoreError::from)?;
+        rows::write(
+            &mut tx.prepare_cached(rows::UPDATE).map_err(StoreError::from)?,
+            record,
+            context,
+            &[],
+        )?;
         SqliteStore::log(&tx, record, day, record.decided_by.as_deref())?;
         tx.commit().map_err(StoreError::from)?;
         Ok(true)
@@ -522,6 +501,10 @@ impl Ledger for SqliteStore {
     }
 
     async fn move_batch(&self, moves: &[Move]) -> Result<Vec<Option<Vec<bool>>>, LedgerError> {
+        let contexts: Vec<Vec<i64>> = moves
+            .iter()
+            .map(|mv| self.rows.context_ids(&self.conn, &mv.actions))
+            .collect::<Result<_, _>>()?;
         let tx = self
             .conn
             .unchecked_transaction()
@@ -536,10 +519,8 @@ impl Ledger for SqliteStore {
             let mut get = tx
                 .prepare_cached("SELECT status FROM actions WHERE action_id = ?1")
                 .map_err(StoreError::from)?;
-            let mut put = tx
-                .prepare_cached("UPDATE actions SET status = ?2, body = ?3 WHERE action_id = ?1")
-                .map_err(StoreError::from)?;
-            for mv in moves {
+            let mut put = tx.prepare_cached(rows::UPDATE).map_err(StoreError::from)?;
+            for (mv, contexts) in moves.iter().zip(contexts) {
                 // The message's condition first: when it fails, nothing of
                 // this move is written.
                 let n = message
@@ -555,7 +536,7 @@ impl Ledger for SqliteStore {
                     continue;
                 }
                 let mut moved = Vec::with_capacity(mv.actions.len());
-                for a in &mv.actions {
+                for (a, context) in mv.actions.iter().zip(contexts) {
                     let current: Option<String> = get
                         .query_row([&a.action_id], |r| r.get(0))
                         .optional()
@@ -565,8 +546,7 @@ impl Ledger for SqliteStore {
                         .and_then(ActionStatus::parse)
                         .is_some_and(|c| LIVE.contains(&c));
                     if ok {
-                        put.execute(params![a.action_id, a.status.as_str(), encode(a)?])
-                            .map_err(StoreError::from)?;
+                        rows::write(&mut put, a, context, &[])?;
                         SqliteStore::log(&tx, a, mv.day, a.decided_by.as_deref())?;
                     }
                     moved.push(ok);

@@ -9,6 +9,10 @@
 //!   unfinished message of its shard with one Query (even when the
 //!   customer has no open invoice any more); the write that finishes it
 //!   removes the index keys;
+//! - an action is `C#<customer>`/`ACTION#<action id>` (written in
+//!   [`super::dynamo`]): its [`ActionRecord`] in `doc`, its status, and its
+//!   audit trail in `trail`, one line appended by every write that changes
+//!   it;
 //! - a lease is `L#<name>`/`LEASE`, taken with a conditional put (nobody
 //!   holds it, its holder's time ran out, or it is ours).
 

@@ -177,14 +177,18 @@ fn each_function_may_make_exactly_the_table_calls_it_makes() {
     let r = &t["Resources"];
     let set = |a: &[&str]| -> BTreeSet<String> { a.iter().map(|s| s.to_string()).collect() };
     // The sweep worker: the ledger (`aws/ledger.rs`, `aws/dynamo.rs`) reads
-    // with Query and GetItem, writes with conditional PutItem, and gives
-    // its shard's lease back with DeleteItem.
+    // with Query, GetItem and BatchGetItem (unfinished messages), writes
+    // messages and leases with conditional PutItem and actions with
+    // conditional UpdateItem (the write appends to the action's trail), and
+    // gives its shard's lease back with DeleteItem.
     assert_eq!(
         dynamodb_actions(&r["SweepWorkerFunction"]),
         set(&[
             "dynamodb:Query",
             "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
             "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
             "dynamodb:DeleteItem"
         ])
     );

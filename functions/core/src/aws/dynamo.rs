@@ -8,18 +8,21 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, PutRequest, ReturnValuesOnConditionCheckFailure, WriteRequest,
+};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::AwsError;
-use super::keys::{self, DOC, GSI1, GSI1PK, GSI1SK, KIND, PK, SK, STATUS, TTL};
+use super::keys::{self, DOC, GSI1, GSI1PK, GSI1SK, KIND, PK, SK, STATUS, TRAIL, TTL};
 use crate::book::Book;
 use crate::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
 use crate::ingest::Patch;
-use crate::ledger::Recorded;
+use crate::ledger::{LogEntry, Recorded};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
@@ -28,7 +31,7 @@ pub const MAIL_EVENT_DAYS: i64 = 400;
 /// BatchWriteItem takes at most 25 requests.
 const BATCH: usize = 25;
 /// Attempts at re-sending `UnprocessedItems` before giving up.
-const BATCH_ATTEMPTS: u32 = 8;
+pub(super) const BATCH_ATTEMPTS: u32 = 8;
 /// How many customer partitions are read at once.
 const PARALLEL_QUERIES: usize = 16;
 /// How many conditional action writes are in flight at once.
@@ -188,17 +191,6 @@ impl Dynamo {
             "payment",
             encode(p)?,
         ))
-    }
-
-    fn action_item(r: &ActionRecord) -> Result<Item, AwsError> {
-        let mut it = item(
-            keys::customer_pk(&r.customer_id),
-            keys::action_sk(&r.action_id),
-            "action",
-            encode(r)?,
-        );
-        it.insert(STATUS.to_string(), s(r.status.as_str()));
-        Ok(it)
     }
 
     // ------------------------------------------------------------ records
@@ -749,17 +741,19 @@ impl Dynamo {
     /// Records a sweep's actions. A new action is written only if no item
     /// has its id; a changed one only if its stored status is still the
     /// one the sweep saw (`previous`). Refused writes are conflicts: another
-    /// run got there first, and this run must not act on them.
+    /// run got there first, and this run must not act on them. Each write
+    /// adds the line of `day` to the action's trail.
     ///
-    /// Each write is its own conditional PutItem (DynamoDB has no batch of
-    /// conditional writes short of a transaction, which costs twice), up to
-    /// [`PARALLEL_WRITES`] at a time; the answer keeps the order of
+    /// Each write is its own conditional UpdateItem (DynamoDB has no batch
+    /// of conditional writes short of a transaction, which costs twice), up
+    /// to [`PARALLEL_WRITES`] at a time; the answer keeps the order of
     /// `records`. An error stops the recording: what was written stays
     /// written, and the next run sees it as recorded (as after a crash).
     pub async fn record_actions(
         &self,
         records: &[ActionRecord],
         previous: &HashMap<String, ActionStatus>,
+        day: NaiveDate,
     ) -> Result<Recorded, AwsError> {
         let mut out = Recorded::default();
         for chunk in records.chunks(PARALLEL_WRITES) {
@@ -769,13 +763,13 @@ impl Dynamo {
                 let r = r.clone();
                 let expected: Vec<ActionStatus> =
                     previous.get(&r.action_id).copied().into_iter().collect();
-                tasks.spawn(async move { (i, me.put_action(&r, &expected).await) });
+                tasks.spawn(async move { (i, me.put_action(&r, &expected, day).await) });
             }
             let mut written = vec![false; chunk.len()];
             while let Some(joined) = tasks.join_next().await {
                 let (i, result) = joined.map_err(|e| AwsError::Service {
                     service: "DynamoDB",
-                    operation: "PutItem",
+                    operation: "UpdateItem",
                     message: format!("a write task failed: {e}"),
                     retryable: true,
                 })?;
@@ -796,34 +790,111 @@ impl Dynamo {
 
     /// Writes an action if its stored status is one of `expected` (or, with
     /// none, if it does not exist). `Ok(false)` when the condition fails.
+    ///
+    /// The same UpdateItem appends the change to the action's audit trail
+    /// (the item's `trail` list: day, status, note, by, risk — what
+    /// SQLite's `action_log` keeps), so the trail costs no request of its
+    /// own and is never out of step with the record. A record written again
+    /// unchanged (a rerun of a day) is answered as written and adds no line:
+    /// the condition refuses it and returns the stored item, whose document
+    /// is the same.
+    ///
+    /// Size: DynamoDB items are limited to 400 KB. A line is about 100–300
+    /// bytes (the note is the longest part) and an action changes a few
+    /// times in its life (planned, sending, sent; a deferral a day while a
+    /// cap holds), so a trail stays far below the limit: a thousand lines
+    /// would still be under a third of it.
     pub async fn put_action(
         &self,
         r: &ActionRecord,
         expected: &[ActionStatus],
+        day: NaiveDate,
     ) -> Result<bool, AwsError> {
-        let mut put = self
+        let doc = encode(r)?;
+        let mut update = self
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(Self::action_item(r)?));
+            .key(PK, s(keys::customer_pk(&r.customer_id)))
+            .key(SK, s(keys::action_sk(&r.action_id)))
+            .update_expression(
+                "SET #kind = :kind, #doc = :doc, #status = :status, \
+                 #trail = list_append(if_not_exists(#trail, :empty), :line)",
+            )
+            .expression_attribute_names("#kind", KIND)
+            .expression_attribute_names("#doc", DOC)
+            .expression_attribute_names("#status", STATUS)
+            .expression_attribute_names("#trail", TRAIL)
+            .expression_attribute_values(":kind", s("action"))
+            .expression_attribute_values(":doc", s(doc.clone()))
+            .expression_attribute_values(":status", s(r.status.as_str()))
+            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":line", AttributeValue::L(vec![trail_line(r, day)]));
         if expected.is_empty() {
-            put = put
+            update = update
                 .condition_expression("attribute_not_exists(#pk)")
                 .expression_attribute_names("#pk", PK);
         } else {
             let names: Vec<String> = (0..expected.len()).map(|i| format!(":s{i}")).collect();
-            put = put
-                .condition_expression(format!("#status IN ({})", names.join(", ")))
-                .expression_attribute_names("#status", STATUS);
+            update = update
+                .condition_expression(format!(
+                    "#status IN ({}) AND #doc <> :doc",
+                    names.join(", ")
+                ))
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                );
             for (name, st) in names.iter().zip(expected) {
-                put = put.expression_attribute_values(name, s(st.as_str()));
+                update = update.expression_attribute_values(name, s(st.as_str()));
             }
         }
-        match put.send().await {
+        match update.send().await {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
-            Err(e) => Err(AwsError::sdk("DynamoDB", "PutItem", e)),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(refused)) => {
+                    // Refused: written already as it is (answered as
+                    // written, no new line), or another run moved it.
+                    let stored = refused.item();
+                    let unchanged = stored.is_some_and(|it| {
+                        get_s(it, DOC) == Some(doc.as_str())
+                            && get_s(it, STATUS)
+                                .is_some_and(|st| expected.iter().any(|x| x.as_str() == st))
+                    });
+                    Ok(unchanged)
+                }
+                _ => Err(AwsError::sdk("DynamoDB", "UpdateItem", e)),
+            },
         }
+    }
+
+    /// An action's audit trail, oldest first (empty when the action is not
+    /// known): one consistent GetItem of the trail attribute only.
+    pub async fn action_trail(
+        &self,
+        customer_id: &str,
+        action_id: &str,
+    ) -> Result<Vec<LogEntry>, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::customer_pk(customer_id)))
+            .key(SK, s(keys::action_sk(action_id)))
+            .projection_expression("#trail")
+            .expression_attribute_names("#trail", TRAIL)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("DynamoDB", "GetItem", e))?;
+        let lines = match out.item.as_ref().and_then(|it| it.get(TRAIL)) {
+            Some(AttributeValue::L(lines)) => lines.as_slice(),
+            _ => &[],
+        };
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| read_trail_line(action_id, i, line))
+            .collect()
     }
 
     pub async fn action(
@@ -876,7 +947,66 @@ impl Dynamo {
     }
 }
 
+/// One line of an action's trail: `day` and `status` always; `note`,
+/// `by` and `risk` when the record has them (short, so a line stays small).
+fn trail_line(r: &ActionRecord, day: NaiveDate) -> AttributeValue {
+    let mut line = HashMap::new();
+    line.insert("day".to_string(), s(day.to_string()));
+    line.insert("status".to_string(), s(r.status.as_str()));
+    if let Some(note) = &r.note {
+        line.insert("note".to_string(), s(note.clone()));
+    }
+    if let Some(by) = &r.decided_by {
+        line.insert("by".to_string(), s(by.clone()));
+    }
+    // A number DynamoDB can hold: a finite one (a risk is a probability).
+    if let Some(risk) = r.risk.filter(|r| r.is_finite()) {
+        line.insert("risk".to_string(), AttributeValue::N(risk.to_string()));
+    }
+    AttributeValue::M(line)
+}
+
+/// A stored trail line, as the port's [`LogEntry`] (`seq` from 1).
+fn read_trail_line(
+    action_id: &str,
+    index: usize,
+    line: &AttributeValue,
+) -> Result<LogEntry, AwsError> {
+    let corrupt = |reason: String| AwsError::Corrupt {
+        key: format!("{}{action_id}/{TRAIL}[{index}]", keys::ACTION_PREFIX),
+        reason,
+    };
+    let AttributeValue::M(m) = line else {
+        return Err(corrupt("not a map".to_string()));
+    };
+    let text = |name: &str| match m.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.clone()),
+        _ => None,
+    };
+    let day = text("day")
+        .ok_or_else(|| corrupt("no `day`".to_string()))?
+        .parse::<NaiveDate>()
+        .map_err(|e| corrupt(format!("`day`: {e}")))?;
+    let status = text("status").ok_or_else(|| corrupt("no `status`".to_string()))?;
+    let risk = match m.get("risk") {
+        Some(AttributeValue::N(v)) => Some(
+            v.parse::<f64>()
+                .map_err(|e| corrupt(format!("`risk` `{v}`: {e}")))?,
+        ),
+        _ => None,
+    };
+    Ok(LogEntry {
+        action_id: action_id.to_string(),
+        seq: i64::try_from(index).unwrap_or(i64::MAX).saturating_add(1),
+        day,
+        status,
+        note: text("note"),
+        by: text("by"),
+        risk,
+    })
+}
+
 /// 50 ms, 100 ms, 200 ms, … capped at 5 s.
-fn backoff(attempt: u32) -> Duration {
+pub(super) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(50u64.saturating_mul(1u64 << attempt.min(7)).min(5_000))
 }

@@ -24,6 +24,10 @@ pub const DOC: &str = "doc";
 pub const KIND: &str = "kind";
 pub const STATUS: &str = "status";
 pub const CUSTOMER_ID: &str = "customer_id";
+/// An action's audit trail: a list of maps, one per change of the action,
+/// appended by the write that makes the change (see
+/// [`super::dynamo::Dynamo::put_action`]).
+pub const TRAIL: &str = "trail";
 
 pub const CUSTOMER_SK: &str = "CUSTOMER";
 pub const REF_SK: &str = "REF";

@@ -9,30 +9,38 @@
 //!   unfinished message of its shard with one Query (even when the
 //!   customer has no open invoice any more); the write that finishes it
 //!   removes the index keys;
+//! - an action is `C#<customer>`/`ACTION#<action id>` (written in
+//!   [`super::dynamo`]): its [`ActionRecord`] in `doc`, its status, and its
+//!   audit trail in `trail`, one line appended by every write that changes
+//!   it;
 //! - a lease is `L#<name>`/`LEASE`, taken with a conditional put (nobody
 //!   holds it, its holder's time ran out, or it is ours).
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::AwsError;
-use super::dynamo::{Dynamo, Item, conditional_failed, decode, encode, get_s, item, n, s};
+use super::dynamo::{
+    BATCH_ATTEMPTS, Dynamo, Item, backoff, conditional_failed, decode, encode, get_s, item, n, s,
+};
 use super::keys::{self, GSI1, GSI1PK, GSI1SK, PK, SK, STATUS};
 use crate::book::Book;
 use crate::domain::{ActionRecord, ActionStatus};
 use crate::ledger::{
-    Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Recorded, Scope,
-    StoredMessage,
+    Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, LogEntry, MessageStatus, Move, Recorded,
+    Scope, StoredMessage, move_one,
 };
 
 /// The attribute holding a lease's expiry, in epoch milliseconds.
 const EXPIRES_MS: &str = "expires_ms";
 /// The attribute holding a lease holder's run id.
 const HOLDER: &str = "holder";
-/// How many message writes are in flight at once.
+/// How many message writes (or moves of a batch) are in flight at once.
 const PARALLEL_PUTS: usize = 16;
+/// BatchGetItem takes at most 100 keys.
+const BATCH_GET: usize = 100;
 
 impl From<AwsError> for LedgerError {
     fn from(e: AwsError) -> LedgerError {
@@ -135,21 +143,87 @@ impl Dynamo {
                 .send()
                 .await
                 .map_err(|e| AwsError::sdk("DynamoDB", "Query", e))?;
-            for it in page.items() {
-                // The index holds keys only: read the message itself
-                // (consistently: its status decides what this run does).
-                if let Some(pk) = get_s(it, PK) {
-                    if let Some(full) = self.get(pk.to_string(), keys::MESSAGE_SK).await? {
-                        let m: StoredMessage = decode(&full)?;
-                        if m.status.is_unfinished() {
-                            out.push(m);
-                        }
-                    }
+            // The index holds keys only: the messages themselves are read
+            // consistently (their status decides what this run does), a
+            // hundred to a request.
+            let keys: Vec<String> = page
+                .items()
+                .iter()
+                .filter_map(|it| get_s(it, PK))
+                .map(str::to_string)
+                .collect();
+            for full in self.get_messages(&keys).await? {
+                let m: StoredMessage = decode(&full)?;
+                if m.status.is_unfinished() {
+                    out.push(m);
                 }
             }
             match page.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Message items by partition key, with consistent BatchGetItem
+    /// requests of at most [`BATCH_GET`] keys; keys DynamoDB leaves
+    /// unprocessed are asked again with backoff, a bounded number of times.
+    /// Messages not found are left out; the order is DynamoDB's.
+    async fn get_messages(&self, pks: &[String]) -> Result<Vec<Item>, AwsError> {
+        let mut out = Vec::with_capacity(pks.len());
+        for chunk in pks.chunks(BATCH_GET) {
+            let mut pending: Vec<Item> = chunk
+                .iter()
+                .map(|pk| {
+                    Item::from([
+                        (PK.to_string(), s(pk.clone())),
+                        (SK.to_string(), s(keys::MESSAGE_SK)),
+                    ])
+                })
+                .collect();
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                if attempt > 0 {
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                if attempt >= BATCH_ATTEMPTS {
+                    return Err(AwsError::Service {
+                        service: "DynamoDB",
+                        operation: "BatchGetItem",
+                        message: format!(
+                            "{} message(s) still unprocessed after {BATCH_ATTEMPTS} attempts",
+                            pending.len()
+                        ),
+                        retryable: true,
+                    });
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(pending))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| AwsError::Corrupt {
+                        key: "(batch get)".to_string(),
+                        reason: e.to_string(),
+                    })?;
+                let page = self
+                    .client()
+                    .batch_get_item()
+                    .request_items(self.table(), request)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::sdk("DynamoDB", "BatchGetItem", e))?;
+                out.extend(
+                    page.responses
+                        .and_then(|mut r| r.remove(self.table()))
+                        .unwrap_or_default(),
+                );
+                pending = page
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(self.table()))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                attempt += 1;
             }
         }
         Ok(out)
@@ -183,21 +257,27 @@ impl Ledger for Dynamo {
         &self,
         records: &[ActionRecord],
         previous: &HashMap<String, ActionStatus>,
-        _day: NaiveDate,
+        day: NaiveDate,
     ) -> Result<Recorded, LedgerError> {
-        Ok(Dynamo::record_actions(self, records, previous).await?)
+        Ok(Dynamo::record_actions(self, records, previous, day).await?)
     }
 
     async fn move_action(
         &self,
         record: &ActionRecord,
         expected: &[ActionStatus],
-        _day: NaiveDate,
+        day: NaiveDate,
     ) -> Result<bool, LedgerError> {
         if expected.is_empty() {
             return Ok(false);
         }
-        Ok(self.put_action(record, expected).await?)
+        Ok(self.put_action(record, expected, day).await?)
+    }
+
+    async fn trail(&self, action: &ActionRecord) -> Result<Vec<LogEntry>, LedgerError> {
+        Ok(self
+            .action_trail(&action.customer_id, &action.action_id)
+            .await?)
     }
 
     async fn put_message(&self, m: &StoredMessage) -> Result<bool, LedgerError> {
@@ -235,6 +315,35 @@ impl Ledger for Dynamo {
                 }
             }
             out.extend(written);
+        }
+        Ok(out)
+    }
+
+    /// The moves of a batch run concurrently, up to [`PARALLEL_PUTS`] at
+    /// a time; each move's writes keep their order and their conditions
+    /// ([`move_one`], as the default runs them one move after another), and
+    /// the answer keeps the order of `moves`.
+    async fn move_batch(&self, moves: &[Move]) -> Result<Vec<Option<Vec<bool>>>, LedgerError> {
+        let mut out = Vec::with_capacity(moves.len());
+        for chunk in moves.chunks(PARALLEL_PUTS) {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (i, mv) in chunk.iter().enumerate() {
+                let me = self.clone();
+                let mv = mv.clone();
+                tasks.spawn(async move { (i, move_one(&me, &mv).await) });
+            }
+            let mut results = vec![None; chunk.len()];
+            while let Some(joined) = tasks.join_next().await {
+                let (i, result) = joined.map_err(|e| LedgerError::Service {
+                    service: "DynamoDB",
+                    operation: "UpdateItem",
+                    message: format!("a move task failed: {e}"),
+                })?;
+                if let Some(slot) = results.get_mut(i) {
+                    *slot = result?;
+                }
+            }
+            out.extend(results);
         }
         Ok(out)
     }

@@ -37,6 +37,11 @@
 //!   on `I#<invoice>`/`REF` for the customer, then a write in its partition;
 //! - **training**: Query `GSI1PK = S#<shard>#CUSTOMERS` for the customers of
 //!   each shard, then their histories;
+//! - **the unfinished messages of a shard**: Query
+//!   `GSI1PK = S#<shard>#MESSAGES` (keys only), then the messages
+//!   themselves with consistent BatchGetItem requests of up to 100 keys
+//!   (an index read is never consistent, and their status decides who
+//!   sends);
 //! - **mail events** for a message (reconciliation before a re-send):
 //!   Query `PK = M#<message id>`, `SK begins_with EVENT#`.
 //!
@@ -49,7 +54,11 @@
 //! - a new action is written with `attribute_not_exists(PK)` on its
 //!   deterministic id, a changed one on the condition that its status is
 //!   still the one the sweep saw: a retried or concurrent sweep cannot
-//!   record (or send) twice;
+//!   record (or send) twice. Every action write is one UpdateItem that
+//!   also appends the change to the item's `trail` list (day, status,
+//!   note, by, risk: SQLite's `action_log`), so the audit trail costs no
+//!   request of its own and is read with the action
+//!   ([`crate::ledger::Ledger::trail`]);
 //! - mail events and the event de-duplication items carry the TTL attribute
 //!   `expires_at` (epoch seconds) and expire; invoice facts (disputes,
 //!   promises, plans) do not, as a two-year-old dispute still decides how

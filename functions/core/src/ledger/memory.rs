@@ -214,6 +214,10 @@ impl Ledger for MemoryLedger {
         Ok(true)
     }
 
+    async fn trail(&self, action: &ActionRecord) -> Result<Vec<LogEntry>, LedgerError> {
+        Ok(self.action_log(&action.action_id))
+    }
+
     async fn put_message(&self, m: &StoredMessage) -> Result<bool, LedgerError> {
         let mut state = self.lock();
         if state

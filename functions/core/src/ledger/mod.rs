@@ -316,6 +316,12 @@ pub trait Ledger {
         day: NaiveDate,
     ) -> Result<bool, LedgerError>;
 
+    /// An action's audit trail, oldest first: one line per change of the
+    /// action (empty when it is unknown). The record locates it (on
+    /// DynamoDB the trail is kept on the action's item, in its customer's
+    /// partition).
+    async fn trail(&self, action: &ActionRecord) -> Result<Vec<LogEntry>, LedgerError>;
+
     /// Records a planned message unless one with its id exists; returns
     /// whether it was written. A `cancelled` one (never handed to the mail
     /// service) is planned again: its actions were deferred and are due
@@ -360,29 +366,7 @@ pub trait Ledger {
     async fn move_batch(&self, moves: &[Move]) -> Result<Vec<Option<Vec<bool>>>, LedgerError> {
         let mut out = Vec::with_capacity(moves.len());
         for mv in moves {
-            let taking = mv.next.status == MessageStatus::Sending;
-            if taking && !self.move_message(&mv.next, mv.from).await? {
-                out.push(None);
-                continue;
-            }
-            if !taking {
-                match self.message(&mv.next.message_id).await? {
-                    Some(m) if m.status == mv.from => {}
-                    _ => {
-                        out.push(None);
-                        continue;
-                    }
-                }
-            }
-            let mut moved = Vec::with_capacity(mv.actions.len());
-            for a in &mv.actions {
-                moved.push(self.move_action(a, &LIVE, mv.day).await?);
-            }
-            if !taking && !self.move_message(&mv.next, mv.from).await? {
-                out.push(None);
-                continue;
-            }
-            out.push(Some(moved));
+            out.push(move_one(self, mv).await?);
         }
         Ok(out)
     }
@@ -413,6 +397,33 @@ pub trait Ledger {
         let _ = (holder, now, ttl);
         Ok(LeaseOutcome::HeldBy(dead.clone()))
     }
+}
+
+/// One move of the default [`Ledger::move_batch`], item by item, in the
+/// order that keeps a crash between two writes recoverable (see there).
+/// Adapters that write moves concurrently run this for each.
+pub async fn move_one<L: Ledger + ?Sized>(
+    ledger: &L,
+    mv: &Move,
+) -> Result<Option<Vec<bool>>, LedgerError> {
+    let taking = mv.next.status == MessageStatus::Sending;
+    if taking && !ledger.move_message(&mv.next, mv.from).await? {
+        return Ok(None);
+    }
+    if !taking {
+        match ledger.message(&mv.next.message_id).await? {
+            Some(m) if m.status == mv.from => {}
+            _ => return Ok(None),
+        }
+    }
+    let mut moved = Vec::with_capacity(mv.actions.len());
+    for a in &mv.actions {
+        moved.push(ledger.move_action(a, &LIVE, mv.day).await?);
+    }
+    if !taking && !ledger.move_message(&mv.next, mv.from).await? {
+        return Ok(None);
+    }
+    Ok(Some(moved))
 }
 
 /// The decision of [`take_over_lease`](Ledger::take_over_lease): the dead

@@ -416,6 +416,10 @@ impl Ledger for SqliteStore {
         Ok(true)
     }
 
+    async fn trail(&self, action: &ActionRecord) -> Result<Vec<super::LogEntry>, LedgerError> {
+        Ok(crate::store::Store::action_log(self, &action.action_id)?)
+    }
+
     async fn put_message(&self, m: &StoredMessage) -> Result<bool, LedgerError> {
         Ok(self
             .put_messages(std::slice::from_ref(m))

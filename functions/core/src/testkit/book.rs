@@ -246,9 +246,6 @@ impl Harness for MemoryHarness {
     async fn messages(&self) -> Vec<StoredMessage> {
         self.ledger.messages()
     }
-    async fn action_log(&self, action_id: &str) -> Option<Vec<crate::ledger::LogEntry>> {
-        Some(self.ledger.action_log(action_id))
-    }
 }
 
 /// The SQLite adapter under test (a private in-memory database, or a file).
@@ -306,9 +303,5 @@ impl Harness for SqliteHarness {
     }
     async fn messages(&self) -> Vec<StoredMessage> {
         self.ledger.all_messages().expect("messages read")
-    }
-    async fn action_log(&self, action_id: &str) -> Option<Vec<crate::ledger::LogEntry>> {
-        use crate::store::Store;
-        Some(self.ledger.action_log(action_id).expect("trail read"))
     }
 }

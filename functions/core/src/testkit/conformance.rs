@@ -571,9 +571,10 @@ pub async fn a_rerun_keeps_the_caps<H: Harness>(h: &H) {
 }
 
 /// A retry adds to the audit trail, never rewrites it: an action deferred
-/// twice and then planned keeps three lines, each with the note and the
-/// risk of its moment; the record holds the latest, its note never prefixed
-/// twice. (Adapters without a trail are checked on the record only.)
+/// twice, then planned, then taken for sending keeps four lines, each with
+/// the note and the risk of its moment (a rerun that changes nothing adds
+/// none); the record holds the latest, its note never prefixed twice.
+/// Every adapter keeps a trail and reads it through the port.
 pub async fn a_retry_adds_to_the_trail<H: Harness>(h: &H) {
     h.put_customer(&customer("C6")).await;
     for (id, due) in [("F1", "2027-02-17"), ("F2", "2027-02-24"), ("F3", DAY)] {
@@ -635,9 +636,35 @@ pub async fn a_retry_adds_to_the_trail<H: Harness>(h: &H) {
         (now.status, now.risk, now.note),
         (ActionStatus::Planned, Some(0.75), None)
     );
-    let Some(trail) = h.action_log(&offer.action_id).await else {
-        return;
-    };
+    // Recorded again unchanged (a rerun of the day): written, no new line.
+    let previous = HashMap::from([(again.action_id.clone(), ActionStatus::Planned)]);
+    let rerun = h
+        .ledger()
+        .record_actions(std::slice::from_ref(&planned), &previous, third)
+        .await
+        .unwrap();
+    assert_eq!(
+        rerun.written,
+        vec![again.action_id.clone()],
+        "[{}]",
+        h.name()
+    );
+    // Moved by delivery: one more line, the move's.
+    let mut sending = planned.clone();
+    sending.status = ActionStatus::Sending;
+    assert!(
+        h.ledger()
+            .move_action(&sending, &[ActionStatus::Planned], third)
+            .await
+            .unwrap(),
+        "[{}]",
+        h.name()
+    );
+    let trail = h
+        .ledger()
+        .trail(&planned)
+        .await
+        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
     let lines: Vec<(NaiveDate, &str, Option<f64>)> = trail
         .iter()
         .map(|e| (e.day, e.status.as_str(), e.risk))
@@ -648,6 +675,7 @@ pub async fn a_retry_adds_to_the_trail<H: Harness>(h: &H) {
             (day(DAY), "deferred", offer.risk),
             (next, "deferred", again.risk),
             (third, "planned", Some(0.75)),
+            (third, "sending", Some(0.75)),
         ],
         "[{}] {trail:?}",
         h.name()
@@ -655,6 +683,8 @@ pub async fn a_retry_adds_to_the_trail<H: Harness>(h: &H) {
     assert_eq!(trail[0].note, offer.note, "[{}]", h.name());
     assert_eq!(trail[1].note, again.note, "[{}]", h.name());
     assert_eq!(trail[2].note, None, "[{}]", h.name());
+    let seqs: Vec<i64> = trail.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4], "[{}]", h.name());
 }
 
 /// Every scenario above, in one call, each on a fresh harness from `make`.

@@ -11,7 +11,7 @@
 )]
 
 use crate::domain::{ActionRecord, Customer, Event, Invoice, Payment};
-use crate::ledger::{Ledger, LogEntry, StoredMessage};
+use crate::ledger::{Ledger, StoredMessage};
 
 pub mod book;
 pub mod conformance;
@@ -32,10 +32,4 @@ pub trait Harness {
     async fn actions(&self) -> Vec<ActionRecord>;
     /// Every message recorded, in any order.
     async fn messages(&self) -> Vec<StoredMessage>;
-    /// An action's audit trail, oldest first; `None` for an adapter that
-    /// keeps none (DynamoDB keeps the current record only).
-    async fn action_log(&self, action_id: &str) -> Option<Vec<LogEntry>> {
-        let _ = action_id;
-        None
-    }
 }

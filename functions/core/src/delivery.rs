@@ -519,13 +519,10 @@ impl Sweeper<'_> {
     ) -> Result<(), RunError> {
         let day = req.day;
         let now = (req.now)();
-        let mut books: HashMap<String, Book> = HashMap::new();
-        for m in &batch {
-            if !books.contains_key(&m.customer_id) {
-                let fresh = ledger.customer_book(&m.customer_id).await?;
-                books.insert(m.customer_id.clone(), fresh);
-            }
-        }
+        let mut ids: Vec<&str> = batch.iter().map(|m| m.customer_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let books = ledger.customer_books(&ids).await?;
         let empty = Book::default();
         // Contacts this batch is about to make, per customer: the checks of
         // a customer's second message count the first.

@@ -297,6 +297,22 @@ pub trait Ledger {
     /// before a message is sent). Empty when the customer is unknown.
     async fn customer_book(&self, customer_id: &str) -> Result<Book, LedgerError>;
 
+    /// [`Ledger::customer_book`] of several customers at once (the checks
+    /// of a batch of messages), each id once; an unknown customer's book is
+    /// empty. An adapter that can read them together overrides it.
+    async fn customer_books(
+        &self,
+        customer_ids: &[&str],
+    ) -> Result<HashMap<String, Book>, LedgerError> {
+        let mut out = HashMap::with_capacity(customer_ids.len());
+        for id in customer_ids {
+            if !out.contains_key(*id) {
+                out.insert((*id).to_string(), self.customer_book(id).await?);
+            }
+        }
+        Ok(out)
+    }
+
     /// Records a sweep's actions: a new one only if its id is unknown, a
     /// changed one only if its stored status is still `previous[id]`.
     /// Every status change is logged for `day`.

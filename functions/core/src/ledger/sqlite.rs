@@ -242,11 +242,81 @@ impl SqliteStore {
         Ok(out)
     }
 
-    /// Every action of the given customer, grouped by invoice.
-    fn customer_actions(&self, customer_id: &str) -> Result<ActionsByInvoice, StoreError> {
-        let mut out = ActionsByInvoice::default();
-        self.each_action("WHERE customer_id = ?1", [customer_id], |a| out.push(a))?;
-        Ok(out)
+    /// The books of several customers, each table read once for all of
+    /// them (`customer_id IN` a JSON array of the ids).
+    fn books_of(&self, customer_ids: &[&str]) -> Result<HashMap<String, Book>, StoreError> {
+        #[derive(Default)]
+        struct Parts {
+            customers: Vec<crate::domain::Customer>,
+            invoices: Vec<crate::domain::Invoice>,
+            payments: Vec<crate::domain::Payment>,
+            events: Vec<crate::domain::Event>,
+            actions: ActionsByInvoice,
+        }
+        let ids = encode(&customer_ids)?;
+        let mut parts: HashMap<String, Parts> = customer_ids
+            .iter()
+            .map(|id| ((*id).to_string(), Parts::default()))
+            .collect();
+        const IN: &str = "IN (SELECT value FROM json_each(?1))";
+        let mut each = |sql: &str,
+                        f: &mut dyn FnMut(&mut Parts, &str, &str) -> Result<(), StoreError>|
+         -> Result<(), StoreError> {
+            let mut stmt = self.conn.prepare_cached(sql)?;
+            let mut rows = stmt.query([&ids])?;
+            while let Some(row) = rows.next()? {
+                let customer = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+                let key = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+                let body = row.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+                if let Some(p) = parts.get_mut(customer) {
+                    f(p, key, body)?;
+                }
+            }
+            Ok(())
+        };
+        each(
+            &format!("SELECT customer_id, customer_id, body FROM customers WHERE customer_id {IN}"),
+            &mut |p, k, b| Ok(p.customers.push(decode("customers", k, b)?)),
+        )?;
+        each(
+            &format!("SELECT customer_id, invoice_id, body FROM invoices WHERE customer_id {IN}"),
+            &mut |p, k, b| Ok(p.invoices.push(decode("invoices", k, b)?)),
+        )?;
+        each(
+            &format!(
+                "SELECT i.customer_id, p.payment_id, p.body FROM invoices i
+                 JOIN payments p ON p.invoice_id = i.invoice_id WHERE i.customer_id {IN}"
+            ),
+            &mut |p, k, b| Ok(p.payments.push(decode("payments", k, b)?)),
+        )?;
+        each(
+            &format!(
+                "SELECT i.customer_id, e.event_id, e.body FROM invoices i
+                 JOIN events e ON e.invoice_id = i.invoice_id WHERE i.customer_id {IN}"
+            ),
+            &mut |p, k, b| Ok(p.events.push(decode("events", k, b)?)),
+        )?;
+        {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT {} FROM actions WHERE customer_id {IN}",
+                rows::COLUMNS
+            ))?;
+            let mut found = stmt.query([&ids])?;
+            while let Some(row) = found.next()? {
+                let a = self.rows.read(&self.conn, row)?;
+                if let Some(p) = parts.get_mut(&a.customer_id) {
+                    p.actions.push(a);
+                }
+            }
+        }
+        Ok(parts
+            .into_iter()
+            .map(|(id, p)| {
+                let book =
+                    Book::with_actions(p.customers, p.invoices, p.payments, p.events, p.actions);
+                (id, book)
+            })
+            .collect())
     }
 
     /// Each action record the `filter` (a `WHERE` clause) selects.
@@ -266,23 +336,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn rows<T: serde::de::DeserializeOwned>(
-        &self,
-        table: &'static str,
-        sql: &str,
-        key: &str,
-    ) -> Result<Vec<T>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        let mut rows = stmt.query([key])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            let id: String = row.get(0)?;
-            let body: String = row.get(1)?;
-            out.push(decode(table, &id, &body)?);
-        }
-        Ok(out)
-    }
-
     /// The stored status of an action, if it exists.
     fn action_status(&self, action_id: &str) -> Result<Option<ActionStatus>, StoreError> {
         let s: Option<String> = self
@@ -300,32 +353,17 @@ impl Ledger for SqliteStore {
     }
 
     async fn customer_book(&self, customer_id: &str) -> Result<Book, LedgerError> {
-        let customers = self.rows(
-            "customers",
-            "SELECT customer_id, body FROM customers WHERE customer_id = ?1",
-            customer_id,
-        )?;
-        let invoices = self.rows(
-            "invoices",
-            "SELECT invoice_id, body FROM invoices WHERE customer_id = ?1",
-            customer_id,
-        )?;
-        let payments = self.rows(
-            "payments",
-            "SELECT p.payment_id, p.body FROM payments p JOIN invoices i ON p.invoice_id = i.invoice_id
-             WHERE i.customer_id = ?1",
-            customer_id,
-        )?;
-        let events = self.rows(
-            "events",
-            "SELECT e.event_id, e.body FROM events e JOIN invoices i ON e.invoice_id = i.invoice_id
-             WHERE i.customer_id = ?1",
-            customer_id,
-        )?;
-        let actions = self.customer_actions(customer_id)?;
-        Ok(Book::with_actions(
-            customers, invoices, payments, events, actions,
-        ))
+        Ok(self
+            .books_of(&[customer_id])?
+            .remove(customer_id)
+            .unwrap_or_default())
+    }
+
+    async fn customer_books(
+        &self,
+        customer_ids: &[&str],
+    ) -> Result<HashMap<String, Book>, LedgerError> {
+        Ok(self.books_of(customer_ids)?)
     }
 
     async fn record_actions(

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::AwsError;
 use super::keys::{self, DOC, GSI1, GSI1PK, GSI1SK, KIND, PK, SK, STATUS, TTL};
 use crate::book::Book;
-use crate::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
+use crate::domain::{ActionId, ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
 use crate::ingest::Patch;
 use crate::ledger::Recorded;
 
@@ -759,7 +759,7 @@ impl Dynamo {
     pub async fn record_actions(
         &self,
         records: &[ActionRecord],
-        previous: &HashMap<String, ActionStatus>,
+        previous: &HashMap<ActionId, ActionStatus>,
     ) -> Result<Recorded, AwsError> {
         let mut out = Recorded::default();
         for chunk in records.chunks(PARALLEL_WRITES) {

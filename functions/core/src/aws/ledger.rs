@@ -21,7 +21,7 @@ use super::AwsError;
 use super::dynamo::{Dynamo, Item, conditional_failed, decode, encode, get_s, item, n, s};
 use super::keys::{self, GSI1, GSI1PK, GSI1SK, PK, SK, STATUS};
 use crate::book::Book;
-use crate::domain::{ActionRecord, ActionStatus};
+use crate::domain::{ActionId, ActionRecord, ActionStatus};
 use crate::ledger::{
     Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Recorded, Scope,
     StoredMessage,
@@ -182,7 +182,7 @@ impl Ledger for Dynamo {
     async fn record_actions(
         &self,
         records: &[ActionRecord],
-        previous: &HashMap<String, ActionStatus>,
+        previous: &HashMap<ActionId, ActionStatus>,
         _day: NaiveDate,
     ) -> Result<Recorded, LedgerError> {
         Ok(Dynamo::record_actions(self, records, previous).await?)

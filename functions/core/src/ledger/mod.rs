@@ -19,7 +19,9 @@
 //! them with a minimal executor).
 
 use crate::book::Book;
-use crate::domain::{ActionRecord, ActionStatus};
+use crate::domain::{
+    ActionId, ActionRecord, ActionStatus, Channel, CustomerId, InvoiceId, MessageId,
+};
 use crate::sweep::PlannedMessage;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -105,12 +107,12 @@ impl MessageStatus {
 /// to the mail service it is never handed over again, on any day.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredMessage {
-    pub message_id: String,
-    pub customer_id: String,
-    pub channel: String,
+    pub message_id: MessageId,
+    pub customer_id: CustomerId,
+    pub channel: Channel,
     pub template: String,
-    pub action_ids: Vec<String>,
-    pub invoice_ids: Vec<String>,
+    pub action_ids: Vec<ActionId>,
+    pub invoice_ids: Vec<InvoiceId>,
     /// For a plan offer: the schedule offered, `(due date, amount)`.
     pub plan: Option<Vec<(NaiveDate, Decimal)>>,
     pub tags: Vec<(String, String)>,
@@ -137,7 +139,7 @@ impl StoredMessage {
         StoredMessage {
             message_id: m.message_id.clone(),
             customer_id: m.customer_id.clone(),
-            channel: m.channel.clone(),
+            channel: m.channel,
             template: m.template.clone(),
             action_ids: m.action_ids.clone(),
             invoice_ids: m.invoice_ids.clone(),
@@ -157,7 +159,7 @@ impl StoredMessage {
         PlannedMessage {
             message_id: self.message_id.clone(),
             customer_id: self.customer_id.clone(),
-            channel: self.channel.clone(),
+            channel: self.channel,
             template: self.template.clone(),
             action_ids: self.action_ids.clone(),
             invoice_ids: self.invoice_ids.clone(),
@@ -172,7 +174,7 @@ impl StoredMessage {
 /// each keeps the note and the risk of its own moment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LogEntry {
-    pub action_id: String,
+    pub action_id: ActionId,
     pub seq: i64,
     pub day: NaiveDate,
     pub status: String,
@@ -209,9 +211,9 @@ pub struct Move {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Recorded {
     /// Written by this run.
-    pub written: Vec<String>,
+    pub written: Vec<ActionId>,
     /// Refused by their condition: another run recorded or moved them first.
-    pub conflicts: Vec<String>,
+    pub conflicts: Vec<ActionId>,
 }
 
 /// Who holds (or asks for) a lease.
@@ -301,7 +303,7 @@ pub trait Ledger {
     async fn record_actions(
         &self,
         records: &[ActionRecord],
-        previous: &HashMap<String, ActionStatus>,
+        previous: &HashMap<ActionId, ActionStatus>,
         day: NaiveDate,
     ) -> Result<Recorded, LedgerError>;
 

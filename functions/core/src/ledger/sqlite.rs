@@ -7,7 +7,7 @@ use super::{
     Scope, StoredMessage, lease_decision, take_over_decision,
 };
 use crate::book::{ActionsByInvoice, Book, Interner, Step, StepsByInvoice, is_live};
-use crate::domain::{ActionRecord, ActionStatus};
+use crate::domain::{ActionId, ActionRecord, ActionStatus, InvoiceId};
 use crate::store::{SqliteStore, StoreError, decode, encode, sort_key};
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -49,7 +49,7 @@ pub(crate) fn migrate(conn: &Connection) -> Result<(), StoreError> {
             let body: String = row.get(1)?;
             let a: ActionRecord = decode("actions", &id, &body)?;
             if let Some(mid) = a.message_id.clone() {
-                groups.entry(mid).or_default().push(a);
+                groups.entry(mid.into()).or_default().push(a);
             }
         }
         let mut put = tx.prepare(
@@ -95,7 +95,7 @@ fn rebuilt_message(message_id: &str, actions: &[ActionRecord]) -> Option<StoredM
     let lead = actions
         .iter()
         .max_by_key(|a| (a.step_offset, a.invoice_id.as_str()))?;
-    let mut invoice_ids: Vec<String> = Vec::new();
+    let mut invoice_ids: Vec<InvoiceId> = Vec::new();
     for a in actions {
         if !invoice_ids.contains(&a.invoice_id) {
             invoice_ids.push(a.invoice_id.clone());
@@ -103,15 +103,15 @@ fn rebuilt_message(message_id: &str, actions: &[ActionRecord]) -> Option<StoredM
     }
     let sending = actions.iter().any(|a| a.status == ActionStatus::Sending);
     Some(StoredMessage {
-        message_id: message_id.to_string(),
+        message_id: message_id.into(),
         customer_id: lead.customer_id.clone(),
-        channel: lead.channel.clone(),
+        channel: lead.channel,
         template: lead.target.clone(),
         action_ids: actions.iter().map(|a| a.action_id.clone()).collect(),
         invoice_ids,
         plan: None,
         tags: vec![
-            ("channel".to_string(), lead.channel.clone()),
+            ("channel".to_string(), lead.channel.to_string()),
             ("template".to_string(), lead.target.clone()),
         ],
         planned_on: actions.iter().map(|a| a.decided_on).min()?,
@@ -324,7 +324,7 @@ impl Ledger for SqliteStore {
     async fn record_actions(
         &self,
         records: &[ActionRecord],
-        previous: &HashMap<String, ActionStatus>,
+        previous: &HashMap<ActionId, ActionStatus>,
         day: NaiveDate,
     ) -> Result<Recorded, LedgerError> {
         let tx = self

@@ -542,14 +542,10 @@ impl Book {
     }
 }
 
+/// The contact channel of a recorded action's channel as written (`none`,
+/// or a name no release writes, is no contact).
 pub fn channel(name: &str) -> Option<Channel> {
-    match name {
-        "email" => Some(Channel::Email),
-        "call" => Some(Channel::Call),
-        "letter" => Some(Channel::Letter),
-        "offer" => Some(Channel::Offer),
-        _ => None,
-    }
+    crate::domain::Channel::parse(name).and_then(crate::domain::Channel::contact)
 }
 
 /// A plan's schedule in exact money: the down payment (when any) on the day

@@ -326,7 +326,7 @@ impl fmt::Display for Channel {
 /// A name with one reserved value that means something to the engine,
 /// written as the bare string (`control-group`, `control`, or the name).
 macro_rules! name_or {
-    ($(#[$doc:meta])* $name:ident, $(#[$vdoc:meta])* $special:ident = $text:literal, $konst:ident) => {
+    ($(#[$doc:meta])* $name:ident, $(#[$vdoc:meta])* $special:ident = $text:expr, $konst:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone)]
         pub enum $name {
@@ -446,8 +446,9 @@ name_or!(
     /// The arm of an experiment a recorded step fell in.
     Arm,
     /// The arm without an action: the control arm of an experiment, and the
-    /// arm of the customers in a policy's control group. Written `control`.
-    Control = "control",
+    /// arm of the customers in a policy's control group. Written `control`
+    /// (the policy's name for that arm).
+    Control = policy_lang::compile::CONTROL_ARM,
     CONTROL
 );
 

@@ -464,7 +464,19 @@ pub fn lease_decision(
 
 #[cfg(test)]
 mod tests {
-    use super::note_after_status;
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::{StoredMessage, note_after_status};
+    use crate::domain::Channel;
+
+    #[test]
+    fn a_message_of_an_earlier_release_reads_typed_and_writes_back_the_same() {
+        let old = r#"{"message_id":"msg-549d7f34f4db7ad81f76","customer_id":"C-0042","channel":"offer","template":"plan-offer","action_ids":["act-a","act-b"],"invoice_ids":["INV-1","INV-2"],"plan":[["2027-05-03","276.36"],["2027-06-02","829.09"]],"tags":[["channel","offer"],["template","plan-offer"]],"planned_on":"2027-05-03","status":"sending","sending_since":"2027-05-03T14:00:00Z","sent_on":null,"provider_message_id":null,"note":null}"#;
+        let m: StoredMessage = serde_json::from_str(old).unwrap();
+        assert_eq!(m.channel, Channel::Offer);
+        assert_eq!(m.action_ids, ["act-a", "act-b"]);
+        assert_eq!(m.invoice_ids[1], "INV-2");
+        assert_eq!(serde_json::to_string(&m).unwrap(), old);
+    }
 
     #[test]
     fn a_note_is_never_prefixed_twice_with_its_status() {

@@ -129,10 +129,13 @@ pub struct PlanTerms {
     pub down: Option<DownPayment>,
 }
 
+/// The name of an experiment's arm with `no action`, in records and reports.
+pub const CONTROL_ARM: &str = "control";
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CArm {
     /// The arm's name in records and reports: the action's label, or
-    /// `control` for `no action`.
+    /// [`CONTROL_ARM`] for `no action`.
     pub name: String,
     /// Cumulative upper bound in basis points: a customer whose bucket is
     /// below it (and at or above the previous arm's) is in this arm.
@@ -335,7 +338,7 @@ fn action(a: &Action) -> CAction {
                         name: arm
                             .action
                             .as_ref()
-                            .map_or_else(|| "control".to_string(), |a| action_label(&a.node)),
+                            .map_or_else(|| CONTROL_ARM.to_string(), |a| action_label(&a.node)),
                         upto_bp: upto,
                         weight_bp,
                         action: arm.action.as_ref().map(|a| Box::new(action(&a.node))),

@@ -21,7 +21,7 @@ use collect_core::aws::events::EventsService;
 use collect_core::aws::queue::{DeadLetter, Queue, ShardJob};
 use collect_core::aws::sweep::{SendSettings, SweepService};
 use collect_core::delivery::Sender;
-use collect_core::domain::ActionStatus;
+use collect_core::domain::{ActionStatus, MessageId};
 use collect_core::ledger::{Ledger, MessageStatus, StoredMessage};
 use collect_core::sweep::plan_sweep;
 use collect_e2e::{Stack, moto, policy_dir, stack};
@@ -403,7 +403,7 @@ async fn events_sweep_mail_and_feedback_end_to_end() {
     let delivery = ses_event(
         "Delivery",
         &m.message_id,
-        m.action_ids.first().map(String::as_str),
+        m.action_ids.first().map(|a| a.as_str()),
         "2026-12-07T14:00:05.000Z",
     );
     let applied = w.events_handler(sns(&delivery)).await;
@@ -484,7 +484,7 @@ async fn actions_snapshot(w: &World) -> BTreeMap<String, String> {
     book.actions
         .values()
         .flatten()
-        .map(|a| (a.action_id.clone(), serde_json::to_string(a).unwrap()))
+        .map(|a| (a.action_id.to_string(), serde_json::to_string(a).unwrap()))
         .collect()
 }
 
@@ -614,8 +614,8 @@ async fn a_message_left_sending_is_reconciled_before_any_resend() {
     // After the grace period: the first is reconciled, the others (no
     // event at all) are sent, each exactly once.
     let reports = run_all(t0 + chrono::Duration::hours(2)).await;
-    let reconciled: Vec<String> = reports.iter().flat_map(|r| r.reconciled.clone()).collect();
-    let sent: Vec<String> = reports.iter().flat_map(|r| r.sent.clone()).collect();
+    let reconciled: Vec<MessageId> = reports.iter().flat_map(|r| r.reconciled.clone()).collect();
+    let sent: Vec<MessageId> = reports.iter().flat_map(|r| r.sent.clone()).collect();
     assert_eq!(reconciled, vec![first.message_id.clone()]);
     assert_eq!(sent.len(), plan.messages.len() - 1);
     assert!(!sent.contains(&first.message_id));
@@ -1019,7 +1019,7 @@ async fn leftovers_of_customers_who_paid_are_found_and_cancelled() {
         cancelled.extend(r.cancelled.into_iter().map(|(id, _)| id));
     }
     cancelled.sort();
-    let mut expected: Vec<String> = plan.messages.iter().map(|m| m.message_id.clone()).collect();
+    let mut expected: Vec<MessageId> = plan.messages.iter().map(|m| m.message_id.clone()).collect();
     expected.sort();
     assert_eq!(cancelled, expected);
     assert!(w.mail().is_empty(), "nothing to customers who paid");

@@ -12,7 +12,9 @@ use crate::home::Home;
 use anyhow::{Result, bail};
 use chrono::NaiveDate;
 use clap::ValueEnum;
-use collect_core::domain::ActionRecord;
+use collect_core::domain::{
+    ActionId, ActionRecord, Arm, Channel, CustomerId, Experiment, InvoiceId, MessageId,
+};
 use collect_core::ledger::LogEntry;
 use collect_core::store::Store;
 use serde::Serialize;
@@ -28,22 +30,22 @@ pub enum AuditFormat {
 /// One action as exported.
 #[derive(Debug, Serialize)]
 pub struct AuditedAction {
-    pub action_id: String,
-    pub invoice_id: String,
+    pub action_id: ActionId,
+    pub invoice_id: InvoiceId,
     pub invoice_number: Option<String>,
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     pub decided_on: NaiveDate,
     pub scheduled_for: NaiveDate,
     pub status: String,
-    pub channel: String,
+    pub channel: Channel,
     pub label: String,
     /// The template (or the call queue).
     pub template: String,
     pub step_offset: i64,
     pub segment: String,
     pub rule: String,
-    pub experiment: Option<String>,
-    pub arm: Option<String>,
+    pub experiment: Option<Experiment>,
+    pub arm: Option<Arm>,
     pub policy_name: String,
     pub policy_revision: String,
     pub bundle_revision: Option<String>,
@@ -51,7 +53,7 @@ pub struct AuditedAction {
     pub scorer: String,
     pub scorer_version: String,
     pub risk: Option<f64>,
-    pub message_id: Option<String>,
+    pub message_id: Option<MessageId>,
     pub requires_approval: bool,
     pub approved_by: Option<String>,
     pub approved_on: Option<NaiveDate>,
@@ -185,14 +187,14 @@ pub fn write_csv<W: std::io::Write>(actions: &[AuditedAction], w: W) -> Result<(
     out.write_record(CSV_HEADER)?;
     for a in actions {
         let head = vec![
-            a.action_id.clone(),
-            a.invoice_id.clone(),
+            a.action_id.to_string(),
+            a.invoice_id.to_string(),
             opt(&a.invoice_number),
-            a.customer_id.clone(),
+            a.customer_id.to_string(),
             a.decided_on.to_string(),
             a.scheduled_for.to_string(),
             a.status.clone(),
-            a.channel.clone(),
+            a.channel.to_string(),
             a.label.clone(),
             a.template.clone(),
             a.step_offset.to_string(),

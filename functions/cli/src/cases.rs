@@ -969,13 +969,13 @@ fn history_action(
 ) -> collect_core::domain::ActionRecord {
     let id = format!("history-{n}");
     collect_core::domain::ActionRecord {
-        action_id: id.clone(),
-        invoice_id: invoice_id.to_string(),
-        customer_id: customer_id.to_string(),
+        action_id: id.as_str().into(),
+        invoice_id: invoice_id.into(),
+        customer_id: customer_id.into(),
         decided_on: c.date,
         scheduled_for: c.date,
         status: collect_core::domain::ActionStatus::Sent,
-        channel: c.channel.as_str().to_string(),
+        channel: c.channel.into(),
         label: format!("{} (history)", c.channel.as_str()),
         target: String::new(),
         step_offset: 0,
@@ -992,7 +992,7 @@ fn history_action(
         scorer: String::new(),
         scorer_version: String::new(),
         note: Some("a contact of the case's history".to_string()),
-        message_id: Some(format!("msg-{id}")),
+        message_id: Some(format!("msg-{id}").into()),
         decided_by: None,
         decided_at: None,
         sent_on: Some(c.date),

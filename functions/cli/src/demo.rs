@@ -37,7 +37,9 @@ use anyhow::{Context, Result, anyhow};
 use chrono::NaiveDate;
 use collect_core::book::Book;
 use collect_core::delivery::{RunReport, Sweeper};
-use collect_core::domain::{ActionRecord, ActionStatus, Event, EventKind, Payment};
+use collect_core::domain::{
+    ActionRecord, ActionStatus, Channel, Event, EventKind, InvoiceId, Payment,
+};
 use collect_core::message::{LocalMailer, PayLinks, Templates};
 use collect_core::store::{SqliteStore, Store};
 use collect_core::sweep::{PriorLateRate, SweepOptions};
@@ -436,8 +438,8 @@ impl<'g> Customers<'g> {
     /// customer tends to. Stored the next morning, dated as they happened.
     fn mail_events(&mut self, report: &RunReport, day: NaiveDate) {
         let seed = self.book.seed;
-        for m in report.sent.iter().filter(|m| m.channel == "email") {
-            let Some(e) = self.book.engagement.get(&m.customer_id).copied() else {
+        for m in report.sent.iter().filter(|m| m.channel == Channel::Email) {
+            let Some(e) = self.book.engagement.get(m.customer_id.as_str()).copied() else {
                 continue;
             };
             let actions: Vec<&str> = report
@@ -480,7 +482,7 @@ impl<'g> Customers<'g> {
                     kind,
                     invoice_id: None,
                     action_id: action_id.clone(),
-                    message_id: Some(m.message_id.clone()),
+                    message_id: Some(m.message_id.to_string()),
                 });
             }
         }
@@ -536,7 +538,7 @@ impl<'g> Customers<'g> {
         let mut contacted: BTreeSet<&str> = report
             .sent
             .iter()
-            .flat_map(|m| m.invoices.iter().map(String::as_str))
+            .flat_map(|m| m.invoices.iter().map(InvoiceId::as_str))
             .collect();
         // A call task is worked the day it is created (see `make_calls`).
         contacted.extend(
@@ -544,7 +546,7 @@ impl<'g> Customers<'g> {
                 .plan
                 .records
                 .iter()
-                .filter(|r| r.channel == "call" && r.status == ActionStatus::Planned)
+                .filter(|r| r.channel == Channel::Call && r.status == ActionStatus::Planned)
                 .map(|r| r.invoice_id.as_str()),
         );
         for invoice in contacted {
@@ -553,7 +555,7 @@ impl<'g> Customers<'g> {
             }
         }
         for r in &report.plan.records {
-            if r.channel == "email"
+            if r.channel == Channel::Email
                 && r.message_id.as_deref().is_some_and(|m| sent.contains(m))
                 && self.reminded(&r.invoice_id, &r.target, day)
             {
@@ -593,13 +595,13 @@ impl Tally {
         for m in &report.sent {
             *self
                 .messages_by_channel
-                .entry(m.channel.clone())
+                .entry(m.channel.to_string())
                 .or_default() += 1;
         }
         self.failed += report.failed.len();
         for r in &report.plan.records {
             match r.status {
-                ActionStatus::Planned if r.channel == "call" => self.call_tasks += 1,
+                ActionStatus::Planned if r.channel == Channel::Call => self.call_tasks += 1,
                 ActionStatus::Deferred => {
                     let reason = r
                         .note
@@ -608,7 +610,9 @@ impl Tally {
                         .trim_start_matches("deferred: ")
                         .trim_end_matches("; retried on the next sweep")
                         .to_string();
-                    self.deferred.entry(r.action_id.clone()).or_insert(reason);
+                    self.deferred
+                        .entry(r.action_id.to_string())
+                        .or_insert(reason);
                 }
                 _ => {}
             }
@@ -677,7 +681,7 @@ const CALLER: &str = "demo collections team";
 /// created and marks it done, as `collect tasks done` would.
 fn make_calls(store: &mut SqliteStore, report: &RunReport, day: NaiveDate) -> Result<()> {
     for r in &report.plan.records {
-        if r.channel != "call" || r.status != ActionStatus::Planned {
+        if r.channel != Channel::Call || r.status != ActionStatus::Planned {
             continue;
         }
         let Some(mut task) = store.action(&r.action_id)? else {
@@ -820,7 +824,7 @@ fn unreached(actions: &[ActionRecord], generated: &Generated) -> BTreeMap<String
     let mut due: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for a in actions
         .iter()
-        .filter(|a| matches!(a.channel.as_str(), "email" | "offer" | "call"))
+        .filter(|a| matches!(a.channel, Channel::Email | Channel::Offer | Channel::Call))
     {
         let Some(tz) = zone.get(a.customer_id.as_str()) else {
             continue;
@@ -855,11 +859,11 @@ fn summarize(store: &SqliteStore, generated: &Generated, tally: Tally) -> Result
             .entry(status)
             .or_default() += 1;
     }
-    let letters = || actions.iter().filter(|a| a.channel == "letter");
+    let letters = || actions.iter().filter(|a| a.channel == Channel::Letter);
     let letter = letters()
         .find(|a| a.status == ActionStatus::AwaitingApproval)
         .or_else(|| letters().next())
-        .map(|a| (a.invoice_id.clone(), a.decided_on));
+        .map(|a| (a.invoice_id.to_string(), a.decided_on));
     Ok(RunSummary {
         policy: actions
             .first()
@@ -932,7 +936,7 @@ fn arm_template(arm: &str) -> Option<&str> {
 fn other_emails(book: &Book, invoice_id: &str, except: &str) -> Vec<(NaiveDate, String)> {
     book.actions_of(invoice_id)
         .iter()
-        .filter(|a| a.action_id != except && a.channel == "email")
+        .filter(|a| a.action_id != except && a.channel == Channel::Email)
         .filter_map(|a| match (a.status, a.sent_on) {
             (ActionStatus::Sent, Some(d)) => Some((d, a.target.clone())),
             _ => None,

@@ -9,7 +9,9 @@ use crate::runtime::Runtime;
 use anyhow::{Context, Result, bail};
 use chrono::{NaiveDate, NaiveTime};
 use collect_core::delivery::{RunReport, Sweeper};
-use collect_core::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
+use collect_core::domain::{
+    ActionRecord, ActionStatus, Channel, Customer, Event, Invoice, Payment,
+};
 use collect_core::ingest::{self, Incoming, Patch, Reject};
 use collect_core::message::LocalMailer;
 use collect_core::store::{SqliteStore, Store};
@@ -472,7 +474,7 @@ fn describe_run(report: &RunReport, date: NaiveDate, home: &Home) -> String {
                     r.label, r.invoice_id, r.action_id
                 );
             }
-            ActionStatus::Planned if r.channel == "call" => {
+            ActionStatus::Planned if r.channel == Channel::Call => {
                 let _ = writeln!(
                     out,
                     "  call task: {} for {} ({})",
@@ -633,8 +635,8 @@ pub fn replay(
         for r in &report.plan.records {
             out.push(SimAction {
                 date: day,
-                invoice_id: r.invoice_id.clone(),
-                customer_id: r.customer_id.clone(),
+                invoice_id: r.invoice_id.to_string(),
+                customer_id: r.customer_id.to_string(),
                 label: r.label.clone(),
                 status: match r.status {
                     ActionStatus::Planned if r.message_id.is_some() => "sent".to_string(),
@@ -642,7 +644,7 @@ pub fn replay(
                 },
                 segment: r.segment.clone(),
                 step: policy_lang::check::offset_text(r.step_offset),
-                channel: r.channel.clone(),
+                channel: r.channel.to_string(),
             });
         }
         if let Some(b) = &bar {
@@ -1044,7 +1046,7 @@ fn policy_holds(
     let loaded = load_policy(policy)?;
     let (Some(invoice), Some(customer)) = (
         book.invoice(&record.invoice_id),
-        book.customers.get(&record.customer_id),
+        book.customers.get(record.customer_id.as_str()),
     ) else {
         return Ok(vec![]);
     };
@@ -1087,12 +1089,12 @@ fn render_letter(
     .map_err(|e| format!("{e:#}"))?;
     let customer = book
         .customers
-        .get(&record.customer_id)
+        .get(record.customer_id.as_str())
         .ok_or_else(|| format!("customer {} is not in the book", record.customer_id))?;
     let planned = collect_core::sweep::PlannedMessage {
         message_id: record.message_id.clone().unwrap_or_default(),
         customer_id: record.customer_id.clone(),
-        channel: record.channel.clone(),
+        channel: record.channel,
         template: record.target.clone(),
         action_ids: vec![record.action_id.clone()],
         invoice_ids: vec![record.invoice_id.clone()],
@@ -1136,7 +1138,7 @@ pub fn tasks(
                 .into_iter()
                 .filter(|a| {
                     a.status == ActionStatus::AwaitingApproval
-                        || (a.status == ActionStatus::Planned && a.channel == "call")
+                        || (a.status == ActionStatus::Planned && a.channel == Channel::Call)
                 })
                 .collect();
             if format == Format::Json {
@@ -1165,7 +1167,7 @@ pub fn tasks(
             };
             let book = store.load_book()?;
             let mut view = crate::task_view::view(&book, &record, date);
-            if record.channel != "call" {
+            if record.channel != Channel::Call {
                 view.letter = Some(render_letter(home, &policy, &book, &record, date));
             }
             crate::task_view::print(&view, format)?;
@@ -1197,7 +1199,7 @@ pub fn tasks(
             record.status.as_str()
         );
     }
-    if next == ActionStatus::Sent && record.channel != "call" {
+    if next == ActionStatus::Sent && record.channel != Channel::Call {
         bail!(
             "task `{id}` is a {}; only call tasks are marked done",
             record.channel

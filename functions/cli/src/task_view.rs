@@ -48,7 +48,7 @@ pub struct Letter {
 /// The task `record` seen on `day`.
 pub fn view<'a>(book: &Book, record: &'a ActionRecord, day: NaiveDate) -> TaskView<'a> {
     let invoice = book.invoice(&record.invoice_id);
-    let customer = book.customers.get(&record.customer_id);
+    let customer = book.customers.get(record.customer_id.as_str());
     let mut blockers = Vec::new();
     let mut warnings = Vec::new();
     let balance = invoice.map(|i| book.balance(i, day));

@@ -13,7 +13,8 @@
 //! history of sent and skipped steps; the decisions read steps only.
 
 use crate::domain::{
-    ActionRecord, ActionStatus, Customer, Event, EventKind, Invoice, Payment, PlanTerms,
+    ActionId, ActionRecord, ActionStatus, Customer, Event, EventKind, Invoice, MessageId, Payment,
+    PlanTerms,
 };
 use chrono::{Days, NaiveDate};
 use policy_lang::ast::Channel;
@@ -53,7 +54,7 @@ pub struct Book {
 /// the strings most records share (policy, segment) shared.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
-    pub action_id: Box<str>,
+    pub action_id: ActionId,
     pub policy_name: Arc<str>,
     pub segment: Arc<str>,
     pub status: ActionStatus,
@@ -64,7 +65,7 @@ pub struct Step {
     pub label: Arc<str>,
     pub decided_on: NaiveDate,
     pub sent_on: Option<NaiveDate>,
-    pub message_id: Option<Box<str>>,
+    pub message_id: Option<MessageId>,
 }
 
 /// Shares the strings many steps repeat.
@@ -86,16 +87,16 @@ impl Step {
     /// The step of an action record.
     pub(crate) fn of(a: &ActionRecord, strings: &mut Interner) -> Step {
         Step {
-            action_id: a.action_id.as_str().into(),
+            action_id: a.action_id.clone(),
             policy_name: strings.get(&a.policy_name),
             segment: strings.get(&a.segment),
             status: a.status,
             step_offset: a.step_offset,
-            channel: channel(&a.channel),
+            channel: a.channel.contact(),
             label: strings.get(&a.label),
             decided_on: a.decided_on,
             sent_on: a.sent_on,
-            message_id: a.message_id.as_deref().map(Into::into),
+            message_id: a.message_id.clone(),
         }
     }
 }
@@ -134,10 +135,10 @@ pub(crate) struct ActionsByInvoice(HashMap<String, Vec<ActionRecord>>);
 
 impl ActionsByInvoice {
     pub(crate) fn push(&mut self, a: ActionRecord) {
-        match self.0.get_mut(&a.invoice_id) {
+        match self.0.get_mut(a.invoice_id.as_str()) {
             Some(v) => v.push(a),
             None => {
-                self.0.insert(a.invoice_id.clone(), vec![a]);
+                self.0.insert(a.invoice_id.to_string(), vec![a]);
             }
         }
     }
@@ -541,14 +542,10 @@ impl Book {
     }
 }
 
+/// The contact channel of a recorded action's channel as written (`none`,
+/// or a name no release writes, is no contact).
 pub fn channel(name: &str) -> Option<Channel> {
-    match name {
-        "email" => Some(Channel::Email),
-        "call" => Some(Channel::Call),
-        "letter" => Some(Channel::Letter),
-        "offer" => Some(Channel::Offer),
-        _ => None,
-    }
+    crate::domain::Channel::parse(name).and_then(crate::domain::Channel::contact)
 }
 
 /// A plan's schedule in exact money: the down payment (when any) on the day

@@ -35,8 +35,11 @@
 //! `Date:` of the messages only; every decision depends on the sweep day
 //! alone.
 
-use crate::book::{Book, channel};
-use crate::domain::{ActionRecord, ActionStatus, Customer, Invoice};
+use crate::book::Book;
+use crate::domain::{
+    ActionId, ActionRecord, ActionStatus, Channel as AuditChannel, Customer, CustomerId, Invoice,
+    InvoiceId, MessageId,
+};
 use crate::ledger::{
     LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Move, Scope, StoredMessage,
 };
@@ -183,15 +186,15 @@ pub struct RunReport {
     pub sent: Vec<SentMessage>,
     /// Messages that could not be built or that the mail service refused
     /// for good: `(message id, reason)`.
-    pub failed: Vec<(String, String)>,
+    pub failed: Vec<(MessageId, String)>,
     /// Messages a crash left `sending` that the mail service had accepted.
-    pub reconciled: Vec<String>,
+    pub reconciled: Vec<MessageId>,
     /// Messages left `sending` the mail service cannot tell about yet.
-    pub in_doubt: Vec<String>,
+    pub in_doubt: Vec<MessageId>,
     /// Messages the mail service refused for now; sent by a later run.
-    pub retry_later: Vec<(String, String)>,
+    pub retry_later: Vec<(MessageId, String)>,
     /// Messages with nothing left to send after the checks: `(id, reason)`.
-    pub cancelled: Vec<(String, String)>,
+    pub cancelled: Vec<(MessageId, String)>,
     /// Actions taken out of a message by the checks before sending.
     pub dropped: Vec<Dropped>,
     /// Actions or messages another run had recorded or moved first.
@@ -205,9 +208,9 @@ pub struct RunReport {
 /// An action the checks before sending took out of its message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Dropped {
-    pub action_id: String,
-    pub message_id: String,
-    pub invoice_id: String,
+    pub action_id: ActionId,
+    pub message_id: MessageId,
+    pub invoice_id: InvoiceId,
     pub status: ActionStatus,
     pub reason: String,
 }
@@ -224,12 +227,12 @@ pub struct RunTimings {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SentMessage {
-    pub message_id: String,
-    pub customer_id: String,
+    pub message_id: MessageId,
+    pub customer_id: CustomerId,
     pub to: String,
-    pub channel: String,
+    pub channel: AuditChannel,
     pub template: String,
-    pub invoices: Vec<String>,
+    pub invoices: Vec<InvoiceId>,
     pub subject: String,
 }
 
@@ -272,7 +275,7 @@ fn note_dropped(report: &mut RunReport, dropped: Vec<Dropped>, moved: &[bool]) {
         if *ok {
             report.dropped.push(d);
         } else {
-            report.conflicts.push(d.action_id);
+            report.conflicts.push(d.action_id.into());
         }
     }
 }
@@ -500,7 +503,9 @@ impl Sweeper<'_> {
             .collect();
         let recorded = ledger.record_actions(&plan.records, &previous, day).await?;
         report.recorded += recorded.written.len();
-        report.conflicts.extend(recorded.conflicts);
+        report
+            .conflicts
+            .extend(recorded.conflicts.into_iter().map(String::from));
         crash(CrashPoint::AfterRecording, None)
     }
 
@@ -526,12 +531,12 @@ impl Sweeper<'_> {
         let empty = Book::default();
         // Contacts this batch is about to make, per customer: the checks of
         // a customer's second message count the first.
-        let mut making: HashMap<String, Vec<Contact>> = HashMap::new();
+        let mut making: HashMap<CustomerId, Vec<Contact>> = HashMap::new();
         let mut moves: Vec<Move> = Vec::new();
         // For each move: what it is, to report once the ledger took it.
         let mut kinds: Vec<Kind> = Vec::new();
         for mut m in batch {
-            let fresh = books.get(&m.customer_id).unwrap_or(&empty);
+            let fresh = books.get(m.customer_id.as_str()).unwrap_or(&empty);
             // The actions of the message as recorded now, still waiting for it.
             let mine: Vec<ActionRecord> = m
                 .invoice_ids
@@ -657,7 +662,7 @@ impl Sweeper<'_> {
                 continue;
             }
             narrow(&mut m, &checked.keep);
-            if let Some(c) = channel(&m.channel) {
+            if let Some(c) = m.channel.contact() {
                 making
                     .entry(m.customer_id.clone())
                     .or_default()
@@ -690,7 +695,7 @@ impl Sweeper<'_> {
         let mut taken: Vec<(StoredMessage, Vec<ActionRecord>)> = Vec::new();
         for ((mv, kind), result) in moves.into_iter().zip(kinds).zip(results) {
             let Some(moved) = result else {
-                report.conflicts.push(mv.next.message_id);
+                report.conflicts.push(mv.next.message_id.into());
                 continue;
             };
             match kind {
@@ -720,15 +725,15 @@ impl Sweeper<'_> {
         // Step 2: the mail service, message by message.
         let mut finishing: Vec<Move> = Vec::new();
         for (m, sending) in taken {
-            let fresh = books.get(&m.customer_id).unwrap_or(&empty);
-            let Some(customer) = fresh.customers.get(&m.customer_id) else {
+            let fresh = books.get(m.customer_id.as_str()).unwrap_or(&empty);
+            let Some(customer) = fresh.customers.get(m.customer_id.as_str()) else {
                 continue;
             };
             let planned = m.to_planned();
             let outcome = match self.compose_at(fresh, customer, &planned, day, (req.now)()) {
                 Ok(msg) => mailer.send(&msg).await.map(|r| (r, msg.subject)),
                 Err(reason) => Err(MailError::Build {
-                    message_id: m.message_id.clone(),
+                    message_id: m.message_id.to_string(),
                     reason,
                 }),
             };
@@ -739,7 +744,7 @@ impl Sweeper<'_> {
                         message_id: m.message_id.clone(),
                         customer_id: m.customer_id.clone(),
                         to: customer.email.clone(),
-                        channel: m.channel.clone(),
+                        channel: m.channel,
                         template: m.template.clone(),
                         invoices: m.invoice_ids.clone(),
                         subject,
@@ -817,7 +822,7 @@ impl Sweeper<'_> {
         }
         for (mv, result) in finishing.iter().zip(done) {
             if result.is_none() {
-                report.conflicts.push(mv.next.message_id.clone());
+                report.conflicts.push(mv.next.message_id.to_string());
             }
         }
         Ok(())
@@ -842,7 +847,7 @@ impl Sweeper<'_> {
                 out.drop.push((a, status, why.clone()));
             }
         };
-        let Some(customer) = fresh.customers.get(&m.customer_id) else {
+        let Some(customer) = fresh.customers.get(m.customer_id.as_str()) else {
             all(
                 &mut out,
                 actions,
@@ -864,7 +869,7 @@ impl Sweeper<'_> {
             );
             return out;
         }
-        if m.channel != "call" {
+        if m.channel != AuditChannel::Call {
             if let Err(e) = customer.email.trim().parse::<lettre::Address>() {
                 all(
                     &mut out,
@@ -893,7 +898,7 @@ impl Sweeper<'_> {
         // message is not among them: it is not sent).
         let mut history = fresh.contacts(&customer.customer_id, day);
         history.extend_from_slice(making);
-        let ch = channel(&m.channel);
+        let ch = m.channel.contact();
         let local = self.options.local_time_for(&customer.timezone, day);
         let why = match ch {
             Some(Channel::Email)
@@ -971,7 +976,7 @@ impl Sweeper<'_> {
                 ),
             ));
         }
-        if m.channel == "offer" {
+        if m.channel == AuditChannel::Offer {
             let balance = fresh.balance(inv, day);
             let offered: Option<Decimal> = m.plan.as_ref().map(|items| {
                 items
@@ -1037,7 +1042,7 @@ impl Sweeper<'_> {
             .render(&planned.template, &customer.language, &ctx)
             .map_err(|e| e.to_string())?;
         let mut attachments = Vec::new();
-        if channel(&planned.channel) == Some(Channel::Letter) {
+        if planned.channel == AuditChannel::Letter {
             let pdf = letter_pdf(&Letter {
                 company: &self.sender.company,
                 address: &self.sender.address,
@@ -1053,7 +1058,7 @@ impl Sweeper<'_> {
             });
         }
         Ok(OutgoingMessage {
-            message_id: planned.message_id.clone(),
+            message_id: planned.message_id.to_string(),
             date: day,
             sent_at,
             from: Mailbox {
@@ -1071,7 +1076,7 @@ impl Sweeper<'_> {
             subject: rendered.subject,
             text: rendered.text,
             html: rendered.html,
-            action_ids: planned.action_ids.clone(),
+            action_ids: planned.action_ids.iter().map(ToString::to_string).collect(),
             tags: planned.tags.clone(),
             attachments,
         })

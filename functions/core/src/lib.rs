@@ -1,6 +1,8 @@
 //! The collections engine.
 //!
 //! - `domain`: customers, invoices, payments, events and recorded actions;
+//! - `ids`: the typed ids of the audit record (action, invoice, customer,
+//!   message);
 //! - `ingest`: the data contract's CSV and JSON events in, bad rows kept;
 //! - `message`: templates, pay links, RFC 5322 messages and the mail port;
 //! - `book`: what is known about each invoice on a given day (as-of facts);
@@ -24,6 +26,7 @@ pub mod book;
 pub mod delivery;
 pub mod domain;
 pub mod effect;
+pub mod ids;
 pub mod ingest;
 pub mod ledger;
 pub mod message;

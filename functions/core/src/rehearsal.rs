@@ -12,7 +12,9 @@
 
 use crate::book::Book;
 use crate::delivery::{RunError, RunRequest, Sender, Sweeper};
-use crate::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
+use crate::domain::{
+    ActionId, ActionRecord, ActionStatus, Arm, Customer, Event, Experiment, Invoice, Payment,
+};
 use crate::ledger::memory::MemoryLedger;
 use crate::ledger::{LeaseHolder, Ledger, LedgerError, Scope};
 use crate::message::{NullMailer, PayLinks, Templates};
@@ -64,8 +66,8 @@ pub struct DayAction {
     /// Why it was deferred or failed, as recorded.
     pub note: Option<String>,
     /// The experiment and arm that chose the action, if one did.
-    pub experiment: Option<String>,
-    pub arm: Option<String>,
+    pub experiment: Option<Experiment>,
+    pub arm: Option<Arm>,
 }
 
 impl DayAction {
@@ -244,7 +246,7 @@ async fn rehearse_async(
 }
 
 /// The invoice's actions by id, as recorded now.
-fn statuses(ledger: &MemoryLedger, invoice_id: &str) -> BTreeMap<String, ActionRecord> {
+fn statuses(ledger: &MemoryLedger, invoice_id: &str) -> BTreeMap<ActionId, ActionRecord> {
     ledger
         .actions()
         .into_iter()
@@ -260,8 +262,8 @@ fn outcome(
     book: &Book,
     run: &CaseRun,
     day: NaiveDate,
-    before: &BTreeMap<String, ActionRecord>,
-    after: &BTreeMap<String, ActionRecord>,
+    before: &BTreeMap<ActionId, ActionRecord>,
+    after: &BTreeMap<ActionId, ActionRecord>,
     failed_messages: &[&str],
 ) -> DayOutcome {
     let mut out = DayOutcome {
@@ -400,8 +402,8 @@ impl DayOutcome {
                         deferred: a.note.filter(|_| deferred),
                         label: a.label,
                         requires_approval: a.requires_approval,
-                        experiment: a.experiment,
-                        arm: a.arm,
+                        experiment: a.experiment.map(String::from),
+                        arm: a.arm.map(String::from),
                     }
                 })
                 .collect(),

@@ -467,11 +467,11 @@ impl Store for SqliteStore {
             .query_row([&record.action_id], |r| r.get(0))
             .optional()?;
         let Some(current) = current else {
-            return Err(StoreError::NoSuchAction(record.action_id.clone()));
+            return Err(StoreError::NoSuchAction(record.action_id.to_string()));
         };
         if !expected.iter().any(|s| s.as_str() == current) {
             return Err(StoreError::WrongStatus {
-                id: record.action_id.clone(),
+                id: record.action_id.to_string(),
                 actual: current,
                 expected: expected
                     .iter()
@@ -528,7 +528,7 @@ impl Store for SqliteStore {
         for row in rows {
             let (seq, day, status, note, by, risk) = row?;
             out.push(LogEntry {
-                action_id: action_id.to_string(),
+                action_id: action_id.into(),
                 seq,
                 day: day.parse().unwrap_or_default(),
                 status,

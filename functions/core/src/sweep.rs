@@ -17,7 +17,10 @@
 //! - a do-not-contact customer is never contacted, whatever the policy says.
 
 use crate::book::{Book, CustomerStats, PlanState, down_payment, schedule};
-use crate::domain::{ActionRecord, ActionStatus, Customer, Invoice, PlanTerms};
+use crate::domain::{
+    ActionId, ActionRecord, ActionStatus, Arm, Channel as AuditChannel, Customer, CustomerId,
+    Experiment, Invoice, InvoiceId, MessageId, PlanTerms,
+};
 use chrono::{NaiveDate, NaiveTime, TimeZone};
 use policy_lang::ast::Channel;
 use policy_lang::compile::{CAction, CLadder, CStep};
@@ -103,12 +106,12 @@ impl Default for SweepOptions {
 /// per offer and per letter.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PlannedMessage {
-    pub message_id: String,
-    pub customer_id: String,
-    pub channel: String,
+    pub message_id: MessageId,
+    pub customer_id: CustomerId,
+    pub channel: AuditChannel,
     pub template: String,
-    pub action_ids: Vec<String>,
-    pub invoice_ids: Vec<String>,
+    pub action_ids: Vec<ActionId>,
+    pub invoice_ids: Vec<InvoiceId>,
     /// For a plan offer: the schedule offered, `(due date, amount)`.
     pub plan: Option<Vec<(NaiveDate, Decimal)>>,
     /// Tags carried to the mail service so its events match the action.
@@ -159,7 +162,7 @@ pub struct Tally {
 impl Tally {
     fn add(&mut self, r: &ActionRecord) {
         *self.by_status.entry(r.status).or_default() += 1;
-        if r.status == ActionStatus::Planned && r.channel == "call" {
+        if r.status == ActionStatus::Planned && r.channel == AuditChannel::Call {
             self.call_tasks += 1;
         }
     }
@@ -224,7 +227,7 @@ impl SweepPlan {
 }
 
 /// Deterministic action id: one invoice, one policy, one segment, one step.
-pub fn action_id(policy: &str, invoice_id: &str, segment: &str, offset: i64) -> String {
+pub fn action_id(policy: &str, invoice_id: &str, segment: &str, offset: i64) -> ActionId {
     // The digest of `{policy}␟{invoice_id}␟{segment}␟{offset}`, fed in parts.
     let digest = Sha256::new()
         .chain_update(policy)
@@ -235,7 +238,7 @@ pub fn action_id(policy: &str, invoice_id: &str, segment: &str, offset: i64) -> 
         .chain_update(SEP)
         .chain_update(offset.to_string())
         .finalize();
-    prefixed_hex("act-", digest.get(..10).unwrap_or_default())
+    prefixed_hex("act-", digest.get(..10).unwrap_or_default()).into()
 }
 
 /// The unit separator between the parts of a hashed id.
@@ -245,15 +248,15 @@ const SEP: &[u8] = "\u{1f}".as_bytes();
 /// it carries, and of nothing else. The day it goes out is not part of it,
 /// so a message left over by a crash keeps its id on a later day and the
 /// mail service (and the outbox) recognise it.
-pub fn message_id(action_ids: &[String]) -> String {
-    let mut ids: Vec<&str> = action_ids.iter().map(String::as_str).collect();
+pub fn message_id(action_ids: &[ActionId]) -> MessageId {
+    let mut ids: Vec<&str> = action_ids.iter().map(ActionId::as_str).collect();
     ids.sort_unstable();
     let mut hasher = Sha256::new().chain_update("message");
     for id in ids {
         hasher.update(SEP);
         hasher.update(id);
     }
-    prefixed_hex("msg-", hasher.finalize().get(..10).unwrap_or_default())
+    prefixed_hex("msg-", hasher.finalize().get(..10).unwrap_or_default()).into()
 }
 
 fn prefixed_hex(prefix: &str, bytes: &[u8]) -> String {
@@ -450,7 +453,7 @@ fn for_a_person(a: &ActionRecord) -> bool {
     matches!(
         a.status,
         ActionStatus::AwaitingApproval | ActionStatus::Approved
-    ) || (a.status == ActionStatus::Planned && a.channel == "call")
+    ) || (a.status == ActionStatus::Planned && a.channel == AuditChannel::Call)
 }
 
 /// Went out, or to a person (who may still be deciding): what moves an
@@ -753,8 +756,8 @@ impl<'a> CustomerSweep<'a> {
             }
             let mut r = self.new_record(&id, at.inv, step, at.segment(), at.risk);
             r.status = ActionStatus::Skipped;
-            r.experiment = Some("control-group".to_string());
-            r.arm = Some("control".to_string());
+            r.experiment = Some(Experiment::ControlGroup);
+            r.arm = Some(Arm::Control);
             r.note = Some("skipped: the customer is in the policy's control group (no steps before the due date)".to_string());
             plan.push(r);
         }
@@ -781,7 +784,7 @@ impl<'a> CustomerSweep<'a> {
             .chain(carried)
             .filter(|a| a.status == ActionStatus::Approved)
         {
-            if let Some(channel) = crate::book::channel(&a.channel) {
+            if let Some(channel) = a.channel.contact() {
                 pending.push(Pending {
                     record: a.clone(),
                     channel,
@@ -864,15 +867,15 @@ impl<'a> CustomerSweep<'a> {
         r.decided_on = self.day;
         r.risk = at.risk;
         let resolved = self.policy.resolve(latest, &customer.customer_id);
-        r.experiment = resolved.experiment.map(str::to_string);
-        r.arm = resolved.arm.map(str::to_string);
+        r.experiment = resolved.experiment.map(Experiment::from);
+        r.arm = resolved.arm.map(Arm::from);
         let Some(action) = resolved.action else {
             r.status = ActionStatus::Skipped;
             r.note = Some(format!(
                 "skipped: control arm of experiment `{}`, no action by design",
                 resolved.experiment.unwrap_or_default()
             ));
-            r.channel = "none".to_string();
+            r.channel = AuditChannel::NoContact;
             plan.push(r);
             return;
         };
@@ -901,7 +904,7 @@ impl<'a> CustomerSweep<'a> {
         let Some(channel) = action.channel() else {
             return;
         };
-        r.channel = channel.as_str().to_string();
+        r.channel = channel.into();
         if latest.requires_approval {
             r.status = ActionStatus::AwaitingApproval;
             r.note = Some("waiting for a person to approve or reject".to_string());
@@ -934,7 +937,7 @@ impl<'a> CustomerSweep<'a> {
         ))
     }
 
-    fn id_of(&self, at: &OnLadder<'_>, step: &CStep) -> String {
+    fn id_of(&self, at: &OnLadder<'_>, step: &CStep) -> ActionId {
         action_id(
             &self.policy.name,
             &at.inv.invoice_id,
@@ -963,27 +966,23 @@ impl<'a> CustomerSweep<'a> {
 
     fn new_record(
         &self,
-        id: &str,
+        id: &ActionId,
         inv: &Invoice,
         step: &CStep,
         segment: &str,
         risk: Option<f64>,
     ) -> ActionRecord {
         ActionRecord {
-            action_id: id.to_string(),
-            invoice_id: inv.invoice_id.clone(),
-            customer_id: inv.customer_id.clone(),
+            action_id: id.clone(),
+            invoice_id: InvoiceId::from(&inv.invoice_id),
+            customer_id: CustomerId::from(&inv.customer_id),
             decided_on: self.day,
             scheduled_for: self
                 .policy
                 .step_date(inv.due_date, step.offset)
                 .unwrap_or(inv.due_date),
             status: ActionStatus::Planned,
-            channel: step
-                .action
-                .channel()
-                .map_or("none", |c| c.as_str())
-                .to_string(),
+            channel: AuditChannel::of(&step.action),
             label: step.action.label(),
             target: target(&step.action),
             step_offset: step.offset,
@@ -1033,7 +1032,7 @@ impl<'a> CustomerSweep<'a> {
                 for p in group {
                     if p.approved {
                         plan.approved_waiting
-                            .push((p.record.action_id.clone(), reason.clone()));
+                            .push((p.record.action_id.to_string(), reason.clone()));
                         continue;
                     }
                     let mut r = p.record;
@@ -1062,7 +1061,7 @@ impl<'a> CustomerSweep<'a> {
                 .max_by_key(|p| (p.record.step_offset, p.record.invoice_id.clone()))
                 .map(|p| p.record.target.clone())
                 .unwrap_or_default();
-            let action_ids: Vec<String> =
+            let action_ids: Vec<ActionId> =
                 group.iter().map(|p| p.record.action_id.clone()).collect();
             let mid = message_id(&action_ids);
             let offer = group.iter().find_map(|p| p.plan.clone());
@@ -1071,10 +1070,10 @@ impl<'a> CustomerSweep<'a> {
                 ("template".to_string(), template.clone()),
             ];
             if let [only] = group.as_slice() {
-                tags.push(("action_id".to_string(), only.record.action_id.clone()));
+                tags.push(("action_id".to_string(), only.record.action_id.to_string()));
                 tags.push(("step".to_string(), only.record.step_offset.to_string()));
                 if let Some(arm) = &only.record.arm {
-                    tags.push(("arm".to_string(), arm.clone()));
+                    tags.push(("arm".to_string(), arm.to_string()));
                 }
             }
             let mut invoice_ids = Vec::new();
@@ -1089,8 +1088,8 @@ impl<'a> CustomerSweep<'a> {
             }
             plan.messages.push(PlannedMessage {
                 message_id: mid,
-                customer_id: customer.customer_id.clone(),
-                channel: channel.as_str().to_string(),
+                customer_id: CustomerId::from(&customer.customer_id),
+                channel: channel.into(),
                 template,
                 action_ids,
                 invoice_ids,
@@ -1187,12 +1186,13 @@ mod tests {
             "act-45c3c17eee097f63feb7"
         );
         // sha256("message␟act-a␟act-b"), the ids sorted; no day in it.
+        let ids = |a: &str, b: &str| [ActionId::from(a), ActionId::from(b)];
         assert_eq!(
-            message_id(&["act-b".to_string(), "act-a".to_string()]),
-            message_id(&["act-a".to_string(), "act-b".to_string()])
+            message_id(&ids("act-b", "act-a")),
+            message_id(&ids("act-a", "act-b"))
         );
         assert_eq!(
-            message_id(&["act-b".to_string(), "act-a".to_string()]),
+            message_id(&ids("act-b", "act-a")),
             "msg-549d7f34f4db7ad81f76"
         );
     }

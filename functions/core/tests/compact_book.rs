@@ -8,8 +8,8 @@
     clippy::indexing_slicing
 )]
 
-use collect_core::book::is_live;
 use collect_core::book::Book;
+use collect_core::book::is_live;
 use collect_core::ledger::Ledger;
 use collect_core::store::Store;
 use collect_core::sweep::{PriorLateRate, SweepOptions, plan_sweep};

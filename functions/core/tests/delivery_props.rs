@@ -15,7 +15,7 @@
 
 use chrono::{Duration, NaiveDate};
 use collect_core::delivery::CrashPoint;
-use collect_core::domain::{EventKind, Invoice};
+use collect_core::domain::{EventKind, Invoice, InvoiceId, MessageId};
 use collect_core::testkit::Harness;
 use collect_core::testkit::book::{
     Clock, Env, MemoryHarness, SqliteHarness, customer, day, event, invoice, payment,
@@ -194,7 +194,7 @@ async fn scenario<H: Harness>(h: &H, b: &Book, plan: &[Day]) {
             let _ = env.run(h, &mailer, &clock, today, faults).await;
             // What went out in this run was allowed by what was true then.
             let accepted = mailer.accepted_messages();
-            let stored: HashMap<String, Vec<String>> = h
+            let stored: HashMap<MessageId, Vec<InvoiceId>> = h
                 .messages()
                 .await
                 .into_iter()
@@ -208,7 +208,8 @@ async fn scenario<H: Harness>(h: &H, b: &Book, plan: &[Day]) {
                     h.name(),
                     m.message_id
                 );
-                for inv in stored.get(&m.message_id).into_iter().flatten() {
+                for inv in stored.get(m.message_id.as_str()).into_iter().flatten() {
+                    let inv = inv.as_str();
                     assert!(
                         !truth.settled.contains(inv),
                         "[{}] {} named settled {inv} on {today}",

@@ -15,6 +15,7 @@ use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use collect_core::book::Book;
+use collect_core::domain::Channel;
 use collect_core::message::{Mailer, Outbox, OutgoingMessage, to_rfc5322};
 use collect_core::sweep::PlannedMessage;
 use collect_core::testkit::book::{Env, customer, day, invoice, money, policy_dir};
@@ -109,12 +110,12 @@ fn compose(c: &Case, template: &str, channel: &str, address: &[&str]) -> Outgoin
     sweeper.sender.address = address.iter().map(|s| s.to_string()).collect();
     let on: NaiveDate = day("2027-05-03");
     let planned = PlannedMessage {
-        message_id: format!("msg-{template}"),
-        customer_id: "C-0042".to_string(),
-        channel: channel.to_string(),
+        message_id: format!("msg-{template}").into(),
+        customer_id: "C-0042".into(),
+        channel: Channel::parse(channel).unwrap(),
         template: template.to_string(),
-        action_ids: vec![format!("act-{template}")],
-        invoice_ids: vec!["INV-27-00880".to_string()],
+        action_ids: vec![format!("act-{template}").into()],
+        invoice_ids: vec!["INV-27-00880".into()],
         plan: (channel == "offer").then(|| {
             vec![
                 (on, money("276.36")),

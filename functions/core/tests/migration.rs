@@ -11,7 +11,7 @@
 
 use collect_core::book::Book;
 use collect_core::delivery::RunRequest;
-use collect_core::domain::ActionStatus;
+use collect_core::domain::{ActionStatus, Channel};
 use collect_core::ledger::sqlite::SCHEMA_VERSION;
 use collect_core::ledger::{LeaseHolder, MessageStatus, Scope};
 use collect_core::store::{SqliteStore, Store};
@@ -131,7 +131,7 @@ fn a_first_release_home_is_upgraded_and_its_leftovers_finished() {
     let req = RunRequest { day: next, ..req };
     let report = env.sweeper().run_blocking(&store, &mailer, &req).unwrap();
     assert_eq!(report.sent.len(), 1, "{report:?}");
-    assert_eq!(report.sent[0].channel, "offer");
+    assert_eq!(report.sent[0].channel, Channel::Offer);
     // Opening again changes nothing.
     drop(store);
     let store = SqliteStore::open(&path).unwrap();

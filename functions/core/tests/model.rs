@@ -12,7 +12,7 @@
 use chrono::{Days, NaiveDate};
 use collect_core::book::Book;
 use collect_core::domain::{
-    ActionRecord, ActionStatus, Customer, Event, EventKind, Invoice, Payment, PlanTerms,
+    ActionRecord, ActionStatus, Channel, Customer, Event, EventKind, Invoice, Payment, PlanTerms,
 };
 use collect_core::model::artifact::{Estimator, Model};
 use collect_core::model::dataset::{self, DatasetConfig, SplitConfig};
@@ -77,13 +77,13 @@ fn customer(id: &str, limit: Option<i64>, score: Option<i64>) -> Customer {
 
 fn action(id: &str, inv: &Invoice, sent_on: NaiveDate) -> ActionRecord {
     ActionRecord {
-        action_id: id.to_string(),
-        invoice_id: inv.invoice_id.clone(),
-        customer_id: inv.customer_id.clone(),
+        action_id: id.into(),
+        invoice_id: inv.invoice_id.as_str().into(),
+        customer_id: inv.customer_id.as_str().into(),
         decided_on: sent_on,
         scheduled_for: sent_on,
         status: ActionStatus::Sent,
-        channel: "email".into(),
+        channel: Channel::Email,
         label: "email friendly-reminder".into(),
         target: "friendly-reminder".into(),
         step_offset: -3,
@@ -100,7 +100,7 @@ fn action(id: &str, inv: &Invoice, sent_on: NaiveDate) -> ActionRecord {
         scorer: "prior-late-rate".into(),
         scorer_version: "1".into(),
         note: None,
-        message_id: Some(format!("msg-{id}")),
+        message_id: Some(format!("msg-{id}").into()),
         decided_by: None,
         decided_at: None,
         sent_on: Some(sent_on),

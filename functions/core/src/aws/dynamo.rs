@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::AwsError;
 use super::keys::{self, DOC, GSI1, GSI1PK, GSI1SK, KIND, PK, SK, STATUS, TRAIL, TTL};
 use crate::book::Book;
-use crate::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
+use crate::domain::{ActionId, ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
 use crate::ingest::Patch;
 use crate::ledger::{LogEntry, Recorded};
 
@@ -752,7 +752,7 @@ impl Dynamo {
     pub async fn record_actions(
         &self,
         records: &[ActionRecord],
-        previous: &HashMap<String, ActionStatus>,
+        previous: &HashMap<ActionId, ActionStatus>,
         day: NaiveDate,
     ) -> Result<Recorded, AwsError> {
         let mut out = Recorded::default();
@@ -996,7 +996,7 @@ fn read_trail_line(
         _ => None,
     };
     Ok(LogEntry {
-        action_id: action_id.to_string(),
+        action_id: action_id.into(),
         seq: i64::try_from(index).unwrap_or(i64::MAX).saturating_add(1),
         day,
         status,

@@ -212,7 +212,7 @@ impl EventsService {
                     retryable: true,
                 })?;
             if let Some(m) = stored {
-                actions = m.action_ids;
+                actions = m.action_ids.into_iter().map(String::from).collect();
             }
         }
         if actions.is_empty() {

@@ -27,7 +27,7 @@ use super::dynamo::{
 };
 use super::keys::{self, GSI1, GSI1PK, GSI1SK, PK, SK, STATUS};
 use crate::book::Book;
-use crate::domain::{ActionRecord, ActionStatus};
+use crate::domain::{ActionId, ActionRecord, ActionStatus};
 use crate::ledger::{
     Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, LogEntry, MessageStatus, Move, Recorded,
     Scope, StoredMessage, move_one,
@@ -256,7 +256,7 @@ impl Ledger for Dynamo {
     async fn record_actions(
         &self,
         records: &[ActionRecord],
-        previous: &HashMap<String, ActionStatus>,
+        previous: &HashMap<ActionId, ActionStatus>,
         day: NaiveDate,
     ) -> Result<Recorded, LedgerError> {
         Ok(Dynamo::record_actions(self, records, previous, day).await?)

@@ -30,6 +30,7 @@ use super::dynamo::Dynamo;
 use super::queue::{Queue, ShardJob};
 use super::ses::{SesAndEvents, SesMailer};
 use crate::delivery::{RunError, RunRequest, Sender, Sweeper};
+use crate::domain::MessageId;
 use crate::ledger::{LeaseHolder, Ledger, Scope};
 use crate::message::{Mailer, PayLinks, Templates};
 use crate::sweep::{RiskScorer, SweepOptions};
@@ -98,20 +99,20 @@ pub struct ShardReport {
     /// Actions or messages another run had recorded or moved first (left alone).
     pub conflicts: usize,
     /// Messages sent by this run.
-    pub sent: Vec<String>,
+    pub sent: Vec<MessageId>,
     /// Messages found `sending` and shown by SES's events to have gone out.
-    pub reconciled: Vec<String>,
+    pub reconciled: Vec<MessageId>,
     /// Messages `sending` within the grace period: left for a later run.
-    pub in_doubt: Vec<String>,
+    pub in_doubt: Vec<MessageId>,
     /// Messages not sent: what they carried is deferred or skipped, with
     /// the reason (checked again just before sending).
-    pub cancelled: Vec<(String, String)>,
-    pub failed: Vec<(String, String)>,
+    pub cancelled: Vec<(MessageId, String)>,
+    pub failed: Vec<(MessageId, String)>,
     /// Customers set aside with the reason (an absurd amount): everyone
     /// else in the shard was swept.
     pub unprocessable: Vec<(String, String)>,
     /// Messages SES refused for now; back to `planned` for the next run.
-    pub retry_later: Vec<(String, String)>,
+    pub retry_later: Vec<(MessageId, String)>,
     pub policy_revision: Option<String>,
 }
 

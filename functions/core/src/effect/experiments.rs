@@ -36,7 +36,7 @@
 use super::outcomes::CONTROL_GROUP;
 use super::stats::{Interval, Rate, grouped_rate, newcombe};
 use crate::book::Book;
-use crate::domain::{ActionRecord, Invoice};
+use crate::domain::{ActionRecord, Arm, Experiment as Recorded, Invoice};
 use chrono::{Days, NaiveDate};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -160,7 +160,7 @@ pub fn units<'b>(
     // Policies with a control group, and the customers recorded in it.
     let mut control: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (a, _) in &records {
-        if a.experiment.as_deref() == Some(CONTROL_GROUP) {
+        if a.experiment == Some(Recorded::ControlGroup) {
             control
                 .entry(a.policy_name.as_str())
                 .or_default()
@@ -188,10 +188,10 @@ pub fn units<'b>(
             action_id: a.action_id.as_str(),
         };
         if let (Some(e), Some(arm)) = (&a.experiment, &a.arm) {
-            keep(unit(e, arm));
+            keep(unit(e.as_str(), arm.as_str()));
         }
         if a.step_offset < 0
-            && a.experiment.as_deref() != Some(CONTROL_GROUP)
+            && a.experiment != Some(Recorded::ControlGroup)
             && control
                 .get(a.policy_name.as_str())
                 .is_some_and(|c| !c.contains(a.customer_id.as_str()))
@@ -272,8 +272,8 @@ fn compare(
     experiment: &str,
 ) -> Option<Comparison> {
     let min_per_arm = min.invoices;
-    let reference = if arms.contains_key("control") {
-        "control".to_string()
+    let reference = if arms.contains_key(Arm::CONTROL) {
+        Arm::CONTROL.to_string()
     } else {
         arms.keys().next()?.clone()
     };

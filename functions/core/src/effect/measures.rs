@@ -15,6 +15,7 @@
 
 use super::outcomes::{Exposure, Outcome};
 use super::stats::wilson_counts;
+use crate::domain::Channel;
 use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -88,7 +89,7 @@ impl Acc {
         if e.withheld {
             m.withheld += 1;
         }
-        if e.action.channel == "email" && !e.withheld {
+        if e.action.channel == Channel::Email && !e.withheld {
             m.emails += 1;
             m.delivered += u32::from(o.delivered);
             m.bounced += u32::from(o.bounced);

@@ -311,7 +311,7 @@ pub fn report(book: &Book, period: Period, as_of: NaiveDate, options: &Options) 
         Some((e.action.label.clone(), e.action.label.clone()))
     });
     let by_channel = measures::group_by(sent(), as_of, |e| {
-        Some((e.action.channel.clone(), e.action.channel.clone()))
+        Some((e.action.channel.as_str(), e.action.channel.to_string()))
     });
     let by_arm = measures::group_by(in_period.iter(), as_of, |e| {
         let (Some(x), Some(arm)) = (&e.action.experiment, &e.action.arm) else {

@@ -17,14 +17,15 @@
 //! Only facts dated on or before the report's day count.
 
 use crate::book::Book;
-use crate::domain::{ActionRecord, ActionStatus, Event, EventKind, Invoice};
+use crate::domain::{ActionRecord, ActionStatus, Channel, Event, EventKind, Experiment, Invoice};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use std::collections::HashMap;
 
-/// The experiment name under which a policy's control group is recorded.
-pub const CONTROL_GROUP: &str = "control-group";
+/// The experiment name under which a policy's control group is recorded
+/// ([`Experiment::ControlGroup`]) and reported.
+pub const CONTROL_GROUP: &str = Experiment::CONTROL_GROUP;
 
 /// One recorded step as the report sees it: an action that went out, or a
 /// step withheld by design (a control arm, the control group).
@@ -44,7 +45,7 @@ pub fn withheld_by_design(a: &ActionRecord) -> bool {
     a.status == ActionStatus::Skipped
         && a.sent_on.is_none()
         && a.arm.is_some()
-        && (a.channel == "none" || a.experiment.as_deref() == Some(CONTROL_GROUP))
+        && (a.channel == Channel::NoContact || a.experiment == Some(Experiment::ControlGroup))
 }
 
 /// What followed one exposure.

@@ -37,7 +37,9 @@
 //! open for an unknown message on 03-05.
 
 use super::*;
-use crate::domain::{ActionRecord, ActionStatus, Customer, Event, EventKind, Invoice, Payment};
+use crate::domain::{
+    ActionRecord, ActionStatus, Channel, Customer, Event, EventKind, Invoice, Payment,
+};
 use rust_decimal::Decimal;
 
 fn d(s: &str) -> NaiveDate {
@@ -98,13 +100,13 @@ fn action(
 ) -> ActionRecord {
     let (channel, target) = label.split_once(' ').unwrap();
     ActionRecord {
-        action_id: id.to_string(),
-        invoice_id: invoice.to_string(),
-        customer_id: customer.to_string(),
+        action_id: id.into(),
+        invoice_id: invoice.into(),
+        customer_id: customer.into(),
         decided_on: d(day),
         scheduled_for: d(day),
         status: ActionStatus::Sent,
-        channel: channel.to_string(),
+        channel: Channel::parse(channel).unwrap(),
         label: label.to_string(),
         target: target.to_string(),
         step_offset: offset,
@@ -115,13 +117,13 @@ fn action(
         bundle_revision: None,
         rule: "p.policy:1".to_string(),
         segment: segment.to_string(),
-        experiment: arm.map(|(e, _)| e.to_string()),
-        arm: arm.map(|(_, a)| a.to_string()),
+        experiment: arm.map(|(e, _)| e.into()),
+        arm: arm.map(|(_, a)| a.into()),
         risk: None,
         scorer: "s".to_string(),
         scorer_version: "1".to_string(),
         note: None,
-        message_id: Some(format!("msg-{id}")),
+        message_id: Some(format!("msg-{id}").into()),
         decided_by: None,
         decided_at: None,
         sent_on: Some(d(day)),
@@ -173,7 +175,7 @@ fn book() -> Book {
         "2027-03-03",
         None,
     );
-    a1.message_id = Some("m1".to_string());
+    a1.message_id = Some("m1".into());
     let a6 = action(
         "A6",
         "I3",
@@ -241,13 +243,13 @@ fn book() -> Book {
     );
     promise.invoice_id = Some("I3".to_string());
     let mut opened_m1 = event("E2", "2027-03-04", EventKind::MailOpened);
-    opened_m1.message_id = Some("m1".to_string());
+    opened_m1.message_id = Some("m1".into());
     let mut clicked_m1 = event("E3", "2027-03-04", EventKind::MailClicked);
-    clicked_m1.message_id = Some("m1".to_string());
+    clicked_m1.message_id = Some("m1".into());
     let mut opened_a3 = event("E4", "2027-03-18", EventKind::MailOpened);
     opened_a3.action_id = Some("A3".to_string());
     let mut unknown = event("E5", "2027-03-05", EventKind::MailOpened);
-    unknown.message_id = Some("msg-unknown".to_string());
+    unknown.message_id = Some("msg-unknown".into());
     Book::new(
         customers,
         invoices,

@@ -8,7 +8,9 @@ use super::{
     StoredMessage, lease_decision, take_over_decision,
 };
 use crate::book::Book;
-use crate::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
+use crate::domain::{
+    ActionId, ActionRecord, ActionStatus, Customer, Event, Invoice, MessageId, Payment,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
@@ -19,9 +21,9 @@ struct State {
     invoices: BTreeMap<String, Invoice>,
     payments: BTreeMap<String, Payment>,
     events: BTreeMap<String, Event>,
-    actions: BTreeMap<String, ActionRecord>,
+    actions: BTreeMap<ActionId, ActionRecord>,
     log: Vec<LogEntry>,
-    messages: BTreeMap<String, StoredMessage>,
+    messages: BTreeMap<MessageId, StoredMessage>,
     leases: BTreeMap<String, Lease>,
 }
 
@@ -165,7 +167,7 @@ impl Ledger for MemoryLedger {
     async fn record_actions(
         &self,
         records: &[ActionRecord],
-        previous: &HashMap<String, ActionStatus>,
+        previous: &HashMap<ActionId, ActionStatus>,
         day: NaiveDate,
     ) -> Result<Recorded, LedgerError> {
         let mut state = self.lock();

@@ -19,7 +19,9 @@
 //! them with a minimal executor).
 
 use crate::book::Book;
-use crate::domain::{ActionRecord, ActionStatus};
+use crate::domain::{
+    ActionId, ActionRecord, ActionStatus, Channel, CustomerId, InvoiceId, MessageId,
+};
 use crate::sweep::PlannedMessage;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -107,12 +109,12 @@ impl MessageStatus {
 /// to the mail service it is never handed over again, on any day.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredMessage {
-    pub message_id: String,
-    pub customer_id: String,
-    pub channel: String,
+    pub message_id: MessageId,
+    pub customer_id: CustomerId,
+    pub channel: Channel,
     pub template: String,
-    pub action_ids: Vec<String>,
-    pub invoice_ids: Vec<String>,
+    pub action_ids: Vec<ActionId>,
+    pub invoice_ids: Vec<InvoiceId>,
     /// For a plan offer: the schedule offered, `(due date, amount)`.
     pub plan: Option<Vec<(NaiveDate, Decimal)>>,
     pub tags: Vec<(String, String)>,
@@ -139,7 +141,7 @@ impl StoredMessage {
         StoredMessage {
             message_id: m.message_id.clone(),
             customer_id: m.customer_id.clone(),
-            channel: m.channel.clone(),
+            channel: m.channel,
             template: m.template.clone(),
             action_ids: m.action_ids.clone(),
             invoice_ids: m.invoice_ids.clone(),
@@ -159,7 +161,7 @@ impl StoredMessage {
         PlannedMessage {
             message_id: self.message_id.clone(),
             customer_id: self.customer_id.clone(),
-            channel: self.channel.clone(),
+            channel: self.channel,
             template: self.template.clone(),
             action_ids: self.action_ids.clone(),
             invoice_ids: self.invoice_ids.clone(),
@@ -174,7 +176,7 @@ impl StoredMessage {
 /// each keeps the note and the risk of its own moment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LogEntry {
-    pub action_id: String,
+    pub action_id: ActionId,
     pub seq: i64,
     pub day: NaiveDate,
     pub status: String,
@@ -211,9 +213,9 @@ pub struct Move {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Recorded {
     /// Written by this run.
-    pub written: Vec<String>,
+    pub written: Vec<ActionId>,
     /// Refused by their condition: another run recorded or moved them first.
-    pub conflicts: Vec<String>,
+    pub conflicts: Vec<ActionId>,
 }
 
 /// Who holds (or asks for) a lease.
@@ -319,7 +321,7 @@ pub trait Ledger {
     async fn record_actions(
         &self,
         records: &[ActionRecord],
-        previous: &HashMap<String, ActionStatus>,
+        previous: &HashMap<ActionId, ActionStatus>,
         day: NaiveDate,
     ) -> Result<Recorded, LedgerError>;
 
@@ -491,7 +493,19 @@ pub fn lease_decision(
 
 #[cfg(test)]
 mod tests {
-    use super::note_after_status;
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::{StoredMessage, note_after_status};
+    use crate::domain::Channel;
+
+    #[test]
+    fn a_message_of_an_earlier_release_reads_typed_and_writes_back_the_same() {
+        let old = r#"{"message_id":"msg-549d7f34f4db7ad81f76","customer_id":"C-0042","channel":"offer","template":"plan-offer","action_ids":["act-a","act-b"],"invoice_ids":["INV-1","INV-2"],"plan":[["2027-05-03","276.36"],["2027-06-02","829.09"]],"tags":[["channel","offer"],["template","plan-offer"]],"planned_on":"2027-05-03","status":"sending","sending_since":"2027-05-03T14:00:00Z","sent_on":null,"provider_message_id":null,"note":null}"#;
+        let m: StoredMessage = serde_json::from_str(old).unwrap();
+        assert_eq!(m.channel, Channel::Offer);
+        assert_eq!(m.action_ids, ["act-a", "act-b"]);
+        assert_eq!(m.invoice_ids[1], "INV-2");
+        assert_eq!(serde_json::to_string(&m).unwrap(), old);
+    }
 
     #[test]
     fn a_note_is_never_prefixed_twice_with_its_status() {

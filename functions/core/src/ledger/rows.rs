@@ -5,7 +5,7 @@
 //! 200 bytes for each instead of 800, and a book is read without parsing
 //! JSON.
 
-use crate::domain::{ActionRecord, ActionStatus};
+use crate::domain::{ActionRecord, ActionStatus, Channel};
 use crate::store::{StoreError, encode};
 use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
@@ -185,12 +185,15 @@ impl RowCodec {
         };
         let context = self.context(conn, row.get(11)?)?;
         Ok(ActionRecord {
-            invoice_id: row.get(1)?,
-            customer_id: row.get(2)?,
+            invoice_id: row.get::<_, String>(1)?.into(),
+            customer_id: row.get::<_, String>(2)?.into(),
             status,
             decided_on: day(&key, "decided_on", &row.get::<_, String>(4)?)?,
             scheduled_for: day(&key, "scheduled_for", &row.get::<_, String>(5)?)?,
-            channel: row.get(6)?,
+            channel: {
+                let text: String = row.get(6)?;
+                Channel::parse(&text).ok_or_else(|| bad(&key, "channel", &text))?
+            },
             label: row.get(7)?,
             target: row.get(8)?,
             step_offset: row.get(9)?,
@@ -201,17 +204,17 @@ impl RowCodec {
             bundle_revision: context.bundle_revision.clone(),
             rule: row.get(12)?,
             segment: row.get(13)?,
-            experiment: row.get(14)?,
-            arm: row.get(15)?,
+            experiment: row.get::<_, Option<String>>(14)?.map(Into::into),
+            arm: row.get::<_, Option<String>>(15)?.map(Into::into),
             risk: row.get(16)?,
             scorer: context.scorer.clone(),
             scorer_version: context.scorer_version.clone(),
             note: row.get(17)?,
-            message_id: row.get(18)?,
+            message_id: row.get::<_, Option<String>>(18)?.map(Into::into),
             decided_by: row.get(19)?,
             decided_at: opt_day(&key, "decided_at", row.get(20)?)?,
             sent_on: opt_day(&key, "sent_on", row.get(21)?)?,
-            action_id: key,
+            action_id: key.into(),
         })
     }
 }
@@ -235,7 +238,7 @@ pub(crate) fn write(
         r.status.as_str(),
         decided_on,
         scheduled_for,
-        r.channel,
+        r.channel.as_str(),
         r.label,
         r.target,
         r.step_offset,
@@ -243,8 +246,8 @@ pub(crate) fn write(
         context_id,
         r.rule,
         r.segment,
-        r.experiment,
-        r.arm,
+        r.experiment.as_ref().map(|e| e.as_str()),
+        r.arm.as_ref().map(|a| a.as_str()),
         r.risk,
         r.note,
         r.message_id,

@@ -8,7 +8,7 @@ use super::{
     Scope, StoredMessage, lease_decision, take_over_decision,
 };
 use crate::book::{ActionsByInvoice, Book, Interner, Step, StepsByInvoice, is_live};
-use crate::domain::{ActionRecord, ActionStatus};
+use crate::domain::{ActionId, ActionRecord, ActionStatus, InvoiceId};
 use crate::store::{SqliteStore, StoreError, decode, encode, sort_key};
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -70,7 +70,7 @@ fn messages_from_actions(conn: &Connection) -> Result<(), StoreError> {
             let body: String = row.get(1)?;
             let a: ActionRecord = decode("actions", &id, &body)?;
             if let Some(mid) = a.message_id.clone() {
-                groups.entry(mid).or_default().push(a);
+                groups.entry(mid.into()).or_default().push(a);
             }
         }
         let mut put = tx.prepare(
@@ -111,7 +111,7 @@ fn rebuilt_message(message_id: &str, actions: &[ActionRecord]) -> Option<StoredM
     let lead = actions
         .iter()
         .max_by_key(|a| (a.step_offset, a.invoice_id.as_str()))?;
-    let mut invoice_ids: Vec<String> = Vec::new();
+    let mut invoice_ids: Vec<InvoiceId> = Vec::new();
     for a in actions {
         if !invoice_ids.contains(&a.invoice_id) {
             invoice_ids.push(a.invoice_id.clone());
@@ -119,15 +119,15 @@ fn rebuilt_message(message_id: &str, actions: &[ActionRecord]) -> Option<StoredM
     }
     let sending = actions.iter().any(|a| a.status == ActionStatus::Sending);
     Some(StoredMessage {
-        message_id: message_id.to_string(),
+        message_id: message_id.into(),
         customer_id: lead.customer_id.clone(),
-        channel: lead.channel.clone(),
+        channel: lead.channel,
         template: lead.target.clone(),
         action_ids: actions.iter().map(|a| a.action_id.clone()).collect(),
         invoice_ids,
         plan: None,
         tags: vec![
-            ("channel".to_string(), lead.channel.clone()),
+            ("channel".to_string(), lead.channel.to_string()),
             ("template".to_string(), lead.target.clone()),
         ],
         planned_on: actions.iter().map(|a| a.decided_on).min()?,
@@ -276,25 +276,37 @@ impl SqliteStore {
         };
         each(
             &format!("SELECT customer_id, customer_id, body FROM customers WHERE customer_id {IN}"),
-            &mut |p, k, b| Ok(p.customers.push(decode("customers", k, b)?)),
+            &mut |p, k, b| {
+                p.customers.push(decode("customers", k, b)?);
+                Ok(())
+            },
         )?;
         each(
             &format!("SELECT customer_id, invoice_id, body FROM invoices WHERE customer_id {IN}"),
-            &mut |p, k, b| Ok(p.invoices.push(decode("invoices", k, b)?)),
+            &mut |p, k, b| {
+                p.invoices.push(decode("invoices", k, b)?);
+                Ok(())
+            },
         )?;
         each(
             &format!(
                 "SELECT i.customer_id, p.payment_id, p.body FROM invoices i
                  JOIN payments p ON p.invoice_id = i.invoice_id WHERE i.customer_id {IN}"
             ),
-            &mut |p, k, b| Ok(p.payments.push(decode("payments", k, b)?)),
+            &mut |p, k, b| {
+                p.payments.push(decode("payments", k, b)?);
+                Ok(())
+            },
         )?;
         each(
             &format!(
                 "SELECT i.customer_id, e.event_id, e.body FROM invoices i
                  JOIN events e ON e.invoice_id = i.invoice_id WHERE i.customer_id {IN}"
             ),
-            &mut |p, k, b| Ok(p.events.push(decode("events", k, b)?)),
+            &mut |p, k, b| {
+                p.events.push(decode("events", k, b)?);
+                Ok(())
+            },
         )?;
         {
             let mut stmt = self.conn.prepare_cached(&format!(
@@ -304,7 +316,7 @@ impl SqliteStore {
             let mut found = stmt.query([&ids])?;
             while let Some(row) = found.next()? {
                 let a = self.rows.read(&self.conn, row)?;
-                if let Some(p) = parts.get_mut(&a.customer_id) {
+                if let Some(p) = parts.get_mut(a.customer_id.as_str()) {
                     p.actions.push(a);
                 }
             }
@@ -369,7 +381,7 @@ impl Ledger for SqliteStore {
     async fn record_actions(
         &self,
         records: &[ActionRecord],
-        previous: &HashMap<String, ActionStatus>,
+        previous: &HashMap<ActionId, ActionStatus>,
         day: NaiveDate,
     ) -> Result<Recorded, LedgerError> {
         // The shared contexts first, outside the transaction (see RowCodec).

@@ -15,7 +15,7 @@ use super::Harness;
 use super::book::{Clock, Env, customer, day, event, invoice, payment};
 use super::mailer::{RecordingMailer, Refuse};
 use crate::delivery::{CrashPoint, RunError, RunReport};
-use crate::domain::{ActionStatus, EventKind, Invoice};
+use crate::domain::{ActionStatus, Channel, EventKind, Invoice};
 use crate::ledger::{LeaseHolder, LeaseOutcome, Ledger, MessageStatus};
 use crate::message::{Acceptance, MailError, Mailer, OutgoingMessage, SendReceipt};
 use chrono::NaiveDate;
@@ -147,7 +147,7 @@ pub async fn assert_promises<H: Harness>(h: &H, mailer: &RecordingMailer) {
     for a in &actions {
         match a.status {
             ActionStatus::Planned | ActionStatus::Sending => assert!(
-                a.message_id.is_none() && a.channel == "call",
+                a.message_id.is_none() && a.channel == Channel::Call,
                 "[{who}] action {} ({}) left {} in message {:?}",
                 a.action_id,
                 a.label,

@@ -260,6 +260,33 @@ impl Book {
         for v in ev.values_mut() {
             v.shrink_to_fit();
         }
+        let mut by_id: Vec<usize> = (0..invoices.len()).collect();
+        // Stable: among equal ids the first in `invoices` comes first, as a
+        // linear search would find it.
+        by_id.sort_by(|&a, &b| {
+            let id = |k: usize| invoices.get(k).map(|i| i.invoice_id.as_str());
+            id(a).cmp(&id(b))
+        });
+        let mut book = Book {
+            customers: customers
+                .into_iter()
+                .map(|c| (c.customer_id.clone(), c))
+                .collect(),
+            invoices,
+            payments: by_invoice,
+            events: ev,
+            actions: HashMap::new(),
+            steps: HashMap::new(),
+            mail_events,
+            by_id,
+        };
+        book.attach(steps, actions);
+        book
+    }
+
+    /// Gives a book its recorded actions: every one as a step, the full
+    /// records of those given (see [`Book::compact`]).
+    pub(crate) fn attach(&mut self, steps: StepsByInvoice, actions: ActionsByInvoice) {
         let mut acts = actions.0;
         for v in acts.values_mut() {
             v.shrink_to_fit();
@@ -268,26 +295,8 @@ impl Book {
         for v in steps.values_mut() {
             v.shrink_to_fit();
         }
-        let mut by_id: Vec<usize> = (0..invoices.len()).collect();
-        // Stable: among equal ids the first in `invoices` comes first, as a
-        // linear search would find it.
-        by_id.sort_by(|&a, &b| {
-            let id = |k: usize| invoices.get(k).map(|i| i.invoice_id.as_str());
-            id(a).cmp(&id(b))
-        });
-        Book {
-            customers: customers
-                .into_iter()
-                .map(|c| (c.customer_id.clone(), c))
-                .collect(),
-            invoices,
-            payments: by_invoice,
-            events: ev,
-            actions: acts,
-            steps,
-            mail_events,
-            by_id,
-        }
+        self.actions = acts;
+        self.steps = steps;
     }
 
     pub fn invoice(&self, invoice_id: &str) -> Option<&Invoice> {

@@ -398,7 +398,8 @@ impl Sweeper<'_> {
             ..RunReport::default()
         };
         let started = Instant::now();
-        let book = ledger.load_book(&req.scope, day).await?;
+        let since = crate::sweep::history_since(self.policy, day);
+        let book = ledger.load_book(&req.scope, day, since).await?;
         report.customers = book.customers.len();
         report.timings.load_book = started.elapsed();
         let planner = Planner::new(self.policy, self.scorer, day, &self.options);

@@ -344,6 +344,24 @@ pub fn plan_sweep(
     plan
 }
 
+/// The first day a sweep of `day` looks at in the past: the longest of the
+/// policy's contact caps and of the model's communication window
+/// ([`crate::model::features::COMMUNICATION_DAYS`]), and a day more. Steps of
+/// invoices settled before it, dated before it, change no decision.
+pub fn history_since(policy: &Policy, day: NaiveDate) -> NaiveDate {
+    let caps = policy
+        .limits
+        .caps
+        .iter()
+        .map(|c| c.window_days)
+        .max()
+        .unwrap_or(0);
+    let communication = i64::try_from(crate::model::features::COMMUNICATION_DAYS).unwrap_or(0);
+    let back = caps.max(communication).saturating_add(1);
+    day.checked_sub_signed(chrono::Duration::days(back))
+        .unwrap_or(NaiveDate::MIN)
+}
+
 /// Plans a sweep part by part: the customers of a book are independent, so
 /// a run can plan, record and forget some customers at a time
 /// ([`Planner::parts`]), and its memory does not grow with the records of

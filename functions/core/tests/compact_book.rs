@@ -1,6 +1,7 @@
 //! The compact book a sweep loads (every action as a step, full records of
-//! the live ones only) decides exactly as the full book: over six weeks of
-//! daily runs, the plan of each day is the same from either.
+//! the live ones only, and nothing older than the sweep looks back at of
+//! invoices settled long ago) decides exactly as the full book: over five
+//! months of daily runs, the plan of each day is the same from either.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,7 +13,7 @@ use collect_core::book::Book;
 use collect_core::book::is_live;
 use collect_core::ledger::Ledger;
 use collect_core::store::Store;
-use collect_core::sweep::{PriorLateRate, SweepOptions, plan_sweep};
+use collect_core::sweep::{PriorLateRate, SweepOptions, history_since, plan_sweep};
 use collect_core::testkit::Harness;
 use collect_core::testkit::book::{Env, SqliteHarness, day, payment};
 use collect_core::testkit::conformance::{DAY, World, the_book};
@@ -25,7 +26,8 @@ fn the_compact_book_plans_as_the_full_one() {
     let env = Env::new();
     let (_, invoices) = the_book();
     let mut checked_terminal = false;
-    for k in 0..42 {
+    let mut left_out_old = false;
+    for k in 0..150 {
         let today = day(DAY) + chrono::Duration::days(k);
         if k == 20 {
             // One invoice paid on the way: its open steps are closed.
@@ -33,7 +35,8 @@ fn the_compact_book_plans_as_the_full_one() {
         }
         let store = h.store.lock().unwrap();
         let full = Store::load_book(&*store).unwrap();
-        let compact = store.load_compact().unwrap();
+        let since = history_since(&env.policy, today);
+        let compact = store.load_compact(today, since).unwrap();
         drop(store);
         let opts = SweepOptions::default();
         let a = plan_sweep(&full, &env.policy, &PriorLateRate, today, &opts);
@@ -41,10 +44,19 @@ fn the_compact_book_plans_as_the_full_one() {
         assert_eq!(a.records, b.records, "{today}");
         assert_eq!(a.messages, b.messages, "{today}");
         // The compact book holds every action as a step, full records of
-        // live ones only.
+        // live ones only; of an invoice settled before `since`, only the
+        // steps from `since` on.
         let all: usize = full.actions.values().map(Vec::len).sum();
         let steps: usize = compact.steps.values().map(Vec::len).sum();
-        assert_eq!(all, steps);
+        let old: usize = full
+            .invoices
+            .iter()
+            .filter(|i| full.settled_on(i).is_some_and(|d| d < since))
+            .flat_map(|i| full.actions_of(&i.invoice_id))
+            .filter(|a| a.decided_on < since && a.sent_on.is_none_or(|d| d < since))
+            .count();
+        assert_eq!(all - old, steps, "{today}");
+        left_out_old |= old > 0;
         assert!(
             compact
                 .actions
@@ -68,6 +80,10 @@ fn the_compact_book_plans_as_the_full_one() {
         pollster::block_on(w.run(&h, today));
     }
     assert!(checked_terminal, "no terminal action was ever left out");
+    assert!(
+        left_out_old,
+        "no old step of a settled invoice was ever left out"
+    );
 }
 
 /// A book's contents in a fixed order (its maps sorted), to compare two.

@@ -235,7 +235,12 @@ impl Dynamo {
 }
 
 impl Ledger for Dynamo {
-    async fn load_book(&self, scope: &Scope, _day: NaiveDate) -> Result<Book, LedgerError> {
+    async fn load_book(
+        &self,
+        scope: &Scope,
+        _day: NaiveDate,
+        _since: NaiveDate,
+    ) -> Result<Book, LedgerError> {
         let customers = match scope {
             Scope::Shard { shard, through } => self.open_customers(*shard, *through).await?,
             Scope::All => {

@@ -197,7 +197,8 @@ impl History for Dynamo {
 
 impl History for crate::ledger::memory::MemoryLedger {
     async fn history(&self, today: NaiveDate) -> Result<Book, AwsError> {
-        crate::ledger::Ledger::load_book(self, &crate::ledger::Scope::All, today)
+        // Training reads the whole history: nothing left out.
+        crate::ledger::Ledger::load_book(self, &crate::ledger::Scope::All, today, NaiveDate::MIN)
             .await
             .map_err(|e| AwsError::Service {
                 service: "memory",

@@ -156,7 +156,12 @@ impl MemoryLedger {
 }
 
 impl Ledger for MemoryLedger {
-    async fn load_book(&self, _scope: &Scope, _day: NaiveDate) -> Result<Book, LedgerError> {
+    async fn load_book(
+        &self,
+        _scope: &Scope,
+        _day: NaiveDate,
+        _since: NaiveDate,
+    ) -> Result<Book, LedgerError> {
         Ok(Self::book_of(&self.lock(), None))
     }
 

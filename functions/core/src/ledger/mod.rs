@@ -293,7 +293,17 @@ pub enum LedgerError {
 pub trait Ledger {
     /// The book of a scope: customers, invoices, payments, events, and the
     /// actions of the invoices in it.
-    async fn load_book(&self, scope: &Scope, day: NaiveDate) -> Result<Book, LedgerError>;
+    ///
+    /// A sweep of `day` looks back no further than `since` (its longest
+    /// window, [`crate::sweep::history_since`]): an adapter may leave out
+    /// the steps of an invoice settled before `since` whose dates are all
+    /// before it, so what a sweep reads does not grow with history.
+    async fn load_book(
+        &self,
+        scope: &Scope,
+        day: NaiveDate,
+        since: NaiveDate,
+    ) -> Result<Book, LedgerError>;
 
     /// One customer's current state (read fresh, for the checks made just
     /// before a message is sent). Empty when the customer is unknown.

@@ -16,6 +16,11 @@ use std::sync::Arc;
 
 /// The `actions` table and its indexes. The live statuses are indexed
 /// alone (a partial index): the millions of skipped and sent steps are not.
+/// A rowid table, so the rows of a sweep are appended in the order it
+/// writes them (a customer's together); only the small id index takes
+/// inserts at random places. (Keyed by the random-looking id instead,
+/// `WITHOUT ROWID`, the first sweep of 1,000,000 invoices took 228 s to
+/// record instead of about 60.)
 pub(crate) const ACTIONS_TABLE: &str = "
 CREATE TABLE IF NOT EXISTS action_contexts (
     context_id INTEGER PRIMARY KEY, body TEXT NOT NULL UNIQUE);
@@ -26,7 +31,7 @@ CREATE TABLE IF NOT EXISTS actions (
     step_offset INTEGER NOT NULL, requires_approval INTEGER NOT NULL,
     context_id INTEGER NOT NULL, rule TEXT NOT NULL, segment TEXT NOT NULL,
     experiment TEXT, arm TEXT, risk REAL, note TEXT, message_id TEXT,
-    decided_by TEXT, decided_at TEXT, sent_on TEXT) WITHOUT ROWID;
+    decided_by TEXT, decided_at TEXT, sent_on TEXT);
 CREATE INDEX IF NOT EXISTS actions_by_customer ON actions (customer_id);
 CREATE INDEX IF NOT EXISTS actions_live ON actions (status)
     WHERE status IN ('planned', 'sending', 'awaiting_approval', 'approved', 'deferred');
@@ -281,8 +286,8 @@ pub(crate) fn same_as_stored(
 }
 
 /// Schema 3: the actions of a home written by schema 1 or 2 (one JSON body
-/// per action, a rowid table) moved to [`ACTIONS_TABLE`], and the trail made
-/// a table without rowid. Runs once, in one transaction.
+/// per action) moved to [`ACTIONS_TABLE`], and the trail made a table
+/// without rowid (its rows are small). Runs once, in one transaction.
 pub(crate) fn upgrade(conn: &Connection, codec: &RowCodec) -> Result<(), StoreError> {
     let has_body: bool = conn
         .prepare("SELECT 1 FROM pragma_table_info('actions') WHERE name = 'body'")?

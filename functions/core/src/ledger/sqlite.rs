@@ -12,7 +12,7 @@ use crate::domain::{ActionId, ActionRecord, ActionStatus, InvoiceId};
 use crate::store::{SqliteStore, StoreError, decode, encode, sort_key};
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// The schema version this build writes. 1: the first release (no message
 /// or lease tables); 2: messages recorded with their content, leases;
@@ -162,8 +162,24 @@ fn read_lease(conn: &Connection, name: &str) -> Result<Option<Lease>, StoreError
 
 impl SqliteStore {
     /// The book a sweep needs: every action as a compact [`Step`], the full
-    /// records of the live ones only (see [`Book::compact`]).
-    pub fn load_compact(&self) -> Result<Book, StoreError> {
+    /// records of the live ones only (see [`Book::compact`]), and of the
+    /// invoices settled before `since` (and still settled on `day`), only
+    /// the steps dated from `since` on (see [`Ledger::load_book`]).
+    pub fn load_compact(&self, day: NaiveDate, since: NaiveDate) -> Result<Book, StoreError> {
+        let mut book = Book::compact(
+            self.all("customers", "customer_id")?,
+            self.all("invoices", "invoice_id")?,
+            self.all("payments", "payment_id")?,
+            self.all("events", "event_id")?,
+            StepsByInvoice::default(),
+            ActionsByInvoice::default(),
+        );
+        let settled_before: HashSet<&str> = book
+            .invoices
+            .iter()
+            .filter(|i| book.settled_on(i).is_some_and(|d| d < since) && !book.is_open(i, day))
+            .map(|i| i.invoice_id.as_str())
+            .collect();
         let mut strings = Interner::default();
         let mut steps = StepsByInvoice::default();
         let mut live = ActionsByInvoice::default();
@@ -191,6 +207,19 @@ impl SqliteStore {
                     let text = |k: usize| -> Result<&str, StoreError> {
                         Ok(row.get_ref(k)?.as_str().map_err(rusqlite::Error::from)?)
                     };
+                    let decided_on = rows::day(text(0)?, "decided_on", text(4)?)?;
+                    let sent_on = row
+                        .get_ref(21)?
+                        .as_str_or_null()
+                        .map_err(rusqlite::Error::from)?
+                        .map(|d| rows::day(text(0)?, "sent_on", d))
+                        .transpose()?;
+                    if decided_on < since
+                        && sent_on.is_none_or(|d| d < since)
+                        && settled_before.contains(text(1)?)
+                    {
+                        continue;
+                    }
                     let context = self.rows.context(&self.conn, row.get(11)?)?;
                     let step = Step {
                         action_id: text(0)?.into(),
@@ -200,13 +229,8 @@ impl SqliteStore {
                         step_offset: row.get(9)?,
                         channel: crate::book::channel(text(6)?),
                         label: strings.get(text(7)?),
-                        decided_on: rows::day(text(0)?, "decided_on", text(4)?)?,
-                        sent_on: row
-                            .get_ref(21)?
-                            .as_str_or_null()
-                            .map_err(rusqlite::Error::from)?
-                            .map(|d| rows::day(text(0)?, "sent_on", d))
-                            .transpose()?,
+                        decided_on,
+                        sent_on,
                         message_id: row
                             .get_ref(18)?
                             .as_str_or_null()
@@ -217,14 +241,9 @@ impl SqliteStore {
                 }
             }
         }
-        Ok(Book::compact(
-            self.all("customers", "customer_id")?,
-            self.all("invoices", "invoice_id")?,
-            self.all("payments", "payment_id")?,
-            self.all("events", "event_id")?,
-            steps,
-            live,
-        ))
+        drop(settled_before);
+        book.attach(steps, live);
+        Ok(book)
     }
 
     /// Every message recorded (for `collect explain` and the tests).
@@ -360,8 +379,13 @@ impl SqliteStore {
 }
 
 impl Ledger for SqliteStore {
-    async fn load_book(&self, _scope: &Scope, _day: NaiveDate) -> Result<Book, LedgerError> {
-        Ok(self.load_compact()?)
+    async fn load_book(
+        &self,
+        _scope: &Scope,
+        day: NaiveDate,
+        since: NaiveDate,
+    ) -> Result<Book, LedgerError> {
+        Ok(self.load_compact(day, since)?)
     }
 
     async fn customer_book(&self, customer_id: &str) -> Result<Book, LedgerError> {

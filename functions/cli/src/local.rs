@@ -1241,3 +1241,72 @@ pub fn tasks(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use collect_core::domain::ActionRecord;
+
+    fn record(status: ActionStatus, n: usize) -> ActionRecord {
+        let mut r: ActionRecord = serde_json::from_value(serde_json::json!({
+            "action_id": format!("act-{n}"), "invoice_id": format!("INV-{n}"),
+            "customer_id": "C1", "decided_on": "2027-03-10", "scheduled_for": "2027-03-10",
+            "status": "planned", "channel": "letter", "label": "letter legal-notice",
+            "target": "legal-notice", "step_offset": 30, "requires_approval": true,
+            "policy_name": "p", "policy_revision": "r", "git_revision": null, "rule": "p:1",
+            "segment": "s", "experiment": null, "arm": null, "risk": null, "scorer": "s",
+            "scorer_version": "1", "note": null, "message_id": null, "decided_by": null,
+            "decided_at": null, "sent_on": null
+        }))
+        .unwrap();
+        r.status = status;
+        r
+    }
+
+    #[test]
+    fn a_run_too_large_to_list_reports_counts_and_where_to_look() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::open(dir.path()).unwrap();
+        let date: NaiveDate = "2027-03-10".parse().unwrap();
+        // A plan absorbed part by part, as a run builds it: the tally is kept
+        // whether the records are or not.
+        let planner_day = |records: Vec<ActionRecord>, keep: usize| {
+            let mut whole = collect_core::sweep::SweepPlan::default();
+            for r in records {
+                let mut one = collect_core::sweep::SweepPlan::default();
+                one.tally.by_status.insert(r.status, 1);
+                one.records.push(r);
+                whole.absorb(one, keep);
+            }
+            whole
+        };
+        let records: Vec<ActionRecord> = (0..3)
+            .map(|n| record(ActionStatus::AwaitingApproval, n))
+            .collect();
+        let listed = RunReport {
+            plan: planner_day(records.clone(), usize::MAX),
+            ..RunReport::default()
+        };
+        let text = describe_run(&listed, date, &home);
+        assert!(
+            text.contains("awaiting approval: letter legal-notice for INV-2"),
+            "{text}"
+        );
+        assert!(!text.contains("too many"), "{text}");
+        assert!(text.contains("3 awaiting approval"), "{text}");
+
+        let counted = RunReport {
+            plan: planner_day(records, 2),
+            ..RunReport::default()
+        };
+        let text = describe_run(&counted, date, &home);
+        assert!(!text.contains("awaiting approval: "), "{text}");
+        assert!(
+            text.contains("3 action(s) recorded: too many to list"),
+            "{text}"
+        );
+        assert!(text.contains("`collect tasks`"), "{text}");
+        assert!(text.contains("3 awaiting approval"), "{text}");
+    }
+}

@@ -342,6 +342,26 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// The first line of a new action's trail (its number is 1: no lookup).
+    pub(crate) fn log_first(
+        tx: &Connection,
+        r: &ActionRecord,
+        day: NaiveDate,
+    ) -> Result<(), StoreError> {
+        tx.prepare_cached(
+            "INSERT INTO action_log (action_id, seq, day, status, note, by, risk)
+             VALUES (?1, 1, ?2, ?3, ?4, NULL, ?5)",
+        )?
+        .execute(params![
+            r.action_id,
+            day.to_string(),
+            r.status.as_str(),
+            r.note,
+            r.risk
+        ])?;
+        Ok(())
+    }
+
     pub(crate) fn log(
         tx: &Connection,
         r: &ActionRecord,

@@ -425,8 +425,9 @@ impl Ledger for SqliteStore {
             let mut put = tx
                 .prepare_cached(&format!("{} AND status = ?23", rows::UPDATE))
                 .map_err(StoreError::from)?;
-            let mut logged: Vec<&ActionRecord> = Vec::new();
+            let mut logged: Vec<(&ActionRecord, bool)> = Vec::new();
             for (r, context) in records.iter().zip(contexts) {
+                let new = !previous.contains_key(&r.action_id);
                 let written = match previous.get(&r.action_id) {
                     None => rows::write(&mut add, r, context, &[])? == 1,
                     Some(seen) => match rows::same_as_stored(&self.rows, &tx, r)? {
@@ -443,7 +444,7 @@ impl Ledger for SqliteStore {
                 if written {
                     // Every change is a line of the trail (a retry deferred
                     // again keeps the first deferral's reason and risk).
-                    logged.push(r);
+                    logged.push((r, new));
                     out.written.push(r.action_id.clone());
                 } else {
                     out.conflicts.push(r.action_id.clone());
@@ -453,9 +454,13 @@ impl Ledger for SqliteStore {
             // grows in order instead of at random: sorted (stably, so the
             // entries of one action keep their order) by eight bytes of the
             // id past the shared `act-`.
-            logged.sort_by_key(|r| sort_key(&r.action_id));
-            for r in logged {
-                SqliteStore::log(&tx, r, day, None)?;
+            logged.sort_by_key(|(r, _)| sort_key(&r.action_id));
+            for (r, new) in logged {
+                if new {
+                    SqliteStore::log_first(&tx, r, day)?;
+                } else {
+                    SqliteStore::log(&tx, r, day, None)?;
+                }
             }
         }
         tx.commit().map_err(StoreError::from)?;

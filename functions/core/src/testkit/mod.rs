@@ -1,4 +1,5 @@
-//! The shared test kit: book builders, a recording mail service, and the
+//! The shared test kit: book builders, one seeded generator of whole books
+//! (feature `generate`), a recording mail service, and the
 //! conformance suite every [`Ledger`] adapter must pass (in-memory and
 //! SQLite in `cargo test` of this crate, DynamoDB on the local AWS endpoint
 //! in `collect-e2e`). Not used by production code: a broken fixture stops
@@ -15,6 +16,9 @@ use crate::ledger::{Ledger, LogEntry, StoredMessage};
 
 pub mod book;
 pub mod conformance;
+/// The seeded generator (feature `generate`: off in the Lambdas).
+#[cfg(feature = "generate")]
+pub mod generate;
 pub mod mailer;
 
 /// A ledger under test, with the writes the ERP (ingest, events) makes.

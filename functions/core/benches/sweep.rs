@@ -193,6 +193,15 @@ fn main() {
         last.open,
         file_mib(&db)
     );
+    // One day can be a Monday with a weekend's payments: the first and the
+    // last week's means as well.
+    let week = days.len().min(7);
+    let mean = |ds: &[DayFigures]| ds.iter().map(|d| d.wall).sum::<f64>() / ds.len() as f64;
+    let (early, late) = (mean(&days[..week]), mean(&days[days.len() - week..]));
+    println!(
+        "run_day, mean of the first {week} next-day sweeps {early:.2} s, of the last {week} {late:.2} s ({:+.1} %)",
+        change(early, late)
+    );
     let within = change(first.wall, last.wall).abs() <= 20.0;
     println!(
         "issue 9 (next-day run_day within ±20 % after {} days of history): {}",

@@ -306,6 +306,10 @@ pub struct Mix {
     /// Chance that a late invoice ends in an accepted payment plan; 0 in
     /// the demo, whose simulation offers plans itself.
     pub plan: f64,
+    /// A signal for the risk model beyond the customer's history: an
+    /// invoice above this amount (in the currency) is paid 5–40 days late
+    /// with chance `large_late.1`, whoever the customer; `None` in the demo.
+    pub large_late: Option<(Decimal, f64)>,
 }
 
 impl Default for Mix {
@@ -316,6 +320,7 @@ impl Default for Mix {
             dispute: 0.4,
             promise: 0.35,
             plan: 0.0,
+            large_late: None,
         }
     }
 }
@@ -365,12 +370,12 @@ impl Spec {
     }
 
     /// A book with about `open` invoices open on `day` (invoices issued
-    /// over the 90 days before it, about five open per customer), with
+    /// over the 90 days before it, five to six open per customer), with
     /// some payment plans.
     pub fn open_book(seed: u64, open: usize, day: NaiveDate) -> Spec {
         Spec {
             seed,
-            customers: (open / 5).max(1),
+            customers: (open * 7 / 40).max(1),
             issue_from: plus(day, -89),
             issue_days: 90,
             invoices: (5, 15),
@@ -870,6 +875,15 @@ fn behaviour(
         PayerType::DoNotContact => Pays::On(business_after(plus(due, days(rng, 0, 30)))),
         PayerType::NeverPay => Pays::Never,
     };
+    // Drawn only when the mix asks, so the demo's stream stays as it was.
+    let pays = match (mix.large_late, pays) {
+        (Some((above, chance)), Pays::On(day))
+            if invoice.amount > above && rng.random_bool(chance) =>
+        {
+            Pays::On(day.max(business_after(plus(due, days(rng, 5, 40)))))
+        }
+        (_, pays) => pays,
+    };
     let can_split = matches!(
         payer,
         PayerType::Responsive
@@ -979,7 +993,7 @@ impl InvoicePlan {
     fn plan_accepted(&self) -> Option<(NaiveDate, &PlanTerms)> {
         let (accepted, terms) = self.payment_plan.as_ref()?;
         let first = self.first_payment();
-        (!first.is_some_and(|f| f <= *accepted)).then_some((*accepted, terms))
+        first.is_none_or(|f| f > *accepted).then_some((*accepted, terms))
     }
 
     /// The days of the invoice's events (0: dispute opened, 1: closed,

@@ -7,7 +7,7 @@
 use chrono::NaiveDate;
 use collect_core::testkit::generate::{self as shared, Spec};
 pub use collect_core::testkit::generate::{
-    FULL_REMINDER, Generated, InvoicePlan, PayerType, Pays, SHORT_REMINDER, business_after,
+    FULL_REMINDER, Generated, Heed, InvoicePlan, PayerType, Pays, SHORT_REMINDER, business_after,
     heed_rate, message_draw, plus,
 };
 

@@ -993,7 +993,9 @@ impl InvoicePlan {
     fn plan_accepted(&self) -> Option<(NaiveDate, &PlanTerms)> {
         let (accepted, terms) = self.payment_plan.as_ref()?;
         let first = self.first_payment();
-        first.is_none_or(|f| f > *accepted).then_some((*accepted, terms))
+        first
+            .is_none_or(|f| f > *accepted)
+            .then_some((*accepted, terms))
     }
 
     /// The days of the invoice's events (0: dispute opened, 1: closed,

@@ -2,8 +2,9 @@
 //! (feature `generate`), a recording mail service, and the
 //! conformance suite every [`Ledger`] adapter must pass (in-memory and
 //! SQLite in `cargo test` of this crate, DynamoDB on the local AWS endpoint
-//! in `collect-e2e`). Not used by production code: a broken fixture stops
-//! the test with a panic, as in any test.
+//! in `collect-e2e`). Not used by production code, except the generator,
+//! which also draws the book of `collect demo` and panics on nothing; a
+//! broken fixture elsewhere stops the test with a panic, as in any test.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -18,8 +18,8 @@
 //! 6. The effectiveness report of the proactive run over the quarter
 //!    (`collect report`), written to `<home>/demo/report.html`, with each
 //!    experiment arm's measured uplift next to the effect the generator
-//!    planted ([`generate::Heed`]): the full friendly reminder gets more
-//!    standard customers to pay on time than the short one; strategic
+//!    planted ([`collect_core::testkit::generate::Heed`]): the full
+//!    friendly reminder gets more standard customers to pay on time than the short one; strategic
 //!    accounts are not moved. The mail service's events (delivered, opened,
 //!    clicked, replied, bounced) are simulated too, tagged with the message
 //!    and action ids as SES would.
@@ -406,8 +406,9 @@ impl<'g> Customers<'g> {
 
     /// A friendly reminder with `template` about `invoice` went out on
     /// `day`: a customer who heeds it pays the whole invoice a day or two
-    /// later (the planted effect, see [`generate::Heed`]). Returns whether
-    /// the payment came sooner because of it.
+    /// later (the planted effect, see
+    /// [`collect_core::testkit::generate::Heed`]). Returns whether the
+    /// payment came sooner because of it.
     fn reminded(&mut self, invoice: &str, template: &str, day: NaiveDate) -> bool {
         let Some(&i) = self.index.get(invoice) else {
             return false;

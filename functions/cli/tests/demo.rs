@@ -7,33 +7,13 @@
 //! End-to-end tests of `collect demo`, run from the workspace root as a
 //! newcomer would run it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+mod common;
+use common::Temp;
+
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
-/// A fresh folder under the system temp dir (tempfile), removed on drop.
-struct TempDir {
-    path: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("collect-{label}-"))
-            .tempdir()
-            .unwrap();
-        TempDir {
-            path: dir.path().to_path_buf(),
-            _dir: dir,
-        }
-    }
-
-    fn path(&self) -> &Path {
-        &self.path
-    }
-}
 
 /// Runs `collect --home HOME demo ARGS` from the workspace root.
 fn demo(home: &Path, args: &[&str]) -> Output {
@@ -92,7 +72,7 @@ fn past_due(v: &serde_json::Value, run: &str) -> (f64, f64) {
 
 #[test]
 fn a_small_demo_writes_state_and_mail_and_compares_the_policies() {
-    let home = TempDir::new("small");
+    let home = Temp::new("small");
     let out = demo(home.path(), &["--customers", "40"]);
     assert!(out.status.success(), "{}", show(&out));
     let text = stdout(&out);
@@ -169,7 +149,7 @@ fn a_small_demo_writes_state_and_mail_and_compares_the_policies() {
 
 #[test]
 fn the_same_seed_gives_the_same_figures_and_a_fresh_state() {
-    let home = TempDir::new("determinism");
+    let home = Temp::new("determinism");
     // Things the demo must leave alone, and leftovers it must clear.
     std::fs::write(home.path().join("keep.txt"), "mine").unwrap();
     let demo_dir = home.path().join("demo");
@@ -212,7 +192,7 @@ fn the_same_seed_gives_the_same_figures_and_a_fresh_state() {
 
 #[test]
 fn proactive_is_not_worse_than_reactive_with_the_defaults() {
-    let home = TempDir::new("defaults");
+    let home = Temp::new("defaults");
     let out = demo(home.path(), &["--format", "json"]);
     assert!(out.status.success(), "{}", show(&out));
     let v = json(&out);
@@ -232,7 +212,7 @@ fn proactive_is_not_worse_than_reactive_with_the_defaults() {
 /// and the on-time rate.
 #[test]
 fn proactive_is_not_worse_than_reactive_with_a_small_book() {
-    let home = TempDir::new("small-json");
+    let home = Temp::new("small-json");
     let out = demo(home.path(), &["--customers", "40", "--format", "json"]);
     assert!(out.status.success(), "{}", show(&out));
     let v = json(&out);

@@ -42,13 +42,13 @@ fn book(dir: &Temp) -> PathBuf {
         "data/events.jsonl",
         "{\"type\":\"promise_to_pay\",\"date\":\"2027-03-12\",\"invoice_id\":\"I2\",\"promised_until\":\"2027-03-16\"}\n{\"type\":\"nonsense\",\"date\":\"2027-03-12\"}\n",
     );
-    dir.path.join("data")
+    dir.path().join("data")
 }
 
 #[test]
 fn ingest_keeps_good_rows_and_reports_every_bad_one() {
     let t = Temp::new("ingest");
-    let home = t.path.join("home");
+    let home = t.path().join("home");
     let data = book(&t);
     let out = collect(&home, &["ingest", data.to_str().unwrap()]);
     let all = text(&out);
@@ -84,7 +84,7 @@ fn ingest_keeps_good_rows_and_reports_every_bad_one() {
 #[test]
 fn a_month_of_sweeps_sends_mail_waits_for_approval_and_explains_itself() {
     let t = Temp::new("run");
-    let home = t.path.join("home");
+    let home = t.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
     std::fs::write(
         home.join("config.toml"),
@@ -223,7 +223,7 @@ fn a_month_of_sweeps_sends_mail_waits_for_approval_and_explains_itself() {
 #[test]
 fn diff_names_the_invoices_a_policy_change_affects() {
     let t = Temp::new("diff");
-    let home = t.path.join("home");
+    let home = t.path().join("home");
     let data = book(&t);
     collect(&home, &["ingest", data.to_str().unwrap()]);
     let standard =
@@ -239,7 +239,7 @@ fn diff_names_the_invoices_a_policy_change_affects() {
         .args([
             "-r",
             &format!("{ROOT}/policy/templates"),
-            t.path.join("alt").to_str().unwrap(),
+            t.path().join("alt").to_str().unwrap(),
         ])
         .status()
         .unwrap();
@@ -296,7 +296,7 @@ fn outbox_day(home: &Path, day: &str) -> usize {
 #[test]
 fn a_day_before_the_last_sweep_is_refused_unless_backfilled() {
     let t = Temp::new("backfill");
-    let home = t.path.join("home");
+    let home = t.path().join("home");
     let data = book(&t);
     collect(&home, &["ingest", data.to_str().unwrap()]);
 
@@ -378,7 +378,7 @@ fn day(s: &str) -> chrono::NaiveDate {
 fn a_key_that_is_not_utf8_or_only_blanks_is_an_error_naming_the_variable() {
     use std::os::unix::ffi::OsStrExt;
     let t = Temp::new("bad-key");
-    let home = t.path.join("home");
+    let home = t.path().join("home");
     let mut bytes = KEY.as_bytes().to_vec();
     bytes[3] = 0xff;
     let not_utf8 = std::ffi::OsStr::from_bytes(&bytes);
@@ -407,7 +407,7 @@ fn a_key_that_is_not_utf8_or_only_blanks_is_an_error_naming_the_variable() {
 fn the_local_key_file_is_readable_by_its_owner_only() {
     use std::os::unix::fs::PermissionsExt;
     let t = Temp::new("key-file");
-    let home = t.path.join("home");
+    let home = t.path().join("home");
     let key_file = home.join("pay-link.key");
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
 
@@ -461,7 +461,7 @@ fn the_local_key_file_is_readable_by_its_owner_only() {
 #[test]
 fn pay_link_verify_checks_a_token_as_the_payment_page_does() {
     let t = Temp::new("verify");
-    let home = t.path.join("home");
+    let home = t.path().join("home");
     let links = collect_core::message::PayLinks::new(KEY.as_bytes(), "https://x/{token}").unwrap();
     let token = links.token("INV-1001", day("2027-04-30"));
     let key = Some(std::ffi::OsStr::new(KEY));

@@ -39,24 +39,24 @@ fn the_demo_runs_in_an_empty_folder_and_claims_no_unsupported_significance() {
     let t = Temp::new("empty");
     // No policy/ here: the binary's own standard policy is used.
     let demo: serde_json::Value = serde_json::from_str(&ok(collect_in(
-        &t.path,
+        t.path(),
         &["demo", "--customers", "60", "--format", "json"],
     )))
     .unwrap();
-    let written = t.path.join(".collect/demo/policy/standard-net30.policy");
+    let written = t.path().join(".collect/demo/policy/standard-net30.policy");
     assert!(written.is_file(), "the embedded policy is written out");
     // Paths are printed relative to the folder the demo ran in.
-    let page_path = t.path.join(demo["report_html"].as_str().unwrap());
+    let page_path = t.path().join(demo["report_html"].as_str().unwrap());
     assert!(page_path.is_file(), "{}", page_path.display());
 
     // One DSO: the demo's figure is the report's over the same quarter.
-    let home = t.path.join(".collect/demo");
+    let home = t.path().join(".collect/demo");
     let (from, to) = (
         demo["quarter"]["from"].as_str().unwrap(),
         demo["quarter"]["to"].as_str().unwrap(),
     );
     let report: serde_json::Value = serde_json::from_str(&ok(collect_in(
-        &t.path,
+        t.path(),
         &[
             "--home",
             home.to_str().unwrap(),
@@ -119,8 +119,8 @@ fn the_demo_runs_in_an_empty_folder_and_claims_no_unsupported_significance() {
 #[test]
 fn init_writes_the_standard_policy_as_a_starting_point() {
     let t = Temp::new("init");
-    let dir = t.path.join("my-policy");
-    let out = ok(collect_in(&t.path, &["init", dir.to_str().unwrap()]));
+    let dir = t.path().join("my-policy");
+    let out = ok(collect_in(t.path(), &["init", dir.to_str().unwrap()]));
     assert!(out.contains("collect check"), "{out}");
     let policy = dir.join("standard-net30.policy");
     assert_eq!(
@@ -128,14 +128,14 @@ fn init_writes_the_standard_policy_as_a_starting_point() {
         std::fs::read_to_string(Path::new(ROOT).join("policy/standard-net30.policy")).unwrap()
     );
     assert!(dir.join("templates/legal-notice/de/body.txt").is_file());
-    ok(collect_in(&t.path, &["check", dir.to_str().unwrap()]));
-    ok(collect_in(&t.path, &["test", dir.to_str().unwrap()]));
+    ok(collect_in(t.path(), &["check", dir.to_str().unwrap()]));
+    ok(collect_in(t.path(), &["test", dir.to_str().unwrap()]));
     // Never over a user's files without --force.
-    let again = collect_in(&t.path, &["init", dir.to_str().unwrap()]);
+    let again = collect_in(t.path(), &["init", dir.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(2), "{}", text(&again));
     assert!(text(&again).contains("--force"), "{}", text(&again));
     ok(collect_in(
-        &t.path,
+        t.path(),
         &["init", dir.to_str().unwrap(), "--force"],
     ));
 }
@@ -143,7 +143,7 @@ fn init_writes_the_standard_policy_as_a_starting_point() {
 #[test]
 fn read_only_commands_refuse_a_missing_home_with_a_hint() {
     let t = Temp::new("nohome");
-    let home = t.path.join("typo");
+    let home = t.path().join("typo");
     for args in [
         &["report"][..],
         &["tasks"][..],
@@ -172,7 +172,7 @@ fn a_mistyped_date_says_the_format() {
         &["report", "--from", "2027/01/01"][..],
         &["tasks", "--date", "tomorrow"][..],
     ] {
-        let out = collect_in(&t.path, args);
+        let out = collect_in(t.path(), args);
         let msg = text(&out);
         assert_eq!(out.status.code(), Some(2), "{msg}");
         assert!(
@@ -180,7 +180,7 @@ fn a_mistyped_date_says_the_format() {
             "{args:?}: {msg}"
         );
     }
-    let help = ok(collect_in(&t.path, &["run", "--help"]));
+    let help = ok(collect_in(t.path(), &["run", "--help"]));
     assert!(help.contains("YYYY-MM-DD, e.g. 2027-03-31"), "{help}");
 }
 
@@ -188,7 +188,7 @@ fn a_mistyped_date_says_the_format() {
 fn completions_for_bash_zsh_and_fish() {
     let t = Temp::new("compl");
     for shell in ["bash", "zsh", "fish"] {
-        let out = ok(collect_in(&t.path, &["completions", shell]));
+        let out = ok(collect_in(t.path(), &["completions", shell]));
         assert!(out.contains("collect") && out.contains("report"), "{shell}");
     }
 }
@@ -205,8 +205,8 @@ I2,C2,2027-0002,2027-02-09,2027-03-11,800.00,USD,false,
 ";
 
 fn home_with_letters(t: &Temp) -> PathBuf {
-    let home = t.path.join("home");
-    let data = t.path.join("data");
+    let home = t.path().join("home");
+    let data = t.path().join("data");
     t.write("data/customers.csv", CUSTOMERS);
     t.write("data/invoices.csv", INVOICES);
     t.write(
@@ -268,8 +268,8 @@ fn a_task_is_shown_with_its_facts_and_approval_rechecks_them() {
     }
 
     // A hold the policy now has (here: a new one for C1) stops the approval.
-    let mine = t.path.join("mine");
-    ok(collect_in(&t.path, &["init", mine.to_str().unwrap()]));
+    let mine = t.path().join("mine");
+    ok(collect_in(t.path(), &["init", mine.to_str().unwrap()]));
     let policy = mine.join("standard-net30.policy");
     let text_of = std::fs::read_to_string(&policy).unwrap();
     let with_hold = text_of.replacen(
@@ -309,7 +309,12 @@ fn a_task_is_shown_with_its_facts_and_approval_rechecks_them() {
     );
     ok(collect_in(
         Path::new(ROOT),
-        &["--home", h, "ingest", t.path.join("pay").to_str().unwrap()],
+        &[
+            "--home",
+            h,
+            "ingest",
+            t.path().join("pay").to_str().unwrap(),
+        ],
     ));
     let refused = collect_in(
         Path::new(ROOT),
@@ -355,13 +360,18 @@ fn a_task_is_shown_with_its_facts_and_approval_rechecks_them() {
 #[test]
 fn diff_says_when_a_policy_is_not_in_effect_yet() {
     let t = Temp::new("diff");
-    let home = t.path.join("home");
+    let home = t.path().join("home");
     t.write("data/customers.csv", CUSTOMERS);
     t.write("data/invoices.csv", INVOICES);
     let h = home.to_str().unwrap();
     ok(collect_in(
         Path::new(ROOT),
-        &["--home", h, "ingest", t.path.join("data").to_str().unwrap()],
+        &[
+            "--home",
+            h,
+            "ingest",
+            t.path().join("data").to_str().unwrap(),
+        ],
     ));
     let standard =
         std::fs::read_to_string(Path::new(ROOT).join("policy/standard-net30.policy")).unwrap();
@@ -370,7 +380,7 @@ fn diff_says_when_a_policy_is_not_in_effect_yet() {
     let new = t.write("alt/standard-net30.policy", &later);
     ok(collect_in(
         Path::new(ROOT),
-        &["init", t.path.join("alt").to_str().unwrap(), "--force"],
+        &["init", t.path().join("alt").to_str().unwrap(), "--force"],
     ));
     std::fs::write(&new, &later).unwrap();
     let args = [

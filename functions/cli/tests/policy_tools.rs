@@ -8,8 +8,11 @@
 //! `explain`, run as a finance person or CI would run them, from the
 //! workspace root.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
+
+mod common;
+use common::Temp;
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const STANDARD_POLICY: &str = "policy/standard-net30.policy";
@@ -42,39 +45,14 @@ fn show(out: &Output) -> String {
     )
 }
 
-/// A uniquely named folder under the system temp dir, removed on drop.
-struct TempDir {
-    path: PathBuf,
-    _dir: tempfile::TempDir,
+/// What these tests do with a policy folder.
+trait PolicyFolder {
+    /// Creates the template files for `name` beside the policies.
+    fn template(&self, name: &str);
+    fn arg(&self) -> String;
 }
 
-impl TempDir {
-    fn new(label: &str) -> TempDir {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("collect-{label}-"))
-            .tempdir()
-            .unwrap();
-        TempDir {
-            path: dir.path().to_path_buf(),
-            _dir: dir,
-        }
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.path.join(name)
-    }
-
-    /// Writes `text` to `name` inside the folder, creating subfolders.
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).unwrap();
-        }
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    /// Creates the template files for `name` beside the policies.
+impl PolicyFolder for Temp {
     fn template(&self, name: &str) {
         for file in ["subject.txt", "body.txt", "body.html"] {
             self.write(
@@ -85,7 +63,7 @@ impl TempDir {
     }
 
     fn arg(&self) -> String {
-        self.path.display().to_string()
+        self.path().display().to_string()
     }
 }
 
@@ -113,8 +91,8 @@ ladder everyone
   due + 30d  letter "final" requires approval
 "#;
 
-fn small_policy_folder(label: &str) -> TempDir {
-    let dir = TempDir::new(label);
+fn small_policy_folder(label: &str) -> Temp {
+    let dir = Temp::new(label);
     dir.write("small.policy", SMALL_POLICY);
     dir.template("reminder");
     dir.template("final");
@@ -180,7 +158,7 @@ fn the_standard_policy_tests_report_json() {
 
 #[test]
 fn check_json_reports_every_error_with_code_file_line_and_col() {
-    let dir = TempDir::new("check-json");
+    let dir = Temp::new("check-json");
     dir.template("reminder");
     let policy = dir.write(
         "bad.policy",
@@ -253,7 +231,7 @@ ladder everyone
 
 #[test]
 fn check_human_output_names_file_line_and_col() {
-    let dir = TempDir::new("check-human");
+    let dir = Temp::new("check-human");
     dir.template("reminder");
     let policy = dir.write(
         "syntax.policy",
@@ -278,7 +256,7 @@ fn check_human_output_names_file_line_and_col() {
 
 #[test]
 fn deny_warnings_turns_a_warning_into_failure() {
-    let dir = TempDir::new("deny-warnings");
+    let dir = Temp::new("deny-warnings");
     dir.template("reminder");
     dir.template("final");
     dir.write("warn.policy", WARNING_ONLY_POLICY);
@@ -308,7 +286,7 @@ fn deny_warnings_turns_a_warning_into_failure() {
 
 #[test]
 fn check_on_a_folder_without_policies_fails() {
-    let dir = TempDir::new("check-empty");
+    let dir = Temp::new("check-empty");
     let out = collect(&["check", &dir.arg()]);
     assert!(!out.status.success(), "{}", show(&out));
     assert!(
@@ -330,7 +308,7 @@ ladder everyone
 
 #[test]
 fn fmt_check_names_a_messy_file_and_changes_nothing() {
-    let dir = TempDir::new("fmt-check");
+    let dir = Temp::new("fmt-check");
     dir.template("reminder");
     dir.template("final");
     let messy = dir.write("messy.policy", MESSY_POLICY);
@@ -346,7 +324,7 @@ fn fmt_check_names_a_messy_file_and_changes_nothing() {
 
 #[test]
 fn fmt_rewrites_a_messy_file_and_keeps_its_comments() {
-    let dir = TempDir::new("fmt-write");
+    let dir = Temp::new("fmt-write");
     dir.template("reminder");
     dir.template("final");
     let messy = dir.write("messy.policy", MESSY_POLICY);
@@ -660,7 +638,7 @@ fn line_of(text: &str, prefix: &str) -> usize {
 
 #[test]
 fn explain_shows_the_matched_segment_with_its_line_and_the_decision() {
-    let dir = TempDir::new("explain");
+    let dir = Temp::new("explain");
     let case = dir.write(
         "strategic.tests.toml",
         r#"[[case]]
@@ -723,7 +701,7 @@ expect = ["call account-manager"]
 
 #[test]
 fn explain_shows_the_experiment_arm_and_holds() {
-    let dir = TempDir::new("explain-arm");
+    let dir = Temp::new("explain-arm");
     let case = dir.write(
         "cases.tests.toml",
         r#"[defaults]
@@ -804,7 +782,7 @@ fn check_json(args: &[&str]) -> (Output, serde_json::Value) {
 
 #[test]
 fn check_fails_an_offer_without_the_plan_offer_template() {
-    let dir = TempDir::new("offer-no-template");
+    let dir = Temp::new("offer-no-template");
     dir.write("offers.policy", OFFER_POLICY);
     dir.template("reminder");
     let out = collect(&["check", &dir.arg()]);
@@ -818,7 +796,7 @@ fn check_fails_an_offer_without_the_plan_offer_template() {
         show(&out)
     );
     // The policy cannot be run either (it would fail when the offer goes out).
-    let home = TempDir::new("offer-no-template-home");
+    let home = Temp::new("offer-no-template-home");
     let out = collect(&[
         "--home",
         &home.arg(),
@@ -838,7 +816,7 @@ fn check_fails_an_offer_without_the_plan_offer_template() {
 
 #[test]
 fn check_renders_templates_as_they_are_sent() {
-    let dir = TempDir::new("render-as-sent");
+    let dir = Temp::new("render-as-sent");
     dir.write("offers.policy", OFFER_POLICY);
     dir.template("reminder");
     dir.template("plan-offer");
@@ -887,7 +865,7 @@ fn check_renders_templates_as_they_are_sent() {
 
 #[test]
 fn check_requires_every_part_of_every_template() {
-    let dir = TempDir::new("missing-part");
+    let dir = Temp::new("missing-part");
     dir.write("small.policy", SMALL_POLICY);
     dir.template("reminder");
     dir.template("final");

@@ -51,12 +51,12 @@ fn headers(dir: &Path, name: &str) -> Vec<String> {
 /// Ingests the exports, runs three sweeps, feeds back a payment, mail
 /// events and a promise. Returns the home folder.
 fn prepared(t: &Temp) -> PathBuf {
-    let home = t.path.join("home");
+    let home = t.path().join("home");
     t.write("day0/customers.csv", CUSTOMERS);
     t.write("day0/invoices.csv", INVOICES);
     ok(collect(
         &home,
-        &["ingest", t.path.join("day0").to_str().unwrap()],
+        &["ingest", t.path().join("day0").to_str().unwrap()],
     ));
     // 03-08: the pre-due reminders (one message per customer).
     ok(collect(&home, &["run", "--date", "2027-03-08"]));
@@ -92,7 +92,7 @@ fn prepared(t: &Temp) -> PathBuf {
     );
     ok(collect(
         &home,
-        &["ingest", t.path.join("day2").to_str().unwrap()],
+        &["ingest", t.path().join("day2").to_str().unwrap()],
     ));
     ok(collect(&home, &["run", "--date", "2027-03-11"]));
     ok(collect(&home, &["run", "--date", "2027-03-18"]));
@@ -241,7 +241,7 @@ fn the_report_on_ingested_csv_data_in_json_csv_human_and_html() {
         "{csv}"
     );
 
-    let html = t.path.join("out/report.html");
+    let html = t.path().join("out/report.html");
     let human = ok(collect(
         &home,
         &["report", "--html", html.to_str().unwrap()],
@@ -273,7 +273,7 @@ fn the_report_on_the_demo_lists_experiments_and_measures() {
     let t = Temp::new("demo");
     let out = Command::new(env!("CARGO_BIN_EXE_collect"))
         .arg("--home")
-        .arg(&t.path)
+        .arg(t.path())
         .args(["demo", "--customers", "40", "--format", "json"])
         .current_dir(ROOT)
         .env_remove("COLLECT_HOME")
@@ -285,7 +285,7 @@ fn the_report_on_the_demo_lists_experiments_and_measures() {
     assert!(page.is_file(), "{}", page.display());
     assert!(demo["what_worked"].is_array());
 
-    let home = t.path.join("demo");
+    let home = t.path().join("demo");
     let v: serde_json::Value =
         serde_json::from_str(&ok(collect(&home, &["report", "--format", "json"]))).unwrap();
     assert!(v["dso"].is_number());
@@ -315,14 +315,14 @@ fn the_report_on_the_demo_lists_experiments_and_measures() {
 fn an_empty_home_gets_a_clear_error() {
     let t = Temp::new("empty");
     // No home at all: a hint, and no home created.
-    let missing = t.path.join("typo");
+    let missing = t.path().join("typo");
     let out = collect(&missing, &["report"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("no collect home at"), "{}", text(&out));
     assert!(!missing.exists());
     // A home with nothing recorded in it.
-    ok(collect(&t.path, &["run", "--date", "2027-01-01"]));
-    let out = collect(&t.path, &["report"]);
+    ok(collect(t.path(), &["run", "--date", "2027-01-01"]));
+    let out = collect(t.path(), &["report"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("nothing is recorded yet"),

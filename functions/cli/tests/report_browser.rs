@@ -19,27 +19,12 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::Temp;
+
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 const CHROMIUM: &str = "/usr/bin/chromium";
 const LOCK: &str = "/tmp/collect-tests-chromium-install.lock";
-
-struct Temp {
-    path: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Temp {
-    fn new(label: &str) -> Temp {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("collect-{label}-"))
-            .tempdir()
-            .unwrap();
-        Temp {
-            path: dir.path().to_path_buf(),
-            _dir: dir,
-        }
-    }
-}
 
 fn show(out: &Output) -> String {
     format!(
@@ -266,7 +251,7 @@ fn demo_report(home: &Path) -> PathBuf {
 #[test]
 fn the_demo_report_renders_in_a_real_browser() {
     let tmp = Temp::new("demo");
-    let page = demo_report(&tmp.path);
+    let page = demo_report(tmp.path());
     let html = std::fs::read_to_string(&page).unwrap();
     // Self-contained: nothing fetched, nothing run.
     for banned in [
@@ -279,7 +264,7 @@ fn the_demo_report_renders_in_a_real_browser() {
         assert!(!html.contains(banned), "the page uses `{banned}`");
     }
 
-    let (dom, errors) = dump(&tmp.path, &page);
+    let (dom, errors) = dump(tmp.path(), &page);
     assert!(errors.is_empty(), "console errors:\n{}", errors.join("\n"));
     let svgs = dom.matches("<svg").count();
     assert!(svgs >= 5, "{svgs} charts rendered, expected at least 5");
@@ -306,7 +291,7 @@ fn the_demo_report_renders_in_a_real_browser() {
         "too few labels in the charts"
     );
 
-    let (w, h, rgba) = screenshot(&tmp.path, &page);
+    let (w, h, rgba) = screenshot(tmp.path(), &page);
     assert_eq!((w, h), (1200, 2000));
     let busy = not_background(&rgba);
     assert!(
@@ -325,29 +310,29 @@ fn the_demo_report_renders_in_a_real_browser() {
     );
     // Keep a copy for people to look at.
     let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshot.png");
-    let _ = std::fs::copy(tmp.path.join("shot.png"), &keep);
+    let _ = std::fs::copy(tmp.path().join("shot.png"), &keep);
 }
 
 #[test]
 fn the_checks_catch_a_blank_page_and_a_console_error() {
     let tmp = Temp::new("negative");
-    let blank = tmp.path.join("blank.html");
+    let blank = tmp.path().join("blank.html");
     std::fs::write(
         &blank,
         "<!DOCTYPE html><html><head><link rel=\"icon\" href=\"data:,\"></head><body></body></html>",
     )
     .unwrap();
-    let (_, _, rgba) = screenshot(&tmp.path, &blank);
+    let (_, _, rgba) = screenshot(tmp.path(), &blank);
     assert!(not_background(&rgba) < 0.01, "a blank page must look blank");
 
-    let broken = tmp.path.join("broken.html");
+    let broken = tmp.path().join("broken.html");
     std::fs::write(
         &broken,
         "<!DOCTYPE html><html><head><link rel=\"icon\" href=\"data:,\"></head><body><p>x</p>\
          <script>console.error('boom'); notAFunction();</script></body></html>",
     )
     .unwrap();
-    let (_, errors) = dump(&tmp.path, &broken);
+    let (_, errors) = dump(tmp.path(), &broken);
     assert!(
         !errors.is_empty(),
         "a page with a script error must be reported"
@@ -406,8 +391,8 @@ fn layout_at_phone_width(tmp: &Path, page: &Path) -> (u32, Vec<u32>) {
 #[test]
 fn the_demo_report_is_readable_at_phone_width() {
     let tmp = Temp::new("phone");
-    let page = demo_report(&tmp.path);
-    let (width, tiles) = layout_at_phone_width(&tmp.path, &page);
+    let page = demo_report(tmp.path());
+    let (width, tiles) = layout_at_phone_width(tmp.path(), &page);
     // Nothing pushes the page sideways: wide tables and charts scroll or
     // shrink inside their own box.
     assert!(

@@ -12,7 +12,7 @@
 use chrono::{Days, NaiveDate};
 use collect_core::book::Book;
 use collect_core::domain::{
-    ActionRecord, ActionStatus, Channel, Customer, Event, EventKind, Invoice, Payment, PlanTerms,
+    ActionRecord, ActionStatus, Channel, Customer, Event, EventKind, Invoice, Payment,
 };
 use collect_core::model::artifact::{Estimator, Model};
 use collect_core::model::dataset::{self, DatasetConfig, SplitConfig};
@@ -21,6 +21,8 @@ use collect_core::model::ibm;
 use collect_core::model::train::{ForestConfig, TrainConfig, TrainOutcome, train};
 use collect_core::model::{ModelError, ModelScorer, promote};
 use collect_core::sweep::{RiskScorer, ScoreInput};
+use collect_core::testkit::generate::{Mix, Spec, generate, rng};
+use rand::Rng as _;
 use rust_decimal::Decimal;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -29,49 +31,11 @@ fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()
 }
 
-/// A small deterministic generator (splitmix64): no dependency, same book
-/// on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo + (self.next() % (hi - lo + 1) as u64) as i64
-    }
-}
-
 fn add(day: NaiveDate, n: i64) -> NaiveDate {
     if n >= 0 {
         day.checked_add_days(Days::new(n as u64)).unwrap()
     } else {
         day.checked_sub_days(Days::new((-n) as u64)).unwrap()
-    }
-}
-
-fn customer(id: &str, limit: Option<i64>, score: Option<i64>) -> Customer {
-    Customer {
-        customer_id: id.to_string(),
-        name: format!("Customer {id}"),
-        email: format!("{id}@example.com"),
-        phone: None,
-        language: "en".into(),
-        timezone: "UTC".into(),
-        country: Some("DE".into()),
-        industry: None,
-        annual_revenue: None,
-        credit_score: score.map(Decimal::from),
-        credit_limit: limit.map(Decimal::from),
-        tags: vec![],
-        do_not_contact: false,
     }
 }
 
@@ -184,113 +148,77 @@ impl Records {
 
 const START: &str = "2024-01-01";
 
-/// A book with a planted signal: each customer has a lateness of its own,
-/// and large invoices are paid late more often, so a model that sees both
-/// the history and the amount can beat the prior late rate. Some invoices
-/// get reminders, opened and answered mail, disputes, promises and plans.
+/// A book from the test kit's generator with a planted signal: each
+/// customer pays as its payer type does (its history tells), and large
+/// invoices are paid late more often whoever the customer, so a model that
+/// sees both the history and the amount can beat the prior late rate. On
+/// top, some invoices get reminders with opened and answered mail; the
+/// generator adds disputes, promises and plans.
 fn synthetic(seed: u64, customers: usize, days: i64) -> Records {
-    let mut rng = Rng(seed);
     let start = d(START);
-    let end = add(start, days);
+    // One invoice every 6 to 20 days per customer, about.
+    let per = (days / 13).max(1) as u32;
+    let spec = Spec {
+        seed,
+        customers,
+        issue_from: start,
+        issue_days: days as u64,
+        invoices: ((per * 2 / 3).max(1), per * 4 / 3 + 1),
+        strategic_invoices: (per, per * 2),
+        // No history before the window: a customer's first invoice has none.
+        history: (0, 0),
+        // Mostly customers who pay on time but not always (a coin toss
+        // per invoice): the signal is noisy by design.
+        mix: Mix {
+            payers: [10, 60, 12, 8, 5, 3, 2],
+            plan: 0.05,
+            large_late: Some((Decimal::from(2_500), 0.5)),
+            ..Mix::default()
+        },
+    };
+    // Everything that ever happens to the window's invoices.
+    let all = generate(&spec).as_of(add(start, days + 400));
     let mut r = Records {
-        customers: vec![],
-        invoices: vec![],
-        payments: vec![],
-        events: vec![],
+        customers: all.customers,
+        invoices: all.invoices,
+        payments: all.payments,
+        events: all.events,
         actions: vec![],
     };
-    for c in 0..customers {
-        let id = format!("C{c:03}");
-        let lateness = 0.05 + 0.8 * rng.unit();
-        let limit = (c % 2 == 0).then(|| 20_000 + rng.range(0, 40_000));
-        let score = (c % 3 != 0).then(|| rng.range(300, 850));
-        r.customers.push(customer(&id, limit, score));
-        let mut day = add(start, rng.range(0, 20));
-        let mut k = 0;
-        while day < end {
-            let amount = (10f64.powf(2.0 + 2.0 * rng.unit())).round() as i64;
-            let inv = Invoice {
-                invoice_id: format!("{id}-{k:03}"),
-                customer_id: id.clone(),
-                number: format!("{k}"),
-                issue_date: day,
-                due_date: add(day, 30),
-                amount: Decimal::from(amount),
-                currency: "EUR".into(),
-                disputed: false,
-                dispute_opened_on: None,
-            };
-            let p_late = (lateness + if amount > 2_000 { 0.3 } else { -0.15 }).clamp(0.02, 0.98);
-            let late = rng.unit() < p_late;
-            let settle = if late {
-                add(inv.due_date, rng.range(1, 40))
-            } else {
-                add(inv.due_date, -rng.range(0, 25))
-            };
-            r.payments.push(Payment {
-                payment_id: format!("P-{}", inv.invoice_id),
-                invoice_id: inv.invoice_id.clone(),
-                paid_on: settle,
-                amount: inv.amount,
-            });
-            let roll = rng.unit();
-            if roll < 0.3 {
-                let sent = add(inv.due_date, -3);
-                let aid = format!("A-{}", inv.invoice_id);
-                r.actions.push(action(&aid, &inv, sent));
-                r.events.push(event(
-                    &format!("E1-{aid}"),
-                    &inv,
-                    add(sent, 1),
-                    EventKind::MailOpened,
-                ));
-                if roll < 0.1 {
-                    r.events.push(event(
-                        &format!("E2-{aid}"),
-                        &inv,
-                        add(sent, 2),
-                        EventKind::MailReplied,
-                    ));
-                }
-            }
-            if late && roll > 0.9 {
-                r.events.push(event(
-                    &format!("E3-{}", inv.invoice_id),
-                    &inv,
-                    add(inv.due_date, 5),
-                    EventKind::PlanAccepted(PlanTerms {
-                        installments: 3,
-                        every_days: 30,
-                        down_payment: Decimal::ZERO,
-                    }),
-                ));
-            }
-            if roll > 0.95 {
-                r.events.push(event(
-                    &format!("E4-{}", inv.invoice_id),
-                    &inv,
-                    add(inv.due_date, -10),
-                    EventKind::DisputeOpened,
-                ));
-                r.events.push(event(
-                    &format!("E5-{}", inv.invoice_id),
-                    &inv,
-                    add(inv.due_date, -2),
-                    EventKind::PromiseToPay {
-                        promised_until: add(inv.due_date, 10),
-                    },
-                ));
-            }
-            let mut inv = inv;
-            if roll > 0.5 && roll < 0.53 {
-                inv.disputed = true;
-                inv.dispute_opened_on = Some(add(inv.issue_date, 12));
-            }
-            r.invoices.push(inv);
-            day = add(day, rng.range(6, 20));
-            k += 1;
+    // The invoice of a dispute says so, as the ERP's would.
+    for e in &r.events {
+        if let (EventKind::DisputeOpened, Some(id)) = (&e.kind, &e.invoice_id)
+            && let Some(inv) = r.invoices.iter_mut().find(|i| &i.invoice_id == id)
+        {
+            inv.disputed = true;
+            inv.dispute_opened_on = Some(e.date);
         }
     }
+    let mut rng = rng(seed);
+    let mut mail = Vec::new();
+    for inv in &r.invoices {
+        let roll: f64 = rng.random();
+        if roll < 0.3 {
+            let sent = add(inv.due_date, -3);
+            let aid = format!("A-{}", inv.invoice_id);
+            r.actions.push(action(&aid, inv, sent));
+            mail.push(event(
+                &format!("E1-{aid}"),
+                inv,
+                add(sent, 1),
+                EventKind::MailOpened,
+            ));
+            if roll < 0.1 {
+                mail.push(event(
+                    &format!("E2-{aid}"),
+                    inv,
+                    add(sent, 2),
+                    EventKind::MailReplied,
+                ));
+            }
+        }
+    }
+    r.events.extend(mail);
     r
 }
 
@@ -440,8 +368,23 @@ fn training_rows_as_of_a_date_are_the_same_without_later_facts() {
 fn missing_facts_are_flagged_not_zero() {
     let records = synthetic(13, 6, 120);
     let book = records.book();
+    // The first customer with a credit limit, and one without.
+    let limited = records
+        .customers
+        .iter()
+        .find(|c| c.credit_limit.is_some())
+        .unwrap();
+    let unlimited = records
+        .customers
+        .iter()
+        .find(|c| c.credit_limit.is_none())
+        .unwrap();
     // A customer's first invoice: no payment history.
-    let first = book.invoices_of("C000").first().unwrap();
+    let first = book
+        .invoices_of(&limited.customer_id)
+        .iter()
+        .min_by_key(|i| i.issue_date)
+        .unwrap();
     let day = add(first.issue_date, 1);
     let raw = features::compute(&book, first, day);
     let late_share = FEATURES
@@ -458,14 +401,13 @@ fn missing_facts_are_flagged_not_zero() {
         .unwrap();
     assert_eq!(row[flag], 1.0);
     assert_eq!(row[late_share], 0.42, "the fill value, not zero");
-    // C000 has a credit limit, C001 none.
     let util = schema
         .names
         .iter()
         .position(|n| n == "no_credit_limit")
         .unwrap();
     assert_eq!(row[util], 0.0);
-    let other = book.invoices_of("C001").first().unwrap();
+    let other = book.invoices_of(&unlimited.customer_id).first().unwrap();
     let row = features::expand(
         &features::compute(&book, other, add(other.issue_date, 1)),
         &vec![0.0; FEATURES.len()],

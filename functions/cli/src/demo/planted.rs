@@ -22,22 +22,11 @@ use collect_core::effect::experiments::{Unit, paid_in_time, units};
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
 /// A fresh folder under the system temp dir, removed on drop.
-struct Temp {
-    path: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Temp {
-    fn new(label: &str) -> Temp {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("collect-{label}-"))
-            .tempdir()
-            .unwrap();
-        Temp {
-            path: dir.path().to_path_buf(),
-            _dir: dir,
-        }
-    }
+fn temp(label: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("collect-{label}-"))
+        .tempdir()
+        .unwrap()
 }
 
 struct Run {
@@ -48,8 +37,8 @@ struct Run {
 
 /// The proactive run of the demo with `policy` on a generated book, and the
 /// report over the whole run.
-fn run(tmp: &Temp, policy: &Path, seed: u64, customers: u32) -> Run {
-    let home = Home::open(&tmp.path.join("home")).unwrap();
+fn run(tmp: &tempfile::TempDir, policy: &Path, seed: u64, customers: u32) -> Run {
+    let home = Home::open(&tmp.path().join("home")).unwrap();
     let loaded = local::load_policy(policy).unwrap();
     let generated = generate::generate(seed, customers);
     let pay_links = home.pay_links().unwrap();
@@ -176,7 +165,7 @@ fn contains(a: &collect_core::effect::ArmResult, truth: f64) -> bool {
 
 #[test]
 fn the_report_recovers_the_planted_tone_effect_of_the_standard_policy() {
-    let tmp = Temp::new("standard");
+    let tmp = temp("standard");
     let policy = Path::new(ROOT).join(crate::DEFAULT_POLICY);
     let seed = 42;
     let run = run(&tmp, &policy, seed, 300);
@@ -263,8 +252,8 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn reminders_beat_no_reminder_and_a_pre_due_call_does_nothing() {
-    let tmp = Temp::new("control-arms");
-    let policy = policy_with_control_arms(&tmp.path);
+    let tmp = temp("control-arms");
+    let policy = policy_with_control_arms(tmp.path());
     let seed = 7;
     let run = run(&tmp, &policy, seed, 300);
 

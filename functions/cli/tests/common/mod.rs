@@ -36,27 +36,31 @@ pub fn text(out: &Output) -> String {
     )
 }
 
-/// A uniquely named folder under the system temp dir, removed on drop.
-pub struct Temp {
-    pub path: PathBuf,
-    _dir: tempfile::TempDir,
-}
+/// A uniquely named folder under the system temp dir (`tempfile`), removed
+/// on drop: the one temporary folder of the tests.
+pub struct Temp(tempfile::TempDir);
 
 impl Temp {
     pub fn new(label: &str) -> Temp {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("collect-{label}-"))
-            .tempdir()
-            .unwrap();
-        Temp {
-            path: dir.path().to_path_buf(),
-            _dir: dir,
-        }
+        Temp(
+            tempfile::Builder::new()
+                .prefix(&format!("collect-{label}-"))
+                .tempdir()
+                .unwrap(),
+        )
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path().join(name)
     }
 
     /// Writes `text` to `name` inside the folder, creating subfolders.
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.path.join(name);
+        let p = self.join(name);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, text).unwrap();
         p

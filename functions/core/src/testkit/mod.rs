@@ -1,8 +1,10 @@
-//! The shared test kit: book builders, a recording mail service, and the
+//! The shared test kit: book builders, one seeded generator of whole books
+//! (feature `generate`), a recording mail service, and the
 //! conformance suite every [`Ledger`] adapter must pass (in-memory and
 //! SQLite in `cargo test` of this crate, DynamoDB on the local AWS endpoint
-//! in `collect-e2e`). Not used by production code: a broken fixture stops
-//! the test with a panic, as in any test.
+//! in `collect-e2e`). Not used by production code, except the generator,
+//! which also draws the book of `collect demo` and panics on nothing; a
+//! broken fixture elsewhere stops the test with a panic, as in any test.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,6 +17,9 @@ use crate::ledger::{Ledger, StoredMessage};
 
 pub mod book;
 pub mod conformance;
+/// The seeded generator (feature `generate`: off in the Lambdas).
+#[cfg(feature = "generate")]
+pub mod generate;
 pub mod mailer;
 
 /// A ledger under test, with the writes the ERP (ingest, events) makes.

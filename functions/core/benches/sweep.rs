@@ -352,7 +352,7 @@ fn run(
             cpu.map_or_else(|| "unknown".into(), |(u, s)| format!("{:.2} s", u + s)),
             peak_rss(),
             report.plan.open_invoices,
-            report.plan.records.len(),
+            report.plan.record_count(),
             report.sent.len()
         );
     } else {

@@ -416,12 +416,7 @@ impl Ledger for SqliteStore {
             .map_err(StoreError::from)?;
         let mut out = Recorded::default();
         {
-            let mut add = tx
-                .prepare_cached(&format!(
-                    "{} ON CONFLICT (action_id) DO NOTHING",
-                    rows::INSERT
-                ))
-                .map_err(StoreError::from)?;
+            let mut add = tx.prepare_cached(rows::INSERT).map_err(StoreError::from)?;
             let mut put = tx
                 .prepare_cached(&format!("{} AND status = ?23", rows::UPDATE))
                 .map_err(StoreError::from)?;
@@ -600,7 +595,9 @@ impl Ledger for SqliteStore {
                 )
                 .map_err(StoreError::from)?;
             let mut get = tx
-                .prepare_cached("SELECT status FROM actions WHERE action_id = ?1")
+                .prepare_cached(
+                    "SELECT status FROM actions WHERE customer_id = ?2 AND action_id = ?1",
+                )
                 .map_err(StoreError::from)?;
             let mut put = tx.prepare_cached(rows::UPDATE).map_err(StoreError::from)?;
             for (mv, contexts) in moves.iter().zip(contexts) {
@@ -621,7 +618,7 @@ impl Ledger for SqliteStore {
                 let mut moved = Vec::with_capacity(mv.actions.len());
                 for (a, context) in mv.actions.iter().zip(contexts) {
                     let current: Option<String> = get
-                        .query_row([&a.action_id], |r| r.get(0))
+                        .query_row(params![a.action_id, a.customer_id], |r| r.get(0))
                         .optional()
                         .map_err(StoreError::from)?;
                     let ok = current

@@ -11,7 +11,7 @@
 
 use collect_core::book::Book;
 use collect_core::delivery::RunRequest;
-use collect_core::domain::{ActionStatus, Channel};
+use collect_core::domain::{ActionRecord, ActionStatus, Channel, Customer, Invoice};
 use collect_core::ledger::sqlite::SCHEMA_VERSION;
 use collect_core::ledger::{LeaseHolder, MessageStatus, Scope};
 use collect_core::store::{SqliteStore, Store};
@@ -42,6 +42,45 @@ CREATE TABLE action_log (
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 ";
 
+/// The customers and invoices as the earlier releases stored them (one
+/// JSON body each).
+fn write_book(conn: &Connection, customers: &[Customer], invoices: &[Invoice]) {
+    for c in customers {
+        conn.execute(
+            "INSERT INTO customers VALUES (?1, ?2)",
+            params![c.customer_id, serde_json::to_string(c).unwrap()],
+        )
+        .unwrap();
+    }
+    for i in invoices {
+        conn.execute(
+            "INSERT INTO invoices VALUES (?1, ?2, ?3, ?4)",
+            params![
+                i.invoice_id,
+                i.customer_id,
+                i.due_date.to_string(),
+                serde_json::to_string(i).unwrap()
+            ],
+        )
+        .unwrap();
+    }
+}
+
+/// An action as schemas 1 and 2 stored it: keys, status and a JSON body.
+fn write_action(conn: &Connection, r: &ActionRecord) {
+    conn.execute(
+        "INSERT INTO actions VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            r.action_id,
+            r.invoice_id,
+            r.customer_id,
+            r.status.as_str(),
+            serde_json::to_string(r).unwrap()
+        ],
+    )
+    .unwrap();
+}
+
 #[test]
 fn a_first_release_home_is_upgraded_and_its_leftovers_finished() {
     let dir = tempfile::tempdir().unwrap();
@@ -61,42 +100,14 @@ fn a_first_release_home_is_upgraded_and_its_leftovers_finished() {
     {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(SCHEMA_V1).unwrap();
-        for c in &customers {
-            conn.execute(
-                "INSERT INTO customers VALUES (?1, ?2)",
-                params![c.customer_id, serde_json::to_string(c).unwrap()],
-            )
-            .unwrap();
-        }
-        for i in &invoices {
-            conn.execute(
-                "INSERT INTO invoices VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    i.invoice_id,
-                    i.customer_id,
-                    i.due_date.to_string(),
-                    serde_json::to_string(i).unwrap()
-                ],
-            )
-            .unwrap();
-        }
+        write_book(&conn, &customers, &invoices);
         let first_message = plan.messages[0].message_id.clone();
         for r in &plan.records {
             let mut r = r.clone();
             if r.message_id.as_deref() == Some(first_message.as_str()) {
                 r.status = ActionStatus::Sending;
             }
-            conn.execute(
-                "INSERT INTO actions VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    r.action_id,
-                    r.invoice_id,
-                    r.customer_id,
-                    r.status.as_str(),
-                    serde_json::to_string(&r).unwrap()
-                ],
-            )
-            .unwrap();
+            write_action(&conn, &r);
         }
     }
 
@@ -203,37 +214,9 @@ fn a_home_of_the_last_release_is_upgraded_with_its_actions_and_trail_intact() {
     {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(SCHEMA_V2).unwrap();
-        for c in &customers {
-            conn.execute(
-                "INSERT INTO customers VALUES (?1, ?2)",
-                params![c.customer_id, serde_json::to_string(c).unwrap()],
-            )
-            .unwrap();
-        }
-        for i in &invoices {
-            conn.execute(
-                "INSERT INTO invoices VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    i.invoice_id,
-                    i.customer_id,
-                    i.due_date.to_string(),
-                    serde_json::to_string(i).unwrap()
-                ],
-            )
-            .unwrap();
-        }
+        write_book(&conn, &customers, &invoices);
         for r in &records {
-            conn.execute(
-                "INSERT INTO actions VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    r.action_id,
-                    r.invoice_id,
-                    r.customer_id,
-                    r.status.as_str(),
-                    serde_json::to_string(r).unwrap()
-                ],
-            )
-            .unwrap();
+            write_action(&conn, r);
             conn.execute(
                 "INSERT INTO action_log VALUES (?1, 1, ?2, ?3, ?4, NULL, ?5)",
                 params![r.action_id, DAY, r.status.as_str(), r.note, r.risk],

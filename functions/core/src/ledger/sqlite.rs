@@ -278,55 +278,50 @@ impl SqliteStore {
             .map(|id| ((*id).to_string(), Parts::default()))
             .collect();
         const IN: &str = "IN (SELECT value FROM json_each(?1))";
-        let mut each = |sql: &str,
-                        f: &mut dyn FnMut(&mut Parts, &str, &str) -> Result<(), StoreError>|
-         -> Result<(), StoreError> {
-            let mut stmt = self.conn.prepare_cached(sql)?;
-            let mut rows = stmt.query([&ids])?;
+        // Rows of `(customer id, key, JSON body)` decoded into each
+        // customer's part.
+        fn each<T: serde::de::DeserializeOwned>(
+            conn: &Connection,
+            ids: &str,
+            parts: &mut HashMap<String, Parts>,
+            (table, sql): (&'static str, String),
+            into: fn(&mut Parts) -> &mut Vec<T>,
+        ) -> Result<(), StoreError> {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query([ids])?;
             while let Some(row) = rows.next()? {
-                let customer = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-                let key = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
-                let body = row.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
-                if let Some(p) = parts.get_mut(customer) {
-                    f(p, key, body)?;
+                let text = |k: usize| -> Result<&str, StoreError> {
+                    Ok(row.get_ref(k)?.as_str().map_err(rusqlite::Error::from)?)
+                };
+                if let Some(p) = parts.get_mut(text(0)?) {
+                    into(p).push(decode(table, text(1)?, text(2)?)?);
                 }
             }
             Ok(())
-        };
-        each(
-            &format!("SELECT customer_id, customer_id, body FROM customers WHERE customer_id {IN}"),
-            &mut |p, k, b| {
-                p.customers.push(decode("customers", k, b)?);
-                Ok(())
-            },
-        )?;
-        each(
-            &format!("SELECT customer_id, invoice_id, body FROM invoices WHERE customer_id {IN}"),
-            &mut |p, k, b| {
-                p.invoices.push(decode("invoices", k, b)?);
-                Ok(())
-            },
-        )?;
-        each(
-            &format!(
-                "SELECT i.customer_id, p.payment_id, p.body FROM invoices i
-                 JOIN payments p ON p.invoice_id = i.invoice_id WHERE i.customer_id {IN}"
-            ),
-            &mut |p, k, b| {
-                p.payments.push(decode("payments", k, b)?);
-                Ok(())
-            },
-        )?;
-        each(
-            &format!(
-                "SELECT i.customer_id, e.event_id, e.body FROM invoices i
-                 JOIN events e ON e.invoice_id = i.invoice_id WHERE i.customer_id {IN}"
-            ),
-            &mut |p, k, b| {
-                p.events.push(decode("events", k, b)?);
-                Ok(())
-            },
-        )?;
+        }
+        let c = &self.conn;
+        let customers =
+            format!("SELECT customer_id, customer_id, body FROM customers WHERE customer_id {IN}");
+        each(c, &ids, &mut parts, ("customers", customers), |p| {
+            &mut p.customers
+        })?;
+        let invoices =
+            format!("SELECT customer_id, invoice_id, body FROM invoices WHERE customer_id {IN}");
+        each(c, &ids, &mut parts, ("invoices", invoices), |p| {
+            &mut p.invoices
+        })?;
+        let payments = format!(
+            "SELECT i.customer_id, p.payment_id, p.body FROM invoices i
+             JOIN payments p ON p.invoice_id = i.invoice_id WHERE i.customer_id {IN}"
+        );
+        each(c, &ids, &mut parts, ("payments", payments), |p| {
+            &mut p.payments
+        })?;
+        let events = format!(
+            "SELECT i.customer_id, e.event_id, e.body FROM invoices i
+             JOIN events e ON e.invoice_id = i.invoice_id WHERE i.customer_id {IN}"
+        );
+        each(c, &ids, &mut parts, ("events", events), |p| &mut p.events)?;
         {
             let mut stmt = self.conn.prepare_cached(&format!(
                 "SELECT {} FROM actions WHERE customer_id {IN}",

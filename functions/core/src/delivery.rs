@@ -528,7 +528,8 @@ impl Sweeper<'_> {
         let mut ids: Vec<&str> = batch.iter().map(|m| m.customer_id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();
-        let books = ledger.customer_books(&ids).await?;
+        let carried: Vec<&str> = batch.iter().map(|m| m.message_id.as_str()).collect();
+        let books = ledger.customer_books(&ids, &carried).await?;
         let empty = Book::default();
         // Contacts this batch is about to make, per customer: the checks of
         // a customer's second message count the first.

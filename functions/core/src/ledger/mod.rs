@@ -311,11 +311,16 @@ pub trait Ledger {
 
     /// [`Ledger::customer_book`] of several customers at once (the checks
     /// of a batch of messages), each id once; an unknown customer's book is
-    /// empty. An adapter that can read them together overrides it.
+    /// empty. The checks read whole only the live records and those the
+    /// messages `carried` carry: an adapter may give every other action as
+    /// its step alone ([`Book::steps`]; SQLite does). An adapter that can
+    /// read the customers together overrides it.
     async fn customer_books(
         &self,
         customer_ids: &[&str],
+        carried: &[&str],
     ) -> Result<HashMap<String, Book>, LedgerError> {
+        let _ = carried;
         let mut out = HashMap::with_capacity(customer_ids.len());
         for id in customer_ids {
             if !out.contains_key(*id) {

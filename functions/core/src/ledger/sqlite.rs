@@ -143,6 +143,20 @@ fn rebuilt_message(message_id: &str, actions: &[ActionRecord]) -> Option<StoredM
     })
 }
 
+/// The status column of an action row.
+fn row_status(row: &rusqlite::Row<'_>) -> Result<ActionStatus, StoreError> {
+    let status = row.get_ref(3)?.as_str().map_err(rusqlite::Error::from)?;
+    ActionStatus::parse(status).ok_or_else(|| {
+        let key = row.get::<_, String>(0).unwrap_or_default();
+        StoreError::BadValue {
+            table: "actions",
+            key,
+            column: "status",
+            value: status.to_string(),
+        }
+    })
+}
+
 fn read_message(conn: &Connection, message_id: &str) -> Result<Option<StoredMessage>, StoreError> {
     let body: Option<String> = conn
         .prepare_cached("SELECT body FROM messages WHERE message_id = ?1")?
@@ -190,60 +204,61 @@ impl SqliteStore {
                 .prepare(&format!("SELECT {} FROM actions", rows::COLUMNS))?;
             let mut found = stmt.query([])?;
             while let Some(row) = found.next()? {
-                let status = row.get_ref(3)?.as_str().map_err(rusqlite::Error::from)?;
-                let Some(status) = ActionStatus::parse(status) else {
-                    return Err(StoreError::BadValue {
-                        table: "actions",
-                        key: row.get(0)?,
-                        column: "status",
-                        value: status.to_string(),
-                    });
-                };
+                let status = row_status(row)?;
                 if is_live(status) {
                     let a = self.rows.read(&self.conn, row)?;
                     steps.push(&a.invoice_id, Step::of(&a, &mut strings));
                     live.push(a);
                 } else {
-                    let text = |k: usize| -> Result<&str, StoreError> {
-                        Ok(row.get_ref(k)?.as_str().map_err(rusqlite::Error::from)?)
-                    };
-                    let decided_on = rows::day(text(0)?, "decided_on", text(4)?)?;
-                    let sent_on = row
-                        .get_ref(21)?
-                        .as_str_or_null()
-                        .map_err(rusqlite::Error::from)?
-                        .map(|d| rows::day(text(0)?, "sent_on", d))
-                        .transpose()?;
-                    if decided_on < since
-                        && sent_on.is_none_or(|d| d < since)
-                        && settled_before.contains(text(1)?)
+                    let (invoice_id, step) = self.row_step(row, status, &mut strings)?;
+                    if step.decided_on < since
+                        && step.sent_on.is_none_or(|d| d < since)
+                        && settled_before.contains(invoice_id)
                     {
                         continue;
                     }
-                    let context = self.rows.context(&self.conn, row.get(11)?)?;
-                    let step = Step {
-                        action_id: text(0)?.into(),
-                        policy_name: strings.get(&context.policy_name),
-                        segment: strings.get(text(13)?),
-                        status,
-                        step_offset: row.get(9)?,
-                        channel: crate::book::channel(text(6)?),
-                        label: strings.get(text(7)?),
-                        decided_on,
-                        sent_on,
-                        message_id: row
-                            .get_ref(18)?
-                            .as_str_or_null()
-                            .map_err(rusqlite::Error::from)?
-                            .map(Into::into),
-                    };
-                    steps.push(text(1)?, step);
+                    steps.push(invoice_id, step);
                 }
             }
         }
         drop(settled_before);
         book.attach(steps, live);
         Ok(book)
+    }
+
+    /// The step of an action row, read from its columns without building
+    /// the record; with the row's invoice id.
+    fn row_step<'r>(
+        &self,
+        row: &'r rusqlite::Row<'_>,
+        status: ActionStatus,
+        strings: &mut Interner,
+    ) -> Result<(&'r str, Step), StoreError> {
+        let text = |k: usize| -> Result<&'r str, StoreError> {
+            Ok(row.get_ref(k)?.as_str().map_err(rusqlite::Error::from)?)
+        };
+        let optional = |k: usize| -> Result<Option<&'r str>, StoreError> {
+            Ok(row
+                .get_ref(k)?
+                .as_str_or_null()
+                .map_err(rusqlite::Error::from)?)
+        };
+        let context = self.rows.context(&self.conn, row.get(11)?)?;
+        let step = Step {
+            action_id: text(0)?.into(),
+            policy_name: strings.get(&context.policy_name),
+            segment: strings.get(text(13)?),
+            status,
+            step_offset: row.get(9)?,
+            channel: crate::book::channel(text(6)?),
+            label: strings.get(text(7)?),
+            decided_on: rows::day(text(0)?, "decided_on", text(4)?)?,
+            sent_on: optional(21)?
+                .map(|d| rows::day(text(0)?, "sent_on", d))
+                .transpose()?,
+            message_id: optional(18)?.map(Into::into),
+        };
+        Ok((text(1)?, step))
     }
 
     /// Every message recorded (for `collect explain` and the tests).
@@ -263,7 +278,14 @@ impl SqliteStore {
 
     /// The books of several customers, each table read once for all of
     /// them (`customer_id IN` a JSON array of the ids).
-    fn books_of(&self, customer_ids: &[&str]) -> Result<HashMap<String, Book>, StoreError> {
+    /// With `carried`, only the live records and those the named messages
+    /// carry are read whole, every other action as its step; without it,
+    /// every record whole.
+    fn books_of(
+        &self,
+        customer_ids: &[&str],
+        carried: Option<&HashSet<&str>>,
+    ) -> Result<HashMap<String, Book>, StoreError> {
         #[derive(Default)]
         struct Parts {
             customers: Vec<crate::domain::Customer>,
@@ -271,6 +293,7 @@ impl SqliteStore {
             payments: Vec<crate::domain::Payment>,
             events: Vec<crate::domain::Event>,
             actions: ActionsByInvoice,
+            steps: StepsByInvoice,
         }
         let ids = encode(&customer_ids)?;
         let mut parts: HashMap<String, Parts> = customer_ids
@@ -328,18 +351,42 @@ impl SqliteStore {
                 rows::COLUMNS
             ))?;
             let mut found = stmt.query([&ids])?;
+            let mut strings = Interner::default();
             while let Some(row) = found.next()? {
-                let a = self.rows.read(&self.conn, row)?;
-                if let Some(p) = parts.get_mut(a.customer_id.as_str()) {
+                let customer = row.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+                let Some(p) = parts.get_mut(customer) else {
+                    continue;
+                };
+                let status = row_status(row)?;
+                let whole = carried.is_none_or(|carried| {
+                    is_live(status)
+                        || row
+                            .get_ref(18)
+                            .ok()
+                            .and_then(|m| m.as_str_or_null().ok().flatten())
+                            .is_some_and(|m| carried.contains(m))
+                });
+                if whole {
+                    let a = self.rows.read(&self.conn, row)?;
+                    p.steps.push(&a.invoice_id, Step::of(&a, &mut strings));
                     p.actions.push(a);
+                } else {
+                    let (invoice_id, step) = self.row_step(row, status, &mut strings)?;
+                    p.steps.push(invoice_id, step);
                 }
             }
         }
         Ok(parts
             .into_iter()
             .map(|(id, p)| {
-                let book =
-                    Book::with_actions(p.customers, p.invoices, p.payments, p.events, p.actions);
+                let book = Book::compact(
+                    p.customers,
+                    p.invoices,
+                    p.payments,
+                    p.events,
+                    p.steps,
+                    p.actions,
+                );
                 (id, book)
             })
             .collect())
@@ -385,7 +432,7 @@ impl Ledger for SqliteStore {
 
     async fn customer_book(&self, customer_id: &str) -> Result<Book, LedgerError> {
         Ok(self
-            .books_of(&[customer_id])?
+            .books_of(&[customer_id], None)?
             .remove(customer_id)
             .unwrap_or_default())
     }
@@ -393,8 +440,10 @@ impl Ledger for SqliteStore {
     async fn customer_books(
         &self,
         customer_ids: &[&str],
+        carried: &[&str],
     ) -> Result<HashMap<String, Book>, LedgerError> {
-        Ok(self.books_of(customer_ids)?)
+        let carried: HashSet<&str> = carried.iter().copied().collect();
+        Ok(self.books_of(customer_ids, Some(&carried))?)
     }
 
     async fn record_actions(

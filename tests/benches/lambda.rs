@@ -19,15 +19,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use collect_core::aws::artifacts::Artifacts;
-use collect_core::aws::bundle;
-use collect_core::aws::config::Settings;
-use collect_core::aws::dynamo::Dynamo;
-use collect_core::aws::events::{Batch, EventsService};
-use collect_core::aws::queue::{Queue, ShardJob};
-use collect_core::aws::sweep::{SendSettings, SweepService};
-use collect_core::aws::train::{ModelTrainer, PriorRateTrainer};
-use collect_core::delivery::Sender;
+use collect_aws::artifacts::Artifacts;
+use collect_aws::config::Settings;
+use collect_aws::dynamo::Dynamo;
+use collect_aws::events::{Batch, EventsService};
+use collect_aws::queue::{Queue, ShardJob};
+use collect_aws::sweep::{SendSettings, SweepService};
+use collect_aws::train::{ModelTrainer, PriorRateTrainer};
+use collect_delivery::bundle;
+use collect_delivery::delivery::Sender;
 use collect_e2e::{Moto, Stack, policy_dir, stack};
 use serde_json::json;
 

@@ -27,8 +27,8 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
-use collect_core::aws::config::Clients;
-use collect_core::aws::keys;
+use collect_aws::config::Clients;
+use collect_aws::keys;
 
 /// The pinned moto version (see the module docs).
 pub const MOTO_VERSION: &str = "5.1.22";

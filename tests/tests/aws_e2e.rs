@@ -13,18 +13,18 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, NaiveDate, Utc};
-use collect_core::aws::artifacts::Artifacts;
-use collect_core::aws::bundle;
-use collect_core::aws::config::Settings;
-use collect_core::aws::dynamo::Dynamo;
-use collect_core::aws::events::EventsService;
-use collect_core::aws::queue::{DeadLetter, Queue, ShardJob};
-use collect_core::aws::sweep::{SendSettings, SweepService};
-use collect_core::delivery::Sender;
-use collect_core::domain::{ActionStatus, MessageId};
-use collect_core::ledger::{Ledger, MessageStatus, StoredMessage};
-use collect_core::sweep::plan_sweep;
+use collect_aws::artifacts::Artifacts;
+use collect_aws::config::Settings;
+use collect_aws::dynamo::Dynamo;
+use collect_aws::events::EventsService;
+use collect_aws::queue::{DeadLetter, Queue, ShardJob};
+use collect_aws::sweep::{SendSettings, SweepService};
+use collect_delivery::bundle;
+use collect_delivery::delivery::Sender;
+use collect_delivery::ledger::{Ledger, MessageStatus, StoredMessage};
 use collect_e2e::{Stack, moto, policy_dir, stack};
+use collect_engine::domain::{ActionStatus, MessageId};
+use collect_engine::sweep::plan_sweep;
 use collect_sweep::{Coordinator, ScheduleInput};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
@@ -381,9 +381,10 @@ async fn events_sweep_mail_and_feedback_end_to_end() {
             assert_eq!(record.status, ActionStatus::Sent);
             assert_eq!(record.git_revision.as_deref(), Some(REVISION));
             // The bundle's revision: the same as a checkout of its files gives.
-            let files =
-                collect_core::revision::of_policy_file(&policy_dir().join("standard-net30.policy"))
-                    .unwrap();
+            let files = collect_delivery::revision::of_policy_file(
+                &policy_dir().join("standard-net30.policy"),
+            )
+            .unwrap();
             assert_eq!(
                 record.bundle_revision.as_deref(),
                 Some(files.revision.as_str())
@@ -576,7 +577,7 @@ async fn a_message_left_sending_is_reconciled_before_any_resend() {
     let shards: BTreeSet<u32> = plan
         .messages
         .iter()
-        .map(|m| collect_core::aws::keys::shard_of(&m.customer_id, SHARDS))
+        .map(|m| collect_aws::keys::shard_of(&m.customer_id, SHARDS))
         .collect();
     let run_all = |now: DateTime<Utc>| {
         let svc = &svc;
@@ -645,7 +646,7 @@ async fn a_message_left_sending_is_reconciled_before_any_resend() {
 /// again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn training_promotes_only_when_not_worse() {
-    use collect_core::aws::train::PriorRateTrainer;
+    use collect_aws::train::PriorRateTrainer;
     let w = World::new("train").await;
     let mut bodies = Vec::new();
     for (n, paid_on) in [(1, "2026-12-05"), (2, "2026-11-25"), (3, "2026-12-10")] {
@@ -677,9 +678,7 @@ async fn training_promotes_only_when_not_worse() {
     assert!(first.challenger_brier.is_some());
     let pointer = w.artifacts.current_model_pointer().await.unwrap().unwrap();
     assert_eq!(pointer.revision, first.version);
-    let scorer = collect_core::aws::train::load_scorer(&w.artifacts)
-        .await
-        .unwrap();
+    let scorer = collect_aws::train::load_scorer(&w.artifacts).await.unwrap();
     assert!(scorer.name().starts_with("prior-late-rate"));
 
     let second = collect_train::handler(&svc, invoke(input())).await.unwrap();
@@ -712,7 +711,7 @@ async fn two_workers_on_one_shard_send_once() {
     let now: DateTime<Utc> = "2026-12-07T14:00:00Z".parse().unwrap();
     let shards: BTreeSet<u32> = ["T1", "T2", "T3", "T4", "T5", "T6"]
         .iter()
-        .map(|c| collect_core::aws::keys::shard_of(c, SHARDS))
+        .map(|c| collect_aws::keys::shard_of(c, SHARDS))
         .collect();
     let mut ok = 0;
     let mut refused = 0;
@@ -763,7 +762,7 @@ async fn two_workers_on_one_shard_send_once() {
 /// out (a worker that died) blocks nobody: the next delivery takes it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_shard_is_a_batch_item_failure() {
-    use collect_core::ledger::{LeaseHolder, LeaseOutcome, Scope};
+    use collect_delivery::ledger::{LeaseHolder, LeaseOutcome, Scope};
     let w = World::new("held").await;
     let sweep_day = day("2026-12-07");
     let names = ["H1", "H2", "H3", "H4", "H5", "H6", "H7", "H8"];
@@ -775,10 +774,10 @@ async fn a_held_shard_is_a_batch_item_failure() {
     let response = w.events_handler(sqs_event(&bodies)).await;
     assert_eq!(response["batchItemFailures"], json!([]));
     let svc = w.sweep_service().await;
-    let shard = collect_core::aws::keys::shard_of("H1", SHARDS);
+    let shard = collect_aws::keys::shard_of("H1", SHARDS);
     let in_shard: BTreeSet<String> = names
         .iter()
-        .filter(|c| collect_core::aws::keys::shard_of(c, SHARDS) == shard)
+        .filter(|c| collect_aws::keys::shard_of(c, SHARDS) == shard)
         .map(|c| w.email(c))
         .collect();
     let job = ShardJob {
@@ -934,7 +933,7 @@ async fn a_late_job_for_an_earlier_day_sends_nothing_twice() {
 /// still finds both, and each is checked again and cancelled, not sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leftovers_of_customers_who_paid_are_found_and_cancelled() {
-    use collect_core::ledger::Scope;
+    use collect_delivery::ledger::Scope;
     let w = World::new("paid-leftover").await;
     let sweep_day = day("2026-12-07");
     let names = ["P1", "P2"];
@@ -988,7 +987,7 @@ async fn leftovers_of_customers_who_paid_are_found_and_cancelled() {
     assert_eq!(response["batchItemFailures"], json!([]));
     let shards: BTreeSet<u32> = names
         .iter()
-        .map(|c| collect_core::aws::keys::shard_of(c, SHARDS))
+        .map(|c| collect_aws::keys::shard_of(c, SHARDS))
         .collect();
     for &shard in &shards {
         assert!(
@@ -1060,14 +1059,14 @@ async fn leftovers_of_customers_who_paid_are_found_and_cancelled() {
             .client()
             .query()
             .table_name(w.dynamo.table())
-            .index_name(collect_core::aws::keys::GSI1)
+            .index_name(collect_aws::keys::GSI1)
             .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", collect_core::aws::keys::GSI1PK)
+            .expression_attribute_names("#pk", collect_aws::keys::GSI1PK)
             .expression_attribute_values(
                 ":pk",
-                aws_sdk_dynamodb::types::AttributeValue::S(
-                    collect_core::aws::keys::unfinished_gsi_pk(shard),
-                ),
+                aws_sdk_dynamodb::types::AttributeValue::S(collect_aws::keys::unfinished_gsi_pk(
+                    shard,
+                )),
             )
             .send()
             .await
@@ -1229,7 +1228,7 @@ async fn dynamodb_requests_per_invoice() {
             .key_condition_expression("PK = :pk")
             .expression_attribute_values(
                 ":pk",
-                aws_sdk_dynamodb::types::AttributeValue::S(collect_core::aws::keys::customer_pk(c)),
+                aws_sdk_dynamodb::types::AttributeValue::S(collect_aws::keys::customer_pk(c)),
             )
             .send()
             .await

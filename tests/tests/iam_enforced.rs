@@ -39,15 +39,15 @@ use std::sync::OnceLock;
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::NaiveDate;
-use collect_core::aws::artifacts::{Artifacts, Fetched};
-use collect_core::aws::bundle;
-use collect_core::aws::config::{Clients, Settings};
-use collect_core::aws::dynamo::Dynamo;
-use collect_core::aws::events::EventsService;
-use collect_core::aws::queue::Queue;
-use collect_core::aws::sweep::{SendSettings, SweepService};
-use collect_core::aws::train::{ModelTrainer, PriorRateTrainer, load_scorer};
-use collect_core::delivery::Sender;
+use collect_aws::artifacts::{Artifacts, Fetched};
+use collect_aws::config::{Clients, Settings};
+use collect_aws::dynamo::Dynamo;
+use collect_aws::events::EventsService;
+use collect_aws::queue::Queue;
+use collect_aws::sweep::{SendSettings, SweepService};
+use collect_aws::train::{ModelTrainer, PriorRateTrainer, load_scorer};
+use collect_delivery::bundle;
+use collect_delivery::delivery::Sender;
 use collect_e2e::{AccessKey, Moto, Stack, policy_dir, stack_on};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
@@ -286,7 +286,7 @@ impl World {
                 "amount": "100.00"}));
         }
         for e in events {
-            let mut batch = collect_core::aws::events::Batch::default();
+            let mut batch = collect_aws::events::Batch::default();
             self.admin_events
                 .apply_json(&e, "seed", &mut batch)
                 .await
@@ -476,7 +476,7 @@ async fn worker(w: &World, config: &SdkConfig) -> Run {
             .unwrap();
         let why = svc
             .run_shard(
-                collect_core::aws::queue::ShardJob {
+                collect_aws::queue::ShardJob {
                     day: day("2026-12-07"),
                     shard,
                 },

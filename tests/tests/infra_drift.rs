@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 
-use collect_core::aws::keys;
+use collect_aws::keys;
 use serde_yaml::Value;
 
 fn template() -> Value {
@@ -315,7 +315,7 @@ fn state_is_kept_and_every_function_is_bounded_and_logged() {
     ] {
         assert_eq!(
             text(&r[filter]["Properties"]["FilterPattern"]),
-            format!("\"{}\"", collect_core::aws::artifacts::ACCESS_DENIED_MARKER)
+            format!("\"{}\"", collect_aws::artifacts::ACCESS_DENIED_MARKER)
         );
     }
 }

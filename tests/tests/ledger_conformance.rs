@@ -10,13 +10,13 @@
 //! collect-core`, each on a fresh table.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use collect_core::aws::dynamo::Dynamo;
-use collect_core::aws::keys::{DOC, KIND};
-use collect_core::domain::{ActionRecord, Customer, Event, Invoice, Payment};
-use collect_core::ledger::StoredMessage;
-use collect_core::testkit::Harness;
-use collect_core::testkit::conformance;
+use collect_aws::dynamo::Dynamo;
+use collect_aws::keys::{DOC, KIND};
+use collect_delivery::ledger::StoredMessage;
 use collect_e2e::{Names, create_table, moto};
+use collect_engine::domain::{ActionRecord, Customer, Event, Invoice, Payment};
+use collect_testkit::Harness;
+use collect_testkit::conformance;
 
 /// Shards of the test tables: customers spread over several, so the
 /// sparse indexes of more than one shard are exercised.

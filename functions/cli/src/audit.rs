@@ -12,11 +12,11 @@ use crate::home::Home;
 use anyhow::{Result, bail};
 use chrono::NaiveDate;
 use clap::ValueEnum;
-use collect_core::domain::{
+use collect_delivery::ledger::LogEntry;
+use collect_engine::domain::{
     ActionId, ActionRecord, Arm, Channel, CustomerId, Experiment, InvoiceId, MessageId,
 };
-use collect_core::ledger::LogEntry;
-use collect_core::store::Store;
+use collect_sqlite::store::Store;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::process::ExitCode;

@@ -1,11 +1,11 @@
 //! `collect bundle policy/ --revision REV [--out FILE]`: the policy bundle
-//! CI publishes to S3 (see `collect_core::aws::bundle` for the format).
+//! CI publishes to S3 (see `collect_delivery::bundle` for the format).
 //! The checks of `collect check` run first; a failing policy is never
 //! bundled.
 
 use crate::{Format, check};
 use anyhow::{Result, bail};
-use collect_core::aws::bundle;
+use collect_delivery::bundle;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -41,7 +41,7 @@ pub fn run(
         verified.manifest.policy,
         out.display(),
         verified.sha256,
-        collect_core::revision::of_manifest(&verified.manifest),
+        collect_delivery::revision::of_manifest(&verified.manifest),
         git.git_commit
             .as_deref()
             .unwrap_or("(not in a Git repository)"),

@@ -8,8 +8,8 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{Days, NaiveDate, NaiveTime};
-use collect_core::domain::EventKind;
-use collect_core::rehearsal::{CaseBook, CaseRun};
+use collect_delivery::rehearsal::{CaseBook, CaseRun};
+use collect_engine::domain::EventKind;
 use policy_lang::ast::Channel;
 use policy_lang::{Contact, CustomerFacts, Facts, InvoiceFacts, Policy};
 use rust_decimal::Decimal;
@@ -705,7 +705,7 @@ const DEFAULT_LOCAL_TIME: (u32, u32) = (10, 0);
 
 impl Case {
     /// The case as a one-customer book and the days to sweep, for the
-    /// production sweep ([`collect_core::rehearsal`]). The sweep runs every
+    /// production sweep ([`collect_delivery::rehearsal`]). The sweep runs every
     /// day from the invoice's issue date (or the case's first day, if
     /// earlier), as daily production sweeps would have; the case's facts
     /// hold on every one of those days:
@@ -733,7 +733,7 @@ impl Case {
             ));
         }
         let start = issue.min(first);
-        let customer = collect_core::domain::Customer {
+        let customer = collect_engine::domain::Customer {
             customer_id: cus.id.clone(),
             name: cus.id.clone(),
             email: "customer@policy-test.example".to_string(),
@@ -749,7 +749,7 @@ impl Case {
             do_not_contact: cus.do_not_contact,
         };
         let invoice = |id: String, issue_date, due_date, amount, currency: &str| {
-            collect_core::domain::Invoice {
+            collect_engine::domain::Invoice {
                 invoice_id: id.clone(),
                 customer_id: cus.id.clone(),
                 number: id,
@@ -763,7 +763,7 @@ impl Case {
         };
         let mut book = CaseBook {
             customer,
-            invoices: vec![collect_core::domain::Invoice {
+            invoices: vec![collect_engine::domain::Invoice {
                 number: if inv.number.is_empty() {
                     inv.id.clone()
                 } else {
@@ -783,12 +783,13 @@ impl Case {
             events: Vec::new(),
             actions: Vec::new(),
         };
-        let payment = |n: usize, invoice_id: &str, paid_on, amount| collect_core::domain::Payment {
-            payment_id: format!("PAY-{n}"),
-            invoice_id: invoice_id.to_string(),
-            paid_on,
-            amount,
-        };
+        let payment =
+            |n: usize, invoice_id: &str, paid_on, amount| collect_engine::domain::Payment {
+                payment_id: format!("PAY-{n}"),
+                invoice_id: invoice_id.to_string(),
+                paid_on,
+                amount,
+            };
         let balance = inv.balance.unwrap_or(inv.amount);
         if balance > inv.amount {
             return Err(format!(
@@ -800,7 +801,7 @@ impl Case {
             book.payments
                 .push(payment(0, &inv.id, issue, inv.amount - balance));
         }
-        let event = |n: usize, on, kind| collect_core::domain::Event {
+        let event = |n: usize, on, kind| collect_engine::domain::Event {
             event_id: format!("EV-{n}"),
             date: on,
             kind,
@@ -828,7 +829,7 @@ impl Case {
             book.events.push(event(
                 2,
                 accepted,
-                EventKind::PlanAccepted(collect_core::domain::PlanTerms {
+                EventKind::PlanAccepted(collect_engine::domain::PlanTerms {
                     installments: 1,
                     every_days,
                     down_payment: Decimal::ZERO,
@@ -966,15 +967,15 @@ fn history_action(
     customer_id: &str,
     invoice_id: &str,
     c: &Contact,
-) -> collect_core::domain::ActionRecord {
+) -> collect_engine::domain::ActionRecord {
     let id = format!("history-{n}");
-    collect_core::domain::ActionRecord {
+    collect_engine::domain::ActionRecord {
         action_id: id.as_str().into(),
         invoice_id: invoice_id.into(),
         customer_id: customer_id.into(),
         decided_on: c.date,
         scheduled_for: c.date,
-        status: collect_core::domain::ActionStatus::Sent,
+        status: collect_engine::domain::ActionStatus::Sent,
         channel: c.channel.into(),
         label: format!("{} (history)", c.channel.as_str()),
         target: String::new(),

@@ -4,8 +4,8 @@
 use crate::Format;
 use crate::policy_files::{self, TemplateDir};
 use anyhow::{Result, bail};
-use collect_core::message::Templates;
-use collect_core::message::templates::FALLBACK_LANGUAGE;
+use collect_delivery::message::Templates;
+use collect_delivery::message::templates::FALLBACK_LANGUAGE;
 use policy_lang::compile::CAction;
 use policy_lang::{Diagnostic, PLAN_OFFER_TEMPLATE, Severity, TemplateCatalog};
 use serde::Serialize;

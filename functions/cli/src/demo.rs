@@ -18,7 +18,7 @@
 //! 6. The effectiveness report of the proactive run over the quarter
 //!    (`collect report`), written to `<home>/demo/report.html`, with each
 //!    experiment arm's measured uplift next to the effect the generator
-//!    planted ([`collect_core::testkit::generate::Heed`]): the full
+//!    planted ([`collect_generator::Heed`]): the full
 //!    friendly reminder gets more standard customers to pay on time than the short one; strategic
 //!    accounts are not moved. The mail service's events (delivered, opened,
 //!    clicked, replied, bounced) are simulated too, tagged with the message
@@ -35,14 +35,15 @@ use crate::policy_files::TemplateDir;
 use crate::runtime::Runtime;
 use anyhow::{Context, Result, anyhow};
 use chrono::NaiveDate;
-use collect_core::book::Book;
-use collect_core::delivery::{RunReport, Sweeper};
-use collect_core::domain::{
+use collect_delivery::delivery::{RunReport, Sweeper};
+use collect_delivery::mailer::LocalMailer;
+use collect_delivery::message::{PayLinks, Templates};
+use collect_engine::book::Book;
+use collect_engine::domain::{
     ActionRecord, ActionStatus, Channel, Event, EventKind, InvoiceId, Payment,
 };
-use collect_core::message::{LocalMailer, PayLinks, Templates};
-use collect_core::store::{SqliteStore, Store};
-use collect_core::sweep::{PriorLateRate, SweepOptions};
+use collect_engine::sweep::{PriorLateRate, SweepOptions};
+use collect_sqlite::store::{SqliteStore, Store};
 use generate::{Generated, PayerType, Pays, business_after, plus};
 use policy_lang::Policy;
 use rust_decimal::Decimal;
@@ -61,7 +62,7 @@ const REACTIVE_SUMMARY: &str = "reactive: nothing before the due date; firm noti
 
 const PAST_DUE_FORMULA: &str =
     "past-due share = balance past its due date / total open balance (invoices of the quarter)";
-/// The one DSO definition (`collect_core::effect::kpi::dso`), as the report
+/// The one DSO definition (`collect_engine::effect::kpi::dso`), as the report
 /// prints it.
 const DSO_FORMULA: &str = "DSO = open receivables at the end of the quarter / amount invoiced in \
                            the quarter x days in the quarter (as in `collect report`)";
@@ -407,7 +408,7 @@ impl<'g> Customers<'g> {
     /// A friendly reminder with `template` about `invoice` went out on
     /// `day`: a customer who heeds it pays the whole invoice a day or two
     /// later (the planted effect, see
-    /// [`collect_core::testkit::generate::Heed`]). Returns whether the
+    /// [`collect_generator::Heed`]). Returns whether the
     /// payment came sooner because of it.
     fn reminded(&mut self, invoice: &str, template: &str, day: NaiveDate) -> bool {
         let Some(&i) = self.index.get(invoice) else {
@@ -640,7 +641,7 @@ fn simulate(
     store.upsert_customers(&book.customers)?;
     store.upsert_invoices(&book.history_invoices)?;
     store.upsert_payments(&book.history_payments)?;
-    let mut issued: BTreeMap<NaiveDate, Vec<collect_core::domain::Invoice>> = BTreeMap::new();
+    let mut issued: BTreeMap<NaiveDate, Vec<collect_engine::domain::Invoice>> = BTreeMap::new();
     for p in &book.plans {
         issued
             .entry(p.invoice.issue_date)
@@ -713,7 +714,7 @@ struct Figures {
     /// The same share, averaged over the quarter's days.
     past_due_share_daily_average: f64,
     /// Days sales outstanding over the quarter, the report's definition
-    /// (`collect_core::effect::dso`): open receivables at the end of the
+    /// (`collect_engine::effect::dso`): open receivables at the end of the
     /// quarter / amount invoiced in it × its days; `None` when nothing was
     /// invoiced.
     dso_days: Option<f64>,
@@ -738,7 +739,7 @@ fn ratio(a: Decimal, b: Decimal) -> f64 {
 }
 
 fn figures(book: &Book, generated: &Generated) -> Figures {
-    let invoices: Vec<&collect_core::domain::Invoice> =
+    let invoices: Vec<&collect_engine::domain::Invoice> =
         generated.plans.iter().map(|p| &p.invoice).collect();
     let start = generate::quarter_start();
     let end = generate::quarter_end();
@@ -768,9 +769,9 @@ fn figures(book: &Book, generated: &Generated) -> Figures {
     Figures {
         past_due_share_at_quarter_end: round(ratio(past_due_end, open_end), 4),
         past_due_share_daily_average: round(shares / f64::from(days_with_balance.max(1)), 4),
-        dso_days: collect_core::effect::dso(
+        dso_days: collect_engine::effect::dso(
             book,
-            collect_core::effect::Period {
+            collect_engine::effect::Period {
                 from: start,
                 to: end,
             },
@@ -972,13 +973,13 @@ fn outcome_under(
 pub fn planted_uplift(
     generated: &Generated,
     book: &Book,
-    units: &[collect_core::effect::experiments::Unit<'_>],
+    units: &[collect_engine::effect::experiments::Unit<'_>],
     as_of: NaiveDate,
     arm: &str,
     reference: &str,
 ) -> Option<f64> {
-    use collect_core::effect::experiments::paid_in_time;
-    use collect_core::effect::outcomes::withheld_by_design;
+    use collect_engine::effect::experiments::paid_in_time;
+    use collect_engine::effect::outcomes::withheld_by_design;
     let plans: HashMap<&str, &generate::InvoicePlan> = generated
         .plans
         .iter()
@@ -986,7 +987,7 @@ pub fn planted_uplift(
         .collect();
     let (mut sum, mut n) = (0i64, 0i64);
     for u in units.iter().filter(|u| u.arm == arm || u.arm == reference) {
-        if u.experiment == collect_core::effect::CONTROL_GROUP || u.day >= u.invoice.due_date {
+        if u.experiment == collect_engine::effect::CONTROL_GROUP || u.day >= u.invoice.due_date {
             return None;
         }
         if paid_in_time(book, u, as_of).is_none() {
@@ -1015,9 +1016,9 @@ pub fn planted_uplift(
 fn what_worked(
     generated: &Generated,
     book: &Book,
-    effect: &collect_core::effect::EffectReport,
+    effect: &collect_engine::effect::EffectReport,
 ) -> Vec<Recovered> {
-    let units = collect_core::effect::experiments::units(
+    let units = collect_engine::effect::experiments::units(
         book,
         effect.period.from,
         effect.period.to,

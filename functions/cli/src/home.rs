@@ -5,11 +5,12 @@
 
 use anyhow::{Context, Result, bail};
 use chrono::NaiveTime;
-use collect_core::delivery::Sender;
-use collect_core::message::paylink::MIN_KEY_LEN;
-use collect_core::message::{Outbox, PayLinkError, PayLinks, Templates};
-use collect_core::store::SqliteStore;
-use collect_core::sweep::SweepOptions;
+use collect_delivery::delivery::Sender;
+use collect_delivery::mailer::Outbox;
+use collect_delivery::message::paylink::MIN_KEY_LEN;
+use collect_delivery::message::{PayLinkError, PayLinks, Templates};
+use collect_engine::sweep::SweepOptions;
+use collect_sqlite::store::SqliteStore;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 

@@ -8,14 +8,14 @@ use crate::policy_files;
 use crate::runtime::Runtime;
 use anyhow::{Context, Result, bail};
 use chrono::{NaiveDate, NaiveTime};
-use collect_core::delivery::{RunReport, Sweeper};
-use collect_core::domain::{
+use collect_delivery::delivery::{RunReport, Sweeper};
+use collect_delivery::mailer::LocalMailer;
+use collect_engine::domain::{
     ActionRecord, ActionStatus, Channel, Customer, Event, Invoice, Payment,
 };
-use collect_core::ingest::{self, Incoming, Patch, Reject};
-use collect_core::message::LocalMailer;
-use collect_core::store::{SqliteStore, Store};
-use collect_core::sweep::{self, RiskScorer};
+use collect_engine::ingest::{self, Incoming, Patch, Reject};
+use collect_engine::sweep::{self, RiskScorer};
+use collect_sqlite::store::{SqliteStore, Store};
 use policy_lang::Policy;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
@@ -301,7 +301,7 @@ pub fn ingest(home: &Home, dir: &Path, format: Format) -> Result<ExitCode> {
 
 pub struct Loaded {
     pub policy: Policy,
-    pub templates: collect_core::message::Templates,
+    pub templates: collect_delivery::message::Templates,
     /// The Git revision (`-dirty` when the policy folder has changes).
     pub revision: Option<String>,
     /// The bundle revision of the policy folder (policy + templates +
@@ -326,7 +326,7 @@ fn runtime<'a>(
     loaded: &'a Loaded,
     scorer: &'a dyn RiskScorer,
     mailer: LocalMailer<'a>,
-    pay_links: &'a collect_core::message::PayLinks,
+    pay_links: &'a collect_delivery::message::PayLinks,
     at: Option<NaiveTime>,
 ) -> Result<Runtime<'a>> {
     let mut options = home.sweep_options(loaded.revision.clone(), at)?;
@@ -926,7 +926,7 @@ pub fn explain_stored_invoice(
     home: &Home,
     loaded: &Loaded,
     store: &SqliteStore,
-    book: &collect_core::book::Book,
+    book: &collect_engine::book::Book,
     invoice_id: &str,
     date: NaiveDate,
 ) -> Result<InvoiceExplanation> {
@@ -957,13 +957,13 @@ pub fn explain_stored_invoice(
     let mut trace = loaded.policy.explain(&facts);
     // The decision shown is the production sweep's plan for that day, given
     // what is recorded now (the checks made at sending come on top).
-    let customer_book = pollster::block_on(collect_core::ledger::Ledger::customer_book(
+    let customer_book = pollster::block_on(collect_delivery::ledger::Ledger::customer_book(
         store,
         &customer.customer_id,
     ))?;
     let plan = sweep::plan_sweep(&customer_book, &loaded.policy, scorer.as_dyn(), date, &opts);
     trace.plan =
-        collect_core::rehearsal::planned_outcome(&plan, invoice_id, trace.plan.segment.clone())
+        collect_delivery::rehearsal::planned_outcome(&plan, invoice_id, trace.plan.segment.clone())
             .into_day_plan();
     let recorded: Vec<&ActionRecord> = book.actions_of(invoice_id).iter().collect();
     let json = serde_json::json!({
@@ -1039,7 +1039,7 @@ fn describe_recorded(store: &SqliteStore, recorded: &[&ActionRecord]) -> Result<
 fn policy_holds(
     home: &Home,
     policy: &Path,
-    book: &collect_core::book::Book,
+    book: &collect_engine::book::Book,
     record: &ActionRecord,
     day: NaiveDate,
 ) -> Result<Vec<String>> {
@@ -1072,7 +1072,7 @@ fn policy_holds(
 fn render_letter(
     home: &Home,
     policy: &Path,
-    book: &collect_core::book::Book,
+    book: &collect_engine::book::Book,
     record: &ActionRecord,
     day: NaiveDate,
 ) -> Result<crate::task_view::Letter, String> {
@@ -1081,7 +1081,7 @@ fn render_letter(
     let rt = runtime(
         home,
         &loaded,
-        &collect_core::sweep::PriorLateRate,
+        &collect_engine::sweep::PriorLateRate,
         LocalMailer::Null,
         &pay_links,
         None,
@@ -1091,7 +1091,7 @@ fn render_letter(
         .customers
         .get(record.customer_id.as_str())
         .ok_or_else(|| format!("customer {} is not in the book", record.customer_id))?;
-    let planned = collect_core::sweep::PlannedMessage {
+    let planned = collect_engine::sweep::PlannedMessage {
         message_id: record.message_id.clone().unwrap_or_default(),
         customer_id: record.customer_id.clone(),
         channel: record.channel,
@@ -1246,7 +1246,7 @@ pub fn tasks(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use collect_core::domain::ActionRecord;
+    use collect_engine::domain::ActionRecord;
 
     fn record(status: ActionStatus, n: usize) -> ActionRecord {
         let mut r: ActionRecord = serde_json::from_value(serde_json::json!({
@@ -1272,9 +1272,9 @@ mod tests {
         // A plan absorbed part by part, as a run builds it: the tally is kept
         // whether the records are or not.
         let planner_day = |records: Vec<ActionRecord>, keep: usize| {
-            let mut whole = collect_core::sweep::SweepPlan::default();
+            let mut whole = collect_engine::sweep::SweepPlan::default();
             for r in records {
-                let mut one = collect_core::sweep::SweepPlan::default();
+                let mut one = collect_engine::sweep::SweepPlan::default();
                 one.tally.by_status.insert(r.status, 1);
                 one.records.push(r);
                 whole.absorb(one, keep);

@@ -285,7 +285,7 @@ enum Command {
     #[command(hide = true)]
     EvalIbm {
         /// The sample's CSV file.
-        #[arg(long, default_value = collect_core::model::ibm::DEFAULT_PATH)]
+        #[arg(long, default_value = collect_training::ibm::DEFAULT_PATH)]
         data: PathBuf,
         /// Write each month's feature matrices and the results here.
         #[arg(long)]

@@ -5,7 +5,7 @@ use crate::Format;
 use crate::home::Home;
 use anyhow::Result;
 use chrono::NaiveDate;
-use collect_core::message::PayLinkError;
+use collect_delivery::message::PayLinkError;
 use serde::Serialize;
 use std::process::ExitCode;
 

@@ -3,7 +3,7 @@
 //! segments bring payment, experiments with their measured uplift, and
 //! reminder timing.
 //!
-//! The figures come from `collect_core::effect` (pure functions over the
+//! The figures come from `collect_engine::effect` (pure functions over the
 //! stored book); this module only chooses the period and prints them: a
 //! terminal summary for a finance person, JSON for other tools (keys named
 //! after the measures), CSV for spreadsheets (one figure per row:
@@ -21,9 +21,9 @@ use crate::home::Home;
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use clap::ValueEnum;
-use collect_core::book::Book;
-use collect_core::effect::{self, EffectReport, Measures, Options, Period};
-use collect_core::store::Store;
+use collect_engine::book::Book;
+use collect_engine::effect::{self, EffectReport, Measures, Options, Period};
+use collect_sqlite::store::Store;
 use rust_decimal::Decimal;
 use serde_json::Value;
 use std::fmt::Write as _;

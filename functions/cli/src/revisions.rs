@@ -1,10 +1,10 @@
 //! The revisions of what a policy sends, as `check`, `bundle`, `run` and
 //! `explain` show and record them: the bundle revision (policy, templates
-//! and manifest, see `collect_core::revision`) and the Git commit of the
+//! and manifest, see `collect_delivery::revision`) and the Git commit of the
 //! policy folder, with a dirty flag when the folder has changes not
 //! committed (then only the bundle revision names what was used).
 
-use collect_core::revision;
+use collect_delivery::revision;
 use serde::Serialize;
 use std::path::Path;
 

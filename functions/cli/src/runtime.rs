@@ -1,13 +1,13 @@
-//! The local runtime: the one delivery protocol of `collect_core::delivery`
+//! The local runtime: the one delivery protocol of `collect_delivery::delivery`
 //! on the home's SQLite ledger and a local mail service (the outbox, or
 //! nothing for simulations). The lease and the grace period use the wall
 //! clock; no decision does (they depend on `--date` alone).
 
 use chrono::{NaiveDate, Utc};
-use collect_core::delivery::{RunError, RunReport, RunRequest, Sweeper};
-use collect_core::ledger::{LeaseHolder, LeaseOutcome, Ledger, Scope};
-use collect_core::message::LocalMailer;
-use collect_core::store::{SqliteStore, StoreError};
+use collect_delivery::delivery::{RunError, RunReport, RunRequest, Sweeper};
+use collect_delivery::ledger::{LeaseHolder, LeaseOutcome, Ledger, Scope};
+use collect_delivery::mailer::LocalMailer;
+use collect_sqlite::store::{SqliteStore, StoreError};
 use std::time::Duration;
 
 /// A sweeper and its mail service.

@@ -5,8 +5,8 @@
 use crate::Format;
 use anyhow::Result;
 use chrono::NaiveDate;
-use collect_core::book::Book;
-use collect_core::domain::ActionRecord;
+use collect_engine::book::Book;
+use collect_engine::domain::ActionRecord;
 use rust_decimal::Decimal;
 use serde::Serialize;
 

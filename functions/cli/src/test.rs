@@ -5,9 +5,9 @@ use crate::Format;
 use crate::cases::{self, Case};
 use crate::policy_files;
 use anyhow::{Result, bail};
-use collect_core::domain::ActionStatus;
-use collect_core::message::{PayLinks, Templates};
-use collect_core::rehearsal::{DayOutcome, rehearse};
+use collect_delivery::message::{PayLinks, Templates};
+use collect_delivery::rehearsal::{DayOutcome, rehearse};
+use collect_engine::domain::ActionStatus;
 use policy_lang::Policy;
 use serde::Serialize;
 use std::path::Path;
@@ -109,7 +109,7 @@ fn describe(day: &DayOutcome) -> String {
                 (ActionStatus::Deferred, Some(r)) => format!(
                     "{} (deferred: {})",
                     a.describe(),
-                    collect_core::ledger::note_after_status("deferred", r)
+                    collect_delivery::ledger::note_after_status("deferred", r)
                 ),
                 (ActionStatus::Failed, Some(r)) => format!("{} (FAILED: {r})", a.describe()),
                 _ => a.describe(),

@@ -14,8 +14,8 @@ mod common;
 use common::*;
 use std::path::{Path, PathBuf};
 
-use collect_core::domain::Customer;
-use collect_core::store::{SqliteStore, Store};
+use collect_engine::domain::Customer;
+use collect_sqlite::store::{SqliteStore, Store};
 
 struct World {
     home: PathBuf,

@@ -421,7 +421,7 @@ fn the_local_key_file_is_readable_by_its_owner_only() {
     );
     // The key file is used as it is: a token it signed verifies.
     let key = std::fs::read(&key_file).unwrap();
-    let links = collect_core::message::PayLinks::new(&key, "https://x/{token}").unwrap();
+    let links = collect_delivery::message::PayLinks::new(&key, "https://x/{token}").unwrap();
     let token = links.token("I1", day("2027-04-30"));
     let out = collect_with_key(
         &home,
@@ -462,7 +462,8 @@ fn the_local_key_file_is_readable_by_its_owner_only() {
 fn pay_link_verify_checks_a_token_as_the_payment_page_does() {
     let t = Temp::new("verify");
     let home = t.path().join("home");
-    let links = collect_core::message::PayLinks::new(KEY.as_bytes(), "https://x/{token}").unwrap();
+    let links =
+        collect_delivery::message::PayLinks::new(KEY.as_bytes(), "https://x/{token}").unwrap();
     let token = links.token("INV-1001", day("2027-04-30"));
     let key = Some(std::ffi::OsStr::new(KEY));
 

@@ -8,8 +8,8 @@
 //! destination take over).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use collect_core::aws::AwsError;
-use collect_core::aws::events::{Batch, EventsService};
+use collect_aws::AwsError;
+use collect_aws::events::{Batch, EventsService};
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 
@@ -76,7 +76,7 @@ pub async fn sqs<S: EventSink>(
             Ok(v) => svc.apply_json(&v, &source, &mut batch).await,
             Err(e) => {
                 let mut b = Batch::default();
-                b.dead_letters.push(collect_core::aws::queue::DeadLetter {
+                b.dead_letters.push(collect_aws::queue::DeadLetter {
                     reason: format!("the message body is not JSON: {e}"),
                     source: source.clone(),
                     event: Value::from(body),
@@ -104,10 +104,10 @@ mod tests {
     //! engine's own reader and applied to it, refusals collected as the
     //! dead-letter queue would get them.
     use super::*;
-    use collect_core::aws::events::Applied;
-    use collect_core::aws::queue::DeadLetter;
-    use collect_core::ingest::{Incoming, incoming_from_json};
-    use collect_core::ledger::memory::MemoryLedger;
+    use collect_aws::events::Applied;
+    use collect_aws::queue::DeadLetter;
+    use collect_delivery::ledger::memory::MemoryLedger;
+    use collect_engine::ingest::{Incoming, incoming_from_json};
     use lambda_runtime::Context;
     use serde_json::json;
     use std::sync::Mutex;

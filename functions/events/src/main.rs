@@ -1,9 +1,9 @@
 //! Wiring only: clients and the service once per container, then the runtime.
 
-use collect_core::aws::config::{Clients, Settings, env};
-use collect_core::aws::dynamo::Dynamo;
-use collect_core::aws::events::EventsService;
-use collect_core::aws::queue::Queue;
+use collect_aws::config::{Clients, Settings, env};
+use collect_aws::dynamo::Dynamo;
+use collect_aws::events::EventsService;
+use collect_aws::queue::Queue;
 use collect_events::handler;
 use lambda_runtime::{Error, service_fn};
 

@@ -4,22 +4,22 @@
 //! - **coordinator** (EventBridge Scheduler, daily): enqueues one SQS
 //!   message `{day, shard}` per shard;
 //! - **worker** (SQS event source): sweeps each shard it receives — load the
-//!   shard's customers from DynamoDB, [`plan_sweep`](collect_core::sweep::plan_sweep),
+//!   shard's customers from DynamoDB, [`plan_sweep`](collect_engine::sweep::plan_sweep),
 //!   record, send — and reports the shards that failed as partial batch
 //!   failures, so only those are delivered again.
 //!
 //! Concurrency is bounded by the event source's `MaximumConcurrency`
 //! (`infra/template.yaml`). A re-delivered shard message re-plans against
 //! what is recorded and changes nothing twice: see
-//! [`collect_core::aws::sweep`].
+//! [`collect_aws::sweep`].
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::NaiveDate;
-use collect_core::aws::AwsError;
-use collect_core::aws::queue::{Queue, ShardJob};
-use collect_core::aws::sweep::{SweepService, lambda_holder, shard_jobs};
-use collect_core::ledger::Ledger;
-use collect_core::message::Mailer;
+use collect_aws::AwsError;
+use collect_aws::queue::{Queue, ShardJob};
+use collect_aws::sweep::{SweepService, lambda_holder, shard_jobs};
+use collect_delivery::ledger::Ledger;
+use collect_delivery::mailer::Mailer;
 use lambda_runtime::{Error, LambdaEvent};
 use serde::{Deserialize, Serialize};
 
@@ -129,13 +129,13 @@ mod tests {
     //! the same `SweepService` and delivery protocol as on Lambda, without
     //! AWS.
     use super::*;
-    use collect_core::delivery::Sender;
-    use collect_core::ledger::memory::MemoryLedger;
-    use collect_core::ledger::{LeaseHolder, LeaseOutcome};
-    use collect_core::sweep::{PriorLateRate, SweepOptions};
-    use collect_core::testkit::book::{Env, day};
-    use collect_core::testkit::conformance::{DAY, the_book};
-    use collect_core::testkit::mailer::RecordingMailer;
+    use collect_delivery::delivery::Sender;
+    use collect_delivery::ledger::memory::MemoryLedger;
+    use collect_delivery::ledger::{LeaseHolder, LeaseOutcome};
+    use collect_engine::sweep::{PriorLateRate, SweepOptions};
+    use collect_testkit::book::{Env, day};
+    use collect_testkit::conformance::{DAY, the_book};
+    use collect_testkit::mailer::RecordingMailer;
     use lambda_runtime::Context;
     use serde_json::{Value, json};
     use std::sync::Mutex;
@@ -214,7 +214,7 @@ mod tests {
             svc.ledger
                 .messages()
                 .iter()
-                .all(|m| m.status == collect_core::ledger::MessageStatus::Sent)
+                .all(|m| m.status == collect_delivery::ledger::MessageStatus::Sent)
         );
         // SQS delivers the job again: nothing is sent twice.
         let again = worker(&svc, jobs(&[job])).await.unwrap();

@@ -1,9 +1,9 @@
 //! Wiring only: read the settings, build the clients and the service once
 //! per container, hand the handler to the Lambda runtime.
 
-use collect_core::aws::config::{Clients, Settings, env};
-use collect_core::aws::queue::Queue;
-use collect_core::aws::sweep::{SendSettings, SweepService};
+use collect_aws::config::{Clients, Settings, env};
+use collect_aws::queue::Queue;
+use collect_aws::sweep::{SendSettings, SweepService};
 use collect_sweep::{Coordinator, coordinator, worker};
 use lambda_runtime::{Error, service_fn};
 

@@ -1,13 +1,18 @@
 //! The `train` Lambda function (weekly): build the training set from the
 //! table's history, train, evaluate against the current model on the same
 //! recent window, promote only when not worse. The orchestration is
-//! [`collect_core::aws::train::run_training`]; the model kind is a
+//! [`collect_aws::train::run_training`]; the model kind is a
 //! [`ModelTrainer`].
 
 use chrono::NaiveDate;
-use collect_core::aws::artifacts::Artifacts;
-use collect_core::aws::dynamo::Dynamo;
-use collect_core::aws::train::{History, ModelStore, ModelTrainer, TrainReport, run_training};
+use collect_aws::artifacts::Artifacts;
+use collect_aws::dynamo::Dynamo;
+use collect_aws::train::{
+    History, ModelKind, ModelStore, ModelTrainer, RiskModel, TrainReport, run_training,
+};
+use collect_engine::book::Book;
+use collect_engine::sweep::RiskScorer;
+use collect_model::ModelError;
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Deserialize;
 
@@ -52,14 +57,57 @@ pub async fn handler<H: History, S: ModelStore>(
     .await?)
 }
 
+/// The trained risk model: features as of each day, logistic regression or
+/// random forest chosen on validation log-loss, calibrated (smartcore,
+/// [`collect_training`]); its artifact is the model file the sweep reads as
+/// a [`RiskModel`].
+#[derive(Debug, Clone, Default)]
+pub struct RiskModelTrainer {
+    pub config: collect_training::train::TrainConfig,
+}
+
+impl ModelKind for RiskModelTrainer {
+    fn kind(&self) -> &'static str {
+        RiskModel.kind()
+    }
+    fn scorer(&self, artifact: &[u8]) -> Result<Box<dyn RiskScorer + Send + Sync>, ModelError> {
+        RiskModel.scorer(artifact)
+    }
+}
+
+impl ModelTrainer for RiskModelTrainer {
+    fn train(&self, book: &Book, until: NaiveDate) -> Result<Vec<u8>, ModelError> {
+        let rows = collect_model::dataset::build(book, until, &self.config.dataset);
+        let outcome = collect_training::train::train(&rows, until, &self.config)?;
+        outcome.model.to_json().map(String::into_bytes)
+    }
+}
+
+/// The trainer the train function uses: the trained risk model.
+pub fn default_trainer() -> Box<dyn ModelTrainer> {
+    Box::new(RiskModelTrainer::default())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     //! The handler on the in-memory ledger and model store.
+
+    #[test]
+    fn the_risk_model_refuses_an_empty_history() {
+        use collect_aws::train::ModelTrainer;
+        let err = super::RiskModelTrainer::default()
+            .train(
+                &collect_engine::book::Book::default(),
+                chrono::NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+            )
+            .unwrap_err();
+        assert!(!err.to_string().is_empty());
+    }
     use super::*;
-    use collect_core::aws::train::{MemoryModels, PriorRateTrainer};
-    use collect_core::ledger::memory::MemoryLedger;
-    use collect_core::testkit::book::{customer, day, invoice, payment};
+    use collect_aws::train::{MemoryModels, PriorRateTrainer};
+    use collect_delivery::ledger::memory::MemoryLedger;
+    use collect_testkit::book::{customer, day, invoice, payment};
     use lambda_runtime::Context;
 
     fn service() -> TrainService<MemoryLedger, MemoryModels> {

@@ -1,10 +1,9 @@
 //! Wiring only: clients, the trainer and the service once per container.
 
-use collect_core::aws::artifacts::Artifacts;
-use collect_core::aws::config::{Clients, Settings, env_opt};
-use collect_core::aws::dynamo::Dynamo;
-use collect_core::aws::train::default_trainer;
-use collect_train::{TrainService, handler};
+use collect_aws::artifacts::Artifacts;
+use collect_aws::config::{Clients, Settings, env_opt};
+use collect_aws::dynamo::Dynamo;
+use collect_train::{TrainService, default_trainer, handler};
 use lambda_runtime::{Error, service_fn};
 
 #[tokio::main]

@@ -1,12 +1,12 @@
 //! The demo's calendar and book: a quarter of invoices from the test kit's
-//! seeded generator ([`collect_core::testkit::generate`], the same one the
+//! seeded generator ([`collect_generator`], the same one the
 //! sweep benchmark and the model tests use), with the demo's mix of payer
-//! types and its planted effect ([`collect_core::testkit::generate::Heed`]),
+//! types and its planted effect ([`collect_generator::Heed`]),
 //! and the per-message draws of the simulation ([`message_draw`]).
 
 use chrono::NaiveDate;
-use collect_core::testkit::generate::{self as shared, Spec};
-pub use collect_core::testkit::generate::{
+use collect_generator::{self as shared, Spec};
+pub use collect_generator::{
     FULL_REMINDER, Generated, InvoicePlan, PayerType, Pays, SHORT_REMINDER, business_after,
     heed_rate, message_draw, plus,
 };

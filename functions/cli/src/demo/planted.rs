@@ -16,8 +16,8 @@
 //! no effect is not.
 
 use super::*;
-use collect_core::effect::EffectReport;
-use collect_core::effect::experiments::{Unit, paid_in_time, units};
+use collect_engine::effect::EffectReport;
+use collect_engine::effect::experiments::{Unit, paid_in_time, units};
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
@@ -74,7 +74,7 @@ fn arm<'r>(
     experiment: &str,
     segment: Option<&str>,
     arm: &str,
-) -> &'r collect_core::effect::ArmResult {
+) -> &'r collect_engine::effect::ArmResult {
     let x = r
         .experiments
         .iter()
@@ -159,7 +159,7 @@ fn outcomes_match_the_generator(run: &Run, units: &[Unit<'_>]) {
     assert!(checked > 100, "only {checked} units checked");
 }
 
-fn contains(a: &collect_core::effect::ArmResult, truth: f64) -> bool {
+fn contains(a: &collect_engine::effect::ArmResult, truth: f64) -> bool {
     a.uplift_ci_low.unwrap() <= truth && truth <= a.uplift_ci_high.unwrap()
 }
 
@@ -309,7 +309,7 @@ fn reminders_beat_no_reminder_and_a_pre_due_call_does_nothing() {
     // either arm (the strategic accounts are few) not even judged.
     assert_ne!(a.significant, Some(true), "{shown}");
     let control = arm(&run.report, "account-manager-call", None, "control");
-    let few = a.customers.min(control.customers) < collect_core::effect::MIN_CUSTOMERS_PER_ARM;
+    let few = a.customers.min(control.customers) < collect_engine::effect::MIN_CUSTOMERS_PER_ARM;
     assert_eq!(a.significant.is_none(), few, "{shown}");
     let x = run
         .report

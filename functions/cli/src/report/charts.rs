@@ -5,7 +5,7 @@
 //! drawn on plain numeric coordinates, one unit per category, with the
 //! category names written beside them, so long names are never cut.
 
-use collect_core::effect::AgingRow;
+use collect_engine::effect::AgingRow;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};

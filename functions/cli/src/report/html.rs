@@ -4,7 +4,7 @@
 
 use super::charts::{self, BUCKET_COLOURS, Bar, Uplift};
 use super::{days, money, pct, points};
-use collect_core::effect::{ArmResult, EffectReport, Experiment, Measures};
+use collect_engine::effect::{ArmResult, EffectReport, Experiment, Measures};
 use std::fmt::Write as _;
 
 /// Days with fewer actions than this are left out of the timing chart.

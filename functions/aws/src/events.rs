@@ -1,0 +1,577 @@
+//! Incoming events on AWS: the ERP's JSON events (the data contract's
+//! fields, through EventBridge or SQS), SES's events (through SNS or
+//! EventBridge) and CSV exports dropped in S3.
+//!
+//! Every event is either applied or refused with a reason: a refused event
+//! becomes a [`DeadLetter`] (reason, source, the event as received) for the
+//! dead-letter queue, never silently dropped, while the valid events of the
+//! same batch still apply. Only failures of AWS itself (throttling, an
+//! outage) are errors, so that the event is delivered again.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::AwsError;
+use super::dynamo::{Dynamo, MailEvent};
+use super::queue::{DeadLetter, Queue};
+use super::ses;
+use collect_engine::domain::{Event, Invoice};
+use collect_engine::ingest::{self, Incoming, IngestError, Patch, Reject};
+
+/// What applying one event did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Applied {
+    /// A customer, invoice or payment upserted.
+    Record {
+        kind: &'static str,
+        id: String,
+    },
+    /// An invoice event; `new` is false for a re-delivery.
+    Event {
+        event_id: String,
+        new: bool,
+    },
+    /// A mail event, with the actions it was matched to.
+    Mail {
+        event_id: String,
+        new: bool,
+        message_id: Option<String>,
+        actions: Vec<String>,
+    },
+    /// A CSV or JSONL file from S3.
+    File {
+        key: String,
+        applied: usize,
+        rejected: usize,
+    },
+    Rejected {
+        reason: String,
+    },
+}
+
+/// The events function's work, independent of how Lambda delivers it.
+#[derive(Debug, Clone)]
+pub struct EventsService {
+    pub dynamo: Dynamo,
+    pub dead_letters: Queue,
+    pub s3: aws_sdk_s3::Client,
+}
+
+/// The outcome of a batch: what applied and what was refused.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Batch {
+    pub applied: Vec<Applied>,
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+impl Batch {
+    fn reject(&mut self, reason: String, source: &str, event: Value) {
+        tracing::warn!(source, reason = %reason, "event refused to the dead-letter queue");
+        self.applied.push(Applied::Rejected {
+            reason: reason.clone(),
+        });
+        self.dead_letters.push(DeadLetter {
+            reason,
+            source: source.to_string(),
+            event,
+        });
+    }
+}
+
+fn reject_text(r: &Reject) -> String {
+    r.to_string()
+}
+
+impl EventsService {
+    /// Sends the batch's dead letters to the dead-letter queue.
+    pub async fn flush(&self, batch: &mut Batch) -> Result<(), AwsError> {
+        if !batch.dead_letters.is_empty() {
+            self.dead_letters.send_all(&batch.dead_letters).await?;
+            batch.dead_letters.clear();
+        }
+        Ok(())
+    }
+
+    /// One JSON event of any supported shape: an ERP event, an SES event,
+    /// an EventBridge envelope of either, an SNS notification (an SNS
+    /// subscription delivering to SQS without raw delivery), or an S3
+    /// object-created notification.
+    pub async fn apply_json(
+        &self,
+        v: &Value,
+        source: &str,
+        batch: &mut Batch,
+    ) -> Result<(), AwsError> {
+        // SNS envelope.
+        if v.get("Type").and_then(Value::as_str) == Some("Notification") {
+            if let Some(text) = v.get("Message").and_then(Value::as_str) {
+                return match serde_json::from_str::<Value>(text) {
+                    Ok(inner) => Box::pin(self.apply_json(&inner, source, batch)).await,
+                    Err(e) => {
+                        batch.reject(
+                            format!("the SNS message is not JSON: {e}"),
+                            source,
+                            v.clone(),
+                        );
+                        Ok(())
+                    }
+                };
+            }
+        }
+        // Lambda's SNS event (SES events through SNS): each record's `Sns`
+        // is an SNS envelope.
+        if let Some(records) = v.get("Records").and_then(Value::as_array) {
+            let envelopes: Vec<&Value> = records.iter().filter_map(|r| r.get("Sns")).collect();
+            if !envelopes.is_empty() {
+                for envelope in envelopes {
+                    let id = envelope
+                        .get("MessageId")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    Box::pin(self.apply_json(envelope, &format!("sns:{id}"), batch)).await?;
+                }
+                return Ok(());
+            }
+        }
+        // S3 notification (S3 → SQS, or Lambda's S3 event).
+        if let Some(records) = v.get("Records").and_then(Value::as_array) {
+            let objects: Vec<(String, String)> = records.iter().filter_map(s3_object).collect();
+            if !objects.is_empty() {
+                for (bucket, key) in objects {
+                    self.ingest_object(&bucket, &key, batch).await?;
+                }
+                return Ok(());
+            }
+        }
+        // EventBridge envelope.
+        if let (Some(detail_type), Some(detail)) = (
+            v.get("detail-type").and_then(Value::as_str),
+            v.get("detail"),
+        ) {
+            let source_name = v.get("source").and_then(Value::as_str).unwrap_or_default();
+            let src = format!(
+                "eventbridge:{}",
+                v.get("id").and_then(Value::as_str).unwrap_or(source)
+            );
+            if source_name == "aws.s3" && detail_type == "Object Created" {
+                let bucket = detail.pointer("/bucket/name").and_then(Value::as_str);
+                let key = detail.pointer("/object/key").and_then(Value::as_str);
+                return match (bucket, key) {
+                    (Some(b), Some(k)) => self.ingest_object(b, k, batch).await,
+                    _ => {
+                        batch.reject(
+                            "an S3 `Object Created` event needs `detail.bucket.name` and `detail.object.key`".into(),
+                            &src,
+                            v.clone(),
+                        );
+                        Ok(())
+                    }
+                };
+            }
+            if source_name == "aws.ses" || ses::is_ses_event(detail) {
+                return self.apply_ses(detail, &src, batch).await;
+            }
+            // An ERP event; its type may be given as the detail-type.
+            let mut detail = detail.clone();
+            if let Value::Object(map) = &mut detail {
+                if !map.contains_key("type") {
+                    map.insert("type".into(), Value::from(detail_type));
+                }
+            }
+            return self.apply_erp(&detail, &src, batch).await;
+        }
+        if ses::is_ses_event(v) {
+            return self.apply_ses(v, source, batch).await;
+        }
+        self.apply_erp(v, source, batch).await
+    }
+
+    async fn apply_ses(&self, v: &Value, source: &str, batch: &mut Batch) -> Result<(), AwsError> {
+        match ses::ses_event(v) {
+            Ok(e) => {
+                let applied = self.store_mail(&e.stored).await?;
+                batch.applied.push(applied);
+            }
+            Err(reason) => batch.reject(reason, source, v.clone()),
+        }
+        Ok(())
+    }
+
+    /// Stores a mail event and finds the actions it answers.
+    async fn store_mail(&self, e: &MailEvent) -> Result<Applied, AwsError> {
+        let new = self.dynamo.put_mail_event(e).await?;
+        let mut actions = Vec::new();
+        if let Some(mid) = &e.message_id {
+            let stored = collect_delivery::ledger::Ledger::message(&self.dynamo, mid)
+                .await
+                .map_err(|e| AwsError::Service {
+                    service: "DynamoDB",
+                    operation: "GetItem",
+                    message: e.to_string(),
+                    retryable: true,
+                })?;
+            if let Some(m) = stored {
+                actions = m.action_ids.into_iter().map(String::from).collect();
+            }
+        }
+        if actions.is_empty() {
+            actions.extend(e.action_id.clone());
+        }
+        tracing::info!(
+            event_id = %e.event_id,
+            kind = %e.kind,
+            message_id = e.message_id.as_deref().unwrap_or(""),
+            actions = actions.len(),
+            new,
+            "mail event"
+        );
+        Ok(Applied::Mail {
+            event_id: e.event_id.clone(),
+            new,
+            message_id: e.message_id.clone(),
+            actions,
+        })
+    }
+
+    async fn customer_exists(&self, customer_id: &str) -> Result<bool, AwsError> {
+        let book = self.dynamo.load_book(&[customer_id.to_string()]).await?;
+        Ok(book.customers.contains_key(customer_id))
+    }
+
+    /// An ERP event in the data contract's JSON.
+    pub async fn apply_erp(
+        &self,
+        v: &Value,
+        source: &str,
+        batch: &mut Batch,
+    ) -> Result<(), AwsError> {
+        match ingest::incoming_from_json(v) {
+            Err(reason) => batch.reject(reason, source, v.clone()),
+            Ok(incoming) => {
+                if let Some(reason) = self.apply_incoming(incoming, batch).await? {
+                    batch.reject(reason, source, v.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a parsed event; `Ok(Some(reason))` when it must be refused
+    /// (it names something that does not exist).
+    async fn apply_incoming(
+        &self,
+        incoming: Incoming,
+        batch: &mut Batch,
+    ) -> Result<Option<String>, AwsError> {
+        match incoming {
+            Incoming::Customer(c) => {
+                // Fields the event leaves out keep their stored value.
+                self.dynamo.merge_customer(&c).await?;
+                batch.applied.push(Applied::Record {
+                    kind: "customer",
+                    id: c.record.customer_id,
+                });
+            }
+            Incoming::Invoice(i) => {
+                if !self.customer_exists(&i.record.customer_id).await? {
+                    return Ok(Some(format!(
+                        "field `customer_id`: no customer `{}`; send its customer_upserted event first",
+                        i.record.customer_id
+                    )));
+                }
+                self.dynamo.merge_invoice(&i).await?;
+                batch.applied.push(Applied::Record {
+                    kind: "invoice",
+                    id: i.record.invoice_id,
+                });
+            }
+            Incoming::Payment(p) => {
+                let Some(invoice) = self.dynamo.invoice(&p.invoice_id).await? else {
+                    return Ok(Some(format!(
+                        "field `invoice_id`: no invoice `{}`; send its invoice_upserted event first",
+                        p.invoice_id
+                    )));
+                };
+                let refusals = ingest::check_payment(&p, &invoice);
+                if !refusals.is_empty() {
+                    return Ok(Some(
+                        refusals
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    ));
+                }
+                if !self.dynamo.put_payment(&p).await? {
+                    return Ok(Some(format!(
+                        "field `invoice_id`: no invoice `{}`; send its invoice_upserted event first",
+                        p.invoice_id
+                    )));
+                }
+                batch.applied.push(Applied::Record {
+                    kind: "payment",
+                    id: p.payment_id,
+                });
+            }
+            Incoming::Event(e) if e.kind.is_mail() => {
+                let applied = self.store_mail(&mail_event(&e)).await?;
+                batch.applied.push(applied);
+            }
+            Incoming::Event(e) => match self.dynamo.put_invoice_event(&e).await? {
+                None => {
+                    return Ok(Some(format!(
+                        "field `invoice_id`: no invoice `{}`",
+                        e.invoice_id.unwrap_or_default()
+                    )));
+                }
+                Some(new) => batch.applied.push(Applied::Event {
+                    event_id: e.event_id,
+                    new,
+                }),
+            },
+        }
+        Ok(None)
+    }
+
+    /// A file dropped in S3: `customers*.csv`, `invoices*.csv`,
+    /// `payments*.csv` or `events*.jsonl` (by its name). Each refused row is
+    /// a dead letter naming the file and line; the others are applied.
+    pub async fn ingest_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        batch: &mut Batch,
+    ) -> Result<(), AwsError> {
+        let source = format!("s3://{bucket}/{key}");
+        let name = key.rsplit('/').next().unwrap_or(key).to_ascii_lowercase();
+        let object = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk("S3", "GetObject", e))?;
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| AwsError::Service {
+                service: "S3",
+                operation: "GetObject",
+                message: format!("reading {source}: {e}"),
+                retryable: true,
+            })?
+            .into_bytes();
+        let file_ref = Value::from(source.clone());
+        let whole_file = |batch: &mut Batch, e: IngestError| {
+            batch.reject(e.to_string(), &source, file_ref.clone());
+        };
+        let mut applied = 0usize;
+        let mut rejected = 0usize;
+        let mut row_rejects = |batch: &mut Batch, rejects: Vec<Reject>| {
+            for r in rejects {
+                rejected += 1;
+                batch.reject(
+                    reject_text(&r),
+                    &format!("{source}:{}", r.line),
+                    serde_json::json!({"column": r.column, "value": r.value}),
+                );
+            }
+        };
+        if name.ends_with(".csv") && name.starts_with("customers") {
+            match ingest::customers(bytes.as_ref(), &source) {
+                Err(e) => whole_file(batch, e),
+                Ok(p) => {
+                    row_rejects(batch, p.rejects);
+                    // Columns the file lacks keep their stored values.
+                    applied += self.dynamo.merge_customers(&p.records).await?;
+                }
+            }
+        } else if name.ends_with(".csv") && name.starts_with("invoices") {
+            match ingest::invoices(bytes.as_ref(), &source) {
+                Err(e) => whole_file(batch, e),
+                Ok(p) => {
+                    row_rejects(batch, p.rejects);
+                    let mut known: Vec<Patch<Invoice>> = Vec::new();
+                    let mut customers: std::collections::HashMap<String, bool> =
+                        std::collections::HashMap::new();
+                    for (inv, line) in p.records.into_iter().zip(p.lines) {
+                        let customer_id = inv.record.customer_id.clone();
+                        let exists = match customers.get(&customer_id) {
+                            Some(e) => *e,
+                            None => {
+                                let e = self.customer_exists(&customer_id).await?;
+                                customers.insert(customer_id.clone(), e);
+                                e
+                            }
+                        };
+                        if exists {
+                            known.push(inv);
+                        } else {
+                            rejected += 1;
+                            batch.reject(
+                                format!(
+                                    "{source}:{line}: column `customer_id`: no customer `{customer_id}`; add it to customers.csv",
+                                ),
+                                &format!("{source}:{line}"),
+                                serde_json::json!({"column": "customer_id", "value": customer_id}),
+                            );
+                        }
+                    }
+                    applied += self.dynamo.merge_invoices(&known).await?;
+                }
+            }
+        } else if name.ends_with(".csv") && name.starts_with("payments") {
+            match ingest::payments(bytes.as_ref(), &source) {
+                Err(e) => whole_file(batch, e),
+                Ok(p) => {
+                    row_rejects(batch, p.rejects);
+                    let lines: std::collections::HashMap<String, u64> = p
+                        .records
+                        .iter()
+                        .zip(&p.lines)
+                        .map(|(r, l)| (r.payment_id.clone(), *l))
+                        .collect();
+                    // Each payment is checked against its invoice (read
+                    // once per invoice); unknown invoices are refused below.
+                    let mut invoices: std::collections::HashMap<String, Option<Invoice>> =
+                        std::collections::HashMap::new();
+                    let mut checked = Vec::with_capacity(p.records.len());
+                    for payment in p.records {
+                        if !invoices.contains_key(&payment.invoice_id) {
+                            let invoice = self.dynamo.invoice(&payment.invoice_id).await?;
+                            invoices.insert(payment.invoice_id.clone(), invoice);
+                        }
+                        let refusals = match invoices.get(&payment.invoice_id) {
+                            Some(Some(invoice)) => ingest::check_payment(&payment, invoice),
+                            _ => Vec::new(),
+                        };
+                        if refusals.is_empty() {
+                            checked.push(payment);
+                            continue;
+                        }
+                        let line = lines.get(&payment.payment_id).copied().unwrap_or(0);
+                        row_rejects(
+                            batch,
+                            refusals.into_iter().map(|r| r.at(&source, line)).collect(),
+                        );
+                    }
+                    let (outcome, unknown) = self.dynamo.put_payments(&checked).await?;
+                    applied += outcome.items;
+                    for u in unknown {
+                        rejected += 1;
+                        let line = lines.get(&u.payment_id).copied().unwrap_or(0);
+                        batch.reject(
+                            format!(
+                                "{source}:{line}: column `invoice_id`: no invoice `{}`; add it to invoices.csv",
+                                u.invoice_id
+                            ),
+                            &format!("{source}:{line}"),
+                            serde_json::json!({"column": "invoice_id", "value": u.invoice_id}),
+                        );
+                    }
+                }
+            }
+        } else if name.ends_with(".jsonl") && name.starts_with("events") {
+            match ingest::events(bytes.as_ref(), &source) {
+                Err(e) => whole_file(batch, e),
+                Ok(p) => {
+                    row_rejects(batch, p.rejects);
+                    for (incoming, line) in p.records.into_iter().zip(p.lines) {
+                        if let Some(reason) = self.apply_incoming(incoming, batch).await? {
+                            rejected += 1;
+                            batch.reject(
+                                format!("{source}:{line}: {reason}"),
+                                &format!("{source}:{line}"),
+                                Value::Null,
+                            );
+                        } else {
+                            applied += 1;
+                        }
+                    }
+                }
+            }
+        } else {
+            rejected += 1;
+            batch.reject(
+                format!(
+                    "`{name}` is not a known export; name it customers*.csv, invoices*.csv, payments*.csv or events*.jsonl"
+                ),
+                &source,
+                file_ref.clone(),
+            );
+        }
+        tracing::info!(source = %source, applied, rejected, "file ingested");
+        batch.applied.push(Applied::File {
+            key: key.to_string(),
+            applied,
+            rejected,
+        });
+        Ok(())
+    }
+}
+
+/// `(bucket, key)` of an S3 event record (keys arrive URL-encoded).
+fn s3_object(record: &Value) -> Option<(String, String)> {
+    let s3 = record.get("s3")?;
+    let bucket = s3.pointer("/bucket/name")?.as_str()?;
+    let key = s3.pointer("/object/key")?.as_str()?;
+    Some((bucket.to_string(), url_decode(key)))
+}
+
+/// S3 event keys are form-encoded (`+` for space, `%xx`).
+pub fn url_decode(key: &str) -> String {
+    let bytes = key.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    None => out.push(b),
+                }
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An ERP mail event (`mail_replied`, …) as stored.
+fn mail_event(e: &Event) -> MailEvent {
+    MailEvent {
+        event_id: e.event_id.clone(),
+        kind: e.kind.name().to_string(),
+        date: e.date,
+        message_id: e.message_id.clone(),
+        action_id: e.action_id.clone(),
+        provider_message_id: None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3_keys_are_decoded() {
+        assert_eq!(
+            url_decode("drops/invoices+2026%2D03.csv"),
+            "drops/invoices 2026-03.csv"
+        );
+        assert_eq!(url_decode("a%zz"), "a%zz");
+    }
+}

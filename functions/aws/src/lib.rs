@@ -1,0 +1,223 @@
+//! How the engine runs on AWS: the adapters for DynamoDB, S3, SES v2 and
+//! SQS, and the services the Lambda functions wire (the policy bundle they
+//! load is [`collect_delivery::bundle`]).
+//!
+//! The sweep is the same code as locally: the pure
+//! [`collect_engine::sweep::plan_sweep`] and the one delivery protocol
+//! ([`collect_delivery::delivery::Sweeper::run`]); what differs is the ledger it runs
+//! on ([`ledger`]: DynamoDB, one shard at a time, conditional writes) and
+//! the mail service (SES v2, with its events for reconciliation).
+//!
+//! # The table (single-table design, see [`keys`])
+//!
+//! | item            | `PK`              | `SK`                          | `GSI1PK`                 | `GSI1SK`               |
+//! |-----------------|-------------------|-------------------------------|--------------------------|------------------------|
+//! | customer        | `C#<customer>`    | `CUSTOMER`                    | `S#<shard>#CUSTOMERS`    | `<customer>`           |
+//! | invoice         | `C#<customer>`    | `INVOICE#<invoice>`           | `S#<shard>#OPEN` (open only) | `<due date>#<invoice>` |
+//! | payment         | `C#<customer>`    | `PAYMENT#<invoice>#<payment>` |                          |                        |
+//! | invoice event   | `C#<customer>`    | `EVENT#<invoice>#<event id>`  |                          |                        |
+//! | action          | `C#<customer>`    | `ACTION#<action id>`          |                          |                        |
+//! | invoice → customer | `I#<invoice>`  | `REF`                         |                          |                        |
+//! | message         | `M#<message id>`  | `MESSAGE`                     | `S#<shard>#MESSAGES` (planned/sending only) | `<planned on>#<message>` |
+//! | lease           | `L#<name>`        | `LEASE`                       |                          |                        |
+//! | mail event (TTL)| `M#<message id>` or `A#<action id>` | `EVENT#<event id>` |                   |                        |
+//!
+//! Access patterns:
+//! - **the daily sweep, per shard**: Query the global secondary index
+//!   `GSI1` for `GSI1PK = S#<shard>#OPEN AND GSI1SK <= <day + look-ahead>`:
+//!   the open invoices due up to the policy's earliest step (and every
+//!   overdue one), never a Scan. The index is *sparse*: an invoice carries
+//!   `GSI1PK`/`GSI1SK` only while it is open (the payment that settles it
+//!   removes them), so the index holds open invoices only. Customers are
+//!   spread over `shards` shards by a hash of their id, so no index
+//!   partition is hot and the coordinator can fan out one worker per shard;
+//! - **a customer's whole history** (the book a decision needs: invoices,
+//!   payments, events, actions): one Query on `PK = C#<customer>`, paginated;
+//! - **a payment or invoice event**, which names only the invoice: GetItem
+//!   on `I#<invoice>`/`REF` for the customer, then a write in its partition;
+//! - **training**: Query `GSI1PK = S#<shard>#CUSTOMERS` for the customers of
+//!   each shard, then their histories;
+//! - **the unfinished messages of a shard**: Query
+//!   `GSI1PK = S#<shard>#MESSAGES` (keys only), then the messages
+//!   themselves with consistent BatchGetItem requests of up to 100 keys
+//!   (an index read is never consistent, and their status decides who
+//!   sends);
+//! - **mail events** for a message (reconciliation before a re-send):
+//!   Query `PK = M#<message id>`, `SK begins_with EVENT#`.
+//!
+//! Writes:
+//! - records (customers, invoices, payments) are upserts, so re-delivered
+//!   ERP events are harmless; CSV drops go through BatchWriteItem in
+//!   chunks of 25, re-sending `UnprocessedItems` with backoff;
+//! - invoice and mail events are written with `attribute_not_exists(PK)`
+//!   on their deterministic id: a re-delivered event is applied once;
+//! - a new action is written with `attribute_not_exists(PK)` on its
+//!   deterministic id, a changed one on the condition that its status is
+//!   still the one the sweep saw: a retried or concurrent sweep cannot
+//!   record (or send) twice. Every action write is one UpdateItem that
+//!   also appends the change to the item's `trail` list (day, status,
+//!   note, by, risk: SQLite's `action_log`), so the audit trail costs no
+//!   request of its own and is read with the action
+//!   ([`collect_delivery::ledger::Ledger::trail`]);
+//! - mail events and the event de-duplication items carry the TTL attribute
+//!   `expires_at` (epoch seconds) and expire; invoice facts (disputes,
+//!   promises, plans) do not, as a two-year-old dispute still decides how
+//!   an open invoice is treated.
+//!
+//! # The sending protocol (SES)
+//!
+//! The protocol is [`collect_delivery::delivery`]'s, the same as locally: a worker
+//! takes its shard's lease (`L#sweep-shard-<n>`, a conditional put with an
+//! expiry, held in the name of its Lambda request id; a second worker on
+//! the shard fails its SQS message, which is delivered again later; the
+//! worker gives the lease back with a DeleteItem its IAM policy allows on
+//! `L#` keys only), records the planned messages with their whole
+//! content, then the actions (conditionally), and delivers every
+//! unfinished message of the shard (the sparse `S#<shard>#MESSAGES` index
+//! finds them, whatever day they were planned): each is checked again
+//! against the customer's current partition just before it goes out, moved
+//! `planned → sending` by a conditional write (only one worker can), handed
+//! to SES, and recorded `sent` with SES's message id. Every message carries
+//! the tags `message_id` (and `action_id`, `step`, `arm` when it carries one
+//! action), and the configuration set publishes SES's events to the
+//! `events` function, which stores them under the message.
+//!
+//! A message found `sending` on a later run (the worker died between
+//! recording and SES's answer) is reconciled before anything is re-sent
+//! ([`ses::SesWithEvents`]): if SES's message id was recorded or any SES
+//! event names the message, it went out, and is marked `sent` without
+//! sending; if nothing is known and the message has been `sending` for less
+//! than the grace period, it is left alone (SES events may still be on
+//! their way); only after the grace period with no event at all — SES never
+//! accepted it — is it checked again and sent. The grace period
+//! (`SENDING_GRACE_MINUTES`, default 60) must exceed the delay of SES's
+//! events through SNS to the `events` function; the alarms on that
+//! function's errors and dead letters watch that path.
+//!
+//! The conformance suite of the protocol runs against this ledger on the
+//! local endpoint (`tests/tests/ledger_conformance.rs`), as it runs against
+//! the SQLite and in-memory ones.
+
+pub mod artifacts;
+pub mod config;
+pub mod dynamo;
+pub mod events;
+pub mod keys;
+pub mod ledger;
+pub mod queue;
+pub mod ses;
+pub mod sweep;
+pub mod train;
+
+/// Something an AWS adapter could not do.
+#[derive(Debug, thiserror::Error)]
+pub enum AwsError {
+    /// The service failed or refused; `retryable` says whether trying again
+    /// later may succeed (throttling, a timeout, a 5xx).
+    #[error("{service} {operation}: {message}")]
+    Service {
+        service: &'static str,
+        operation: &'static str,
+        message: String,
+        retryable: bool,
+    },
+    /// A stored item could not be read back.
+    #[error("a stored item could not be read ({key}): {reason}")]
+    Corrupt { key: String, reason: String },
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Bundle(#[from] collect_delivery::bundle::BundleError),
+    /// A task of parallel requests did not finish (it panicked or was
+    /// cancelled); what it wrote is conditional, so the run can be retried.
+    #[error("DynamoDB {operation}: a task of parallel requests did not finish: {source}")]
+    Task {
+        operation: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    /// The lease was refused, then found free, twice in a row: another run
+    /// takes and drops it at the same time. The next run tries again.
+    #[error("DynamoDB PutItem: the lease `{name}` was refused, then found free, twice")]
+    LeaseRace { name: String },
+    /// The current model's artifact is one this build cannot read: the
+    /// function fails (and alarms) rather than score another way.
+    #[error("a stored item could not be read ({key}): {source}")]
+    UnreadableModel {
+        key: String,
+        #[source]
+        source: train::UnknownModel,
+    },
+    /// Training the challenger failed (e.g. not enough history yet).
+    #[error("training failed: {0}")]
+    Training(#[source] collect_model::ModelError),
+    /// The model just trained does not load back.
+    #[error("the new model does not load: {0}")]
+    ModelDoesNotLoad(#[source] collect_model::ModelError),
+    /// The history could not be read from a ledger.
+    #[error(transparent)]
+    Ledger(#[from] collect_delivery::ledger::LedgerError),
+}
+
+impl AwsError {
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            AwsError::Service {
+                retryable: true,
+                ..
+            } | AwsError::Task { .. }
+                | AwsError::LeaseRace { .. }
+        )
+    }
+
+    /// Maps an SDK error, keeping the service's own message and code.
+    /// When the service's answer has no error code it could read (an
+    /// answer in another protocol's format, e.g. a 403 of a proxy or a local
+    /// endpoint), the message names the HTTP status instead.
+    pub(crate) fn sdk<E>(
+        service: &'static str,
+        operation: &'static str,
+        err: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    ) -> AwsError
+    where
+        E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+    {
+        use aws_sdk_dynamodb::error::SdkError;
+        let retryable = match &err {
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+            SdkError::ResponseError(_) => true,
+            SdkError::ServiceError(e) => {
+                let code = e.err().code().unwrap_or_default();
+                code.contains("Throttl")
+                    || code.contains("ProvisionedThroughputExceeded")
+                    || code.contains("RequestLimitExceeded")
+                    || code.contains("InternalServer")
+                    || code.contains("ServiceUnavailable")
+                    || code.contains("TooManyRequests")
+            }
+            _ => false,
+        };
+        let message = match &err {
+            SdkError::ServiceError(e) => {
+                let meta = e.err();
+                match meta.code() {
+                    Some(code) => format!("{code}: {}", meta.message().unwrap_or("no message")),
+                    None => format!(
+                        "HTTP {}: {}",
+                        e.raw().status().as_u16(),
+                        meta.message()
+                            .unwrap_or("no error code or message in the answer")
+                    ),
+                }
+            }
+            other => format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(other)),
+        };
+        AwsError::Service {
+            service,
+            operation,
+            message,
+            retryable,
+        }
+    }
+}

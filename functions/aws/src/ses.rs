@@ -1,0 +1,391 @@
+//! The SES v2 adapter: the [`Mailer`] that sends through `SendEmail`, and
+//! the reading of SES's events (from SNS or EventBridge) back into mail
+//! events matched to messages and actions by their tags.
+//!
+//! Messages go as raw MIME (the same bytes the local outbox writes, from
+//! [`to_rfc5322`]) with a configuration set, whose event destination
+//! publishes send, delivery, bounce, complaint, open and click events, and
+//! message tags: `message_id` always, `action_id`, `step` and `arm` when
+//! the message carries one action, and `channel`/`template`. SES allows
+//! only ASCII letters, digits, `_` and `-` in tag names and values (at most
+//! 256 characters), so tags are sanitised ([`tag_value`]).
+
+use aws_sdk_sesv2::Client;
+use aws_sdk_sesv2::primitives::Blob;
+use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
+use serde_json::Value;
+
+use super::dynamo::MailEvent;
+use collect_delivery::mailer::{Acceptance, MailError, Mailer, SendReceipt};
+use collect_delivery::message::{OutgoingMessage, to_rfc5322};
+
+/// The tag names this adapter sets (and reads back from SES's events).
+pub const TAG_MESSAGE_ID: &str = "message_id";
+pub const TAG_ACTION_ID: &str = "action_id";
+pub const TAG_STEP: &str = "step";
+pub const TAG_ARM: &str = "arm";
+
+#[derive(Debug, Clone)]
+pub struct SesMailer {
+    client: Client,
+    configuration_set: Option<String>,
+}
+
+/// A tag name or value as SES accepts it: ASCII letters, digits, `_` and
+/// `-`, 1 to 256 characters; anything else becomes `_`.
+pub fn tag_value(raw: &str) -> String {
+    let mut out: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(256)
+        .collect();
+    if out.is_empty() {
+        out.push('_');
+    }
+    out
+}
+
+/// The SES message tags of a message: its own tags (sanitised) and the
+/// `message_id` tag, without duplicates.
+pub fn email_tags(msg: &OutgoingMessage) -> Vec<(String, String)> {
+    let mut tags: Vec<(String, String)> =
+        vec![(TAG_MESSAGE_ID.to_string(), tag_value(&msg.message_id))];
+    for (k, v) in &msg.tags {
+        let name = tag_value(k);
+        if tags.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        tags.push((name, tag_value(v)));
+    }
+    // SES takes at most 50 tags; ours are far fewer, but stay within it.
+    tags.truncate(50);
+    tags
+}
+
+impl SesMailer {
+    pub fn new(client: Client, configuration_set: Option<String>) -> SesMailer {
+        SesMailer {
+            client,
+            configuration_set,
+        }
+    }
+
+    /// Sends one message; the receipt holds SES's message id.
+    pub async fn send_async(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
+        let raw = to_rfc5322(msg)?;
+        let provider = |reason: String, retryable: bool| MailError::Provider {
+            message_id: msg.message_id.clone(),
+            reason,
+            retryable,
+        };
+        let raw = RawMessage::builder()
+            .data(Blob::new(raw))
+            .build()
+            .map_err(|e| provider(e.to_string(), false))?;
+        let mut tags = Vec::new();
+        for (name, value) in email_tags(msg) {
+            tags.push(
+                MessageTag::builder()
+                    .name(name)
+                    .value(value)
+                    .build()
+                    .map_err(|e| provider(e.to_string(), false))?,
+            );
+        }
+        let out = self
+            .client
+            .send_email()
+            .from_email_address(msg.from.email.trim())
+            .destination(
+                Destination::builder()
+                    .to_addresses(msg.to.email.trim())
+                    .build(),
+            )
+            .content(EmailContent::builder().raw(raw).build())
+            .set_configuration_set_name(self.configuration_set.clone())
+            .set_email_tags(Some(tags))
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(SendReceipt {
+                provider_message_id: o.message_id.unwrap_or_default(),
+            }),
+            Err(e) => {
+                let err = super::AwsError::sdk("SESv2", "SendEmail", e);
+                let retryable = err.retryable();
+                Err(provider(err.to_string(), retryable))
+            }
+        }
+    }
+}
+
+/// The mail port on SES. SES cannot be asked whether it accepted a message
+/// by our id: [`SesWithEvents`] answers that from SES's events.
+impl Mailer for SesMailer {
+    async fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
+        self.send_async(msg).await
+    }
+
+    async fn accepted(&self, _message_id: &str) -> Result<Acceptance, MailError> {
+        Ok(Acceptance::Unknown)
+    }
+}
+
+/// SES, with the events the `events` function stored in the table: a
+/// message that any SES event names was accepted. Without one the answer
+/// is "unknown", and the delivery protocol waits for its grace period
+/// (events may still be on their way) before it sends again.
+pub struct SesWithEvents<'a> {
+    pub ses: &'a SesMailer,
+    pub dynamo: &'a super::dynamo::Dynamo,
+}
+
+impl Mailer for SesWithEvents<'_> {
+    async fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
+        self.ses.send_async(msg).await
+    }
+
+    async fn accepted(&self, message_id: &str) -> Result<Acceptance, MailError> {
+        let events = self
+            .dynamo
+            .mail_events(message_id)
+            .await
+            .map_err(|e| provider_for(message_id, e.to_string(), e.retryable()))?;
+        if events.is_empty() {
+            return Ok(Acceptance::Unknown);
+        }
+        Ok(Acceptance::Accepted {
+            provider_message_id: events
+                .iter()
+                .find_map(|e| e.provider_message_id.clone())
+                .unwrap_or_else(|| "(from SES events)".to_string()),
+        })
+    }
+}
+
+/// [`SesWithEvents`] owning its parts: the mail service of a sweep worker
+/// ([`super::sweep::SweepService`]).
+#[derive(Debug, Clone)]
+pub struct SesAndEvents {
+    pub ses: SesMailer,
+    pub dynamo: super::dynamo::Dynamo,
+}
+
+impl Mailer for SesAndEvents {
+    async fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
+        self.ses.send_async(msg).await
+    }
+
+    async fn accepted(&self, message_id: &str) -> Result<Acceptance, MailError> {
+        SesWithEvents {
+            ses: &self.ses,
+            dynamo: &self.dynamo,
+        }
+        .accepted(message_id)
+        .await
+    }
+}
+
+fn provider_for(message_id: &str, reason: String, retryable: bool) -> MailError {
+    MailError::Provider {
+        message_id: message_id.to_string(),
+        reason,
+        retryable,
+    }
+}
+
+/// An SES event, read from what SNS or EventBridge delivers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SesEvent {
+    pub stored: MailEvent,
+    /// The event as the engine's JSON contract has it (`mail_delivered`, …),
+    /// for the kinds the engine knows; `send`, `reject` and the like have none.
+    pub contract: Option<Value>,
+}
+
+fn first_tag(mail: &Value, name: &str) -> Option<String> {
+    mail.get("tags")
+        .and_then(|t| t.get(name))
+        .and_then(|v| match v {
+            Value::Array(items) => items.first().and_then(Value::as_str).map(str::to_string),
+            Value::String(s) => Some(s.clone()),
+            _ => None,
+        })
+}
+
+/// Whether a JSON value looks like an SES event (publishing or notification).
+pub fn is_ses_event(v: &Value) -> bool {
+    (v.get("eventType").is_some() || v.get("notificationType").is_some()) && v.get("mail").is_some()
+}
+
+/// Reads an SES event. The date is the event's own timestamp (the mail's
+/// when it has none); the id is derived from SES's message id, the event
+/// type and that timestamp, so a re-delivered event gets the same id.
+pub fn ses_event(v: &Value) -> Result<SesEvent, String> {
+    let kind = v
+        .get("eventType")
+        .or_else(|| v.get("notificationType"))
+        .and_then(Value::as_str)
+        .ok_or("an SES event needs `eventType`")?;
+    let mail = v.get("mail").ok_or("an SES event needs `mail`")?;
+    let provider_message_id = mail
+        .get("messageId")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let message_id = first_tag(mail, TAG_MESSAGE_ID);
+    let action_id = first_tag(mail, TAG_ACTION_ID);
+    if message_id.is_none() && action_id.is_none() {
+        return Err(format!(
+            "the SES `{kind}` event carries neither a `{TAG_MESSAGE_ID}` nor an `{TAG_ACTION_ID}` tag: it was not sent by this engine"
+        ));
+    }
+    let detail_key = match kind {
+        "Rendering Failure" => "failure".to_string(),
+        "DeliveryDelay" => "deliveryDelay".to_string(),
+        other => other.to_ascii_lowercase(),
+    };
+    let stamp = v
+        .get(&detail_key)
+        .and_then(|d| d.get("timestamp"))
+        .or_else(|| mail.get("timestamp"))
+        .and_then(Value::as_str)
+        .ok_or("an SES event needs a timestamp")?;
+    let date = chrono::DateTime::parse_from_rfc3339(stamp)
+        .map(|t| t.date_naive())
+        .map_err(|e| format!("`{stamp}` is not a timestamp: {e}"))?;
+    let event_id = collect_delivery::bundle::sha256_hex(
+        format!(
+            "ses\u{1f}{}\u{1f}{kind}\u{1f}{stamp}",
+            provider_message_id.as_deref().unwrap_or_default()
+        )
+        .as_bytes(),
+    );
+    let contract_type = match kind {
+        "Delivery" => Some("mail_delivered"),
+        "Bounce" => Some("mail_bounced"),
+        "Complaint" => Some("mail_complained"),
+        "Open" => Some("mail_opened"),
+        "Click" => Some("mail_clicked"),
+        _ => None,
+    };
+    let contract = contract_type.map(|t| {
+        let mut m = serde_json::Map::new();
+        m.insert("type".into(), Value::from(t));
+        m.insert("date".into(), Value::from(date.to_string()));
+        m.insert("event_id".into(), Value::from(event_id.clone()));
+        if let Some(mid) = &message_id {
+            m.insert("message_id".into(), Value::from(mid.clone()));
+        }
+        if let Some(aid) = &action_id {
+            m.insert("action_id".into(), Value::from(aid.clone()));
+        }
+        Value::Object(m)
+    });
+    Ok(SesEvent {
+        stored: MailEvent {
+            event_id,
+            kind: kind.to_ascii_lowercase().replace(' ', "_"),
+            date,
+            message_id,
+            action_id,
+            provider_message_id,
+        },
+        contract,
+    })
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod tests {
+    use super::*;
+    use collect_delivery::message::Mailbox;
+    use serde_json::json;
+
+    #[test]
+    fn tag_values_keep_to_the_ses_charset() {
+        assert_eq!(tag_value("act-0a1b_C"), "act-0a1b_C");
+        assert_eq!(tag_value("Arm B (short)"), "Arm_B__short_");
+        assert_eq!(tag_value("été"), "_t_");
+        assert_eq!(tag_value(""), "_");
+        assert_eq!(tag_value(&"x".repeat(300)).len(), 256);
+    }
+
+    #[test]
+    fn tags_name_the_message_and_its_action() {
+        let msg = OutgoingMessage {
+            message_id: "msg-1".into(),
+            date: chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+            sent_at: "2026-03-01T14:00:00Z".parse().unwrap(),
+            from: Mailbox {
+                name: "A".into(),
+                email: "a@example.com".into(),
+            },
+            to: Mailbox {
+                name: "B".into(),
+                email: "b@example.com".into(),
+            },
+            reply_to: None,
+            subject: "s".into(),
+            text: "t".into(),
+            html: "h".into(),
+            action_ids: vec!["act-1".into()],
+            tags: vec![
+                ("channel".into(), "email".into()),
+                ("action_id".into(), "act-1".into()),
+                ("step".into(), "-3".into()),
+                ("arm".into(), "short copy".into()),
+                ("message_id".into(), "spoofed".into()),
+            ],
+            attachments: Vec::new(),
+        };
+        let tags = email_tags(&msg);
+        assert_eq!(
+            tags,
+            vec![
+                ("message_id".to_string(), "msg-1".to_string()),
+                ("channel".to_string(), "email".to_string()),
+                ("action_id".to_string(), "act-1".to_string()),
+                ("step".to_string(), "-3".to_string()),
+                ("arm".to_string(), "short_copy".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn ses_events_read_back_with_their_tags() {
+        let v = json!({
+            "eventType": "Delivery",
+            "mail": {"timestamp": "2026-03-02T10:00:00.000Z", "messageId": "0100-ses",
+                     "tags": {"message_id": ["msg-1"], "action_id": ["act-1"], "ses:configuration-set": ["cs"]}},
+            "delivery": {"timestamp": "2026-03-02T10:00:05.000Z"}
+        });
+        assert!(is_ses_event(&v));
+        let e = ses_event(&v).unwrap();
+        assert_eq!(e.stored.kind, "delivery");
+        assert_eq!(e.stored.message_id.as_deref(), Some("msg-1"));
+        assert_eq!(e.stored.provider_message_id.as_deref(), Some("0100-ses"));
+        assert_eq!(e.contract.as_ref().unwrap()["type"], "mail_delivered");
+        assert_eq!(ses_event(&v).unwrap().stored.event_id, e.stored.event_id);
+
+        let send = json!({"eventType": "Send", "mail": {"timestamp": "2026-03-02T10:00:00Z",
+            "messageId": "x", "tags": {"message_id": ["msg-1"]}}, "send": {}});
+        let e = ses_event(&send).unwrap();
+        assert_eq!(e.stored.kind, "send");
+        assert!(e.contract.is_none());
+
+        let foreign =
+            json!({"eventType": "Open", "mail": {"timestamp": "2026-03-02T10:00:00Z", "tags": {}}});
+        assert!(ses_event(&foreign).unwrap_err().contains("neither"));
+    }
+}

@@ -1,0 +1,355 @@
+//! The daily sweep on AWS: a coordinator that fans the day out into one
+//! SQS message per shard, and a worker that sweeps one shard.
+//!
+//! **Fan-out.** A book of a million open invoices does not fit one Lambda
+//! invocation (15 minutes, a few GB), so the coordinator only enqueues
+//! `shards` small jobs `{day, shard}`; each worker loads the customers of
+//! its shard that have an open invoice in the policy's window (one Query on
+//! the sparse index, then one Query per customer), runs the pure
+//! [`plan_sweep`] on that book, records and sends. With 64 shards a worker
+//! sees ~16,000 invoices. Concurrency is bounded by the SQS event source's
+//! *maximum concurrency* (see `infra/template.yaml`), so DynamoDB and SES
+//! see a steady rate, not a burst.
+//!
+//! **One protocol.** The worker runs the same delivery use case as `collect
+//! run` ([`collect_delivery::delivery::Sweeper::run`]), on the DynamoDB ledger of its
+//! shard and SES: under the shard's lease (a second worker on the same shard
+//! fails the SQS message, which is delivered again later), messages recorded
+//! with their content before anything is sent, every message checked again
+//! just before it goes out, a message left `sending` by a dead worker
+//! reconciled from SES's events (after the grace period with no event, SES
+//! never had it: it is sent once). A re-delivered job plans against what is
+//! recorded, so it records and sends nothing twice.
+
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
+use policy_lang::Policy;
+use serde::Serialize;
+
+use super::AwsError;
+use super::dynamo::Dynamo;
+use super::queue::{Queue, ShardJob};
+use super::ses::{SesAndEvents, SesMailer};
+use collect_delivery::delivery::{RunError, RunRequest, Sender, Sweeper};
+use collect_delivery::ledger::{LeaseHolder, Ledger, Scope};
+use collect_delivery::mailer::Mailer;
+use collect_delivery::message::{PayLinks, Templates};
+use collect_engine::domain::MessageId;
+use collect_engine::sweep::{RiskScorer, SweepOptions};
+
+/// Days past the policy's earliest step that the window reaches, for
+/// business-day shifts (weekends, holidays) of step dates.
+const WINDOW_SLACK_DAYS: i64 = 7;
+
+/// The jobs of one day: one per shard.
+pub fn shard_jobs(day: NaiveDate, shards: u32) -> Vec<ShardJob> {
+    (0..shards.max(1))
+        .map(|shard| ShardJob { day, shard })
+        .collect()
+}
+
+/// The coordinator: enqueues one job per shard; returns how many.
+pub async fn enqueue_day(queue: &Queue, day: NaiveDate, shards: u32) -> Result<usize, AwsError> {
+    queue.send_all(&shard_jobs(day, shards)).await
+}
+
+/// How many days before its due date an invoice may need a step: the
+/// policy's earliest (most negative) step offset, plus slack.
+pub fn look_ahead_days(policy: &Policy) -> u64 {
+    let earliest = policy
+        .ladders
+        .iter()
+        .flat_map(|l| l.steps.iter())
+        .map(|s| s.offset)
+        .min()
+        .unwrap_or(0);
+    u64::try_from((-earliest).max(0) + WINDOW_SLACK_DAYS).unwrap_or(0)
+}
+
+/// What a worker needs: its ledger (the DynamoDB table) and mail service
+/// (SES, with the events stored in the table), the policy bundle in force,
+/// the scorer, and the sending settings.
+///
+/// The ledger and the mail service are type parameters so that the
+/// worker's handler runs, unchanged, on the in-memory ledger and a
+/// recording mail service in the sweep function's own tests; on Lambda
+/// they are [`Dynamo`] and [`SesAndEvents`] ([`SweepService::load`]).
+pub struct SweepService<L = Dynamo, M = SesAndEvents> {
+    pub ledger: L,
+    pub mailer: M,
+    pub policy: Policy,
+    pub templates: Templates,
+    pub scorer: Box<dyn RiskScorer + Send + Sync>,
+    pub pay_links: PayLinks,
+    pub sender: Sender,
+    pub options: SweepOptions,
+    pub pay_link_days: u64,
+    /// How long a message may stay `sending` with no SES event before it
+    /// is taken as never accepted and sent again.
+    pub grace: chrono::Duration,
+}
+
+/// What one shard's run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ShardReport {
+    pub day: Option<NaiveDate>,
+    pub shard: u32,
+    pub customers: usize,
+    pub open_invoices: usize,
+    /// Action records written by this run.
+    pub recorded: usize,
+    /// Actions or messages another run had recorded or moved first (left alone).
+    pub conflicts: usize,
+    /// Messages sent by this run.
+    pub sent: Vec<MessageId>,
+    /// Messages found `sending` and shown by SES's events to have gone out.
+    pub reconciled: Vec<MessageId>,
+    /// Messages `sending` within the grace period: left for a later run.
+    pub in_doubt: Vec<MessageId>,
+    /// Messages not sent: what they carried is deferred or skipped, with
+    /// the reason (checked again just before sending).
+    pub cancelled: Vec<(MessageId, String)>,
+    pub failed: Vec<(MessageId, String)>,
+    /// Customers set aside with the reason (an absurd amount): everyone
+    /// else in the shard was swept.
+    pub unprocessable: Vec<(String, String)>,
+    /// Messages SES refused for now; back to `planned` for the next run.
+    pub retry_later: Vec<(MessageId, String)>,
+    pub policy_revision: Option<String>,
+}
+
+/// How long a worker holds its shard without renewing: longer than a
+/// Lambda invocation may run (15 minutes), so only a dead worker's lease
+/// runs out.
+const SHARD_LEASE_MINUTES: i64 = 16;
+
+/// The lease holder of one SQS record of one Lambda invocation: its id
+/// names the invocation (`request_id`, to find its logs) and the record
+/// (two records of one batch are two runs); `host` is the container's log
+/// stream when Lambda sets it, which is what an operator looks up when a
+/// shard is reported busy.
+pub fn lambda_holder(request_id: &str, record: usize, now: DateTime<Utc>) -> LeaseHolder {
+    let mut holder = LeaseHolder::this_process(now);
+    if !request_id.is_empty() {
+        holder.id = format!("lambda-{request_id}-{record}");
+    }
+    if let Ok(stream) = std::env::var("AWS_LAMBDA_LOG_STREAM_NAME") {
+        if !stream.is_empty() {
+            holder.host = stream;
+        }
+    }
+    holder
+}
+
+impl<L: Ledger, M: Mailer> SweepService<L, M> {
+    fn sweeper(&self) -> Sweeper<'_> {
+        Sweeper {
+            policy: &self.policy,
+            scorer: self.scorer.as_ref(),
+            templates: &self.templates,
+            pay_links: &self.pay_links,
+            sender: self.sender.clone(),
+            options: self.options.clone(),
+            pay_link_days: self.pay_link_days,
+            grace: self.grace,
+            lease_ttl: chrono::Duration::minutes(SHARD_LEASE_MINUTES),
+        }
+    }
+
+    /// Sweeps one shard for one day at a fixed instant `now` (tests,
+    /// replays): [`run_job`](SweepService::run_job) with a clock that does
+    /// not move and a holder named after this process.
+    pub async fn run_shard(
+        &self,
+        job: ShardJob,
+        now: DateTime<Utc>,
+    ) -> Result<ShardReport, AwsError> {
+        let clock = move || now;
+        self.run_job(job, &clock, LeaseHolder::this_process(now))
+            .await
+    }
+
+    /// Sweeps one shard for one day, as `holder` (see [`lambda_holder`]).
+    /// `clock` is the wall clock, read for the shard's lease (taken, then
+    /// renewed between batches) and the grace period of reconciliation
+    /// only; every decision depends on `job.day` alone.
+    ///
+    /// A shard whose lease another live worker holds is an error (retryable:
+    /// the SQS message is delivered again later); nothing is recorded or
+    /// sent.
+    pub async fn run_job(
+        &self,
+        job: ShardJob,
+        clock: &(dyn Fn() -> DateTime<Utc> + Sync),
+        holder: LeaseHolder,
+    ) -> Result<ShardReport, AwsError> {
+        let day = job.day;
+        let through = day
+            .checked_add_days(Days::new(look_ahead_days(&self.policy)))
+            .unwrap_or(day);
+        let req = RunRequest {
+            scope: Scope::Shard {
+                shard: job.shard,
+                through,
+            },
+            day,
+            dry_run: false,
+            holder,
+            now: clock,
+            faults: None,
+            keep_records: 0,
+        };
+        let run = self
+            .sweeper()
+            .run(&self.ledger, &self.mailer, &req)
+            .await
+            .map_err(|e| match e {
+                RunError::Busy { .. } | RunError::LostLease(_) => AwsError::Service {
+                    service: "sweep",
+                    operation: "lease",
+                    message: e.to_string(),
+                    retryable: true,
+                },
+                other => AwsError::Service {
+                    service: "sweep",
+                    operation: "run",
+                    message: other.to_string(),
+                    retryable: true,
+                },
+            })?;
+        let report = ShardReport {
+            day: Some(day),
+            shard: job.shard,
+            customers: run.customers,
+            open_invoices: run.plan.open_invoices,
+            recorded: run.recorded,
+            conflicts: run.conflicts.len(),
+            sent: run.sent.iter().map(|m| m.message_id.clone()).collect(),
+            reconciled: run.reconciled,
+            in_doubt: run.in_doubt,
+            cancelled: run.cancelled,
+            failed: run.failed,
+            unprocessable: run.plan.unprocessable.clone(),
+            retry_later: run.retry_later,
+            policy_revision: self.options.git_revision.clone(),
+        };
+        tracing::info!(
+            shard = job.shard,
+            day = %day,
+            customers = report.customers,
+            recorded = report.recorded,
+            conflicts = report.conflicts,
+            sent = report.sent.len(),
+            reconciled = report.reconciled.len(),
+            in_doubt = report.in_doubt.len(),
+            cancelled = report.cancelled.len(),
+            failed = report.failed.len(),
+            set_aside = report.unprocessable.len(),
+            policy_revision = report.policy_revision.as_deref().unwrap_or(""),
+            "shard swept"
+        );
+        for (customer, reason) in &report.unprocessable {
+            tracing::warn!(shard = job.shard, customer = %customer, reason = %reason, "customer set aside");
+        }
+        Ok(report)
+    }
+}
+
+/// Sending settings, from the environment set by the template.
+#[derive(Debug, Clone)]
+pub struct SendSettings {
+    pub sender: Sender,
+    /// `PAY_URL_PATTERN`, with `{token}`.
+    pub pay_url: String,
+    /// `PAY_LINK_SECRET_ID`: the Secrets Manager secret holding the key.
+    pub pay_link_secret: String,
+    /// `SES_CONFIGURATION_SET`
+    pub configuration_set: Option<String>,
+    pub send_time_utc: NaiveTime,
+    pub pay_link_days: u64,
+    pub grace_minutes: i64,
+}
+
+impl SendSettings {
+    pub fn from_env() -> Result<SendSettings, AwsError> {
+        use super::config::{env, env_opt};
+        let send_time = env_opt("SEND_TIME_UTC").unwrap_or_else(|| "14:00".to_string());
+        Ok(SendSettings {
+            sender: Sender {
+                company: env_opt("COMPANY_NAME").unwrap_or_else(|| "Accounts receivable".into()),
+                email: env("SENDER_ADDRESS")?,
+                reply_to: env_opt("REPLY_TO_ADDRESS"),
+                address: env_opt("COMPANY_ADDRESS")
+                    .map(|a| collect_delivery::delivery::address_lines(&a))
+                    .unwrap_or_default(),
+            },
+            pay_url: env("PAY_URL_PATTERN")?,
+            pay_link_secret: env("PAY_LINK_SECRET_ID")?,
+            configuration_set: env_opt("SES_CONFIGURATION_SET"),
+            send_time_utc: NaiveTime::parse_from_str(&send_time, "%H:%M").map_err(|_| {
+                AwsError::Config(format!(
+                    "SEND_TIME_UTC `{send_time}` is not a time like 14:00"
+                ))
+            })?,
+            pay_link_days: env_opt("PAY_LINK_DAYS")
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(45),
+            grace_minutes: env_opt("SENDING_GRACE_MINUTES")
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(60),
+        })
+    }
+}
+
+impl SweepService {
+    /// Everything a worker loads once per container: the verified bundle
+    /// (refused bundles fail the load), the current model (or the fallback
+    /// scorer), the pay-link key. `scratch` is where the bundle's templates
+    /// are written (`/tmp/…` on Lambda).
+    pub async fn load(
+        clients: &super::config::Clients,
+        settings: &super::config::Settings,
+        send: &SendSettings,
+        scratch: &std::path::Path,
+    ) -> Result<SweepService, AwsError> {
+        let artifacts = super::artifacts::Artifacts::new(clients.s3.clone(), &settings.bucket);
+        let bundle = artifacts.current_bundle().await?;
+        let dir = scratch.join(format!(
+            "bundle-{}",
+            bundle.sha256.get(..16).unwrap_or(&bundle.sha256)
+        ));
+        let loaded = bundle.load(&dir)?;
+        let scorer = super::train::load_scorer(&artifacts).await?;
+        let key = super::config::secret(&clients.secrets, &send.pay_link_secret).await?;
+        let pay_links = PayLinks::new(key.trim().as_bytes(), &send.pay_url)
+            .map_err(|e| AwsError::Config(format!("pay links: {e}")))?;
+        tracing::info!(
+            policy = %loaded.policy.name,
+            policy_revision = %loaded.revision,
+            bundle_sha256 = %loaded.sha256,
+            scorer = scorer.name(),
+            scorer_version = scorer.version(),
+            "sweep loaded"
+        );
+        let dynamo = Dynamo::new(clients.dynamodb.clone(), &settings.table, settings.shards);
+        Ok(SweepService {
+            ledger: dynamo.clone(),
+            mailer: SesAndEvents {
+                ses: SesMailer::new(clients.ses.clone(), send.configuration_set.clone()),
+                dynamo,
+            },
+            policy: loaded.policy,
+            templates: loaded.templates,
+            scorer,
+            pay_links,
+            sender: send.sender.clone(),
+            options: SweepOptions {
+                git_revision: Some(loaded.revision),
+                bundle_revision: Some(collect_delivery::revision::of_manifest(&bundle.manifest)),
+                send_time_utc: send.send_time_utc,
+                customer_local_time: None,
+            },
+            pay_link_days: send.pay_link_days,
+            grace: chrono::Duration::minutes(send.grace_minutes),
+        })
+    }
+}

@@ -1,0 +1,313 @@
+//! The in-memory ledger, for unit and conformance tests and simulations.
+//! It keeps the same conditions as the real adapters (conditional action
+//! and message writes, leases with an expiry, an audit trail).
+
+use super::LogEntry;
+use super::{
+    Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Recorded, Scope,
+    StoredMessage, lease_decision, take_over_decision,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use collect_engine::book::Book;
+use collect_engine::domain::{
+    ActionId, ActionRecord, ActionStatus, Customer, Event, Invoice, MessageId, Payment,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+#[derive(Debug, Default, Clone)]
+struct State {
+    customers: BTreeMap<String, Customer>,
+    invoices: BTreeMap<String, Invoice>,
+    payments: BTreeMap<String, Payment>,
+    events: BTreeMap<String, Event>,
+    actions: BTreeMap<ActionId, ActionRecord>,
+    log: Vec<LogEntry>,
+    messages: BTreeMap<MessageId, StoredMessage>,
+    leases: BTreeMap<String, Lease>,
+}
+
+/// A ledger in a map, shared by reference (interior mutability).
+#[derive(Debug, Default)]
+pub struct MemoryLedger {
+    state: Mutex<State>,
+}
+
+impl Clone for MemoryLedger {
+    fn clone(&self) -> Self {
+        MemoryLedger {
+            state: Mutex::new(self.lock().clone()),
+        }
+    }
+}
+
+impl MemoryLedger {
+    pub fn new() -> MemoryLedger {
+        MemoryLedger::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A test that panicked while holding the lock leaves consistent
+        // data (every write is one statement), so the poison is ignored.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn upsert_customer(&self, c: Customer) {
+        self.lock().customers.insert(c.customer_id.clone(), c);
+    }
+
+    pub fn upsert_invoice(&self, i: Invoice) {
+        self.lock().invoices.insert(i.invoice_id.clone(), i);
+    }
+
+    pub fn upsert_payment(&self, p: Payment) {
+        self.lock().payments.insert(p.payment_id.clone(), p);
+    }
+
+    pub fn insert_event(&self, e: Event) {
+        self.lock().events.entry(e.event_id.clone()).or_insert(e);
+    }
+
+    pub fn invoice(&self, invoice_id: &str) -> Option<Invoice> {
+        self.lock().invoices.get(invoice_id).cloned()
+    }
+
+    pub fn customer(&self, customer_id: &str) -> Option<Customer> {
+        self.lock().customers.get(customer_id).cloned()
+    }
+
+    pub fn actions(&self) -> Vec<ActionRecord> {
+        self.lock().actions.values().cloned().collect()
+    }
+
+    pub fn messages(&self) -> Vec<StoredMessage> {
+        self.lock().messages.values().cloned().collect()
+    }
+
+    pub fn action_log(&self, action_id: &str) -> Vec<LogEntry> {
+        self.lock()
+            .log
+            .iter()
+            .filter(|l| l.action_id == action_id)
+            .cloned()
+            .collect()
+    }
+
+    fn book_of(state: &State, only: Option<&str>) -> Book {
+        let keep = |c: &str| only.is_none_or(|o| o == c);
+        let invoices: Vec<Invoice> = state
+            .invoices
+            .values()
+            .filter(|i| keep(&i.customer_id))
+            .cloned()
+            .collect();
+        let ids: std::collections::HashSet<&str> =
+            invoices.iter().map(|i| i.invoice_id.as_str()).collect();
+        Book::new(
+            state
+                .customers
+                .values()
+                .filter(|c| keep(&c.customer_id))
+                .cloned()
+                .collect(),
+            invoices.clone(),
+            state
+                .payments
+                .values()
+                .filter(|p| ids.contains(p.invoice_id.as_str()))
+                .cloned()
+                .collect(),
+            state
+                .events
+                .values()
+                .filter(|e| {
+                    e.invoice_id
+                        .as_deref()
+                        .is_none_or(|i| ids.contains(i) || only.is_none())
+                })
+                .cloned()
+                .collect(),
+            state
+                .actions
+                .values()
+                .filter(|a| keep(&a.customer_id))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    fn log(state: &mut State, r: &ActionRecord, day: NaiveDate) {
+        let seq = state
+            .log
+            .iter()
+            .filter(|l| l.action_id == r.action_id)
+            .count() as i64
+            + 1;
+        state.log.push(LogEntry {
+            action_id: r.action_id.clone(),
+            seq,
+            day,
+            status: r.status.as_str().to_string(),
+            note: r.note.clone(),
+            by: r.decided_by.clone(),
+            risk: r.risk,
+        });
+    }
+}
+
+impl Ledger for MemoryLedger {
+    async fn load_book(
+        &self,
+        _scope: &Scope,
+        _day: NaiveDate,
+        _since: NaiveDate,
+    ) -> Result<Book, LedgerError> {
+        Ok(Self::book_of(&self.lock(), None))
+    }
+
+    async fn customer_book(&self, customer_id: &str) -> Result<Book, LedgerError> {
+        Ok(Self::book_of(&self.lock(), Some(customer_id)))
+    }
+
+    async fn record_actions(
+        &self,
+        records: &[ActionRecord],
+        previous: &HashMap<ActionId, ActionStatus>,
+        day: NaiveDate,
+    ) -> Result<Recorded, LedgerError> {
+        let mut state = self.lock();
+        let mut out = Recorded::default();
+        for r in records {
+            let stored = state.actions.get(&r.action_id).map(|a| a.status);
+            let ok = match (stored, previous.get(&r.action_id)) {
+                (None, None) => true,
+                (Some(now), Some(seen)) => now == *seen,
+                _ => false,
+            };
+            if !ok {
+                out.conflicts.push(r.action_id.clone());
+                continue;
+            }
+            if state.actions.get(&r.action_id) == Some(r) {
+                out.written.push(r.action_id.clone());
+                continue;
+            }
+            // Every change is a line of the trail (a retry deferred again
+            // keeps the reason and risk of the first deferral in its line).
+            Self::log(&mut state, r, day);
+            state.actions.insert(r.action_id.clone(), r.clone());
+            out.written.push(r.action_id.clone());
+        }
+        Ok(out)
+    }
+
+    async fn move_action(
+        &self,
+        record: &ActionRecord,
+        expected: &[ActionStatus],
+        day: NaiveDate,
+    ) -> Result<bool, LedgerError> {
+        let mut state = self.lock();
+        let Some(current) = state.actions.get(&record.action_id).map(|a| a.status) else {
+            return Ok(false);
+        };
+        if !expected.contains(&current) {
+            return Ok(false);
+        }
+        Self::log(&mut state, record, day);
+        state
+            .actions
+            .insert(record.action_id.clone(), record.clone());
+        Ok(true)
+    }
+
+    async fn trail(&self, action: &ActionRecord) -> Result<Vec<LogEntry>, LedgerError> {
+        Ok(self.action_log(&action.action_id))
+    }
+
+    async fn put_message(&self, m: &StoredMessage) -> Result<bool, LedgerError> {
+        let mut state = self.lock();
+        if state
+            .messages
+            .get(&m.message_id)
+            .is_some_and(|old| old.status != MessageStatus::Cancelled)
+        {
+            return Ok(false);
+        }
+        state.messages.insert(m.message_id.clone(), m.clone());
+        Ok(true)
+    }
+
+    async fn message(&self, message_id: &str) -> Result<Option<StoredMessage>, LedgerError> {
+        Ok(self.lock().messages.get(message_id).cloned())
+    }
+
+    async fn unfinished_messages(&self, _scope: &Scope) -> Result<Vec<StoredMessage>, LedgerError> {
+        let mut v: Vec<StoredMessage> = self
+            .lock()
+            .messages
+            .values()
+            .filter(|m| m.status.is_unfinished())
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| (a.planned_on, &a.message_id).cmp(&(b.planned_on, &b.message_id)));
+        Ok(v)
+    }
+
+    async fn move_message(
+        &self,
+        next: &StoredMessage,
+        from: MessageStatus,
+    ) -> Result<bool, LedgerError> {
+        let mut state = self.lock();
+        match state.messages.get_mut(&next.message_id) {
+            Some(m) if m.status == from => {
+                *m = next.clone();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &LeaseHolder,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<LeaseOutcome, LedgerError> {
+        let mut state = self.lock();
+        let outcome = lease_decision(state.leases.get(name), name, holder, now, ttl);
+        if let LeaseOutcome::Taken(l) = &outcome {
+            state.leases.insert(name.to_string(), l.clone());
+        }
+        Ok(outcome)
+    }
+
+    async fn take_over_lease(
+        &self,
+        dead: &Lease,
+        holder: &LeaseHolder,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<LeaseOutcome, LedgerError> {
+        let mut state = self.lock();
+        let outcome = take_over_decision(state.leases.get(&dead.name), dead, holder, now, ttl);
+        if let LeaseOutcome::Taken(l) = &outcome {
+            state.leases.insert(dead.name.clone(), l.clone());
+        }
+        Ok(outcome)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &LeaseHolder) -> Result<(), LedgerError> {
+        let mut state = self.lock();
+        if state
+            .leases
+            .get(name)
+            .is_some_and(|l| l.holder.id == holder.id)
+        {
+            state.leases.remove(name);
+        }
+        Ok(())
+    }
+}

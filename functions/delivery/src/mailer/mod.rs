@@ -1,0 +1,131 @@
+//! The mail port: what the delivery protocol asks of a mail service, and
+//! the local services behind it.
+//!
+//! A service implements [`Mailer`]: the outbox locally ([`Outbox`], `.eml`
+//! files), SES v2 on AWS (`collect-aws`), nothing at all in simulations
+//! ([`NullMailer`]). [`LocalMailer`] is the choice `collect` makes between
+//! the local two.
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+
+use crate::message::OutgoingMessage;
+use crate::message::eml::to_rfc5322;
+
+mod outbox;
+
+pub use outbox::Outbox;
+
+/// Building or sending a message failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("invalid email address `{address}`: {reason}")]
+    InvalidAddress { address: String, reason: String },
+    #[error(
+        "invalid message id `{message_id}`: only letters, digits, `.`, `_`, `-`, `+` and `=` are allowed"
+    )]
+    InvalidMessageId { message_id: String },
+    #[error("message {message_id}: date {date} cannot be represented")]
+    InvalidDate { message_id: String, date: NaiveDate },
+    #[error("message {message_id}: {reason}")]
+    Build { message_id: String, reason: String },
+    #[error("message {message_id}: cannot write {}: {source}", path.display())]
+    Io {
+        message_id: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// For mail service adapters: the service refused or failed.
+    #[error("message {message_id}: the mail service failed: {reason}")]
+    Provider {
+        message_id: String,
+        reason: String,
+        /// Whether sending again later may succeed.
+        retryable: bool,
+    },
+}
+
+/// What the mail service answers when it accepts a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendReceipt {
+    pub provider_message_id: String,
+}
+
+/// What the mail service says of a message id, when asked after a crash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acceptance {
+    /// It accepted the message: it must not be handed over again.
+    Accepted { provider_message_id: String },
+    /// It never accepted it: handing it over again delivers it once.
+    NotAccepted,
+    /// The service cannot tell (yet): SES's events may still be on their way.
+    Unknown,
+}
+
+/// The port a mail service implements (the outbox locally, SES v2 on AWS).
+#[allow(async_fn_in_trait)]
+pub trait Mailer {
+    /// Hands a message over. Sending the same `message_id` twice must not
+    /// deliver twice where the service allows it (the outbox does not).
+    async fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError>;
+
+    /// Whether a message with this id was accepted: asked by the delivery
+    /// protocol for a message a crash left `sending`.
+    async fn accepted(&self, message_id: &str) -> Result<Acceptance, MailError>;
+
+    /// Called once per run, by the run that holds the lease, before anything
+    /// is sent: clear what a killed run left half-done (temp files).
+    async fn recover(&self) -> Result<(), MailError> {
+        Ok(())
+    }
+}
+
+/// Sends nothing and records nothing; still checks that the message builds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NullMailer;
+
+impl Mailer for NullMailer {
+    async fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
+        to_rfc5322(msg)?;
+        Ok(SendReceipt {
+            provider_message_id: format!("null:{}", msg.message_id),
+        })
+    }
+
+    async fn accepted(&self, _message_id: &str) -> Result<Acceptance, MailError> {
+        Ok(Acceptance::NotAccepted)
+    }
+}
+
+/// The local mail services behind one type: the outbox of `collect run`,
+/// or nothing (simulations, the demo's baseline).
+#[derive(Debug, Clone, Copy)]
+pub enum LocalMailer<'a> {
+    Outbox(&'a Outbox),
+    Null,
+}
+
+impl Mailer for LocalMailer<'_> {
+    async fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
+        match self {
+            LocalMailer::Outbox(o) => o.send(msg).await,
+            LocalMailer::Null => NullMailer.send(msg).await,
+        }
+    }
+
+    async fn accepted(&self, message_id: &str) -> Result<Acceptance, MailError> {
+        match self {
+            LocalMailer::Outbox(o) => o.accepted(message_id).await,
+            LocalMailer::Null => NullMailer.accepted(message_id).await,
+        }
+    }
+
+    async fn recover(&self) -> Result<(), MailError> {
+        match self {
+            LocalMailer::Outbox(o) => o.recover().await,
+            LocalMailer::Null => Ok(()),
+        }
+    }
+}

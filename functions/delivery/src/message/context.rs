@@ -1,0 +1,262 @@
+//! What a template can see: the message context, and money formatting.
+//!
+//! Every amount and date reaches the template already formatted in the
+//! customer's language and country ([`Formats`]: `2.763,63 USD` and
+//! `3. April 2027` in German, `USD 2,763.63` and `April 3, 2027` in US
+//! English), so templates never do arithmetic, rounding or date formatting.
+
+use chrono::NaiveDate;
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::Serialize;
+
+use super::locale::Formats;
+use collect_engine::domain::Invoice;
+
+/// Everything a template can use. `collect check` renders every template with
+/// [`MessageContext::sample`], so a variable missing here is caught before
+/// anything is sent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageContext {
+    pub customer: CustomerCtx,
+    pub company: CompanyCtx,
+    /// The sending day, as a long date in the customer's locale
+    /// (`3. April 2027`).
+    pub today: String,
+    /// The invoices the message is about (emails consolidate several).
+    pub invoices: Vec<InvoiceCtx>,
+    /// Sum of the invoices' open balances, formatted.
+    pub total_balance: String,
+    /// Only for payment-plan offers. Absent (not `none`) otherwise, so in
+    /// strict mode a template that mentions `plan` without guarding it with
+    /// `plan is defined` fails instead of printing nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanCtx>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CustomerCtx {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CompanyCtx {
+    pub name: String,
+    pub reply_to: String,
+    /// The postal address, one line per entry (may be empty): local
+    /// `company_address` in the home's config.toml, `COLLECT_COMPANY_ADDRESS`
+    /// on AWS.
+    pub address: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InvoiceCtx {
+    pub id: String,
+    pub number: String,
+    /// Invoice amount, formatted.
+    pub amount: String,
+    /// Open balance, formatted.
+    pub balance: String,
+    /// Long date in the customer's locale: `3. April 2027`.
+    pub due_date: String,
+    /// Medium date, for tables: `03.04.2027`, `Apr 3, 2027`.
+    pub due_date_short: String,
+    /// Days until the due date; 0 on or after it.
+    pub days_to_due: i64,
+    /// Days since the due date; 0 on or before it.
+    pub days_past_due: i64,
+    pub pay_link: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanCtx {
+    /// Formatted; `0.00 USD` when none.
+    pub down_payment: String,
+    pub installments: Vec<InstallmentCtx>,
+    pub every_days: i64,
+    /// Formatted sum of the down payment and the installments.
+    pub total: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InstallmentCtx {
+    /// 1-based.
+    pub number: u32,
+    /// Long date in the customer's locale.
+    pub due_date: String,
+    pub amount: String,
+}
+
+impl InvoiceCtx {
+    /// The context of one invoice on `today`, with its open `balance`,
+    /// formatted for the customer.
+    pub fn from_invoice(
+        invoice: &Invoice,
+        balance: Decimal,
+        today: NaiveDate,
+        pay_link: String,
+        formats: &Formats,
+    ) -> InvoiceCtx {
+        let days = (invoice.due_date - today).num_days();
+        InvoiceCtx {
+            id: invoice.invoice_id.clone(),
+            number: invoice.number.clone(),
+            amount: formats.money(invoice.amount, &invoice.currency),
+            balance: formats.money(balance, &invoice.currency),
+            due_date: formats.date(invoice.due_date),
+            due_date_short: formats.date_short(invoice.due_date),
+            days_to_due: days.max(0),
+            days_past_due: (-days).max(0),
+            pay_link,
+        }
+    }
+}
+
+impl MessageContext {
+    /// A complete context (two invoices and a plan) with made-up values,
+    /// formatted for US English: what `check` renders every template with.
+    pub fn sample() -> MessageContext {
+        let f = Formats::for_customer("en", Some("US"));
+        let day = |y: i32, m: u32, d: u32| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+        let usd = |cents: i64| f.money(Decimal::new(cents, 2), "USD");
+        let invoice = |id: &str, number: &str, cents: i64, due: NaiveDate, past: i64| InvoiceCtx {
+            id: id.to_string(),
+            number: number.to_string(),
+            amount: usd(cents),
+            balance: usd(cents),
+            due_date: f.date(due),
+            due_date_short: f.date_short(due),
+            days_to_due: 0,
+            days_past_due: past,
+            pay_link: format!("https://pay.example.com/i/sample-token-{id}"),
+        };
+        let installment = |number: u32, due: NaiveDate| InstallmentCtx {
+            number,
+            due_date: f.date(due),
+            amount: usd(40000),
+        };
+        MessageContext {
+            customer: CustomerCtx {
+                id: "C-1001".to_string(),
+                name: "Acme Widgets GmbH".to_string(),
+            },
+            company: CompanyCtx {
+                name: "Example Supplies Inc.".to_string(),
+                reply_to: "billing@example.com".to_string(),
+                address: vec![
+                    "100 Market Street".to_string(),
+                    "San Francisco, CA 94105".to_string(),
+                ],
+            },
+            today: f.date(day(2025, 3, 14)),
+            invoices: vec![
+                invoice("INV-1", "2025-0042", 120000, day(2025, 2, 12), 30),
+                invoice("INV-2", "2025-0057", 34050, day(2025, 2, 27), 15),
+            ],
+            total_balance: usd(154050),
+            plan: Some(PlanCtx {
+                down_payment: usd(34050),
+                installments: vec![
+                    installment(1, day(2025, 4, 13)),
+                    installment(2, day(2025, 5, 13)),
+                    installment(3, day(2025, 6, 12)),
+                ],
+                every_days: 30,
+                total: usd(154050),
+            }),
+        }
+    }
+}
+
+/// `1,200.00 USD`, the same in every language (for logs, errors and
+/// reports; letters use [`Formats::money`]): two decimals (half away from zero), thousands separators,
+/// a leading `-` for negative amounts, then the currency code (omitted when
+/// empty).
+pub fn format_money(amount: Decimal, currency: &str) -> String {
+    let rounded = amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    let digits = format!("{:.2}", rounded.abs());
+    let (int_part, frac_part) = digits.split_once('.').unwrap_or((digits.as_str(), "00"));
+    let mut grouped = String::with_capacity(int_part.len() + int_part.len() / 3);
+    for (i, c) in int_part.chars().enumerate() {
+        if i > 0 && (int_part.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    let sign = if rounded.is_sign_negative() && !rounded.is_zero() {
+        "-"
+    } else {
+        ""
+    };
+    let currency = currency.trim();
+    if currency.is_empty() {
+        format!("{sign}{grouped}.{frac_part}")
+    } else {
+        format!("{sign}{grouped}.{frac_part} {currency}")
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn money_formatting() {
+        assert_eq!(format_money(d("1200"), "USD"), "1,200.00 USD");
+        assert_eq!(format_money(d("0"), "EUR"), "0.00 EUR");
+        assert_eq!(format_money(d("999.999"), "EUR"), "1,000.00 EUR");
+        assert_eq!(format_money(d("1234567.891"), "USD"), "1,234,567.89 USD");
+        assert_eq!(format_money(d("100000"), "USD"), "100,000.00 USD");
+        assert_eq!(format_money(d("-1200.5"), "USD"), "-1,200.50 USD");
+        assert_eq!(format_money(d("0.005"), "USD"), "0.01 USD");
+        assert_eq!(format_money(d("0.015"), "USD"), "0.02 USD");
+        assert_eq!(format_money(d("-0.005"), "USD"), "-0.01 USD");
+        assert_eq!(format_money(d("-0.004"), "USD"), "0.00 USD");
+        assert_eq!(format_money(d("12.3"), ""), "12.30");
+    }
+
+    #[test]
+    fn invoice_context_days() {
+        let day = |s: &str| NaiveDate::from_str(s).unwrap();
+        let inv = Invoice {
+            invoice_id: "I1".into(),
+            customer_id: "C1".into(),
+            number: "N-1".into(),
+            issue_date: day("2025-01-01"),
+            due_date: day("2025-01-31"),
+            amount: d("1500"),
+            currency: "EUR".into(),
+            disputed: false,
+            dispute_opened_on: None,
+        };
+        let de = Formats::for_customer("de", Some("DE"));
+        let early = InvoiceCtx::from_invoice(&inv, d("1000"), day("2025-01-21"), "L".into(), &de);
+        assert_eq!((early.days_to_due, early.days_past_due), (10, 0));
+        assert_eq!(early.amount, "1.500,00 EUR");
+        assert_eq!(early.balance, "1.000,00 EUR");
+        assert_eq!(early.due_date, "31. Januar 2025");
+        assert_eq!(early.due_date_short, "31.01.2025");
+        let late = InvoiceCtx::from_invoice(&inv, d("1000"), day("2025-02-10"), "L".into(), &de);
+        assert_eq!((late.days_to_due, late.days_past_due), (0, 10));
+    }
+
+    #[test]
+    fn plan_is_absent_when_none() {
+        let mut ctx = MessageContext::sample();
+        ctx.plan = None;
+        let v = serde_json::to_value(&ctx).unwrap();
+        assert!(v.get("plan").is_none());
+        assert!(serde_json::to_value(MessageContext::sample()).unwrap()["plan"].is_object());
+    }
+}

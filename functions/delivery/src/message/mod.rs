@@ -1,0 +1,95 @@
+//! Messages: templates, pay links, the printable letter and RFC 5322 messages.
+//!
+//! - `templates`: the policy's message templates (`<name>/<lang>/{subject.txt,
+//!   body.txt, body.html}`), compiled with MiniJinja in strict mode, HTML
+//!   parts auto-escaped, and checked against [`MessageContext::sample`];
+//! - `paylink`: signed, expiring pay links (HMAC-SHA256);
+//! - `locale`: money and dates in the customer's language and country (ICU4X);
+//! - `pdf`: the printable letter (PDF) attached to legal letters;
+//! - `eml`: an [`OutgoingMessage`] as RFC 5322 bytes (multipart/alternative,
+//!   inside multipart/mixed when it has attachments).
+//!
+//! How a message is handed to a mail service is [`crate::mailer`]'s.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+
+mod context;
+pub mod eml;
+pub mod locale;
+pub mod paylink;
+pub mod pdf;
+pub mod templates;
+
+pub use context::{
+    CompanyCtx, CustomerCtx, InstallmentCtx, InvoiceCtx, MessageContext, PlanCtx, format_money,
+};
+pub use eml::{Attachment, Mailbox, OutgoingMessage, to_rfc5322};
+pub use locale::Formats;
+pub use paylink::{PayLinks, VerifiedLink};
+pub use templates::{Rendered, TemplateProblem, Templates};
+
+/// `file:line`, or `file` when the line is not known.
+pub(crate) fn at(file: &Path, line: &Option<usize>) -> String {
+    match line {
+        Some(line) => format!("{}:{line}", file.display()),
+        None => file.display().to_string(),
+    }
+}
+
+/// Loading or rendering templates failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", at(.file, .line))]
+    Syntax {
+        file: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("{}: {message}", at(.file, .line))]
+    Render {
+        file: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("there is no template `{name}`; the templates are: {}", known.join(", "))]
+    UnknownTemplate { name: String, known: Vec<String> },
+    #[error("template `{name}` has neither a `{language}` nor an `en` version")]
+    NoLanguage { name: String, language: String },
+    #[error("{} is missing", file.display())]
+    MissingPart { file: PathBuf },
+}
+
+/// Making or checking a pay link failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayLinkError {
+    #[error("the pay link key must be at least {min} bytes long, it is {len}")]
+    KeyTooShort { len: usize, min: usize },
+    #[error("the pay link key is only spaces or other blanks; use a random secret")]
+    BlankKey,
+    #[error("the pay link pattern `{pattern}` must contain `{{token}}`")]
+    BadPattern { pattern: String },
+    #[error("malformed pay link token")]
+    Malformed,
+    #[error("pay link token has a bad signature (forged or altered)")]
+    BadSignature,
+    #[error("pay link for invoice {invoice_id} expired on {expired_on}")]
+    Expired {
+        invoice_id: String,
+        expired_on: NaiveDate,
+    },
+}
+
+impl fmt::Display for TemplateProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", at(&self.file, &self.line), self.message)
+    }
+}

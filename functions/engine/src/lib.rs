@@ -1,0 +1,20 @@
+//! The collections engine, pure: what is decided, never how it is stored or
+//! sent. No I/O crate is linked here (no SQLite, no AWS SDK, no model
+//! library, no async runtime); every decision takes "today" as an argument.
+//!
+//! - `ids`: the typed ids of the audit record (action, invoice, customer,
+//!   message);
+//! - `domain`: customers, invoices, payments, events and recorded actions;
+//! - `book`: what is known about each invoice on a given day (as-of facts);
+//! - `sweep`: the pure daily decision over a book, producing actions and
+//!   the messages that carry them;
+//! - `effect`: outcomes matched to actions, KPIs, experiments and their uplift;
+//! - `ingest`: the data contract's CSV files and JSON events in, the rules
+//!   every value is checked against, bad rows kept with their reasons.
+
+pub mod book;
+pub mod domain;
+pub mod effect;
+pub mod ids;
+pub mod ingest;
+pub mod sweep;

@@ -1,0 +1,764 @@
+//! The ledger on the local SQLite file (see [`crate::store`] for the
+//! tables of the book). Each write is its own transaction, so a process
+//! killed at any point leaves every write before it in place and none after.
+
+use crate::rows::{self, RowCodec};
+use crate::store::{SqliteStore, StoreError, decode, encode, sort_key};
+use chrono::{DateTime, NaiveDate, Utc};
+use collect_delivery::ledger::{
+    LIVE, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Move, Recorded,
+    Scope, StoredMessage, lease_decision, take_over_decision,
+};
+use collect_engine::book::{ActionsByInvoice, Book, Interner, Step, StepsByInvoice, is_live};
+use collect_engine::domain::{ActionId, ActionRecord, ActionStatus, InvoiceId};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// The schema version this build writes. 1: the first release (no message
+/// or lease tables); 2: messages recorded with their content, leases;
+/// 3: actions as rows with shared contexts, no JSON (see [`crate::rows`]).
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// Brings a database written by an earlier release up to
+/// [`SCHEMA_VERSION`]. The tables are created by the schema script; this
+/// moves the data: a version-1 home may hold messages left over by a crash
+/// only as actions (`planned`/`sending` with a message id), so they are
+/// recorded as messages, rebuilt from their actions (a plan offer's
+/// schedule was never recorded then: the checks before sending cancel it
+/// and the next sweep offers it again).
+pub(crate) fn migrate(conn: &Connection, codec: &RowCodec) -> Result<(), StoreError> {
+    conn.execute_batch(rows::ACTIONS_TABLE)?;
+    add_log_risk(conn)?;
+    let version: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let version: u32 = version.and_then(|v| v.parse().ok()).unwrap_or(1);
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let old_actions: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('actions') WHERE name = 'body'")?
+        .exists([])?;
+    if version < 2 && old_actions {
+        messages_from_actions(conn)?;
+    }
+    rows::upgrade(conn, codec)?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [SCHEMA_VERSION.to_string()],
+    )?;
+    Ok(())
+}
+
+/// Schema 2: the messages a crash left in a schema-1 home, recorded as
+/// messages from their actions.
+fn messages_from_actions(conn: &Connection) -> Result<(), StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut stmt = tx.prepare(
+            "SELECT action_id, body FROM actions WHERE status IN ('planned', 'sending')",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut groups: BTreeMap<String, Vec<ActionRecord>> = BTreeMap::new();
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let body: String = row.get(1)?;
+            let a: ActionRecord = decode("actions", &id, &body)?;
+            if let Some(mid) = a.message_id.clone() {
+                groups.entry(mid.into()).or_default().push(a);
+            }
+        }
+        let mut put = tx.prepare(
+            "INSERT OR IGNORE INTO messages (message_id, customer_id, status, planned_on, body)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (mid, actions) in groups {
+            let Some(m) = rebuilt_message(&mid, &actions) else {
+                continue;
+            };
+            put.execute(params![
+                m.message_id.as_str(),
+                m.customer_id.as_str(),
+                m.status.as_str(),
+                m.planned_on.to_string(),
+                encode(&m)?
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The audit trail of earlier releases has no `risk` column: added (empty
+/// for the lines written before, whose risk was not kept).
+fn add_log_risk(conn: &Connection) -> Result<(), StoreError> {
+    let has: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('action_log') WHERE name = 'risk'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch("ALTER TABLE action_log ADD COLUMN risk REAL")?;
+    }
+    Ok(())
+}
+
+/// A message of an earlier release, from the actions that name it.
+fn rebuilt_message(message_id: &str, actions: &[ActionRecord]) -> Option<StoredMessage> {
+    let lead = actions
+        .iter()
+        .max_by_key(|a| (a.step_offset, a.invoice_id.as_str()))?;
+    let mut invoice_ids: Vec<InvoiceId> = Vec::new();
+    for a in actions {
+        if !invoice_ids.contains(&a.invoice_id) {
+            invoice_ids.push(a.invoice_id.clone());
+        }
+    }
+    let sending = actions.iter().any(|a| a.status == ActionStatus::Sending);
+    Some(StoredMessage {
+        message_id: message_id.into(),
+        customer_id: lead.customer_id.clone(),
+        channel: lead.channel,
+        template: lead.target.clone(),
+        action_ids: actions.iter().map(|a| a.action_id.clone()).collect(),
+        invoice_ids,
+        plan: None,
+        tags: vec![
+            ("channel".to_string(), lead.channel.to_string()),
+            ("template".to_string(), lead.target.clone()),
+        ],
+        planned_on: actions.iter().map(|a| a.decided_on).min()?,
+        status: if sending {
+            MessageStatus::Sending
+        } else {
+            MessageStatus::Planned
+        },
+        sending_since: None,
+        sent_on: None,
+        provider_message_id: None,
+        note: Some("recorded from its actions by the schema upgrade".to_string()),
+    })
+}
+
+/// The status column of an action row.
+fn row_status(row: &rusqlite::Row<'_>) -> Result<ActionStatus, StoreError> {
+    let status = row.get_ref(3)?.as_str().map_err(rusqlite::Error::from)?;
+    ActionStatus::parse(status).ok_or_else(|| {
+        let key = row.get::<_, String>(0).unwrap_or_default();
+        StoreError::BadValue {
+            table: "actions",
+            key,
+            column: "status",
+            value: status.to_string(),
+        }
+    })
+}
+
+fn read_message(conn: &Connection, message_id: &str) -> Result<Option<StoredMessage>, StoreError> {
+    let body: Option<String> = conn
+        .prepare_cached("SELECT body FROM messages WHERE message_id = ?1")?
+        .query_row([message_id], |r| r.get(0))
+        .optional()?;
+    body.map(|b| decode("messages", message_id, &b)).transpose()
+}
+
+fn read_lease(conn: &Connection, name: &str) -> Result<Option<Lease>, StoreError> {
+    let body: Option<String> = conn
+        .query_row("SELECT body FROM leases WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    body.map(|b| decode("leases", name, &b)).transpose()
+}
+
+impl SqliteStore {
+    /// The book a sweep needs: every action as a compact [`Step`], the full
+    /// records of the live ones only (see [`Book::compact`]), and of the
+    /// invoices settled before `since` (and still settled on `day`), only
+    /// the steps dated from `since` on (see [`Ledger::load_book`]).
+    pub fn load_compact(&self, day: NaiveDate, since: NaiveDate) -> Result<Book, StoreError> {
+        let mut book = Book::compact(
+            self.all("customers", "customer_id")?,
+            self.all("invoices", "invoice_id")?,
+            self.all("payments", "payment_id")?,
+            self.all("events", "event_id")?,
+            StepsByInvoice::default(),
+            ActionsByInvoice::default(),
+        );
+        let settled_before: HashSet<&str> = book
+            .invoices
+            .iter()
+            .filter(|i| book.settled_on(i).is_some_and(|d| d < since) && !book.is_open(i, day))
+            .map(|i| i.invoice_id.as_str())
+            .collect();
+        let mut strings = Interner::default();
+        let mut steps = StepsByInvoice::default();
+        let mut live = ActionsByInvoice::default();
+        {
+            // The live records whole; of the others, the step's columns only.
+            let mut stmt = self
+                .conn
+                .prepare(&format!("SELECT {} FROM actions", rows::COLUMNS))?;
+            let mut found = stmt.query([])?;
+            while let Some(row) = found.next()? {
+                let status = row_status(row)?;
+                if is_live(status) {
+                    let a = self.rows.read(&self.conn, row)?;
+                    steps.push(&a.invoice_id, Step::of(&a, &mut strings));
+                    live.push(a);
+                } else {
+                    let (invoice_id, step) = self.row_step(row, status, &mut strings)?;
+                    if step.decided_on < since
+                        && step.sent_on.is_none_or(|d| d < since)
+                        && settled_before.contains(invoice_id)
+                    {
+                        continue;
+                    }
+                    steps.push(invoice_id, step);
+                }
+            }
+        }
+        drop(settled_before);
+        book.attach(steps, live);
+        Ok(book)
+    }
+
+    /// The step of an action row, read from its columns without building
+    /// the record; with the row's invoice id.
+    fn row_step<'r>(
+        &self,
+        row: &'r rusqlite::Row<'_>,
+        status: ActionStatus,
+        strings: &mut Interner,
+    ) -> Result<(&'r str, Step), StoreError> {
+        let text = |k: usize| -> Result<&'r str, StoreError> {
+            Ok(row.get_ref(k)?.as_str().map_err(rusqlite::Error::from)?)
+        };
+        let optional = |k: usize| -> Result<Option<&'r str>, StoreError> {
+            Ok(row
+                .get_ref(k)?
+                .as_str_or_null()
+                .map_err(rusqlite::Error::from)?)
+        };
+        let context = self.rows.context(&self.conn, row.get(11)?)?;
+        let step = Step {
+            action_id: text(0)?.into(),
+            policy_name: strings.get(&context.policy_name),
+            segment: strings.get(text(13)?),
+            status,
+            step_offset: row.get(9)?,
+            channel: collect_engine::book::channel(text(6)?),
+            label: strings.get(text(7)?),
+            decided_on: rows::day(text(0)?, "decided_on", text(4)?)?,
+            sent_on: optional(21)?
+                .map(|d| rows::day(text(0)?, "sent_on", d))
+                .transpose()?,
+            message_id: optional(18)?.map(Into::into),
+        };
+        Ok((text(1)?, step))
+    }
+
+    /// Every message recorded (for `collect explain` and the tests).
+    pub fn all_messages(&self) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT message_id, body FROM messages ORDER BY planned_on, message_id")?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let body: String = row.get(1)?;
+            out.push(decode("messages", &id, &body)?);
+        }
+        Ok(out)
+    }
+
+    /// The books of several customers, each table read once for all of
+    /// them (`customer_id IN` a JSON array of the ids).
+    /// With `carried`, only the live records and those the named messages
+    /// carry are read whole, every other action as its step; without it,
+    /// every record whole.
+    fn books_of(
+        &self,
+        customer_ids: &[&str],
+        carried: Option<&HashSet<&str>>,
+    ) -> Result<HashMap<String, Book>, StoreError> {
+        #[derive(Default)]
+        struct Parts {
+            customers: Vec<collect_engine::domain::Customer>,
+            invoices: Vec<collect_engine::domain::Invoice>,
+            payments: Vec<collect_engine::domain::Payment>,
+            events: Vec<collect_engine::domain::Event>,
+            actions: ActionsByInvoice,
+            steps: StepsByInvoice,
+        }
+        let ids = encode(&customer_ids)?;
+        let mut parts: HashMap<String, Parts> = customer_ids
+            .iter()
+            .map(|id| ((*id).to_string(), Parts::default()))
+            .collect();
+        const IN: &str = "IN (SELECT value FROM json_each(?1))";
+        // Rows of `(customer id, key, JSON body)` decoded into each
+        // customer's part.
+        fn each<T: serde::de::DeserializeOwned>(
+            conn: &Connection,
+            ids: &str,
+            parts: &mut HashMap<String, Parts>,
+            (table, sql): (&'static str, String),
+            into: fn(&mut Parts) -> &mut Vec<T>,
+        ) -> Result<(), StoreError> {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query([ids])?;
+            while let Some(row) = rows.next()? {
+                let text = |k: usize| -> Result<&str, StoreError> {
+                    Ok(row.get_ref(k)?.as_str().map_err(rusqlite::Error::from)?)
+                };
+                if let Some(p) = parts.get_mut(text(0)?) {
+                    into(p).push(decode(table, text(1)?, text(2)?)?);
+                }
+            }
+            Ok(())
+        }
+        let c = &self.conn;
+        let customers =
+            format!("SELECT customer_id, customer_id, body FROM customers WHERE customer_id {IN}");
+        each(c, &ids, &mut parts, ("customers", customers), |p| {
+            &mut p.customers
+        })?;
+        let invoices =
+            format!("SELECT customer_id, invoice_id, body FROM invoices WHERE customer_id {IN}");
+        each(c, &ids, &mut parts, ("invoices", invoices), |p| {
+            &mut p.invoices
+        })?;
+        let payments = format!(
+            "SELECT i.customer_id, p.payment_id, p.body FROM invoices i
+             JOIN payments p ON p.invoice_id = i.invoice_id WHERE i.customer_id {IN}"
+        );
+        each(c, &ids, &mut parts, ("payments", payments), |p| {
+            &mut p.payments
+        })?;
+        let events = format!(
+            "SELECT i.customer_id, e.event_id, e.body FROM invoices i
+             JOIN events e ON e.invoice_id = i.invoice_id WHERE i.customer_id {IN}"
+        );
+        each(c, &ids, &mut parts, ("events", events), |p| &mut p.events)?;
+        {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT {} FROM actions WHERE customer_id {IN}",
+                rows::COLUMNS
+            ))?;
+            let mut found = stmt.query([&ids])?;
+            let mut strings = Interner::default();
+            while let Some(row) = found.next()? {
+                let customer = row.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+                let Some(p) = parts.get_mut(customer) else {
+                    continue;
+                };
+                let status = row_status(row)?;
+                let whole = carried.is_none_or(|carried| {
+                    is_live(status)
+                        || row
+                            .get_ref(18)
+                            .ok()
+                            .and_then(|m| m.as_str_or_null().ok().flatten())
+                            .is_some_and(|m| carried.contains(m))
+                });
+                if whole {
+                    let a = self.rows.read(&self.conn, row)?;
+                    p.steps.push(&a.invoice_id, Step::of(&a, &mut strings));
+                    p.actions.push(a);
+                } else {
+                    let (invoice_id, step) = self.row_step(row, status, &mut strings)?;
+                    p.steps.push(invoice_id, step);
+                }
+            }
+        }
+        Ok(parts
+            .into_iter()
+            .map(|(id, p)| {
+                let book = Book::compact(
+                    p.customers,
+                    p.invoices,
+                    p.payments,
+                    p.events,
+                    p.steps,
+                    p.actions,
+                );
+                (id, book)
+            })
+            .collect())
+    }
+
+    /// Each action record the `filter` (a `WHERE` clause) selects.
+    pub(crate) fn each_action(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+        mut f: impl FnMut(ActionRecord),
+    ) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("SELECT {} FROM actions {filter}", rows::COLUMNS))?;
+        let mut found = stmt.query(params)?;
+        while let Some(row) = found.next()? {
+            f(self.rows.read(&self.conn, row)?);
+        }
+        Ok(())
+    }
+
+    /// The stored status of an action, if it exists.
+    fn action_status(&self, action_id: &str) -> Result<Option<ActionStatus>, StoreError> {
+        let s: Option<String> = self
+            .conn
+            .prepare_cached("SELECT status FROM actions WHERE action_id = ?1")?
+            .query_row([action_id], |r| r.get(0))
+            .optional()?;
+        Ok(s.as_deref().and_then(ActionStatus::parse))
+    }
+}
+
+impl Ledger for SqliteStore {
+    async fn load_book(
+        &self,
+        _scope: &Scope,
+        day: NaiveDate,
+        since: NaiveDate,
+    ) -> Result<Book, LedgerError> {
+        Ok(self.load_compact(day, since)?)
+    }
+
+    async fn customer_book(&self, customer_id: &str) -> Result<Book, LedgerError> {
+        Ok(self
+            .books_of(&[customer_id], None)?
+            .remove(customer_id)
+            .unwrap_or_default())
+    }
+
+    async fn customer_books(
+        &self,
+        customer_ids: &[&str],
+        carried: &[&str],
+    ) -> Result<HashMap<String, Book>, LedgerError> {
+        let carried: HashSet<&str> = carried.iter().copied().collect();
+        Ok(self.books_of(customer_ids, Some(&carried))?)
+    }
+
+    async fn record_actions(
+        &self,
+        records: &[ActionRecord],
+        previous: &HashMap<ActionId, ActionStatus>,
+        day: NaiveDate,
+    ) -> Result<Recorded, LedgerError> {
+        // The shared contexts first, outside the transaction (see RowCodec).
+        let contexts = self.rows.context_ids(&self.conn, records)?;
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(StoreError::from)?;
+        let mut out = Recorded::default();
+        {
+            let mut add = tx.prepare_cached(rows::INSERT).map_err(StoreError::from)?;
+            let mut put = tx
+                .prepare_cached(&format!("{} AND status = ?23", rows::UPDATE))
+                .map_err(StoreError::from)?;
+            let mut logged: Vec<(&ActionRecord, bool)> = Vec::new();
+            for (r, context) in records.iter().zip(contexts) {
+                let new = !previous.contains_key(&r.action_id);
+                let written = match previous.get(&r.action_id) {
+                    None => rows::write(&mut add, r, context, &[])? == 1,
+                    Some(seen) => match rows::same_as_stored(&self.rows, &tx, r)? {
+                        Some((_, true)) => {
+                            out.written.push(r.action_id.clone());
+                            continue;
+                        }
+                        Some((status, false)) if status == *seen => {
+                            rows::write(&mut put, r, context, &[&seen.as_str()])? == 1
+                        }
+                        _ => false,
+                    },
+                };
+                if written {
+                    // Every change is a line of the trail (a retry deferred
+                    // again keeps the first deferral's reason and risk).
+                    logged.push((r, new));
+                    out.written.push(r.action_id.clone());
+                } else {
+                    out.conflicts.push(r.action_id.clone());
+                }
+            }
+            // Logged in about the order of the trail's key, so its index
+            // grows in order instead of at random: sorted (stably, so the
+            // entries of one action keep their order) by eight bytes of the
+            // id past the shared `act-`.
+            logged.sort_by_key(|(r, _)| sort_key(&r.action_id));
+            for (r, new) in logged {
+                if new {
+                    SqliteStore::log_first(&tx, r, day)?;
+                } else {
+                    SqliteStore::log(&tx, r, day, None)?;
+                }
+            }
+        }
+        tx.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    async fn move_action(
+        &self,
+        record: &ActionRecord,
+        expected: &[ActionStatus],
+        day: NaiveDate,
+    ) -> Result<bool, LedgerError> {
+        let context = self.rows.context_id(&self.conn, record)?;
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(StoreError::from)?;
+        let Some(current) = self.action_status(&record.action_id)? else {
+            return Ok(false);
+        };
+        if !expected.contains(&current) {
+            return Ok(false);
+        }
+        rows::write(
+            &mut tx.prepare_cached(rows::UPDATE).map_err(StoreError::from)?,
+            record,
+            context,
+            &[],
+        )?;
+        SqliteStore::log(&tx, record, day, record.decided_by.as_deref())?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(true)
+    }
+
+    async fn trail(
+        &self,
+        action: &ActionRecord,
+    ) -> Result<Vec<collect_delivery::ledger::LogEntry>, LedgerError> {
+        Ok(crate::store::Store::action_log(self, &action.action_id)?)
+    }
+
+    async fn put_message(&self, m: &StoredMessage) -> Result<bool, LedgerError> {
+        Ok(self
+            .put_messages(std::slice::from_ref(m))
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(false))
+    }
+
+    async fn put_messages(&self, messages: &[StoredMessage]) -> Result<Vec<bool>, LedgerError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(StoreError::from)?;
+        let mut out = Vec::with_capacity(messages.len());
+        {
+            let mut put = tx
+                .prepare_cached(
+                    "INSERT INTO messages (message_id, customer_id, status, planned_on, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (message_id) DO UPDATE
+                     SET status = excluded.status, planned_on = excluded.planned_on, body = excluded.body
+                     WHERE messages.status = 'cancelled'",
+                )
+                .map_err(StoreError::from)?;
+            for m in messages {
+                let n = put
+                    .execute(params![
+                        m.message_id.as_str(),
+                        m.customer_id.as_str(),
+                        m.status.as_str(),
+                        m.planned_on.to_string(),
+                        encode(m)?
+                    ])
+                    .map_err(StoreError::from)?;
+                out.push(n == 1);
+            }
+        }
+        tx.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    async fn message(&self, message_id: &str) -> Result<Option<StoredMessage>, LedgerError> {
+        Ok(read_message(&self.conn, message_id)?)
+    }
+
+    async fn unfinished_messages(&self, _scope: &Scope) -> Result<Vec<StoredMessage>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT message_id, body FROM messages WHERE status IN ('planned', 'sending')
+                 ORDER BY planned_on, message_id",
+            )
+            .map_err(StoreError::from)?;
+        let mut rows = stmt.query([]).map_err(StoreError::from)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(StoreError::from)? {
+            let id: String = row.get(0).map_err(StoreError::from)?;
+            let body: String = row.get(1).map_err(StoreError::from)?;
+            out.push(decode("messages", &id, &body)?);
+        }
+        Ok(out)
+    }
+
+    async fn move_message(
+        &self,
+        next: &StoredMessage,
+        from: MessageStatus,
+    ) -> Result<bool, LedgerError> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "UPDATE messages SET status = ?2, body = ?3 WHERE message_id = ?1 AND status = ?4",
+            )
+            .map_err(StoreError::from)?
+            .execute(params![
+                next.message_id.as_str(),
+                next.status.as_str(),
+                encode(next)?,
+                from.as_str()
+            ])
+            .map_err(StoreError::from)?;
+        Ok(n == 1)
+    }
+
+    async fn move_batch(&self, moves: &[Move]) -> Result<Vec<Option<Vec<bool>>>, LedgerError> {
+        let contexts: Vec<Vec<i64>> = moves
+            .iter()
+            .map(|mv| self.rows.context_ids(&self.conn, &mv.actions))
+            .collect::<Result<_, _>>()?;
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(StoreError::from)?;
+        let mut out = Vec::with_capacity(moves.len());
+        {
+            let mut message = tx
+                .prepare_cached(
+                    "UPDATE messages SET status = ?2, body = ?3 WHERE message_id = ?1 AND status = ?4",
+                )
+                .map_err(StoreError::from)?;
+            let mut get = tx
+                .prepare_cached(
+                    "SELECT status FROM actions WHERE customer_id = ?2 AND action_id = ?1",
+                )
+                .map_err(StoreError::from)?;
+            let mut put = tx.prepare_cached(rows::UPDATE).map_err(StoreError::from)?;
+            for (mv, contexts) in moves.iter().zip(contexts) {
+                // The message's condition first: when it fails, nothing of
+                // this move is written.
+                let n = message
+                    .execute(params![
+                        mv.next.message_id.as_str(),
+                        mv.next.status.as_str(),
+                        encode(&mv.next)?,
+                        mv.from.as_str()
+                    ])
+                    .map_err(StoreError::from)?;
+                if n != 1 {
+                    out.push(None);
+                    continue;
+                }
+                let mut moved = Vec::with_capacity(mv.actions.len());
+                for (a, context) in mv.actions.iter().zip(contexts) {
+                    let current: Option<String> = get
+                        .query_row(params![a.action_id.as_str(), a.customer_id.as_str()], |r| {
+                            r.get(0)
+                        })
+                        .optional()
+                        .map_err(StoreError::from)?;
+                    let ok = current
+                        .as_deref()
+                        .and_then(ActionStatus::parse)
+                        .is_some_and(|c| LIVE.contains(&c));
+                    if ok {
+                        rows::write(&mut put, a, context, &[])?;
+                        SqliteStore::log(&tx, a, mv.day, a.decided_by.as_deref())?;
+                    }
+                    moved.push(ok);
+                }
+                out.push(Some(moved));
+            }
+        }
+        tx.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &LeaseHolder,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<LeaseOutcome, LedgerError> {
+        self.decide_lease(name, |current| {
+            lease_decision(current, name, holder, now, ttl)
+        })
+    }
+
+    async fn take_over_lease(
+        &self,
+        dead: &Lease,
+        holder: &LeaseHolder,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<LeaseOutcome, LedgerError> {
+        self.decide_lease(&dead.name, |current| {
+            take_over_decision(current, dead, holder, now, ttl)
+        })
+    }
+
+    async fn release_lease(&self, name: &str, holder: &LeaseHolder) -> Result<(), LedgerError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(StoreError::from)?;
+        if read_lease(&tx, name)?.is_some_and(|l| l.holder.id == holder.id) {
+            tx.execute("DELETE FROM leases WHERE name = ?1", [name])
+                .map_err(StoreError::from)?;
+        }
+        tx.commit().map_err(StoreError::from)?;
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// Reads the lease and writes what `decide` makes of it, as one step
+    /// for every process on this file (BEGIN IMMEDIATE).
+    fn decide_lease(
+        &self,
+        name: &str,
+        decide: impl FnOnce(Option<&Lease>) -> LeaseOutcome,
+    ) -> Result<LeaseOutcome, LedgerError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(StoreError::from)?;
+        let result = (|| -> Result<LeaseOutcome, StoreError> {
+            let current = read_lease(&self.conn, name)?;
+            let outcome = decide(current.as_ref());
+            if let LeaseOutcome::Taken(l) = &outcome {
+                self.conn.execute(
+                    "INSERT INTO leases (name, body) VALUES (?1, ?2)
+                     ON CONFLICT(name) DO UPDATE SET body = excluded.body",
+                    params![name, encode(l)?],
+                )?;
+            }
+            Ok(outcome)
+        })();
+        match result {
+            Ok(outcome) => {
+                self.conn
+                    .execute_batch("COMMIT")
+                    .map_err(StoreError::from)?;
+                Ok(outcome)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e.into())
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The local adapters: the book of receivables and the [`Ledger`] in one
+//! SQLite file (the home's `collect.db`).
+//!
+//! - `store`: the connection, the schema and its upgrades, ingest's writes
+//!   and the queries of the `collect` commands;
+//! - `ledger`: [`SqliteStore`] as the ledger port of the delivery protocol;
+//! - `rows`: how an action is stored as a row of columns (schema 3).
+//!
+//! [`Ledger`]: collect_delivery::ledger::Ledger
+//! [`SqliteStore`]: store::SqliteStore
+
+pub mod ledger;
+pub(crate) mod rows;
+pub mod store;

@@ -1,0 +1,669 @@
+//! The state port and its local adapter: an embedded SQLite file.
+//!
+//! Records are kept as JSON documents beside the key columns the runners
+//! query by, so the schema stays as simple as the data contract. Every status
+//! change of an action is also appended to `action_log`, the audit trail.
+
+use chrono::NaiveDate;
+use collect_engine::book::{ActionsByInvoice, Book};
+use collect_engine::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
+use collect_engine::ingest::{Merge, Patch};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the local database {path}: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("the local database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("a stored record could not be read ({table} `{key}`): {source}")]
+    Corrupt {
+        table: &'static str,
+        key: String,
+        source: serde_json::Error,
+    },
+    #[error("a stored record could not be read ({table} `{key}`): its {column} is `{value}`")]
+    BadValue {
+        table: &'static str,
+        key: String,
+        column: &'static str,
+        value: String,
+    },
+    #[error("a record could not be written: {0}")]
+    Encode(serde_json::Error),
+    #[error("action `{0}` does not exist")]
+    NoSuchAction(String),
+    #[error("action `{id}` is {actual}, not {expected}")]
+    WrongStatus {
+        id: String,
+        actual: String,
+        expected: String,
+    },
+}
+
+pub use collect_delivery::ledger::LogEntry;
+
+impl StoreError {
+    /// Whether trying again later may succeed: the database was busy or
+    /// locked by another process.
+    pub fn retryable(&self) -> bool {
+        let busy = |e: &rusqlite::Error| {
+            matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            )
+        };
+        match self {
+            StoreError::Open { source, .. } | StoreError::Sql(source) => busy(source),
+            _ => false,
+        }
+    }
+}
+
+/// The ledger port names no adapter's types: a SQLite error reaches it as a
+/// storage failure (its message unchanged).
+impl From<StoreError> for collect_delivery::ledger::LedgerError {
+    fn from(e: StoreError) -> Self {
+        let retryable = e.retryable();
+        collect_delivery::ledger::StorageFailure::new("sqlite", retryable, e).into()
+    }
+}
+
+/// Counts of what an ingest changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Upserted {
+    pub inserted: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+/// The state the runners need. The sweep itself never sees this trait: it
+/// works on a [`Book`].
+pub trait Store {
+    fn upsert_customers(&mut self, records: &[Customer]) -> Result<Upserted, StoreError>;
+    fn upsert_invoices(&mut self, records: &[Invoice]) -> Result<Upserted, StoreError>;
+    fn upsert_payments(&mut self, records: &[Payment]) -> Result<Upserted, StoreError>;
+    /// Upserts customers as an export or an event gave them: the fields a
+    /// patch does not give keep their stored value (the partial-update
+    /// rule of [`collect_engine::ingest::patch`]). Patches are applied in order, so
+    /// a later one for the same customer merges with the earlier one.
+    fn merge_customers(&mut self, patches: &[Patch<Customer>]) -> Result<Upserted, StoreError>;
+    /// Upserts invoices as given, like [`Store::merge_customers`].
+    fn merge_invoices(&mut self, patches: &[Patch<Invoice>]) -> Result<Upserted, StoreError>;
+    /// Stores events; an event id seen before is ignored. Returns how many were new.
+    fn insert_events(&mut self, events: &[Event]) -> Result<usize, StoreError>;
+    fn load_book(&self) -> Result<Book, StoreError>;
+    /// Replaces a record only if its stored status is one of `expected`:
+    /// the guard against two runners moving the same action.
+    fn transition(
+        &mut self,
+        record: &ActionRecord,
+        expected: &[ActionStatus],
+        day: NaiveDate,
+        by: Option<&str>,
+    ) -> Result<(), StoreError>;
+    fn action(&self, action_id: &str) -> Result<Option<ActionRecord>, StoreError>;
+    fn actions(&self) -> Result<Vec<ActionRecord>, StoreError>;
+    fn action_log(&self, action_id: &str) -> Result<Vec<LogEntry>, StoreError>;
+}
+
+pub struct SqliteStore {
+    pub(crate) conn: Connection,
+    /// Reads and writes action records as rows (the shared contexts cached).
+    pub(crate) rows: crate::rows::RowCodec,
+}
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS customers (customer_id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS invoices (
+    invoice_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, due_date TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS invoices_by_customer ON invoices (customer_id);
+CREATE TABLE IF NOT EXISTS payments (payment_id TEXT PRIMARY KEY, invoice_id TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT PRIMARY KEY, date TEXT NOT NULL, type TEXT NOT NULL,
+    invoice_id TEXT, action_id TEXT, message_id TEXT, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS action_log (
+    action_id TEXT NOT NULL, seq INTEGER NOT NULL, day TEXT NOT NULL, status TEXT NOT NULL,
+    note TEXT, by TEXT, risk REAL, PRIMARY KEY (action_id, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS payments_by_invoice ON payments (invoice_id);
+CREATE INDEX IF NOT EXISTS events_by_invoice ON events (invoice_id);
+CREATE TABLE IF NOT EXISTS messages (
+    message_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, status TEXT NOT NULL,
+    planned_on TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_by_status ON messages (status);
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, body TEXT NOT NULL);
+";
+
+/// Wait this long for another process's write to finish (two runs on one
+/// home: the second one then finds the lease taken and says so).
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+const CACHE: &str = "PRAGMA cache_size = -131072;";
+
+/// Bytes 4 to 12 of an id, big-endian: ordering by it orders the ids by
+/// those bytes (the id index is in byte order).
+pub(crate) fn sort_key(id: &str) -> u64 {
+    let mut key = [0u8; 8];
+    for (k, b) in key.iter_mut().zip(id.bytes().skip(4)) {
+        *k = b;
+    }
+    u64::from_be_bytes(key)
+}
+
+pub(crate) fn encode<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(StoreError::Encode)
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(
+    table: &'static str,
+    key: &str,
+    body: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(body).map_err(|source| StoreError::Corrupt {
+        table,
+        key: key.to_string(),
+        source,
+    })
+}
+
+impl SqliteStore {
+    /// Opens (creating when needed) the database file.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.execute_batch(SCHEMA)?;
+        let rows = crate::rows::RowCodec::default();
+        crate::ledger::migrate(&conn, &rows)?;
+        // 128 MiB of page cache instead of SQLite's 2 MiB: a sweep that
+        // records many actions inserts them at random places of the id
+        // indexes (about 90 MB for 2.2 million actions), and a smaller cache
+        // reads and writes the same pages again and again. SQLite takes the
+        // memory only as pages are used.
+        conn.execute_batch(CACHE)?;
+        Ok(SqliteStore { conn, rows })
+    }
+
+    /// A private in-memory database, for tests and simulations.
+    pub fn in_memory() -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open_in_memory()?;
+        conn.execute_batch(SCHEMA)?;
+        let rows = crate::rows::RowCodec::default();
+        crate::ledger::migrate(&conn, &rows)?;
+        Ok(SqliteStore { conn, rows })
+    }
+
+    /// An in-memory copy of this database: simulations replay on it and
+    /// leave the real state untouched.
+    pub fn copy_in_memory(&self) -> Result<SqliteStore, StoreError> {
+        let mut target = Connection::open_in_memory()?;
+        {
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut target)?;
+            backup.run_to_completion(1024, std::time::Duration::ZERO, None)?;
+        }
+        Ok(SqliteStore {
+            conn: target,
+            rows: crate::rows::RowCodec::default(),
+        })
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    fn upsert<T: Serialize + Clone>(
+        &mut self,
+        table: &'static str,
+        key_col: &str,
+        extra: &[&str],
+        records: &[T],
+        columns: impl Fn(&T) -> Vec<String>,
+    ) -> Result<Upserted, StoreError> {
+        self.write(
+            table,
+            key_col,
+            extra,
+            records,
+            |r| r,
+            |r, _| Ok(r.clone()),
+            columns,
+        )
+    }
+
+    /// Like [`SqliteStore::upsert`], with each patch merged with the stored
+    /// record (read in the same transaction) before it is written.
+    fn upsert_patches<T: Serialize + DeserializeOwned + Merge>(
+        &mut self,
+        table: &'static str,
+        key_col: &str,
+        extra: &[&str],
+        patches: &[Patch<T>],
+        columns: impl Fn(&T) -> Vec<String>,
+    ) -> Result<Upserted, StoreError> {
+        self.write(
+            table,
+            key_col,
+            extra,
+            patches,
+            |p| &p.record,
+            |patch, old| {
+                let stored: Option<T> = match old {
+                    Some((key, body)) if !patch.kept.is_empty() => Some(decode(table, key, body)?),
+                    _ => None,
+                };
+                Ok(patch.apply(stored.as_ref()))
+            },
+            columns,
+        )
+    }
+
+    /// Writes each item's record in one transaction, counting what was new,
+    /// changed and unchanged: `resolve` makes the record to store from the
+    /// item and the stored body (`(key, body)`), if any.
+    #[allow(clippy::too_many_arguments)]
+    fn write<I, T: Serialize>(
+        &mut self,
+        table: &'static str,
+        key_col: &str,
+        extra: &[&str],
+        items: &[I],
+        given: impl Fn(&I) -> &T,
+        resolve: impl Fn(&I, Option<(&str, &str)>) -> Result<T, StoreError>,
+        columns: impl Fn(&T) -> Vec<String>,
+    ) -> Result<Upserted, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut counts = Upserted::default();
+        {
+            let select = format!("SELECT body FROM {table} WHERE {key_col} = ?1");
+            let mut cols = vec![key_col];
+            cols.extend_from_slice(extra);
+            cols.push("body");
+            let placeholders: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+            let insert = format!(
+                "INSERT OR REPLACE INTO {table} ({}) VALUES ({})",
+                cols.join(", "),
+                placeholders.join(", ")
+            );
+            let mut get = tx.prepare(&select)?;
+            let mut put = tx.prepare(&insert)?;
+            for item in items {
+                let key = columns(given(item)).first().cloned().unwrap_or_default();
+                let old: Option<String> = get.query_row([&key], |r| r.get(0)).optional()?;
+                let record = resolve(item, old.as_deref().map(|b| (key.as_str(), b)))?;
+                let mut values = columns(&record);
+                let body = encode(&record)?;
+                match old {
+                    Some(o) if o == body => {
+                        counts.unchanged += 1;
+                        continue;
+                    }
+                    Some(_) => counts.updated += 1,
+                    None => counts.inserted += 1,
+                }
+                values.push(body);
+                put.execute(rusqlite::params_from_iter(values.iter()))?;
+            }
+        }
+        tx.commit()?;
+        Ok(counts)
+    }
+
+    pub(crate) fn all<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        key_col: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        self.each(table, key_col, |v| out.push(v))?;
+        Ok(out)
+    }
+
+    /// Decodes every record of a table, in storage order, handing each to `f`.
+    pub(crate) fn each<T: DeserializeOwned>(
+        &self,
+        table: &'static str,
+        key_col: &str,
+        mut f: impl FnMut(T),
+    ) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {key_col}, body FROM {table}"))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            // Decoded straight from SQLite's buffer: no copy of the text.
+            let body = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+            match serde_json::from_str(body) {
+                Ok(v) => f(v),
+                Err(source) => {
+                    return Err(StoreError::Corrupt {
+                        table,
+                        key: row.get::<_, String>(0)?,
+                        source,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The first line of a new action's trail (its number is 1: no lookup).
+    pub(crate) fn log_first(
+        tx: &Connection,
+        r: &ActionRecord,
+        day: NaiveDate,
+    ) -> Result<(), StoreError> {
+        tx.prepare_cached(
+            "INSERT INTO action_log (action_id, seq, day, status, note, by, risk)
+             VALUES (?1, 1, ?2, ?3, ?4, NULL, ?5)",
+        )?
+        .execute(params![
+            r.action_id.as_str(),
+            day.to_string(),
+            r.status.as_str(),
+            r.note,
+            r.risk
+        ])?;
+        Ok(())
+    }
+
+    pub(crate) fn log(
+        tx: &Connection,
+        r: &ActionRecord,
+        day: NaiveDate,
+        by: Option<&str>,
+    ) -> Result<(), StoreError> {
+        // The next number in the action's trail, in the same statement.
+        tx.prepare_cached(
+            "INSERT INTO action_log (action_id, seq, day, status, note, by, risk)
+             SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6 FROM action_log WHERE action_id = ?1",
+        )?
+        .execute(params![
+            r.action_id.as_str(),
+            day.to_string(),
+            r.status.as_str(),
+            r.note,
+            by,
+            r.risk
+        ])?;
+        Ok(())
+    }
+}
+
+impl Store for SqliteStore {
+    fn upsert_customers(&mut self, records: &[Customer]) -> Result<Upserted, StoreError> {
+        self.upsert("customers", "customer_id", &[], records, |c| {
+            vec![c.customer_id.clone()]
+        })
+    }
+
+    fn upsert_invoices(&mut self, records: &[Invoice]) -> Result<Upserted, StoreError> {
+        self.upsert(
+            "invoices",
+            "invoice_id",
+            &["customer_id", "due_date"],
+            records,
+            |i| {
+                vec![
+                    i.invoice_id.clone(),
+                    i.customer_id.clone(),
+                    i.due_date.to_string(),
+                ]
+            },
+        )
+    }
+
+    fn merge_customers(&mut self, patches: &[Patch<Customer>]) -> Result<Upserted, StoreError> {
+        self.upsert_patches("customers", "customer_id", &[], patches, |c| {
+            vec![c.customer_id.clone()]
+        })
+    }
+
+    fn merge_invoices(&mut self, patches: &[Patch<Invoice>]) -> Result<Upserted, StoreError> {
+        self.upsert_patches(
+            "invoices",
+            "invoice_id",
+            &["customer_id", "due_date"],
+            patches,
+            |i| {
+                vec![
+                    i.invoice_id.clone(),
+                    i.customer_id.clone(),
+                    i.due_date.to_string(),
+                ]
+            },
+        )
+    }
+
+    fn upsert_payments(&mut self, records: &[Payment]) -> Result<Upserted, StoreError> {
+        self.upsert("payments", "payment_id", &["invoice_id"], records, |p| {
+            vec![p.payment_id.clone(), p.invoice_id.clone()]
+        })
+    }
+
+    fn insert_events(&mut self, events: &[Event]) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction()?;
+        let mut new = 0;
+        {
+            let mut stmt = tx.prepare(
+                "INSERT OR IGNORE INTO events (event_id, date, type, invoice_id, action_id, message_id, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for e in events {
+                new += stmt.execute(params![
+                    e.event_id,
+                    e.date.to_string(),
+                    e.kind.name(),
+                    e.invoice_id,
+                    e.action_id,
+                    e.message_id,
+                    encode(e)?
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(new)
+    }
+
+    fn load_book(&self) -> Result<Book, StoreError> {
+        // Actions, the bulk of a store that has run for a while, go
+        // straight into their groups.
+        let mut actions = ActionsByInvoice::default();
+        self.each_action("", [], |a| actions.push(a))?;
+        Ok(Book::with_actions(
+            self.all("customers", "customer_id")?,
+            self.all("invoices", "invoice_id")?,
+            self.all("payments", "payment_id")?,
+            self.all("events", "event_id")?,
+            actions,
+        ))
+    }
+
+    fn transition(
+        &mut self,
+        record: &ActionRecord,
+        expected: &[ActionStatus],
+        day: NaiveDate,
+        by: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let context = self.rows.context_id(&self.conn, record)?;
+        let tx = self.conn.savepoint()?;
+        let current: Option<String> = tx
+            .prepare_cached("SELECT status FROM actions WHERE action_id = ?1")?
+            .query_row([record.action_id.as_str()], |r| r.get(0))
+            .optional()?;
+        let Some(current) = current else {
+            return Err(StoreError::NoSuchAction(record.action_id.to_string()));
+        };
+        if !expected.iter().any(|s| s.as_str() == current) {
+            return Err(StoreError::WrongStatus {
+                id: record.action_id.to_string(),
+                actual: current,
+                expected: expected
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            });
+        }
+        crate::rows::write(
+            &mut tx.prepare_cached(crate::rows::UPDATE)?,
+            record,
+            context,
+            &[],
+        )?;
+        Self::log(&tx, record, day, by)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn action(&self, action_id: &str) -> Result<Option<ActionRecord>, StoreError> {
+        let mut found = None;
+        self.each_action("WHERE action_id = ?1", [action_id], |a| found = Some(a))?;
+        Ok(found)
+    }
+
+    fn actions(&self) -> Result<Vec<ActionRecord>, StoreError> {
+        let mut v: Vec<ActionRecord> = Vec::new();
+        self.each_action("", [], |a| v.push(a))?;
+        v.sort_by(|a, b| {
+            (a.decided_on, &a.customer_id, &a.action_id).cmp(&(
+                b.decided_on,
+                &b.customer_id,
+                &b.action_id,
+            ))
+        });
+        Ok(v)
+    }
+
+    fn action_log(&self, action_id: &str) -> Result<Vec<LogEntry>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, day, status, note, by, risk FROM action_log WHERE action_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([action_id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<f64>>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (seq, day, status, note, by, risk) = row?;
+            out.push(LogEntry {
+                action_id: action_id.into(),
+                seq,
+                day: day.parse().unwrap_or_default(),
+                status,
+                note,
+                by,
+                risk,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+mod tests {
+    use super::*;
+    use collect_engine::ingest;
+
+    fn customers(store: &mut SqliteStore, text: &str) -> Upserted {
+        let parsed = ingest::customers(text.as_bytes(), "customers.csv").unwrap();
+        assert_eq!(parsed.rejects, vec![]);
+        store.merge_customers(&parsed.records).unwrap()
+    }
+
+    #[test]
+    fn an_export_without_do_not_contact_leaves_the_stored_flag() {
+        let mut store = SqliteStore::in_memory().unwrap();
+        let full = "customer_id,name,email,phone,tags,do_not_contact\nC1,Acme,ap@acme.example,+49 30 1,vip,true\n";
+        let first = customers(&mut store, full);
+        assert_eq!(first.inserted, 1);
+        // The same customer from an export without the flag (and without
+        // phone or tags): nothing it did not say changes.
+        let partial = "customer_id,name,email\nC1,Acme,ap@acme.example\n";
+        let again = customers(&mut store, partial);
+        assert_eq!(
+            again,
+            Upserted {
+                inserted: 0,
+                updated: 0,
+                unchanged: 1
+            },
+            "nothing changed, so nothing is reported as updated"
+        );
+        let book = store.load_book().unwrap();
+        let c1 = &book.customers["C1"];
+        assert!(c1.do_not_contact);
+        assert_eq!(c1.phone.as_deref(), Some("+49 30 1"));
+        assert_eq!(c1.tags, vec!["vip"]);
+        // A change of name is an update that keeps the flag.
+        let renamed = customers(
+            &mut store,
+            "customer_id,name,email\nC1,Acme AG,ap@acme.example\n",
+        );
+        assert_eq!(renamed.updated, 1);
+        let book = store.load_book().unwrap();
+        assert!(book.customers["C1"].do_not_contact);
+        assert_eq!(book.customers["C1"].name, "Acme AG");
+        // An explicit false clears it.
+        customers(
+            &mut store,
+            "customer_id,name,email,do_not_contact\nC1,Acme AG,ap@acme.example,false\n",
+        );
+        assert!(!store.load_book().unwrap().customers["C1"].do_not_contact);
+    }
+
+    #[test]
+    fn patches_of_one_batch_merge_in_order() {
+        let mut store = SqliteStore::in_memory().unwrap();
+        let a = ingest::customers(
+            "customer_id,name,email,do_not_contact\nC1,Acme,ap@acme.example,true\n".as_bytes(),
+            "customers.csv",
+        )
+        .unwrap();
+        let b = ingest::customers(
+            "customer_id,name,email,phone\nC1,Acme,ap@acme.example,+1 555\n".as_bytes(),
+            "customers.csv",
+        )
+        .unwrap();
+        let patches: Vec<_> = a.records.into_iter().chain(b.records).collect();
+        let counts = store.merge_customers(&patches).unwrap();
+        assert_eq!((counts.inserted, counts.updated), (1, 1));
+        let c1 = store.load_book().unwrap().customers["C1"].clone();
+        assert!(c1.do_not_contact);
+        assert_eq!(c1.phone.as_deref(), Some("+1 555"));
+    }
+}

@@ -1,0 +1,123 @@
+//! The compact book a sweep loads (every action as a step, full records of
+//! the live ones only, and nothing older than the sweep looks back at of
+//! invoices settled long ago) decides exactly as the full book: over five
+//! months of daily runs, the plan of each day is the same from either.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use collect_delivery::ledger::Ledger;
+use collect_engine::book::Book;
+use collect_engine::book::is_live;
+use collect_engine::sweep::{PriorLateRate, SweepOptions, history_since, plan_sweep};
+use collect_sqlite::store::Store;
+use collect_testkit::Harness;
+use collect_testkit::book::{Env, SqliteHarness, day, payment};
+use collect_testkit::conformance::{DAY, World, the_book};
+
+#[test]
+fn the_compact_book_plans_as_the_full_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = SqliteHarness::open(&dir.path().join("home.db")).unwrap();
+    let w = pollster::block_on(World::start(&h));
+    let env = Env::new();
+    let (_, invoices) = the_book();
+    let mut checked_terminal = false;
+    let mut left_out_old = false;
+    for k in 0..150 {
+        let today = day(DAY) + chrono::Duration::days(k);
+        if k == 20 {
+            // One invoice paid on the way: its open steps are closed.
+            pollster::block_on(h.put_payment(&payment(&invoices[0], today)));
+        }
+        let store = h.store.lock().unwrap();
+        let full = Store::load_book(&*store).unwrap();
+        let since = history_since(&env.policy, today);
+        let compact = store.load_compact(today, since).unwrap();
+        drop(store);
+        let opts = SweepOptions::default();
+        let a = plan_sweep(&full, &env.policy, &PriorLateRate, today, &opts);
+        let b = plan_sweep(&compact, &env.policy, &PriorLateRate, today, &opts);
+        assert_eq!(a.records, b.records, "{today}");
+        assert_eq!(a.messages, b.messages, "{today}");
+        // The compact book holds every action as a step, full records of
+        // live ones only; of an invoice settled before `since`, only the
+        // steps from `since` on.
+        let all: usize = full.actions.values().map(Vec::len).sum();
+        let steps: usize = compact.steps.values().map(Vec::len).sum();
+        let old: usize = full
+            .invoices
+            .iter()
+            .filter(|i| full.settled_on(i).is_some_and(|d| d < since))
+            .flat_map(|i| full.actions_of(&i.invoice_id))
+            .filter(|a| a.decided_on < since && a.sent_on.is_none_or(|d| d < since))
+            .count();
+        assert_eq!(all - old, steps, "{today}");
+        left_out_old |= old > 0;
+        assert!(
+            compact
+                .actions
+                .values()
+                .flatten()
+                .all(|r| is_live(r.status))
+        );
+        checked_terminal |= steps > compact.actions.values().map(Vec::len).sum::<usize>();
+        // The books of the checks before sending, read for a batch of
+        // customers at once, are each customer's own book, with whole
+        // records only for the live actions and those the batch's
+        // messages carry (every action a step).
+        let store = h.store.lock().unwrap();
+        let mut ids: Vec<&str> = full.customers.keys().map(String::as_str).collect();
+        ids.push("no-such-customer");
+        let carried: Vec<String> = full
+            .actions
+            .values()
+            .flatten()
+            .filter_map(|a| a.message_id.as_ref().map(|m| m.to_string()))
+            .take(2)
+            .collect();
+        let carried: Vec<&str> = carried.iter().map(String::as_str).collect();
+        let books = pollster::block_on(Ledger::customer_books(&*store, &ids, &carried)).unwrap();
+        assert_eq!(books.len(), ids.len());
+        for id in &ids {
+            let mut one = pollster::block_on(Ledger::customer_book(&*store, id)).unwrap();
+            for list in one.actions.values_mut() {
+                list.retain(|a| {
+                    is_live(a.status)
+                        || a.message_id
+                            .as_ref()
+                            .is_some_and(|m| carried.contains(&m.as_str()))
+                });
+            }
+            one.actions.retain(|_, list| !list.is_empty());
+            assert_eq!(shape(&one), shape(&books[*id]), "{today} {id}");
+        }
+        drop(store);
+        pollster::block_on(w.run(&h, today));
+    }
+    assert!(checked_terminal, "no terminal action was ever left out");
+    assert!(
+        left_out_old,
+        "no old step of a settled invoice was ever left out"
+    );
+}
+
+/// A book's contents in a fixed order (its maps sorted), to compare two.
+fn shape(b: &Book) -> Vec<String> {
+    fn sorted<V: std::fmt::Debug>(m: &std::collections::HashMap<String, V>) -> Vec<String> {
+        let mut v: Vec<String> = m.iter().map(|(k, v)| format!("{k}: {v:?}")).collect();
+        v.sort();
+        v
+    }
+    let mut out = sorted(&b.customers);
+    out.push(format!("{:?}", b.invoices));
+    out.extend(sorted(&b.payments));
+    out.extend(sorted(&b.events));
+    out.extend(sorted(&b.actions));
+    out.extend(sorted(&b.steps));
+    out.push(format!("{:?}", b.mail_events));
+    out
+}

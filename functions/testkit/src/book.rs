@@ -1,0 +1,306 @@
+//! Book builders, the test environment (policy, templates, pay links, a
+//! clock that tests move), and the harnesses of the local adapters.
+
+use super::Harness;
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use collect_delivery::delivery::{Faults, RunError, RunReport, RunRequest, Sender, Sweeper};
+use collect_delivery::ledger::memory::MemoryLedger;
+use collect_delivery::ledger::{LeaseHolder, Scope, StoredMessage};
+use collect_delivery::mailer::Mailer;
+use collect_delivery::message::{PayLinks, Templates};
+use collect_engine::domain::{ActionRecord, Customer, Event, EventKind, Invoice, Payment};
+use collect_engine::sweep::{PriorLateRate, SweepOptions};
+use collect_sqlite::store::{SqliteStore, Store};
+use policy_lang::Policy;
+use rust_decimal::Decimal;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// The policy the conformance suite runs: every kind of step, the holds,
+/// a cap, business days.
+pub const POLICY: &str = r#"
+policy "conformance" effective 2027-01-01 currency USD
+limits
+  at most 1 email per customer per 2d
+  at most 3 contacts per customer per 7d
+  business days only
+segment standard otherwise
+hold dispute when invoice.disputed
+hold promise when invoice.promised_until >= today
+hold plan when invoice.plan_current
+ladder standard
+  due - 3d   email "friendly-reminder"
+  due        email "urgent-notice"
+  due + 7d   email "firm-notice"
+  due + 14d  offer plan 3 installments every 30d down 10%
+  due + 21d  call "collections"
+  due + 30d  letter "legal-notice" requires approval
+"#;
+
+pub fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap_or_default()
+}
+
+pub fn money(s: &str) -> Decimal {
+    s.parse().unwrap_or_default()
+}
+
+pub fn customer(id: &str) -> Customer {
+    Customer {
+        customer_id: id.to_string(),
+        name: format!("Customer {id}"),
+        email: format!("{}@example.com", id.to_lowercase()),
+        phone: None,
+        language: "en".to_string(),
+        timezone: "UTC".to_string(),
+        country: None,
+        industry: None,
+        annual_revenue: None,
+        credit_score: None,
+        credit_limit: None,
+        tags: Vec::new(),
+        do_not_contact: false,
+    }
+}
+
+pub fn invoice(id: &str, customer_id: &str, due: &str, amount: &str) -> Invoice {
+    let due = day(due);
+    Invoice {
+        invoice_id: id.to_string(),
+        customer_id: customer_id.to_string(),
+        number: format!("N-{id}"),
+        issue_date: due - chrono::Duration::days(30),
+        due_date: due,
+        amount: money(amount),
+        currency: "USD".to_string(),
+        disputed: false,
+        dispute_opened_on: None,
+    }
+}
+
+pub fn payment(invoice: &Invoice, on: NaiveDate) -> Payment {
+    Payment {
+        payment_id: format!("P-{}-{on}", invoice.invoice_id),
+        invoice_id: invoice.invoice_id.clone(),
+        paid_on: on,
+        amount: invoice.amount,
+    }
+}
+
+pub fn event(invoice_id: &str, on: NaiveDate, kind: EventKind) -> Event {
+    Event {
+        event_id: format!("E-{invoice_id}-{on}-{}", kind.name()),
+        date: on,
+        kind,
+        invoice_id: Some(invoice_id.to_string()),
+        action_id: None,
+        message_id: None,
+    }
+}
+
+/// A wall clock the test moves (leases, the grace period).
+#[derive(Debug)]
+pub struct Clock(Mutex<DateTime<Utc>>);
+
+impl Clock {
+    pub fn at(day: NaiveDate) -> Clock {
+        let noon = day.and_hms_opt(14, 0, 0).unwrap_or_default();
+        Clock(Mutex::new(Utc.from_utc_datetime(&noon)))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *t = t.checked_add_signed(by).unwrap_or(*t);
+    }
+}
+
+/// Policy, templates and pay links, loaded once.
+pub struct Env {
+    pub policy: Policy,
+    pub templates: Templates,
+    pub pay_links: PayLinks,
+}
+
+/// The repository's `policy/` folder (the templates finance ops own).
+pub fn policy_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../policy")
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env::with_policy(POLICY)
+    }
+
+    pub fn with_policy(source: &str) -> Env {
+        let policy = compile(source).expect("the test policy compiles");
+        let templates =
+            Templates::load(&policy_dir().join("templates")).expect("policy/templates load");
+        let pay_links = PayLinks::new(&[7u8; 32], "https://pay.example.com/{token}")
+            .expect("a valid pay-link key");
+        Env {
+            policy,
+            templates,
+            pay_links,
+        }
+    }
+
+    pub fn sweeper(&self) -> Sweeper<'_> {
+        Sweeper {
+            policy: &self.policy,
+            scorer: &PriorLateRate,
+            templates: &self.templates,
+            pay_links: &self.pay_links,
+            sender: Sender {
+                company: "Example Supplies".to_string(),
+                email: "ar@example.com".to_string(),
+                reply_to: None,
+                address: Vec::new(),
+            },
+            options: SweepOptions {
+                git_revision: Some("conformance".to_string()),
+                bundle_revision: Some("bundle-conformance".to_string()),
+                ..SweepOptions::default()
+            },
+            pay_link_days: 30,
+            grace: chrono::Duration::minutes(30),
+            lease_ttl: chrono::Duration::minutes(10),
+        }
+    }
+
+    /// One run of `day` as a new process (its own lease holder), killed at
+    /// the first point `crash` names (with the message id, for points
+    /// inside delivery).
+    pub async fn run<H: Harness, M: Mailer>(
+        &self,
+        h: &H,
+        mailer: &M,
+        clock: &Clock,
+        on: NaiveDate,
+        crash: Faults<'_>,
+    ) -> Result<RunReport, RunError> {
+        let now = || clock.now();
+        let mut holder = LeaseHolder::this_process(clock.now());
+        holder.host = "test".to_string();
+        let req = RunRequest {
+            scope: Scope::All,
+            day: on,
+            dry_run: false,
+            holder,
+            now: &now,
+            faults: crash,
+            keep_records: usize::MAX,
+        };
+        let result = self.sweeper().run(h.ledger(), mailer, &req).await;
+        // The next run is a new process, after a crash's lease has expired.
+        clock.advance(chrono::Duration::minutes(11));
+        result
+    }
+}
+
+impl Default for Env {
+    fn default() -> Self {
+        Env::new()
+    }
+}
+
+/// Compiles a policy text, with its diagnostics as the error.
+pub fn compile(source: &str) -> Result<Policy, String> {
+    policy_lang::load(source, "conformance.policy", None)
+        .map(|(p, _)| p)
+        .map_err(|diags| format!("{diags:?}"))
+}
+
+/// The in-memory adapter under test.
+#[derive(Default)]
+pub struct MemoryHarness {
+    pub ledger: MemoryLedger,
+}
+
+impl Harness for MemoryHarness {
+    type L = MemoryLedger;
+    fn name(&self) -> &str {
+        "memory"
+    }
+    fn ledger(&self) -> &MemoryLedger {
+        &self.ledger
+    }
+    async fn put_customer(&self, c: &Customer) {
+        self.ledger.upsert_customer(c.clone());
+    }
+    async fn put_invoice(&self, i: &Invoice) {
+        self.ledger.upsert_invoice(i.clone());
+    }
+    async fn put_payment(&self, p: &Payment) {
+        self.ledger.upsert_payment(p.clone());
+    }
+    async fn put_event(&self, e: &Event) {
+        self.ledger.insert_event(e.clone());
+    }
+    async fn actions(&self) -> Vec<ActionRecord> {
+        self.ledger.actions()
+    }
+    async fn messages(&self) -> Vec<StoredMessage> {
+        self.ledger.messages()
+    }
+}
+
+/// The SQLite adapter under test (a private in-memory database, or a file).
+pub struct SqliteHarness {
+    pub store: Mutex<SqliteStore>,
+    ledger: SqliteStore,
+}
+
+impl SqliteHarness {
+    /// Two connections to one database file: one for the ERP's writes,
+    /// one for the ledger (as `collect ingest` and `collect run` are two
+    /// processes).
+    pub fn open(
+        path: &std::path::Path,
+    ) -> Result<SqliteHarness, collect_sqlite::store::StoreError> {
+        Ok(SqliteHarness {
+            store: Mutex::new(SqliteStore::open(path)?),
+            ledger: SqliteStore::open(path)?,
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut SqliteStore) -> T) -> T {
+        let mut s = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut s)
+    }
+}
+
+impl Harness for SqliteHarness {
+    type L = SqliteStore;
+    fn name(&self) -> &str {
+        "sqlite"
+    }
+    fn ledger(&self) -> &SqliteStore {
+        &self.ledger
+    }
+    async fn put_customer(&self, c: &Customer) {
+        self.with(|s| s.upsert_customers(std::slice::from_ref(c)))
+            .expect("customer stored");
+    }
+    async fn put_invoice(&self, i: &Invoice) {
+        self.with(|s| s.upsert_invoices(std::slice::from_ref(i)))
+            .expect("invoice stored");
+    }
+    async fn put_payment(&self, p: &Payment) {
+        self.with(|s| s.upsert_payments(std::slice::from_ref(p)))
+            .expect("payment stored");
+    }
+    async fn put_event(&self, e: &Event) {
+        self.with(|s| s.insert_events(std::slice::from_ref(e)))
+            .expect("event stored");
+    }
+    async fn actions(&self) -> Vec<ActionRecord> {
+        self.with(|s| s.actions()).expect("actions read")
+    }
+    async fn messages(&self) -> Vec<StoredMessage> {
+        self.ledger.all_messages().expect("messages read")
+    }
+}

@@ -1,0 +1,715 @@
+//! The conformance suite of the delivery protocol: every [`Ledger`]
+//! adapter runs these against its real store (see the module docs of
+//! [`collect_delivery::delivery`] for the protocol).
+//!
+//! Each function takes a fresh, empty harness, builds the same small book,
+//! drives runs (with crashes injected where it says), and asserts the
+//! promises: never a message to a do-not-contact customer, on a held
+//! invoice or for a settled balance; never the same message twice; nothing
+//! lost — every due step ends sent, deferred with a reason, skipped with a
+//! reason, or waiting for a person.
+//!
+//! [`Ledger`]: collect_delivery::ledger::Ledger
+
+use super::Harness;
+use super::book::{Clock, Env, customer, day, event, invoice, payment};
+use super::mailer::{RecordingMailer, Refuse};
+use chrono::NaiveDate;
+use collect_delivery::delivery::{CrashPoint, RunError, RunReport};
+use collect_delivery::ledger::{LeaseHolder, LeaseOutcome, Ledger, MessageStatus};
+use collect_delivery::mailer::{Acceptance, MailError, Mailer, SendReceipt};
+use collect_delivery::message::OutgoingMessage;
+use collect_engine::domain::{ActionStatus, Channel, EventKind, Invoice};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The suite's day: a Wednesday.
+pub const DAY: &str = "2027-03-10";
+
+/// The book: on [`DAY`], C1 gets one email for two invoices (a reminder
+/// and an urgent notice), C2 a plan offer, C3 a reminder, C4 a call task;
+/// C5 is do-not-contact.
+pub fn the_book() -> (Vec<collect_engine::domain::Customer>, Vec<Invoice>) {
+    let mut c5 = customer("C5");
+    c5.do_not_contact = true;
+    let customers = vec![
+        customer("C1"),
+        customer("C2"),
+        customer("C3"),
+        customer("C4"),
+        c5,
+    ];
+    let invoices = vec![
+        invoice("A1", "C1", "2027-03-13", "1200.00"),
+        invoice("A2", "C1", "2027-03-10", "300.50"),
+        invoice("B1", "C2", "2027-02-24", "999.99"),
+        invoice("C1-1", "C3", "2027-03-13", "50.00"),
+        invoice("D1", "C4", "2027-02-17", "7000.00"),
+        invoice("E1", "C5", "2027-03-13", "10.00"),
+    ];
+    (customers, invoices)
+}
+
+pub async fn load_book<H: Harness>(h: &H) {
+    let (customers, invoices) = the_book();
+    for c in &customers {
+        h.put_customer(c).await;
+    }
+    for i in &invoices {
+        h.put_invoice(i).await;
+    }
+}
+
+/// One scenario's world: the book loaded, the suite's policy, a recording
+/// mail service and a clock.
+pub struct World {
+    pub env: Env,
+    pub mailer: RecordingMailer,
+    pub clock: Clock,
+}
+
+impl World {
+    pub async fn start<H: Harness>(h: &H) -> World {
+        load_book(h).await;
+        World {
+            env: Env::new(),
+            mailer: RecordingMailer::default(),
+            clock: Clock::at(day(DAY)),
+        }
+    }
+
+    /// A run of `on` killed the `nth` time it reaches `point`.
+    pub async fn crash<H: Harness>(
+        &self,
+        h: &H,
+        on: NaiveDate,
+        point: CrashPoint,
+        nth: usize,
+    ) -> Result<RunReport, RunError> {
+        let crash = CrashAt::new(point, nth);
+        let hit = |p: CrashPoint, m: Option<&str>| crash.hit(p, m);
+        self.env
+            .run(h, &self.mailer, &self.clock, on, Some(&hit))
+            .await
+    }
+
+    /// A run of `on` that must succeed.
+    pub async fn run<H: Harness>(&self, h: &H, on: NaiveDate) -> RunReport {
+        self.env
+            .run(h, &self.mailer, &self.clock, on, None)
+            .await
+            .unwrap_or_else(|e| panic!("[{}] the run of {on}: {e}", h.name()))
+    }
+}
+
+/// A crash at the `nth` (0-based) time the run reaches `point`.
+pub struct CrashAt {
+    pub point: CrashPoint,
+    pub nth: usize,
+    seen: AtomicUsize,
+}
+
+impl CrashAt {
+    pub fn new(point: CrashPoint, nth: usize) -> CrashAt {
+        CrashAt {
+            point,
+            nth,
+            seen: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn hit(&self, point: CrashPoint, _message: Option<&str>) -> bool {
+        point == self.point && self.seen.fetch_add(1, Ordering::SeqCst) == self.nth
+    }
+}
+
+/// The promises, checked over what the ledger holds and what the mail
+/// service accepted, after a run that finished.
+pub async fn assert_promises<H: Harness>(h: &H, mailer: &RecordingMailer) {
+    let who = h.name();
+    let dup = mailer.duplicates();
+    assert!(dup.is_empty(), "[{who}] handed over twice: {dup:?}");
+    let actions = h.actions().await;
+    let messages = h.messages().await;
+    let by_id: HashMap<&str, _> = messages
+        .iter()
+        .map(|m| (m.message_id.as_str(), m))
+        .collect();
+    for m in &messages {
+        assert!(
+            !m.status.is_unfinished(),
+            "[{who}] message {} left {}",
+            m.message_id,
+            m.status.as_str()
+        );
+    }
+    let accepted = mailer.accepted_messages();
+    let accepted_ids: HashSet<&str> = accepted.iter().map(|m| m.message_id.as_str()).collect();
+    for a in &actions {
+        match a.status {
+            ActionStatus::Planned | ActionStatus::Sending => assert!(
+                a.message_id.is_none() && a.channel == Channel::Call,
+                "[{who}] action {} ({}) left {} in message {:?}",
+                a.action_id,
+                a.label,
+                a.status.as_str(),
+                a.message_id
+            ),
+            ActionStatus::Deferred | ActionStatus::Skipped | ActionStatus::Failed => assert!(
+                a.note.as_deref().is_some_and(|n| !n.is_empty()),
+                "[{who}] action {} is {} without a reason",
+                a.action_id,
+                a.status.as_str()
+            ),
+            ActionStatus::Sent => {
+                let mid = a.message_id.as_deref().unwrap_or_default();
+                assert!(
+                    accepted_ids.contains(mid),
+                    "[{who}] action {} is sent in {mid}, which the mail service never accepted",
+                    a.action_id
+                );
+                assert_eq!(
+                    by_id.get(mid).map(|m| m.status),
+                    Some(MessageStatus::Sent),
+                    "[{who}] action {} is sent, its message is not",
+                    a.action_id
+                );
+            }
+            _ => {}
+        }
+    }
+    // Whatever was accepted is recorded as sent, with its actions.
+    for m in &accepted {
+        assert_eq!(
+            by_id.get(m.message_id.as_str()).map(|s| s.status),
+            Some(MessageStatus::Sent),
+            "[{who}] {} was accepted but is not recorded as sent",
+            m.message_id
+        );
+        assert!(
+            actions
+                .iter()
+                .any(|a| a.message_id.as_deref() == Some(m.message_id.as_str())
+                    && a.status == ActionStatus::Sent),
+            "[{who}] {} was accepted but none of its actions is sent",
+            m.message_id
+        );
+    }
+    // One email per customer per day.
+    let mut emails: HashSet<(String, NaiveDate)> = HashSet::new();
+    for m in accepted
+        .iter()
+        .filter(|m| m.tags.iter().any(|(k, v)| k == "channel" && v == "email"))
+    {
+        assert!(
+            emails.insert((m.to.email.clone(), m.date)),
+            "[{who}] {} got two emails on {}",
+            m.to.email,
+            m.date
+        );
+    }
+    // Never to a do-not-contact customer of the book.
+    assert!(
+        !accepted.iter().any(|m| m.to.email == "c5@example.com"),
+        "[{who}] a message went to the do-not-contact customer"
+    );
+}
+
+/// What the suite expects on [`DAY`] of a clean run.
+fn expected_first_day(sent: &[OutgoingMessage]) {
+    let mut to: Vec<&str> = sent.iter().map(|m| m.to.email.as_str()).collect();
+    to.sort_unstable();
+    assert_eq!(
+        to,
+        vec!["c1@example.com", "c2@example.com", "c3@example.com"],
+        "the first day's messages"
+    );
+}
+
+/// A clean run, then the same day again: the rerun changes nothing.
+pub async fn rerun_of_a_completed_day_changes_nothing<H: Harness>(h: &H) {
+    let w = World::start(h).await;
+    let first = w.run(h, day(DAY)).await;
+    assert_eq!(first.sent.len(), 3, "[{}] {:?}", h.name(), first.sent);
+    expected_first_day(&w.mailer.accepted_messages());
+    let mut before = h.actions().await;
+    before.sort_by(|a, b| a.action_id.cmp(&b.action_id));
+    let handed = w.mailer.handed_count();
+
+    let again = w.run(h, day(DAY)).await;
+    assert!(
+        again.sent.is_empty(),
+        "[{}] rerun sent {:?}",
+        h.name(),
+        again.sent
+    );
+    let mut after = h.actions().await;
+    after.sort_by(|a, b| a.action_id.cmp(&b.action_id));
+    assert_eq!(before, after, "[{}] the rerun changed actions", h.name());
+    assert_eq!(w.mailer.handed_count(), handed);
+    assert_promises(h, &w.mailer).await;
+}
+
+/// A crash at `point` (the `nth` time it is reached), then a run of the
+/// same day or the next: the second run finishes what the first left.
+pub async fn crash_then_rerun<H: Harness>(h: &H, point: CrashPoint, nth: usize, next_day: bool) {
+    let w = World::start(h).await;
+    let first = w.crash(h, day(DAY), point, nth).await;
+    let crashed = matches!(first, Err(RunError::Crashed(_)));
+    let rerun_day = if next_day {
+        day(DAY).succ_opt().unwrap_or_default()
+    } else {
+        day(DAY)
+    };
+    let second = w.run(h, rerun_day).await;
+    if crashed {
+        // Once the crash is behind us, every one of the first day's
+        // messages went out once, whatever the day of the rerun.
+        expected_first_day(&w.mailer.accepted_messages());
+    }
+    let _ = second;
+    assert_promises(h, &w.mailer).await;
+}
+
+/// What happens to the book between a crash and the rerun.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Every customer is marked do-not-contact.
+    DoNotContact,
+    /// Every invoice is paid in full.
+    Paid,
+    /// Every invoice is disputed.
+    Disputed,
+}
+
+/// A crash after recording; the ERP changes; the rerun sends nothing that
+/// the change forbids, and says why for every action.
+pub async fn leftovers_are_checked_again<H: Harness>(h: &H, change: Change) {
+    let w = World::start(h).await;
+    let first = w.crash(h, day(DAY), CrashPoint::AfterRecording, 0).await;
+    assert!(
+        matches!(first, Err(RunError::Crashed(_))),
+        "[{}] {first:?}",
+        h.name()
+    );
+    let (customers, invoices) = the_book();
+    match change {
+        Change::DoNotContact => {
+            for mut c in customers {
+                c.do_not_contact = true;
+                h.put_customer(&c).await;
+            }
+        }
+        Change::Paid => {
+            for i in &invoices {
+                h.put_payment(&payment(i, day(DAY))).await;
+            }
+        }
+        Change::Disputed => {
+            for i in &invoices {
+                h.put_event(&event(&i.invoice_id, day(DAY), EventKind::DisputeOpened))
+                    .await;
+            }
+        }
+    }
+    let second = w.run(h, day(DAY)).await;
+    assert_eq!(
+        w.mailer.accepted_messages().len(),
+        0,
+        "[{}] after {change:?}, sent: {:?}",
+        h.name(),
+        second.sent
+    );
+    let expected = match change {
+        Change::DoNotContact => "do-not-contact",
+        Change::Paid => "settled",
+        Change::Disputed => "hold `dispute`",
+    };
+    let dropped: Vec<_> = second.dropped.iter().map(|d| d.reason.clone()).collect();
+    assert!(
+        !dropped.is_empty() && dropped.iter().all(|r| r.contains(expected)),
+        "[{}] {change:?}: {dropped:?}",
+        h.name()
+    );
+    assert_promises(h, &w.mailer).await;
+}
+
+/// A plan offer left over by a crash goes out with its plan, as planned.
+pub async fn leftover_offer_keeps_its_plan<H: Harness>(h: &H) {
+    let w = World::start(h).await;
+    let _ = w.crash(h, day(DAY), CrashPoint::AfterRecording, 0).await;
+    let next = day(DAY).succ_opt().unwrap_or_default();
+    let report = w.run(h, next).await;
+    assert!(
+        report.failed.is_empty(),
+        "[{}] {:?}",
+        h.name(),
+        report.failed
+    );
+    let offer = w
+        .mailer
+        .accepted_messages()
+        .into_iter()
+        .find(|m| m.to.email == "c2@example.com")
+        .unwrap_or_else(|| panic!("[{}] the offer never went out", h.name()));
+    assert!(
+        offer.text.contains("Down payment:") && offer.text.contains("Installment 3:"),
+        "[{}] the offer lost its plan:\n{}",
+        h.name(),
+        offer.text
+    );
+    assert_promises(h, &w.mailer).await;
+}
+
+/// A second run while the first holds the lease is refused and records
+/// nothing; once the holder's lease has expired, a run goes ahead.
+pub async fn one_writer_at_a_time<H: Harness>(h: &H) {
+    let w = World::start(h).await;
+    let other = LeaseHolder {
+        id: "the-other-run".to_string(),
+        pid: 777,
+        host: "elsewhere".to_string(),
+    };
+    let taken = h
+        .ledger()
+        .take_lease(
+            "sweep",
+            &other,
+            w.clock.now(),
+            chrono::Duration::minutes(10),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    assert!(matches!(taken, LeaseOutcome::Taken(_)));
+    // `Env::run` moves the w.clock 11 minutes after each run: the first
+    // attempt is made while the other run's lease is alive.
+    let refused = w.env.run(h, &w.mailer, &w.clock, day(DAY), None).await;
+    match refused {
+        Err(e @ RunError::Busy { .. }) => assert!(
+            e.to_string()
+                .starts_with("another sweep of this home is running (pid 777 on elsewhere, since "),
+            "{e}"
+        ),
+        other => panic!("[{}] a second run went ahead: {other:?}", h.name()),
+    }
+    assert!(
+        h.actions().await.is_empty(),
+        "[{}] recorded while refused",
+        h.name()
+    );
+    assert_eq!(w.mailer.handed_count(), 0);
+    // The other run died without releasing: its lease ran out.
+    let report = w.run(h, day(DAY)).await;
+    assert_eq!(report.sent.len(), 3);
+    assert_promises(h, &w.mailer).await;
+}
+
+/// A run whose holder is known dead (a killed local process) is taken
+/// over at once, without waiting for its lease to run out; a live one is
+/// not. (For adapters whose holders can be known dead: the local ones.)
+pub async fn a_dead_run_is_taken_over<H: Harness>(h: &H) {
+    let clock = Clock::at(day(DAY));
+    let ttl = chrono::Duration::minutes(10);
+    let dead = LeaseHolder {
+        id: "killed".to_string(),
+        pid: 1,
+        host: "here".to_string(),
+    };
+    let LeaseOutcome::Taken(lease) = h
+        .ledger()
+        .take_lease("sweep", &dead, clock.now(), ttl)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    else {
+        panic!("[{}] the first lease was refused", h.name())
+    };
+    let me = LeaseHolder::this_process(clock.now());
+    let taken = h
+        .ledger()
+        .take_over_lease(&lease, &me, clock.now(), ttl)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(&taken, LeaseOutcome::Taken(l) if l.holder == me),
+        "[{}] {taken:?}",
+        h.name()
+    );
+    // Taking over again from the same dead holder fails: the lease moved on.
+    let third = LeaseHolder::this_process(clock.now());
+    let again = h
+        .ledger()
+        .take_over_lease(&lease, &third, clock.now(), ttl)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(&again, LeaseOutcome::HeldBy(l) if l.holder == me),
+        "[{}] {again:?}",
+        h.name()
+    );
+}
+
+/// The mail service refuses for now: the messages wait, a later run sends them.
+pub async fn refused_for_now_then_sent<H: Harness>(h: &H) {
+    let w = World::start(h).await;
+    w.mailer.refuse(Refuse::ForNow);
+    let first = w.run(h, day(DAY)).await;
+    assert_eq!(first.retry_later.len(), 3, "[{}] {first:?}", h.name());
+    w.mailer.refuse(Refuse::Nothing);
+    let second = w.run(h, day(DAY)).await;
+    assert_eq!(second.sent.len(), 3, "[{}] {second:?}", h.name());
+    assert_promises(h, &w.mailer).await;
+}
+
+/// Held at send time (do-not-contact), then released: the step is
+/// planned again and goes out — deferred, not lost.
+pub async fn held_then_released_goes_out<H: Harness>(h: &H) {
+    let w = World::start(h).await;
+    let _ = w.crash(h, day(DAY), CrashPoint::AfterRecording, 0).await;
+    let mut c3 = customer("C3");
+    c3.do_not_contact = true;
+    h.put_customer(&c3).await;
+    let second = w.run(h, day(DAY)).await;
+    assert_eq!(second.sent.len(), 2, "[{}] {second:?}", h.name());
+    assert_eq!(second.cancelled.len(), 1, "[{}] {second:?}", h.name());
+    h.put_customer(&customer("C3")).await;
+    let next = day(DAY).succ_opt().unwrap_or_default();
+    let third = w.run(h, next).await;
+    assert!(
+        third.sent.iter().any(|m| m.customer_id == "C3"),
+        "[{}] the deferred reminder was lost: {third:?}",
+        h.name()
+    );
+    assert_promises(h, &w.mailer).await;
+}
+
+/// A mail service that cannot tell whether it accepted a message (SES
+/// before its events arrive): a message left `sending` waits for the grace
+/// period, then goes out once.
+pub async fn in_doubt_waits_for_the_grace_period<H: Harness>(h: &H) {
+    load_book(h).await;
+    let env = Env::new();
+    let inner = RecordingMailer::default();
+    let mailer = CannotTell(&inner);
+    let clock = Clock::at(day(DAY));
+    let crash = CrashAt::new(CrashPoint::AfterMarkedSending, 0);
+    let hit = |p: CrashPoint, m: Option<&str>| crash.hit(p, m);
+    let _ = env.run(h, &mailer, &clock, day(DAY), Some(&hit)).await;
+    // `Env::run` moved the clock 11 minutes: within the 30-minute grace.
+    let second = env
+        .run(h, &mailer, &clock, day(DAY), None)
+        .await
+        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    // The crash came after the batch was marked `sending`: all of it waits.
+    assert_eq!(second.in_doubt.len(), 3, "[{}] {second:?}", h.name());
+    assert!(second.sent.is_empty(), "[{}] {second:?}", h.name());
+    assert_eq!(inner.handed_count(), 0);
+    clock.advance(chrono::Duration::minutes(30));
+    let third = env
+        .run(h, &mailer, &clock, day(DAY), None)
+        .await
+        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    assert_eq!(third.sent.len(), 3, "[{}] {third:?}", h.name());
+    assert_promises(h, &inner).await;
+}
+
+struct CannotTell<'a>(&'a RecordingMailer);
+
+impl Mailer for CannotTell<'_> {
+    async fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
+        self.0.send(msg).await
+    }
+    async fn accepted(&self, _message_id: &str) -> Result<Acceptance, MailError> {
+        Ok(Acceptance::Unknown)
+    }
+}
+
+/// The policy of [`a_rerun_keeps_the_caps`]: two contacts a week.
+const TWO_A_WEEK: &str = r#"
+policy "caps" effective 2027-01-01 currency USD
+limits
+  at most 2 contacts per customer per 7d
+segment standard otherwise
+ladder standard
+  due        email "urgent-notice"
+  due + 14d  offer plan 3 installments every 30d
+  due + 21d  call "collections"
+"#;
+
+/// A day whose cap defers a plan offer (after an email and a call task),
+/// run again: the rerun applies the same cap (the call task counts as a
+/// contact) and changes nothing.
+pub async fn a_rerun_keeps_the_caps<H: Harness>(h: &H) {
+    h.put_customer(&customer("C6")).await;
+    for (id, due) in [("F1", "2027-02-17"), ("F2", "2027-02-24"), ("F3", DAY)] {
+        h.put_invoice(&invoice(id, "C6", due, "100.00")).await;
+    }
+    let env = Env::with_policy(TWO_A_WEEK);
+    let mailer = RecordingMailer::default();
+    let clock = Clock::at(day(DAY));
+    let first = env
+        .run(h, &mailer, &clock, day(DAY), None)
+        .await
+        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    let deferred: Vec<_> = first
+        .plan
+        .records
+        .iter()
+        .filter(|r| r.status == ActionStatus::Deferred)
+        .map(|r| r.label.clone())
+        .collect();
+    assert_eq!(deferred, vec!["offer plan"], "[{}] {first:?}", h.name());
+    let mut before = h.actions().await;
+    before.sort_by(|a, b| a.action_id.cmp(&b.action_id));
+    let again = env
+        .run(h, &mailer, &clock, day(DAY), None)
+        .await
+        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    assert!(again.sent.is_empty(), "[{}] {:?}", h.name(), again.sent);
+    let mut after = h.actions().await;
+    after.sort_by(|a, b| a.action_id.cmp(&b.action_id));
+    assert_eq!(before, after, "[{}] the rerun changed the day", h.name());
+    assert_promises(h, &mailer).await;
+}
+
+/// A retry adds to the audit trail, never rewrites it: an action deferred
+/// twice, then planned, then taken for sending keeps four lines, each with
+/// the note and the risk of its moment (a rerun that changes nothing adds
+/// none); the record holds the latest, its note never prefixed twice.
+/// Every adapter keeps a trail and reads it through the port.
+pub async fn a_retry_adds_to_the_trail<H: Harness>(h: &H) {
+    h.put_customer(&customer("C6")).await;
+    for (id, due) in [("F1", "2027-02-17"), ("F2", "2027-02-24"), ("F3", DAY)] {
+        h.put_invoice(&invoice(id, "C6", due, "100.00")).await;
+    }
+    let env = Env::with_policy(TWO_A_WEEK);
+    let mailer = RecordingMailer::default();
+    let first = env
+        .run(h, &mailer, &Clock::at(day(DAY)), day(DAY), None)
+        .await
+        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    let offer = first
+        .plan
+        .records
+        .iter()
+        .find(|r| r.status == ActionStatus::Deferred)
+        .cloned()
+        .unwrap_or_else(|| panic!("[{}] no deferral: {first:?}", h.name()));
+    // The next day the cap still holds: deferred again, with that day's reason.
+    let next = day("2027-03-11");
+    env.run(h, &mailer, &Clock::at(next), next, None)
+        .await
+        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    let again = h
+        .actions()
+        .await
+        .into_iter()
+        .find(|a| a.action_id == offer.action_id)
+        .unwrap();
+    assert_eq!(again.status, ActionStatus::Deferred, "[{}]", h.name());
+    assert_eq!(again.decided_on, next, "[{}]", h.name());
+    let note = again.note.clone().unwrap_or_default();
+    assert!(
+        note.starts_with("deferred: ") && !note.contains("deferred: deferred"),
+        "[{}] {note}",
+        h.name()
+    );
+    // The ledger's side, with risks that differ: a retry planned under
+    // another risk leaves the first deferral's risk in its line.
+    let mut planned = again.clone();
+    planned.status = ActionStatus::Planned;
+    planned.risk = Some(0.75);
+    planned.note = None;
+    let previous = HashMap::from([(again.action_id.clone(), ActionStatus::Deferred)]);
+    let third = day("2027-03-12");
+    let recorded = h
+        .ledger()
+        .record_actions(std::slice::from_ref(&planned), &previous, third)
+        .await
+        .unwrap();
+    assert_eq!(recorded.written, vec![again.action_id.clone()]);
+    let now = h
+        .actions()
+        .await
+        .into_iter()
+        .find(|a| a.action_id == offer.action_id)
+        .unwrap();
+    assert_eq!(
+        (now.status, now.risk, now.note),
+        (ActionStatus::Planned, Some(0.75), None)
+    );
+    // Recorded again unchanged (a rerun of the day): written, no new line.
+    let previous = HashMap::from([(again.action_id.clone(), ActionStatus::Planned)]);
+    let rerun = h
+        .ledger()
+        .record_actions(std::slice::from_ref(&planned), &previous, third)
+        .await
+        .unwrap();
+    assert_eq!(
+        rerun.written,
+        vec![again.action_id.clone()],
+        "[{}]",
+        h.name()
+    );
+    // Moved by delivery: one more line, the move's.
+    let mut sending = planned.clone();
+    sending.status = ActionStatus::Sending;
+    assert!(
+        h.ledger()
+            .move_action(&sending, &[ActionStatus::Planned], third)
+            .await
+            .unwrap(),
+        "[{}]",
+        h.name()
+    );
+    let trail = h
+        .ledger()
+        .trail(&planned)
+        .await
+        .unwrap_or_else(|e| panic!("[{}] {e}", h.name()));
+    let lines: Vec<(NaiveDate, &str, Option<f64>)> = trail
+        .iter()
+        .map(|e| (e.day, e.status.as_str(), e.risk))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            (day(DAY), "deferred", offer.risk),
+            (next, "deferred", again.risk),
+            (third, "planned", Some(0.75)),
+            (third, "sending", Some(0.75)),
+        ],
+        "[{}] {trail:?}",
+        h.name()
+    );
+    assert_eq!(trail[0].note, offer.note, "[{}]", h.name());
+    assert_eq!(trail[1].note, again.note, "[{}]", h.name());
+    assert_eq!(trail[2].note, None, "[{}]", h.name());
+    let seqs: Vec<i64> = trail.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4], "[{}]", h.name());
+}
+
+/// Every scenario above, in one call, each on a fresh harness from `make`.
+pub async fn run_all<H: Harness, F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = H>,
+{
+    rerun_of_a_completed_day_changes_nothing(&make().await).await;
+    a_rerun_keeps_the_caps(&make().await).await;
+    a_retry_adds_to_the_trail(&make().await).await;
+    for point in CrashPoint::ALL {
+        for nth in 0..2 {
+            for next_day in [false, true] {
+                crash_then_rerun(&make().await, point, nth, next_day).await;
+            }
+        }
+    }
+    for change in [Change::DoNotContact, Change::Paid, Change::Disputed] {
+        leftovers_are_checked_again(&make().await, change).await;
+    }
+    leftover_offer_keeps_its_plan(&make().await).await;
+    one_writer_at_a_time(&make().await).await;
+    refused_for_now_then_sent(&make().await).await;
+    held_then_released_goes_out(&make().await).await;
+    in_doubt_waits_for_the_grace_period(&make().await).await;
+}

@@ -1,0 +1,36 @@
+//! The shared test kit: book builders, a recording mail service, and the
+//! conformance suite every [`Ledger`] adapter must pass (in-memory and
+//! SQLite in `cargo test` of this crate, DynamoDB on the local AWS endpoint
+//! in `collect-e2e`). Not used by production code, except the generator,
+//! which also draws the book of `collect demo` and panics on nothing; a
+//! broken fixture elsewhere stops the test with a panic, as in any test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use collect_delivery::ledger::{Ledger, StoredMessage};
+use collect_engine::domain::{ActionRecord, Customer, Event, Invoice, Payment};
+
+pub mod book;
+pub mod conformance;
+pub mod mailer;
+
+/// A ledger under test, with the writes the ERP (ingest, events) makes.
+#[allow(async_fn_in_trait)]
+pub trait Harness {
+    type L: Ledger;
+    /// A name for failure messages (`memory`, `sqlite`, `dynamodb`).
+    fn name(&self) -> &str;
+    fn ledger(&self) -> &Self::L;
+    async fn put_customer(&self, c: &Customer);
+    async fn put_invoice(&self, i: &Invoice);
+    async fn put_payment(&self, p: &Payment);
+    async fn put_event(&self, e: &Event);
+    /// Every action recorded, in any order.
+    async fn actions(&self) -> Vec<ActionRecord>;
+    /// Every message recorded, in any order.
+    async fn messages(&self) -> Vec<StoredMessage>;
+}

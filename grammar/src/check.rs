@@ -4,6 +4,7 @@
 use crate::ast::*;
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 use crate::facts::{self, FACTS, Type};
+pub use crate::labels::{action_label, offset_text};
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
 
@@ -499,7 +500,7 @@ impl<'a> Checker<'a> {
             total = total.saturating_add(arm.weight.node);
             let label = arm.action.as_ref().map_or_else(
                 || "no action".to_string(),
-                |a| crate::format::action(&a.node),
+                |a| crate::labels::action_source(&a.node),
             );
             if let Some(prev) = arms.get(&label) {
                 self.report(
@@ -1012,26 +1013,5 @@ fn join_spans(a: Span, b: Span) -> Span {
         end: a.end.max(b.end),
         line: a.line,
         col: a.col,
-    }
-}
-
-/// `due`, `due - 3d`, `due + 7d`.
-pub fn offset_text(days: i64) -> String {
-    match days {
-        0 => "due".to_string(),
-        d if d < 0 => format!("due - {}d", -d),
-        d => format!("due + {d}d"),
-    }
-}
-
-/// A short name for what an action does: `email friendly-reminder`,
-/// `call collections`, `letter legal-notice`, `offer plan`.
-pub fn action_label(action: &Action) -> String {
-    match action {
-        Action::Email { template } => format!("email {}", template.node),
-        Action::Call { queue } => format!("call {}", queue.node),
-        Action::Letter { template } => format!("letter {}", template.node),
-        Action::OfferPlan(_) => "offer plan".to_string(),
-        Action::Experiment(e) => format!("experiment {}", e.name.node),
     }
 }

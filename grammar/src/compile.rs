@@ -6,8 +6,8 @@
 use crate::ast::{
     self, Action, BinOp, Channel, ClockTime, DownPayment, Expr, Item, Limit, Literal, Span,
 };
-use crate::check::{action_label, offset_text};
 use crate::facts::{self, FactId};
+use crate::labels::{action_label, offset_text};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;

@@ -6,8 +6,8 @@
 //! refuses to return it unless the tree and the comments are unchanged.
 
 use crate::ast::*;
-use crate::check::offset_text;
 use crate::diagnostic::Diagnostic;
+use crate::labels::{action_source, offset_text};
 use crate::syntax::{LineIndex, comment_start, parse, quote};
 
 #[derive(Debug)]
@@ -378,7 +378,7 @@ fn ladder(p: &mut Printer<'_>, l: &Ladder) {
                     let what = arm
                         .action
                         .as_ref()
-                        .map_or_else(|| "no action".to_string(), |a| action(&a.node));
+                        .map_or_else(|| "no action".to_string(), |a| action_source(&a.node));
                     let comma = if i + 1 < n { "," } else { "" };
                     p.push(
                         arm.span.line,
@@ -398,34 +398,9 @@ fn ladder(p: &mut Printer<'_>, l: &Ladder) {
                 s.offset.span.line,
                 s.span,
                 2,
-                format!("{off:<pad$}{}{tail}", action(a)),
+                format!("{off:<pad$}{}{tail}", action_source(a)),
             ),
         }
-    }
-}
-
-pub(crate) fn action(a: &Action) -> String {
-    match a {
-        Action::Email { template } => format!("email {}", quote(&template.node)),
-        Action::Call { queue } => format!("call {}", quote(&queue.node)),
-        Action::Letter { template } => format!("letter {}", quote(&template.node)),
-        Action::OfferPlan(plan) => {
-            let n = plan.installments.node;
-            let mut s = format!(
-                "offer plan {n} installment{} every {}d",
-                if n == 1 { "" } else { "s" },
-                plan.every_days.node
-            );
-            match plan.down.as_ref().map(|d| &d.node) {
-                Some(DownPayment::Percent(pct)) => s.push_str(&format!(" down {pct}%")),
-                Some(DownPayment::Money { amount, currency }) => {
-                    s.push_str(&format!(" down {amount} {currency}"))
-                }
-                None => {}
-            }
-            s
-        }
-        Action::Experiment(e) => format!("experiment {} {{ … }}", quote(&e.name.node)),
     }
 }
 

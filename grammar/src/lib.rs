@@ -17,6 +17,7 @@ pub mod explain;
 pub mod facts;
 pub mod fast;
 pub mod format;
+pub mod labels;
 pub mod syntax;
 
 pub use check::{PLAN_OFFER_TEMPLATE, TemplateCatalog};

@@ -2,146 +2,20 @@
 //! tables of the book). Each write is its own transaction, so a process
 //! killed at any point leaves every write before it in place and none after.
 
-use crate::rows::{self, RowCodec};
-use crate::store::{SqliteStore, StoreError, decode, encode, sort_key};
+use crate::codec::{decode, encode, sort_key};
+use crate::error::StoreError;
+use crate::rows;
+pub use crate::schema::SCHEMA_VERSION;
+use crate::store::SqliteStore;
 use chrono::{DateTime, NaiveDate, Utc};
 use collect_delivery::ledger::{
     LIVE, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Move, Recorded,
     Scope, StoredMessage, lease_decision, take_over_decision,
 };
 use collect_engine::book::{ActionsByInvoice, Book, Interner, Step, StepsByInvoice, is_live};
-use collect_engine::domain::{ActionId, ActionRecord, ActionStatus, InvoiceId};
+use collect_engine::domain::{ActionId, ActionRecord, ActionStatus};
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::{BTreeMap, HashMap, HashSet};
-
-/// The schema version this build writes. 1: the first release (no message
-/// or lease tables); 2: messages recorded with their content, leases;
-/// 3: actions as rows with shared contexts, no JSON (see [`crate::rows`]).
-pub const SCHEMA_VERSION: u32 = 3;
-
-/// Brings a database written by an earlier release up to
-/// [`SCHEMA_VERSION`]. The tables are created by the schema script; this
-/// moves the data: a version-1 home may hold messages left over by a crash
-/// only as actions (`planned`/`sending` with a message id), so they are
-/// recorded as messages, rebuilt from their actions (a plan offer's
-/// schedule was never recorded then: the checks before sending cancel it
-/// and the next sweep offers it again).
-pub(crate) fn migrate(conn: &Connection, codec: &RowCodec) -> Result<(), StoreError> {
-    conn.execute_batch(rows::ACTIONS_TABLE)?;
-    add_log_risk(conn)?;
-    let version: Option<String> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let version: u32 = version.and_then(|v| v.parse().ok()).unwrap_or(1);
-    if version >= SCHEMA_VERSION {
-        return Ok(());
-    }
-    let old_actions: bool = conn
-        .prepare("SELECT 1 FROM pragma_table_info('actions') WHERE name = 'body'")?
-        .exists([])?;
-    if version < 2 && old_actions {
-        messages_from_actions(conn)?;
-    }
-    rows::upgrade(conn, codec)?;
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
-         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        [SCHEMA_VERSION.to_string()],
-    )?;
-    Ok(())
-}
-
-/// Schema 2: the messages a crash left in a schema-1 home, recorded as
-/// messages from their actions.
-fn messages_from_actions(conn: &Connection) -> Result<(), StoreError> {
-    let tx = conn.unchecked_transaction()?;
-    {
-        let mut stmt = tx.prepare(
-            "SELECT action_id, body FROM actions WHERE status IN ('planned', 'sending')",
-        )?;
-        let mut rows = stmt.query([])?;
-        let mut groups: BTreeMap<String, Vec<ActionRecord>> = BTreeMap::new();
-        while let Some(row) = rows.next()? {
-            let id: String = row.get(0)?;
-            let body: String = row.get(1)?;
-            let a: ActionRecord = decode("actions", &id, &body)?;
-            if let Some(mid) = a.message_id.clone() {
-                groups.entry(mid.into()).or_default().push(a);
-            }
-        }
-        let mut put = tx.prepare(
-            "INSERT OR IGNORE INTO messages (message_id, customer_id, status, planned_on, body)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        for (mid, actions) in groups {
-            let Some(m) = rebuilt_message(&mid, &actions) else {
-                continue;
-            };
-            put.execute(params![
-                m.message_id.as_str(),
-                m.customer_id.as_str(),
-                m.status.as_str(),
-                m.planned_on.to_string(),
-                encode(&m)?
-            ])?;
-        }
-    }
-    tx.commit()?;
-    Ok(())
-}
-
-/// The audit trail of earlier releases has no `risk` column: added (empty
-/// for the lines written before, whose risk was not kept).
-fn add_log_risk(conn: &Connection) -> Result<(), StoreError> {
-    let has: bool = conn
-        .prepare("SELECT 1 FROM pragma_table_info('action_log') WHERE name = 'risk'")?
-        .exists([])?;
-    if !has {
-        conn.execute_batch("ALTER TABLE action_log ADD COLUMN risk REAL")?;
-    }
-    Ok(())
-}
-
-/// A message of an earlier release, from the actions that name it.
-fn rebuilt_message(message_id: &str, actions: &[ActionRecord]) -> Option<StoredMessage> {
-    let lead = actions
-        .iter()
-        .max_by_key(|a| (a.step_offset, a.invoice_id.as_str()))?;
-    let mut invoice_ids: Vec<InvoiceId> = Vec::new();
-    for a in actions {
-        if !invoice_ids.contains(&a.invoice_id) {
-            invoice_ids.push(a.invoice_id.clone());
-        }
-    }
-    let sending = actions.iter().any(|a| a.status == ActionStatus::Sending);
-    Some(StoredMessage {
-        message_id: message_id.into(),
-        customer_id: lead.customer_id.clone(),
-        channel: lead.channel,
-        template: lead.target.clone(),
-        action_ids: actions.iter().map(|a| a.action_id.clone()).collect(),
-        invoice_ids,
-        plan: None,
-        tags: vec![
-            ("channel".to_string(), lead.channel.to_string()),
-            ("template".to_string(), lead.target.clone()),
-        ],
-        planned_on: actions.iter().map(|a| a.decided_on).min()?,
-        status: if sending {
-            MessageStatus::Sending
-        } else {
-            MessageStatus::Planned
-        },
-        sending_since: None,
-        sent_on: None,
-        provider_message_id: None,
-        note: Some("recorded from its actions by the schema upgrade".to_string()),
-    })
-}
+use std::collections::{HashMap, HashSet};
 
 /// The status column of an action row.
 fn row_status(row: &rusqlite::Row<'_>) -> Result<ActionStatus, StoreError> {

@@ -5,7 +5,8 @@
 //! 200 bytes for each instead of 800, and a book is read without parsing
 //! JSON.
 
-use crate::store::{StoreError, encode};
+use crate::codec::encode;
+use crate::error::StoreError;
 use chrono::NaiveDate;
 use collect_engine::domain::{ActionRecord, ActionStatus, Channel};
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
@@ -181,7 +182,7 @@ impl RowCodec {
         let Some(body) = body else {
             return Err(bad(&id.to_string(), "context_id", "a context not recorded"));
         };
-        let context: Arc<Context> = Arc::new(crate::store::decode(
+        let context: Arc<Context> = Arc::new(crate::codec::decode(
             "action_contexts",
             &id.to_string(),
             &body,
@@ -325,7 +326,7 @@ pub(crate) fn upgrade(conn: &Connection, codec: &RowCodec) -> Result<(), StoreEr
         while let Some(row) = rows.next()? {
             let id: String = row.get(0)?;
             let body: String = row.get(1)?;
-            let r: ActionRecord = crate::store::decode("actions", &id, &body)?;
+            let r: ActionRecord = crate::codec::decode("actions", &id, &body)?;
             let context = codec.context_id(&tx, &r)?;
             write(&mut insert, &r, context, &[])?;
         }

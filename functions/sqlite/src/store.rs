@@ -13,67 +13,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::Path;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("the local database {path}: {source}")]
-    Open {
-        path: String,
-        source: rusqlite::Error,
-    },
-    #[error("the local database: {0}")]
-    Sql(#[from] rusqlite::Error),
-    #[error("a stored record could not be read ({table} `{key}`): {source}")]
-    Corrupt {
-        table: &'static str,
-        key: String,
-        source: serde_json::Error,
-    },
-    #[error("a stored record could not be read ({table} `{key}`): its {column} is `{value}`")]
-    BadValue {
-        table: &'static str,
-        key: String,
-        column: &'static str,
-        value: String,
-    },
-    #[error("a record could not be written: {0}")]
-    Encode(serde_json::Error),
-    #[error("action `{0}` does not exist")]
-    NoSuchAction(String),
-    #[error("action `{id}` is {actual}, not {expected}")]
-    WrongStatus {
-        id: String,
-        actual: String,
-        expected: String,
-    },
-}
+use crate::codec::{decode, encode};
 
+pub use crate::error::StoreError;
 pub use collect_delivery::ledger::LogEntry;
-
-impl StoreError {
-    /// Whether trying again later may succeed: the database was busy or
-    /// locked by another process.
-    pub fn retryable(&self) -> bool {
-        let busy = |e: &rusqlite::Error| {
-            matches!(
-                e.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-            )
-        };
-        match self {
-            StoreError::Open { source, .. } | StoreError::Sql(source) => busy(source),
-            _ => false,
-        }
-    }
-}
-
-/// The ledger port names no adapter's types: a SQLite error reaches it as a
-/// storage failure (its message unchanged).
-impl From<StoreError> for collect_delivery::ledger::LedgerError {
-    fn from(e: StoreError) -> Self {
-        let retryable = e.retryable();
-        collect_delivery::ledger::StorageFailure::new("sqlite", retryable, e).into()
-    }
-}
 
 /// Counts of what an ingest changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -119,61 +62,11 @@ pub struct SqliteStore {
     pub(crate) rows: crate::rows::RowCodec,
 }
 
-const SCHEMA: &str = "
-PRAGMA journal_mode = WAL;
-PRAGMA synchronous = NORMAL;
-CREATE TABLE IF NOT EXISTS customers (customer_id TEXT PRIMARY KEY, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS invoices (
-    invoice_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, due_date TEXT NOT NULL, body TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS invoices_by_customer ON invoices (customer_id);
-CREATE TABLE IF NOT EXISTS payments (payment_id TEXT PRIMARY KEY, invoice_id TEXT NOT NULL, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS events (
-    event_id TEXT PRIMARY KEY, date TEXT NOT NULL, type TEXT NOT NULL,
-    invoice_id TEXT, action_id TEXT, message_id TEXT, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS action_log (
-    action_id TEXT NOT NULL, seq INTEGER NOT NULL, day TEXT NOT NULL, status TEXT NOT NULL,
-    note TEXT, by TEXT, risk REAL, PRIMARY KEY (action_id, seq)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS payments_by_invoice ON payments (invoice_id);
-CREATE INDEX IF NOT EXISTS events_by_invoice ON events (invoice_id);
-CREATE TABLE IF NOT EXISTS messages (
-    message_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, status TEXT NOT NULL,
-    planned_on TEXT NOT NULL, body TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS messages_by_status ON messages (status);
-CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, body TEXT NOT NULL);
-";
-
 /// Wait this long for another process's write to finish (two runs on one
 /// home: the second one then finds the lease taken and says so).
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 const CACHE: &str = "PRAGMA cache_size = -131072;";
-
-/// Bytes 4 to 12 of an id, big-endian: ordering by it orders the ids by
-/// those bytes (the id index is in byte order).
-pub(crate) fn sort_key(id: &str) -> u64 {
-    let mut key = [0u8; 8];
-    for (k, b) in key.iter_mut().zip(id.bytes().skip(4)) {
-        *k = b;
-    }
-    u64::from_be_bytes(key)
-}
-
-pub(crate) fn encode<T: Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(StoreError::Encode)
-}
-
-pub(crate) fn decode<T: DeserializeOwned>(
-    table: &'static str,
-    key: &str,
-    body: &str,
-) -> Result<T, StoreError> {
-    serde_json::from_str(body).map_err(|source| StoreError::Corrupt {
-        table,
-        key: key.to_string(),
-        source,
-    })
-}
 
 impl SqliteStore {
     /// Opens (creating when needed) the database file.
@@ -183,9 +76,9 @@ impl SqliteStore {
             source,
         })?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(crate::schema::SCHEMA)?;
         let rows = crate::rows::RowCodec::default();
-        crate::ledger::migrate(&conn, &rows)?;
+        crate::schema::migrate(&conn, &rows)?;
         // 128 MiB of page cache instead of SQLite's 2 MiB: a sweep that
         // records many actions inserts them at random places of the id
         // indexes (about 90 MB for 2.2 million actions), and a smaller cache
@@ -198,9 +91,9 @@ impl SqliteStore {
     /// A private in-memory database, for tests and simulations.
     pub fn in_memory() -> Result<SqliteStore, StoreError> {
         let conn = Connection::open_in_memory()?;
-        conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(crate::schema::SCHEMA)?;
         let rows = crate::rows::RowCodec::default();
-        crate::ledger::migrate(&conn, &rows)?;
+        crate::schema::migrate(&conn, &rows)?;
         Ok(SqliteStore { conn, rows })
     }
 

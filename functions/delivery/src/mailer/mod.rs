@@ -6,46 +6,13 @@
 //! ([`NullMailer`]). [`LocalMailer`] is the choice `collect` makes between
 //! the local two.
 
-use std::path::PathBuf;
-
-use chrono::NaiveDate;
-
+pub use crate::message::MailError;
 use crate::message::OutgoingMessage;
 use crate::message::eml::to_rfc5322;
 
 mod outbox;
 
 pub use outbox::Outbox;
-
-/// Building or sending a message failed.
-#[derive(Debug, thiserror::Error)]
-pub enum MailError {
-    #[error("invalid email address `{address}`: {reason}")]
-    InvalidAddress { address: String, reason: String },
-    #[error(
-        "invalid message id `{message_id}`: only letters, digits, `.`, `_`, `-`, `+` and `=` are allowed"
-    )]
-    InvalidMessageId { message_id: String },
-    #[error("message {message_id}: date {date} cannot be represented")]
-    InvalidDate { message_id: String, date: NaiveDate },
-    #[error("message {message_id}: {reason}")]
-    Build { message_id: String, reason: String },
-    #[error("message {message_id}: cannot write {}: {source}", path.display())]
-    Io {
-        message_id: String,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// For mail service adapters: the service refused or failed.
-    #[error("message {message_id}: the mail service failed: {reason}")]
-    Provider {
-        message_id: String,
-        reason: String,
-        /// Whether sending again later may succeed.
-        retryable: bool,
-    },
-}
 
 /// What the mail service answers when it accepts a message.
 #[derive(Debug, Clone, PartialEq, Eq)]

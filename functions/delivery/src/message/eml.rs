@@ -24,7 +24,7 @@ use lettre::message::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::mailer::MailError;
+use super::MailError;
 /// Header listing the actions a message carries, comma-separated.
 pub const ACTION_IDS_HEADER: &str = "X-Collect-Action-Ids";
 /// Header with the message's tags, `k=v;k=v`.

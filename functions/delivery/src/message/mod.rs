@@ -88,6 +88,36 @@ pub enum PayLinkError {
     },
 }
 
+/// Building or sending a message failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("invalid email address `{address}`: {reason}")]
+    InvalidAddress { address: String, reason: String },
+    #[error(
+        "invalid message id `{message_id}`: only letters, digits, `.`, `_`, `-`, `+` and `=` are allowed"
+    )]
+    InvalidMessageId { message_id: String },
+    #[error("message {message_id}: date {date} cannot be represented")]
+    InvalidDate { message_id: String, date: NaiveDate },
+    #[error("message {message_id}: {reason}")]
+    Build { message_id: String, reason: String },
+    #[error("message {message_id}: cannot write {}: {source}", path.display())]
+    Io {
+        message_id: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// For mail service adapters: the service refused or failed.
+    #[error("message {message_id}: the mail service failed: {reason}")]
+    Provider {
+        message_id: String,
+        reason: String,
+        /// Whether sending again later may succeed.
+        retryable: bool,
+    },
+}
+
 impl fmt::Display for TemplateProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", at(&self.file, &self.line), self.message)

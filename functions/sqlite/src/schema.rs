@@ -1,0 +1,166 @@
+//! The schema of a home's `collect.db`, and the upgrade of a home written
+//! by an earlier release (run when the file is opened).
+
+use collect_delivery::ledger::{MessageStatus, StoredMessage};
+use collect_engine::domain::{ActionRecord, ActionStatus, InvoiceId};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::BTreeMap;
+
+use crate::codec::{decode, encode};
+use crate::error::StoreError;
+use crate::rows::{self, RowCodec};
+
+/// The tables of the book, the trail, messages and leases (the actions
+/// table is [`rows::ACTIONS_TABLE`]).
+pub(crate) const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS customers (customer_id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS invoices (
+    invoice_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, due_date TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS invoices_by_customer ON invoices (customer_id);
+CREATE TABLE IF NOT EXISTS payments (payment_id TEXT PRIMARY KEY, invoice_id TEXT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT PRIMARY KEY, date TEXT NOT NULL, type TEXT NOT NULL,
+    invoice_id TEXT, action_id TEXT, message_id TEXT, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS action_log (
+    action_id TEXT NOT NULL, seq INTEGER NOT NULL, day TEXT NOT NULL, status TEXT NOT NULL,
+    note TEXT, by TEXT, risk REAL, PRIMARY KEY (action_id, seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS payments_by_invoice ON payments (invoice_id);
+CREATE INDEX IF NOT EXISTS events_by_invoice ON events (invoice_id);
+CREATE TABLE IF NOT EXISTS messages (
+    message_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, status TEXT NOT NULL,
+    planned_on TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS messages_by_status ON messages (status);
+CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, body TEXT NOT NULL);
+";
+
+/// The schema version this build writes. 1: the first release (no message
+/// or lease tables); 2: messages recorded with their content, leases;
+/// 3: actions as rows with shared contexts, no JSON (see [`crate::rows`]).
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// Brings a database written by an earlier release up to
+/// [`SCHEMA_VERSION`]. The tables are created by the schema script; this
+/// moves the data: a version-1 home may hold messages left over by a crash
+/// only as actions (`planned`/`sending` with a message id), so they are
+/// recorded as messages, rebuilt from their actions (a plan offer's
+/// schedule was never recorded then: the checks before sending cancel it
+/// and the next sweep offers it again).
+pub(crate) fn migrate(conn: &Connection, codec: &RowCodec) -> Result<(), StoreError> {
+    conn.execute_batch(rows::ACTIONS_TABLE)?;
+    add_log_risk(conn)?;
+    let version: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let version: u32 = version.and_then(|v| v.parse().ok()).unwrap_or(1);
+    if version >= SCHEMA_VERSION {
+        return Ok(());
+    }
+    let old_actions: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('actions') WHERE name = 'body'")?
+        .exists([])?;
+    if version < 2 && old_actions {
+        messages_from_actions(conn)?;
+    }
+    rows::upgrade(conn, codec)?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [SCHEMA_VERSION.to_string()],
+    )?;
+    Ok(())
+}
+
+/// Schema 2: the messages a crash left in a schema-1 home, recorded as
+/// messages from their actions.
+fn messages_from_actions(conn: &Connection) -> Result<(), StoreError> {
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut stmt = tx.prepare(
+            "SELECT action_id, body FROM actions WHERE status IN ('planned', 'sending')",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut groups: BTreeMap<String, Vec<ActionRecord>> = BTreeMap::new();
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            let body: String = row.get(1)?;
+            let a: ActionRecord = decode("actions", &id, &body)?;
+            if let Some(mid) = a.message_id.clone() {
+                groups.entry(mid.into()).or_default().push(a);
+            }
+        }
+        let mut put = tx.prepare(
+            "INSERT OR IGNORE INTO messages (message_id, customer_id, status, planned_on, body)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for (mid, actions) in groups {
+            let Some(m) = rebuilt_message(&mid, &actions) else {
+                continue;
+            };
+            put.execute(params![
+                m.message_id.as_str(),
+                m.customer_id.as_str(),
+                m.status.as_str(),
+                m.planned_on.to_string(),
+                encode(&m)?
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The audit trail of earlier releases has no `risk` column: added (empty
+/// for the lines written before, whose risk was not kept).
+fn add_log_risk(conn: &Connection) -> Result<(), StoreError> {
+    let has: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('action_log') WHERE name = 'risk'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch("ALTER TABLE action_log ADD COLUMN risk REAL")?;
+    }
+    Ok(())
+}
+
+/// A message of an earlier release, from the actions that name it.
+fn rebuilt_message(message_id: &str, actions: &[ActionRecord]) -> Option<StoredMessage> {
+    let lead = actions
+        .iter()
+        .max_by_key(|a| (a.step_offset, a.invoice_id.as_str()))?;
+    let mut invoice_ids: Vec<InvoiceId> = Vec::new();
+    for a in actions {
+        if !invoice_ids.contains(&a.invoice_id) {
+            invoice_ids.push(a.invoice_id.clone());
+        }
+    }
+    let sending = actions.iter().any(|a| a.status == ActionStatus::Sending);
+    Some(StoredMessage {
+        message_id: message_id.into(),
+        customer_id: lead.customer_id.clone(),
+        channel: lead.channel,
+        template: lead.target.clone(),
+        action_ids: actions.iter().map(|a| a.action_id.clone()).collect(),
+        invoice_ids,
+        plan: None,
+        tags: vec![
+            ("channel".to_string(), lead.channel.to_string()),
+            ("template".to_string(), lead.target.clone()),
+        ],
+        planned_on: actions.iter().map(|a| a.decided_on).min()?,
+        status: if sending {
+            MessageStatus::Sending
+        } else {
+            MessageStatus::Planned
+        },
+        sending_since: None,
+        sent_on: None,
+        provider_message_id: None,
+        note: Some("recorded from its actions by the schema upgrade".to_string()),
+    })
+}

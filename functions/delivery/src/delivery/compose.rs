@@ -1,0 +1,218 @@
+//! Composing a message: its context, the rendered template, the printable
+//! letter of a legal notice.
+
+use crate::message::pdf::{Letter, letter_pdf};
+use crate::message::{
+    Attachment, CompanyCtx, CustomerCtx, Formats, InstallmentCtx, InvoiceCtx, Mailbox,
+    MessageContext, OutgoingMessage, PlanCtx,
+};
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use collect_engine::book::Book;
+use collect_engine::domain::{Channel as AuditChannel, Customer, Invoice};
+use collect_engine::sweep::PlannedMessage;
+use rust_decimal::Decimal;
+
+use super::Sweeper;
+
+impl Sweeper<'_> {
+    /// [`Sweeper::compose_at`] for a preview (`collect tasks show`): the
+    /// message as it would go out on `day`, dated 00:00 UTC that day (a
+    /// preview is not sent; the delivery run dates messages with its clock).
+    pub fn compose(
+        &self,
+        book: &Book,
+        customer: &Customer,
+        planned: &PlannedMessage,
+        day: NaiveDate,
+    ) -> Result<OutgoingMessage, String> {
+        let midnight = day.and_time(chrono::NaiveTime::MIN).and_utc();
+        self.compose_at(book, customer, planned, day, midnight)
+    }
+
+    /// Renders a planned message for its customer, in their language and
+    /// formats, sent at `sent_at` (the `Date:`). A letter also goes as a
+    /// printable PDF, attached.
+    pub fn compose_at(
+        &self,
+        book: &Book,
+        customer: &Customer,
+        planned: &PlannedMessage,
+        day: NaiveDate,
+        sent_at: DateTime<Utc>,
+    ) -> Result<OutgoingMessage, String> {
+        // Formats in the language of the version sent: a customer whose
+        // language has no version gets the `en` one in English formats.
+        let primary = |l: &str| {
+            l.trim()
+                .split(['-', '_'])
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase()
+        };
+        let language = match self
+            .templates
+            .language_for(&planned.template, &customer.language)
+        {
+            Some(version) if primary(&version) != primary(&customer.language) => version,
+            _ => customer.language.clone(),
+        };
+        let formats = Formats::for_customer(&language, customer.country.as_deref());
+        let ctx = self.context(book, customer, planned, day, &formats);
+        let rendered = self
+            .templates
+            .render(&planned.template, &customer.language, &ctx)
+            .map_err(|e| e.to_string())?;
+        let mut attachments = Vec::new();
+        if planned.channel == AuditChannel::Letter {
+            let pdf = letter_pdf(&Letter {
+                company: &self.sender.company,
+                address: &self.sender.address,
+                contact: &ctx.company.reply_to,
+                title: &rendered.subject,
+                body: &rendered.text,
+                language: &formats.locale(),
+            });
+            attachments.push(Attachment {
+                filename: letter_file_name(&planned.template, &ctx.invoices),
+                content_type: "application/pdf".to_string(),
+                content: pdf,
+            });
+        }
+        Ok(OutgoingMessage {
+            message_id: planned.message_id.to_string(),
+            date: day,
+            sent_at,
+            from: Mailbox {
+                name: self.sender.company.clone(),
+                email: self.sender.email.clone(),
+            },
+            to: Mailbox {
+                name: customer.name.clone(),
+                email: customer.email.clone(),
+            },
+            reply_to: self.sender.reply_to.as_ref().map(|r| Mailbox {
+                name: self.sender.company.clone(),
+                email: r.clone(),
+            }),
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            action_ids: planned.action_ids.iter().map(ToString::to_string).collect(),
+            tags: planned.tags.clone(),
+            attachments,
+        })
+    }
+
+    /// What the templates see for a planned message, formatted for the
+    /// customer.
+    fn context(
+        &self,
+        book: &Book,
+        customer: &Customer,
+        planned: &PlannedMessage,
+        day: NaiveDate,
+        formats: &Formats,
+    ) -> MessageContext {
+        let expires = day
+            .checked_add_days(Days::new(self.pay_link_days))
+            .unwrap_or(day);
+        let invoices: Vec<&Invoice> = planned
+            .invoice_ids
+            .iter()
+            .filter_map(|id| book.invoice(id))
+            .collect();
+        let currency = invoices
+            .first()
+            .map_or("", |i| i.currency.as_str())
+            .to_string();
+        let total: Decimal = invoices
+            .iter()
+            .map(|i| book.balance(i, day))
+            .fold(Decimal::ZERO, Decimal::saturating_add);
+        MessageContext {
+            customer: CustomerCtx {
+                id: customer.customer_id.clone(),
+                name: customer.name.clone(),
+            },
+            company: CompanyCtx {
+                name: self.sender.company.clone(),
+                reply_to: self
+                    .sender
+                    .reply_to
+                    .clone()
+                    .unwrap_or_else(|| self.sender.email.clone()),
+                address: self.sender.address.clone(),
+            },
+            today: formats.date(day),
+            invoices: invoices
+                .iter()
+                .map(|i| InvoiceCtx {
+                    id: i.invoice_id.clone(),
+                    number: i.number.clone(),
+                    amount: formats.money(i.amount, &i.currency),
+                    balance: formats.money(book.balance(i, day), &i.currency),
+                    due_date: formats.date(i.due_date),
+                    due_date_short: formats.date_short(i.due_date),
+                    days_to_due: (i.due_date - day).num_days(),
+                    days_past_due: (day - i.due_date).num_days().max(0),
+                    pay_link: self.pay_links.link(&i.invoice_id, expires),
+                })
+                .collect(),
+            total_balance: formats.money(total, &currency),
+            plan: planned.plan.as_ref().map(|items| {
+                let down = if items.len() > 1 && items.first().is_some_and(|(d, _)| *d == day) {
+                    items.first().map_or(Decimal::ZERO, |(_, a)| *a)
+                } else {
+                    Decimal::ZERO
+                };
+                let installments: Vec<InstallmentCtx> = items
+                    .iter()
+                    .filter(|(d, _)| *d != day || down.is_zero())
+                    .enumerate()
+                    .map(|(k, (d, a))| InstallmentCtx {
+                        number: k as u32 + 1,
+                        due_date: formats.date(*d),
+                        amount: formats.money(*a, &currency),
+                    })
+                    .collect();
+                let every = match items.as_slice() {
+                    [.., (a, _), (b, _)] => (*b - *a).num_days(),
+                    _ => 0,
+                };
+                PlanCtx {
+                    down_payment: formats.money(down, &currency),
+                    installments,
+                    every_days: every,
+                    total: formats.money(
+                        items
+                            .iter()
+                            .map(|(_, a)| *a)
+                            .fold(Decimal::ZERO, Decimal::saturating_add),
+                        &currency,
+                    ),
+                }
+            }),
+        }
+    }
+}
+
+/// The PDF's file name as the customer sees it: the template and the first
+/// invoice's number (`legal-notice-2027-00880.pdf`), letters, digits, `.`,
+/// `_` and `-` only.
+fn letter_file_name(template: &str, invoices: &[InvoiceCtx]) -> String {
+    let stem = match invoices.first() {
+        Some(i) => format!("{template}-{}", i.number),
+        None => template.to_string(),
+    };
+    let safe: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}.pdf")
+}

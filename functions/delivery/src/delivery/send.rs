@@ -1,0 +1,359 @@
+//! Delivering a batch: the checks and the move to `sending` as one ledger
+//! step, the mail service message by message, then the `sent` marks.
+
+use crate::ledger::{Ledger, MessageStatus, Move, StoredMessage};
+use crate::mailer::{Acceptance, MailError, Mailer};
+use collect_engine::book::Book;
+use collect_engine::domain::{ActionRecord, ActionStatus, CustomerId};
+use policy_lang::eval::Contact;
+use std::collections::{HashMap, HashSet};
+
+use super::{
+    CrashPoint, Dropped, Kind, RunError, RunReport, RunRequest, SentMessage, Sweeper, note_dropped,
+    sent_versions, with_status,
+};
+
+impl Sweeper<'_> {
+    /// Delivers a batch of messages: the checks and the move to `sending`
+    /// of the whole batch as one ledger step, then the mail service message
+    /// by message, then the `sent` marks as one step. A crash leaves at most
+    /// one batch `sending`, which the next run reconciles.
+    pub(super) async fn deliver_batch<L: Ledger, M: Mailer>(
+        &self,
+        ledger: &L,
+        mailer: &M,
+        batch: Vec<StoredMessage>,
+        req: &RunRequest<'_>,
+        report: &mut RunReport,
+        crash: &impl Fn(CrashPoint, Option<&str>) -> Result<(), RunError>,
+    ) -> Result<(), RunError> {
+        let day = req.day;
+        let now = (req.now)();
+        let mut ids: Vec<&str> = batch.iter().map(|m| m.customer_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let carried: Vec<&str> = batch.iter().map(|m| m.message_id.as_str()).collect();
+        let books = ledger.customer_books(&ids, &carried).await?;
+        let empty = Book::default();
+        // Contacts this batch is about to make, per customer: the checks of
+        // a customer's second message count the first.
+        let mut making: HashMap<CustomerId, Vec<Contact>> = HashMap::new();
+        let mut moves: Vec<Move> = Vec::new();
+        // For each move: what it is, to report once the ledger took it.
+        let mut kinds: Vec<Kind> = Vec::new();
+        for mut m in batch {
+            let fresh = books.get(m.customer_id.as_str()).unwrap_or(&empty);
+            // The actions of the message as recorded now, still waiting for it.
+            let mine: Vec<ActionRecord> = m
+                .invoice_ids
+                .iter()
+                .flat_map(|inv| fresh.actions_of(inv))
+                .filter(|a| {
+                    m.action_ids.contains(&a.action_id)
+                        && a.message_id.as_deref() == Some(m.message_id.as_str())
+                        && matches!(
+                            a.status,
+                            ActionStatus::Planned | ActionStatus::Sending | ActionStatus::Sent
+                        )
+                })
+                .cloned()
+                .collect();
+            match m.status {
+                MessageStatus::Sending => {
+                    // Handed over before a crash? Ask before anything else.
+                    let answer = match &m.provider_message_id {
+                        Some(p) => Acceptance::Accepted {
+                            provider_message_id: p.clone(),
+                        },
+                        // Actions are marked sent only once the service accepted it.
+                        None if !mine.is_empty()
+                            && mine.iter().all(|a| a.status == ActionStatus::Sent) =>
+                        {
+                            Acceptance::Accepted {
+                                provider_message_id: "(accepted before a crash; id not recorded)"
+                                    .to_string(),
+                            }
+                        }
+                        None => mailer
+                            .accepted(&m.message_id)
+                            .await
+                            .unwrap_or(Acceptance::Unknown),
+                    };
+                    match answer {
+                        Acceptance::Accepted {
+                            provider_message_id,
+                        } => {
+                            let sent_on = m.sent_on.unwrap_or(day);
+                            let mut next = m.clone();
+                            next.status = MessageStatus::Sent;
+                            next.sent_on = Some(sent_on);
+                            next.provider_message_id = Some(provider_message_id);
+                            next.note =
+                                Some("reconciled: the mail service had accepted it".to_string());
+                            moves.push(Move {
+                                day,
+                                actions: sent_versions(&mine, sent_on),
+                                next,
+                                from: MessageStatus::Sending,
+                            });
+                            kinds.push(Kind::Reconciled);
+                            continue;
+                        }
+                        Acceptance::Unknown
+                            if m.sending_since.is_none_or(|since| {
+                                now.signed_duration_since(since) < self.grace
+                            }) =>
+                        {
+                            report.in_doubt.push(m.message_id);
+                            continue;
+                        }
+                        Acceptance::Unknown | Acceptance::NotAccepted => {}
+                    }
+                }
+                MessageStatus::Planned => {}
+                MessageStatus::Sent | MessageStatus::Cancelled | MessageStatus::Failed => {
+                    continue;
+                }
+            }
+
+            let mine: Vec<ActionRecord> = mine
+                .into_iter()
+                .filter(|a| a.status != ActionStatus::Sent)
+                .collect();
+            let extra = making.get(&m.customer_id).map_or(&[][..], Vec::as_slice);
+            let checked = self.check(fresh, &m, mine, extra, day);
+            let mut actions: Vec<ActionRecord> = checked
+                .drop
+                .iter()
+                .map(|(record, status, reason)| {
+                    let mut next = record.clone();
+                    next.status = *status;
+                    next.note = Some(reason.clone());
+                    next.message_id = None;
+                    next
+                })
+                .collect();
+            let dropped: Vec<Dropped> = checked
+                .drop
+                .iter()
+                .map(|(record, status, reason)| Dropped {
+                    action_id: record.action_id.clone(),
+                    message_id: m.message_id.clone(),
+                    invoice_id: record.invoice_id.clone(),
+                    status: *status,
+                    reason: reason.clone(),
+                })
+                .collect();
+            let from = m.status;
+            if checked.keep.is_empty() {
+                let reason = match checked.drop.first() {
+                    Some((_, _, why)) if checked.drop.len() == 1 => why.clone(),
+                    Some(_) => {
+                        "nothing left to send after the checks (see each action)".to_string()
+                    }
+                    None => {
+                        "its actions were never recorded, or another run moved them".to_string()
+                    }
+                };
+                let mut next = m.clone();
+                next.status = MessageStatus::Cancelled;
+                next.note = Some(reason.clone());
+                moves.push(Move {
+                    day,
+                    next,
+                    from,
+                    actions,
+                });
+                kinds.push(Kind::Cancelled { dropped, reason });
+                continue;
+            }
+            narrow(&mut m, &checked.keep);
+            if let Some(c) = m.channel.contact() {
+                making
+                    .entry(m.customer_id.clone())
+                    .or_default()
+                    .push(Contact {
+                        date: day,
+                        channel: c,
+                    });
+            }
+            // Take it: the conditional move to `sending` makes this run the
+            // sender; what the checks dropped moves in the same step.
+            let mut next = m;
+            next.status = MessageStatus::Sending;
+            next.sending_since = Some(now);
+            actions.extend(checked.keep.iter().map(|r| {
+                let mut next = r.clone();
+                next.status = ActionStatus::Sending;
+                next
+            }));
+            moves.push(Move {
+                day,
+                next,
+                from,
+                actions,
+            });
+            kinds.push(Kind::Take { dropped });
+        }
+
+        // Step 1: reconciliations, cancellations and the move to `sending`.
+        let results = ledger.move_batch(&moves).await?;
+        let mut taken: Vec<(StoredMessage, Vec<ActionRecord>)> = Vec::new();
+        for ((mv, kind), result) in moves.into_iter().zip(kinds).zip(results) {
+            let Some(moved) = result else {
+                report.conflicts.push(mv.next.message_id.into());
+                continue;
+            };
+            match kind {
+                Kind::Reconciled => report.reconciled.push(mv.next.message_id),
+                Kind::Cancelled { dropped, reason } => {
+                    note_dropped(report, dropped, &moved);
+                    report.cancelled.push((mv.next.message_id, reason));
+                }
+                Kind::Take { dropped } => {
+                    let n = dropped.len();
+                    note_dropped(report, dropped, moved.get(..n).unwrap_or_default());
+                    let sending: Vec<ActionRecord> = mv
+                        .actions
+                        .into_iter()
+                        .zip(moved)
+                        .skip(n)
+                        .filter_map(|(a, ok)| ok.then_some(a))
+                        .collect();
+                    taken.push((mv.next, sending));
+                }
+            }
+        }
+        if let Some((first, _)) = taken.first() {
+            crash(CrashPoint::AfterMarkedSending, Some(&first.message_id))?;
+        }
+
+        // Step 2: the mail service, message by message.
+        let mut finishing: Vec<Move> = Vec::new();
+        for (m, sending) in taken {
+            let fresh = books.get(m.customer_id.as_str()).unwrap_or(&empty);
+            let Some(customer) = fresh.customers.get(m.customer_id.as_str()) else {
+                continue;
+            };
+            let planned = m.to_planned();
+            let outcome = match self.compose_at(fresh, customer, &planned, day, (req.now)()) {
+                Ok(msg) => mailer.send(&msg).await.map(|r| (r, msg.subject)),
+                Err(reason) => Err(MailError::Build {
+                    message_id: m.message_id.to_string(),
+                    reason,
+                }),
+            };
+            match outcome {
+                Ok((receipt, subject)) => {
+                    crash(CrashPoint::AfterAccepted, Some(&m.message_id))?;
+                    report.sent.push(SentMessage {
+                        message_id: m.message_id.clone(),
+                        customer_id: m.customer_id.clone(),
+                        to: customer.email.clone(),
+                        channel: m.channel,
+                        template: m.template.clone(),
+                        invoices: m.invoice_ids.clone(),
+                        subject,
+                    });
+                    let mut done = m;
+                    done.status = MessageStatus::Sent;
+                    done.sent_on = Some(day);
+                    done.provider_message_id = Some(receipt.provider_message_id);
+                    done.note = None;
+                    finishing.push(Move {
+                        day,
+                        actions: sent_versions(&sending, day),
+                        next: done,
+                        from: MessageStatus::Sending,
+                    });
+                }
+                Err(MailError::Provider {
+                    reason,
+                    retryable: true,
+                    ..
+                }) => {
+                    // Refused for now (throttled): nothing went out.
+                    report
+                        .retry_later
+                        .push((m.message_id.clone(), reason.clone()));
+                    let mut back = m;
+                    back.status = MessageStatus::Planned;
+                    back.sending_since = None;
+                    back.note = Some(format!("the mail service refused it for now: {reason}"));
+                    finishing.push(Move {
+                        day,
+                        actions: with_status(&sending, ActionStatus::Planned, None),
+                        next: back,
+                        from: MessageStatus::Sending,
+                    });
+                }
+                Err(e @ MailError::Build { .. }) => {
+                    // Our side (a template that does not render): nothing
+                    // went out. The steps wait, and go out once it is fixed.
+                    let reason = format!(
+                        "the message could not be composed: {e}; fix it and the next sweep sends it"
+                    );
+                    report.failed.push((m.message_id.clone(), reason.clone()));
+                    let mut back = m;
+                    back.status = MessageStatus::Cancelled;
+                    back.sending_since = None;
+                    back.note = Some(reason.clone());
+                    finishing.push(Move {
+                        day,
+                        actions: with_status(&sending, ActionStatus::Deferred, Some(&reason)),
+                        next: back,
+                        from: MessageStatus::Sending,
+                    });
+                }
+                Err(e) => {
+                    let reason = format!("the message could not be sent: {e}");
+                    report.failed.push((m.message_id.clone(), reason.clone()));
+                    let mut failed = m;
+                    failed.status = MessageStatus::Failed;
+                    failed.note = Some(reason.clone());
+                    finishing.push(Move {
+                        day,
+                        actions: with_status(&sending, ActionStatus::Failed, Some(&reason)),
+                        next: failed,
+                        from: MessageStatus::Sending,
+                    });
+                }
+            }
+        }
+
+        // Step 3: what the mail service said, as one step.
+        let done = ledger.move_batch(&finishing).await?;
+        if let Some(first) = finishing.first() {
+            crash(CrashPoint::AfterMarkedSent, Some(&first.next.message_id))?;
+        }
+        for (mv, result) in finishing.iter().zip(done) {
+            if result.is_none() {
+                report.conflicts.push(mv.next.message_id.to_string());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The message with only the actions that still go out: their invoices,
+/// and the template of the most advanced step among them.
+fn narrow(m: &mut StoredMessage, keep: &[ActionRecord]) {
+    let ids: HashSet<&str> = keep.iter().map(|a| a.action_id.as_str()).collect();
+    if ids.len() == m.action_ids.len() {
+        return;
+    }
+    m.action_ids.retain(|id| ids.contains(id.as_str()));
+    let invoices: HashSet<&str> = keep.iter().map(|a| a.invoice_id.as_str()).collect();
+    m.invoice_ids.retain(|i| invoices.contains(i.as_str()));
+    if let Some(lead) = keep
+        .iter()
+        .max_by_key(|a| (a.step_offset, a.invoice_id.as_str()))
+    {
+        m.template.clone_from(&lead.target);
+        for (k, v) in &mut m.tags {
+            if k == "template" {
+                v.clone_from(&lead.target);
+            }
+        }
+    }
+}

@@ -109,7 +109,7 @@ impl PayLinks {
     ///
     /// ```
     /// use chrono::NaiveDate;
-    /// use crate::message::{PayLinkError, PayLinks};
+    /// use collect_delivery::message::{PayLinkError, PayLinks};
     ///
     /// let key = b"a-secret-of-at-least-32-bytes-from-the-vault";
     /// let links = PayLinks::new(key, "https://pay.example.com/invoice/{token}").unwrap();

@@ -193,7 +193,7 @@ impl EventsService {
                 let applied = self.store_mail(&e.stored).await?;
                 batch.applied.push(applied);
             }
-            Err(reason) => batch.reject(reason, source, v.clone()),
+            Err(refused) => batch.reject(refused.to_string(), source, v.clone()),
         }
         Ok(())
     }
@@ -247,7 +247,7 @@ impl EventsService {
         batch: &mut Batch,
     ) -> Result<(), AwsError> {
         match ingest::incoming_from_json(v) {
-            Err(reason) => batch.reject(reason, source, v.clone()),
+            Err(refused) => batch.reject(refused.to_string(), source, v.clone()),
             Ok(incoming) => {
                 if let Some(reason) = self.apply_incoming(incoming, batch).await? {
                     batch.reject(reason, source, v.clone());

@@ -1101,7 +1101,10 @@ fn render_letter(
         plan: None,
         tags: vec![],
     };
-    let msg = rt.sweeper.compose(book, customer, &planned, day)?;
+    let msg = rt
+        .sweeper
+        .compose(book, customer, &planned, day)
+        .map_err(|e| e.to_string())?;
     Ok(crate::task_view::Letter {
         to: format!("{} <{}>", msg.to.name, msg.to.email),
         subject: msg.subject,

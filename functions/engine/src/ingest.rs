@@ -243,22 +243,51 @@ pub fn payments(reader: impl Read, file: &str) -> Result<Parsed<Payment>, Ingest
 /// kind (`dispute_opened`, `promise_to_pay`, `plan_accepted`,
 /// `mail_bounced`, …) with a `date`. The event id is `event_id` if given,
 /// else the SHA-256 of the event's canonical JSON, so a re-delivered event
-/// is recognised. The error lists every problem as "field `date`: …",
-/// separated by `; `.
-pub fn incoming_from_json(value: &serde_json::Value) -> Result<Incoming, String> {
-    json::incoming(value).map_err(|problems| {
-        problems
-            .iter()
-            .map(|p| {
-                if p.column == "json" {
-                    p.reason.clone()
-                } else {
-                    format!("field `{}`: {}", p.column, p.reason)
-                }
+/// is recognised. The error lists every problem with its field
+/// ([`RefusedEvent`]).
+pub fn incoming_from_json(value: &serde_json::Value) -> Result<Incoming, RefusedEvent> {
+    json::incoming(value).map_err(|problems| RefusedEvent {
+        problems: problems
+            .into_iter()
+            .map(|p| FieldProblem {
+                field: p.column,
+                value: p.value,
+                reason: p.reason,
             })
-            .collect::<Vec<_>>()
-            .join("; ")
+            .collect(),
     })
+}
+
+/// A JSON event or record refused, with every problem found in it. Its
+/// message lists them as "field `date`: …", separated by `; ` (a problem of
+/// the whole object, e.g. "not a JSON object", without a field).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", describe(.problems))]
+pub struct RefusedEvent {
+    pub problems: Vec<FieldProblem>,
+}
+
+/// One problem of a refused event: the field (`json` for the object as a
+/// whole), the value found there and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    pub field: String,
+    pub value: String,
+    pub reason: String,
+}
+
+fn describe(problems: &[FieldProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| {
+            if p.field == "json" {
+                p.reason.clone()
+            } else {
+                format!("field `{}`: {}", p.field, p.reason)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Reads `events.jsonl`: one JSON object a line, blank lines ignored. A bad

@@ -151,7 +151,7 @@ mod tests {
                 });
             };
             match incoming_from_json(v) {
-                Err(reason) => refuse(batch, reason),
+                Err(refused) => refuse(batch, refused.to_string()),
                 Ok(Incoming::Customer(c)) => {
                     // The partial-update rule, as the DynamoDB sink applies it.
                     let id = c.record.customer_id.clone();

@@ -4,7 +4,7 @@
 use crate::message::pdf::{Letter, letter_pdf};
 use crate::message::{
     Attachment, CompanyCtx, CustomerCtx, Formats, InstallmentCtx, InvoiceCtx, Mailbox,
-    MessageContext, OutgoingMessage, PlanCtx,
+    MessageContext, OutgoingMessage, PlanCtx, TemplateError,
 };
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use collect_engine::book::Book;
@@ -24,7 +24,7 @@ impl Sweeper<'_> {
         customer: &Customer,
         planned: &PlannedMessage,
         day: NaiveDate,
-    ) -> Result<OutgoingMessage, String> {
+    ) -> Result<OutgoingMessage, TemplateError> {
         let midnight = day.and_time(chrono::NaiveTime::MIN).and_utc();
         self.compose_at(book, customer, planned, day, midnight)
     }
@@ -39,7 +39,7 @@ impl Sweeper<'_> {
         planned: &PlannedMessage,
         day: NaiveDate,
         sent_at: DateTime<Utc>,
-    ) -> Result<OutgoingMessage, String> {
+    ) -> Result<OutgoingMessage, TemplateError> {
         // Formats in the language of the version sent: a customer whose
         // language has no version gets the `en` one in English formats.
         let primary = |l: &str| {
@@ -60,8 +60,7 @@ impl Sweeper<'_> {
         let ctx = self.context(book, customer, planned, day, &formats);
         let rendered = self
             .templates
-            .render(&planned.template, &customer.language, &ctx)
-            .map_err(|e| e.to_string())?;
+            .render(&planned.template, &customer.language, &ctx)?;
         let mut attachments = Vec::new();
         if planned.channel == AuditChannel::Letter {
             let pdf = letter_pdf(&Letter {

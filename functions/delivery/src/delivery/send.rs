@@ -238,9 +238,9 @@ impl Sweeper<'_> {
             let planned = m.to_planned();
             let outcome = match self.compose_at(fresh, customer, &planned, day, (req.now)()) {
                 Ok(msg) => mailer.send(&msg).await.map(|r| (r, msg.subject)),
-                Err(reason) => Err(MailError::Build {
+                Err(e) => Err(MailError::Build {
                     message_id: m.message_id.to_string(),
-                    reason,
+                    reason: e.to_string(),
                 }),
             };
             match outcome {

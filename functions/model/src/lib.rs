@@ -3,13 +3,14 @@
 //! - `features`: leak-free features of an open invoice as of a day, and the
 //!   versioned feature schema;
 //! - `dataset`: training rows from a book's history and the time-ordered split;
-//! - `train`: smartcore logistic regression and random forest, selection by
-//!   validation log-loss, Platt calibration, evaluation beside the baseline;
 //! - `artifact`: the model file (weights, schema, metrics, content-hash id),
 //!   its checks at load time, and champion/challenger promotion;
 //! - `predictor`: the compiled scoring fast path;
-//! - `metrics`: ROC AUC, PR AUC, Brier, log-loss, accuracy, calibration table;
-//! - `ibm`: the reproducible evaluation on IBM's public late-payment sample.
+//! - `metrics`: ROC AUC, PR AUC, Brier, log-loss, accuracy, calibration table.
+//!
+//! Scoring links no training library: training (smartcore) and the
+//! evaluation on IBM's public sample are `collect-training`'s, linked only
+//! by what trains (`collect train`, the train Lambda).
 
 pub mod artifact;
 pub mod dataset;

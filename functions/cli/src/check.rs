@@ -4,8 +4,8 @@
 use crate::Format;
 use crate::policy_files::{self, TemplateDir};
 use anyhow::{Result, bail};
-use collect_delivery::message::Templates;
 use collect_delivery::message::templates::FALLBACK_LANGUAGE;
+use collect_delivery::message::{TemplateError, Templates};
 use policy_lang::compile::CAction;
 use policy_lang::{Diagnostic, PLAN_OFFER_TEMPLATE, Severity, TemplateCatalog};
 use serde::Serialize;
@@ -127,6 +127,20 @@ pub fn run(
         let templates = Templates::load(&dir);
         let diags = match &templates {
             Ok(t) => policy_lang::check_source(&source, &name, Some(&Loaded(t))).1,
+            // A body naming a layout that is not there: at its file and line.
+            Err(TemplateError::MissingLayout {
+                file,
+                line,
+                message,
+                ..
+            }) => {
+                issues.push(TemplateIssue::new(
+                    file.display().to_string(),
+                    *line,
+                    message.clone(),
+                ));
+                policy_lang::check_source(&source, &name, Some(&TemplateDir::beside(path))).1
+            }
             Err(e) => {
                 issues.push(TemplateIssue::new(
                     dir.display().to_string(),

@@ -1,6 +1,7 @@
 //! Finding policy files and their templates on disk.
 
 use anyhow::{Context, Result, bail};
+use collect_delivery::message::templates::LAYOUT_DIR;
 use policy_lang::{Diagnostic, Policy, TemplateCatalog};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -41,7 +42,8 @@ fn walk(dir: &Path, suffix: &str, out: &mut Vec<PathBuf>) -> std::io::Result<()>
     Ok(())
 }
 
-/// The templates available to a policy: the folders of `templates/` beside it.
+/// The templates available to a policy: the folders of `templates/` beside
+/// it, but the layout folder (`_layout/`), which holds no template.
 pub struct TemplateDir {
     names: HashSet<String>,
 }
@@ -55,6 +57,7 @@ impl TemplateDir {
                     .filter_map(|e| e.ok())
                     .filter(|e| e.path().is_dir())
                     .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n != LAYOUT_DIR)
                     .collect()
             })
             .unwrap_or_default();

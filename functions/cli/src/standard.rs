@@ -93,6 +93,8 @@ mod tests {
             .collect();
         assert!(names.contains(&POLICY_FILE.to_string()), "{names:?}");
         assert!(names.contains(&"templates/legal-notice/de/body.txt".to_string()));
+        // `collect init` writes the layout the HTML bodies extend.
+        assert!(names.contains(&"templates/_layout/email.html".to_string()));
         let on_disk = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../policy/standard-net30.policy"

@@ -938,3 +938,97 @@ fn check_warns_when_a_customer_language_falls_back_to_english() {
     let out = collect(&["check", "--deny-warnings", &dir.arg()]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
 }
+
+#[test]
+fn check_and_bundle_know_the_layout_the_bodies_extend() {
+    let dir = small_policy_folder("layout");
+    dir.write(
+        "templates/_layout/email.html",
+        "<html lang=\"{% block lang required %}{% endblock %}\">{% for i in invoices %}{{ i.number }} {% endfor %}</html>",
+    );
+    for name in ["reminder", "final"] {
+        dir.write(
+            &format!("templates/{name}/en/body.html"),
+            "{% extends \"_layout/email.html\" %}\n{% block lang %}en{% endblock %}\n",
+        );
+    }
+    let out = collect(&["check", &dir.arg()]);
+    assert!(out.status.success(), "{}", show(&out));
+    // The layout folder is neither a template nor a language.
+    assert!(
+        stdout(&out).contains("languages checked: en (")
+            && stdout(&out).contains("0 error(s), 0 warning(s)"),
+        "{}",
+        show(&out)
+    );
+    let bundles = Temp::new("layout-bundles");
+    let good = bundles.join("good.tar");
+    let out = collect(&[
+        "bundle",
+        &dir.arg(),
+        "--revision",
+        "r1",
+        "--out",
+        &good.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", show(&out));
+    let tar = std::fs::read(&good).unwrap();
+    assert!(
+        tar.windows(b"templates/_layout/email.html".len())
+            .any(|w| w == b"templates/_layout/email.html"),
+        "the bundle holds the layout"
+    );
+
+    // A body that extends a layout that is not there: its file and line,
+    // and where the layout was looked for.
+    dir.write(
+        "templates/final/en/body.html",
+        "{# the letter #}\n{% extends \"_layout/letter.html\" %}\n",
+    );
+    let (out, json) = check_json(&[&dir.arg()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    let problems = json["template_problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{json:#}");
+    let p = &problems[0];
+    assert_eq!(p["code"], "T0001", "{p}");
+    assert!(
+        p["file"]
+            .as_str()
+            .unwrap()
+            .replace('\\', "/")
+            .ends_with("templates/final/en/body.html"),
+        "{p}"
+    );
+    assert_eq!(p["line"], 2, "{p}");
+    let missing = dir.join("templates").join("_layout").join("letter.html");
+    assert_eq!(
+        p["message"].as_str().unwrap(),
+        format!(
+            "`_layout/letter.html` does not exist: there is no file {} to extend or include \
+             (the layouts are: `_layout/email.html`)",
+            missing.display()
+        ),
+        "{p}"
+    );
+    let out = collect(&["check", &dir.arg()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        stderr(&out).contains(
+            "final/en/body.html:2: error[T0001]: `_layout/letter.html` does not exist: there is no file "
+        ),
+        "{}",
+        show(&out)
+    );
+    // ... and nothing is bundled.
+    let bad = bundles.join("bad.tar");
+    let out = collect(&[
+        "bundle",
+        &dir.arg(),
+        "--revision",
+        "r2",
+        "--out",
+        &bad.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(!bad.exists(), "{}", show(&out));
+}

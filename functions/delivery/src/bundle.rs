@@ -2,7 +2,8 @@
 //! the Lambda functions act on.
 //!
 //! A bundle is an uncompressed tar archive (inspect it with `tar tvf`)
-//! holding the policy files (`*.policy`), their `templates/` and a
+//! holding the policy files (`*.policy`), their `templates/` (the layout
+//! the HTML bodies extend, `templates/_layout/`, with them) and a
 //! `manifest.json` that names the Git revision, the policy in force and the
 //! SHA-256 and size of every other file. The archive is deterministic: the
 //! same folder and revision always give the same bytes.
@@ -108,7 +109,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The files a bundle of `dir` holds: `*.policy` at the top and everything
-/// under `templates/`, hidden files excluded, as sorted `/` paths.
+/// under `templates/` (the layouts in `templates/_layout/` too), hidden
+/// files excluded, as sorted `/` paths.
 pub fn bundle_files(dir: &Path) -> Result<Vec<String>, BundleError> {
     let mut out = Vec::new();
     let entries = std::fs::read_dir(dir)
@@ -347,7 +349,9 @@ impl policy_lang::TemplateCatalog for Catalog<'_> {
 
 impl VerifiedBundle {
     /// Writes the files under `dir` (the templates are read from files)
-    /// and compiles the policy in force.
+    /// and compiles the policy in force. The templates load with their
+    /// layouts from the bundle alone: a body that extends a layout the
+    /// bundle does not hold refuses the bundle.
     pub fn load(&self, dir: &Path) -> Result<LoadedBundle, BundleError> {
         let io = |source| BundleError::Io {
             dir: dir.to_path_buf(),
@@ -433,6 +437,94 @@ mod tests {
         let loaded = bundle.load(dir.path()).unwrap();
         assert_eq!(loaded.revision, "abc123");
         assert!(!loaded.templates.names().is_empty());
+    }
+
+    #[test]
+    fn the_layout_travels_in_the_bundle() {
+        let layout = "templates/_layout/email.html";
+        let bytes = build(&policy_dir(), "abc123", None).unwrap();
+        let bundle = verify(&bytes).unwrap();
+        let on_disk = std::fs::read(policy_dir().join(layout)).unwrap();
+        assert_eq!(bundle.files.get(layout), Some(&on_disk));
+        let listed = bundle
+            .manifest
+            .files
+            .iter()
+            .find(|f| f.path == layout)
+            .unwrap();
+        assert_eq!(listed.sha256, sha256_hex(&on_disk));
+
+        // The sweep renders from the bundle alone, layout included, exactly
+        // as from the checkout.
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = bundle.load(dir.path()).unwrap();
+        assert_eq!(loaded.templates.layouts(), ["_layout/email.html"]);
+        let checkout = Templates::load(&policy_dir().join("templates")).unwrap();
+        let mut ctx = crate::message::MessageContext::sample();
+        ctx.plan = None;
+        for (name, lang) in [("friendly-reminder", "en"), ("firm-notice", "de")] {
+            assert_eq!(
+                loaded.templates.render(name, lang, &ctx).unwrap(),
+                checkout.render(name, lang, &ctx).unwrap()
+            );
+        }
+
+        // An altered layout is refused like any other file.
+        let bad = tamper(&bytes, layout, b"<p>{{ customer.name }}</p>");
+        assert!(matches!(verify(&bad), Err(BundleError::Mismatch { path, .. }) if path == layout));
+    }
+
+    #[test]
+    fn a_body_whose_layout_is_not_in_the_bundle_refuses_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("policy");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(
+            policy_dir().join("standard-net30.policy"),
+            dir.join("standard-net30.policy"),
+        )
+        .unwrap();
+        let from = policy_dir().join("templates");
+        for file in bundle_files(&policy_dir()).unwrap() {
+            let Some(rel) = file.strip_prefix("templates/") else {
+                continue;
+            };
+            if rel.starts_with("_layout/") {
+                continue;
+            }
+            let target = dir.join("templates").join(rel);
+            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+            std::fs::copy(from.join(rel), target).unwrap();
+        }
+        let bundle = verify(&build(&dir, "abc123", None).unwrap()).unwrap();
+        assert!(!bundle.files.keys().any(|k| k.contains("_layout")));
+        let out = tempfile::tempdir().unwrap();
+        let Err(err) = bundle.load(out.path()) else {
+            panic!("a bundle without the layout its bodies extend loaded");
+        };
+        let text = err.to_string();
+        assert!(
+            matches!(
+                &err,
+                BundleError::Templates(TemplateError::MissingLayout { .. })
+            ),
+            "{err:?}"
+        );
+        assert!(
+            text.starts_with("policy bundle refused: its templates do not load: ")
+                && text.contains(
+                    "body.html:1: `_layout/email.html` does not exist: there is no file "
+                )
+                && text.contains(
+                    &out.path()
+                        .join("templates")
+                        .join("_layout")
+                        .join("email.html")
+                        .display()
+                        .to_string()
+                ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! One revision for what was sent: the **bundle revision**, a SHA-256 over
-//! the policy in force, every template and the other policies of its folder
+//! the policy in force, every template (and the layout the HTML bodies
+//! extend, `templates/_layout/`) and the other policies of its folder
 //! (the files of a policy bundle, see [`crate::bundle`]) and the
 //! manifest that lists them — everything that decides what a customer gets
 //! and in which words.
@@ -116,5 +117,42 @@ mod tests {
         let a = of_policy_file(&policy).unwrap();
         let b = of_policy_file(&dir.path().join("b.policy")).unwrap();
         assert_ne!(a.revision, b.revision);
+    }
+
+    #[test]
+    fn a_layout_change_is_a_new_revision_and_the_bundle_agrees() {
+        let dir = folder();
+        let layout = dir.path().join("templates/_layout/email.html");
+        std::fs::create_dir_all(layout.parent().unwrap()).unwrap();
+        std::fs::write(&layout, "<p>{% block words required %}{% endblock %}</p>").unwrap();
+        let policy = dir.path().join("a.policy");
+        let first = of_policy_file(&policy).unwrap();
+        assert!(
+            first
+                .manifest
+                .files
+                .iter()
+                .any(|f| f.path == "templates/_layout/email.html"),
+            "{:?}",
+            first.manifest
+        );
+        let bytes = bundle::build(dir.path(), "abc", None).unwrap();
+        assert_eq!(
+            of_manifest(&bundle::verify(&bytes).unwrap().manifest),
+            first.revision
+        );
+        // Only the layout changes: every HTML email changes with it.
+        std::fs::write(
+            &layout,
+            "<div>{% block words required %}{% endblock %}</div>",
+        )
+        .unwrap();
+        let second = of_policy_file(&policy).unwrap();
+        assert_ne!(second.revision, first.revision);
+        let bytes = bundle::build(dir.path(), "abc", None).unwrap();
+        assert_eq!(
+            of_manifest(&bundle::verify(&bytes).unwrap().manifest),
+            second.revision
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! Messages: templates, pay links, the printable letter and RFC 5322 messages.
 //!
 //! - `templates`: the policy's message templates (`<name>/<lang>/{subject.txt,
-//!   body.txt, body.html}`), compiled with MiniJinja in strict mode, HTML
-//!   parts auto-escaped, and checked against [`MessageContext::sample`];
+//!   body.txt, body.html}`, and the layout the HTML bodies extend in
+//!   `_layout/`), compiled with MiniJinja in strict mode, HTML parts
+//!   auto-escaped, and checked against [`MessageContext::sample`];
 //! - `paylink`: signed, expiring pay links (HMAC-SHA256);
 //! - `locale`: money and dates in the customer's language and country (ICU4X);
 //! - `pdf`: the printable letter (PDF) attached to legal letters;
@@ -66,6 +67,18 @@ pub enum TemplateError {
     NoLanguage { name: String, language: String },
     #[error("{} is missing", file.display())]
     MissingPart { file: PathBuf },
+    /// A template extends or includes (`{% extends "_layout/email.html" %}`)
+    /// a file that is not there: it could never be sent.
+    #[error("{}: {message}", at(.file, .line))]
+    MissingLayout {
+        /// The template that names it.
+        file: PathBuf,
+        line: Option<usize>,
+        /// The name as the template writes it.
+        layout: String,
+        /// What is wrong, with the path where the file was looked for.
+        message: String,
+    },
 }
 
 /// Making or checking a pay link failed.

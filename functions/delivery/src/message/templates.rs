@@ -1,7 +1,10 @@
 //! The policy's message templates.
 //!
-//! Layout: `<dir>/<name>/<lang>/{subject.txt, body.txt, body.html}`. Every
-//! part is a MiniJinja template, compiled with:
+//! Layout: `<dir>/<name>/<lang>/{subject.txt, body.txt, body.html}`, and
+//! the shared layouts in `<dir>/_layout/` (the page and the invoice table
+//! the HTML bodies extend: `{% extends "_layout/email.html" %}`; a folder,
+//! not a template). Every part and every layout is a MiniJinja template,
+//! compiled with:
 //!
 //! - strict undefined behaviour: printing, iterating or testing something that
 //!   does not exist is an error (use `x is defined` to test for presence);
@@ -10,6 +13,11 @@
 //!   / `-%}` to trim it), and a single trailing newline is dropped.
 //!
 //! A customer whose language has no version of a template gets the `en` one.
+//!
+//! A template can extend or include only what was loaded from `<dir>` (the
+//! layouts, or another template's part by `name/lang/part`), never a file
+//! elsewhere; one that names a file that does not exist is refused when
+//! the templates load.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
@@ -28,6 +36,11 @@ pub const PARTS: [&str; 3] = [SUBJECT, TEXT, HTML];
 const SUBJECT: &str = "subject.txt";
 const TEXT: &str = "body.txt";
 const HTML: &str = "body.html";
+
+/// The folder of the templates that holds the layouts: files the bodies
+/// extend or include by `_layout/FILE`. The `_` keeps it apart from
+/// template names and languages; it is not a template.
+pub const LAYOUT_DIR: &str = "_layout";
 
 /// A rendered message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +67,8 @@ pub struct Templates {
     index: BTreeMap<String, BTreeMap<String, BTreeSet<&'static str>>>,
     /// Files inside template folders that are not one of the three parts.
     strays: Vec<PathBuf>,
+    /// The ids of the layouts (`_layout/email.html`), sorted.
+    layouts: Vec<String>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -61,13 +76,18 @@ impl std::fmt::Debug for Templates {
         f.debug_struct("Templates")
             .field("dir", &self.dir)
             .field("index", &self.index)
+            .field("layouts", &self.layouts)
             .finish_non_exhaustive()
     }
 }
 
 impl Templates {
-    /// Reads and compiles every template under `dir`. Hidden files and
-    /// folders are ignored, as are plain files directly in `dir`.
+    /// Reads and compiles every template under `dir`, and the layouts in
+    /// `dir/_layout/`. Hidden files and folders are ignored, as are plain
+    /// files directly in `dir`. A template or layout that extends, includes
+    /// or imports a file by name (`{% extends "_layout/email.html" %}`)
+    /// that is not there is an error naming the template, its line and the
+    /// missing file, so a sweep never starts with a message it cannot send.
     pub fn load(dir: &Path) -> Result<Templates, TemplateError> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -83,8 +103,13 @@ impl Templates {
 
         let mut index = BTreeMap::new();
         let mut strays = Vec::new();
+        let mut layouts = Vec::new();
         for (name, name_path) in entries(dir)? {
             if !name_path.is_dir() {
+                continue;
+            }
+            if name == LAYOUT_DIR {
+                load_layouts(&mut env, &name_path, LAYOUT_DIR, &mut layouts)?;
                 continue;
             }
             let mut languages = BTreeMap::new();
@@ -99,22 +124,7 @@ impl Templates {
                         strays.push(file_path);
                         continue;
                     };
-                    let source = std::fs::read_to_string(&file_path).map_err(|source| {
-                        TemplateError::Io {
-                            path: file_path.clone(),
-                            source,
-                        }
-                    })?;
-                    let source = source
-                        .strip_prefix('\u{feff}')
-                        .unwrap_or(&source)
-                        .to_string();
-                    env.add_template_owned(template_id(&name, &lang, part), source)
-                        .map_err(|err| TemplateError::Syntax {
-                            file: file_path.clone(),
-                            line: err.line(),
-                            message: describe(&err),
-                        })?;
+                    add_file(&mut env, template_id(&name, &lang, part), &file_path)?;
                     parts.insert(part);
                 }
                 if !parts.is_empty() {
@@ -123,15 +133,74 @@ impl Templates {
             }
             index.insert(name, languages);
         }
-        Ok(Templates {
+        layouts.sort();
+        let templates = Templates {
             dir: dir.to_path_buf(),
             env,
             index,
             strays,
-        })
+            layouts,
+        };
+        match templates.missing_layout() {
+            Some(err) => Err(err),
+            None => Ok(templates),
+        }
     }
 
-    /// The template names (folder names), sorted.
+    /// The first template or layout (in name order) that names a file to
+    /// extend, include or import that was not loaded. Only names written
+    /// as a literal can be known before rendering; a name computed from
+    /// variables is left to [`Templates::check`], which renders.
+    fn missing_layout(&self) -> Option<TemplateError> {
+        let ids = self
+            .compiled_parts()
+            .map(|(n, l, p)| template_id(n, l, p))
+            .chain(self.layouts.iter().cloned());
+        for id in ids {
+            let Ok(tmpl) = self.env.get_template(&id) else {
+                continue;
+            };
+            for (name, line) in references(tmpl.source()) {
+                if self.env.get_template(&name).is_ok() {
+                    continue;
+                }
+                let known = if self.layouts.is_empty() {
+                    format!(
+                        "there is no layout in {}",
+                        self.dir.join(LAYOUT_DIR).display()
+                    )
+                } else {
+                    format!(
+                        "the layouts are: {}",
+                        self.layouts
+                            .iter()
+                            .map(|l| format!("`{l}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                return Some(TemplateError::MissingLayout {
+                    file: self.file_of(&id),
+                    line: Some(line),
+                    message: format!(
+                        "`{name}` does not exist: there is no file {} to extend or include ({known})",
+                        self.file_of(&name).display()
+                    ),
+                    layout: name,
+                });
+            }
+        }
+        None
+    }
+
+    /// The layouts (`_layout/email.html`, …): what the bodies extend or
+    /// include, by the name they write.
+    pub fn layouts(&self) -> &[String] {
+        &self.layouts
+    }
+
+    /// The template names (folder names, the layout folder not among
+    /// them), sorted.
     pub fn names(&self) -> Vec<String> {
         self.index.keys().cloned().collect()
     }
@@ -182,10 +251,13 @@ impl Templates {
                 .map_err(|_| TemplateError::MissingPart {
                     file: self.file_of(&id),
                 })?;
-            tmpl.render(&ctx).map_err(|err| TemplateError::Render {
-                file: self.file_of(err.name().unwrap_or(&id)),
-                line: err.line(),
-                message: describe(&err),
+            tmpl.render(&ctx).map_err(|err| {
+                let (file, line, message) = self.locate(&err, &id);
+                TemplateError::Render {
+                    file,
+                    line,
+                    message,
+                }
             })
         };
         Ok(Rendered {
@@ -243,18 +315,46 @@ impl Templates {
         let ctx = Value::from_serialize(&sample);
         let globals: HashSet<String> = self.env.globals().map(|(n, _)| n.to_string()).collect();
         let variables = variable_list(&schema);
-        for (name, lang, part) in self.compiled_parts() {
-            let id = template_id(name, lang, part);
-            let file = self.file_of(&id);
-            let Ok(tmpl) = self.env.get_template(&id) else {
-                continue;
-            };
+        let unknown_in = |tmpl: &minijinja::Template<'_, '_>| -> Vec<String> {
             let mut unknown: Vec<String> = tmpl
                 .undeclared_variables(true)
                 .into_iter()
                 .filter(|path| !is_known(&schema, &globals, path))
                 .collect();
             unknown.sort();
+            unknown
+        };
+        // A layout gets only the message's variables (its words come from
+        // the bodies' blocks): one it does not have is a mistake even in a
+        // branch the sample does not take. That it renders is checked with
+        // every body that extends it, below.
+        let mut flagged_layouts: HashSet<&str> = HashSet::new();
+        for id in &self.layouts {
+            let Ok(tmpl) = self.env.get_template(id) else {
+                continue;
+            };
+            let unknown = unknown_in(&tmpl);
+            if !unknown.is_empty() {
+                flagged_layouts.insert(id);
+            }
+            for path in unknown {
+                problems.push(TemplateProblem {
+                    file: self.file_of(id),
+                    line: find_line(tmpl.source(), &path),
+                    message: format!(
+                        "`{path}` is not a variable a template can use; the variables are: \
+                         {variables}"
+                    ),
+                });
+            }
+        }
+        for (name, lang, part) in self.compiled_parts() {
+            let id = template_id(name, lang, part);
+            let file = self.file_of(&id);
+            let Ok(tmpl) = self.env.get_template(&id) else {
+                continue;
+            };
+            let unknown = unknown_in(&tmpl);
             for path in &unknown {
                 problems.push(TemplateProblem {
                     file: file.clone(),
@@ -267,13 +367,17 @@ impl Templates {
             }
             if let Err(err) = tmpl.render(&ctx) {
                 // An unknown variable usually also fails the render: say it once.
-                if err.kind() == ErrorKind::UndefinedError && !unknown.is_empty() {
+                if err.kind() == ErrorKind::UndefinedError
+                    && (!unknown.is_empty()
+                        || err.name().is_some_and(|n| flagged_layouts.contains(n)))
+                {
                     continue;
                 }
+                let (file, line, message) = self.locate(&err, &id);
                 problems.push(TemplateProblem {
-                    file: self.file_of(err.name().unwrap_or(&id)),
-                    line: err.line(),
-                    message: describe(&err),
+                    file,
+                    line,
+                    message,
                 });
             }
         }
@@ -331,10 +435,11 @@ impl Templates {
                 }
                 for (what, ctx) in &contexts {
                     if let Err(err) = tmpl.render(Value::from_serialize(ctx)) {
+                        let (file, line, message) = self.locate(&err, &id);
                         problems.push(TemplateProblem {
-                            file: self.file_of(err.name().unwrap_or(&id)),
-                            line: err.line(),
-                            message: format!("fails for {what}: {}", describe(&err)),
+                            file,
+                            line,
+                            message: format!("fails for {what}: {message}"),
                         });
                         break;
                     }
@@ -357,10 +462,147 @@ impl Templates {
         })
     }
 
-    /// The file on disk of a template id (`name/lang/part`).
+    /// The file on disk of a template id (`name/lang/part`, `_layout/FILE`).
     fn file_of(&self, id: &str) -> PathBuf {
         id.split('/').fold(self.dir.clone(), |p, c| p.join(c))
     }
+
+    /// Where a render error of template `id` belongs, and what it says. An
+    /// error inside an included file is that file's; a block a layout
+    /// requires that the body does not fill is the body's mistake, not the
+    /// layout's.
+    fn locate(&self, err: &minijinja::Error, id: &str) -> (PathBuf, Option<usize>, String) {
+        let mut err = err;
+        while err.kind() == ErrorKind::BadInclude {
+            match std::error::Error::source(err).and_then(|s| s.downcast_ref::<minijinja::Error>())
+            {
+                Some(inner) => err = inner,
+                None => break,
+            }
+        }
+        let required = (err.kind() == ErrorKind::InvalidOperation)
+            .then(|| err.detail())
+            .flatten()
+            .and_then(|d| d.strip_prefix("Required block '"))
+            .and_then(|d| d.split_once('\''))
+            .map(|(block, _)| block);
+        match (required, err.name()) {
+            (Some(block), Some(layout)) if layout != id => (
+                self.file_of(id),
+                None,
+                format!(
+                    "the block `{block}` is missing: `{layout}` needs every body that extends it \
+                     to fill it (`{{% block {block} %}}…{{% endblock %}}`)"
+                ),
+            ),
+            _ => (
+                self.file_of(err.name().unwrap_or(id)),
+                err.line(),
+                describe(err),
+            ),
+        }
+    }
+}
+
+/// Reads and compiles the files under a layout folder, each named by its
+/// path from the templates folder (`_layout/email.html`).
+fn load_layouts(
+    env: &mut Environment<'static>,
+    dir: &Path,
+    prefix: &str,
+    out: &mut Vec<String>,
+) -> Result<(), TemplateError> {
+    for (file, path) in entries(dir)? {
+        let id = format!("{prefix}/{file}");
+        if path.is_dir() {
+            load_layouts(env, &path, &id, out)?;
+        } else {
+            add_file(env, id.clone(), &path)?;
+            out.push(id);
+        }
+    }
+    Ok(())
+}
+
+/// Reads one file (without a byte-order mark) and compiles it as `id`.
+fn add_file(env: &mut Environment<'static>, id: String, path: &Path) -> Result<(), TemplateError> {
+    let source = std::fs::read_to_string(path).map_err(|source| TemplateError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let source = source
+        .strip_prefix('\u{feff}')
+        .unwrap_or(&source)
+        .to_string();
+    env.add_template_owned(id, source)
+        .map_err(|err| TemplateError::Syntax {
+            file: path.to_path_buf(),
+            line: err.line(),
+            message: describe(&err),
+        })
+}
+
+/// The files a template names with a literal in its `extends`, `include`,
+/// `import` and `from` tags, each with the tag's line. Comments and `raw`
+/// sections are skipped; a name computed from variables, a list of
+/// choices and an `include … ignore missing` are not a file that must
+/// exist, and are left to rendering.
+fn references(source: &str) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let mut in_raw = false;
+    while let Some(start) = source.get(pos..).and_then(|s| s.find('{')).map(|i| pos + i) {
+        let rest = source.get(start + 1..).unwrap_or_default();
+        let closing = match rest.chars().next() {
+            Some('#') if !in_raw => "#}",
+            Some('{') if !in_raw => "}}",
+            Some('%') => "%}",
+            _ => {
+                pos = start + 1;
+                continue;
+            }
+        };
+        let Some(end) = rest.get(1..).and_then(|r| r.find(closing)) else {
+            break;
+        };
+        pos = start + 1 + 1 + end + closing.len();
+        if closing != "%}" {
+            continue;
+        }
+        let tag = rest
+            .get(1..1 + end)
+            .unwrap_or_default()
+            .trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
+        let (keyword, args) = tag
+            .split_once(char::is_whitespace)
+            .map_or((tag, ""), |(k, a)| (k, a.trim_start()));
+        if in_raw {
+            in_raw = keyword != "endraw";
+            continue;
+        }
+        match keyword {
+            "raw" => in_raw = true,
+            "extends" | "include" | "import" | "from" => {
+                if keyword == "include" && args.contains("ignore missing") {
+                    continue;
+                }
+                let mut chars = args.chars();
+                let Some(quote @ ('"' | '\'')) = chars.next() else {
+                    continue;
+                };
+                let name: String = chars.by_ref().take_while(|c| *c != quote).collect();
+                let line = source
+                    .get(..start)
+                    .unwrap_or_default()
+                    .matches('\n')
+                    .count()
+                    + 1;
+                out.push((name, line));
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn template_id(name: &str, lang: &str, part: &str) -> String {
@@ -852,6 +1094,253 @@ mod tests {
             let r = templates.render(&name, "en", &ctx).unwrap();
             assert!(!r.subject.is_empty(), "{name}");
             ctx.plan = MessageContext::sample().plan;
+        }
+    }
+
+    /// A small layout in the shape of the real one: a page, the invoices,
+    /// and blocks for the words.
+    const LAYOUT: &str = "{#- the page -#}\n<html lang=\"{% block lang required %}{% endblock %}\">\n<h1 style=\"color:{% block accent required %}{% endblock %}\">{% block title required %}{% endblock %}</h1>\n{% for invoice in invoices %}<a href=\"{{ invoice.pay_link }}\" style=\"background:{{ self.accent() }}\">{% block pay required %}{% endblock %}</a> {{ invoice.number }}\n{% endfor %}<p>{{ company.name }}</p>\n</html>\n";
+
+    fn write_layout(root: &Path, file: &str, text: &str) {
+        std::fs::create_dir_all(root.join(LAYOUT_DIR)).unwrap();
+        std::fs::write(root.join(LAYOUT_DIR).join(file), text).unwrap();
+    }
+
+    fn body(lang: &str, title: &str) -> String {
+        format!(
+            "{{% extends \"_layout/page.html\" %}}\n{{% block lang %}}{lang}{{% endblock %}}\n\
+             {{% block accent %}}#c53030{{% endblock %}}\n{{% block title %}}{title}{{% endblock %}}\n\
+             {{% block pay %}}Pay{{% endblock %}}\n"
+        )
+    }
+
+    #[test]
+    fn bodies_extend_a_layout_that_is_not_a_template() {
+        let tmp = tempfile::tempdir().unwrap();
+        write_layout(tmp.path(), "page.html", LAYOUT);
+        full(
+            tmp.path(),
+            "reminder",
+            "en",
+            "S",
+            "T",
+            &body("en", "Hello {{ customer.name }}"),
+        );
+        full(tmp.path(), "reminder", "de", "S", "T", &body("de", "Hallo"));
+        let templates = Templates::load(tmp.path()).unwrap();
+        assert_eq!(templates.names(), vec!["reminder"]);
+        assert_eq!(templates.languages("reminder"), vec!["de", "en"]);
+        assert_eq!(templates.layouts(), ["_layout/page.html"]);
+        assert!(templates.check().is_empty(), "{:?}", templates.check());
+        assert!(templates.check_sends("reminder", false).is_empty());
+
+        let mut ctx = MessageContext::sample();
+        ctx.customer.name = "<Ann & Co>".to_string();
+        let html = templates.render("reminder", "en", &ctx).unwrap().html;
+        let link = |i: usize| ctx.invoices[i].pay_link.replace('/', "&#x2f;");
+        assert_eq!(
+            html,
+            format!(
+                "<html lang=\"en\">\n<h1 style=\"color:#c53030\">Hello &lt;Ann &amp; Co&gt;</h1>\n\
+                 <a href=\"{}\" style=\"background:#c53030\">Pay</a> 2025-0042\n\
+                 <a href=\"{}\" style=\"background:#c53030\">Pay</a> {}\n<p>{}</p>\n</html>",
+                link(0),
+                link(1),
+                ctx.invoices[1].number,
+                ctx.company.name
+            )
+        );
+        let de = templates.render("reminder", "de-AT", &ctx).unwrap().html;
+        assert!(de.starts_with("<html lang=\"de\">\n<h1"), "{de}");
+    }
+
+    #[test]
+    fn a_missing_layout_is_a_load_error_naming_its_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        write_layout(tmp.path(), "page.html", LAYOUT);
+        full(tmp.path(), "fine", "en", "S", "T", &body("en", "Fine"));
+        full(
+            tmp.path(),
+            "reminder",
+            "en",
+            "S",
+            "T",
+            &format!(
+                "{{# {{% extends \"_layout/commented-out.html\" %}} #}}\n{}",
+                body("en", "Hi").replace("_layout/page.html", "_layout/pgae.html")
+            ),
+        );
+        let err = Templates::load(tmp.path()).unwrap_err();
+        let TemplateError::MissingLayout {
+            file,
+            line,
+            layout,
+            message,
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        assert!(file.ends_with("reminder/en/body.html"), "{file:?}");
+        assert_eq!(*line, Some(2));
+        assert_eq!(layout, "_layout/pgae.html");
+        let path = tmp.path().join("_layout").join("pgae.html");
+        assert!(
+            message.starts_with(&format!(
+                "`_layout/pgae.html` does not exist: there is no file {} to extend or include",
+                path.display()
+            )),
+            "{message}"
+        );
+        assert!(
+            message.contains("the layouts are: `_layout/page.html`"),
+            "{message}"
+        );
+        assert!(
+            err.to_string().contains("body.html:2: `_layout/pgae.html`"),
+            "{err}"
+        );
+
+        // A layout that includes a file that is not there is refused too,
+        // and without any layout the message says where they belong.
+        full(tmp.path(), "reminder", "en", "S", "T", &body("en", "Hi"));
+        write_layout(
+            tmp.path(),
+            "page.html",
+            &LAYOUT.replace("<p>", "{% include 'parts/footer.html' %}<p>"),
+        );
+        let err = Templates::load(tmp.path()).unwrap_err();
+        assert!(
+            matches!(&err, TemplateError::MissingLayout { file, line: Some(5), layout, .. }
+                if file.ends_with("_layout/page.html") && layout == "parts/footer.html"),
+            "{err:?}"
+        );
+        std::fs::remove_dir_all(tmp.path().join(LAYOUT_DIR)).unwrap();
+        let err = Templates::load(tmp.path()).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "there is no layout in {}",
+                tmp.path().join(LAYOUT_DIR).display()
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn check_names_the_body_or_the_layout_at_fault() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A misspelt variable in a branch the sample never takes, and one
+        // that fails every render.
+        write_layout(
+            tmp.path(),
+            "page.html",
+            &LAYOUT.replace(
+                "<p>{{ company.name }}</p>",
+                "<p>{% if invoices|length > 9 %}{{ company.nmae }}{% endif %}</p>\n<p>{{ total_balanse }}</p>",
+            ),
+        );
+        full(tmp.path(), "a", "en", "S", "T", &body("en", "A"));
+        // A body that leaves out a block the layout requires.
+        full(
+            tmp.path(),
+            "b",
+            "en",
+            "S",
+            "T",
+            &body("en", "B").replace("{% block pay %}Pay{% endblock %}\n", ""),
+        );
+        let templates = Templates::load(tmp.path()).unwrap();
+        let problems = templates.check();
+        let found: Vec<(String, Option<usize>, &str)> = problems
+            .iter()
+            .map(|p| {
+                (
+                    p.file
+                        .strip_prefix(tmp.path())
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/"),
+                    p.line,
+                    p.message.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(found.len(), 3, "{found:#?}");
+        assert_eq!(
+            (found[0].0.as_str(), found[0].1),
+            ("_layout/page.html", Some(5))
+        );
+        assert!(
+            found[0].2.starts_with("`company.nmae` is not a variable"),
+            "{found:#?}"
+        );
+        assert_eq!(
+            (found[1].0.as_str(), found[1].1),
+            ("_layout/page.html", Some(6))
+        );
+        assert!(
+            found[1].2.starts_with("`total_balanse` is not a variable"),
+            "{found:#?}"
+        );
+        assert_eq!((found[2].0.as_str(), found[2].1), ("b/en/body.html", None));
+        assert_eq!(
+            found[2].2,
+            "the block `pay` is missing: `_layout/page.html` needs every body that extends it \
+             to fill it (`{% block pay %}…{% endblock %}`)"
+        );
+        let err = templates
+            .render("b", "en", &MessageContext::sample())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("body.html: the block `pay` is missing"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn references_are_the_literal_names_a_template_must_find() {
+        let source = "{# {% include \"in-a-comment\" %} #}\n{%- extends '_layout/a.html' -%}\n\
+                      {% raw %}{% include \"raw\" %}{% endraw %}\n{{ '{%' }}\n\
+                      {% include \"b\" ignore missing %}{% include name %}{% include [\"c\", \"d\"] %}\n\
+                      {% import \"m.html\" as m %}{% from \"n.html\" import x %}{% include \"e\" %}";
+        assert_eq!(
+            references(source),
+            vec![
+                ("_layout/a.html".to_string(), 2),
+                ("m.html".to_string(), 6),
+                ("n.html".to_string(), 6),
+                ("e".to_string(), 6),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_email_bodies_extend_the_layout() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policy/templates");
+        let templates = Templates::load(&dir).unwrap();
+        assert_eq!(templates.layouts(), ["_layout/email.html"]);
+        assert!(!templates.names().iter().any(|n| n == LAYOUT_DIR));
+        let ctx = MessageContext::sample();
+        for name in templates.names() {
+            for lang in templates.languages(&name) {
+                let source =
+                    std::fs::read_to_string(dir.join(&name).join(&lang).join(HTML)).unwrap();
+                // The legal notice is a printed letter with its own markup.
+                assert_eq!(
+                    source.starts_with("{% extends \"_layout/email.html\" %}\n"),
+                    name != "legal-notice",
+                    "{name}/{lang}"
+                );
+                let html = templates.render(&name, &lang, &ctx).unwrap().html;
+                assert!(
+                    html.starts_with(&format!("<!DOCTYPE html>\n<html lang=\"{lang}\">\n")),
+                    "{name}/{lang}: {html}"
+                );
+                assert!(html.ends_with("</html>"), "{name}/{lang}");
+                for invoice in &ctx.invoices {
+                    assert!(html.contains(&invoice.number), "{name}/{lang}");
+                }
+            }
         }
     }
 }

@@ -12,16 +12,17 @@ use collect_engine::sweep::{PriorLateRate, RiskScorer, ScoreInput};
 use collect_model::{ModelError, ModelScorer};
 use std::path::PathBuf;
 
-/// The current model is there but cannot be used on this build.
+/// The current model is there but cannot be used on this build. The
+/// model's error is shown, not chained: its message already holds its
+/// cause, which a chain would print twice.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "the current model cannot be used; retrain with `collect train --as-of DATE --promote` or remove {} to use the fallback scorer",
+    "the current model cannot be used; retrain with `collect train --as-of DATE --promote` or remove {} to use the fallback scorer: {error}",
     path.display()
 )]
 pub struct ScorerError {
     pub path: PathBuf,
-    #[source]
-    pub source: ModelError,
+    pub error: ModelError,
 }
 
 pub fn models_dir(home: &Home) -> PathBuf {
@@ -90,9 +91,9 @@ pub fn scorer(home: &Home) -> Result<LocalScorer, ScorerError> {
     if !path.exists() {
         return Ok(LocalScorer::Fallback);
     }
-    let m = ModelScorer::load(&path).map_err(|source| ScorerError {
+    let m = ModelScorer::load(&path).map_err(|error| ScorerError {
         path: path.clone(),
-        source,
+        error,
     })?;
     Ok(LocalScorer::Model(Box::new(m), path))
 }

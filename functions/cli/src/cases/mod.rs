@@ -103,7 +103,7 @@ pub struct Invoice {
     pub plan_defaulted: bool,
 }
 
-pub(crate) const CASE_FIELDS: &[&str] = &[
+const CASE_FIELDS: &[&str] = &[
     "name",
     "date",
     "from",
@@ -119,7 +119,7 @@ pub(crate) const CASE_FIELDS: &[&str] = &[
     "segment",
     "never",
 ];
-pub(crate) const CUSTOMER_FIELDS: &[&str] = &[
+const CUSTOMER_FIELDS: &[&str] = &[
     "id",
     "country",
     "industry",
@@ -136,7 +136,7 @@ pub(crate) const CUSTOMER_FIELDS: &[&str] = &[
     "avg_days_late",
     "first_invoice_on",
 ];
-pub(crate) const INVOICE_FIELDS: &[&str] = &[
+const INVOICE_FIELDS: &[&str] = &[
     "id",
     "number",
     "amount",

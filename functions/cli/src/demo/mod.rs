@@ -1,5 +1,5 @@
-//! `collect demo`: a quarter of collections on a generated book, in a
-//! minute, for a newcomer.
+//! The demo behind `collect demo`: a quarter of collections on a generated
+//! book, in a minute, for a newcomer.
 //!
 //! 1. A fresh state in `<home>/demo/` (its own `collect.db` and outbox;
 //!    nothing else in the home folder is touched).
@@ -23,7 +23,6 @@
 //!    accounts are not moved. The mail service's events (delivered, opened,
 //!    clicked, replied, bounced) are simulated too, tagged with the message
 //!    and action ids as SES would.
-
 //!
 //! The modules: [`generate`] the book, [`customers`] their answers,
 //! [`simulation`] the days, [`summary`] each run's figures, [`uplift`] the

@@ -1,4 +1,4 @@
-//! `collect audit [--customer C] [--from D1 --to D2] --format json|csv`:
+//! The audit export behind `collect audit`:
 //! every recorded action with its whole audit trail, who approved it, the
 //! revisions it was decided under (policy, bundle, Git), and the risk model
 //! and score behind it — for an auditor's spreadsheet or script.
@@ -8,23 +8,29 @@
 //! `history`; CSV gives one row per line of the trail (the action's columns
 //! repeated), one row with empty trail columns for an action without one.
 
-use crate::home::Home;
-use anyhow::{Result, bail};
+use crate::home::{Home, HomeError};
 use chrono::NaiveDate;
-use clap::ValueEnum;
 use collect_delivery::ledger::LogEntry;
 use collect_engine::domain::{
     ActionId, ActionRecord, Arm, Channel, CustomerId, Experiment, InvoiceId, MessageId,
 };
-use collect_sqlite::store::Store;
+use collect_sqlite::store::{Store, StoreError};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::process::ExitCode;
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AuditFormat {
-    Json,
-    Csv,
+/// An export that cannot be made.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("--to {to} is before --from {from}")]
+    Backwards { from: NaiveDate, to: NaiveDate },
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Csv(#[from] csv::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 /// One action as exported.
@@ -82,11 +88,11 @@ pub fn audited(
     customer: Option<&str>,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
-) -> Result<Vec<AuditedAction>> {
-    if let (Some(f), Some(t)) = (from, to)
-        && t < f
+) -> Result<Vec<AuditedAction>, AuditError> {
+    if let (Some(from), Some(to)) = (from, to)
+        && to < from
     {
-        bail!("--to {t} is before --from {f}");
+        return Err(AuditError::Backwards { from, to });
     }
     let store = home.store()?;
     let book = store.load_book()?;
@@ -182,7 +188,7 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
-pub fn write_csv<W: std::io::Write>(actions: &[AuditedAction], w: W) -> Result<()> {
+pub fn write_csv<W: std::io::Write>(actions: &[AuditedAction], w: W) -> Result<(), AuditError> {
     let mut out = csv::Writer::from_writer(w);
     out.write_record(CSV_HEADER)?;
     for a in actions {
@@ -236,19 +242,4 @@ pub fn write_csv<W: std::io::Write>(actions: &[AuditedAction], w: W) -> Result<(
     }
     out.flush()?;
     Ok(())
-}
-
-pub fn run(
-    home: &Home,
-    customer: Option<&str>,
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
-    format: AuditFormat,
-) -> Result<ExitCode> {
-    let actions = audited(home, customer, from, to)?;
-    match format {
-        AuditFormat::Json => println!("{}", serde_json::to_string_pretty(&actions)?),
-        AuditFormat::Csv => write_csv(&actions, std::io::stdout().lock())?,
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -3,16 +3,83 @@
 //! local settings. Everything the local runtime needs comes from here and
 //! from the policy's folder; nothing from the repository's secrets.
 
-use anyhow::{Context, Result, bail};
 use chrono::NaiveTime;
 use collect_delivery::delivery::Sender;
 use collect_delivery::mailer::Outbox;
 use collect_delivery::message::paylink::MIN_KEY_LEN;
-use collect_delivery::message::{PayLinkError, PayLinks, Templates};
+use collect_delivery::message::{PayLinkError, PayLinks};
 use collect_engine::sweep::SweepOptions;
-use collect_sqlite::store::SqliteStore;
+use collect_sqlite::store::{SqliteStore, StoreError};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+
+/// What can go wrong with the home folder: creating or reading it, its
+/// settings, its database, and the pay-link key it signs with. Each
+/// message names the folder, file or variable and says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum HomeError {
+    #[error("cannot create the home folder {}", dir.display())]
+    CreateFolder {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A read-only command on a folder that is no home (a mistyped `--home`).
+    #[error(
+        "no collect home at {}: it holds no collect.db.\n\
+         help: check --home (or COLLECT_HOME); a home is created by `collect ingest DIR` \
+         or `collect run`, and `collect demo` leaves one in <home>/demo",
+        dir.display()
+    )]
+    NoHome { dir: PathBuf },
+    #[error("cannot read {}", path.display())]
+    ReadConfig {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `config.toml` is not valid TOML, or has a key it does not know.
+    #[error("{}: {reason}", path.display())]
+    Config {
+        path: PathBuf,
+        reason: toml::de::Error,
+    },
+    #[error("config.toml: {key} `{value}` is not a time like `10:00`")]
+    BadTime { key: &'static str, value: String },
+    #[error("config.toml: pay_url: {0}")]
+    PayUrl(PayLinkError),
+    #[error("{key}: {error}")]
+    PayLinks { key: KeySource, error: PayLinkError },
+    #[error(
+        "{key}: the key is not valid UTF-8 text; set it to a random secret of at least \
+         {MIN_KEY_LEN} characters, or unset it to use a local key file"
+    )]
+    KeyNotText { key: KeySource },
+    #[error("{key}: the key must be at least {MIN_KEY_LEN} characters long, it has {len}")]
+    KeyTooShort { key: KeySource, len: usize },
+    #[error("{key}: the key is only spaces or other blanks; use a random secret")]
+    BlankKey { key: KeySource },
+    #[error("cannot read the pay-link key file {}", path.display())]
+    ReadKey {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create the pay-link key file {}", path.display())]
+    CreateKey {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the pay-link key file {}", path.display())]
+    WriteKey {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Local settings, from `<home>/config.toml` (every key optional).
 #[derive(Debug, Clone, Deserialize)]
@@ -97,14 +164,22 @@ pub struct Home {
 pub const KEY_VAR: &str = "COLLECT_PAY_LINK_KEY";
 
 impl Home {
-    pub fn open(dir: &Path) -> Result<Home> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the home folder {}", dir.display()))?;
+    pub fn open(dir: &Path) -> Result<Home, HomeError> {
+        std::fs::create_dir_all(dir).map_err(|source| HomeError::CreateFolder {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
         let config = dir.join("config.toml");
         let settings = if config.exists() {
-            let text = std::fs::read_to_string(&config)
-                .with_context(|| format!("cannot read {}", config.display()))?;
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?
+            let text =
+                std::fs::read_to_string(&config).map_err(|source| HomeError::ReadConfig {
+                    path: config.clone(),
+                    source,
+                })?;
+            toml::from_str(&text).map_err(|reason| HomeError::Config {
+                path: config.clone(),
+                reason,
+            })?
         } else {
             Settings::default()
         };
@@ -117,14 +192,11 @@ impl Home {
     /// Opens a home that must exist already, for commands that only read
     /// it: a mistyped `--home` is refused with a hint rather than created
     /// empty (which would make `tasks` or `report` succeed on nothing).
-    pub fn open_existing(dir: &Path) -> Result<Home> {
+    pub fn open_existing(dir: &Path) -> Result<Home, HomeError> {
         if !dir.join("collect.db").is_file() {
-            bail!(
-                "no collect home at {}: it holds no collect.db.\n\
-                 help: check --home (or COLLECT_HOME); a home is created by `collect ingest DIR` \
-                 or `collect run`, and `collect demo` leaves one in <home>/demo",
-                dir.display()
-            );
+            return Err(HomeError::NoHome {
+                dir: dir.to_path_buf(),
+            });
         }
         Home::open(dir)
     }
@@ -137,7 +209,7 @@ impl Home {
         self.dir.join("outbox")
     }
 
-    pub fn store(&self) -> Result<SqliteStore> {
+    pub fn store(&self) -> Result<SqliteStore, HomeError> {
         Ok(SqliteStore::open(&self.db_path())?)
     }
 
@@ -167,10 +239,11 @@ impl Home {
         &self,
         git_revision: Option<String>,
         at: Option<NaiveTime>,
-    ) -> Result<SweepOptions> {
-        let parse = |key: &str, value: &str| {
-            NaiveTime::parse_from_str(value, "%H:%M").map_err(|_| {
-                anyhow::anyhow!("config.toml: {key} `{value}` is not a time like `10:00`")
+    ) -> Result<SweepOptions, HomeError> {
+        let parse = |key: &'static str, value: &str| {
+            NaiveTime::parse_from_str(value, "%H:%M").map_err(|_| HomeError::BadTime {
+                key,
+                value: value.to_string(),
             })
         };
         let send_time_utc = match at {
@@ -191,11 +264,11 @@ impl Home {
 
     /// The pay-link signer: the key from `COLLECT_PAY_LINK_KEY`, or a random
     /// key kept in `<home>/pay-link.key` for local use.
-    pub fn pay_links(&self) -> Result<PayLinks> {
+    pub fn pay_links(&self) -> Result<PayLinks, HomeError> {
         let (key, source) = self.pay_link_key()?;
         PayLinks::new(&key, &self.settings.pay_url).map_err(|e| match e {
-            PayLinkError::BadPattern { .. } => anyhow::anyhow!("config.toml: pay_url: {e}"),
-            other => anyhow::anyhow!("{source}: {other}"),
+            PayLinkError::BadPattern { .. } => HomeError::PayUrl(e),
+            error => HomeError::PayLinks { key: source, error },
         })
     }
 
@@ -214,17 +287,14 @@ impl Home {
     /// The key's bytes and where they came from. A variable that is set
     /// but is not UTF-8 text is an error (never a silent switch to the
     /// local key file); a key file is created readable by its owner only.
-    fn pay_link_key(&self) -> Result<(Vec<u8>, KeySource)> {
+    fn pay_link_key(&self) -> Result<(Vec<u8>, KeySource), HomeError> {
         let source = self.pay_link_key_source();
         let key = match &source {
             KeySource::Env => std::env::var_os(KEY_VAR)
                 .unwrap_or_default()
                 .into_string()
-                .map_err(|_| {
-                    anyhow::anyhow!(
-                        "{source}: the key is not valid UTF-8 text; set it to a random secret \
-                         of at least {MIN_KEY_LEN} characters, or unset it to use a local key file"
-                    )
+                .map_err(|_| HomeError::KeyNotText {
+                    key: source.clone(),
                 })?
                 .into_bytes(),
             KeySource::File(path) => {
@@ -233,19 +303,20 @@ impl Home {
                 } else {
                     owner_only(path);
                 }
-                std::fs::read(path).with_context(|| {
-                    format!("cannot read the pay-link key file {}", path.display())
+                std::fs::read(path).map_err(|e| HomeError::ReadKey {
+                    path: path.clone(),
+                    source: e,
                 })?
             }
         };
         if key.len() < MIN_KEY_LEN {
-            bail!(
-                "{source}: the key must be at least {MIN_KEY_LEN} characters long, it has {}",
-                key.len()
-            );
+            return Err(HomeError::KeyTooShort {
+                key: source,
+                len: key.len(),
+            });
         }
         if key.iter().all(u8::is_ascii_whitespace) {
-            bail!("{source}: the key is only spaces or other blanks; use a random secret");
+            return Err(HomeError::BlankKey { key: source });
         }
         Ok((key, source))
     }
@@ -275,7 +346,7 @@ impl std::fmt::Display for KeySource {
 
 /// A new random key (64 hex digits), readable and writable by its owner
 /// only; never overwrites a file that appeared meanwhile.
-fn create_key_file(path: &Path) -> Result<()> {
+fn create_key_file(path: &Path) -> Result<(), HomeError> {
     use std::io::Write;
     let key: [u8; 32] = rand::random();
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
@@ -289,10 +360,15 @@ fn create_key_file(path: &Path) -> Result<()> {
     match options.open(path) {
         Ok(mut file) => file
             .write_all(hex.as_bytes())
-            .with_context(|| format!("cannot write the pay-link key file {}", path.display())),
+            .map_err(|source| HomeError::WriteKey {
+                path: path.to_path_buf(),
+                source,
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e)
-            .with_context(|| format!("cannot create the pay-link key file {}", path.display())),
+        Err(source) => Err(HomeError::CreateKey {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -325,10 +401,4 @@ fn owner_only(path: &Path) {
     }
     #[cfg(not(unix))]
     let _ = path;
-}
-
-/// The templates beside a policy file.
-pub fn templates_for(policy: &Path) -> Result<Templates> {
-    let dir = policy.parent().unwrap_or(Path::new(".")).join("templates");
-    Templates::load(&dir).map_err(|e| anyhow::anyhow!("{e}"))
 }

@@ -1,23 +1,54 @@
-//! Finding policy files and their templates on disk.
+//! Finding policy files and their templates on disk, reading them, and
+//! loading a policy with the template folder beside it.
 
-use anyhow::{Context, Result, bail};
 use collect_delivery::message::templates::LAYOUT_DIR;
 use policy_lang::{Diagnostic, Policy, TemplateCatalog};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+/// A policy file (or a folder of them) that cannot be found, read or
+/// compiled. A policy with errors carries them rendered, with the command
+/// that explains each.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyFileError {
+    #[error("{} does not exist", path.display())]
+    Missing { path: PathBuf },
+    #[error("cannot read folder {}", path.display())]
+    ReadFolder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{name} has {errors} error(s); run `collect check {name}`\n{rendered}")]
+    Invalid {
+        /// The file as given.
+        name: String,
+        errors: usize,
+        /// Every diagnostic, rendered with its source line.
+        rendered: String,
+    },
+}
+
 /// Every file under `paths` whose name ends with `suffix`, sorted; a path
 /// that is itself a file is taken as it is.
-pub fn find(paths: &[PathBuf], suffix: &str) -> Result<Vec<PathBuf>> {
+pub fn find(paths: &[PathBuf], suffix: &str) -> Result<Vec<PathBuf>, PolicyFileError> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_file() {
             out.push(p.clone());
         } else if p.is_dir() {
-            walk(p, suffix, &mut out)
-                .with_context(|| format!("cannot read folder {}", p.display()))?;
+            walk(p, suffix, &mut out).map_err(|source| PolicyFileError::ReadFolder {
+                path: p.clone(),
+                source,
+            })?;
         } else {
-            bail!("{} does not exist", p.display());
+            return Err(PolicyFileError::Missing { path: p.clone() });
         }
     }
     out.sort();
@@ -77,25 +108,26 @@ impl TemplateCatalog for TemplateDir {
 }
 
 /// Reads a policy file as text.
-pub fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+pub fn read(path: &Path) -> Result<String, PolicyFileError> {
+    std::fs::read_to_string(path).map_err(|source| PolicyFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Loads and compiles a policy file, checking its templates; on errors the
 /// diagnostics are rendered into the error.
-pub fn load(path: &Path) -> Result<Policy> {
+pub fn load(path: &Path) -> Result<Policy, PolicyFileError> {
     let source = read(path)?;
     let name = path.display().to_string();
     let catalog = TemplateDir::beside(path);
     match policy_lang::load(&source, &name, Some(&catalog)) {
         Ok((policy, _warnings)) => Ok(policy),
-        Err(diags) => {
-            let errors = diags.iter().filter(|d| d.is_error()).count();
-            bail!(
-                "{name} has {errors} error(s); run `collect check {name}`\n{}",
-                policy_lang::diagnostic::render(&diags, &source, false)
-            )
-        }
+        Err(diags) => Err(PolicyFileError::Invalid {
+            errors: diags.iter().filter(|d| d.is_error()).count(),
+            rendered: policy_lang::diagnostic::render(&diags, &source, false),
+            name,
+        }),
     }
 }
 

@@ -1,4 +1,5 @@
-//! `collect report`: what the collections work brought over a period — the
+//! The effectiveness report behind `collect report` (and the demo's): what
+//! the collections work brought over a period — the
 //! receivables KPIs, aging over time, which steps, templates, channels and
 //! segments bring payment, experiments with their measured uplift, and
 //! reminder timing.
@@ -17,53 +18,38 @@
 mod charts;
 mod html;
 
-use crate::home::Home;
-use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
-use clap::ValueEnum;
 use collect_engine::book::Book;
 use collect_engine::effect::{self, EffectReport, Measures, Options, Period};
-use collect_sqlite::store::Store;
 use rust_decimal::Decimal;
 use serde_json::Value;
 use std::fmt::Write as _;
-use std::path::Path;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
 
 pub use html::render as html;
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
-    Human,
-    Json,
-    Csv,
-}
-
-/// `collect report`.
-pub fn run(
-    home: &Home,
-    from: Option<NaiveDate>,
-    to: Option<NaiveDate>,
-    html_file: Option<&Path>,
-    format: ReportFormat,
-) -> Result<ExitCode> {
-    let store = home.store()?;
-    let book = store.load_book()?;
-    let report = build(&book, from, to, Some(home.settings.send_time_utc.clone()))?;
-    match format {
-        ReportFormat::Human => print!("{}", human(&report)),
-        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        ReportFormat::Csv => print!("{}", csv(&report)),
-    }
-    if let Some(path) = html_file {
-        write_html(path, &report)?;
-        if format == ReportFormat::Human {
-            println!("\nHTML report with charts: {}", path.display());
-        } else {
-            eprintln!("HTML report with charts: {}", path.display());
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+/// A report that cannot be made or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(
+        "nothing is recorded yet: load data with `collect ingest DIR` and run the policy \
+         with `collect run --date D` (or try `collect demo`)"
+    )]
+    NothingRecorded,
+    #[error("the period is empty: --from {from} is after --to {to}")]
+    EmptyPeriod { from: NaiveDate, to: NaiveDate },
+    #[error("cannot create the folder {}", dir.display())]
+    CreateFolder {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the HTML report {}", path.display())]
+    WriteHtml {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The report on `book` for the period (by default the 90 days up to the
@@ -74,13 +60,10 @@ pub fn build(
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
     send_time_utc: Option<String>,
-) -> Result<EffectReport> {
+) -> Result<EffectReport, ReportError> {
     let (Some(all), Some(as_of)) = (Period::everything(book), effect::last_recorded_day(book))
     else {
-        bail!(
-            "nothing is recorded yet: load data with `collect ingest DIR` and run the policy \
-             with `collect run --date D` (or try `collect demo`)"
-        );
+        return Err(ReportError::NothingRecorded);
     };
     let period = match (from, to) {
         (None, None) => Period::default_for(book).unwrap_or(all),
@@ -90,11 +73,10 @@ pub fn build(
         },
     };
     if period.from > period.to {
-        bail!(
-            "the period is empty: --from {} is after --to {}",
-            period.from,
-            period.to
-        );
+        return Err(ReportError::EmptyPeriod {
+            from: period.from,
+            to: period.to,
+        });
     }
     let options = Options {
         send_time_utc,
@@ -104,13 +86,17 @@ pub fn build(
     Ok(effect::report(book, period, as_of, &options))
 }
 
-pub fn write_html(path: &Path, report: &EffectReport) -> Result<()> {
+pub fn write_html(path: &Path, report: &EffectReport) -> Result<(), ReportError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the folder {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| ReportError::CreateFolder {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
     }
-    std::fs::write(path, html(report))
-        .with_context(|| format!("cannot write the HTML report {}", path.display()))
+    std::fs::write(path, html(report)).map_err(|source| ReportError::WriteHtml {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 // ---------------------------------------------------------------- formatting

@@ -3,10 +3,14 @@
 //! nothing for simulations). The lease and the grace period use the wall
 //! clock; no decision does (they depend on `--date` alone).
 
-use chrono::{NaiveDate, Utc};
+use crate::home::{self, Home, HomeError};
+use crate::policy_load::Loaded;
+use chrono::{NaiveDate, NaiveTime, Utc};
 use collect_delivery::delivery::{RunError, RunReport, RunRequest, Sweeper};
 use collect_delivery::ledger::{LeaseHolder, LeaseOutcome, Ledger, Scope};
 use collect_delivery::mailer::LocalMailer;
+use collect_delivery::message::PayLinks;
+use collect_engine::sweep::RiskScorer;
 use collect_sqlite::store::{SqliteStore, StoreError};
 use std::time::Duration;
 
@@ -38,6 +42,38 @@ fn record_swept(store: &SqliteStore, day: NaiveDate) -> Result<(), StoreError> {
         store.set_meta(LAST_SWEPT, &day.to_string())?;
     }
     Ok(())
+}
+
+impl<'a> Runtime<'a> {
+    /// The runtime of `home` for a loaded policy: the home's sender,
+    /// sending times (`at`: `--at HH:MM`) and pay-link days, the policy's
+    /// revisions recorded on every action, and every record kept.
+    pub fn for_home(
+        home: &Home,
+        loaded: &'a Loaded,
+        scorer: &'a dyn RiskScorer,
+        mailer: LocalMailer<'a>,
+        pay_links: &'a PayLinks,
+        at: Option<NaiveTime>,
+    ) -> Result<Runtime<'a>, HomeError> {
+        let mut options = home.sweep_options(loaded.revision.clone(), at)?;
+        options.bundle_revision = loaded.bundle.clone();
+        Ok(Runtime {
+            sweeper: Sweeper {
+                policy: &loaded.policy,
+                scorer,
+                templates: &loaded.templates,
+                pay_links,
+                sender: home.sender(),
+                options,
+                pay_link_days: home.settings.pay_link_days,
+                grace: home::GRACE,
+                lease_ttl: home::LEASE_TTL,
+            },
+            mailer,
+            keep_records: usize::MAX,
+        })
+    }
 }
 
 impl Runtime<'_> {

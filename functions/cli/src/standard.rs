@@ -3,10 +3,37 @@
 //! demo` runs anywhere — after `cargo install`, in an empty folder — and
 //! `collect init DIR` can write it out as a starting point.
 
-use anyhow::{Context, Result, bail};
 use include_dir::{Dir, DirEntry, include_dir};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+
+/// The standard policy could not be written out; nothing was overwritten.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteOutError {
+    #[error(
+        "{} already holds {} of the standard policy's files (e.g. {}); choose an empty \
+         folder or pass --force to overwrite them",
+        dir.display(),
+        existing.len(),
+        existing.first().map_or("", String::as_str)
+    )]
+    Occupied {
+        dir: PathBuf,
+        /// The files already there.
+        existing: Vec<String>,
+    },
+    #[error("cannot create the folder {}", dir.display())]
+    CreateFolder {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 static POLICY_DIR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../policy");
 
@@ -32,7 +59,7 @@ pub fn files() -> Vec<(&'static Path, &'static [u8])> {
 /// Writes the embedded folder into `dir` (created when missing) and
 /// returns the path of the standard policy in it. Existing files are
 /// overwritten only when `overwrite`; otherwise finding one is an error.
-pub fn write_out(dir: &Path, overwrite: bool) -> Result<PathBuf> {
+pub fn write_out(dir: &Path, overwrite: bool) -> Result<PathBuf, WriteOutError> {
     if !overwrite {
         let existing: Vec<String> = files()
             .iter()
@@ -41,43 +68,26 @@ pub fn write_out(dir: &Path, overwrite: bool) -> Result<PathBuf> {
             .map(|p| p.display().to_string())
             .collect();
         if !existing.is_empty() {
-            bail!(
-                "{} already holds {} of the standard policy's files (e.g. {}); choose an empty \
-                 folder or pass --force to overwrite them",
-                dir.display(),
-                existing.len(),
-                existing.first().map_or("", String::as_str)
-            );
+            return Err(WriteOutError::Occupied {
+                dir: dir.to_path_buf(),
+                existing,
+            });
         }
     }
     for (path, bytes) in files() {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create the folder {}", parent.display()))?;
+            std::fs::create_dir_all(parent).map_err(|source| WriteOutError::CreateFolder {
+                dir: parent.to_path_buf(),
+                source,
+            })?;
         }
-        std::fs::write(&target, bytes)
-            .with_context(|| format!("cannot write {}", target.display()))?;
+        std::fs::write(&target, bytes).map_err(|source| WriteOutError::Write {
+            path: target.clone(),
+            source,
+        })?;
     }
     Ok(dir.join(POLICY_FILE))
-}
-
-/// `collect init DIR`: the standard policy, its tests and templates as a
-/// starting point.
-pub fn init(dir: &Path, force: bool) -> Result<ExitCode> {
-    let policy = write_out(dir, force)?;
-    println!(
-        "Wrote the standard policy, its tests and {} templates to {}.\n\
-         Next:\n  collect check {d}\n  collect test {d}\n  collect demo --policy {p}",
-        files()
-            .iter()
-            .filter(|(p, _)| p.ends_with("subject.txt"))
-            .count(),
-        dir.display(),
-        d = dir.display(),
-        p = policy.display()
-    );
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //! before a letter decided days ago is let go: what a person needs to see
 //! and know before deciding.
 
-use crate::Format;
-use anyhow::Result;
+use crate::args::Format;
+use crate::home::HomeError;
+use crate::policy_load::LoadError;
 use chrono::NaiveDate;
 use collect_engine::book::Book;
 use collect_engine::domain::ActionRecord;
@@ -34,7 +35,7 @@ pub struct TaskView<'a> {
     pub warnings: Vec<String>,
     /// The letter (or email) as it would go out on `as_of`, or why it
     /// cannot be shown; `None` for a call.
-    pub letter: Option<Result<Letter, String>>,
+    pub letter: Option<Result<Letter, LetterError>>,
 }
 
 /// A rendered message.
@@ -43,6 +44,42 @@ pub struct Letter {
     pub to: String,
     pub subject: String,
     pub text: String,
+}
+
+/// Why a task's letter cannot be shown (the task is shown all the same).
+/// Its message is the whole chain of causes, on one line; in JSON it is
+/// that text.
+#[derive(Debug, thiserror::Error)]
+pub enum LetterError {
+    /// The policy given with `--policy`, or its templates, do not load.
+    #[error("{}", chain(.0))]
+    Policy(LoadError),
+    /// The home's settings or pay-link key are not usable.
+    #[error("{}", chain(.0))]
+    Home(HomeError),
+    #[error("customer {customer_id} is not in the book")]
+    NoCustomer { customer_id: String },
+    /// The templates cannot make this message (from the sweep's composer).
+    #[error("{0}")]
+    Compose(collect_delivery::message::TemplateError),
+}
+
+impl Serialize for LetterError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// An error and its causes on one line, `what: why: why`.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 /// The task `record` seen on `day`.
@@ -108,7 +145,7 @@ pub fn view<'a>(book: &Book, record: &'a ActionRecord, day: NaiveDate) -> TaskVi
 }
 
 /// Prints a task.
-pub fn print(v: &TaskView<'_>, format: Format) -> Result<()> {
+pub fn print(v: &TaskView<'_>, format: Format) -> Result<(), serde_json::Error> {
     if format == Format::Json {
         println!("{}", serde_json::to_string_pretty(v)?);
         return Ok(());

@@ -15,9 +15,15 @@
 //! that a large planted effect is called significant, and that an arm with
 //! no effect is not.
 
+use super::generate::{self, Generated};
+use super::simulation::simulate;
+use super::uplift::{other_emails, outcome_under, planted_uplift};
 use super::*;
+use collect_engine::book::Book;
+use collect_engine::domain::ActionStatus;
 use collect_engine::effect::EffectReport;
 use collect_engine::effect::experiments::{Unit, paid_in_time, units};
+use std::collections::HashMap;
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
@@ -39,7 +45,7 @@ struct Run {
 /// report over the whole run.
 fn run(tmp: &tempfile::TempDir, policy: &Path, seed: u64, customers: u32) -> Run {
     let home = Home::open(&tmp.path().join("home")).unwrap();
-    let loaded = local::load_policy(policy).unwrap();
+    let loaded = load_policy(policy).unwrap();
     let generated = generate::generate(seed, customers);
     let pay_links = home.pay_links().unwrap();
     let rt = runtime(
@@ -166,7 +172,7 @@ fn contains(a: &collect_engine::effect::ArmResult, truth: f64) -> bool {
 #[test]
 fn the_report_recovers_the_planted_tone_effect_of_the_standard_policy() {
     let tmp = temp("standard");
-    let policy = Path::new(ROOT).join(crate::DEFAULT_POLICY);
+    let policy = Path::new(ROOT).join(DEFAULT_POLICY);
     let seed = 42;
     let run = run(&tmp, &policy, seed, 300);
     let tone = units_of(&run, "pre-due-tone", None);

@@ -3,13 +3,41 @@
 //! The checks of `collect check` run first; a failing policy is never
 //! bundled.
 
-use crate::{Format, check};
+use crate::args::Format;
+use crate::policy_check::check;
+use crate::revisions::Revisions;
 use anyhow::{Result, bail};
 use collect_delivery::bundle;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-pub fn run(
+/// Bundle a policy folder (policies, templates, manifest with SHA-256s)
+/// for deployment; runs the checks of `collect check` first.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The policy folder (policies, templates/).
+    dir: PathBuf,
+    /// The Git revision of the policy repository.
+    #[arg(long)]
+    revision: String,
+    /// The policy in force, when the folder holds several.
+    #[arg(long)]
+    policy: Option<String>,
+    /// Where to write the bundle (default policy-bundle-<REV>.tar).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn run(args: &Args) -> Result<ExitCode> {
+    bundle_folder(
+        &args.dir,
+        &args.revision,
+        args.policy.as_deref(),
+        args.out.clone(),
+    )
+}
+
+fn bundle_folder(
     dir: &Path,
     revision: &str,
     policy: Option<&str>,
@@ -21,7 +49,7 @@ pub fn run(
             dir.display()
         );
     }
-    if check::run(&[dir.to_path_buf()], Format::Human, false, &[])? != ExitCode::SUCCESS {
+    if check(&[dir.to_path_buf()], &[])?.print(Format::Human, false)? {
         eprintln!("error: the policy does not pass `collect check`; nothing was bundled");
         return Ok(ExitCode::FAILURE);
     }
@@ -33,7 +61,7 @@ pub fn run(
     });
     std::fs::write(&out, &bytes)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
-    let git = crate::revisions::Revisions::of(&dir.join(&verified.manifest.policy));
+    let git = Revisions::of(&dir.join(&verified.manifest.policy));
     println!(
         "bundled {} file(s) of revision {} (policy {}) into {}\nsha256 {}\nbundle revision {} (recorded on every action it sends; `collect check` prints the same for these files)\ngit {}{}",
         verified.manifest.files.len(),
@@ -84,7 +112,7 @@ mod tests {
         let dir = tmp.path().join("policy");
         copy(&policy, &dir);
         let out = tmp.path().join("good.tar");
-        let code = run(&dir, "rev1", None, Some(out.clone())).unwrap();
+        let code = bundle_folder(&dir, "rev1", None, Some(out.clone())).unwrap();
         assert_eq!(code, ExitCode::SUCCESS);
         let verified = bundle::verify(&std::fs::read(&out).unwrap()).unwrap();
         assert_eq!(verified.manifest.revision, "rev1");
@@ -93,7 +121,7 @@ mod tests {
         let text = std::fs::read_to_string(&file).unwrap();
         std::fs::write(&file, text.replace("currency USD", "currency")).unwrap();
         let bad = tmp.path().join("bad.tar");
-        let code = run(&dir, "rev2", None, Some(bad.clone())).unwrap();
+        let code = bundle_folder(&dir, "rev2", None, Some(bad.clone())).unwrap();
         assert_eq!(code, ExitCode::FAILURE);
         assert!(!bad.exists(), "a failing policy is never bundled");
     }

@@ -1,13 +1,50 @@
 //! `collect pay-link verify TOKEN`: checks a pay-link token the way the
 //! payment page does (`PayLinks::verify_link`), with this home's key.
 
-use crate::Format;
+use crate::args::{Format, parse_date};
 use crate::home::Home;
 use anyhow::Result;
 use chrono::NaiveDate;
 use collect_delivery::message::PayLinkError;
 use serde::Serialize;
+use std::path::Path;
 use std::process::ExitCode;
+
+/// Pay links: check a token as the payment page does.
+#[derive(clap::Args)]
+pub struct Args {
+    /// What to do with a pay link.
+    #[command(subcommand)]
+    action: PayLinkAction,
+}
+
+#[derive(clap::Subcommand)]
+enum PayLinkAction {
+    /// Check a token (the last part of a "pay now" link) with this home's
+    /// key: prints the invoice and the last valid day, or why it is
+    /// invalid (then exits 1).
+    Verify {
+        /// The token: the last part of the "pay now" link.
+        token: String,
+        /// The day to check on, YYYY-MM-DD, e.g. 2027-03-31; defaults to today.
+        #[arg(value_parser = parse_date, long)]
+        date: Option<NaiveDate>,
+        /// Output: `human` for people, `json` for tools.
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+    },
+}
+
+pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
+    let PayLinkAction::Verify {
+        token,
+        date,
+        format,
+    } = &args.action;
+    // The command line is the edge where "today" may come from the clock.
+    let day = date.unwrap_or_else(|| chrono::Local::now().date_naive());
+    verify(&Home::open(home)?, token, day, *format)
+}
 
 #[derive(Serialize)]
 struct Verdict {
@@ -23,7 +60,7 @@ struct Verdict {
 }
 
 /// Exit 0 when the token is genuine and not expired on `day`, 1 otherwise.
-pub fn verify(home: &Home, token: &str, day: NaiveDate, format: Format) -> Result<ExitCode> {
+fn verify(home: &Home, token: &str, day: NaiveDate, format: Format) -> Result<ExitCode> {
     let links = home.pay_links()?;
     let key = home.pay_link_key_source().to_string();
     let token = token_of(token, &home.settings.pay_url);

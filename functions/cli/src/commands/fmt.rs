@@ -7,8 +7,20 @@ use policy_lang::format::{FormatError, format};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-pub fn run(paths: &[PathBuf], check: bool) -> Result<ExitCode> {
-    let files = policy_files::find(paths, ".policy")?;
+/// Lay policy files out in the one canonical way, keeping every comment.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Policy files or folders holding them (searched recursively).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Change nothing; list the files that are not formatted and exit 1.
+    #[arg(long)]
+    check: bool,
+}
+
+pub fn run(args: &Args) -> Result<ExitCode> {
+    let check = args.check;
+    let files = policy_files::find(&args.paths, ".policy")?;
     if files.is_empty() {
         bail!("no `.policy` files found");
     }

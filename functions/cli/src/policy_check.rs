@@ -1,9 +1,11 @@
-//! `collect check`: every problem in every policy file, and in the message
-//! templates beside it, in one run.
+//! Every problem in every policy file, and in the message templates beside
+//! it, in one run: what `collect check` reports and what `collect bundle`
+//! requires to pass. [`check`] finds the problems, [`Checked::print`]
+//! shows them.
 
-use crate::Format;
-use crate::policy_files::{self, TemplateDir};
-use anyhow::{Result, bail};
+use crate::args::Format;
+use crate::policy_files::{self, PolicyFileError, TemplateDir};
+use crate::revisions::Revisions;
 use collect_delivery::message::templates::FALLBACK_LANGUAGE;
 use collect_delivery::message::{TemplateError, Templates};
 use policy_lang::compile::CAction;
@@ -11,7 +13,15 @@ use policy_lang::{Diagnostic, PLAN_OFFER_TEMPLATE, Severity, TemplateCatalog};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+
+/// Nothing to check, or a policy file that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("no `.policy` files found under {}", show(paths))]
+    NoPolicies { paths: Vec<PathBuf> },
+    #[error(transparent)]
+    Files(#[from] PolicyFileError),
+}
 
 /// The codes of problems in message templates, documented with the
 /// language's codes in the reference (policy/README.md, "Diagnostics";
@@ -103,17 +113,31 @@ impl TemplateCatalog for Loaded<'_> {
     }
 }
 
+/// What a check found: the language's diagnostics and the templates'
+/// problems, counted.
+pub struct Checked {
+    files: Vec<PathBuf>,
+    diagnostics: Vec<Diagnostic>,
+    /// The diagnostics rendered with their source lines.
+    rendered: String,
+    issues: Vec<TemplateIssue>,
+    errors: usize,
+    warnings: usize,
+    /// The languages the templates were checked for.
+    languages: BTreeSet<String>,
+    /// Whether `--languages` was given.
+    languages_given: bool,
+}
+
+/// Checks every `.policy` file under `paths` and the templates beside it.
 /// `languages`: languages customers use (`--languages`), checked on top of
 /// every language some template has.
-pub fn run(
-    paths: &[PathBuf],
-    format: Format,
-    deny_warnings: bool,
-    languages: &[String],
-) -> Result<ExitCode> {
+pub fn check(paths: &[PathBuf], languages: &[String]) -> Result<Checked, CheckError> {
     let files = policy_files::find(paths, ".policy")?;
     if files.is_empty() {
-        bail!("no `.policy` files found under {}", show(paths));
+        return Err(CheckError::NoPolicies {
+            paths: paths.to_vec(),
+        });
     }
     let mut all: Vec<Diagnostic> = Vec::new();
     let mut issues: Vec<TemplateIssue> = Vec::new();
@@ -193,61 +217,77 @@ pub fn run(
             .iter()
             .filter(|i| i.severity == Severity::Warning)
             .count();
-    match format {
-        Format::Json => {
-            let out = serde_json::json!({
-                "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
-                "errors": errors,
-                "warnings": warnings,
-                "diagnostics": all,
-                "template_problems": issues,
-                "languages": checked_languages,
-                "revisions": files.iter().map(|f| crate::revisions::Revisions::of(f)).collect::<Vec<_>>(),
-            });
-            println!("{}", serde_json::to_string_pretty(&out)?);
-        }
-        Format::Human => {
-            eprint!("{rendered}");
-            for i in &issues {
-                eprintln!("{}", i.headline());
-            }
-            if !checked_languages.is_empty() {
-                println!(
-                    "languages checked: {} (every language a template has{})",
-                    checked_languages
-                        .iter()
-                        .map(String::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    if languages.is_empty() {
-                        "; add the languages of your customers with --languages"
-                    } else {
-                        ", and --languages"
-                    }
-                );
-            }
-            for f in &files {
-                println!(
-                    "{}: {}",
-                    f.display(),
-                    crate::revisions::Revisions::of(f).line()
-                );
-            }
-            println!(
-                "checked {} policy file(s) and their templates: {errors} error(s), {warnings} warning(s)",
-                files.len()
-            );
-        }
-    }
-    let failed = errors > 0 || (deny_warnings && warnings > 0);
-    if errors == 0 && failed && format == Format::Human {
-        println!("failing because --deny-warnings treats warnings as errors");
-    }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
+    Ok(Checked {
+        files,
+        diagnostics: all,
+        rendered,
+        issues,
+        errors,
+        warnings,
+        languages: checked_languages,
+        languages_given: !languages.is_empty(),
     })
+}
+
+impl Checked {
+    /// Prints what was found (problems on stderr, the summary on stdout,
+    /// or one JSON document) and returns whether the check failed: any
+    /// error, or with `deny_warnings` any warning.
+    pub fn print(&self, format: Format, deny_warnings: bool) -> Result<bool, serde_json::Error> {
+        let Checked {
+            files,
+            errors,
+            warnings,
+            ..
+        } = self;
+        match format {
+            Format::Json => {
+                let out = serde_json::json!({
+                    "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+                    "errors": errors,
+                    "warnings": warnings,
+                    "diagnostics": self.diagnostics,
+                    "template_problems": self.issues,
+                    "languages": self.languages,
+                    "revisions": files.iter().map(|f| Revisions::of(f)).collect::<Vec<_>>(),
+                });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            }
+            Format::Human => {
+                eprint!("{}", self.rendered);
+                for i in &self.issues {
+                    eprintln!("{}", i.headline());
+                }
+                if !self.languages.is_empty() {
+                    println!(
+                        "languages checked: {} (every language a template has{})",
+                        self.languages
+                            .iter()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        if self.languages_given {
+                            ", and --languages"
+                        } else {
+                            "; add the languages of your customers with --languages"
+                        }
+                    );
+                }
+                for f in files {
+                    println!("{}: {}", f.display(), Revisions::of(f).line());
+                }
+                println!(
+                    "checked {} policy file(s) and their templates: {errors} error(s), {warnings} warning(s)",
+                    files.len()
+                );
+            }
+        }
+        let failed = *errors > 0 || (deny_warnings && *warnings > 0);
+        if *errors == 0 && failed && format == Format::Human {
+            println!("failing because --deny-warnings treats warnings as errors");
+        }
+        Ok(failed)
+    }
 }
 
 /// The templates a policy sends, each with whether it is sent as a

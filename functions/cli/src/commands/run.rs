@@ -1,0 +1,113 @@
+//! `collect run --date D`: one day's sweep of the home — decide, record
+//! and send — with the text report of what it did ([`crate::run_report`]).
+//! A day before the last swept day is refused unless `--backfill`.
+
+use crate::args::{DEFAULT_POLICY, Format, parse_date};
+use crate::home::Home;
+use crate::policy_load::load_policy;
+use crate::run_report::describe_run;
+use crate::runtime::{Runtime, last_swept_day};
+use crate::scorer::scorer;
+use anyhow::{Result, bail};
+use chrono::{NaiveDate, NaiveTime};
+use collect_delivery::mailer::LocalMailer;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Run one day's sweep: decide, record and send.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The day to sweep, YYYY-MM-DD, e.g. 2027-03-31.
+    #[arg(value_parser = parse_date, long)]
+    date: NaiveDate,
+    /// The policy file to run.
+    #[arg(long, default_value = DEFAULT_POLICY)]
+    policy: PathBuf,
+    /// Show what would happen; record and send nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// The sending time in UTC, `HH:MM` (quiet hours are checked against it).
+    #[arg(long)]
+    at: Option<NaiveTime>,
+    /// When another run of this home is going on, wait for it to end
+    /// instead of stopping with an error.
+    #[arg(long)]
+    wait: bool,
+    /// Sweep a day earlier than the last day this home was swept:
+    /// re-decides that day and records (and sends) its actions dated
+    /// that day. Without it such a date is refused.
+    #[arg(long)]
+    backfill: bool,
+    /// Output: `human` for people, `json` for tools.
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
+}
+
+/// How many of a run's records `collect run` keeps to list them.
+const RUN_KEEP_RECORDS: usize = 20_000;
+
+pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
+    let home = &Home::open(home)?;
+    let Args {
+        date,
+        ref policy,
+        dry_run,
+        at,
+        wait,
+        backfill,
+        format,
+    } = *args;
+    let loaded = load_policy(policy)?;
+    let store = home.store()?;
+    if let Some(last) = last_swept_day(&store)?
+        && date < last
+        && !backfill
+    {
+        bail!(
+            "refusing to sweep {date}: this home was last swept on {last}, and a sweep of an \
+             earlier day would record (and send) actions dated {date} after those of later days. \
+             To go on, sweep {last} or a later day (running {last} again finishes anything it \
+             left). To re-decide {date} anyway, add --backfill (README: \"Backfilling a past day\")"
+        );
+    }
+    let outbox = home.outbox();
+    let pay_links = home.pay_links()?;
+    let scorer = scorer(home)?;
+    let mut rt = Runtime::for_home(
+        home,
+        &loaded,
+        scorer.as_dyn(),
+        LocalMailer::Outbox(&outbox),
+        &pay_links,
+        at,
+    )?;
+    // The report lists tasks and approvals one by one up to this many
+    // records; a larger sweep reports their counts (`collect tasks` lists
+    // them), so its memory does not grow with the book.
+    rt.keep_records = RUN_KEEP_RECORDS;
+    let report = rt.run_day_waiting(&store, date, dry_run, wait)?;
+    match format {
+        Format::Json => {
+            eprintln!("scorer: {}", scorer.describe());
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Format::Human => {
+            print!("{}", describe_run(&report, date, home));
+            println!("scorer: {}", scorer.describe());
+        }
+    }
+    Ok(
+        if report.failed.is_empty() && report.plan.unprocessable.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            if matches!(format, Format::Human) {
+                eprintln!(
+                    "error: {} message(s) failed and {} customer(s) were set aside; the rest of the sweep is done (see above)",
+                    report.failed.len(),
+                    report.plan.unprocessable.len()
+                );
+            }
+            ExitCode::FAILURE
+        },
+    )
+}

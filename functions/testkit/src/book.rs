@@ -11,7 +11,7 @@ use collect_delivery::message::{PayLinks, Templates};
 use collect_engine::domain::{ActionRecord, Customer, Event, EventKind, Invoice, Payment};
 use collect_engine::sweep::{PriorLateRate, SweepOptions};
 use collect_sqlite::store::{SqliteStore, Store};
-use policy_lang::Policy;
+use policy_lang::{Diagnostic, Policy};
 use rust_decimal::Decimal;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -207,11 +207,33 @@ impl Default for Env {
     }
 }
 
+/// A test policy that does not compile: every diagnostic the checker
+/// gave, each on its own as `file:line:col: error[E…]: message`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl std::fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the test policy does not compile: ")?;
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            f.write_str(&d.headline())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
 /// Compiles a policy text, with its diagnostics as the error.
-pub fn compile(source: &str) -> Result<Policy, String> {
+pub fn compile(source: &str) -> Result<Policy, PolicyError> {
     policy_lang::load(source, "conformance.policy", None)
         .map(|(p, _)| p)
-        .map_err(|diags| format!("{diags:?}"))
+        .map_err(|diagnostics| PolicyError { diagnostics })
 }
 
 /// The in-memory adapter under test.

@@ -1,6 +1,6 @@
 //! The ledger port on DynamoDB: the same conditions as the SQLite and
 //! in-memory adapters, as conditional writes (the conformance suite of
-//! [`collect_testkit::conformance`] runs against it on the local endpoint).
+//! `collect_testkit::conformance` runs against it on the local endpoint).
 //!
 //! Items (see the table in the [module docs](super)):
 //! - a message is `M#<message id>`/`MESSAGE`, its whole [`StoredMessage`] in
@@ -300,7 +300,7 @@ impl Ledger for Dynamo {
     }
 
     /// Each message is its own conditional PutItem, up to
-    /// [`PARALLEL_PUTS`] at a time; the answer keeps the order of
+    /// `PARALLEL_PUTS` (16) at a time; the answer keeps the order of
     /// `messages`.
     async fn put_messages(&self, messages: &[StoredMessage]) -> Result<Vec<bool>, LedgerError> {
         let mut out = Vec::with_capacity(messages.len());
@@ -326,7 +326,7 @@ impl Ledger for Dynamo {
         Ok(out)
     }
 
-    /// The moves of a batch run concurrently, up to [`PARALLEL_PUTS`] at
+    /// The moves of a batch run concurrently, up to `PARALLEL_PUTS` (16) at
     /// a time; each move's writes keep their order and their conditions
     /// ([`move_one`], as the default runs them one move after another), and
     /// the answer keeps the order of `moves`.

@@ -6,7 +6,7 @@
 //! `shards` small jobs `{day, shard}`; each worker loads the customers of
 //! its shard that have an open invoice in the policy's window (one Query on
 //! the sparse index, then one Query per customer), runs the pure
-//! [`plan_sweep`] on that book, records and sends. With 64 shards a worker
+//! [`plan_sweep`](collect_engine::sweep::plan_sweep) on that book, records and sends. With 64 shards a worker
 //! sees ~16,000 invoices. Concurrency is bounded by the SQS event source's
 //! *maximum concurrency* (see `infra/template.yaml`), so DynamoDB and SES
 //! see a steady rate, not a burst.

@@ -28,7 +28,7 @@ impl Dynamo {
     ///
     /// Each write is its own conditional UpdateItem (DynamoDB has no batch
     /// of conditional writes short of a transaction, which costs twice), up
-    /// to [`PARALLEL_WRITES`] at a time; the answer keeps the order of
+    /// to `PARALLEL_WRITES` (16) at a time; the answer keeps the order of
     /// `records`. An error stops the recording: what was written stays
     /// written, and the next run sees it as recorded (as after a crash).
     pub async fn record_actions(

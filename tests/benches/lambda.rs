@@ -19,16 +19,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use collect_aws::artifacts::Artifacts;
-use collect_aws::config::Settings;
-use collect_aws::dynamo::Dynamo;
-use collect_aws::events::{Batch, EventsService};
-use collect_aws::queue::{Queue, ShardJob};
+use collect_aws::events::Batch;
+use collect_aws::queue::ShardJob;
 use collect_aws::sweep::{SendSettings, SweepService};
 use collect_aws::train::{ModelTrainer, PriorRateTrainer};
-use collect_delivery::bundle;
 use collect_delivery::delivery::Sender;
-use collect_e2e::{Moto, Stack, policy_dir, stack};
+use collect_e2e::Fixture;
 use serde_json::json;
 
 const SHARDS: u32 = 8;
@@ -126,13 +122,9 @@ fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
 
-async fn seed(st: &Stack, customers: usize) -> EventsService {
-    let dynamo = Dynamo::new(st.clients.dynamodb.clone(), &st.names.table, SHARDS);
-    let events = EventsService {
-        dynamo,
-        dead_letters: Queue::new(st.clients.sqs.clone(), &st.dead_letter_queue_url),
-        s3: st.clients.s3.clone(),
-    };
+/// The book of the benchmark, dropped as CSV exports and ingested by the
+/// events service (BatchWriteItem).
+async fn seed(fx: &Fixture, customers: usize) {
     let mut c = String::from("customer_id,name,email,timezone\n");
     let mut i = String::from("invoice_id,customer_id,number,issue_date,due_date,amount,currency\n");
     let mut p = String::from("payment_id,invoice_id,paid_on,amount\n");
@@ -165,34 +157,21 @@ async fn seed(st: &Stack, customers: usize) -> EventsService {
         ("drops/invoices.csv", i),
         ("drops/payments.csv", p),
     ] {
-        st.clients
-            .s3
-            .put_object()
-            .bucket(&st.names.bucket)
-            .key(key)
-            .body(text.into_bytes().into())
-            .send()
-            .await
-            .unwrap();
+        fx.put_drop(key, text).await;
         let mut batch = Batch::default();
-        events
-            .ingest_object(&st.names.bucket, key, &mut batch)
+        fx.events
+            .ingest_object(&fx.names.bucket, key, &mut batch)
             .await
             .unwrap();
         assert!(batch.dead_letters.is_empty());
     }
-    events
 }
 
 #[tokio::main]
 async fn main() {
-    let moto = Moto::start().unwrap();
-    let st = stack(&moto, "bench").await;
-    let artifacts = Artifacts::new(st.clients.s3.clone(), &st.names.bucket);
-    artifacts
-        .publish_bundle(bundle::build(&policy_dir(), "bench-rev", None).unwrap())
-        .await
-        .unwrap();
+    let fx = Fixture::new("bench", SHARDS).await;
+    fx.publish_policy("bench-rev").await;
+    let artifacts = &fx.artifacts;
     let model = PriorRateTrainer
         .train(&Default::default(), "2026-12-01".parse().unwrap())
         .unwrap();
@@ -203,7 +182,7 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(800);
     let t = Instant::now();
-    seed(&st, customers).await;
+    seed(&fx, customers).await;
     let seeded = t.elapsed();
 
     // ---------------------------------------------------------- binaries
@@ -218,12 +197,12 @@ async fn main() {
     }
 
     let common = vec![
-        ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+        ("AWS_ENDPOINT_URL", fx.moto.endpoint.clone()),
         ("AWS_REGION", "us-east-1".to_string()),
         ("AWS_ACCESS_KEY_ID", "testing".to_string()),
         ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
-        ("TABLE_NAME", st.names.table.clone()),
-        ("BUCKET_NAME", st.names.bucket.clone()),
+        ("TABLE_NAME", fx.names.table.clone()),
+        ("BUCKET_NAME", fx.names.bucket.clone()),
         ("SHARDS", SHARDS.to_string()),
     ];
     let with = |extra: &[(&'static str, String)]| {
@@ -245,7 +224,7 @@ async fn main() {
             "sweep",
             with(&[
                 ("SWEEP_ROLE", "coordinator".into()),
-                ("SHARD_QUEUE_URL", st.shard_queue_url.clone()),
+                ("SHARD_QUEUE_URL", fx.shard_queue_url.clone()),
             ]),
             json!({"day": "2026-12-01"}),
         ),
@@ -254,17 +233,17 @@ async fn main() {
             "sweep",
             with(&[
                 ("SWEEP_ROLE", "worker".into()),
-                ("SENDER_ADDRESS", st.names.sender.clone()),
+                ("SENDER_ADDRESS", fx.names.sender.clone()),
                 ("PAY_URL_PATTERN", "https://pay.example/{token}".into()),
-                ("PAY_LINK_SECRET_ID", st.names.secret.clone()),
-                ("SES_CONFIGURATION_SET", st.names.configuration_set.clone()),
+                ("PAY_LINK_SECRET_ID", fx.names.secret.clone()),
+                ("SES_CONFIGURATION_SET", fx.names.configuration_set.clone()),
             ]),
             sqs,
         ),
         (
             "events (one ERP event)",
             "events",
-            with(&[("DEAD_LETTER_QUEUE_URL", st.dead_letter_queue_url.clone())]),
+            with(&[("DEAD_LETTER_QUEUE_URL", fx.dead_letter_queue_url.clone())]),
             json!({"type": "dispute_opened", "date": "2026-12-01", "invoice_id": "BI1"}),
         ),
         (
@@ -299,27 +278,17 @@ async fn main() {
     }
 
     // ---------------------------------------------------------- throughput
-    let scratch = tempfile::tempdir().unwrap();
-    let settings = Settings {
-        table: st.names.table.clone(),
-        bucket: st.names.bucket.clone(),
-        shards: SHARDS,
-    };
+    let stack = fx.send_settings();
     let send = SendSettings {
         sender: Sender {
             company: "Bench".into(),
-            email: st.names.sender.clone(),
-            reply_to: None,
-            address: Vec::new(),
+            ..stack.sender
         },
         pay_url: "https://pay.example/{token}".into(),
-        pay_link_secret: st.names.secret.clone(),
-        configuration_set: Some(st.names.configuration_set.clone()),
-        send_time_utc: chrono::NaiveTime::from_hms_opt(14, 0, 0).unwrap(),
-        pay_link_days: 45,
-        grace_minutes: 60,
+        pay_link_secret: fx.names.secret.clone(),
+        ..stack
     };
-    let svc = SweepService::load(&st.clients, &settings, &send, scratch.path())
+    let svc = SweepService::load(&fx.clients, &fx.settings(), &send, fx.scratch.path())
         .await
         .unwrap();
     let day = "2026-12-07".parse().unwrap();

@@ -1,5 +1,6 @@
 //! Test support: a local AWS endpoint (moto server) that `cargo test`
-//! starts by itself, and the resources the functions need on it.
+//! starts by itself, and the one [`Fixture`] of the AWS tests: a test's
+//! resources on it, the adapters over them, and the events that seed them.
 //!
 //! On first use moto is installed into a virtualenv under `target/`
 //! (`python3 -m venv target/moto-venv`, then `pip install
@@ -19,16 +20,77 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
-};
-use collect_aws::config::Clients;
-use collect_aws::keys;
+
+pub mod fixture;
+
+pub use fixture::{Fixture, Names, create_table, day, invoice, invoke, payment, sqs_event};
+
+/// Why the local endpoint could not be installed, started or asked.
+#[derive(Debug)]
+pub enum SetupError {
+    /// A file-system or network step failed: what it was, and why.
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    /// Another test process holds the install lock for too long.
+    LockTimeout { path: PathBuf },
+    /// A command ran and failed: what it was, its status and output.
+    Command {
+        what: String,
+        status: std::process::ExitStatus,
+        output: String,
+    },
+    /// The server started, but does not accept connections.
+    NotListening { endpoint: String },
+    /// The server (or a helper script) answered something unexpected.
+    Unexpected { what: String, said: String },
+    /// moto's record of sent mail is not the JSON expected.
+    Json(serde_json::Error),
+}
+
+impl SetupError {
+    fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SetupError {
+        let what = what.into();
+        move |source| SetupError::Io { what, source }
+    }
+}
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SetupError::Io { what, source } => write!(f, "{what}: {source}"),
+            SetupError::LockTimeout { path } => write!(
+                f,
+                "timed out waiting for the lock {}; remove it if no test is running",
+                path.display()
+            ),
+            SetupError::Command {
+                what,
+                status,
+                output,
+            } => write!(f, "{what} failed ({status}):\n{output}"),
+            SetupError::NotListening { endpoint } => {
+                write!(f, "moto server is not listening on {endpoint}")
+            }
+            SetupError::Unexpected { what, said } => write!(f, "{what}: {said}"),
+            SetupError::Json(e) => write!(f, "moto's data is not JSON: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SetupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SetupError::Io { source, .. } => Some(source),
+            SetupError::Json(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// The pinned moto version (see the module docs).
 pub const MOTO_VERSION: &str = "5.1.22";
@@ -69,7 +131,7 @@ fn marker(venv: &Path) -> PathBuf {
 struct DirLock(PathBuf);
 
 impl DirLock {
-    fn acquire(path: PathBuf) -> Result<DirLock, String> {
+    fn acquire(path: PathBuf) -> Result<DirLock, SetupError> {
         let deadline = Instant::now() + Duration::from_secs(900);
         loop {
             match std::fs::create_dir(&path) {
@@ -85,14 +147,16 @@ impl DirLock {
                         continue;
                     }
                     if Instant::now() > deadline {
-                        return Err(format!(
-                            "timed out waiting for the lock {}; remove it if no test is running",
-                            path.display()
-                        ));
+                        return Err(SetupError::LockTimeout { path });
                     }
                     std::thread::sleep(Duration::from_millis(250));
                 }
-                Err(e) => return Err(format!("cannot create the lock {}: {e}", path.display())),
+                Err(e) => {
+                    return Err(SetupError::io(format!(
+                        "cannot create the lock {}",
+                        path.display()
+                    ))(e));
+                }
             }
         }
     }
@@ -104,30 +168,33 @@ impl Drop for DirLock {
     }
 }
 
-fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
+fn run(cmd: &mut Command, what: &str) -> Result<(), SetupError> {
     let out = cmd
         .output()
-        .map_err(|e| format!("{what}: cannot run it: {e}"))?;
+        .map_err(SetupError::io(format!("{what}: cannot run it")))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "{what} failed ({}):\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
+        Err(SetupError::Command {
+            what: what.to_string(),
+            status: out.status,
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        })
     }
 }
 
 /// Installs moto into the virtualenv unless it is there already.
-pub fn install() -> Result<PathBuf, String> {
+pub fn install() -> Result<PathBuf, SetupError> {
     let venv = venv_dir();
     if marker(&venv).exists() {
         return Ok(venv);
     }
     if let Some(parent) = venv.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("cannot create target/: {e}"))?;
+        std::fs::create_dir_all(parent).map_err(SetupError::io("cannot create target/"))?;
     }
     let _lock = DirLock::acquire(venv.with_extension("lock"))?;
     if marker(&venv).exists() {
@@ -144,7 +211,7 @@ pub fn install() -> Result<PathBuf, String> {
         &format!("pip install moto[server]=={MOTO_VERSION} (needs PyPI)"),
     )?;
     std::fs::write(marker(&venv), MOTO_VERSION)
-        .map_err(|e| format!("cannot write the install marker: {e}"))?;
+        .map_err(SetupError::io("cannot write the install marker"))?;
     Ok(venv)
 }
 
@@ -194,7 +261,7 @@ pub struct AccessKey {
 
 impl Moto {
     /// Installs (first time) and starts a server on a free port.
-    pub fn start() -> Result<Moto, String> {
+    pub fn start() -> Result<Moto, SetupError> {
         Moto::spawn(SERVER, &[]).map(|(m, _)| m)
     }
 
@@ -208,7 +275,7 @@ impl Moto {
     /// services are checked against the resource `*`; of conditions only
     /// `StringEquals` on request values it collects (none for these
     /// services), so conditions are not enforced.
-    pub fn start_enforcing_iam() -> Result<(Moto, AccessKey), String> {
+    pub fn start_enforcing_iam() -> Result<(Moto, AccessKey), SetupError> {
         let (moto, line) = Moto::spawn(IAM_SERVER, &[("INITIAL_NO_AUTH_ACTION_COUNT", "3")])?;
         let mut words = line.split_whitespace().skip(1);
         match (words.next(), words.next()) {
@@ -219,7 +286,10 @@ impl Moto {
                     secret: secret.to_string(),
                 },
             )),
-            _ => Err(format!("the IAM-enforcing server said `{line}`")),
+            _ => Err(SetupError::Unexpected {
+                what: "the IAM-enforcing server gave no administrator's key".into(),
+                said: format!("`{line}`"),
+            }),
         }
     }
 
@@ -230,13 +300,15 @@ impl Moto {
         admin: &AccessKey,
         name: &str,
         policy: &str,
-    ) -> Result<AccessKey, String> {
+    ) -> Result<AccessKey, SetupError> {
         let out = Command::new(venv_dir().join("bin").join("python"))
             .arg("-c")
             .arg(CREATE_USER)
             .args([&self.endpoint, &admin.id, &admin.secret, name, policy])
             .output()
-            .map_err(|e| format!("cannot run python to create the IAM user {name}: {e}"))?;
+            .map_err(SetupError::io(format!(
+                "cannot run python to create the IAM user {name}"
+            )))?;
         let text = String::from_utf8_lossy(&out.stdout);
         let mut words = text.split_whitespace();
         match (out.status.success(), words.next(), words.next()) {
@@ -244,10 +316,11 @@ impl Moto {
                 id: id.to_string(),
                 secret: secret.to_string(),
             }),
-            _ => Err(format!(
-                "creating the IAM user {name} failed:\n{text}{}",
-                String::from_utf8_lossy(&out.stderr)
-            )),
+            _ => Err(SetupError::Command {
+                what: format!("creating the IAM user {name}"),
+                status: out.status,
+                output: format!("{text}{}", String::from_utf8_lossy(&out.stderr)),
+            }),
         }
     }
 
@@ -270,11 +343,11 @@ impl Moto {
     /// Starts `script` (a Python server that prints `ready …` once it
     /// listens) with extra environment variables; returns the server and
     /// its `ready` line.
-    fn spawn(script: &str, envs: &[(&str, &str)]) -> Result<(Moto, String), String> {
+    fn spawn(script: &str, envs: &[(&str, &str)]) -> Result<(Moto, String), SetupError> {
         let venv = install()?;
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free port on 127.0.0.1: {e}"))?
+            .map_err(SetupError::io("no free port on 127.0.0.1"))?
             .port();
         let mut child = Command::new(venv.join("bin").join("python"))
             .arg("-c")
@@ -285,25 +358,31 @@ impl Moto {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("cannot start moto server: {e}"))?;
-        let stdout = child.stdout.take().ok_or("moto server has no stdout")?;
+            .map_err(SetupError::io("cannot start moto server"))?;
+        let stdout = child.stdout.take().ok_or_else(|| SetupError::Unexpected {
+            what: "moto server".into(),
+            said: "no standard output to read".into(),
+        })?;
         let mut line = String::new();
         let read = BufReader::new(stdout).read_line(&mut line);
         if read.is_err() || !line.starts_with("ready") {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!(
-                "moto server did not start (said `{}`); try `{} -c 'import moto.server'`",
-                line.trim(),
-                venv.join("bin").join("python").display()
-            ));
+            return Err(SetupError::Unexpected {
+                what: "moto server did not start".into(),
+                said: format!(
+                    "`{}`; try `{} -c 'import moto.server'`",
+                    line.trim(),
+                    venv.join("bin").join("python").display()
+                ),
+            });
         }
         let endpoint = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if Instant::now() > deadline {
                 let _ = child.kill();
-                return Err(format!("moto server is not listening on {endpoint}"));
+                return Err(SetupError::NotListening { endpoint });
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -332,29 +411,34 @@ impl Moto {
     }
 
     /// `GET` a path of the server (e.g. `/moto-api/data.json`), as text.
-    pub fn get(&self, path: &str) -> Result<String, String> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
+    pub fn get(&self, path: &str) -> Result<String, SetupError> {
+        let what = || format!("GET {path} of moto server");
+        let mut stream =
+            TcpStream::connect(("127.0.0.1", self.port)).map_err(SetupError::io(what()))?;
         write!(
             stream,
             "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
             self.port
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(SetupError::io(what()))?;
         let mut text = String::new();
         stream
             .read_to_string(&mut text)
-            .map_err(|e| e.to_string())?;
+            .map_err(SetupError::io(what()))?;
         match text.split_once("\r\n\r\n") {
             Some((_, body)) => Ok(body.to_string()),
-            None => Err(format!("not an HTTP answer: {text}")),
+            None => Err(SetupError::Unexpected {
+                what: format!("{}: not an HTTP answer", what()),
+                said: text,
+            }),
         }
     }
 
     /// The mail SES recorded as sent: `(destinations, raw MIME)` of every
     /// raw message, from `ses.RawMessage` of `/moto-api/data.json`.
-    pub fn sent_raw_mail(&self) -> Result<Vec<(Vec<String>, String)>, String> {
+    pub fn sent_raw_mail(&self) -> Result<Vec<(Vec<String>, String)>, SetupError> {
         let data: serde_json::Value =
-            serde_json::from_str(&self.get("/moto-api/data.json")?).map_err(|e| e.to_string())?;
+            serde_json::from_str(&self.get("/moto-api/data.json")?).map_err(SetupError::Json)?;
         let raw = data
             .pointer("/ses/RawMessage")
             .and_then(|v| v.as_array())
@@ -406,173 +490,21 @@ pub fn moto() -> &'static Moto {
     })
 }
 
-/// The names of one test's resources, unique on the shared server.
-#[derive(Debug, Clone)]
-pub struct Names {
-    pub table: String,
-    pub bucket: String,
-    pub shard_queue: String,
-    pub dead_letter_queue: String,
-    pub configuration_set: String,
-    pub secret: String,
-    pub sender: String,
+/// A server that enforces IAM, and its administrator's access key.
+pub struct IamServer {
+    pub moto: Moto,
+    pub admin: AccessKey,
 }
 
-impl Names {
-    pub fn new(prefix: &str) -> Names {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{prefix}-{}-{n}", std::process::id());
-        Names {
-            table: format!("{id}-table"),
-            bucket: format!("{id}-bucket").to_ascii_lowercase(),
-            shard_queue: format!("{id}-shards"),
-            dead_letter_queue: format!("{id}-dead-letters"),
-            configuration_set: format!("{id}-mail"),
-            secret: format!("{id}-pay-link-key"),
-            sender: "receivables@supplier.example".to_string(),
-        }
-    }
-}
-
-/// Resources created on the endpoint, as `infra/template.yaml` declares them.
-pub struct Stack {
-    pub clients: Clients,
-    pub names: Names,
-    pub shard_queue_url: String,
-    pub dead_letter_queue_url: String,
-}
-
-/// Creates the table (keys, the sparse GSI, TTL), the versioned bucket,
-/// the queues, the SES identity and configuration set, and the pay-link secret.
-pub async fn stack(moto: &Moto, prefix: &str) -> Stack {
-    stack_on(&moto.sdk_config().await, prefix).await
-}
-
-/// [`stack`] with the given SDK configuration (e.g. an administrator's
-/// keys on a server that enforces IAM).
-pub async fn stack_on(config: &SdkConfig, prefix: &str) -> Stack {
-    let clients = Clients::new(config);
-    let names = Names::new(prefix);
-    create_table(&clients.dynamodb, &names.table).await;
-    clients
-        .s3
-        .create_bucket()
-        .bucket(&names.bucket)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("CreateBucket: {e:?}"));
-    clients
-        .s3
-        .put_bucket_versioning()
-        .bucket(&names.bucket)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("PutBucketVersioning: {e:?}"));
-    let queue = |name: String| {
-        let sqs = clients.sqs.clone();
-        async move {
-            sqs.create_queue()
-                .queue_name(name)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("CreateQueue: {e:?}"))
-                .queue_url
-                .unwrap_or_default()
-        }
-    };
-    let shard_queue_url = queue(names.shard_queue.clone()).await;
-    let dead_letter_queue_url = queue(names.dead_letter_queue.clone()).await;
-    clients
-        .ses
-        .create_email_identity()
-        .email_identity(&names.sender)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("CreateEmailIdentity: {e:?}"));
-    clients
-        .ses
-        .create_configuration_set()
-        .configuration_set_name(&names.configuration_set)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("CreateConfigurationSet: {e:?}"));
-    clients
-        .secrets
-        .create_secret()
-        .name(&names.secret)
-        .secret_string("0123456789abcdef0123456789abcdef0123456789abcdef")
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("CreateSecret: {e:?}"));
-    Stack {
-        clients,
-        names,
-        shard_queue_url,
-        dead_letter_queue_url,
-    }
-}
-
-fn key(name: &str, kind: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(kind)
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// The table as the template declares it (`KEY_ATTRIBUTES`, `GSI1`, TTL).
-pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) {
-    let mut create = client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key(keys::PK, KeyType::Hash))
-        .key_schema(key(keys::SK, KeyType::Range))
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name(keys::GSI1)
-                .key_schema(key(keys::GSI1PK, KeyType::Hash))
-                .key_schema(key(keys::GSI1SK, KeyType::Range))
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::KeysOnly)
-                        .build(),
-                )
-                .build()
-                .unwrap_or_else(|e| panic!("{e}")),
-        );
-    for (name, _) in keys::KEY_ATTRIBUTES {
-        create = create.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap_or_else(|e| panic!("{e}")),
-        );
-    }
-    create
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("CreateTable: {e:?}"));
-    client
-        .update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name(keys::TTL)
-                .enabled(true)
-                .build()
-                .unwrap_or_else(|e| panic!("{e}")),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("UpdateTimeToLive: {e:?}"));
+/// The IAM-enforcing server shared by the tests of one test binary (see
+/// [`Moto::start_enforcing_iam`]). Panics (failing the test) with the
+/// reason when it cannot be started.
+pub fn iam_moto() -> &'static IamServer {
+    static SERVER: OnceLock<IamServer> = OnceLock::new();
+    SERVER.get_or_init(|| match Moto::start_enforcing_iam() {
+        Ok((moto, admin)) => IamServer { moto, admin },
+        Err(reason) => panic!("the IAM-enforcing moto server could not be started:\n{reason}"),
+    })
 }
 
 /// The policy folder of the repository.

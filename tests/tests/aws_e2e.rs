@@ -13,230 +13,71 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, NaiveDate, Utc};
-use collect_aws::artifacts::Artifacts;
-use collect_aws::config::Settings;
 use collect_aws::dynamo::Dynamo;
-use collect_aws::events::EventsService;
-use collect_aws::queue::{DeadLetter, Queue, ShardJob};
-use collect_aws::sweep::{SendSettings, SweepService};
+use collect_aws::queue::ShardJob;
+use collect_aws::sweep::SweepService;
 use collect_delivery::bundle;
-use collect_delivery::delivery::Sender;
 use collect_delivery::ledger::{Ledger, MessageStatus, StoredMessage};
-use collect_e2e::{Stack, moto, policy_dir, stack};
+use collect_e2e::{Fixture, day, invoice, invoke, payment, policy_dir, sqs_event};
 use collect_engine::domain::{ActionStatus, MessageId};
 use collect_engine::sweep::plan_sweep;
 use collect_sweep::{Coordinator, ScheduleInput};
-use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 
 const SHARDS: u32 = 4;
 const REVISION: &str = "e2e-rev-1";
 
-fn day(s: &str) -> NaiveDate {
-    s.parse().unwrap()
+/// A stack of its own for one test, with the policy bundle published as
+/// CI does.
+async fn world(prefix: &str) -> Fixture {
+    let w = Fixture::new(prefix, SHARDS).await;
+    w.publish_policy(REVISION).await;
+    w
 }
 
-fn sqs_event(bodies: &[Value]) -> Value {
-    let records: Vec<Value> = bodies
+/// Runs the coordinator, then the worker on every shard message, through
+/// their handlers.
+async fn sweep(w: &Fixture, svc: &SweepService, on: NaiveDate) -> SqsBatchResponse {
+    let coordinator = Coordinator {
+        queue: w.shard_queue.clone(),
+        shards: SHARDS,
+    };
+    let enqueued = collect_sweep::coordinator(
+        &coordinator,
+        invoke(ScheduleInput {
+            day: Some(on),
+            scheduled_time: None,
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(enqueued.shards, SHARDS as usize);
+    let mut bodies = Vec::new();
+    for _ in 0..20 {
+        bodies.extend(
+            w.shard_queue
+                .receive()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(_, b)| Value::from(b)),
+        );
+        if bodies.len() >= SHARDS as usize {
+            break;
+        }
+    }
+    assert_eq!(bodies.len(), SHARDS as usize, "one job per shard");
+    let jobs: BTreeSet<u32> = bodies
         .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            json!({
-                "messageId": format!("m-{i}"),
-                "receiptHandle": "rh",
-                "body": if b.is_string() { b.as_str().unwrap().to_string() } else { b.to_string() },
-                "attributes": {},
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:events",
-                "awsRegion": "us-east-1"
-            })
+        .map(|b| {
+            serde_json::from_str::<ShardJob>(b.as_str().unwrap())
+                .unwrap()
+                .shard
         })
         .collect();
-    json!({ "Records": records })
-}
-
-fn invoke<T>(payload: T) -> LambdaEvent<T> {
-    LambdaEvent::new(payload, Context::default())
-}
-
-struct World {
-    st: Stack,
-    uniq: String,
-    dynamo: Dynamo,
-    artifacts: Artifacts,
-    events: EventsService,
-    coordinator: Coordinator,
-    shard_queue: Queue,
-    dead_letters: Queue,
-    scratch: tempfile::TempDir,
-}
-
-impl World {
-    async fn new(prefix: &str) -> World {
-        let st = stack(moto(), prefix).await;
-        let uniq = st.names.table.trim_end_matches("-table").to_string();
-        let dynamo = Dynamo::new(st.clients.dynamodb.clone(), &st.names.table, SHARDS);
-        let artifacts = Artifacts::new(st.clients.s3.clone(), &st.names.bucket);
-        let dead_letters = Queue::new(st.clients.sqs.clone(), &st.dead_letter_queue_url);
-        let shard_queue = Queue::new(st.clients.sqs.clone(), &st.shard_queue_url);
-        let events = EventsService {
-            dynamo: dynamo.clone(),
-            dead_letters: dead_letters.clone(),
-            s3: st.clients.s3.clone(),
-        };
-        let coordinator = Coordinator {
-            queue: shard_queue.clone(),
-            shards: SHARDS,
-        };
-        let bytes = bundle::build(&policy_dir(), REVISION, None).unwrap();
-        artifacts.publish_bundle(bytes).await.unwrap();
-        World {
-            st,
-            uniq,
-            dynamo,
-            artifacts,
-            events,
-            coordinator,
-            shard_queue,
-            dead_letters,
-            scratch: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn email(&self, customer: &str) -> String {
-        format!("{}-{customer}@customer.example", self.uniq).to_ascii_lowercase()
-    }
-
-    fn settings(&self) -> Settings {
-        Settings {
-            table: self.st.names.table.clone(),
-            bucket: self.st.names.bucket.clone(),
-            shards: SHARDS,
-        }
-    }
-
-    fn send_settings(&self) -> SendSettings {
-        SendSettings {
-            sender: Sender {
-                company: "Supplier Ltd".into(),
-                email: self.st.names.sender.clone(),
-                reply_to: None,
-                address: Vec::new(),
-            },
-            pay_url: "https://pay.supplier.example/i/{token}".into(),
-            pay_link_secret: self.st.names.secret.clone(),
-            configuration_set: Some(self.st.names.configuration_set.clone()),
-            send_time_utc: chrono::NaiveTime::from_hms_opt(14, 0, 0).unwrap(),
-            pay_link_days: 45,
-            grace_minutes: 60,
-        }
-    }
-
-    async fn sweep_service(&self) -> SweepService {
-        SweepService::load(
-            &self.st.clients,
-            &self.settings(),
-            &self.send_settings(),
-            self.scratch.path(),
-        )
-        .await
-        .unwrap()
-    }
-
-    async fn events_handler(&self, payload: Value) -> Value {
-        collect_events::handler(&self.events, invoke(payload))
-            .await
-            .unwrap()
-    }
-
-    async fn dead_letters(&self) -> Vec<DeadLetter> {
-        let mut out = Vec::new();
-        for _ in 0..5 {
-            let got = self.dead_letters.receive().await.unwrap();
-            if got.is_empty() {
-                break;
-            }
-            out.extend(
-                got.into_iter()
-                    .map(|(_, body)| serde_json::from_str::<DeadLetter>(&body).unwrap()),
-            );
-        }
-        out
-    }
-
-    /// Runs the coordinator, then the worker on every shard message.
-    async fn sweep(&self, svc: &SweepService, on: NaiveDate) -> SqsBatchResponse {
-        let enqueued = collect_sweep::coordinator(
-            &self.coordinator,
-            invoke(ScheduleInput {
-                day: Some(on),
-                scheduled_time: None,
-            }),
-        )
-        .await
-        .unwrap();
-        assert_eq!(enqueued.shards, SHARDS as usize);
-        let mut bodies = Vec::new();
-        for _ in 0..20 {
-            bodies.extend(
-                self.shard_queue
-                    .receive()
-                    .await
-                    .unwrap()
-                    .into_iter()
-                    .map(|(_, b)| Value::from(b)),
-            );
-            if bodies.len() >= SHARDS as usize {
-                break;
-            }
-        }
-        assert_eq!(bodies.len(), SHARDS as usize, "one job per shard");
-        let jobs: BTreeSet<u32> = bodies
-            .iter()
-            .map(|b| {
-                serde_json::from_str::<ShardJob>(b.as_str().unwrap())
-                    .unwrap()
-                    .shard
-            })
-            .collect();
-        assert_eq!(jobs, (0..SHARDS).collect());
-        let event: SqsEvent = serde_json::from_value(sqs_event(&bodies)).unwrap();
-        collect_sweep::worker(svc, invoke(event)).await.unwrap()
-    }
-
-    /// The mail moto recorded for this test's customers.
-    fn mail(&self) -> Vec<(Vec<String>, String)> {
-        moto()
-            .sent_raw_mail()
-            .unwrap()
-            .into_iter()
-            .filter(|(to, _)| {
-                to.iter()
-                    .any(|t| t.contains(&self.uniq.to_ascii_lowercase()))
-            })
-            .collect()
-    }
-
-    async fn customers(&self) -> Vec<String> {
-        let mut all = Vec::new();
-        for shard in 0..SHARDS {
-            all.extend(self.dynamo.shard_customers(shard).await.unwrap());
-        }
-        all.sort();
-        all
-    }
-}
-
-fn customer(w: &World, id: &str) -> Value {
-    json!({"type": "customer_upserted", "customer_id": id, "name": format!("Customer {id}"),
-           "email": w.email(id), "timezone": "UTC", "language": "en"})
-}
-
-fn invoice(id: &str, customer: &str, due: &str, amount: &str) -> Value {
-    json!({"type": "invoice_upserted", "invoice_id": id, "customer_id": customer,
-           "number": format!("N-{id}"), "issue_date": "2026-11-10", "due_date": due,
-           "amount": amount, "currency": "USD", "disputed": false})
+    assert_eq!(jobs, (0..SHARDS).collect());
+    let event: SqsEvent = serde_json::from_value(sqs_event(&bodies)).unwrap();
+    collect_sweep::worker(svc, invoke(event)).await.unwrap()
 }
 
 fn ses_event(kind: &str, message_id: &str, action: Option<&str>, at: &str) -> Value {
@@ -258,13 +99,13 @@ fn sns(inner: &Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_sweep_mail_and_feedback_end_to_end() {
-    let w = World::new("e2e").await;
+    let w = world("e2e").await;
     let sweep_day = day("2026-12-07");
 
     // 1. The ERP's events through SQS, one of them malformed.
     let mut bodies = Vec::new();
     for c in ["C1", "C2", "C3", "C4", "C5"] {
-        bodies.push(customer(&w, c));
+        bodies.push(w.customer(c));
     }
     for (i, c) in ["C1", "C2", "C3", "C4", "C5"].iter().enumerate() {
         bodies.push(invoice(&format!("I{}", i + 1), c, "2026-12-10", "500.00"));
@@ -275,7 +116,7 @@ async fn events_sweep_mail_and_feedback_end_to_end() {
         "amount": "12,5k", "currency": "USD"}),
     );
     bodies.push(Value::from("this is not JSON"));
-    let response = w.events_handler(sqs_event(&bodies)).await;
+    let response = w.handle_events(sqs_event(&bodies)).await;
     assert_eq!(response["batchItemFailures"], json!([]), "{response}");
     let dead = w.dead_letters().await;
     assert_eq!(dead.len(), 2, "{dead:?}");
@@ -294,18 +135,10 @@ async fn events_sweep_mail_and_feedback_end_to_end() {
     //    unknown invoice is refused with its line.
     let csv =
         "payment_id,invoice_id,paid_on,amount\nP1,I5,2026-12-01,500.00\nP2,NOPE,2026-12-01,1.00\n";
-    w.st.clients
-        .s3
-        .put_object()
-        .bucket(&w.st.names.bucket)
-        .key("drops/payments-2026-12-01.csv")
-        .body(csv.as_bytes().to_vec().into())
-        .send()
-        .await
-        .unwrap();
-    let s3_event = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": w.st.names.bucket}, "object": {"key": "drops/payments-2026-12-01.csv"}}}]});
-    let applied = w.events_handler(s3_event).await;
+    w.put_drop("drops/payments-2026-12-01.csv", csv).await;
+    let applied = w
+        .handle_events(w.object_created("drops/payments-2026-12-01.csv"))
+        .await;
     let file = applied
         .as_array()
         .unwrap()
@@ -327,12 +160,12 @@ async fn events_sweep_mail_and_feedback_end_to_end() {
     let promise = json!({"version": "0", "id": "eb-1", "detail-type": "promise_to_pay",
         "source": "erp.receivables", "detail": {"date": "2026-12-01", "invoice_id": "I4",
         "promised_until": "2026-12-20", "event_id": "PTP-4"}});
-    let first = w.events_handler(promise.clone()).await;
+    let first = w.handle_events(promise.clone()).await;
     assert_eq!(
         first[0],
         json!({"outcome": "event", "event_id": "PTP-4", "new": true})
     );
-    let again = w.events_handler(promise).await;
+    let again = w.handle_events(promise).await;
     assert_eq!(
         again[0],
         json!({"outcome": "event", "event_id": "PTP-4", "new": false})
@@ -362,7 +195,7 @@ async fn events_sweep_mail_and_feedback_end_to_end() {
     assert!(!expected_to.contains(&w.email("C5")), "C5 has paid");
 
     // 4. The sweep: coordinator, then the worker on every shard.
-    let response = w.sweep(&svc, sweep_day).await;
+    let response = sweep(&w, &svc, sweep_day).await;
     assert!(response.batch_item_failures.is_empty());
     let mail = w.mail();
     let sent_to: BTreeSet<String> = mail.iter().flat_map(|(to, _)| to.clone()).collect();
@@ -407,11 +240,11 @@ async fn events_sweep_mail_and_feedback_end_to_end() {
         m.action_ids.first().map(|a| a.as_str()),
         "2026-12-07T14:00:05.000Z",
     );
-    let applied = w.events_handler(sns(&delivery)).await;
+    let applied = w.handle_events(sns(&delivery)).await;
     assert_eq!(applied[0]["outcome"], "mail", "{applied}");
     assert_eq!(applied[0]["new"], true);
     assert_eq!(applied[0]["actions"], json!(m.action_ids));
-    let again = w.events_handler(sns(&delivery)).await;
+    let again = w.handle_events(sns(&delivery)).await;
     assert_eq!(
         again[0]["new"], false,
         "a re-delivered SES event is applied once"
@@ -420,7 +253,7 @@ async fn events_sweep_mail_and_feedback_end_to_end() {
     // An SES event of mail this engine did not send is refused, with why.
     let foreign = json!({"eventType": "Open", "mail": {"timestamp": "2026-12-07T15:00:00Z",
         "messageId": "x", "tags": {}}, "open": {"timestamp": "2026-12-07T15:00:00Z"}});
-    w.events_handler(sns(&foreign)).await;
+    w.handle_events(sns(&foreign)).await;
     let dead = w.dead_letters().await;
     assert!(
         dead.iter()
@@ -430,7 +263,7 @@ async fn events_sweep_mail_and_feedback_end_to_end() {
 
     // 6. A re-run of the same day (a re-delivered schedule) changes nothing.
     let before: BTreeMap<String, String> = actions_snapshot(&w).await;
-    let response = w.sweep(&svc, sweep_day).await;
+    let response = sweep(&w, &svc, sweep_day).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(
         w.mail().len(),
@@ -447,7 +280,7 @@ async fn events_sweep_mail_and_feedback_end_to_end() {
         .await
         .unwrap();
     let refused = SweepService::load(
-        &w.st.clients,
+        &w.clients,
         &w.settings(),
         &w.send_settings(),
         w.scratch.path(),
@@ -466,7 +299,7 @@ async fn events_sweep_mail_and_feedback_end_to_end() {
         .await
         .unwrap();
     let err = SweepService::load(
-        &w.st.clients,
+        &w.clients,
         &w.settings(),
         &w.send_settings(),
         w.scratch.path(),
@@ -480,7 +313,7 @@ async fn events_sweep_mail_and_feedback_end_to_end() {
     );
 }
 
-async fn actions_snapshot(w: &World) -> BTreeMap<String, String> {
+async fn actions_snapshot(w: &Fixture) -> BTreeMap<String, String> {
     let book = w.dynamo.load_book(&w.customers().await).await.unwrap();
     book.actions
         .values()
@@ -517,14 +350,14 @@ fn tamper(bytes: &[u8], path: &str) -> Vec<u8> {
 /// event after the grace period, SES never had it: it is sent once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_left_sending_is_reconciled_before_any_resend() {
-    let w = World::new("crash").await;
+    let w = world("crash").await;
     let sweep_day = day("2026-12-07");
     let mut bodies = Vec::new();
     for c in ["K1", "K2", "K3", "K4"] {
-        bodies.push(customer(&w, c));
+        bodies.push(w.customer(c));
         bodies.push(invoice(&format!("{c}-INV"), c, "2026-12-10", "300.00"));
     }
-    let response = w.events_handler(sqs_event(&bodies)).await;
+    let response = w.handle_events(sqs_event(&bodies)).await;
     assert_eq!(response["batchItemFailures"], json!([]));
     let svc = w.sweep_service().await;
 
@@ -610,7 +443,7 @@ async fn a_message_left_sending_is_reconciled_before_any_resend() {
     // SES's `Send` event for the first message arrives: it went out.
     let first = &plan.messages[0];
     let send = ses_event("Send", &first.message_id, None, "2026-12-07T14:00:01Z");
-    w.events_handler(sns(&send)).await;
+    w.handle_events(sns(&send)).await;
 
     // After the grace period: the first is reconciled, the others (no
     // event at all) are sent, each exactly once.
@@ -647,18 +480,20 @@ async fn a_message_left_sending_is_reconciled_before_any_resend() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn training_promotes_only_when_not_worse() {
     use collect_aws::train::PriorRateTrainer;
-    let w = World::new("train").await;
+    let w = world("train").await;
     let mut bodies = Vec::new();
     for (n, paid_on) in [(1, "2026-12-05"), (2, "2026-11-25"), (3, "2026-12-10")] {
         let c = format!("T{n}");
-        bodies.push(customer(&w, &c));
+        bodies.push(w.customer(&c));
         bodies.push(invoice(&format!("{c}-A"), &c, "2026-12-01", "100.00"));
-        bodies.push(
-            json!({"type": "payment_received", "payment_id": format!("{c}-P"),
-            "invoice_id": format!("{c}-A"), "paid_on": paid_on, "amount": "100.00"}),
-        );
+        bodies.push(payment(
+            &format!("{c}-P"),
+            &format!("{c}-A"),
+            paid_on,
+            "100.00",
+        ));
     }
-    let response = w.events_handler(sqs_event(&bodies)).await;
+    let response = w.handle_events(sqs_event(&bodies)).await;
     assert_eq!(response["batchItemFailures"], json!([]));
     assert!(w.dead_letters().await.is_empty());
 
@@ -698,14 +533,14 @@ async fn training_promotes_only_when_not_worse() {
 /// once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_on_one_shard_send_once() {
-    let w = World::new("two-workers").await;
+    let w = world("two-workers").await;
     let sweep_day = day("2026-12-07");
     let mut bodies = Vec::new();
     for c in ["T1", "T2", "T3", "T4", "T5", "T6"] {
-        bodies.push(customer(&w, c));
+        bodies.push(w.customer(c));
         bodies.push(invoice(&format!("{c}-INV"), c, "2026-12-10", "120.00"));
     }
-    let response = w.events_handler(sqs_event(&bodies)).await;
+    let response = w.handle_events(sqs_event(&bodies)).await;
     assert_eq!(response["batchItemFailures"], json!([]));
     let svc = w.sweep_service().await;
     let now: DateTime<Utc> = "2026-12-07T14:00:00Z".parse().unwrap();
@@ -763,15 +598,15 @@ async fn two_workers_on_one_shard_send_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_shard_is_a_batch_item_failure() {
     use collect_delivery::ledger::{LeaseHolder, LeaseOutcome, Scope};
-    let w = World::new("held").await;
+    let w = world("held").await;
     let sweep_day = day("2026-12-07");
     let names = ["H1", "H2", "H3", "H4", "H5", "H6", "H7", "H8"];
     let mut bodies = Vec::new();
     for c in names {
-        bodies.push(customer(&w, c));
+        bodies.push(w.customer(c));
         bodies.push(invoice(&format!("{c}-INV"), c, "2026-12-10", "250.00"));
     }
-    let response = w.events_handler(sqs_event(&bodies)).await;
+    let response = w.handle_events(sqs_event(&bodies)).await;
     assert_eq!(response["batchItemFailures"], json!([]));
     let svc = w.sweep_service().await;
     let shard = collect_aws::keys::shard_of("H1", SHARDS);
@@ -874,14 +709,14 @@ async fn a_held_shard_is_a_batch_item_failure() {
 /// the later day settled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_job_for_an_earlier_day_sends_nothing_twice() {
-    let w = World::new("late-job").await;
+    let w = world("late-job").await;
     let names = ["O1", "O2", "O3", "O4", "O5", "O6"];
     let mut bodies = Vec::new();
     for c in names {
-        bodies.push(customer(&w, c));
+        bodies.push(w.customer(c));
         bodies.push(invoice(&format!("{c}-INV"), c, "2026-12-10", "180.00"));
     }
-    let response = w.events_handler(sqs_event(&bodies)).await;
+    let response = w.handle_events(sqs_event(&bodies)).await;
     assert_eq!(response["batchItemFailures"], json!([]));
     let svc = w.sweep_service().await;
     let now: DateTime<Utc> = "2026-12-10T14:00:00Z".parse().unwrap();
@@ -934,15 +769,15 @@ async fn a_late_job_for_an_earlier_day_sends_nothing_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leftovers_of_customers_who_paid_are_found_and_cancelled() {
     use collect_delivery::ledger::Scope;
-    let w = World::new("paid-leftover").await;
+    let w = world("paid-leftover").await;
     let sweep_day = day("2026-12-07");
     let names = ["P1", "P2"];
     let mut bodies = Vec::new();
     for c in names {
-        bodies.push(customer(&w, c));
+        bodies.push(w.customer(c));
         bodies.push(invoice(&format!("{c}-INV"), c, "2026-12-10", "640.00"));
     }
-    let response = w.events_handler(sqs_event(&bodies)).await;
+    let response = w.handle_events(sqs_event(&bodies)).await;
     assert_eq!(response["batchItemFailures"], json!([]));
     let svc = w.sweep_service().await;
 
@@ -979,11 +814,15 @@ async fn leftovers_of_customers_who_paid_are_found_and_cancelled() {
     let payments: Vec<Value> = names
         .iter()
         .map(|c| {
-            json!({"type": "payment_received", "payment_id": format!("{c}-P"),
-                   "invoice_id": format!("{c}-INV"), "paid_on": "2026-12-07", "amount": "640.00"})
+            payment(
+                &format!("{c}-P"),
+                &format!("{c}-INV"),
+                "2026-12-07",
+                "640.00",
+            )
         })
         .collect();
-    let response = w.events_handler(sqs_event(&payments)).await;
+    let response = w.handle_events(sqs_event(&payments)).await;
     assert_eq!(response["batchItemFailures"], json!([]));
     let shards: BTreeSet<u32> = names
         .iter()
@@ -1122,16 +961,16 @@ impl aws_sdk_dynamodb::config::Intercept for Meter {
 /// an item twice shows here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_requests_per_invoice() {
-    let w = World::new("meter").await;
+    let w = world("meter").await;
     // 40 customers with 3 open invoices each, due over the next weeks and
     // the last ones (overdue and upcoming steps both happen).
     let customers: Vec<String> = (1..=40).map(|i| format!("R{i:02}")).collect();
     let dues = ["2026-11-30", "2026-12-10", "2026-12-17"];
     let mut bodies = Vec::new();
     for c in &customers {
-        bodies.push(customer(&w, c));
+        bodies.push(w.customer(c));
     }
-    let response = w.events_handler(sqs_event(&bodies)).await;
+    let response = w.handle_events(sqs_event(&bodies)).await;
     assert_eq!(response["batchItemFailures"], json!([]));
     for c in &customers {
         let invoices: Vec<Value> = dues
@@ -1139,14 +978,14 @@ async fn dynamodb_requests_per_invoice() {
             .enumerate()
             .map(|(k, due)| invoice(&format!("{c}-{k}"), c, due, "420.00"))
             .collect();
-        let response = w.events_handler(sqs_event(&invoices)).await;
+        let response = w.handle_events(sqs_event(&invoices)).await;
         assert_eq!(response["batchItemFailures"], json!([]));
     }
     let open = customers.len() * dues.len();
 
     let meter = Meter::default();
     let mut svc = w.sweep_service().await;
-    let conf = aws_sdk_dynamodb::config::Builder::from(&moto().sdk_config().await)
+    let conf = aws_sdk_dynamodb::config::Builder::from(&w.moto.sdk_config().await)
         .interceptor(meter.clone())
         .build();
     let metered = Dynamo::new(
@@ -1280,21 +1119,21 @@ fn item_size(
 /// checked against their invoice, as locally.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partial_updates_and_payment_checks_on_aws() {
-    let w = World::new("contract").await;
-    let mut quiet = customer(&w, "Q1");
+    let w = world("contract").await;
+    let mut quiet = w.customer("Q1");
     quiet["do_not_contact"] = json!(true);
     quiet["phone"] = json!("+1 555 0100");
     let mut disputed = invoice("QI1", "Q1", "2026-12-10", "100.00");
     disputed["disputed"] = json!(true);
-    let response = w.events_handler(sqs_event(&[quiet, disputed])).await;
+    let response = w.handle_events(sqs_event(&[quiet, disputed])).await;
     assert_eq!(response["batchItemFailures"], json!([]), "{response}");
 
     // The same customer and invoice without the flags: nothing is cleared.
-    let mut renamed = customer(&w, "Q1");
+    let mut renamed = w.customer("Q1");
     renamed["name"] = json!("Quiet Corporation");
     let mut moved = invoice("QI1", "Q1", "2026-12-12", "100.00");
     moved.as_object_mut().unwrap().remove("disputed");
-    let response = w.events_handler(sqs_event(&[renamed, moved])).await;
+    let response = w.handle_events(sqs_event(&[renamed, moved])).await;
     assert_eq!(response["batchItemFailures"], json!([]), "{response}");
     assert!(w.dead_letters().await.is_empty());
     let book = w.dynamo.load_book(&["Q1".to_string()]).await.unwrap();
@@ -1315,33 +1154,20 @@ async fn partial_updates_and_payment_checks_on_aws() {
 
     // A CSV drop without the do_not_contact column keeps it too.
     let csv = format!("customer_id,name,email\nQ1,Quiet Corp,{}\n", w.email("Q1"));
-    w.st.clients
-        .s3
-        .put_object()
-        .bucket(&w.st.names.bucket)
-        .key("drops/customers-partial.csv")
-        .body(csv.into_bytes().into())
-        .send()
-        .await
-        .unwrap();
-    let s3_event = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": w.st.names.bucket}, "object": {"key": "drops/customers-partial.csv"}}}]});
-    w.events_handler(s3_event).await;
+    w.put_drop("drops/customers-partial.csv", csv).await;
+    w.handle_events(w.object_created("drops/customers-partial.csv"))
+        .await;
     let book = w.dynamo.load_book(&["Q1".to_string()]).await.unwrap();
     assert_eq!(book.customers["Q1"].name, "Quiet Corp");
     assert!(book.customers["Q1"].do_not_contact);
 
     // Payments: 10,000 times the invoice and before its issue date are
     // refused with the reason; a good one applies.
-    let payment = |id: &str, paid_on: &str, amount: &str| {
-        json!({"type": "payment_received", "payment_id": id, "invoice_id": "QI1",
-               "paid_on": paid_on, "amount": amount})
-    };
     let response = w
-        .events_handler(sqs_event(&[
-            payment("QP1", "2026-11-20", "1000000.00"),
-            payment("QP2", "2026-11-01", "10.00"),
-            payment("QP3", "2026-11-20", "10.00"),
+        .handle_events(sqs_event(&[
+            payment("QP1", "QI1", "2026-11-20", "1000000.00"),
+            payment("QP2", "QI1", "2026-11-01", "10.00"),
+            payment("QP3", "QI1", "2026-11-20", "10.00"),
         ]))
         .await;
     assert_eq!(response["batchItemFailures"], json!([]), "{response}");

@@ -34,21 +34,15 @@
 //!   moto asks for `sqs:SendMessageBatch`, so a statement granting
 //!   `sqs:SendMessage` is given both here.
 
-use std::sync::OnceLock;
-
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::SqsEvent;
-use chrono::NaiveDate;
 use collect_aws::artifacts::{Artifacts, Fetched};
-use collect_aws::config::{Clients, Settings};
+use collect_aws::config::Clients;
 use collect_aws::dynamo::Dynamo;
-use collect_aws::events::EventsService;
 use collect_aws::queue::Queue;
-use collect_aws::sweep::{SendSettings, SweepService};
+use collect_aws::sweep::SweepService;
 use collect_aws::train::{ModelTrainer, PriorRateTrainer, load_scorer};
-use collect_delivery::bundle;
-use collect_delivery::delivery::Sender;
-use collect_e2e::{AccessKey, Moto, Stack, policy_dir, stack_on};
+use collect_e2e::{Fixture, day, iam_moto, invoice, invoke, payment};
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use serde_yaml::Value as Yaml;
@@ -56,27 +50,6 @@ use serde_yaml::Value as Yaml;
 const SHARDS: u32 = 4;
 /// moto's account.
 const ACCOUNT: &str = "123456789012";
-
-struct Server {
-    moto: Moto,
-    admin: AccessKey,
-}
-
-fn server() -> &'static Server {
-    static S: OnceLock<Server> = OnceLock::new();
-    S.get_or_init(|| match Moto::start_enforcing_iam() {
-        Ok((moto, admin)) => Server { moto, admin },
-        Err(reason) => panic!("the IAM-enforcing moto server could not be started:\n{reason}"),
-    })
-}
-
-fn invoke<T>(payload: T) -> LambdaEvent<T> {
-    LambdaEvent::new(payload, Context::default())
-}
-
-fn day(s: &str) -> NaiveDate {
-    s.parse().unwrap()
-}
 
 // ------------------------------------------------------------ the template
 
@@ -105,51 +78,21 @@ fn list(v: &Yaml) -> Vec<Yaml> {
     }
 }
 
-/// A test stack and what the template's references stand for in it.
+/// A test stack (the fixture's, created by the administrator: its
+/// adapters are the administrator's, who stands for CI and the ERP) and
+/// what the template's references stand for in it.
 struct World {
-    st: Stack,
-    uniq: String,
-    secret_arn: String,
-    admin_events: EventsService,
-    admin_artifacts: Artifacts,
-    scratch: tempfile::TempDir,
+    fx: Fixture,
 }
 
 impl World {
     async fn new(prefix: &str) -> World {
-        let s = server();
+        let s = iam_moto();
         let admin = s.moto.sdk_config_as(&s.admin).await;
-        let st = stack_on(&admin, prefix).await;
-        let uniq = st.names.table.trim_end_matches("-table").to_string();
-        let secret_arn = st
-            .clients
-            .secrets
-            .describe_secret()
-            .secret_id(&st.names.secret)
-            .send()
-            .await
-            .unwrap()
-            .arn
-            .unwrap();
+        let fx = Fixture::on(&s.moto, &admin, prefix, SHARDS).await;
         // CI publishes the policy bundle (not a function's job).
-        let admin_artifacts = Artifacts::new(st.clients.s3.clone(), &st.names.bucket);
-        admin_artifacts
-            .publish_bundle(bundle::build(&policy_dir(), "iam-rev-1", None).unwrap())
-            .await
-            .unwrap();
-        let admin_events = EventsService {
-            dynamo: Dynamo::new(st.clients.dynamodb.clone(), &st.names.table, SHARDS),
-            dead_letters: Queue::new(st.clients.sqs.clone(), &st.dead_letter_queue_url),
-            s3: st.clients.s3.clone(),
-        };
-        World {
-            st,
-            uniq,
-            secret_arn,
-            admin_events,
-            admin_artifacts,
-            scratch: tempfile::tempdir().unwrap(),
-        }
+        fx.publish_policy("iam-rev-1").await;
+        World { fx }
     }
 
     fn queue_arn(name: &str) -> String {
@@ -158,13 +101,13 @@ impl World {
 
     /// What `!Ref X`, `!GetAtt X.Y` and `${X}` / `${X.Y}` name in this stack.
     fn lookup(&self, name: &str) -> String {
-        let n = &self.st.names;
+        let n = &self.fx.names;
         match name {
             "Table.Arn" => format!("arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/{}", n.table),
             "ArtifactsBucket.Arn" => format!("arn:aws:s3:::{}", n.bucket),
             "ShardQueue.Arn" => World::queue_arn(&n.shard_queue),
             "EventsDeadLetterQueue.Arn" => World::queue_arn(&n.dead_letter_queue),
-            "PayLinkKey" => self.secret_arn.clone(),
+            "PayLinkKey" => self.fx.secret_arn.clone(),
             "MailConfigurationSet" => n.configuration_set.clone(),
             "SenderIdentity" => n.sender.clone(),
             "AWS::Partition" => "aws".into(),
@@ -248,8 +191,8 @@ impl World {
 
     /// The SDK configuration of a new IAM user carrying `statements`.
     async fn user(&self, name: &str, statements: &[Yaml]) -> SdkConfig {
-        let s = server();
-        let user = format!("{}-{name}", self.uniq);
+        let s = iam_moto();
+        let user = format!("{}-{name}", self.fx.unique());
         let key = s
             .moto
             .create_user(&s.admin, &user, &self.policy(statements))
@@ -257,56 +200,24 @@ impl World {
         s.moto.sdk_config_as(&key).await
     }
 
-    fn email(&self, customer: &str) -> String {
-        format!("{}-{customer}@customer.example", self.uniq).to_ascii_lowercase()
-    }
-
     /// Customers with invoices due soon (the sweep has mail to send) and a
     /// paid one (training has an outcome), written as the administrator.
     async fn seed(&self) {
         let mut events = Vec::new();
         for (n, c) in ["C1", "C2", "C3"].iter().enumerate() {
-            events.push(json!({"type": "customer_upserted", "customer_id": c,
-                "name": format!("Customer {c}"), "email": self.email(c),
-                "timezone": "UTC", "language": "en"}));
-            events.push(
-                json!({"type": "invoice_upserted", "invoice_id": format!("I{n}"),
-                "customer_id": c, "number": format!("N-{n}"), "issue_date": "2026-11-10",
-                "due_date": "2026-12-10", "amount": "500.00", "currency": "USD",
-                "disputed": false}),
-            );
-            events.push(
-                json!({"type": "invoice_upserted", "invoice_id": format!("H{n}"),
-                "customer_id": c, "number": format!("H-{n}"), "issue_date": "2026-10-01",
-                "due_date": "2026-11-01", "amount": "100.00", "currency": "USD",
-                "disputed": false}),
-            );
-            events.push(json!({"type": "payment_received", "payment_id": format!("P{n}"),
-                "invoice_id": format!("H{n}"), "paid_on": "2026-11-0".to_string() + &(n + 3).to_string(),
-                "amount": "100.00"}));
+            events.push(self.fx.customer(c));
+            events.push(invoice(&format!("I{n}"), c, "2026-12-10", "500.00"));
+            let mut settled = invoice(&format!("H{n}"), c, "2026-11-01", "100.00");
+            settled["issue_date"] = json!("2026-10-01");
+            events.push(settled);
+            events.push(payment(
+                &format!("P{n}"),
+                &format!("H{n}"),
+                &format!("2026-11-0{}", n + 3),
+                "100.00",
+            ));
         }
-        for e in events {
-            let mut batch = collect_aws::events::Batch::default();
-            self.admin_events
-                .apply_json(&e, "seed", &mut batch)
-                .await
-                .unwrap();
-            assert!(batch.dead_letters.is_empty(), "{:?}", batch.dead_letters);
-        }
-    }
-
-    /// The mail moto recorded for this stack's customers.
-    fn mail_count(&self) -> usize {
-        server()
-            .moto
-            .sent_raw_mail()
-            .unwrap()
-            .into_iter()
-            .filter(|(to, _)| {
-                to.iter()
-                    .any(|t| t.contains(&self.uniq.to_ascii_lowercase()))
-            })
-            .count()
+        self.fx.seed(&events).await;
     }
 }
 
@@ -322,7 +233,7 @@ fn failed(what: &str, e: impl std::fmt::Display) -> String {
 async fn coordinator(w: &World, config: &SdkConfig) -> Run {
     let clients = Clients::new(config);
     let c = collect_sweep::Coordinator {
-        queue: Queue::new(clients.sqs.clone(), &w.st.shard_queue_url),
+        queue: Queue::new(clients.sqs.clone(), &w.fx.shard_queue_url),
         shards: SHARDS,
     };
     let input = collect_sweep::ScheduleInput {
@@ -342,12 +253,7 @@ async fn coordinator(w: &World, config: &SdkConfig) -> Run {
 /// invoice), a refused event (dead-letter queue), a CSV drop (S3, batch
 /// writes) and an SES event through SNS.
 async fn events(w: &World, config: &SdkConfig) -> Run {
-    let clients = Clients::new(config);
-    let svc = EventsService {
-        dynamo: Dynamo::new(clients.dynamodb.clone(), &w.st.names.table, SHARDS),
-        dead_letters: Queue::new(clients.sqs.clone(), &w.st.dead_letter_queue_url),
-        s3: clients.s3.clone(),
-    };
+    let svc = w.fx.events_service(&Clients::new(config));
     let call = |payload: Value| {
         let svc = &svc;
         async move {
@@ -356,22 +262,9 @@ async fn events(w: &World, config: &SdkConfig) -> Run {
                 .map_err(|e| failed("events", e))
         }
     };
-    call(
-        json!({"type": "customer_upserted", "customer_id": "E1", "name": "E1",
-        "email": w.email("E1"), "timezone": "UTC", "language": "en"}),
-    )
-    .await?;
-    call(
-        json!({"type": "invoice_upserted", "invoice_id": "EI1", "customer_id": "E1",
-        "number": "N-E1", "issue_date": "2026-11-10", "due_date": "2026-12-10",
-        "amount": "500.00", "currency": "USD", "disputed": false}),
-    )
-    .await?;
-    call(
-        json!({"type": "payment_received", "payment_id": "EP1", "invoice_id": "EI1",
-        "paid_on": "2026-12-01", "amount": "100.00"}),
-    )
-    .await?;
+    call(w.fx.customer("E1")).await?;
+    call(invoice("EI1", "E1", "2026-12-10", "500.00")).await?;
+    call(payment("EP1", "EI1", "2026-12-01", "100.00")).await?;
     // Refused (bad amount): to the dead-letter queue with its reason.
     call(
         json!({"type": "invoice_upserted", "invoice_id": "BAD", "customer_id": "E1",
@@ -382,27 +275,17 @@ async fn events(w: &World, config: &SdkConfig) -> Run {
     // A CSV drop (the administrator stands for the ERP's export) with every
     // column: full records, written in batches (a drop that leaves columns
     // out is merged record by record, as the events above are).
-    w.st.clients
-        .s3
-        .put_object()
-        .bucket(&w.st.names.bucket)
-        .key("drops/customers-1.csv")
-        .body(
-            format!(
-                "customer_id,name,email,phone,language,timezone,country,industry,annual_revenue,credit_score,credit_limit,tags,do_not_contact\n\
-                 E2,E2,{},,en,UTC,,,,,,,false\nE3,E3,{},,en,UTC,,,,,,,false\n",
-                w.email("E2"),
-                w.email("E3")
-            )
-            .into_bytes()
-            .into(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let applied = call(json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": w.st.names.bucket}, "object": {"key": "drops/customers-1.csv"}}}]}))
-    .await?;
+    w.fx.put_drop(
+        "drops/customers-1.csv",
+        format!(
+            "customer_id,name,email,phone,language,timezone,country,industry,annual_revenue,credit_score,credit_limit,tags,do_not_contact\n\
+             E2,E2,{},,en,UTC,,,,,,,false\nE3,E3,{},,en,UTC,,,,,,,false\n",
+            w.fx.email("E2"),
+            w.fx.email("E3")
+        ),
+    )
+    .await;
+    let applied = call(w.fx.object_created("drops/customers-1.csv")).await?;
     if !applied.to_string().contains("\"applied\":2") {
         return Err(format!("the CSV drop was not applied: {applied}"));
     }
@@ -418,40 +301,20 @@ async fn events(w: &World, config: &SdkConfig) -> Run {
     Ok(())
 }
 
-fn send_settings(w: &World) -> SendSettings {
-    SendSettings {
-        sender: Sender {
-            company: "Supplier Ltd".into(),
-            email: w.st.names.sender.clone(),
-            reply_to: None,
-            address: Vec::new(),
-        },
-        pay_url: "https://pay.supplier.example/i/{token}".into(),
-        pay_link_secret: w.secret_arn.clone(),
-        configuration_set: Some(w.st.names.configuration_set.clone()),
-        send_time_utc: chrono::NaiveTime::from_hms_opt(14, 0, 0).unwrap(),
-        pay_link_days: 45,
-        grace_minutes: 60,
-    }
-}
-
-fn settings(w: &World) -> Settings {
-    Settings {
-        table: w.st.names.table.clone(),
-        bucket: w.st.names.bucket.clone(),
-        shards: SHARDS,
-    }
-}
-
 /// The sweep worker on day one (no model yet: the prior late rate; mail
 /// goes out), then the next container after a model was promoted (it
 /// reads the model).
 async fn worker(w: &World, config: &SdkConfig) -> Run {
     w.seed().await;
     let clients = Clients::new(config);
-    let svc = SweepService::load(&clients, &settings(w), &send_settings(w), w.scratch.path())
-        .await
-        .map_err(|e| failed("worker: load", e))?;
+    let svc = SweepService::load(
+        &clients,
+        &w.fx.settings(),
+        &w.fx.send_settings(),
+        w.fx.scratch.path(),
+    )
+    .await
+    .map_err(|e| failed("worker: load", e))?;
     if !svc.scorer.name().starts_with("prior-late-rate") {
         return Err(format!("day one scored with {}", svc.scorer.name()));
     }
@@ -460,7 +323,7 @@ async fn worker(w: &World, config: &SdkConfig) -> Run {
             json!({"messageId": format!("job-{shard}"), "receiptHandle": "rh",
                 "body": json!({"day": "2026-12-07", "shard": shard}).to_string(),
                 "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
-                "eventSourceARN": World::queue_arn(&w.st.names.shard_queue), "awsRegion": "us-east-1"})
+                "eventSourceARN": World::queue_arn(&w.fx.names.shard_queue), "awsRegion": "us-east-1"})
         })
         .collect();
     let event: SqsEvent = serde_json::from_value(json!({ "Records": records.clone() })).unwrap();
@@ -494,7 +357,7 @@ async fn worker(w: &World, config: &SdkConfig) -> Run {
         }
         return Err(format!("worker: shard {shard} failed: {why}"));
     }
-    if w.mail_count() == 0 {
+    if w.fx.mail().is_empty() {
         return Err("worker: no mail was sent (not authorized to send?)".into());
     }
     // SQS delivers a job again to another invocation: the first gave the
@@ -515,9 +378,9 @@ async fn worker(w: &World, config: &SdkConfig) -> Run {
     let artifact = PriorRateTrainer
         .train(&Default::default(), day("2026-12-01"))
         .unwrap();
-    let pointer = w.admin_artifacts.put_model("m1", artifact).await.unwrap();
-    w.admin_artifacts.promote_model(&pointer).await.unwrap();
-    let artifacts = Artifacts::new(clients.s3.clone(), &w.st.names.bucket);
+    let pointer = w.fx.artifacts.put_model("m1", artifact).await.unwrap();
+    w.fx.artifacts.promote_model(&pointer).await.unwrap();
+    let artifacts = Artifacts::new(clients.s3.clone(), &w.fx.names.bucket);
     match artifacts.current_model().await {
         Ok(Some((p, _))) if p.revision == "m1" => Ok(()),
         other => Err(format!(
@@ -531,8 +394,8 @@ async fn train(w: &World, config: &SdkConfig) -> Run {
     w.seed().await;
     let clients = Clients::new(config);
     let svc = collect_train::TrainService {
-        dynamo: Dynamo::new(clients.dynamodb.clone(), &w.st.names.table, SHARDS),
-        artifacts: Artifacts::new(clients.s3.clone(), &w.st.names.bucket),
+        dynamo: Dynamo::new(clients.dynamodb.clone(), &w.fx.names.table, SHARDS),
+        artifacts: Artifacts::new(clients.s3.clone(), &w.fx.names.bucket),
         trainer: Box::new(PriorRateTrainer),
         window_days: 56,
     };
@@ -693,9 +556,11 @@ async fn a_pointer_s3_refuses_is_not_there_yet() {
         .unwrap(),
     ];
     let config = w.user("bundles-only", &only_bundles).await;
-    let artifacts = Artifacts::new(Clients::new(&config).s3.clone(), &w.st.names.bucket);
+    let artifacts = Artifacts::new(Clients::new(&config).s3.clone(), &w.fx.names.bucket);
     match artifacts.fetch("models/current").await.unwrap() {
-        Fetched::Denied(message) => assert!(message.contains("AccessDenied"), "{message}"),
+        Fetched::Denied(message) => {
+            assert!(message.to_string().contains("AccessDenied"), "{message}")
+        }
         other => panic!("expected S3's 403, got {other:?}"),
     }
     assert_eq!(artifacts.current_model_pointer().await.unwrap(), None);

@@ -7,13 +7,13 @@
 //! The delivery protocol's conformance suite against the DynamoDB ledger,
 //! on the local AWS endpoint (moto server, started by the test setup): the
 //! same scenarios the in-memory and SQLite ledgers pass in `cargo test -p
-//! collect-core`, each on a fresh table.
+//! collect-sqlite`, each on a fresh table of the fixture.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use collect_aws::dynamo::Dynamo;
 use collect_aws::keys::{DOC, KIND};
 use collect_delivery::ledger::StoredMessage;
-use collect_e2e::{Names, create_table, moto};
+use collect_e2e::Fixture;
 use collect_engine::domain::{ActionRecord, Customer, Event, Invoice, Payment};
 use collect_testkit::Harness;
 use collect_testkit::conformance;
@@ -28,12 +28,8 @@ struct DynamoHarness {
 
 impl DynamoHarness {
     async fn new() -> DynamoHarness {
-        let config = moto().sdk_config().await;
-        let client = aws_sdk_dynamodb::Client::new(&config);
-        let names = Names::new("conformance");
-        create_table(&client, &names.table).await;
         DynamoHarness {
-            dynamo: Dynamo::new(client, names.table, SHARDS),
+            dynamo: Fixture::table("conformance", SHARDS).await,
         }
     }
 

@@ -27,7 +27,8 @@ use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 
-use super::AwsError;
+pub use super::error::Denied;
+use super::error::{AwsError, CorruptError, EncodeError, NoBundleError, Service, ServiceError};
 use collect_delivery::bundle::{self, VerifiedBundle, sha256_hex};
 
 pub const BUNDLE_POINTER: &str = "bundles/current";
@@ -45,7 +46,7 @@ pub enum Fetched {
     Missing,
     /// `403 AccessDenied`: the key does not exist and the caller may not
     /// list the bucket, or the caller may not read the key.
-    Denied(String),
+    Denied(Denied),
 }
 
 /// Whether a GetObject error is S3's `AccessDenied` (403).
@@ -83,9 +84,9 @@ fn s3_error<E>(
     e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
 ) -> AwsError
 where
-    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
+    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + Send + Sync + 'static,
 {
-    AwsError::sdk("S3", operation, e)
+    AwsError::sdk(Service::S3, operation, e)
 }
 
 impl Artifacts {
@@ -106,12 +107,11 @@ impl Artifacts {
         match self.fetch(key).await? {
             Fetched::Found(bytes) => Ok(Some(bytes)),
             Fetched::Missing => Ok(None),
-            Fetched::Denied(message) => Err(AwsError::Service {
-                service: "S3",
-                operation: "GetObject",
-                message: format!("s3://{}/{key}: {message}", self.bucket),
-                retryable: false,
-            }),
+            Fetched::Denied(denied) => Err(ServiceError::access_denied(
+                format!("s3://{}/{key}", self.bucket),
+                denied,
+            )
+            .into()),
         }
     }
 
@@ -126,11 +126,8 @@ impl Artifacts {
             .await
         {
             Ok(out) => {
-                let data = out.body.collect().await.map_err(|e| AwsError::Service {
-                    service: "S3",
-                    operation: "GetObject",
-                    message: format!("reading s3://{}/{key}: {e}", self.bucket),
-                    retryable: true,
+                let data = out.body.collect().await.map_err(|e| {
+                    ServiceError::unreadable(format!("s3://{}/{key}", self.bucket), e)
                 })?;
                 Ok(Fetched::Found(data.into_bytes().to_vec()))
             }
@@ -138,15 +135,17 @@ impl Artifacts {
                 Ok(Fetched::Missing)
             }
             Err(e) if is_access_denied(&e) => {
-                let message = match e.as_service_error() {
-                    Some(se) => format!(
-                        "{}: {}",
-                        se.code().unwrap_or("AccessDenied"),
-                        se.message().unwrap_or("Access Denied")
-                    ),
-                    None => "AccessDenied".to_string(),
-                };
-                Ok(Fetched::Denied(message))
+                let se = e.as_service_error();
+                Ok(Fetched::Denied(Denied {
+                    code: se
+                        .and_then(|se| se.code())
+                        .unwrap_or("AccessDenied")
+                        .to_string(),
+                    message: se
+                        .and_then(|se| se.message())
+                        .unwrap_or("Access Denied")
+                        .to_string(),
+                }))
             }
             Err(e) => Err(s3_error("GetObject", e)),
         }
@@ -179,7 +178,8 @@ impl Artifacts {
                 );
                 return Ok(None);
             }
-            Fetched::Denied(message) => {
+            Fetched::Denied(denied) => {
+                let message = denied.to_string();
                 tracing::warn!(
                     bucket = %self.bucket,
                     key,
@@ -195,17 +195,12 @@ impl Artifacts {
         };
         serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| AwsError::Corrupt {
-                key: format!("s3://{}/{key}", self.bucket),
-                reason: e.to_string(),
-            })
+            .map_err(|e| CorruptError::json(format!("s3://{}/{key}", self.bucket), e).into())
     }
 
     async fn set_pointer(&self, key: &str, p: &Pointer) -> Result<(), AwsError> {
-        let bytes = serde_json::to_vec_pretty(p).map_err(|e| AwsError::Corrupt {
-            key: key.to_string(),
-            reason: e.to_string(),
-        })?;
+        let bytes = serde_json::to_vec_pretty(p)
+            .map_err(|e| EncodeError::new(format!("the pointer s3://{}/{key}", self.bucket), e))?;
         self.put(key, bytes, "application/json").await
     }
 
@@ -229,18 +224,14 @@ impl Artifacts {
     /// The bundle in force, verified. Fails closed: no pointer, no bundle,
     /// a hash that does not match the pointer or the manifest are errors.
     pub async fn current_bundle(&self) -> Result<VerifiedBundle, AwsError> {
-        let pointer = self.pointer(BUNDLE_POINTER).await?.ok_or_else(|| {
-            AwsError::Config(format!(
-                "policy bundle refused: s3://{}/{BUNDLE_POINTER} does not exist; publish a bundle first",
-                self.bucket
-            ))
-        })?;
-        let bytes = self.get(&pointer.key).await?.ok_or_else(|| {
-            AwsError::Config(format!(
-                "policy bundle refused: s3://{}/{} (named by {BUNDLE_POINTER}) does not exist",
-                self.bucket, pointer.key
-            ))
-        })?;
+        let pointer = self
+            .pointer(BUNDLE_POINTER)
+            .await?
+            .ok_or_else(|| NoBundleError::no_pointer(&self.bucket, BUNDLE_POINTER))?;
+        let bytes = self
+            .get(&pointer.key)
+            .await?
+            .ok_or_else(|| NoBundleError::missing(&self.bucket, &pointer.key, BUNDLE_POINTER))?;
         if let Some(expected) = &pointer.sha256 {
             let actual = sha256_hex(&bytes);
             if !actual.eq_ignore_ascii_case(expected) {
@@ -284,20 +275,21 @@ impl Artifacts {
         let Some(pointer) = self.pointer(MODEL_POINTER).await? else {
             return Ok(None);
         };
-        let bytes = self
-            .get(&pointer.key)
-            .await?
-            .ok_or_else(|| AwsError::Corrupt {
-                key: format!("s3://{}/{}", self.bucket, pointer.key),
-                reason: format!("named by {MODEL_POINTER} but missing"),
-            })?;
+        let bytes = self.get(&pointer.key).await?.ok_or_else(|| {
+            CorruptError::missing_object(
+                format!("s3://{}/{}", self.bucket, pointer.key),
+                MODEL_POINTER,
+            )
+        })?;
         if let Some(expected) = &pointer.sha256 {
             let actual = sha256_hex(&bytes);
             if !actual.eq_ignore_ascii_case(expected) {
-                return Err(AwsError::Corrupt {
-                    key: format!("s3://{}/{}", self.bucket, pointer.key),
-                    reason: format!("SHA-256 {actual}, the pointer says {expected}"),
-                });
+                return Err(CorruptError::digest(
+                    format!("s3://{}/{}", self.bucket, pointer.key),
+                    actual,
+                    expected,
+                )
+                .into());
             }
         }
         Ok(Some((pointer, bytes)))

@@ -8,7 +8,7 @@
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
-use super::AwsError;
+use super::error::{AwsError, ConfigError, Service};
 
 /// One client per service, sharing one HTTP stack.
 #[derive(Clone, Debug)]
@@ -44,11 +44,8 @@ impl Clients {
 }
 
 /// A required environment variable, with an error naming it.
-pub fn env(name: &str) -> Result<String, AwsError> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| AwsError::Config(format!("the environment variable {name} is not set")))
+pub fn env(name: &'static str) -> Result<String, ConfigError> {
+    env_opt(name).ok_or_else(|| ConfigError::not_set(name))
 }
 
 /// An optional environment variable.
@@ -63,10 +60,13 @@ pub async fn secret(client: &aws_sdk_secretsmanager::Client, id: &str) -> Result
         .secret_id(id)
         .send()
         .await
-        .map_err(|e| AwsError::sdk("SecretsManager", "GetSecretValue", e))?;
+        .map_err(|e| AwsError::sdk(Service::SecretsManager, "GetSecretValue", e))?;
     out.secret_string
-        .ok_or_else(|| AwsError::Config(format!("the secret {id} has no text value")))
+        .ok_or_else(|| ConfigError::secret_without_text(id).into())
 }
+
+/// The most shards a table may be spread over (`SHARDS`).
+const MAX_SHARDS: u32 = 4096;
 
 /// What every function reads from its environment (set by the template).
 #[derive(Debug, Clone)]
@@ -80,15 +80,13 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_env() -> Result<Settings, AwsError> {
+    pub fn from_env() -> Result<Settings, ConfigError> {
         let shards = match env_opt("SHARDS") {
             Some(s) => s
                 .parse::<u32>()
                 .ok()
-                .filter(|n| (1..=4096).contains(n))
-                .ok_or_else(|| {
-                    AwsError::Config(format!("SHARDS `{s}` is not a number from 1 to 4096"))
-                })?,
+                .filter(|n| (1..=MAX_SHARDS).contains(n))
+                .ok_or_else(|| ConfigError::not_in_range("SHARDS", s, 1, MAX_SHARDS))?,
             None => 16,
         };
         Ok(Settings {
@@ -97,4 +95,24 @@ impl Settings {
             shards,
         })
     }
+}
+
+/// A schedule's `scheduled_time` (EventBridge Scheduler's
+/// `<aws.scheduler.scheduled-time>`) that is not an RFC 3339 timestamp.
+#[derive(Debug, thiserror::Error)]
+#[error("scheduled_time `{value}` is not a timestamp: {source}")]
+pub struct ScheduledTimeError {
+    value: String,
+    source: chrono::ParseError,
+}
+
+/// The instant a schedule names in its `scheduled_time`, with its offset
+/// (the scheduler writes UTC).
+pub fn scheduled_time(
+    value: &str,
+) -> Result<chrono::DateTime<chrono::FixedOffset>, ScheduledTimeError> {
+    chrono::DateTime::parse_from_rfc3339(value).map_err(|source| ScheduledTimeError {
+        value: value.to_string(),
+        source,
+    })
 }

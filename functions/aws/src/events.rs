@@ -11,8 +11,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::AwsError;
 use super::dynamo::{Dynamo, MailEvent};
+use super::error::{AwsError, Service, ServiceError};
 use super::queue::{DeadLetter, Queue};
 use super::ses;
 use collect_engine::domain::{Event, Invoice};
@@ -77,6 +77,24 @@ impl Batch {
             event,
         });
     }
+}
+
+/// Why an event that was read could not be applied (its dead letter's
+/// reason): it names a record that does not exist, or it is a payment its
+/// invoice cannot take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error(
+        "field `customer_id`: no customer `{customer_id}`; send its customer_upserted event first"
+    )]
+    NoCustomer { customer_id: String },
+    #[error("field `invoice_id`: no invoice `{invoice_id}`; send its invoice_upserted event first")]
+    NoInvoiceForPayment { invoice_id: String },
+    #[error("field `invoice_id`: no invoice `{invoice_id}`")]
+    NoInvoiceForEvent { invoice_id: String },
+    /// Every check of the payment against its invoice that failed.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Payment(Vec<ingest::Refusal>),
 }
 
 fn reject_text(r: &Reject) -> String {
@@ -203,15 +221,7 @@ impl EventsService {
         let new = self.dynamo.put_mail_event(e).await?;
         let mut actions = Vec::new();
         if let Some(mid) = &e.message_id {
-            let stored = collect_delivery::ledger::Ledger::message(&self.dynamo, mid)
-                .await
-                .map_err(|e| AwsError::Service {
-                    service: "DynamoDB",
-                    operation: "GetItem",
-                    message: e.to_string(),
-                    retryable: true,
-                })?;
-            if let Some(m) = stored {
+            if let Some(m) = self.dynamo.stored_message(mid).await? {
                 actions = m.action_ids.into_iter().map(String::from).collect();
             }
         }
@@ -249,21 +259,22 @@ impl EventsService {
         match ingest::incoming_from_json(v) {
             Err(refused) => batch.reject(refused.to_string(), source, v.clone()),
             Ok(incoming) => {
-                if let Some(reason) = self.apply_incoming(incoming, batch).await? {
-                    batch.reject(reason, source, v.clone());
+                if let Some(refused) = self.apply_incoming(incoming, batch).await? {
+                    batch.reject(refused.to_string(), source, v.clone());
                 }
             }
         }
         Ok(())
     }
 
-    /// Applies a parsed event; `Ok(Some(reason))` when it must be refused
-    /// (it names something that does not exist).
+    /// Applies a parsed event; `Ok(Some(why))` when it must be refused (it
+    /// names something that does not exist, or a payment its invoice
+    /// cannot take).
     async fn apply_incoming(
         &self,
         incoming: Incoming,
         batch: &mut Batch,
-    ) -> Result<Option<String>, AwsError> {
+    ) -> Result<Option<Refused>, AwsError> {
         match incoming {
             Incoming::Customer(c) => {
                 // Fields the event leaves out keep their stored value.
@@ -275,10 +286,9 @@ impl EventsService {
             }
             Incoming::Invoice(i) => {
                 if !self.customer_exists(&i.record.customer_id).await? {
-                    return Ok(Some(format!(
-                        "field `customer_id`: no customer `{}`; send its customer_upserted event first",
-                        i.record.customer_id
-                    )));
+                    return Ok(Some(Refused::NoCustomer {
+                        customer_id: i.record.customer_id,
+                    }));
                 }
                 self.dynamo.merge_invoice(&i).await?;
                 batch.applied.push(Applied::Record {
@@ -288,26 +298,18 @@ impl EventsService {
             }
             Incoming::Payment(p) => {
                 let Some(invoice) = self.dynamo.invoice(&p.invoice_id).await? else {
-                    return Ok(Some(format!(
-                        "field `invoice_id`: no invoice `{}`; send its invoice_upserted event first",
-                        p.invoice_id
-                    )));
+                    return Ok(Some(Refused::NoInvoiceForPayment {
+                        invoice_id: p.invoice_id,
+                    }));
                 };
                 let refusals = ingest::check_payment(&p, &invoice);
                 if !refusals.is_empty() {
-                    return Ok(Some(
-                        refusals
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    ));
+                    return Ok(Some(Refused::Payment(refusals)));
                 }
                 if !self.dynamo.put_payment(&p).await? {
-                    return Ok(Some(format!(
-                        "field `invoice_id`: no invoice `{}`; send its invoice_upserted event first",
-                        p.invoice_id
-                    )));
+                    return Ok(Some(Refused::NoInvoiceForPayment {
+                        invoice_id: p.invoice_id,
+                    }));
                 }
                 batch.applied.push(Applied::Record {
                     kind: "payment",
@@ -320,10 +322,9 @@ impl EventsService {
             }
             Incoming::Event(e) => match self.dynamo.put_invoice_event(&e).await? {
                 None => {
-                    return Ok(Some(format!(
-                        "field `invoice_id`: no invoice `{}`",
-                        e.invoice_id.unwrap_or_default()
-                    )));
+                    return Ok(Some(Refused::NoInvoiceForEvent {
+                        invoice_id: e.invoice_id.unwrap_or_default(),
+                    }));
                 }
                 Some(new) => batch.applied.push(Applied::Event {
                     event_id: e.event_id,
@@ -352,17 +353,12 @@ impl EventsService {
             .key(key)
             .send()
             .await
-            .map_err(|e| AwsError::sdk("S3", "GetObject", e))?;
+            .map_err(|e| AwsError::sdk(Service::S3, "GetObject", e))?;
         let bytes = object
             .body
             .collect()
             .await
-            .map_err(|e| AwsError::Service {
-                service: "S3",
-                operation: "GetObject",
-                message: format!("reading {source}: {e}"),
-                retryable: true,
-            })?
+            .map_err(|e| ServiceError::unreadable(source.clone(), e))?
             .into_bytes();
         let file_ref = Value::from(source.clone());
         let whole_file = |batch: &mut Batch, e: IngestError| {
@@ -480,10 +476,10 @@ impl EventsService {
                 Ok(p) => {
                     row_rejects(batch, p.rejects);
                     for (incoming, line) in p.records.into_iter().zip(p.lines) {
-                        if let Some(reason) = self.apply_incoming(incoming, batch).await? {
+                        if let Some(refused) = self.apply_incoming(incoming, batch).await? {
                             rejected += 1;
                             batch.reject(
-                                format!("{source}:{line}: {reason}"),
+                                format!("{source}:{line}: {refused}"),
                                 &format!("{source}:{line}"),
                                 Value::Null,
                             );

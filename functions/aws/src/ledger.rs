@@ -1,6 +1,6 @@
 //! The ledger port on DynamoDB: the same conditions as the SQLite and
 //! in-memory adapters, as conditional writes (the conformance suite of
-//! [`collect_testkit::conformance`] runs against it on the local endpoint).
+//! `collect_testkit::conformance` runs against it on the local endpoint).
 //!
 //! Items (see the table in the [module docs](super)):
 //! - a message is `M#<message id>`/`MESSAGE`, its whole [`StoredMessage`] in
@@ -21,10 +21,10 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::AwsError;
 use super::dynamo::{
     BATCH_ATTEMPTS, Dynamo, Item, backoff, conditional_failed, decode, encode, get_s, item, n, s,
 };
+use super::error::{AwsError, RequestError, Service, ServiceError};
 use super::keys::{self, GSI1, GSI1PK, GSI1SK, PK, SK, STATUS};
 use collect_delivery::ledger::{
     CorruptRecord, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, LogEntry, MessageStatus,
@@ -45,7 +45,11 @@ const BATCH_GET: usize = 100;
 impl From<AwsError> for LedgerError {
     fn from(e: AwsError) -> LedgerError {
         match e {
-            AwsError::Corrupt { key, reason } => CorruptRecord { key, reason }.into(),
+            AwsError::Corrupt(e) => CorruptRecord {
+                key: e.key().to_string(),
+                reason: e.reason(),
+            }
+            .into(),
             other => {
                 let retryable = other.retryable();
                 StorageFailure::new("dynamodb", retryable, other).into()
@@ -98,7 +102,7 @@ impl Dynamo {
         match put.send().await {
             Ok(_) => Ok(true),
             Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
-            Err(e) => Err(AwsError::sdk("DynamoDB", "PutItem", e)),
+            Err(e) => Err(AwsError::sdk(Service::DynamoDb, "PutItem", e)),
         }
     }
 
@@ -112,7 +116,7 @@ impl Dynamo {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| AwsError::sdk("DynamoDB", "GetItem", e))?;
+            .map_err(|e| AwsError::sdk(Service::DynamoDb, "GetItem", e))?;
         Ok(out.item)
     }
 
@@ -131,7 +135,7 @@ impl Dynamo {
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
-                .map_err(|e| AwsError::sdk("DynamoDB", "Query", e))?;
+                .map_err(|e| AwsError::sdk(Service::DynamoDb, "Query", e))?;
             // The index holds keys only: the messages themselves are read
             // consistently (their status decides what this run does), a
             // hundred to a request.
@@ -177,31 +181,26 @@ impl Dynamo {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 if attempt >= BATCH_ATTEMPTS {
-                    return Err(AwsError::Service {
-                        service: "DynamoDB",
-                        operation: "BatchGetItem",
-                        message: format!(
-                            "{} message(s) still unprocessed after {BATCH_ATTEMPTS} attempts",
-                            pending.len()
-                        ),
-                        retryable: true,
-                    });
+                    return Err(ServiceError::unprocessed(
+                        "BatchGetItem",
+                        pending.len(),
+                        "message",
+                        BATCH_ATTEMPTS,
+                    )
+                    .into());
                 }
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(pending))
                     .consistent_read(true)
                     .build()
-                    .map_err(|e| AwsError::Corrupt {
-                        key: "(batch get)".to_string(),
-                        reason: e.to_string(),
-                    })?;
+                    .map_err(|e| RequestError::new(Service::DynamoDb, "BatchGetItem", e))?;
                 let page = self
                     .client()
                     .batch_get_item()
                     .request_items(self.table(), request)
                     .send()
                     .await
-                    .map_err(|e| AwsError::sdk("DynamoDB", "BatchGetItem", e))?;
+                    .map_err(|e| AwsError::sdk(Service::DynamoDb, "BatchGetItem", e))?;
                 out.extend(
                     page.responses
                         .and_then(|mut r| r.remove(self.table()))
@@ -220,6 +219,21 @@ impl Dynamo {
 
     fn lease_of(it: &Item) -> Result<Lease, AwsError> {
         decode(it)
+    }
+
+    /// A message as recorded, read consistently; `None` when no message
+    /// has the id.
+    pub async fn stored_message(
+        &self,
+        message_id: &str,
+    ) -> Result<Option<StoredMessage>, AwsError> {
+        match self
+            .get(keys::message_pk(message_id), keys::MESSAGE_SK)
+            .await?
+        {
+            Some(it) => Ok(Some(decode(&it)?)),
+            None => Ok(None),
+        }
     }
 }
 
@@ -286,7 +300,7 @@ impl Ledger for Dynamo {
     }
 
     /// Each message is its own conditional PutItem, up to
-    /// [`PARALLEL_PUTS`] at a time; the answer keeps the order of
+    /// `PARALLEL_PUTS` (16) at a time; the answer keeps the order of
     /// `messages`.
     async fn put_messages(&self, messages: &[StoredMessage]) -> Result<Vec<bool>, LedgerError> {
         let mut out = Vec::with_capacity(messages.len());
@@ -312,7 +326,7 @@ impl Ledger for Dynamo {
         Ok(out)
     }
 
-    /// The moves of a batch run concurrently, up to [`PARALLEL_PUTS`] at
+    /// The moves of a batch run concurrently, up to `PARALLEL_PUTS` (16) at
     /// a time; each move's writes keep their order and their conditions
     /// ([`move_one`], as the default runs them one move after another), and
     /// the answer keeps the order of `moves`.
@@ -341,13 +355,7 @@ impl Ledger for Dynamo {
     }
 
     async fn message(&self, message_id: &str) -> Result<Option<StoredMessage>, LedgerError> {
-        match self
-            .get(keys::message_pk(message_id), keys::MESSAGE_SK)
-            .await?
-        {
-            Some(it) => Ok(Some(decode(&it)?)),
-            None => Ok(None),
-        }
+        Ok(self.stored_message(message_id).await?)
     }
 
     async fn unfinished_messages(&self, scope: &Scope) -> Result<Vec<StoredMessage>, LedgerError> {
@@ -458,7 +466,7 @@ impl Ledger for Dynamo {
         match out {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(()),
-            Err(e) => Err(AwsError::sdk("DynamoDB", "DeleteItem", e).into()),
+            Err(e) => Err(AwsError::sdk(Service::DynamoDb, "DeleteItem", e).into()),
         }
     }
 }

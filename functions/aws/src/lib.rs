@@ -97,10 +97,18 @@
 //! The conformance suite of the protocol runs against this ledger on the
 //! local endpoint (`tests/tests/ledger_conformance.rs`), as it runs against
 //! the SQLite and in-memory ones.
+//!
+//! # Errors
+//!
+//! Every adapter answers [`AwsError`] ([`error`]): which service and call
+//! failed with the service's own code, which setting is missing or wrong,
+//! which stored item is damaged; [`AwsError::retryable`] says whether the
+//! SQS message or event that led to it should come back.
 
 pub mod artifacts;
 pub mod config;
 pub mod dynamo;
+pub mod error;
 pub mod events;
 pub mod keys;
 pub mod ledger;
@@ -109,115 +117,4 @@ pub mod ses;
 pub mod sweep;
 pub mod train;
 
-/// Something an AWS adapter could not do.
-#[derive(Debug, thiserror::Error)]
-pub enum AwsError {
-    /// The service failed or refused; `retryable` says whether trying again
-    /// later may succeed (throttling, a timeout, a 5xx).
-    #[error("{service} {operation}: {message}")]
-    Service {
-        service: &'static str,
-        operation: &'static str,
-        message: String,
-        retryable: bool,
-    },
-    /// A stored item could not be read back.
-    #[error("a stored item could not be read ({key}): {reason}")]
-    Corrupt { key: String, reason: String },
-    #[error("{0}")]
-    Config(String),
-    #[error(transparent)]
-    Bundle(#[from] collect_delivery::bundle::BundleError),
-    /// A task of parallel requests did not finish (it panicked or was
-    /// cancelled); what it wrote is conditional, so the run can be retried.
-    #[error("DynamoDB {operation}: a task of parallel requests did not finish: {source}")]
-    Task {
-        operation: &'static str,
-        #[source]
-        source: tokio::task::JoinError,
-    },
-    /// The lease was refused, then found free, twice in a row: another run
-    /// takes and drops it at the same time. The next run tries again.
-    #[error("DynamoDB PutItem: the lease `{name}` was refused, then found free, twice")]
-    LeaseRace { name: String },
-    /// The current model's artifact is one this build cannot read: the
-    /// function fails (and alarms) rather than score another way.
-    #[error("a stored item could not be read ({key}): {source}")]
-    UnreadableModel {
-        key: String,
-        #[source]
-        source: train::UnknownModel,
-    },
-    /// Training the challenger failed (e.g. not enough history yet).
-    #[error("training failed: {0}")]
-    Training(#[source] collect_model::ModelError),
-    /// The model just trained does not load back.
-    #[error("the new model does not load: {0}")]
-    ModelDoesNotLoad(#[source] collect_model::ModelError),
-    /// The history could not be read from a ledger.
-    #[error(transparent)]
-    Ledger(#[from] collect_delivery::ledger::LedgerError),
-}
-
-impl AwsError {
-    pub fn retryable(&self) -> bool {
-        matches!(
-            self,
-            AwsError::Service {
-                retryable: true,
-                ..
-            } | AwsError::Task { .. }
-                | AwsError::LeaseRace { .. }
-        )
-    }
-
-    /// Maps an SDK error, keeping the service's own message and code.
-    /// When the service's answer has no error code it could read (an
-    /// answer in another protocol's format, e.g. a 403 of a proxy or a local
-    /// endpoint), the message names the HTTP status instead.
-    pub(crate) fn sdk<E>(
-        service: &'static str,
-        operation: &'static str,
-        err: aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
-    ) -> AwsError
-    where
-        E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
-    {
-        use aws_sdk_dynamodb::error::SdkError;
-        let retryable = match &err {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-            SdkError::ResponseError(_) => true,
-            SdkError::ServiceError(e) => {
-                let code = e.err().code().unwrap_or_default();
-                code.contains("Throttl")
-                    || code.contains("ProvisionedThroughputExceeded")
-                    || code.contains("RequestLimitExceeded")
-                    || code.contains("InternalServer")
-                    || code.contains("ServiceUnavailable")
-                    || code.contains("TooManyRequests")
-            }
-            _ => false,
-        };
-        let message = match &err {
-            SdkError::ServiceError(e) => {
-                let meta = e.err();
-                match meta.code() {
-                    Some(code) => format!("{code}: {}", meta.message().unwrap_or("no message")),
-                    None => format!(
-                        "HTTP {}: {}",
-                        e.raw().status().as_u16(),
-                        meta.message()
-                            .unwrap_or("no error code or message in the answer")
-                    ),
-                }
-            }
-            other => format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(other)),
-        };
-        AwsError::Service {
-            service,
-            operation,
-            message,
-            retryable,
-        }
-    }
-}
+pub use error::{AwsError, ConfigError, Service, ServiceError};

@@ -6,7 +6,7 @@ use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::AwsError;
+use super::error::{AwsError, EncodeError, RequestError, Service, ServiceError};
 
 /// One shard of one day's sweep: the body of a shard-queue message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,16 +50,14 @@ impl Queue {
         for (b, chunk) in bodies.chunks(10).enumerate() {
             let mut entries = Vec::with_capacity(chunk.len());
             for (i, body) in chunk.iter().enumerate() {
-                let text = serde_json::to_string(body).map_err(|e| AwsError::Corrupt {
-                    key: "(queue message)".to_string(),
-                    reason: e.to_string(),
-                })?;
+                let text = serde_json::to_string(body)
+                    .map_err(|e| EncodeError::new("a queue message", e))?;
                 entries.push(
                     SendMessageBatchRequestEntry::builder()
                         .id(format!("m{b}-{i}"))
                         .message_body(text)
                         .build()
-                        .map_err(|e| AwsError::Config(e.to_string()))?,
+                        .map_err(|e| RequestError::new(Service::Sqs, "SendMessageBatch", e))?,
                 );
             }
             let out = self
@@ -69,19 +67,17 @@ impl Queue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| AwsError::sdk("SQS", "SendMessageBatch", e))?;
+                .map_err(|e| AwsError::sdk(Service::Sqs, "SendMessageBatch", e))?;
             if let Some(f) = out.failed.first() {
-                return Err(AwsError::Service {
-                    service: "SQS",
-                    operation: "SendMessageBatch",
-                    message: format!(
-                        "{} message(s) refused, e.g. {}: {}",
-                        out.failed.len(),
-                        f.code,
-                        f.message.as_deref().unwrap_or("")
-                    ),
-                    retryable: !f.sender_fault,
-                });
+                return Err(ServiceError::entries_refused(
+                    Service::Sqs,
+                    "SendMessageBatch",
+                    out.failed.len(),
+                    f.code.clone(),
+                    f.message.clone(),
+                    f.sender_fault,
+                )
+                .into());
             }
             sent += out.successful.len();
         }
@@ -98,7 +94,7 @@ impl Queue {
             .max_number_of_messages(10)
             .send()
             .await
-            .map_err(|e| AwsError::sdk("SQS", "ReceiveMessage", e))?;
+            .map_err(|e| AwsError::sdk(Service::Sqs, "ReceiveMessage", e))?;
         Ok(out
             .messages
             .unwrap_or_default()

@@ -16,6 +16,7 @@ use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
 use serde_json::Value;
 
 use super::dynamo::MailEvent;
+use super::error::{AwsError, Service};
 use collect_delivery::mailer::{Acceptance, MailError, Mailer, SendReceipt};
 use collect_delivery::message::{OutgoingMessage, to_rfc5322};
 
@@ -117,7 +118,7 @@ impl SesMailer {
                 provider_message_id: o.message_id.unwrap_or_default(),
             }),
             Err(e) => {
-                let err = super::AwsError::sdk("SESv2", "SendEmail", e);
+                let err = AwsError::sdk(Service::Ses, "SendEmail", e);
                 let retryable = err.retryable();
                 Err(provider(err.to_string(), retryable))
             }
@@ -224,16 +225,36 @@ pub fn is_ses_event(v: &Value) -> bool {
     (v.get("eventType").is_some() || v.get("notificationType").is_some()) && v.get("mail").is_some()
 }
 
+/// Why a JSON value could not be read as an SES event of this engine.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SesEventError {
+    /// A part every SES event has is missing: `eventType` (or
+    /// `notificationType`), `mail`, or a timestamp.
+    #[error("an SES event needs {0}")]
+    Missing(&'static str),
+    /// The message carries neither of the tags this engine sets: another
+    /// sender's mail on the same configuration set.
+    #[error(
+        "the SES `{kind}` event carries neither a `{TAG_MESSAGE_ID}` nor an `{TAG_ACTION_ID}` tag: it was not sent by this engine"
+    )]
+    NotOurs { kind: String },
+    #[error("`{stamp}` is not a timestamp: {source}")]
+    BadTimestamp {
+        stamp: String,
+        source: chrono::ParseError,
+    },
+}
+
 /// Reads an SES event. The date is the event's own timestamp (the mail's
 /// when it has none); the id is derived from SES's message id, the event
 /// type and that timestamp, so a re-delivered event gets the same id.
-pub fn ses_event(v: &Value) -> Result<SesEvent, String> {
+pub fn ses_event(v: &Value) -> Result<SesEvent, SesEventError> {
     let kind = v
         .get("eventType")
         .or_else(|| v.get("notificationType"))
         .and_then(Value::as_str)
-        .ok_or("an SES event needs `eventType`")?;
-    let mail = v.get("mail").ok_or("an SES event needs `mail`")?;
+        .ok_or(SesEventError::Missing("`eventType`"))?;
+    let mail = v.get("mail").ok_or(SesEventError::Missing("`mail`"))?;
     let provider_message_id = mail
         .get("messageId")
         .and_then(Value::as_str)
@@ -241,9 +262,9 @@ pub fn ses_event(v: &Value) -> Result<SesEvent, String> {
     let message_id = first_tag(mail, TAG_MESSAGE_ID);
     let action_id = first_tag(mail, TAG_ACTION_ID);
     if message_id.is_none() && action_id.is_none() {
-        return Err(format!(
-            "the SES `{kind}` event carries neither a `{TAG_MESSAGE_ID}` nor an `{TAG_ACTION_ID}` tag: it was not sent by this engine"
-        ));
+        return Err(SesEventError::NotOurs {
+            kind: kind.to_string(),
+        });
     }
     let detail_key = match kind {
         "Rendering Failure" => "failure".to_string(),
@@ -255,10 +276,13 @@ pub fn ses_event(v: &Value) -> Result<SesEvent, String> {
         .and_then(|d| d.get("timestamp"))
         .or_else(|| mail.get("timestamp"))
         .and_then(Value::as_str)
-        .ok_or("an SES event needs a timestamp")?;
+        .ok_or(SesEventError::Missing("a timestamp"))?;
     let date = chrono::DateTime::parse_from_rfc3339(stamp)
         .map(|t| t.date_naive())
-        .map_err(|e| format!("`{stamp}` is not a timestamp: {e}"))?;
+        .map_err(|source| SesEventError::BadTimestamp {
+            stamp: stamp.to_string(),
+            source,
+        })?;
     let event_id = collect_delivery::bundle::sha256_hex(
         format!(
             "ses\u{1f}{}\u{1f}{kind}\u{1f}{stamp}",
@@ -386,6 +410,8 @@ mod tests {
 
         let foreign =
             json!({"eventType": "Open", "mail": {"timestamp": "2026-03-02T10:00:00Z", "tags": {}}});
-        assert!(ses_event(&foreign).unwrap_err().contains("neither"));
+        let refused = ses_event(&foreign).unwrap_err();
+        assert!(refused.to_string().contains("neither"), "{refused}");
+        assert!(matches!(refused, SesEventError::NotOurs { .. }));
     }
 }

@@ -6,7 +6,7 @@
 //! `shards` small jobs `{day, shard}`; each worker loads the customers of
 //! its shard that have an open invoice in the policy's window (one Query on
 //! the sparse index, then one Query per customer), runs the pure
-//! [`plan_sweep`] on that book, records and sends. With 64 shards a worker
+//! [`plan_sweep`](collect_engine::sweep::plan_sweep) on that book, records and sends. With 64 shards a worker
 //! sees ~16,000 invoices. Concurrency is bounded by the SQS event source's
 //! *maximum concurrency* (see `infra/template.yaml`), so DynamoDB and SES
 //! see a steady rate, not a burst.
@@ -25,11 +25,11 @@ use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use policy_lang::Policy;
 use serde::Serialize;
 
-use super::AwsError;
 use super::dynamo::Dynamo;
+use super::error::{AwsError, ConfigError, SweepError};
 use super::queue::{Queue, ShardJob};
 use super::ses::{SesAndEvents, SesMailer};
-use collect_delivery::delivery::{RunError, RunRequest, Sender, Sweeper};
+use collect_delivery::delivery::{RunRequest, Sender, Sweeper};
 use collect_delivery::ledger::{LeaseHolder, Ledger, Scope};
 use collect_delivery::mailer::Mailer;
 use collect_delivery::message::{PayLinks, Templates};
@@ -202,20 +202,7 @@ impl<L: Ledger, M: Mailer> SweepService<L, M> {
             .sweeper()
             .run(&self.ledger, &self.mailer, &req)
             .await
-            .map_err(|e| match e {
-                RunError::Busy { .. } | RunError::LostLease(_) => AwsError::Service {
-                    service: "sweep",
-                    operation: "lease",
-                    message: e.to_string(),
-                    retryable: true,
-                },
-                other => AwsError::Service {
-                    service: "sweep",
-                    operation: "run",
-                    message: other.to_string(),
-                    retryable: true,
-                },
-            })?;
+            .map_err(SweepError::new)?;
         let report = ShardReport {
             day: Some(day),
             shard: job.shard,
@@ -270,7 +257,7 @@ pub struct SendSettings {
 }
 
 impl SendSettings {
-    pub fn from_env() -> Result<SendSettings, AwsError> {
+    pub fn from_env() -> Result<SendSettings, ConfigError> {
         use super::config::{env, env_opt};
         let send_time = env_opt("SEND_TIME_UTC").unwrap_or_else(|| "14:00".to_string());
         Ok(SendSettings {
@@ -285,11 +272,8 @@ impl SendSettings {
             pay_url: env("PAY_URL_PATTERN")?,
             pay_link_secret: env("PAY_LINK_SECRET_ID")?,
             configuration_set: env_opt("SES_CONFIGURATION_SET"),
-            send_time_utc: NaiveTime::parse_from_str(&send_time, "%H:%M").map_err(|_| {
-                AwsError::Config(format!(
-                    "SEND_TIME_UTC `{send_time}` is not a time like 14:00"
-                ))
-            })?,
+            send_time_utc: NaiveTime::parse_from_str(&send_time, "%H:%M")
+                .map_err(|_| ConfigError::not_a_time("SEND_TIME_UTC", &send_time))?,
             pay_link_days: env_opt("PAY_LINK_DAYS")
                 .and_then(|d| d.parse().ok())
                 .unwrap_or(45),
@@ -321,7 +305,7 @@ impl SweepService {
         let scorer = super::train::load_scorer(&artifacts).await?;
         let key = super::config::secret(&clients.secrets, &send.pay_link_secret).await?;
         let pay_links = PayLinks::new(key.trim().as_bytes(), &send.pay_url)
-            .map_err(|e| AwsError::Config(format!("pay links: {e}")))?;
+            .map_err(|e| ConfigError::pay_links(&send.pay_link_secret, "PAY_URL_PATTERN", e))?;
         tracing::info!(
             policy = %loaded.policy.name,
             policy_revision = %loaded.revision,

@@ -106,6 +106,7 @@ mod tests {
     use super::*;
     use collect_aws::events::Applied;
     use collect_aws::queue::DeadLetter;
+    use collect_aws::{Service, ServiceError};
     use collect_delivery::ledger::memory::MemoryLedger;
     use collect_engine::ingest::{Incoming, incoming_from_json};
     use lambda_runtime::Context;
@@ -133,12 +134,13 @@ mod tests {
             if throttled.is_some()
                 && throttled.as_deref() == v.get("invoice_id").and_then(Value::as_str)
             {
-                return Err(AwsError::Service {
-                    service: "DynamoDB",
-                    operation: "PutItem",
-                    message: "ThrottlingException".into(),
-                    retryable: true,
-                });
+                return Err(ServiceError::refused(
+                    Service::DynamoDb,
+                    "PutItem",
+                    "ThrottlingException",
+                    None,
+                )
+                .into());
             }
             let refuse = |batch: &mut Batch, reason: String| {
                 batch.applied.push(Applied::Rejected {
@@ -198,12 +200,13 @@ mod tests {
 
         async fn flush(&self, batch: &mut Batch) -> Result<(), AwsError> {
             if self.dead_letter_queue_down.load(Ordering::Relaxed) {
-                return Err(AwsError::Service {
-                    service: "SQS",
-                    operation: "SendMessageBatch",
-                    message: "ServiceUnavailable".into(),
-                    retryable: true,
-                });
+                return Err(ServiceError::refused(
+                    Service::Sqs,
+                    "SendMessageBatch",
+                    "ServiceUnavailable",
+                    None,
+                )
+                .into());
             }
             self.dead_letters
                 .lock()

@@ -1,6 +1,11 @@
 //! Scenario tests: a calendar of invoices, payments and events in, the exact
 //! actions out, day by day, through the real local runtime (SQLite store,
 //! templates from `policy/templates`, a mailer that keeps what it sends).
+//!
+//! Each test gives its book with the test kit's builders
+//! ([`collect_testkit::book`]: `customer_in`, `invoice`, `payment_of`,
+//! `event`), runs days, and reads what each day did as `INVOICE action
+//! status` lines: `on("2027-03-08", &["A email friendly-reminder sent"])`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -8,19 +13,18 @@
     clippy::indexing_slicing
 )]
 
-use chrono::{NaiveDate, NaiveTime};
-use collect_delivery::delivery::{RunRequest, Sender, Sweeper};
+use chrono::NaiveTime;
+use collect_delivery::delivery::{RunRequest, Sweeper};
 use collect_delivery::ledger::{LeaseHolder, Scope};
-use collect_delivery::message::{OutgoingMessage, PayLinks, Templates};
-use collect_engine::domain::{
-    ActionStatus, Customer, Event, EventKind, Invoice, Payment, PlanTerms,
-};
-use collect_engine::sweep::{PriorLateRate, SweepOptions};
+use collect_delivery::message::{OutgoingMessage, Templates};
+use collect_engine::domain::{ActionStatus, Customer, EventKind, PlanTerms};
+use collect_engine::sweep::SweepOptions;
 use collect_sqlite::store::{SqliteStore, Store};
+use collect_testkit::book::{
+    Env, Record, customer_in, day, event, invoice, money, payment_of, policy_dir,
+};
 use collect_testkit::mailer::RecordingMailer;
-use policy_lang::Policy;
 use proptest::prelude::*;
-use rust_decimal::Decimal;
 use std::path::Path;
 
 const POLICY: &str = r#"
@@ -42,26 +46,17 @@ ladder standard
   due + 30d  letter "legal-notice" requires approval
 "#;
 
-fn d(s: &str) -> NaiveDate {
-    s.parse().unwrap()
-}
+/// Where the scenarios' customers are, unless a test says otherwise: the
+/// sending time, 14:00 UTC, is 09:00 or 10:00 there.
+const NEW_YORK: &str = "America/New_York";
 
-fn usd(s: &str) -> Decimal {
-    s.parse().unwrap()
-}
-
+/// One book in a private SQLite database, the kit's policy, templates and
+/// pay links, and a mail service that keeps what it is handed.
 struct Scenario {
     store: SqliteStore,
     env: Env,
-}
-
-/// Everything but the state, so a runtime can borrow it while the store
-/// is borrowed mutably.
-struct Env {
-    policy: Policy,
-    templates: Templates,
-    pay_links: PayLinks,
     mailer: RecordingMailer,
+    /// The sending time, in UTC (quiet hours are checked against it).
     send_time: NaiveTime,
 }
 
@@ -71,116 +66,33 @@ impl Scenario {
     }
 
     fn with_policy(src: &str) -> Scenario {
-        let (policy, _) =
-            policy_lang::load(src, "scenario.policy", None).expect("test policy loads");
-        let templates =
-            Templates::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policy/templates"))
-                .unwrap();
         Scenario {
             store: SqliteStore::in_memory().unwrap(),
-            env: Env {
-                policy,
-                templates,
-                pay_links: PayLinks::new(&[7u8; 32], "https://pay.example.com/{token}").unwrap(),
-                mailer: RecordingMailer::default(),
-                send_time: NaiveTime::from_hms_opt(14, 0, 0).unwrap(),
-            },
+            env: Env::with_policy_file(src, "scenario.policy"),
+            mailer: RecordingMailer::default(),
+            send_time: NaiveTime::from_hms_opt(14, 0, 0).unwrap(),
         }
     }
 
-    fn customer(&mut self, id: &str, f: impl FnOnce(&mut Customer)) -> &mut Self {
-        let mut c = Customer {
-            customer_id: id.into(),
-            name: format!("Customer {id}"),
-            email: format!("{}@example.com", id.to_lowercase()),
-            phone: None,
-            language: "en".into(),
-            timezone: "America/New_York".into(),
-            country: None,
-            industry: None,
-            annual_revenue: None,
-            credit_score: None,
-            credit_limit: None,
-            tags: vec![],
-            do_not_contact: false,
+    /// Puts a customer, invoice, payment or event in the book, as an
+    /// ingest would (a customer given again replaces the stored one).
+    fn given(&mut self, record: impl Into<Record>) -> &mut Self {
+        record.into().put_in(&mut self.store).unwrap();
+        self
+    }
+
+    /// The kit's sweeper, with the scenarios' revisions and sending time.
+    fn sweeper(&self) -> Sweeper<'_> {
+        let mut sweeper = self.env.sweeper();
+        sweeper.options = SweepOptions {
+            git_revision: Some("abc123".into()),
+            bundle_revision: Some("bundle-abc".into()),
+            send_time_utc: self.send_time,
+            customer_local_time: None,
         };
-        f(&mut c);
-        self.store.upsert_customers(&[c]).unwrap();
-        self
+        sweeper
     }
 
-    fn invoice(&mut self, id: &str, customer: &str, due: &str, amount: &str) -> &mut Self {
-        let due = d(due);
-        self.store
-            .upsert_invoices(&[Invoice {
-                invoice_id: id.into(),
-                customer_id: customer.into(),
-                number: format!("N-{id}"),
-                issue_date: due - chrono::Days::new(30),
-                due_date: due,
-                amount: usd(amount),
-                currency: "USD".into(),
-                disputed: false,
-                dispute_opened_on: None,
-            }])
-            .unwrap();
-        self
-    }
-
-    fn pay(&mut self, invoice: &str, on: &str, amount: &str) -> &mut Self {
-        self.store
-            .upsert_payments(&[Payment {
-                payment_id: format!("P-{invoice}-{on}"),
-                invoice_id: invoice.into(),
-                paid_on: d(on),
-                amount: usd(amount),
-            }])
-            .unwrap();
-        self
-    }
-
-    fn event(&mut self, invoice: &str, on: &str, kind: EventKind) -> &mut Self {
-        self.store
-            .insert_events(&[Event {
-                event_id: format!("E-{invoice}-{on}-{}", kind.name()),
-                date: d(on),
-                kind,
-                invoice_id: Some(invoice.into()),
-                action_id: None,
-                message_id: None,
-            }])
-            .unwrap();
-        self
-    }
-}
-
-impl Env {
-    fn runtime(&self) -> Sweeper<'_> {
-        Sweeper {
-            policy: &self.policy,
-            scorer: &PriorLateRate,
-            templates: &self.templates,
-            pay_links: &self.pay_links,
-            sender: Sender {
-                company: "Example Supplies".into(),
-                email: "ar@example.com".into(),
-                reply_to: None,
-                address: Vec::new(),
-            },
-            options: SweepOptions {
-                git_revision: Some("abc123".into()),
-                bundle_revision: Some("bundle-abc".into()),
-                send_time_utc: self.send_time,
-                customer_local_time: None,
-            },
-            pay_link_days: 30,
-            grace: chrono::Duration::minutes(30),
-            lease_ttl: chrono::Duration::minutes(10),
-        }
-    }
-}
-
-impl Scenario {
     /// Runs one day and returns what it did, one line per action, sorted:
     /// `INVOICE label status`.
     fn run(&mut self, day: &str) -> Vec<String> {
@@ -199,40 +111,40 @@ impl Scenario {
     }
 
     /// Runs one day and returns its report.
-    fn report(&mut self, day: &str) -> collect_delivery::delivery::RunReport {
+    fn report(&mut self, on: &str) -> collect_delivery::delivery::RunReport {
         let now = || chrono::Utc::now();
         let req = RunRequest {
             scope: Scope::All,
-            day: d(day),
+            day: day(on),
             dry_run: false,
             holder: LeaseHolder::this_process(chrono::Utc::now()),
             now: &now,
             faults: None,
             keep_records: usize::MAX,
         };
-        self.env
-            .runtime()
-            .run_blocking(&self.store, &self.env.mailer, &req)
+        self.sweeper()
+            .run_blocking(&self.store, &self.mailer, &req)
             .unwrap()
     }
 
     /// Runs every day of a range; returns the days on which something happened.
     fn run_range(&mut self, from: &str, to: &str) -> Vec<(String, Vec<String>)> {
         let mut out = Vec::new();
-        for day in d(from).iter_days().take_while(|x| *x <= d(to)) {
-            let lines = self.run(&day.to_string());
+        for d in day(from).iter_days().take_while(|x| *x <= day(to)) {
+            let lines = self.run(&d.to_string());
             if !lines.is_empty() {
-                out.push((day.to_string(), lines));
+                out.push((d.to_string(), lines));
             }
         }
         out
     }
 
     fn sent(&self) -> Vec<OutgoingMessage> {
-        self.env.mailer.accepted_messages()
+        self.mailer.accepted_messages()
     }
 
-    fn decide(&mut self, id: &str, approve: bool, day: &str) {
+    /// A person approves (or rejects) an action awaiting approval.
+    fn decide(&mut self, id: &str, approve: bool, on: &str) {
         let mut r = self.store.action(id).unwrap().unwrap();
         r.status = if approve {
             ActionStatus::Approved
@@ -240,14 +152,20 @@ impl Scenario {
             ActionStatus::Rejected
         };
         r.decided_by = Some("maria".into());
-        r.decided_at = Some(d(day));
+        r.decided_at = Some(day(on));
         self.store
-            .transition(&r, &[ActionStatus::AwaitingApproval], d(day), Some("maria"))
+            .transition(
+                &r,
+                &[ActionStatus::AwaitingApproval],
+                day(on),
+                Some("maria"),
+            )
             .unwrap();
     }
 }
 
-fn day(date: &str, lines: &[&str]) -> (String, Vec<String>) {
+/// What a day did: its date and its lines (see [`Scenario::run`]).
+fn on(date: &str, lines: &[&str]) -> (String, Vec<String>) {
     (
         date.to_string(),
         lines.iter().map(|s| s.to_string()).collect(),
@@ -260,8 +178,8 @@ fn day(date: &str, lines: &[&str]) -> (String, Vec<String>) {
 #[test]
 fn pre_due_reminder_three_days_before() {
     let mut s = Scenario::new();
-    s.customer("C1", |_| {})
-        .invoice("A", "C1", "2027-03-11", "1000.00");
+    s.given(customer_in("C1", NEW_YORK))
+        .given(invoice("A", "C1", "2027-03-11", "1000.00"));
     assert!(s.run("2027-03-07").is_empty());
     assert_eq!(s.run("2027-03-08"), ["A email friendly-reminder sent"]);
     let sent = s.sent();
@@ -280,17 +198,17 @@ fn pre_due_reminder_three_days_before() {
 #[test]
 fn the_full_standard_ladder() {
     let mut s = Scenario::new();
-    s.customer("C1", |_| {})
-        .invoice("A", "C1", "2027-03-11", "1000.00");
+    s.given(customer_in("C1", NEW_YORK))
+        .given(invoice("A", "C1", "2027-03-11", "1000.00"));
     assert_eq!(
         s.run_range("2027-03-01", "2027-04-30"),
         vec![
-            day("2027-03-08", &["A email friendly-reminder sent"]),
-            day("2027-03-11", &["A email urgent-notice sent"]),
-            day("2027-03-18", &["A email firm-notice sent"]),
-            day("2027-03-25", &["A offer plan sent"]),
-            day("2027-04-01", &["A call collections planned"]),
-            day("2027-04-12", &["A letter legal-notice awaiting_approval"]),
+            on("2027-03-08", &["A email friendly-reminder sent"]),
+            on("2027-03-11", &["A email urgent-notice sent"]),
+            on("2027-03-18", &["A email firm-notice sent"]),
+            on("2027-03-25", &["A offer plan sent"]),
+            on("2027-04-01", &["A call collections planned"]),
+            on("2027-04-12", &["A letter legal-notice awaiting_approval"]),
         ]
     );
     let offer = s
@@ -307,8 +225,8 @@ fn the_full_standard_ladder() {
 #[test]
 fn a_missed_sweep_takes_only_the_latest_step_and_records_the_skipped_one() {
     let mut s = Scenario::new();
-    s.customer("C1", |_| {})
-        .invoice("A", "C1", "2027-03-11", "1000.00");
+    s.given(customer_in("C1", NEW_YORK))
+        .given(invoice("A", "C1", "2027-03-11", "1000.00"));
     s.run("2027-03-08");
     assert_eq!(
         s.run("2027-03-19"),
@@ -320,20 +238,20 @@ fn a_missed_sweep_takes_only_the_latest_step_and_records_the_skipped_one() {
 #[test]
 fn a_dispute_holds_the_ladder_and_it_resumes_where_it_stood() {
     let mut s = Scenario::new();
-    s.customer("C1", |_| {})
-        .invoice("A", "C1", "2027-03-11", "1000.00")
-        .event("A", "2027-03-12", EventKind::DisputeOpened)
-        .event("A", "2027-03-29", EventKind::DisputeClosed);
+    s.given(customer_in("C1", NEW_YORK))
+        .given(invoice("A", "C1", "2027-03-11", "1000.00"))
+        .given(event("A", day("2027-03-12"), EventKind::DisputeOpened))
+        .given(event("A", day("2027-03-29"), EventKind::DisputeClosed));
     assert_eq!(
         s.run_range("2027-03-01", "2027-04-05"),
         vec![
-            day("2027-03-08", &["A email friendly-reminder sent"]),
-            day("2027-03-11", &["A email urgent-notice sent"]),
-            day(
+            on("2027-03-08", &["A email friendly-reminder sent"]),
+            on("2027-03-11", &["A email urgent-notice sent"]),
+            on(
                 "2027-03-29",
                 &["A email firm-notice skipped", "A offer plan sent"]
             ),
-            day("2027-04-01", &["A call collections planned"]),
+            on("2027-04-01", &["A call collections planned"]),
         ]
     );
 }
@@ -341,15 +259,15 @@ fn a_dispute_holds_the_ladder_and_it_resumes_where_it_stood() {
 #[test]
 fn a_partial_payment_reduces_the_balance_and_a_full_one_ends_the_ladder() {
     let mut s = Scenario::new();
-    s.customer("C1", |_| {})
-        .invoice("A", "C1", "2027-03-11", "1000.00")
-        .pay("A", "2027-03-09", "400.00")
-        .pay("A", "2027-03-15", "600.00");
+    s.given(customer_in("C1", NEW_YORK))
+        .given(invoice("A", "C1", "2027-03-11", "1000.00"))
+        .given(payment_of("A", day("2027-03-09"), "400.00"))
+        .given(payment_of("A", day("2027-03-15"), "600.00"));
     assert_eq!(
         s.run_range("2027-03-01", "2027-04-30"),
         vec![
-            day("2027-03-08", &["A email friendly-reminder sent"]),
-            day("2027-03-11", &["A email urgent-notice sent"]),
+            on("2027-03-08", &["A email friendly-reminder sent"]),
+            on("2027-03-11", &["A email urgent-notice sent"]),
         ]
     );
     let urgent = &s.sent()[1];
@@ -363,21 +281,21 @@ fn a_partial_payment_reduces_the_balance_and_a_full_one_ends_the_ladder() {
 #[test]
 fn a_promise_to_pay_kept_ends_the_ladder() {
     let mut s = Scenario::new();
-    s.customer("C1", |_| {})
-        .invoice("A", "C1", "2027-03-11", "1000.00")
-        .event(
+    s.given(customer_in("C1", NEW_YORK))
+        .given(invoice("A", "C1", "2027-03-11", "1000.00"))
+        .given(event(
             "A",
-            "2027-03-12",
+            day("2027-03-12"),
             EventKind::PromiseToPay {
-                promised_until: d("2027-03-20"),
+                promised_until: day("2027-03-20"),
             },
-        )
-        .pay("A", "2027-03-19", "1000.00");
+        ))
+        .given(payment_of("A", day("2027-03-19"), "1000.00"));
     assert_eq!(
         s.run_range("2027-03-01", "2027-04-30"),
         vec![
-            day("2027-03-08", &["A email friendly-reminder sent"]),
-            day("2027-03-11", &["A email urgent-notice sent"]),
+            on("2027-03-08", &["A email friendly-reminder sent"]),
+            on("2027-03-11", &["A email urgent-notice sent"]),
         ]
     );
 }
@@ -385,22 +303,22 @@ fn a_promise_to_pay_kept_ends_the_ladder() {
 #[test]
 fn a_promise_to_pay_broken_resumes_the_ladder_the_day_after() {
     let mut s = Scenario::new();
-    s.customer("C1", |_| {})
-        .invoice("A", "C1", "2027-03-11", "1000.00")
-        .event(
+    s.given(customer_in("C1", NEW_YORK))
+        .given(invoice("A", "C1", "2027-03-11", "1000.00"))
+        .given(event(
             "A",
-            "2027-03-12",
+            day("2027-03-12"),
             EventKind::PromiseToPay {
-                promised_until: d("2027-03-20"),
+                promised_until: day("2027-03-20"),
             },
-        );
+        ));
     // Promised until Sat 03-20 and not paid: the hold ends on Sunday 03-21,
     // a weekend, so the firm notice waits for Monday.
     let days = s.run_range("2027-03-12", "2027-03-24");
     assert_eq!(
         days,
         vec![
-            day(
+            on(
                 "2027-03-21",
                 &[
                     "A email firm-notice deferred",
@@ -408,7 +326,7 @@ fn a_promise_to_pay_broken_resumes_the_ladder_the_day_after() {
                     "A email urgent-notice skipped"
                 ]
             ),
-            day("2027-03-22", &["A email firm-notice sent"]),
+            on("2027-03-22", &["A email firm-notice sent"]),
         ]
     );
 }
@@ -416,24 +334,24 @@ fn a_promise_to_pay_broken_resumes_the_ladder_the_day_after() {
 #[test]
 fn a_plan_holds_while_paid_and_the_ladder_resumes_when_it_defaults() {
     let mut s = Scenario::new();
-    s.customer("C1", |_| {})
-        .invoice("A", "C1", "2027-03-11", "1000.00")
-        .event(
+    s.given(customer_in("C1", NEW_YORK))
+        .given(invoice("A", "C1", "2027-03-11", "1000.00"))
+        .given(event(
             "A",
-            "2027-03-26",
+            day("2027-03-26"),
             EventKind::PlanAccepted(PlanTerms {
                 installments: 3,
                 every_days: 30,
-                down_payment: usd("100.00"),
+                down_payment: money("100.00"),
             }),
-        )
-        .pay("A", "2027-03-26", "100.00");
+        ))
+        .given(payment_of("A", day("2027-03-26"), "100.00"));
     // Down payment paid; the first installment (300.00) falls due on 04-25
     // and is never paid: from 04-26 the plan is in default.
     assert_eq!(
         s.run_range("2027-03-19", "2027-04-30"),
         vec![
-            day(
+            on(
                 "2027-03-19",
                 &[
                     "A email firm-notice sent",
@@ -441,8 +359,8 @@ fn a_plan_holds_while_paid_and_the_ladder_resumes_when_it_defaults() {
                     "A email urgent-notice skipped"
                 ]
             ),
-            day("2027-03-25", &["A offer plan sent"]),
-            day(
+            on("2027-03-25", &["A offer plan sent"]),
+            on(
                 "2027-04-26",
                 &[
                     "A call collections skipped",
@@ -456,20 +374,20 @@ fn a_plan_holds_while_paid_and_the_ladder_resumes_when_it_defaults() {
 #[test]
 fn a_capped_customer_is_deferred_not_dropped() {
     let mut s = Scenario::new();
-    s.customer("C1", |_| {})
-        .invoice("A", "C1", "2027-03-11", "1000.00")
-        .invoice("B", "C1", "2027-03-12", "500.00");
+    s.given(customer_in("C1", NEW_YORK))
+        .given(invoice("A", "C1", "2027-03-11", "1000.00"))
+        .given(invoice("B", "C1", "2027-03-12", "500.00"));
     // A's reminder goes out Mon 03-08; B's (Tue 03-09) waits a day for the
     // 1-email-per-2-days cap; then A's urgent notice (Thu 03-11) waits for
     // B's reminder, and on Fri 03-12 goes out in one message with B's.
     assert_eq!(
         s.run_range("2027-03-08", "2027-03-12"),
         vec![
-            day("2027-03-08", &["A email friendly-reminder sent"]),
-            day("2027-03-09", &["B email friendly-reminder deferred"]),
-            day("2027-03-10", &["B email friendly-reminder sent"]),
-            day("2027-03-11", &["A email urgent-notice deferred"]),
-            day(
+            on("2027-03-08", &["A email friendly-reminder sent"]),
+            on("2027-03-09", &["B email friendly-reminder deferred"]),
+            on("2027-03-10", &["B email friendly-reminder sent"]),
+            on("2027-03-11", &["A email urgent-notice deferred"]),
+            on(
                 "2027-03-12",
                 &["A email urgent-notice sent", "B email urgent-notice sent"]
             ),
@@ -503,10 +421,10 @@ fn a_capped_customer_is_deferred_not_dropped() {
 #[test]
 fn quiet_hours_follow_each_customers_time_zone() {
     let mut s = Scenario::new();
-    s.customer("NY", |c| c.timezone = "America/New_York".into())
-        .customer("TK", |c| c.timezone = "Asia/Tokyo".into())
-        .invoice("A", "NY", "2027-03-11", "1000.00")
-        .invoice("B", "TK", "2027-03-11", "1000.00");
+    s.given(customer_in("NY", "America/New_York"))
+        .given(customer_in("TK", "Asia/Tokyo"))
+        .given(invoice("A", "NY", "2027-03-11", "1000.00"))
+        .given(invoice("B", "TK", "2027-03-11", "1000.00"));
     // 14:00 UTC is 09:00 in New York and 23:00 in Tokyo.
     assert_eq!(
         s.run("2027-03-08"),
@@ -516,7 +434,7 @@ fn quiet_hours_follow_each_customers_time_zone() {
         ]
     );
     // The same day again at 01:00 UTC: 10:00 in Tokyo, 20:00 (quiet) in New York.
-    s.env.send_time = NaiveTime::from_hms_opt(1, 0, 0).unwrap();
+    s.send_time = NaiveTime::from_hms_opt(1, 0, 0).unwrap();
     assert_eq!(s.run("2027-03-08"), ["B email friendly-reminder sent"]);
 }
 
@@ -525,13 +443,13 @@ fn a_weekend_due_date_moves_the_due_step_to_monday() {
     let mut s = Scenario::new();
     // Due Saturday 2027-03-13: `due` moves to Monday 03-15; `due - 3d`
     // (Wednesday 03-10) stays.
-    s.customer("C1", |_| {})
-        .invoice("A", "C1", "2027-03-13", "1000.00");
+    s.given(customer_in("C1", NEW_YORK))
+        .given(invoice("A", "C1", "2027-03-13", "1000.00"));
     assert_eq!(
         s.run_range("2027-03-08", "2027-03-16"),
         vec![
-            day("2027-03-10", &["A email friendly-reminder sent"]),
-            day("2027-03-15", &["A email urgent-notice sent"]),
+            on("2027-03-10", &["A email friendly-reminder sent"]),
+            on("2027-03-15", &["A email urgent-notice sent"]),
         ]
     );
 }
@@ -539,10 +457,10 @@ fn a_weekend_due_date_moves_the_due_step_to_monday() {
 #[test]
 fn three_invoices_due_together_go_out_in_one_message() {
     let mut s = Scenario::new();
-    s.customer("C1", |_| {})
-        .invoice("A", "C1", "2027-03-11", "1000.00")
-        .invoice("B", "C1", "2027-03-11", "250.00")
-        .invoice("C", "C1", "2027-03-11", "75.50");
+    s.given(customer_in("C1", NEW_YORK))
+        .given(invoice("A", "C1", "2027-03-11", "1000.00"))
+        .given(invoice("B", "C1", "2027-03-11", "250.00"))
+        .given(invoice("C", "C1", "2027-03-11", "75.50"));
     assert_eq!(
         s.run("2027-03-08"),
         [
@@ -562,9 +480,9 @@ fn three_invoices_due_together_go_out_in_one_message() {
 #[test]
 fn a_letter_waits_for_approval_and_goes_out_only_when_approved() {
     let mut s = Scenario::new();
-    s.customer("C1", |_| {})
-        .invoice("A", "C1", "2027-03-11", "1000.00")
-        .invoice("B", "C1", "2027-03-11", "1000.00");
+    s.given(customer_in("C1", NEW_YORK))
+        .given(invoice("A", "C1", "2027-03-11", "1000.00"))
+        .given(invoice("B", "C1", "2027-03-11", "1000.00"));
     s.run_range("2027-03-01", "2027-04-12");
     let letters: Vec<_> = s
         .store
@@ -598,8 +516,8 @@ fn a_letter_waits_for_approval_and_goes_out_only_when_approved() {
 #[test]
 fn re_running_a_day_records_and_sends_nothing_twice() {
     let mut s = Scenario::new();
-    s.customer("C1", |_| {})
-        .invoice("A", "C1", "2027-03-11", "1000.00");
+    s.given(customer_in("C1", NEW_YORK))
+        .given(invoice("A", "C1", "2027-03-11", "1000.00"));
     assert_eq!(
         s.run("2027-03-11"),
         [
@@ -616,8 +534,8 @@ fn re_running_a_day_records_and_sends_nothing_twice() {
 #[test]
 fn every_record_says_why() {
     let mut s = Scenario::new();
-    s.customer("C1", |_| {})
-        .invoice("A", "C1", "2027-03-11", "1000.00");
+    s.given(customer_in("C1", NEW_YORK))
+        .given(invoice("A", "C1", "2027-03-11", "1000.00"));
     s.run("2027-03-08");
     let r = &s.store.actions().unwrap()[0];
     assert_eq!(r.policy_name, "scenario");
@@ -626,7 +544,7 @@ fn every_record_says_why() {
     assert_eq!(r.rule, "scenario.policy:12");
     assert_eq!(r.segment, "standard");
     assert_eq!(r.scorer, "prior-late-rate (fallback, no trained model)");
-    assert_eq!(r.sent_on, Some(d("2027-03-08")));
+    assert_eq!(r.sent_on, Some(day("2027-03-08")));
     let log = s.store.action_log(&r.action_id).unwrap();
     let statuses: Vec<&str> = log.iter().map(|e| e.status.as_str()).collect();
     assert_eq!(statuses, ["planned", "sending", "sent"]);
@@ -647,12 +565,12 @@ proptest! {
         let mut s = Scenario::with_policy(POLICY);
         for (i, (dnc, n, amount, disputed)) in book.iter().enumerate() {
             let cid = format!("C{i}");
-            s.customer(&cid, |c| c.do_not_contact = *dnc);
+            s.given(Customer { do_not_contact: *dnc, ..customer_in(&cid, NEW_YORK) });
             for k in 0..*n {
-                let due = d("2027-03-01") + chrono::Days::new(u64::from(due_day) + u64::from(k) * 3);
-                s.invoice(&format!("{cid}-{k}"), &cid, &due.to_string(), &format!("{amount}.00"));
+                let due = day("2027-03-01") + chrono::Days::new(u64::from(due_day) + u64::from(k) * 3);
+                s.given(invoice(&format!("{cid}-{k}"), &cid, &due.to_string(), &format!("{amount}.00")));
                 if *disputed && k == 0 {
-                    s.event(&format!("{cid}-{k}"), "2027-03-05", EventKind::DisputeOpened);
+                    s.given(event(&format!("{cid}-{k}"), day("2027-03-05"), EventKind::DisputeOpened));
                 }
             }
         }
@@ -704,14 +622,16 @@ ladder standard
 
 fn segments() -> Scenario {
     let mut s = Scenario::with_policy(SEGMENTS);
-    s.customer("C1", |_| {})
-        .invoice("A", "C1", "2027-03-11", "1000.00");
+    s.given(customer_in("C1", NEW_YORK))
+        .given(invoice("A", "C1", "2027-03-11", "1000.00"));
     s
 }
 
+/// C1 is given again with these tags (and nothing else changed).
 fn tag(s: &mut Scenario, tags: &[&str]) {
-    s.customer("C1", |c| {
-        c.tags = tags.iter().map(|t| t.to_string()).collect();
+    s.given(Customer {
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        ..customer_in("C1", NEW_YORK)
     });
 }
 
@@ -777,8 +697,8 @@ fn the_same_reminder_never_goes_twice_across_segments() {
     assert_eq!(
         before,
         [
-            day("2027-03-11", &["A email urgent-notice sent"]),
-            day("2027-03-16", &["A email firm-notice sent"]),
+            on("2027-03-11", &["A email urgent-notice sent"]),
+            on("2027-03-16", &["A email firm-notice sent"]),
         ]
     );
     tag(&mut s, &[]);
@@ -818,7 +738,7 @@ fn an_open_call_task_carries_over_and_is_not_created_twice() {
     let after = s.run_range("2027-03-23", "2027-04-09");
     assert_eq!(
         after,
-        [day("2027-03-26", &["A call collections skipped"])],
+        [on("2027-03-26", &["A call collections skipped"])],
         "the open task stays, the standard ladder's call is not a second one"
     );
     assert_eq!(
@@ -836,15 +756,15 @@ fn a_deferred_step_closed_by_a_segment_change_is_proposed_by_the_new_ladder() {
         "  business days only",
         "  business days only\n  at most 1 email per customer per 7d",
     ));
-    s.customer("C1", |_| {})
-        .invoice("A", "C1", "2027-03-11", "1000.00");
+    s.given(customer_in("C1", NEW_YORK))
+        .given(invoice("A", "C1", "2027-03-11", "1000.00"));
     tag(&mut s, &["watch"]);
     let watch = s.run_range("2027-03-01", "2027-03-16");
     assert_eq!(
         watch,
         [
-            day("2027-03-11", &["A email urgent-notice sent"]),
-            day("2027-03-16", &["A email firm-notice deferred"]),
+            on("2027-03-11", &["A email urgent-notice sent"]),
+            on("2027-03-16", &["A email firm-notice deferred"]),
         ]
     );
     tag(&mut s, &[]);
@@ -864,15 +784,19 @@ fn a_customer_with_absurd_amounts_is_set_aside_and_everyone_else_is_swept() {
     // run panic ("Addition overflowed"): no mail for anyone.
     let huge = "9999999999999999999999999999";
     let mut s = Scenario::new();
-    s.customer("C1", |_| {})
-        .invoice("A", "C1", "2027-03-11", "1000.00")
-        .customer("C2", |_| {})
-        .invoice("B", "C2", "2027-03-11", huge);
+    s.given(customer_in("C1", NEW_YORK))
+        .given(invoice("A", "C1", "2027-03-11", "1000.00"))
+        .given(customer_in("C2", NEW_YORK))
+        .given(invoice("B", "C2", "2027-03-11", huge));
     for n in 1..=10 {
-        s.pay("B", &format!("2027-03-0{}", n % 9 + 1), huge);
+        s.given(payment_of(
+            "B",
+            day(&format!("2027-03-0{}", n % 9 + 1)),
+            huge,
+        ));
     }
-    s.customer("C3", |_| {})
-        .invoice("C", "C3", "2027-03-11", "500.00");
+    s.given(customer_in("C3", NEW_YORK))
+        .given(invoice("C", "C3", "2027-03-11", "500.00"));
     let report = s.report("2027-03-11");
     assert_eq!(
         report.plan.unprocessable.len(),
@@ -892,8 +816,11 @@ fn an_invalid_address_holds_the_step_and_it_goes_out_once_corrected() {
     // Issue 10, case 7: `<c4@x.example>` failed on the send day and the
     // ladder moved on without it.
     let mut s = Scenario::new();
-    s.customer("C4", |c| c.email = "<c4@x.example>".into())
-        .invoice("A", "C4", "2027-03-11", "1000.00");
+    s.given(Customer {
+        email: "<c4@x.example>".into(),
+        ..customer_in("C4", NEW_YORK)
+    })
+    .given(invoice("A", "C4", "2027-03-11", "1000.00"));
     assert_eq!(s.run("2027-03-08"), ["A email friendly-reminder deferred"]);
     let held = s.store.actions().unwrap();
     assert!(
@@ -902,7 +829,10 @@ fn an_invalid_address_holds_the_step_and_it_goes_out_once_corrected() {
         held[0].note
     );
     assert!(s.sent().is_empty());
-    s.customer("C4", |c| c.email = "c4@x.example".into());
+    s.given(Customer {
+        email: "c4@x.example".into(),
+        ..customer_in("C4", NEW_YORK)
+    });
     assert_eq!(s.run("2027-03-09"), ["A email friendly-reminder sent"]);
     assert_eq!(s.sent().len(), 1);
 }
@@ -912,15 +842,14 @@ fn a_message_that_cannot_be_composed_waits_and_goes_out_once_the_template_is_fix
     // Issue 10, case 5: a failed offer counted as taken and was never
     // retried.
     let dir = tempfile::tempdir().unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policy/templates");
-    copy_dir(&src, dir.path());
+    copy_dir(&policy_dir().join("templates"), dir.path());
     let subject = dir.path().join("urgent-notice/en/subject.txt");
     let good = std::fs::read_to_string(&subject).unwrap();
     std::fs::write(&subject, "{{ no_such_value }}").unwrap();
     let mut s = Scenario::new();
     s.env.templates = Templates::load(dir.path()).unwrap();
-    s.customer("C1", |_| {})
-        .invoice("A", "C1", "2027-03-11", "1000.00");
+    s.given(customer_in("C1", NEW_YORK))
+        .given(invoice("A", "C1", "2027-03-11", "1000.00"));
     let report = s.report("2027-03-11");
     assert_eq!(
         report.failed.len(),

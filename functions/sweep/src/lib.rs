@@ -16,6 +16,7 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::NaiveDate;
 use collect_aws::AwsError;
+use collect_aws::config::{ScheduledTimeError, scheduled_time};
 use collect_aws::queue::{Queue, ShardJob};
 use collect_aws::sweep::{SweepService, lambda_holder, shard_jobs};
 use collect_delivery::ledger::Ledger;
@@ -55,18 +56,28 @@ pub struct ScheduleInput {
 
 impl ScheduleInput {
     /// The day to sweep: given, or the scheduled time's date (UTC), or today.
-    pub fn day(&self) -> Result<NaiveDate, String> {
+    pub fn day(&self) -> Result<NaiveDate, ScheduledTimeError> {
         if let Some(d) = self.day {
             return Ok(d);
         }
         match &self.scheduled_time {
-            Some(t) => chrono::DateTime::parse_from_rfc3339(t)
-                .map(|t| t.with_timezone(&chrono::Utc).date_naive())
-                .map_err(|e| format!("scheduled_time `{t}` is not a timestamp: {e}")),
+            Some(t) => scheduled_time(t).map(|t| t.with_timezone(&chrono::Utc).date_naive()),
             // The edge of the system: the only place the clock is read.
             None => Ok(chrono::Utc::now().date_naive()),
         }
     }
+}
+
+/// Why the worker could not sweep one SQS record's shard (logged; the
+/// record is reported as a batch item failure and delivered again).
+#[derive(Debug, thiserror::Error)]
+pub enum ShardJobError {
+    /// The record's body is not a `{day, shard}` job.
+    #[error("not a shard job: {0}")]
+    NotAJob(#[source] serde_json::Error),
+    /// The sweep of the shard failed (its lease is held, AWS failed, …).
+    #[error(transparent)]
+    Sweep(#[from] AwsError),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -103,15 +114,14 @@ pub async fn worker<L: Ledger, M: Mailer>(
     let clock = chrono::Utc::now;
     for (n, record) in event.payload.records.into_iter().enumerate() {
         let id = record.message_id.clone().unwrap_or_default();
-        let job: Result<ShardJob, String> =
-            serde_json::from_str(record.body.as_deref().unwrap_or(""))
-                .map_err(|e| format!("not a shard job: {e}"));
+        let job = serde_json::from_str::<ShardJob>(record.body.as_deref().unwrap_or(""))
+            .map_err(ShardJobError::NotAJob);
         let result = match job {
             Ok(job) => svc
                 .run_job(job, &clock, lambda_holder(&request_id, n, clock()))
                 .await
                 .map(|_| ())
-                .map_err(|e: AwsError| e.to_string()),
+                .map_err(ShardJobError::from),
             Err(e) => Err(e),
         };
         if let Err(reason) = result {

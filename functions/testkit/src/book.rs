@@ -10,8 +10,8 @@ use collect_delivery::mailer::Mailer;
 use collect_delivery::message::{PayLinks, Templates};
 use collect_engine::domain::{ActionRecord, Customer, Event, EventKind, Invoice, Payment};
 use collect_engine::sweep::{PriorLateRate, SweepOptions};
-use collect_sqlite::store::{SqliteStore, Store};
-use policy_lang::Policy;
+use collect_sqlite::store::{SqliteStore, Store, StoreError};
+use policy_lang::{Diagnostic, Policy};
 use rust_decimal::Decimal;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -45,6 +45,8 @@ pub fn money(s: &str) -> Decimal {
     s.parse().unwrap_or_default()
 }
 
+/// A customer in UTC, writing in English, reachable at
+/// `<id in lower case>@example.com`.
 pub fn customer(id: &str) -> Customer {
     Customer {
         customer_id: id.to_string(),
@@ -63,6 +65,16 @@ pub fn customer(id: &str) -> Customer {
     }
 }
 
+/// A customer in another time zone (quiet hours and business days are
+/// the customer's).
+pub fn customer_in(id: &str, timezone: &str) -> Customer {
+    Customer {
+        timezone: timezone.to_string(),
+        ..customer(id)
+    }
+}
+
+/// An invoice in USD, numbered `N-<id>`, issued 30 days before it is due.
 pub fn invoice(id: &str, customer_id: &str, due: &str, amount: &str) -> Invoice {
     let due = day(due);
     Invoice {
@@ -78,15 +90,25 @@ pub fn invoice(id: &str, customer_id: &str, due: &str, amount: &str) -> Invoice 
     }
 }
 
+/// The payment of a whole invoice on a day.
 pub fn payment(invoice: &Invoice, on: NaiveDate) -> Payment {
     Payment {
-        payment_id: format!("P-{}-{on}", invoice.invoice_id),
-        invoice_id: invoice.invoice_id.clone(),
-        paid_on: on,
         amount: invoice.amount,
+        ..payment_of(&invoice.invoice_id, on, "0")
     }
 }
 
+/// A payment of `amount` (all of an invoice, or part of it) on a day.
+pub fn payment_of(invoice_id: &str, on: NaiveDate, amount: &str) -> Payment {
+    Payment {
+        payment_id: format!("P-{invoice_id}-{on}"),
+        invoice_id: invoice_id.to_string(),
+        paid_on: on,
+        amount: money(amount),
+    }
+}
+
+/// An invoice event (a dispute, a promise, a plan) on a day.
 pub fn event(invoice_id: &str, on: NaiveDate, kind: EventKind) -> Event {
     Event {
         event_id: format!("E-{invoice_id}-{on}-{}", kind.name()),
@@ -95,6 +117,53 @@ pub fn event(invoice_id: &str, on: NaiveDate, kind: EventKind) -> Event {
         invoice_id: Some(invoice_id.to_string()),
         action_id: None,
         message_id: None,
+    }
+}
+
+/// A record of a book as a test puts it in a store: what the ERP's
+/// exports and events bring (`collect ingest` writes the same).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Customer(Customer),
+    Invoice(Invoice),
+    Payment(Payment),
+    Event(Event),
+}
+
+impl From<Customer> for Record {
+    fn from(c: Customer) -> Record {
+        Record::Customer(c)
+    }
+}
+
+impl From<Invoice> for Record {
+    fn from(i: Invoice) -> Record {
+        Record::Invoice(i)
+    }
+}
+
+impl From<Payment> for Record {
+    fn from(p: Payment) -> Record {
+        Record::Payment(p)
+    }
+}
+
+impl From<Event> for Record {
+    fn from(e: Event) -> Record {
+        Record::Event(e)
+    }
+}
+
+impl Record {
+    /// Writes the record into a local store: an upsert (a customer or
+    /// invoice given again replaces the stored one), an event once.
+    pub fn put_in(self, store: &mut impl Store) -> Result<(), StoreError> {
+        match self {
+            Record::Customer(c) => store.upsert_customers(&[c]).map(drop),
+            Record::Invoice(i) => store.upsert_invoices(&[i]).map(drop),
+            Record::Payment(p) => store.upsert_payments(&[p]).map(drop),
+            Record::Event(e) => store.insert_events(&[e]).map(drop),
+        }
     }
 }
 
@@ -136,7 +205,13 @@ impl Env {
     }
 
     pub fn with_policy(source: &str) -> Env {
-        let policy = compile(source).expect("the test policy compiles");
+        Env::with_policy_file(source, POLICY_FILE)
+    }
+
+    /// [`Env::with_policy`], the policy read as the file `file_name` (what
+    /// every record's `rule` names, e.g. `scenario.policy:12`).
+    pub fn with_policy_file(source: &str, file_name: &str) -> Env {
+        let policy = compile_file(source, file_name).expect("the test policy compiles");
         let templates =
             Templates::load(&policy_dir().join("templates")).expect("policy/templates load");
         let pay_links = PayLinks::new(&[7u8; 32], "https://pay.example.com/{token}")
@@ -207,11 +282,41 @@ impl Default for Env {
     }
 }
 
+/// A test policy that does not compile: every diagnostic the checker
+/// gave, each on its own as `file:line:col: error[E…]: message`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl std::fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the test policy does not compile: ")?;
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            f.write_str(&d.headline())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PolicyError {}
+
+/// The file name a test policy is read as, unless a test names another.
+pub const POLICY_FILE: &str = "conformance.policy";
+
 /// Compiles a policy text, with its diagnostics as the error.
-pub fn compile(source: &str) -> Result<Policy, String> {
-    policy_lang::load(source, "conformance.policy", None)
+pub fn compile(source: &str) -> Result<Policy, PolicyError> {
+    compile_file(source, POLICY_FILE)
+}
+
+/// [`compile`], the text read as the file `file_name`.
+pub fn compile_file(source: &str, file_name: &str) -> Result<Policy, PolicyError> {
+    policy_lang::load(source, file_name, None)
         .map(|(p, _)| p)
-        .map_err(|diags| format!("{diags:?}"))
+        .map_err(|diagnostics| PolicyError { diagnostics })
 }
 
 /// The in-memory adapter under test.

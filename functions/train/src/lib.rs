@@ -6,6 +6,7 @@
 
 use chrono::NaiveDate;
 use collect_aws::artifacts::Artifacts;
+use collect_aws::config::scheduled_time;
 use collect_aws::dynamo::Dynamo;
 use collect_aws::train::{
     History, ModelKind, ModelStore, ModelTrainer, RiskModel, TrainReport, run_training,
@@ -43,7 +44,7 @@ pub async fn handler<H: History, S: ModelStore>(
     let input = event.payload;
     let today = match (input.day, &input.scheduled_time) {
         (Some(d), _) => d,
-        (None, Some(t)) => chrono::DateTime::parse_from_rfc3339(t)?.date_naive(),
+        (None, Some(t)) => scheduled_time(t)?.date_naive(),
         // The edge of the system: the only place the clock is read.
         (None, None) => chrono::Utc::now().date_naive(),
     };
@@ -166,7 +167,14 @@ mod tests {
     #[tokio::test]
     async fn a_scheduled_time_that_is_not_a_timestamp_fails_the_invocation() {
         let svc = service();
-        assert!(handler(&svc, input(None, Some("sunday"))).await.is_err());
+        let err = handler(&svc, input(None, Some("sunday")))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("scheduled_time `sunday` is not a timestamp"),
+            "{err}"
+        );
         assert!(svc.artifacts.keys().is_empty());
     }
 }

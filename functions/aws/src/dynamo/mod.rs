@@ -1,0 +1,190 @@
+//! The DynamoDB adapter: records, events, actions and messages in one table
+//! (the design and its access patterns are in the [crate docs](crate)).
+//!
+//! Records are stored as JSON documents (`doc`) beside the key attributes,
+//! as in the SQLite store, so both hold the same data contract. The
+//! adapter is one type, [`Dynamo`], whose methods live by responsibility:
+//! - `codec`: records to items and back (keys, documents, the sparse index
+//!   attributes, an action's trail lines);
+//! - `records`: what the ERP writes (customers, invoices, payments, invoice
+//!   events), one by one or in batches, with partial updates merged;
+//! - `book`: what the sweep and training read (a customer's partition, the
+//!   customers of a shard, an invoice by its id);
+//! - `actions`: the sweep's action records, written on conditions, with
+//!   their audit trails;
+//! - `mail`: mail events (SES's and the ERP's), kept for reconciliation;
+//! - this module: the table handle and the low-level calls they share.
+//!
+//! The ledger port's messages and leases are in [`crate::ledger`].
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::Client;
+use serde::de::DeserializeOwned;
+
+use super::error::{AwsError, Service};
+use super::keys::{DOC, PK, SK};
+
+mod actions;
+mod book;
+mod codec;
+mod mail;
+mod records;
+
+pub use mail::{MAIL_EVENT_DAYS, MailEvent};
+pub use records::BatchOutcome;
+
+pub(crate) use codec::{Item, conditional_failed, decode, encode, get_s, item, n, s};
+
+/// Attempts at re-sending `UnprocessedItems` before giving up.
+pub(crate) const BATCH_ATTEMPTS: u32 = 8;
+
+/// The table.
+#[derive(Debug, Clone)]
+pub struct Dynamo {
+    client: Client,
+    table: String,
+    shards: u32,
+}
+
+impl Dynamo {
+    pub fn new(client: Client, table: impl Into<String>, shards: u32) -> Dynamo {
+        Dynamo {
+            client,
+            table: table.into(),
+            shards: shards.max(1),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn shards(&self) -> u32 {
+        self.shards
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    // ------------------------------------------------------------ low level
+
+    /// A stored document, decoded and as text (for a conditional write).
+    async fn get_doc<T: DeserializeOwned>(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<(T, String)>, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk(Service::DynamoDb, "GetItem", e))?;
+        match out.item {
+            None => Ok(None),
+            Some(it) => {
+                let doc = get_s(&it, DOC).unwrap_or_default().to_string();
+                Ok(Some((decode(&it)?, doc)))
+            }
+        }
+    }
+
+    /// Puts an item if the stored document is still `old` (if there is no
+    /// item, when `old` is `None`); `Ok(false)` when another write came
+    /// first.
+    async fn put_if_doc(&self, it: Item, old: Option<&str>) -> Result<bool, AwsError> {
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(it));
+        let request = match old {
+            None => request
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PK),
+            Some(doc) => request
+                .condition_expression("#doc = :doc")
+                .expression_attribute_names("#doc", DOC)
+                .expression_attribute_values(":doc", s(doc)),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
+            Err(e) => Err(AwsError::sdk(Service::DynamoDb, "PutItem", e)),
+        }
+    }
+
+    async fn put(&self, it: Item) -> Result<(), AwsError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(it))
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk(Service::DynamoDb, "PutItem", e))?;
+        Ok(())
+    }
+
+    /// Puts an item unless one with its key exists; returns whether it was new.
+    async fn put_new(&self, it: Item) -> Result<bool, AwsError> {
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(it))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(false),
+            Err(e) => Err(AwsError::sdk(Service::DynamoDb, "PutItem", e)),
+        }
+    }
+
+    /// All items of a partition whose sort key starts with `prefix`
+    /// (`""` for all), every page.
+    pub(crate) async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, AwsError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", s(pk))
+                .set_exclusive_start_key(start.take());
+            q = if prefix.is_empty() {
+                q.key_condition_expression("#pk = :pk")
+            } else {
+                q.key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_names("#sk", SK)
+                    .expression_attribute_values(":prefix", s(prefix))
+            };
+            let page = q
+                .send()
+                .await
+                .map_err(|e| AwsError::sdk(Service::DynamoDb, "Query", e))?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// 50 ms, 100 ms, 200 ms, … capped at 5 s.
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(50u64.saturating_mul(1u64 << attempt.min(7)).min(5_000))
+}

@@ -1,0 +1,301 @@
+//! What the ERP writes: customers, invoices and payments (upserts, so a
+//! re-delivered event is harmless), partial updates merged with what is
+//! stored, invoice events written once, and the batches of a CSV drop.
+//!
+//! An invoice is in the sparse index of open invoices while its payments do
+//! not cover it: every write of an invoice or a payment keeps that true.
+
+use std::collections::{HashMap, HashSet};
+
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::codec::{decode, encode, item, s};
+use super::{BATCH_ATTEMPTS, Dynamo, Item, backoff};
+use crate::error::{AwsError, RequestError, Service, ServiceError};
+use crate::keys::{self, GSI1PK, PK, SK};
+use collect_engine::domain::{Customer, Event, Invoice, Payment};
+use collect_engine::ingest::Patch;
+
+/// BatchWriteItem takes at most 25 requests.
+const BATCH: usize = 25;
+/// Attempts at a read-merge-write of a record another writer keeps changing.
+const MERGE_ATTEMPTS: u32 = 5;
+
+/// Counts of a batch write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BatchOutcome {
+    pub items: usize,
+    /// Requests re-sent because DynamoDB returned them as unprocessed.
+    pub retried: usize,
+}
+
+impl Dynamo {
+    pub async fn put_customer(&self, c: &Customer) -> Result<(), AwsError> {
+        self.put(self.customer_item(c)?).await
+    }
+
+    /// Upserts an invoice and its reference item; the invoice is open (in
+    /// the sweep's index) while its payments do not cover it.
+    pub async fn put_invoice(&self, i: &Invoice) -> Result<(), AwsError> {
+        let paid = self.paid(&i.customer_id, &i.invoice_id).await?;
+        self.put(self.invoice_item(i, paid < i.amount)?).await?;
+        self.put(Self::invoice_ref_item(i)).await
+    }
+
+    // ------------------------------------------------------------ partial updates
+
+    /// Upserts a customer as an event or an export gave it: the fields the
+    /// patch does not give keep their stored value (the rule of
+    /// [`collect_engine::ingest::patch`], the same as the local store's). The read
+    /// and the write are one optimistic step: the write is conditional on
+    /// the document read, and a write that lost to another one reads again.
+    pub async fn merge_customer(&self, patch: &Patch<Customer>) -> Result<(), AwsError> {
+        if patch.kept.is_empty() {
+            return self.put_customer(&patch.record).await;
+        }
+        let pk = keys::customer_pk(&patch.record.customer_id);
+        for _ in 0..MERGE_ATTEMPTS {
+            let stored = self.get_doc::<Customer>(&pk, keys::CUSTOMER_SK).await?;
+            let merged = patch.apply(stored.as_ref().map(|(c, _)| c));
+            let it = self.customer_item(&merged)?;
+            if self
+                .put_if_doc(it, stored.as_ref().map(|(_, doc)| doc.as_str()))
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        Err(Self::kept_changing("customer", &patch.record.customer_id))
+    }
+
+    /// Upserts an invoice as given, like [`Dynamo::merge_customer`], with
+    /// its reference item and its place in the open-invoice index.
+    pub async fn merge_invoice(&self, patch: &Patch<Invoice>) -> Result<(), AwsError> {
+        if patch.kept.is_empty() {
+            return self.put_invoice(&patch.record).await;
+        }
+        let i = &patch.record;
+        let pk = keys::customer_pk(&i.customer_id);
+        let sk = keys::invoice_sk(&i.invoice_id);
+        for _ in 0..MERGE_ATTEMPTS {
+            let stored = self.get_doc::<Invoice>(&pk, &sk).await?;
+            let merged = patch.apply(stored.as_ref().map(|(i, _)| i));
+            let paid = self.paid(&merged.customer_id, &merged.invoice_id).await?;
+            let it = self.invoice_item(&merged, paid < merged.amount)?;
+            if self
+                .put_if_doc(it, stored.as_ref().map(|(_, doc)| doc.as_str()))
+                .await?
+            {
+                return self.put(Self::invoice_ref_item(&merged)).await;
+            }
+        }
+        Err(Self::kept_changing("invoice", &i.invoice_id))
+    }
+
+    /// Upserts customers of a CSV drop: full records in batches, partial
+    /// ones merged one by one.
+    pub async fn merge_customers(&self, patches: &[Patch<Customer>]) -> Result<usize, AwsError> {
+        let (full, partial): (Vec<&Patch<Customer>>, Vec<&Patch<Customer>>) =
+            patches.iter().partition(|p| p.kept.is_empty());
+        let full: Vec<Customer> = full.into_iter().map(|p| p.record.clone()).collect();
+        self.put_customers(&full).await?;
+        for p in partial {
+            self.merge_customer(p).await?;
+        }
+        Ok(patches.len())
+    }
+
+    /// Upserts invoices of a CSV drop, like [`Dynamo::merge_customers`].
+    pub async fn merge_invoices(&self, patches: &[Patch<Invoice>]) -> Result<usize, AwsError> {
+        let (full, partial): (Vec<&Patch<Invoice>>, Vec<&Patch<Invoice>>) =
+            patches.iter().partition(|p| p.kept.is_empty());
+        let full: Vec<Invoice> = full.into_iter().map(|p| p.record.clone()).collect();
+        self.put_invoices(&full).await?;
+        for p in partial {
+            self.merge_invoice(p).await?;
+        }
+        Ok(patches.len())
+    }
+
+    fn kept_changing(kind: &'static str, id: &str) -> AwsError {
+        ServiceError::kept_changing(kind, id, MERGE_ATTEMPTS).into()
+    }
+
+    // ------------------------------------------------------------ payments and events
+
+    /// Records a payment; `Ok(false)` when the invoice is not known. The
+    /// payment that settles an invoice takes it out of the sweep's index.
+    pub async fn put_payment(&self, p: &Payment) -> Result<bool, AwsError> {
+        let Some(customer_id) = self.customer_of_invoice(&p.invoice_id).await? else {
+            return Ok(false);
+        };
+        self.put(Self::payment_item(&customer_id, p)?).await?;
+        self.refresh_open(&customer_id, &p.invoice_id).await?;
+        Ok(true)
+    }
+
+    /// Sum of the payments recorded for an invoice.
+    async fn paid(&self, customer_id: &str, invoice_id: &str) -> Result<Decimal, AwsError> {
+        let items = self
+            .query_prefix(
+                &keys::customer_pk(customer_id),
+                &keys::payments_of_invoice_prefix(invoice_id),
+            )
+            .await?;
+        let mut total = Decimal::ZERO;
+        for it in &items {
+            let p: Payment = decode(it)?;
+            total = total.saturating_add(p.amount);
+        }
+        Ok(total)
+    }
+
+    /// Puts the invoice in or takes it out of the open-invoice index.
+    async fn refresh_open(&self, customer_id: &str, invoice_id: &str) -> Result<(), AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::customer_pk(customer_id)))
+            .key(SK, s(keys::invoice_sk(invoice_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk(Service::DynamoDb, "GetItem", e))?;
+        let Some(existing) = out.item else {
+            return Ok(());
+        };
+        let invoice: Invoice = decode(&existing)?;
+        let open = self.paid(customer_id, invoice_id).await? < invoice.amount;
+        if open == existing.contains_key(GSI1PK) {
+            return Ok(());
+        }
+        self.put(self.invoice_item(&invoice, open)?).await
+    }
+
+    /// Stores an invoice event once (by event id); `Ok(None)` when the
+    /// invoice is not known, `Ok(Some(false))` when it was stored before.
+    pub async fn put_invoice_event(&self, e: &Event) -> Result<Option<bool>, AwsError> {
+        let Some(invoice_id) = &e.invoice_id else {
+            return Ok(None);
+        };
+        let Some(customer_id) = self.customer_of_invoice(invoice_id).await? else {
+            return Ok(None);
+        };
+        let it = item(
+            keys::customer_pk(&customer_id),
+            keys::invoice_event_sk(invoice_id, &e.event_id),
+            "event",
+            encode(e)?,
+        );
+        self.put_new(it).await.map(Some)
+    }
+
+    // ------------------------------------------------------------ batches (CSV drops)
+
+    /// Upserts many records with BatchWriteItem (CSV drops).
+    pub async fn put_customers(&self, records: &[Customer]) -> Result<BatchOutcome, AwsError> {
+        let items = records
+            .iter()
+            .map(|c| self.customer_item(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.batch_put(items).await
+    }
+
+    /// Upserts invoices in batches. Payments already recorded are taken
+    /// into account per invoice, so the index stays right.
+    pub async fn put_invoices(&self, records: &[Invoice]) -> Result<BatchOutcome, AwsError> {
+        let mut items = Vec::with_capacity(records.len() * 2);
+        for i in records {
+            let paid = self.paid(&i.customer_id, &i.invoice_id).await?;
+            items.push(self.invoice_item(i, paid < i.amount)?);
+            items.push(Self::invoice_ref_item(i));
+        }
+        self.batch_put(items).await
+    }
+
+    /// Writes payments in batches; returns the ones whose invoice is not
+    /// known (to be rejected), after updating the index of the others.
+    pub async fn put_payments(
+        &self,
+        records: &[Payment],
+    ) -> Result<(BatchOutcome, Vec<Payment>), AwsError> {
+        let mut items = Vec::new();
+        let mut unknown = Vec::new();
+        let mut touched: HashSet<(String, String)> = HashSet::new();
+        let mut owners: HashMap<String, Option<String>> = HashMap::new();
+        for p in records {
+            let owner = match owners.get(&p.invoice_id) {
+                Some(o) => o.clone(),
+                None => {
+                    let o = self.customer_of_invoice(&p.invoice_id).await?;
+                    owners.insert(p.invoice_id.clone(), o.clone());
+                    o
+                }
+            };
+            match owner {
+                Some(c) => {
+                    items.push(Self::payment_item(&c, p)?);
+                    touched.insert((c, p.invoice_id.clone()));
+                }
+                None => unknown.push(p.clone()),
+            }
+        }
+        let outcome = self.batch_put(items).await?;
+        for (c, i) in &touched {
+            self.refresh_open(c, i).await?;
+        }
+        Ok((outcome, unknown))
+    }
+
+    /// BatchWriteItem in chunks of 25; `UnprocessedItems` are sent again
+    /// with exponential backoff, a bounded number of times.
+    pub async fn batch_put(&self, items: Vec<Item>) -> Result<BatchOutcome, AwsError> {
+        let mut outcome = BatchOutcome {
+            items: items.len(),
+            retried: 0,
+        };
+        let mut requests: Vec<WriteRequest> = Vec::with_capacity(items.len());
+        for it in items {
+            let put = PutRequest::builder()
+                .set_item(Some(it))
+                .build()
+                .map_err(|e| RequestError::new(Service::DynamoDb, "BatchWriteItem", e))?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        for chunk in requests.chunks(BATCH) {
+            let mut pending: Vec<WriteRequest> = chunk.to_vec();
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                if attempt > 0 {
+                    outcome.retried += pending.len();
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                if attempt >= BATCH_ATTEMPTS {
+                    return Err(ServiceError::unprocessed(
+                        "BatchWriteItem",
+                        pending.len(),
+                        "item",
+                        BATCH_ATTEMPTS,
+                    )
+                    .into());
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::sdk(Service::DynamoDb, "BatchWriteItem", e))?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table))
+                    .unwrap_or_default();
+                attempt += 1;
+            }
+        }
+        Ok(outcome)
+    }
+}

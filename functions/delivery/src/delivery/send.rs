@@ -84,6 +84,18 @@ impl Sweeper<'_> {
                             provider_message_id,
                         } => {
                             let sent_on = m.sent_on.unwrap_or(day);
+                            // It went out: the checks of the customer's
+                            // other messages in this batch count it (the
+                            // book read above still has it `sending`).
+                            if let Some(c) = m.channel.contact() {
+                                making
+                                    .entry(m.customer_id.clone())
+                                    .or_default()
+                                    .push(Contact {
+                                        date: sent_on,
+                                        channel: c,
+                                    });
+                            }
                             let mut next = m.clone();
                             next.status = MessageStatus::Sent;
                             next.sent_on = Some(sent_on);
@@ -104,6 +116,17 @@ impl Sweeper<'_> {
                                 now.signed_duration_since(since) < self.grace
                             }) =>
                         {
+                            // It may have gone out: the customer's other
+                            // messages are checked as if it had.
+                            if let Some(c) = m.channel.contact() {
+                                making
+                                    .entry(m.customer_id.clone())
+                                    .or_default()
+                                    .push(Contact {
+                                        date: day,
+                                        channel: c,
+                                    });
+                            }
                             report.in_doubt.push(m.message_id);
                             continue;
                         }

@@ -80,15 +80,17 @@ impl SesMailer {
     /// Sends one message; the receipt holds SES's message id.
     pub async fn send_async(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
         let raw = to_rfc5322(msg)?;
-        let provider = |reason: String, retryable: bool| MailError::Provider {
-            message_id: msg.message_id.clone(),
-            reason,
-            retryable,
+        let provider = |source: Box<dyn std::error::Error + Send + Sync>, retryable: bool| {
+            MailError::Provider {
+                message_id: msg.message_id.clone(),
+                retryable,
+                source,
+            }
         };
         let raw = RawMessage::builder()
             .data(Blob::new(raw))
             .build()
-            .map_err(|e| provider(e.to_string(), false))?;
+            .map_err(|e| provider(Box::new(e), false))?;
         let mut tags = Vec::new();
         for (name, value) in email_tags(msg) {
             tags.push(
@@ -96,7 +98,7 @@ impl SesMailer {
                     .name(name)
                     .value(value)
                     .build()
-                    .map_err(|e| provider(e.to_string(), false))?,
+                    .map_err(|e| provider(Box::new(e), false))?,
             );
         }
         let out = self
@@ -120,7 +122,7 @@ impl SesMailer {
             Err(e) => {
                 let err = AwsError::sdk(Service::Ses, "SendEmail", e);
                 let retryable = err.retryable();
-                Err(provider(err.to_string(), retryable))
+                Err(provider(Box::new(err), retryable))
             }
         }
     }
@@ -153,11 +155,10 @@ impl Mailer for SesWithEvents<'_> {
     }
 
     async fn accepted(&self, message_id: &str) -> Result<Acceptance, MailError> {
-        let events = self
-            .dynamo
-            .mail_events(message_id)
-            .await
-            .map_err(|e| provider_for(message_id, e.to_string(), e.retryable()))?;
+        let events = self.dynamo.mail_events(message_id).await.map_err(|e| {
+            let retryable = e.retryable();
+            provider_for(message_id, Box::new(e), retryable)
+        })?;
         if events.is_empty() {
             return Ok(Acceptance::Unknown);
         }
@@ -193,11 +194,15 @@ impl Mailer for SesAndEvents {
     }
 }
 
-fn provider_for(message_id: &str, reason: String, retryable: bool) -> MailError {
+fn provider_for(
+    message_id: &str,
+    source: Box<dyn std::error::Error + Send + Sync>,
+    retryable: bool,
+) -> MailError {
     MailError::Provider {
         message_id: message_id.to_string(),
-        reason,
         retryable,
+        source,
     }
 }
 

@@ -88,8 +88,8 @@ impl Mailer for RecordingMailer {
             }
             Refuse::ForNow | Refuse::ForGood => Err(MailError::Provider {
                 message_id: msg.message_id.clone(),
-                reason: "refused by the test".to_string(),
                 retryable: refuse == Refuse::ForNow,
+                source: Box::new(RefusedByTest),
             }),
         }
     }
@@ -104,3 +104,8 @@ impl Mailer for RecordingMailer {
         })
     }
 }
+
+/// The refusal of [`RecordingMailer`] when a test tells it to refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("refused by the test")]
+pub struct RefusedByTest;

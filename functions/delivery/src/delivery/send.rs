@@ -291,10 +291,11 @@ impl Sweeper<'_> {
                     });
                 }
                 Err(MailError::Provider {
-                    reason,
+                    source,
                     retryable: true,
                     ..
                 }) => {
+                    let reason = source.to_string();
                     // Refused for now (throttled): nothing went out.
                     report
                         .retry_later

@@ -121,13 +121,15 @@ pub enum MailError {
         #[source]
         source: std::io::Error,
     },
-    /// For mail service adapters: the service refused or failed.
-    #[error("message {message_id}: the mail service failed: {reason}")]
+    /// For mail service adapters: the service refused or failed. Its own
+    /// error (SES's code and message, a refusal of a test) is the source.
+    #[error("message {message_id}: the mail service failed: {source}")]
     Provider {
         message_id: String,
-        reason: String,
         /// Whether sending again later may succeed.
         retryable: bool,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
 }
 

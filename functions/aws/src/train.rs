@@ -4,8 +4,10 @@
 //! only when it is not worse.
 //!
 //! The model itself is behind [`ModelTrainer`], so this orchestration does
-//! not depend on how a model is built. `collect_train::RiskModelTrainer`
-//! trains the risk model of [`collect_model`] (what the train function runs);
+//! not depend on how a model is built, and the sweep, which only scores
+//! ([`ModelKind`], [`RiskModel`]), links no training library.
+//! `collect_train::RiskModelTrainer` (the train function's own crate, which
+//! links smartcore) trains the risk model of [`collect_model`];
 //! [`PriorRateTrainer`] is the transparent fallback (the customer's prior
 //! late rate), which the sweep also uses until a model is promoted.
 

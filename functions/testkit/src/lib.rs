@@ -1,9 +1,10 @@
-//! The shared test kit: book builders, a recording mail service, and the
-//! conformance suite every [`Ledger`] adapter must pass (in-memory and
-//! SQLite in `cargo test` of this crate, DynamoDB on the local AWS endpoint
-//! in `collect-e2e`). Not used by production code, except the generator,
-//! which also draws the book of `collect demo` and panics on nothing; a
-//! broken fixture elsewhere stops the test with a panic, as in any test.
+//! The shared test kit: book builders, the test environment, a recording
+//! mail service, and the conformance suite every [`Ledger`] adapter must
+//! pass (in-memory and SQLite in `collect-sqlite`'s tests, DynamoDB on the
+//! local AWS endpoint in `collect-e2e`). `publish = false`, and only ever a
+//! dev-dependency (`tests/tests/crate_graph.rs` checks it): no production
+//! code links it, so a broken fixture stops its test with a panic, as in
+//! any test. The seeded generator of whole books is `collect-generator`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

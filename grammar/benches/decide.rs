@@ -56,7 +56,7 @@ const CUSTOMERS: usize = 20_000;
 
 /// The test kit's generator (ChaCha8, seeded: the same data on every
 /// platform) with the few draws this bench needs. The language crate sits
-/// below collect-core, so it uses the same crate rather than the kit.
+/// below collect-generator, so it uses the same crate rather than the generator.
 struct Rng(ChaCha8Rng);
 
 impl Rng {

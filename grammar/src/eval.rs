@@ -3,7 +3,7 @@
 //! [`Policy::decide`] is the hot path the sweep runs for every open invoice:
 //! it allocates nothing and returns bit sets; [`Policy::explain`] records
 //! the whole trace for people. What a sweep *does* with a decision (catch-up,
-//! do-not-contact, consolidation, caps) is the sweep's, in `collect-core`:
+//! do-not-contact, consolidation, caps) is the sweep's, in `collect-engine`:
 //! `collect test` runs its cases through that sweep, not through a second
 //! reading of the policy here.
 

@@ -1,7 +1,7 @@
 //! Benchmark: one local sweep over a generated book of open invoices
 //! (score + decide + record + render/send), on one core.
 //!
-//! `cargo bench -p collect-core --bench sweep`
+//! `cargo bench -p collect-sqlite --bench sweep`
 //!
 //! Environment:
 //! - `COLLECT_BENCH_INVOICES`: open invoices (default 1,000,000); customers

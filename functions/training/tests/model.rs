@@ -675,7 +675,7 @@ fn the_model_scores_through_the_sweep_s_port_and_explains_itself() {
 // ---------------------------------------------------------------- IBM sample
 
 fn ibm_path() -> Option<std::path::PathBuf> {
-    // Relative to the repository root; tests run in functions/core.
+    // Relative to the repository root; tests run in functions/training.
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .join(ibm::DEFAULT_PATH);

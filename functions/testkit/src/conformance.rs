@@ -688,6 +688,59 @@ pub async fn a_retry_adds_to_the_trail<H: Harness>(h: &H) {
     assert_eq!(seqs, vec![1, 2, 3, 4], "[{}]", h.name());
 }
 
+/// An email the mail service accepted just before a crash counts when the
+/// rerun checks the customer's other messages: the day before's leftover,
+/// reconciled as sent, and the day's own message never both reach the
+/// customer on one day (found by the property test `delivery_props`).
+pub async fn a_reconciled_email_counts_for_the_day<H: Harness>(h: &H) {
+    let who = h.name();
+    h.put_customer(&customer("C6")).await;
+    // A reminder due on DAY (three days before its due date), an urgent
+    // notice due the day after.
+    h.put_invoice(&invoice("G1", "C6", "2027-03-13", "100.00"))
+        .await;
+    h.put_invoice(&invoice("G2", "C6", "2027-03-11", "200.00"))
+        .await;
+    let env = Env::new();
+    let mailer = RecordingMailer::default();
+    let clock = Clock::at(day(DAY));
+    let crash = |point: CrashPoint| {
+        let at = CrashAt::new(point, 0);
+        move |p: CrashPoint, m: Option<&str>| at.hit(p, m)
+    };
+    // DAY: the reminder is recorded, the run dies before sending it.
+    let recorded = crash(CrashPoint::AfterRecording);
+    let first = env.run(h, &mailer, &clock, day(DAY), Some(&recorded)).await;
+    assert!(
+        matches!(first, Err(RunError::Crashed(_))),
+        "[{who}] {first:?}"
+    );
+    assert!(mailer.accepted_messages().is_empty(), "[{who}] sent on DAY");
+    // The next day: the leftover goes out first, and the run dies before
+    // recording that it did.
+    let next = day(DAY).succ_opt().unwrap_or_default();
+    let accepted = crash(CrashPoint::AfterAccepted);
+    let second = env.run(h, &mailer, &clock, next, Some(&accepted)).await;
+    assert!(
+        matches!(second, Err(RunError::Crashed(_))),
+        "[{who}] {second:?}"
+    );
+    assert_eq!(mailer.accepted_messages().len(), 1, "[{who}]");
+    // The rerun reconciles it and holds the day's own email.
+    let rerun = env
+        .run(h, &mailer, &clock, next, None)
+        .await
+        .unwrap_or_else(|e| panic!("[{who}] the rerun: {e}"));
+    assert!(rerun.sent.is_empty(), "[{who}] {:?}", rerun.sent);
+    let emails = mailer
+        .accepted_messages()
+        .into_iter()
+        .filter(|m| m.to.email == customer("C6").email && m.date == next)
+        .count();
+    assert_eq!(emails, 1, "[{who}] C6's emails on {next}");
+    assert_promises(h, &mailer).await;
+}
+
 /// Every scenario above, in one call, each on a fresh harness from `make`.
 pub async fn run_all<H: Harness, F, Fut>(make: F)
 where
@@ -712,4 +765,5 @@ where
     refused_for_now_then_sent(&make().await).await;
     held_then_released_goes_out(&make().await).await;
     in_doubt_waits_for_the_grace_period(&make().await).await;
+    a_reconciled_email_counts_for_the_day(&make().await).await;
 }

@@ -3,6 +3,7 @@
 
 use crate::ledger::{Ledger, MessageStatus, Move, StoredMessage};
 use crate::mailer::{Acceptance, MailError, Mailer};
+use chrono::NaiveDate;
 use collect_engine::book::Book;
 use collect_engine::domain::{ActionRecord, ActionStatus, CustomerId};
 use policy_lang::eval::Contact;
@@ -87,15 +88,7 @@ impl Sweeper<'_> {
                             // It went out: the checks of the customer's
                             // other messages in this batch count it (the
                             // book read above still has it `sending`).
-                            if let Some(c) = m.channel.contact() {
-                                making
-                                    .entry(m.customer_id.clone())
-                                    .or_default()
-                                    .push(Contact {
-                                        date: sent_on,
-                                        channel: c,
-                                    });
-                            }
+                            note_contact(&mut making, &m, sent_on);
                             let mut next = m.clone();
                             next.status = MessageStatus::Sent;
                             next.sent_on = Some(sent_on);
@@ -118,15 +111,7 @@ impl Sweeper<'_> {
                         {
                             // It may have gone out: the customer's other
                             // messages are checked as if it had.
-                            if let Some(c) = m.channel.contact() {
-                                making
-                                    .entry(m.customer_id.clone())
-                                    .or_default()
-                                    .push(Contact {
-                                        date: day,
-                                        channel: c,
-                                    });
-                            }
+                            note_contact(&mut making, &m, day);
                             report.in_doubt.push(m.message_id);
                             continue;
                         }
@@ -191,15 +176,7 @@ impl Sweeper<'_> {
                 continue;
             }
             narrow(&mut m, &checked.keep);
-            if let Some(c) = m.channel.contact() {
-                making
-                    .entry(m.customer_id.clone())
-                    .or_default()
-                    .push(Contact {
-                        date: day,
-                        channel: c,
-                    });
-            }
+            note_contact(&mut making, &m, day);
             // Take it: the conditional move to `sending` makes this run the
             // sender; what the checks dropped moves in the same step.
             let mut next = m;
@@ -379,5 +356,20 @@ fn narrow(m: &mut StoredMessage, keep: &[ActionRecord]) {
                 v.clone_from(&lead.target);
             }
         }
+    }
+}
+
+/// A contact this batch makes (or may have made) to the message's customer,
+/// for the checks of the customer's other messages in the same batch.
+fn note_contact(
+    making: &mut HashMap<CustomerId, Vec<Contact>>,
+    m: &StoredMessage,
+    date: NaiveDate,
+) {
+    if let Some(channel) = m.channel.contact() {
+        making
+            .entry(m.customer_id.clone())
+            .or_default()
+            .push(Contact { date, channel });
     }
 }

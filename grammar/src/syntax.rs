@@ -272,10 +272,154 @@ fn syntax_diagnostic(
             .with_help("split long conditions into several segments or holds");
         }
     };
+    // A misspelled keyword (`segmnet`, `aproval`): the keywords the grammar
+    // accepts here, closest first, beat a generic hint.
+    let help = match &err.variant {
+        pest::error::ErrorVariant::ParsingError { positives, .. } => {
+            keyword_suggestion(positives, found.as_deref()).or(help)
+        }
+        pest::error::ErrorVariant::CustomError { .. } => help,
+    };
     let d = Diagnostic::new(Code::Syntax, span, message);
     match help {
         Some(h) => d.with_help(h),
         None => d,
+    }
+}
+
+/// "did you mean `segment`?" when the word found is a slip of one of the
+/// keywords the grammar would accept at that position.
+fn keyword_suggestion(positives: &[Rule], found: Option<&str>) -> Option<String> {
+    let word = found?;
+    if !word.starts_with(|c: char| c.is_ascii_alphabetic())
+        || !word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return None;
+    }
+    let mut candidates: Vec<&'static str> = Vec::new();
+    for rule in positives {
+        for k in keywords(*rule) {
+            if !candidates.contains(k) {
+                candidates.push(k);
+            }
+        }
+    }
+    // A keyword in the wrong place is not a typo of another one.
+    if candidates.contains(&word) {
+        return None;
+    }
+    // Keywords are short and few at any position, so two slips in a longer
+    // one (`ladr` for `ladder`) are still plainly that keyword.
+    let lower = word.to_ascii_lowercase();
+    candidates
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(&lower, k), *k))
+        .filter(|(d, k)| *d <= 1 || (*d <= 2 && k.len() >= 5 && lower.len() >= 3))
+        .min_by_key(|(d, _)| *d)
+        .or_else(|| {
+            crate::diagnostic::did_you_mean(&lower, candidates.iter().copied()).map(|k| (0, k))
+        })
+        .map(|(_, k)| format!("did you mean `{k}`?"))
+}
+
+/// The keywords a rule starts with: what a misspelled word at a position
+/// where the rule was expected is compared with. Every rule is listed, so a
+/// new rule must say whether it starts with a keyword.
+fn keywords(rule: Rule) -> &'static [&'static str] {
+    match rule {
+        Rule::file | Rule::header | Rule::kw_policy => &["policy"],
+        Rule::lone_item => &["policy", "limits", "segment", "hold", "ladder"],
+        Rule::item => &["limits", "segment", "hold", "ladder"],
+        Rule::description | Rule::kw_description => &["description"],
+        Rule::control_group | Rule::kw_control => &["control"],
+        Rule::kw_group => &["group"],
+        Rule::limits | Rule::kw_limits => &["limits"],
+        Rule::limit => &["at", "quiet", "business", "holidays"],
+        Rule::cap | Rule::kw_at => &["at"],
+        Rule::kw_most => &["most"],
+        Rule::channel => &[
+            "email", "emails", "call", "calls", "letter", "letters", "offer", "offers", "contact",
+            "contacts",
+        ],
+        Rule::quiet_hours | Rule::kw_quiet => &["quiet"],
+        Rule::kw_hours => &["hours"],
+        Rule::kw_to => &["to"],
+        Rule::kw_time => &["time"],
+        Rule::business_days | Rule::kw_business => &["business"],
+        Rule::kw_days => &["days"],
+        Rule::kw_only => &["only"],
+        Rule::holidays | Rule::kw_holidays => &["holidays"],
+        Rule::segment | Rule::kw_segment => &["segment"],
+        Rule::otherwise | Rule::kw_otherwise => &["otherwise"],
+        Rule::hold | Rule::kw_hold => &["hold"],
+        Rule::condition | Rule::kw_when => &["when"],
+        Rule::ladder | Rule::kw_ladder => &["ladder"],
+        Rule::step | Rule::offset | Rule::kw_due => &["due"],
+        Rule::approval | Rule::kw_requires => &["requires"],
+        Rule::kw_approval => &["approval"],
+        Rule::action => &["email", "call", "letter", "offer", "experiment"],
+        Rule::simple_action => &["email", "call", "letter", "offer"],
+        Rule::email | Rule::kw_email => &["email"],
+        Rule::call | Rule::kw_call => &["call"],
+        Rule::letter | Rule::kw_letter => &["letter"],
+        Rule::offer_plan | Rule::kw_offer => &["offer"],
+        Rule::kw_plan => &["plan"],
+        Rule::kw_installments => &["installments"],
+        Rule::kw_every => &["every"],
+        Rule::down_payment | Rule::kw_down => &["down"],
+        Rule::experiment | Rule::kw_experiment => &["experiment"],
+        Rule::no_action | Rule::kw_no => &["no"],
+        Rule::kw_action => &["action"],
+        Rule::infix => &["or", "and", "in"],
+        Rule::op_or => &["or"],
+        Rule::op_and => &["and"],
+        Rule::prefix | Rule::op_not => &["not"],
+        Rule::op_in => &["in"],
+        Rule::postfix | Rule::op_is_missing | Rule::op_is_not_missing | Rule::kw_is => &["is"],
+        Rule::kw_missing => &["missing"],
+        Rule::boolean => &["true", "false"],
+        Rule::kw_currency => &["currency"],
+        Rule::kw_effective => &["effective"],
+        Rule::kw_customer => &["customer"],
+        Rule::kw_per => &["per"],
+        // Facts are suggested by the checker (E0003), names are the
+        // user's own: neither is a keyword.
+        Rule::EOI
+        | Rule::docs
+        | Rule::doc
+        | Rule::doc_text
+        | Rule::sign
+        | Rule::arm
+        | Rule::expr
+        | Rule::primary
+        | Rule::paren
+        | Rule::list
+        | Rule::op_eq
+        | Rule::op_ne
+        | Rule::op_le
+        | Rule::op_ge
+        | Rule::op_lt
+        | Rule::op_gt
+        | Rule::op_add
+        | Rule::op_sub
+        | Rule::fact
+        | Rule::ident
+        | Rule::literal
+        | Rule::date
+        | Rule::money
+        | Rule::percent
+        | Rule::duration
+        | Rule::number
+        | Rule::integer
+        | Rule::currency
+        | Rule::clock
+        | Rule::string
+        | Rule::string_inner
+        | Rule::name
+        | Rule::keyword
+        | Rule::WHITESPACE
+        | Rule::COMMENT
+        | Rule::ident_char => &[],
     }
 }
 

@@ -6,8 +6,10 @@
 use crate::args::Format;
 use crate::policy_files::{self, PolicyFileError, TemplateDir};
 use crate::revisions::Revisions;
+use collect_delivery::message::locale::language_folder;
 use collect_delivery::message::templates::FALLBACK_LANGUAGE;
-use collect_delivery::message::{TemplateError, Templates};
+use collect_delivery::message::{ProblemKind, TemplateError, TemplateProblem, Templates};
+use policy_lang::ast::Span;
 use policy_lang::compile::CAction;
 use policy_lang::{Diagnostic, PLAN_OFFER_TEMPLATE, Severity, TemplateCatalog};
 use serde::Serialize;
@@ -34,6 +36,9 @@ pub enum TemplateCode {
     /// T0002 a template without a version in a language customers use:
     /// those customers get the `en` version.
     LanguageFallback,
+    /// T0003 a language folder whose name is not a language tag
+    /// (`german/` for `de/`): no customer would ever get it.
+    NotALanguage,
 }
 
 impl TemplateCode {
@@ -41,12 +46,13 @@ impl TemplateCode {
         match self {
             TemplateCode::Broken => "T0001",
             TemplateCode::LanguageFallback => "T0002",
+            TemplateCode::NotALanguage => "T0003",
         }
     }
 
     fn severity(self) -> Severity {
         match self {
-            TemplateCode::Broken => Severity::Error,
+            TemplateCode::Broken | TemplateCode::NotALanguage => Severity::Error,
             TemplateCode::LanguageFallback => Severity::Warning,
         }
     }
@@ -59,9 +65,15 @@ struct TemplateIssue {
     severity: Severity,
     file: String,
     line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    col: Option<usize>,
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     help: Option<String>,
+    /// The lines of the template around the mistake, underlined, as the
+    /// policy's own diagnostics are shown.
+    #[serde(skip)]
+    snippet: Option<String>,
 }
 
 impl TemplateIssue {
@@ -75,15 +87,54 @@ impl TemplateIssue {
             severity: code.severity(),
             file,
             line,
+            col: None,
             message,
             help: None,
+            snippet: None,
+        }
+    }
+
+    /// A problem `Templates` found, with its snippet when it knows the spot.
+    fn from_problem(p: TemplateProblem, templates: &Templates) -> Self {
+        let code = match p.kind {
+            ProblemKind::Broken => TemplateCode::Broken,
+            ProblemKind::NotALanguage => TemplateCode::NotALanguage,
+        };
+        let file = p.file.display().to_string();
+        let snippet = p
+            .span
+            .zip(templates.source(&p.file))
+            .map(|((start, end), source)| {
+                let d = Diagnostic {
+                    code: code.as_str(),
+                    severity: code.severity(),
+                    file: file.clone(),
+                    line: u32::try_from(p.line.unwrap_or(1)).unwrap_or(u32::MAX),
+                    col: u32::try_from(p.col.unwrap_or(1)).unwrap_or(u32::MAX),
+                    span: Span {
+                        start,
+                        end,
+                        line: 0,
+                        col: 0,
+                    },
+                    message: p.message.clone(),
+                    help: p.help.clone(),
+                };
+                policy_lang::diagnostic::render(&[d], &source, policy_files::color())
+            });
+        TemplateIssue {
+            col: p.col,
+            help: p.help,
+            snippet,
+            ..Self::with_code(code, file, p.line, p.message)
         }
     }
 
     fn headline(&self) -> String {
-        let place = match self.line {
-            Some(l) => format!("{}:{l}", self.file),
-            None => self.file.clone(),
+        let place = match (self.line, self.col) {
+            (Some(l), Some(c)) => format!("{}:{l}:{c}", self.file),
+            (Some(l), None) => format!("{}:{l}", self.file),
+            _ => self.file.clone(),
         };
         let kind = match self.severity {
             Severity::Error => "error",
@@ -177,20 +228,16 @@ pub fn check(paths: &[PathBuf], languages: &[String]) -> Result<Checked, CheckEr
         if let Ok(t) = &templates {
             if checked_dirs.insert(dir.clone()) {
                 for p in t.check() {
-                    issues.push(TemplateIssue::new(
-                        p.file.display().to_string(),
-                        p.line,
-                        p.message,
-                    ));
+                    issues.push(TemplateIssue::from_problem(p, t));
                 }
             }
             let sends = sends(&source, &name);
             issues.extend(plan_misuse(&sends, &name, t));
             for (template, offer) in &sends {
                 issues.extend(
-                    t.check_sends(template, *offer).into_iter().map(|p| {
-                        TemplateIssue::new(p.file.display().to_string(), p.line, p.message)
-                    }),
+                    t.check_sends(template, *offer)
+                        .into_iter()
+                        .map(|p| TemplateIssue::from_problem(p, t)),
                 );
             }
             let wanted = customer_languages(t, languages);
@@ -256,7 +303,10 @@ impl Checked {
             Format::Human => {
                 eprint!("{}", self.rendered);
                 for i in &self.issues {
-                    eprintln!("{}", i.headline());
+                    match &i.snippet {
+                        Some(snippet) => eprint!("{snippet}"),
+                        None => eprintln!("{}", i.headline()),
+                    }
                 }
                 if !self.languages.is_empty() {
                     println!(
@@ -350,6 +400,9 @@ fn customer_languages(templates: &Templates, extra: &[String]) -> BTreeSet<Strin
         .chain(extra.iter().cloned())
         .map(|l| l.trim().to_ascii_lowercase().replace('_', "-"))
         .filter(|l| !l.is_empty())
+        // A folder that is not a language tag is reported as such (T0003),
+        // not as a language customers could have.
+        .filter(|l| language_folder(l).is_ok())
         .collect()
 }
 

@@ -28,7 +28,7 @@ mod record;
 mod rules;
 
 pub use patch::{Merge, Patch};
-pub use rules::{FIRST_DAY, LAST_DAY, MAX_AMOUNT};
+pub use rules::{FIRST_DAY, LAST_DAY, MAX_AMOUNT, language};
 
 use std::fmt;
 use std::io::Read;

@@ -69,6 +69,20 @@ pub enum CaseError {
     SingleDayOnly,
     #[error("the case checks nothing: add `expect`, `deferred`, `no_action`, `never` or `segment`")]
     ChecksNothing,
+    /// A value TOML cannot read (`date = 2026-12-32`, an amount without
+    /// quotes): this case fails, the file's other cases still run.
+    #[error(
+        "line {line}, column {col}: `{source_line}`: {reason}{}",
+        toml_hint(found)
+    )]
+    Unreadable {
+        line: usize,
+        col: usize,
+        source_line: String,
+        /// The rest of the line from the column of the mistake.
+        found: String,
+        reason: String,
+    },
     /// A field written the wrong way.
     #[error("{field}: {problem}")]
     Field {
@@ -83,6 +97,25 @@ impl CaseError {
             field: field.into(),
             problem,
         }
+    }
+}
+
+/// How to write the values TOML most often refuses in a case.
+fn toml_hint(found: &str) -> &'static str {
+    let number: String = found
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let rest = found.get(number.len()..).unwrap_or_default();
+    if !number.is_empty()
+        && (rest.starts_with('%')
+            || rest
+                .trim_start()
+                .starts_with(|c: char| c.is_ascii_uppercase()))
+    {
+        " (write amounts and percentages in quotes, like `\"1200 USD\"`)"
+    } else {
+        ""
     }
 }
 

@@ -220,10 +220,16 @@ pub fn read(
         source,
     })?;
     let name = path.display().to_string();
-    let mut table: Table = toml::from_str(&text).map_err(|reason| CaseFileError::Toml {
-        file: name.clone(),
-        reason,
-    })?;
+    // A value TOML cannot read (`date = 2026-12-32`, `amount = 1200 USD`)
+    // makes the whole file unreadable to TOML; read it again case by case
+    // so that only the case holding it fails.
+    let (mut table, unreadable) = match toml::from_str::<Table>(&text) {
+        Ok(table) => (table, Vec::new()),
+        Err(reason) => by_case(&text).map_err(|()| CaseFileError::Toml {
+            file: name.clone(),
+            reason,
+        })?,
+    };
     if let Some(key) = table
         .keys()
         .find(|key| !["policy", "defaults", "case"].contains(&key.as_str()))
@@ -261,9 +267,19 @@ pub fn read(
     };
     let policy_doc = load_policy(&policy)?;
     let currency_hint = Some(policy_doc.currency.as_str());
-    let lines = case_lines(&text);
+    let lines: Vec<usize> = case_lines(&text)
+        .into_iter()
+        .filter(|line| !unreadable.iter().any(|u| u.header == *line))
+        .collect();
     let mut cases = Vec::new();
-    let mut broken = Vec::new();
+    let mut broken: Vec<BrokenCase> = unreadable
+        .into_iter()
+        .map(|u| BrokenCase {
+            name: u.name,
+            line: u.line,
+            problem: u.problem,
+        })
+        .collect();
     for (i, raw) in raw_cases.into_iter().enumerate() {
         let line = lines.get(i).copied().unwrap_or(0);
         let Value::Table(t) = raw else {
@@ -349,6 +365,98 @@ fn known_labels(policy: &Policy, case: &Case) -> Result<(), CaseError> {
         }
     }
     Ok(())
+}
+
+/// A case TOML cannot read, found by [`by_case`].
+struct Unreadable {
+    /// The line of its `[[case]]` header.
+    header: usize,
+    /// The line of the value TOML cannot read.
+    line: usize,
+    name: String,
+    problem: CaseError,
+}
+
+/// Reads a file that TOML refuses one `[[case]]` at a time: the part before
+/// the first case (`policy`, `[defaults]`) must read, or the whole file is
+/// refused (`Err`); a case that does not read is returned as unreadable
+/// with the line of its mistake, and every other case is kept.
+fn by_case(text: &str) -> Result<(Table, Vec<Unreadable>), ()> {
+    let headers = case_lines(text);
+    // Byte offsets of the start of each line (1-based line n at index n-1).
+    let mut starts = vec![0];
+    starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+    let offset = |line: usize| starts.get(line - 1).copied().unwrap_or(text.len());
+    let mut bounds: Vec<(usize, usize)> = Vec::new();
+    let mut prev = (1, 0);
+    for &h in &headers {
+        bounds.push((prev.0, offset(h)));
+        prev = (h, offset(h));
+    }
+    bounds.push((prev.0, text.len()));
+    let mut table = Table::new();
+    let mut cases: Vec<Value> = Vec::new();
+    let mut unreadable = Vec::new();
+    let mut from = 0;
+    for (i, (first_line, end)) in bounds.into_iter().enumerate() {
+        let part = text.get(from..end).unwrap_or_default();
+        from = end;
+        match toml::from_str::<Table>(part) {
+            Ok(mut t) => {
+                if let Some(Value::Array(a)) = t.remove("case") {
+                    cases.extend(a);
+                }
+                for (k, v) in t {
+                    if table.contains_key(&k) {
+                        return Err(());
+                    }
+                    table.insert(k, v);
+                }
+            }
+            // The preamble does not read: nothing can run.
+            Err(_) if i == 0 => return Err(()),
+            Err(e) => {
+                let at = e.span().map_or(0, |s| s.start);
+                let before = part.get(..at).unwrap_or_default();
+                let line = first_line + before.matches('\n').count();
+                let col = before.len() - before.rfind('\n').map_or(0, |n| n + 1) + 1;
+                let source_line = part
+                    .get(at.saturating_sub(col - 1)..)
+                    .and_then(|l| l.lines().next())
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
+                unreadable.push(Unreadable {
+                    header: first_line,
+                    line,
+                    name: case_name(part),
+                    problem: CaseError::Unreadable {
+                        line,
+                        col,
+                        source_line,
+                        found: part
+                            .get(at..)
+                            .and_then(|l| l.lines().next())
+                            .unwrap_or_default()
+                            .to_string(),
+                        reason: e.message().trim().to_string(),
+                    },
+                });
+            }
+        }
+    }
+    table.insert("case".to_string(), Value::Array(cases));
+    Ok((table, unreadable))
+}
+
+/// The `name = "…"` of a case TOML cannot read, as far as it can be seen.
+fn case_name(part: &str) -> String {
+    part.lines()
+        .filter_map(|l| l.trim().strip_prefix("name"))
+        .filter_map(|rest| rest.trim_start().strip_prefix('='))
+        .filter_map(|v| toml::from_str::<Table>(&format!("name = {}", v.trim())).ok())
+        .find_map(|t| t.get("name").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| "(unnamed)".to_string())
 }
 
 /// Line numbers of each `[[case]]` header, in order.

@@ -211,3 +211,148 @@ mod tests {
         assert!(fr.money(d("2763.63"), "EUR").ends_with(",63 EUR"));
     }
 }
+
+/// Why a template's language folder is not a language a customer can have,
+/// and the tag that was probably meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotALanguage {
+    pub folder: String,
+    /// What the folder is: a language's name, a country's code, or neither.
+    pub what: &'static str,
+    pub suggestion: Option<String>,
+}
+
+/// Checks a template's language folder (`de`, `pt-BR`) with the rule the
+/// customers' `language` is ingested by, so that every folder is one some
+/// customer can be sent: `german/`, `en_GB/` or `jp/` never would be.
+pub fn language_folder(folder: &str) -> Result<(), NotALanguage> {
+    let lower = folder.to_ascii_lowercase();
+    let named = LANGUAGE_NAMES
+        .iter()
+        .find(|(name, _)| *name == lower)
+        .map(|(_, tag)| *tag);
+    let country = COUNTRY_CODES
+        .iter()
+        .find(|(code, _)| *code == lower)
+        .map(|(_, tag)| *tag);
+    let valid = collect_engine::ingest::language(folder).is_ok();
+    if valid && named.is_none() && country.is_none() {
+        return Ok(());
+    }
+    let (what, suggestion) = if let Some(tag) = named {
+        ("a language's name", Some(tag.to_string()))
+    } else if let Some(tag) = country {
+        ("a country's code", Some(tag.to_string()))
+    } else if let Ok(tag) = collect_engine::ingest::language(&folder.replace('_', "-")) {
+        // `en_GB`: the right tag with the wrong separator.
+        ("", Some(tag))
+    } else {
+        let names = LANGUAGE_NAMES.iter().map(|(n, _)| *n);
+        let close = policy_lang::diagnostic::did_you_mean(&lower, names)
+            .and_then(|n| LANGUAGE_NAMES.iter().find(|(name, _)| *name == n))
+            .map(|(_, tag)| (*tag).to_string());
+        ("", close)
+    };
+    Err(NotALanguage {
+        folder: folder.to_string(),
+        what,
+        suggestion,
+    })
+}
+
+/// English and native names of languages a folder is often named after,
+/// and their BCP 47 tags; ISO 639-2/B codes (`ger`, `fre`) too, which look
+/// like tags but are not the ones customers' languages are written with.
+const LANGUAGE_NAMES: &[(&str, &str)] = &[
+    ("english", "en"),
+    ("german", "de"),
+    ("deutsch", "de"),
+    ("ger", "de"),
+    ("deu", "de"),
+    ("french", "fr"),
+    ("francais", "fr"),
+    ("français", "fr"),
+    ("fre", "fr"),
+    ("fra", "fr"),
+    ("spanish", "es"),
+    ("espanol", "es"),
+    ("español", "es"),
+    ("spa", "es"),
+    ("italian", "it"),
+    ("italiano", "it"),
+    ("ita", "it"),
+    ("portuguese", "pt"),
+    ("portugues", "pt"),
+    ("português", "pt"),
+    ("por", "pt"),
+    ("dutch", "nl"),
+    ("nederlands", "nl"),
+    ("dut", "nl"),
+    ("nld", "nl"),
+    ("polish", "pl"),
+    ("polski", "pl"),
+    ("swedish", "sv"),
+    ("svenska", "sv"),
+    ("swe", "sv"),
+    ("danish", "da"),
+    ("dansk", "da"),
+    ("norwegian", "nb"),
+    ("norsk", "nb"),
+    ("finnish", "fi"),
+    ("suomi", "fi"),
+    ("czech", "cs"),
+    ("cze", "cs"),
+    ("ces", "cs"),
+    ("greek", "el"),
+    ("gre", "el"),
+    ("ell", "el"),
+    ("hungarian", "hu"),
+    ("magyar", "hu"),
+    ("romanian", "ro"),
+    ("turkish", "tr"),
+    ("russian", "ru"),
+    ("ukrainian", "uk"),
+    ("japanese", "ja"),
+    ("chinese", "zh"),
+    ("chi", "zh"),
+    ("zho", "zh"),
+    ("korean", "ko"),
+    ("arabic", "ar"),
+    ("hebrew", "he"),
+    ("hindi", "hi"),
+];
+
+/// Country codes that are not a language code and are often used as one,
+/// with the country's language.
+const COUNTRY_CODES: &[(&str, &str)] = &[
+    ("us", "en"),
+    ("gb", "en"),
+    ("at", "de"),
+    ("dk", "da"),
+    ("jp", "ja"),
+    ("cn", "zh"),
+    ("cz", "cs"),
+    ("gr", "el"),
+    ("ua", "uk"),
+];
+
+#[cfg(test)]
+mod language_folder_tests {
+    use super::language_folder;
+
+    #[test]
+    fn tags_pass_and_names_get_the_tag() {
+        for good in ["en", "de", "pt-BR", "es-419", "DE"] {
+            assert_eq!(language_folder(good), Ok(()), "{good}");
+        }
+        let suggestion = |f: &str| language_folder(f).err().and_then(|e| e.suggestion);
+        assert_eq!(suggestion("german").as_deref(), Some("de"));
+        assert_eq!(suggestion("German").as_deref(), Some("de"));
+        assert_eq!(suggestion("ger").as_deref(), Some("de"));
+        assert_eq!(suggestion("germn").as_deref(), Some("de"));
+        assert_eq!(suggestion("en_GB").as_deref(), Some("en-GB"));
+        assert_eq!(suggestion("jp").as_deref(), Some("ja"));
+        assert!(language_folder("xyzzy-folder").is_err());
+        assert_eq!(suggestion("xyzzy-folder"), None);
+    }
+}

@@ -30,7 +30,7 @@ pub use context::{
 pub use eml::{Attachment, Mailbox, OutgoingMessage, to_rfc5322};
 pub use locale::Formats;
 pub use paylink::{PayLinks, VerifiedLink};
-pub use templates::{Rendered, TemplateProblem, Templates};
+pub use templates::{ProblemKind, Rendered, TemplateProblem, Templates};
 
 /// `file:line`, or `file` when the line is not known.
 pub(crate) fn at(file: &Path, line: &Option<usize>) -> String {
@@ -134,7 +134,15 @@ pub enum MailError {
 }
 
 impl fmt::Display for TemplateProblem {
+    /// `file:line:col: message (help)` on one line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", at(&self.file, &self.line), self.message)
+        match self.col {
+            Some(col) => write!(f, "{}:{col}: {}", at(&self.file, &self.line), self.message)?,
+            None => write!(f, "{}: {}", at(&self.file, &self.line), self.message)?,
+        }
+        match &self.help {
+            Some(help) => write!(f, " ({help})"),
+            None => Ok(()),
+        }
     }
 }

@@ -26,6 +26,8 @@ use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
 use super::TemplateError;
 pub use super::context::{MessageContext, format_money};
+use super::locale::{NotALanguage, language_folder};
+use policy_lang::diagnostic::did_you_mean;
 
 /// The language every template must have, and the fallback for customers
 /// whose language has no version.
@@ -51,12 +53,62 @@ pub struct Rendered {
     pub html: String,
 }
 
-/// Something `check` found wrong with a template file.
+/// Something `check` found wrong with a template file: where (file, line,
+/// column and the span to underline, as far as known), what, and how to fix
+/// it (`did you mean `customer.name`?`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TemplateProblem {
     pub file: PathBuf,
     pub line: Option<usize>,
+    /// 1-based, in characters.
+    pub col: Option<usize>,
     pub message: String,
+    pub help: Option<String>,
+    /// The bytes to underline in the file's text as loaded (without a
+    /// byte-order mark): see [`Templates::source`].
+    pub span: Option<(usize, usize)>,
+    pub kind: ProblemKind,
+}
+
+/// What kind of problem a [`TemplateProblem`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ProblemKind {
+    /// The template would fail when sent (or could never be sent).
+    Broken,
+    /// A language folder whose name is not a language tag: no customer
+    /// would ever get it.
+    NotALanguage,
+}
+
+impl TemplateProblem {
+    /// A problem with a file as a whole, or at a line.
+    pub fn new(file: PathBuf, line: Option<usize>, message: impl Into<String>) -> Self {
+        TemplateProblem {
+            file,
+            line,
+            col: None,
+            message: message.into(),
+            help: None,
+            span: None,
+            kind: ProblemKind::Broken,
+        }
+    }
+
+    /// A problem at bytes `start..end` of the file's text `source`.
+    fn at(file: PathBuf, source: &str, span: (usize, usize), message: impl Into<String>) -> Self {
+        let (line, col) = position(source, span.0);
+        TemplateProblem {
+            line: Some(line),
+            col: Some(col),
+            span: Some(span),
+            ..TemplateProblem::new(file, None, message)
+        }
+    }
+
+    fn with_help(mut self, help: Option<String>) -> Self {
+        self.help = help;
+        self
+    }
 }
 
 /// All templates of a policy folder, compiled.
@@ -69,6 +121,8 @@ pub struct Templates {
     strays: Vec<PathBuf>,
     /// The ids of the layouts (`_layout/email.html`), sorted.
     layouts: Vec<String>,
+    /// Language folders whose name is not a language tag (`german/`).
+    not_languages: Vec<(PathBuf, NotALanguage)>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -104,6 +158,7 @@ impl Templates {
         let mut index = BTreeMap::new();
         let mut strays = Vec::new();
         let mut layouts = Vec::new();
+        let mut not_languages = Vec::new();
         for (name, name_path) in entries(dir)? {
             if !name_path.is_dir() {
                 continue;
@@ -117,6 +172,9 @@ impl Templates {
                 if !lang_path.is_dir() {
                     strays.push(lang_path);
                     continue;
+                }
+                if let Err(e) = language_folder(&lang) {
+                    not_languages.push((lang_path.clone(), e));
                 }
                 let mut parts = BTreeSet::new();
                 for (file, file_path) in entries(&lang_path)? {
@@ -140,6 +198,7 @@ impl Templates {
             index,
             strays,
             layouts,
+            not_languages,
         };
         match templates.missing_layout() {
             Some(err) => Err(err),
@@ -252,11 +311,14 @@ impl Templates {
                     file: self.file_of(&id),
                 })?;
             tmpl.render(&ctx).map_err(|err| {
-                let (file, line, message) = self.locate(&err, &id);
+                let p = self.locate(&err, &id);
                 TemplateError::Render {
-                    file,
-                    line,
-                    message,
+                    file: p.file,
+                    line: p.line,
+                    message: match p.help {
+                        Some(help) => format!("{}; {help}", p.message),
+                        None => p.message,
+                    },
                 }
             })
         };
@@ -291,22 +353,43 @@ impl Templates {
                              {TEXT} and {HTML}"
                         )
                     };
-                    problems.push(TemplateProblem {
-                        file: self.dir.join(name).join(lang).join(part),
-                        line: None,
+                    problems.push(TemplateProblem::new(
+                        self.dir.join(name).join(lang).join(part),
+                        None,
                         message,
-                    });
+                    ));
                 }
             }
         }
         for stray in &self.strays {
-            problems.push(TemplateProblem {
-                file: stray.clone(),
-                line: None,
-                message: format!(
+            problems.push(TemplateProblem::new(
+                stray.clone(),
+                None,
+                format!(
                     "unexpected file: a template folder holds one folder per language, each \
                      with {SUBJECT}, {TEXT} and {HTML}"
                 ),
+            ));
+        }
+        for (folder, e) in &self.not_languages {
+            let mut message = format!("`{}` is not a language tag", e.folder);
+            if let Some(tag) = &e.suggestion {
+                message = format!("{message}; did you mean `{tag}`?");
+            }
+            let rule = "language folders are named with the BCP 47 tags customers' `language` \
+                        is written with (`en`, `de`, `pt-BR`); no customer gets this one";
+            let what = if e.what.is_empty() {
+                String::new()
+            } else {
+                format!("`{}` is {}; ", e.folder, e.what)
+            };
+            problems.push(TemplateProblem {
+                kind: ProblemKind::NotALanguage,
+                help: Some(match &e.suggestion {
+                    Some(tag) => format!("{what}rename the folder to `{tag}`: {rule}"),
+                    None => format!("{what}{rule}"),
+                }),
+                ..TemplateProblem::new(folder.clone(), None, message)
             });
         }
 
@@ -314,7 +397,6 @@ impl Templates {
         let schema = serde_json::to_value(&sample).unwrap_or_default();
         let ctx = Value::from_serialize(&sample);
         let globals: HashSet<String> = self.env.globals().map(|(n, _)| n.to_string()).collect();
-        let variables = variable_list(&schema);
         let unknown_in = |tmpl: &minijinja::Template<'_, '_>| -> Vec<String> {
             let mut unknown: Vec<String> = tmpl
                 .undeclared_variables(true)
@@ -338,14 +420,13 @@ impl Templates {
                 flagged_layouts.insert(id);
             }
             for path in unknown {
-                problems.push(TemplateProblem {
-                    file: self.file_of(id),
-                    line: find_line(tmpl.source(), &path),
-                    message: format!(
-                        "`{path}` is not a variable a template can use; the variables are: \
-                         {variables}"
-                    ),
-                });
+                problems.push(unknown_variable(
+                    self.file_of(id),
+                    tmpl.source(),
+                    &path,
+                    &schema,
+                    &globals,
+                ));
             }
         }
         for (name, lang, part) in self.compiled_parts() {
@@ -356,14 +437,13 @@ impl Templates {
             };
             let unknown = unknown_in(&tmpl);
             for path in &unknown {
-                problems.push(TemplateProblem {
-                    file: file.clone(),
-                    line: find_line(tmpl.source(), path),
-                    message: format!(
-                        "`{path}` is not a variable a template can use; the variables are: \
-                         {variables}"
-                    ),
-                });
+                problems.push(unknown_variable(
+                    file.clone(),
+                    tmpl.source(),
+                    path,
+                    &schema,
+                    &globals,
+                ));
             }
             if let Err(err) = tmpl.render(&ctx) {
                 // An unknown variable usually also fails the render: say it once.
@@ -373,12 +453,7 @@ impl Templates {
                 {
                     continue;
                 }
-                let (file, line, message) = self.locate(&err, &id);
-                problems.push(TemplateProblem {
-                    file,
-                    line,
-                    message,
-                });
+                problems.push(self.locate(&err, &id));
             }
         }
         problems.sort();
@@ -435,11 +510,10 @@ impl Templates {
                 }
                 for (what, ctx) in &contexts {
                     if let Err(err) = tmpl.render(Value::from_serialize(ctx)) {
-                        let (file, line, message) = self.locate(&err, &id);
+                        let p = self.locate(&err, &id);
                         problems.push(TemplateProblem {
-                            file,
-                            line,
-                            message: format!("fails for {what}: {message}"),
+                            message: format!("fails for {what}: {}", p.message),
+                            ..p
                         });
                         break;
                     }
@@ -471,7 +545,7 @@ impl Templates {
     /// error inside an included file is that file's; a block a layout
     /// requires that the body does not fill is the body's mistake, not the
     /// layout's.
-    fn locate(&self, err: &minijinja::Error, id: &str) -> (PathBuf, Option<usize>, String) {
+    fn locate(&self, err: &minijinja::Error, id: &str) -> TemplateProblem {
         let mut err = err;
         while err.kind() == ErrorKind::BadInclude {
             match std::error::Error::source(err).and_then(|s| s.downcast_ref::<minijinja::Error>())
@@ -487,7 +561,7 @@ impl Templates {
             .and_then(|d| d.split_once('\''))
             .map(|(block, _)| block);
         match (required, err.name()) {
-            (Some(block), Some(layout)) if layout != id => (
+            (Some(block), Some(layout)) if layout != id => TemplateProblem::new(
                 self.file_of(id),
                 None,
                 format!(
@@ -495,12 +569,32 @@ impl Templates {
                      to fill it (`{{% block {block} %}}…{{% endblock %}}`)"
                 ),
             ),
-            _ => (
-                self.file_of(err.name().unwrap_or(id)),
-                err.line(),
-                describe(err),
-            ),
+            _ => {
+                let file = self.file_of(err.name().unwrap_or(id));
+                let (message, help, span) = describe(err, &self.env);
+                match (span, err.template_source()) {
+                    (Some(span), Some(source)) => {
+                        TemplateProblem::at(file, source, span, message).with_help(help)
+                    }
+                    _ => TemplateProblem::new(file, err.line(), message).with_help(help),
+                }
+            }
         }
+    }
+
+    /// The text of a template file as loaded (what a problem's `span`
+    /// points into), or `None` for a file that is not a loaded template.
+    pub fn source(&self, file: &Path) -> Option<String> {
+        let rel = file.strip_prefix(&self.dir).ok()?;
+        let id = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        self.env
+            .get_template(&id)
+            .ok()
+            .map(|t| t.source().to_string())
     }
 }
 
@@ -538,7 +632,7 @@ fn add_file(env: &mut Environment<'static>, id: String, path: &Path) -> Result<(
         .map_err(|err| TemplateError::Syntax {
             file: path.to_path_buf(),
             line: err.line(),
-            message: describe(&err),
+            message: describe(&err, env).0,
         })
 }
 
@@ -646,10 +740,15 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// A MiniJinja error as one sentence, without its location.
-fn describe(err: &minijinja::Error) -> String {
-    let expr = err.range().and_then(|r| {
-        let source = err.template_source()?;
+/// A MiniJinja error as one sentence without its location, a help line
+/// when there is a likely fix, and the bytes of the template it is about.
+fn describe(
+    err: &minijinja::Error,
+    env: &Environment<'_>,
+) -> (String, Option<String>, Option<(usize, usize)>) {
+    let source = err.template_source();
+    let range = err.range().and_then(|r| {
+        let source = source?;
         // Spans of attribute lookups can start after their base
         // (`[0].foo` for `invoices[0].foo`): widen to the whole path.
         let start = source
@@ -659,20 +758,322 @@ fn describe(err: &minijinja::Error) -> String {
             .take_while(|(_, c)| c.is_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
             .last()
             .map_or(r.start, |(i, _)| i);
-        source
-            .get(start..r.end)
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
+        let text = source.get(start..r.end)?;
+        let trimmed = text.trim_start();
+        let start = start + (text.len() - trimmed.len());
+        Some((start, start + trimmed.trim_end().len()))
     });
+    let expr = range
+        .and_then(|(a, b)| source?.get(a..b))
+        .filter(|e| !e.is_empty());
     match (err.kind(), expr, err.detail()) {
-        (ErrorKind::UndefinedError, Some(expr), _) => format!(
-            "`{expr}` is not defined (in strict mode, test optional values with `is defined`); \
-             the variables are: {}",
-            variable_list(&serde_json::to_value(MessageContext::sample()).unwrap_or_default())
-        ),
-        (kind, _, Some(detail)) => format!("{kind}: {detail}"),
-        (kind, _, None) => kind.to_string(),
+        (ErrorKind::UndefinedError, Some(expr), _) => {
+            let schema = serde_json::to_value(MessageContext::sample()).unwrap_or_default();
+            let globals: HashSet<String> = env.globals().map(|(n, _)| n.to_string()).collect();
+            let scope = Scope::new(&schema, &globals, source.unwrap_or_default());
+            // A path the context never has is a slip; one it has but not in
+            // this message (`plan`, a second invoice) needs a test.
+            let message = if scope.resolve(expr).is_some() {
+                format!(
+                    "`{expr}` is not defined (in strict mode, test optional values with \
+                     `is defined`)"
+                )
+            } else {
+                format!("`{expr}` is not a variable a template can use")
+            };
+            (message, scope.help(expr), range)
+        }
+        (ErrorKind::UnknownFilter, _, detail) => {
+            let name = detail
+                .and_then(|d| d.strip_prefix("filter "))
+                .and_then(|d| d.strip_suffix(" is unknown"))
+                .unwrap_or_default();
+            // The filter's own name, within the failing expression.
+            let span = range.and_then(|(a, b)| {
+                let text = source?.get(a..b)?;
+                let i = text.rfind(name).filter(|_| !name.is_empty())?;
+                Some((a + i, a + i + name.len()))
+            });
+            let help = did_you_mean(name, filter_names(env))
+                .map(|f| format!("did you mean `{f}`?"))
+                .or_else(|| {
+                    Some("the filters are MiniJinja's built-in ones, like `upper`, `trim`, `default`".to_string())
+                });
+            (format!("`{name}` is not a filter"), help, span.or(range))
+        }
+        (kind, _, Some(detail)) => (format!("{kind}: {detail}"), None, range),
+        (kind, _, None) => (kind.to_string(), None, range),
     }
+}
+
+/// MiniJinja's built-in filters, as far as this build of it has them: the
+/// names are checked against the environment, so one MiniJinja drops is
+/// never suggested.
+fn filter_names(env: &Environment<'_>) -> Vec<&'static str> {
+    const BUILT_IN: &[&str] = &[
+        "abs",
+        "attr",
+        "batch",
+        "bool",
+        "capitalize",
+        "chain",
+        "count",
+        "d",
+        "default",
+        "dictsort",
+        "e",
+        "escape",
+        "first",
+        "float",
+        "format",
+        "groupby",
+        "indent",
+        "int",
+        "items",
+        "join",
+        "last",
+        "length",
+        "lines",
+        "list",
+        "lower",
+        "map",
+        "max",
+        "min",
+        "pprint",
+        "reject",
+        "rejectattr",
+        "replace",
+        "reverse",
+        "round",
+        "safe",
+        "select",
+        "selectattr",
+        "slice",
+        "sort",
+        "split",
+        "string",
+        "sum",
+        "title",
+        "tojson",
+        "trim",
+        "unique",
+        "upper",
+        "urlencode",
+        "zip",
+    ];
+    BUILT_IN
+        .iter()
+        .copied()
+        .filter(|name| {
+            env.render_str(&format!("{{{{ 1 | {name} }}}}"), ())
+                .err()
+                .is_none_or(|e| e.kind() != ErrorKind::UnknownFilter)
+        })
+        .collect()
+}
+
+/// A variable the template names that the context does not have, at its
+/// first whole-word occurrence, with the closest one it has.
+fn unknown_variable(
+    file: PathBuf,
+    source: &str,
+    path: &str,
+    schema: &serde_json::Value,
+    globals: &HashSet<String>,
+) -> TemplateProblem {
+    let message = format!("`{path}` is not a variable a template can use");
+    let help = Scope::new(schema, globals, source).help(path);
+    match find_offset(source, path) {
+        Some(at) => TemplateProblem::at(file, source, (at, at + path.len()), message),
+        None => TemplateProblem::new(file, None, message),
+    }
+    .with_help(help)
+}
+
+/// What a template can see: the variables of the message context (derived
+/// from [`MessageContext::sample`] serialized, never from a list written by
+/// hand, so a field added to the context is known here at once), the
+/// environment's globals, and the loop variables its `{% for x in list %}`
+/// tags define (each one an item of its list).
+struct Scope<'a> {
+    schema: &'a serde_json::Value,
+    globals: &'a HashSet<String>,
+    loops: BTreeMap<String, serde_json::Value>,
+}
+
+impl<'a> Scope<'a> {
+    fn new(schema: &'a serde_json::Value, globals: &'a HashSet<String>, source: &str) -> Self {
+        let mut scope = Scope {
+            schema,
+            globals,
+            loops: BTreeMap::new(),
+        };
+        for tag in block_tags(source) {
+            let Some(rest) = tag.strip_prefix("for ") else {
+                continue;
+            };
+            let Some((var, list)) = rest.split_once(" in ") else {
+                continue;
+            };
+            let var = var.trim();
+            if !var.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                continue;
+            }
+            let list: String = list
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
+                .collect();
+            let item = match scope.resolve(&list) {
+                Some(serde_json::Value::Array(items)) => items.first().cloned().unwrap_or_default(),
+                _ => serde_json::Value::Null,
+            };
+            scope.loops.insert(var.to_string(), item);
+        }
+        scope
+    }
+
+    /// The node a path (`customer.name`, `invoices[0].number`, `i.balance`)
+    /// names, if any.
+    fn resolve(&self, path: &str) -> Option<&serde_json::Value> {
+        let mut parts = path.split('.');
+        let (head, index) = split_index(parts.next()?);
+        let mut node = self.loops.get(head).or_else(|| self.schema.get(head))?;
+        if index {
+            node = node.as_array()?.first()?;
+        }
+        for part in parts {
+            let (name, index) = split_index(part);
+            node = node.as_object()?.get(name)?;
+            if index {
+                node = node.as_array()?.first()?;
+            }
+        }
+        Some(node)
+    }
+
+    /// `did you mean `customer.name`?` for a path that does not exist, or
+    /// the names there are where the path goes wrong (the fields of
+    /// `customer`, not every variable).
+    fn help(&self, path: &str) -> Option<String> {
+        let parts: Vec<&str> = path.split('.').collect();
+        let (head, indexed) = split_index(parts.first()?);
+        let mut node = match self.loops.get(head).or_else(|| self.schema.get(head)) {
+            Some(node) if indexed => node.as_array()?.first()?,
+            Some(node) => node,
+            None => {
+                let mut names: Vec<&str> = self
+                    .schema
+                    .as_object()
+                    .map(|o| o.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                names.extend(self.loops.keys().map(String::as_str));
+                names.extend(self.globals.iter().map(String::as_str));
+                names.sort_unstable();
+                names.dedup();
+                return Some(match did_you_mean(head, names.iter().copied()) {
+                    Some(near) => {
+                        let fixed = std::iter::once(near)
+                            .chain(parts.iter().skip(1).copied())
+                            .collect::<Vec<_>>()
+                            .join(".");
+                        let shown = if self.resolve(&fixed).is_some() {
+                            fixed
+                        } else {
+                            near.to_string()
+                        };
+                        format!("did you mean `{shown}`?")
+                    }
+                    None => format!(
+                        "the variables are {} (see policy/README.md, \"Message templates\")",
+                        names
+                            .iter()
+                            .map(|n| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+            }
+        };
+        for (i, part) in parts.iter().enumerate().skip(1) {
+            let (name, indexed) = split_index(part);
+            let known = parts.get(..i).unwrap_or_default().join(".");
+            if let serde_json::Value::Array(items) = node {
+                let each = items
+                    .first()
+                    .and_then(|item| item.as_object())
+                    .map(|o| o.keys().map(String::as_str).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default();
+                return Some(format!(
+                    "`{known}` is a list: go through it with `{{% for item in {known} %}}` and \
+                     use `item.{name}` inside (each item has {each})"
+                ));
+            }
+            let fields = node.as_object()?;
+            match fields.get(name) {
+                Some(next) if indexed => node = next.as_array()?.first()?,
+                Some(next) => node = next,
+                None => {
+                    let near = did_you_mean(name, fields.keys().map(String::as_str));
+                    return Some(match near {
+                        Some(near) => {
+                            let fixed = parts
+                                .iter()
+                                .take(i)
+                                .copied()
+                                .chain(std::iter::once(near))
+                                .chain(parts.iter().skip(i + 1).copied())
+                                .collect::<Vec<_>>()
+                                .join(".");
+                            let shown = if self.resolve(&fixed).is_some() {
+                                fixed
+                            } else {
+                                format!("{known}.{near}")
+                            };
+                            format!("did you mean `{shown}`?")
+                        }
+                        None => format!(
+                            "`{known}` has {}",
+                            fields
+                                .keys()
+                                .map(|k| format!("`{k}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    });
+                }
+            }
+        }
+        None
+    }
+}
+
+/// `invoices[0]` → (`invoices`, true).
+fn split_index(part: &str) -> (&str, bool) {
+    match part.split_once('[') {
+        Some((name, _)) => (name, true),
+        None => (part, false),
+    }
+}
+
+/// The inside of every `{% … %}` tag, trimmed of whitespace control.
+fn block_tags(source: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = source;
+    while let Some(start) = rest.find("{%") {
+        let after = rest.get(start + 2..).unwrap_or_default();
+        let Some(end) = after.find("%}") else {
+            break;
+        };
+        out.push(
+            after
+                .get(..end)
+                .unwrap_or_default()
+                .trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace()),
+        );
+        rest = after.get(end + 2..).unwrap_or_default();
+    }
+    out
 }
 
 /// Whether a dotted path (`customer.name`) names something in the context.
@@ -693,37 +1094,16 @@ fn is_known(schema: &serde_json::Value, globals: &HashSet<String>, path: &str) -
     true
 }
 
-/// `customer.id, customer.name, …, invoices (a list; each has amount, …)`.
-fn variable_list(schema: &serde_json::Value) -> String {
-    fn walk(prefix: &str, node: &serde_json::Value, out: &mut Vec<String>) {
-        match node {
-            serde_json::Value::Object(fields) => {
-                for (key, value) in fields {
-                    let path = if prefix.is_empty() {
-                        key.clone()
-                    } else {
-                        format!("{prefix}.{key}")
-                    };
-                    walk(&path, value, out);
-                }
-            }
-            serde_json::Value::Array(items) => match items.first().and_then(|i| i.as_object()) {
-                Some(fields) => out.push(format!(
-                    "{prefix} (a list; each has {})",
-                    fields.keys().cloned().collect::<Vec<_>>().join(", ")
-                )),
-                None => out.push(format!("{prefix} (a list)")),
-            },
-            _ => out.push(prefix.to_string()),
-        }
-    }
-    let mut out = Vec::new();
-    walk("", schema, &mut out);
-    format!("{} (`plan` only in payment-plan offers)", out.join(", "))
+/// 1-based line and column (in characters) of a byte offset.
+fn position(source: &str, offset: usize) -> (usize, usize) {
+    let before = source.get(..offset).unwrap_or(source);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
 }
 
-/// The line of the first whole-word occurrence of `path` in `source`.
-fn find_line(source: &str, path: &str) -> Option<usize> {
+/// The byte offset of the first whole-word occurrence of `path` in `source`.
+fn find_offset(source: &str, path: &str) -> Option<usize> {
     let is_word = |c: char| c.is_alphanumeric() || c == '_';
     source.match_indices(path).find_map(|(pos, _)| {
         let before = source.get(..pos)?;
@@ -733,7 +1113,7 @@ fn find_line(source: &str, path: &str) -> Option<usize> {
             .next_back()
             .is_none_or(|c| !is_word(c) && c != '.');
         let clean_after = after.chars().next().is_none_or(|c| !is_word(c));
-        (clean_before && clean_after).then(|| before.matches('\n').count() + 1)
+        (clean_before && clean_after).then_some(pos)
     })
 }
 

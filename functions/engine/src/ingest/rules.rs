@@ -110,7 +110,7 @@ pub(super) fn email(value: &str) -> Result<String, Reason> {
 /// `es-419`): templates are chosen by it, so `English` or `pt_BR` must not
 /// pass as a language that has no template. Returned in its usual case
 /// (`pt-br` becomes `pt-BR`).
-pub(super) fn language(value: &str) -> Result<String, Reason> {
+pub fn language(value: &str) -> Result<String, Reason> {
     let (lang, region) = match value.split_once('-') {
         Some((lang, region)) => (lang, Some(region)),
         None => (value, None),

@@ -82,16 +82,20 @@ fn strict_undefined_names_file_and_line() {
     assert_eq!(problems.len(), 1, "{problems:?}");
     let p = &problems[0];
     assert!(p.file.ends_with("reminder/en/body.txt"));
-    assert_eq!(p.line, Some(3));
-    assert!(
-        p.message.starts_with(
-            "`customer.nmae` is not a variable a template can use; the variables are: "
-        ),
-        "{}",
-        p.message
+    assert_eq!((p.line, p.col), (Some(3), Some(12)));
+    assert_eq!(
+        p.message,
+        "`customer.nmae` is not a variable a template can use"
     );
-    assert!(p.message.contains("customer.name"), "{}", p.message);
-    assert!(p.to_string().contains("body.txt:3: `customer.nmae`"), "{p}");
+    // The closest variable, not a list of every one.
+    assert_eq!(p.help.as_deref(), Some("did you mean `customer.name`?"));
+    let source = templates.source(&p.file).unwrap();
+    let (start, end) = p.span.unwrap();
+    assert_eq!(&source[start..end], "customer.nmae");
+    assert!(
+        p.to_string().contains("body.txt:3:12: `customer.nmae`"),
+        "{p}"
+    );
 }
 
 #[test]
@@ -111,9 +115,16 @@ fn check_catches_unknown_variables_in_untaken_branches_and_loops() {
     assert!(problems[0].file.ends_with("offer/en/body.html"));
     assert_eq!(problems[0].line, Some(2));
     assert!(
-        problems[0].message.starts_with("`i.nmber` is not defined"),
+        problems[0]
+            .message
+            .starts_with("`i.nmber` is not a variable"),
         "{}",
         problems[0].message
+    );
+    // A loop variable's fields are the fields of its list's items.
+    assert_eq!(
+        problems[0].help.as_deref(),
+        Some("did you mean `i.number`?")
     );
     assert!(problems[1].file.ends_with("offer/en/body.txt"));
     assert_eq!(problems[1].line, Some(1));
@@ -142,7 +153,10 @@ fn render_error_names_the_whole_expression() {
         .unwrap_err();
     let message = err.to_string();
     assert!(
-        message.contains("body.txt:2: `invoices[1].nmber` is not defined"),
+        message.contains(
+            "body.txt:2: `invoices[1].nmber` is not a variable a template can use; did you mean \
+             `invoices[1].number`?"
+        ),
         "{message}"
     );
 }

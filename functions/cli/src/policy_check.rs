@@ -96,32 +96,35 @@ impl TemplateIssue {
 
     /// A problem `Templates` found, with its snippet when it knows the spot.
     fn from_problem(p: TemplateProblem, templates: &Templates) -> Self {
+        let source = templates.source(&p.file);
+        Self::from_problem_in(p, source)
+    }
+
+    /// A problem in a file whose text (as loaded) is `source`.
+    fn from_problem_in(p: TemplateProblem, source: Option<String>) -> Self {
         let code = match p.kind {
             ProblemKind::Broken => TemplateCode::Broken,
             ProblemKind::NotALanguage => TemplateCode::NotALanguage,
         };
         let file = p.file.display().to_string();
-        let snippet = p
-            .span
-            .zip(templates.source(&p.file))
-            .map(|((start, end), source)| {
-                let d = Diagnostic {
-                    code: code.as_str(),
-                    severity: code.severity(),
-                    file: file.clone(),
-                    line: u32::try_from(p.line.unwrap_or(1)).unwrap_or(u32::MAX),
-                    col: u32::try_from(p.col.unwrap_or(1)).unwrap_or(u32::MAX),
-                    span: Span {
-                        start,
-                        end,
-                        line: 0,
-                        col: 0,
-                    },
-                    message: p.message.clone(),
-                    help: p.help.clone(),
-                };
-                policy_lang::diagnostic::render(&[d], &source, policy_files::color())
-            });
+        let snippet = p.span.zip(source).map(|((start, end), source)| {
+            let d = Diagnostic {
+                code: code.as_str(),
+                severity: code.severity(),
+                file: file.clone(),
+                line: u32::try_from(p.line.unwrap_or(1)).unwrap_or(u32::MAX),
+                col: u32::try_from(p.col.unwrap_or(1)).unwrap_or(u32::MAX),
+                span: Span {
+                    start,
+                    end,
+                    line: 0,
+                    col: 0,
+                },
+                message: p.message.clone(),
+                help: p.help.clone(),
+            };
+            policy_lang::diagnostic::render(&[d], &source, policy_files::color())
+        });
         TemplateIssue {
             col: p.col,
             help: p.help,
@@ -213,6 +216,17 @@ pub fn check(paths: &[PathBuf], languages: &[String]) -> Result<Checked, CheckEr
                     file.display().to_string(),
                     *line,
                     message.clone(),
+                ));
+                policy_lang::check_source(&source, &name, Some(&TemplateDir::beside(path))).1
+            }
+            // A template that does not parse: at its line and column, underlined.
+            Err(TemplateError::Syntax {
+                problem,
+                source_text,
+            }) => {
+                issues.push(TemplateIssue::from_problem_in(
+                    (**problem).clone(),
+                    Some(source_text.clone()),
                 ));
                 policy_lang::check_source(&source, &name, Some(&TemplateDir::beside(path))).1
             }

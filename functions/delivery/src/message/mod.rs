@@ -49,11 +49,13 @@ pub enum TemplateError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}: {message}", at(.file, .line))]
+    /// A template that does not parse: where (line and column when
+    /// MiniJinja knows the spot), what, and the file's text as loaded so
+    /// `check` can underline it like the policy's own diagnostics.
+    #[error("{problem}")]
     Syntax {
-        file: PathBuf,
-        line: Option<usize>,
-        message: String,
+        problem: Box<TemplateProblem>,
+        source_text: String,
     },
     #[error("{}: {message}", at(.file, .line))]
     Render {

@@ -628,12 +628,21 @@ fn add_file(env: &mut Environment<'static>, id: String, path: &Path) -> Result<(
         .strip_prefix('\u{feff}')
         .unwrap_or(&source)
         .to_string();
-    env.add_template_owned(id, source)
-        .map_err(|err| TemplateError::Syntax {
-            file: path.to_path_buf(),
-            line: err.line(),
-            message: describe(&err, env).0,
-        })
+    env.add_template_owned(id, source.clone()).map_err(|err| {
+        let file = path.to_path_buf();
+        let message = describe(&err, env).0;
+        // MiniJinja's span of a syntax error is in the text it was given.
+        let problem = match err.range().filter(|r| r.start <= source.len()) {
+            Some(r) => {
+                TemplateProblem::at(file, &source, (r.start, r.end.min(source.len())), message)
+            }
+            None => TemplateProblem::new(file, err.line(), message),
+        };
+        TemplateError::Syntax {
+            problem: Box::new(problem),
+            source_text: source,
+        }
+    })
 }
 
 /// The files a template names with a literal in its `extends`, `include`,

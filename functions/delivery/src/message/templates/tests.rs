@@ -187,17 +187,12 @@ fn syntax_error_names_file_and_line() {
         "H",
     );
     let err = Templates::load(tmp.path()).unwrap_err();
-    let TemplateError::Syntax {
-        file,
-        line,
-        message,
-    } = &err
-    else {
+    let TemplateError::Syntax { problem, .. } = &err else {
         panic!("{err:?}");
     };
-    assert!(file.ends_with("broken/en/body.txt"), "{file:?}");
-    assert!(matches!(line, Some(3 | 4)), "{line:?}");
-    assert!(message.contains("syntax error"), "{message}");
+    assert!(problem.file.ends_with("broken/en/body.txt"), "{problem:?}");
+    assert!(matches!(problem.line, Some(3 | 4)), "{problem:?}");
+    assert!(problem.message.contains("syntax error"), "{problem:?}");
     assert!(err.to_string().contains("body.txt:"), "{err}");
 }
 
@@ -615,4 +610,31 @@ fn the_email_bodies_extend_the_layout() {
             }
         }
     }
+}
+
+#[test]
+fn a_syntax_error_names_its_line_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    full(
+        tmp.path(),
+        "broken",
+        "en",
+        "S",
+        "Hello {{ customer.name }\nBye",
+        "H",
+    );
+    let err = Templates::load(tmp.path()).unwrap_err();
+    let TemplateError::Syntax {
+        problem,
+        source_text,
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(problem.line, Some(1), "{problem:?}");
+    assert!(problem.col.is_some(), "{problem:?}");
+    assert!(problem.span.is_some(), "{problem:?}");
+    assert!(source_text.starts_with("Hello"), "{source_text}");
+    let shown = err.to_string();
+    assert!(shown.contains("broken/en/body.txt:1:"), "{shown}");
 }

@@ -47,7 +47,7 @@ pub enum ExplainError {
         action_id: String,
         revision: String,
         where_: String,
-        source: RevisionError,
+        source: Box<RevisionError>,
     },
     #[error(
         "no action of invoice `{invoice_id}` records the bundle revision it was decided under \
@@ -56,7 +56,7 @@ pub enum ExplainError {
     )]
     NoRevision { invoice_id: String, day: NaiveDate },
     #[error(transparent)]
-    Model(ModelError),
+    Model(Box<ModelError>),
     #[error(transparent)]
     Lookup(#[from] LookupError),
     #[error(transparent)]
@@ -96,12 +96,12 @@ impl From<ModelError> for ExplainError {
                 },
                 action_id,
                 revision,
-                source,
+                source: Box::new(source),
             },
             ModelError::NoRevision { invoice_id, day } => {
                 ExplainError::NoRevision { invoice_id, day }
             }
-            other => ExplainError::Model(other),
+            other => ExplainError::Model(Box::new(other)),
         }
     }
 }

@@ -214,7 +214,9 @@ mod tests {
         ));
         // A bundle filed under another revision's name is refused.
         std::fs::copy(store.path_of(&rev), store.path_of(&missing)).unwrap();
-        let err = pollster::block_on(load_revision(&store, &missing, &scratch)).unwrap_err();
+        let Err(err) = pollster::block_on(load_revision(&store, &missing, &scratch)) else {
+            panic!("a misfiled bundle loaded");
+        };
         assert!(matches!(err, RevisionError::Mismatch { .. }), "{err}");
     }
 }

@@ -297,10 +297,7 @@ pub struct Request<'a> {
 
 /// The action whose recorded revision decides how `day` is replayed: one
 /// recorded that day, else the latest before it, else the latest.
-pub fn revision_action<'b>(
-    actions: &'b [ActionRecord],
-    day: NaiveDate,
-) -> Option<&'b ActionRecord> {
+pub fn revision_action(actions: &[ActionRecord], day: NaiveDate) -> Option<&ActionRecord> {
     let with = || actions.iter().filter(|a| a.bundle_revision.is_some());
     let by_day = |a: &&ActionRecord| (a.decided_on, a.action_id.to_string());
     with()

@@ -254,6 +254,15 @@ fn write_check(out: &mut String, file: &str, c: &Check, what: &str) {
 impl Trace {
     /// The trace as text for a person.
     pub fn render(&self) -> String {
+        let mut out = self.render_checks();
+        self.render_decision(&mut out);
+        out
+    }
+
+    /// [`Trace::render`] without its decision: the holds, segments and
+    /// ladder, for a caller that shows the decision its own way (`collect
+    /// explain` of a recorded action matches it with the record).
+    pub fn render_checks(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -327,6 +336,10 @@ impl Trace {
                 let _ = writeln!(out, "\nNo ladder applies.");
             }
         }
+        out
+    }
+
+    fn render_decision(&self, out: &mut String) {
         let _ = writeln!(out, "\nDecision:");
         if let Some(seg) = &self.plan.segment {
             let _ = writeln!(out, "  segment {seg}");
@@ -345,6 +358,5 @@ impl Trace {
         for r in &self.plan.reasons {
             let _ = writeln!(out, "  no action: {r}");
         }
-        out
     }
 }

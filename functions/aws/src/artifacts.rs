@@ -2,6 +2,9 @@
 //!
 //! Layout of the bucket (versioning on, so every overwrite is kept):
 //! - `bundles/<revision>.tar`: a policy bundle, as `collect bundle` wrote it;
+//! - `bundles/by-revision/<bundle revision>.tar`: the same bundle by the
+//!   bundle revision every action records ([`Artifacts::publish_bundle`] writes both),
+//!   read back for `explain` through the `BundleStore` port;
 //! - `bundles/current`: JSON `{"key": "bundles/<revision>.tar", "revision": …}`,
 //!   the bundle in force, moved by CI after a merge;
 //! - `models/<version>/model.json`: a trained model, never overwritten;
@@ -216,6 +219,12 @@ impl Artifacts {
             revision: verified.manifest.revision.clone(),
             sha256: Some(verified.sha256.clone()),
         };
+        // Kept by its bundle revision too (what every action records), so
+        // `explain` finds the policy and templates that decided an action.
+        let by_revision =
+            by_revision_key(&collect_delivery::revision::of_manifest(&verified.manifest));
+        self.put(&by_revision, bytes.clone(), "application/x-tar")
+            .await?;
         self.put(&key, bytes, "application/x-tar").await?;
         self.set_pointer(BUNDLE_POINTER, &pointer).await?;
         Ok(pointer)
@@ -293,5 +302,31 @@ impl Artifacts {
             }
         }
         Ok(Some((pointer, bytes)))
+    }
+}
+
+/// Where a bundle is kept by its bundle revision (content addressed).
+pub fn by_revision_key(revision: &str) -> String {
+    format!("bundles/by-revision/{revision}.tar")
+}
+
+/// The bundle store of the AWS side: every bundle published, by its bundle
+/// revision (`bundles/by-revision/<revision>.tar`); the reader checks the
+/// revision ([`collect_delivery::bundle_store::load_revision`]).
+impl collect_delivery::bundle_store::BundleStore for Artifacts {
+    async fn get(
+        &self,
+        revision: &str,
+    ) -> Result<Option<Vec<u8>>, collect_delivery::bundle_store::BundleStoreError> {
+        if revision.is_empty() || !revision.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Ok(None);
+        }
+        Artifacts::get(self, &by_revision_key(revision))
+            .await
+            .map_err(|e| collect_delivery::bundle_store::BundleStoreError::Storage(e.to_string()))
+    }
+
+    fn location(&self, revision: &str) -> String {
+        format!("s3://{}/{}", self.bucket, by_revision_key(revision))
     }
 }

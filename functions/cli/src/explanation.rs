@@ -1,39 +1,62 @@
-//! The explanation of a stored decision, for `collect explain WHAT`: for
-//! an invoice on a day, the production sweep's plan and the trace behind
-//! it, the risk and its top factors, and every recorded action with its
-//! audit trail; for an action or a message, the same for each invoice it
-//! concerns. An action recorded under another revision than the policy
-//! given gets a warning saying where to find the one it was recorded under.
+//! `collect explain WHAT` for a home: WHAT resolved ([`crate::lookup`]),
+//! each invoice and day explained by the one model of
+//! `collect_delivery::explain` (the day replayed on the state before its
+//! actions, under the bundle revision the actions recorded, kept in the
+//! home's `bundles/`), and that model rendered for people ([`render`]).
+//! The JSON output is the model itself ([`Explained`]).
+//!
+//! With `--policy FILE` every day is replayed with FILE instead: a
+//! what-if, said as such, with the recorded decision beside it.
 
 use crate::home::{Home, HomeError};
-use crate::lookup::{self, LookupError, Target, TrailError, describe_action, with_history};
-use crate::policy_load::{LoadError, Loaded, load_policy};
-use crate::revisions::Revisions;
+use crate::lookup::{self, LookupError, Target};
+use crate::policy_load::{LoadError, load_policy};
 use crate::scorer::{ScorerError, scorer};
 use chrono::NaiveDate;
-use collect_delivery::ledger::LedgerError;
-use collect_engine::book::Book;
+use collect_delivery::bundle_store::{BundleDir, RevisionError};
+use collect_delivery::explain::{
+    self, Basis, DecidedStep, ExplainError as ModelError, Explanation, InForce, Match,
+    PolicySource, Recorded, Request, WhatIf,
+};
+use collect_delivery::ledger::{LedgerError, LogEntry, StoredMessage, note_after_status};
+use collect_delivery::revision::short;
 use collect_engine::domain::ActionRecord;
-use collect_engine::sweep;
-use collect_sqlite::store::{SqliteStore, Store, StoreError};
+use collect_sqlite::store::{Store, StoreError};
+use serde::Serialize;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::rc::Rc;
 
 /// Why a stored decision cannot be explained.
 #[derive(Debug, thiserror::Error)]
 pub enum ExplainError {
-    #[error("no invoice `{invoice_id}` in {}; ingest it first", db.display())]
-    NoInvoice { invoice_id: String, db: PathBuf },
-    #[error("invoice `{invoice_id}` names customer `{customer_id}`, who is not in the book")]
-    UnknownCustomer {
-        invoice_id: String,
-        customer_id: String,
-    },
     #[error(
         "invoice `{invoice_id}` has no recorded action yet; say which day to \
          explain with --date YYYY-MM-DD"
     )]
     NoDay { invoice_id: String },
+    /// The recorded revision is not in the home: say which, and the way out.
+    #[error(
+        "action {action_id} was decided under bundle revision {revision}, which this home does \
+         not keep ({source}).\n\
+         help: homes of releases before bundle revisions were kept hold none. Explain it with \
+         the policy as it was, as a what-if: `collect explain {action_id} --policy FILE`, FILE \
+         from {where_}"
+    )]
+    NotKept {
+        action_id: String,
+        revision: String,
+        where_: String,
+        source: Box<RevisionError>,
+    },
+    #[error(
+        "no action of invoice `{invoice_id}` records the bundle revision it was decided under \
+         (recorded by an earlier release), so {day} cannot be replayed as it was.\n\
+         help: explain it with the policy as it was, as a what-if: add --policy FILE"
+    )]
+    NoRevision { invoice_id: String, day: NaiveDate },
+    #[error(transparent)]
+    Model(Box<ModelError>),
     #[error(transparent)]
     Lookup(#[from] LookupError),
     #[error(transparent)]
@@ -46,314 +69,539 @@ pub enum ExplainError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    #[error(transparent)]
-    Trail(#[from] TrailError),
-    #[error(transparent)]
-    Json(#[from] serde_json::Error),
 }
 
-/// An explanation, for tools (`json`) and for people (`text`).
-pub struct Explained {
-    pub json: serde_json::Value,
-    pub text: String,
-}
-
-/// The explanation of a stored invoice on a day: the decision the
-/// production sweep makes, the risk behind it, and the recorded actions
-/// with their audit trail.
-pub struct InvoiceExplanation {
-    pub json: serde_json::Value,
-    pub text: String,
-}
-
-pub fn explain_stored_invoice(
-    home: &Home,
-    loaded: &Loaded,
-    store: &SqliteStore,
-    book: &Book,
-    invoice_id: &str,
-    date: NaiveDate,
-) -> Result<InvoiceExplanation, ExplainError> {
-    let Some(invoice) = book.invoice(invoice_id) else {
-        return Err(ExplainError::NoInvoice {
-            invoice_id: invoice_id.to_string(),
-            db: home.db_path(),
-        });
-    };
-    let Some(customer) = book.customers.get(&invoice.customer_id) else {
-        return Err(ExplainError::UnknownCustomer {
-            invoice_id: invoice_id.to_string(),
-            customer_id: invoice.customer_id.to_string(),
-        });
-    };
-    let stats = book.customer_stats(&customer.customer_id, date);
-    let scorer = scorer(home)?;
-    let input = sweep::ScoreInput {
-        book,
-        invoice,
-        day: date,
-        stats: &stats,
-    };
-    let risk = scorer.as_dyn().score(&input);
-    let why = scorer.explain(&input, 3);
-    let facts = sweep::facts(book, customer, invoice, &stats, risk, date);
-    let opts = home.sweep_options(None, None)?;
-    let mut trace = loaded.policy.explain(&facts);
-    // The decision shown is the production sweep's plan for that day, given
-    // what is recorded now (the checks made at sending come on top).
-    let customer_book = pollster::block_on(collect_delivery::ledger::Ledger::customer_book(
-        store,
-        &customer.customer_id,
-    ))?;
-    let plan = sweep::plan_sweep(&customer_book, &loaded.policy, scorer.as_dyn(), date, &opts);
-    trace.plan =
-        collect_delivery::rehearsal::planned_outcome(&plan, invoice_id, trace.plan.segment.clone())
-            .into_day_plan();
-    let recorded: Vec<&ActionRecord> = book.actions_of(invoice_id).iter().collect();
-    let json = serde_json::json!({
-        "invoice_id": invoice.invoice_id,
-        "invoice_number": invoice.number,
-        "customer_id": invoice.customer_id,
-        "date": date,
-        "trace": trace,
-        "balance": book.balance(invoice, date),
-        "open": book.is_open(invoice, date),
-        "risk": risk,
-        "scorer": scorer.as_dyn().name(),
-        "scorer_version": scorer.as_dyn().version(),
-        "risk_factors": why,
-        "recorded_actions": with_history(store, &recorded)?,
-    });
-    let mut text = String::new();
-    let _ = writeln!(
-        text,
-        "Invoice {} (number {}, customer {})",
-        invoice.invoice_id, invoice.number, invoice.customer_id
-    );
-    let _ = writeln!(
-        text,
-        "Balance on {date}: {} {} of {} {}{}",
-        book.balance(invoice, date),
-        invoice.currency,
-        invoice.amount,
-        invoice.currency,
-        if book.is_open(invoice, date) {
-            ""
-        } else {
-            " (not open: nothing to do)"
+impl From<ModelError> for ExplainError {
+    fn from(e: ModelError) -> Self {
+        match e {
+            ModelError::Revision {
+                revision,
+                action_id,
+                git_revision,
+                source,
+            } => ExplainError::NotKept {
+                where_: match git_revision.as_deref() {
+                    Some(g) if g.ends_with("-dirty") => format!(
+                        "the bundle of that revision (it was run from Git commit {} with \
+                         changes not committed, so only a bundle holds it)",
+                        g.trim_end_matches("-dirty")
+                    ),
+                    Some(g) => format!(
+                        "Git commit {g} (`git show {g}:<policy folder>`; `collect bundle` of \
+                         that commit prints the same bundle revision)"
+                    ),
+                    None => "the `collect bundle` output (or the bundle in S3) that prints \
+                             that revision"
+                        .to_string(),
+                },
+                action_id,
+                revision,
+                source: Box::new(source),
+            },
+            ModelError::NoRevision { invoice_id, day } => {
+                ExplainError::NoRevision { invoice_id, day }
+            }
+            other => ExplainError::Model(Box::new(other)),
         }
-    );
-    let _ = writeln!(
-        text,
-        "Risk: {} (scorer: {})",
-        risk.map_or_else(|| "missing".to_string(), |r| format!("{:.1}%", r * 100.0)),
-        scorer.describe()
-    );
-    if !why.is_empty() {
-        let _ = writeln!(
-            text,
-            "  top risk factors: {}",
-            why.iter()
-                .map(|(n, c)| format!("{n} ({c:+.3})"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
     }
-    text.push_str(&trace.render());
-    text.push_str(&describe_recorded(store, &recorded)?);
-    Ok(InvoiceExplanation { json, text })
 }
 
-fn describe_recorded(
-    store: &SqliteStore,
-    recorded: &[&ActionRecord],
-) -> Result<String, StoreError> {
-    let mut out = String::new();
-    let _ = writeln!(out, "\nRecorded actions for this invoice:");
-    if recorded.is_empty() {
-        let _ = writeln!(out, "  none yet");
-    }
-    for r in recorded {
-        out.push_str(&describe_action(store, r)?);
-    }
-    Ok(out)
+/// What WHAT was taken as.
+#[derive(Debug, Clone, Serialize)]
+pub struct Resolved {
+    pub input: String,
+    #[serde(rename = "as")]
+    pub kind: &'static str,
 }
 
-/// A warning when `r` was recorded under another revision than the policy
-/// given, saying where to find the one it was recorded under.
-pub fn revision_warning(r: &ActionRecord, loaded: &Loaded, given: &Revisions) -> Option<String> {
-    let differs = match (&r.bundle_revision, &given.bundle_revision) {
-        (Some(recorded), Some(now)) => recorded != now,
-        _ => r.policy_revision != loaded.policy.revision,
-    };
-    if !differs {
-        return None;
-    }
-    let recorded = match &r.bundle_revision {
-        Some(b) => format!("bundle revision {b}"),
-        None => format!(
-            "policy revision {} (SHA-256 of the policy text; recorded before bundle revisions)",
-            r.policy_revision
-        ),
-    };
-    let now = match &given.bundle_revision {
-        Some(b) if r.bundle_revision.is_some() => format!("bundle revision {b}"),
-        _ => format!("policy revision {}", loaded.policy.revision),
-    };
-    let git = match r.git_revision.as_deref() {
-        Some(g) if g.ends_with("-dirty") => format!(
-            " It was run from Git commit {} with changes not committed: only a bundle \
-             (`collect bundle` output, or the bundle in S3) with that revision holds it.",
-            g.trim_end_matches("-dirty")
-        ),
-        Some(g) => format!(
-            " Find it at Git commit {g}: `git show {g}:<policy folder>` or `git log` on the \
-             release tag, then run `collect explain` with `--policy` from that checkout; \
-             `collect bundle` of that commit prints the same bundle revision."
-        ),
-        None => " No Git commit was recorded: look for the `collect bundle` output (or the \
-                 bundle in S3) that prints that revision."
-            .to_string(),
-    };
-    Some(format!(
-        "warning: action {} was recorded under {recorded}, but the policy given ({}) is {now}; \
-         the explanation below follows the policy given, the recorded fields are as recorded.{git}",
-        r.action_id, given.policy
-    ))
+/// The answer to `collect explain WHAT`: the model `--format json` prints
+/// and [`render`] shows.
+#[derive(Debug, Serialize)]
+pub struct Explained {
+    pub resolved: Resolved,
+    /// The policy file given with `--policy`: every explanation is then a
+    /// what-if, its recorded decision beside it.
+    pub what_if: Option<String>,
+    /// The message id, when WHAT named a message.
+    pub message_id: Option<String>,
+    /// The message as recorded (`None` when only its actions name it).
+    pub message: Option<StoredMessage>,
+    /// The actions WHAT named (an action id; a message's actions).
+    pub action_ids: Vec<String>,
+    /// One per action named (in that order), or one for an invoice.
+    pub explanations: Vec<Explanation>,
 }
 
-/// The explanation of `invoice_id` on `date`, with revision warnings for
-/// its recorded actions.
-fn explain_one(
-    home: &Home,
-    loaded: &Loaded,
-    given: &Revisions,
-    store: &SqliteStore,
-    book: &Book,
-    invoice_id: &str,
-    date: NaiveDate,
-) -> Result<InvoiceExplanation, ExplainError> {
-    let mut e = explain_stored_invoice(home, loaded, store, book, invoice_id, date)?;
-    let warnings: Vec<String> = book
-        .actions_of(invoice_id)
-        .iter()
-        .filter_map(|r| revision_warning(r, loaded, given))
-        .collect();
-    if let Some(obj) = e.json.as_object_mut() {
-        obj.insert("revision_warnings".to_string(), serde_json::json!(warnings));
+/// The policies a day is replayed with: as recorded, or the one given.
+enum Policies<'a> {
+    Recorded(Recorded<'a, BundleDir>),
+    WhatIf(WhatIf),
+}
+
+impl PolicySource for Policies<'_> {
+    async fn policy_for(&self, recorded: Option<&ActionRecord>) -> Result<Rc<InForce>, ModelError> {
+        match self {
+            Policies::Recorded(r) => r.policy_for(recorded).await,
+            Policies::WhatIf(w) => w.policy_for(recorded).await,
+        }
     }
-    if !warnings.is_empty() {
-        e.text = format!("{}\n{}", warnings.join("\n"), e.text);
-    }
-    Ok(e)
 }
 
 pub fn explain_what(
     home: &Home,
-    policy: &Path,
+    policy: Option<&Path>,
     what: &str,
     date: Option<NaiveDate>,
 ) -> Result<Explained, ExplainError> {
-    let loaded = load_policy(policy)?;
-    let given = Revisions::of(policy);
     let store = home.store()?;
     let book = Store::load_book(&store)?;
+    let bundles = home.bundles();
+    let policies = match policy {
+        Some(p) => {
+            let loaded = load_policy(p)?;
+            Policies::WhatIf(WhatIf(Rc::new(InForce {
+                policy: loaded.policy,
+                bundle_revision: loaded.bundle,
+                basis: Basis::WhatIf,
+                source: p.display().to_string(),
+            })))
+        }
+        None => Policies::Recorded(Recorded::new(&bundles, home.bundle_scratch())),
+    };
+    let scorer = scorer(home)?;
+    let opts = home.sweep_options(None, None)?;
+    let one = |customer_id: &str, invoice_id: &str, day: NaiveDate| {
+        pollster::block_on(explain::explain_invoice(
+            &store,
+            &policies,
+            &scorer,
+            &opts,
+            &Request {
+                customer_id,
+                invoice_id,
+                day,
+            },
+        ))
+        .map_err(ExplainError::from)
+    };
+    let resolved = |kind| Resolved {
+        input: what.to_string(),
+        kind,
+    };
+    let what_if = policy.map(|p| p.display().to_string());
     let target = lookup::resolve(home, &store, &book, what)?;
-    let (json, text) = match target {
+    Ok(match target {
         Target::Invoice { invoice_id, via } => {
-            let day = match date.or_else(|| {
-                book.actions_of(&invoice_id)
-                    .iter()
-                    .map(|a| a.decided_on)
-                    .max()
-            }) {
-                Some(d) => d,
-                None => return Err(ExplainError::NoDay { invoice_id }),
-            };
-            let e = explain_one(home, &loaded, &given, &store, &book, &invoice_id, day)?;
-            let mut json = e.json;
-            if let Some(obj) = json.as_object_mut() {
-                obj.insert(
-                    "resolved".to_string(),
-                    serde_json::json!({"input": what, "as": via}),
-                );
-                obj.insert("revisions".to_string(), serde_json::to_value(&given)?);
+            let day = date
+                .or_else(|| {
+                    book.actions_of(&invoice_id)
+                        .iter()
+                        .map(|a| a.decided_on)
+                        .max()
+                })
+                .ok_or_else(|| ExplainError::NoDay {
+                    invoice_id: invoice_id.clone(),
+                })?;
+            let customer = book
+                .invoice(&invoice_id)
+                .map(|i| i.customer_id.to_string())
+                .unwrap_or_default();
+            Explained {
+                resolved: resolved(via),
+                what_if,
+                message_id: None,
+                message: None,
+                action_ids: Vec::new(),
+                explanations: vec![one(&customer, &invoice_id, day)?],
             }
-            let head = if via == "invoice number" {
-                format!("`{what}` is the number of invoice {invoice_id}\n")
-            } else {
-                String::new()
-            };
-            (json, format!("{head}{}", e.text))
         }
-        Target::Action(r) => {
-            let day = date.unwrap_or(r.decided_on);
-            let e = explain_one(home, &loaded, &given, &store, &book, &r.invoice_id, day)?;
-            let json = serde_json::json!({
-                "resolved": {"input": what, "as": "action id"},
-                "action": with_history(&store, &[&*r])?.pop(),
-                "revisions": given,
-                "invoice": e.json,
-            });
-            let mut text = format!("Action {} of invoice {}:\n", r.action_id, r.invoice_id);
-            text.push_str(&describe_action(&store, &r)?);
-            let _ = writeln!(text, "\nIts invoice on {day}:");
-            text.push_str(&e.text);
-            (json, text)
-        }
+        Target::Action(r) => Explained {
+            resolved: resolved("action id"),
+            what_if,
+            message_id: None,
+            message: None,
+            action_ids: vec![r.action_id.to_string()],
+            explanations: vec![one(
+                &r.customer_id,
+                &r.invoice_id,
+                date.unwrap_or(r.decided_on),
+            )?],
+        },
         Target::Message {
             message_id,
             stored,
             actions,
         } => {
-            let mut text = String::new();
-            match &stored {
+            let mut explanations = Vec::with_capacity(actions.len());
+            for r in &actions {
+                explanations.push(one(
+                    &r.customer_id,
+                    &r.invoice_id,
+                    date.unwrap_or(r.decided_on),
+                )?);
+            }
+            Explained {
+                resolved: resolved("message id"),
+                what_if,
+                message_id: Some(message_id),
+                message: stored.map(|m| *m),
+                action_ids: actions.iter().map(|a| a.action_id.to_string()).collect(),
+                explanations,
+            }
+        }
+    })
+}
+
+fn percent(risk: Option<f64>) -> String {
+    risk.map_or_else(|| "missing".to_string(), |x| format!("{:.1}%", x * 100.0))
+}
+
+/// `explain` for people: a rendering of [`Explained`], nothing more.
+pub fn render(e: &Explained) -> String {
+    let mut out = String::new();
+    if let Some(file) = &e.what_if {
+        let _ = writeln!(
+            out,
+            "WHAT-IF: every day below is replayed with the policy given ({file}), not with the \
+             bundle revision its actions recorded; the recorded decision is shown beside it.\n"
+        );
+    }
+    match e.resolved.kind {
+        "action id" => {
+            if let (Some(id), Some(x)) = (e.action_ids.first(), e.explanations.first()) {
+                out.push_str(&action_head(id, x));
+                let _ = writeln!(out, "\nIts invoice on {}:", x.day);
+                out.push_str(&render_one(x));
+            }
+        }
+        "message id" => {
+            let id = e.message_id.as_deref().unwrap_or_default();
+            match &e.message {
                 Some(m) => {
                     let _ = writeln!(
-                        text,
-                        "Message {message_id}: {} `{}` to customer {}, planned {}, {}{}; it carried {} action(s)",
+                        out,
+                        "Message {id}: {} `{}` to customer {}, planned {}, {}{}; it carried {} action(s)",
                         m.channel,
                         m.template,
                         m.customer_id,
                         m.planned_on,
                         m.status.as_str(),
                         m.sent_on.map(|d| format!(" on {d}")).unwrap_or_default(),
-                        actions.len()
+                        e.action_ids.len()
                     );
                 }
                 None => {
                     let _ = writeln!(
-                        text,
-                        "Message {message_id} (not recorded as a message; named by {} action(s))",
-                        actions.len()
+                        out,
+                        "Message {id} (not recorded as a message; named by {} action(s))",
+                        e.action_ids.len()
                     );
                 }
             }
-            let mut per_action = Vec::with_capacity(actions.len());
-            for r in &actions {
-                let day = date.unwrap_or(r.decided_on);
-                let e = explain_one(home, &loaded, &given, &store, &book, &r.invoice_id, day)?;
+            for (id, x) in e.action_ids.iter().zip(&e.explanations) {
                 let _ = writeln!(
-                    text,
-                    "\n=== action {} (invoice {}), on {day}",
-                    r.action_id, r.invoice_id
+                    out,
+                    "\n=== action {id} (invoice {}), on {}",
+                    x.invoice.invoice_id, x.day
                 );
-                text.push_str(&describe_action(&store, r)?);
-                text.push('\n');
-                text.push_str(&e.text);
-                per_action.push(serde_json::json!({
-                    "action": with_history(&store, &[r])?.pop(),
-                    "invoice": e.json,
-                }));
+                out.push_str(&action_head(id, x));
+                out.push('\n');
+                out.push_str(&render_one(x));
             }
-            let json = serde_json::json!({
-                "resolved": {"input": what, "as": "message id"},
-                "message": stored,
-                "revisions": given,
-                "actions": per_action,
-            });
-            (json, text)
         }
+        via => {
+            for x in &e.explanations {
+                if via == "invoice number" {
+                    let _ = writeln!(
+                        out,
+                        "`{}` is the number of invoice {}",
+                        e.resolved.input, x.invoice.invoice_id
+                    );
+                }
+                out.push_str(&render_one(x));
+            }
+        }
+    }
+    out
+}
+
+/// What an action is and why it was recorded, in two lines.
+fn action_head(id: &str, x: &Explanation) -> String {
+    let mut out = String::new();
+    let Some(a) = x
+        .recorded_actions
+        .iter()
+        .find(|a| a.record.action_id == *id)
+    else {
+        let _ = writeln!(out, "Action {id} of invoice {}", x.invoice.invoice_id);
+        return out;
     };
-    Ok(Explained { json, text })
+    let r = &a.record;
+    let _ = writeln!(
+        out,
+        "Action {id} of invoice {}: `{}`, recorded on {}, {}",
+        r.invoice_id,
+        r.label,
+        r.decided_on,
+        r.status.as_str()
+    );
+    let _ = writeln!(
+        out,
+        "  why: step {} of the `{}` ladder (rule {}), {} {}, risk {} (scorer {} v{}), policy {} \
+         rev {}, bundle {}, git {}",
+        policy_lang::labels::offset_text(r.step_offset),
+        r.segment,
+        r.rule,
+        target_word(&r.label),
+        r.target,
+        percent(r.risk),
+        r.scorer,
+        r.scorer_version,
+        r.policy_name,
+        short(&r.policy_revision),
+        r.bundle_revision.as_deref().map_or("(not recorded)", short),
+        r.git_revision.as_deref().unwrap_or("(not recorded)"),
+    );
+    match x.recorded_step(id).map(|s| s.matched) {
+        Some(Match::Recorded) => {
+            let _ = writeln!(
+                out,
+                "  {}",
+                if x.policy.basis == Basis::WhatIf {
+                    "the policy given takes this step that day too"
+                } else {
+                    "replayed under the revision it records, that day decides this step again"
+                }
+            );
+        }
+        Some(Match::RecordedNotReplayed) => {
+            let _ = writeln!(
+                out,
+                "  {}",
+                if x.policy.basis == Basis::WhatIf {
+                    "the policy given would NOT take this step that day"
+                } else {
+                    "the replay does not take this step again: the book has changed since \
+                     (see the decision below)"
+                }
+            );
+        }
+        _ => {}
+    }
+    out
+}
+
+fn target_word(label: &str) -> &'static str {
+    if label.starts_with("call ") {
+        "queue"
+    } else {
+        "template"
+    }
+}
+
+/// One invoice on one day.
+fn render_one(x: &Explanation) -> String {
+    let mut out = String::new();
+    let inv = &x.invoice;
+    let _ = writeln!(
+        out,
+        "Invoice {} (number {}, customer {})",
+        inv.invoice_id, inv.number, inv.customer_id
+    );
+    let _ = writeln!(
+        out,
+        "Balance on {}: {} {} of {} {}{}",
+        x.day,
+        inv.balance,
+        inv.currency,
+        inv.amount,
+        inv.currency,
+        if inv.open {
+            ""
+        } else {
+            " (not open: nothing to do)"
+        }
+    );
+    let _ = writeln!(
+        out,
+        "Risk: {} (scorer: {})",
+        percent(x.risk.value),
+        x.risk.described
+    );
+    if !x.risk.factors.is_empty() {
+        let _ = writeln!(
+            out,
+            "  top risk factors: {}",
+            x.risk
+                .factors
+                .iter()
+                .map(|f| format!("{} ({:+.3})", f.name, f.contribution))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let p = &x.policy;
+    let bundle = p.bundle_revision.as_deref().map_or("(none)", short);
+    match p.basis {
+        Basis::Recorded => {
+            let _ = writeln!(
+                out,
+                "Replayed under bundle revision {bundle}, as recorded (kept at {})",
+                p.source
+            );
+        }
+        Basis::WhatIf => {
+            let recorded: Vec<&str> = p
+                .recorded_bundle_revisions
+                .iter()
+                .map(|r| short(r))
+                .collect();
+            let _ = writeln!(
+                out,
+                "WHAT-IF: replayed with {} (bundle revision {bundle}); the actions recorded that \
+                 day name {}",
+                p.source,
+                if recorded.is_empty() {
+                    "no bundle revision".to_string()
+                } else {
+                    format!("bundle revision {}", recorded.join(", "))
+                }
+            );
+        }
+    }
+    out.push_str(&x.trace.render_checks());
+    let _ = writeln!(
+        out,
+        "\nDecision on {} (the day replayed on the state before its actions{}):",
+        x.day,
+        if p.basis == Basis::WhatIf {
+            ", with the policy given"
+        } else {
+            ""
+        }
+    );
+    if let Some(seg) = &x.decision.segment {
+        let _ = writeln!(out, "  segment {seg}");
+    }
+    for s in &x.decision.steps {
+        out.push_str(&render_step(s, p.basis));
+    }
+    for r in &x.decision.reasons {
+        let _ = writeln!(out, "  no action: {r}");
+    }
+    let _ = writeln!(out, "\nRecorded actions for this invoice (by date):");
+    if x.recorded_actions.is_empty() {
+        let _ = writeln!(out, "  none yet");
+    }
+    for a in &x.recorded_actions {
+        let r = &a.record;
+        let _ = writeln!(
+            out,
+            "  {}  {} `{}` {} (rule {}, policy {} rev {}, bundle {}, git {}, segment {}, risk {}, scorer {} v{}{})",
+            r.decided_on,
+            r.action_id,
+            r.label,
+            r.status.as_str(),
+            r.rule,
+            r.policy_name,
+            short(&r.policy_revision),
+            r.bundle_revision.as_deref().map_or("(not recorded)", short),
+            r.git_revision.as_deref().unwrap_or("(not recorded)"),
+            r.segment,
+            percent(r.risk),
+            r.scorer,
+            r.scorer_version,
+            r.message_id
+                .as_deref()
+                .map(|m| format!(", message {m}"))
+                .unwrap_or_default()
+        );
+        render_trail(&mut out, &a.trail);
+    }
+    out
+}
+
+fn render_step(s: &DecidedStep, basis: Basis) -> String {
+    let what_if = basis == Basis::WhatIf;
+    let mut out = String::new();
+    let why = format!(
+        "step {} (rule {}), {} {}, segment {}, risk {}",
+        s.step,
+        s.rule,
+        target_word(&s.label),
+        s.template,
+        s.segment,
+        percent(s.risk)
+    );
+    let status = |st: Option<collect_engine::domain::ActionStatus>| {
+        st.map_or("-", collect_engine::domain::ActionStatus::as_str)
+    };
+    let head = match s.matched {
+        Match::Recorded => format!(
+            "recorded that day: {} `{}` {}: {why}; {} takes it too ({})",
+            s.action_id,
+            s.label,
+            status(s.recorded_status),
+            if what_if {
+                "the policy given"
+            } else {
+                "the replay"
+            },
+            status(s.replayed_status)
+        ),
+        Match::RecordedNotReplayed => format!(
+            "recorded that day: {} `{}` {}: {why}; {} does NOT take it",
+            s.action_id,
+            s.label,
+            status(s.recorded_status),
+            if what_if {
+                "the policy given"
+            } else {
+                "the replay"
+            }
+        ),
+        Match::Changed => format!(
+            "recorded earlier, changed that day: {} `{}` {}: {why}",
+            s.action_id,
+            s.label,
+            status(s.recorded_status)
+        ),
+        Match::ReplayedNotRecorded => format!(
+            "{}: {} `{}` {}: {why}; the ledger holds no such action that day{}",
+            if what_if {
+                "the policy given would take"
+            } else {
+                "the replay takes"
+            },
+            s.action_id,
+            s.label,
+            status(s.replayed_status),
+            s.replayed_note
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
+        ),
+    };
+    let _ = writeln!(out, "  {head}");
+    render_trail(&mut out, &s.trail);
+    out
+}
+
+fn render_trail(out: &mut String, trail: &[LogEntry]) {
+    for e in trail {
+        let _ = writeln!(
+            out,
+            "      {} {}{}{} [risk {}]",
+            e.day,
+            e.status,
+            e.note
+                .as_deref()
+                .map(|n| format!(": {}", note_after_status(&e.status, n)))
+                .unwrap_or_default(),
+            e.by.as_deref()
+                .map(|b| format!(" (by {b})"))
+                .unwrap_or_default(),
+            percent(e.risk)
+        );
+    }
 }

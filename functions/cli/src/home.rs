@@ -1,9 +1,12 @@
 //! The local home folder (`--home`, `COLLECT_HOME`, default `.collect`):
-//! the SQLite state, the outbox of sent messages, rejected rows, and the
-//! local settings. Everything the local runtime needs comes from here and
+//! the SQLite state, the outbox of sent messages, rejected rows, the
+//! local settings, and every bundle revision the home ran under
+//! (`bundles/<revision>.tar`, what `collect explain` replays with). Everything the local runtime needs comes from here and
 //! from the policy's folder; nothing from the repository's secrets.
 
 use chrono::NaiveTime;
+use collect_delivery::bundle::BundleError;
+use collect_delivery::bundle_store::{BundleDir, BundleStoreError, bundle_of_policy_file};
 use collect_delivery::delivery::Sender;
 use collect_delivery::mailer::Outbox;
 use collect_delivery::message::paylink::MIN_KEY_LEN;
@@ -77,6 +80,15 @@ pub enum HomeError {
         #[source]
         source: std::io::Error,
     },
+    /// The policy folder cannot be bundled to keep its revision.
+    #[error("cannot keep the bundle revision of {} in the home: {source}", policy.display())]
+    Bundle {
+        policy: PathBuf,
+        #[source]
+        source: BundleError,
+    },
+    #[error(transparent)]
+    BundleStore(#[from] BundleStoreError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -203,6 +215,33 @@ impl Home {
 
     pub fn db_path(&self) -> PathBuf {
         self.dir.join("collect.db")
+    }
+
+    /// Every bundle revision the home ran under, one `<revision>.tar`
+    /// each (see [`Home::keep_bundle`]).
+    pub fn bundles(&self) -> BundleDir {
+        BundleDir::new(self.dir.join("bundles"))
+    }
+
+    /// Where `explain` unpacks a kept bundle to read its templates
+    /// (rewritten from the verified archive on every read).
+    pub fn bundle_scratch(&self) -> PathBuf {
+        self.dir.join("bundles").join("unpacked")
+    }
+
+    /// Keeps the bundle of the policy folder `policy` is in force in
+    /// (policy, templates, manifest) under its bundle revision, unless it
+    /// is kept already: the revision every action of the run records can
+    /// then be explained with no checkout. `git` names the Git revision in
+    /// the archive's manifest (the bundle revision leaves it out).
+    pub fn keep_bundle(&self, policy: &Path, git: Option<&str>) -> Result<String, HomeError> {
+        let (revision, bytes) = bundle_of_policy_file(policy, git.unwrap_or("not-in-git"))
+            .map_err(|source| HomeError::Bundle {
+                policy: policy.to_path_buf(),
+                source,
+            })?;
+        self.bundles().put(&revision, &bytes)?;
+        Ok(revision)
     }
 
     pub fn outbox_dir(&self) -> PathBuf {

@@ -6,17 +6,14 @@
 //! listed to pick from), the letter's Message-ID as the `.eml` header shows
 //! it (`<msg-…@domain>`, with or without the brackets and the domain), or
 //! an action id (`act-…`, as in `X-Collect-Action-Ids`). This module
-//! resolves WHAT ([`resolve`]) and describes a recorded action with its
-//! audit trail ([`describe_action`], [`with_history`]);
-//! [`crate::explanation`] explains what it found.
+//! resolves WHAT ([`resolve`]); [`crate::explanation`] explains what it
+//! found.
 
 use crate::home::Home;
-use collect_delivery::ledger::{Ledger, LedgerError, StoredMessage, note_after_status};
-use collect_delivery::revision::short;
+use collect_delivery::ledger::{Ledger, LedgerError, StoredMessage};
 use collect_engine::book::Book;
 use collect_engine::domain::ActionRecord;
 use collect_sqlite::store::{SqliteStore, Store, StoreError};
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 /// WHAT names nothing in the home, or more than one invoice.
@@ -49,15 +46,6 @@ pub enum LookupError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-}
-
-/// Reading an action's audit trail failed.
-#[derive(Debug, thiserror::Error)]
-pub enum TrailError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Json(#[from] serde_json::Error),
 }
 
 /// What WHAT named.
@@ -159,70 +147,6 @@ pub fn resolve(
             })
         }
     }
-}
-
-/// Records as JSON, each with its audit trail (`history`).
-pub fn with_history(
-    store: &SqliteStore,
-    records: &[&ActionRecord],
-) -> Result<Vec<serde_json::Value>, TrailError> {
-    let mut out = Vec::with_capacity(records.len());
-    for r in records {
-        let mut v = serde_json::to_value(r)?;
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert(
-                "history".to_string(),
-                serde_json::to_value(store.action_log(&r.action_id)?)?,
-            );
-        }
-        out.push(v);
-    }
-    Ok(out)
-}
-
-fn percent(risk: Option<f64>) -> String {
-    risk.map_or_else(|| "missing".to_string(), |x| format!("{:.1}%", x * 100.0))
-}
-
-/// One recorded action and its audit trail, for people.
-pub fn describe_action(store: &SqliteStore, r: &ActionRecord) -> Result<String, StoreError> {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "  {}  {} `{}` {} (rule {}, policy {} rev {}, bundle {}, git {}, segment {}, risk {}, scorer {} v{}{})",
-        r.decided_on,
-        r.action_id,
-        r.label,
-        r.status.as_str(),
-        r.rule,
-        r.policy_name,
-        short(&r.policy_revision),
-        r.bundle_revision.as_deref().map_or("(not recorded)", short),
-        r.git_revision.as_deref().unwrap_or("(not recorded)"),
-        r.segment,
-        percent(r.risk),
-        r.scorer,
-        r.scorer_version,
-        r.message_id
-            .as_deref()
-            .map(|m| format!(", message {m}"))
-            .unwrap_or_default()
-    );
-    for e in store.action_log(&r.action_id)? {
-        let _ = writeln!(
-            out,
-            "      {} {}{}{} [risk {}]",
-            e.day,
-            e.status,
-            e.note
-                .as_deref()
-                .map(|n| format!(": {}", note_after_status(&e.status, n)))
-                .unwrap_or_default(),
-            e.by.map(|b| format!(" (by {b})")).unwrap_or_default(),
-            percent(e.risk)
-        );
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

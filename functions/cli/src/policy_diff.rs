@@ -1,5 +1,6 @@
 //! What two policy revisions would do differently over a period, for
-//! `collect diff`: both replayed on a copy of the state ([`crate::replay`]),
+//! `collect diff`: both replayed from the same copy of the state as it was
+//! before the period ([`crate::replay`]),
 //! then the invoices they treat differently, each line with its reason
 //! (e.g. "the new policy is not in effect until 2027-06-01"), and a note
 //! when a policy decides nothing in the period. Shown for people
@@ -14,7 +15,7 @@
 
 use crate::home::Home;
 use crate::policy_files::{self, PolicyFileError};
-use crate::replay::{ReplayError, SimAction, differences, line_key, replay};
+use crate::replay::{ReplayError, SimAction, differences, line_key, replay_from, starting_state};
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -26,7 +27,10 @@ pub struct Replays {
     pub new: Vec<SimAction>,
 }
 
-/// Replays the period with the old policy, then with the new one.
+/// Replays the period with the old policy, then with the new one, both
+/// from the same starting state: the home as it was before `from`
+/// ([`starting_state`]), so on a home with history each side decides the
+/// period's steps itself and both sides' actions appear.
 pub fn replay_both(
     home: &Home,
     old: &Path,
@@ -34,9 +38,13 @@ pub fn replay_both(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Replays, ReplayError> {
+    if to < from {
+        return Err(ReplayError::Backwards { from, to });
+    }
+    let start = starting_state(home, from)?;
     Ok(Replays {
-        old: replay(home, old, from, to, false)?,
-        new: replay(home, new, from, to, false)?,
+        old: replay_from(home, &start, old, from, to, false)?,
+        new: replay_from(home, &start, new, from, to, false)?,
     })
 }
 

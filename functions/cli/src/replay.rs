@@ -3,6 +3,13 @@
 //! in the copy so ladders progress. `collect simulate` summarises one
 //! replay; `collect diff` compares the replays of two policies
 //! ([`differences`]).
+//!
+//! A replay starts from the home's state as it was before `--from`
+//! ([`starting_state`]): actions first recorded on or after that day are
+//! not in it, and those changed since are as they were the day before.
+//! On a home with history the period's recorded steps are then decided
+//! again by the policy replayed, not found already taken, and two
+//! policies are compared from the same start.
 
 use crate::home::{Home, HomeError};
 use crate::policy_load::{LoadError, load_policy};
@@ -12,7 +19,7 @@ use chrono::NaiveDate;
 use collect_delivery::delivery::RunError;
 use collect_delivery::mailer::LocalMailer;
 use collect_engine::domain::ActionStatus;
-use collect_sqlite::store::StoreError;
+use collect_sqlite::store::{SqliteStore, StoreError};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -46,8 +53,9 @@ pub struct SimAction {
     pub channel: String,
 }
 
-/// Replays every day in the range against an in-memory copy of the state,
-/// recording actions in the copy so ladders progress, sending nothing.
+/// Replays every day in the range against an in-memory copy of the state
+/// as it was before `from`, recording actions in the copy so ladders
+/// progress, sending nothing.
 pub fn replay(
     home: &Home,
     policy: &Path,
@@ -58,9 +66,32 @@ pub fn replay(
     if to < from {
         return Err(ReplayError::Backwards { from, to });
     }
+    let start = starting_state(home, from)?;
+    replay_from(home, &start, policy, from, to, progress)
+}
+
+/// The home's state as it was before `from`, in memory: what every replay
+/// of a period starting on `from` starts from.
+pub fn starting_state(home: &Home, from: NaiveDate) -> Result<SqliteStore, ReplayError> {
+    let mut start = home.store()?.copy_in_memory()?;
+    start.rewind_before(from)?;
+    Ok(start)
+}
+
+/// [`replay`] from a starting state ([`starting_state`]), left unchanged.
+pub fn replay_from(
+    home: &Home,
+    start: &SqliteStore,
+    policy: &Path,
+    from: NaiveDate,
+    to: NaiveDate,
+    progress: bool,
+) -> Result<Vec<SimAction>, ReplayError> {
+    if to < from {
+        return Err(ReplayError::Backwards { from, to });
+    }
     let loaded = load_policy(policy)?;
-    let real = home.store()?;
-    let store = real.copy_in_memory()?;
+    let store = start.copy_in_memory()?;
     let pay_links = home.pay_links()?;
     let scorer = scorer(home)?;
     let rt = Runtime::for_home(

@@ -83,6 +83,18 @@ impl LocalScorer {
     }
 }
 
+impl collect_delivery::explain::ExplainScorer for LocalScorer {
+    fn scorer(&self) -> &dyn RiskScorer {
+        self.as_dyn()
+    }
+    fn describe(&self) -> String {
+        LocalScorer::describe(self)
+    }
+    fn factors(&self, input: &ScoreInput<'_>, n: usize) -> Vec<(String, f64)> {
+        self.explain(input, n)
+    }
+}
+
 /// The current model (`<home>/models/current.json`) when it exists, else the
 /// fallback. A model that cannot run on this build is an error, not a
 /// silent fallback: the sweep must not change its scorer unannounced.

@@ -8,7 +8,8 @@
 //! would go: `explain` by Message-ID, action id, invoice id or the number
 //! printed on the letter; `audit` exports every action with its trail and
 //! revisions; the bundle revision `check` and `bundle` print is the one
-//! recorded, and `explain` warns when the policy given is another.
+//! recorded, `explain` replays with it (kept by the home) whatever the
+//! checkout holds now, and a policy given is a what-if.
 
 mod common;
 use common::*;
@@ -98,6 +99,16 @@ fn letter_to(home: &Path, to: &str) -> (String, String) {
     panic!("no letter to {to}");
 }
 
+/// The recorded action `id` of an explanation.
+fn recorded<'v>(x: &'v serde_json::Value, id: &str) -> &'v serde_json::Value {
+    x["recorded_actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action_id"] == id)
+        .unwrap_or_else(|| panic!("no recorded action {id}: {x:#}"))
+}
+
 fn statuses(history: &serde_json::Value) -> Vec<String> {
     history
         .as_array()
@@ -133,7 +144,7 @@ fn an_auditor_reaches_the_explanation_from_anything_the_letter_shows() {
         .to_string();
 
     // The Message-ID as the header shows it, and without brackets and domain.
-    let human = collect(&w.home, &["explain", &header, "--policy", &w.policy]);
+    let human = collect(&w.home, &["explain", &header]);
     let shown = text(&human);
     assert!(human.status.success(), "{shown}");
     assert!(shown.contains(&format!("Message {bare}")), "{shown}");
@@ -149,49 +160,44 @@ fn an_auditor_reaches_the_explanation_from_anything_the_letter_shows() {
             "every action the message carried: {id}\n{shown}"
         );
     }
-    let v = json(&collect(
-        &w.home,
-        &["explain", &bare, "--policy", &w.policy, "--format", "json"],
-    ));
+    let v = json(&collect(&w.home, &["explain", &bare, "--format", "json"]));
     assert_eq!(v["resolved"]["as"], "message id");
-    let actions = v["actions"].as_array().unwrap();
+    let actions = v["action_ids"].as_array().unwrap();
     assert_eq!(actions.len(), 2, "{v:#}");
-    for a in actions {
+    for (id, x) in actions.iter().zip(v["explanations"].as_array().unwrap()) {
+        let a = recorded(x, id.as_str().unwrap());
         assert_eq!(
-            statuses(&a["action"]["history"]),
+            statuses(&a["trail"]),
             ["planned", "sending", "sent"],
             "the trail is in the JSON: {a:#}"
         );
-        assert!(a["action"]["bundle_revision"].is_string(), "{a:#}");
+        assert!(a["bundle_revision"].is_string(), "{a:#}");
     }
 
     // An action id, as X-Collect-Action-Ids lists them.
-    let v = json(&collect(
-        &w.home,
-        &["explain", ids[0], "--policy", &w.policy, "--format", "json"],
-    ));
+    let v = json(&collect(&w.home, &["explain", ids[0], "--format", "json"]));
     assert_eq!(v["resolved"]["as"], "action id");
-    assert_eq!(v["action"]["action_id"], ids[0]);
-    assert_eq!(statuses(&v["action"]["history"]).len(), 3);
+    assert_eq!(v["action_ids"][0], ids[0]);
+    assert_eq!(
+        statuses(&recorded(&v["explanations"][0], ids[0])["trail"]).len(),
+        3
+    );
 
     // The number printed on the letter; an invoice id without --date.
-    let out = collect(&w.home, &["explain", "2027-0003", "--policy", &w.policy]);
+    let out = collect(&w.home, &["explain", "2027-0003"]);
     assert!(
         text(&out).contains("`2027-0003` is the number of invoice I3"),
         "{}",
         text(&out)
     );
-    let v = json(&collect(
-        &w.home,
-        &["explain", "I3", "--policy", &w.policy, "--format", "json"],
-    ));
+    let v = json(&collect(&w.home, &["explain", "I3", "--format", "json"]));
     assert_eq!(
-        statuses(&v["recorded_actions"][0]["history"]),
+        statuses(&v["explanations"][0]["recorded_actions"][0]["trail"]),
         ["planned", "sending", "sent"]
     );
 
     // A number two invoices carry: both are listed to pick from.
-    let out = collect(&w.home, &["explain", "2027-0001", "--policy", &w.policy]);
+    let out = collect(&w.home, &["explain", "2027-0001"]);
     let all = text(&out);
     assert_eq!(out.status.code(), Some(2), "{all}");
     assert!(
@@ -261,7 +267,7 @@ fn audit_exports_every_action_with_its_trail_and_revisions() {
 }
 
 #[test]
-fn check_and_bundle_print_the_recorded_revision_and_explain_warns_on_another() {
+fn check_and_bundle_print_the_recorded_revision_and_explain_replays_with_it() {
     let w = world();
     let check = collect(&w.home, &["check", &w.policy]);
     let recorded = bundle_revision_in(&check);
@@ -281,35 +287,36 @@ fn check_and_bundle_print_the_recorded_revision_and_explain_warns_on_another() {
     assert_eq!(bundle_revision_in(&bundle), recorded, "{}", text(&bundle));
     assert!(text(&check).contains("git "), "{}", text(&check));
 
-    // Under the revision recorded: no warning.
-    let quiet = collect(&w.home, &["explain", "I3", "--policy", &w.policy]);
-    assert!(!text(&quiet).contains("warning:"), "{}", text(&quiet));
+    // Explained under the revision recorded, kept by the home.
+    let v = json(&collect(&w.home, &["explain", "I3", "--format", "json"]));
+    assert_eq!(v["explanations"][0]["policy"]["basis"], "recorded", "{v:#}");
+    assert_eq!(
+        v["explanations"][0]["policy"]["bundle_revision"], recorded,
+        "{v:#}"
+    );
 
-    // A template's words change: a new revision, and explain says so.
+    // A template's words change: a new revision; explain still replays
+    // with the one recorded, and the policy given is a what-if.
     let file = w.policy_dir.join("templates/friendly-reminder/en/body.txt");
     let words = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, format!("{words}\n")).unwrap();
     let now = bundle_revision_in(&collect(&w.home, &["check", &w.policy]));
     assert_ne!(now, recorded, "the templates are part of the revision");
-    let loud = collect(
+    let v = json(&collect(&w.home, &["explain", "I3", "--format", "json"]));
+    assert_eq!(
+        v["explanations"][0]["policy"]["bundle_revision"], recorded,
+        "{v:#}"
+    );
+    let what_if = json(&collect(
         &w.home,
         &["explain", "I3", "--policy", &w.policy, "--format", "json"],
-    );
-    let v = json(&loud);
-    let warnings = v["revision_warnings"].as_array().unwrap();
-    assert_eq!(warnings.len(), 1, "{v:#}");
-    let warning = warnings[0].as_str().unwrap();
-    assert!(
-        warning.contains(&format!("recorded under bundle revision {recorded}")),
-        "{warning}"
-    );
-    assert!(
-        warning.contains(&format!("is bundle revision {now}")),
-        "{warning}"
-    );
-    assert!(warning.contains("collect bundle"), "{warning}");
-    let human = collect(&w.home, &["explain", "I3", "--policy", &w.policy]);
-    assert!(text(&human).contains("warning: action"), "{}", text(&human));
+    ));
+    let p = &what_if["explanations"][0]["policy"];
+    assert_eq!(p["basis"], "what_if", "{what_if:#}");
+    assert_eq!(p["bundle_revision"], now, "{what_if:#}");
+    assert_eq!(p["recorded_bundle_revisions"][0], recorded, "{what_if:#}");
+    let human = text(&collect(&w.home, &["explain", "I3", "--policy", &w.policy]));
+    assert!(human.contains("WHAT-IF: every day below"), "{human}");
 }
 
 #[test]
@@ -320,12 +327,9 @@ fn a_retried_action_keeps_the_reason_and_risk_of_its_deferral() {
         let out = collect(&w.home, &["run", "--date", day, "--policy", &w.policy]);
         assert!(out.status.success(), "{}", text(&out));
     }
-    let v = json(&collect(
-        &w.home,
-        &["explain", "I4", "--policy", &w.policy, "--format", "json"],
-    ));
-    let action = &v["recorded_actions"][0];
-    let trail = &action["history"];
+    let v = json(&collect(&w.home, &["explain", "I4", "--format", "json"]));
+    let action = &v["explanations"][0]["recorded_actions"][0];
+    let trail = &action["trail"];
     assert_eq!(
         statuses(trail),
         ["deferred", "planned", "sending", "sent"],
@@ -341,7 +345,7 @@ fn a_retried_action_keeps_the_reason_and_risk_of_its_deferral() {
         "the retry is not noted as a deferral: {trail:#}"
     );
     assert!(trail[0].get("risk").is_some(), "{trail:#}");
-    let human = text(&collect(&w.home, &["explain", "I4", "--policy", &w.policy]));
+    let human = text(&collect(&w.home, &["explain", "I4"]));
     assert!(human.contains("deferred: at most 1 email"), "{human}");
     assert!(!human.contains("deferred: deferred"), "{human}");
 }

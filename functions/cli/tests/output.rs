@@ -202,7 +202,7 @@ fn run_reports_each_day_of_the_sweep() {
 #[test]
 fn explain_an_invoice_by_its_id() {
     let (world, _) = World::swept("snap-explain-invoice");
-    let text = world.ok(&["explain", "I1", "--policy", world.policy]);
+    let text = world.ok(&["explain", "I1"]);
     world.snapshot(
         "explain_by_invoice_id",
         "collect explain I1: on the day of its latest action, with every recorded action and its trail",
@@ -214,7 +214,7 @@ fn explain_an_invoice_by_its_id() {
 fn explain_an_action_by_its_id() {
     let (world, _) = World::swept("snap-explain-action");
     let id = world.task(&["letter legal-notice", "invoice I1 "]);
-    let text = world.ok(&["explain", &id, "--policy", world.policy]);
+    let text = world.ok(&["explain", &id]);
     world.snapshot(
         "explain_by_action_id",
         "collect explain act-…: the legal letter to Acme awaiting approval",
@@ -227,7 +227,7 @@ fn explain_a_letter_by_its_message_id() {
     let (world, _) = World::swept("snap-explain-message");
     let message_id = world.message_id("2027-03-08", "billing@globex.example");
     assert!(message_id.starts_with("<msg-"), "{message_id}");
-    let text = world.ok(&["explain", &message_id, "--policy", world.policy]);
+    let text = world.ok(&["explain", &message_id]);
     world.snapshot(
         "explain_by_message_id",
         "collect explain '<msg-…@…>': the reminder of 2027-03-08 to Globex, one message for I2 and I4 (I3 was paid)",

@@ -13,10 +13,17 @@
 //! - `rehearsal`: a policy test case swept day by day through the
 //!   production sweep and delivery, on a one-customer in-memory book;
 //! - `bundle`, `revision`: the policy bundle (manifest, tar, verification)
-//!   and the bundle revision recorded on every action.
+//!   and the bundle revision recorded on every action;
+//! - `bundle_store`: every bundle revision a runtime ran under, kept by its
+//!   revision (the port, and the folder of a local home);
+//! - `explain`: the explanation of a recorded decision — the day replayed
+//!   under the revision in force on the state before that day's actions,
+//!   matched with the record — one model for the CLI and a web page.
 
 pub mod bundle;
+pub mod bundle_store;
 pub mod delivery;
+pub mod explain;
 pub mod ledger;
 pub mod mailer;
 pub mod message;

@@ -636,3 +636,50 @@ impl SqliteStore {
         }
     }
 }
+
+impl SqliteStore {
+    /// Takes this state back to what it was before `day`'s actions
+    /// (`collect_delivery::ledger::rewind`): an action first logged on or
+    /// after `day` is removed, one changed since goes back to its status of
+    /// the day before, with its later trail lines; messages planned on or
+    /// after `day` are removed, and the last swept day is forgotten. Meant
+    /// for an in-memory copy ([`SqliteStore::copy_in_memory`]): `collect
+    /// diff` replays both policies from it. Returns how many actions were
+    /// removed and how many were changed back.
+    pub fn rewind_before(&mut self, day: NaiveDate) -> Result<(usize, usize), StoreError> {
+        let mut all = Vec::new();
+        self.each_action("", [], |a| all.push(a))?;
+        let mut removed = Vec::new();
+        let mut changed = Vec::new();
+        for a in all {
+            let trail = crate::store::Store::action_log(self, &a.action_id)?;
+            match collect_delivery::ledger::rewind::as_before(&a, &trail, day) {
+                None => removed.push(a.action_id.to_string()),
+                Some(r) if r != a => changed.push(r),
+                Some(_) => {}
+            }
+        }
+        let contexts = self.rows.context_ids(&self.conn, &changed)?;
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let day = day.to_string();
+            let mut drop_action = tx.prepare("DELETE FROM actions WHERE action_id = ?1")?;
+            let mut drop_log = tx.prepare("DELETE FROM action_log WHERE action_id = ?1")?;
+            let mut cut_log =
+                tx.prepare("DELETE FROM action_log WHERE action_id = ?1 AND day >= ?2")?;
+            for id in &removed {
+                drop_action.execute([id])?;
+                drop_log.execute([id])?;
+            }
+            let mut put = tx.prepare_cached(rows::UPDATE)?;
+            for (r, context) in changed.iter().zip(contexts) {
+                rows::write(&mut put, r, context, &[])?;
+                cut_log.execute(params![r.action_id.as_str(), day])?;
+            }
+            tx.execute("DELETE FROM messages WHERE planned_on >= ?1", [&day])?;
+            tx.execute("DELETE FROM meta WHERE key = 'last_swept_day'", [])?;
+        }
+        tx.commit()?;
+        Ok((removed.len(), changed.len()))
+    }
+}

@@ -1,12 +1,14 @@
 //! `collect explain`: why a decision was made. `collect explain WHAT`
 //! starts from what an auditor holds (an invoice id or number, a
 //! Message-ID, an action id; see [`crate::lookup`]) and explains it from
-//! the home's records ([`crate::explanation`]); `collect explain --case
-//! FILE` explains one case of a policy test file ([`crate::case_bench`]).
+//! the home's records, under the bundle revision they record
+//! ([`crate::explanation`]; `--policy` makes it a what-if); `collect
+//! explain --case FILE` explains one case of a policy test file
+//! ([`crate::case_bench`]).
 
 use crate::args::{DEFAULT_POLICY, Format, parse_date};
 use crate::case_bench::explain_case;
-use crate::explanation::explain_what;
+use crate::explanation::{explain_what, render};
 use crate::home::Home;
 use anyhow::{Result, bail};
 use chrono::NaiveDate;
@@ -19,15 +21,20 @@ use std::process::ExitCode;
 /// from; WHAT is an invoice id (`INV-27-00880`), the invoice number on
 /// the letter (`2027-00880`), the `.eml`'s Message-ID (`<msg-…@…>`,
 /// with or without brackets and domain: every action it carried) or an
-/// action id (`act-…`). Each recorded action comes with its audit trail.
+/// action id (`act-…`). The day is replayed on the state before its
+/// actions, with the policy and templates of the bundle revision they
+/// record (kept by the home), and matched with the record: each action
+/// recorded that day is shown as recorded, with its trail.
 /// `collect explain --case cases.tests.toml [--name NAME]` explains a case.
 #[derive(clap::Args)]
 pub struct Args {
     /// An invoice id or number, a Message-ID or an action id (not with --case).
     invoice: Option<String>,
-    /// The policy file to decide with.
-    #[arg(long, default_value = DEFAULT_POLICY)]
-    policy: PathBuf,
+    /// A what-if: replay with this policy file instead of the bundle
+    /// revision each action recorded (for a case file: the policy to
+    /// decide with, default policy/standard-net30.policy).
+    #[arg(long)]
+    policy: Option<PathBuf>,
     /// A case file (same format as a policy test file).
     #[arg(long)]
     case: Option<PathBuf>,
@@ -48,7 +55,11 @@ pub struct Args {
 pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
     match (&args.case, &args.invoice) {
         (Some(case), _) => {
-            let trace = explain_case(&args.policy, case, args.name.as_deref(), args.date)?;
+            let policy = args
+                .policy
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_POLICY));
+            let trace = explain_case(&policy, case, args.name.as_deref(), args.date)?;
             match args.format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&trace)?),
                 Format::Human => print!("{}", trace.render()),
@@ -56,10 +67,10 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
         }
         (None, Some(what)) => {
             let home = Home::open_existing(home)?;
-            let explained = explain_what(&home, &args.policy, what, args.date)?;
+            let explained = explain_what(&home, args.policy.as_deref(), what, args.date)?;
             match args.format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&explained.json)?),
-                Format::Human => print!("{}", explained.text),
+                Format::Json => println!("{}", serde_json::to_string_pretty(&explained)?),
+                Format::Human => print!("{}", render(&explained)),
             }
         }
         _ => bail!(

@@ -4,7 +4,7 @@
 
 use crate::args::{DEFAULT_POLICY, Format, parse_date};
 use crate::home::Home;
-use crate::policy_load::load_policy;
+use crate::policy_load::{keep_bundle, load_policy};
 use crate::run_report::describe_run;
 use crate::runtime::{Runtime, last_swept_day};
 use crate::scorer::scorer;
@@ -69,6 +69,9 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
              To go on, sweep {last} or a later day (running {last} again finishes anything it \
              left). To re-decide {date} anyway, add --backfill (README: \"Backfilling a past day\")"
         );
+    }
+    if !dry_run {
+        keep_bundle(home, policy, &loaded);
     }
     let outbox = home.outbox();
     let pay_links = home.pay_links()?;

@@ -1,7 +1,8 @@
 //! The demo behind `collect demo`: a quarter of collections on a generated
 //! book, in a minute, for a newcomer.
 //!
-//! 1. A fresh state in `<home>/demo/` (its own `collect.db` and outbox;
+//! 1. A fresh state in `<home>/demo/` (its own `collect.db`, outbox and
+//!    `bundles/`, the bundle revision its actions record;
 //!    nothing else in the home folder is touched).
 //! 2. A seeded book ([`generate`]): customers who pay early, on time, when
 //!    reminded, late whatever happens, after a dispute, never, or who asked
@@ -140,6 +141,7 @@ pub fn play(
         policy
     };
     let loaded = load_policy(policy)?;
+    crate::policy_load::keep_bundle(&home, policy, &loaded);
     let reactive = reactive_policy(policy)?;
     let generated = generate::generate(seed, customers);
     let pay_links = home.pay_links()?;
@@ -221,7 +223,8 @@ pub fn play(
 /// The effectiveness report the demo leaves in its home folder.
 const REPORT_FILE: &str = "report.html";
 
-/// Removes the previous demo's database, outbox and report, and nothing else.
+/// Removes the previous demo's database, outbox, kept bundle revisions and
+/// report, and nothing else.
 fn clean(home: &Home) -> Result<(), DemoError> {
     remove(&home.dir.join(REPORT_FILE))?;
     let db = home.db_path();
@@ -230,7 +233,8 @@ fn clean(home: &Home) -> Result<(), DemoError> {
         name.push(suffix);
         remove(&PathBuf::from(name))?;
     }
-    remove(&home.outbox_dir())
+    remove(&home.outbox_dir())?;
+    remove(&home.dir.join("bundles"))
 }
 
 fn remove(path: &Path) -> Result<(), DemoError> {

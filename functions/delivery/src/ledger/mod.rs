@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 pub mod memory;
+pub mod rewind;
 
 /// Which part of the book a sweep covers.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -188,6 +188,14 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
+/// A risk as every other output shows it (`70.6%`, one decimal), empty when
+/// none was recorded. The JSON export keeps the probability (`0.7058…`) for
+/// scripts; the CSV is read by people in a spreadsheet.
+fn risk_percent(risk: Option<f64>) -> String {
+    risk.map(|r| format!("{:.1}%", r * 100.0))
+        .unwrap_or_default()
+}
+
 pub fn write_csv<W: std::io::Write>(actions: &[AuditedAction], w: W) -> Result<(), AuditError> {
     let mut out = csv::Writer::from_writer(w);
     out.write_record(CSV_HEADER)?;
@@ -214,7 +222,7 @@ pub fn write_csv<W: std::io::Write>(actions: &[AuditedAction], w: W) -> Result<(
             opt(&a.git_revision),
             a.scorer.clone(),
             a.scorer_version.clone(),
-            opt(&a.risk),
+            risk_percent(a.risk),
             opt(&a.message_id),
             a.requires_approval.to_string(),
             opt(&a.approved_by),
@@ -235,11 +243,24 @@ pub fn write_csv<W: std::io::Write>(actions: &[AuditedAction], w: W) -> Result<(
                 e.status.clone(),
                 opt(&e.note),
                 opt(&e.by),
-                opt(&e.risk),
+                risk_percent(e.risk),
             ]);
             out.write_record(&row)?;
         }
     }
     out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::risk_percent;
+
+    #[test]
+    fn risk_is_written_as_a_percentage_with_one_decimal() {
+        assert_eq!(risk_percent(Some(12.0 / 17.0)), "70.6%");
+        assert_eq!(risk_percent(Some(0.0)), "0.0%");
+        assert_eq!(risk_percent(Some(1.0)), "100.0%");
+        assert_eq!(risk_percent(None), "");
+    }
 }

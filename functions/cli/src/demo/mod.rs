@@ -282,6 +282,7 @@ pub(super) fn runtime<'a>(
         },
         mailer,
         keep_records: usize::MAX,
+        simulated: true,
     })
 }
 

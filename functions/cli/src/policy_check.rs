@@ -34,6 +34,10 @@ pub enum TemplateCode {
     /// T0002 a template without a version in a language customers use:
     /// those customers get the `en` version.
     LanguageFallback,
+    /// T0003 a template that reads the same whether its invoices are past
+    /// due or not yet due: a merged message would call some invoice what
+    /// it is not ([`Templates::check_states`]).
+    StateBlind,
 }
 
 impl TemplateCode {
@@ -41,13 +45,14 @@ impl TemplateCode {
         match self {
             TemplateCode::Broken => "T0001",
             TemplateCode::LanguageFallback => "T0002",
+            TemplateCode::StateBlind => "T0003",
         }
     }
 
     fn severity(self) -> Severity {
         match self {
             TemplateCode::Broken => Severity::Error,
-            TemplateCode::LanguageFallback => Severity::Warning,
+            TemplateCode::LanguageFallback | TemplateCode::StateBlind => Severity::Warning,
         }
     }
 }
@@ -192,6 +197,16 @@ pub fn check(paths: &[PathBuf], languages: &[String]) -> Result<Checked, CheckEr
                         TemplateIssue::new(p.file.display().to_string(), p.line, p.message)
                     }),
                 );
+            }
+            for (template, offer) in &sends {
+                issues.extend(t.check_states(template, *offer).into_iter().map(|p| {
+                    TemplateIssue::with_code(
+                        TemplateCode::StateBlind,
+                        p.file.display().to_string(),
+                        p.line,
+                        p.message,
+                    )
+                }));
             }
             let wanted = customer_languages(t, languages);
             issues.extend(fallbacks(&dir, t, &sends, &wanted));

@@ -93,16 +93,10 @@ impl Runtime<'_> {
         day: NaiveDate,
         dry_run: bool,
     ) -> Result<RunReport, RunError> {
-        let simulated = day
-            .and_time(self.sweeper.options.send_time_utc)
-            .and_utc();
+        let simulated = day.and_time(self.sweeper.options.send_time_utc).and_utc();
         let is_simulated = self.simulated;
         let clock = move || {
-            if is_simulated {
-                simulated
-            } else {
-                Utc::now()
-            }
+            if is_simulated { simulated } else { Utc::now() }
         };
         let req = RunRequest {
             scope: Scope::All,

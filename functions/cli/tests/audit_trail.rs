@@ -255,12 +255,20 @@ fn audit_exports_every_action_with_its_trail_and_revisions() {
     // the probability `0.7058823529411765`.
     for col in ["risk", "history_risk"] {
         let at = header.iter().position(|h| h == col).unwrap();
-        let risks: Vec<&str> = rows.iter().map(|r| &r[at]).filter(|v| !v.is_empty()).collect();
+        let risks: Vec<&str> = rows
+            .iter()
+            .map(|r| &r[at])
+            .filter(|v| !v.is_empty())
+            .collect();
         assert!(!risks.is_empty(), "{col}: no risk recorded");
         for v in risks {
             let (number, unit) = v.split_at(v.len() - 1);
             assert_eq!(unit, "%", "{col} `{v}`");
-            assert_eq!(number.split_once('.').map(|(_, d)| d.len()), Some(1), "{col} `{v}`");
+            assert_eq!(
+                number.split_once('.').map(|(_, d)| d.len()),
+                Some(1),
+                "{col} `{v}`"
+            );
             let p: f64 = number.parse().unwrap();
             assert!((0.0..=100.0).contains(&p), "{col} `{v}`");
         }

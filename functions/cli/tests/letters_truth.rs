@@ -98,7 +98,11 @@ fn no_demo_letter_calls_an_invoice_past_due_that_is_not() {
                 .to_string();
             *languages.entry(lang).or_default() += 1;
             let sent = Sent {
-                name: file.strip_prefix(&demo).unwrap_or(&file).display().to_string(),
+                name: file
+                    .strip_prefix(&demo)
+                    .unwrap_or(&file)
+                    .display()
+                    .to_string(),
                 day,
                 subject: eml.header("Subject").unwrap().to_string(),
                 text: eml.text.clone(),

@@ -34,8 +34,7 @@ fn no_letter_of_a_generated_book_calls_an_invoice_past_due_that_is_not() {
     let mut store = SqliteStore::in_memory().unwrap();
     store.upsert_customers(&book.customers).unwrap();
 
-    let (mut invoices, mut payments, mut events) =
-        (HashSet::new(), HashSet::new(), HashSet::new());
+    let (mut invoices, mut payments, mut events) = (HashSet::new(), HashSet::new(), HashSet::new());
     let end = start.checked_add_days(Days::new(110)).unwrap();
     for day in start.iter_days().take_while(|d| *d <= end) {
         // What the ERP knows by the end of the day, stored before its sweep.

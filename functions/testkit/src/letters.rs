@@ -176,7 +176,8 @@ fn counts(clause: &str) -> Vec<usize> {
         let next = words.get(k + 1).map(String::as_str);
         let after = words.get(k + 2).map(String::as_str);
         if next.is_some_and(|x| NOUNS.contains(&x))
-            || (next.is_some_and(|x| !NOUNS.contains(&x)) && after.is_some_and(|x| NOUNS.contains(&x)))
+            || (next.is_some_and(|x| !NOUNS.contains(&x))
+                && after.is_some_and(|x| NOUNS.contains(&x)))
         {
             out.push(n);
         }
@@ -250,7 +251,10 @@ pub fn html_text(html: &str) -> String {
         let Some(end) = rest.get(at..).and_then(|r| r.find('>')) else {
             break;
         };
-        let tag = rest.get(at + 1..at + end).unwrap_or("").to_ascii_lowercase();
+        let tag = rest
+            .get(at + 1..at + end)
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let name = tag.trim_start_matches('/');
         if ["p", "br", "h1", "h2", "h3", "tr", "li", "div", "table"]
             .iter()
@@ -279,12 +283,17 @@ pub fn html_claims<'a>(html: &str, invoices: &'a [Listed]) -> Vec<(&'a Listed, S
     while let Some(at) = rest.find("<table") {
         before.push_str(rest.get(..at).unwrap_or(""));
         let tail = rest.get(at..).unwrap_or("");
-        let end = tail.find("</table>").map_or(tail.len(), |e| e + "</table>".len());
+        let end = tail
+            .find("</table>")
+            .map_or(tail.len(), |e| e + "</table>".len());
         let table = tail.get(..end).unwrap_or("");
         let mut heading = html_text(&before);
         for row in table.split("<tr").skip(1) {
             let cells = html_text(&format!("<tr{row}"));
-            let listed: Vec<&Listed> = invoices.iter().filter(|l| names(&cells, &l.number)).collect();
+            let listed: Vec<&Listed> = invoices
+                .iter()
+                .filter(|l| names(&cells, &l.number))
+                .collect();
             if listed.is_empty() {
                 // A header row: it describes the rows below it.
                 heading.push('\n');
@@ -337,7 +346,9 @@ impl Eml {
             .filter_map(|(at, m)| {
                 let from = at + m.len();
                 let rest = raw.get(from..)?;
-                rest.find('"').and_then(|e| rest.get(..e)).map(str::to_string)
+                rest.find('"')
+                    .and_then(|e| rest.get(..e))
+                    .map(str::to_string)
             })
             .collect();
         let mut eml = Eml {
@@ -519,7 +530,8 @@ mod tests {
         let html = "<h1>Overdue payment</h1><table><tr><td>2027-00578</td></tr></table>";
         assert_eq!(false_past_due(&msg("", "", html)).len(), 1);
         // A column header describes the rows.
-        let html = "<table><tr><th>Days past due</th></tr><tr><td>2027-00578</td><td>0</td></tr></table>";
+        let html =
+            "<table><tr><th>Days past due</th></tr><tr><td>2027-00578</td><td>0</td></tr></table>";
         assert_eq!(false_past_due(&msg("", "", html)).len(), 1);
         assert!(!claims_past_due("Noch ist nichts überfällig"));
         assert!(claims_past_due("Überfällig: Rechnung 1"));

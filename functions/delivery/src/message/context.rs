@@ -213,7 +213,9 @@ impl InvoiceCtx {
 
     /// The step that put the invoice in the message, and its template.
     pub fn with_step(mut self, offset: Option<i64>, template: &str) -> InvoiceCtx {
-        self.step = offset.map(policy_lang::labels::offset_text).unwrap_or_default();
+        self.step = offset
+            .map(policy_lang::labels::offset_text)
+            .unwrap_or_default();
         self.template = template.to_string();
         self
     }
@@ -227,11 +229,47 @@ impl MessageContext {
     /// so a template that calls every invoice past due says so of the one
     /// that is not.
     pub fn sample() -> MessageContext {
+        Self::sample_on(SAMPLE_DAY, &SAMPLE_INVOICES)
+    }
+
+    /// The sample about its first `n` invoices only (the first is past
+    /// due), the lists and totals agreeing.
+    pub fn sample_first(n: usize) -> MessageContext {
+        Self::sample_on(
+            SAMPLE_DAY,
+            SAMPLE_INVOICES.get(..n).unwrap_or(&SAMPLE_INVOICES),
+        )
+    }
+
+    /// The sample's invoices, every one in `state` (the message sent on
+    /// another day), everything else as in the sample, the sending day
+    /// (`today`) as printed included: renders of a template with
+    /// `PastDue` and with `NotYetDue` differ only by what it says of the
+    /// invoices' state. (`DueToday` moves the due dates to the sample's
+    /// day.)
+    pub fn sample_all(state: InvoiceState) -> MessageContext {
+        let mut invoices = SAMPLE_INVOICES;
+        let on = match state {
+            InvoiceState::PastDue => ymd(2025, 5, 1),
+            InvoiceState::NotYetDue => ymd(2025, 2, 1),
+            InvoiceState::DueToday => {
+                for i in &mut invoices {
+                    i.3 = SAMPLE_DAY;
+                }
+                SAMPLE_DAY
+            }
+        };
+        let mut ctx = Self::sample_on(on, &invoices);
+        ctx.today = Self::sample().today;
+        ctx
+    }
+
+    /// A sample sent on `today` about `invoices`.
+    fn sample_on(today: NaiveDate, invoices: &[SampleInvoice]) -> MessageContext {
         let f = Formats::for_customer("en", Some("US"));
-        let day = |y: i32, m: u32, d: u32| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+        let day = ymd;
         let usd = |cents: i64| f.money(Decimal::new(cents, 2), "USD");
-        let today = day(2025, 3, 14);
-        let invoice = |id: &str, number: &str, cents: i64, due: NaiveDate, template: &str| {
+        let invoice = |(id, number, cents, due, template): SampleInvoice| {
             let days = (due - today).num_days();
             let ctx = InvoiceCtx {
                 id: id.to_string(),
@@ -256,15 +294,7 @@ impl MessageContext {
             due_date: f.date(due),
             amount: usd(40000),
         };
-        let lists = InvoiceLists::of(
-            vec![
-                invoice("INV-1", "2025-0042", 120000, day(2025, 2, 12), "firm-notice"),
-                invoice("INV-2", "2025-0057", 34050, today, "urgent-notice"),
-                invoice("INV-3", "2025-0063", 21000, day(2025, 3, 28), "early-heads-up"),
-            ],
-            "USD",
-            &f,
-        );
+        let lists = InvoiceLists::of(invoices.iter().copied().map(invoice).collect(), "USD", &f);
         MessageContext {
             customer: CustomerCtx {
                 id: "C-1001".to_string(),
@@ -298,6 +328,44 @@ impl MessageContext {
                 total: usd(154050),
             }),
         }
+    }
+}
+
+/// An invoice of the sample: id, number, amount in cents, due date, the
+/// template of the step that put it in the message.
+type SampleInvoice = (&'static str, &'static str, i64, NaiveDate, &'static str);
+
+fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
+}
+
+/// The sample's sending day.
+const SAMPLE_DAY: NaiveDate = date(2025, 3, 14);
+
+/// One invoice in each state on [`SAMPLE_DAY`]: 30 days past due, due
+/// that day, due in 14 days.
+const SAMPLE_INVOICES: [SampleInvoice; 3] = [
+    (
+        "INV-1",
+        "2025-0042",
+        120000,
+        date(2025, 2, 12),
+        "firm-notice",
+    ),
+    ("INV-2", "2025-0057", 34050, SAMPLE_DAY, "urgent-notice"),
+    (
+        "INV-3",
+        "2025-0063",
+        21000,
+        date(2025, 3, 28),
+        "early-heads-up",
+    ),
+];
+
+const fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    match NaiveDate::from_ymd_opt(y, m, d) {
+        Some(d) => d,
+        None => NaiveDate::MIN,
     }
 }
 

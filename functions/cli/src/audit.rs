@@ -253,8 +253,61 @@ pub fn write_csv<W: std::io::Write>(actions: &[AuditedAction], w: W) -> Result<(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
-    use super::risk_percent;
+    use super::*;
+    use collect_engine::domain::ActionStatus;
+
+    #[test]
+    fn the_csv_writes_risk_as_a_percentage() {
+        let day = NaiveDate::from_ymd_opt(2027, 3, 8).unwrap();
+        let action = AuditedAction {
+            action_id: ActionId::from("act-1"),
+            invoice_id: InvoiceId::from("I1"),
+            invoice_number: Some("2027-00001".to_string()),
+            customer_id: CustomerId::from("C1"),
+            decided_on: day,
+            scheduled_for: day,
+            status: "sent".to_string(),
+            channel: Channel::Email,
+            label: "email firm-notice".to_string(),
+            template: "firm-notice".to_string(),
+            step_offset: 7,
+            segment: "standard".to_string(),
+            rule: "standard-net30.policy:40".to_string(),
+            experiment: None,
+            arm: None,
+            policy_name: "standard".to_string(),
+            policy_revision: "abc".to_string(),
+            bundle_revision: None,
+            git_revision: None,
+            scorer: "prior".to_string(),
+            scorer_version: "1".to_string(),
+            risk: Some(12.0 / 17.0),
+            message_id: None,
+            requires_approval: false,
+            approved_by: None,
+            approved_on: None,
+            sent_on: Some(day),
+            note: None,
+            history: vec![LogEntry {
+                action_id: ActionId::from("act-1"),
+                seq: 1,
+                day,
+                status: ActionStatus::Sent.as_str().to_string(),
+                note: None,
+                by: None,
+                risk: Some(0.25),
+            }],
+        };
+        let mut out = Vec::new();
+        write_csv(&[action], &mut out).unwrap();
+        let csv = String::from_utf8(out).unwrap();
+        let row = csv.lines().nth(1).unwrap();
+        assert!(row.contains(",70.6%,"), "{row}");
+        assert!(row.ends_with(",25.0%"), "{row}");
+        assert!(!csv.contains("0.70588"), "{csv}");
+    }
 
     #[test]
     fn risk_is_written_as_a_percentage_with_one_decimal() {

@@ -54,13 +54,13 @@ fn a_template_that_calls_every_invoice_past_due_is_warned_about() {
         "{% for invoice in invoices %}- {{ invoice.number }}{% if invoice.state == \"past_due\" %}, {{ invoice.days_overdue }} days past due{% endif %}\n{% endfor %}",
         "{% if past_due %}<p>Past due:</p>{% for invoice in past_due %}<p>{{ invoice.number }}</p>{% endfor %}{% endif %}{% for invoice in due_today + coming_due %}<p>{{ invoice.number }}</p>{% endfor %}",
     );
-    // A subject that neither names nor counts invoices may ignore it.
+    // A part that neither names nor counts the invoices may ignore it.
     write(
         tmp.path(),
         "neutral",
         "A message from us",
-        "{{ past_due|length }}",
-        "{{ coming_due|length }}",
+        "Hello {{ customer.name }}, {{ past_due|length }}",
+        "<p>Hello {{ customer.name }}</p>",
     );
     let t = Templates::load(tmp.path()).unwrap();
     let blind: Vec<String> = t

@@ -195,8 +195,8 @@ mod tests {
         assert_eq!(
             counts,
             [
-                (DO_NOT_CONTACT_HOLD, 1),
                 ("dispute", 1),
+                (DO_NOT_CONTACT_HOLD, 1),
                 ("do_not_contact", 2)
             ]
         );

@@ -457,12 +457,12 @@ impl Templates {
     /// about invoices past due, due today and not yet due at once. Each
     /// body (text and HTML) of every language version is rendered with the
     /// sample's invoices all past due, then all not yet due (nothing else
-    /// differs, [`MessageContext::sample_all`]); a body that reads the same
-    /// both ways says nothing of each invoice's state, so whatever it says
-    /// ("the following invoices are past due") is false of some. So is a
-    /// subject that names or counts the invoices and reads the same both
-    /// ways, unless `subject_may_ignore_state` (a payment-plan offer's
-    /// subject only offers). Parts that do not render are left to
+    /// differs, [`MessageContext::sample_all`]); a part that names or
+    /// counts the invoices and reads the same both ways says nothing of
+    /// each one's state, so whatever it says ("the following invoices are
+    /// past due") is false of some. A subject is exempt when
+    /// `subject_may_ignore_state` (a payment-plan offer's subject only
+    /// offers). Parts that do not render are left to
     /// [`Templates::check`] and [`Templates::check_sends`].
     pub fn check_states(&self, name: &str, subject_may_ignore_state: bool) -> Vec<TemplateProblem> {
         let Some(languages) = self.index.get(name) else {
@@ -490,7 +490,9 @@ impl Templates {
                 let subject = *part == SUBJECT;
                 let names_invoices = numbers.iter().any(|n| a.contains(n.as_str()))
                     || a.split(|c: char| !c.is_ascii_digit()).any(|w| w == count);
-                if subject && (subject_may_ignore_state || !names_invoices) {
+                // A part that neither names nor counts the invoices says
+                // nothing of them that could be false.
+                if !names_invoices || (subject && subject_may_ignore_state) {
                     continue;
                 }
                 let what = match *part {

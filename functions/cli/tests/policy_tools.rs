@@ -820,7 +820,7 @@ fn check_renders_templates_as_they_are_sent() {
     dir.write("offers.policy", OFFER_POLICY);
     dir.template("reminder");
     dir.template("plan-offer");
-    // Fine with the two-invoice sample; fails for a message about one invoice.
+    // Fine with the three-invoice sample; fails for a message about one invoice.
     dir.write(
         "templates/reminder/en/body.txt",
         "Hello {{ customer.name }}\nAlso {{ invoices[1].number }} ({{ invoices[1].state }})",

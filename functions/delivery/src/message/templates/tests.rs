@@ -258,7 +258,7 @@ fn check_flags_missing_parts_and_strays() {
 #[test]
 fn check_sends_renders_as_the_sweep_sends() {
     let tmp = tempfile::tempdir().unwrap();
-    // Fine with the two-invoice sample, fails for a message about one.
+    // Fine with the three-invoice sample, fails for a message about one.
     full(
         tmp.path(),
         "two",

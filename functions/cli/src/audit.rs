@@ -188,6 +188,14 @@ fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
+/// A risk as every other output shows it (`70.6%`, one decimal), empty when
+/// none was recorded. The JSON export keeps the probability (`0.7058…`) for
+/// scripts; the CSV is read by people in a spreadsheet.
+fn risk_percent(risk: Option<f64>) -> String {
+    risk.map(|r| format!("{:.1}%", r * 100.0))
+        .unwrap_or_default()
+}
+
 pub fn write_csv<W: std::io::Write>(actions: &[AuditedAction], w: W) -> Result<(), AuditError> {
     let mut out = csv::Writer::from_writer(w);
     out.write_record(CSV_HEADER)?;
@@ -214,7 +222,7 @@ pub fn write_csv<W: std::io::Write>(actions: &[AuditedAction], w: W) -> Result<(
             opt(&a.git_revision),
             a.scorer.clone(),
             a.scorer_version.clone(),
-            opt(&a.risk),
+            risk_percent(a.risk),
             opt(&a.message_id),
             a.requires_approval.to_string(),
             opt(&a.approved_by),
@@ -235,11 +243,77 @@ pub fn write_csv<W: std::io::Write>(actions: &[AuditedAction], w: W) -> Result<(
                 e.status.clone(),
                 opt(&e.note),
                 opt(&e.by),
-                opt(&e.risk),
+                risk_percent(e.risk),
             ]);
             out.write_record(&row)?;
         }
     }
     out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use collect_engine::domain::ActionStatus;
+
+    #[test]
+    fn the_csv_writes_risk_as_a_percentage() {
+        let day = NaiveDate::from_ymd_opt(2027, 3, 8).unwrap();
+        let action = AuditedAction {
+            action_id: ActionId::from("act-1"),
+            invoice_id: InvoiceId::from("I1"),
+            invoice_number: Some("2027-00001".to_string()),
+            customer_id: CustomerId::from("C1"),
+            decided_on: day,
+            scheduled_for: day,
+            status: "sent".to_string(),
+            channel: Channel::Email,
+            label: "email firm-notice".to_string(),
+            template: "firm-notice".to_string(),
+            step_offset: 7,
+            segment: "standard".to_string(),
+            rule: "standard-net30.policy:40".to_string(),
+            experiment: None,
+            arm: None,
+            policy_name: "standard".to_string(),
+            policy_revision: "abc".to_string(),
+            bundle_revision: None,
+            git_revision: None,
+            scorer: "prior".to_string(),
+            scorer_version: "1".to_string(),
+            risk: Some(12.0 / 17.0),
+            message_id: None,
+            requires_approval: false,
+            approved_by: None,
+            approved_on: None,
+            sent_on: Some(day),
+            note: None,
+            history: vec![LogEntry {
+                action_id: ActionId::from("act-1"),
+                seq: 1,
+                day,
+                status: ActionStatus::Sent.as_str().to_string(),
+                note: None,
+                by: None,
+                risk: Some(0.25),
+            }],
+        };
+        let mut out = Vec::new();
+        write_csv(&[action], &mut out).unwrap();
+        let csv = String::from_utf8(out).unwrap();
+        let row = csv.lines().nth(1).unwrap();
+        assert!(row.contains(",70.6%,"), "{row}");
+        assert!(row.ends_with(",25.0%"), "{row}");
+        assert!(!csv.contains("0.70588"), "{csv}");
+    }
+
+    #[test]
+    fn risk_is_written_as_a_percentage_with_one_decimal() {
+        assert_eq!(risk_percent(Some(12.0 / 17.0)), "70.6%");
+        assert_eq!(risk_percent(Some(0.0)), "0.0%");
+        assert_eq!(risk_percent(Some(1.0)), "100.0%");
+        assert_eq!(risk_percent(None), "");
+    }
 }

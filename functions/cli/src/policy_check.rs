@@ -39,6 +39,10 @@ pub enum TemplateCode {
     /// T0003 a language folder whose name is not a language tag
     /// (`german/` for `de/`): no customer would ever get it.
     NotALanguage,
+    /// T0004 a template that reads the same whether its invoices are past
+    /// due or not yet due: a merged message would call some invoice what
+    /// it is not ([`Templates::check_states`]).
+    StateBlind,
 }
 
 impl TemplateCode {
@@ -47,13 +51,14 @@ impl TemplateCode {
             TemplateCode::Broken => "T0001",
             TemplateCode::LanguageFallback => "T0002",
             TemplateCode::NotALanguage => "T0003",
+            TemplateCode::StateBlind => "T0004",
         }
     }
 
     fn severity(self) -> Severity {
         match self {
             TemplateCode::Broken | TemplateCode::NotALanguage => Severity::Error,
-            TemplateCode::LanguageFallback => Severity::Warning,
+            TemplateCode::LanguageFallback | TemplateCode::StateBlind => Severity::Warning,
         }
     }
 }
@@ -253,6 +258,16 @@ pub fn check(paths: &[PathBuf], languages: &[String]) -> Result<Checked, CheckEr
                         .into_iter()
                         .map(|p| TemplateIssue::from_problem(p, t)),
                 );
+            }
+            for (template, offer) in &sends {
+                issues.extend(t.check_states(template, *offer).into_iter().map(|p| {
+                    TemplateIssue::with_code(
+                        TemplateCode::StateBlind,
+                        p.file.display().to_string(),
+                        p.line,
+                        p.message,
+                    )
+                }));
             }
             let wanted = customer_languages(t, languages);
             issues.extend(fallbacks(&dir, t, &sends, &wanted));

@@ -1,7 +1,8 @@
 //! The local runtime: the one delivery protocol of `collect_delivery::delivery`
 //! on the home's SQLite ledger and a local mail service (the outbox, or
-//! nothing for simulations). The lease and the grace period use the wall
-//! clock; no decision does (they depend on `--date` alone).
+//! nothing for simulations). The lease, the grace period and the `Date:`
+//! of messages use the wall clock (a simulation's own clock, see
+//! [`Runtime::simulated`]); no decision does (they depend on `--date` alone).
 
 use crate::home::{self, Home, HomeError};
 use crate::policy_load::Loaded;
@@ -22,6 +23,11 @@ pub struct Runtime<'a> {
     /// [`RunRequest::keep_records`]): all for simulations and the demo,
     /// which read them; a bounded number for `collect run`.
     pub keep_records: usize,
+    /// A simulation (`collect demo`): the run's clock is the simulated
+    /// day at the sweep's send time (`send_time_utc`), so the messages'
+    /// `Date:` is the day they were sent in the simulation, the same on
+    /// every run, never the wall clock of the machine playing it.
+    pub simulated: bool,
 }
 
 /// How long `--wait` sleeps between two tries of a busy home.
@@ -72,6 +78,7 @@ impl<'a> Runtime<'a> {
             },
             mailer,
             keep_records: usize::MAX,
+            simulated: false,
         })
     }
 }
@@ -86,13 +93,17 @@ impl Runtime<'_> {
         day: NaiveDate,
         dry_run: bool,
     ) -> Result<RunReport, RunError> {
-        let now = Utc::now;
+        let simulated = day.and_time(self.sweeper.options.send_time_utc).and_utc();
+        let is_simulated = self.simulated;
+        let clock = move || {
+            if is_simulated { simulated } else { Utc::now() }
+        };
         let req = RunRequest {
             scope: Scope::All,
             day,
             dry_run,
             holder: LeaseHolder::this_process(Utc::now()),
-            now: &now,
+            now: &clock,
             faults: None,
             keep_records: self.keep_records,
         };

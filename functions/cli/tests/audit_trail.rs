@@ -257,6 +257,28 @@ fn audit_exports_every_action_with_its_trail_and_revisions() {
     let rows: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 2 * 3, "two actions, three lines each");
     assert!(rows.iter().all(|r| &r[customer] == "C2"));
+    // Risk, when one was recorded, as a percentage, as every other output
+    // shows it (`70.6%`), not the probability `0.7058823529411765` (this
+    // book has no history, so no risk: the unit tests of `audit` write one).
+    for col in ["risk", "history_risk"] {
+        let at = header.iter().position(|h| h == col).unwrap();
+        let risks: Vec<&str> = rows
+            .iter()
+            .map(|r| &r[at])
+            .filter(|v| !v.is_empty())
+            .collect();
+        for v in risks {
+            let (number, unit) = v.split_at(v.len() - 1);
+            assert_eq!(unit, "%", "{col} `{v}`");
+            assert_eq!(
+                number.split_once('.').map(|(_, d)| d.len()),
+                Some(1),
+                "{col} `{v}`"
+            );
+            let p: f64 = number.parse().unwrap();
+            assert!((0.0..=100.0).contains(&p), "{col} `{v}`");
+        }
+    }
 
     // A period without activity exports nothing.
     let v = json(&collect(

@@ -820,10 +820,10 @@ fn check_renders_templates_as_they_are_sent() {
     dir.write("offers.policy", OFFER_POLICY);
     dir.template("reminder");
     dir.template("plan-offer");
-    // Fine with the two-invoice sample; fails for a message about one invoice.
+    // Fine with the three-invoice sample; fails for a message about one invoice.
     dir.write(
         "templates/reminder/en/body.txt",
-        "Hello {{ customer.name }}\nAlso {{ invoices[1].number }}",
+        "Hello {{ customer.name }}\nAlso {{ invoices[1].number }} ({{ invoices[1].state }})",
     );
     // Fails for a plan of one installment.
     dir.write(
@@ -944,7 +944,7 @@ fn check_and_bundle_know_the_layout_the_bodies_extend() {
     let dir = small_policy_folder("layout");
     dir.write(
         "templates/_layout/email.html",
-        "<html lang=\"{% block lang required %}{% endblock %}\">{% for i in invoices %}{{ i.number }} {% endfor %}</html>",
+        "<html lang=\"{% block lang required %}{% endblock %}\">{% for i in invoices %}{{ i.number }} {{ i.state }} {% endfor %}</html>",
     );
     for name in ["reminder", "final"] {
         dir.write(
@@ -1031,4 +1031,46 @@ fn check_and_bundle_know_the_layout_the_bodies_extend() {
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     assert!(!bad.exists(), "{}", show(&out));
+}
+
+#[test]
+fn check_warns_about_a_template_that_calls_every_invoice_past_due() {
+    let dir = Temp::new("state-blind");
+    dir.template("reminder");
+    dir.template("final");
+    dir.write("warn.policy", WARNING_ONLY_POLICY);
+    // As the firm notice read before issue 19: the whole list under
+    // past-due words, whatever each invoice's state.
+    dir.write(
+        "templates/final/en/subject.txt",
+        "Overdue: {{ invoices|length }} invoices ({{ total_balance }})",
+    );
+    dir.write(
+        "templates/final/en/body.txt",
+        "The following invoices are past due:\n{% for i in invoices %}- {{ i.number }}\n{% endfor %}",
+    );
+    let (out, json) = check_json(&[&dir.arg()]);
+    assert!(out.status.success(), "warnings only: {}", show(&out));
+    let found: Vec<(String, String, String)> = json["template_problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["code"].as_str().unwrap().to_string(),
+                p["severity"].as_str().unwrap().to_string(),
+                p["file"].as_str().unwrap().replace('\\', "/"),
+            )
+        })
+        .collect();
+    assert_eq!(found.len(), 2, "{json:#}");
+    for ((code, severity, file), part) in found.iter().zip(["body.txt", "subject.txt"]) {
+        assert_eq!((code.as_str(), severity.as_str()), ("T0004", "warning"));
+        assert!(
+            file.ends_with(&format!("templates/final/en/{part}")),
+            "{file}"
+        );
+    }
+    let out = collect(&["check", "--deny-warnings", &dir.arg()]);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
 }

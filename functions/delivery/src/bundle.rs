@@ -458,7 +458,14 @@ mod tests {
         // as from the checkout.
         let dir = tempfile::tempdir().unwrap();
         let loaded = bundle.load(dir.path()).unwrap();
-        assert_eq!(loaded.templates.layouts(), ["_layout/email.html"]);
+        assert_eq!(
+            loaded.templates.layouts(),
+            [
+                "_layout/email.html",
+                "_layout/invoices-de.txt",
+                "_layout/invoices-en.txt"
+            ]
+        );
         let checkout = Templates::load(&policy_dir().join("templates")).unwrap();
         let mut ctx = crate::message::MessageContext::sample();
         ctx.plan = None;

@@ -286,6 +286,7 @@ pub(super) fn runtime<'a>(
         },
         mailer,
         keep_records: usize::MAX,
+        simulated: true,
     })
 }
 

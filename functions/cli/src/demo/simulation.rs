@@ -9,6 +9,7 @@ use crate::runtime::Runtime;
 use chrono::NaiveDate;
 use collect_delivery::delivery::{RunError, RunReport};
 use collect_engine::domain::{ActionStatus, Channel};
+use collect_engine::sweep::DO_NOT_CONTACT_HOLD;
 use collect_sqlite::store::{SqliteStore, Store, StoreError};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -65,7 +66,15 @@ impl Tally {
             }
         }
         for h in &report.plan.held {
-            for name in &h.holds {
+            // A do-not-contact customer's invoice is held by the sweep's own
+            // guarantee and, usually, by the policy's hold for the same
+            // thing: counted once, under the policy's name when it has one.
+            let by_policy = h.holds.iter().any(|n| n != DO_NOT_CONTACT_HOLD);
+            for name in h
+                .holds
+                .iter()
+                .filter(|n| !(by_policy && *n == DO_NOT_CONTACT_HOLD))
+            {
                 self.held
                     .entry(name.clone())
                     .or_default()
@@ -151,4 +160,45 @@ fn make_calls(
         store.transition(&task, &[ActionStatus::Planned], day, Some(CALLER))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use collect_engine::sweep::Held;
+
+    fn held(invoice: &str, holds: &[&str]) -> Held {
+        Held {
+            invoice_id: invoice.to_string(),
+            customer_id: "C1".to_string(),
+            holds: holds.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn a_do_not_contact_invoice_is_counted_once_under_the_policys_hold() {
+        let mut report = RunReport::default();
+        report.plan.held = vec![
+            held("I1", &["do_not_contact", DO_NOT_CONTACT_HOLD]),
+            held("I2", &["dispute", "do_not_contact", DO_NOT_CONTACT_HOLD]),
+            // A policy without a hold of its own for it: the sweep's name.
+            held("I3", &[DO_NOT_CONTACT_HOLD]),
+        ];
+        let mut tally = Tally::default();
+        tally.record(&report);
+        let counts: Vec<(&str, usize)> = tally
+            .held
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.len()))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                ("dispute", 1),
+                (DO_NOT_CONTACT_HOLD, 1),
+                ("do_not_contact", 2)
+            ]
+        );
+    }
 }

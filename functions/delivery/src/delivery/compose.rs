@@ -3,8 +3,8 @@
 
 use crate::message::pdf::{Letter, letter_pdf};
 use crate::message::{
-    Attachment, CompanyCtx, CustomerCtx, Formats, InstallmentCtx, InvoiceCtx, Mailbox,
-    MessageContext, OutgoingMessage, PlanCtx, TemplateError,
+    Attachment, CompanyCtx, CustomerCtx, Formats, InstallmentCtx, InvoiceCtx, InvoiceLists,
+    Mailbox, MessageContext, OutgoingMessage, PlanCtx, TemplateError,
 };
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use collect_engine::book::Book;
@@ -124,10 +124,43 @@ impl Sweeper<'_> {
             .first()
             .map_or("", |i| i.currency.as_str())
             .to_string();
-        let total: Decimal = invoices
-            .iter()
-            .map(|i| book.balance(i, day))
-            .fold(Decimal::ZERO, Decimal::saturating_add);
+        // Each invoice in its state on the sending day `day`, with the step
+        // that put it in the message (its action among the message's).
+        let step_of = |invoice_id: &str| -> (Option<i64>, String) {
+            let live = book
+                .actions_of(invoice_id)
+                .iter()
+                .filter(|a| planned.action_ids.contains(&a.action_id))
+                .max_by_key(|a| a.step_offset)
+                .map(|a| (Some(a.step_offset), a.target.clone()));
+            live.or_else(|| {
+                book.steps_of(invoice_id)
+                    .iter()
+                    .filter(|s| planned.action_ids.contains(&s.action_id))
+                    .max_by_key(|s| s.step_offset)
+                    .map(|s| {
+                        let label = s.label.as_ref();
+                        let template = label.split_once(' ').map_or(label, |(_, t)| t);
+                        (Some(s.step_offset), template.to_string())
+                    })
+            })
+            .unwrap_or((None, planned.template.clone()))
+        };
+        let lists = InvoiceLists::of(
+            invoices
+                .iter()
+                .map(|i| {
+                    let balance = book.balance(i, day);
+                    let link = self.pay_links.link(&i.invoice_id, expires);
+                    let (offset, template) = step_of(&i.invoice_id);
+                    let ctx = InvoiceCtx::from_invoice(i, balance, day, link, formats)
+                        .with_step(offset, &template);
+                    (ctx, balance)
+                })
+                .collect(),
+            &currency,
+            formats,
+        );
         MessageContext {
             customer: CustomerCtx {
                 id: customer.customer_id.clone(),
@@ -143,21 +176,14 @@ impl Sweeper<'_> {
                 address: self.sender.address.clone(),
             },
             today: formats.date(day),
-            invoices: invoices
-                .iter()
-                .map(|i| InvoiceCtx {
-                    id: i.invoice_id.clone(),
-                    number: i.number.clone(),
-                    amount: formats.money(i.amount, &i.currency),
-                    balance: formats.money(book.balance(i, day), &i.currency),
-                    due_date: formats.date(i.due_date),
-                    due_date_short: formats.date_short(i.due_date),
-                    days_to_due: (i.due_date - day).num_days(),
-                    days_past_due: (day - i.due_date).num_days().max(0),
-                    pay_link: self.pay_links.link(&i.invoice_id, expires),
-                })
-                .collect(),
-            total_balance: formats.money(total, &currency),
+            invoices: lists.invoices,
+            total_balance: lists.total_balance,
+            past_due: lists.past_due,
+            past_due_total: lists.past_due_total,
+            due_today: lists.due_today,
+            due_today_total: lists.due_today_total,
+            coming_due: lists.coming_due,
+            coming_due_total: lists.coming_due_total,
             plan: planned.plan.as_ref().map(|items| {
                 let down = if items.len() > 1 && items.first().is_some_and(|(d, _)| *d == day) {
                     items.first().map_or(Decimal::ZERO, |(_, a)| *a)

@@ -22,10 +22,23 @@ pub struct MessageContext {
     /// The sending day, as a long date in the customer's locale
     /// (`3. April 2027`).
     pub today: String,
-    /// The invoices the message is about (emails consolidate several).
+    /// The invoices the message is about (emails consolidate several), in
+    /// every state: a template that lists them all must say, invoice by
+    /// invoice, what is true of each (`invoice.state`), never call the
+    /// whole list past due.
     pub invoices: Vec<InvoiceCtx>,
     /// Sum of the invoices' open balances, formatted.
     pub total_balance: String,
+    /// The invoices past their due date on the sending day, and the sum of
+    /// their open balances: what past-due wording may describe.
+    pub past_due: Vec<InvoiceCtx>,
+    pub past_due_total: String,
+    /// The invoices due on the sending day (not past due yet), and their sum.
+    pub due_today: Vec<InvoiceCtx>,
+    pub due_today_total: String,
+    /// The invoices due after the sending day, and their sum.
+    pub coming_due: Vec<InvoiceCtx>,
+    pub coming_due_total: String,
     /// Only for payment-plan offers. Absent (not `none`) otherwise, so in
     /// strict mode a template that mentions `plan` without guarding it with
     /// `plan is defined` fails instead of printing nothing.
@@ -66,6 +79,88 @@ pub struct InvoiceCtx {
     /// Days since the due date; 0 on or before it.
     pub days_past_due: i64,
     pub pay_link: String,
+    /// Where the invoice stands on the sending day: `not_yet_due`,
+    /// `due_today` (due today is not past due) or `past_due`.
+    pub state: InvoiceState,
+    /// The same as `days_past_due` and `days_to_due`, by the names the
+    /// state reads with (`invoice.days_overdue` days past due).
+    pub days_overdue: i64,
+    pub days_until_due: i64,
+    /// The step that put the invoice in this message, as the policy writes
+    /// it (`due + 7d`); empty when not known (a preview of a message whose
+    /// actions are no longer live).
+    pub step: String,
+    /// The template of that step: in a merged message the most advanced
+    /// step's template renders every invoice, so this is where an invoice
+    /// brought in by a gentler step says so.
+    pub template: String,
+}
+
+/// Where an invoice stands on the day a message is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceState {
+    NotYetDue,
+    DueToday,
+    PastDue,
+}
+
+impl InvoiceState {
+    /// The state of an invoice due on `due` on the sending day `today`.
+    pub fn on(due: NaiveDate, today: NaiveDate) -> InvoiceState {
+        match due.cmp(&today) {
+            std::cmp::Ordering::Greater => InvoiceState::NotYetDue,
+            std::cmp::Ordering::Equal => InvoiceState::DueToday,
+            std::cmp::Ordering::Less => InvoiceState::PastDue,
+        }
+    }
+}
+
+/// A message's invoices, each with its open balance, split by state with
+/// the totals, formatted: see [`InvoiceLists::of`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvoiceLists {
+    pub invoices: Vec<InvoiceCtx>,
+    pub total_balance: String,
+    pub past_due: Vec<InvoiceCtx>,
+    pub past_due_total: String,
+    pub due_today: Vec<InvoiceCtx>,
+    pub due_today_total: String,
+    pub coming_due: Vec<InvoiceCtx>,
+    pub coming_due_total: String,
+}
+
+impl InvoiceLists {
+    /// The invoices in their order, each list keeping it; the totals are
+    /// sums of the open balances (rust_decimal, formatted in `currency` for
+    /// the customer).
+    pub fn of(items: Vec<(InvoiceCtx, Decimal)>, currency: &str, f: &Formats) -> InvoiceLists {
+        let sum = |state: Option<InvoiceState>| {
+            let total = items
+                .iter()
+                .filter(|(i, _)| state.is_none_or(|s| i.state == s))
+                .map(|(_, b)| *b)
+                .fold(Decimal::ZERO, Decimal::saturating_add);
+            f.money(total, currency)
+        };
+        let list = |state: InvoiceState| -> Vec<InvoiceCtx> {
+            items
+                .iter()
+                .filter(|(i, _)| i.state == state)
+                .map(|(i, _)| i.clone())
+                .collect()
+        };
+        InvoiceLists {
+            total_balance: sum(None),
+            past_due: list(InvoiceState::PastDue),
+            past_due_total: sum(Some(InvoiceState::PastDue)),
+            due_today: list(InvoiceState::DueToday),
+            due_today_total: sum(Some(InvoiceState::DueToday)),
+            coming_due: list(InvoiceState::NotYetDue),
+            coming_due_total: sum(Some(InvoiceState::NotYetDue)),
+            invoices: items.into_iter().map(|(i, _)| i).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -108,33 +203,98 @@ impl InvoiceCtx {
             days_to_due: days.max(0),
             days_past_due: (-days).max(0),
             pay_link,
+            state: InvoiceState::on(invoice.due_date, today),
+            days_overdue: (-days).max(0),
+            days_until_due: days.max(0),
+            step: String::new(),
+            template: String::new(),
         }
+    }
+
+    /// The step that put the invoice in the message, and its template.
+    pub fn with_step(mut self, offset: Option<i64>, template: &str) -> InvoiceCtx {
+        self.step = offset
+            .map(policy_lang::labels::offset_text)
+            .unwrap_or_default();
+        self.template = template.to_string();
+        self
     }
 }
 
 impl MessageContext {
-    /// A complete context (two invoices and a plan) with made-up values,
-    /// formatted for US English: what `check` renders every template with.
+    /// A complete context with made-up values, formatted for US English,
+    /// sent on March 14, 2025: three invoices, one in each state (30 days
+    /// past due by `due + 30d`, due today by `due`, due in 14 days by
+    /// `due - 14d`), and a plan. What `check` renders every template with,
+    /// so a template that calls every invoice past due says so of the one
+    /// that is not.
     pub fn sample() -> MessageContext {
+        Self::sample_on(SAMPLE_DAY, &SAMPLE_INVOICES)
+    }
+
+    /// The sample about its first `n` invoices only (the first is past
+    /// due), the lists and totals agreeing.
+    pub fn sample_first(n: usize) -> MessageContext {
+        Self::sample_on(
+            SAMPLE_DAY,
+            SAMPLE_INVOICES.get(..n).unwrap_or(&SAMPLE_INVOICES),
+        )
+    }
+
+    /// The sample's invoices, every one in `state` (the message sent on
+    /// another day), everything else as in the sample, the sending day
+    /// (`today`) as printed included: renders of a template with
+    /// `PastDue` and with `NotYetDue` differ only by what it says of the
+    /// invoices' state. (`DueToday` moves the due dates to the sample's
+    /// day.)
+    pub fn sample_all(state: InvoiceState) -> MessageContext {
+        let mut invoices = SAMPLE_INVOICES;
+        let on = match state {
+            InvoiceState::PastDue => ymd(2025, 5, 1),
+            InvoiceState::NotYetDue => ymd(2025, 2, 1),
+            InvoiceState::DueToday => {
+                for i in &mut invoices {
+                    i.3 = SAMPLE_DAY;
+                }
+                SAMPLE_DAY
+            }
+        };
+        let mut ctx = Self::sample_on(on, &invoices);
+        ctx.today = Self::sample().today;
+        ctx
+    }
+
+    /// A sample sent on `today` about `invoices`.
+    fn sample_on(today: NaiveDate, invoices: &[SampleInvoice]) -> MessageContext {
         let f = Formats::for_customer("en", Some("US"));
-        let day = |y: i32, m: u32, d: u32| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+        let day = ymd;
         let usd = |cents: i64| f.money(Decimal::new(cents, 2), "USD");
-        let invoice = |id: &str, number: &str, cents: i64, due: NaiveDate, past: i64| InvoiceCtx {
-            id: id.to_string(),
-            number: number.to_string(),
-            amount: usd(cents),
-            balance: usd(cents),
-            due_date: f.date(due),
-            due_date_short: f.date_short(due),
-            days_to_due: 0,
-            days_past_due: past,
-            pay_link: format!("https://pay.example.com/i/sample-token-{id}"),
+        let invoice = |(id, number, cents, due, template): SampleInvoice| {
+            let days = (due - today).num_days();
+            let ctx = InvoiceCtx {
+                id: id.to_string(),
+                number: number.to_string(),
+                amount: usd(cents),
+                balance: usd(cents),
+                due_date: f.date(due),
+                due_date_short: f.date_short(due),
+                days_to_due: days.max(0),
+                days_past_due: (-days).max(0),
+                pay_link: format!("https://pay.example.com/i/sample-token-{id}"),
+                state: InvoiceState::on(due, today),
+                days_overdue: (-days).max(0),
+                days_until_due: days.max(0),
+                step: String::new(),
+                template: String::new(),
+            };
+            (ctx.with_step(Some(-days), template), Decimal::new(cents, 2))
         };
         let installment = |number: u32, due: NaiveDate| InstallmentCtx {
             number,
             due_date: f.date(due),
             amount: usd(40000),
         };
+        let lists = InvoiceLists::of(invoices.iter().copied().map(invoice).collect(), "USD", &f);
         MessageContext {
             customer: CustomerCtx {
                 id: "C-1001".to_string(),
@@ -148,12 +308,15 @@ impl MessageContext {
                     "San Francisco, CA 94105".to_string(),
                 ],
             },
-            today: f.date(day(2025, 3, 14)),
-            invoices: vec![
-                invoice("INV-1", "2025-0042", 120000, day(2025, 2, 12), 30),
-                invoice("INV-2", "2025-0057", 34050, day(2025, 2, 27), 15),
-            ],
-            total_balance: usd(154050),
+            today: f.date(today),
+            invoices: lists.invoices,
+            total_balance: lists.total_balance,
+            past_due: lists.past_due,
+            past_due_total: lists.past_due_total,
+            due_today: lists.due_today,
+            due_today_total: lists.due_today_total,
+            coming_due: lists.coming_due,
+            coming_due_total: lists.coming_due_total,
             plan: Some(PlanCtx {
                 down_payment: usd(34050),
                 installments: vec![
@@ -165,6 +328,44 @@ impl MessageContext {
                 total: usd(154050),
             }),
         }
+    }
+}
+
+/// An invoice of the sample: id, number, amount in cents, due date, the
+/// template of the step that put it in the message.
+type SampleInvoice = (&'static str, &'static str, i64, NaiveDate, &'static str);
+
+fn ymd(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default()
+}
+
+/// The sample's sending day.
+const SAMPLE_DAY: NaiveDate = date(2025, 3, 14);
+
+/// One invoice in each state on [`SAMPLE_DAY`]: 30 days past due, due
+/// that day, due in 14 days.
+const SAMPLE_INVOICES: [SampleInvoice; 3] = [
+    (
+        "INV-1",
+        "2025-0042",
+        120000,
+        date(2025, 2, 12),
+        "firm-notice",
+    ),
+    ("INV-2", "2025-0057", 34050, SAMPLE_DAY, "urgent-notice"),
+    (
+        "INV-3",
+        "2025-0063",
+        21000,
+        date(2025, 3, 28),
+        "early-heads-up",
+    ),
+];
+
+const fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    match NaiveDate::from_ymd_opt(y, m, d) {
+        Some(d) => d,
+        None => NaiveDate::MIN,
     }
 }
 

@@ -25,7 +25,8 @@ pub mod pdf;
 pub mod templates;
 
 pub use context::{
-    CompanyCtx, CustomerCtx, InstallmentCtx, InvoiceCtx, MessageContext, PlanCtx, format_money,
+    CompanyCtx, CustomerCtx, InstallmentCtx, InvoiceCtx, InvoiceLists, InvoiceState,
+    MessageContext, PlanCtx, format_money,
 };
 pub use eml::{Attachment, Mailbox, OutgoingMessage, to_rfc5322};
 pub use locale::Formats;

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use minijinja::{AutoEscape, Environment, ErrorKind, UndefinedBehavior, Value};
 
 use super::TemplateError;
-pub use super::context::{MessageContext, format_money};
+pub use super::context::{InvoiceState, MessageContext, format_money};
 use super::locale::{NotALanguage, language_folder};
 use policy_lang::diagnostic::did_you_mean;
 
@@ -479,11 +479,8 @@ impl Templates {
             return Vec::new();
         };
         let sample = MessageContext::sample();
-        let mut one = sample.clone();
-        one.invoices.truncate(1);
-        if let Some(first) = one.invoices.first() {
-            one.total_balance = first.balance.clone();
-        }
+        // One invoice (past due), its lists and totals agreeing.
+        let mut one = MessageContext::sample_first(1);
         let mut contexts: Vec<(&str, MessageContext)> = Vec::new();
         if offer {
             if let Some(plan) = &mut one.plan {
@@ -496,6 +493,9 @@ impl Templates {
             several.plan = None;
             contexts.push(("a message about several invoices", several));
             contexts.push(("a message about one invoice", one));
+            let mut none_past_due = MessageContext::sample_all(InvoiceState::NotYetDue);
+            none_past_due.plan = None;
+            contexts.push(("a message with no invoice past due", none_past_due));
         }
         let sample = Value::from_serialize(&sample);
         let mut problems = Vec::new();
@@ -522,6 +522,71 @@ impl Templates {
         }
         problems.sort();
         problems.dedup();
+        problems
+    }
+
+    /// The rule that a letter is true of every invoice it lists, as far as
+    /// a check can tell without knowing the words: the sweep merges a
+    /// customer's due steps into one message, so any template may be sent
+    /// about invoices past due, due today and not yet due at once. Each
+    /// body (text and HTML) of every language version is rendered with the
+    /// sample's invoices all past due, then all not yet due (nothing else
+    /// differs, [`MessageContext::sample_all`]); a part that names or
+    /// counts the invoices and reads the same both ways says nothing of
+    /// each one's state, so whatever it says ("the following invoices are
+    /// past due") is false of some. A subject is exempt when
+    /// `subject_may_ignore_state` (a payment-plan offer's subject only
+    /// offers). Parts that do not render are left to
+    /// [`Templates::check`] and [`Templates::check_sends`].
+    pub fn check_states(&self, name: &str, subject_may_ignore_state: bool) -> Vec<TemplateProblem> {
+        let Some(languages) = self.index.get(name) else {
+            return Vec::new();
+        };
+        let past_due = MessageContext::sample_all(InvoiceState::PastDue);
+        let numbers: Vec<String> = past_due.invoices.iter().map(|i| i.number.clone()).collect();
+        let count = past_due.invoices.len().to_string();
+        let past_due = Value::from_serialize(&past_due);
+        let not_yet_due =
+            Value::from_serialize(MessageContext::sample_all(InvoiceState::NotYetDue));
+        let mut problems = Vec::new();
+        for (lang, parts) in languages {
+            for part in parts {
+                let id = template_id(name, lang, part);
+                let Ok(tmpl) = self.env.get_template(&id) else {
+                    continue;
+                };
+                let (Ok(a), Ok(b)) = (tmpl.render(&past_due), tmpl.render(&not_yet_due)) else {
+                    continue;
+                };
+                if a != b {
+                    continue;
+                }
+                let subject = *part == SUBJECT;
+                let names_invoices = numbers.iter().any(|n| a.contains(n.as_str()))
+                    || a.split(|c: char| !c.is_ascii_digit()).any(|w| w == count);
+                // A part that neither names nor counts the invoices says
+                // nothing of them that could be false.
+                if !names_invoices || (subject && subject_may_ignore_state) {
+                    continue;
+                }
+                let what = match *part {
+                    SUBJECT => "the subject",
+                    TEXT => "the text body",
+                    _ => "the HTML body",
+                };
+                problems.push(TemplateProblem {
+                    file: self.file_of(&id),
+                    line: None,
+                    message: format!(
+                        "{what} reads the same whether the invoices are past due or not yet due, \
+                         but a merged message lists invoices in every state: say what is true of \
+                         each, with `past_due`, `due_today` and `coming_due` (or \
+                         `invoice.state`), and count only `past_due` as overdue"
+                    ),
+                });
+            }
+        }
+        problems.sort();
         problems
     }
 

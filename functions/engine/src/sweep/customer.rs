@@ -267,7 +267,7 @@ impl<'a> CustomerSweep<'a> {
             .map(|h| h.name.clone())
             .collect();
         if customer.do_not_contact {
-            holds.push("do-not-contact customer".to_string());
+            holds.push(super::DO_NOT_CONTACT_HOLD.to_string());
         }
         if !holds.is_empty() {
             plan.held.push(Held {

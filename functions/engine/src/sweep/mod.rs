@@ -101,6 +101,11 @@ impl Default for SweepOptions {
     }
 }
 
+/// The hold the sweep adds for a do-not-contact customer whatever the
+/// policy says (a policy usually names its own hold for it as well, e.g.
+/// `hold do_not_contact when customer.do_not_contact`).
+pub const DO_NOT_CONTACT_HOLD: &str = "do-not-contact customer";
+
 /// A message to render and send: one per customer per day for emails; one
 /// per offer and per letter.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -574,16 +574,16 @@ impl Templates {
                     TEXT => "the text body",
                     _ => "the HTML body",
                 };
-                problems.push(TemplateProblem {
-                    file: self.file_of(&id),
-                    line: None,
-                    message: format!(
+                problems.push(TemplateProblem::new(
+                    self.file_of(&id),
+                    None,
+                    format!(
                         "{what} reads the same whether the invoices are past due or not yet due, \
                          but a merged message lists invoices in every state: say what is true of \
                          each, with `past_due`, `due_today` and `coming_due` (or \
                          `invoice.state`), and count only `past_due` as overdue"
                     ),
-                });
+                ));
             }
         }
         problems.sort();

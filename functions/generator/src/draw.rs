@@ -207,6 +207,7 @@ pub fn generate(spec: &Spec) -> Generated {
             credit_limit,
             tags,
             do_not_contact: payer == PayerType::DoNotContact,
+            address: Default::default(),
         });
         out.issuers.push(Issuer {
             customer_id: id.clone(),

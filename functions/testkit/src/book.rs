@@ -62,6 +62,7 @@ pub fn customer(id: &str) -> Customer {
         credit_limit: None,
         tags: Vec::new(),
         do_not_contact: false,
+        address: Default::default(),
     }
 }
 

@@ -95,7 +95,10 @@ impl Merge for Customer {
                 "do_not_contact" => self.do_not_contact = stored.do_not_contact,
                 "address_line1" => self.address.line1.clone_from(&stored.address.line1),
                 "address_line2" => self.address.line2.clone_from(&stored.address.line2),
-                "postal_code" => self.address.postal_code.clone_from(&stored.address.postal_code),
+                "postal_code" => self
+                    .address
+                    .postal_code
+                    .clone_from(&stored.address.postal_code),
                 "city" => self.address.city.clone_from(&stored.address.city),
                 "region" => self.address.region.clone_from(&stored.address.region),
                 _ => {}

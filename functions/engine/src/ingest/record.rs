@@ -236,8 +236,12 @@ pub(super) fn customer(fields: &(impl Fields + ?Sized)) -> Result<Patch<Customer
     let tags = c.tags("tags");
     let do_not_contact = c.flag("do_not_contact").unwrap_or(false);
     let address = PostalAddress {
-        line1: c.optional("address_line1", |v| rules::address_part(v, rules::ADDRESS_LINE_MAX)),
-        line2: c.optional("address_line2", |v| rules::address_part(v, rules::ADDRESS_LINE_MAX)),
+        line1: c.optional("address_line1", |v| {
+            rules::address_part(v, rules::ADDRESS_LINE_MAX)
+        }),
+        line2: c.optional("address_line2", |v| {
+            rules::address_part(v, rules::ADDRESS_LINE_MAX)
+        }),
         postal_code: c.optional("postal_code", |v| {
             rules::address_part(v, rules::POSTAL_CODE_MAX)
         }),

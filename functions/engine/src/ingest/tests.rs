@@ -1191,9 +1191,8 @@ fn a_postal_address_loads_and_is_optional() {
     let stored = stored_customer();
     assert_eq!(patch.apply(Some(&stored)).address, stored.address);
     // An empty cell clears the part it stands for.
-    let merged =
-        one_customer("customer_id,name,email,address_line1\nC1,Acme,ap@acme.example,\n")
-            .apply(Some(&stored));
+    let merged = one_customer("customer_id,name,email,address_line1\nC1,Acme,ap@acme.example,\n")
+        .apply(Some(&stored));
     assert_eq!(merged.address.line1, None);
     assert_eq!(merged.address.city.as_deref(), Some("Berlin"));
 }
@@ -1250,5 +1249,8 @@ fn a_customer_event_carries_the_address() {
     let bad = json!({"type": "customer_upserted", "customer_id": "C1", "name": "Acme",
         "email": "ap@acme.example", "city": "B\u{202d}erlin"});
     let refused = incoming_from_json(&bad).err().unwrap();
-    assert!(refused.to_string().starts_with("field `city`: "), "{refused}");
+    assert!(
+        refused.to_string().starts_with("field `city`: "),
+        "{refused}"
+    );
 }

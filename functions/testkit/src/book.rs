@@ -235,6 +235,7 @@ impl Env {
                 email: "ar@example.com".to_string(),
                 reply_to: None,
                 address: Vec::new(),
+                country: None,
             },
             options: SweepOptions {
                 git_revision: Some("conformance".to_string()),

@@ -125,7 +125,14 @@ pub fn letter_pdf(letter: &Letter) -> Vec<u8> {
         .filter(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" · ");
-    text_line(&mut content, REGULAR, 7.0, LEFT, y, &fit(&sender, 7.0, 85.0 * MM));
+    text_line(
+        &mut content,
+        REGULAR,
+        7.0,
+        LEFT,
+        y,
+        &fit(&sender, 7.0, 85.0 * MM),
+    );
     let qr_top = y + 7.0;
     y -= 16.0;
     y = address_field(&mut content, letter.recipient, y);
@@ -229,7 +236,14 @@ fn address_field(content: &mut Content, block: &AddressBlock, mut y: f32) -> f32
         AddressBlock::Missing { known, missing } => (known, Some(missing)),
     };
     for line in known {
-        text_line(content, REGULAR, BODY_SIZE, LEFT, y, &fit(line, BODY_SIZE, 80.0 * MM));
+        text_line(
+            content,
+            REGULAR,
+            BODY_SIZE,
+            LEFT,
+            y,
+            &fit(line, BODY_SIZE, 80.0 * MM),
+        );
         y -= 12.0;
     }
     if let Some(missing) = missing {
@@ -327,7 +341,8 @@ fn text_width(text: &str, size: f32) -> f32 {
 /// Helvetica's advance widths (AFM, thousandths of the size) for ASCII.
 fn helvetica_width(c: char) -> u32 {
     const ASCII: [u16; 95] = [
-        278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, // ' '../
+        278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278,
+        278, // ' '../
         556, 556, 556, 556, 556, 556, 556, 556, 556, 556, // 0-9
         278, 278, 584, 584, 584, 556, 1015, // :;<=>?@
         667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, // A-M
@@ -612,8 +627,14 @@ mod tests {
         let long = "wort ".repeat(40);
         let lines = wrap(&format!("  {long}"));
         assert!(lines.len() > 1);
-        assert!(texts(&lines).iter().all(|l| l.chars().count() <= WRAP), "{lines:?}");
-        assert!(texts(&lines).iter().all(|l| l.starts_with("  wort")), "{lines:?}");
+        assert!(
+            texts(&lines).iter().all(|l| l.chars().count() <= WRAP),
+            "{lines:?}"
+        );
+        assert!(
+            texts(&lines).iter().all(|l| l.starts_with("  wort")),
+            "{lines:?}"
+        );
         let word = format!("IBAN{}", "0".repeat(200));
         let lines = wrap(&word);
         assert_eq!(texts(&lines).concat(), word);

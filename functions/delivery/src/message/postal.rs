@@ -95,7 +95,12 @@ pub fn address_block(
     lines.extend(line1.clone());
     lines.extend(line2);
     let join = |parts: &[Option<&str>], sep: &str| {
-        let text = parts.iter().flatten().copied().collect::<Vec<_>>().join(sep);
+        let text = parts
+            .iter()
+            .flatten()
+            .copied()
+            .collect::<Vec<_>>()
+            .join(sep);
         (!text.is_empty()).then_some(text)
     };
     match layout(code.as_deref()) {
@@ -236,7 +241,12 @@ mod tests {
         };
         assert_eq!(
             lines(address_block("Acme Inc", &us, Some("US"), Some("US"))),
-            ["Acme Inc", "1 Market St", "Suite 400", "San Francisco, CA 94105"]
+            [
+                "Acme Inc",
+                "1 Market St",
+                "Suite 400",
+                "San Francisco, CA 94105"
+            ]
         );
         let ca = address("100 Queen St W", "M5H 2N2", "Toronto", "ON");
         assert_eq!(

@@ -31,6 +31,7 @@ mod standard;
 mod synthetic;
 mod task_queue;
 mod task_view;
+mod template_diff;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
@@ -67,6 +68,7 @@ enum Command {
     Simulate(commands::simulate::Args),
     Diff(commands::diff::Args),
     Synth(commands::synth::Args),
+    TemplateDiff(commands::template_diff::Args),
     Demo(commands::demo::Args),
     Train(commands::train::Args),
     Score(commands::score::Args),
@@ -93,6 +95,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => commands::simulate::run(home, args),
         Command::Diff(args) => commands::diff::run(home, args),
         Command::Synth(args) => commands::synth::run(args),
+        Command::TemplateDiff(args) => commands::template_diff::run(args),
         Command::Demo(args) => commands::demo::run(home, args),
         Command::Train(args) => commands::train::run(home, args),
         Command::Score(args) => commands::score::run(home, args),

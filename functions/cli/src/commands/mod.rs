@@ -21,5 +21,6 @@ pub mod score;
 pub mod simulate;
 pub mod synth;
 pub mod tasks;
+pub mod template_diff;
 pub mod test;
 pub mod train;

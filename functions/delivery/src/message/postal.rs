@@ -141,6 +141,12 @@ pub fn address_block(
     }
     if missing.is_empty() {
         AddressBlock::Lines(lines)
+    } else if address.is_empty() {
+        // A country alone is not an address: the name only.
+        AddressBlock::Missing {
+            known: lines.into_iter().take(1).collect(),
+            missing,
+        }
     } else {
         AddressBlock::Missing {
             known: lines,
@@ -303,6 +309,13 @@ mod tests {
     fn an_address_without_street_or_city_is_missing_not_blank() {
         assert_eq!(
             address_block("Acme", &PostalAddress::default(), Some("DE"), Some("DE")),
+            AddressBlock::Missing {
+                known: vec!["Acme".into()],
+                missing: vec!["address_line1", "city"],
+            }
+        );
+        assert_eq!(
+            address_block("Acme", &PostalAddress::default(), Some("AT"), Some("DE")),
             AddressBlock::Missing {
                 known: vec!["Acme".into()],
                 missing: vec!["address_line1", "city"],

@@ -191,9 +191,12 @@ pub(crate) fn slug(s: &str) -> String {
     out.trim_end_matches('-').to_string()
 }
 
-/// Cities by country, with the shape of their postal codes and, where the
-/// post uses one, the region: `#` is a digit, `@` a capital letter.
-const CITIES: &[(&str, &[(&str, &str, &str)])] = &[
+/// A city, its region where the post uses one, and the shape of its
+/// postal codes: `#` is a digit, `@` a capital letter.
+type City = (&'static str, &'static str, &'static str);
+
+/// Cities by country.
+const CITIES: &[(&str, &[City])] = &[
     (
         "US",
         &[

@@ -572,7 +572,7 @@ mod tests {
         let x = LEFT + text_width("    ", BODY_SIZE);
         let (size, text) = link_display(&url, A4.0 - LEFT - x);
         assert_eq!(text, url);
-        assert!(size < BODY_SIZE && size >= LINK_MIN_SIZE, "{size}");
+        assert!((LINK_MIN_SIZE..BODY_SIZE).contains(&size), "{size}");
         assert!(x + text_width(&url, size) <= A4.0 - LEFT + 0.01);
         let font = format!("/F1 {size} Tf");
         assert!(contains(&bytes, font.as_bytes()), "{font}");

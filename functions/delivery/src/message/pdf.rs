@@ -280,19 +280,39 @@ fn qr(content: &mut Content, url: &str, x: f32, y: f32) {
     let module = QR_SIZE / (width + 8) as f32;
     content.save_state();
     content.set_fill_gray(0.0);
-    for (i, color) in code.to_colors().into_iter().enumerate() {
-        if color == qrcode::Color::Dark {
-            let (col, row) = ((i % width) as f32, (i / width) as f32);
-            content.rect(
-                x + (4.0 + col) * module,
-                y + QR_SIZE - (5.0 + row) * module,
-                module,
-                module,
-            );
+    // Drawn in module units (a grid of `width + 8` with the quiet zone,
+    // origin at the bottom left), one rectangle per run of dark modules in
+    // a row: small whole numbers, a fraction of the bytes of one square a
+    // module in points.
+    let side = (width + 8) as f32;
+    content.transform([module, 0.0, 0.0, module, x, y]);
+    let colors = code.to_colors();
+    for (row, modules) in colors.chunks(width).enumerate() {
+        for (start, len) in dark_runs(modules) {
+            content.rect((4 + start) as f32, side - (5 + row) as f32, len as f32, 1.0);
         }
     }
     content.fill_nonzero();
     content.restore_state();
+}
+
+/// The runs of dark modules in a row of a QR code, as (first column,
+/// length).
+#[cfg(feature = "qr")]
+fn dark_runs(row: &[qrcode::Color]) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut start = None;
+    for (i, color) in row.iter().chain(Some(&qrcode::Color::Light)).enumerate() {
+        match (color, start) {
+            (qrcode::Color::Dark, None) => start = Some(i),
+            (qrcode::Color::Light, Some(s)) => {
+                runs.push((s, i - s));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    runs
 }
 
 #[cfg(not(feature = "qr"))]
@@ -601,15 +621,20 @@ mod tests {
         });
         let squares = |b: &[u8]| b.windows(4).filter(|w| w == b" re\n").count();
         assert_eq!(squares(&without), 0);
-        // A version-3 code (29 modules a side) has a few hundred dark modules.
-        assert!(squares(&with) > 150, "{}", squares(&with));
+        // One rectangle per run of dark modules, every dark module in one.
         let code = qrcode::QrCode::new(url.as_bytes()).unwrap();
-        let dark = code
-            .to_colors()
-            .into_iter()
-            .filter(|c| *c == qrcode::Color::Dark)
-            .count();
-        assert_eq!(squares(&with), dark, "one square a dark module");
+        let colors = code.to_colors();
+        let runs: Vec<Vec<(usize, usize)>> = colors.chunks(code.width()).map(dark_runs).collect();
+        assert_eq!(squares(&with), runs.iter().map(Vec::len).sum::<usize>());
+        let dark = colors.iter().filter(|c| **c == qrcode::Color::Dark).count();
+        let covered: usize = runs.iter().flatten().map(|(_, len)| len).sum();
+        assert_eq!(covered, dark, "every dark module drawn once");
+        assert!(squares(&with) > 50, "{}", squares(&with));
+        use qrcode::Color::{Dark as D, Light as L};
+        assert_eq!(
+            dark_runs(&[D, D, L, D, L, L, D]),
+            vec![(0, 2), (3, 1), (6, 1)]
+        );
     }
 
     fn texts(lines: &[Line]) -> Vec<&str> {

@@ -276,6 +276,7 @@ impl Fixture {
                 email: self.names.sender.clone(),
                 reply_to: None,
                 address: Vec::new(),
+                country: None,
             },
             pay_url: "https://pay.supplier.example/i/{token}".into(),
             pay_link_secret: self.secret_arn.clone(),

@@ -278,8 +278,8 @@ async fn events(w: &World, config: &SdkConfig) -> Run {
     w.fx.put_drop(
         "drops/customers-1.csv",
         format!(
-            "customer_id,name,email,phone,language,timezone,country,industry,annual_revenue,credit_score,credit_limit,tags,do_not_contact\n\
-             E2,E2,{},,en,UTC,,,,,,,false\nE3,E3,{},,en,UTC,,,,,,,false\n",
+            "customer_id,name,email,phone,language,timezone,country,industry,annual_revenue,credit_score,credit_limit,tags,do_not_contact,address_line1,address_line2,postal_code,city,region\n\
+             E2,E2,{},,en,UTC,,,,,,,false,,,,,\nE3,E3,{},,en,UTC,DE,,,,,,false,Hauptstraße 5,,10115,Berlin,\n",
             w.fx.email("E2"),
             w.fx.email("E3")
         ),

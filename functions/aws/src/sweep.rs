@@ -268,6 +268,7 @@ impl SendSettings {
                 address: env_opt("COMPANY_ADDRESS")
                     .map(|a| collect_delivery::delivery::address_lines(&a))
                     .unwrap_or_default(),
+                country: env_opt("COMPANY_COUNTRY"),
             },
             pay_url: env("PAY_URL_PATTERN")?,
             pay_link_secret: env("PAY_LINK_SECRET_ID")?,

@@ -107,6 +107,11 @@ pub struct Settings {
     /// letters: `company_address = ["1 High Street", "London EC1A 1AA"]`.
     #[serde(default)]
     pub company_address: Vec<String>,
+    /// The company's country, ISO 3166 alpha-2 (`company_country = "DE"`):
+    /// a letter to a customer in another country ends its address block
+    /// with the country's name.
+    #[serde(default)]
+    pub company_country: Option<String>,
     /// Where "pay now" links point; `{token}` is replaced by the signed token.
     #[serde(default = "default_pay_url")]
     pub pay_url: String,
@@ -150,6 +155,7 @@ impl Default for Settings {
             sender: default_sender(),
             reply_to: None,
             company_address: Vec::new(),
+            company_country: None,
             pay_url: default_pay_url(),
             pay_link_days: default_pay_link_days(),
             send_time_utc: default_send_time(),
@@ -268,6 +274,7 @@ impl Home {
                 .map(|l| l.trim().to_string())
                 .filter(|l| !l.is_empty())
                 .collect(),
+            country: self.settings.company_country.clone(),
         }
     }
 

@@ -28,8 +28,10 @@ mod run_report;
 mod runtime;
 mod scorer;
 mod standard;
+mod synthetic;
 mod task_queue;
 mod task_view;
+mod template_diff;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
@@ -65,6 +67,8 @@ enum Command {
     Run(commands::run::Args),
     Simulate(commands::simulate::Args),
     Diff(commands::diff::Args),
+    Synth(commands::synth::Args),
+    TemplateDiff(commands::template_diff::Args),
     Demo(commands::demo::Args),
     Train(commands::train::Args),
     Score(commands::score::Args),
@@ -90,6 +94,8 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(home, args),
         Command::Simulate(args) => commands::simulate::run(home, args),
         Command::Diff(args) => commands::diff::run(home, args),
+        Command::Synth(args) => commands::synth::run(args),
+        Command::TemplateDiff(args) => commands::template_diff::run(args),
         Command::Demo(args) => commands::demo::run(home, args),
         Command::Train(args) => commands::train::run(home, args),
         Command::Score(args) => commands::score::run(home, args),

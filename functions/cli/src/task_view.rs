@@ -6,8 +6,9 @@ use crate::args::Format;
 use crate::home::HomeError;
 use crate::policy_load::LoadError;
 use chrono::NaiveDate;
+use collect_delivery::message::postal::{AddressBlock, address_block};
 use collect_engine::book::Book;
-use collect_engine::domain::ActionRecord;
+use collect_engine::domain::{ActionRecord, Channel};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -118,6 +119,19 @@ pub fn view<'a>(book: &Book, record: &'a ActionRecord, day: NaiveDate) -> TaskVi
     }
     if customer.is_some_and(|c| c.do_not_contact) {
         blockers.push("the customer asked not to be contacted (do_not_contact)".to_string());
+    }
+    if record.channel == Channel::Letter {
+        if let Some(c) = customer {
+            let block = address_block(&c.name, &c.address, c.country.as_deref(), None);
+            if let AddressBlock::Missing { missing, .. } = block {
+                warnings.push(format!(
+                    "no deliverable postal address on file (missing {}): the printed letter \
+                     says so in its window and cannot be posted until the customer's record \
+                     has it",
+                    missing.join(", ")
+                ));
+            }
+        }
     }
     let age = (day - record.decided_on).num_days();
     if age > STALE_AFTER_DAYS {

@@ -13,11 +13,11 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const CUSTOMERS: &str = "customer_id,name,email,phone,language,timezone,country,industry,annual_revenue,credit_score,credit_limit,tags,do_not_contact
-C1,Acme GmbH,ap@acme.example,,de,Europe/Berlin,DE,manufacturing,120000,640,50000,,false
-C2,Globex Inc,billing@globex.example,,en,America/New_York,US,retail,,,,,false
-C3,Initech,,,,,,,,,,,false
-C4,Quiet Corp,ar@quiet.example,,en,UTC,US,,,,,,true
+const CUSTOMERS: &str = "customer_id,name,email,phone,language,timezone,country,industry,annual_revenue,credit_score,credit_limit,tags,do_not_contact,address_line1,address_line2,postal_code,city,region
+C1,Acme GmbH,ap@acme.example,,de,Europe/Berlin,DE,manufacturing,120000,640,50000,,false,Industriestraße 12,Buchhaltung,50667,Köln,
+C2,Globex Inc,billing@globex.example,,en,America/New_York,US,retail,,,,,false,1 Market St,,10001,New York,NY
+C3,Initech,,,,,,,,,,,false,,,,,
+C4,Quiet Corp,ar@quiet.example,,en,UTC,US,,,,,,true,,,,,
 ";
 
 const INVOICES: &str =
@@ -88,7 +88,7 @@ fn a_month_of_sweeps_sends_mail_waits_for_approval_and_explains_itself() {
     std::fs::create_dir_all(&home).unwrap();
     std::fs::write(
         home.join("config.toml"),
-        "company_address = [\"Am Hafen 7\", \"20457 Hamburg\"]\n",
+        "company_address = [\"Am Hafen 7\", \"20457 Hamburg\"]\ncompany_country = \"AT\"\n",
     )
     .unwrap();
     let data = book(&t);
@@ -190,14 +190,26 @@ fn a_month_of_sweeps_sends_mail_waits_for_approval_and_explains_itself() {
     let pdf = std::fs::read(&pdfs[0]).unwrap();
     let has = |needle: &str| pdf.windows(needle.len()).any(|w| w == needle.as_bytes());
     assert!(pdf.starts_with(b"%PDF-"));
+    // The customer's address in the window, German layout, with the
+    // country's name (the company is in Austria); the pay link whole, as a
+    // link, and as a QR code.
     for needle in [
         "(Am Hafen 7)",
         "(20457 Hamburg)",
         "2027-0001",
         "1.200,00 USD",
+        "(Acme GmbH)",
+        "(Industriestra)",
+        "(Buchhaltung)",
+        "(50667 K)",
+        "(GERMANY)",
+        "/URI (https://pay.example.com/invoice/",
     ] {
         assert!(has(needle), "`{needle}` is not in {}", pdfs[0].display());
     }
+    let squares = pdf.windows(4).filter(|w| w == b" re\n").count();
+    assert!(squares > 100, "a QR code: {squares} squares");
+    assert!(!has("POSTAL ADDRESS"), "the address is known");
     let eml = std::fs::read_to_string(pdfs[0].with_extension("eml")).unwrap();
     assert!(eml.contains("Content-Type: application/pdf"), "{eml}");
     assert!(

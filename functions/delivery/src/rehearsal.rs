@@ -182,6 +182,7 @@ async fn rehearse_async(
             email: "ar@policy-test.example".to_string(),
             reply_to: None,
             address: Vec::new(),
+            country: None,
         },
         options: SweepOptions {
             git_revision: None,

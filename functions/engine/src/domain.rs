@@ -35,6 +35,43 @@ pub struct Customer {
     pub credit_limit: Option<Decimal>,
     pub tags: Vec<String>,
     pub do_not_contact: bool,
+    /// Where a printed letter goes; empty when the export has no address
+    /// (the letter then says so, for the person who approves it). The
+    /// country is [`Customer::country`].
+    #[serde(default, skip_serializing_if = "PostalAddress::is_empty")]
+    pub address: PostalAddress,
+}
+
+/// A customer's postal address, as the ERP exports it (the optional
+/// columns `address_line1`, `address_line2`, `postal_code`, `city`,
+/// `region` of the data contract). Kept as given: the printed letter lays
+/// it out in the order the customer's country expects.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostalAddress {
+    /// Street and number, or a PO box.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line1: Option<String>,
+    /// A second line: building, floor, department, c/o.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line2: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// State, province or county (`CA`, `ON`), where the country uses one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+impl PostalAddress {
+    /// No part of the address is known.
+    pub fn is_empty(&self) -> bool {
+        self.line1.is_none()
+            && self.line2.is_none()
+            && self.postal_code.is_none()
+            && self.city.is_none()
+            && self.region.is_none()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -311,6 +311,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_customer_event_brings_its_postal_address_and_a_bad_one_is_refused() {
+        let svc = Memory::default();
+        let mut with_address = customer("C1");
+        with_address["country"] = json!("DE");
+        with_address["address_line1"] = json!("Hauptstraße 5");
+        with_address["postal_code"] = json!("10115");
+        with_address["city"] = json!("Berlin");
+        let mut bad = customer("C2");
+        bad["city"] = json!("B\u{202e}nilreB");
+        let out = handler(&svc, invoke(sqs_records(&[with_address, bad])))
+            .await
+            .unwrap();
+        assert_eq!(out["batchItemFailures"], json!([]), "{out}");
+        let stored = svc.ledger.customer("C1").unwrap();
+        assert_eq!(stored.address.city.as_deref(), Some("Berlin"));
+        assert_eq!(stored.address.postal_code.as_deref(), Some("10115"));
+        // An event without the address fields keeps the stored address.
+        handler(&svc, invoke(customer("C1"))).await.unwrap();
+        assert_eq!(svc.ledger.customer("C1").unwrap().address, stored.address);
+        let dead = svc.dead_letters.lock().unwrap().clone();
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        assert!(dead[0].reason.starts_with("field `city`:"), "{dead:?}");
+        assert!(svc.ledger.customer("C2").is_none());
+    }
+
+    #[tokio::test]
     async fn refusals_that_cannot_reach_the_dead_letter_queue_fail_the_invocation() {
         let svc = Memory::default();
         svc.dead_letter_queue_down.store(true, Ordering::Relaxed);

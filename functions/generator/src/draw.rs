@@ -9,13 +9,16 @@ use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
 use crate::names::{
-    INDUSTRIES, KINDS_DE, KINDS_EN, NAMES_DE, NAMES_EN, REGIONS, SUFFIX_DE, SUFFIX_EN, amount,
-    days, pick, slug, weighted,
+    INDUSTRIES, KINDS_DE, KINDS_EN, NAMES_DE, NAMES_EN, REGIONS, SUFFIX_DE, SUFFIX_EN, address,
+    amount, days, pick, slug, weighted,
 };
 use crate::{
     Engagement, Generated, Heed, InvoicePlan, Issuer, Mix, PayerType, Pays, Promise, Spec,
-    business_after, business_before, plus, rng,
+    business_after, business_before, plus, rng, stream,
 };
+
+/// The stream the postal addresses are drawn from ([`stream`]).
+const ADDRESS_STREAM: u64 = 0xADD2E55;
 
 /// Generates the customers of `spec` with their invoices and behaviour.
 pub fn generate(spec: &Spec) -> Generated {
@@ -37,6 +40,9 @@ pub fn generate(spec: &Spec) -> Generated {
     };
     let mut next_invoice = 1u32;
     let mut next_history = 1u32;
+    // Addresses from a stream of their own, so that the draws of every
+    // other value are those of a book without addresses.
+    let mut addresses = stream(seed, ADDRESS_STREAM);
     for i in 1..=spec.customers {
         let id = format!("C-{i:04}");
         let payer =
@@ -207,6 +213,7 @@ pub fn generate(spec: &Spec) -> Generated {
             credit_limit,
             tags,
             do_not_contact: payer == PayerType::DoNotContact,
+            address: address(&mut addresses, country, language),
         });
         out.issuers.push(Issuer {
             customer_id: id.clone(),

@@ -2,6 +2,7 @@
 //! zone), company names in English and German, industries, and the small
 //! draws (a weighted pick, a normal, an amount) the generator makes.
 
+use collect_engine::domain::PostalAddress;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
@@ -188,4 +189,115 @@ pub(crate) fn slug(s: &str) -> String {
         }
     }
     out.trim_end_matches('-').to_string()
+}
+
+/// A city, its region where the post uses one, and the shape of its
+/// postal codes: `#` is a digit, `@` a capital letter.
+type City = (&'static str, &'static str, &'static str);
+
+/// Cities by country.
+const CITIES: &[(&str, &[City])] = &[
+    (
+        "US",
+        &[
+            ("New York", "NY", "100##"),
+            ("Chicago", "IL", "606##"),
+            ("Los Angeles", "CA", "900##"),
+            ("Austin", "TX", "787##"),
+            ("Columbus", "OH", "432##"),
+        ],
+    ),
+    (
+        "DE",
+        &[
+            ("Berlin", "", "10###"),
+            ("Hamburg", "", "20###"),
+            ("München", "", "80###"),
+            ("Köln", "", "50###"),
+        ],
+    ),
+    ("AT", &[("Wien", "", "1###"), ("Graz", "", "80##")]),
+    ("CH", &[("Zürich", "", "80##"), ("Basel", "", "40##")]),
+    (
+        "GB",
+        &[("London", "", "EC# #@@"), ("Manchester", "", "M## #@@")],
+    ),
+    ("IE", &[("Dublin", "", "D0# @###")]),
+    (
+        "NL",
+        &[("Amsterdam", "", "10## @@"), ("Utrecht", "", "35## @@")],
+    ),
+    ("BE", &[("Brussel", "", "10##"), ("Antwerpen", "", "20##")]),
+    ("PT", &[("Lisboa", "", "1###-###")]),
+    ("IS", &[("Reykjavík", "", "10#")]),
+    ("GH", &[("Accra", "", "")]),
+    ("JP", &[("Tokyo", "Tokyo", "1##-####")]),
+];
+
+const STREETS_EN: [&str; 6] = [
+    "Market Street",
+    "High Street",
+    "Harbor Road",
+    "Commerce Drive",
+    "Station Road",
+    "Mill Lane",
+];
+const STREETS_DE: [&str; 6] = [
+    "Hauptstraße",
+    "Bahnhofstraße",
+    "Industriestraße",
+    "Marktplatz",
+    "Gartenweg",
+    "Lindenallee",
+];
+
+/// A postal address in `country` (street names in the customer's
+/// `language`); one customer in ten has none, as in a real ERP export.
+pub(crate) fn address(rng: &mut ChaCha8Rng, country: &str, language: &str) -> PostalAddress {
+    if rng.random_range(0..10) == 0 {
+        return PostalAddress::default();
+    }
+    let Some((_, cities)) = CITIES
+        .iter()
+        .find(|(c, _)| *c == country)
+        .or_else(|| CITIES.first())
+    else {
+        return PostalAddress::default();
+    };
+    let Some(&(city, region, shape)) = pick(rng, cities) else {
+        return PostalAddress::default();
+    };
+    let number = rng.random_range(1..200);
+    let street = if language == "de" {
+        format!(
+            "{} {number}",
+            pick(rng, &STREETS_DE).copied().unwrap_or("Hauptstraße")
+        )
+    } else if matches!(country, "US" | "GB" | "IE" | "JP") {
+        format!(
+            "{number} {}",
+            pick(rng, &STREETS_EN).copied().unwrap_or("Market Street")
+        )
+    } else {
+        format!(
+            "{} {number}",
+            pick(rng, &STREETS_EN).copied().unwrap_or("Market Street")
+        )
+    };
+    let postal_code: String = shape
+        .chars()
+        .map(|c| match c {
+            '#' => char::from(b'0' + rng.random_range(0..10u8)),
+            '@' => char::from(b'A' + rng.random_range(0..26u8)),
+            c => c,
+        })
+        .collect();
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    PostalAddress {
+        line1: Some(street),
+        line2: rng.random_bool(0.2).then(|| "Accounts Payable".to_string()),
+        postal_code: some(&postal_code),
+        city: Some(city.to_string()),
+        region: some(region),
+    }
 }

@@ -281,6 +281,7 @@ fn sweep(db: &Path, later: u64) {
             email: "ar@example.com".into(),
             reply_to: Some("collections@example.com".into()),
             address: Vec::new(),
+            country: None,
         },
         options: SweepOptions {
             git_revision: Some("bench".into()),

@@ -277,3 +277,54 @@ fn a_home_of_the_last_release_is_upgraded_with_its_actions_and_trail_intact() {
     store.transition(&r, &[from], next, Some("bo")).unwrap();
     assert_eq!(Store::action(&store, &r.action_id).unwrap().unwrap(), r);
 }
+
+/// Customers are stored as one JSON body each, so the postal address needs
+/// no new column and no schema version: a home whose customers were written
+/// before the address existed (bodies without `address`) opens as it is,
+/// its customers read with no address, and an export that brings one
+/// stores it beside the values it leaves alone.
+#[test]
+fn customers_stored_before_the_postal_address_read_without_one_and_take_one() {
+    use collect_engine::domain::PostalAddress;
+    use collect_engine::ingest;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (customers, invoices) = the_book();
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_V2).unwrap();
+        write_book(&conn, &customers, &invoices);
+        let body: String = conn
+            .query_row("SELECT body FROM customers LIMIT 1", [], |r| r.get(0))
+            .unwrap();
+        assert!(!body.contains("address"), "an old body: {body}");
+    }
+    let mut store = SqliteStore::open(&path).unwrap();
+    let book = store.load_book().unwrap();
+    assert_eq!(book.customers.len(), customers.len());
+    assert!(book.customers.values().all(|c| c.address.is_empty()));
+
+    let first = &customers[0];
+    let csv = format!(
+        "customer_id,name,email,address_line1,postal_code,city\n{},{},{},Hauptstraße 5,10115,Berlin\n",
+        first.customer_id, first.name, first.email
+    );
+    let parsed = ingest::customers(csv.as_bytes(), "customers.csv").unwrap();
+    assert_eq!(parsed.rejects, vec![]);
+    store.merge_customers(&parsed.records).unwrap();
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    let book = store.load_book().unwrap();
+    let stored = &book.customers[&first.customer_id];
+    assert_eq!(
+        stored.address,
+        PostalAddress {
+            line1: Some("Hauptstraße 5".into()),
+            postal_code: Some("10115".into()),
+            city: Some("Berlin".into()),
+            ..PostalAddress::default()
+        }
+    );
+    assert_eq!(stored.language, first.language, "the rest kept");
+    assert_eq!(stored.tags, first.tags);
+}

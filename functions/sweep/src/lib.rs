@@ -172,6 +172,7 @@ mod tests {
                 email: "ar@example.com".into(),
                 reply_to: None,
                 address: Vec::new(),
+                country: None,
             },
             options: SweepOptions {
                 git_revision: Some("handler-test".into()),

@@ -120,6 +120,7 @@ pub fn parse(reader: impl Read, label: &str) -> Result<IbmData, ModelError> {
                 credit_limit: None,
                 tags: Vec::new(),
                 do_not_contact: false,
+                address: Default::default(),
             });
         if let Some(settled) = date(get(c_settled)) {
             out.payments.push(Payment {

@@ -168,3 +168,52 @@ pub(super) fn read_trail_line(
         risk,
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use collect_engine::domain::PostalAddress;
+    use collect_testkit::book::customer;
+
+    fn customer_doc(c: &Customer) -> Item {
+        item(
+            keys::customer_pk(&c.customer_id),
+            keys::CUSTOMER_SK.to_string(),
+            "customer",
+            encode(c).unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_customer_with_a_postal_address_round_trips() {
+        let c = Customer {
+            country: Some("CA".into()),
+            address: PostalAddress {
+                line1: Some("100 Queen St W".into()),
+                line2: Some("Floor 3".into()),
+                postal_code: Some("M5H 2N2".into()),
+                city: Some("Toronto".into()),
+                region: Some("ON".into()),
+            },
+            ..customer("C1")
+        };
+        let it = customer_doc(&c);
+        assert_eq!(decode::<Customer>(&it).unwrap(), c);
+    }
+
+    #[test]
+    fn a_customer_item_written_before_the_address_reads_without_one() {
+        let c = customer("C2");
+        let it = customer_doc(&c);
+        let doc = get_s(&it, DOC).unwrap();
+        assert!(!doc.contains("address"), "no empty address written: {doc}");
+        let mut old: serde_json::Value = serde_json::from_str(doc).unwrap();
+        old.as_object_mut().unwrap().remove("address");
+        let mut it = it.clone();
+        it.insert(DOC.to_string(), s(old.to_string()));
+        let back: Customer = decode(&it).unwrap();
+        assert!(back.address.is_empty());
+        assert_eq!(back, c);
+    }
+}

@@ -65,6 +65,7 @@ impl Case {
             credit_limit: cus.credit_limit,
             tags: cus.tags.clone(),
             do_not_contact: cus.do_not_contact,
+            address: Default::default(),
         };
         let invoice = |id: String, issue_date, due_date, amount, currency: &str| {
             collect_engine::domain::Invoice {

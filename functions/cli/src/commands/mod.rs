@@ -19,6 +19,8 @@ pub mod report;
 pub mod run;
 pub mod score;
 pub mod simulate;
+pub mod synth;
 pub mod tasks;
+pub mod template_diff;
 pub mod test;
 pub mod train;

@@ -2,6 +2,7 @@
 //! letter of a legal notice.
 
 use crate::message::pdf::{Letter, letter_pdf};
+use crate::message::postal::address_block;
 use crate::message::{
     Attachment, CompanyCtx, CustomerCtx, Formats, InstallmentCtx, InvoiceCtx, InvoiceLists,
     Mailbox, MessageContext, OutgoingMessage, PlanCtx, TemplateError,
@@ -63,6 +64,18 @@ impl Sweeper<'_> {
             .render(&planned.template, &customer.language, &ctx)?;
         let mut attachments = Vec::new();
         if planned.channel == AuditChannel::Letter {
+            let recipient = address_block(
+                &customer.name,
+                &customer.address,
+                customer.country.as_deref(),
+                self.sender.country.as_deref(),
+            );
+            // One QR code for a letter about one invoice; with several,
+            // each pay link is in the body.
+            let qr_link = match ctx.invoices.as_slice() {
+                [only] => Some(only.pay_link.as_str()),
+                _ => None,
+            };
             let pdf = letter_pdf(&Letter {
                 company: &self.sender.company,
                 address: &self.sender.address,
@@ -70,6 +83,8 @@ impl Sweeper<'_> {
                 title: &rendered.subject,
                 body: &rendered.text,
                 language: &formats.locale(),
+                recipient: &recipient,
+                qr_link,
             });
             attachments.push(Attachment {
                 filename: letter_file_name(&planned.template, &ctx.invoices),

@@ -66,6 +66,11 @@ pub struct Sender {
     /// The company's postal address, one line each: printed on the PDF of
     /// letters (and `company.address` in templates). Empty when not set.
     pub address: Vec<String>,
+    /// The company's country (ISO 3166 alpha-2): a letter to a customer in
+    /// another country ends its address block with the country's name.
+    /// Unknown: the name is printed whenever the customer's country is
+    /// known.
+    pub country: Option<String>,
 }
 
 /// A postal address given as one text (an environment variable, a

@@ -6,7 +6,9 @@
 //!   auto-escaped, and checked against [`MessageContext::sample`];
 //! - `paylink`: signed, expiring pay links (HMAC-SHA256);
 //! - `locale`: money and dates in the customer's language and country (ICU4X);
-//! - `pdf`: the printable letter (PDF) attached to legal letters;
+//! - `pdf`: the printable letter (PDF) attached to legal letters, with the
+//!   QR code of its pay link when the `qr` feature is on;
+//! - `postal`: the recipient's address block in their country's layout;
 //! - `eml`: an [`OutgoingMessage`] as RFC 5322 bytes (multipart/alternative,
 //!   inside multipart/mixed when it has attachments).
 //!
@@ -22,6 +24,7 @@ pub mod eml;
 pub mod locale;
 pub mod paylink;
 pub mod pdf;
+pub mod postal;
 pub mod templates;
 
 pub use context::{

@@ -61,6 +61,7 @@ fn customer(id: &str) -> Customer {
         credit_limit: None,
         tags: vec![],
         do_not_contact: false,
+        address: Default::default(),
     }
 }
 

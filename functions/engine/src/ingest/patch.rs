@@ -58,7 +58,7 @@ impl<T: Merge> Patch<T> {
 
 /// Columns of `customers.csv` that may be left out (every other column is
 /// required and therefore always given).
-pub(super) const CUSTOMER_KEEPABLE: [&str; 10] = [
+pub(super) const CUSTOMER_KEEPABLE: [&str; 15] = [
     "phone",
     "language",
     "timezone",
@@ -69,6 +69,11 @@ pub(super) const CUSTOMER_KEEPABLE: [&str; 10] = [
     "credit_limit",
     "tags",
     "do_not_contact",
+    "address_line1",
+    "address_line2",
+    "postal_code",
+    "city",
+    "region",
 ];
 
 /// Columns of `invoices.csv` that may be left out.
@@ -88,6 +93,14 @@ impl Merge for Customer {
                 "credit_limit" => self.credit_limit = stored.credit_limit,
                 "tags" => self.tags.clone_from(&stored.tags),
                 "do_not_contact" => self.do_not_contact = stored.do_not_contact,
+                "address_line1" => self.address.line1.clone_from(&stored.address.line1),
+                "address_line2" => self.address.line2.clone_from(&stored.address.line2),
+                "postal_code" => self
+                    .address
+                    .postal_code
+                    .clone_from(&stored.address.postal_code),
+                "city" => self.address.city.clone_from(&stored.address.city),
+                "region" => self.address.region.clone_from(&stored.address.region),
                 _ => {}
             }
         }

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 
 use super::patch::{CUSTOMER_KEEPABLE, INVOICE_KEEPABLE, Patch};
 use super::rules::{self, Reason};
-use crate::domain::{Customer, Invoice, Payment};
+use crate::domain::{Customer, Invoice, Payment, PostalAddress};
 
 /// One refused value of a record: which column, what it held, why.
 #[derive(Debug, Clone, PartialEq)]
@@ -235,6 +235,19 @@ pub(super) fn customer(fields: &(impl Fields + ?Sized)) -> Result<Patch<Customer
     let credit_limit = c.optional("credit_limit", rules::not_negative);
     let tags = c.tags("tags");
     let do_not_contact = c.flag("do_not_contact").unwrap_or(false);
+    let address = PostalAddress {
+        line1: c.optional("address_line1", |v| {
+            rules::address_part(v, rules::ADDRESS_LINE_MAX)
+        }),
+        line2: c.optional("address_line2", |v| {
+            rules::address_part(v, rules::ADDRESS_LINE_MAX)
+        }),
+        postal_code: c.optional("postal_code", |v| {
+            rules::address_part(v, rules::POSTAL_CODE_MAX)
+        }),
+        city: c.optional("city", |v| rules::address_part(v, rules::CITY_MAX)),
+        region: c.optional("region", |v| rules::address_part(v, rules::CITY_MAX)),
+    };
     let record = match (customer_id, name, email) {
         (Some(customer_id), Some(name), Some(email)) => Some(Customer {
             customer_id,
@@ -250,6 +263,7 @@ pub(super) fn customer(fields: &(impl Fields + ?Sized)) -> Result<Patch<Customer
             credit_limit,
             tags,
             do_not_contact,
+            address,
         }),
         _ => None,
     };

@@ -56,6 +56,47 @@ pub(super) fn text(value: &str) -> Result<String, Reason> {
     Ok(value.to_owned())
 }
 
+/// The longest street line (`address_line1`, `address_line2`) accepted, in
+/// characters: a window envelope holds about 40 at 10 pt; 100 leaves room
+/// for long street names while refusing a whole address pasted into one
+/// cell.
+pub(super) const ADDRESS_LINE_MAX: usize = 100;
+/// The longest postal code accepted (the longest in use have 10 characters).
+pub(super) const POSTAL_CODE_MAX: usize = 16;
+/// The longest city or region accepted.
+pub(super) const CITY_MAX: usize = 60;
+
+/// A part of a postal address, printed on the letter's address block: one
+/// line, no control characters, no bidirectional-text controls (they can
+/// reorder what the printed line shows, as in "Trojan Source"), at most
+/// `max` characters.
+pub(super) fn address_part(value: &str, max: usize) -> Result<String, Reason> {
+    single_line(value)?;
+    if value.chars().any(is_bidi_control) {
+        return Err(format!(
+            "{} contains an invisible text-direction character (U+200E, U+202A–U+202E, U+2066–U+2069, …); retype the value",
+            quote(value)
+        ));
+    }
+    let len = value.chars().count();
+    if len > max {
+        return Err(format!(
+            "{} has {len} characters; an address part has at most {max}",
+            quote(value)
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// The Unicode characters that change the direction of the text around
+/// them (explicit marks, embeddings, overrides and isolates).
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
 fn single_line(value: &str) -> Result<(), Reason> {
     if value.chars().any(char::is_control) {
         Err(format!(

@@ -6,7 +6,7 @@
 )]
 
 use super::*;
-use crate::domain::{EventKind, PlanTerms};
+use crate::domain::{EventKind, PlanTerms, PostalAddress};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -646,6 +646,13 @@ fn stored_customer() -> Customer {
         credit_limit: Some(dec("50000")),
         tags: vec!["vip".into()],
         do_not_contact: true,
+        address: PostalAddress {
+            line1: Some("Hauptstraße 5".into()),
+            line2: None,
+            postal_code: Some("10115".into()),
+            city: Some("Berlin".into()),
+            region: None,
+        },
     }
 }
 
@@ -1155,4 +1162,95 @@ mod never_panic {
             let _ = events(text.as_bytes(), "e.jsonl");
         }
     }
+}
+
+// ------------------------------------------------ postal address
+
+#[test]
+fn a_postal_address_loads_and_is_optional() {
+    let text = "customer_id,name,email,country,address_line1,address_line2,postal_code,city,region\n\
+        C1,Acme Inc,ap@acme.example,US,1 Market St,Suite 400,94105,San Francisco,CA\n\
+        C2,Bolt Ltd,ar@bolt.example,GB,,,,,\n";
+    let parsed = customers(text.as_bytes(), "customers.csv").unwrap();
+    assert_eq!(parsed.rejects, vec![]);
+    let acme = &parsed.records[0].record;
+    assert_eq!(
+        acme.address,
+        PostalAddress {
+            line1: Some("1 Market St".into()),
+            line2: Some("Suite 400".into()),
+            postal_code: Some("94105".into()),
+            city: Some("San Francisco".into()),
+            region: Some("CA".into()),
+        }
+    );
+    assert!(parsed.records[1].record.address.is_empty());
+    // A file without the address columns loads, and keeps a stored address.
+    let patch = one_customer("customer_id,name,email\nC1,Acme,ap@acme.example\n");
+    assert!(patch.kept.contains(&"address_line1"), "{:?}", patch.kept);
+    let stored = stored_customer();
+    assert_eq!(patch.apply(Some(&stored)).address, stored.address);
+    // An empty cell clears the part it stands for.
+    let merged = one_customer("customer_id,name,email,address_line1\nC1,Acme,ap@acme.example,\n")
+        .apply(Some(&stored));
+    assert_eq!(merged.address.line1, None);
+    assert_eq!(merged.address.city.as_deref(), Some("Berlin"));
+}
+
+#[test]
+fn bad_address_parts_are_rejected_with_file_line_and_column() {
+    let header = "customer_id,name,email,address_line1,postal_code,city,region";
+    let long_city = "x".repeat(61);
+    let text = format!(
+        "{header}\n\
+         C1,Acme,ap@acme.example,\"Main St 1{rlo}9\",,,\n\
+         C2,Bolt,ar@bolt.example,,12345678901234567,{long_city},\n\
+         C3,Core,ap@core.example,\"Line{bell}Bell\",,,\n\
+         C4,Dash,ap@dash.example,Ring 2,1010,Wien,{isolate}W\n\
+         C5,Fine,ap@fine.example,Ring 3,1010,Wien,W\n",
+        isolate = '\u{2067}',
+        rlo = '\u{202e}',
+        bell = '\u{7}',
+    );
+    let parsed = customers(text.as_bytes(), "customers.csv").unwrap();
+    assert_eq!(
+        spots(&parsed.rejects),
+        vec![
+            (2, "address_line1"),
+            (3, "postal_code"),
+            (3, "city"),
+            (4, "address_line1"),
+            (5, "region"),
+        ]
+    );
+    assert_eq!(parsed.records.len(), 1, "the good row still loads");
+    assert_eq!(
+        parsed.rejects[0].to_string(),
+        "customers.csv:2: column `address_line1`: `Main St 1\u{202e}9` contains an invisible \
+         text-direction character (U+200E, U+202A–U+202E, U+2066–U+2069, …); retype the value"
+    );
+    assert_eq!(
+        parsed.rejects[1].to_string(),
+        "customers.csv:3: column `postal_code`: `12345678901234567` has 17 characters; \
+         an address part has at most 16"
+    );
+    assert!(parsed.rejects[3].reason.contains("control character"));
+}
+
+#[test]
+fn a_customer_event_carries_the_address() {
+    let value = json!({"type": "customer_upserted", "customer_id": "C1", "name": "Acme",
+        "email": "ap@acme.example", "country": "DE", "address_line1": "Hauptstraße 5",
+        "postal_code": "10115", "city": "Berlin"});
+    let Ok(Incoming::Customer(patch)) = incoming_from_json(&value) else {
+        panic!("a customer");
+    };
+    assert_eq!(patch.record.address, stored_customer().address);
+    let bad = json!({"type": "customer_upserted", "customer_id": "C1", "name": "Acme",
+        "email": "ap@acme.example", "city": "B\u{202d}erlin"});
+    let refused = incoming_from_json(&bad).err().unwrap();
+    assert!(
+        refused.to_string().starts_with("field `city`: "),
+        "{refused}"
+    );
 }

@@ -63,7 +63,9 @@ fn emitted() -> BTreeSet<String> {
 #[test]
 fn every_emitted_code_has_a_heading_in_the_reference() {
     let codes = emitted();
-    for expected in ["E0001", "E0011", "W0001", "T0001", "T0002", "T0003", "T0004"] {
+    for expected in [
+        "E0001", "E0011", "W0001", "T0001", "T0002", "T0003", "T0004",
+    ] {
         assert!(
             codes.contains(expected),
             "{expected} not found in {codes:?}"

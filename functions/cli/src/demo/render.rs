@@ -172,10 +172,17 @@ impl DemoReport {
         } else {
             format!(" --policy {}", arg(policy_path))
         };
-        let mut explore = vec![format!("collect --home {demo_home} tasks")];
+        // The demo's days are simulated: the tasks are shown on its last
+        // day, so a letter's preview says what it would say then, not on
+        // the wall clock's day.
+        let mut explore = vec![format!(
+            "collect --home {demo_home} tasks --date {}",
+            generate::run_end()
+        )];
+        // `explain` replays under the revision the home kept: no --policy.
         if let Some((invoice, day)) = &proactive.letter {
             explore.push(format!(
-                "collect --home {demo_home} explain {invoice} --date {day}{policy_arg}"
+                "collect --home {demo_home} explain {invoice} --date {day}"
             ));
         }
         explore.push(format!(

@@ -16,6 +16,7 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 use collect_engine::domain::Customer;
+use collect_engine::ingest;
 use collect_generator::{Snapshot, Spec, generate};
 use rust_decimal::Decimal;
 
@@ -44,42 +45,13 @@ pub fn book(seed: u64, customers: usize, day: NaiveDate) -> Snapshot {
 pub fn write(dir: &Path, book: &Snapshot) -> Result<Written, csv::Error> {
     std::fs::create_dir_all(dir)?;
     let mut c = csv::Writer::from_writer(File::create(dir.join("customers.csv"))?);
-    c.write_record([
-        "customer_id",
-        "name",
-        "email",
-        "phone",
-        "language",
-        "timezone",
-        "country",
-        "industry",
-        "annual_revenue",
-        "credit_score",
-        "credit_limit",
-        "tags",
-        "do_not_contact",
-        "address_line1",
-        "address_line2",
-        "postal_code",
-        "city",
-        "region",
-    ])?;
+    c.write_record(ingest::CUSTOMER_COLUMNS)?;
     for cu in &book.customers {
         c.write_record(customer_row(cu))?;
     }
     c.flush()?;
     let mut i = csv::Writer::from_writer(File::create(dir.join("invoices.csv"))?);
-    i.write_record([
-        "invoice_id",
-        "customer_id",
-        "number",
-        "issue_date",
-        "due_date",
-        "amount",
-        "currency",
-        "disputed",
-        "dispute_opened_on",
-    ])?;
+    i.write_record(ingest::INVOICE_COLUMNS)?;
     for inv in &book.invoices {
         i.write_record([
             inv.invoice_id.clone(),
@@ -97,7 +69,7 @@ pub fn write(dir: &Path, book: &Snapshot) -> Result<Written, csv::Error> {
     }
     i.flush()?;
     let mut p = csv::Writer::from_writer(File::create(dir.join("payments.csv"))?);
-    p.write_record(["payment_id", "invoice_id", "paid_on", "amount"])?;
+    p.write_record(ingest::PAYMENT_COLUMNS)?;
     for pay in &book.payments {
         p.write_record([
             pay.payment_id.clone(),

@@ -97,6 +97,7 @@ fn a_template_that_calls_every_invoice_past_due_is_warned_about() {
 fn each_invoice_carries_its_state_on_the_sending_day() {
     let s = MessageContext::sample();
     let states: Vec<(InvoiceState, i64, i64, &str, &str)> = s
+        .lists
         .invoices
         .iter()
         .map(|i| {
@@ -123,19 +124,19 @@ fn each_invoice_carries_its_state_on_the_sending_day() {
             )
         ]
     );
-    assert_eq!(s.past_due_total, "USD 1,200.00");
-    assert_eq!(s.due_today_total, "USD 340.50");
-    assert_eq!(s.coming_due_total, "USD 210.00");
-    assert_eq!(s.total_balance, "USD 1,750.50");
+    assert_eq!(s.lists.past_due_total, "USD 1,200.00");
+    assert_eq!(s.lists.due_today_total, "USD 340.50");
+    assert_eq!(s.lists.coming_due_total, "USD 210.00");
+    assert_eq!(s.lists.total_balance, "USD 1,750.50");
     let v = serde_json::to_value(&s).unwrap();
     assert_eq!(v["invoices"][1]["state"], "due_today");
     assert_eq!(v["coming_due"][0]["number"], "2025-0063");
     // One state for all, the rest unchanged.
     let all = MessageContext::sample_all(InvoiceState::NotYetDue);
-    assert_eq!(all.coming_due.len(), 3);
-    assert!(all.past_due.is_empty() && all.due_today.is_empty());
+    assert_eq!(all.lists.coming_due.len(), 3);
+    assert!(all.lists.past_due.is_empty() && all.lists.due_today.is_empty());
     assert_eq!(all.today, s.today);
-    assert_eq!(all.invoices[0].due_date, s.invoices[0].due_date);
-    assert_eq!(MessageContext::sample_first(1).invoices.len(), 1);
-    assert_eq!(MessageContext::sample_first(1).due_today, []);
+    assert_eq!(all.lists.invoices[0].due_date, s.lists.invoices[0].due_date);
+    assert_eq!(MessageContext::sample_first(1).lists.invoices.len(), 1);
+    assert_eq!(MessageContext::sample_first(1).lists.due_today, []);
 }

@@ -30,6 +30,15 @@ mod rules;
 pub use patch::{Merge, Patch};
 pub use rules::{FIRST_DAY, LAST_DAY, MAX_AMOUNT, language};
 
+/// The columns of the data contract's exports, in their documented order:
+/// what a tool that writes them (`collect synth`) writes, and what
+/// ingest reads.
+pub const CUSTOMER_COLUMNS: &[&str] = csv_file::CUSTOMERS.columns;
+/// The columns of `invoices.csv`.
+pub const INVOICE_COLUMNS: &[&str] = csv_file::INVOICES.columns;
+/// The columns of `payments.csv`.
+pub const PAYMENT_COLUMNS: &[&str] = csv_file::PAYMENTS.columns;
+
 use std::fmt;
 use std::io::Read;
 use std::path::Path;

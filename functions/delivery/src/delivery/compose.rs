@@ -72,7 +72,7 @@ impl Sweeper<'_> {
             );
             // One QR code for a letter about one invoice; with several,
             // each pay link is in the body.
-            let qr_link = match ctx.invoices.as_slice() {
+            let qr_link = match ctx.lists.invoices.as_slice() {
                 [only] => Some(only.pay_link.as_str()),
                 _ => None,
             };
@@ -87,7 +87,7 @@ impl Sweeper<'_> {
                 qr_link,
             });
             attachments.push(Attachment {
-                filename: letter_file_name(&planned.template, &ctx.invoices),
+                filename: letter_file_name(&planned.template, &ctx.lists.invoices),
                 content_type: "application/pdf".to_string(),
                 content: pdf,
             });
@@ -191,14 +191,7 @@ impl Sweeper<'_> {
                 address: self.sender.address.clone(),
             },
             today: formats.date(day),
-            invoices: lists.invoices,
-            total_balance: lists.total_balance,
-            past_due: lists.past_due,
-            past_due_total: lists.past_due_total,
-            due_today: lists.due_today,
-            due_today_total: lists.due_today_total,
-            coming_due: lists.coming_due,
-            coming_due_total: lists.coming_due_total,
+            lists,
             plan: planned.plan.as_ref().map(|items| {
                 let down = if items.len() > 1 && items.first().is_some_and(|(d, _)| *d == day) {
                     items.first().map_or(Decimal::ZERO, |(_, a)| *a)

@@ -23,22 +23,11 @@ pub struct MessageContext {
     /// (`3. April 2027`).
     pub today: String,
     /// The invoices the message is about (emails consolidate several), in
-    /// every state: a template that lists them all must say, invoice by
-    /// invoice, what is true of each (`invoice.state`), never call the
-    /// whole list past due.
-    pub invoices: Vec<InvoiceCtx>,
-    /// Sum of the invoices' open balances, formatted.
-    pub total_balance: String,
-    /// The invoices past their due date on the sending day, and the sum of
-    /// their open balances: what past-due wording may describe.
-    pub past_due: Vec<InvoiceCtx>,
-    pub past_due_total: String,
-    /// The invoices due on the sending day (not past due yet), and their sum.
-    pub due_today: Vec<InvoiceCtx>,
-    pub due_today_total: String,
-    /// The invoices due after the sending day, and their sum.
-    pub coming_due: Vec<InvoiceCtx>,
-    pub coming_due_total: String,
+    /// every state, and the same split by state with the totals: seen by
+    /// the template at the top level (`invoices`, `past_due`,
+    /// `past_due_total`, …); see [`InvoiceLists`].
+    #[serde(flatten)]
+    pub lists: InvoiceLists,
     /// Only for payment-plan offers. Absent (not `none`) otherwise, so in
     /// strict mode a template that mentions `plan` without guarding it with
     /// `plan is defined` fails instead of printing nothing.
@@ -118,14 +107,23 @@ impl InvoiceState {
 
 /// A message's invoices, each with its open balance, split by state with
 /// the totals, formatted: see [`InvoiceLists::of`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct InvoiceLists {
+    /// The invoices the message is about (emails consolidate several), in
+    /// every state: a template that lists them all must say, invoice by
+    /// invoice, what is true of each (`invoice.state`), never call the
+    /// whole list past due.
     pub invoices: Vec<InvoiceCtx>,
+    /// Sum of the invoices' open balances, formatted.
     pub total_balance: String,
+    /// The invoices past their due date on the sending day, and the sum of
+    /// their open balances: what past-due wording may describe.
     pub past_due: Vec<InvoiceCtx>,
     pub past_due_total: String,
+    /// The invoices due on the sending day (not past due yet), and their sum.
     pub due_today: Vec<InvoiceCtx>,
     pub due_today_total: String,
+    /// The invoices due after the sending day, and their sum.
     pub coming_due: Vec<InvoiceCtx>,
     pub coming_due_total: String,
 }
@@ -309,14 +307,7 @@ impl MessageContext {
                 ],
             },
             today: f.date(today),
-            invoices: lists.invoices,
-            total_balance: lists.total_balance,
-            past_due: lists.past_due,
-            past_due_total: lists.past_due_total,
-            due_today: lists.due_today,
-            due_today_total: lists.due_today_total,
-            coming_due: lists.coming_due,
-            coming_due_total: lists.coming_due_total,
+            lists,
             plan: Some(PlanCtx {
                 down_payment: usd(34050),
                 installments: vec![

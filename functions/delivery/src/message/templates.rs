@@ -543,8 +543,13 @@ impl Templates {
             return Vec::new();
         };
         let past_due = MessageContext::sample_all(InvoiceState::PastDue);
-        let numbers: Vec<String> = past_due.invoices.iter().map(|i| i.number.clone()).collect();
-        let count = past_due.invoices.len().to_string();
+        let numbers: Vec<String> = past_due
+            .lists
+            .invoices
+            .iter()
+            .map(|i| i.number.clone())
+            .collect();
+        let count = past_due.lists.invoices.len().to_string();
         let past_due = Value::from_serialize(&past_due);
         let not_yet_due =
             Value::from_serialize(MessageContext::sample_all(InvoiceState::NotYetDue));

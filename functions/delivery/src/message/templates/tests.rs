@@ -407,6 +407,7 @@ fn bodies_extend_a_layout_that_is_not_a_template() {
     ctx.customer.name = "<Ann & Co>".to_string();
     let html = templates.render("reminder", "en", &ctx).unwrap().html;
     let rows: String = ctx
+        .lists
         .invoices
         .iter()
         .map(|i| {
@@ -619,7 +620,7 @@ fn the_email_bodies_extend_the_layout() {
                 "{name}/{lang}: {html}"
             );
             assert!(html.ends_with("</html>"), "{name}/{lang}");
-            for invoice in &ctx.invoices {
+            for invoice in &ctx.lists.invoices {
                 assert!(html.contains(&invoice.number), "{name}/{lang}");
             }
         }

@@ -217,10 +217,13 @@ pub struct PolicyUsed {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RiskView {
-    /// As the scorer gives it now (the risk each action recorded is on it).
+    /// The risk the day was decided with: the score an action of the
+    /// invoice recorded that day (`recorded`), else the scorer's now.
     pub value: Option<f64>,
     pub scorer: String,
     pub scorer_version: String,
+    /// Taken from the record, not scored again.
+    pub recorded: bool,
     pub described: String,
     pub factors: Vec<RiskFactor>,
 }
@@ -361,15 +364,26 @@ pub async fn explain_invoice<L: Ledger + ?Sized, P: PolicySource + ?Sized>(
         day,
         stats: &stats,
     };
-    let risk = scorer.scorer().score(&input);
-    let factors = scorer
-        .factors(&input, 3)
-        .into_iter()
-        .map(|(name, contribution)| RiskFactor { name, contribution })
-        .collect();
+    // The day is replayed with the risk it was decided with: a model
+    // retrained since must not change what the replay says of that day.
+    let as_recorded = AsRecorded::of(scorer.scorer(), &book, day);
+    let recorded_risk = as_recorded.recorded.get(invoice_id).cloned();
+    let risk = as_recorded.score(&input);
+    let factors = match &recorded_risk {
+        // Factors are the scorer's now: shown only when it is the one that
+        // scored that day.
+        Some(r) if r.scorer != scorer.scorer().name() || r.version != scorer.scorer().version() => {
+            Vec::new()
+        }
+        _ => scorer
+            .factors(&input, 3)
+            .into_iter()
+            .map(|(name, contribution)| RiskFactor { name, contribution })
+            .collect(),
+    };
     let facts = sweep::facts(&before, customer, invoice, &stats, risk, day);
     let mut trace = policy.explain(&facts);
-    let plan = sweep::plan_sweep(&before, policy, scorer.scorer(), day, opts);
+    let plan = sweep::plan_sweep(&before, policy, &as_recorded, day, opts);
     let outcome = planned_outcome(&plan, invoice_id, trace.plan.segment.clone());
     let reasons = outcome.reasons.clone();
     trace.plan = outcome.into_day_plan();
@@ -445,12 +459,23 @@ pub async fn explain_invoice<L: Ledger + ?Sized, P: PolicySource + ?Sized>(
             source: in_force.source.clone(),
             recorded_bundle_revisions,
         },
-        risk: RiskView {
-            value: risk,
-            scorer: scorer.scorer().name().to_string(),
-            scorer_version: scorer.scorer().version().to_string(),
-            described: scorer.describe(),
-            factors,
+        risk: match recorded_risk {
+            Some(r) => RiskView {
+                value: risk,
+                scorer: r.scorer.clone(),
+                scorer_version: r.version.clone(),
+                recorded: true,
+                described: format!("{} v{}, as recorded that day", r.scorer, r.version),
+                factors,
+            },
+            None => RiskView {
+                value: risk,
+                scorer: scorer.scorer().name().to_string(),
+                scorer_version: scorer.scorer().version().to_string(),
+                recorded: false,
+                described: scorer.describe(),
+                factors,
+            },
         },
         decision: Decision {
             segment: trace.plan.segment.clone(),
@@ -492,5 +517,57 @@ impl Explanation {
             .steps
             .iter()
             .find(|s| s.action_id == action_id && s.recorded_status.is_some())
+    }
+}
+
+/// A risk an action recorded, with the scorer that gave it.
+#[derive(Debug, Clone)]
+struct RecordedRisk {
+    value: Option<f64>,
+    scorer: String,
+    version: String,
+}
+
+/// The scorer of a replayed day: an invoice with an action recorded that
+/// day gets the risk that action recorded; any other invoice is scored now.
+struct AsRecorded<'a> {
+    now: &'a dyn RiskScorer,
+    recorded: HashMap<String, RecordedRisk>,
+}
+
+impl<'a> AsRecorded<'a> {
+    fn of(now: &'a dyn RiskScorer, book: &collect_engine::book::Book, day: NaiveDate) -> Self {
+        let recorded = book
+            .actions
+            .values()
+            .flatten()
+            .filter(|a| a.decided_on == day)
+            .map(|a| {
+                (
+                    a.invoice_id.to_string(),
+                    RecordedRisk {
+                        value: a.risk,
+                        scorer: a.scorer.clone(),
+                        version: a.scorer_version.clone(),
+                    },
+                )
+            })
+            .collect();
+        AsRecorded { now, recorded }
+    }
+}
+
+impl RiskScorer for AsRecorded<'_> {
+    fn name(&self) -> &str {
+        self.now.name()
+    }
+    fn version(&self) -> &str {
+        self.now.version()
+    }
+    fn score(&self, input: &ScoreInput<'_>) -> Option<f64> {
+        match self.recorded.get(input.invoice.invoice_id.as_str()) {
+            Some(r) => r.value,
+            None => self.now.score(input),
+        }
     }
 }

@@ -268,9 +268,8 @@ fn address_field(content: &mut Content, block: &AddressBlock, mut y: f32) -> f32
 
 /// The QR code of `url` with its lower left corner at (`x`, `y`), drawn as
 /// filled squares (with the quiet zone the standard asks for inside
-/// [`QR_SIZE`]). Without the `qr` feature, or for a link too long for a QR
-/// code, nothing is drawn: the link is in the body anyway.
-#[cfg(feature = "qr")]
+/// [`QR_SIZE`]). For a link too long for a QR code nothing is drawn: the
+/// link is in the body anyway.
 fn qr(content: &mut Content, url: &str, x: f32, y: f32) {
     let Ok(code) = qrcode::QrCode::new(url.as_bytes()) else {
         return;
@@ -298,7 +297,6 @@ fn qr(content: &mut Content, url: &str, x: f32, y: f32) {
 
 /// The runs of dark modules in a row of a QR code, as (first column,
 /// length).
-#[cfg(feature = "qr")]
 fn dark_runs(row: &[qrcode::Color]) -> Vec<(usize, usize)> {
     let mut runs = Vec::new();
     let mut start = None;
@@ -314,9 +312,6 @@ fn dark_runs(row: &[qrcode::Color]) -> Vec<(usize, usize)> {
     }
     runs
 }
-
-#[cfg(not(feature = "qr"))]
-fn qr(_content: &mut Content, _url: &str, _x: f32, _y: f32) {}
 
 /// The size and the text a web address is shown in, on one line `room`
 /// points wide: the body size when it fits, else the size that makes it
@@ -608,8 +603,7 @@ mod tests {
         assert!(text_width(&shown, size) <= 455.0);
     }
 
-    #[cfg(feature = "qr")]
-    #[test]
+        #[test]
     fn a_letter_about_one_invoice_carries_the_qr_code_of_its_pay_link() {
         let url = "https://pay.example.com/i/v1.abc";
         let recipient = recipient();

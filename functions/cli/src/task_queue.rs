@@ -47,6 +47,14 @@ pub enum TaskError {
 pub enum HoldsError {
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The policy file is not here and the revision the action was decided
+    /// under is not kept either.
+    #[error("{} is not here, and the revision the task was decided under is not kept", path.display())]
+    Kept {
+        path: std::path::PathBuf,
+        #[source]
+        source: collect_delivery::explain::ExplainError,
+    },
     #[error(transparent)]
     Scorer(#[from] ScorerError),
 }
@@ -154,7 +162,10 @@ pub fn check<'b>(
         let book = store.load_book()?;
         let mut view = task_view::view(&book, &record, day);
         match policy_holds(home, policy, &book, &record, day) {
-            Ok(holds) => view.blockers.extend(holds),
+            Ok((holds, note)) => {
+                view.blockers.extend(holds);
+                view.warnings.extend(note);
+            }
             Err(e) => view.warnings.push(format!(
                 "the policy's holds were not re-checked ({}); pass --policy FILE",
                 chain(&e)
@@ -197,20 +208,44 @@ pub fn record(
 }
 
 /// The holds of `policy` that apply to the action's invoice on `day`, as
-/// the sweep would evaluate them.
+/// the sweep would evaluate them. When the policy file is not here (a
+/// command run outside the policy's checkout), the holds are those of the
+/// revision the task was decided under, which the home keeps, with a note
+/// saying so.
 fn policy_holds(
     home: &Home,
     policy: &Path,
     book: &Book,
     record: &ActionRecord,
     day: NaiveDate,
-) -> Result<Vec<String>, HoldsError> {
-    let loaded = load_policy(policy)?;
+) -> Result<(Vec<String>, Option<String>), HoldsError> {
+    let (policy_used, note) = if policy.exists() {
+        (load_policy(policy)?.policy, None)
+    } else {
+        use collect_delivery::explain::{PolicySource, Recorded};
+        let bundles = home.bundles();
+        let recorded = Recorded::new(&bundles, home.bundle_scratch());
+        let in_force = pollster::block_on(recorded.policy_for(Some(record))).map_err(|source| {
+            HoldsError::Kept {
+                path: policy.to_path_buf(),
+                source,
+            }
+        })?;
+        let revision = in_force.bundle_revision.as_deref().unwrap_or_default();
+        let note = format!(
+            "{} is not here: the holds were re-checked with the revision the task was decided \
+             under (bundle {}); pass --policy FILE to check with the policy in force now",
+            policy.display(),
+            revision.get(..12).unwrap_or(revision)
+        );
+        (in_force.policy.clone(), Some(note))
+    };
+
     let (Some(invoice), Some(customer)) = (
         book.invoice(&record.invoice_id),
         book.customers.get(record.customer_id.as_str()),
     ) else {
-        return Ok(vec![]);
+        return Ok((vec![], note));
     };
     let stats = book.customer_stats(&customer.customer_id, day);
     let scorer = scorer(home)?;
@@ -222,11 +257,12 @@ fn policy_holds(
     };
     let risk = scorer.as_dyn().score(&input);
     let facts = sweep::facts(book, customer, invoice, &stats, risk, day);
-    let decision = loaded.policy.decide(&facts);
-    Ok(policy_lang::eval::bits(decision.holds)
-        .filter_map(|i| loaded.policy.holds.get(i))
+    let decision = policy_used.decide(&facts);
+    let holds = policy_lang::eval::bits(decision.holds)
+        .filter_map(|i| policy_used.holds.get(i))
         .map(|h| format!("the policy's hold `{}` applies on {day}", h.name))
-        .collect())
+        .collect();
+    Ok((holds, note))
 }
 
 /// The message of an action as it would go out on `day`, rendered with the

@@ -603,7 +603,7 @@ mod tests {
         assert!(text_width(&shown, size) <= 455.0);
     }
 
-        #[test]
+    #[test]
     fn a_letter_about_one_invoice_carries_the_qr_code_of_its_pay_link() {
         let url = "https://pay.example.com/i/v1.abc";
         let recipient = recipient();

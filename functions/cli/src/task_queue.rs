@@ -53,7 +53,7 @@ pub enum HoldsError {
     Kept {
         path: std::path::PathBuf,
         #[source]
-        source: collect_delivery::explain::ExplainError,
+        source: Box<collect_delivery::explain::ExplainError>,
     },
     #[error(transparent)]
     Scorer(#[from] ScorerError),
@@ -228,7 +228,7 @@ fn policy_holds(
         let in_force = pollster::block_on(recorded.policy_for(Some(record))).map_err(|source| {
             HoldsError::Kept {
                 path: policy.to_path_buf(),
-                source,
+                source: Box::new(source),
             }
         })?;
         let revision = in_force.bundle_revision.as_deref().unwrap_or_default();

@@ -933,6 +933,15 @@ fn check_warns_when_a_customer_language_falls_back_to_english() {
         );
     }
     assert_eq!(json["warnings"], 4, "{json:#}");
+
+    // A language's name is not a language: refused, with the tag meant.
+    let out = collect(&["check", "--languages", "fr,german", &dir.arg()]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        stderr(&out).contains("`german` is not a language tag; did you mean `de`?"),
+        "{}",
+        show(&out)
+    );
     assert_eq!(json["errors"], 0, "{json:#}");
 
     let out = collect(&["check", "--deny-warnings", &dir.arg()]);

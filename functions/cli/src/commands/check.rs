@@ -22,8 +22,21 @@ pub struct Args {
     /// Languages your customers use, comma-separated (`de,fr`): a
     /// warning for each template they would get in `en` instead. The
     /// languages some template has are always checked.
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', value_parser = language_tag)]
     languages: Vec<String>,
+}
+
+/// A language of `--languages`, held to the rule of customers' `language`
+/// and of template folders: `german` is refused with `did you mean `de`?`.
+fn language_tag(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    match collect_delivery::message::locale::language_folder(value) {
+        Ok(()) => Ok(value.to_string()),
+        Err(e) => Err(match e.suggestion {
+            Some(tag) => format!("`{value}` is not a language tag; did you mean `{tag}`?"),
+            None => format!("`{value}` is not a language tag (e.g. `de`, `fr`, `pt-BR`)"),
+        }),
+    }
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {

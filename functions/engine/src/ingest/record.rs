@@ -235,18 +235,13 @@ pub(super) fn customer(fields: &(impl Fields + ?Sized)) -> Result<Patch<Customer
     let credit_limit = c.optional("credit_limit", rules::not_negative);
     let tags = c.tags("tags");
     let do_not_contact = c.flag("do_not_contact").unwrap_or(false);
+    let mut part = |column, max| c.optional(column, |v| rules::address_part(v, max));
     let address = PostalAddress {
-        line1: c.optional("address_line1", |v| {
-            rules::address_part(v, rules::ADDRESS_LINE_MAX)
-        }),
-        line2: c.optional("address_line2", |v| {
-            rules::address_part(v, rules::ADDRESS_LINE_MAX)
-        }),
-        postal_code: c.optional("postal_code", |v| {
-            rules::address_part(v, rules::POSTAL_CODE_MAX)
-        }),
-        city: c.optional("city", |v| rules::address_part(v, rules::CITY_MAX)),
-        region: c.optional("region", |v| rules::address_part(v, rules::CITY_MAX)),
+        line1: part("address_line1", rules::ADDRESS_LINE_MAX),
+        line2: part("address_line2", rules::ADDRESS_LINE_MAX),
+        postal_code: part("postal_code", rules::POSTAL_CODE_MAX),
+        city: part("city", rules::CITY_MAX),
+        region: part("region", rules::CITY_MAX),
     };
     let record = match (customer_id, name, email) {
         (Some(customer_id), Some(name), Some(email)) => Some(Customer {

@@ -546,3 +546,68 @@ mod tests {
         assert_eq!(e.html.trim_end(), "<p>x</p>");
     }
 }
+
+/// The reading of every message a run sent: how many, in which languages,
+/// how many use past-due wording, and each false past-due claim. The demo's
+/// outbox and a generated book's captured mail are read with it alike.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub messages: usize,
+    pub languages: std::collections::BTreeMap<String, usize>,
+    /// Messages with past-due wording in the subject, text or HTML.
+    pub claiming: usize,
+    /// One line per false claim, starting with the message's name.
+    pub findings: Vec<String>,
+}
+
+impl Tally {
+    /// Reads one sent message, written in `language`.
+    pub fn add(&mut self, sent: &Sent, language: &str) {
+        self.messages += 1;
+        *self.languages.entry(language.to_string()).or_default() += 1;
+        if claims_past_due(&sent.subject)
+            || claims_past_due(&sent.text)
+            || claims_past_due(&html_text(&sent.html))
+        {
+            self.claiming += 1;
+        }
+        self.findings.extend(false_past_due(sent));
+    }
+
+    /// Prints the figures and asserts what the letters must be: more than
+    /// 100 messages, some in German, some with past-due wording, and no
+    /// false past-due claim. `what` names the book in the messages.
+    pub fn assert_all_true(&self, what: &str) {
+        let bad: std::collections::BTreeSet<&str> = self
+            .findings
+            .iter()
+            .map(|f| f.split(' ').next().unwrap_or(""))
+            .collect();
+        eprintln!(
+            "{what}: {} messages ({:?}), {} with past-due wording, {} of them with a false \
+             past-due claim ({} claims)",
+            self.messages,
+            self.languages,
+            self.claiming,
+            bad.len(),
+            self.findings.len()
+        );
+        assert!(
+            self.messages > 100,
+            "{what} sends letters: {}",
+            self.messages
+        );
+        assert!(
+            self.languages.get("de").is_some_and(|n| *n > 0),
+            "{what}: {:?}",
+            self.languages
+        );
+        assert!(self.claiming > 0, "{what} sends past-due letters");
+        assert!(
+            self.findings.is_empty(),
+            "{what}: {} messages call an invoice past due that is not:\n{}",
+            bad.len(),
+            self.findings.join("\n")
+        );
+    }
+}

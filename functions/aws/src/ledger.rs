@@ -538,10 +538,15 @@ impl Ledger for Dynamo {
         fence: &Fence,
         moves: &[Move],
     ) -> Result<Fenced<Vec<Option<Vec<bool>>>>, LedgerError> {
-        let (takes, others): (Vec<(usize, &Move)>, Vec<(usize, &Move)>) = moves
-            .iter()
-            .enumerate()
-            .partition(|(_, mv)| mv.next.status == MessageStatus::Sending);
+        let mut takes: Vec<(usize, &Move)> = Vec::new();
+        let mut others: Vec<(usize, &Move)> = Vec::new();
+        for (k, mv) in moves.iter().enumerate() {
+            if mv.next.status == MessageStatus::Sending {
+                takes.push((k, mv));
+            } else {
+                others.push((k, mv));
+            }
+        }
         let mut out: Vec<Option<Vec<bool>>> = vec![None; moves.len()];
         if takes.is_empty() && !self.fence_holds(fence).await? {
             return Ok(Fenced::LeaseLost);

@@ -648,7 +648,7 @@ impl SqliteStore {
                         .is_some_and(|c| LIVE.contains(&c));
                     if ok {
                         rows::write(&mut put, a, context, &[])?;
-                        SqliteStore::log(&tx, a, mv.day, a.decided_by.as_deref())?;
+                        SqliteStore::log(tx, a, mv.day, a.decided_by.as_deref())?;
                     }
                     moved.push(ok);
                 }

@@ -1022,7 +1022,7 @@ async fn dynamodb_requests_per_invoice() {
         let count =
             |ops: &[&str]| -> usize { ops.iter().map(|o| calls.get(*o).map_or(0, |c| c.0)).sum() };
         let reads = count(&["Query", "GetItem", "BatchGetItem"]);
-        let writes = count(&["PutItem", "UpdateItem", "DeleteItem"]);
+        let writes = count(&["PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"]);
         let per = |n: usize| n as f64 / open as f64;
         table.push_str(&format!(
             "{label} ({on}): {open} open invoices, {recorded} actions recorded, {sent} messages sent\n"

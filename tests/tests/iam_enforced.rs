@@ -33,6 +33,11 @@
 //! - SQS's `SendMessageBatch` is authorised by `sqs:SendMessage` on AWS;
 //!   moto asks for `sqs:SendMessageBatch`, so a statement granting
 //!   `sqs:SendMessage` is given both here.
+//! - DynamoDB's `TransactWriteItems` is authorised item by item on AWS
+//!   (`dynamodb:PutItem` for its puts, `dynamodb:ConditionCheckItem` for
+//!   its condition checks); moto asks for `dynamodb:TransactWriteItems`,
+//!   so a statement granting `dynamodb:ConditionCheckItem` (the sweep
+//!   worker's fenced move to `sending`) is given it too here.
 
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::SqsEvent;
@@ -173,6 +178,9 @@ impl World {
             };
             if actions.iter().any(|a| a == "sqs:SendMessage") {
                 actions.push("sqs:SendMessageBatch".into());
+            }
+            if actions.iter().any(|a| a == "dynamodb:ConditionCheckItem") {
+                actions.push("dynamodb:TransactWriteItems".into());
             }
             let resource_checked = actions
                 .iter()

@@ -13,22 +13,30 @@
 //!   [`super::dynamo`]): its [`ActionRecord`] in `doc`, its status, and its
 //!   audit trail in `trail`, one line appended by every write that changes
 //!   it;
-//! - a lease is `L#<name>`/`LEASE`, taken with a conditional put (nobody
-//!   holds it, its holder's time ran out, or it is ours).
+//! - a lease is `L#<name>`/`LEASE`, taken with a put conditional on the
+//!   lease as read (the decision is [`lease_decision`]'s: nobody holds it,
+//!   its holder's time ran out, or it is ours); its fencing token is also
+//!   the attribute `token`, which the move of messages to `sending` checks
+//!   in the same `TransactWriteItems` (a `ConditionCheck` on the lease
+//!   item). A lease given back is kept, expired, so tokens only grow.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, KeysAndAttributes, Put, TransactWriteItem,
+};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::dynamo::{
     BATCH_ATTEMPTS, Dynamo, Item, backoff, conditional_failed, decode, encode, get_s, item, n, s,
 };
 use super::error::{AwsError, RequestError, Service, ServiceError};
-use super::keys::{self, GSI1, GSI1PK, GSI1SK, PK, SK, STATUS};
+use super::keys::{self, DOC, GSI1, GSI1PK, GSI1SK, PK, SK, STATUS};
 use collect_delivery::ledger::{
-    CorruptRecord, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, LogEntry, MessageStatus,
-    Move, Recorded, Scope, StorageFailure, StoredMessage, move_one,
+    CorruptRecord, Fence, Fenced, LIVE, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError,
+    LogEntry, MessageStatus, Move, Recorded, Scope, StorageFailure, StoredMessage, lease_decision,
+    move_one,
 };
 use collect_engine::book::Book;
 use collect_engine::domain::{ActionId, ActionRecord, ActionStatus};
@@ -37,6 +45,12 @@ use collect_engine::domain::{ActionId, ActionRecord, ActionStatus};
 const EXPIRES_MS: &str = "expires_ms";
 /// The attribute holding a lease holder's run id.
 const HOLDER: &str = "holder";
+/// The attribute holding a lease's fencing token (a number).
+const TOKEN: &str = "token";
+/// Messages moved to `sending` in one `TransactWriteItems`, beside the
+/// lease's `ConditionCheck` (25 items: moto's limit, and DynamoDB's before
+/// 2022; today's is 100).
+const FENCED_MESSAGES: usize = 24;
 /// How many message writes (or moves of a batch) are in flight at once.
 const PARALLEL_PUTS: usize = 16;
 /// BatchGetItem takes at most 100 keys.
@@ -221,6 +235,163 @@ impl Dynamo {
         decode(it)
     }
 
+    fn lease_item(lease: &Lease) -> Result<Item, AwsError> {
+        let mut it = item(
+            keys::lease_pk(&lease.name),
+            keys::LEASE_SK.to_string(),
+            "lease",
+            encode(lease)?,
+        );
+        it.insert(EXPIRES_MS.to_string(), n(lease.expires.timestamp_millis()));
+        it.insert(HOLDER.to_string(), s(lease.holder.id.clone()));
+        it.insert(
+            TOKEN.to_string(),
+            n(i64::try_from(lease.token).unwrap_or(i64::MAX)),
+        );
+        Ok(it)
+    }
+
+    /// Whether the lease `fence` names still carries its token (read
+    /// consistently).
+    async fn fence_holds(&self, fence: &Fence) -> Result<bool, AwsError> {
+        Ok(
+            match self
+                .get(keys::lease_pk(&fence.lease), keys::LEASE_SK)
+                .await?
+            {
+                Some(it) => Dynamo::lease_of(&it)?.token == fence.token,
+                None => false,
+            },
+        )
+    }
+
+    /// Puts the messages of `moves` (each on its `from` status) in one
+    /// `TransactWriteItems` with a `ConditionCheck` of the lease's token.
+    /// A message whose condition fails is left out and the rest tried
+    /// again; [`Fenced::LeaseLost`] as soon as the lease's fails. Whether
+    /// each message was written.
+    async fn put_messages_fenced(
+        &self,
+        fence: &Fence,
+        moves: &[&Move],
+    ) -> Result<Fenced<Vec<bool>>, AwsError> {
+        const OP: &str = "TransactWriteItems";
+        let request = |e| RequestError::new(Service::DynamoDb, OP, e);
+        let mut written = vec![false; moves.len()];
+        let mut pending: Vec<usize> = (0..moves.len()).collect();
+        while !pending.is_empty() {
+            let mut items = Vec::with_capacity(pending.len() + 1);
+            for &k in &pending {
+                let Some(mv) = moves.get(k) else { continue };
+                let put = Put::builder()
+                    .table_name(self.table())
+                    .set_item(Some(self.message_item(&mv.next)?))
+                    .condition_expression("#status = :from")
+                    .expression_attribute_names("#status", STATUS)
+                    .expression_attribute_values(":from", s(mv.from.as_str()))
+                    .build()
+                    .map_err(request)?;
+                items.push(TransactWriteItem::builder().put(put).build());
+            }
+            let check = ConditionCheck::builder()
+                .table_name(self.table())
+                .key(PK, s(keys::lease_pk(&fence.lease)))
+                .key(SK, s(keys::LEASE_SK))
+                .condition_expression("#token = :token")
+                .expression_attribute_names("#token", TOKEN)
+                .expression_attribute_values(
+                    ":token",
+                    n(i64::try_from(fence.token).unwrap_or(i64::MAX)),
+                )
+                .build()
+                .map_err(request)?;
+            items.push(TransactWriteItem::builder().condition_check(check).build());
+            let sent = self
+                .client()
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await;
+            let e = match sent {
+                Ok(_) => {
+                    for &k in &pending {
+                        if let Some(w) = written.get_mut(k) {
+                            *w = true;
+                        }
+                    }
+                    return Ok(Fenced::Written(written));
+                }
+                Err(e) => e,
+            };
+            let failed: Vec<bool> = match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if failed.get(pending.len()).copied().unwrap_or(false) {
+                return Ok(Fenced::LeaseLost);
+            }
+            let before = pending.len();
+            let mut at = 0;
+            pending.retain(|_| {
+                let keep = !failed.get(at).copied().unwrap_or(false);
+                at += 1;
+                keep
+            });
+            if pending.len() == before {
+                // Not a condition of ours (a conflict with another
+                // transaction, throttling): the run stops, the next one
+                // finishes.
+                return Err(AwsError::sdk(Service::DynamoDb, OP, e));
+            }
+        }
+        // Every message had moved on: nothing written, the lease unchecked.
+        Ok(if self.fence_holds(fence).await? {
+            Fenced::Written(written)
+        } else {
+            Fenced::LeaseLost
+        })
+    }
+
+    /// The actions of moves whose messages are written, each from `planned`
+    /// or `sending`, up to `PARALLEL_PUTS` moves at a time: whether each
+    /// action moved, per move.
+    async fn move_actions_of(&self, moves: &[&Move]) -> Result<Vec<Vec<bool>>, AwsError> {
+        let mut out = Vec::with_capacity(moves.len());
+        for chunk in moves.chunks(PARALLEL_PUTS) {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (i, mv) in chunk.iter().enumerate() {
+                let me = self.clone();
+                let mv = (*mv).clone();
+                tasks.spawn(async move {
+                    let mut moved = Vec::with_capacity(mv.actions.len());
+                    for a in &mv.actions {
+                        match me.put_action(a, &LIVE, mv.day).await {
+                            Ok(ok) => moved.push(ok),
+                            Err(e) => return (i, Err(e)),
+                        }
+                    }
+                    (i, Ok(moved))
+                });
+            }
+            let mut results = vec![Vec::new(); chunk.len()];
+            while let Some(joined) = tasks.join_next().await {
+                let (i, result) = joined.map_err(|e| AwsError::Task {
+                    operation: "UpdateItem",
+                    source: e,
+                })?;
+                if let Some(slot) = results.get_mut(i) {
+                    *slot = result?;
+                }
+            }
+            out.extend(results);
+        }
+        Ok(out)
+    }
+
     /// A message as recorded, read consistently; `None` when no message
     /// has the id.
     pub async fn stored_message(
@@ -354,6 +525,63 @@ impl Ledger for Dynamo {
         Ok(out)
     }
 
+    /// The messages taken (to `sending`) first, in transactions of
+    /// [`FENCED_MESSAGES`] with the lease's `ConditionCheck`, one after
+    /// another (two transactions on one item at once would conflict); then
+    /// their actions. The other moves (cancellations, reconciliations)
+    /// follow as in [`move_batch`](Ledger::move_batch), once the lease was
+    /// found held. When the lease is lost part way, the messages already
+    /// taken stay `sending` with their actions behind, as after a crash:
+    /// the next run checks them again.
+    async fn move_batch_fenced(
+        &self,
+        fence: &Fence,
+        moves: &[Move],
+    ) -> Result<Fenced<Vec<Option<Vec<bool>>>>, LedgerError> {
+        let mut takes: Vec<(usize, &Move)> = Vec::new();
+        let mut others: Vec<(usize, &Move)> = Vec::new();
+        for (k, mv) in moves.iter().enumerate() {
+            if mv.next.status == MessageStatus::Sending {
+                takes.push((k, mv));
+            } else {
+                others.push((k, mv));
+            }
+        }
+        let mut out: Vec<Option<Vec<bool>>> = vec![None; moves.len()];
+        if takes.is_empty() && !self.fence_holds(fence).await? {
+            return Ok(Fenced::LeaseLost);
+        }
+        let mut taken: Vec<(usize, &Move)> = Vec::with_capacity(takes.len());
+        for chunk in takes.chunks(FENCED_MESSAGES) {
+            let mvs: Vec<&Move> = chunk.iter().map(|(_, mv)| *mv).collect();
+            match self.put_messages_fenced(fence, &mvs).await? {
+                Fenced::LeaseLost => return Ok(Fenced::LeaseLost),
+                Fenced::Written(written) => {
+                    taken.extend(
+                        chunk
+                            .iter()
+                            .zip(written)
+                            .filter(|(_, w)| *w)
+                            .map(|(t, _)| *t),
+                    );
+                }
+            }
+        }
+        let mvs: Vec<&Move> = taken.iter().map(|(_, mv)| *mv).collect();
+        for ((k, _), moved) in taken.iter().zip(self.move_actions_of(&mvs).await?) {
+            if let Some(slot) = out.get_mut(*k) {
+                *slot = Some(moved);
+            }
+        }
+        let rest: Vec<Move> = others.iter().map(|(_, mv)| (*mv).clone()).collect();
+        for ((k, _), moved) in others.iter().zip(self.move_batch(&rest).await?) {
+            if let Some(slot) = out.get_mut(*k) {
+                *slot = moved;
+            }
+        }
+        Ok(Fenced::Written(out))
+    }
+
     async fn message(&self, message_id: &str) -> Result<Option<StoredMessage>, LedgerError> {
         Ok(self.stored_message(message_id).await?)
     }
@@ -388,6 +616,10 @@ impl Ledger for Dynamo {
             .await?)
     }
 
+    /// Reads the lease, decides with [`lease_decision`] (the same rule as
+    /// every adapter, the token included), and writes the decision on the
+    /// condition that the lease is still as read; read again when another
+    /// run wrote it in between.
     async fn take_lease(
         &self,
         name: &str,
@@ -396,53 +628,26 @@ impl Ledger for Dynamo {
         ttl: chrono::Duration,
     ) -> Result<LeaseOutcome, LedgerError> {
         let pk = keys::lease_pk(name);
-        let mut current = self.get(pk.clone(), keys::LEASE_SK).await?;
-        // Two rounds at most: a lease released between the refused put and
-        // the read-back is free, and the second put takes it (or finds the
-        // run that took it meanwhile).
-        for _ in 0..2 {
-            let since = match &current {
-                Some(it) => {
-                    let l = Dynamo::lease_of(it)?;
-                    if l.holder.id == holder.id {
-                        l.since
-                    } else {
-                        now
-                    }
+        for _ in 0..3 {
+            let current = self.get(pk.clone(), keys::LEASE_SK).await?;
+            let stored = current.as_ref().map(Dynamo::lease_of).transpose()?;
+            let outcome = lease_decision(stored.as_ref(), name, holder, now, ttl);
+            let LeaseOutcome::Taken(lease) = &outcome else {
+                return Ok(outcome);
+            };
+            let it = Dynamo::lease_item(lease)?;
+            let taken = match current.as_ref().and_then(|c| get_s(c, DOC)) {
+                None => {
+                    self.put_if(it, "attribute_not_exists(#pk)", &[("#pk", PK)], &[])
+                        .await?
                 }
-                None => now,
+                Some(doc) => {
+                    self.put_if(it, "#doc = :doc", &[("#doc", DOC)], &[(":doc", s(doc))])
+                        .await?
+                }
             };
-            let lease = Lease {
-                name: name.to_string(),
-                holder: holder.clone(),
-                since,
-                expires: now.checked_add_signed(ttl).unwrap_or(now),
-            };
-            let mut it = item(
-                pk.clone(),
-                keys::LEASE_SK.to_string(),
-                "lease",
-                encode(&lease)?,
-            );
-            it.insert(EXPIRES_MS.to_string(), n(lease.expires.timestamp_millis()));
-            it.insert(HOLDER.to_string(), s(holder.id.clone()));
-            let taken = self
-                .put_if(
-                    it,
-                    "attribute_not_exists(#pk) OR #expires < :now OR #holder = :me",
-                    &[("#pk", PK), ("#expires", EXPIRES_MS), ("#holder", HOLDER)],
-                    &[
-                        (":now", n(now.timestamp_millis())),
-                        (":me", s(holder.id.clone())),
-                    ],
-                )
-                .await?;
             if taken {
-                return Ok(LeaseOutcome::Taken(lease));
-            }
-            current = self.get(pk.clone(), keys::LEASE_SK).await?;
-            if let Some(it) = &current {
-                return Ok(LeaseOutcome::HeldBy(Dynamo::lease_of(it)?));
+                return Ok(outcome);
             }
         }
         Err(AwsError::LeaseRace {
@@ -451,22 +656,23 @@ impl Ledger for Dynamo {
         .into())
     }
 
+    /// Kept, expired ([`Lease::released`]), with its token: only if
+    /// `holder` still holds it.
     async fn release_lease(&self, name: &str, holder: &LeaseHolder) -> Result<(), LedgerError> {
-        let out = self
-            .client()
-            .delete_item()
-            .table_name(self.table())
-            .key(PK, s(keys::lease_pk(name)))
-            .key(SK, s(keys::LEASE_SK))
-            .condition_expression("#holder = :me")
-            .expression_attribute_names("#holder", HOLDER)
-            .expression_attribute_values(":me", s(holder.id.clone()))
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(conditional_failed) => Ok(()),
-            Err(e) => Err(AwsError::sdk(Service::DynamoDb, "DeleteItem", e).into()),
+        let Some(it) = self.get(keys::lease_pk(name), keys::LEASE_SK).await? else {
+            return Ok(());
+        };
+        let lease = Dynamo::lease_of(&it)?;
+        if lease.holder.id != holder.id {
+            return Ok(());
         }
+        self.put_if(
+            Dynamo::lease_item(&lease.released())?,
+            "#holder = :me",
+            &[("#holder", HOLDER)],
+            &[(":me", s(holder.id.clone()))],
+        )
+        .await?;
+        Ok(())
     }
 }

@@ -68,16 +68,19 @@
 //!
 //! The protocol is [`collect_delivery::delivery`]'s, the same as locally: a worker
 //! takes its shard's lease (`L#sweep-shard-<n>`, a conditional put with an
-//! expiry, held in the name of its Lambda request id; a second worker on
-//! the shard fails its SQS message, which is delivered again later; the
-//! worker gives the lease back with a DeleteItem its IAM policy allows on
-//! `L#` keys only), records the planned messages with their whole
-//! content, then the actions (conditionally), and delivers every
-//! unfinished message of the shard (the sparse `S#<shard>#MESSAGES` index
-//! finds them, whatever day they were planned): each is checked again
+//! expiry and a fencing token, held in the name of its Lambda request id;
+//! a second worker on the shard fails its SQS message, which is delivered
+//! again later; the worker gives the lease back by a conditional put that
+//! keeps it, expired, with its token), records the planned messages with
+//! their whole content, then the actions (conditionally), and delivers
+//! every unfinished message of the shard (the sparse `S#<shard>#MESSAGES`
+//! index finds them, whatever day they were planned): each is checked again
 //! against the customer's current partition just before it goes out, moved
-//! `planned → sending` by a conditional write (only one worker can), handed
-//! to SES, and recorded `sent` with SES's message id. Every message carries
+//! `planned → sending` by a conditional write (only one worker can) in a
+//! `TransactWriteItems` with a `ConditionCheck` of the lease's token (a
+//! worker that lost its lease moves nothing), handed to SES once the worker
+//! has checked its lease by its own clock, and recorded `sent` with SES's
+//! message id. Every message carries
 //! the tags `message_id` (and `action_id`, `step`, `arm` when it carries one
 //! action), and the configuration set publishes SES's events to the
 //! `events` function, which stores them under the message.

@@ -9,12 +9,12 @@ pub use crate::schema::SCHEMA_VERSION;
 use crate::store::SqliteStore;
 use chrono::{DateTime, NaiveDate, Utc};
 use collect_delivery::ledger::{
-    LIVE, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Move, Recorded,
-    Scope, StoredMessage, lease_decision, take_over_decision,
+    Fence, Fenced, LIVE, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus,
+    Move, Recorded, Scope, StoredMessage, lease_decision, take_over_decision,
 };
 use collect_engine::book::{ActionsByInvoice, Book, Interner, Step, StepsByInvoice, is_live};
 use collect_engine::domain::{ActionId, ActionRecord, ActionStatus};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::collections::{HashMap, HashSet};
 
 /// The status column of an action row.
@@ -39,13 +39,22 @@ fn read_message(conn: &Connection, message_id: &str) -> Result<Option<StoredMess
     body.map(|b| decode("messages", message_id, &b)).transpose()
 }
 
+/// A lease as stored; its token is the `token` column's (the one fenced
+/// writes check).
 fn read_lease(conn: &Connection, name: &str) -> Result<Option<Lease>, StoreError> {
-    let body: Option<String> = conn
-        .query_row("SELECT body FROM leases WHERE name = ?1", [name], |r| {
-            r.get(0)
-        })
+    let row: Option<(String, i64)> = conn
+        .query_row(
+            "SELECT body, token FROM leases WHERE name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
-    body.map(|b| decode("leases", name, &b)).transpose()
+    row.map(|(body, token)| {
+        let mut lease: Lease = decode("leases", name, &body)?;
+        lease.token = u64::try_from(token).unwrap_or(0);
+        Ok(lease)
+    })
+    .transpose()
 }
 
 impl SqliteStore {
@@ -500,14 +509,103 @@ impl Ledger for SqliteStore {
     }
 
     async fn move_batch(&self, moves: &[Move]) -> Result<Vec<Option<Vec<bool>>>, LedgerError> {
-        let contexts: Vec<Vec<i64>> = moves
-            .iter()
-            .map(|mv| self.rows.context_ids(&self.conn, &mv.actions))
-            .collect::<Result<_, _>>()?;
+        let contexts = self.move_contexts(moves)?;
         let tx = self
             .conn
             .unchecked_transaction()
             .map_err(StoreError::from)?;
+        let out = self.moves_in(&tx, moves, contexts)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    /// The lease's token is read in the batch's transaction, which takes
+    /// the file's write lock first (BEGIN IMMEDIATE): no other process can
+    /// take the lease between the check and the writes.
+    async fn move_batch_fenced(
+        &self,
+        fence: &Fence,
+        moves: &[Move],
+    ) -> Result<Fenced<Vec<Option<Vec<bool>>>>, LedgerError> {
+        let contexts = self.move_contexts(moves)?;
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        let token: Option<i64> = tx
+            .prepare_cached("SELECT token FROM leases WHERE name = ?1")
+            .map_err(StoreError::from)?
+            .query_row([&fence.lease], |r| r.get(0))
+            .optional()
+            .map_err(StoreError::from)?;
+        if token.and_then(|t| u64::try_from(t).ok()) != Some(fence.token) {
+            // Dropped: rolled back, nothing written.
+            return Ok(Fenced::LeaseLost);
+        }
+        let out = self.moves_in(&tx, moves, contexts)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(Fenced::Written(out))
+    }
+
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &LeaseHolder,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<LeaseOutcome, LedgerError> {
+        self.decide_lease(name, |current| {
+            lease_decision(current, name, holder, now, ttl)
+        })
+    }
+
+    async fn take_over_lease(
+        &self,
+        dead: &Lease,
+        holder: &LeaseHolder,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Result<LeaseOutcome, LedgerError> {
+        self.decide_lease(&dead.name, |current| {
+            take_over_decision(current, dead, holder, now, ttl)
+        })
+    }
+
+    async fn release_lease(&self, name: &str, holder: &LeaseHolder) -> Result<(), LedgerError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(StoreError::from)?;
+        if let Some(l) = read_lease(&tx, name)?.filter(|l| l.holder.id == holder.id) {
+            // Kept, expired, with its token: the next holder's is larger.
+            tx.execute(
+                "UPDATE leases SET body = ?2 WHERE name = ?1",
+                params![name, encode(&l.released())?],
+            )
+            .map_err(StoreError::from)?;
+        }
+        tx.commit().map_err(StoreError::from)?;
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// The shared contexts of the moves' actions, written before the
+    /// batch's transaction (see `RowCodec`).
+    fn move_contexts(&self, moves: &[Move]) -> Result<Vec<Vec<i64>>, StoreError> {
+        moves
+            .iter()
+            .map(|mv| self.rows.context_ids(&self.conn, &mv.actions))
+            .collect()
+    }
+
+    /// The moves of a batch inside the caller's transaction `tx`: each
+    /// message on its condition, then its actions (each from `planned` or
+    /// `sending`).
+    fn moves_in(
+        &self,
+        tx: &Connection,
+        moves: &[Move],
+        contexts: Vec<Vec<i64>>,
+    ) -> Result<Vec<Option<Vec<bool>>>, StoreError> {
         let mut out = Vec::with_capacity(moves.len());
         {
             let mut message = tx
@@ -550,52 +648,14 @@ impl Ledger for SqliteStore {
                         .is_some_and(|c| LIVE.contains(&c));
                     if ok {
                         rows::write(&mut put, a, context, &[])?;
-                        SqliteStore::log(&tx, a, mv.day, a.decided_by.as_deref())?;
+                        SqliteStore::log(tx, a, mv.day, a.decided_by.as_deref())?;
                     }
                     moved.push(ok);
                 }
                 out.push(Some(moved));
             }
         }
-        tx.commit().map_err(StoreError::from)?;
         Ok(out)
-    }
-
-    async fn take_lease(
-        &self,
-        name: &str,
-        holder: &LeaseHolder,
-        now: DateTime<Utc>,
-        ttl: chrono::Duration,
-    ) -> Result<LeaseOutcome, LedgerError> {
-        self.decide_lease(name, |current| {
-            lease_decision(current, name, holder, now, ttl)
-        })
-    }
-
-    async fn take_over_lease(
-        &self,
-        dead: &Lease,
-        holder: &LeaseHolder,
-        now: DateTime<Utc>,
-        ttl: chrono::Duration,
-    ) -> Result<LeaseOutcome, LedgerError> {
-        self.decide_lease(&dead.name, |current| {
-            take_over_decision(current, dead, holder, now, ttl)
-        })
-    }
-
-    async fn release_lease(&self, name: &str, holder: &LeaseHolder) -> Result<(), LedgerError> {
-        let tx = self
-            .conn
-            .unchecked_transaction()
-            .map_err(StoreError::from)?;
-        if read_lease(&tx, name)?.is_some_and(|l| l.holder.id == holder.id) {
-            tx.execute("DELETE FROM leases WHERE name = ?1", [name])
-                .map_err(StoreError::from)?;
-        }
-        tx.commit().map_err(StoreError::from)?;
-        Ok(())
     }
 }
 
@@ -614,10 +674,11 @@ impl SqliteStore {
             let current = read_lease(&self.conn, name)?;
             let outcome = decide(current.as_ref());
             if let LeaseOutcome::Taken(l) = &outcome {
+                let token = i64::try_from(l.token).unwrap_or(i64::MAX);
                 self.conn.execute(
-                    "INSERT INTO leases (name, body) VALUES (?1, ?2)
-                     ON CONFLICT(name) DO UPDATE SET body = excluded.body",
-                    params![name, encode(l)?],
+                    "INSERT INTO leases (name, body, token) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(name) DO UPDATE SET body = excluded.body, token = excluded.token",
+                    params![name, encode(l)?, token],
                 )?;
             }
             Ok(outcome)

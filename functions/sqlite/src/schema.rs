@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS messages (
     message_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, status TEXT NOT NULL,
     planned_on TEXT NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS messages_by_status ON messages (status);
-CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY, body TEXT NOT NULL, token INTEGER NOT NULL DEFAULT 0);
 ";
 
 /// The schema version this build writes. 1: the first release (no message
@@ -51,6 +52,7 @@ pub const SCHEMA_VERSION: u32 = 3;
 pub(crate) fn migrate(conn: &Connection, codec: &RowCodec) -> Result<(), StoreError> {
     conn.execute_batch(rows::ACTIONS_TABLE)?;
     add_log_risk(conn)?;
+    add_lease_token(conn)?;
     let version: Option<String> = conn
         .query_row(
             "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -124,6 +126,18 @@ fn add_log_risk(conn: &Connection) -> Result<(), StoreError> {
         .exists([])?;
     if !has {
         conn.execute_batch("ALTER TABLE action_log ADD COLUMN risk REAL")?;
+    }
+    Ok(())
+}
+
+/// The leases of earlier releases had no fencing token: the column is
+/// added, 0 for a lease already there (its next holder gets 1).
+fn add_lease_token(conn: &Connection) -> Result<(), StoreError> {
+    let has: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('leases') WHERE name = 'token'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch("ALTER TABLE leases ADD COLUMN token INTEGER NOT NULL DEFAULT 0")?;
     }
     Ok(())
 }

@@ -228,6 +228,12 @@ fn a_home_of_the_last_release_is_upgraded_with_its_actions_and_trail_intact() {
             params![records[0].action_id.as_str(), DAY],
         )
         .unwrap();
+        // The lease of a killed run of that release: no fencing token.
+        conn.execute(
+            "INSERT INTO leases VALUES ('sweep', ?1)",
+            [r#"{"name":"sweep","holder":{"id":"killed-run","pid":1,"host":"h"},"since":"2020-01-01T00:00:00Z","expires":"2020-01-01T00:02:00Z"}"#],
+        )
+        .unwrap();
     }
 
     let mut store = SqliteStore::open(&path).unwrap();
@@ -268,6 +274,16 @@ fn a_home_of_the_last_release_is_upgraded_with_its_actions_and_trail_intact() {
         .run_blocking(&store, &mailer, &RunRequest { day: next, ..req })
         .unwrap();
     assert!(report.failed.is_empty(), "{report:?}");
+    // The old lease gained a token column (0); the runs (one holder, so
+    // the second run's take is a renewal) took it with token 1 and gave
+    // it back, kept with its token.
+    let token: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT token FROM leases WHERE name = 'sweep'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(token, 1);
     // A transition by a person is written as a row and read back.
     let mut r = Store::action(&store, &records[1].action_id)
         .unwrap()

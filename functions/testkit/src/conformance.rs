@@ -7,7 +7,9 @@
 //! promises: never a message to a do-not-contact customer, on a held
 //! invoice or for a settled balance; never the same message twice; nothing
 //! lost — every due step ends sent, deferred with a reason, skipped with a
-//! reason, or waiting for a person.
+//! reason, or waiting for a person. And one writer at a time: a run that
+//! lost its lease (stopped past it while another took it over) writes and
+//! sends nothing more.
 //!
 //! [`Ledger`]: collect_delivery::ledger::Ledger
 
@@ -16,12 +18,15 @@ use super::book::{Clock, Env, customer, day, event, invoice, payment};
 use super::mailer::{RecordingMailer, Refuse};
 use chrono::NaiveDate;
 use collect_delivery::delivery::{CrashPoint, RunError, RunReport};
-use collect_delivery::ledger::{LeaseHolder, LeaseOutcome, Ledger, MessageStatus};
+use collect_delivery::ledger::{
+    Fence, Fenced, LeaseHolder, LeaseOutcome, Ledger, MessageStatus, Move, StoredMessage,
+};
 use collect_delivery::mailer::{Acceptance, MailError, Mailer, SendReceipt};
 use collect_delivery::message::OutgoingMessage;
 use collect_engine::domain::{ActionStatus, Channel, EventKind, Invoice};
+use collect_engine::sweep::PlannedMessage;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The suite's day: a Wednesday.
 pub const DAY: &str = "2027-03-10";
@@ -741,6 +746,306 @@ pub async fn a_reconciled_email_counts_for_the_day<H: Harness>(h: &H) {
     assert_promises(h, &mailer).await;
 }
 
+/// The fencing token of leases: each new holder gets a larger one (a take
+/// of a free lease, a take after expiry, after a release, a takeover of a
+/// dead holder), a renewal keeps it; a move to `sending` fenced by an old
+/// token writes nothing, by the current one goes through.
+pub async fn lease_tokens_only_grow_and_fence<H: Harness>(h: &H) {
+    let who = h.name();
+    let clock = Clock::at(day(DAY));
+    let ttl = chrono::Duration::minutes(10);
+    let holder = |id: &str| LeaseHolder {
+        id: id.to_string(),
+        pid: 4242,
+        host: "test".to_string(),
+    };
+    let take = |id: &'static str| {
+        let me = holder(id);
+        let now = clock.now();
+        async move {
+            match h.ledger().take_lease("sweep", &me, now, ttl).await {
+                Ok(LeaseOutcome::Taken(l)) => Some(l),
+                Ok(LeaseOutcome::HeldBy(_)) => None,
+                Err(e) => panic!("[{who}] take_lease: {e}"),
+            }
+        }
+    };
+    let a = take("run-a")
+        .await
+        .unwrap_or_else(|| panic!("[{who}] a free lease refused"));
+    assert!(a.token >= 1, "[{who}] {a:?}");
+    clock.advance(chrono::Duration::minutes(5));
+    let renewed = take("run-a")
+        .await
+        .unwrap_or_else(|| panic!("[{who}] renewal refused"));
+    assert_eq!(
+        renewed.token, a.token,
+        "[{who}] a renewal changed the token"
+    );
+    assert!(
+        take("run-b").await.is_none(),
+        "[{who}] a live lease was taken"
+    );
+    // A's lease runs out: B takes it, with a larger token.
+    clock.advance(chrono::Duration::minutes(11));
+    let b = take("run-b")
+        .await
+        .unwrap_or_else(|| panic!("[{who}] an expired lease refused"));
+    assert!(b.token > a.token, "[{who}] {b:?} after {a:?}");
+    // A, back, cannot renew what is B's now.
+    assert!(take("run-a").await.is_none(), "[{who}] A took B's lease");
+    // B gives it back: the next holder's token is larger still.
+    h.ledger()
+        .release_lease("sweep", &holder("run-b"))
+        .await
+        .unwrap_or_else(|e| panic!("[{who}] release: {e}"));
+    let c = take("run-c")
+        .await
+        .unwrap_or_else(|| panic!("[{who}] a released lease refused"));
+    assert!(c.token > b.token, "[{who}] {c:?} after {b:?}");
+    // A takeover (adapters that can know a holder dead) bumps it too.
+    let d = match h
+        .ledger()
+        .take_over_lease(&c, &holder("run-d"), clock.now(), ttl)
+        .await
+        .unwrap_or_else(|e| panic!("[{who}] take_over_lease: {e}"))
+    {
+        LeaseOutcome::Taken(d) => {
+            assert!(d.token > c.token, "[{who}] {d:?} after {c:?}");
+            d
+        }
+        LeaseOutcome::HeldBy(_) => c.clone(),
+    };
+
+    // A planned message, moved to `sending` under each fence.
+    load_book(h).await;
+    let planned = PlannedMessage {
+        message_id: "msg-fenced".into(),
+        customer_id: "C1".into(),
+        channel: Channel::Email,
+        template: "reminder".to_string(),
+        action_ids: Vec::new(),
+        invoice_ids: vec!["A1".into()],
+        plan: None,
+        tags: Vec::new(),
+    };
+    let stored = StoredMessage::planned(&planned, day(DAY));
+    assert!(h.ledger().put_message(&stored).await.unwrap());
+    let mut next = stored.clone();
+    next.status = MessageStatus::Sending;
+    next.sending_since = Some(clock.now());
+    let take_it = [Move {
+        next,
+        from: MessageStatus::Planned,
+        actions: Vec::new(),
+        day: day(DAY),
+    }];
+    for old in [a.token, b.token, c.token]
+        .into_iter()
+        .filter(|t| *t != d.token)
+    {
+        let fence = Fence {
+            lease: "sweep".to_string(),
+            token: old,
+        };
+        let answer = h
+            .ledger()
+            .move_batch_fenced(&fence, &take_it)
+            .await
+            .unwrap_or_else(|e| panic!("[{who}] {e}"));
+        assert_eq!(answer, Fenced::LeaseLost, "[{who}] token {old}");
+        let now = h.ledger().message("msg-fenced").await.unwrap();
+        assert_eq!(
+            now.map(|m| m.status),
+            Some(MessageStatus::Planned),
+            "[{who}] a fenced-out move moved the message"
+        );
+    }
+    let fence = Fence {
+        lease: "sweep".to_string(),
+        token: d.token,
+    };
+    let answer = h
+        .ledger()
+        .move_batch_fenced(&fence, &take_it)
+        .await
+        .unwrap_or_else(|e| panic!("[{who}] {e}"));
+    assert_eq!(answer, Fenced::Written(vec![Some(Vec::new())]), "[{who}]");
+    let now = h.ledger().message("msg-fenced").await.unwrap();
+    assert_eq!(
+        now.map(|m| m.status),
+        Some(MessageStatus::Sending),
+        "[{who}]"
+    );
+}
+
+/// Where [`StopsOnce`] stops the run it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Just after the mail service accepted the first message of a batch
+    /// (the rest of the batch is `sending`, not yet handed over); another
+    /// run then goes through the whole day.
+    AfterFirstSend,
+    /// While the run asks the mail service about a message a crash left
+    /// `sending`, before it moves its batch; another run then takes the
+    /// lease (and is itself slow to go on).
+    AskingAboutLeftovers,
+}
+
+/// A mail service that, once, stops the run it serves as a `SIGSTOP`
+/// would, for longer than its lease: the clock moves past it, every
+/// customer becomes do-not-contact, and another run takes the lease; then
+/// the first run goes on. It counts what it is handed after that.
+struct StopsOnce<'a, H: Harness> {
+    h: &'a H,
+    env: &'a Env,
+    clock: &'a Clock,
+    inner: &'a RecordingMailer,
+    at: Stop,
+    stopped: AtomicBool,
+    handed_after: AtomicUsize,
+}
+
+impl<H: Harness> StopsOnce<'_, H> {
+    async fn stop_here(&self) {
+        if self.stopped.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let who = self.h.name();
+        self.clock.advance(chrono::Duration::minutes(11));
+        let (customers, _) = the_book();
+        for mut c in customers {
+            c.do_not_contact = true;
+            self.h.put_customer(&c).await;
+        }
+        match self.at {
+            Stop::AfterFirstSend => {
+                let second = self
+                    .env
+                    .run(self.h, self.inner, self.clock, day(DAY), None)
+                    .await
+                    .unwrap_or_else(|e| panic!("[{who}] the run that took over: {e}"));
+                assert!(second.sent.is_empty(), "[{who}] {:?}", second.sent);
+            }
+            Stop::AskingAboutLeftovers => {
+                let other = LeaseHolder {
+                    id: "the-run-that-took-over".to_string(),
+                    pid: 778,
+                    host: "elsewhere".to_string(),
+                };
+                let taken = self
+                    .h
+                    .ledger()
+                    .take_lease(
+                        "sweep",
+                        &other,
+                        self.clock.now(),
+                        chrono::Duration::minutes(10),
+                    )
+                    .await
+                    .unwrap_or_else(|e| panic!("[{who}] {e}"));
+                assert!(matches!(taken, LeaseOutcome::Taken(_)), "[{who}] {taken:?}");
+            }
+        }
+    }
+}
+
+impl<H: Harness> Mailer for StopsOnce<'_, H> {
+    async fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
+        if self.stopped.load(Ordering::SeqCst) {
+            self.handed_after.fetch_add(1, Ordering::SeqCst);
+        }
+        let receipt = self.inner.send(msg).await;
+        if self.at == Stop::AfterFirstSend {
+            self.stop_here().await;
+        }
+        receipt
+    }
+
+    async fn accepted(&self, message_id: &str) -> Result<Acceptance, MailError> {
+        if self.at == Stop::AskingAboutLeftovers {
+            self.stop_here().await;
+        }
+        self.inner.accepted(message_id).await
+    }
+}
+
+/// A run stopped past its lease (a `SIGSTOP`, a frozen machine) while
+/// every customer became do-not-contact and another run took the lease
+/// over: when it goes on, it hands nothing more to the mail service and
+/// fails with `LostLease` — stopped in the middle of its sends (its lease,
+/// checked by its own clock before each send, is gone) or before moving
+/// its batch to `sending` (the move is fenced by the lease's token). What
+/// it left is finished by the next run, nothing twice, nothing to a
+/// do-not-contact customer.
+pub async fn a_run_stopped_past_its_lease_sends_nothing_more<H: Harness>(h: &H) {
+    a_run_stopped_at(h, Stop::AfterFirstSend).await;
+}
+
+/// [`a_run_stopped_past_its_lease_sends_nothing_more`], the run stopped
+/// before it moves its batch to `sending`: the fenced move writes nothing.
+pub async fn a_run_stopped_before_its_move_moves_nothing<H: Harness>(h: &H) {
+    a_run_stopped_at(h, Stop::AskingAboutLeftovers).await;
+}
+
+async fn a_run_stopped_at<H: Harness>(h: &H, at: Stop) {
+    let who = h.name();
+    let w = World::start(h).await;
+    if at == Stop::AskingAboutLeftovers {
+        // A crash leaves the day's batch `sending`: the next run asks the
+        // mail service about each message before moving the batch.
+        let first = w
+            .crash(h, day(DAY), CrashPoint::AfterMarkedSending, 0)
+            .await;
+        assert!(
+            matches!(first, Err(RunError::Crashed(_))),
+            "[{who}] {first:?}"
+        );
+    }
+    let mailer = StopsOnce {
+        h,
+        env: &w.env,
+        clock: &w.clock,
+        inner: &w.mailer,
+        at,
+        stopped: AtomicBool::new(false),
+        handed_after: AtomicUsize::new(0),
+    };
+    let stopped = w.env.run(h, &mailer, &w.clock, day(DAY), None).await;
+    assert!(
+        mailer.stopped.load(Ordering::SeqCst),
+        "[{who}] {at:?}: never stopped"
+    );
+    assert_eq!(
+        mailer.handed_after.load(Ordering::SeqCst),
+        0,
+        "[{who}] {at:?}: messages handed to the mail service after the lease was lost"
+    );
+    match stopped {
+        Err(e @ RunError::LostLease(_)) => assert!(
+            e.to_string()
+                .starts_with("this run lost its claim on the sweep"),
+            "[{who}] {e}"
+        ),
+        other => panic!("[{who}] {at:?}: the stopped run went on: {other:?}"),
+    }
+    // The next run (the other's lease run out) finishes: nothing is sent,
+    // every message is finished, nothing is left `sending`.
+    let last = w.run(h, day(DAY)).await;
+    assert!(last.sent.is_empty(), "[{who}] {at:?}: {:?}", last.sent);
+    let expected = match at {
+        Stop::AfterFirstSend => 1,
+        Stop::AskingAboutLeftovers => 0,
+    };
+    assert_eq!(
+        w.mailer.accepted_messages().len(),
+        expected,
+        "[{who}] {at:?}: {:?}",
+        w.mailer.accepted_messages()
+    );
+    assert_promises(h, &w.mailer).await;
+}
+
 /// Every scenario above, in one call, each on a fresh harness from `make`.
 pub async fn run_all<H: Harness, F, Fut>(make: F)
 where
@@ -766,4 +1071,7 @@ where
     held_then_released_goes_out(&make().await).await;
     in_doubt_waits_for_the_grace_period(&make().await).await;
     a_reconciled_email_counts_for_the_day(&make().await).await;
+    lease_tokens_only_grow_and_fence(&make().await).await;
+    a_run_stopped_past_its_lease_sends_nothing_more(&make().await).await;
+    a_run_stopped_before_its_move_moves_nothing(&make().await).await;
 }

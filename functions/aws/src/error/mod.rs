@@ -65,9 +65,12 @@ pub enum AwsError {
         #[source]
         source: tokio::task::JoinError,
     },
-    /// The lease was refused, then found free, twice in a row: another run
-    /// takes and drops it at the same time. The next run tries again.
-    #[error("DynamoDB PutItem: the lease `{name}` was refused, then found free, twice")]
+    /// The lease changed between reading and writing it, three times in a
+    /// row: other runs take and give it back at the same time. The next
+    /// run tries again.
+    #[error(
+        "DynamoDB PutItem: the lease `{name}` changed between reading and writing it, three times in a row"
+    )]
     LeaseRace { name: String },
     /// The current model's artifact is one this build cannot read: the
     /// function fails (and alarms) rather than score another way.

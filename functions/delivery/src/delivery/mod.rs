@@ -35,6 +35,18 @@
 //! `Date:` of the messages only; every decision depends on the sweep day
 //! alone.
 //!
+//! Fencing: the run's lease carries a token ([`crate::ledger::Lease::token`])
+//! that grows with every new holder. The move of a batch to `sending` is
+//! written only while the lease still carries the run's token
+//! ([`Ledger::move_batch_fenced`]), and before each message is handed to
+//! the mail service the run checks, by its own clock, that its lease has
+//! more than a margin left ([`lease_margin`]), renewing it when not. A run
+//! stopped (paused, swapped out) past its lease while another run took it
+//! over therefore writes and sends nothing more: it stops with
+//! [`RunError::LostLease`], records as sent what the mail service had
+//! already accepted, and leaves the rest `sending` for the next run, which
+//! checks it again (its reconciliation).
+//!
 //! The run is here; its parts beside it: [`send`] (a batch: checks, the
 //! move to `sending`, the mail service, `sent`), [`checks`] (what is checked
 //! just before sending) and [`compose`] (a message's context, its rendered
@@ -43,7 +55,9 @@ mod checks;
 mod compose;
 mod send;
 
-use crate::ledger::{LeaseHolder, LeaseOutcome, Ledger, LedgerError, Scope, StoredMessage};
+use crate::ledger::{
+    Fence, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, Scope, StoredMessage,
+};
 use crate::mailer::{MailError, Mailer};
 use crate::message::{PayLinks, Templates};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -169,9 +183,14 @@ pub enum RunError {
         /// The lease as stored (to take it over from a dead holder).
         lease: Box<crate::ledger::Lease>,
     },
+    /// Another run took the lease over (this run was stopped or slowed past
+    /// its lease): this run stopped before writing or sending anything
+    /// more. The name of the lease.
     #[error(
-        "this run lost its lease on the {0} (it ran longer than the lease without renewing it); \
-         it stopped, and another run finishes what it left"
+        "this run lost its claim on the {0}: it was stopped or slowed past its lease and another \
+         run took the claim over, so it stopped sending at once; what it had already handed to \
+         the mail service is recorded as sent, everything else is left for the next run to check \
+         again and send; run again to finish"
     )]
     LostLease(String),
     /// The mail service could not clear what an interrupted run left
@@ -267,6 +286,41 @@ const BATCH: usize = 200;
 /// Invoices planned and recorded as one part of a run (whole customers).
 const PART: usize = 20_000;
 
+/// How much of its lease a run keeps in hand before each send: when less
+/// is left by its own clock, it renews the lease first (and stops when it
+/// cannot). A quarter of the lease, at least 5 seconds: enough for one
+/// hand-over to the mail service and for the clocks of two machines to
+/// differ a little. (Locally, 30 seconds of a 2-minute lease; on AWS, 4
+/// minutes of a shard's 16.)
+pub fn lease_margin(ttl: chrono::Duration) -> chrono::Duration {
+    (ttl / 4).max(chrono::Duration::seconds(5))
+}
+
+/// The lease a run holds: its name and token (the fence of its writes),
+/// and until when it runs by the run's own clock.
+pub(super) struct Tenure {
+    name: String,
+    token: u64,
+    expires: DateTime<Utc>,
+}
+
+impl Tenure {
+    fn of(lease: &Lease) -> Tenure {
+        Tenure {
+            name: lease.name.clone(),
+            token: lease.token,
+            expires: lease.expires,
+        }
+    }
+
+    fn fence(&self) -> Fence {
+        Fence {
+            lease: self.name.clone(),
+            token: self.token,
+        }
+    }
+}
+
 /// What a move of a batch is, to report once the ledger took it.
 enum Kind {
     Reconciled,
@@ -323,10 +377,15 @@ impl Sweeper<'_> {
         req: &RunRequest<'_>,
     ) -> Result<RunReport, RunError> {
         let lease = req.scope.lease_name();
+        let mut tenure = Tenure {
+            name: lease.clone(),
+            token: 0,
+            expires: (req.now)(),
+        };
         if !req.dry_run {
-            self.renew(ledger, &lease, req).await?;
+            tenure = Tenure::of(&self.renew(ledger, &lease, req).await?);
         }
-        let result = self.run_leased(ledger, mailer, req, &lease).await;
+        let result = self.run_leased(ledger, mailer, req, &mut tenure).await;
         if req.dry_run || matches!(result, Err(RunError::Crashed(_))) {
             // A crashed run never gets here in real life: its lease expires.
             return result;
@@ -338,18 +397,44 @@ impl Sweeper<'_> {
         Ok(report)
     }
 
-    /// Renews the lease in the middle of a run: another holder means this
-    /// run's lease ran out and was taken; a ledger failure stays itself.
+    /// Renews the lease in the middle of a run. Another holder, or a new
+    /// token (another run held the lease in between and gave it back),
+    /// means this run's lease ran out and was taken: [`RunError::LostLease`].
+    /// A ledger failure stays itself.
     async fn keep<L: Ledger>(
         &self,
         ledger: &L,
-        lease: &str,
+        tenure: &mut Tenure,
         req: &RunRequest<'_>,
     ) -> Result<(), RunError> {
-        match self.renew(ledger, lease, req).await {
-            Err(RunError::Busy { .. }) => Err(RunError::LostLease(lease.to_string())),
-            other => other,
+        match self.renew(ledger, &tenure.name, req).await {
+            Ok(l) if l.token == tenure.token => {
+                tenure.expires = l.expires;
+                Ok(())
+            }
+            Ok(_) | Err(RunError::Busy { .. }) => Err(RunError::LostLease(tenure.name.clone())),
+            Err(other) => Err(other),
         }
+    }
+
+    /// Before a message is handed to the mail service: the lease must have
+    /// more than [`lease_margin`] left by the run's own clock, or be renewed
+    /// first ([`Sweeper::keep`]).
+    async fn hold<L: Ledger>(
+        &self,
+        ledger: &L,
+        tenure: &mut Tenure,
+        req: &RunRequest<'_>,
+    ) -> Result<(), RunError> {
+        let now = (req.now)();
+        let margin = lease_margin(self.lease_ttl);
+        if now
+            .checked_add_signed(margin)
+            .is_some_and(|t| t < tenure.expires)
+        {
+            return Ok(());
+        }
+        self.keep(ledger, tenure, req).await
     }
 
     /// The local runner's entry: the same run, driven to completion on this
@@ -368,12 +453,12 @@ impl Sweeper<'_> {
         ledger: &L,
         lease: &str,
         req: &RunRequest<'_>,
-    ) -> Result<(), RunError> {
+    ) -> Result<Lease, RunError> {
         match ledger
             .take_lease(lease, &req.holder, (req.now)(), self.lease_ttl)
             .await?
         {
-            LeaseOutcome::Taken(_) => Ok(()),
+            LeaseOutcome::Taken(l) => Ok(l),
             LeaseOutcome::HeldBy(l) => Err(RunError::Busy {
                 scope: match req.scope {
                     Scope::All => "home".to_string(),
@@ -393,7 +478,7 @@ impl Sweeper<'_> {
         ledger: &L,
         mailer: &M,
         req: &RunRequest<'_>,
-        lease: &str,
+        tenure: &mut Tenure,
     ) -> Result<RunReport, RunError> {
         let day = req.day;
         let crash = |point: CrashPoint, id: Option<&str>| -> Result<(), RunError> {
@@ -424,13 +509,13 @@ impl Sweeper<'_> {
             return Ok(report);
         }
         mailer.recover().await.map_err(RunError::MailRecovery)?;
-        self.keep(ledger, lease, req).await?;
+        self.keep(ledger, tenure, req).await?;
 
         // Planned and recorded part by part (whole customers), so a run
         // holds one part's records at a time, not every record of the book.
         for (k, part) in Planner::parts(&book, PART).enumerate() {
             if k > 0 {
-                self.keep(ledger, lease, req).await?;
+                self.keep(ledger, tenure, req).await?;
             }
             let started = Instant::now();
             let mut planned = planner.empty();
@@ -463,11 +548,11 @@ impl Sweeper<'_> {
         let mut first = true;
         while unfinished.peek().is_some() {
             if !first {
-                self.keep(ledger, lease, req).await?;
+                self.keep(ledger, tenure, req).await?;
             }
             first = false;
             let batch: Vec<StoredMessage> = unfinished.by_ref().take(BATCH).collect();
-            self.deliver_batch(ledger, mailer, batch, req, &mut report, &crash)
+            self.deliver_batch(ledger, mailer, batch, req, tenure, &mut report, &crash)
                 .await?;
         }
         report.timings.sending = started.elapsed();

@@ -1,7 +1,9 @@
 //! Delivering a batch: the checks and the move to `sending` as one ledger
-//! step, the mail service message by message, then the `sent` marks.
+//! step (fenced by the run's lease token), the mail service message by
+//! message (each after a check of the lease by the run's own clock), then
+//! the `sent` marks.
 
-use crate::ledger::{Ledger, MessageStatus, Move, StoredMessage};
+use crate::ledger::{Fenced, Ledger, MessageStatus, Move, StoredMessage};
 use crate::mailer::{Acceptance, MailError, Mailer};
 use chrono::NaiveDate;
 use collect_engine::book::Book;
@@ -10,8 +12,8 @@ use policy_lang::eval::Contact;
 use std::collections::{HashMap, HashSet};
 
 use super::{
-    CrashPoint, Dropped, Kind, RunError, RunReport, RunRequest, SentMessage, Sweeper, note_dropped,
-    sent_versions, with_status,
+    CrashPoint, Dropped, Kind, RunError, RunReport, RunRequest, SentMessage, Sweeper, Tenure,
+    note_dropped, sent_versions, with_status,
 };
 
 impl Sweeper<'_> {
@@ -19,12 +21,20 @@ impl Sweeper<'_> {
     /// of the whole batch as one ledger step, then the mail service message
     /// by message, then the `sent` marks as one step. A crash leaves at most
     /// one batch `sending`, which the next run reconciles.
+    ///
+    /// The move to `sending` is fenced by the run's lease token; before each
+    /// hand-over the run checks its lease by its own clock
+    /// ([`Sweeper::hold`]). A run that lost its lease stops there: nothing
+    /// more is moved or sent, what the mail service accepted is still
+    /// recorded `sent`, the rest stays `sending` for the next run.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn deliver_batch<L: Ledger, M: Mailer>(
         &self,
         ledger: &L,
         mailer: &M,
         batch: Vec<StoredMessage>,
         req: &RunRequest<'_>,
+        tenure: &mut Tenure,
         report: &mut RunReport,
         crash: &impl Fn(CrashPoint, Option<&str>) -> Result<(), RunError>,
     ) -> Result<(), RunError> {
@@ -196,8 +206,12 @@ impl Sweeper<'_> {
             kinds.push(Kind::Take { dropped });
         }
 
-        // Step 1: reconciliations, cancellations and the move to `sending`.
-        let results = ledger.move_batch(&moves).await?;
+        // Step 1: reconciliations, cancellations and the move to `sending`,
+        // only while the lease still carries this run's token.
+        let results = match ledger.move_batch_fenced(&tenure.fence(), &moves).await? {
+            Fenced::Written(results) => results,
+            Fenced::LeaseLost => return Err(RunError::LostLease(tenure.name.clone())),
+        };
         let mut taken: Vec<(StoredMessage, Vec<ActionRecord>)> = Vec::new();
         for ((mv, kind), result) in moves.into_iter().zip(kinds).zip(results) {
             let Some(moved) = result else {
@@ -228,9 +242,18 @@ impl Sweeper<'_> {
             crash(CrashPoint::AfterMarkedSending, Some(&first.message_id))?;
         }
 
-        // Step 2: the mail service, message by message.
+        // Step 2: the mail service, message by message, each while the
+        // lease holds by this run's own clock.
         let mut finishing: Vec<Move> = Vec::new();
+        let mut stopped = None;
         for (m, sending) in taken {
+            if let Err(e) = self.hold(ledger, tenure, req).await {
+                // Left `sending`: the next run asks the mail service and
+                // checks it again (putting it back could undo what the run
+                // that took the lease over did with it).
+                stopped = Some(e);
+                break;
+            }
             let fresh = books.get(m.customer_id.as_str()).unwrap_or(&empty);
             let Some(customer) = fresh.customers.get(m.customer_id.as_str()) else {
                 continue;
@@ -332,7 +355,10 @@ impl Sweeper<'_> {
                 report.conflicts.push(mv.next.message_id.to_string());
             }
         }
-        Ok(())
+        match stopped {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 

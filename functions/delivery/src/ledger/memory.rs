@@ -4,8 +4,8 @@
 
 use super::LogEntry;
 use super::{
-    Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Recorded, Scope,
-    StoredMessage, lease_decision, take_over_decision,
+    Fence, Fenced, LIVE, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus,
+    Move, Recorded, Scope, StoredMessage, lease_decision, take_over_decision,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use collect_engine::book::Book;
@@ -134,6 +134,32 @@ impl MemoryLedger {
                 .cloned()
                 .collect(),
         )
+    }
+
+    /// One move of a batch, under the lock the caller holds: nothing when
+    /// the message is not `from`, else its actions (each from `planned` or
+    /// `sending`) and the message.
+    fn move_locked(state: &mut State, mv: &Move) -> Option<Vec<bool>> {
+        let at = state.messages.get(&mv.next.message_id).map(|m| m.status);
+        if at != Some(mv.from) {
+            return None;
+        }
+        let mut moved = Vec::with_capacity(mv.actions.len());
+        for a in &mv.actions {
+            let ok = state
+                .actions
+                .get(&a.action_id)
+                .is_some_and(|c| LIVE.contains(&c.status));
+            if ok {
+                Self::log(state, a, mv.day);
+                state.actions.insert(a.action_id.clone(), a.clone());
+            }
+            moved.push(ok);
+        }
+        state
+            .messages
+            .insert(mv.next.message_id.clone(), mv.next.clone());
+        Some(moved)
     }
 
     fn log(state: &mut State, r: &ActionRecord, day: NaiveDate) {
@@ -269,6 +295,26 @@ impl Ledger for MemoryLedger {
         }
     }
 
+    async fn move_batch_fenced(
+        &self,
+        fence: &Fence,
+        moves: &[Move],
+    ) -> Result<Fenced<Vec<Option<Vec<bool>>>>, LedgerError> {
+        let mut state = self.lock();
+        if state
+            .leases
+            .get(&fence.lease)
+            .is_none_or(|l| l.token != fence.token)
+        {
+            return Ok(Fenced::LeaseLost);
+        }
+        let moved = moves
+            .iter()
+            .map(|mv| Self::move_locked(&mut state, mv))
+            .collect();
+        Ok(Fenced::Written(moved))
+    }
+
     async fn take_lease(
         &self,
         name: &str,
@@ -301,12 +347,10 @@ impl Ledger for MemoryLedger {
 
     async fn release_lease(&self, name: &str, holder: &LeaseHolder) -> Result<(), LedgerError> {
         let mut state = self.lock();
-        if state
-            .leases
-            .get(name)
-            .is_some_and(|l| l.holder.id == holder.id)
+        if let Some(l) = state.leases.get_mut(name)
+            && l.holder.id == holder.id
         {
-            state.leases.remove(name);
+            *l = l.released();
         }
         Ok(())
     }

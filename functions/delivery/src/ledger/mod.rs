@@ -12,7 +12,11 @@
 //!   status (`planned → sending → sent`, or `cancelled`/`failed`);
 //! - **leases**: one writer at a time per home (locally) or per shard (AWS),
 //!   a conditional write with an expiry so a dead holder blocks nobody for
-//!   long.
+//!   long, and a **fencing token** that grows with every new holder: the
+//!   move of messages to `sending` ([`Ledger::move_batch_fenced`]) is
+//!   written only while the lease still carries the run's token, so a run
+//!   that was stopped past its lease while another took it over writes
+//!   nothing more.
 //!
 //! Every method is `async`: the DynamoDB adapter awaits the network; the
 //! SQLite and in-memory adapters answer at once (the local runner drives
@@ -259,6 +263,43 @@ pub struct Lease {
     pub holder: LeaseHolder,
     pub since: DateTime<Utc>,
     pub expires: DateTime<Utc>,
+    /// The fencing token: larger for each new holder than for any holder
+    /// before it (a take, a takeover, a take after expiry or release), the
+    /// same across one holder's renewals. A lease given back is kept,
+    /// expired, so its token is never handed out again. Leases of earlier
+    /// releases had none: 0.
+    #[serde(default)]
+    pub token: u64,
+}
+
+impl Lease {
+    /// The lease given back: kept (with its token) but expired, so anyone
+    /// may take it at once.
+    pub fn released(&self) -> Lease {
+        Lease {
+            expires: DateTime::<Utc>::default(),
+            ..self.clone()
+        }
+    }
+}
+
+/// What a fenced write requires: the lease `lease` still carries `token`,
+/// i.e. no other run has taken it since this run got it. The store does
+/// not judge the lease's expiry (its clock is not the run's): a run checks
+/// that by its own clock before each send, and renews or stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub lease: String,
+    pub token: u64,
+}
+
+/// The answer to a fenced write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fenced<T> {
+    /// The lease still carried the run's token: written, with this answer.
+    Written(T),
+    /// Another run took the lease: nothing was written.
+    LeaseLost,
 }
 
 /// The answer to a request for a lease.
@@ -447,8 +488,28 @@ pub trait Ledger {
         Ok(out)
     }
 
+    /// [`move_batch`](Ledger::move_batch) under a fence: only while the
+    /// lease `fence` names still carries its token, checked in the same
+    /// step as each message's condition (SQLite: the same transaction;
+    /// DynamoDB: a `ConditionCheck` on the lease item in each message's
+    /// `TransactWriteItems`; memory: under its lock). [`Fenced::LeaseLost`]
+    /// when another run took the lease: nothing of the batch is written
+    /// (DynamoDB, whose moves of a batch are separate writes: nothing after
+    /// the lease was lost). The delivery protocol takes messages (`planned`
+    /// or `sending` → `sending`) with it; the `sent` marks that follow use
+    /// the unfenced [`move_batch`](Ledger::move_batch), since a message the
+    /// mail service accepted must be recorded whoever holds the lease (the
+    /// message's own condition keeps another run's writes).
+    async fn move_batch_fenced(
+        &self,
+        fence: &Fence,
+        moves: &[Move],
+    ) -> Result<Fenced<Vec<Option<Vec<bool>>>>, LedgerError>;
+
     /// Takes the lease `name` for `holder` until `now + ttl`: when nobody
     /// holds it, when its holder's time ran out, or to renew one's own.
+    /// A new holder gets a larger [`Lease::token`] than any before it; a
+    /// renewal keeps the holder's token.
     async fn take_lease(
         &self,
         name: &str,
@@ -457,7 +518,8 @@ pub trait Ledger {
         ttl: chrono::Duration,
     ) -> Result<LeaseOutcome, LedgerError>;
 
-    /// Gives the lease back (only if `holder` still holds it).
+    /// Gives the lease back (only if `holder` still holds it): kept as
+    /// [`Lease::released`], so the next holder's token is larger still.
     async fn release_lease(&self, name: &str, holder: &LeaseHolder) -> Result<(), LedgerError>;
 
     /// Takes over the lease of a holder known to be dead (locally: a
@@ -517,13 +579,19 @@ pub fn take_over_decision(
             holder: holder.clone(),
             since: now,
             expires: now.checked_add_signed(ttl).unwrap_or(now),
+            token: l.token.saturating_add(1),
         }),
         _ => lease_decision(current, &dead.name, holder, now, ttl),
     }
 }
 
 /// The decision of [`take_lease`](Ledger::take_lease), shared by adapters
-/// that read the current lease and write the new one in one transaction.
+/// that read the current lease and write the new one in one step (a
+/// transaction, or a write conditional on the lease read).
+///
+/// A renewal (the stored lease is `holder`'s, expired or not: nobody took
+/// it in between, or it would name them) keeps the token; anyone else gets
+/// the stored token plus one.
 pub fn lease_decision(
     current: Option<&Lease>,
     name: &str,
@@ -539,12 +607,14 @@ pub fn lease_decision(
             holder: holder.clone(),
             since: l.since,
             expires,
+            token: l.token,
         }),
         _ => LeaseOutcome::Taken(Lease {
             name: name.to_string(),
             holder: holder.clone(),
             since: now,
             expires,
+            token: current.map_or(1, |l| l.token.saturating_add(1)),
         }),
     }
 }

@@ -69,7 +69,8 @@ impl ScheduleInput {
 }
 
 /// Why the worker could not sweep one SQS record's shard (logged; the
-/// record is reported as a batch item failure and delivered again).
+/// record is reported as a batch item failure and delivered again; when
+/// the mail service failed as a whole, the invocation fails).
 #[derive(Debug, thiserror::Error)]
 pub enum ShardJobError {
     /// The record's body is not a `{day, shard}` job.
@@ -78,6 +79,14 @@ pub enum ShardJobError {
     /// The sweep of the shard failed (its lease is held, AWS failed, …).
     #[error(transparent)]
     Sweep(#[from] AwsError),
+}
+
+impl ShardJobError {
+    /// Whether the mail service failed as a whole (see
+    /// [`collect_aws::error::SweepError::is_mail_service`]).
+    pub fn is_mail_service(&self) -> bool {
+        matches!(self, ShardJobError::Sweep(AwsError::Sweep(e)) if e.is_mail_service())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -125,6 +134,14 @@ pub async fn worker<L: Ledger, M: Mailer>(
             Err(e) => Err(e),
         };
         if let Err(reason) = result {
+            if reason.is_mail_service() {
+                // SES refuses the account or the sender: every shard would
+                // fail alike. The invocation fails (its error alarm fires)
+                // and the whole batch comes back; what each shard did is
+                // recorded, and what it did not send stays planned.
+                tracing::error!(message_id = %id, reason = %reason, "the mail service failed; the sweep stopped sending");
+                return Err(reason.into());
+            }
             tracing::error!(message_id = %id, reason = %reason, "shard failed; it will be delivered again");
             response.add_failure(id);
         }

@@ -230,7 +230,9 @@ impl Ledger for MemoryLedger {
         if state
             .messages
             .get(&m.message_id)
-            .is_some_and(|old| old.status != MessageStatus::Cancelled)
+            .is_some_and(|old| {
+                !matches!(old.status, MessageStatus::Cancelled | MessageStatus::Failed)
+            })
         {
             return Ok(false);
         }

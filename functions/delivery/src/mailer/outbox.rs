@@ -314,6 +314,12 @@ mod tests {
         msg.from.email = "nope".into();
         assert!(matches!(
             block_on(outbox.send(&msg)),
+            Err(MailError::InvalidSender { .. })
+        ));
+        let mut msg = sample();
+        msg.to.email = "nope".into();
+        assert!(matches!(
+            block_on(outbox.send(&msg)),
             Err(MailError::InvalidAddress { .. })
         ));
         assert!(!tmp.path().join("2025-03-14/msg-0001.eml").exists());

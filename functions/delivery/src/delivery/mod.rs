@@ -199,7 +199,7 @@ pub enum RunError {
         sent = .report.sent.len()
     )]
     MailService {
-        #[source]
+        /// Said in the message (not a `source`: it would be said twice).
         error: MailError,
         /// Messages left `planned` by the stop.
         unsent: usize,

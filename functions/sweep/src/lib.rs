@@ -252,6 +252,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_failing_mail_service_fails_the_invocation_and_burns_nothing() {
+        use collect_delivery::ledger::MessageStatus;
+        use collect_delivery::mailer::FailureClass;
+        use collect_engine::domain::ActionStatus;
+        use collect_testkit::mailer::Refuse;
+        let svc = service();
+        // SES refuses the account (sandbox, access denied, sending paused).
+        svc.mailer.refuse(Refuse::Always(FailureClass::Service));
+        let job = json!({"day": DAY, "shard": 0});
+        let failed = worker(&svc, jobs(std::slice::from_ref(&job))).await;
+        let e = failed.expect_err("the invocation must fail, so its alarm fires");
+        assert!(
+            e.to_string()
+                .contains("the mail service failed, so the run stopped sending"),
+            "{e}"
+        );
+        assert!(svc.mailer.accepted_messages().is_empty());
+        assert!(
+            svc.ledger
+                .messages()
+                .iter()
+                .all(|m| m.status == MessageStatus::Planned)
+        );
+        assert!(
+            svc.ledger
+                .actions()
+                .iter()
+                .all(|a| a.status != ActionStatus::Failed)
+        );
+        // Fixed: the job, delivered again, sends everything once.
+        svc.mailer.refuse(Refuse::Nothing);
+        let again = worker(&svc, jobs(&[job])).await.unwrap();
+        assert!(failures(&again).is_empty());
+        assert_eq!(svc.mailer.accepted_messages().len(), 3);
+        assert!(svc.mailer.duplicates().is_empty());
+    }
+
+    #[tokio::test]
     async fn a_record_that_is_not_a_job_fails_alone() {
         let svc = service();
         let response = worker(

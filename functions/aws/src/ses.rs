@@ -173,9 +173,15 @@ pub fn failure_class(err: &ServiceError) -> FailureClass {
             .any(|w| message.contains(w))
     };
     match code {
-        "TooManyRequests" | "Throttling" | "ThrottlingException" | "RequestThrottled"
-        | "InternalFailure" | "InternalServiceError" | "InternalServerError"
-        | "ServiceUnavailable" | "RequestTimeout" => FailureClass::Transient,
+        "TooManyRequests"
+        | "Throttling"
+        | "ThrottlingException"
+        | "RequestThrottled"
+        | "InternalFailure"
+        | "InternalServiceError"
+        | "InternalServerError"
+        | "ServiceUnavailable"
+        | "RequestTimeout" => FailureClass::Transient,
         "LimitExceeded" if message.contains("daily") || message.contains("quota") => {
             FailureClass::Service
         }
@@ -447,10 +453,7 @@ mod tests {
     }
 
     fn meta(code: &str, message: &str) -> ErrorMetadata {
-        ErrorMetadata::builder()
-            .code(code)
-            .message(message)
-            .build()
+        ErrorMetadata::builder().code(code).message(message).build()
     }
 
     fn rejected(message: &str) -> SendEmailError {
@@ -512,7 +515,12 @@ mod tests {
                 400,
                 Recipient,
             ),
-            ("address blacklisted", rejected("Address blacklisted."), 400, Recipient),
+            (
+                "address blacklisted",
+                rejected("Address blacklisted."),
+                400,
+                Recipient,
+            ),
             (
                 "an address SES cannot use",
                 SendEmailError::BadRequestException(

@@ -17,13 +17,13 @@
 
 use chrono::{Duration, NaiveDate};
 use collect_delivery::delivery::CrashPoint;
+use collect_delivery::mailer::FailureClass;
 use collect_engine::domain::{EventKind, Invoice, InvoiceId, MessageId};
 use collect_testkit::Harness;
 use collect_testkit::book::{
     Clock, Env, MemoryHarness, SqliteHarness, customer, day, event, invoice, payment,
 };
 use collect_testkit::conformance::{CrashAt, assert_promises};
-use collect_delivery::mailer::FailureClass;
 use collect_testkit::mailer::{Fault, RecordingMailer};
 use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};

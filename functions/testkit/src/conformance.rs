@@ -528,11 +528,7 @@ pub async fn a_failing_service_stops_the_run<H: Harness>(h: &H, at: Option<(Cras
     w.mailer.fail(Fault::new(FailureClass::Service).after(1));
     let first = match at {
         Some((point, nth)) => w.crash(h, day(DAY), point, nth).await,
-        None => {
-            w.env
-                .run(h, &w.mailer, &w.clock, day(DAY), None)
-                .await
-        }
+        None => w.env.run(h, &w.mailer, &w.clock, day(DAY), None).await,
     };
     match (&first, at) {
         (Err(e @ RunError::MailService { unsent, report, .. }), None) => {
@@ -549,10 +545,7 @@ pub async fn a_failing_service_stops_the_run<H: Harness>(h: &H, at: Option<(Cras
         _ => panic!("[{who}] the run did not fail: {first:?}"),
     }
     // Still failing: a rerun sends nothing and burns nothing.
-    let again = w
-        .env
-        .run(h, &w.mailer, &w.clock, day(DAY), None)
-        .await;
+    let again = w.env.run(h, &w.mailer, &w.clock, day(DAY), None).await;
     assert!(
         matches!(again, Err(RunError::MailService { .. })),
         "[{who}] {again:?}"
@@ -586,7 +579,9 @@ pub async fn a_refused_recipient_is_deferred<H: Harness>(h: &H) {
     assert!(
         !c3.is_empty()
             && c3.iter().all(|a| a.status == ActionStatus::Deferred
-                && a.note.as_deref().is_some_and(|n| n.contains("refused the recipient"))),
+                && a.note
+                    .as_deref()
+                    .is_some_and(|n| n.contains("refused the recipient"))),
         "[{who}] {c3:?}"
     );
     w.mailer.heal();
@@ -607,8 +602,13 @@ pub async fn failed_records_of_an_earlier_release_are_retried<H: Harness>(h: &H)
     let who = h.name();
     let w = World::start(h).await;
     // As an earlier release left it: taken for sending, then failed.
-    let first = w.crash(h, day(DAY), CrashPoint::AfterMarkedSending, 0).await;
-    assert!(matches!(first, Err(RunError::Crashed(_))), "[{who}] {first:?}");
+    let first = w
+        .crash(h, day(DAY), CrashPoint::AfterMarkedSending, 0)
+        .await;
+    assert!(
+        matches!(first, Err(RunError::Crashed(_))),
+        "[{who}] {first:?}"
+    );
     let actions = h.actions().await;
     let moves: Vec<Move> = h
         .messages()

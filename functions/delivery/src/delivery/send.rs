@@ -389,12 +389,7 @@ async fn hand_over<M: Mailer>(
 
 /// A message taken for sending and not handed over (or refused for now):
 /// back to `planned` with its actions, to be sent by a later run.
-fn put_back(
-    m: StoredMessage,
-    sending: &[ActionRecord],
-    day: NaiveDate,
-    note: String,
-) -> Move {
+fn put_back(m: StoredMessage, sending: &[ActionRecord], day: NaiveDate, note: String) -> Move {
     let mut back = m;
     back.status = MessageStatus::Planned;
     back.sending_since = None;

@@ -482,11 +482,11 @@ impl<'a> CustomerSweep<'a> {
         // Never the same action twice for one invoice across segments: the
         // firm notice sent under `high_risk` at +5d is not sent again under
         // `standard` at +7d.
-        if let Some(done) = steps.iter().filter(mine).find(|a| {
-            *a.segment != *at.segment()
-                && *a.label == *r.label
-                && went_out(a.status)
-        }) {
+        if let Some(done) = steps
+            .iter()
+            .filter(mine)
+            .find(|a| *a.segment != *at.segment() && *a.label == *r.label && went_out(a.status))
+        {
             r.status = ActionStatus::Skipped;
             r.note = Some(format!(
                 "skipped: `{}` was already done for this invoice under segment `{}` ({}, {})",

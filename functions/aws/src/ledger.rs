@@ -463,9 +463,13 @@ impl Ledger for Dynamo {
         Ok(self
             .put_if(
                 self.message_item(m)?,
-                "attribute_not_exists(#pk) OR #status = :cancelled",
+                // A `failed` one (earlier releases) is planned again too.
+                "attribute_not_exists(#pk) OR #status IN (:cancelled, :failed)",
                 &[("#pk", PK), ("#status", STATUS)],
-                &[(":cancelled", s(MessageStatus::Cancelled.as_str()))],
+                &[
+                    (":cancelled", s(MessageStatus::Cancelled.as_str())),
+                    (":failed", s(MessageStatus::Failed.as_str())),
+                ],
             )
             .await?)
     }

@@ -9,6 +9,11 @@
 //! the message carries one action, and `channel`/`template`. SES allows
 //! only ASCII letters, digits, `_` and `-` in tag names and values (at most
 //! 256 characters), so tags are sanitised ([`tag_value`]).
+//!
+//! A refusal of `SendEmail` is classified by [`failure_class`] (SES's error
+//! code and message → transient, this recipient, or the whole service),
+//! so the delivery protocol treats SES's failures as it treats the
+//! outbox's.
 
 use aws_sdk_sesv2::Client;
 use aws_sdk_sesv2::primitives::Blob;
@@ -16,8 +21,8 @@ use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
 use serde_json::Value;
 
 use super::dynamo::MailEvent;
-use super::error::{AwsError, Service};
-use collect_delivery::mailer::{Acceptance, MailError, Mailer, SendReceipt};
+use super::error::{AwsError, Service, ServiceError};
+use collect_delivery::mailer::{Acceptance, FailureClass, MailError, Mailer, SendReceipt};
 use collect_delivery::message::{OutgoingMessage, to_rfc5322};
 
 /// The tag names this adapter sets (and reads back from SES's events).
@@ -80,17 +85,18 @@ impl SesMailer {
     /// Sends one message; the receipt holds SES's message id.
     pub async fn send_async(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
         let raw = to_rfc5322(msg)?;
-        let provider = |source: Box<dyn std::error::Error + Send + Sync>, retryable: bool| {
+        let provider = |source: Box<dyn std::error::Error + Send + Sync>, class: FailureClass| {
             MailError::Provider {
                 message_id: msg.message_id.clone(),
-                retryable,
+                class,
                 source,
             }
         };
+        // A request this code cannot build fails alike for every message.
         let raw = RawMessage::builder()
             .data(Blob::new(raw))
             .build()
-            .map_err(|e| provider(Box::new(e), false))?;
+            .map_err(|e| provider(Box::new(e), FailureClass::Service))?;
         let mut tags = Vec::new();
         for (name, value) in email_tags(msg) {
             tags.push(
@@ -98,7 +104,7 @@ impl SesMailer {
                     .name(name)
                     .value(value)
                     .build()
-                    .map_err(|e| provider(Box::new(e), false))?,
+                    .map_err(|e| provider(Box::new(e), FailureClass::Service))?,
             );
         }
         let out = self
@@ -120,11 +126,82 @@ impl SesMailer {
                 provider_message_id: o.message_id.unwrap_or_default(),
             }),
             Err(e) => {
-                let err = AwsError::sdk(Service::Ses, "SendEmail", e);
-                let retryable = err.retryable();
-                Err(provider(Box::new(err), retryable))
+                let err = ServiceError::sdk(Service::Ses, "SendEmail", e);
+                let class = failure_class(&err);
+                Err(provider(Box::new(AwsError::from(err)), class))
             }
         }
+    }
+}
+
+/// The class of a refused `SendEmail` (SES v2), from SES's error code and
+/// message:
+/// - **transient**: throttling (`TooManyRequestsException`, `Throttling…`),
+///   the sending rate (`LimitExceededException` "Maximum sending rate
+///   exceeded"), SES failing on its side (5xx, `InternalFailure`,
+///   `ServiceUnavailable`), and no answer at all (a timeout, a connection
+///   that failed);
+/// - **this recipient**: `MessageRejected` for the address ("Address
+///   blacklisted", "… on the suppression list", an invalid recipient), an
+///   address SES cannot use (`BadRequestException` about the address), the
+///   account's suppression list;
+/// - **the whole service**: `MessageRejected` "Email address is not
+///   verified" (the sandbox, or a sender identity not verified),
+///   `AccessDenied` (the role may not send as this identity:
+///   `ses:FromAddress`, `SenderIdentity` mismatch),
+///   `MailFromDomainNotVerifiedException`, `SendingPausedException`,
+///   `AccountSuspendedException`, the daily quota (`LimitExceededException`
+///   "Daily message quota exceeded"), a missing configuration set
+///   (`NotFoundException`), and any code not named here: an unknown
+///   refusal stops the run for a person to look at rather than burn steps.
+pub fn failure_class(err: &ServiceError) -> FailureClass {
+    let message = err.message().unwrap_or_default().to_ascii_lowercase();
+    let Some(code) = err.code() else {
+        return match err.http_status() {
+            Some(s) if s == 429 || s >= 500 => FailureClass::Transient,
+            Some(_) => FailureClass::Service,
+            // No answer: a timeout or a failed connection is retryable;
+            // anything else (a request that could not be sent) is not.
+            None if err.retryable() => FailureClass::Transient,
+            None => FailureClass::Service,
+        };
+    };
+    let code = code.strip_suffix("Exception").unwrap_or(code);
+    let about_the_address = || {
+        ["address", "recipient", "mailbox", "domain"]
+            .iter()
+            .any(|w| message.contains(w))
+    };
+    match code {
+        "TooManyRequests"
+        | "Throttling"
+        | "ThrottlingException"
+        | "RequestThrottled"
+        | "InternalFailure"
+        | "InternalServiceError"
+        | "InternalServerError"
+        | "ServiceUnavailable"
+        | "RequestTimeout" => FailureClass::Transient,
+        "LimitExceeded" if message.contains("daily") || message.contains("quota") => {
+            FailureClass::Service
+        }
+        "LimitExceeded" => FailureClass::Transient,
+        // The sandbox (recipient not verified) or the sender's identity:
+        // every message would be refused alike.
+        "MessageRejected" if message.contains("not verified") => FailureClass::Service,
+        "MessageRejected"
+            if message.contains("suppression list")
+                || message.contains("blacklisted")
+                || message.contains("invalid")
+                || message.contains("illegal")
+                || message.contains("recipient") =>
+        {
+            FailureClass::Recipient
+        }
+        "BadRequest" if about_the_address() => FailureClass::Recipient,
+        c if c.contains("Suppress") => FailureClass::Recipient,
+        c if c.contains("Throttl") => FailureClass::Transient,
+        _ => FailureClass::Service,
     }
 }
 
@@ -137,6 +214,11 @@ impl Mailer for SesMailer {
 
     async fn accepted(&self, _message_id: &str) -> Result<Acceptance, MailError> {
         Ok(Acceptance::Unknown)
+    }
+
+    /// On the Lambda's async runtime: never blocks the thread.
+    async fn pause(&self, pause: std::time::Duration) {
+        tokio::time::sleep(pause).await;
     }
 }
 
@@ -156,8 +238,12 @@ impl Mailer for SesWithEvents<'_> {
 
     async fn accepted(&self, message_id: &str) -> Result<Acceptance, MailError> {
         let events = self.dynamo.mail_events(message_id).await.map_err(|e| {
-            let retryable = e.retryable();
-            provider_for(message_id, Box::new(e), retryable)
+            let class = if e.retryable() {
+                FailureClass::Transient
+            } else {
+                FailureClass::Service
+            };
+            provider_for(message_id, Box::new(e), class)
         })?;
         if events.is_empty() {
             return Ok(Acceptance::Unknown);
@@ -168,6 +254,11 @@ impl Mailer for SesWithEvents<'_> {
                 .find_map(|e| e.provider_message_id.clone())
                 .unwrap_or_else(|| "(from SES events)".to_string()),
         })
+    }
+
+    /// On the Lambda's async runtime: never blocks the thread.
+    async fn pause(&self, pause: std::time::Duration) {
+        tokio::time::sleep(pause).await;
     }
 }
 
@@ -192,16 +283,21 @@ impl Mailer for SesAndEvents {
         .accepted(message_id)
         .await
     }
+
+    /// On the Lambda's async runtime: never blocks the thread.
+    async fn pause(&self, pause: std::time::Duration) {
+        tokio::time::sleep(pause).await;
+    }
 }
 
 fn provider_for(
     message_id: &str,
     source: Box<dyn std::error::Error + Send + Sync>,
-    retryable: bool,
+    class: FailureClass,
 ) -> MailError {
     MailError::Provider {
         message_id: message_id.to_string(),
-        retryable,
+        class,
         source,
     }
 }
@@ -338,8 +434,201 @@ pub fn ses_event(v: &Value) -> Result<SesEvent, SesEventError> {
 )]
 mod tests {
     use super::*;
+    use aws_sdk_sesv2::config::http::HttpResponse;
+    use aws_sdk_sesv2::error::{ErrorMetadata, SdkError};
+    use aws_sdk_sesv2::operation::send_email::SendEmailError;
+    use aws_sdk_sesv2::types::error::{
+        AccountSuspendedException, BadRequestException, LimitExceededException,
+        MailFromDomainNotVerifiedException, MessageRejected, SendingPausedException,
+        TooManyRequestsException,
+    };
     use collect_delivery::message::Mailbox;
     use serde_json::json;
+
+    /// `SendEmail` refused as SES answers it, read the way the adapter reads it.
+    fn class_of(err: SendEmailError, status: u16) -> FailureClass {
+        let raw = HttpResponse::new(status.try_into().unwrap(), "".into());
+        let sdk = SdkError::service_error(err, raw);
+        failure_class(&ServiceError::sdk(Service::Ses, "SendEmail", sdk))
+    }
+
+    fn meta(code: &str, message: &str) -> ErrorMetadata {
+        ErrorMetadata::builder().code(code).message(message).build()
+    }
+
+    fn rejected(message: &str) -> SendEmailError {
+        SendEmailError::MessageRejected(
+            MessageRejected::builder()
+                .message(message)
+                .meta(meta("MessageRejected", message))
+                .build(),
+        )
+    }
+
+    fn limit(message: &str) -> SendEmailError {
+        SendEmailError::LimitExceededException(
+            LimitExceededException::builder()
+                .message(message)
+                .meta(meta("LimitExceededException", message))
+                .build(),
+        )
+    }
+
+    #[test]
+    fn ses_refusals_are_classed_transient_recipient_or_service() {
+        use FailureClass::{Recipient, Service as Whole, Transient};
+        let too_many = SendEmailError::TooManyRequestsException(
+            TooManyRequestsException::builder()
+                .message("Too many requests")
+                .meta(meta("TooManyRequestsException", "Too many requests"))
+                .build(),
+        );
+        let cases: Vec<(&str, SendEmailError, u16, FailureClass)> = vec![
+            ("throttled", too_many, 429, Transient),
+            (
+                "throttling (generic)",
+                SendEmailError::generic(meta("ThrottlingException", "Rate exceeded")),
+                400,
+                Transient,
+            ),
+            (
+                "sending rate",
+                limit("Maximum sending rate exceeded."),
+                400,
+                Transient,
+            ),
+            (
+                "SES failing on its side",
+                SendEmailError::generic(meta("InternalFailure", "An internal error occurred")),
+                500,
+                Transient,
+            ),
+            (
+                "a 503 without a code",
+                SendEmailError::generic(ErrorMetadata::builder().build()),
+                503,
+                Transient,
+            ),
+            (
+                "on the suppression list",
+                rejected("The email address is on the suppression list for your account."),
+                400,
+                Recipient,
+            ),
+            (
+                "address blacklisted",
+                rejected("Address blacklisted."),
+                400,
+                Recipient,
+            ),
+            (
+                "an address SES cannot use",
+                SendEmailError::BadRequestException(
+                    BadRequestException::builder()
+                        .message("Missing final '@domain'")
+                        .meta(meta("BadRequestException", "Missing final '@domain'"))
+                        .build(),
+                ),
+                400,
+                Recipient,
+            ),
+            (
+                "the sandbox",
+                rejected(
+                    "Email address is not verified. The following identities failed the check in region EU-WEST-1: c1@example.com",
+                ),
+                400,
+                Whole,
+            ),
+            (
+                "access denied (identity mismatch)",
+                SendEmailError::generic(meta(
+                    "AccessDeniedException",
+                    "User is not authorized to perform `ses:SendEmail' on resource `arn:aws:ses:eu-west-1:123456789012:identity/example.com'",
+                )),
+                403,
+                Whole,
+            ),
+            (
+                "MAIL FROM domain not verified",
+                SendEmailError::MailFromDomainNotVerifiedException(
+                    MailFromDomainNotVerifiedException::builder()
+                        .message("not verified")
+                        .meta(meta("MailFromDomainNotVerifiedException", "not verified"))
+                        .build(),
+                ),
+                400,
+                Whole,
+            ),
+            (
+                "sending paused",
+                SendEmailError::SendingPausedException(
+                    SendingPausedException::builder()
+                        .message("Sending is paused for this account.")
+                        .meta(meta(
+                            "SendingPausedException",
+                            "Sending is paused for this account.",
+                        ))
+                        .build(),
+                ),
+                400,
+                Whole,
+            ),
+            (
+                "account suspended",
+                SendEmailError::AccountSuspendedException(
+                    AccountSuspendedException::builder()
+                        .message("suspended")
+                        .meta(meta("AccountSuspendedException", "suspended"))
+                        .build(),
+                ),
+                400,
+                Whole,
+            ),
+            (
+                "daily quota",
+                limit("Daily message quota exceeded."),
+                400,
+                Whole,
+            ),
+            (
+                "a rejection nobody named",
+                rejected("Something else entirely"),
+                400,
+                Whole,
+            ),
+        ];
+        for (what, err, status, want) in cases {
+            assert_eq!(class_of(err, status), want, "{what}");
+        }
+        let timeout: SdkError<SendEmailError, HttpResponse> =
+            SdkError::timeout_error("no answer within the timeout");
+        assert_eq!(
+            failure_class(&ServiceError::sdk(Service::Ses, "SendEmail", timeout)),
+            Transient,
+            "a timeout"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_send_carries_its_class_and_says_what_ses_said() {
+        let err = ServiceError::refused(
+            Service::Ses,
+            "SendEmail",
+            "MessageRejected",
+            Some("Email address is not verified.".into()),
+        );
+        let e = MailError::Provider {
+            message_id: "msg-1".into(),
+            class: failure_class(&err),
+            source: Box::new(AwsError::from(err)),
+        };
+        assert_eq!(e.class(), FailureClass::Service);
+        assert_eq!(
+            e.to_string(),
+            "message msg-1: the mail service failed: SESv2 SendEmail: MessageRejected: Email address is not verified."
+        );
+    }
 
     #[test]
     fn tag_values_keep_to_the_ses_charset() {

@@ -530,3 +530,40 @@ fn pay_link_verify_checks_a_token_as_the_payment_page_does() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("bad signature"), "{}", text(&out));
 }
+
+// ---------------------------------------------------------------- failures: an outbox that cannot be written
+
+#[test]
+fn an_outbox_that_cannot_be_written_fails_the_run_and_burns_nothing() {
+    let t = Temp::new("outbox-blocked");
+    let home = t.path().join("home");
+    let data = book(&t);
+    collect(&home, &["ingest", data.to_str().unwrap()]);
+    // A file where the outbox folder should be (permissions would not stop
+    // a test run as root).
+    std::fs::write(home.join("outbox"), "not a folder").unwrap();
+    let out = collect(&home, &["run", "--date", "2027-03-08"]);
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    for needle in [
+        "the mail service failed, so the run stopped sending",
+        "the outbox cannot be written at",
+        "nothing more was sent",
+        "the 2 message(s) not sent stay planned",
+        "Fix the cause and run again",
+    ] {
+        assert!(all.contains(needle), "`{needle}`:\n{all}");
+    }
+    assert!(!all.contains("FAILED"), "{all}");
+
+    // Healthy again: the same day sends everything, once.
+    std::fs::remove_file(home.join("outbox")).unwrap();
+    let out = collect(&home, &["run", "--date", "2027-03-08"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(outbox_day(&home, "2027-03-08"), 2, "{}", text(&out));
+    // And nothing twice, that day or the next.
+    let out = collect(&home, &["run", "--date", "2027-03-09"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(outbox_day(&home, "2027-03-08"), 2);
+    assert_eq!(outbox_day(&home, "2027-03-09"), 0, "{}", text(&out));
+}

@@ -172,6 +172,10 @@ pub enum ActionStatus {
     Approved,
     Rejected,
     Sent,
+    /// Written by earlier releases when a send failed. Never taken: the
+    /// step is due again on the next sweep (a home or table that holds
+    /// such records has them retried). A failure is now retried, deferred
+    /// or stops the run by its class; nothing writes this any more.
     Failed,
     /// Passed over: a later step was due, or the invoice was paid first.
     Skipped,
@@ -210,7 +214,10 @@ impl ActionStatus {
         ActionStatus::ALL.into_iter().find(|a| a.as_str() == s)
     }
 
-    /// Whether the step counts as taken: the ladder moves past it.
+    /// Whether the step counts as taken: the ladder moves past it. A
+    /// failed or deferred step is not: it is due again, so a failure never
+    /// moves the ladder on. (A person who closes a step gives it another
+    /// status, with their name.)
     pub fn is_taken(self) -> bool {
         matches!(
             self,
@@ -220,7 +227,6 @@ impl ActionStatus {
                 | ActionStatus::Approved
                 | ActionStatus::Rejected
                 | ActionStatus::Sent
-                | ActionStatus::Failed
                 | ActionStatus::Skipped
         )
     }

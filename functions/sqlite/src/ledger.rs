@@ -445,7 +445,7 @@ impl Ledger for SqliteStore {
                     "INSERT INTO messages (message_id, customer_id, status, planned_on, body)
                      VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (message_id) DO UPDATE
                      SET status = excluded.status, planned_on = excluded.planned_on, body = excluded.body
-                     WHERE messages.status = 'cancelled'",
+                     WHERE messages.status IN ('cancelled', 'failed')",
                 )
                 .map_err(StoreError::from)?;
             for m in messages {

@@ -5,7 +5,9 @@
 //! - nothing goes to a customer who was do-not-contact when the run sent
 //!   it, nor for an invoice that was settled or disputed then;
 //! - nothing is lost: after a last clean run, every message is finished and
-//!   every action sent, deferred or skipped with a reason, or a task.
+//!   every action sent, deferred or skipped with a reason, or a task —
+//!   whatever the mail service failed with on the days before (a failure
+//!   of each class, for one recipient or after a first message).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,13 +17,14 @@
 
 use chrono::{Duration, NaiveDate};
 use collect_delivery::delivery::CrashPoint;
+use collect_delivery::mailer::FailureClass;
 use collect_engine::domain::{EventKind, Invoice, InvoiceId, MessageId};
 use collect_testkit::Harness;
 use collect_testkit::book::{
     Clock, Env, MemoryHarness, SqliteHarness, customer, day, event, invoice, payment,
 };
 use collect_testkit::conformance::{CrashAt, assert_promises};
-use collect_testkit::mailer::RecordingMailer;
+use collect_testkit::mailer::{Fault, RecordingMailer};
 use proptest::prelude::*;
 use std::collections::{HashMap, HashSet};
 
@@ -46,7 +49,17 @@ struct Day {
     changes: Vec<Change>,
     /// A crash at `(point, nth)`, and whether the same day is run again.
     crash: Option<(usize, usize, bool)>,
+    /// The mail service fails this day: with the class `CLASSES[k]`, for
+    /// the customer `R{j}` (or, when `j` is past the last customer, after
+    /// a first message is accepted).
+    fault: Option<(usize, usize)>,
 }
+
+const CLASSES: [FailureClass; 3] = [
+    FailureClass::Transient,
+    FailureClass::Recipient,
+    FailureClass::Service,
+];
 
 const START: &str = "2027-03-01";
 
@@ -89,9 +102,15 @@ fn days(invoices: usize, customers: usize) -> impl Strategy<Value = Vec<Day>> {
     ];
     let crash =
         proptest::option::weighted(0.5, (0..CrashPoint::ALL.len(), 0usize..3, any::<bool>()));
+    let fault = proptest::option::weighted(0.3, (0..CLASSES.len(), 0..=customers));
     proptest::collection::vec(
-        (proptest::collection::vec(change, 0..3), crash)
-            .prop_map(|(changes, crash)| Day { changes, crash }),
+        (proptest::collection::vec(change, 0..3), crash, fault).prop_map(
+            |(changes, crash, fault)| Day {
+                changes,
+                crash,
+                fault,
+            },
+        ),
         1..12,
     )
 }
@@ -179,6 +198,13 @@ async fn scenario<H: Harness>(h: &H, b: &Book, plan: &[Day]) {
                 }
             }
         }
+        if let Some((k, j)) = d.fault {
+            let fault = Fault::new(CLASSES[k]);
+            mailer.fail(match b.customers.get(j) {
+                Some((id, _)) => fault.to(&format!("{}@example.com", id.to_lowercase())),
+                None => fault.after(1),
+            });
+        }
         let mut runs = vec![
             d.crash
                 .map(|(p, nth, _)| CrashAt::new(CrashPoint::ALL[p], nth)),
@@ -232,6 +258,7 @@ async fn scenario<H: Harness>(h: &H, b: &Book, plan: &[Day]) {
             }
             seen = accepted.len();
         }
+        mailer.heal();
     }
     // A last clean run finishes whatever a crash left.
     let last = day(START) + Duration::days(plan.len() as i64);

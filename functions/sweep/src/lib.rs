@@ -69,7 +69,8 @@ impl ScheduleInput {
 }
 
 /// Why the worker could not sweep one SQS record's shard (logged; the
-/// record is reported as a batch item failure and delivered again).
+/// record is reported as a batch item failure and delivered again; when
+/// the mail service failed as a whole, the invocation fails).
 #[derive(Debug, thiserror::Error)]
 pub enum ShardJobError {
     /// The record's body is not a `{day, shard}` job.
@@ -78,6 +79,14 @@ pub enum ShardJobError {
     /// The sweep of the shard failed (its lease is held, AWS failed, …).
     #[error(transparent)]
     Sweep(#[from] AwsError),
+}
+
+impl ShardJobError {
+    /// Whether the mail service failed as a whole (see
+    /// [`collect_aws::error::SweepError::is_mail_service`]).
+    pub fn is_mail_service(&self) -> bool {
+        matches!(self, ShardJobError::Sweep(AwsError::Sweep(e)) if e.is_mail_service())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -125,6 +134,14 @@ pub async fn worker<L: Ledger, M: Mailer>(
             Err(e) => Err(e),
         };
         if let Err(reason) = result {
+            if reason.is_mail_service() {
+                // SES refuses the account or the sender: every shard would
+                // fail alike. The invocation fails (its error alarm fires)
+                // and the whole batch comes back; what each shard did is
+                // recorded, and what it did not send stays planned.
+                tracing::error!(message_id = %id, reason = %reason, "the mail service failed; the sweep stopped sending");
+                return Err(reason.into());
+            }
             tracing::error!(message_id = %id, reason = %reason, "shard failed; it will be delivered again");
             response.add_failure(id);
         }
@@ -228,6 +245,44 @@ mod tests {
                 .all(|m| m.status == collect_delivery::ledger::MessageStatus::Sent)
         );
         // SQS delivers the job again: nothing is sent twice.
+        let again = worker(&svc, jobs(&[job])).await.unwrap();
+        assert!(failures(&again).is_empty());
+        assert_eq!(svc.mailer.accepted_messages().len(), 3);
+        assert!(svc.mailer.duplicates().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failing_mail_service_fails_the_invocation_and_burns_nothing() {
+        use collect_delivery::ledger::MessageStatus;
+        use collect_delivery::mailer::FailureClass;
+        use collect_engine::domain::ActionStatus;
+        use collect_testkit::mailer::Refuse;
+        let svc = service();
+        // SES refuses the account (sandbox, access denied, sending paused).
+        svc.mailer.refuse(Refuse::Always(FailureClass::Service));
+        let job = json!({"day": DAY, "shard": 0});
+        let failed = worker(&svc, jobs(std::slice::from_ref(&job))).await;
+        let e = failed.expect_err("the invocation must fail, so its alarm fires");
+        assert!(
+            e.to_string()
+                .contains("the mail service failed, so the run stopped sending"),
+            "{e}"
+        );
+        assert!(svc.mailer.accepted_messages().is_empty());
+        assert!(
+            svc.ledger
+                .messages()
+                .iter()
+                .all(|m| m.status == MessageStatus::Planned)
+        );
+        assert!(
+            svc.ledger
+                .actions()
+                .iter()
+                .all(|a| a.status != ActionStatus::Failed)
+        );
+        // Fixed: the job, delivered again, sends everything once.
+        svc.mailer.refuse(Refuse::Nothing);
         let again = worker(&svc, jobs(&[job])).await.unwrap();
         assert!(failures(&again).is_empty());
         assert_eq!(svc.mailer.accepted_messages().len(), 3);

@@ -7,21 +7,24 @@
 //! promises: never a message to a do-not-contact customer, on a held
 //! invoice or for a settled balance; never the same message twice; nothing
 //! lost — every due step ends sent, deferred with a reason, skipped with a
-//! reason, or waiting for a person. And one writer at a time: a run that
-//! lost its lease (stopped past it while another took it over) writes and
-//! sends nothing more.
+//! reason, or waiting for a person; a failure of the mail service, of any
+//! class, never burns a step (see the `FailureClass` scenarios). And one
+//! writer at a time: a run that lost its lease (stopped past it while
+//! another took it over) writes and sends nothing more.
 //!
 //! [`Ledger`]: collect_delivery::ledger::Ledger
 
 use super::Harness;
 use super::book::{Clock, Env, customer, day, event, invoice, payment};
-use super::mailer::{RecordingMailer, Refuse};
+use super::mailer::{Fault, RecordingMailer, Refuse};
 use chrono::NaiveDate;
 use collect_delivery::delivery::{CrashPoint, RunError, RunReport};
 use collect_delivery::ledger::{
     Fence, Fenced, LeaseHolder, LeaseOutcome, Ledger, MessageStatus, Move, StoredMessage,
 };
-use collect_delivery::mailer::{Acceptance, MailError, Mailer, SendReceipt};
+use collect_delivery::mailer::{
+    Acceptance, FailureClass, MailError, Mailer, RETRY_PAUSES, SendReceipt,
+};
 use collect_delivery::message::OutgoingMessage;
 use collect_engine::domain::{ActionStatus, Channel, EventKind, Invoice};
 use collect_engine::sweep::PlannedMessage;
@@ -160,7 +163,11 @@ pub async fn assert_promises<H: Harness>(h: &H, mailer: &RecordingMailer) {
                 a.status.as_str(),
                 a.message_id
             ),
-            ActionStatus::Deferred | ActionStatus::Skipped | ActionStatus::Failed => assert!(
+            ActionStatus::Failed => panic!(
+                "[{who}] action {} is failed ({:?}): a failure is retried or deferred, never final",
+                a.action_id, a.note
+            ),
+            ActionStatus::Deferred | ActionStatus::Skipped => assert!(
                 a.note.as_deref().is_some_and(|n| !n.is_empty()),
                 "[{who}] action {} is {} without a reason",
                 a.action_id,
@@ -453,15 +460,213 @@ pub async fn a_dead_run_is_taken_over<H: Harness>(h: &H) {
     );
 }
 
-/// The mail service refuses for now: the messages wait, a later run sends them.
+/// The mail service refuses for now (a transient failure) every time:
+/// each message is handed over again after each of the short pauses, then
+/// goes back to `planned` — its steps not taken — and a later run sends it.
 pub async fn refused_for_now_then_sent<H: Harness>(h: &H) {
+    let who = h.name();
     let w = World::start(h).await;
     w.mailer.refuse(Refuse::ForNow);
     let first = w.run(h, day(DAY)).await;
-    assert_eq!(first.retry_later.len(), 3, "[{}] {first:?}", h.name());
+    assert_eq!(first.retry_later.len(), 3, "[{who}] {first:?}");
+    let pauses = RETRY_PAUSES.len();
+    assert_eq!(first.retries, 3 * pauses, "[{who}] {first:?}");
+    assert_eq!(w.mailer.pauses().len(), 3 * pauses, "[{who}]");
+    assert_eq!(w.mailer.handed_count(), 3 * (pauses + 1), "[{who}]");
+    assert_waiting(h, 3).await;
     w.mailer.refuse(Refuse::Nothing);
     let second = w.run(h, day(DAY)).await;
-    assert_eq!(second.sent.len(), 3, "[{}] {second:?}", h.name());
+    assert_eq!(second.sent.len(), 3, "[{who}] {second:?}");
+    assert_promises(h, &w.mailer).await;
+}
+
+/// Every message of the first day is `planned` again, with its actions
+/// planned (not taken, not failed): `n` messages wait for the next run.
+async fn assert_waiting<H: Harness>(h: &H, n: usize) {
+    let who = h.name();
+    let planned: Vec<_> = h
+        .messages()
+        .await
+        .into_iter()
+        .filter(|m| m.status == MessageStatus::Planned)
+        .collect();
+    assert_eq!(planned.len(), n, "[{who}] {planned:?}");
+    for a in h.actions().await {
+        assert!(
+            !matches!(a.status, ActionStatus::Failed | ActionStatus::Sending),
+            "[{who}] action {} is {}",
+            a.action_id,
+            a.status.as_str()
+        );
+        if planned
+            .iter()
+            .any(|m| a.message_id.as_deref() == Some(m.message_id.as_str()))
+        {
+            assert_eq!(a.status, ActionStatus::Planned, "[{who}] {a:?}");
+        }
+    }
+}
+
+/// A transient failure that passes: the message goes out in the same run,
+/// after the pauses, once.
+pub async fn a_passing_failure_is_retried_within_the_run<H: Harness>(h: &H) {
+    let who = h.name();
+    let w = World::start(h).await;
+    w.mailer.fail(Fault::new(FailureClass::Transient).times(2));
+    let first = w.run(h, day(DAY)).await;
+    assert_eq!(first.sent.len(), 3, "[{who}] {first:?}");
+    assert!(first.retry_later.is_empty(), "[{who}] {first:?}");
+    assert_eq!(first.retries, 2, "[{who}] {first:?}");
+    assert_eq!(w.mailer.pauses(), RETRY_PAUSES[..2].to_vec(), "[{who}]");
+    assert_promises(h, &w.mailer).await;
+}
+
+/// The whole mail service fails after the first message went out (the
+/// outbox cannot be written, SES refuses the account): the run stops
+/// sending at once and fails; nothing is burned — the message in hand and
+/// the rest stay `planned`. With a crash `at` a point of the stopping run,
+/// the same. Once the service is healthy, a run sends everything left,
+/// once.
+pub async fn a_failing_service_stops_the_run<H: Harness>(h: &H, at: Option<(CrashPoint, usize)>) {
+    let who = h.name();
+    let w = World::start(h).await;
+    w.mailer.fail(Fault::new(FailureClass::Service).after(1));
+    let first = match at {
+        Some((point, nth)) => w.crash(h, day(DAY), point, nth).await,
+        None => w.env.run(h, &w.mailer, &w.clock, day(DAY), None).await,
+    };
+    match (&first, at) {
+        (Err(e @ RunError::MailService { unsent, report, .. }), None) => {
+            assert_eq!((*unsent, report.sent.len()), (2, 1), "[{who}] {first:?}");
+            let e = e.to_string();
+            assert!(
+                e.contains("nothing more was sent") && e.contains("stay planned"),
+                "[{who}] {e}"
+            );
+            assert_eq!(w.mailer.accepted_messages().len(), 1, "[{who}]");
+            assert_waiting(h, 2).await;
+        }
+        (Err(RunError::Crashed(_) | RunError::MailService { .. }), Some(_)) => {}
+        _ => panic!("[{who}] the run did not fail: {first:?}"),
+    }
+    // Still failing: a rerun sends nothing and burns nothing.
+    let again = w.env.run(h, &w.mailer, &w.clock, day(DAY), None).await;
+    assert!(
+        matches!(again, Err(RunError::MailService { .. })),
+        "[{who}] {again:?}"
+    );
+    assert_eq!(w.mailer.accepted_messages().len(), 1, "[{who}]");
+    w.mailer.heal();
+    let healthy = w.run(h, day(DAY)).await;
+    assert_eq!(healthy.sent.len(), 2, "[{who}] {healthy:?}");
+    expected_first_day(&w.mailer.accepted_messages());
+    assert_promises(h, &w.mailer).await;
+}
+
+/// The mail service refuses one recipient: that message's steps are
+/// deferred with the reason (never failed, never taken), the others go
+/// out, the run succeeds; once the recipient is accepted the deferred
+/// reminder goes out on a later sweep.
+pub async fn a_refused_recipient_is_deferred<H: Harness>(h: &H) {
+    let who = h.name();
+    let w = World::start(h).await;
+    w.mailer
+        .fail(Fault::new(FailureClass::Recipient).to("c3@example.com"));
+    let first = w.run(h, day(DAY)).await;
+    assert_eq!(first.sent.len(), 2, "[{who}] {first:?}");
+    assert_eq!(first.failed.len(), 1, "[{who}] {first:?}");
+    let c3: Vec<_> = h
+        .actions()
+        .await
+        .into_iter()
+        .filter(|a| a.customer_id == "C3")
+        .collect();
+    assert!(
+        !c3.is_empty()
+            && c3.iter().all(|a| a.status == ActionStatus::Deferred
+                && a.note
+                    .as_deref()
+                    .is_some_and(|n| n.contains("refused the recipient"))),
+        "[{who}] {c3:?}"
+    );
+    w.mailer.heal();
+    let next = day(DAY).succ_opt().unwrap_or_default();
+    let second = w.run(h, next).await;
+    assert!(
+        second.sent.iter().any(|m| m.customer_id == "C3"),
+        "[{who}] the deferred reminder was lost: {second:?}"
+    );
+    assert_promises(h, &w.mailer).await;
+}
+
+/// A home or table of an earlier release, where a send error marked the
+/// message and its actions `failed` (and the ladder moved past them): the
+/// steps are due again, the messages are planned again, and they go out
+/// once.
+pub async fn failed_records_of_an_earlier_release_are_retried<H: Harness>(h: &H) {
+    let who = h.name();
+    let w = World::start(h).await;
+    // As an earlier release left it: taken for sending, then failed.
+    let first = w
+        .crash(h, day(DAY), CrashPoint::AfterMarkedSending, 0)
+        .await;
+    assert!(
+        matches!(first, Err(RunError::Crashed(_))),
+        "[{who}] {first:?}"
+    );
+    let actions = h.actions().await;
+    let moves: Vec<Move> = h
+        .messages()
+        .await
+        .into_iter()
+        .filter(|m| m.status == MessageStatus::Sending)
+        .map(|m| {
+            let mut failed = m.clone();
+            failed.status = MessageStatus::Failed;
+            failed.note = Some("the message could not be sent: refused".to_string());
+            let mine = actions
+                .iter()
+                .filter(|a| a.message_id.as_deref() == Some(m.message_id.as_str()))
+                .map(|a| {
+                    let mut f = a.clone();
+                    f.status = ActionStatus::Failed;
+                    f.note = failed.note.clone();
+                    f
+                })
+                .collect();
+            Move {
+                next: failed,
+                from: MessageStatus::Sending,
+                actions: mine,
+                day: day(DAY),
+            }
+        })
+        .collect();
+    assert_eq!(moves.len(), 3, "[{who}]");
+    h.ledger()
+        .move_batch(&moves)
+        .await
+        .unwrap_or_else(|e| panic!("[{who}] {e}"));
+    assert_eq!(
+        h.actions()
+            .await
+            .iter()
+            .filter(|a| a.status == ActionStatus::Failed)
+            .count(),
+        4,
+        "[{who}] the old way: four failed steps"
+    );
+    // The next day's sweep retries them.
+    let next = day(DAY).succ_opt().unwrap_or_default();
+    let second = w.run(h, next).await;
+    assert_eq!(second.sent.len(), 3, "[{who}] {second:?}");
+    assert!(
+        h.actions()
+            .await
+            .iter()
+            .all(|a| a.status != ActionStatus::Failed),
+        "[{who}] a failed step was left behind"
+    );
     assert_promises(h, &w.mailer).await;
 }
 
@@ -525,6 +730,9 @@ impl Mailer for CannotTell<'_> {
     }
     async fn accepted(&self, _message_id: &str) -> Result<Acceptance, MailError> {
         Ok(Acceptance::Unknown)
+    }
+    async fn pause(&self, pause: std::time::Duration) {
+        self.0.pause(pause).await;
     }
 }
 
@@ -1068,6 +1276,18 @@ where
     leftover_offer_keeps_its_plan(&make().await).await;
     one_writer_at_a_time(&make().await).await;
     refused_for_now_then_sent(&make().await).await;
+    a_passing_failure_is_retried_within_the_run(&make().await).await;
+    a_failing_service_stops_the_run(&make().await, None).await;
+    for point in [
+        CrashPoint::AfterMarkedSending,
+        CrashPoint::AfterAccepted,
+        CrashPoint::AfterRefused,
+        CrashPoint::AfterMarkedSent,
+    ] {
+        a_failing_service_stops_the_run(&make().await, Some((point, 0))).await;
+    }
+    a_refused_recipient_is_deferred(&make().await).await;
+    failed_records_of_an_earlier_release_are_retried(&make().await).await;
     held_then_released_goes_out(&make().await).await;
     in_doubt_waits_for_the_grace_period(&make().await).await;
     a_reconciled_email_counts_for_the_day(&make().await).await;

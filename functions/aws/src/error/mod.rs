@@ -145,6 +145,12 @@ impl SweepError {
         step(&self.source) == "lease"
     }
 
+    /// Whether the mail service failed as a whole (SES refuses the account
+    /// or the sender): the worker's invocation fails, so its alarm fires.
+    pub fn is_mail_service(&self) -> bool {
+        matches!(self.source, RunError::MailService { .. })
+    }
+
     /// What the delivery protocol said.
     pub fn run_error(&self) -> &RunError {
         &self.source

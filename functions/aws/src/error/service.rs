@@ -292,6 +292,18 @@ impl ServiceError {
         }
     }
 
+    /// The service's own message, when its answer had one (SES's
+    /// `MessageRejected` says why in it: "Email address is not verified").
+    pub fn message(&self) -> Option<&str> {
+        match &self.what {
+            What::Answered { message, .. }
+            | What::Status { message, .. }
+            | What::EntriesRefused { message, .. } => message.as_deref(),
+            What::AccessDenied { denied, .. } => Some(&denied.message),
+            _ => None,
+        }
+    }
+
     /// The HTTP status of an answer the SDK could read no code from.
     pub fn http_status(&self) -> Option<u16> {
         match &self.what {

@@ -10,6 +10,7 @@ use crate::runtime::{Runtime, last_swept_day};
 use crate::scorer::scorer;
 use anyhow::{Result, bail};
 use chrono::{NaiveDate, NaiveTime};
+use collect_delivery::delivery::RunError;
 use collect_delivery::mailer::LocalMailer;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -88,7 +89,17 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
     // records; a larger sweep reports their counts (`collect tasks` lists
     // them), so its memory does not grow with the book.
     rt.keep_records = RUN_KEEP_RECORDS;
-    let report = rt.run_day_waiting(&store, date, dry_run, wait)?;
+    let report = match rt.run_day_waiting(&store, date, dry_run, wait) {
+        // The mail service failed: say what went out before it stopped,
+        // then the error (what to fix).
+        Err(e @ RunError::MailService { .. }) => {
+            if let (RunError::MailService { report, .. }, Format::Human) = (&e, format) {
+                print!("{}", describe_run(report, date, home));
+            }
+            return Err(e.into());
+        }
+        other => other?,
+    };
     match format {
         Format::Json => {
             eprintln!("scorer: {}", scorer.describe());

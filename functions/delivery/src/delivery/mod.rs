@@ -109,16 +109,23 @@ pub enum CrashPoint {
     AfterMarkedSending,
     /// The mail service accepted a message; nothing recorded of it yet.
     AfterAccepted,
-    /// The message and its actions are recorded `sent`.
+    /// The mail service refused a message (after the retries of a
+    /// transient failure), or it could not be composed; nothing recorded
+    /// of it yet: it is still `sending`.
+    AfterRefused,
+    /// What the mail service said is recorded: the batch's messages `sent`,
+    /// or back to `planned` (refused for now, or the run stopped sending),
+    /// or cancelled with their steps deferred.
     AfterMarkedSent,
 }
 
 impl CrashPoint {
-    pub const ALL: [CrashPoint; 5] = [
+    pub const ALL: [CrashPoint; 6] = [
         CrashPoint::AfterMessagesRecorded,
         CrashPoint::AfterRecording,
         CrashPoint::AfterMarkedSending,
         CrashPoint::AfterAccepted,
+        CrashPoint::AfterRefused,
         CrashPoint::AfterMarkedSent,
     ];
 }
@@ -198,6 +205,26 @@ pub enum RunError {
     /// the cause is fixed.
     #[error("the mail service could not clear what an interrupted run left: {0}")]
     MailRecovery(#[source] MailError),
+    /// The mail service failed as a whole (the outbox cannot be written,
+    /// SES refuses the account or the sender): the run stopped sending at
+    /// once. What it did before is recorded (`report`); the message in hand
+    /// and every message not sent stay `planned`, so the next run sends
+    /// them once the cause is fixed. Nothing is lost and no step is taken.
+    #[error(
+        "the mail service failed, so the run stopped sending: {error}. \
+         {sent} message(s) went out before it; nothing more was sent, and the {unsent} \
+         message(s) not sent stay planned (no step is lost). Fix the cause and run again: \
+         the next run sends them",
+        sent = .report.sent.len()
+    )]
+    MailService {
+        /// Said in the message (not a `source`: it would be said twice).
+        error: MailError,
+        /// Messages left `planned` by the stop.
+        unsent: usize,
+        /// What the run did before it stopped.
+        report: Box<RunReport>,
+    },
     /// A crash injected by a test.
     #[error("crash injected at {0:?}")]
     Crashed(CrashPoint),
@@ -212,15 +239,22 @@ pub struct RunReport {
     /// Action records this run wrote.
     pub recorded: usize,
     pub sent: Vec<SentMessage>,
-    /// Messages that could not be built or that the mail service refused
-    /// for good: `(message id, reason)`.
+    /// Messages that could not be composed, or whose recipient the mail
+    /// service refused: `(message id, reason)`. Nothing went out; their
+    /// steps are deferred with the reason and go out once it is fixed.
     pub failed: Vec<(MessageId, String)>,
     /// Messages a crash left `sending` that the mail service had accepted.
     pub reconciled: Vec<MessageId>,
     /// Messages left `sending` the mail service cannot tell about yet.
     pub in_doubt: Vec<MessageId>,
-    /// Messages the mail service refused for now; sent by a later run.
+    /// Messages the mail service refused for now (a transient failure,
+    /// after the retries): back to `planned`, sent by a later run.
     pub retry_later: Vec<(MessageId, String)>,
+    /// Hand-overs repeated within the run after a transient failure.
+    pub retries: usize,
+    /// Messages left `planned` because the mail service failed as a whole
+    /// and the run stopped sending (see [`RunError::MailService`]).
+    pub unsent: usize,
     /// Messages with nothing left to send after the checks: `(id, reason)`.
     pub cancelled: Vec<(MessageId, String)>,
     /// Actions taken out of a message by the checks before sending.
@@ -251,6 +285,8 @@ pub struct RunTimings {
     pub save_actions: Duration,
     /// The checks, rendering, the mail service and the status changes.
     pub sending: Duration,
+    /// Waited in pauses before retries (part of `sending`).
+    pub retry_pauses: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -552,8 +588,20 @@ impl Sweeper<'_> {
             }
             first = false;
             let batch: Vec<StoredMessage> = unfinished.by_ref().take(BATCH).collect();
-            self.deliver_batch(ledger, mailer, batch, req, tenure, &mut report, &crash)
-                .await?;
+            if let Some(error) = self
+                .deliver_batch(ledger, mailer, batch, req, tenure, &mut report, &crash)
+                .await?
+            {
+                // The mail service failed as a whole: the later batches
+                // stay planned, untouched.
+                report.unsent += unfinished.count();
+                report.timings.sending = started.elapsed();
+                return Err(RunError::MailService {
+                    error,
+                    unsent: report.unsent,
+                    report: Box::new(report),
+                });
+            }
         }
         report.timings.sending = started.elapsed();
         Ok(report)

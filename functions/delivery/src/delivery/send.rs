@@ -4,7 +4,10 @@
 //! the `sent` marks.
 
 use crate::ledger::{Fenced, Ledger, MessageStatus, Move, StoredMessage};
-use crate::mailer::{Acceptance, MailError, Mailer};
+use crate::mailer::{
+    Acceptance, FailureClass, MailError, Mailer, RETRY_BUDGET, RETRY_PAUSES, SendReceipt,
+};
+use crate::message::OutgoingMessage;
 use chrono::NaiveDate;
 use collect_engine::book::Book;
 use collect_engine::domain::{ActionRecord, ActionStatus, CustomerId};
@@ -27,6 +30,10 @@ impl Sweeper<'_> {
     /// ([`Sweeper::hold`]). A run that lost its lease stops there: nothing
     /// more is moved or sent, what the mail service accepted is still
     /// recorded `sent`, the rest stays `sending` for the next run.
+    ///
+    /// Returns the mail service's error when it failed as a whole
+    /// ([`FailureClass::Service`]): the batch's messages not handed over are
+    /// back to `planned`, recorded, and the run must stop sending.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn deliver_batch<L: Ledger, M: Mailer>(
         &self,
@@ -37,7 +44,7 @@ impl Sweeper<'_> {
         tenure: &mut Tenure,
         report: &mut RunReport,
         crash: &impl Fn(CrashPoint, Option<&str>) -> Result<(), RunError>,
-    ) -> Result<(), RunError> {
+    ) -> Result<Option<MailError>, RunError> {
         let day = req.day;
         let now = (req.now)();
         let mut ids: Vec<&str> = batch.iter().map(|m| m.customer_id.as_str()).collect();
@@ -243,15 +250,32 @@ impl Sweeper<'_> {
         }
 
         // Step 2: the mail service, message by message, each while the
-        // lease holds by this run's own clock.
+        // lease holds by this run's own clock. A failure is handled by its
+        // class (see `FailureClass`); none burns the step.
         let mut finishing: Vec<Move> = Vec::new();
-        let mut stopped = None;
+        // Set when the mail service failed as a whole: nothing more is
+        // handed over, and what is left of the batch goes back to `planned`.
+        let mut stopped: Option<MailError> = None;
+        // Set when the run lost its lease: it stops there.
+        let mut lost: Option<RunError> = None;
         for (m, sending) in taken {
+            if stopped.is_some() {
+                report.unsent += 1;
+                finishing.push(put_back(
+                    m,
+                    &sending,
+                    day,
+                    "not sent: the run stopped sending when the mail service failed; \
+                     the next run sends it"
+                        .to_string(),
+                ));
+                continue;
+            }
             if let Err(e) = self.hold(ledger, tenure, req).await {
                 // Left `sending`: the next run asks the mail service and
                 // checks it again (putting it back could undo what the run
                 // that took the lease over did with it).
-                stopped = Some(e);
+                lost = Some(e);
                 break;
             }
             let fresh = books.get(m.customer_id.as_str()).unwrap_or(&empty);
@@ -260,13 +284,15 @@ impl Sweeper<'_> {
             };
             let planned = m.to_planned();
             let outcome = match self.compose_at(fresh, customer, &planned, day, (req.now)()) {
-                Ok(msg) => mailer.send(&msg).await.map(|r| (r, msg.subject)),
+                Ok(msg) => hand_over(mailer, &msg, report)
+                    .await
+                    .map(|r| (r, msg.subject)),
                 Err(e) => Err(MailError::Build {
                     message_id: m.message_id.to_string(),
                     reason: e.to_string(),
                 }),
             };
-            match outcome {
+            let e = match outcome {
                 Ok((receipt, subject)) => {
                     crash(CrashPoint::AfterAccepted, Some(&m.message_id))?;
                     report.sent.push(SentMessage {
@@ -289,58 +315,59 @@ impl Sweeper<'_> {
                         next: done,
                         from: MessageStatus::Sending,
                     });
+                    continue;
                 }
-                Err(MailError::Provider {
-                    source,
-                    retryable: true,
-                    ..
-                }) => {
-                    let reason = source.to_string();
-                    // Refused for now (throttled): nothing went out.
+                Err(e) => e,
+            };
+            crash(CrashPoint::AfterRefused, Some(&m.message_id))?;
+            match e.class() {
+                FailureClass::Transient => {
+                    // Refused for now, and again after the retries: nothing
+                    // went out; the next sweep sends it.
+                    let reason = e.to_string();
                     report
                         .retry_later
                         .push((m.message_id.clone(), reason.clone()));
-                    let mut back = m;
-                    back.status = MessageStatus::Planned;
-                    back.sending_since = None;
-                    back.note = Some(format!("the mail service refused it for now: {reason}"));
-                    finishing.push(Move {
+                    finishing.push(put_back(
+                        m,
+                        &sending,
                         day,
-                        actions: with_status(&sending, ActionStatus::Planned, None),
-                        next: back,
-                        from: MessageStatus::Sending,
-                    });
+                        format!("the mail service refused it for now: {reason}"),
+                    ));
                 }
-                Err(e @ MailError::Build { .. }) => {
+                FailureClass::Service => {
+                    // The whole service failed: nothing more is handed
+                    // over; this message and the rest stay planned, and the
+                    // run fails once what it did is recorded.
+                    report.unsent += 1;
+                    finishing.push(put_back(
+                        m,
+                        &sending,
+                        day,
+                        format!(
+                            "not sent: the mail service failed ({e}); the next run sends it once that is fixed"
+                        ),
+                    ));
+                    stopped = Some(e);
+                }
+                FailureClass::Recipient => {
+                    // This recipient refused: nothing went out. The steps
+                    // are deferred with the reason (never failed, never
+                    // taken) and go out once the address is fixed.
+                    let reason = format!(
+                        "the mail service refused the recipient: {e}; it goes out once the address is fixed"
+                    );
+                    report.failed.push((m.message_id.clone(), reason.clone()));
+                    finishing.push(set_aside(m, &sending, day, reason));
+                }
+                FailureClass::Message => {
                     // Our side (a template that does not render): nothing
                     // went out. The steps wait, and go out once it is fixed.
                     let reason = format!(
                         "the message could not be composed: {e}; fix it and the next sweep sends it"
                     );
                     report.failed.push((m.message_id.clone(), reason.clone()));
-                    let mut back = m;
-                    back.status = MessageStatus::Cancelled;
-                    back.sending_since = None;
-                    back.note = Some(reason.clone());
-                    finishing.push(Move {
-                        day,
-                        actions: with_status(&sending, ActionStatus::Deferred, Some(&reason)),
-                        next: back,
-                        from: MessageStatus::Sending,
-                    });
-                }
-                Err(e) => {
-                    let reason = format!("the message could not be sent: {e}");
-                    report.failed.push((m.message_id.clone(), reason.clone()));
-                    let mut failed = m;
-                    failed.status = MessageStatus::Failed;
-                    failed.note = Some(reason.clone());
-                    finishing.push(Move {
-                        day,
-                        actions: with_status(&sending, ActionStatus::Failed, Some(&reason)),
-                        next: failed,
-                        from: MessageStatus::Sending,
-                    });
+                    finishing.push(set_aside(m, &sending, day, reason));
                 }
             }
         }
@@ -355,10 +382,67 @@ impl Sweeper<'_> {
                 report.conflicts.push(mv.next.message_id.to_string());
             }
         }
-        match stopped {
-            Some(e) => Err(e),
-            None => Ok(()),
+        if let Some(e) = lost {
+            return Err(e);
         }
+        Ok(stopped)
+    }
+}
+
+/// Hands a message over; a transient failure is retried after a pause
+/// ([`RETRY_PAUSES`]), while the run's retry budget lasts
+/// ([`RETRY_BUDGET`]). Any other failure, or the last transient one, is
+/// returned.
+async fn hand_over<M: Mailer>(
+    mailer: &M,
+    msg: &OutgoingMessage,
+    report: &mut RunReport,
+) -> Result<SendReceipt, MailError> {
+    let mut pauses = RETRY_PAUSES.iter();
+    loop {
+        match mailer.send(msg).await {
+            Err(e) if e.class() == FailureClass::Transient => match pauses.next() {
+                Some(&p) if report.timings.retry_pauses + p <= RETRY_BUDGET => {
+                    report.timings.retry_pauses += p;
+                    report.retries += 1;
+                    mailer.pause(p).await;
+                }
+                _ => return Err(e),
+            },
+            other => return other,
+        }
+    }
+}
+
+/// A message taken for sending and not handed over (or refused for now):
+/// back to `planned` with its actions, to be sent by a later run.
+fn put_back(m: StoredMessage, sending: &[ActionRecord], day: NaiveDate, note: String) -> Move {
+    let mut back = m;
+    back.status = MessageStatus::Planned;
+    back.sending_since = None;
+    back.note = Some(note);
+    Move {
+        day,
+        actions: with_status(sending, ActionStatus::Planned, None),
+        next: back,
+        from: MessageStatus::Sending,
+    }
+}
+
+/// A message that did not go out for a reason of its own (its recipient,
+/// its composition): cancelled, its actions deferred with the reason, so
+/// the step is due again and goes out once the cause is fixed.
+fn set_aside(m: StoredMessage, sending: &[ActionRecord], day: NaiveDate, reason: String) -> Move {
+    let actions = with_status(sending, ActionStatus::Deferred, Some(&reason));
+    let mut back = m;
+    back.status = MessageStatus::Cancelled;
+    back.sending_since = None;
+    back.note = Some(reason);
+    Move {
+        day,
+        actions,
+        next: back,
+        from: MessageStatus::Sending,
     }
 }
 

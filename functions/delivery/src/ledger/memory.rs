@@ -253,11 +253,9 @@ impl Ledger for MemoryLedger {
 
     async fn put_message(&self, m: &StoredMessage) -> Result<bool, LedgerError> {
         let mut state = self.lock();
-        if state
-            .messages
-            .get(&m.message_id)
-            .is_some_and(|old| old.status != MessageStatus::Cancelled)
-        {
+        if state.messages.get(&m.message_id).is_some_and(|old| {
+            !matches!(old.status, MessageStatus::Cancelled | MessageStatus::Failed)
+        }) {
             return Ok(false);
         }
         state.messages.insert(m.message_id.clone(), m.clone());

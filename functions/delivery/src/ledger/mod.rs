@@ -9,7 +9,7 @@
 //! - **messages** ([`StoredMessage`]): what was planned to go out, with its
 //!   whole content (invoices, template, the plan offered), so a message left
 //!   over by a crash is rebuilt exactly as it was planned, and its delivery
-//!   status (`planned → sending → sent`, or `cancelled`/`failed`);
+//!   status (`planned → sending → sent`, or `cancelled`);
 //! - **leases**: one writer at a time per home (locally) or per shard (AWS),
 //!   a conditional write with an expiry so a dead holder blocks nobody for
 //!   long, and a **fencing token** that grows with every new holder: the
@@ -69,8 +69,13 @@ pub enum MessageStatus {
     /// Not sent, on purpose: what was in it is deferred or skipped, each
     /// action with its reason.
     Cancelled,
-    /// The message could not be built or the mail service refused it for
-    /// good; its actions are failed with the reason.
+    /// Written by earlier releases when a message could not be built or
+    /// the mail service refused it; its actions were failed. No longer
+    /// written: a failure is retried or deferred by its class (see
+    /// [`crate::mailer::FailureClass`]). A `failed` message found in a home
+    /// or table is planned again like a cancelled one
+    /// ([`Ledger::put_message`]), and its steps are due again (a failed
+    /// step is not taken), so what an earlier release burned goes out.
     Failed,
 }
 
@@ -442,7 +447,9 @@ pub trait Ledger {
     /// Records a planned message unless one with its id exists; returns
     /// whether it was written. A `cancelled` one (never handed to the mail
     /// service) is planned again: its actions were deferred and are due
-    /// again. One that is planned, sending, sent or failed is left alone.
+    /// again; so is a `failed` one (written by earlier releases: the mail
+    /// service never accepted it). One that is planned, sending or sent is
+    /// left alone.
     async fn put_message(&self, m: &StoredMessage) -> Result<bool, LedgerError>;
 
     /// [`put_message`](Ledger::put_message) for many, as one step where

@@ -5,6 +5,11 @@
 //! files), SES v2 on AWS (`collect-aws`), nothing at all in simulations
 //! ([`NullMailer`]). [`LocalMailer`] is the choice `collect` makes between
 //! the local two.
+//!
+//! A failure to send is classified once, here, for every service
+//! ([`FailureClass`], [`MailError::class`]): the delivery protocol decides
+//! what becomes of the message from the class alone, whichever service
+//! refused it.
 
 pub use crate::message::MailError;
 use crate::message::OutgoingMessage;
@@ -13,6 +18,99 @@ use crate::message::eml::to_rfc5322;
 mod outbox;
 
 pub use outbox::Outbox;
+
+use std::time::Duration;
+
+/// What a failed hand-over says about what to do next. Every mail service
+/// maps its own errors to one of these (the outbox's I/O errors in
+/// [`io_class`], SES's error codes in `collect-aws`), and the delivery
+/// protocol acts on the class alone. No class counts the step as taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureClass {
+    /// Not now: throttling, a timeout, a 5xx answer, a full disk. The
+    /// message is handed over again within the run after a short pause (a
+    /// few times); then it goes back to `planned` with the reason and the
+    /// next sweep sends it.
+    Transient,
+    /// This recipient: the address is rejected or on a suppression list.
+    /// Nothing went out; the message's steps are deferred with the reason
+    /// (never failed, never taken), and go out once the address is fixed.
+    Recipient,
+    /// The whole service: the outbox cannot be written, SES refuses the
+    /// account or the sender (sandbox, access denied, identity mismatch,
+    /// sending paused, account suspended, daily quota). The run stops
+    /// sending at once; the message in hand and everything not yet sent
+    /// stay `planned`; the run fails so that a person fixes the cause.
+    Service,
+    /// This message, on our side: its template does not render, it cannot
+    /// be built. Nothing went out; its steps are deferred with the reason
+    /// and go out once the template or data is fixed.
+    Message,
+}
+
+impl FailureClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Transient => "transient",
+            FailureClass::Recipient => "recipient",
+            FailureClass::Service => "service",
+            FailureClass::Message => "message",
+        }
+    }
+}
+
+impl std::fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl MailError {
+    /// The class of this failure: what the delivery protocol does with the
+    /// message (see [`FailureClass`]).
+    pub fn class(&self) -> FailureClass {
+        match self {
+            MailError::InvalidAddress { .. } => FailureClass::Recipient,
+            MailError::InvalidSender { .. } => FailureClass::Service,
+            MailError::InvalidMessageId { .. }
+            | MailError::InvalidDate { .. }
+            | MailError::Build { .. } => FailureClass::Message,
+            MailError::Io { source, .. } => io_class(source),
+            MailError::Provider { class, .. } => *class,
+        }
+    }
+}
+
+/// The class of an I/O error of a mail service writing files (the
+/// outbox): a full disk or quota, an interrupted call or a timeout may
+/// pass (transient); anything else — permission denied, a file where a
+/// folder should be, a read-only file system, a folder gone — needs a
+/// person (the whole service: nothing more can be written).
+pub fn io_class(e: &std::io::Error) -> FailureClass {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::StorageFull | K::QuotaExceeded | K::Interrupted | K::TimedOut | K::WouldBlock => {
+            FailureClass::Transient
+        }
+        _ => FailureClass::Service,
+    }
+}
+
+/// How long to wait before handing a message over again after a
+/// transient failure: one pause per retry, so at most `len() + 1`
+/// attempts per message. Short: a longer outage is left to the next sweep.
+pub const RETRY_PAUSES: [Duration; 3] = [
+    Duration::from_millis(200),
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+];
+
+/// The most a run waits in retry pauses, all messages together: once
+/// spent, a transient failure sends the message straight back to
+/// `planned` (a service that keeps failing does not hold the run for
+/// long; the next sweep sends what is left).
+pub const RETRY_BUDGET: Duration = Duration::from_secs(30);
 
 /// What the mail service answers when it accepts a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +144,14 @@ pub trait Mailer {
     /// is sent: clear what a killed run left half-done (temp files).
     async fn recover(&self) -> Result<(), MailError> {
         Ok(())
+    }
+
+    /// Waits `pause` before a message is handed over again after a
+    /// transient failure. The default blocks the thread, which is what the
+    /// local runner (one thread) wants; a service on an async runtime
+    /// (SES on Lambda) overrides it, and test doubles return at once.
+    async fn pause(&self, pause: Duration) {
+        std::thread::sleep(pause);
     }
 }
 
@@ -93,6 +199,14 @@ impl Mailer for LocalMailer<'_> {
         match self {
             LocalMailer::Outbox(o) => o.recover().await,
             LocalMailer::Null => Ok(()),
+        }
+    }
+
+    async fn pause(&self, pause: Duration) {
+        match self {
+            LocalMailer::Outbox(o) => o.pause(pause).await,
+            // Nothing is sent, so nothing fails for now: never waits.
+            LocalMailer::Null => {}
         }
     }
 }

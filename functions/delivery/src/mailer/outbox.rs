@@ -314,9 +314,57 @@ mod tests {
         msg.from.email = "nope".into();
         assert!(matches!(
             block_on(outbox.send(&msg)),
+            Err(MailError::InvalidSender { .. })
+        ));
+        let mut msg = sample();
+        msg.to.email = "nope".into();
+        assert!(matches!(
+            block_on(outbox.send(&msg)),
             Err(MailError::InvalidAddress { .. })
         ));
         assert!(!tmp.path().join("2025-03-14/msg-0001.eml").exists());
+    }
+
+    #[test]
+    fn an_outbox_that_cannot_be_written_is_a_failure_of_the_whole_service() {
+        use crate::mailer::{FailureClass, io_class};
+        use std::io::{Error, ErrorKind};
+        let tmp = tempfile::tempdir().unwrap();
+        // A file where the outbox folder should be.
+        fs::write(tmp.path().join("outbox"), "not a folder").unwrap();
+        let outbox = Outbox::new(tmp.path().join("outbox"));
+        let err = block_on(outbox.send(&sample())).unwrap_err();
+        assert_eq!(err.class(), FailureClass::Service, "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("message msg-0001: the outbox cannot be written at "),
+            "{err}"
+        );
+        // A file where the day's folder should be.
+        let outbox = Outbox::new(tmp.path().join("other"));
+        fs::create_dir_all(tmp.path().join("other")).unwrap();
+        fs::write(tmp.path().join("other/2025-03-14"), "in the way").unwrap();
+        let err = block_on(outbox.send(&sample())).unwrap_err();
+        assert_eq!(err.class(), FailureClass::Service, "{err}");
+        // What passes is transient; what needs a person is not.
+        for (kind, class) in [
+            (ErrorKind::StorageFull, FailureClass::Transient),
+            (ErrorKind::QuotaExceeded, FailureClass::Transient),
+            (ErrorKind::Interrupted, FailureClass::Transient),
+            (ErrorKind::TimedOut, FailureClass::Transient),
+            (ErrorKind::PermissionDenied, FailureClass::Service),
+            (ErrorKind::ReadOnlyFilesystem, FailureClass::Service),
+            (ErrorKind::NotADirectory, FailureClass::Service),
+            (ErrorKind::AlreadyExists, FailureClass::Service),
+            (ErrorKind::NotFound, FailureClass::Service),
+        ] {
+            assert_eq!(io_class(&Error::from(kind)), class, "{kind:?}");
+        }
+        // ENOSPC as the OS reports it.
+        assert_eq!(
+            io_class(&Error::from_raw_os_error(28)),
+            FailureClass::Transient
+        );
     }
 
     #[test]

@@ -70,7 +70,7 @@ pub struct Attachment {
 
 /// The domain of the `Message-ID`: the sender address's.
 pub fn message_id_domain(msg: &OutgoingMessage) -> Result<String, MailError> {
-    Ok(mailbox(&msg.from)?.email.domain().to_string())
+    Ok(ours(&msg.from)?.email.domain().to_string())
 }
 
 /// The message as RFC 5322 bytes (CRLF line ends).
@@ -83,11 +83,11 @@ pub fn to_rfc5322(msg: &OutgoingMessage) -> Result<Vec<u8>, MailError> {
             message_id_domain(msg)?
         )))
         .date(system_time(msg)?)
-        .from(mailbox(&msg.from)?)
+        .from(ours(&msg.from)?)
         .to(mailbox(&msg.to)?)
         .subject(one_line(&msg.subject));
     if let Some(reply_to) = &msg.reply_to {
-        builder = builder.reply_to(mailbox(reply_to)?);
+        builder = builder.reply_to(ours(reply_to)?);
     }
     let action_ids = msg
         .action_ids
@@ -177,6 +177,17 @@ fn mailbox(m: &Mailbox) -> Result<LettreMailbox, MailError> {
         (!name.is_empty()).then_some(name),
         address,
     ))
+}
+
+/// One of our own mailboxes (sender, reply-to): an invalid one is the
+/// sender's fault, not the recipient's ([`MailError::InvalidSender`]).
+fn ours(m: &Mailbox) -> Result<LettreMailbox, MailError> {
+    mailbox(m).map_err(|e| match e {
+        MailError::InvalidAddress { address, reason } => {
+            MailError::InvalidSender { address, reason }
+        }
+        other => other,
+    })
 }
 
 fn system_time(msg: &OutgoingMessage) -> Result<SystemTime, MailError> {

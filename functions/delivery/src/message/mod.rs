@@ -110,8 +110,15 @@ pub enum PayLinkError {
 /// Building or sending a message failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
+    /// The recipient's address cannot be used.
     #[error("invalid email address `{address}`: {reason}")]
     InvalidAddress { address: String, reason: String },
+    /// Our own address (the sender or reply-to) cannot be used: every
+    /// message would fail alike, so it stops the run.
+    #[error(
+        "the sender's address `{address}` is invalid: {reason}; fix the sender address in the settings"
+    )]
+    InvalidSender { address: String, reason: String },
     #[error(
         "invalid message id `{message_id}`: only letters, digits, `.`, `_`, `-`, `+` and `=` are allowed"
     )]
@@ -120,7 +127,8 @@ pub enum MailError {
     InvalidDate { message_id: String, date: NaiveDate },
     #[error("message {message_id}: {reason}")]
     Build { message_id: String, reason: String },
-    #[error("message {message_id}: cannot write {}: {source}", path.display())]
+    /// The outbox could not be written (see [`crate::mailer::io_class`]).
+    #[error("message {message_id}: the outbox cannot be written at {}: {source}", path.display())]
     Io {
         message_id: String,
         path: PathBuf,
@@ -132,8 +140,8 @@ pub enum MailError {
     #[error("message {message_id}: the mail service failed: {source}")]
     Provider {
         message_id: String,
-        /// Whether sending again later may succeed.
-        retryable: bool,
+        /// What the refusal means for the message and the run.
+        class: crate::mailer::FailureClass,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },

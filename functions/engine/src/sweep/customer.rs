@@ -66,7 +66,6 @@ fn went_out(status: ActionStatus) -> bool {
             | ActionStatus::AwaitingApproval
             | ActionStatus::Approved
             | ActionStatus::Rejected
-            | ActionStatus::Failed
     )
 }
 
@@ -457,7 +456,7 @@ impl<'a> CustomerSweep<'a> {
             plan.push(r);
         }
         let mut r = self.record_for(at, latest);
-        if r.status == ActionStatus::Deferred {
+        if matches!(r.status, ActionStatus::Deferred | ActionStatus::Failed) {
             // A retry is decided afresh, under what is in force today: the
             // deferral's note and risk stay in its line of the audit trail.
             self.stamp(&mut r);
@@ -483,12 +482,11 @@ impl<'a> CustomerSweep<'a> {
         // Never the same action twice for one invoice across segments: the
         // firm notice sent under `high_risk` at +5d is not sent again under
         // `standard` at +7d.
-        if let Some(done) = steps.iter().filter(mine).find(|a| {
-            *a.segment != *at.segment()
-                && *a.label == *r.label
-                && went_out(a.status)
-                && a.status != ActionStatus::Failed
-        }) {
+        if let Some(done) = steps
+            .iter()
+            .filter(mine)
+            .find(|a| *a.segment != *at.segment() && *a.label == *r.label && went_out(a.status))
+        {
             r.status = ActionStatus::Skipped;
             r.note = Some(format!(
                 "skipped: `{}` was already done for this invoice under segment `{}` ({}, {})",

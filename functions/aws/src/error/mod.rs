@@ -95,6 +95,7 @@ impl AwsError {
         match self {
             AwsError::Service(e) => e.retryable(),
             AwsError::Task { .. } | AwsError::LeaseRace { .. } | AwsError::Sweep(_) => true,
+            AwsError::Ledger(e) => e.retryable(),
             _ => false,
         }
     }

@@ -10,7 +10,7 @@ use policy_lang::eval::Contact;
 use std::collections::{HashMap, HashSet};
 
 use super::{
-    CrashPoint, Dropped, Kind, RunError, RunReport, RunRequest, SentMessage, Sweeper, note_dropped,
+    CrashPoint, holds, Dropped, Kind, RunError, RunReport, RunRequest, SentMessage, Sweeper, note_dropped,
     sent_versions, with_status,
 };
 
@@ -34,7 +34,9 @@ impl Sweeper<'_> {
         ids.sort_unstable();
         ids.dedup();
         let carried: Vec<&str> = batch.iter().map(|m| m.message_id.as_str()).collect();
-        let books = ledger.customer_books(&ids, &carried).await?;
+        let mut books = ledger.customer_books(&ids, &carried).await?;
+        self.lift_changed_addresses(ledger, &mut books, day).await?;
+        let mut new_holds = Vec::new();
         let empty = Book::default();
         // Contacts this batch is about to make, per customer: the checks of
         // a customer's second message count the first.
@@ -129,7 +131,8 @@ impl Sweeper<'_> {
                 .filter(|a| a.status != ActionStatus::Sent)
                 .collect();
             let extra = making.get(&m.customer_id).map_or(&[][..], Vec::as_slice);
-            let checked = self.check(fresh, &m, mine, extra, day);
+            let mut checked = self.check(fresh, &m, mine, extra, day);
+            new_holds.extend(checked.hold.take());
             let mut actions: Vec<ActionRecord> = checked
                 .drop
                 .iter()
@@ -196,6 +199,8 @@ impl Sweeper<'_> {
             kinds.push(Kind::Take { dropped });
         }
 
+        // Holds the checks found (invalid addresses): a task for a person.
+        self.write_holds(ledger, new_holds, report).await?;
         // Step 1: reconciliations, cancellations and the move to `sending`.
         let results = ledger.move_batch(&moves).await?;
         let mut taken: Vec<(StoredMessage, Vec<ActionRecord>)> = Vec::new();
@@ -287,6 +292,15 @@ impl Sweeper<'_> {
                         next: back,
                         from: MessageStatus::Sending,
                     });
+                }
+                Err(e) if holds::refused_recipient(&e).is_some() => {
+                    // This recipient refused: the address is held, the
+                    // steps wait for it to be fixed.
+                    let mv = self
+                        .hold_for(ledger, m, customer, &sending, &e, day, report)
+                        .await?;
+                    crash(CrashPoint::AfterHeld, Some(&mv.next.message_id))?;
+                    finishing.push(mv);
                 }
                 Err(e @ MailError::Build { .. }) => {
                     // Our side (a template that does not render): nothing

@@ -766,4 +766,11 @@ where
     held_then_released_goes_out(&make().await).await;
     in_doubt_waits_for_the_grace_period(&make().await).await;
     a_reconciled_email_counts_for_the_day(&make().await).await;
+    // Contact holds: the recipient class of the mail service's failures.
+    use super::contact_holds as holds;
+    holds::a_refused_recipient_is_held_until_the_address_changes(&make().await).await;
+    holds::a_refused_recipient_goes_out_once_the_task_is_closed(&make().await).await;
+    holds::a_crash_after_the_hold_leaves_it_held(&make().await).await;
+    holds::a_bounce_holds_once(&make().await).await;
+    holds::an_invalid_address_is_held_once(&make().await).await;
 }

@@ -197,7 +197,8 @@ pub struct MailHoldEvent {
 /// address is the event's, else the customer's current one. `Ok(None)`
 /// when the event names nothing this ledger knows (another sender's mail)
 /// or the customer has no address to hold; otherwise the hold and whether
-/// it was written (a replayed event holds once).
+/// it was written: a replayed event (same source) holds once, and never
+/// again once its hold ended.
 pub async fn hold_from_mail_event<L: Ledger>(
     ledger: &L,
     e: &MailHoldEvent,
@@ -234,6 +235,16 @@ pub async fn hold_from_mail_event<L: Ledger>(
         source: e.source.clone(),
         ended: None,
     };
+    // The same event again (SES delivers at least once; an export
+    // ingested twice) holds nothing new, even after a person closed it.
+    let seen = ledger
+        .contact_holds(hold.customer_id.as_str())
+        .await?
+        .iter()
+        .any(|h| h.source == hold.source && same_address(&h.address, &hold.address));
+    if seen {
+        return Ok(Some((hold, false)));
+    }
     let written = ledger.hold_contact(&hold).await?;
     Ok(Some((hold, written)))
 }

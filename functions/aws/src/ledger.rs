@@ -27,8 +27,8 @@ use super::dynamo::{
 use super::error::{AwsError, RequestError, Service, ServiceError};
 use super::keys::{self, GSI1, GSI1PK, GSI1SK, PK, SK, STATUS};
 use collect_delivery::ledger::{
-    ContactHold, CorruptRecord, HoldEnd, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, LogEntry, MessageStatus,
-    Move, Recorded, Scope, StorageFailure, StoredMessage, move_one,
+    ContactHold, CorruptRecord, HoldEnd, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError,
+    LogEntry, MessageStatus, Move, Recorded, Scope, StorageFailure, StoredMessage, move_one,
 };
 use collect_engine::book::Book;
 use collect_engine::domain::{ActionId, ActionRecord, ActionStatus};

@@ -486,9 +486,11 @@ mod tests {
     fn a_permanent_bounce_and_a_complaint_hold_the_address_a_transient_bounce_does_not() {
         let mail = json!({"timestamp": "2026-03-02T10:00:00Z", "messageId": "0100-ses",
             "tags": {"message_id": ["msg-1"]}});
-        let bounce = |kind: &str| json!({"eventType": "Bounce", "mail": mail,
+        let bounce = |kind: &str| {
+            json!({"eventType": "Bounce", "mail": mail,
             "bounce": {"bounceType": kind, "bounceSubType": "General", "timestamp": "2026-03-02T10:00:03Z",
-                "bouncedRecipients": [{"emailAddress": "ap@c1.example", "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]}});
+                "bouncedRecipients": [{"emailAddress": "ap@c1.example", "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]}})
+        };
         let hard = bounce("Permanent");
         let holds = ses_holds(&hard, &ses_event(&hard).unwrap());
         assert_eq!(holds.len(), 1);

@@ -78,7 +78,9 @@ pub fn address_tasks(store: &SqliteStore) -> Result<Vec<AddressTask>, HoldError>
             .flat_map(|i| book.actions_of(&i.invoice_id))
             .filter(|a| {
                 a.status == ActionStatus::Deferred
-                    && a.note.as_deref().is_some_and(|n| n.contains(&hold_task_id(&customer.customer_id)))
+                    && a.note
+                        .as_deref()
+                        .is_some_and(|n| n.contains(&hold_task_id(&customer.customer_id)))
             })
             .collect();
         waiting.sort_by(|a, b| (b.decided_on, &b.action_id).cmp(&(a.decided_on, &a.action_id)));

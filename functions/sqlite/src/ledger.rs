@@ -9,8 +9,8 @@ pub use crate::schema::SCHEMA_VERSION;
 use crate::store::SqliteStore;
 use chrono::{DateTime, NaiveDate, Utc};
 use collect_delivery::ledger::{
-    ContactHold, HoldEnd, LIVE, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Move, Recorded,
-    Scope, StoredMessage, lease_decision, take_over_decision,
+    ContactHold, HoldEnd, LIVE, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError,
+    MessageStatus, Move, Recorded, Scope, StoredMessage, lease_decision, take_over_decision,
 };
 use collect_engine::book::{ActionsByInvoice, Book, Interner, Step, StepsByInvoice, is_live};
 use collect_engine::contact::address_key;
@@ -415,7 +415,8 @@ impl Ledger for SqliteStore {
         let Some(body) = open else {
             return Ok(false);
         };
-        let mut hold: ContactHold = decode("contact_holds", &format!("{customer_id} {key}"), &body)?;
+        let mut hold: ContactHold =
+            decode("contact_holds", &format!("{customer_id} {key}"), &body)?;
         hold.ended = Some(end.clone());
         tx.execute(
             "UPDATE contact_holds SET open = 0, body = ?3 WHERE customer_id = ?1 AND address = ?2",

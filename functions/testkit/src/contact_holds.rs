@@ -229,10 +229,7 @@ pub async fn a_crash_after_the_hold_leaves_it_held<H: Harness>(h: &H) {
     let mailer = RefusesRecipient::new(&w.mailer, "c3@example.com");
     let at = super::conformance::CrashAt::new(CrashPoint::AfterHeld, 0);
     let hit = |p: CrashPoint, m: Option<&str>| at.hit(p, m);
-    let first = w
-        .env
-        .run(h, &mailer, &w.clock, day(DAY), Some(&hit))
-        .await;
+    let first = w.env.run(h, &mailer, &w.clock, day(DAY), Some(&hit)).await;
     assert!(
         matches!(first, Err(RunError::Crashed(CrashPoint::AfterHeld))),
         "[{who}] {first:?}"
@@ -342,7 +339,10 @@ pub async fn an_invalid_address_is_held_once<H: Harness>(h: &H) {
     assert_eq!(first.contact_holds.len(), 1, "[{who}] {first:?}");
     let holds = open_holds(h, "C3").await;
     assert!(
-        matches!(holds.first().map(|x| &x.reason), Some(HoldReason::InvalidAddress { .. })),
+        matches!(
+            holds.first().map(|x| &x.reason),
+            Some(HoldReason::InvalidAddress { .. })
+        ),
         "[{who}] {holds:?}"
     );
     let next = day(DAY).succ_opt().unwrap_or_default();

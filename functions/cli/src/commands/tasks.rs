@@ -112,7 +112,7 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
                 }
                 for t in &addresses {
                     println!(
-                        "{}  fix the address  customer {} ({}) <{}>, since {}: {}; {} step(s) waiting{}: correct it in the ERP and ingest, or mark done",
+                        "{}  fix the address  customer {} ({}) <{}>, since {}: {}; {} step(s) waiting{}: correct the address in the ERP's next export, or once it is fixed mark done",
                         t.task_id,
                         t.customer_id,
                         t.customer_name,

@@ -10,8 +10,8 @@ use policy_lang::eval::Contact;
 use std::collections::{HashMap, HashSet};
 
 use super::{
-    CrashPoint, holds, Dropped, Kind, RunError, RunReport, RunRequest, SentMessage, Sweeper, note_dropped,
-    sent_versions, with_status,
+    CrashPoint, Dropped, Kind, RunError, RunReport, RunRequest, SentMessage, Sweeper, holds,
+    note_dropped, sent_versions, with_status,
 };
 
 impl Sweeper<'_> {

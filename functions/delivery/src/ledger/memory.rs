@@ -4,8 +4,8 @@
 
 use super::LogEntry;
 use super::{
-    ContactHold, HoldEnd, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus, Recorded, Scope,
-    StoredMessage, lease_decision, take_over_decision,
+    ContactHold, HoldEnd, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus,
+    Recorded, Scope, StoredMessage, lease_decision, take_over_decision,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use collect_engine::book::Book;

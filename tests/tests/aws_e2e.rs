@@ -1192,3 +1192,95 @@ async fn partial_updates_and_payment_checks_on_aws() {
         .collect();
     assert_eq!(paid, vec!["QP3"]);
 }
+
+/// An SES event as SNS delivers it for a bounce of `bounce_type`
+/// (`Permanent`, `Transient`) of one recipient.
+fn ses_bounce(message_id: &str, to: &str, bounce_type: &str, at: &str) -> Value {
+    json!({
+        "eventType": "Bounce",
+        "mail": {"timestamp": at, "messageId": format!("ses-{message_id}"),
+                 "tags": {"message_id": [message_id], "ses:configuration-set": ["mail"]}},
+        "bounce": {"bounceType": bounce_type, "bounceSubType": "General", "timestamp": at,
+                   "bouncedRecipients": [{"emailAddress": to, "action": "failed",
+                       "status": "5.1.1", "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_bounce_holds_the_customer_a_transient_one_does_not() {
+    let w = world("hold").await;
+    let sweep_day = day("2026-12-07");
+    let mut bodies = Vec::new();
+    for c in ["C1", "C2"] {
+        bodies.push(w.customer(c));
+    }
+    for (i, c) in ["C1", "C2"].iter().enumerate() {
+        bodies.push(invoice(&format!("I{}", i + 1), c, "2026-12-10", "500.00"));
+    }
+    let response = w.handle_events(sqs_event(&bodies)).await;
+    assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+    let svc = w.sweep_service().await;
+    let response = sweep(&w, &svc, sweep_day).await;
+    assert!(response.batch_item_failures.is_empty());
+    let book = w.dynamo.load_book(&w.customers().await).await.unwrap();
+    let sent_to = |customer: &str| -> String {
+        book.actions
+            .values()
+            .flatten()
+            .find(|a| a.customer_id == customer && a.status == ActionStatus::Sent)
+            .and_then(|a| a.message_id.clone())
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| panic!("nothing sent to {customer}"))
+    };
+    let (m1, m2) = (sent_to("C1"), sent_to("C2"));
+
+    // A permanent bounce of C1's reminder holds C1's address, once.
+    let hard = ses_bounce(&m1, &w.email("C1"), "Permanent", "2026-12-07T14:00:09.000Z");
+    let applied = w.handle_events(sns(&hard)).await;
+    assert!(
+        applied
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["outcome"] == "contact_hold"
+                && a["customer_id"] == "C1"
+                && a["new"] == true),
+        "{applied}"
+    );
+    let again = w.handle_events(sns(&hard)).await;
+    assert!(
+        again
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["outcome"] == "contact_hold" && a["new"] == false),
+        "a re-delivered bounce holds once: {again}"
+    );
+    let holds = w.dynamo.contact_holds("C1").await.unwrap();
+    assert_eq!(holds.len(), 1, "{holds:?}");
+    assert!(holds[0].ended.is_none());
+    assert!(
+        holds[0]
+            .describe()
+            .contains("bounced permanently on 2026-12-07 (SES: smtp; 550 5.1.1 user unknown)"),
+        "{holds:?}"
+    );
+    // The book the checks before sending read carries it.
+    let c1 = Ledger::customer_book(&w.dynamo, "C1").await.unwrap();
+    let customer = c1.customers.get("C1").unwrap();
+    assert!(c1.contact_hold(customer).is_some());
+
+    // A transient bounce of C2's reminder holds nothing.
+    let soft = ses_bounce(&m2, &w.email("C2"), "Transient", "2026-12-07T14:00:09.000Z");
+    let applied = w.handle_events(sns(&soft)).await;
+    assert!(
+        !applied
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["outcome"] == "contact_hold"),
+        "{applied}"
+    );
+    assert!(w.dynamo.contact_holds("C2").await.unwrap().is_empty());
+    assert!(w.dead_letters().await.is_empty());
+}

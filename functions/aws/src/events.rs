@@ -15,6 +15,7 @@ use super::dynamo::{Dynamo, MailEvent};
 use super::error::{AwsError, Service, ServiceError};
 use super::queue::{DeadLetter, Queue};
 use super::ses;
+use collect_delivery::delivery::holds::{MailHoldEvent, hold_from_mail_event};
 use collect_engine::domain::{Event, Invoice};
 use collect_engine::ingest::{self, Incoming, IngestError, Patch, Reject};
 
@@ -38,6 +39,12 @@ pub enum Applied {
         new: bool,
         message_id: Option<String>,
         actions: Vec<String>,
+    },
+    /// A customer's address held (a permanent bounce, a complaint); `new`
+    /// is false when it was held already.
+    ContactHold {
+        customer_id: String,
+        new: bool,
     },
     /// A CSV or JSONL file from S3.
     File {
@@ -210,6 +217,9 @@ impl EventsService {
             Ok(e) => {
                 let applied = self.store_mail(&e.stored).await?;
                 batch.applied.push(applied);
+                for hold in ses::ses_holds(v, &e) {
+                    self.hold(&hold, batch).await?;
+                }
             }
             Err(refused) => batch.reject(refused.to_string(), source, v.clone()),
         }
@@ -242,6 +252,27 @@ impl EventsService {
             message_id: e.message_id.clone(),
             actions,
         })
+    }
+
+    /// Holds the address a permanent bounce or a complaint is about (once:
+    /// a replayed event finds the hold kept).
+    async fn hold(&self, e: &MailHoldEvent, batch: &mut Batch) -> Result<(), AwsError> {
+        let held = hold_from_mail_event(&self.dynamo, e)
+            .await
+            .map_err(AwsError::from)?;
+        if let Some((hold, new)) = held {
+            tracing::info!(
+                customer_id = %hold.customer_id,
+                source = %hold.source,
+                new,
+                "contact held"
+            );
+            batch.applied.push(Applied::ContactHold {
+                customer_id: hold.customer_id.to_string(),
+                new,
+            });
+        }
+        Ok(())
     }
 
     async fn customer_exists(&self, customer_id: &str) -> Result<bool, AwsError> {
@@ -319,6 +350,9 @@ impl EventsService {
             Incoming::Event(e) if e.kind.is_mail() => {
                 let applied = self.store_mail(&mail_event(&e)).await?;
                 batch.applied.push(applied);
+                if let Some(hold) = MailHoldEvent::of_event(&e, "erp") {
+                    self.hold(&hold, batch).await?;
+                }
             }
             Incoming::Event(e) => match self.dynamo.put_invoice_event(&e).await? {
                 None => {

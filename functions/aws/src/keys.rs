@@ -36,6 +36,7 @@ pub const INVOICE_PREFIX: &str = "INVOICE#";
 pub const PAYMENT_PREFIX: &str = "PAYMENT#";
 pub const EVENT_PREFIX: &str = "EVENT#";
 pub const ACTION_PREFIX: &str = "ACTION#";
+pub const HOLD_PREFIX: &str = "HOLD#";
 
 /// The shard of a customer: a stable hash of the id, so a customer's
 /// invoices always land in one shard. Changing the number of shards needs
@@ -80,6 +81,11 @@ pub fn invoice_event_sk(invoice_id: &str, event_id: &str) -> String {
 
 pub fn action_sk(action_id: &str) -> String {
     format!("{ACTION_PREFIX}{action_id}")
+}
+
+/// A contact hold of the customer's address (its key: trimmed, lower case).
+pub fn contact_hold_sk(address_key: &str) -> String {
+    format!("{HOLD_PREFIX}{address_key}")
 }
 
 pub fn message_pk(message_id: &str) -> String {

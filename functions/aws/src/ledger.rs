@@ -34,9 +34,9 @@ use super::dynamo::{
 use super::error::{AwsError, RequestError, Service, ServiceError};
 use super::keys::{self, DOC, GSI1, GSI1PK, GSI1SK, PK, SK, STATUS};
 use collect_delivery::ledger::{
-    CorruptRecord, Fence, Fenced, LIVE, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError,
-    LogEntry, MessageStatus, Move, Recorded, Scope, StorageFailure, StoredMessage, lease_decision,
-    move_one,
+    ContactHold, CorruptRecord, Fence, Fenced, HoldEnd, LIVE, Lease, LeaseHolder, LeaseOutcome,
+    Ledger, LedgerError, LogEntry, MessageStatus, Move, Recorded, Scope, StorageFailure,
+    StoredMessage, lease_decision, move_one,
 };
 use collect_engine::book::Book;
 use collect_engine::domain::{ActionId, ActionRecord, ActionStatus};
@@ -430,6 +430,23 @@ impl Ledger for Dynamo {
 
     async fn customer_book(&self, customer_id: &str) -> Result<Book, LedgerError> {
         Ok(Dynamo::load_book(self, &[customer_id.to_string()]).await?)
+    }
+
+    async fn hold_contact(&self, hold: &ContactHold) -> Result<bool, LedgerError> {
+        Ok(self.put_contact_hold(hold).await?)
+    }
+
+    async fn end_contact_hold(
+        &self,
+        customer_id: &str,
+        address: &str,
+        end: &HoldEnd,
+    ) -> Result<bool, LedgerError> {
+        Ok(Dynamo::end_contact_hold(self, customer_id, address, end).await?)
+    }
+
+    async fn contact_holds(&self, customer_id: &str) -> Result<Vec<ContactHold>, LedgerError> {
+        Ok(Dynamo::contact_holds(self, customer_id).await?)
     }
 
     async fn record_actions(

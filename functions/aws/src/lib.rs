@@ -17,6 +17,7 @@
 //! | payment         | `C#<customer>`    | `PAYMENT#<invoice>#<payment>` |                          |                        |
 //! | invoice event   | `C#<customer>`    | `EVENT#<invoice>#<event id>`  |                          |                        |
 //! | action          | `C#<customer>`    | `ACTION#<action id>`          |                          |                        |
+//! | contact hold    | `C#<customer>`    | `HOLD#<address, lower case>`  |                          |                        |
 //! | invoice → customer | `I#<invoice>`  | `REF`                         |                          |                        |
 //! | message         | `M#<message id>`  | `MESSAGE`                     | `S#<shard>#MESSAGES` (planned/sending only) | `<planned on>#<message>` |
 //! | lease           | `L#<name>`        | `LEASE`                       |                          |                        |

@@ -1,6 +1,7 @@
 //! The SES v2 adapter: the [`Mailer`] that sends through `SendEmail`, and
 //! the reading of SES's events (from SNS or EventBridge) back into mail
-//! events matched to messages and actions by their tags.
+//! events matched to messages and actions by their tags, and into the
+//! contact holds a permanent bounce or a complaint asks for ([`ses_holds`]).
 //!
 //! Messages go as raw MIME (the same bytes the local outbox writes, from
 //! [`to_rfc5322`]) with a configuration set, whose event destination
@@ -22,6 +23,7 @@ use serde_json::Value;
 
 use super::dynamo::MailEvent;
 use super::error::{AwsError, Service, ServiceError};
+use collect_delivery::delivery::holds::{MailHoldEvent, MailVerdict};
 use collect_delivery::mailer::{Acceptance, FailureClass, MailError, Mailer, SendReceipt};
 use collect_delivery::message::{OutgoingMessage, to_rfc5322};
 
@@ -425,6 +427,66 @@ pub fn ses_event(v: &Value) -> Result<SesEvent, SesEventError> {
     })
 }
 
+/// The contact holds an SES event asks for: a `Bounce` whose `bounceType`
+/// is `Permanent` holds each bounced recipient's address (SES's diagnostic
+/// in the reason); a `Complaint` each complaining recipient's. A transient
+/// or undetermined bounce holds nothing (SES retries it, the next message
+/// may get through). Without recipients, the customer's current address.
+pub fn ses_holds(v: &Value, e: &SesEvent) -> Vec<MailHoldEvent> {
+    let (verdict, detail_key, list_key) = match e.stored.kind.as_str() {
+        "bounce"
+            if v.pointer("/bounce/bounceType").and_then(Value::as_str) == Some("Permanent") =>
+        {
+            (MailVerdict::HardBounce, "bounce", "bouncedRecipients")
+        }
+        "complaint" => (MailVerdict::Complaint, "complaint", "complainedRecipients"),
+        _ => return Vec::new(),
+    };
+    let detail = v.get(detail_key);
+    let said = |recipient: Option<&Value>| -> String {
+        let text = |o: Option<&Value>, k: &str| {
+            o.and_then(|o| o.get(k))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let words = match verdict {
+            MailVerdict::HardBounce => text(recipient, "diagnosticCode")
+                .or_else(|| text(detail, "bounceSubType"))
+                .unwrap_or_else(|| "permanent bounce".to_string()),
+            MailVerdict::Complaint => text(detail, "complaintFeedbackType")
+                .map(|t| format!("feedback `{t}`"))
+                .unwrap_or_else(|| "complaint".to_string()),
+        };
+        format!("SES: {words}")
+    };
+    let hold = |address: Option<String>, recipient: Option<&Value>| MailHoldEvent {
+        verdict: verdict.clone(),
+        date: e.stored.date,
+        customer_id: None,
+        message_id: e.stored.message_id.clone(),
+        address,
+        detail: Some(said(recipient)),
+        source: format!("ses:{}", e.stored.event_id),
+    };
+    let recipients: Vec<&Value> = detail
+        .and_then(|d| d.get(list_key))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let out: Vec<MailHoldEvent> = recipients
+        .iter()
+        .filter_map(|r| {
+            let address = r.get("emailAddress").and_then(Value::as_str)?;
+            Some(hold(Some(address.to_string()), Some(r)))
+        })
+        .collect();
+    if out.is_empty() {
+        vec![hold(None, None)]
+    } else {
+        out
+    }
+}
+
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,
@@ -707,5 +769,36 @@ mod tests {
         let refused = ses_event(&foreign).unwrap_err();
         assert!(refused.to_string().contains("neither"), "{refused}");
         assert!(matches!(refused, SesEventError::NotOurs { .. }));
+    }
+
+    #[test]
+    fn a_permanent_bounce_and_a_complaint_hold_the_address_a_transient_bounce_does_not() {
+        let mail = json!({"timestamp": "2026-03-02T10:00:00Z", "messageId": "0100-ses",
+            "tags": {"message_id": ["msg-1"]}});
+        let bounce = |kind: &str| {
+            json!({"eventType": "Bounce", "mail": mail,
+            "bounce": {"bounceType": kind, "bounceSubType": "General", "timestamp": "2026-03-02T10:00:03Z",
+                "bouncedRecipients": [{"emailAddress": "ap@c1.example", "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]}})
+        };
+        let hard = bounce("Permanent");
+        let holds = ses_holds(&hard, &ses_event(&hard).unwrap());
+        assert_eq!(holds.len(), 1);
+        assert_eq!(holds[0].address.as_deref(), Some("ap@c1.example"));
+        assert_eq!(holds[0].verdict, MailVerdict::HardBounce);
+        assert_eq!(holds[0].message_id.as_deref(), Some("msg-1"));
+        assert_eq!(
+            holds[0].detail.as_deref(),
+            Some("SES: smtp; 550 5.1.1 user unknown")
+        );
+        let soft = bounce("Transient");
+        assert!(ses_holds(&soft, &ses_event(&soft).unwrap()).is_empty());
+        let complaint = json!({"eventType": "Complaint", "mail": mail,
+            "complaint": {"timestamp": "2026-03-02T11:00:00Z", "complaintFeedbackType": "abuse",
+                "complainedRecipients": []}});
+        let holds = ses_holds(&complaint, &ses_event(&complaint).unwrap());
+        assert_eq!(holds.len(), 1);
+        assert_eq!(holds[0].address, None);
+        assert_eq!(holds[0].verdict, MailVerdict::Complaint);
+        assert_eq!(holds[0].detail.as_deref(), Some("SES: feedback `abuse`"));
     }
 }

@@ -28,6 +28,8 @@ pub enum BatchError {
     Home(#[from] HomeError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Holds(#[from] crate::contact_holds::HoldError),
 }
 
 /// What an ingest loaded and what it refused.
@@ -37,6 +39,8 @@ pub struct Ingested {
     pub payments: Upserted,
     /// Events not seen before.
     pub events_new: usize,
+    /// Addresses held by the events' bounces and complaints (new holds).
+    pub held: Vec<collect_engine::contact::ContactHold>,
     /// Rows refused, in file and line order.
     pub rejects: Vec<Reject>,
     /// Files refused as a whole (unreadable, not UTF-8, a header without a
@@ -255,6 +259,8 @@ pub fn ingest(home: &Home, dir: &Path) -> Result<Ingested, BatchError> {
     let i = store.merge_invoices(&kept_invoices)?;
     let p = store.upsert_payments(&kept_payments)?;
     let e = store.insert_events(&kept_events)?;
+    // Bounces and complaints hold the customer's address: a task each.
+    let held = crate::contact_holds::from_events(&store, &kept_events)?;
     // Rewritten on every ingest (header only when nothing was refused), so
     // it never shows the rejects of an earlier one; files refused as a
     // whole are listed first.
@@ -273,6 +279,7 @@ pub fn ingest(home: &Home, dir: &Path) -> Result<Ingested, BatchError> {
         invoices: i,
         payments: p,
         events_new: e,
+        held,
         rejects,
         file_errors: file_errors.iter().map(ToString::to_string).collect(),
         rejects_path,

@@ -11,6 +11,7 @@ mod audit;
 mod case_bench;
 mod cases;
 mod commands;
+mod contact_holds;
 mod demo;
 mod explanation;
 mod home;

@@ -128,6 +128,15 @@ pub fn describe_run(report: &RunReport, date: NaiveDate, home: &Home) -> String 
     for (id, reason) in &report.failed {
         let _ = writeln!(out, "  FAILED: message {id}: {reason}");
     }
+    for h in &report.contact_holds {
+        let _ = writeln!(
+            out,
+            "  address held: customer {}: {}; a task to fix it: `collect tasks` ({})",
+            h.customer_id,
+            h.describe(),
+            collect_engine::contact::hold_task_id(&h.customer_id)
+        );
+    }
     for (customer, reason) in &plan.unprocessable {
         let _ = writeln!(
             out,

@@ -294,3 +294,62 @@ fn diff_shows_what_moving_a_step_changes() {
         &args("markdown"),
     );
 }
+
+#[test]
+fn a_bounced_address_is_a_task_until_a_person_closes_it() {
+    let world = World::new("snap-hold");
+    world.ok(&["run", "--date", "2027-03-08", "--policy", world.policy]);
+    // The ERP reports that the reminder to Acme bounced for good.
+    let header = world.message_id("2027-03-08", "ap@acme.example");
+    let message_id = header
+        .trim_start_matches('<')
+        .split('@')
+        .next()
+        .unwrap()
+        .to_string();
+    world.dir.write(
+        "bounces/events.jsonl",
+        &format!(
+            "{{\"type\":\"mail_bounced\",\"date\":\"2027-03-09\",\"event_id\":\"bounce-1\",\"message_id\":\"{message_id}\"}}\n"
+        ),
+    );
+    let ingested = world.ok(&["ingest", "bounces"]);
+    assert!(
+        ingested.contains(
+            "held:      customer C1: mail to ap@acme.example bounced permanently on 2027-03-09"
+        ),
+        "{ingested}"
+    );
+    // Held: the due-date notice waits, Globex's goes out.
+    let run = world.ok(&["run", "--date", "2027-03-11", "--policy", world.policy]);
+    assert!(run.contains("bounced permanently"), "{run}");
+    let list = world.ok(&["tasks", "list", "--date", "2027-03-11"]);
+    world.snapshot(
+        "tasks_list_fix_the_address",
+        "collect tasks list after a permanent bounce of Acme's reminder: a task to fix the address, with the step waiting for it",
+        &list,
+    );
+    // The same bounce ingested again holds nothing new.
+    let again = world.ok(&["ingest", "bounces"]);
+    assert!(!again.contains("held:"), "{again}");
+    let closed = world.ok(&[
+        "tasks",
+        "done",
+        "hold-C1",
+        "--by",
+        "maria",
+        "--note",
+        "confirmed by phone",
+        "--date",
+        "2027-03-11",
+    ]);
+    assert!(
+        closed.contains("hold-C1: closed by maria on 2027-03-11"),
+        "{closed}"
+    );
+    let list = world.ok(&["tasks", "list", "--date", "2027-03-11"]);
+    assert!(!list.contains("hold-C1"), "{list}");
+    // The next sweep sends the step that waited, once.
+    world.ok(&["run", "--date", "2027-03-12", "--policy", world.policy]);
+    world.message_id("2027-03-12", "ap@acme.example");
+}

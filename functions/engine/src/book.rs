@@ -12,6 +12,7 @@
 //! only — those a sweep may write again — so it does not grow with the
 //! history of sent and skipped steps; the decisions read steps only.
 
+use crate::contact::ContactHold;
 use crate::domain::{
     ActionId, ActionRecord, ActionStatus, Customer, Event, EventKind, Invoice, MessageId, Payment,
     PlanTerms,
@@ -48,6 +49,10 @@ pub struct Book {
     /// Mail events that name no invoice (only the action or the message
     /// they answer), sorted by date; those naming an invoice are in `events`.
     pub mail_events: Vec<Event>,
+    /// The open contact holds of the book's customers, by customer id
+    /// ([`crate::contact`]); filled by the ledger for the checks made just
+    /// before sending (a book loaded for planning may leave it empty).
+    pub contact_holds: HashMap<String, Vec<ContactHold>>,
     /// Positions in `invoices`, sorted by invoice id: [`Book::invoice`]
     /// finds one in O(log n) (and checks the hit, so a caller that edits
     /// `invoices` still gets a right answer, by a linear search).
@@ -283,6 +288,7 @@ impl Book {
             actions: HashMap::new(),
             steps: HashMap::new(),
             mail_events,
+            contact_holds: HashMap::new(),
             by_id,
         };
         book.attach(steps, actions);
@@ -480,6 +486,15 @@ impl Book {
             }
         }
         None
+    }
+
+    /// The open contact hold that stops mail to the customer's current
+    /// address, if one does ([`crate::contact`]).
+    pub fn contact_hold(&self, customer: &Customer) -> Option<&ContactHold> {
+        self.contact_holds
+            .get(customer.customer_id.as_str())?
+            .iter()
+            .find(|h| h.applies_to(&customer.email))
     }
 
     /// A customer's exposure and history on `day`.

@@ -5,6 +5,8 @@
 //! - `ids`: the typed ids of the audit record (action, invoice, customer,
 //!   message);
 //! - `domain`: customers, invoices, payments, events and recorded actions;
+//! - `contact`: contact holds, an email address held from mail until a
+//!   person fixes it (hard bounce, complaint, refused, invalid);
 //! - `book`: what is known about each invoice on a given day (as-of facts);
 //! - `sweep`: the pure daily decision over a book, producing actions and
 //!   the messages that carry them;
@@ -13,6 +15,7 @@
 //!   every value is checked against, bad rows kept with their reasons.
 
 pub mod book;
+pub mod contact;
 pub mod domain;
 pub mod effect;
 pub mod ids;

@@ -9,10 +9,12 @@ pub use crate::schema::SCHEMA_VERSION;
 use crate::store::SqliteStore;
 use chrono::{DateTime, NaiveDate, Utc};
 use collect_delivery::ledger::{
-    Fence, Fenced, LIVE, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus,
-    Move, Recorded, Scope, StoredMessage, lease_decision, take_over_decision,
+    ContactHold, Fence, Fenced, HoldEnd, LIVE, Lease, LeaseHolder, LeaseOutcome, Ledger,
+    LedgerError, MessageStatus, Move, Recorded, Scope, StoredMessage, lease_decision,
+    take_over_decision,
 };
 use collect_engine::book::{ActionsByInvoice, Book, Interner, Step, StepsByInvoice, is_live};
+use collect_engine::contact::address_key;
 use collect_engine::domain::{ActionId, ActionRecord, ActionStatus};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use std::collections::{HashMap, HashSet};
@@ -259,10 +261,28 @@ impl SqliteStore {
                 }
             }
         }
+        let mut holds: HashMap<String, Vec<ContactHold>> = HashMap::new();
+        {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT customer_id, address, body FROM contact_holds
+                 WHERE open = 1 AND customer_id {IN}"
+            ))?;
+            let mut found = stmt.query([&ids])?;
+            while let Some(row) = found.next()? {
+                let customer: String = row.get(0)?;
+                let address: String = row.get(1)?;
+                let body: String = row.get(2)?;
+                let key = format!("{customer} {address}");
+                holds
+                    .entry(customer)
+                    .or_default()
+                    .push(decode("contact_holds", &key, &body)?);
+            }
+        }
         Ok(parts
             .into_iter()
             .map(|(id, p)| {
-                let book = Book::compact(
+                let mut book = Book::compact(
                     p.customers,
                     p.invoices,
                     p.payments,
@@ -270,9 +290,41 @@ impl SqliteStore {
                     p.steps,
                     p.actions,
                 );
+                book.contact_holds.extend(holds.remove_entry(&id));
                 (id, book)
             })
             .collect())
+    }
+
+    /// Every contact hold of the home, open and ended (the latest per
+    /// customer and address), by customer and address: `collect tasks`
+    /// lists the open ones.
+    pub fn all_contact_holds(&self) -> Result<Vec<ContactHold>, StoreError> {
+        self.read_holds("", [])
+    }
+
+    fn read_holds(
+        &self,
+        filter: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<ContactHold>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT customer_id, address, body FROM contact_holds {filter}
+             ORDER BY customer_id, address"
+        ))?;
+        let mut found = stmt.query(params)?;
+        let mut out = Vec::new();
+        while let Some(row) = found.next()? {
+            let customer: String = row.get(0)?;
+            let address: String = row.get(1)?;
+            let body: String = row.get(2)?;
+            out.push(decode(
+                "contact_holds",
+                &format!("{customer} {address}"),
+                &body,
+            )?);
+        }
+        Ok(out)
     }
 
     /// Each action record the `filter` (a `WHERE` clause) selects.
@@ -327,6 +379,66 @@ impl Ledger for SqliteStore {
     ) -> Result<HashMap<String, Book>, LedgerError> {
         let carried: HashSet<&str> = carried.iter().copied().collect();
         Ok(self.books_of(customer_ids, Some(&carried))?)
+    }
+
+    async fn hold_contact(&self, hold: &ContactHold) -> Result<bool, LedgerError> {
+        // Written unless an open hold of the address is kept: one statement.
+        let n = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO contact_holds (customer_id, address, open, body)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(customer_id, address) DO UPDATE
+                 SET open = excluded.open, body = excluded.body WHERE open = 0",
+            )
+            .map_err(StoreError::from)?
+            .execute(params![
+                hold.customer_id.as_str(),
+                address_key(&hold.address),
+                hold.ended.is_none(),
+                encode(hold)?
+            ])
+            .map_err(StoreError::from)?;
+        Ok(n == 1)
+    }
+
+    async fn end_contact_hold(
+        &self,
+        customer_id: &str,
+        address: &str,
+        end: &HoldEnd,
+    ) -> Result<bool, LedgerError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(StoreError::from)?;
+        let key = address_key(address);
+        let open: Option<String> = tx
+            .query_row(
+                "SELECT body FROM contact_holds
+                 WHERE customer_id = ?1 AND address = ?2 AND open = 1",
+                params![customer_id, key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(StoreError::from)?;
+        let Some(body) = open else {
+            return Ok(false);
+        };
+        let mut hold: ContactHold =
+            decode("contact_holds", &format!("{customer_id} {key}"), &body)?;
+        hold.ended = Some(end.clone());
+        tx.execute(
+            "UPDATE contact_holds SET open = 0, body = ?3 WHERE customer_id = ?1 AND address = ?2",
+            params![customer_id, key, encode(&hold)?],
+        )
+        .map_err(StoreError::from)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(true)
+    }
+
+    async fn contact_holds(&self, customer_id: &str) -> Result<Vec<ContactHold>, LedgerError> {
+        Ok(self.read_holds("WHERE customer_id = ?1", [customer_id])?)
     }
 
     async fn record_actions(

@@ -10,8 +10,10 @@ use crate::codec::{decode, encode};
 use crate::error::StoreError;
 use crate::rows::{self, RowCodec};
 
-/// The tables of the book, the trail, messages and leases (the actions
-/// table is [`rows::ACTIONS_TABLE`]).
+/// The tables of the book, the trail, messages, leases and contact holds
+/// (the actions table is [`rows::ACTIONS_TABLE`]). A table added since an
+/// earlier release (`contact_holds`) is created, empty, when a home of that
+/// release is opened.
 pub(crate) const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
@@ -35,6 +37,10 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_by_status ON messages (status);
 CREATE TABLE IF NOT EXISTS leases (
     name TEXT PRIMARY KEY, body TEXT NOT NULL, token INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS contact_holds (
+    customer_id TEXT NOT NULL, address TEXT NOT NULL, open INTEGER NOT NULL, body TEXT NOT NULL,
+    PRIMARY KEY (customer_id, address)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS contact_holds_open ON contact_holds (open, customer_id);
 ";
 
 /// The schema version this build writes. 1: the first release (no message

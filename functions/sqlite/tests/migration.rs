@@ -344,3 +344,31 @@ fn customers_stored_before_the_postal_address_read_without_one_and_take_one() {
     assert_eq!(stored.language, first.language, "the rest kept");
     assert_eq!(stored.tags, first.tags);
 }
+
+#[test]
+fn a_home_without_contact_holds_gets_the_table_and_keeps_holds() {
+    use collect_delivery::ledger::{ContactHold, HoldReason, Ledger};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (customers, invoices) = the_book();
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        write_book(&conn, &customers, &invoices);
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let hold = ContactHold {
+        customer_id: "C1".into(),
+        address: "c1@example.com".to_string(),
+        reason: HoldReason::HardBounce { detail: None },
+        since: day(DAY),
+        source: "ingest:b-1".to_string(),
+        ended: None,
+    };
+    assert!(pollster::block_on(store.hold_contact(&hold)).unwrap());
+    assert!(!pollster::block_on(store.hold_contact(&hold)).unwrap());
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    let book = pollster::block_on(store.customer_book("C1")).unwrap();
+    assert_eq!(book.contact_holds.get("C1"), Some(&vec![hold]));
+}

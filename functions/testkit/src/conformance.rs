@@ -1294,4 +1294,11 @@ where
     lease_tokens_only_grow_and_fence(&make().await).await;
     a_run_stopped_past_its_lease_sends_nothing_more(&make().await).await;
     a_run_stopped_before_its_move_moves_nothing(&make().await).await;
+    // Contact holds: the recipient class of the mail service's failures.
+    use super::contact_holds as holds;
+    holds::a_refused_recipient_is_held_until_the_address_changes(&make().await).await;
+    holds::a_refused_recipient_goes_out_once_the_task_is_closed(&make().await).await;
+    holds::a_crash_after_the_hold_leaves_it_held(&make().await).await;
+    holds::a_bounce_holds_once(&make().await).await;
+    holds::an_invalid_address_is_held_once(&make().await).await;
 }

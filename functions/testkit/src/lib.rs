@@ -17,6 +17,7 @@ use collect_engine::domain::{ActionRecord, Customer, Event, Invoice, Payment};
 
 pub mod book;
 pub mod conformance;
+pub mod contact_holds;
 pub mod letters;
 pub mod mailer;
 

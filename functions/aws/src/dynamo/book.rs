@@ -9,8 +9,9 @@ use chrono::NaiveDate;
 use super::codec::{decode, get_s, s};
 use super::{Dynamo, Item};
 use crate::error::{AwsError, Service};
-use crate::keys::{self, GSI1, GSI1PK, GSI1SK, KIND, PK, SK};
+use crate::keys::{self, GSI1, GSI1PK, GSI1SK, KIND, PK, SK, STATUS};
 use collect_engine::book::Book;
+use collect_engine::contact::ContactHold;
 use collect_engine::domain::{ActionRecord, Customer, Event, Invoice, Payment};
 
 /// How many customer partitions are read at once.
@@ -130,6 +131,7 @@ impl Dynamo {
         let mut payments = Vec::new();
         let mut events = Vec::new();
         let mut actions = Vec::new();
+        let mut holds: Vec<ContactHold> = Vec::new();
         for chunk in customer_ids.chunks(PARALLEL_QUERIES) {
             let mut tasks = tokio::task::JoinSet::new();
             for c in chunk {
@@ -149,11 +151,22 @@ impl Dynamo {
                         Some("payment") => payments.push(decode::<Payment>(it)?),
                         Some("event") => events.push(decode::<Event>(it)?),
                         Some("action") => actions.push(decode::<ActionRecord>(it)?),
+                        // Only the open holds: the checks before sending read them.
+                        Some("contact_hold") if get_s(it, STATUS) == Some("open") => {
+                            holds.push(decode::<ContactHold>(it)?);
+                        }
                         _ => {}
                     }
                 }
             }
         }
-        Ok(Book::new(customers, invoices, payments, events, actions))
+        let mut book = Book::new(customers, invoices, payments, events, actions);
+        for h in holds {
+            book.contact_holds
+                .entry(h.customer_id.to_string())
+                .or_default()
+                .push(h);
+        }
+        Ok(book)
     }
 }

@@ -13,6 +13,8 @@
 //! - `actions`: the sweep's action records, written on conditions, with
 //!   their audit trails;
 //! - `mail`: mail events (SES's and the ERP's), kept for reconciliation;
+//! - `holds`: contact holds of a customer's address (bounced, complained,
+//!   refused), in the customer's partition;
 //! - this module: the table handle and the low-level calls they share.
 //!
 //! The ledger port's messages and leases are in [`crate::ledger`].
@@ -28,6 +30,7 @@ use super::keys::{DOC, PK, SK};
 mod actions;
 mod book;
 mod codec;
+mod holds;
 mod mail;
 mod records;
 

@@ -98,6 +98,7 @@ impl AwsError {
         match self {
             AwsError::Service(e) => e.retryable(),
             AwsError::Task { .. } | AwsError::LeaseRace { .. } | AwsError::Sweep(_) => true,
+            AwsError::Ledger(e) => e.retryable(),
             _ => false,
         }
     }

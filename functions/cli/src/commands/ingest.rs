@@ -30,6 +30,7 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
         invoices: i,
         payments: p,
         events_new: e,
+        held,
         rejects,
         file_errors,
         rejects_path,
@@ -40,6 +41,7 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "customers": c, "invoices": i, "payments": p, "events_new": e,
+                "contact_holds": held,
                 "rejected": rejects.len(),
                 "rejects_file": (rejects_written > 0).then(|| rejects_path.display().to_string()),
                 "file_errors": file_errors,
@@ -62,6 +64,13 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
                 p.inserted, p.updated, p.unchanged
             );
             println!("events:    {e} new");
+            for h in &held {
+                println!(
+                    "held:      customer {}: {}; a task to fix the address (`collect tasks`)",
+                    h.customer_id,
+                    h.describe()
+                );
+            }
             for r in &rejects {
                 eprintln!("rejected: {r}");
             }

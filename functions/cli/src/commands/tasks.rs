@@ -1,9 +1,12 @@
-//! `collect tasks`: the human queue — list the call tasks and the letters
-//! awaiting approval, show one with its letter as it would go out, and
-//! record a person's decision (approve, reject, done) in the audit trail
-//! ([`crate::task_queue`]).
+//! `collect tasks`: the human queue — list the call tasks, the letters
+//! awaiting approval and the addresses to fix (a contact hold: the mail
+//! bounced, the customer complained, the mail service refused it), show
+//! one with its letter as it would go out, and record a person's decision
+//! (approve, reject, done) in the audit trail ([`crate::task_queue`],
+//! [`crate::contact_holds`]).
 
 use crate::args::{DEFAULT_POLICY, Format, parse_date};
+use crate::contact_holds;
 use crate::home::Home;
 use crate::task_queue::{self, Decision, render_letter};
 use crate::task_view;
@@ -57,10 +60,14 @@ enum TaskAction {
         /// The action id, as `collect tasks` lists it.
         id: String,
     },
-    /// Mark a call task done.
+    /// Mark a call task done, or close a "fix the address" task
+    /// (`hold-<customer>`): the steps that waited go out on the next run.
     Done {
-        /// The action id, as `collect tasks` lists it.
+        /// The action id or `hold-<customer>`, as `collect tasks` lists it.
         id: String,
+        /// What was done (recorded with a closed address task).
+        #[arg(long)]
+        note: Option<String>,
     },
 }
 
@@ -75,9 +82,21 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
     let (id, decision) = match &args.action {
         None | Some(TaskAction::List) => {
             let open = task_queue::open_tasks(&store)?;
+            let addresses = contact_holds::address_tasks(&store)?;
             if format == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&open)?);
-            } else if open.is_empty() {
+                let mut all: Vec<serde_json::Value> = open
+                    .iter()
+                    .map(serde_json::to_value)
+                    .collect::<Result<_, _>>()?;
+                for t in &addresses {
+                    let mut v = serde_json::to_value(t)?;
+                    if let Some(o) = v.as_object_mut() {
+                        o.insert("task".into(), "fix_address".into());
+                    }
+                    all.push(v);
+                }
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else if open.is_empty() && addresses.is_empty() {
                 println!("no open tasks");
             } else {
                 for a in &open {
@@ -91,7 +110,24 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
                         a.action_id, a.label, a.segment, a.invoice_id, a.customer_id, a.decided_on
                     );
                 }
-                println!("{} open task(s)", open.len());
+                for t in &addresses {
+                    println!(
+                        "{}  fix the address  customer {} ({}) <{}>, since {}: {}; {} step(s) waiting{}: correct the address in the ERP's next export, or once it is fixed mark done",
+                        t.task_id,
+                        t.customer_id,
+                        t.customer_name,
+                        t.hold.address,
+                        t.hold.since,
+                        t.why,
+                        t.waiting.len(),
+                        if t.waiting.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", t.waiting.join(", "))
+                        }
+                    );
+                }
+                println!("{} open task(s)", open.len() + addresses.len());
             }
             return Ok(ExitCode::SUCCESS);
         }
@@ -107,7 +143,21 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
         }
         Some(TaskAction::Approve { id, policy }) => (id, Decision::Approve { policy }),
         Some(TaskAction::Reject { id }) => (id, Decision::Reject),
-        Some(TaskAction::Done { id }) => (id, Decision::Done),
+        Some(TaskAction::Done { id, note }) => {
+            if let Some(by) = args.by.as_deref() {
+                if let Some(closed) = contact_holds::close(&store, id, by, note.as_deref(), date)? {
+                    for h in &closed {
+                        println!(
+                            "{id}: closed by {by} on {date}: {} is no longer held",
+                            h.address
+                        );
+                    }
+                    println!("the next `collect run` sends the steps that waited");
+                    return Ok(ExitCode::SUCCESS);
+                }
+            }
+            (id, Decision::Done)
+        }
     };
     let checked = task_queue::check(&home, &store, decision, id, args.by.as_deref(), date)?;
     for w in &checked.warnings {

@@ -1,9 +1,11 @@
 //! The checks made just before a message is handed over, against the
-//! customer's current state (do-not-contact, settled, holds, caps).
+//! customer's current state (do-not-contact, a held or invalid address,
+//! settled, holds, caps).
 
 use crate::ledger::StoredMessage;
 use chrono::NaiveDate;
 use collect_engine::book::Book;
+use collect_engine::contact::{ContactHold, HoldReason};
 use collect_engine::domain::{ActionRecord, ActionStatus, Channel as AuditChannel, Customer};
 use collect_engine::sweep::facts;
 use policy_lang::ast::Channel;
@@ -26,6 +28,7 @@ impl Sweeper<'_> {
         let mut out = Checked {
             keep: Vec::new(),
             drop: Vec::new(),
+            hold: None,
         };
         let all = |out: &mut Checked, actions: Vec<ActionRecord>, status, why: String| {
             for a in actions {
@@ -55,16 +58,31 @@ impl Sweeper<'_> {
             return out;
         }
         if m.channel != AuditChannel::Call {
-            if let Err(e) = customer.email.trim().parse::<lettre::Address>() {
+            // A held address (bounced, complained, refused, invalid): the
+            // email steps wait for a person; calls are not blocked.
+            let hold = fresh.contact_hold(customer).cloned().or_else(|| {
+                let e = customer.email.trim().parse::<lettre::Address>().err()?;
+                Some(ContactHold {
+                    customer_id: customer.customer_id.as_str().into(),
+                    address: customer.email.clone(),
+                    reason: HoldReason::InvalidAddress {
+                        words: e.to_string(),
+                    },
+                    since: day,
+                    source: format!("sweep:{}", m.message_id),
+                    ended: None,
+                })
+            });
+            if let Some(hold) = hold {
                 all(
                     &mut out,
                     actions,
                     ActionStatus::Deferred,
-                    format!(
-                        "held when it was about to go out: the customer's email address `{}` is invalid ({e}); it goes out once the address is corrected",
-                        customer.email
-                    ),
+                    hold.deferral_note(),
                 );
+                if hold.ended.is_none() && fresh.contact_hold(customer).is_none() {
+                    out.hold = Some(hold);
+                }
                 return out;
             }
         }

@@ -49,10 +49,12 @@
 //!
 //! The run is here; its parts beside it: [`send`] (a batch: checks, the
 //! move to `sending`, the mail service, `sent`), [`checks`] (what is checked
-//! just before sending) and [`compose`] (a message's context, its rendered
-//! template and the legal letter's PDF).
+//! just before sending), [`holds`] (contact holds: a refused or bounced
+//! address held until it is fixed) and [`compose`] (a message's context,
+//! its rendered template and the legal letter's PDF).
 mod checks;
 mod compose;
+pub mod holds;
 mod send;
 
 use crate::ledger::{
@@ -117,16 +119,20 @@ pub enum CrashPoint {
     /// or back to `planned` (refused for now, or the run stopped sending),
     /// or cancelled with their steps deferred.
     AfterMarkedSent,
+    /// The mail service refused the recipient: the customer's address is
+    /// held, the message still `sending` (only when a recipient is refused).
+    AfterHeld,
 }
 
 impl CrashPoint {
-    pub const ALL: [CrashPoint; 6] = [
+    pub const ALL: [CrashPoint; 7] = [
         CrashPoint::AfterMessagesRecorded,
         CrashPoint::AfterRecording,
         CrashPoint::AfterMarkedSending,
         CrashPoint::AfterAccepted,
         CrashPoint::AfterRefused,
         CrashPoint::AfterMarkedSent,
+        CrashPoint::AfterHeld,
     ];
 }
 
@@ -261,6 +267,9 @@ pub struct RunReport {
     pub dropped: Vec<Dropped>,
     /// Actions or messages another run had recorded or moved first.
     pub conflicts: Vec<String>,
+    /// Contact holds this run created: an address the mail service refused
+    /// or that is invalid; each is a task for a person to fix the address.
+    pub contact_holds: Vec<collect_engine::contact::ContactHold>,
     pub dry_run: bool,
     /// Where the run spent its time (not part of the report's data).
     #[serde(skip)]
@@ -402,6 +411,10 @@ fn with_status(
 struct Checked {
     keep: Vec<ActionRecord>,
     drop: Vec<(ActionRecord, ActionStatus, String)>,
+    /// A contact hold the checks found and the ledger does not keep yet
+    /// (an invalid address): written with the batch, so a person gets the
+    /// task to fix it.
+    hold: Option<collect_engine::contact::ContactHold>,
 }
 
 impl Sweeper<'_> {

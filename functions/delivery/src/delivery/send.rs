@@ -51,7 +51,9 @@ impl Sweeper<'_> {
         ids.sort_unstable();
         ids.dedup();
         let carried: Vec<&str> = batch.iter().map(|m| m.message_id.as_str()).collect();
-        let books = ledger.customer_books(&ids, &carried).await?;
+        let mut books = ledger.customer_books(&ids, &carried).await?;
+        self.lift_changed_addresses(ledger, &mut books, day).await?;
+        let mut new_holds = Vec::new();
         let empty = Book::default();
         // Contacts this batch is about to make, per customer: the checks of
         // a customer's second message count the first.
@@ -146,7 +148,8 @@ impl Sweeper<'_> {
                 .filter(|a| a.status != ActionStatus::Sent)
                 .collect();
             let extra = making.get(&m.customer_id).map_or(&[][..], Vec::as_slice);
-            let checked = self.check(fresh, &m, mine, extra, day);
+            let mut checked = self.check(fresh, &m, mine, extra, day);
+            new_holds.extend(checked.hold.take());
             let mut actions: Vec<ActionRecord> = checked
                 .drop
                 .iter()
@@ -213,6 +216,8 @@ impl Sweeper<'_> {
             kinds.push(Kind::Take { dropped });
         }
 
+        // Holds the checks found (invalid addresses): a task for a person.
+        self.write_holds(ledger, new_holds, report).await?;
         // Step 1: reconciliations, cancellations and the move to `sending`,
         // only while the lease still carries this run's token.
         let results = match ledger.move_batch_fenced(&tenure.fence(), &moves).await? {
@@ -351,14 +356,14 @@ impl Sweeper<'_> {
                     stopped = Some(e);
                 }
                 FailureClass::Recipient => {
-                    // This recipient refused: nothing went out. The steps
-                    // are deferred with the reason (never failed, never
-                    // taken) and go out once the address is fixed.
-                    let reason = format!(
-                        "the mail service refused the recipient: {e}; it goes out once the address is fixed"
-                    );
-                    report.failed.push((m.message_id.clone(), reason.clone()));
-                    finishing.push(set_aside(m, &sending, day, reason));
+                    // This recipient refused: nothing went out. The address
+                    // is held (a task for a person), the steps are deferred
+                    // (never failed, never taken) and go out once it is fixed.
+                    let mv = self
+                        .hold_for(ledger, m, customer, &sending, &e, day, report)
+                        .await?;
+                    crash(CrashPoint::AfterHeld, Some(&mv.next.message_id))?;
+                    finishing.push(mv);
                 }
                 FailureClass::Message => {
                     // Our side (a template that does not render): nothing

@@ -4,11 +4,13 @@
 
 use super::LogEntry;
 use super::{
-    Fence, Fenced, LIVE, Lease, LeaseHolder, LeaseOutcome, Ledger, LedgerError, MessageStatus,
-    Move, Recorded, Scope, StoredMessage, lease_decision, take_over_decision,
+    ContactHold, Fence, Fenced, HoldEnd, LIVE, Lease, LeaseHolder, LeaseOutcome, Ledger,
+    LedgerError, MessageStatus, Move, Recorded, Scope, StoredMessage, lease_decision,
+    take_over_decision,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use collect_engine::book::Book;
+use collect_engine::contact::address_key;
 use collect_engine::domain::{
     ActionId, ActionRecord, ActionStatus, Customer, Event, Invoice, MessageId, Payment,
 };
@@ -25,6 +27,8 @@ struct State {
     log: Vec<LogEntry>,
     messages: BTreeMap<MessageId, StoredMessage>,
     leases: BTreeMap<String, Lease>,
+    /// By customer and address key.
+    holds: BTreeMap<(String, String), ContactHold>,
 }
 
 /// A ledger in a map, shared by reference (interior mutability).
@@ -103,7 +107,7 @@ impl MemoryLedger {
             .collect();
         let ids: std::collections::HashSet<&str> =
             invoices.iter().map(|i| i.invoice_id.as_str()).collect();
-        Book::new(
+        let mut book = Book::new(
             state
                 .customers
                 .values()
@@ -133,7 +137,16 @@ impl MemoryLedger {
                 .filter(|a| keep(&a.customer_id))
                 .cloned()
                 .collect(),
-        )
+        );
+        for h in state.holds.values() {
+            if h.ended.is_none() && keep(&h.customer_id) {
+                book.contact_holds
+                    .entry(h.customer_id.to_string())
+                    .or_default()
+                    .push(h.clone());
+            }
+        }
+        book
     }
 
     /// One move of a batch, under the lock the caller holds: nothing when
@@ -193,6 +206,45 @@ impl Ledger for MemoryLedger {
 
     async fn customer_book(&self, customer_id: &str) -> Result<Book, LedgerError> {
         Ok(Self::book_of(&self.lock(), Some(customer_id)))
+    }
+
+    async fn hold_contact(&self, hold: &ContactHold) -> Result<bool, LedgerError> {
+        let mut state = self.lock();
+        let key = (hold.customer_id.to_string(), address_key(&hold.address));
+        if state.holds.get(&key).is_some_and(|h| h.ended.is_none()) {
+            return Ok(false);
+        }
+        state.holds.insert(key, hold.clone());
+        Ok(true)
+    }
+
+    async fn end_contact_hold(
+        &self,
+        customer_id: &str,
+        address: &str,
+        end: &HoldEnd,
+    ) -> Result<bool, LedgerError> {
+        let mut state = self.lock();
+        match state
+            .holds
+            .get_mut(&(customer_id.to_string(), address_key(address)))
+        {
+            Some(h) if h.ended.is_none() => {
+                h.ended = Some(end.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn contact_holds(&self, customer_id: &str) -> Result<Vec<ContactHold>, LedgerError> {
+        Ok(self
+            .lock()
+            .holds
+            .values()
+            .filter(|h| h.customer_id == customer_id)
+            .cloned()
+            .collect())
     }
 
     async fn record_actions(

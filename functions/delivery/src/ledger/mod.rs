@@ -16,7 +16,13 @@
 //!   move of messages to `sending` ([`Ledger::move_batch_fenced`]) is
 //!   written only while the lease still carries the run's token, so a run
 //!   that was stopped past its lease while another took it over writes
-//!   nothing more.
+//!   nothing more;
+//! - **contact holds** ([`ContactHold`]): a customer's address held from
+//!   mail (hard bounce, complaint, refused, invalid) until the address
+//!   changes or a person closes the task, one per customer and address,
+//!   written conditionally so a replayed bounce holds once. The books the
+//!   checks before sending read ([`Ledger::customer_books`]) carry the
+//!   open ones.
 //!
 //! Every method is `async`: the DynamoDB adapter awaits the network; the
 //! SQLite and in-memory adapters answer at once (the local runner drives
@@ -24,6 +30,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use collect_engine::book::Book;
+pub use collect_engine::contact::{ContactHold, HoldEnd, HoldEnding, HoldReason};
 use collect_engine::domain::{
     ActionId, ActionRecord, ActionStatus, Channel, CustomerId, InvoiceId, MessageId,
 };
@@ -395,7 +402,8 @@ pub trait Ledger {
     ) -> Result<Book, LedgerError>;
 
     /// One customer's current state (read fresh, for the checks made just
-    /// before a message is sent). Empty when the customer is unknown.
+    /// before a message is sent), with its open contact holds
+    /// ([`Book::contact_holds`]). Empty when the customer is unknown.
     async fn customer_book(&self, customer_id: &str) -> Result<Book, LedgerError>;
 
     /// [`Ledger::customer_book`] of several customers at once (the checks
@@ -418,6 +426,25 @@ pub trait Ledger {
         }
         Ok(out)
     }
+
+    /// Holds a customer's address ([`ContactHold`], open): written unless
+    /// an open hold of the same customer and address is kept (compared by
+    /// [`collect_engine::contact::address_key`]); an ended one of that
+    /// address is replaced. Returns whether it was written: a replayed
+    /// bounce holds once.
+    async fn hold_contact(&self, hold: &ContactHold) -> Result<bool, LedgerError>;
+
+    /// Ends the open hold of the customer's `address`, if it is still open
+    /// (`Ok(false)` otherwise: none, or another writer ended it first).
+    async fn end_contact_hold(
+        &self,
+        customer_id: &str,
+        address: &str,
+        end: &HoldEnd,
+    ) -> Result<bool, LedgerError>;
+
+    /// A customer's holds, open and ended (the latest per address).
+    async fn contact_holds(&self, customer_id: &str) -> Result<Vec<ContactHold>, LedgerError>;
 
     /// Records a sweep's actions: a new one only if its id is unknown, a
     /// changed one only if its stored status is still `previous[id]`.

@@ -564,9 +564,10 @@ pub async fn a_failing_service_stops_the_run<H: Harness>(h: &H, at: Option<(Cras
 }
 
 /// The mail service refuses one recipient: that message's steps are
-/// deferred with the reason (never failed, never taken), the others go
-/// out, the run succeeds; once the recipient is accepted the deferred
-/// reminder goes out on a later sweep.
+/// deferred with the reason (never failed, never taken), the customer's
+/// address is held (a task for a person), the others go out and the run
+/// succeeds; the next sweep does not try the held address again (the
+/// scenarios of `contact_holds` follow it to the corrected address).
 pub async fn a_refused_recipient_is_deferred<H: Harness>(h: &H) {
     let who = h.name();
     let w = World::start(h).await;
@@ -574,27 +575,32 @@ pub async fn a_refused_recipient_is_deferred<H: Harness>(h: &H) {
         .fail(Fault::new(FailureClass::Recipient).to("c3@example.com"));
     let first = w.run(h, day(DAY)).await;
     assert_eq!(first.sent.len(), 2, "[{who}] {first:?}");
-    assert_eq!(first.failed.len(), 1, "[{who}] {first:?}");
-    let c3: Vec<_> = h
-        .actions()
-        .await
-        .into_iter()
-        .filter(|a| a.customer_id == "C3")
-        .collect();
+    assert!(first.failed.is_empty(), "[{who}] {first:?}");
+    assert_eq!(first.contact_holds.len(), 1, "[{who}] {first:?}");
+    let c3 = |acts: Vec<collect_engine::domain::ActionRecord>| -> Vec<_> {
+        acts.into_iter().filter(|a| a.customer_id == "C3").collect()
+    };
+    let held = c3(h.actions().await);
     assert!(
-        !c3.is_empty()
-            && c3.iter().all(|a| a.status == ActionStatus::Deferred
+        !held.is_empty()
+            && held.iter().all(|a| a.status == ActionStatus::Deferred
                 && a.note
                     .as_deref()
-                    .is_some_and(|n| n.contains("refused the recipient"))),
-        "[{who}] {c3:?}"
+                    .is_some_and(|n| n.contains("refused to send to c3@example.com"))),
+        "[{who}] {held:?}"
     );
     w.mailer.heal();
     let next = day(DAY).succ_opt().unwrap_or_default();
     let second = w.run(h, next).await;
     assert!(
-        second.sent.iter().any(|m| m.customer_id == "C3"),
-        "[{who}] the deferred reminder was lost: {second:?}"
+        !second.sent.iter().any(|m| m.customer_id == "C3"),
+        "[{who}] a held address was mailed again: {second:?}"
+    );
+    assert!(
+        c3(h.actions().await)
+            .iter()
+            .all(|a| a.status == ActionStatus::Deferred),
+        "[{who}] the held step was taken"
     );
     assert_promises(h, &w.mailer).await;
 }

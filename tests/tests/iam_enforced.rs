@@ -239,6 +239,7 @@ async fn coordinator(w: &World, config: &SdkConfig) -> Run {
     let input = collect_sweep::ScheduleInput {
         day: Some(day("2026-12-07")),
         scheduled_time: None,
+        allow_future_day: false,
     };
     let out = collect_sweep::coordinator(&c, invoke(input))
         .await
@@ -402,6 +403,7 @@ async fn train(w: &World, config: &SdkConfig) -> Run {
     let input = || collect_train::TrainInput {
         day: Some(day("2026-12-20")),
         scheduled_time: None,
+        allow_future_day: false,
     };
     let first = collect_train::handler(&svc, invoke(input()))
         .await

@@ -11,7 +11,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::dynamo::{Dynamo, MailEvent};
+use super::dynamo::{Dynamo, MailEvent, Merged};
 use super::error::{AwsError, Service, ServiceError};
 use super::queue::{DeadLetter, Queue};
 use super::ses;
@@ -278,7 +278,12 @@ impl EventsService {
         match incoming {
             Incoming::Customer(c) => {
                 // Fields the event leaves out keep their stored value.
-                self.dynamo.merge_customer(&c).await?;
+                if self.dynamo.merge_customer(&c).await? == Merged::Older {
+                    tracing::info!(
+                        customer_id = %c.record.customer_id,
+                        "customer record older (updated_at) than the stored one: not written"
+                    );
+                }
                 batch.applied.push(Applied::Record {
                     kind: "customer",
                     id: c.record.customer_id,
@@ -290,7 +295,12 @@ impl EventsService {
                         customer_id: i.record.customer_id,
                     }));
                 }
-                self.dynamo.merge_invoice(&i).await?;
+                if self.dynamo.merge_invoice(&i).await? == Merged::Older {
+                    tracing::info!(
+                        invoice_id = %i.record.invoice_id,
+                        "invoice record older (updated_at) than the stored one: not written"
+                    );
+                }
                 batch.applied.push(Applied::Record {
                     kind: "invoice",
                     id: i.record.invoice_id,

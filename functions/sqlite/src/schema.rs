@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS messages (
     planned_on TEXT NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS messages_by_status ON messages (status);
 CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS record_versions (
+    tbl TEXT NOT NULL, key TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (tbl, key)) WITHOUT ROWID;
 ";
 
 /// The schema version this build writes. 1: the first release (no message

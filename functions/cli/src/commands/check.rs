@@ -7,6 +7,7 @@ use crate::policy_check::check;
 use crate::policy_files;
 use anyhow::Result;
 use collect_engine::ingest::LAST_DAY;
+use collect_sqlite::store::Store;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

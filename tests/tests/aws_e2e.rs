@@ -507,7 +507,6 @@ async fn training_promotes_only_when_not_worse() {
     let input = || collect_train::TrainInput {
         day: Some(day("2026-12-20")),
         scheduled_time: None,
-        allow_future_day: false,
     };
     let first = collect_train::handler(&svc, invoke(input())).await.unwrap();
     assert!(first.promoted, "{first:?}");

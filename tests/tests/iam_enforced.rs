@@ -403,7 +403,6 @@ async fn train(w: &World, config: &SdkConfig) -> Run {
     let input = || collect_train::TrainInput {
         day: Some(day("2026-12-20")),
         scheduled_time: None,
-        allow_future_day: false,
     };
     let first = collect_train::handler(&svc, invoke(input()))
         .await

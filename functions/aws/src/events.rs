@@ -330,17 +330,54 @@ impl EventsService {
                 let applied = self.store_mail(&mail_event(&e)).await?;
                 batch.applied.push(applied);
             }
-            Incoming::Event(e) => match self.dynamo.put_invoice_event(&e).await? {
-                None => {
-                    return Ok(Some(Refused::NoInvoiceForEvent {
-                        invoice_id: e.invoice_id.unwrap_or_default(),
-                    }));
-                }
-                Some(new) => batch.applied.push(Applied::Event {
-                    event_id: e.event_id,
-                    new,
-                }),
-            },
+            Incoming::Event(e) => {
+                self.warn_of_dispute_closed(&e).await?;
+                return self.put_invoice_event(e, batch).await;
+            }
+        }
+        Ok(None)
+    }
+
+    /// A `dispute_closed` that closes no open dispute of its invoice is
+    /// stored, with a warning in the log ([`ingest::check_dispute_closed`],
+    /// the rule `collect ingest` prints).
+    async fn warn_of_dispute_closed(&self, e: &Event) -> Result<(), AwsError> {
+        if e.kind != collect_engine::domain::EventKind::DisputeClosed {
+            return Ok(());
+        }
+        let Some(invoice) = (match &e.invoice_id {
+            Some(id) => self.dynamo.invoice(id).await?,
+            None => None,
+        }) else {
+            return Ok(());
+        };
+        let stored = self
+            .dynamo
+            .invoice_events(&invoice.customer_id, &invoice.invoice_id)
+            .await?;
+        let earlier: Vec<&Event> = stored.iter().collect();
+        if let Some(reason) = ingest::check_dispute_closed(&invoice, &earlier, e) {
+            tracing::warn!(event_id = %e.event_id, invoice_id = %invoice.invoice_id, reason = %reason, "dispute_closed without an open dispute");
+        }
+        Ok(())
+    }
+
+    /// Stores an invoice event; `Some(why)` when its invoice is not known.
+    async fn put_invoice_event(
+        &self,
+        e: Event,
+        batch: &mut Batch,
+    ) -> Result<Option<Refused>, AwsError> {
+        match self.dynamo.put_invoice_event(&e).await? {
+            None => {
+                return Ok(Some(Refused::NoInvoiceForEvent {
+                    invoice_id: e.invoice_id.unwrap_or_default(),
+                }));
+            }
+            Some(new) => batch.applied.push(Applied::Event {
+                event_id: e.event_id,
+                new,
+            }),
         }
         Ok(None)
     }

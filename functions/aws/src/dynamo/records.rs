@@ -247,6 +247,20 @@ impl Dynamo {
         self.put_new(it).await.map(Some)
     }
 
+    /// The events stored for an invoice of a customer (disputes, promises,
+    /// plans), in key order.
+    pub async fn invoice_events(
+        &self,
+        customer_id: &str,
+        invoice_id: &str,
+    ) -> Result<Vec<Event>, AwsError> {
+        let prefix = format!("{}{invoice_id}#", keys::EVENT_PREFIX);
+        let items = self
+            .query_prefix(&keys::customer_pk(customer_id), &prefix)
+            .await?;
+        items.iter().map(decode).collect()
+    }
+
     // ------------------------------------------------------------ batches (CSV drops)
 
     /// Upserts many records with BatchWriteItem (CSV drops).

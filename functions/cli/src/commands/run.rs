@@ -71,7 +71,6 @@ fn today() -> Result<NaiveDate> {
 }
 
 pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
-    let home = &Home::open(home)?;
     let Args {
         date,
         ref policy,
@@ -90,6 +89,7 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
              (to see what it would do without recording or sending, add --dry-run)"
         );
     }
+    let home = &Home::open(home)?;
     let loaded = load_policy(policy)?;
     let store = home.store()?;
     if let Some(last) = last_swept_day(&store)?

@@ -45,15 +45,17 @@ pub(super) fn quote(value: &str) -> String {
 /// for prefixed composite keys.
 pub(super) const ID_MAX: usize = 100;
 /// The characters of an id besides ASCII letters and digits.
-pub(super) const ID_PUNCTUATION: &str = "-_.:/#@+";
+pub(super) const ID_PUNCTUATION: &str = "-_.:/@+";
 
 /// An identifier (customer, invoice, payment, event, action, message).
 /// Ids are joined on and printed in messages, keys and file names, so they
 /// are held to a safe set that real ERP ids fit (`C-0001`, `INV/2027/00012`,
-/// `SO#4711`, `0100018c-…` UUIDs): ASCII letters, digits and
+/// `SO:4711`, `0100018c-…` UUIDs): ASCII letters, digits and
 /// [`ID_PUNCTUATION`], at most [`ID_MAX`] characters, never `..` and never
 /// starting with `/` (a path out of a folder). Spaces, backslashes, quotes,
-/// control and invisible characters are refused, not carried along.
+/// control and invisible characters are refused, not carried along; so is
+/// `#`, which separates the parts of DynamoDB keys (`PAYMENT#<invoice>#…`:
+/// an invoice `A#B` would read as invoice `A`'s).
 pub(super) fn id(value: &str) -> Result<String, Reason> {
     single_line(value)?;
     let len = value.chars().count();
@@ -73,7 +75,7 @@ pub(super) fn id(value: &str) -> Result<String, Reason> {
             format!("`{}` (U+{:04X})", bad.escape_default(), u32::from(bad))
         };
         return Err(format!(
-            "{} contains {shown}; an id is made of letters A–Z, digits and `- _ . : / # @ +`",
+            "{} contains {shown}; an id is made of letters A–Z, digits and `- _ . : / @ +`",
             quote(value)
         ));
     }

@@ -47,6 +47,7 @@ async fn sweep(w: &Fixture, svc: &SweepService, on: NaiveDate) -> SqsBatchRespon
         invoke(ScheduleInput {
             day: Some(on),
             scheduled_time: None,
+            allow_future_day: false,
         }),
     )
     .await
@@ -1283,4 +1284,63 @@ async fn a_permanent_bounce_holds_the_customer_a_transient_one_does_not() {
     );
     assert!(w.dynamo.contact_holds("C2").await.unwrap().is_empty());
     assert!(w.dead_letters().await.is_empty());
+}
+
+/// ERP ordering on DynamoDB (issue 21, item 7): a record older
+/// (`updated_at`) than the stored one never overwrites it — a conditional
+/// write on the stored `updated_at` — whether it comes as an event or in a
+/// CSV drop; a newer one does; one without `updated_at` is applied as it
+/// comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_record_never_overwrites_a_newer_one_on_aws() {
+    let w = world("ordering").await;
+    let mut newer = w.customer("O1");
+    newer["name"] = json!("Ordered AG");
+    newer["updated_at"] = json!("2026-12-02T10:00:00Z");
+    let mut inv_newer = invoice("OI1", "O1", "2026-12-10", "900.00");
+    inv_newer["updated_at"] = json!("2026-12-02T10:00:00Z");
+    let response = w.handle_events(sqs_event(&[newer, inv_newer])).await;
+    assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+
+    // The older versions arrive late: as events, then in a CSV drop.
+    let mut older = w.customer("O1");
+    older["name"] = json!("Ordered GmbH (old)");
+    older["updated_at"] = json!("2026-12-01T10:00:00+01:00");
+    let mut inv_older = invoice("OI1", "O1", "2026-12-10", "9000.00");
+    inv_older["updated_at"] = json!("2026-11-30T10:00:00Z");
+    let response = w.handle_events(sqs_event(&[older, inv_older])).await;
+    assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+    let csv = format!(
+        "customer_id,name,email,updated_at\nO1,Ordered Old CSV,{},2026-12-01T23:59:59Z\n",
+        w.email("O1")
+    );
+    w.put_drop("drops/customers-old.csv", csv).await;
+    w.handle_events(w.object_created("drops/customers-old.csv"))
+        .await;
+    assert!(w.dead_letters().await.is_empty());
+    let book = w.dynamo.load_book(&["O1".to_string()]).await.unwrap();
+    assert_eq!(book.customers["O1"].name, "Ordered AG");
+    let oi1 = book
+        .invoices
+        .iter()
+        .find(|i| i.invoice_id == "OI1")
+        .unwrap();
+    assert_eq!(oi1.amount.to_string(), "900.00");
+
+    // A newer one wins; one without `updated_at` is applied as it comes.
+    let mut newest = w.customer("O1");
+    newest["name"] = json!("Ordered SE");
+    newest["updated_at"] = json!("2026-12-03T00:00:00Z");
+    let mut plain = invoice("OI1", "O1", "2026-12-10", "950.00");
+    plain.as_object_mut().unwrap().remove("updated_at");
+    let response = w.handle_events(sqs_event(&[newest, plain])).await;
+    assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+    let book = w.dynamo.load_book(&["O1".to_string()]).await.unwrap();
+    assert_eq!(book.customers["O1"].name, "Ordered SE");
+    let oi1 = book
+        .invoices
+        .iter()
+        .find(|i| i.invoice_id == "OI1")
+        .unwrap();
+    assert_eq!(oi1.amount.to_string(), "950.00");
 }

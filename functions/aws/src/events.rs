@@ -11,7 +11,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::dynamo::{Dynamo, MailEvent};
+use super::dynamo::{Dynamo, MailEvent, Merged};
 use super::error::{AwsError, Service, ServiceError};
 use super::queue::{DeadLetter, Queue};
 use super::ses;
@@ -309,7 +309,12 @@ impl EventsService {
         match incoming {
             Incoming::Customer(c) => {
                 // Fields the event leaves out keep their stored value.
-                self.dynamo.merge_customer(&c).await?;
+                if self.dynamo.merge_customer(&c).await? == Merged::Older {
+                    tracing::info!(
+                        customer_id = %c.record.customer_id,
+                        "customer record older (updated_at) than the stored one: not written"
+                    );
+                }
                 batch.applied.push(Applied::Record {
                     kind: "customer",
                     id: c.record.customer_id,
@@ -321,7 +326,12 @@ impl EventsService {
                         customer_id: i.record.customer_id,
                     }));
                 }
-                self.dynamo.merge_invoice(&i).await?;
+                if self.dynamo.merge_invoice(&i).await? == Merged::Older {
+                    tracing::info!(
+                        invoice_id = %i.record.invoice_id,
+                        "invoice record older (updated_at) than the stored one: not written"
+                    );
+                }
                 batch.applied.push(Applied::Record {
                     kind: "invoice",
                     id: i.record.invoice_id,
@@ -354,17 +364,54 @@ impl EventsService {
                     self.hold(&hold, batch).await?;
                 }
             }
-            Incoming::Event(e) => match self.dynamo.put_invoice_event(&e).await? {
-                None => {
-                    return Ok(Some(Refused::NoInvoiceForEvent {
-                        invoice_id: e.invoice_id.unwrap_or_default(),
-                    }));
-                }
-                Some(new) => batch.applied.push(Applied::Event {
-                    event_id: e.event_id,
-                    new,
-                }),
-            },
+            Incoming::Event(e) => {
+                self.warn_of_dispute_closed(&e).await?;
+                return self.put_invoice_event(e, batch).await;
+            }
+        }
+        Ok(None)
+    }
+
+    /// A `dispute_closed` that closes no open dispute of its invoice is
+    /// stored, with a warning in the log ([`ingest::check_dispute_closed`],
+    /// the rule `collect ingest` prints).
+    async fn warn_of_dispute_closed(&self, e: &Event) -> Result<(), AwsError> {
+        if e.kind != collect_engine::domain::EventKind::DisputeClosed {
+            return Ok(());
+        }
+        let Some(invoice) = (match &e.invoice_id {
+            Some(id) => self.dynamo.invoice(id).await?,
+            None => None,
+        }) else {
+            return Ok(());
+        };
+        let stored = self
+            .dynamo
+            .invoice_events(&invoice.customer_id, &invoice.invoice_id)
+            .await?;
+        let earlier: Vec<&Event> = stored.iter().collect();
+        if let Some(reason) = ingest::check_dispute_closed(&invoice, &earlier, e) {
+            tracing::warn!(event_id = %e.event_id, invoice_id = %invoice.invoice_id, reason = %reason, "dispute_closed without an open dispute");
+        }
+        Ok(())
+    }
+
+    /// Stores an invoice event; `Some(why)` when its invoice is not known.
+    async fn put_invoice_event(
+        &self,
+        e: Event,
+        batch: &mut Batch,
+    ) -> Result<Option<Refused>, AwsError> {
+        match self.dynamo.put_invoice_event(&e).await? {
+            None => {
+                return Ok(Some(Refused::NoInvoiceForEvent {
+                    invoice_id: e.invoice_id.unwrap_or_default(),
+                }));
+            }
+            Some(new) => batch.applied.push(Applied::Event {
+                event_id: e.event_id,
+                new,
+            }),
         }
         Ok(None)
     }

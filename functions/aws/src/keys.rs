@@ -24,6 +24,16 @@ pub const DOC: &str = "doc";
 pub const KIND: &str = "kind";
 pub const STATUS: &str = "status";
 pub const CUSTOMER_ID: &str = "customer_id";
+/// When the ERP last changed a customer or an invoice, as
+/// [`version_text`]: an older record never overwrites a newer one (a
+/// conditional write on it; see `collect_engine::ingest::patch`).
+pub const UPDATED_AT: &str = "updated_at";
+
+/// An `updated_at` as text that sorts as the time does (UTC, always nine
+/// decimals), so DynamoDB's condition `updated_at <= :v` compares times.
+pub fn version_text(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
+}
 /// An action's audit trail: a list of maps, one per change of the action,
 /// appended by the write that makes the change (see
 /// [`super::dynamo::Dynamo::put_action`]).

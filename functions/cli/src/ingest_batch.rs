@@ -43,6 +43,9 @@ pub struct Ingested {
     pub held: Vec<collect_engine::contact::ContactHold>,
     /// Rows refused, in file and line order.
     pub rejects: Vec<Reject>,
+    /// Rows loaded that look wrong (a `dispute_closed` with no open
+    /// dispute), in file and line order: said, not refused.
+    pub warnings: Vec<Reject>,
     /// Files refused as a whole (unreadable, not UTF-8, a header without a
     /// required column), as messages.
     pub file_errors: Vec<String>,
@@ -239,7 +242,8 @@ pub fn ingest(home: &Home, dir: &Path) -> Result<Ingested, BatchError> {
             }),
         }
     }
-    let mut kept_events = Vec::new();
+    let mut kept_events: Vec<Event> = Vec::new();
+    let mut warnings = Vec::new();
     for e in events {
         match &e.record.invoice_id {
             Some(inv) if !known_invoices.contains_key(inv.as_str()) => rejects.push(Reject {
@@ -249,7 +253,28 @@ pub fn ingest(home: &Home, dir: &Path) -> Result<Ingested, BatchError> {
                 value: inv.clone(),
                 reason: "no invoice with this id".to_string(),
             }),
-            _ => kept_events.push(e.record),
+            invoice_id => {
+                if let Some(invoice) = invoice_id.as_deref().and_then(|id| known_invoices.get(id)) {
+                    let earlier: Vec<&Event> = book
+                        .events
+                        .get(&invoice.invoice_id)
+                        .into_iter()
+                        .flatten()
+                        .chain(kept_events.iter().filter(|k| k.invoice_id == *invoice_id))
+                        .collect();
+                    if let Some(reason) = ingest::check_dispute_closed(invoice, &earlier, &e.record)
+                    {
+                        warnings.push(Reject {
+                            file: e.file.clone(),
+                            line: e.line,
+                            column: "type".to_string(),
+                            value: "dispute_closed".to_string(),
+                            reason,
+                        });
+                    }
+                }
+                kept_events.push(e.record);
+            }
         }
     }
     rejects.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
@@ -281,6 +306,7 @@ pub fn ingest(home: &Home, dir: &Path) -> Result<Ingested, BatchError> {
         events_new: e,
         held,
         rejects,
+        warnings,
         file_errors: file_errors.iter().map(ToString::to_string).collect(),
         rejects_path,
         rejects_written: rows.len(),

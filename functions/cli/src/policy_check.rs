@@ -43,6 +43,10 @@ pub enum TemplateCode {
     /// due or not yet due: a merged message would call some invoice what
     /// it is not ([`Templates::check_states`]).
     StateBlind,
+    /// T0005 a file or folder of the templates that is a symbolic link: it
+    /// may read a file from outside the policy folder, which would then be
+    /// mailed and bundled.
+    Link,
 }
 
 impl TemplateCode {
@@ -52,12 +56,15 @@ impl TemplateCode {
             TemplateCode::LanguageFallback => "T0002",
             TemplateCode::NotALanguage => "T0003",
             TemplateCode::StateBlind => "T0004",
+            TemplateCode::Link => "T0005",
         }
     }
 
     fn severity(self) -> Severity {
         match self {
-            TemplateCode::Broken | TemplateCode::NotALanguage => Severity::Error,
+            TemplateCode::Broken | TemplateCode::NotALanguage | TemplateCode::Link => {
+                Severity::Error
+            }
             TemplateCode::LanguageFallback | TemplateCode::StateBlind => Severity::Warning,
         }
     }
@@ -235,6 +242,23 @@ pub fn check(paths: &[PathBuf], languages: &[String]) -> Result<Checked, CheckEr
                 ));
                 policy_lang::check_source(&source, &name, Some(&TemplateDir::beside(path))).1
             }
+            // A link that may read a file from outside the policy folder.
+            Err(TemplateError::Link { path: link, target }) => {
+                let mut issue = TemplateIssue::with_code(
+                    TemplateCode::Link,
+                    link.display().to_string(),
+                    None,
+                    match target {
+                        Some(t) => format!("a symbolic link (to {}): a policy folder's files must be in it, so that what is reviewed is what is sent", t.display()),
+                        None => "a symbolic link: a policy folder's files must be in it, so that what is reviewed is what is sent".to_string(),
+                    },
+                );
+                issue.help = Some(
+                    "replace the link with the file itself (copy it into the folder)".to_string(),
+                );
+                issues.push(issue);
+                policy_lang::check_source(&source, &name, Some(&TemplateDir::beside(path))).1
+            }
             Err(e) => {
                 issues.push(TemplateIssue::new(
                     dir.display().to_string(),
@@ -309,6 +333,11 @@ impl Checked {
     /// Prints what was found (problems on stderr, the summary on stdout,
     /// or one JSON document) and returns whether the check failed: any
     /// error, or with `deny_warnings` any warning.
+    /// The policy files checked.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
     pub fn print(&self, format: Format, deny_warnings: bool) -> Result<bool, serde_json::Error> {
         let Checked {
             files,

@@ -25,6 +25,18 @@ pub enum PolicyFileError {
         #[source]
         source: std::io::Error,
     },
+    /// A file or folder found in a policy folder that is a symbolic link:
+    /// it may read a file from outside the folder.
+    #[error(
+        "{} is a symbolic link{}: a policy folder's files must be in it, so that what is \
+         reviewed is what runs; replace the link with the file itself",
+        path.display(),
+        target.as_ref().map(|t| format!(" (to {})", t.display())).unwrap_or_default()
+    )]
+    Link {
+        path: PathBuf,
+        target: Option<PathBuf>,
+    },
     #[error("{name} has {errors} error(s); run `collect check {name}`\n{rendered}")]
     Invalid {
         /// The file as given.
@@ -36,17 +48,15 @@ pub enum PolicyFileError {
 }
 
 /// Every file under `paths` whose name ends with `suffix`, sorted; a path
-/// that is itself a file is taken as it is.
+/// that is itself a file is taken as it is. A symbolic link found in a
+/// folder is refused ([`PolicyFileError::Link`]).
 pub fn find(paths: &[PathBuf], suffix: &str) -> Result<Vec<PathBuf>, PolicyFileError> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_file() {
             out.push(p.clone());
         } else if p.is_dir() {
-            walk(p, suffix, &mut out).map_err(|source| PolicyFileError::ReadFolder {
-                path: p.clone(),
-                source,
-            })?;
+            walk(p, suffix, &mut out)?;
         } else {
             return Err(PolicyFileError::Missing { path: p.clone() });
         }
@@ -56,14 +66,30 @@ pub fn find(paths: &[PathBuf], suffix: &str) -> Result<Vec<PathBuf>, PolicyFileE
     Ok(out)
 }
 
-fn walk(dir: &Path, suffix: &str, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
+fn walk(dir: &Path, suffix: &str, out: &mut Vec<PathBuf>) -> Result<(), PolicyFileError> {
+    let io = |source| PolicyFileError::ReadFolder {
+        path: dir.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let path = entry.path();
+        let hidden = path
+            .file_name()
+            .is_some_and(|n| n == "target" || n.to_string_lossy().starts_with('.'));
+        if entry.file_type().map_err(io)?.is_symlink() {
+            // Only what would be read: a link under `templates/` is
+            // reported by the template checks, with its code.
+            if !hidden && (path.is_dir() || path.to_string_lossy().ends_with(suffix)) {
+                return Err(PolicyFileError::Link {
+                    target: std::fs::read_link(&path).ok(),
+                    path,
+                });
+            }
+            continue;
+        }
         if path.is_dir() {
-            if path
-                .file_name()
-                .is_some_and(|n| n != "target" && !n.to_string_lossy().starts_with('.'))
-            {
+            if !hidden {
                 walk(&path, suffix, out)?;
             }
         } else if path.to_string_lossy().ends_with(suffix) {

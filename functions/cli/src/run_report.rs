@@ -149,6 +149,28 @@ pub fn describe_run(report: &RunReport, date: NaiveDate, home: &Home) -> String 
             "  not covered by the policy: {} invoice(s)",
             plan.not_covered.len()
         );
+        // By reason, so each currency the policy does not cover is named
+        // with its count and the first invoices (`collect check --book`
+        // lists them before a run).
+        let mut by_reason: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for (invoice, reason) in &plan.not_covered {
+            by_reason.entry(reason).or_default().push(invoice);
+        }
+        for (reason, invoices) in by_reason {
+            let shown: Vec<&str> = invoices.iter().take(5).copied().collect();
+            let more = invoices.len() - shown.len();
+            let _ = writeln!(
+                out,
+                "    {} {reason}: {}{}",
+                invoices.len(),
+                shown.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            );
+        }
     }
     let _ = writeln!(
         out,

@@ -283,3 +283,114 @@ fn unknown_references_in_events_name_the_events_line() {
     assert!(!all.contains("payments.csv:0"), "{all}");
     assert!(all.contains("events:    1 new"), "{all}");
 }
+
+/// Issue 21, item 4: ids out of the safe set, bidi controls and a megabyte
+/// in names, zero payments refused with file, line and field; a
+/// `dispute_closed` with no open dispute reported; invoices in a currency
+/// the policy does not cover named by `collect run` and `collect check --book`.
+#[test]
+fn unsafe_ids_names_and_zero_payments_are_refused_and_odd_events_reported() {
+    let w = World::new();
+    let huge = "A".repeat(1_000_000);
+    let customers = format!(
+        "customer_id,name,email
+C1,Acme GmbH,ap@acme.example
+../../x,Path,ap@path.example
+C\\2,Back Slash,ap@back.example
+C3,Acme\u{202e}gnp.exe,ap@bidi.example
+C5,{huge},ap@huge.example
+"
+    );
+    let invoices = "invoice_id,customer_id,number,issue_date,due_date,amount,currency
+I1,C1,1,2027-02-09,2027-03-11,100.00,USD
+I2,C1,2,2027-02-09,2027-03-11,200.00,EUR
+I3,C1,3,2027-02-09,2027-03-11,300.00,EUR
+";
+    let payments = "payment_id,invoice_id,paid_on,amount
+P1,I1,2027-03-01,0
+P2,I1,2027-03-01,0.00
+";
+    let events = r#"{"type":"dispute_closed","date":"2027-03-02","invoice_id":"I1"}
+{"type":"dispute_opened","date":"2027-03-03","invoice_id":"I2"}
+{"type":"dispute_closed","date":"2027-03-04","invoice_id":"I2"}
+"#;
+    let (code, all) = w.ingest(&[
+        ("customers.csv", &customers),
+        ("invoices.csv", invoices),
+        ("payments.csv", payments),
+        ("events.jsonl", events),
+    ]);
+    assert_eq!(code, Some(1), "{all}");
+    for expected in [
+        "customers.csv:3: column `customer_id`: `../../x` contains `..`",
+        "customers.csv:4: column `customer_id`: `C\\2` contains `\\\\` (U+005C)",
+        "customers.csv:5: column `name`: ",
+        "invisible text-direction character",
+        "customers.csv:6: column `name`: ",
+        "has 1000000 characters; this text has at most 200",
+        "payments.csv:2: column `amount`: `0` is zero; a payment must be more than zero",
+        "payments.csv:3: column `amount`: `0.00` is zero",
+        "events.jsonl:1: column `type`: `dispute_closed` on 2027-03-02 closes no open dispute of invoice `I1`",
+    ] {
+        assert!(all.contains(expected), "missing `{expected}`:\n{all}");
+    }
+    assert!(all.contains("warning: "), "{all}");
+    // The closing of an opened dispute is not reported; no line is lost.
+    assert!(!all.contains("events.jsonl:3"), "{all}");
+    assert!(all.contains("events:    3 new"), "{all}");
+    assert!(all.contains("customers: 1 new"), "{all}");
+
+    // Two EUR invoices the USD policy does not cover: named before a run…
+    let out = collect(
+        &w.home,
+        &["check", "policy/", "--book", w.home.to_str().unwrap()],
+    );
+    let checked = text(&out);
+    assert!(
+        checked.contains("2 open invoice(s) in EUR, which policy policy/standard-net30.policy (in USD) does not cover")
+            && checked.contains("I2, I3"),
+        "{checked}"
+    );
+    // …and by the run.
+    let out = collect(&w.home, &["run", "--date", "2027-03-08", "--dry-run"]);
+    let run = text(&out);
+    assert!(
+        run.contains("not covered by the policy: 2 invoice(s)")
+            && run.contains("2 in EUR, the policy covers USD: I2, I3"),
+        "{run}"
+    );
+}
+
+/// Issue 21, item 7: an older export loaded after a newer one does not
+/// undo it.
+#[test]
+fn an_older_export_loaded_late_does_not_overwrite_a_newer_one() {
+    let w = World::new();
+    let newer = "customer_id,name,email,updated_at
+C1,Acme AG,new@acme.example,2027-03-02T10:00:00Z
+";
+    let older = "customer_id,name,email,updated_at
+C1,Acme GmbH,old@acme.example,2027-03-01T10:00:00Z
+";
+    let (code, all) = w.ingest(&[("customers.csv", newer)]);
+    assert_eq!(code, Some(0), "{all}");
+    let (code, all) = w.ingest(&[("customers.csv", older)]);
+    assert_eq!(code, Some(0), "{all}");
+    assert!(
+        all.contains(
+            "customers: 0 new, 0 updated, 0 unchanged, 1 older than the stored record (not written)"
+        ),
+        "{all}"
+    );
+    assert_eq!(w.customer("C1").email, "new@acme.example");
+    // A time that is not one is refused with its line.
+    let bad = "customer_id,name,email,updated_at
+C1,Acme GmbH,old@acme.example,yesterday
+";
+    let (code, all) = w.ingest(&[("customers.csv", bad)]);
+    assert_eq!(code, Some(1), "{all}");
+    assert!(
+        all.contains("customers.csv:2: column `updated_at`: `yesterday` is not a time"),
+        "{all}"
+    );
+}

@@ -362,6 +362,141 @@ fn a_day_before_the_last_sweep_is_refused_unless_backfilled() {
     assert!(out.status.success(), "{}", text(&out));
 }
 
+/// `collect ARGS` on `home` with the clock's date set to `today`.
+fn collect_on(today: &str, home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_collect"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .current_dir(ROOT)
+        .env("NO_COLOR", "1")
+        .env("COLLECT_TODAY", today)
+        .env("COLLECT_PAY_LINK_KEY", KEY)
+        .env_remove("COLLECT_HOME")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_day_later_than_tomorrow_is_refused_unless_asked_for() {
+    let t = Temp::new("future");
+    let home = t.path().join("home");
+    let data = book(&t);
+    collect(&home, &["ingest", data.to_str().unwrap()]);
+    let today = "2027-03-09";
+
+    // A mistyped year: refused, nothing recorded or sent, and it says why
+    // and how to go on.
+    for far in ["2099-06-15", "9999-12-31", "2027-03-11"] {
+        let out = collect_on(today, &home, &["run", "--date", far]);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{all}");
+        for needle in [
+            format!("refusing to sweep {far}"),
+            "later than tomorrow (2027-03-10)".to_string(),
+            "buries the book".to_string(),
+            "--allow-future-date".to_string(),
+        ] {
+            assert!(all.contains(&needle), "`{needle}`:\n{all}");
+        }
+        assert_eq!(outbox_day(&home, far), 0);
+    }
+    // A dry run records nothing: it may look ahead.
+    let out = collect_on(today, &home, &["run", "--date", "2099-06-15", "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // Tomorrow is allowed, and the refused days left the book as it was:
+    // the real next day is not refused as earlier than a swept one.
+    let out = collect_on(today, &home, &["run", "--date", "2027-03-10"]);
+    assert!(out.status.success(), "{}", text(&out));
+    // Simulations run on their own clock.
+    let sim = collect_on(
+        today,
+        &home,
+        &["simulate", "--from", "2027-03-01", "--to", "2027-04-30"],
+    );
+    assert!(sim.status.success(), "{}", text(&sim));
+    // Asked for explicitly, a later day is swept.
+    let out = collect_on(
+        today,
+        &home,
+        &["run", "--date", "2027-03-12", "--allow-future-date"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Sweep of 2027-03-12"), "{}", text(&out));
+    // A clock date that is not a date is an error naming the variable.
+    let out = collect_on("yesterday", &home, &["run", "--date", "2027-03-12"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("COLLECT_TODAY"), "{}", text(&out));
+}
+
+// ---------------------------------------------------------------- the policy folder's own files only
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// `body.txt` → a file outside the policy folder (`/etc/passwd` in the
+/// issue): `check` reports it, `run` refuses to start (nothing mailed),
+/// `bundle` packs nothing.
+#[cfg(unix)]
+#[test]
+fn a_template_part_that_is_a_symbolic_link_is_refused_by_check_run_and_bundle() {
+    let t = Temp::new("symlink");
+    let home = t.path().join("home");
+    let data = book(&t);
+    collect(&home, &["ingest", data.to_str().unwrap()]);
+    let secret = t.write("outside/passwd", "root:x:0:0:root:/root:/bin/bash\n");
+    let folder = t.path().join("policy");
+    copy_dir(&Path::new(ROOT).join("policy"), &folder);
+    let body = folder.join("templates/friendly-reminder/en/body.txt");
+    std::fs::remove_file(&body).unwrap();
+    std::os::unix::fs::symlink(&secret, &body).unwrap();
+    let policy = folder.join("standard-net30.policy");
+
+    let out = collect(&home, &["check", folder.to_str().unwrap()]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("error[T0005]") && all.contains("friendly-reminder/en/body.txt"),
+        "{all}"
+    );
+
+    for day in ["2027-03-08", "2027-03-10", "2027-03-12"] {
+        let out = collect(
+            &home,
+            &["run", "--date", day, "--policy", policy.to_str().unwrap()],
+        );
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{all}");
+        assert!(all.contains("is a symbolic link"), "{all}");
+        assert_eq!(outbox_day(&home, day), 0, "{all}");
+    }
+
+    let bundle = t.path().join("bundle.tar");
+    let out = collect(
+        &home,
+        &[
+            "bundle",
+            folder.to_str().unwrap(),
+            "--revision",
+            "abc",
+            "--out",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!bundle.exists(), "{}", text(&out));
+}
+
 // ---------------------------------------------------------------- the pay-link key and tokens
 
 const KEY: &str = "test-key-test-key-test-key-test-key-0123";
@@ -373,7 +508,9 @@ fn collect_with_key(home: &Path, key: Option<&std::ffi::OsStr>, args: &[&str]) -
         .arg(home)
         .args(args)
         .current_dir(ROOT)
-        .env("NO_COLOR", "1");
+        .env("NO_COLOR", "1")
+        // The tests' books are dated 2027: the clock of the future-date guard.
+        .env("COLLECT_TODAY", "2027-12-31");
     match key {
         Some(k) => cmd.env("COLLECT_PAY_LINK_KEY", k),
         None => cmd.env_remove("COLLECT_PAY_LINK_KEY"),

@@ -20,6 +20,8 @@ fn collect_in(cwd: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(cwd)
         .env("NO_COLOR", "1")
+        // The tests' books are dated 2027: the clock of the future-date guard.
+        .env("COLLECT_TODAY", "2027-12-31")
         .env(
             "COLLECT_PAY_LINK_KEY",
             "test-key-test-key-test-key-test-key-0123",

@@ -64,7 +64,7 @@ fn emitted() -> BTreeSet<String> {
 fn every_emitted_code_has_a_heading_in_the_reference() {
     let codes = emitted();
     for expected in [
-        "E0001", "E0011", "W0001", "T0001", "T0002", "T0003", "T0004",
+        "E0001", "E0011", "W0001", "T0001", "T0002", "T0003", "T0004", "T0005",
     ] {
         assert!(
             codes.contains(expected),

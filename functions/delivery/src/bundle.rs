@@ -88,6 +88,25 @@ pub enum BundleError {
     Unlisted { path: String },
     #[error("policy bundle refused: `{path}` is not a plain relative path")]
     UnsafePath { path: String },
+    /// An archive entry that is not a plain file (a symbolic or hard link,
+    /// a device): it could point outside the folder it is unpacked in.
+    #[error(
+        "policy bundle refused: `{path}` is a {kind}, not a plain file; a bundle holds the \
+         policy folder's own files only"
+    )]
+    NotAFile { path: String, kind: String },
+    /// A file of the policy folder that is a symbolic link: it may read a
+    /// file from outside the folder, which would then be bundled and mailed.
+    #[error(
+        "cannot build the bundle: {} is a symbolic link{}; a policy folder's files must be in \
+         it, so that what is reviewed is what is sent: replace the link with the file itself",
+        path.display(),
+        target.as_ref().map(|t| format!(" (to {})", t.display())).unwrap_or_default()
+    )]
+    Link {
+        path: PathBuf,
+        target: Option<PathBuf>,
+    },
     #[error("policy bundle refused: the policy `{policy}` does not compile:\n{diagnostics}")]
     Policy { policy: String, diagnostics: String },
     #[error("policy bundle refused: its templates do not load: {0}")]
@@ -110,7 +129,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// The files a bundle of `dir` holds: `*.policy` at the top and everything
 /// under `templates/` (the layouts in `templates/_layout/` too), hidden
-/// files excluded, as sorted `/` paths.
+/// files excluded, as sorted `/` paths. A symbolic link among them is
+/// refused ([`BundleError::Link`]).
 pub fn bundle_files(dir: &Path) -> Result<Vec<String>, BundleError> {
     let mut out = Vec::new();
     let entries = std::fs::read_dir(dir)
@@ -121,6 +141,10 @@ pub fn bundle_files(dir: &Path) -> Result<Vec<String>, BundleError> {
         let path = entry.path();
         if name.starts_with('.') {
             continue;
+        }
+        let bundled = name.ends_with(".policy") || name == "templates";
+        if bundled {
+            refuse_link(&path, &entry)?;
         }
         if path.is_file() && name.ends_with(".policy") {
             out.push(name);
@@ -143,11 +167,26 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<(), BundleErr
         }
         let rel = format!("{prefix}/{name}");
         let path = entry.path();
+        refuse_link(&path, &entry)?;
         if path.is_dir() {
             walk(&path, &rel, out)?;
         } else if path.is_file() {
             out.push(rel);
         }
+    }
+    Ok(())
+}
+
+/// [`BundleError::Link`] when the entry is a symbolic link.
+fn refuse_link(path: &Path, entry: &std::fs::DirEntry) -> Result<(), BundleError> {
+    let kind = entry
+        .file_type()
+        .map_err(|e| BundleError::Build(format!("cannot read {}: {e}", path.display())))?;
+    if kind.is_symlink() {
+        return Err(BundleError::Link {
+            path: path.to_path_buf(),
+            target: std::fs::read_link(path).ok(),
+        });
     }
     Ok(())
 }
@@ -261,7 +300,14 @@ pub fn verify(bytes: &[u8]) -> Result<VerifiedBundle, BundleError> {
         match entry.header().entry_type() {
             tar::EntryType::Regular => {}
             tar::EntryType::Directory => continue,
-            _ => return Err(BundleError::UnsafePath { path }),
+            other => {
+                let kind = match other {
+                    tar::EntryType::Symlink => "symbolic link".to_string(),
+                    tar::EntryType::Link => "hard link".to_string(),
+                    other => format!("{other:?} entry").to_lowercase(),
+                };
+                return Err(BundleError::NotAFile { path, kind });
+            }
         }
         if !safe_path(&path) {
             return Err(BundleError::UnsafePath { path });
@@ -569,5 +615,126 @@ mod tests {
         assert!(!safe_path("/etc/passwd"));
         assert!(!safe_path("a/./b"));
         assert!(!safe_path(""));
+    }
+
+    /// A copy of the policy folder to break.
+    fn policy_copy() -> tempfile::TempDir {
+        fn copy(from: &Path, to: &Path) {
+            std::fs::create_dir_all(to).unwrap();
+            for entry in std::fs::read_dir(from).unwrap() {
+                let entry = entry.unwrap();
+                let target = to.join(entry.file_name());
+                if entry.file_type().unwrap().is_dir() {
+                    copy(&entry.path(), &target);
+                } else {
+                    std::fs::copy(entry.path(), target).unwrap();
+                }
+            }
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        copy(&policy_dir(), tmp.path());
+        tmp
+    }
+
+    /// `body.txt` → `/etc/passwd` in the policy folder: not bundled.
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_in_the_policy_folder_is_not_bundled() {
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("passwd");
+        std::fs::write(&secret, "root:x:0:0\n").unwrap();
+        let folder = policy_copy();
+        let body = folder
+            .path()
+            .join("templates/friendly-reminder/en/body.txt");
+        assert!(
+            body.is_file(),
+            "the standard policy's friendly reminder moved"
+        );
+        std::fs::remove_file(&body).unwrap();
+        std::os::unix::fs::symlink(&secret, &body).unwrap();
+        let err = build(folder.path(), "abc123", None).unwrap_err();
+        assert!(
+            matches!(&err, BundleError::Link { path, .. } if path == &body),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("is a symbolic link"), "{err}");
+    }
+
+    /// One raw tar entry: `name` written into the header as it is (the tar
+    /// crate's builder would refuse `..`), of type `kind`.
+    fn raw_entry(out: &mut tar::Builder<Vec<u8>>, name: &str, kind: tar::EntryType, data: &[u8]) {
+        let mut header = tar::Header::new_gnu();
+        header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(kind);
+        if matches!(kind, tar::EntryType::Symlink | tar::EntryType::Link) {
+            header.set_link_name("/etc/passwd").unwrap();
+        }
+        header.set_cksum();
+        out.append(&header, data).unwrap();
+    }
+
+    /// A bundle made by hand (not by `build`) with a link or a path leaving
+    /// the folder is refused when loaded, before anything is written.
+    #[test]
+    fn a_bundle_with_a_link_or_a_path_out_of_it_is_refused() {
+        let good = build(&policy_dir(), "abc123", None).unwrap();
+        let cases = [
+            (
+                "templates/friendly-reminder/en/body.txt",
+                tar::EntryType::Symlink,
+                "symbolic link",
+            ),
+            (
+                "templates/friendly-reminder/en/body.txt",
+                tar::EntryType::Link,
+                "hard link",
+            ),
+            (
+                "../../etc/cron.d/x",
+                tar::EntryType::Regular,
+                "not a plain relative path",
+            ),
+            (
+                "/etc/cron.d/x",
+                tar::EntryType::Regular,
+                "not a plain relative path",
+            ),
+            (
+                "templates\\..\\x",
+                tar::EntryType::Regular,
+                "not a plain relative path",
+            ),
+        ];
+        for (name, kind, says) in cases {
+            let mut out = tar::Builder::new(Vec::new());
+            raw_entry(
+                &mut out,
+                name,
+                kind,
+                if kind == tar::EntryType::Regular {
+                    b"x"
+                } else {
+                    b""
+                },
+            );
+            let mut archive = tar::Archive::new(good.as_slice());
+            for entry in archive.entries().unwrap() {
+                let mut entry = entry.unwrap();
+                let header = entry.header().clone();
+                let mut data = Vec::new();
+                entry.read_to_end(&mut data).unwrap();
+                out.append(&header, data.as_slice()).unwrap();
+            }
+            let bytes = out.into_inner().unwrap();
+            let err = verify(&bytes)
+                .err()
+                .unwrap_or_else(|| panic!("{name} accepted"));
+            let text = err.to_string();
+            assert!(text.starts_with("policy bundle refused"), "{text}");
+            assert!(text.contains(says) && text.contains(name), "{name}: {text}");
+        }
     }
 }

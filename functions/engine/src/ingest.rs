@@ -421,6 +421,54 @@ pub fn check_payment(payment: &Payment, invoice: &Invoice) -> Vec<Refusal> {
     refusals
 }
 
+/// Checks a `dispute_closed` event against its invoice and the events known
+/// before it (stored, or earlier in the same batch; in any order, the ones
+/// dated after it are ignored): the reason when it closes no open dispute.
+/// Such an event is kept (the dispute may have been opened before the
+/// exports began) but reported as a warning naming its line, so a closing
+/// sent to the wrong invoice is not lost silently. Open means what
+/// [`crate::book::Book::dispute_open`] means: the export's `disputed` flag
+/// from its `dispute_opened_on`, then dated events in order.
+pub fn check_dispute_closed(
+    invoice: &Invoice,
+    earlier: &[&Event],
+    event: &Event,
+) -> Option<String> {
+    if event.kind != crate::domain::EventKind::DisputeClosed {
+        return None;
+    }
+    let mut before: Vec<&Event> = earlier
+        .iter()
+        .copied()
+        .filter(|e| e.date <= event.date && e.event_id != event.event_id)
+        .collect();
+    before.sort_by_key(|e| e.date);
+    let export_from = invoice.dispute_opened_on.unwrap_or(invoice.issue_date);
+    let mut export_applied = !invoice.disputed;
+    let mut open = false;
+    for e in before {
+        if !export_applied && export_from <= e.date {
+            open = true;
+            export_applied = true;
+        }
+        match e.kind {
+            crate::domain::EventKind::DisputeOpened => open = true,
+            crate::domain::EventKind::DisputeClosed => open = false,
+            _ => {}
+        }
+    }
+    if !export_applied && export_from <= event.date {
+        open = true;
+    }
+    (!open).then(|| {
+        format!(
+            "`dispute_closed` on {} closes no open dispute of invoice `{}` (no `dispute_opened` \
+             before it, and the invoice is not marked disputed); it was kept: check the invoice id",
+            event.date, invoice.invoice_id
+        )
+    })
+}
+
 /// A cell as it may go into a CSV file that finance opens in a
 /// spreadsheet: a value starting with `=`, `+`, `-`, `@`, a tab or a
 /// carriage return gets a leading `'`, so the spreadsheet shows it as text

@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS contact_holds (
     customer_id TEXT NOT NULL, address TEXT NOT NULL, open INTEGER NOT NULL, body TEXT NOT NULL,
     PRIMARY KEY (customer_id, address)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS contact_holds_open ON contact_holds (open, customer_id);
+CREATE TABLE IF NOT EXISTS record_versions (
+    tbl TEXT NOT NULL, key TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (tbl, key)) WITHOUT ROWID;
 ";
 
 /// The schema version this build writes. 1: the first release (no message

@@ -4,7 +4,7 @@
 //! query by, so the schema stays as simple as the data contract. Every status
 //! change of an action is also appended to `action_log`, the audit trail.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use collect_engine::book::{ActionsByInvoice, Book};
 use collect_engine::domain::{ActionRecord, ActionStatus, Customer, Event, Invoice, Payment};
 use collect_engine::ingest::{Merge, Patch};
@@ -24,6 +24,8 @@ pub struct Upserted {
     pub inserted: usize,
     pub updated: usize,
     pub unchanged: usize,
+    /// Records older (by `updated_at`) than the stored ones: not written.
+    pub older: usize,
 }
 
 /// The state the runners need. The sweep itself never sees this trait: it
@@ -140,13 +142,16 @@ impl SqliteStore {
             extra,
             records,
             |r| r,
+            |_| None,
             |r, _| Ok(r.clone()),
             columns,
         )
     }
 
     /// Like [`SqliteStore::upsert`], with each patch merged with the stored
-    /// record (read in the same transaction) before it is written.
+    /// record (read in the same transaction) before it is written; a patch
+    /// older than the stored record (`updated_at`, [`Patch::is_older_than`])
+    /// is not written.
     fn upsert_patches<T: Serialize + DeserializeOwned + Merge>(
         &mut self,
         table: &'static str,
@@ -161,6 +166,7 @@ impl SqliteStore {
             extra,
             patches,
             |p| &p.record,
+            |p| p.updated_at,
             |patch, old| {
                 let stored: Option<T> = match old {
                     Some((key, body)) if !patch.kept.is_empty() => Some(decode(table, key, body)?),
@@ -174,7 +180,10 @@ impl SqliteStore {
 
     /// Writes each item's record in one transaction, counting what was new,
     /// changed and unchanged: `resolve` makes the record to store from the
-    /// item and the stored body (`(key, body)`), if any.
+    /// item and the stored body (`(key, body)`), if any. An item whose
+    /// `version` (when the ERP changed it) is older than the stored one is
+    /// counted as older and not written; a newer one is kept in
+    /// `record_versions`, and an item without one clears it there.
     #[allow(clippy::too_many_arguments)]
     fn write<I, T: Serialize>(
         &mut self,
@@ -183,12 +192,21 @@ impl SqliteStore {
         extra: &[&str],
         items: &[I],
         given: impl Fn(&I) -> &T,
+        version: impl Fn(&I) -> Option<DateTime<Utc>>,
         resolve: impl Fn(&I, Option<(&str, &str)>) -> Result<T, StoreError>,
         columns: impl Fn(&T) -> Vec<String>,
     ) -> Result<Upserted, StoreError> {
         let tx = self.conn.transaction()?;
         let mut counts = Upserted::default();
         {
+            let mut get_version =
+                tx.prepare("SELECT updated_at FROM record_versions WHERE tbl = ?1 AND key = ?2")?;
+            let mut put_version = tx.prepare(
+                "INSERT INTO record_versions (tbl, key, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tbl, key) DO UPDATE SET updated_at = excluded.updated_at",
+            )?;
+            let mut clear_version =
+                tx.prepare("DELETE FROM record_versions WHERE tbl = ?1 AND key = ?2")?;
             let select = format!("SELECT body FROM {table} WHERE {key_col} = ?1");
             let mut cols = vec![key_col];
             cols.extend_from_slice(extra);
@@ -203,6 +221,30 @@ impl SqliteStore {
             let mut put = tx.prepare(&insert)?;
             for item in items {
                 let key = columns(given(item)).first().cloned().unwrap_or_default();
+                match version(item) {
+                    // Not said: applied as it comes, and the stored time
+                    // no longer describes the record.
+                    None => {
+                        clear_version.execute(params![table, key])?;
+                    }
+                    Some(mine) => {
+                        let stored: Option<String> = get_version
+                            .query_row(params![table, key], |r| r.get(0))
+                            .optional()?;
+                        let stored = stored
+                            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                            .map(|t| t.with_timezone(&Utc));
+                        if stored.is_some_and(|stored| mine < stored) {
+                            counts.older += 1;
+                            continue;
+                        }
+                        put_version.execute(params![
+                            table,
+                            key,
+                            mine.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+                        ])?;
+                    }
+                }
                 let old: Option<String> = get.query_row([&key], |r| r.get(0)).optional()?;
                 let record = resolve(item, old.as_deref().map(|b| (key.as_str(), b)))?;
                 let mut values = columns(&record);
@@ -498,6 +540,51 @@ mod tests {
         store.merge_customers(&parsed.records).unwrap()
     }
 
+    /// ERP ordering: a record older (`updated_at`) than the stored one
+    /// never overwrites it, whatever order exports arrive in; a record
+    /// without `updated_at` is applied as it comes.
+    #[test]
+    fn an_older_record_never_overwrites_a_newer_one() {
+        let mut store = SqliteStore::in_memory().unwrap();
+        let newer =
+            "customer_id,name,email,updated_at\nC1,Acme AG,ap@acme.example,2027-03-02T10:00:00Z\n";
+        let older = "customer_id,name,email,updated_at\nC1,Acme GmbH,old@acme.example,2027-03-01T09:00:00+01:00\n";
+        assert_eq!(customers(&mut store, newer).inserted, 1);
+        let late = customers(&mut store, older);
+        assert_eq!((late.older, late.updated), (1, 0));
+        let c1 = &store.load_book().unwrap().customers["C1"];
+        assert_eq!(
+            (c1.name.as_str(), c1.email.as_str()),
+            ("Acme AG", "ap@acme.example")
+        );
+        // The same time again applies (and changes nothing); a later one wins.
+        assert_eq!(customers(&mut store, newer).unchanged, 1);
+        let later =
+            "customer_id,name,email,updated_at\nC1,Acme SE,ap@acme.example,2027-03-02 10:00:01\n";
+        assert_eq!(customers(&mut store, later).updated, 1);
+        // Without the column: last writer wins, and the stored time no
+        // longer holds, so any versioned record after it applies.
+        let plain = "customer_id,name,email\nC1,Acme Plain,ap@acme.example\n";
+        assert_eq!(customers(&mut store, plain).updated, 1);
+        assert_eq!(customers(&mut store, older).updated, 1);
+        assert_eq!(store.load_book().unwrap().customers["C1"].name, "Acme GmbH");
+
+        // Invoices: an old export of an invoice loaded late does not undo
+        // a correction of its amount.
+        let head = "invoice_id,customer_id,number,issue_date,due_date,amount,currency,updated_at\n";
+        let fixed =
+            format!("{head}I1,C1,INV-1,2027-02-01,2027-03-03,900.00,EUR,2027-03-02T08:00:00Z\n");
+        let stale =
+            format!("{head}I1,C1,INV-1,2027-02-01,2027-03-03,9000.00,EUR,2027-02-01T08:00:00Z\n");
+        for text in [&fixed, &stale] {
+            let parsed = ingest::invoices(text.as_bytes(), "invoices.csv").unwrap();
+            assert_eq!(parsed.rejects, vec![]);
+            store.merge_invoices(&parsed.records).unwrap();
+        }
+        let book = store.load_book().unwrap();
+        assert_eq!(book.invoices[0].amount.to_string(), "900.00");
+    }
+
     #[test]
     fn an_export_without_do_not_contact_leaves_the_stored_flag() {
         let mut store = SqliteStore::in_memory().unwrap();
@@ -513,7 +600,8 @@ mod tests {
             Upserted {
                 inserted: 0,
                 updated: 0,
-                unchanged: 1
+                unchanged: 1,
+                older: 0,
             },
             "nothing changed, so nothing is reported as updated"
         );

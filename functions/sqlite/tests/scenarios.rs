@@ -824,7 +824,11 @@ fn an_invalid_address_holds_the_step_and_it_goes_out_once_corrected() {
     assert_eq!(s.run("2027-03-08"), ["A email friendly-reminder deferred"]);
     let held = s.store.actions().unwrap();
     assert!(
-        held[0].note.as_deref().unwrap().contains("is not a valid email address"),
+        held[0]
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("is not a valid email address"),
         "{:?}",
         held[0].note
     );

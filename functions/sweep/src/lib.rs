@@ -14,13 +14,14 @@
 //! [`collect_aws::sweep`].
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use collect_aws::AwsError;
 use collect_aws::config::{ScheduledTimeError, scheduled_time};
 use collect_aws::queue::{Queue, ShardJob};
 use collect_aws::sweep::{SweepService, lambda_holder, shard_jobs};
 use collect_delivery::ledger::Ledger;
 use collect_delivery::mailer::Mailer;
+use collect_engine::sweep::day_guard::{FutureDay, check_sweep_day};
 use lambda_runtime::{Error, LambdaEvent};
 use serde::{Deserialize, Serialize};
 
@@ -45,27 +46,48 @@ pub struct Coordinator<Q = Queue> {
 }
 
 /// The schedule's input: `{"scheduled_time": "<aws.scheduler.scheduled-time>"}`,
-/// or `{"day": "2026-03-02"}` to run (or re-run) a given day by hand.
+/// or `{"day": "2026-03-02"}` to run (or re-run) a given day by hand. A day
+/// later than tomorrow by the clock is refused (a mistyped year would bury
+/// the book: [`collect_engine::sweep::day_guard`]) unless the event also
+/// says `"allow_future_day": true`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct ScheduleInput {
     #[serde(default)]
     pub day: Option<NaiveDate>,
     #[serde(default)]
     pub scheduled_time: Option<String>,
+    /// Sweep a day later than tomorrow anyway (said by the person who
+    /// wrote the event; never set by the schedule).
+    #[serde(default)]
+    pub allow_future_day: bool,
 }
 
 impl ScheduleInput {
-    /// The day to sweep: given, or the scheduled time's date (UTC), or today.
-    pub fn day(&self) -> Result<NaiveDate, ScheduledTimeError> {
-        if let Some(d) = self.day {
-            return Ok(d);
-        }
-        match &self.scheduled_time {
-            Some(t) => scheduled_time(t).map(|t| t.with_timezone(&chrono::Utc).date_naive()),
-            // The edge of the system: the only place the clock is read.
-            None => Ok(chrono::Utc::now().date_naive()),
-        }
+    /// The day to sweep: given, or the scheduled time's date (UTC), or
+    /// `now`'s; refused when later than the day after `now` without
+    /// `allow_future_day`.
+    pub fn day(&self, now: DateTime<Utc>) -> Result<NaiveDate, ScheduleError> {
+        let day = match (self.day, &self.scheduled_time) {
+            (Some(d), _) => d,
+            (None, Some(t)) => scheduled_time(t)?.with_timezone(&Utc).date_naive(),
+            (None, None) => now.date_naive(),
+        };
+        check_sweep_day(day, now.date_naive(), self.allow_future_day)?;
+        Ok(day)
     }
+}
+
+/// Why the coordinator enqueued nothing (the invocation fails).
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error(transparent)]
+    ScheduledTime(#[from] ScheduledTimeError),
+    /// A day later than tomorrow, without `"allow_future_day": true`.
+    #[error(
+        "{0}. Check the event's day; to sweep it anyway, send the event again with \
+         \"allow_future_day\": true"
+    )]
+    FutureDay(#[from] FutureDay),
 }
 
 /// Why the worker could not sweep one SQS record's shard (logged; the
@@ -100,7 +122,24 @@ pub async fn coordinator<Q: JobQueue>(
     c: &Coordinator<Q>,
     event: LambdaEvent<ScheduleInput>,
 ) -> Result<Enqueued, Error> {
-    let day = event.payload.day()?;
+    // The edge of the system: the only place the coordinator reads the clock.
+    coordinator_at(c, event, Utc::now()).await
+}
+
+/// The coordinator's handler at the instant `now` (the wall clock on
+/// Lambda; a fixed instant in tests).
+pub async fn coordinator_at<Q: JobQueue>(
+    c: &Coordinator<Q>,
+    event: LambdaEvent<ScheduleInput>,
+    now: DateTime<Utc>,
+) -> Result<Enqueued, Error> {
+    let day = match event.payload.day(now) {
+        Ok(day) => day,
+        Err(refused) => {
+            tracing::error!(reason = %refused, "sweep not enqueued");
+            return Err(refused.into());
+        }
+    };
     let shards = c.queue.send_jobs(&shard_jobs(day, c.shards)).await?;
     tracing::info!(day = %day, shards, "sweep enqueued");
     Ok(Enqueued { day, shards })
@@ -349,6 +388,7 @@ mod tests {
         let input = ScheduleInput {
             day: None,
             scheduled_time: Some("2026-12-07T06:00:00Z".into()),
+            allow_future_day: false,
         };
         let out = coordinator(&c, LambdaEvent::new(input, Context::default()))
             .await
@@ -368,6 +408,7 @@ mod tests {
         let by_hand = ScheduleInput {
             day: Some(day("2026-12-01")),
             scheduled_time: Some("2026-12-07T06:00:00Z".into()),
+            allow_future_day: false,
         };
         let out = coordinator(&c, LambdaEvent::new(by_hand, Context::default()))
             .await
@@ -384,11 +425,56 @@ mod tests {
         let input = ScheduleInput {
             day: None,
             scheduled_time: Some("yesterday".into()),
+            allow_future_day: false,
         };
         let err = coordinator(&c, LambdaEvent::new(input, Context::default()))
             .await
             .unwrap_err();
         assert!(err.to_string().contains("yesterday"), "{err}");
         assert!(c.queue.0.lock().unwrap().is_empty());
+    }
+
+    /// A mistyped year in a hand-made event enqueues nothing and fails the
+    /// invocation, saying how to go on; the override lets it through.
+    #[tokio::test]
+    async fn a_day_later_than_tomorrow_is_refused_unless_the_event_says_so() {
+        let c = Coordinator {
+            queue: Jobs::default(),
+            shards: 3,
+        };
+        let now = "2026-12-06T05:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        for far in ["2099-06-15", "9999-12-31", "2026-12-08"] {
+            let input: ScheduleInput = serde_json::from_value(json!({ "day": far })).unwrap();
+            let err = coordinator_at(&c, LambdaEvent::new(input, Context::default()), now)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("refusing to sweep {far}")), "{err}");
+            assert!(err.contains("\"allow_future_day\": true"), "{err}");
+        }
+        // A scheduled time far ahead (a wrong schedule) is refused too.
+        let input: ScheduleInput =
+            serde_json::from_value(json!({ "scheduled_time": "2099-06-15T06:00:00Z" })).unwrap();
+        assert!(
+            coordinator_at(&c, LambdaEvent::new(input, Context::default()), now)
+                .await
+                .is_err()
+        );
+        assert!(c.queue.0.lock().unwrap().is_empty());
+        // Tomorrow passes (a day that starts ahead of UTC); so does the
+        // far day when the event says so.
+        for (event, expected) in [
+            (json!({ "day": "2026-12-07" }), "2026-12-07"),
+            (
+                json!({ "day": "2099-06-15", "allow_future_day": true }),
+                "2099-06-15",
+            ),
+        ] {
+            let input: ScheduleInput = serde_json::from_value(event).unwrap();
+            let out = coordinator_at(&c, LambdaEvent::new(input, Context::default()), now)
+                .await
+                .unwrap();
+            assert_eq!(out.day, day(expected));
+        }
     }
 }

@@ -29,7 +29,7 @@ impl Dynamo {
                 &keys::invoice_sk(invoice_id),
             )
             .await?
-            .map(|(i, _)| i))
+            .map(|(i, _, _)| i))
     }
 
     /// The customer an invoice belongs to, if the invoice is known.

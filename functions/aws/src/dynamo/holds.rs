@@ -56,14 +56,14 @@ impl Dynamo {
     ) -> Result<bool, AwsError> {
         let pk = keys::customer_pk(customer_id);
         let sk = keys::contact_hold_sk(&address_key(address));
-        let Some((mut hold, doc)) = self.get_doc::<ContactHold>(&pk, &sk).await? else {
+        let Some((mut hold, doc, _)) = self.get_doc::<ContactHold>(&pk, &sk).await? else {
             return Ok(false);
         };
         if hold.ended.is_some() {
             return Ok(false);
         }
         hold.ended = Some(end.clone());
-        self.put_if_doc(Self::hold_item(&hold)?, Some(&doc)).await
+        self.put_if_doc(Self::hold_item(&hold)?, Some(&doc), None).await
     }
 
     /// A customer's holds, open and ended (the latest per address).

@@ -25,7 +25,7 @@ use aws_sdk_dynamodb::Client;
 use serde::de::DeserializeOwned;
 
 use super::error::{AwsError, Service};
-use super::keys::{DOC, PK, SK};
+use super::keys::{self, DOC, PK, SK};
 
 mod actions;
 mod book;
@@ -35,7 +35,7 @@ mod mail;
 mod records;
 
 pub use mail::{MAIL_EVENT_DAYS, MailEvent};
-pub use records::BatchOutcome;
+pub use records::{BatchOutcome, Merged};
 
 pub(crate) use codec::{Item, conditional_failed, decode, encode, get_s, item, n, s};
 
@@ -78,7 +78,7 @@ impl Dynamo {
         &self,
         pk: &str,
         sk: &str,
-    ) -> Result<Option<(T, String)>, AwsError> {
+    ) -> Result<Option<(T, String, Option<String>)>, AwsError> {
         let out = self
             .client
             .get_item()
@@ -93,28 +93,47 @@ impl Dynamo {
             None => Ok(None),
             Some(it) => {
                 let doc = get_s(&it, DOC).unwrap_or_default().to_string();
-                Ok(Some((decode(&it)?, doc)))
+                let version = get_s(&it, keys::UPDATED_AT).map(str::to_string);
+                Ok(Some((decode(&it)?, doc, version)))
             }
         }
     }
 
     /// Puts an item if the stored document is still `old` (if there is no
-    /// item, when `old` is `None`); `Ok(false)` when another write came
-    /// first.
-    async fn put_if_doc(&self, it: Item, old: Option<&str>) -> Result<bool, AwsError> {
+    /// item, when `old` is `None`) and, when `version` is given (the ERP's
+    /// `updated_at`, [`keys::version_text`]), the stored version is not
+    /// later; `Ok(false)` when another write came first or is newer.
+    async fn put_if_doc(
+        &self,
+        it: Item,
+        old: Option<&str>,
+        version: Option<&str>,
+    ) -> Result<bool, AwsError> {
         let request = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(it));
-        let request = match old {
-            None => request
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", PK),
-            Some(doc) => request
-                .condition_expression("#doc = :doc")
-                .expression_attribute_names("#doc", DOC)
-                .expression_attribute_values(":doc", s(doc)),
+        let (request, condition) = match old {
+            None => (
+                request.expression_attribute_names("#pk", PK),
+                "attribute_not_exists(#pk)",
+            ),
+            Some(doc) => (
+                request
+                    .expression_attribute_names("#doc", DOC)
+                    .expression_attribute_values(":doc", s(doc)),
+                "#doc = :doc",
+            ),
+        };
+        let request = match version {
+            None => request.condition_expression(condition),
+            Some(v) => request
+                .condition_expression(format!(
+                    "{condition} AND (attribute_not_exists(#ver) OR #ver <= :ver)"
+                ))
+                .expression_attribute_names("#ver", keys::UPDATED_AT)
+                .expression_attribute_values(":ver", s(v)),
         };
         match request.send().await {
             Ok(_) => Ok(true),

@@ -23,6 +23,28 @@ const BATCH: usize = 25;
 /// Attempts at a read-merge-write of a record another writer keeps changing.
 const MERGE_ATTEMPTS: u32 = 5;
 
+/// What a merge of a customer or an invoice did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merged {
+    Written,
+    /// The record is older (`updated_at`) than the stored one: not written.
+    Older,
+}
+
+/// Whether a record of version `mine` is older than the stored `stored`
+/// (both [`keys::version_text`], which sort as the times do).
+fn is_older(mine: Option<&str>, stored: Option<&str>) -> bool {
+    matches!((mine, stored), (Some(mine), Some(stored)) if mine < stored)
+}
+
+/// The item with its `updated_at` attribute, when the record has one.
+fn with_version(mut it: Item, version: Option<&str>) -> Item {
+    if let Some(v) = version {
+        it.insert(keys::UPDATED_AT.to_string(), s(v));
+    }
+    it
+}
+
 /// Counts of a batch write.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct BatchOutcome {
@@ -51,20 +73,34 @@ impl Dynamo {
     /// [`collect_engine::ingest::patch`], the same as the local store's). The read
     /// and the write are one optimistic step: the write is conditional on
     /// the document read, and a write that lost to another one reads again.
-    pub async fn merge_customer(&self, patch: &Patch<Customer>) -> Result<(), AwsError> {
-        if patch.kept.is_empty() {
-            return self.put_customer(&patch.record).await;
+    /// A patch with `updated_at` is also conditional on the stored one: an
+    /// older record is not written ([`Merged::Older`]).
+    pub async fn merge_customer(&self, patch: &Patch<Customer>) -> Result<Merged, AwsError> {
+        let version = patch.updated_at.map(keys::version_text);
+        if patch.kept.is_empty() && version.is_none() {
+            self.put_customer(&patch.record).await?;
+            return Ok(Merged::Written);
         }
         let pk = keys::customer_pk(&patch.record.customer_id);
         for _ in 0..MERGE_ATTEMPTS {
             let stored = self.get_doc::<Customer>(&pk, keys::CUSTOMER_SK).await?;
-            let merged = patch.apply(stored.as_ref().map(|(c, _)| c));
-            let it = self.customer_item(&merged)?;
+            if is_older(
+                version.as_deref(),
+                stored.as_ref().and_then(|(_, _, v)| v.as_deref()),
+            ) {
+                return Ok(Merged::Older);
+            }
+            let merged = patch.apply(stored.as_ref().map(|(c, _, _)| c));
+            let it = with_version(self.customer_item(&merged)?, version.as_deref());
             if self
-                .put_if_doc(it, stored.as_ref().map(|(_, doc)| doc.as_str()))
+                .put_if_doc(
+                    it,
+                    stored.as_ref().map(|(_, doc, _)| doc.as_str()),
+                    version.as_deref(),
+                )
                 .await?
             {
-                return Ok(());
+                return Ok(Merged::Written);
             }
         }
         Err(Self::kept_changing("customer", &patch.record.customer_id))
@@ -72,33 +108,50 @@ impl Dynamo {
 
     /// Upserts an invoice as given, like [`Dynamo::merge_customer`], with
     /// its reference item and its place in the open-invoice index.
-    pub async fn merge_invoice(&self, patch: &Patch<Invoice>) -> Result<(), AwsError> {
-        if patch.kept.is_empty() {
-            return self.put_invoice(&patch.record).await;
+    pub async fn merge_invoice(&self, patch: &Patch<Invoice>) -> Result<Merged, AwsError> {
+        let version = patch.updated_at.map(keys::version_text);
+        if patch.kept.is_empty() && version.is_none() {
+            self.put_invoice(&patch.record).await?;
+            return Ok(Merged::Written);
         }
         let i = &patch.record;
         let pk = keys::customer_pk(&i.customer_id);
         let sk = keys::invoice_sk(&i.invoice_id);
         for _ in 0..MERGE_ATTEMPTS {
             let stored = self.get_doc::<Invoice>(&pk, &sk).await?;
-            let merged = patch.apply(stored.as_ref().map(|(i, _)| i));
+            if is_older(
+                version.as_deref(),
+                stored.as_ref().and_then(|(_, _, v)| v.as_deref()),
+            ) {
+                return Ok(Merged::Older);
+            }
+            let merged = patch.apply(stored.as_ref().map(|(i, _, _)| i));
             let paid = self.paid(&merged.customer_id, &merged.invoice_id).await?;
-            let it = self.invoice_item(&merged, paid < merged.amount)?;
+            let it = with_version(
+                self.invoice_item(&merged, paid < merged.amount)?,
+                version.as_deref(),
+            );
             if self
-                .put_if_doc(it, stored.as_ref().map(|(_, doc)| doc.as_str()))
+                .put_if_doc(
+                    it,
+                    stored.as_ref().map(|(_, doc, _)| doc.as_str()),
+                    version.as_deref(),
+                )
                 .await?
             {
-                return self.put(Self::invoice_ref_item(&merged)).await;
+                self.put(Self::invoice_ref_item(&merged)).await?;
+                return Ok(Merged::Written);
             }
         }
         Err(Self::kept_changing("invoice", &i.invoice_id))
     }
 
     /// Upserts customers of a CSV drop: full records in batches, partial
-    /// ones merged one by one.
+    /// or versioned ones merged one by one.
     pub async fn merge_customers(&self, patches: &[Patch<Customer>]) -> Result<usize, AwsError> {
-        let (full, partial): (Vec<&Patch<Customer>>, Vec<&Patch<Customer>>) =
-            patches.iter().partition(|p| p.kept.is_empty());
+        let (full, partial): (Vec<&Patch<Customer>>, Vec<&Patch<Customer>>) = patches
+            .iter()
+            .partition(|p| p.kept.is_empty() && p.updated_at.is_none());
         let full: Vec<Customer> = full.into_iter().map(|p| p.record.clone()).collect();
         self.put_customers(&full).await?;
         for p in partial {
@@ -109,8 +162,9 @@ impl Dynamo {
 
     /// Upserts invoices of a CSV drop, like [`Dynamo::merge_customers`].
     pub async fn merge_invoices(&self, patches: &[Patch<Invoice>]) -> Result<usize, AwsError> {
-        let (full, partial): (Vec<&Patch<Invoice>>, Vec<&Patch<Invoice>>) =
-            patches.iter().partition(|p| p.kept.is_empty());
+        let (full, partial): (Vec<&Patch<Invoice>>, Vec<&Patch<Invoice>>) = patches
+            .iter()
+            .partition(|p| p.kept.is_empty() && p.updated_at.is_none());
         let full: Vec<Invoice> = full.into_iter().map(|p| p.record.clone()).collect();
         self.put_invoices(&full).await?;
         for p in partial {
@@ -191,6 +245,20 @@ impl Dynamo {
             encode(e)?,
         );
         self.put_new(it).await.map(Some)
+    }
+
+    /// The events stored for an invoice of a customer (disputes, promises,
+    /// plans), in key order.
+    pub async fn invoice_events(
+        &self,
+        customer_id: &str,
+        invoice_id: &str,
+    ) -> Result<Vec<Event>, AwsError> {
+        let prefix = format!("{}{invoice_id}#", keys::EVENT_PREFIX);
+        let items = self
+            .query_prefix(&keys::customer_pk(customer_id), &prefix)
+            .await?;
+        items.iter().map(decode).collect()
     }
 
     // ------------------------------------------------------------ batches (CSV drops)

@@ -29,6 +29,11 @@ pub enum CaseFileError {
     UnknownKey { file: String, key: String },
     #[error("{file}: `policy` must be the policy file's name in quotes")]
     PolicyNotText { file: String },
+    #[error(
+        "{file}: `policy = \"{policy}\"` leaves the policy folder; name a policy file beside the \
+         case file or in a folder under it (e.g. `policy = \"standard.policy\"`)"
+    )]
+    PolicyOutside { file: String, policy: String },
     #[error("{file}: `[defaults]` must be a table")]
     DefaultsNotTable { file: String },
     #[error("{file}: cases are written as `[[case]]` tables")]

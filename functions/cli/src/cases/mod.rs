@@ -241,7 +241,24 @@ pub fn read(
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     let policy = match table.remove("policy") {
-        Some(Value::String(p)) => dir.join(p),
+        Some(Value::String(p)) => {
+            // The policy a case file tests is in the policy folder: a path
+            // that leaves it (`..`, absolute) could test another policy
+            // than the one reviewed beside it.
+            let inside = Path::new(&p).components().all(|c| {
+                matches!(
+                    c,
+                    std::path::Component::Normal(_) | std::path::Component::CurDir
+                )
+            });
+            if !inside || p.contains('\\') {
+                return Err(CaseFileError::PolicyOutside {
+                    file: name,
+                    policy: p,
+                });
+            }
+            dir.join(p)
+        }
         Some(_) => return Err(CaseFileError::PolicyNotText { file: name }),
         None => {
             let stem = path

@@ -32,6 +32,7 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
         events_new: e,
         held,
         rejects,
+        warnings,
         file_errors,
         rejects_path,
         rejects_written,
@@ -43,6 +44,7 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
                 "customers": c, "invoices": i, "payments": p, "events_new": e,
                 "contact_holds": held,
                 "rejected": rejects.len(),
+                "warnings": warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "rejects_file": (rejects_written > 0).then(|| rejects_path.display().to_string()),
                 "file_errors": file_errors,
             }))?
@@ -52,12 +54,18 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
                 eprintln!("error: {err}");
             }
             println!(
-                "customers: {} new, {} updated, {} unchanged",
-                c.inserted, c.updated, c.unchanged
+                "customers: {} new, {} updated, {} unchanged{}",
+                c.inserted,
+                c.updated,
+                c.unchanged,
+                older(c.older)
             );
             println!(
-                "invoices:  {} new, {} updated, {} unchanged",
-                i.inserted, i.updated, i.unchanged
+                "invoices:  {} new, {} updated, {} unchanged{}",
+                i.inserted,
+                i.updated,
+                i.unchanged,
+                older(i.older)
             );
             println!(
                 "payments:  {} new, {} updated, {} unchanged",
@@ -70,6 +78,9 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
                     h.customer_id,
                     h.describe()
                 );
+            }
+            for w in &warnings {
+                eprintln!("warning: {w}");
             }
             for r in &rejects {
                 eprintln!("rejected: {r}");
@@ -94,4 +105,13 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Records older (`updated_at`) than the stored ones, when there were any.
+fn older(n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(", {n} older than the stored record (not written)")
+    }
 }

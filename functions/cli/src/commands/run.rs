@@ -1,6 +1,8 @@
 //! `collect run --date D`: one day's sweep of the home — decide, record
 //! and send — with the text report of what it did ([`crate::run_report`]).
-//! A day before the last swept day is refused unless `--backfill`.
+//! A day before the last swept day is refused unless `--backfill`; a day
+//! later than tomorrow by the wall clock, unless `--allow-future-date`
+//! ([`collect_engine::sweep::day_guard`]).
 
 use crate::args::{DEFAULT_POLICY, Format, parse_date};
 use crate::home::Home;
@@ -12,6 +14,7 @@ use anyhow::{Result, bail};
 use chrono::{NaiveDate, NaiveTime};
 use collect_delivery::delivery::RunError;
 use collect_delivery::mailer::LocalMailer;
+use collect_engine::sweep::day_guard::check_sweep_day;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -39,6 +42,11 @@ pub struct Args {
     /// that day. Without it such a date is refused.
     #[arg(long)]
     backfill: bool,
+    /// Sweep a day later than tomorrow by this computer's clock. Without
+    /// it such a date is refused: a mistyped year would take or skip every
+    /// earlier step at once and then refuse the real day.
+    #[arg(long)]
+    allow_future_date: bool,
     /// Output: `human` for people, `json` for tools.
     #[arg(long, value_enum, default_value = "human")]
     format: Format,
@@ -47,8 +55,23 @@ pub struct Args {
 /// How many of a run's records `collect run` keeps to list them.
 const RUN_KEEP_RECORDS: usize = 20_000;
 
+/// The environment variable that stands in for the clock's date in the
+/// future-date guard (rehearsals and tests on books dated ahead).
+const TODAY_VAR: &str = "COLLECT_TODAY";
+
+/// Today's date by the wall clock (UTC), or `COLLECT_TODAY` when set: the
+/// edge of the system, read for the future-date guard only.
+fn today() -> Result<NaiveDate> {
+    match std::env::var(TODAY_VAR) {
+        Ok(set) => match parse_date(&set) {
+            Ok(day) => Ok(day),
+            Err(e) => bail!("{TODAY_VAR}: {e}"),
+        },
+        Err(_) => Ok(chrono::Utc::now().date_naive()),
+    }
+}
+
 pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
-    let home = &Home::open(home)?;
     let Args {
         date,
         ref policy,
@@ -56,8 +79,18 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
         at,
         wait,
         backfill,
+        allow_future_date,
         format,
     } = *args;
+    let today = today()?;
+    // A dry run records nothing, so it cannot bury the book: it may look ahead.
+    if let Err(refused) = check_sweep_day(date, today, allow_future_date || dry_run) {
+        bail!(
+            "{refused}. Check the date; to sweep {date} anyway, add --allow-future-date \
+             (to see what it would do without recording or sending, add --dry-run)"
+        );
+    }
+    let home = &Home::open(home)?;
     let loaded = load_policy(policy)?;
     let store = home.store()?;
     if let Some(last) = last_swept_day(&store)?

@@ -73,6 +73,20 @@ pub enum TemplateError {
     NoLanguage { name: String, language: String },
     #[error("{} is missing", file.display())]
     MissingPart { file: PathBuf },
+    /// A file or folder of the templates that is a symbolic link: it may
+    /// read a file from outside the policy folder (`body.txt` →
+    /// `/etc/passwd`), which would then be mailed and bundled.
+    #[error(
+        "{} is a symbolic link{}: a policy folder's files must be in it, so that what is \
+         reviewed is what is sent; replace the link with the file itself",
+        path.display(),
+        target.as_ref().map(|t| format!(" (to {})", t.display())).unwrap_or_default()
+    )]
+    Link {
+        path: PathBuf,
+        /// Where it points, when that can be read.
+        target: Option<PathBuf>,
+    },
     /// A template extends or includes (`{% extends "_layout/email.html" %}`)
     /// a file that is not there: it could never be sent.
     #[error("{}: {message}", at(.file, .line))]

@@ -782,22 +782,39 @@ fn template_id(name: &str, lang: &str, part: &str) -> String {
     format!("{name}/{lang}/{part}")
 }
 
-/// The non-hidden entries of a folder, sorted by name.
+/// The non-hidden entries of a folder, sorted by name. A symbolic link
+/// among them, or `dir` itself being one, is refused
+/// ([`TemplateError::Link`]): every file a template reads is in the policy
+/// folder.
 fn entries(dir: &Path) -> Result<Vec<(String, PathBuf)>, TemplateError> {
     let io = |source| TemplateError::Io {
         path: dir.to_path_buf(),
         source,
     };
+    refuse_link(dir, std::fs::symlink_metadata(dir).map_err(io)?.file_type())?;
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if !name.starts_with('.') {
+            refuse_link(&entry.path(), entry.file_type().map_err(io)?)?;
             out.push((name, entry.path()));
         }
     }
     out.sort();
     Ok(out)
+}
+
+/// [`TemplateError::Link`] when `path` (of type `kind`, not followed) is a
+/// symbolic link.
+fn refuse_link(path: &Path, kind: std::fs::FileType) -> Result<(), TemplateError> {
+    if kind.is_symlink() {
+        return Err(TemplateError::Link {
+            path: path.to_path_buf(),
+            target: std::fs::read_link(path).ok(),
+        });
+    }
+    Ok(())
 }
 
 /// The exact language, its primary subtag, then `en` (case-insensitive).

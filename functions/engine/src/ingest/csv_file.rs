@@ -15,7 +15,15 @@ pub(super) struct Spec {
     pub required: &'static [&'static str],
     /// The record's own id, which must be unique within the file.
     pub id_column: &'static str,
+    /// Whether the optional `updated_at` column (when the ERP last changed
+    /// the record: see [`super::patch`]) is read. It is not among
+    /// `columns`, which a tool writing the contract writes in full.
+    pub versioned: bool,
 }
+
+/// The optional column saying when the ERP last changed a customer or an
+/// invoice.
+const UPDATED_AT: &str = "updated_at";
 
 pub(super) const CUSTOMERS: Spec = Spec {
     columns: &[
@@ -40,6 +48,7 @@ pub(super) const CUSTOMERS: Spec = Spec {
     ],
     required: &["customer_id", "name", "email"],
     id_column: "customer_id",
+    versioned: true,
 };
 
 pub(super) const INVOICES: Spec = Spec {
@@ -64,12 +73,14 @@ pub(super) const INVOICES: Spec = Spec {
         "currency",
     ],
     id_column: "invoice_id",
+    versioned: true,
 };
 
 pub(super) const PAYMENTS: Spec = Spec {
     columns: &["payment_id", "invoice_id", "paid_on", "amount"],
     required: &["payment_id", "invoice_id", "paid_on", "amount"],
     id_column: "payment_id",
+    versioned: false,
 };
 
 /// A data row seen through the header.
@@ -170,7 +181,14 @@ pub(super) fn parse<T>(
     let mut index: HashMap<&'static str, usize> = HashMap::new();
     for (i, name) in header.iter().enumerate() {
         let name = name.trim();
-        if let Some(&known) = spec.columns.iter().find(|&&c| c == name) {
+        let versioned = (spec.versioned && name == UPDATED_AT).then_some(UPDATED_AT);
+        if let Some(known) = spec
+            .columns
+            .iter()
+            .copied()
+            .find(|&c| c == name)
+            .or(versioned)
+        {
             if index.insert(known, i).is_some() {
                 return Err(IngestError::DuplicateColumn {
                     file: file.to_owned(),

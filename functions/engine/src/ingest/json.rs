@@ -176,7 +176,7 @@ fn event(kind: &str, fields: &JsonFields<'_>, value: &Value) -> Result<Event, Ve
         c.required("invoice_id", rules::id)
     };
     let action_id = c.optional("action_id", rules::id);
-    let message_id = c.optional("message_id", rules::id);
+    let message_id = c.optional("message_id", rules::message_id);
     if is_mail
         && action_id.is_none()
         && message_id.is_none()

@@ -18,8 +18,17 @@
 //!
 //! A record not stored yet takes the defaults for what was not given
 //! (`en`, `UTC`, no tags, flags `false`).
+//!
+//! **Order.** A customer or invoice may carry when the ERP last changed it
+//! (`updated_at`). A record older than the one stored never overwrites it
+//! ([`Patch::is_older_than`]): exports and events may arrive out of order
+//! (a retried event, an old export loaded late). A record without
+//! `updated_at` is applied as it comes (the last one written wins, as
+//! before the column existed) and clears the stored `updated_at`: the time
+//! no longer describes the stored record.
 
 use crate::domain::{Customer, Invoice};
+use chrono::{DateTime, Utc};
 
 /// A record as its source gave it, and the fields the source did not give,
 /// which keep their stored value when the record is stored.
@@ -30,6 +39,8 @@ pub struct Patch<T> {
     pub record: T,
     /// The fields (by their column name) that keep the stored value.
     pub kept: Vec<&'static str>,
+    /// When the ERP last changed the record (`updated_at`), if it said.
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// A record whose fields can be taken, by column name, from a stored one.
@@ -44,7 +55,16 @@ impl<T: Merge> Patch<T> {
         Patch {
             record,
             kept: Vec::new(),
+            updated_at: None,
         }
+    }
+
+    /// Whether this record is older than the stored one, whose `updated_at`
+    /// is `stored`: then it must not be written. Only when both say when
+    /// they changed; the same time is not older (a re-delivery applies
+    /// again and changes nothing).
+    pub fn is_older_than(&self, stored: Option<DateTime<Utc>>) -> bool {
+        matches!((self.updated_at, stored), (Some(mine), Some(stored)) if mine < stored)
     }
 
     /// The record to store, given what is stored now.

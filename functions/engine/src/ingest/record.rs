@@ -190,17 +190,22 @@ impl<'a, F: Fields + ?Sized> Check<'a, F> {
     /// The record as a patch: the columns among `keepable` that were not
     /// given keep their stored value.
     pub(super) fn finish_patch<T>(
-        self,
+        mut self,
         record: Option<T>,
         keepable: &[&'static str],
     ) -> Result<Patch<T>, Vec<Problem>> {
+        let updated_at = self.optional("updated_at", rules::timestamp);
         let kept: Vec<&'static str> = self
             .kept
             .iter()
             .copied()
             .filter(|c| keepable.contains(c))
             .collect();
-        self.finish(record).map(|record| Patch { record, kept })
+        self.finish(record).map(|record| Patch {
+            record,
+            kept,
+            updated_at,
+        })
     }
 
     /// The record if nothing was refused, else every problem found.
@@ -321,14 +326,13 @@ pub(super) fn invoice(fields: &(impl Fields + ?Sized)) -> Result<Patch<Invoice>,
     c.finish_patch(record, &INVOICE_KEEPABLE)
 }
 
-/// A row of `payments.csv` or a `payment_received` event. Zero is allowed
-/// (some ERPs book a zero clearing entry); negative is not.
+/// A row of `payments.csv` or a `payment_received` event: more than zero.
 pub(super) fn payment(fields: &(impl Fields + ?Sized)) -> Result<Payment, Vec<Problem>> {
     let mut c = Check::new(fields);
     let payment_id = c.required("payment_id", rules::id);
     let invoice_id = c.required("invoice_id", rules::id);
     let paid_on = c.required("paid_on", rules::date);
-    let amount: Option<Decimal> = c.required("amount", rules::not_negative);
+    let amount: Option<Decimal> = c.required("amount", rules::payment_amount);
     let record = match (payment_id, invoice_id, paid_on, amount) {
         (Some(payment_id), Some(invoice_id), Some(paid_on), Some(amount)) => Some(Payment {
             payment_id,

@@ -13,7 +13,7 @@
 
 use std::str::FromStr;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use rust_decimal::Decimal;
 
 /// Why a value was refused, quoting the value.
@@ -40,19 +40,86 @@ pub(super) fn quote(value: &str) -> String {
     out
 }
 
+/// The longest id accepted, in characters: ERP ids are short (SAP's
+/// longest document keys have 35 characters, a UUID 36); 100 leaves room
+/// for prefixed composite keys.
+pub(super) const ID_MAX: usize = 100;
+/// The characters of an id besides ASCII letters and digits.
+pub(super) const ID_PUNCTUATION: &str = "-_.:/@+";
+
 /// An identifier (customer, invoice, payment, event, action, message).
-/// Ids are joined on and printed in messages and file names, so a line break
-/// or a control character in one is refused rather than carried along.
+/// Ids are joined on and printed in messages, keys and file names, so they
+/// are held to a safe set that real ERP ids fit (`C-0001`, `INV/2027/00012`,
+/// `SO:4711`, `0100018c-…` UUIDs): ASCII letters, digits and
+/// [`ID_PUNCTUATION`], at most [`ID_MAX`] characters, never `..` and never
+/// starting with `/` (a path out of a folder). Spaces, backslashes, quotes,
+/// control and invisible characters are refused, not carried along; so is
+/// `#`, which separates the parts of DynamoDB keys (`PAYMENT#<invoice>#…`:
+/// an invoice `A#B` would read as invoice `A`'s).
 pub(super) fn id(value: &str) -> Result<String, Reason> {
     single_line(value)?;
+    let len = value.chars().count();
+    if len > ID_MAX {
+        return Err(format!(
+            "{} has {len} characters; an id has at most {ID_MAX}",
+            quote(value)
+        ));
+    }
+    if let Some(bad) = value
+        .chars()
+        .find(|c| !c.is_ascii_alphanumeric() && !ID_PUNCTUATION.contains(*c))
+    {
+        let shown = if bad == ' ' {
+            "a space".to_owned()
+        } else {
+            format!("`{}` (U+{:04X})", bad.escape_default(), u32::from(bad))
+        };
+        return Err(format!(
+            "{} contains {shown}; an id is made of letters A–Z, digits and `- _ . : / @ +`",
+            quote(value)
+        ));
+    }
+    if value.contains("..") || value.starts_with('/') {
+        return Err(format!(
+            "{} contains `..` or starts with `/`, as a path leaving a folder would; an id cannot",
+            quote(value)
+        ));
+    }
     Ok(value.to_owned())
 }
 
+/// A message id as a mail event may give it: an [`id`], or the message's
+/// `Message-ID` header with its angle brackets (`<msg-…@example.com>`),
+/// whose inside is held to the rule of ids.
+pub(super) fn message_id(value: &str) -> Result<String, Reason> {
+    let inside = value
+        .strip_prefix('<')
+        .and_then(|v| v.strip_suffix('>'))
+        .unwrap_or(value);
+    id(inside)?;
+    Ok(value.to_owned())
+}
+
+/// The longest free text accepted (a name, an invoice number, a phone, a
+/// tag), in characters: the longest registered company names have about
+/// 160; a whole document pasted into a cell is refused.
+pub(super) const TEXT_MAX: usize = 200;
+
 /// Free text that ends up in messages (name, number, phone, country,
-/// industry): one line, no control characters, because it is put into mail
-/// headers and letters.
+/// industry, tags): one line, no control characters, because it is put into
+/// mail headers and letters; no bidirectional-text controls (they reorder
+/// what a reader sees, as in "Trojan Source"); at most [`TEXT_MAX`]
+/// characters.
 pub(super) fn text(value: &str) -> Result<String, Reason> {
     single_line(value)?;
+    no_bidi(value)?;
+    let len = value.chars().count();
+    if len > TEXT_MAX {
+        return Err(format!(
+            "{} has {len} characters; this text has at most {TEXT_MAX}",
+            quote(value)
+        ));
+    }
     Ok(value.to_owned())
 }
 
@@ -72,12 +139,7 @@ pub(super) const CITY_MAX: usize = 60;
 /// `max` characters.
 pub(super) fn address_part(value: &str, max: usize) -> Result<String, Reason> {
     single_line(value)?;
-    if value.chars().any(is_bidi_control) {
-        return Err(format!(
-            "{} contains an invisible text-direction character (U+200E, U+202A–U+202E, U+2066–U+2069, …); retype the value",
-            quote(value)
-        ));
-    }
+    no_bidi(value)?;
     let len = value.chars().count();
     if len > max {
         return Err(format!(
@@ -86,6 +148,18 @@ pub(super) fn address_part(value: &str, max: usize) -> Result<String, Reason> {
         ));
     }
     Ok(value.to_owned())
+}
+
+/// Refuses the invisible characters that change the direction of the text
+/// around them ([`is_bidi_control`]).
+fn no_bidi(value: &str) -> Result<(), Reason> {
+    if value.chars().any(is_bidi_control) {
+        return Err(format!(
+            "{} contains an invisible text-direction character (U+200E, U+202A–U+202E, U+2066–U+2069, …); retype the value",
+            quote(value)
+        ));
+    }
+    Ok(())
 }
 
 /// The Unicode characters that change the direction of the text around
@@ -108,6 +182,9 @@ fn single_line(value: &str) -> Result<(), Reason> {
     }
 }
 
+/// The longest email address accepted, in bytes (RFC 5321).
+pub(super) const EMAIL_MAX: usize = 254;
+
 /// An address to mail to: one `@`, something before it, a domain with a
 /// dot, no spaces, and an address lettre (the mailer that sends it) can
 /// parse, so that an address accepted here is never refused on the send
@@ -124,6 +201,14 @@ pub(super) fn email(value: &str) -> Result<String, Reason> {
     };
     if value.contains([',', ';']) || value.matches('@').count() > 1 {
         return Err(bad(" (one address only)"));
+    }
+    // RFC 5321: a path is at most 256 octets, with its `<` `>`.
+    if value.len() > EMAIL_MAX {
+        return Err(format!(
+            "{} has {} bytes; an email address has at most {EMAIL_MAX}",
+            quote(value),
+            value.len()
+        ));
     }
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad(" (no spaces or line breaks)"));
@@ -232,6 +317,34 @@ pub const LAST_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2100, 12, 31) {
     Some(d) => d,
     None => NaiveDate::MAX,
 };
+
+/// When the ERP last changed a record (`updated_at`): RFC 3339
+/// (`2027-03-01T09:30:00Z`, `2027-03-01T10:30:00+01:00`), or the same
+/// without an offset (`2027-03-01T09:30:00`, `2027-03-01 09:30:00`), taken
+/// as UTC; on a day from [`FIRST_DAY`] to [`LAST_DAY`], since a year like
+/// 9999 would keep the record from ever being updated again.
+pub(super) fn timestamp(value: &str) -> Result<DateTime<Utc>, Reason> {
+    let parsed = DateTime::parse_from_rfc3339(value)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(value, f).ok())
+                .map(|t| t.and_utc())
+        });
+    match parsed {
+        Some(t) if (FIRST_DAY..=LAST_DAY).contains(&t.date_naive()) => Ok(t),
+        Some(_) => Err(format!(
+            "{} is out of range: times are from {FIRST_DAY} to {LAST_DAY}",
+            quote(value)
+        )),
+        None => Err(format!(
+            "{} is not a time like `2027-03-01T09:30:00Z` (ISO 8601; without an offset it is UTC)",
+            quote(value)
+        )),
+    }
+}
 
 /// A calendar day written `YYYY-MM-DD`, from [`FIRST_DAY`] to [`LAST_DAY`]. The shape is checked before the
 /// calendar, because chrono alone would accept `2026-1-5` or `+2026-01-05`,
@@ -363,6 +476,26 @@ pub(super) fn number(value: &str) -> Result<Decimal, Reason> {
 pub(super) fn not_negative(value: &str) -> Result<Decimal, Reason> {
     let amount = amount(value)?;
     if amount < Decimal::ZERO {
+        Err(format!(
+            "{} is negative; this amount cannot be negative",
+            quote(value)
+        ))
+    } else {
+        Ok(amount)
+    }
+}
+
+/// A payment: more than zero. A zero payment pays nothing and would
+/// still show as the invoice's latest payment; a negative one is a refund
+/// or a reversal, which the contract does not carry.
+pub(super) fn payment_amount(value: &str) -> Result<Decimal, Reason> {
+    let amount = amount(value)?;
+    if amount.is_zero() {
+        Err(format!(
+            "{} is zero; a payment must be more than zero (leave a zero clearing entry out of the export)",
+            quote(value)
+        ))
+    } else if amount < Decimal::ZERO {
         Err(format!(
             "{} is negative; this amount cannot be negative",
             quote(value)

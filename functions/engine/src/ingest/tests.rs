@@ -277,14 +277,161 @@ fn invoices_load_and_bad_ones_are_rejected() {
 }
 
 #[test]
-fn payments_allow_zero_but_not_negative() {
-    let text = "paid_on,amount,payment_id,invoice_id\n2026-01-05,0,P1,I1\n2026-01-05,12.5,P2,I1\n2026-01-05,-0.01,P3,I1\n2026-01-05,1.2e2,P4,I1\n";
+fn payments_are_more_than_zero() {
+    let text = "paid_on,amount,payment_id,invoice_id\n2026-01-05,0,P1,I1\n2026-01-05,12.5,P2,I1\n2026-01-05,-0.01,P3,I1\n2026-01-05,1.2e2,P4,I1\n2026-01-05,0.00,P5,I1\n";
     let parsed = payments(text.as_bytes(), "payments.csv").unwrap();
-    assert_eq!(spots(&parsed.rejects), vec![(4, "amount"), (5, "amount")]);
-    assert!(parsed.rejects[1].reason.contains("exponent"));
-    assert_eq!(parsed.records.len(), 2);
-    assert_eq!(parsed.records[1].amount, dec("12.5"));
-    assert_eq!(parsed.records[1].paid_on, day("2026-01-05"));
+    assert_eq!(
+        spots(&parsed.rejects),
+        vec![(2, "amount"), (4, "amount"), (5, "amount"), (6, "amount")]
+    );
+    assert_eq!(
+        parsed.rejects[0].to_string(),
+        "payments.csv:2: column `amount`: `0` is zero; a payment must be more than zero (leave a zero clearing entry out of the export)"
+    );
+    assert!(parsed.rejects[2].reason.contains("exponent"));
+    assert_eq!(parsed.records.len(), 1);
+    assert_eq!(parsed.records[0].amount, dec("12.5"));
+    assert_eq!(parsed.records[0].paid_on, day("2026-01-05"));
+    // The same rule for a `payment_received` event.
+    let err = incoming_from_json(&json!({
+        "type": "payment_received", "payment_id": "P9", "invoice_id": "I1",
+        "paid_on": "2026-01-05", "amount": 0
+    }))
+    .unwrap_err();
+    assert!(err.to_string().contains("is zero"), "{err}");
+}
+
+/// Ids are held to letters, digits and `- _ . : / @ +`, at most 100
+/// characters, never `..` nor a leading `/`: what real ERP ids look like
+/// passes, a path or a hidden character does not.
+#[test]
+fn ids_are_limited_to_a_safe_set() {
+    for good in [
+        "C-0001",
+        "INV/2027/00012",
+        "SO:4711",
+        "10000123",
+        "acme:eu:42",
+        "0100018c-5e5d-4a1b-9c3e-0123456789ab",
+        "ar+billing@acme",
+        "v1.2",
+    ] {
+        assert_eq!(rules::id(good), Ok(good.to_owned()), "{good}");
+    }
+    let long = "A".repeat(101);
+    for (bad, says) in [
+        ("../../x", "`..`"),
+        ("/etc/passwd", "starts with `/`"),
+        ("a..b", "`..`"),
+        ("C\\1", "`\\\\` (U+005C)"),
+        ("C 1", "a space"),
+        ("SO#4711", "`#` (U+0023)"),
+        ("C\u{202e}1", "U+202E"),
+        ("Kunde-\u{e4}", "U+00E4"),
+        ("C\"1", "U+0022"),
+        (long.as_str(), "has 101 characters; an id has at most 100"),
+    ] {
+        let reason = rules::id(bad).unwrap_err();
+        assert!(reason.contains(says), "{bad}: {reason}");
+    }
+    // In a file: the file, the line and the column of each.
+    let text = "invoice_id,customer_id,number,issue_date,due_date,amount,currency,disputed,dispute_opened_on\n\
+        ../../x,C1,INV-1,2026-01-01,2026-01-31,10.00,EUR,,\n\
+        I2,C\\1,INV-2,2026-01-01,2026-01-31,10.00,EUR,,\n\
+        I3,C1,INV-3,2026-01-01,2026-01-31,10.00,EUR,,\n";
+    let parsed = invoices(text.as_bytes(), "invoices.csv").unwrap();
+    assert_eq!(
+        spots(&parsed.rejects),
+        vec![(2, "invoice_id"), (3, "customer_id")]
+    );
+    assert_eq!(parsed.records.len(), 1);
+    // And in an event.
+    let err = incoming_from_json(&json!({
+        "type": "dispute_opened", "date": "2026-01-05", "invoice_id": "..\\x"
+    }))
+    .unwrap_err();
+    assert!(err.to_string().starts_with("field `invoice_id`:"), "{err}");
+}
+
+/// Names (and every free text) refuse invisible text-direction characters
+/// and a megabyte pasted into a cell; emails refuse more than RFC 5321's 254.
+#[test]
+fn names_refuse_bidi_controls_and_are_of_a_sane_length() {
+    let huge = "A".repeat(1_000_000);
+    let long_email = format!("{}@acme.example", "a".repeat(250));
+    let rows = [
+        "C1,Acme\u{202e}gnp.exe,ap@acme.example,,,,,,,,,,".to_string(),
+        "C2,\u{2066}Acme\u{2069},ap@acme.example,,,,,,,,,,".to_string(),
+        format!("C3,{huge},ap@acme.example,,,,,,,,,,"),
+        format!("C4,Acme,{long_email},,,,,,,,,,"),
+        "C5,Acme,ap@acme.example,,,,,,,,,vip\u{200f},".to_string(),
+        "C6,أكمي للتجارة,ap@acme.example,,ar,,,,,,,,".to_string(),
+    ];
+    let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+    let parsed = customers(customers_csv(&rows).as_bytes(), "customers.csv").unwrap();
+    assert_eq!(
+        spots(&parsed.rejects),
+        vec![
+            (2, "name"),
+            (3, "name"),
+            (4, "name"),
+            (5, "email"),
+            (6, "tags")
+        ]
+    );
+    assert!(parsed.rejects[0].reason.contains("text-direction"));
+    assert!(
+        parsed.rejects[2]
+            .reason
+            .contains("has 1000000 characters; this text has at most 200")
+    );
+    // The message quotes the value shortened; the reject keeps it whole.
+    assert!(parsed.rejects[2].reason.len() < 200);
+    assert_eq!(parsed.rejects[2].value.len(), 1_000_000);
+    assert!(
+        parsed.rejects[3].reason.contains("at most 254"),
+        "{}",
+        parsed.rejects[3].reason
+    );
+    // Right-to-left names themselves are welcome.
+    assert_eq!(parsed.records.len(), 1);
+    assert_eq!(parsed.records[0].record.name, "أكمي للتجارة");
+}
+
+fn dispute_event(id: &str, date: &str, kind: EventKind) -> Event {
+    Event {
+        event_id: id.into(),
+        date: day(date),
+        kind,
+        invoice_id: Some("I1".into()),
+        action_id: None,
+        message_id: None,
+    }
+}
+
+#[test]
+fn a_dispute_closed_with_no_open_dispute_is_reported() {
+    let invoice = invoice_of("100.00", "EUR");
+    let close = dispute_event("e2", "2026-03-10", EventKind::DisputeClosed);
+    let reason = check_dispute_closed(&invoice, &[], &close).unwrap();
+    assert!(
+        reason.contains("closes no open dispute of invoice `I1`"),
+        "{reason}"
+    );
+    // Opened before: fine; opened after it (or closed twice): reported.
+    let open = dispute_event("e1", "2026-03-05", EventKind::DisputeOpened);
+    assert_eq!(check_dispute_closed(&invoice, &[&open], &close), None);
+    let late = dispute_event("e3", "2026-03-20", EventKind::DisputeOpened);
+    assert!(check_dispute_closed(&invoice, &[&late], &close).is_some());
+    let closed = dispute_event("e0", "2026-03-07", EventKind::DisputeClosed);
+    assert!(check_dispute_closed(&invoice, &[&open, &closed], &close).is_some());
+    // An invoice the export marks disputed has its dispute open.
+    let mut disputed = invoice.clone();
+    disputed.disputed = true;
+    disputed.dispute_opened_on = Some(day("2026-03-02"));
+    assert_eq!(check_dispute_closed(&disputed, &[], &close), None);
+    // Other kinds are not its business.
+    assert_eq!(check_dispute_closed(&invoice, &[], &open), None);
 }
 
 #[test]

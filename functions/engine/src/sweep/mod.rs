@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 mod customer;
+pub mod day_guard;
 use customer::CustomerSweep;
 
 /// What a scorer sees: the book and the customer's record on the day.

@@ -653,3 +653,59 @@ fn a_syntax_error_names_its_line_and_column() {
     let shown = err.to_string();
     assert!(shown.contains("broken/en/body.txt:1:"), "{shown}");
 }
+
+/// A template part, a language folder or a layout that is a symbolic link
+/// is refused with the link's path and target: it could read a file from
+/// outside the policy folder (`body.txt` → `/etc/passwd`) and mail it.
+#[cfg(unix)]
+#[test]
+fn a_symbolic_link_is_refused_wherever_it_is() {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("passwd");
+    std::fs::write(&secret, "root:x:0:0:root:/root:/bin/bash\n").unwrap();
+    let lang_dir = outside.path().join("en");
+    std::fs::create_dir_all(&lang_dir).unwrap();
+    for (link, target) in [
+        ("reminder/en/body.txt", secret.clone()),
+        ("reminder/de", lang_dir.clone()),
+        ("_layout/email.html", secret.clone()),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        full(tmp.path(), "reminder", "en", "S", "T", "<p>H</p>");
+        let path = tmp.path().join(link);
+        let _ = std::fs::remove_file(&path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let err = Templates::load(tmp.path()).unwrap_err();
+        let TemplateError::Link {
+            path: at,
+            target: to,
+        } = &err
+        else {
+            panic!("{link}: {err:?}");
+        };
+        assert_eq!(at, &path, "{link}");
+        assert_eq!(to.as_deref(), Some(target.as_path()), "{link}");
+        let text = err.to_string();
+        assert!(
+            text.contains("is a symbolic link") && text.contains(link),
+            "{text}"
+        );
+    }
+    // The templates folder itself.
+    let tmp = tempfile::tempdir().unwrap();
+    full(
+        &outside.path().join("real"),
+        "reminder",
+        "en",
+        "S",
+        "T",
+        "H",
+    );
+    let link = tmp.path().join("templates");
+    std::os::unix::fs::symlink(outside.path().join("real"), &link).unwrap();
+    assert!(matches!(
+        Templates::load(&link),
+        Err(TemplateError::Link { .. })
+    ));
+}

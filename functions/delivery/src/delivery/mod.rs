@@ -202,6 +202,10 @@ pub struct RunReport {
     pub in_doubt: Vec<MessageId>,
     /// Messages the mail service refused for now; sent by a later run.
     pub retry_later: Vec<(MessageId, String)>,
+    /// Messages rendered but not handed over, in shadow mode
+    /// ([`crate::mailer::Shadow`]): what would have gone out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shadowed: Vec<SentMessage>,
     /// Messages with nothing left to send after the checks: `(id, reason)`.
     pub cancelled: Vec<(MessageId, String)>,
     /// Actions taken out of a message by the checks before sending.

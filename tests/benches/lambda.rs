@@ -288,9 +288,12 @@ async fn main() {
         pay_link_secret: fx.names.secret.clone(),
         ..stack
     };
-    let svc = SweepService::load(&fx.clients, &fx.settings(), &send, fx.scratch.path())
+    let mut svc = SweepService::load(&fx.clients, &fx.settings(), &send, fx.scratch.path())
         .await
         .unwrap();
+    // moto does not implement GetAccount: a recorded answer (no pacing to speak of).
+    svc.sending.account =
+        collect_aws::preflight::AccountSource::Fixed(collect_e2e::Fixture::ses_account());
     let day = "2026-12-07".parse().unwrap();
     let t = Instant::now();
     let mut sent = 0;

@@ -23,6 +23,8 @@ use collect_aws::config::{Clients, Settings};
 use collect_aws::dynamo::Dynamo;
 use collect_aws::events::{Batch, EventsService};
 use collect_aws::keys;
+use collect_aws::pacing::SesQuota;
+use collect_aws::preflight::{AccountCheck, AccountSource, Checker, SesAccount};
 use collect_aws::queue::{DeadLetter, Queue};
 use collect_aws::sweep::{SendSettings, SweepService};
 use collect_delivery::bundle;
@@ -284,20 +286,57 @@ impl Fixture {
             send_time_utc: chrono::NaiveTime::from_hms_opt(14, 0, 0).unwrap_or_default(),
             pay_link_days: 45,
             grace_minutes: 60,
+            check: AccountCheck {
+                workers: 2,
+                margin_percent: 10,
+                expected: None,
+                shadow: false,
+            },
+        }
+    }
+
+    /// What `GetAccount` answers for this stack: moto does not implement
+    /// it, so the workers and the preflight are given this recorded answer
+    /// of a healthy production account (the judging of other answers is
+    /// tested in `functions/aws/src/preflight.rs` and `functions/sweep`).
+    pub fn ses_account() -> SesAccount {
+        SesAccount {
+            production_access: true,
+            sending_enabled: true,
+            enforcement_status: Some("HEALTHY".into()),
+            quota: SesQuota {
+                max_send_rate: 1000.0,
+                max_24_hour_send: 1_000_000.0,
+                sent_last_24_hours: 0.0,
+            },
+        }
+    }
+
+    /// The coordinator's preflight over this stack, with `clients`.
+    pub fn preflight(&self, clients: &Clients) -> Checker {
+        Checker {
+            ses: clients.ses.clone(),
+            account: AccountSource::Fixed(Fixture::ses_account()),
+            artifacts: Artifacts::new(clients.s3.clone(), &self.names.bucket),
+            sender: self.names.sender.clone(),
+            identity: self.names.sender.clone(),
+            check: self.send_settings().check,
         }
     }
 
     /// The sweep worker's service, loaded as a container loads it (the
     /// bundle, the model or the fallback, the pay-link key).
     pub async fn sweep_service(&self) -> SweepService {
-        SweepService::load(
+        let mut svc = SweepService::load(
             &self.clients,
             &self.settings(),
             &self.send_settings(),
             self.scratch.path(),
         )
         .await
-        .unwrap_or_else(|e| panic!("the sweep worker loads: {e}"))
+        .unwrap_or_else(|e| panic!("the sweep worker loads: {e}"));
+        svc.sending.account = AccountSource::Fixed(Fixture::ses_account());
+        svc
     }
 
     /// The events function's service over this stack, with `clients` (e.g.

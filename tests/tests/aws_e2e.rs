@@ -41,6 +41,7 @@ async fn sweep(w: &Fixture, svc: &SweepService, on: NaiveDate) -> SqsBatchRespon
     let coordinator = Coordinator {
         queue: w.shard_queue.clone(),
         shards: SHARDS,
+        preflight: Some(w.preflight(&w.clients)),
     };
     let enqueued = collect_sweep::coordinator(
         &coordinator,
@@ -48,6 +49,7 @@ async fn sweep(w: &Fixture, svc: &SweepService, on: NaiveDate) -> SqsBatchRespon
             day: Some(on),
             scheduled_time: None,
             allow_future_day: false,
+            preflight: false,
         }),
     )
     .await
@@ -1343,4 +1345,127 @@ async fn an_older_record_never_overwrites_a_newer_one_on_aws() {
         .find(|i| i.invoice_id == "OI1")
         .unwrap();
     assert_eq!(oi1.amount.to_string(), "950.00");
+}
+
+/// Shadow mode on the local endpoint: the sweep records and renders, SES
+/// gets nothing, and the day's report of what would have gone out is in
+/// S3; switched off, the next runs never send what was recorded in shadow
+/// mode (its steps count as passed over).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_mode_sends_nothing_reports_to_s3_and_nothing_is_sent_later() {
+    let w = world("shadow").await;
+    let sweep_day = day("2026-12-07");
+    let mut bodies = Vec::new();
+    for c in ["S1", "S2", "S3"] {
+        bodies.push(w.customer(c));
+        bodies.push(invoice(&format!("{c}-INV"), c, "2026-12-10", "120.00"));
+    }
+    let response = w.handle_events(sqs_event(&bodies)).await;
+    assert_eq!(response["batchItemFailures"], json!([]));
+    let mut svc = w.sweep_service().await;
+    svc.sending.shadow = true;
+    let now: DateTime<Utc> = "2026-12-07T14:00:00Z".parse().unwrap();
+    let mut shadowed = 0;
+    let mut reports = Vec::new();
+    for shard in 0..SHARDS {
+        let job = ShardJob {
+            day: sweep_day,
+            shard,
+        };
+        let r = svc.run_shard(job, now).await.unwrap();
+        assert!(r.sent.is_empty(), "{r:?}");
+        shadowed += r.shadowed;
+        let key = collect_aws::sweep::shadow_report_key(sweep_day, shard);
+        assert_eq!(
+            r.shadow_report.as_deref(),
+            Some(format!("s3://{}/{key}", w.names.bucket).as_str())
+        );
+        let body = w.artifacts.get(&key).await.unwrap().expect("the report");
+        reports.push(serde_json::from_slice::<Value>(&body).unwrap());
+    }
+    assert_eq!(shadowed, 3);
+    assert!(w.mail().is_empty(), "SES got mail in shadow mode");
+    let listed: Vec<&Value> = reports
+        .iter()
+        .flat_map(|r| r["would_send"].as_array().unwrap())
+        .collect();
+    assert_eq!(listed.len(), 3, "{reports:?}");
+    assert!(
+        listed
+            .iter()
+            .all(|m| m["subject"].as_str().is_some_and(|s| !s.is_empty())
+                && m["to"].as_str().is_some_and(|t| t.contains('@'))),
+        "{listed:?}"
+    );
+    // Shadow mode off: the same day and the next send none of it.
+    svc.sending.shadow = false;
+    for on in [sweep_day, day("2026-12-08")] {
+        for shard in 0..SHARDS {
+            let r = svc
+                .run_shard(ShardJob { day: on, shard }, now)
+                .await
+                .unwrap();
+            assert!(r.sent.is_empty(), "{on} shard {shard}: {r:?}");
+        }
+    }
+    assert!(w.mail().is_empty(), "{:?}", w.mail());
+}
+
+/// The coordinator's preflight against the local endpoint: the sender
+/// identity (`GetEmailIdentity`), the bundle and the model are read for
+/// real; the account is moto's missing `GetAccount`, given as a recorded
+/// answer. An identity SES does not know stops the day: nothing enqueued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preflight_reads_the_identity_and_the_bundle_and_stops_a_day_that_cannot_send() {
+    let w = world("preflight").await;
+    let ready = Coordinator {
+        queue: w.shard_queue.clone(),
+        shards: SHARDS,
+        preflight: Some(w.preflight(&w.clients)),
+    };
+    let asked = |preflight| ScheduleInput {
+        allow_future_day: false,
+        day: Some(day("2026-12-07")),
+        scheduled_time: None,
+        preflight,
+    };
+    let out = collect_sweep::coordinator(&ready, invoke(asked(true)))
+        .await
+        .unwrap();
+    let report = out.preflight.unwrap();
+    assert!(report.ready, "{report:#?}");
+    assert_eq!(out.shards, 0, "asked for the preflight only");
+    let checks: BTreeSet<&str> = report.findings.iter().map(|f| f.check).collect();
+    for c in [
+        "sender identity",
+        "sandbox",
+        "sending",
+        "quota",
+        "policy bundle",
+        "risk model",
+    ] {
+        assert!(checks.contains(c), "{c} not checked: {report:#?}");
+    }
+
+    let mut wrong = w.preflight(&w.clients);
+    wrong.identity = "not-verified.example".into();
+    wrong.sender = "ar@not-verified.example".into();
+    let blocked = Coordinator {
+        queue: w.shard_queue.clone(),
+        shards: SHARDS,
+        preflight: Some(wrong),
+    };
+    let err = collect_sweep::coordinator(&blocked, invoke(asked(false)))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("SES has no identity `not-verified.example`"),
+        "{err}"
+    );
+    assert!(err.contains("create-email-identity"), "{err}");
+    assert!(
+        w.shard_queue.receive().await.unwrap().is_empty(),
+        "nothing enqueued"
+    );
 }

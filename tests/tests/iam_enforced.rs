@@ -30,6 +30,14 @@
 //!   grants (AWS answers 403 without ListBucket). The code takes either as
 //!   "not there yet": `a_pointer_s3_refuses_is_not_there_yet` below shows
 //!   the 403 path (moto answers 403 for a key the user may not read);
+//! - **`ses:GetAccount`** is not implemented by moto: the coordinator's
+//!   preflight and the worker read a recorded answer instead
+//!   (`Fixture::ses_account`), and the grant is listed in `unprovable`;
+//! - **`ses:GetEmailIdentity`**: moto, enforcing IAM, answers 403 to SES v2
+//!   reads whatever the grants (the administrator's too): the coordinator's
+//!   preflight is checked here for the bundle and the model only (the
+//!   identity is read without IAM in `aws_e2e.rs`), and the grant is listed
+//!   in `unprovable`;
 //! - SQS's `SendMessageBatch` is authorised by `sqs:SendMessage` on AWS;
 //!   moto asks for `sqs:SendMessageBatch`, so a statement granting
 //!   `sqs:SendMessage` is given both here.
@@ -44,6 +52,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use collect_aws::artifacts::{Artifacts, Fetched};
 use collect_aws::config::Clients;
 use collect_aws::dynamo::Dynamo;
+use collect_aws::preflight::{AccountSource, Severity};
 use collect_aws::queue::Queue;
 use collect_aws::sweep::SweepService;
 use collect_aws::train::{ModelTrainer, PriorRateTrainer, load_scorer};
@@ -240,14 +249,54 @@ fn failed(what: &str, e: impl std::fmt::Display) -> String {
 /// The coordinator: one job per shard on the shard queue.
 async fn coordinator(w: &World, config: &SdkConfig) -> Run {
     let clients = Clients::new(config);
+    // A model is promoted (by training; the administrator stands for it),
+    // so the preflight reads the bundle and the model.
+    let artifact = PriorRateTrainer
+        .train(&Default::default(), day("2026-12-01"))
+        .unwrap();
+    let pointer = w.fx.artifacts.put_model("m0", artifact).await.unwrap();
+    w.fx.artifacts.promote_model(&pointer).await.unwrap();
+    // moto, enforcing IAM, answers 403 to every SES v2 read, even the
+    // administrator's (see `unprovable`): the preflight is asked for alone,
+    // and shows the bundle and the model read as the function.
+    let preflight = w.fx.preflight(&clients);
     let c = collect_sweep::Coordinator {
         queue: Queue::new(clients.sqs.clone(), &w.fx.shard_queue_url),
         shards: SHARDS,
+        preflight: Some(preflight),
+    };
+    let asked = collect_sweep::ScheduleInput {
+        day: Some(day("2026-12-07")),
+        scheduled_time: None,
+        allow_future_day: false,
+        preflight: true,
+    };
+    let report = collect_sweep::coordinator(&c, invoke(asked))
+        .await
+        .map_err(|e| failed("coordinator: preflight", e))?
+        .preflight
+        .unwrap();
+    for check in ["policy bundle", "risk model"] {
+        if !report
+            .findings
+            .iter()
+            .any(|f| f.check == check && f.severity == Severity::Ok)
+        {
+            return Err(format!(
+                "coordinator: the preflight's {check} was not read (refused?): {:#?}",
+                report.findings
+            ));
+        }
+    }
+    let c = collect_sweep::Coordinator {
+        preflight: None,
+        ..c
     };
     let input = collect_sweep::ScheduleInput {
         day: Some(day("2026-12-07")),
         scheduled_time: None,
         allow_future_day: false,
+        preflight: false,
     };
     let out = collect_sweep::coordinator(&c, invoke(input))
         .await
@@ -316,7 +365,7 @@ async fn events(w: &World, config: &SdkConfig) -> Run {
 async fn worker(w: &World, config: &SdkConfig) -> Run {
     w.seed().await;
     let clients = Clients::new(config);
-    let svc = SweepService::load(
+    let mut svc = SweepService::load(
         &clients,
         &w.fx.settings(),
         &w.fx.send_settings(),
@@ -324,6 +373,8 @@ async fn worker(w: &World, config: &SdkConfig) -> Run {
     )
     .await
     .map_err(|e| failed("worker: load", e))?;
+    // moto does not implement GetAccount (see `unprovable`).
+    svc.sending.account = AccountSource::Fixed(Fixture::ses_account());
     if !svc.scorer.name().starts_with("prior-late-rate") {
         return Err(format!("day one scored with {}", svc.scorer.name()));
     }
@@ -383,6 +434,23 @@ async fn worker(w: &World, config: &SdkConfig) -> Run {
             "worker: the shard's lease was not given back (not authorized to delete it?)".into(),
         );
     }
+    // A day in shadow mode: the report of what would have gone out is
+    // written to S3.
+    svc.sending.shadow = true;
+    let shadow = svc
+        .run_shard(
+            collect_aws::queue::ShardJob {
+                day: day("2026-12-08"),
+                shard: 0,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .map_err(|e| failed("worker: shadow mode", e))?;
+    if shadow.shadow_report.is_none() {
+        return Err("worker: shadow mode wrote no report".into());
+    }
+    svc.sending.shadow = false;
     // Training promoted a model (the administrator stands for it here).
     let artifact = PriorRateTrainer
         .train(&Default::default(), day("2026-12-01"))
@@ -433,9 +501,18 @@ async fn train(w: &World, config: &SdkConfig) -> Run {
 
 /// Grants moto cannot show to be needed (see the module docs), with why.
 fn unprovable(action: &str) -> Option<&'static str> {
-    (action == "s3:ListBucket").then_some(
-        "moto answers 404 for a missing key whatever the grants; AWS answers 403 without it",
-    )
+    match action {
+        "s3:ListBucket" => Some(
+            "moto answers 404 for a missing key whatever the grants; AWS answers 403 without it",
+        ),
+        "ses:GetAccount" => Some(
+            "moto does not implement GetAccount; the tests give the account as a recorded answer",
+        ),
+        "ses:GetEmailIdentity" => Some(
+            "moto enforcing IAM answers 403 to SES v2 reads whatever the grants; aws_e2e.rs tests the preflight's GetEmailIdentity without IAM",
+        ),
+        _ => None,
+    }
 }
 
 /// The template's statements of a function with one grant taken away:

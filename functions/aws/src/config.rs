@@ -53,6 +53,31 @@ pub fn env_opt(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// A `true`/`false` switch (absent: false).
+pub fn switch(name: &'static str) -> Result<bool, ConfigError> {
+    match env_opt(name) {
+        None => Ok(false),
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(ConfigError::not_a_bool(name, v)),
+        },
+    }
+}
+
+/// A number from `min` to `max` (absent: `default`).
+pub fn number(name: &'static str, default: u32, min: u32, max: u32) -> Result<u32, ConfigError> {
+    match env_opt(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| ConfigError::not_in_range(name, v, min, max)),
+    }
+}
+
 /// A secret's text from Secrets Manager (the pay-link key).
 pub async fn secret(client: &aws_sdk_secretsmanager::Client, id: &str) -> Result<String, AwsError> {
     let out = client

@@ -116,6 +116,8 @@ pub mod error;
 pub mod events;
 pub mod keys;
 pub mod ledger;
+pub mod pacing;
+pub mod preflight;
 pub mod queue;
 pub mod ses;
 pub mod sweep;

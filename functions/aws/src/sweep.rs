@@ -20,18 +20,36 @@
 //! reconciled from SES's events (after the grace period with no event, SES
 //! never had it: it is sent once). A re-delivered job plans against what is
 //! recorded, so it records and sends nothing twice.
+//!
+//! **SES as a service with limits** ([`SendControl`]). Before a run sends,
+//! it reads the account with `GetAccount`: a blocking finding of the
+//! account preflight (sending paused, the sandbox, a shutdown) stops the
+//! run before it records anything ([`super::preflight`]); otherwise the run
+//! sends at its share of the account's rate and stops at its share of the
+//! daily quota ([`super::pacing`]), leaving the rest planned.
+//!
+//! **Shadow mode** (`SHADOW_MODE`, the stack's `ShadowMode`): the run
+//! records and renders as usual but hands nothing to SES
+//! ([`collect_delivery::mailer::Shadow`]: the messages are recorded
+//! cancelled and their steps skipped, so a normal run never sends them
+//! later and starts from what is due on its own day), and writes what would
+//! have gone out to `s3://<bucket>/reports/shadow/<day>/shard-<n>.json`
+//! ([`shadow_report_key`]).
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use policy_lang::Policy;
 use serde::Serialize;
 
+use super::artifacts::Artifacts;
 use super::dynamo::Dynamo;
 use super::error::{AwsError, ConfigError, SweepError};
+use super::pacing::{Paced, SendLimits, TokioClock};
+use super::preflight::{AccountCheck, AccountSource, NotReady, Preflight};
 use super::queue::{Queue, ShardJob};
 use super::ses::{SesAndEvents, SesMailer};
-use collect_delivery::delivery::{RunRequest, Sender, Sweeper};
+use collect_delivery::delivery::{RunReport, RunRequest, Sender, SentMessage, Sweeper};
 use collect_delivery::ledger::{LeaseHolder, Ledger, Scope};
-use collect_delivery::mailer::Mailer;
+use collect_delivery::mailer::{Mailer, Shadow};
 use collect_delivery::message::{PayLinks, Templates};
 use collect_engine::domain::MessageId;
 use collect_engine::sweep::{RiskScorer, SweepOptions};
@@ -86,6 +104,91 @@ pub struct SweepService<L = Dynamo, M = SesAndEvents> {
     /// How long a message may stay `sending` with no SES event before it
     /// is taken as never accepted and sent again.
     pub grace: chrono::Duration,
+    /// Shadow mode, and the account's limits shared among the workers.
+    pub sending: SendControl,
+    /// Where shadow runs write their report (the stack's bucket); `None`
+    /// writes none (the handler's tests on the in-memory ledger).
+    pub reports: Option<Artifacts>,
+}
+
+/// How a worker's sending is governed.
+#[derive(Debug, Clone)]
+pub struct SendControl {
+    /// `SHADOW_MODE`: record and render, send nothing.
+    pub shadow: bool,
+    /// `WORKER_CONCURRENCY`: workers sending at once, who share the
+    /// account's rate and quota.
+    pub workers: u32,
+    /// `SES_QUOTA_MARGIN_PERCENT`: the part of the daily quota kept in
+    /// reserve (default 10).
+    pub margin_percent: u32,
+    /// Where the account's limits are read.
+    pub account: AccountSource,
+}
+
+impl SendControl {
+    /// Sending without limits, never in shadow mode.
+    pub fn unlimited() -> SendControl {
+        SendControl {
+            shadow: false,
+            workers: 1,
+            margin_percent: 10,
+            account: AccountSource::Unlimited,
+        }
+    }
+
+    /// This run's share of the account's limits, after the account's
+    /// preflight: a blocking finding is an error, and nothing is sent.
+    /// `None`: no limits (shadow mode sends nothing; or unlimited).
+    pub async fn limits(&self) -> Result<Option<SendLimits>, AwsError> {
+        if self.shadow {
+            return Ok(None);
+        }
+        let Some(account) = self.account.read().await? else {
+            return Ok(None);
+        };
+        let check = AccountCheck {
+            workers: self.workers,
+            margin_percent: self.margin_percent,
+            expected: None,
+            shadow: false,
+        };
+        let preflight = Preflight::new(super::preflight::judge_account(&account, &check));
+        for f in &preflight.findings {
+            match f.severity {
+                super::preflight::Severity::Ok => tracing::info!(check = f.check, "{f}"),
+                _ => tracing::warn!(check = f.check, "{f}"),
+            }
+        }
+        if !preflight.ready {
+            return Err(NotReady(preflight).into());
+        }
+        Ok(Some(SendLimits::share(
+            &account.quota,
+            self.workers,
+            self.margin_percent,
+        )))
+    }
+}
+
+/// Where the shadow report of a shard's day is written.
+pub fn shadow_report_key(day: NaiveDate, shard: u32) -> String {
+    format!("reports/shadow/{day}/shard-{shard:04}.json")
+}
+
+/// What a shadow run would have sent, as written to S3.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShadowReport<'a> {
+    pub day: NaiveDate,
+    pub shard: u32,
+    pub policy_revision: Option<&'a str>,
+    pub bundle_revision: Option<&'a str>,
+    /// The messages that would have gone out (rendered, not sent).
+    pub would_send: &'a [SentMessage],
+    /// Messages with nothing left to send after the checks.
+    pub cancelled: &'a [(collect_engine::domain::MessageId, String)],
+    /// Messages that could not be composed.
+    pub failed: &'a [(collect_engine::domain::MessageId, String)],
 }
 
 /// What one shard's run did.
@@ -115,6 +218,17 @@ pub struct ShardReport {
     /// Messages SES refused for now; back to `planned` for the next run.
     pub retry_later: Vec<(MessageId, String)>,
     pub policy_revision: Option<String>,
+    /// Shadow mode: messages rendered and not sent.
+    pub shadowed: usize,
+    /// Shadow mode: where the day's shadow report of the shard was written.
+    pub shadow_report: Option<String>,
+    /// This run's share of SES's rate and daily quota (none in shadow mode).
+    pub send_limits: Option<SendLimits>,
+    /// The run stopped sending because its share of the daily quota was
+    /// used: `quota_held` messages stay planned for the next sweep (they
+    /// are also in `retry_later`).
+    pub quota_stopped: bool,
+    pub quota_held: usize,
 }
 
 /// How long a worker holds its shard without renewing: longer than a
@@ -198,11 +312,22 @@ impl<L: Ledger, M: Mailer> SweepService<L, M> {
             faults: None,
             keep_records: 0,
         };
-        let run = self
-            .sweeper()
-            .run(&self.ledger, &self.mailer, &req)
-            .await
-            .map_err(SweepError::new)?;
+        let limits = self.sending.limits().await?;
+        let sweeper = self.sweeper();
+        let (run, quota_held) = if self.sending.shadow {
+            let shadow = Shadow(Paced::new(&self.mailer, None, TokioClock::default()));
+            (sweeper.run(&self.ledger, &shadow, &req).await, 0)
+        } else {
+            let paced = Paced::new(&self.mailer, limits, TokioClock::default());
+            let run = sweeper.run(&self.ledger, &paced, &req).await;
+            (run, paced.held())
+        };
+        let run = run.map_err(SweepError::new)?;
+        let shadow_report = if self.sending.shadow {
+            self.write_shadow_report(&job, &run).await?
+        } else {
+            None
+        };
         let report = ShardReport {
             day: Some(day),
             shard: job.shard,
@@ -218,6 +343,11 @@ impl<L: Ledger, M: Mailer> SweepService<L, M> {
             unprocessable: run.plan.unprocessable.clone(),
             retry_later: run.retry_later,
             policy_revision: self.options.git_revision.clone(),
+            shadowed: run.shadowed.len(),
+            shadow_report,
+            send_limits: limits,
+            quota_stopped: quota_held > 0,
+            quota_held,
         };
         tracing::info!(
             shard = job.shard,
@@ -231,6 +361,8 @@ impl<L: Ledger, M: Mailer> SweepService<L, M> {
             cancelled = report.cancelled.len(),
             failed = report.failed.len(),
             set_aside = report.unprocessable.len(),
+            shadowed = report.shadowed,
+            quota_held = report.quota_held,
             policy_revision = report.policy_revision.as_deref().unwrap_or(""),
             "shard swept"
         );
@@ -238,6 +370,33 @@ impl<L: Ledger, M: Mailer> SweepService<L, M> {
             tracing::warn!(shard = job.shard, customer = %customer, reason = %reason, "customer set aside");
         }
         Ok(report)
+    }
+
+    /// Writes what a shadow run would have sent; returns where.
+    async fn write_shadow_report(
+        &self,
+        job: &ShardJob,
+        run: &RunReport,
+    ) -> Result<Option<String>, AwsError> {
+        let Some(reports) = &self.reports else {
+            return Ok(None);
+        };
+        let key = shadow_report_key(job.day, job.shard);
+        let body = ShadowReport {
+            day: job.day,
+            shard: job.shard,
+            policy_revision: self.options.git_revision.as_deref(),
+            bundle_revision: self.options.bundle_revision.as_deref(),
+            would_send: &run.shadowed,
+            cancelled: &run.cancelled,
+            failed: &run.failed,
+        };
+        let bytes = serde_json::to_vec_pretty(&body)
+            .map_err(|e| super::error::EncodeError::new("the shadow report", e))?;
+        reports.put(&key, bytes, "application/json").await?;
+        let at = format!("s3://{}/{key}", reports.bucket());
+        tracing::info!(shard = job.shard, day = %job.day, shadowed = run.shadowed.len(), report = %at, "shadow mode: nothing sent; the report says what would have gone out");
+        Ok(Some(at))
     }
 }
 
@@ -254,6 +413,8 @@ pub struct SendSettings {
     pub send_time_utc: NaiveTime,
     pub pay_link_days: u64,
     pub grace_minutes: i64,
+    /// Shadow mode, the workers sharing SES's limits, the quota's margin.
+    pub check: AccountCheck,
 }
 
 impl SendSettings {
@@ -281,6 +442,7 @@ impl SendSettings {
             grace_minutes: env_opt("SENDING_GRACE_MINUTES")
                 .and_then(|d| d.parse().ok())
                 .unwrap_or(60),
+            check: AccountCheck::from_env()?,
         })
     }
 }
@@ -335,6 +497,13 @@ impl SweepService {
             },
             pay_link_days: send.pay_link_days,
             grace: chrono::Duration::minutes(send.grace_minutes),
+            sending: SendControl {
+                shadow: send.check.shadow,
+                workers: send.check.workers,
+                margin_percent: send.check.margin_percent,
+                account: AccountSource::Ses(clients.ses.clone()),
+            },
+            reports: Some(artifacts),
         })
     }
 }

@@ -1,8 +1,13 @@
 //! The `sweep` Lambda function: the daily sweep, fanned out per shard.
 //!
 //! One binary, two roles (`SWEEP_ROLE`), deployed as two functions:
-//! - **coordinator** (EventBridge Scheduler, daily): enqueues one SQS
-//!   message `{day, shard}` per shard;
+//! - **coordinator** (EventBridge Scheduler, daily): runs the preflight
+//!   ([`collect_aws::preflight`]: the SES identity and account, the bucket,
+//!   the bundle, the model) and, when nothing blocks, enqueues one SQS
+//!   message `{day, shard}` per shard; a blocking finding fails the
+//!   invocation (its alarm fires) with every finding and its fix, and
+//!   nothing is enqueued. `{"preflight": true}` runs the preflight alone
+//!   and answers its findings (README, "Preflight");
 //! - **worker** (SQS event source): sweeps each shard it receives — load the
 //!   shard's customers from DynamoDB, [`plan_sweep`](collect_engine::sweep::plan_sweep),
 //!   record, send — and reports the shards that failed as partial batch
@@ -17,6 +22,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, NaiveDate, Utc};
 use collect_aws::AwsError;
 use collect_aws::config::{ScheduledTimeError, scheduled_time};
+use collect_aws::preflight::{Checker, NotReady, Preflight, Severity};
 use collect_aws::queue::{Queue, ShardJob};
 use collect_aws::sweep::{SweepService, lambda_holder, shard_jobs};
 use collect_delivery::ledger::Ledger;
@@ -39,10 +45,12 @@ impl JobQueue for Queue {
     }
 }
 
-/// What the coordinator needs: the shard queue and the number of shards.
+/// What the coordinator needs: the shard queue, the number of shards, and
+/// the preflight it runs first (`None`: none, in the handler's tests).
 pub struct Coordinator<Q = Queue> {
     pub queue: Q,
     pub shards: u32,
+    pub preflight: Option<Checker>,
 }
 
 /// The schedule's input: `{"scheduled_time": "<aws.scheduler.scheduled-time>"}`,
@@ -60,6 +68,9 @@ pub struct ScheduleInput {
     /// wrote the event; never set by the schedule).
     #[serde(default)]
     pub allow_future_day: bool,
+    /// Run the preflight only: answer its findings, enqueue nothing.
+    #[serde(default)]
+    pub preflight: bool,
 }
 
 impl ScheduleInput {
@@ -114,7 +125,10 @@ impl ShardJobError {
 #[derive(Debug, Clone, Serialize)]
 pub struct Enqueued {
     pub day: NaiveDate,
+    /// Jobs enqueued (none when only the preflight was asked for).
     pub shards: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preflight: Option<Preflight>,
 }
 
 /// The coordinator's handler.
@@ -140,9 +154,34 @@ pub async fn coordinator_at<Q: JobQueue>(
             return Err(refused.into());
         }
     };
+    let preflight = match &c.preflight {
+        Some(checker) => Some(checker.run().await),
+        None => None,
+    };
+    for f in preflight.iter().flat_map(|p| &p.findings) {
+        match f.severity {
+            Severity::Blocking => tracing::error!(check = f.check, "preflight: {f}"),
+            Severity::Warning => tracing::warn!(check = f.check, "preflight: {f}"),
+            Severity::Ok => tracing::info!(check = f.check, "preflight: {f}"),
+        }
+    }
+    if event.payload.preflight {
+        return Ok(Enqueued {
+            day,
+            shards: 0,
+            preflight,
+        });
+    }
+    if let Some(p) = preflight.as_ref().filter(|p| !p.ready) {
+        return Err(AwsError::from(NotReady(p.clone())).into());
+    }
     let shards = c.queue.send_jobs(&shard_jobs(day, c.shards)).await?;
     tracing::info!(day = %day, shards, "sweep enqueued");
-    Ok(Enqueued { day, shards })
+    Ok(Enqueued {
+        day,
+        shards,
+        preflight,
+    })
 }
 
 /// The worker's handler: each SQS message is one shard of one day, swept
@@ -195,9 +234,15 @@ mod tests {
     //! the same `SweepService` and delivery protocol as on Lambda, without
     //! AWS.
     use super::*;
+    use collect_aws::pacing::SesQuota;
+    use collect_aws::preflight::{AccountSource, SesAccount};
+    use collect_aws::sweep::SendControl;
     use collect_delivery::delivery::Sender;
+    use collect_delivery::ledger::MessageStatus;
     use collect_delivery::ledger::memory::MemoryLedger;
     use collect_delivery::ledger::{LeaseHolder, LeaseOutcome};
+    use collect_delivery::mailer::SHADOW_NOTE;
+    use collect_engine::domain::ActionStatus;
     use collect_engine::sweep::{PriorLateRate, SweepOptions};
     use collect_testkit::book::{Env, day};
     use collect_testkit::conformance::{DAY, the_book};
@@ -236,6 +281,8 @@ mod tests {
             },
             pay_link_days: 30,
             grace: chrono::Duration::minutes(30),
+            sending: SendControl::unlimited(),
+            reports: None,
         }
     }
 
@@ -368,6 +415,168 @@ mod tests {
         );
     }
 
+    fn account(production: bool, max_24_hour_send: f64, sent: f64) -> SesAccount {
+        SesAccount {
+            production_access: production,
+            sending_enabled: true,
+            enforcement_status: Some("HEALTHY".into()),
+            quota: SesQuota {
+                max_send_rate: 1000.0,
+                max_24_hour_send,
+                sent_last_24_hours: sent,
+            },
+        }
+    }
+
+    fn limited(account: SesAccount) -> SendControl {
+        SendControl {
+            shadow: false,
+            workers: 1,
+            margin_percent: 0,
+            account: AccountSource::Fixed(account),
+        }
+    }
+
+    #[tokio::test]
+    async fn shadow_mode_renders_and_reports_sends_nothing_and_a_normal_run_never_sends_it_later() {
+        let mut svc = service();
+        svc.sending = SendControl {
+            shadow: true,
+            ..SendControl::unlimited()
+        };
+        let job = ShardJob {
+            day: day(DAY),
+            shard: 0,
+        };
+        let report = svc.run_shard(job, chrono::Utc::now()).await.unwrap();
+        assert_eq!(svc.mailer.handed_count(), 0, "no mail service call");
+        assert_eq!(report.shadowed, 3, "{report:?}");
+        assert!(report.sent.is_empty());
+        let messages = svc.ledger.messages();
+        assert_eq!(messages.len(), 3);
+        for m in &messages {
+            assert_eq!(m.status, MessageStatus::Cancelled);
+            assert_eq!(m.note.as_deref(), Some(SHADOW_NOTE));
+        }
+        let shadowed: Vec<_> = svc
+            .ledger
+            .actions()
+            .into_iter()
+            .filter(|a| a.message_id.is_some() || a.note.as_deref() == Some(SHADOW_NOTE))
+            .collect();
+        assert!(!shadowed.is_empty());
+        assert!(
+            shadowed.iter().all(
+                |a| a.status == ActionStatus::Skipped && a.note.as_deref() == Some(SHADOW_NOTE)
+            ),
+            "{shadowed:#?}"
+        );
+        // Shadow mode is switched off: the same day again, and the next
+        // days, send none of what was recorded in shadow mode.
+        svc.sending = SendControl::unlimited();
+        let live = svc.run_shard(job, chrono::Utc::now()).await.unwrap();
+        assert!(live.sent.is_empty(), "{live:?}");
+        let next = ShardJob {
+            day: day(DAY).succ_opt().unwrap(),
+            shard: 0,
+        };
+        let live = svc.run_shard(next, chrono::Utc::now()).await.unwrap();
+        let resent: Vec<_> = live
+            .sent
+            .iter()
+            .filter(|m| messages.iter().any(|s| s.message_id == **m))
+            .collect();
+        assert!(resent.is_empty(), "{resent:?}");
+        // Every step decided in shadow mode is still passed over: none went
+        // out later under another message.
+        let after = svc.ledger.actions();
+        for a in &shadowed {
+            let now = after.iter().find(|b| b.action_id == a.action_id).unwrap();
+            assert_eq!(now.status, ActionStatus::Skipped, "{now:?}");
+        }
+        assert!(svc.mailer.duplicates().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_run_stops_at_its_share_of_the_daily_quota_and_the_rest_goes_with_the_next_quota() {
+        let mut svc = service();
+        // 100 a day, 99 sent in the last 24 hours: one message may go.
+        svc.sending = limited(account(true, 100.0, 99.0));
+        let job = ShardJob {
+            day: day(DAY),
+            shard: 0,
+        };
+        let report = svc.run_shard(job, chrono::Utc::now()).await.unwrap();
+        assert_eq!(report.sent.len(), 1, "{report:?}");
+        assert!(report.quota_stopped);
+        assert_eq!(report.quota_held, 2);
+        assert_eq!(report.send_limits.unwrap().budget, 1);
+        assert_eq!(
+            svc.mailer.handed_count(),
+            1,
+            "SES is not asked past the quota"
+        );
+        let planned = svc
+            .ledger
+            .messages()
+            .into_iter()
+            .filter(|m| m.status == MessageStatus::Planned)
+            .count();
+        assert_eq!(planned, 2, "what was not sent stays planned");
+        // The next sweep, with the quota back: the two go, once.
+        svc.sending = limited(account(true, 100.0, 0.0));
+        let next = svc.run_shard(job, chrono::Utc::now()).await.unwrap();
+        assert_eq!(next.sent.len(), 2, "{next:?}");
+        assert!(!next.quota_stopped);
+        assert_eq!(svc.mailer.accepted_messages().len(), 3);
+        assert!(svc.mailer.duplicates().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_account_in_the_sandbox_stops_the_worker_before_anything_is_recorded() {
+        let mut svc = service();
+        svc.sending = limited(account(false, 200.0, 0.0));
+        let response = worker(&svc, jobs(&[json!({"day": DAY, "shard": 0})]))
+            .await
+            .unwrap();
+        assert_eq!(failures(&response), vec!["m-0"]);
+        assert_eq!(svc.mailer.handed_count(), 0);
+        assert!(svc.ledger.actions().is_empty(), "nothing recorded");
+        let err = svc
+            .run_shard(
+                ShardJob {
+                    day: day(DAY),
+                    shard: 0,
+                },
+                chrono::Utc::now(),
+            )
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("SES is in the sandbox"), "{text}");
+        assert!(text.contains("Request production access"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn the_coordinator_asked_for_the_preflight_answers_it_and_enqueues_nothing() {
+        let c = Coordinator {
+            queue: Jobs::default(),
+            shards: 3,
+            preflight: None,
+        };
+        let input = ScheduleInput {
+            day: Some(day("2026-12-07")),
+            scheduled_time: None,
+            allow_future_day: false,
+            preflight: true,
+        };
+        let out = coordinator(&c, LambdaEvent::new(input, Context::default()))
+            .await
+            .unwrap();
+        assert_eq!(out.shards, 0);
+        assert!(c.queue.0.lock().unwrap().is_empty());
+    }
+
     /// The shard queue as a list.
     #[derive(Default)]
     struct Jobs(Mutex<Vec<ShardJob>>);
@@ -384,11 +593,13 @@ mod tests {
         let c = Coordinator {
             queue: Jobs::default(),
             shards: 5,
+            preflight: None,
         };
         let input = ScheduleInput {
             day: None,
             scheduled_time: Some("2026-12-07T06:00:00Z".into()),
             allow_future_day: false,
+            preflight: false,
         };
         let out = coordinator(&c, LambdaEvent::new(input, Context::default()))
             .await
@@ -409,6 +620,7 @@ mod tests {
             day: Some(day("2026-12-01")),
             scheduled_time: Some("2026-12-07T06:00:00Z".into()),
             allow_future_day: false,
+            preflight: false,
         };
         let out = coordinator(&c, LambdaEvent::new(by_hand, Context::default()))
             .await
@@ -421,11 +633,13 @@ mod tests {
         let c = Coordinator {
             queue: Jobs::default(),
             shards: 2,
+            preflight: None,
         };
         let input = ScheduleInput {
             day: None,
             scheduled_time: Some("yesterday".into()),
             allow_future_day: false,
+            preflight: false,
         };
         let err = coordinator(&c, LambdaEvent::new(input, Context::default()))
             .await
@@ -441,6 +655,7 @@ mod tests {
         let c = Coordinator {
             queue: Jobs::default(),
             shards: 3,
+            preflight: None,
         };
         let now = "2026-12-06T05:00:00Z".parse::<DateTime<Utc>>().unwrap();
         for far in ["2099-06-15", "9999-12-31", "2026-12-08"] {

@@ -1,7 +1,9 @@
 //! Wiring only: read the settings, build the clients and the service once
 //! per container, hand the handler to the Lambda runtime.
 
+use collect_aws::artifacts::Artifacts;
 use collect_aws::config::{Clients, Settings, env};
+use collect_aws::preflight::{AccountSource, Checker, PreflightSettings};
 use collect_aws::queue::Queue;
 use collect_aws::sweep::{SendSettings, SweepService};
 use collect_sweep::{Coordinator, coordinator, worker};
@@ -14,9 +16,18 @@ async fn main() -> Result<(), Error> {
     let settings = Settings::from_env()?;
     if std::env::var("SWEEP_ROLE").as_deref() == Ok("coordinator") {
         let queue = Queue::new(clients.sqs.clone(), env("SHARD_QUEUE_URL")?);
+        let send = PreflightSettings::from_env()?;
         let c = Coordinator {
             queue,
             shards: settings.shards,
+            preflight: Some(Checker {
+                ses: clients.ses.clone(),
+                account: AccountSource::Ses(clients.ses.clone()),
+                artifacts: Artifacts::new(clients.s3.clone(), &settings.bucket),
+                sender: send.sender,
+                identity: send.identity,
+                check: send.check,
+            }),
         };
         return lambda_runtime::run(service_fn(|ev| coordinator(&c, ev))).await;
     }

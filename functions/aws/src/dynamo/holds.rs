@@ -63,7 +63,8 @@ impl Dynamo {
             return Ok(false);
         }
         hold.ended = Some(end.clone());
-        self.put_if_doc(Self::hold_item(&hold)?, Some(&doc), None).await
+        self.put_if_doc(Self::hold_item(&hold)?, Some(&doc), None)
+            .await
     }
 
     /// A customer's holds, open and ended (the latest per address).

@@ -86,6 +86,11 @@ pub enum AwsError {
     /// The model just trained does not load back.
     #[error("the new model does not load: {0}")]
     ModelDoesNotLoad(#[source] collect_model::ModelError),
+    /// The preflight found a blocking problem (SES in the sandbox, sending
+    /// paused, the sender identity not verified, no bundle): the sweep
+    /// stops before it records or sends anything.
+    #[error(transparent)]
+    NotReady(#[from] super::preflight::NotReady),
     /// The history could not be read from a ledger.
     #[error(transparent)]
     Ledger(#[from] collect_delivery::ledger::LedgerError),

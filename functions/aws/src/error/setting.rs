@@ -29,6 +29,11 @@ enum Setting {
         variable: &'static str,
         value: String,
     },
+    #[error("{variable} `{value}` is neither true nor false")]
+    NotABool {
+        variable: &'static str,
+        value: String,
+    },
     #[error("the secret {secret} has no text value; store the key as the secret's text")]
     SecretWithoutText { secret: String },
     #[error("pay links: the key in the secret {secret}: {source}")]
@@ -74,6 +79,14 @@ impl ConfigError {
         })
     }
 
+    /// A switch that is neither `true` nor `false` in `variable`.
+    pub fn not_a_bool(variable: &'static str, value: impl Into<String>) -> ConfigError {
+        ConfigError(Setting::NotABool {
+            variable,
+            value: value.into(),
+        })
+    }
+
     /// A secret stored as binary, or empty.
     pub fn secret_without_text(secret: impl Into<String>) -> ConfigError {
         ConfigError(Setting::SecretWithoutText {
@@ -107,6 +120,7 @@ impl ConfigError {
             Setting::NotSet { variable }
             | Setting::NotInRange { variable, .. }
             | Setting::NotATime { variable, .. }
+            | Setting::NotABool { variable, .. }
             | Setting::PayLinkPattern { variable, .. } => variable,
             Setting::SecretWithoutText { secret } | Setting::PayLinkKey { secret, .. } => secret,
         }

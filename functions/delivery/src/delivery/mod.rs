@@ -261,6 +261,10 @@ pub struct RunReport {
     /// Messages left `planned` because the mail service failed as a whole
     /// and the run stopped sending (see [`RunError::MailService`]).
     pub unsent: usize,
+    /// Messages rendered but not handed over, in shadow mode
+    /// ([`crate::mailer::Shadow`]): what would have gone out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shadowed: Vec<SentMessage>,
     /// Messages with nothing left to send after the checks: `(id, reason)`.
     pub cancelled: Vec<(MessageId, String)>,
     /// Actions taken out of a message by the checks before sending.

@@ -288,6 +288,13 @@ impl Sweeper<'_> {
                 continue;
             };
             let planned = m.to_planned();
+            if mailer.shadow() {
+                if let Some(mv) = shadowed(self, fresh, customer, m.clone(), &sending, req, report)
+                {
+                    finishing.push(mv);
+                    continue;
+                }
+            }
             let outcome = match self.compose_at(fresh, customer, &planned, day, (req.now)()) {
                 Ok(msg) => hand_over(mailer, &msg, report)
                     .await
@@ -449,6 +456,48 @@ fn set_aside(m: StoredMessage, sending: &[ActionRecord], day: NaiveDate, reason:
         next: back,
         from: MessageStatus::Sending,
     }
+}
+
+/// Shadow mode: the message rendered (and built as the mail service would
+/// get it) and reported, recorded `cancelled` with its steps `skipped`
+/// ([`crate::mailer::Shadow`]). `None` when it does not render: the normal
+/// path then records why, as it would for a live run.
+fn shadowed(
+    sweeper: &Sweeper<'_>,
+    book: &Book,
+    customer: &collect_engine::domain::Customer,
+    m: StoredMessage,
+    sending: &[ActionRecord],
+    req: &RunRequest<'_>,
+    report: &mut RunReport,
+) -> Option<Move> {
+    let msg = sweeper
+        .compose_at(book, customer, &m.to_planned(), req.day, (req.now)())
+        .ok()?;
+    crate::message::to_rfc5322(&msg).ok()?;
+    report.shadowed.push(SentMessage {
+        message_id: m.message_id.clone(),
+        customer_id: m.customer_id.clone(),
+        to: customer.email.clone(),
+        channel: m.channel,
+        template: m.template.clone(),
+        invoices: m.invoice_ids.clone(),
+        subject: msg.subject,
+    });
+    let mut next = m;
+    next.status = MessageStatus::Cancelled;
+    next.sending_since = None;
+    next.note = Some(crate::mailer::SHADOW_NOTE.to_string());
+    Some(Move {
+        day: req.day,
+        actions: with_status(
+            sending,
+            ActionStatus::Skipped,
+            Some(crate::mailer::SHADOW_NOTE),
+        ),
+        next,
+        from: MessageStatus::Sending,
+    })
 }
 
 /// The message with only the actions that still go out: their invoices,

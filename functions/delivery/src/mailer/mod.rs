@@ -153,6 +153,54 @@ pub trait Mailer {
     async fn pause(&self, pause: Duration) {
         std::thread::sleep(pause);
     }
+
+    /// Whether this is a service in shadow mode ([`Shadow`]): the protocol
+    /// then renders each message and reports it, hands nothing over, and
+    /// records the message cancelled with its steps skipped.
+    fn shadow(&self) -> bool {
+        false
+    }
+}
+
+/// What a message recorded in shadow mode, and its steps, are noted with.
+pub const SHADOW_NOTE: &str = "shadow mode: rendered and reported, not sent; \
+     the step counts as passed over, so a normal run never sends it later";
+
+/// A mail service in **shadow mode** (the first production days on AWS,
+/// the stack's `ShadowMode`): the delivery protocol checks and renders
+/// every message as it would send it, lists it in the run's report
+/// ([`RunReport::shadowed`](crate::delivery::RunReport::shadowed)), and
+/// hands nothing to the service. The message is recorded `cancelled` and
+/// its steps `skipped`, both with [`SHADOW_NOTE`]: a skipped step counts as
+/// taken (the ladder moves past it) but not as a contact, so a normal run
+/// after shadow days sends only what is due on its own day, and never a
+/// message recorded in shadow mode. What a crash left `sending` is still
+/// asked of the wrapped service.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Shadow<M>(pub M);
+
+impl<M: Mailer> Mailer for Shadow<M> {
+    /// Never called by the protocol in shadow mode; if it is, nothing is
+    /// handed over and the message is refused as not built.
+    async fn send(&self, msg: &OutgoingMessage) -> Result<SendReceipt, MailError> {
+        to_rfc5322(msg)?;
+        Err(MailError::Build {
+            message_id: msg.message_id.clone(),
+            reason: "shadow mode: nothing is handed to the mail service".to_string(),
+        })
+    }
+
+    async fn accepted(&self, message_id: &str) -> Result<Acceptance, MailError> {
+        self.0.accepted(message_id).await
+    }
+
+    async fn recover(&self) -> Result<(), MailError> {
+        self.0.recover().await
+    }
+
+    fn shadow(&self) -> bool {
+        true
+    }
 }
 
 /// Sends nothing and records nothing; still checks that the message builds.

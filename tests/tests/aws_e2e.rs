@@ -47,6 +47,7 @@ async fn sweep(w: &Fixture, svc: &SweepService, on: NaiveDate) -> SqsBatchRespon
         invoke(ScheduleInput {
             day: Some(on),
             scheduled_time: None,
+            shard: None,
         }),
     )
     .await

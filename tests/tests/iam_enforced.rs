@@ -239,6 +239,7 @@ async fn coordinator(w: &World, config: &SdkConfig) -> Run {
     let input = collect_sweep::ScheduleInput {
         day: Some(day("2026-12-07")),
         scheduled_time: None,
+        shard: None,
     };
     let out = collect_sweep::coordinator(&c, invoke(input))
         .await

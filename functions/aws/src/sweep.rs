@@ -95,6 +95,14 @@ pub struct ShardReport {
     pub shard: u32,
     pub customers: usize,
     pub open_invoices: usize,
+    /// Messages the plan of this run made (new ones and re-planned ones).
+    pub planned: usize,
+    /// Open invoices on hold (dispute, promise, plan, …): no step today.
+    pub held: usize,
+    /// Open invoices no policy covers (another currency, not yet in effect).
+    pub not_covered: usize,
+    /// Approved actions a guardrail keeps waiting.
+    pub approved_waiting: usize,
     /// Action records written by this run.
     pub recorded: usize,
     /// Actions or messages another run had recorded or moved first (left alone).
@@ -208,6 +216,10 @@ impl<L: Ledger, M: Mailer> SweepService<L, M> {
             shard: job.shard,
             customers: run.customers,
             open_invoices: run.plan.open_invoices,
+            planned: run.plan.messages.len(),
+            held: run.plan.held.len(),
+            not_covered: run.plan.not_covered.len(),
+            approved_waiting: run.plan.approved_waiting.len(),
             recorded: run.recorded,
             conflicts: run.conflicts.len(),
             sent: run.sent.iter().map(|m| m.message_id.clone()).collect(),

@@ -17,6 +17,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::NaiveDate;
 use collect_aws::AwsError;
 use collect_aws::config::{ScheduledTimeError, scheduled_time};
+use collect_aws::metrics::{self, Function, MetricLine};
 use collect_aws::queue::{Queue, ShardJob};
 use collect_aws::sweep::{SweepService, lambda_holder, shard_jobs};
 use collect_delivery::ledger::Ledger;
@@ -45,13 +46,35 @@ pub struct Coordinator<Q = Queue> {
 }
 
 /// The schedule's input: `{"scheduled_time": "<aws.scheduler.scheduled-time>"}`,
-/// or `{"day": "2026-03-02"}` to run (or re-run) a given day by hand.
+/// or `{"day": "2026-03-02"}` to run (or re-run) a given day by hand, or
+/// `{"day": "2026-03-02", "shard": 17}` to re-run one shard of that day
+/// (README, "Operations": a shard whose job went to the dead-letter queue).
+/// A re-run relies on the protocol's idempotency: what was recorded is
+/// planned against, what was sent is not sent again.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct ScheduleInput {
     #[serde(default)]
     pub day: Option<NaiveDate>,
     #[serde(default)]
     pub scheduled_time: Option<String>,
+    /// Only this shard (with `day`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
+}
+
+/// Why the coordinator refused its input (the invocation fails with it).
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleInputError {
+    #[error(
+        "shard {shard} does not exist: the stack has {shards} shards (0 to {last}); \
+         help: give a shard from the job in ShardDeadLetterQueue, or no shard for the whole day",
+        last = shards.saturating_sub(1)
+    )]
+    NoSuchShard { shard: u32, shards: u32 },
+    #[error(
+        "a re-run of one shard needs its day: give {{\"day\": \"YYYY-MM-DD\", \"shard\": {shard}}}"
+    )]
+    ShardWithoutDay { shard: u32 },
 }
 
 impl ScheduleInput {
@@ -91,9 +114,30 @@ pub async fn coordinator<Q: JobQueue>(
     c: &Coordinator<Q>,
     event: LambdaEvent<ScheduleInput>,
 ) -> Result<Enqueued, Error> {
-    let day = event.payload.day()?;
-    let shards = c.queue.send_jobs(&shard_jobs(day, c.shards)).await?;
-    tracing::info!(day = %day, shards, "sweep enqueued");
+    let started = std::time::Instant::now();
+    let input = event.payload;
+    let day = input.day()?;
+    let jobs = match input.shard {
+        None => shard_jobs(day, c.shards),
+        Some(shard) if input.day.is_none() => {
+            return Err(ScheduleInputError::ShardWithoutDay { shard }.into());
+        }
+        Some(shard) if shard >= c.shards => {
+            return Err(ScheduleInputError::NoSuchShard {
+                shard,
+                shards: c.shards,
+            }
+            .into());
+        }
+        Some(shard) => vec![ShardJob { day, shard }],
+    };
+    let shards = c.queue.send_jobs(&jobs).await?;
+    tracing::info!(day = %day, shards, rerun_shard = ?input.shard, "sweep enqueued");
+    MetricLine::new(&metrics::namespace(), Function::SweepCoordinator)
+        .property("day", day.to_string())
+        .count(metrics::SHARDS_ENQUEUED, shards)
+        .millis(metrics::DURATION, started.elapsed().as_millis())
+        .emit();
     Ok(Enqueued { day, shards })
 }
 
@@ -116,17 +160,30 @@ pub async fn worker<L: Ledger, M: Mailer>(
         let id = record.message_id.clone().unwrap_or_default();
         let job = serde_json::from_str::<ShardJob>(record.body.as_deref().unwrap_or(""))
             .map_err(ShardJobError::NotAJob);
+        let started = std::time::Instant::now();
         let result = match job {
             Ok(job) => svc
                 .run_job(job, &clock, lambda_holder(&request_id, n, clock()))
                 .await
-                .map(|_| ())
                 .map_err(ShardJobError::from),
             Err(e) => Err(e),
         };
-        if let Err(reason) = result {
-            tracing::error!(message_id = %id, reason = %reason, "shard failed; it will be delivered again");
-            response.add_failure(id);
+        let namespace = metrics::namespace();
+        match result {
+            Ok(report) => {
+                for line in metrics::shard_lines(&namespace, &report, started.elapsed().as_millis())
+                {
+                    line.emit();
+                }
+            }
+            Err(reason) => {
+                tracing::error!(message_id = %id, reason = %reason, "shard failed; it will be delivered again");
+                MetricLine::new(&namespace, Function::SweepWorker)
+                    .property("message_id", id.as_str())
+                    .count(metrics::SHARDS_FAILED, 1)
+                    .emit();
+                response.add_failure(id);
+            }
         }
     }
     Ok(response)
@@ -294,6 +351,7 @@ mod tests {
         let input = ScheduleInput {
             day: None,
             scheduled_time: Some("2026-12-07T06:00:00Z".into()),
+            shard: None,
         };
         let out = coordinator(&c, LambdaEvent::new(input, Context::default()))
             .await
@@ -313,11 +371,45 @@ mod tests {
         let by_hand = ScheduleInput {
             day: Some(day("2026-12-01")),
             scheduled_time: Some("2026-12-07T06:00:00Z".into()),
+            shard: None,
         };
         let out = coordinator(&c, LambdaEvent::new(by_hand, Context::default()))
             .await
             .unwrap();
         assert_eq!(out.day, day("2026-12-01"));
+    }
+
+    #[tokio::test]
+    async fn a_rerun_of_one_shard_enqueues_that_shard_of_that_day_only() {
+        let c = Coordinator {
+            queue: Jobs::default(),
+            shards: 8,
+        };
+        let input: ScheduleInput =
+            serde_json::from_value(json!({"day": "2026-12-01", "shard": 5})).unwrap();
+        let out = coordinator(&c, LambdaEvent::new(input, Context::default()))
+            .await
+            .unwrap();
+        assert_eq!((out.day, out.shards), (day("2026-12-01"), 1));
+        assert_eq!(
+            c.queue.0.lock().unwrap().clone(),
+            vec![ShardJob {
+                day: day("2026-12-01"),
+                shard: 5
+            }]
+        );
+        // A shard the stack does not have, or no day: refused, nothing queued.
+        for bad in [
+            json!({"day": "2026-12-01", "shard": 8}),
+            json!({"scheduled_time": "2026-12-07T06:00:00Z", "shard": 1}),
+        ] {
+            let input: ScheduleInput = serde_json::from_value(bad).unwrap();
+            let err = coordinator(&c, LambdaEvent::new(input, Context::default()))
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("shard"), "{err}");
+        }
+        assert_eq!(c.queue.0.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]
@@ -329,6 +421,7 @@ mod tests {
         let input = ScheduleInput {
             day: None,
             scheduled_time: Some("yesterday".into()),
+            shard: None,
         };
         let err = coordinator(&c, LambdaEvent::new(input, Context::default()))
             .await

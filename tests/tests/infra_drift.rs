@@ -331,8 +331,10 @@ fn the_alarms_and_the_dashboard_read_the_metrics_the_functions_write() {
     use collect_aws::metrics::{self, FailedClass};
     let t = template();
     let r = &t["Resources"];
-    let namespace =
-        text(&t["Globals"]["Function"]["Environment"]["Variables"]["METRICS_NAMESPACE"]);
+    let namespace = serde_yaml::to_string(
+        &t["Globals"]["Function"]["Environment"]["Variables"]["METRICS_NAMESPACE"],
+    )
+    .unwrap();
     let ours: Vec<(&Value, &Value)> = r
         .as_mapping()
         .unwrap()
@@ -395,7 +397,7 @@ fn the_alarms_and_the_dashboard_read_the_metrics_the_functions_write() {
         metrics::CHALLENGER_BRIER,
     ] {
         assert!(
-            body.contains(&format!("\"{m}\"")),
+            body.contains(&format!("\"{m}\"")) || body.contains(&format!("\\\"{m}\\\"")),
             "the dashboard lacks {m}"
         );
     }

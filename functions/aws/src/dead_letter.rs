@@ -283,7 +283,7 @@ pub async fn waiting(queue: &Queue) -> Result<usize, AwsError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -330,7 +330,7 @@ pub fn shard_lines(namespace: &str, report: &ShardReport, duration_ms: u128) -> 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use collect_engine::domain::MessageId;

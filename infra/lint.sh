@@ -5,7 +5,9 @@
 # - checkov: infra/template.yaml, zero failed checks; every waiver is
 #   written next to its resource (Metadata: checkov: skip:) with its reason;
 # - check-jsonschema: infra/policy-repo-ci.example.yml against the GitHub
-#   workflow schema (vendored in check-jsonschema).
+#   workflow schema (vendored in check-jsonschema);
+# - sam validate --lint: the template as the SAM CLI reads it for a deploy,
+#   with infra/samconfig.toml (it runs offline, but wants a region).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +26,7 @@ venv() {
 CFN_LINT_VERSION=1.58.0
 CHECKOV_VERSION=3.3.30
 CHECK_JSONSCHEMA_VERSION=0.39.0
+SAM_CLI_VERSION=1.170.0
 
 venv cfn-lint-venv "cfn-lint==$CFN_LINT_VERSION"
 target/cfn-lint-venv/bin/cfn-lint --version
@@ -41,3 +44,9 @@ target/check-jsonschema-venv/bin/check-jsonschema --version
 target/check-jsonschema-venv/bin/check-jsonschema --builtin-schema vendor.github-workflows \
     infra/policy-repo-ci.example.yml
 echo "check-jsonschema: infra/policy-repo-ci.example.yml is a valid GitHub workflow"
+
+venv sam-venv "aws-sam-cli==$SAM_CLI_VERSION"
+target/sam-venv/bin/sam --version
+(cd infra && SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" \
+    ../target/sam-venv/bin/sam validate --lint)
+echo "sam validate --lint: infra/template.yaml is a valid SAM template (with infra/samconfig.toml)"

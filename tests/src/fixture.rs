@@ -41,6 +41,7 @@ pub struct Names {
     pub bucket: String,
     pub shard_queue: String,
     pub dead_letter_queue: String,
+    pub events_queue: String,
     pub configuration_set: String,
     pub secret: String,
     pub sender: String,
@@ -56,6 +57,7 @@ impl Names {
             bucket: format!("{id}-bucket").to_ascii_lowercase(),
             shard_queue: format!("{id}-shards"),
             dead_letter_queue: format!("{id}-dead-letters"),
+            events_queue: format!("{id}-events"),
             configuration_set: format!("{id}-mail"),
             secret: format!("{id}-pay-link-key"),
             sender: "receivables@supplier.example".to_string(),
@@ -79,6 +81,8 @@ pub struct Fixture {
     pub shards: u32,
     pub shard_queue_url: String,
     pub dead_letter_queue_url: String,
+    /// The events queue (where a redrive puts dead letters back).
+    pub events_queue_url: String,
     /// The pay-link secret's ARN (what the template hands the worker).
     pub secret_arn: String,
     pub dynamo: Dynamo,
@@ -143,6 +147,7 @@ impl Fixture {
         };
         let shard_queue_url = queue(names.shard_queue.clone()).await;
         let dead_letter_queue_url = queue(names.dead_letter_queue.clone()).await;
+        let events_queue_url = queue(names.events_queue.clone()).await;
         clients
             .ses
             .create_email_identity()
@@ -175,6 +180,7 @@ impl Fixture {
             events: EventsService {
                 dynamo: dynamo.clone(),
                 dead_letters: dead_letters.clone(),
+                events_queue: Some(Queue::new(clients.sqs.clone(), &events_queue_url)),
                 s3: clients.s3.clone(),
             },
             shard_queue: Queue::new(clients.sqs.clone(), &shard_queue_url),
@@ -185,6 +191,7 @@ impl Fixture {
             shards,
             shard_queue_url,
             dead_letter_queue_url,
+            events_queue_url,
             secret_arn,
             scratch: tempfile::tempdir().unwrap_or_else(|e| panic!("a scratch folder: {e}")),
         }
@@ -345,6 +352,7 @@ impl Fixture {
         EventsService {
             dynamo: Dynamo::new(clients.dynamodb.clone(), &self.names.table, self.shards),
             dead_letters: Queue::new(clients.sqs.clone(), &self.dead_letter_queue_url),
+            events_queue: Some(Queue::new(clients.sqs.clone(), &self.events_queue_url)),
             s3: clients.s3.clone(),
         }
     }

@@ -50,6 +50,7 @@ async fn sweep(w: &Fixture, svc: &SweepService, on: NaiveDate) -> SqsBatchRespon
             scheduled_time: None,
             allow_future_day: false,
             preflight: false,
+            shard: None,
         }),
     )
     .await
@@ -1425,6 +1426,7 @@ async fn the_preflight_reads_the_identity_and_the_bundle_and_stops_a_day_that_ca
     };
     let asked = |preflight| ScheduleInput {
         allow_future_day: false,
+        shard: None,
         day: Some(day("2026-12-07")),
         scheduled_time: None,
         preflight,

@@ -121,6 +121,7 @@ impl World {
             "ArtifactsBucket.Arn" => format!("arn:aws:s3:::{}", n.bucket),
             "ShardQueue.Arn" => World::queue_arn(&n.shard_queue),
             "EventsDeadLetterQueue.Arn" => World::queue_arn(&n.dead_letter_queue),
+            "EventsQueue.Arn" => World::queue_arn(&n.events_queue),
             "PayLinkKey" => self.fx.secret_arn.clone(),
             "MailConfigurationSet" => n.configuration_set.clone(),
             "SenderIdentity" => n.sender.clone(),
@@ -270,6 +271,7 @@ async fn coordinator(w: &World, config: &SdkConfig) -> Run {
         scheduled_time: None,
         allow_future_day: false,
         preflight: true,
+        shard: None,
     };
     let report = collect_sweep::coordinator(&c, invoke(asked))
         .await
@@ -297,6 +299,7 @@ async fn coordinator(w: &World, config: &SdkConfig) -> Run {
         scheduled_time: None,
         allow_future_day: false,
         preflight: false,
+        shard: None,
     };
     let out = collect_sweep::coordinator(&c, invoke(input))
         .await
@@ -309,7 +312,8 @@ async fn coordinator(w: &World, config: &SdkConfig) -> Run {
 
 /// The events function: ERP events (upserts, a payment found by its
 /// invoice), a refused event (dead-letter queue), a CSV drop (S3, batch
-/// writes) and an SES event through SNS.
+/// writes), an SES event through SNS, and the redrive of the dead letter
+/// (receive and delete it, send its event to the events queue).
 async fn events(w: &World, config: &SdkConfig) -> Run {
     let svc = w.fx.events_service(&Clients::new(config));
     let call = |payload: Value| {
@@ -356,6 +360,13 @@ async fn events(w: &World, config: &SdkConfig) -> Run {
         "Sns": {"Type": "Notification", "MessageId": "sns-1", "Message": ses.to_string()}}]}),
     )
     .await?;
+    // The redrive: the refused event goes back to the events queue.
+    let redriven = call(json!({"redrive": {}})).await?;
+    if redriven["moved"] != json!(1) {
+        return Err(format!(
+            "the redrive did not move the dead letter: {redriven}"
+        ));
+    }
     Ok(())
 }
 

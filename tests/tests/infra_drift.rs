@@ -123,6 +123,8 @@ fn the_functions_get_every_setting_they_read() {
         "WORKER_CONCURRENCY",
         "SHADOW_MODE",
         "EXPECTED_DAILY_MESSAGES",
+        "METRICS_NAMESPACE",
+        "EVENTS_QUEUE_URL",
     ] {
         assert!(
             raw.contains(&format!("{var}:")),
@@ -328,4 +330,96 @@ fn state_is_kept_and_every_function_is_bounded_and_logged() {
             format!("\"{}\"", collect_aws::artifacts::ACCESS_DENIED_MARKER)
         );
     }
+}
+
+/// The alarms and the dashboard read the metric names and dimension values
+/// the functions write (functions/aws/src/metrics.rs), in the namespace
+/// the functions are given; the events queue's own redrive is a backstop
+/// behind the function's last attempt.
+#[test]
+fn the_alarms_and_the_dashboard_read_the_metrics_the_functions_write() {
+    use collect_aws::metrics::{self, FailedClass};
+    let t = template();
+    let r = &t["Resources"];
+    let namespace = serde_yaml::to_string(
+        &t["Globals"]["Function"]["Environment"]["Variables"]["METRICS_NAMESPACE"],
+    )
+    .unwrap();
+    let ours: Vec<(&Value, &Value)> = r
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, a)| {
+            a["Type"] == "AWS::CloudWatch::Alarm"
+                && serde_yaml::to_string(&a["Properties"]["Namespace"])
+                    .unwrap()
+                    .contains("ProactiveCollections/${AWS::StackName}")
+                && a["Properties"]["MetricName"] != "ArtifactAccessDenied"
+        })
+        .collect();
+    assert!(ours.len() >= 5, "{}", ours.len());
+    assert!(
+        namespace.contains("ProactiveCollections/${AWS::StackName}"),
+        "{namespace}"
+    );
+    let written = [
+        metrics::FAILED,
+        metrics::SHARDS_FAILED,
+        metrics::SENT,
+        metrics::PLANNED,
+    ];
+    let mut classes = Vec::new();
+    for (name, alarm) in ours {
+        let p = &alarm["Properties"];
+        let metric = text(&p["MetricName"]);
+        assert!(written.contains(&metric.as_str()), "{name:?}: {metric}");
+        for d in p["Dimensions"].as_sequence().unwrap() {
+            match text(&d["Name"]).as_str() {
+                "Function" => assert_eq!(text(&d["Value"]), "sweep-worker", "{name:?}"),
+                "Class" => classes.push(text(&d["Value"])),
+                other => panic!("{name:?}: dimension {other} is not written"),
+            }
+        }
+    }
+    classes.sort();
+    let mut expected: Vec<String> = FailedClass::ALL
+        .iter()
+        .map(|c| c.as_str().to_string())
+        .collect();
+    expected.sort();
+    assert_eq!(classes, expected, "one alarm per failure class");
+    // The dashboard names only metrics the functions write.
+    let body =
+        serde_yaml::to_string(&r["OperationsDashboard"]["Properties"]["DashboardBody"]).unwrap();
+    for m in [
+        metrics::PLANNED,
+        metrics::SENT,
+        metrics::HELD,
+        metrics::THROTTLED,
+        metrics::DEFERRED,
+        metrics::FAILED,
+        metrics::SHARDS_ENQUEUED,
+        metrics::SHARDS_FAILED,
+        metrics::RECORDS_IN,
+        metrics::RECORDS_DEAD_LETTERED,
+        metrics::REDRIVEN,
+        metrics::TRAINING_ROWS,
+        metrics::CHALLENGER_BRIER,
+    ] {
+        assert!(
+            body.contains(&format!("\"{m}\"")) || body.contains(&format!("\\\"{m}\\\"")),
+            "the dashboard lacks {m}"
+        );
+    }
+    // The function gives up before the queue's own redrive does.
+    let max = r["EventsQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+        .as_u64()
+        .unwrap();
+    assert!(u64::from(collect_events::GIVE_UP_AFTER) < max);
+    // Failed invocations and the rule's dead letters come back through the
+    // events queue, not straight to the dead-letter queue.
+    let target =
+        serde_yaml::to_string(&r["EventsFunction"]["Properties"]["DeadLetterQueue"]["TargetArn"])
+            .unwrap();
+    assert!(target.contains("EventsQueue.Arn"), "{target}");
 }

@@ -62,6 +62,8 @@ pub enum Applied {
 pub struct EventsService {
     pub dynamo: Dynamo,
     pub dead_letters: Queue,
+    /// Where a redrive puts the dead letters back (`EVENTS_QUEUE_URL`).
+    pub events_queue: Option<Queue>,
     pub s3: aws_sdk_s3::Client,
 }
 
@@ -73,16 +75,18 @@ pub struct Batch {
 }
 
 impl Batch {
-    fn reject(&mut self, reason: String, source: &str, event: Value) {
+    pub fn reject(&mut self, reason: String, source: &str, event: Value) {
         tracing::warn!(source, reason = %reason, "event refused to the dead-letter queue");
         self.applied.push(Applied::Rejected {
             reason: reason.clone(),
         });
-        self.dead_letters.push(DeadLetter {
+        // The edge of the system: when the event was given up.
+        self.dead_letters.push(DeadLetter::refused(
             reason,
-            source: source.to_string(),
+            source,
             event,
-        });
+            chrono::Utc::now(),
+        ));
     }
 }
 
@@ -109,6 +113,15 @@ fn reject_text(r: &Reject) -> String {
 }
 
 impl EventsService {
+    /// Moves up to `max` dead letters back to the events queue
+    /// (`EVENTS_QUEUE_URL`): see [`super::dead_letter::redrive`].
+    pub async fn redrive(&self, max: usize) -> Result<super::dead_letter::Redriven, AwsError> {
+        let Some(to) = &self.events_queue else {
+            return Err(super::error::ConfigError::not_set("EVENTS_QUEUE_URL").into());
+        };
+        super::dead_letter::redrive(&self.dead_letters, to, max, 300).await
+    }
+
     /// Sends the batch's dead letters to the dead-letter queue.
     pub async fn flush(&self, batch: &mut Batch) -> Result<(), AwsError> {
         if !batch.dead_letters.is_empty() {

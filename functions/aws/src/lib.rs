@@ -111,11 +111,13 @@
 
 pub mod artifacts;
 pub mod config;
+pub mod dead_letter;
 pub mod dynamo;
 pub mod error;
 pub mod events;
 pub mod keys;
 pub mod ledger;
+pub mod metrics;
 pub mod pacing;
 pub mod preflight;
 pub mod queue;

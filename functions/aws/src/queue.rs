@@ -1,5 +1,6 @@
-//! The SQS adapter: the sweep's shard queue and the events' dead-letter
-//! queue.
+//! The SQS adapter: the sweep's shard queue, the events queue and the
+//! events' dead-letter queue (its one message format and its redrive:
+//! [`super::dead_letter`]).
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
@@ -15,16 +16,9 @@ pub struct ShardJob {
     pub shard: u32,
 }
 
-/// A refused event, as it lands in the dead-letter queue: the reason first,
-/// then where it came from and the event as received.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeadLetter {
-    pub reason: String,
-    /// `sqs:<message id>`, `eventbridge:<id>`, `sns:<message id>`,
-    /// `s3://bucket/key:line`.
-    pub source: String,
-    pub event: serde_json::Value,
-}
+/// A refused or failed event, as it lands in the dead-letter queue: the
+/// envelope of [`super::dead_letter`].
+pub use super::dead_letter::DeadLetter;
 
 #[derive(Debug, Clone)]
 pub struct Queue {
@@ -42,6 +36,34 @@ impl Queue {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Sends one body as it is (a redriven event).
+    pub async fn send_raw(&self, body: &str) -> Result<(), AwsError> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk(Service::Sqs, "SendMessage", e))?;
+        Ok(())
+    }
+
+    /// Deletes a received message.
+    pub async fn delete(&self, receipt_handle: &str) -> Result<(), AwsError> {
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .send()
+            .await
+            .map_err(|e| AwsError::sdk(Service::Sqs, "DeleteMessage", e))?;
+        Ok(())
     }
 
     /// Sends JSON bodies, ten to a batch; a failed entry fails the call.

@@ -198,6 +198,14 @@ pub struct ShardReport {
     pub shard: u32,
     pub customers: usize,
     pub open_invoices: usize,
+    /// Messages the plan of this run made (new ones and re-planned ones).
+    pub planned: usize,
+    /// Open invoices on hold (dispute, promise, plan, …): no step today.
+    pub held: usize,
+    /// Open invoices no policy covers (another currency, not yet in effect).
+    pub not_covered: usize,
+    /// Approved actions a guardrail keeps waiting.
+    pub approved_waiting: usize,
     /// Action records written by this run.
     pub recorded: usize,
     /// Actions or messages another run had recorded or moved first (left alone).
@@ -212,6 +220,10 @@ pub struct ShardReport {
     /// the reason (checked again just before sending).
     pub cancelled: Vec<(MessageId, String)>,
     pub failed: Vec<(MessageId, String)>,
+    /// Customers whose address the mail service refused this run: held,
+    /// with a task for a person (the recipient class of a failed send).
+    #[serde(default)]
+    pub recipients_held: usize,
     /// Customers set aside with the reason (an absurd amount): everyone
     /// else in the shard was swept.
     pub unprocessable: Vec<(String, String)>,
@@ -333,6 +345,10 @@ impl<L: Ledger, M: Mailer> SweepService<L, M> {
             shard: job.shard,
             customers: run.customers,
             open_invoices: run.plan.open_invoices,
+            planned: run.plan.messages.len(),
+            held: run.plan.held.len(),
+            not_covered: run.plan.not_covered.len(),
+            approved_waiting: run.plan.approved_waiting.len(),
             recorded: run.recorded,
             conflicts: run.conflicts.len(),
             sent: run.sent.iter().map(|m| m.message_id.clone()).collect(),
@@ -340,6 +356,11 @@ impl<L: Ledger, M: Mailer> SweepService<L, M> {
             in_doubt: run.in_doubt,
             cancelled: run.cancelled,
             failed: run.failed,
+            recipients_held: run
+                .contact_holds
+                .iter()
+                .filter(|h| h.source.starts_with("sweep:"))
+                .count(),
             unprocessable: run.plan.unprocessable.clone(),
             retry_later: run.retry_later,
             policy_revision: self.options.git_revision.clone(),

@@ -4,12 +4,25 @@
 //! A malformed event goes to the dead-letter queue with its reason and is
 //! not retried; the valid events of the same batch still apply. A failure
 //! of AWS itself fails only that SQS message (partial batch response), or
-//! the invocation for direct sources (their retry policy and on-failure
-//! destination take over).
+//! the invocation for direct sources (their failures come back through the
+//! events queue, `infra/template.yaml`). At its last attempt
+//! ([`GIVE_UP_AFTER`] receives) an SQS message that still fails is written
+//! to the dead-letter queue in the one envelope
+//! ([`collect_aws::dead_letter`]) instead of being left to the queue's own
+//! redrive, which stays as a backstop for a message that crashes the
+//! function.
+//!
+//! `{"redrive": {}}` (or `{"redrive": {"max": 100}}`) moves the dead letters
+//! back to the events queue (README, "Operations").
+//!
+//! Every invocation writes its counts as an EMF metric line
+//! ([`collect_aws::metrics`]).
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use collect_aws::AwsError;
-use collect_aws::events::{Batch, EventsService};
+use collect_aws::dead_letter::{DeadLetter, Redriven};
+use collect_aws::events::{Applied, Batch, EventsService};
+use collect_aws::metrics::{self, Function, MetricLine};
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::Value;
 
@@ -24,7 +37,25 @@ pub trait EventSink {
     async fn apply_json(&self, v: &Value, source: &str, batch: &mut Batch) -> Result<(), AwsError>;
     /// Sends the batch's refused events to the dead-letter queue.
     async fn flush(&self, batch: &mut Batch) -> Result<(), AwsError>;
+    /// Moves up to `max` dead letters back to the events queue.
+    async fn redrive(&self, max: usize) -> Result<Redriven, AwsError>;
 }
+
+/// The receive count at which an SQS message that still fails is written
+/// to the dead-letter queue (in the envelope) and taken off the events
+/// queue. The queue's own `maxReceiveCount` (`infra/template.yaml`) is
+/// higher: it only catches a message that crashes the function every time.
+pub const GIVE_UP_AFTER: u32 = 4;
+
+/// `{"redrive": {"max": N}}`: the redrive mode's input.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+struct RedriveInput {
+    #[serde(default)]
+    max: Option<usize>,
+}
+
+/// How many letters one redrive invocation moves at most by default.
+const REDRIVE_MAX: usize = 1000;
 
 impl EventSink for EventsService {
     async fn apply_json(&self, v: &Value, source: &str, batch: &mut Batch) -> Result<(), AwsError> {
@@ -33,12 +64,53 @@ impl EventSink for EventsService {
     async fn flush(&self, batch: &mut Batch) -> Result<(), AwsError> {
         EventsService::flush(self, batch).await
     }
+    async fn redrive(&self, max: usize) -> Result<Redriven, AwsError> {
+        EventsService::redrive(self, max).await
+    }
+}
+
+/// What one invocation did, for its metric line.
+#[derive(Debug, Default)]
+struct Counts {
+    records_in: usize,
+    retried: usize,
+    dead_lettered: usize,
+}
+
+fn emit(counts: &Counts, applied: &[Applied], started: std::time::Instant) {
+    let rejected = applied
+        .iter()
+        .filter(|a| matches!(a, Applied::Rejected { .. }))
+        .count();
+    MetricLine::new(&metrics::namespace(), Function::Events)
+        .count(metrics::RECORDS_IN, counts.records_in)
+        .count(metrics::RECORDS_APPLIED, applied.len() - rejected)
+        .count(metrics::RECORDS_REJECTED, rejected)
+        .count(metrics::RECORDS_DEAD_LETTERED, counts.dead_lettered)
+        .count(metrics::RECORDS_RETRIED, counts.retried)
+        .millis(metrics::DURATION, started.elapsed().as_millis())
+        .emit();
 }
 
 /// Any event source: SQS batches get a partial batch response; everything
 /// else (EventBridge, SNS, S3, a direct invocation) is applied as it is.
 pub async fn handler<S: EventSink>(svc: &S, event: LambdaEvent<Value>) -> Result<Value, Error> {
     let (payload, context) = (event.payload, event.context);
+    if let Some(input) = payload.get("redrive") {
+        let input: RedriveInput = serde_json::from_value(input.clone())?;
+        let started = std::time::Instant::now();
+        let done = svc.redrive(input.max.unwrap_or(REDRIVE_MAX)).await?;
+        tracing::info!(
+            moved = done.moved,
+            kept = done.kept.len(),
+            "dead letters redriven"
+        );
+        MetricLine::new(&metrics::namespace(), Function::Events)
+            .count(metrics::REDRIVEN, done.moved)
+            .millis(metrics::DURATION, started.elapsed().as_millis())
+            .emit();
+        return Ok(serde_json::to_value(done)?);
+    }
     let from_sqs = payload
         .get("Records")
         .and_then(Value::as_array)
@@ -51,11 +123,18 @@ pub async fn handler<S: EventSink>(svc: &S, event: LambdaEvent<Value>) -> Result
         let response = sqs(svc, LambdaEvent::new(sqs_event, context)).await?;
         return Ok(serde_json::to_value(response)?);
     }
+    let started = std::time::Instant::now();
     let mut batch = Batch::default();
     let source = format!("invoke:{}", context.request_id);
     let applied = svc.apply_json(&payload, &source, &mut batch).await;
+    let counts = Counts {
+        records_in: 1,
+        retried: usize::from(applied.is_err()),
+        dead_lettered: batch.dead_letters.len(),
+    };
     // Refused events reach the dead-letter queue even if others failed.
     svc.flush(&mut batch).await?;
+    emit(&counts, &batch.applied, started);
     applied?;
     Ok(serde_json::to_value(&batch.applied)?)
 }
@@ -65,35 +144,60 @@ pub async fn sqs<S: EventSink>(
     svc: &S,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
+    let started = std::time::Instant::now();
     let mut response = SqsBatchResponse::default();
     let mut refused = Batch::default();
+    let mut counts = Counts::default();
+    let mut applied = Vec::new();
     for record in event.payload.records {
+        counts.records_in += 1;
         let id = record.message_id.clone().unwrap_or_default();
         let source = format!("sqs:{id}");
+        let attempts: u32 = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
         let body = record.body.unwrap_or_default();
         let mut batch = Batch::default();
         let result = match serde_json::from_str::<Value>(&body) {
             Ok(v) => svc.apply_json(&v, &source, &mut batch).await,
             Err(e) => {
                 let mut b = Batch::default();
-                b.dead_letters.push(collect_aws::queue::DeadLetter {
-                    reason: format!("the message body is not JSON: {e}"),
-                    source: source.clone(),
-                    event: Value::from(body),
-                });
+                b.reject(
+                    format!("the message body is not JSON: {e}"),
+                    &source,
+                    Value::from(body.as_str()),
+                );
                 batch = b;
                 Ok(())
             }
         };
+        applied.append(&mut batch.applied);
         match result {
             Ok(()) => refused.dead_letters.append(&mut batch.dead_letters),
+            Err(e) if attempts >= GIVE_UP_AFTER => {
+                tracing::error!(message_id = %id, error = %e, attempts, "event not applied on its last attempt; to the dead-letter queue");
+                let event = serde_json::from_str::<Value>(&body).unwrap_or(Value::from(body));
+                // The edge of the system: when the event was given up.
+                refused.dead_letters.push(DeadLetter::not_applied(
+                    format!("not applied after {attempts} attempts: {e}"),
+                    &source,
+                    event,
+                    chrono::Utc::now(),
+                    attempts,
+                ));
+            }
             Err(e) => {
-                tracing::error!(message_id = %id, error = %e, "event not applied; it will be delivered again");
+                tracing::error!(message_id = %id, error = %e, attempts, "event not applied; it will be delivered again");
+                counts.retried += 1;
                 response.add_failure(id);
             }
         }
     }
+    counts.dead_lettered = refused.dead_letters.len();
     svc.flush(&mut refused).await?;
+    emit(&counts, &applied, started);
     Ok(response)
 }
 
@@ -146,11 +250,12 @@ mod tests {
                 batch.applied.push(Applied::Rejected {
                     reason: reason.clone(),
                 });
-                batch.dead_letters.push(DeadLetter {
+                batch.dead_letters.push(DeadLetter::refused(
                     reason,
-                    source: source.to_string(),
-                    event: v.clone(),
-                });
+                    source,
+                    v.clone(),
+                    chrono::Utc::now(),
+                ));
             };
             match incoming_from_json(v) {
                 Err(refused) => refuse(batch, refused.to_string()),
@@ -213,6 +318,11 @@ mod tests {
                 .unwrap()
                 .append(&mut batch.dead_letters);
             Ok(())
+        }
+
+        async fn redrive(&self, _max: usize) -> Result<Redriven, AwsError> {
+            // Tested on the local endpoint (tests/tests/aws_e2e.rs).
+            Ok(Redriven::default())
         }
     }
 
@@ -290,6 +400,39 @@ mod tests {
             "{out}"
         );
         assert!(svc.dead_letters.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_message_still_failing_at_its_last_attempt_becomes_one_envelope() {
+        let svc = Memory::default();
+        *svc.throttled.lock().unwrap() = Some("I2".into());
+        let mut event = sqs_records(&[customer("C1"), invoice("I2", "C1")]);
+        for (record, count) in event["Records"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .zip([1, 4])
+        {
+            record["attributes"] = json!({"ApproximateReceiveCount": count.to_string()});
+        }
+        let out = handler(&svc, invoke(event)).await.unwrap();
+        // Taken off the queue, not failed again.
+        assert_eq!(out["batchItemFailures"], json!([]), "{out}");
+        let dead = svc.dead_letters.lock().unwrap().clone();
+        assert_eq!(dead.len(), 1, "{dead:?}");
+        let letter = serde_json::to_value(&dead[0]).unwrap();
+        assert_eq!(letter["format"], collect_aws::dead_letter::FORMAT);
+        assert_eq!(letter["failed"], "not_applied");
+        assert_eq!(letter["attempts"], 4);
+        assert_eq!(letter["source"], "sqs:m-1");
+        assert_eq!(letter["event"], invoice("I2", "C1"));
+        assert!(letter["at"].is_string(), "{letter}");
+        assert!(
+            dead[0].reason.contains("after 4 attempts")
+                && dead[0].reason.contains("ThrottlingException"),
+            "{}",
+            dead[0].reason
+        );
     }
 
     #[tokio::test]

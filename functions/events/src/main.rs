@@ -1,6 +1,6 @@
 //! Wiring only: clients and the service once per container, then the runtime.
 
-use collect_aws::config::{Clients, Settings, env};
+use collect_aws::config::{Clients, Settings, env, env_opt};
 use collect_aws::dynamo::Dynamo;
 use collect_aws::events::EventsService;
 use collect_aws::queue::Queue;
@@ -15,6 +15,7 @@ async fn main() -> Result<(), Error> {
     let svc = EventsService {
         dynamo: Dynamo::new(clients.dynamodb.clone(), &settings.table, settings.shards),
         dead_letters: Queue::new(clients.sqs.clone(), env("DEAD_LETTER_QUEUE_URL")?),
+        events_queue: env_opt("EVENTS_QUEUE_URL").map(|url| Queue::new(clients.sqs.clone(), url)),
         s3: clients.s3.clone(),
     };
     lambda_runtime::run(service_fn(|ev| handler(&svc, ev))).await

@@ -22,6 +22,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, NaiveDate, Utc};
 use collect_aws::AwsError;
 use collect_aws::config::{ScheduledTimeError, scheduled_time};
+use collect_aws::metrics::{self, FailedClass, Function, MetricLine};
 use collect_aws::preflight::{Checker, NotReady, Preflight, Severity};
 use collect_aws::queue::{Queue, ShardJob};
 use collect_aws::sweep::{SweepService, lambda_holder, shard_jobs};
@@ -54,10 +55,14 @@ pub struct Coordinator<Q = Queue> {
 }
 
 /// The schedule's input: `{"scheduled_time": "<aws.scheduler.scheduled-time>"}`,
-/// or `{"day": "2026-03-02"}` to run (or re-run) a given day by hand. A day
-/// later than tomorrow by the clock is refused (a mistyped year would bury
-/// the book: [`collect_engine::sweep::day_guard`]) unless the event also
-/// says `"allow_future_day": true`.
+/// or `{"day": "2026-03-02"}` to run (or re-run) a given day by hand, or
+/// `{"day": "2026-03-02", "shard": 17}` to re-run one shard of that day
+/// (README, "Operations": a shard whose job went to the dead-letter queue).
+/// A re-run relies on the protocol's idempotency: what was recorded is
+/// planned against, what was sent is not sent again. A day later than
+/// tomorrow by the clock is refused (a mistyped year would bury the book:
+/// [`collect_engine::sweep::day_guard`]) unless the event also says
+/// `"allow_future_day": true`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct ScheduleInput {
     #[serde(default)]
@@ -71,6 +76,24 @@ pub struct ScheduleInput {
     /// Run the preflight only: answer its findings, enqueue nothing.
     #[serde(default)]
     pub preflight: bool,
+    /// Only this shard (with `day`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
+}
+
+/// Why the coordinator refused its input (the invocation fails with it).
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleInputError {
+    #[error(
+        "shard {shard} does not exist: the stack has {shards} shards (0 to {last}); \
+         help: give a shard from the job in ShardDeadLetterQueue, or no shard for the whole day",
+        last = shards.saturating_sub(1)
+    )]
+    NoSuchShard { shard: u32, shards: u32 },
+    #[error(
+        "a re-run of one shard needs its day: give {{\"day\": \"YYYY-MM-DD\", \"shard\": {shard}}}"
+    )]
+    ShardWithoutDay { shard: u32 },
 }
 
 impl ScheduleInput {
@@ -147,12 +170,28 @@ pub async fn coordinator_at<Q: JobQueue>(
     event: LambdaEvent<ScheduleInput>,
     now: DateTime<Utc>,
 ) -> Result<Enqueued, Error> {
-    let day = match event.payload.day(now) {
+    let started = std::time::Instant::now();
+    let input = event.payload;
+    let day = match input.day(now) {
         Ok(day) => day,
         Err(refused) => {
             tracing::error!(reason = %refused, "sweep not enqueued");
             return Err(refused.into());
         }
+    };
+    let jobs = match input.shard {
+        None => shard_jobs(day, c.shards),
+        Some(shard) if input.day.is_none() => {
+            return Err(ScheduleInputError::ShardWithoutDay { shard }.into());
+        }
+        Some(shard) if shard >= c.shards => {
+            return Err(ScheduleInputError::NoSuchShard {
+                shard,
+                shards: c.shards,
+            }
+            .into());
+        }
+        Some(shard) => vec![ShardJob { day, shard }],
     };
     let preflight = match &c.preflight {
         Some(checker) => Some(checker.run().await),
@@ -165,7 +204,7 @@ pub async fn coordinator_at<Q: JobQueue>(
             Severity::Ok => tracing::info!(check = f.check, "preflight: {f}"),
         }
     }
-    if event.payload.preflight {
+    if input.preflight {
         return Ok(Enqueued {
             day,
             shards: 0,
@@ -175,8 +214,13 @@ pub async fn coordinator_at<Q: JobQueue>(
     if let Some(p) = preflight.as_ref().filter(|p| !p.ready) {
         return Err(AwsError::from(NotReady(p.clone())).into());
     }
-    let shards = c.queue.send_jobs(&shard_jobs(day, c.shards)).await?;
-    tracing::info!(day = %day, shards, "sweep enqueued");
+    let shards = c.queue.send_jobs(&jobs).await?;
+    tracing::info!(day = %day, shards, rerun_shard = ?input.shard, "sweep enqueued");
+    MetricLine::new(&metrics::namespace(), Function::SweepCoordinator)
+        .property("day", day.to_string())
+        .count(metrics::SHARDS_ENQUEUED, shards)
+        .millis(metrics::DURATION, started.elapsed().as_millis())
+        .emit();
     Ok(Enqueued {
         day,
         shards,
@@ -203,25 +247,48 @@ pub async fn worker<L: Ledger, M: Mailer>(
         let id = record.message_id.clone().unwrap_or_default();
         let job = serde_json::from_str::<ShardJob>(record.body.as_deref().unwrap_or(""))
             .map_err(ShardJobError::NotAJob);
+        let started = std::time::Instant::now();
         let result = match job {
             Ok(job) => svc
                 .run_job(job, &clock, lambda_holder(&request_id, n, clock()))
                 .await
-                .map(|_| ())
                 .map_err(ShardJobError::from),
             Err(e) => Err(e),
         };
-        if let Err(reason) = result {
-            if reason.is_mail_service() {
-                // SES refuses the account or the sender: every shard would
-                // fail alike. The invocation fails (its error alarm fires)
-                // and the whole batch comes back; what each shard did is
-                // recorded, and what it did not send stays planned.
-                tracing::error!(message_id = %id, reason = %reason, "the mail service failed; the sweep stopped sending");
-                return Err(reason.into());
+        let namespace = metrics::namespace();
+        match result {
+            Ok(report) => {
+                for line in metrics::shard_lines(&namespace, &report, started.elapsed().as_millis())
+                {
+                    line.emit();
+                }
             }
-            tracing::error!(message_id = %id, reason = %reason, "shard failed; it will be delivered again");
-            response.add_failure(id);
+            Err(reason) => {
+                MetricLine::new(&namespace, Function::SweepWorker)
+                    .property("message_id", id.as_str())
+                    .count(metrics::SHARDS_FAILED, 1)
+                    .emit();
+                if reason.is_mail_service() {
+                    // Its own line: EMF publishes every metric of a line
+                    // under all of the line's dimensions.
+                    MetricLine::new(&namespace, Function::SweepWorker)
+                        .property("message_id", id.as_str())
+                        .dimension(metrics::CLASS, FailedClass::Service.as_str())
+                        .count(metrics::FAILED, 1)
+                        .emit();
+                }
+                if reason.is_mail_service() {
+                    // SES refuses the account or the sender: every shard
+                    // would fail alike. The invocation fails (its error
+                    // alarm fires) and the whole batch comes back; what
+                    // each shard did is recorded, and what it did not send
+                    // stays planned.
+                    tracing::error!(message_id = %id, reason = %reason, "the mail service failed; the sweep stopped sending");
+                    return Err(reason.into());
+                }
+                tracing::error!(message_id = %id, reason = %reason, "shard failed; it will be delivered again");
+                response.add_failure(id);
+            }
         }
     }
     Ok(response)
@@ -569,6 +636,7 @@ mod tests {
             scheduled_time: None,
             allow_future_day: false,
             preflight: true,
+            shard: None,
         };
         let out = coordinator(&c, LambdaEvent::new(input, Context::default()))
             .await
@@ -600,6 +668,7 @@ mod tests {
             scheduled_time: Some("2026-12-07T06:00:00Z".into()),
             allow_future_day: false,
             preflight: false,
+            shard: None,
         };
         let out = coordinator(&c, LambdaEvent::new(input, Context::default()))
             .await
@@ -621,11 +690,46 @@ mod tests {
             scheduled_time: Some("2026-12-07T06:00:00Z".into()),
             allow_future_day: false,
             preflight: false,
+            shard: None,
         };
         let out = coordinator(&c, LambdaEvent::new(by_hand, Context::default()))
             .await
             .unwrap();
         assert_eq!(out.day, day("2026-12-01"));
+    }
+
+    #[tokio::test]
+    async fn a_rerun_of_one_shard_enqueues_that_shard_of_that_day_only() {
+        let c = Coordinator {
+            queue: Jobs::default(),
+            shards: 8,
+            preflight: None,
+        };
+        let input: ScheduleInput =
+            serde_json::from_value(json!({"day": "2026-12-01", "shard": 5})).unwrap();
+        let out = coordinator(&c, LambdaEvent::new(input, Context::default()))
+            .await
+            .unwrap();
+        assert_eq!((out.day, out.shards), (day("2026-12-01"), 1));
+        assert_eq!(
+            c.queue.0.lock().unwrap().clone(),
+            vec![ShardJob {
+                day: day("2026-12-01"),
+                shard: 5
+            }]
+        );
+        // A shard the stack does not have, or no day: refused, nothing queued.
+        for bad in [
+            json!({"day": "2026-12-01", "shard": 8}),
+            json!({"scheduled_time": "2026-12-07T06:00:00Z", "shard": 1}),
+        ] {
+            let input: ScheduleInput = serde_json::from_value(bad).unwrap();
+            let err = coordinator(&c, LambdaEvent::new(input, Context::default()))
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("shard"), "{err}");
+        }
+        assert_eq!(c.queue.0.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]
@@ -640,6 +744,7 @@ mod tests {
             scheduled_time: Some("yesterday".into()),
             allow_future_day: false,
             preflight: false,
+            shard: None,
         };
         let err = coordinator(&c, LambdaEvent::new(input, Context::default()))
             .await

@@ -2,12 +2,14 @@
 //! table's history, train, evaluate against the current model on the same
 //! recent window, promote only when not worse. The orchestration is
 //! [`collect_aws::train::run_training`]; the model kind is a
-//! [`ModelTrainer`].
+//! [`ModelTrainer`]. Each run writes its duration, rows and score as an
+//! EMF metric line ([`collect_aws::metrics`]).
 
 use chrono::NaiveDate;
 use collect_aws::artifacts::Artifacts;
 use collect_aws::config::scheduled_time;
 use collect_aws::dynamo::Dynamo;
+use collect_aws::metrics::{self, Function, MetricLine};
 use collect_aws::train::{
     History, ModelKind, ModelStore, ModelTrainer, RiskModel, TrainReport, run_training,
 };
@@ -48,14 +50,25 @@ pub async fn handler<H: History, S: ModelStore>(
         // The edge of the system: the only place the clock is read.
         (None, None) => chrono::Utc::now().date_naive(),
     };
-    Ok(run_training(
+    let started = std::time::Instant::now();
+    let report = run_training(
         &svc.dynamo,
         &svc.artifacts,
         svc.trainer.as_ref(),
         today,
         svc.window_days,
     )
-    .await?)
+    .await?;
+    let mut line = MetricLine::new(&metrics::namespace(), Function::Train)
+        .property("model_version", report.version.as_str())
+        .count(metrics::TRAINING_ROWS, report.invoices)
+        .count(metrics::PROMOTED, usize::from(report.promoted))
+        .millis(metrics::DURATION, started.elapsed().as_millis());
+    if let Some(brier) = report.challenger_brier {
+        line = line.value(metrics::CHALLENGER_BRIER, brier);
+    }
+    line.emit();
+    Ok(report)
 }
 
 /// The trained risk model: features as of each day, logistic regression or

@@ -93,7 +93,24 @@ impl Harness for DynamoHarness {
 }
 
 /// Every scenario of the suite, as the local ledgers run it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dynamodb_ledger_conforms() {
-    conformance::run_all(DynamoHarness::new).await;
+///
+/// The suite is one large future (every scenario's state in one): it is
+/// polled on a thread with room for it, not on a test thread's 2 MB stack.
+#[test]
+fn dynamodb_ledger_conforms() {
+    let suite = std::thread::Builder::new()
+        .name("conformance".into())
+        .stack_size(256 << 20)
+        .spawn(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(conformance::run_all(DynamoHarness::new));
+        })
+        .unwrap();
+    if let Err(panic) = suite.join() {
+        std::panic::resume_unwind(panic);
+    }
 }

@@ -377,17 +377,7 @@ impl Dynamo {
                     (i, Ok(moved))
                 });
             }
-            let mut results = vec![Vec::new(); chunk.len()];
-            while let Some(joined) = tasks.join_next().await {
-                let (i, result) = joined.map_err(|e| AwsError::Task {
-                    operation: "UpdateItem",
-                    source: e,
-                })?;
-                if let Some(slot) = results.get_mut(i) {
-                    *slot = result?;
-                }
-            }
-            out.extend(results);
+            out.extend(in_order(tasks, chunk.len(), "UpdateItem").await?);
         }
         Ok(out)
     }
@@ -503,17 +493,7 @@ impl Ledger for Dynamo {
                 let m = m.clone();
                 tasks.spawn(async move { (i, me.put_message(&m).await) });
             }
-            let mut written = vec![false; chunk.len()];
-            while let Some(joined) = tasks.join_next().await {
-                let (i, result) = joined.map_err(|e| AwsError::Task {
-                    operation: "PutItem",
-                    source: e,
-                })?;
-                if let Some(slot) = written.get_mut(i) {
-                    *slot = result?;
-                }
-            }
-            out.extend(written);
+            out.extend(in_order(tasks, chunk.len(), "PutItem").await?);
         }
         Ok(out)
     }
@@ -531,17 +511,7 @@ impl Ledger for Dynamo {
                 let mv = mv.clone();
                 tasks.spawn(async move { (i, move_one(&me, &mv).await) });
             }
-            let mut results = vec![None; chunk.len()];
-            while let Some(joined) = tasks.join_next().await {
-                let (i, result) = joined.map_err(|e| AwsError::Task {
-                    operation: "UpdateItem",
-                    source: e,
-                })?;
-                if let Some(slot) = results.get_mut(i) {
-                    *slot = result?;
-                }
-            }
-            out.extend(results);
+            out.extend(in_order(tasks, chunk.len(), "UpdateItem").await?);
         }
         Ok(out)
     }
@@ -696,4 +666,25 @@ impl Ledger for Dynamo {
         .await?;
         Ok(())
     }
+}
+
+/// The answers of a chunk's concurrent writes, each task answering with its
+/// index in the chunk, put back in the chunk's order (a write that did not
+/// answer leaves the default: not written).
+async fn in_order<T: Clone + Default + 'static, E: From<AwsError> + 'static>(
+    mut tasks: tokio::task::JoinSet<(usize, Result<T, E>)>,
+    n: usize,
+    operation: &'static str,
+) -> Result<Vec<T>, E> {
+    let mut out = vec![T::default(); n];
+    while let Some(joined) = tasks.join_next().await {
+        let (i, result) = joined.map_err(|e| AwsError::Task {
+            operation,
+            source: e,
+        })?;
+        if let Some(slot) = out.get_mut(i) {
+            *slot = result?;
+        }
+    }
+    Ok(out)
 }

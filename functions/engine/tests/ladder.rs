@@ -5,7 +5,12 @@
 //! The book: C1 owes I1, 1000 USD due 2027-03-01 (a Monday), under the
 //! conformance policy (steps at due − 3d, due, +7d, +14d offer, +21d call,
 //! +30d legal letter requiring approval; business days only).
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use chrono::NaiveDate;
 use collect_engine::book::Book;

@@ -16,7 +16,9 @@ use collect_delivery::ledger::{
 };
 use collect_engine::book::{ActionsByInvoice, Book, Interner, Step, StepsByInvoice, is_live};
 use collect_engine::contact::address_key;
-use collect_engine::domain::{ActionId, ActionRecord, ActionStatus, Event, Invoice, Payment};
+use collect_engine::domain::{
+    ActionId, ActionRecord, ActionStatus, Customer, Event, Invoice, Payment,
+};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
@@ -683,11 +685,36 @@ impl Ledger for SqliteStore {
         })
     }
 
+    async fn customers(
+        &self,
+        customer_ids: &[&str],
+    ) -> Result<HashMap<String, Customer>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT body FROM customers WHERE customer_id = ?1")
+            .map_err(StoreError::from)?;
+        let mut out = HashMap::with_capacity(customer_ids.len());
+        for id in customer_ids {
+            if out.contains_key(*id) {
+                continue;
+            }
+            let body: Option<String> = stmt
+                .query_row([id], |r| r.get(0))
+                .optional()
+                .map_err(StoreError::from)?;
+            if let Some(body) = body {
+                let c: Customer = decode("customers", id, &body)?;
+                out.insert((*id).to_string(), c);
+            }
+        }
+        Ok(out)
+    }
+
     async fn open_work(&self, queue: Option<&str>) -> Result<Vec<WorkEntry>, LedgerError> {
         Ok(self.work(queue)?)
     }
 
-    async fn action(
+    async fn customer_action(
         &self,
         customer_id: &str,
         action_id: &str,

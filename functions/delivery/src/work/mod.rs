@@ -15,6 +15,16 @@
 //!   against the person's [`Role`] first and written with a trail line
 //!   naming the person;
 //! - [`preview`]: the message exactly as the sweep would send it.
+//!
+//! A caller makes one [`Desk`] per request: `Desk::new(&ledger, &policy,
+//! &settings, today)`, with the policy in force as a
+//! [`PolicySource`] (`explain::Recorded` over the bundle store, or
+//! `explain::WhatIf` with a policy file) for the approval's re-checks, and
+//! "today" passed in. Every method takes the signed-in [`Person`] and
+//! refuses by role first ([`DeskError::NotAllowed`]); bad input names its
+//! field ([`DeskError::Invalid`]). Task ids are action ids, or
+//! `hold-<customer>` for an address to fix; an action is located by its
+//! customer too (the queue row carries both).
 
 use crate::explain::PolicySource;
 use crate::ledger::{Ledger, LedgerError, LogEntry};

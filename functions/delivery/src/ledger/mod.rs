@@ -22,7 +22,11 @@
 //!   changes or a person closes the task, one per customer and address,
 //!   written conditionally so a replayed bounce holds once. The books the
 //!   checks before sending read ([`Ledger::customer_books`]) carry the
-//!   open ones.
+//!   open ones;
+//! - **the index of open work** ([`WorkEntry`], [`Ledger::open_work`]):
+//!   what waits for a person — letters awaiting approval, planned calls,
+//!   open contact holds — kept by every write of an action or a hold, so
+//!   the desk ([`crate::work`]) reads its queue without reading the book.
 //!
 //! Every method is `async`: the DynamoDB adapter awaits the network; the
 //! SQLite and in-memory adapters answer at once (the local runner drives
@@ -32,7 +36,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use collect_engine::book::Book;
 pub use collect_engine::contact::{ContactHold, HoldEnd, HoldEnding, HoldReason};
 use collect_engine::domain::{
-    ActionId, ActionRecord, ActionStatus, Channel, CustomerId, InvoiceId, MessageId,
+    ActionId, ActionRecord, ActionStatus, Channel, Customer, CustomerId, Event, InvoiceId,
+    MessageId,
 };
 use collect_engine::sweep::PlannedMessage;
 use rust_decimal::Decimal;
@@ -41,6 +46,8 @@ use std::collections::HashMap;
 
 pub mod memory;
 pub mod rewind;
+mod work;
+pub use work::{APPROVALS, CONTACTS, TrailNote, WorkEntry, WorkKind, work_of_action, work_of_hold};
 
 /// Which part of the book a sweep covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -555,6 +562,61 @@ pub trait Ledger {
     /// Gives the lease back (only if `holder` still holds it): kept as
     /// [`Lease::released`], so the next holder's token is larger still.
     async fn release_lease(&self, name: &str, holder: &LeaseHolder) -> Result<(), LedgerError>;
+
+    /// The index of open work (see [`WorkEntry`]): every action awaiting a
+    /// person (letters awaiting approval, planned calls) and every open
+    /// contact hold, of `queue` or of all queues. Read from an index kept
+    /// with each write of an action or hold (SQLite: the `work` table;
+    /// DynamoDB: the sparse `GSI1PK = WORK#<queue>`), never from the book.
+    async fn open_work(&self, queue: Option<&str>) -> Result<Vec<WorkEntry>, LedgerError>;
+
+    /// Several customers' records at once (a page of the desk's queue),
+    /// each id once; unknown ones are left out. The default reads each
+    /// customer's book; DynamoDB reads the customer items in one
+    /// BatchGetItem per hundred.
+    async fn customers(
+        &self,
+        customer_ids: &[&str],
+    ) -> Result<HashMap<String, Customer>, LedgerError> {
+        let mut out = HashMap::with_capacity(customer_ids.len());
+        for id in customer_ids {
+            if out.contains_key(*id) {
+                continue;
+            }
+            if let Some(c) = self.customer_book(id).await?.customers.remove(*id) {
+                out.insert((*id).to_string(), c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One action by its ids (on DynamoDB the customer locates it).
+    async fn customer_action(
+        &self,
+        customer_id: &str,
+        action_id: &str,
+    ) -> Result<Option<ActionRecord>, LedgerError>;
+
+    /// Writes a customer's book events (a promise to pay, a dispute, an
+    /// end-of-ladder outcome), each unless its id is known; whether each
+    /// was written.
+    async fn record_events(
+        &self,
+        customer_id: &str,
+        events: &[Event],
+    ) -> Result<Vec<bool>, LedgerError>;
+
+    /// Appends a trail line for a person's act that changes no status (a
+    /// note; "no answer, call again on D", which also sets the action's
+    /// work entry's `call_again_on`), only if the action's stored status is
+    /// still `expected`; `Ok(false)` otherwise.
+    async fn note_action(
+        &self,
+        action: &ActionRecord,
+        expected: ActionStatus,
+        note: &TrailNote,
+        day: NaiveDate,
+    ) -> Result<bool, LedgerError>;
 
     /// Takes over the lease of a holder known to be dead (locally: a
     /// process of this machine that no longer exists), if `dead` still holds

@@ -72,11 +72,6 @@ pub struct Stack {
 }
 
 impl StackArgs {
-    /// Whether a stack was named (else the home is used).
-    pub fn on_aws(&self) -> bool {
-        self.table.is_some() || self.bucket.is_some()
-    }
-
     /// The stack named, connected with the default credentials chain;
     /// `None` when no stack was named.
     pub fn connect(&self) -> Result<Option<Stack>, StackError> {

@@ -157,11 +157,20 @@ pub enum TaskError {
 /// (`reason: …` → `--reason: …`), AWS's refusal with its cause.
 fn desk_words(e: &DeskError) -> String {
     match e {
-        DeskError::Invalid { field, reason } => {
-            format!("--{}: {reason}", field.replace('_', "-"))
-        }
+        DeskError::Invalid { field, reason } => format!("{}: {reason}", option_of(field)),
         DeskError::Ledger(l) => chain(l),
         other => other.to_string(),
+    }
+}
+
+/// The option of the command line that gives a field of the desk's forms.
+fn option_of(field: &str) -> String {
+    match field {
+        "invoice_ids" => "--invoice".to_string(),
+        "until" => "--promised".to_string(),
+        "text" => "--note".to_string(),
+        "outcome" | "id" => "the task id".to_string(),
+        other => format!("--{}", other.replace('_', "-")),
     }
 }
 
@@ -392,10 +401,23 @@ async fn ask<L: Ledger + ?Sized, P: PolicySource + ?Sized>(
             customer,
             invoices,
             decision,
-        } => Said::Did(
-            desk.decide_account(who, customer, invoices, decision)
-                .await?,
-        ),
+        } => {
+            // No --invoice: every invoice of the customer still open.
+            let invoices = if invoices.is_empty() {
+                let book = desk.ledger.customer_book(customer).await?;
+                book.invoices_of(customer)
+                    .iter()
+                    .filter(|i| book.is_open(i, desk.today))
+                    .map(|i| i.invoice_id.clone())
+                    .collect()
+            } else {
+                invoices.clone()
+            };
+            Said::Did(
+                desk.decide_account(who, customer, &invoices, decision)
+                    .await?,
+            )
+        }
     };
     Ok(Answer {
         what,

@@ -17,9 +17,8 @@ use crate::lookup::{self, LookupError, Target};
 use crate::policy_load::{LoadError, load_policy};
 use crate::scorer::{ScorerError, scorer};
 use crate::stack::{Stack, StackError};
-use collect_aws::artifacts::Artifacts;
-use collect_engine::sweep::SweepOptions;
 use chrono::NaiveDate;
+use collect_aws::artifacts::Artifacts;
 use collect_delivery::bundle_store::{BundleDir, RevisionError};
 use collect_delivery::explain::{
     self, Basis, DecidedStep, ExplainError as ModelError, Explanation, InForce, Match,
@@ -28,6 +27,7 @@ use collect_delivery::explain::{
 use collect_delivery::ledger::{Ledger, LedgerError, LogEntry, StoredMessage, note_after_status};
 use collect_delivery::revision::short;
 use collect_engine::domain::ActionRecord;
+use collect_engine::sweep::SweepOptions;
 use collect_sqlite::store::{Store, StoreError};
 use serde::Serialize;
 use std::fmt::Write as _;

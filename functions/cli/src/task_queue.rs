@@ -14,14 +14,12 @@ use crate::task_view::chain;
 use chrono::NaiveDate;
 use collect_aws::artifacts::Artifacts;
 use collect_delivery::bundle_store::BundleDir;
-use collect_delivery::explain::{
-    Basis, ExplainError, InForce, PolicySource, Recorded, WhatIf,
-};
+use collect_delivery::explain::{Basis, ExplainError, InForce, PolicySource, Recorded, WhatIf};
 use collect_delivery::ledger::{Ledger, LedgerError};
 use collect_delivery::mailer::LocalMailer;
 use collect_delivery::work::{
-    AccountDecision, BulkOutcome, CallOutcome, Desk, DeskError, DeskSettings, NextSweep,
-    Outcome, Person, Preview, Role, TaskView, WorkPage, WorkQuery,
+    AccountDecision, BulkOutcome, CallOutcome, Desk, DeskError, DeskSettings, NextSweep, Outcome,
+    Person, Preview, Role, TaskView, WorkPage, WorkQuery,
 };
 use collect_engine::contact::customer_of_hold_task;
 use collect_engine::domain::{ActionRecord, Invoice};
@@ -185,7 +183,10 @@ enum Policies<'a> {
 }
 
 impl PolicySource for Policies<'_> {
-    async fn policy_for(&self, recorded: Option<&ActionRecord>) -> Result<Rc<InForce>, ExplainError> {
+    async fn policy_for(
+        &self,
+        recorded: Option<&ActionRecord>,
+    ) -> Result<Rc<InForce>, ExplainError> {
         match self {
             Policies::File(w) => w.policy_for(recorded).await,
             Policies::Home(r) => r.policy_for(recorded).await,
@@ -441,7 +442,8 @@ fn home_letter(home: &Home, store: &SqliteStore, asked: &Asked<'_>, a: &ActionRe
             None,
         )
         .map_err(|e| chain(&e))?;
-        let book = pollster::block_on(store.customer_book(&a.customer_id)).map_err(|e| chain(&e))?;
+        let book =
+            pollster::block_on(store.customer_book(&a.customer_id)).map_err(|e| chain(&e))?;
         collect_delivery::work::preview(&rt.sweeper, &book, a, asked.day).map_err(|e| chain(&e))
     };
     match shown() {

@@ -154,10 +154,7 @@ fn task_text(
     as_of: NaiveDate,
 ) -> String {
     let mut out = String::new();
-    let status = v
-        .action
-        .as_ref()
-        .map_or("open", |a| a.status.as_str());
+    let status = v.action.as_ref().map_or("open", |a| a.status.as_str());
     let _ = writeln!(out, "task {} ({}, {status})", v.task_id, v.kind.as_str());
     if let Some(a) = &v.action {
         let _ = writeln!(
@@ -219,7 +216,9 @@ fn task_text(
             "  trail:     {} {}{}{}",
             e.day,
             e.status,
-            e.by.as_deref().map(|b| format!(" by {b}")).unwrap_or_default(),
+            e.by.as_deref()
+                .map(|b| format!(" by {b}"))
+                .unwrap_or_default(),
             e.note
                 .as_deref()
                 .map(|n| format!(": {}", note_after_status(&e.status, n)))

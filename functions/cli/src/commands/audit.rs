@@ -6,8 +6,8 @@
 
 use crate::args::parse_date;
 use crate::audit::{audited, audited_on, write_csv};
-use crate::stack::StackArgs;
 use crate::home::Home;
+use crate::stack::StackArgs;
 use anyhow::Result;
 use chrono::NaiveDate;
 use clap::ValueEnum;
@@ -47,7 +47,13 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
     let actions = match args.stack.connect()? {
         Some(stack) => {
             let today = chrono::Local::now().date_naive();
-            stack.block_on(audited_on(&stack.dynamo, customer, args.from, args.to, today))?
+            stack.block_on(audited_on(
+                &stack.dynamo,
+                customer,
+                args.from,
+                args.to,
+                today,
+            ))?
         }
         None => audited(&Home::open_existing(home)?, customer, args.from, args.to)?,
     };

@@ -10,8 +10,8 @@
 use crate::args::{DEFAULT_POLICY, Format, parse_date};
 use crate::case_bench::explain_case;
 use crate::explanation::{explain_on_stack, explain_what, render};
-use crate::stack::StackArgs;
 use crate::home::Home;
+use crate::stack::StackArgs;
 use anyhow::{Result, bail};
 use chrono::NaiveDate;
 use std::path::{Path, PathBuf};

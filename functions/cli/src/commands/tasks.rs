@@ -103,7 +103,10 @@ enum TaskAction {
     /// scheduled sweep), or with --all-matching every letter of a filter.
     Approve {
         /// The task id, as `collect tasks` lists it (not with --all-matching).
-        #[arg(required_unless_present = "all_matching", conflicts_with = "all_matching")]
+        #[arg(
+            required_unless_present = "all_matching",
+            conflicts_with = "all_matching"
+        )]
         id: Option<String>,
         /// Approve every letter the filter matches, on all pages.
         #[arg(long, requires = "expect")]
@@ -195,9 +198,8 @@ enum TaskAction {
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
-    Role::parse(s).ok_or_else(|| {
-        format!("`{s}` is not a role: write collector, approver, auditor or admin")
-    })
+    Role::parse(s)
+        .ok_or_else(|| format!("`{s}` is not a role: write collector, approver, auditor or admin"))
 }
 
 fn parse_kind(s: &str) -> Result<WorkKind, String> {
@@ -263,9 +265,7 @@ fn request(action: Option<&TaskAction>, customer: Option<&str>) -> Result<Reques
             all_matching: false,
             ..
         }) => Request::Approve { id: id.clone() },
-        Some(TaskAction::Approve {
-            expect, filter, ..
-        }) => {
+        Some(TaskAction::Approve { expect, filter, .. }) => {
             let Some(expect) = *expect else {
                 bail!("--all-matching needs --expect N: how many letters you expect it to approve");
             };

@@ -17,12 +17,13 @@ use collect_delivery::bundle_store::BundleDir;
 use collect_delivery::explain::{Basis, ExplainError, InForce, PolicySource, Recorded, WhatIf};
 use collect_delivery::ledger::{Ledger, LedgerError};
 use collect_delivery::mailer::LocalMailer;
+use collect_delivery::message::postal::{AddressBlock, address_block};
 use collect_delivery::work::{
     AccountDecision, BulkOutcome, CallOutcome, Desk, DeskError, DeskSettings, NextSweep, Outcome,
     Person, Preview, Role, TaskView, WorkPage, WorkQuery,
 };
 use collect_engine::contact::customer_of_hold_task;
-use collect_engine::domain::{ActionRecord, Invoice};
+use collect_engine::domain::{ActionRecord, Channel, Customer, Invoice};
 use collect_engine::sweep::PriorLateRate;
 use collect_sqlite::store::{SqliteStore, Store, StoreError};
 use serde::Serialize;
@@ -252,12 +253,11 @@ pub fn serve(place: &Where, asked: &Asked<'_>, req: &Request) -> Result<Answer, 
                     asked.policy.display()
                 ));
             }
-            if let Said::Task { task, letter, .. } = &mut answer.what {
-                if let Some(a) = &task.action {
-                    if a.channel != collect_engine::domain::Channel::Call {
-                        *letter = Some(home_letter(home, &store, asked, a));
-                    }
-                }
+            if let Said::Task { task, letter, .. } = &mut answer.what
+                && let Some(a) = &task.action
+                && a.channel != Channel::Call
+            {
+                *letter = Some(home_letter(home, &store, asked, a));
             }
             answer.notes.splice(0..0, notes);
             Ok(answer)
@@ -345,7 +345,7 @@ async fn ask<L: Ledger + ?Sized, P: PolicySource + ?Sized>(
         Request::List(q) => Said::Page(desk.queue(who, q).await?),
         Request::Show { id } => {
             let c = customer_of(desk.ledger, asked, id, locate, on_stack).await?;
-            let task = desk.task(who, &c, id).await?;
+            let task = task_with_warnings(desk, who, &c, id).await?;
             let book = desk.ledger.customer_book(&c).await?;
             let invoices = task
                 .action
@@ -362,7 +362,7 @@ async fn ask<L: Ledger + ?Sized, P: PolicySource + ?Sized>(
         Request::Approve { id } => {
             let c = customer_of(desk.ledger, asked, id, locate, on_stack).await?;
             // What to know before it goes (a decision many days old).
-            if let Ok(task) = desk.task(who, &c, id).await {
+            if let Ok(task) = task_with_warnings(desk, who, &c, id).await {
                 warnings.extend(task.warnings.iter().map(|w| format!("task `{id}`: {w}")));
             }
             Said::Did(desk.approve(who, &c, id).await?)
@@ -425,6 +425,37 @@ async fn ask<L: Ledger + ?Sized, P: PolicySource + ?Sized>(
         warnings,
         notes: Vec::new(),
     })
+}
+
+/// The desk's task, with the warning about a letter that cannot be posted.
+async fn task_with_warnings<L: Ledger + ?Sized, P: PolicySource + ?Sized>(
+    desk: &Desk<'_, L, P>,
+    who: &Person,
+    customer_id: &str,
+    id: &str,
+) -> Result<TaskView, DeskError> {
+    let mut task = desk.task(who, customer_id, id).await?;
+    if let (Some(a), Some(customer)) = (&task.action, &task.customer)
+        && a.channel == Channel::Letter
+    {
+        let w = postal_warning(customer);
+        task.warnings.extend(w);
+    }
+    Ok(task)
+}
+
+/// A printed letter to a customer without a deliverable postal address
+/// says so in its window and cannot be posted: the person approving it is
+/// told before.
+fn postal_warning(c: &Customer) -> Option<String> {
+    match address_block(&c.name, &c.address, c.country.as_deref(), None) {
+        AddressBlock::Missing { missing, .. } => Some(format!(
+            "no deliverable postal address on file (missing {}): the printed letter says so in \
+             its window and cannot be posted until the customer's record has it",
+            missing.join(", ")
+        )),
+        _ => None,
+    }
 }
 
 /// The letter of a task as it would go out on the day asked, rendered

@@ -95,13 +95,20 @@ fn row(item: &WorkItem) -> String {
     if !item.invoice_ids.is_empty() {
         let _ = write!(out, "  invoice {} ", item.invoice_ids.join(", "));
     }
-    let _ = write!(
-        out,
-        " {}  {} day(s) overdue  risk {}",
-        amount(item.balance, &item.currency),
-        item.days_overdue,
-        percent(item.risk)
-    );
+    match item.kind {
+        WorkKind::FixContact => {
+            let _ = write!(out, "  open {}", amount(item.balance, &item.currency));
+        }
+        _ => {
+            let _ = write!(
+                out,
+                "  {}  {} day(s) overdue  risk {}",
+                amount(item.balance, &item.currency),
+                item.days_overdue,
+                percent(item.risk)
+            );
+        }
+    }
     if !item.segment.is_empty() {
         let _ = write!(out, "  {}", item.segment);
     }

@@ -148,7 +148,7 @@ pub enum TaskError {
     Home(#[from] HomeError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(transparent)]
+    #[error("{}", refused_words(&.0.to_string()))]
     Ledger(#[from] LedgerError),
 }
 
@@ -157,8 +157,23 @@ pub enum TaskError {
 fn desk_words(e: &DeskError) -> String {
     match e {
         DeskError::Invalid { field, reason } => format!("{}: {reason}", option_of(field)),
-        DeskError::Ledger(l) => chain(l),
+        DeskError::Ledger(l) => refused_words(&l.to_string()),
         other => other.to_string(),
+    }
+}
+
+/// A ledger's failure, with what to do when AWS refused the credentials.
+fn refused_words(said: &str) -> String {
+    if said.contains("AccessDenied") || said.contains("HTTP 403") || said.contains("not authorized")
+    {
+        format!(
+            "{said}\nhelp: AWS refused the call: the credentials in use (the AWS SDK's default \
+             chain: AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, the instance role) may not write to the \
+             stack's table. An auditor's credentials are read-only: they list, explain and \
+             audit; acts need a collector's, an approver's or an admin's"
+        )
+    } else {
+        said.to_string()
     }
 }
 
@@ -274,9 +289,24 @@ pub fn serve(place: &Where, asked: &Asked<'_>, req: &Request) -> Result<Answer, 
             let desk = Desk::new(&stack.dynamo, &policies, &settings, asked.day);
             let locate = |_: &str| -> Result<Option<String>, TaskError> { Ok(None) };
             let mut answer = stack.block_on(ask(&desk, &who, asked, req, &locate, true))?;
+            on_schedule(&mut answer.what);
             answer.notes.splice(0..0, notes);
             Ok(answer)
         }
+    }
+}
+
+/// On a stack the next sweep is the schedule's (the `SweepSchedule` the
+/// stack was deployed with, which the command line does not read): an
+/// approval says so instead of naming `collect run`.
+fn on_schedule(said: &mut Said) {
+    let local = NextSweep::Local.describe();
+    let stack = "the stack's next scheduled sweep (its `SweepSchedule`)";
+    let fix = |o: &mut Outcome| o.said = o.said.replace(&local, stack);
+    match said {
+        Said::Did(o) => fix(o),
+        Said::Bulk(b) => b.approved.iter_mut().for_each(fix),
+        _ => {}
     }
 }
 

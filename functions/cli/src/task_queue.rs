@@ -32,7 +32,7 @@ use std::rc::Rc;
 
 /// Where the queue is: the home, or a deployed stack.
 pub enum Where {
-    Home(Home),
+    Home(Box<Home>),
     Stack(Box<Stack>),
 }
 

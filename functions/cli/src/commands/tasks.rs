@@ -363,7 +363,7 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
     let req = request(args.action.as_ref(), args.customer.as_deref())?;
     let place = match args.stack.connect()? {
         Some(stack) => Where::Stack(Box::new(stack)),
-        None => Where::Home(crate::home::Home::open_existing(home)?),
+        None => Where::Home(Box::new(crate::home::Home::open_existing(home)?)),
     };
     let hint = match &args.action {
         Some(TaskAction::CloseAccount { customer, .. }) => Some(customer.as_str()),

@@ -105,8 +105,8 @@ pub enum Said {
         task: Box<TaskView>,
         /// The task's invoices as the book has them now.
         invoices: Vec<Invoice>,
-        /// The message as it would go out (`None`: a call, an address,
-        /// or a stack, whose letters the queue's web page previews).
+        /// The message as it would go out, or why not (`None`: a call or an
+        /// address to fix).
         #[serde(skip_serializing_if = "Option::is_none")]
         letter: Option<Letter>,
         as_of: NaiveDate,
@@ -290,6 +290,15 @@ pub fn serve(place: &Where, asked: &Asked<'_>, req: &Request) -> Result<Answer, 
             let locate = |_: &str| -> Result<Option<String>, TaskError> { Ok(None) };
             let mut answer = stack.block_on(ask(&desk, &who, asked, req, &locate, true))?;
             on_schedule(&mut answer.what);
+            if let Said::Task { task, letter, .. } = &mut answer.what
+                && task.action.as_ref().is_some_and(|a| a.channel != Channel::Call)
+            {
+                *letter = Some(Letter::NotShown(
+                    "on a stack the queue's web page previews it: the letter carries a pay \
+                     link signed with the stack's key, which the command line does not read"
+                        .to_string(),
+                ));
+            }
             answer.notes.splice(0..0, notes);
             Ok(answer)
         }

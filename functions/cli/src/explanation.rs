@@ -274,7 +274,7 @@ pub fn explain_on_stack(
                     action_id: w.to_string(),
                 });
             };
-            let Some(r) = Ledger::action(ledger, c, w).await? else {
+            let Some(r) = Ledger::customer_action(ledger, c, w).await? else {
                 return Err(ExplainError::NotOnStack {
                     what: w.to_string(),
                     table: ledger.table().to_string(),

@@ -291,7 +291,10 @@ pub fn serve(place: &Where, asked: &Asked<'_>, req: &Request) -> Result<Answer, 
             let mut answer = stack.block_on(ask(&desk, &who, asked, req, &locate, true))?;
             on_schedule(&mut answer.what);
             if let Said::Task { task, letter, .. } = &mut answer.what
-                && task.action.as_ref().is_some_and(|a| a.channel != Channel::Call)
+                && task
+                    .action
+                    .as_ref()
+                    .is_some_and(|a| a.channel != Channel::Call)
             {
                 *letter = Some(Letter::NotShown(
                     "on a stack the queue's web page previews it: the letter carries a pay \
@@ -519,5 +522,34 @@ fn home_letter(home: &Home, store: &SqliteStore, asked: &Asked<'_>, a: &ActionRe
     match shown() {
         Ok(p) => Letter::Shown(p),
         Err(why) => Letter::NotShown(why),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_of_the_desk_is_named_as_the_option_that_gives_it() {
+        let said = |field| {
+            desk_words(&DeskError::Invalid {
+                field,
+                reason: "is required".to_string(),
+            })
+        };
+        assert_eq!(said("reason"), "--reason: is required");
+        assert_eq!(said("invoice_ids"), "--invoice: is required");
+        assert_eq!(said("until"), "--promised: is required");
+        assert_eq!(said("text"), "--note: is required");
+        assert_eq!(said("min_balance"), "--min-balance: is required");
+    }
+
+    #[test]
+    fn a_refusal_of_the_credentials_says_what_to_do() {
+        let refused = refused_words("DynamoDB UpdateItem: AccessDeniedException: not allowed");
+        assert!(refused.contains("help: AWS refused the call"), "{refused}");
+        assert!(refused.contains("read-only"), "{refused}");
+        let other = refused_words("DynamoDB Query: ThrottlingException: slow down");
+        assert_eq!(other, "DynamoDB Query: ThrottlingException: slow down");
     }
 }

@@ -29,18 +29,22 @@ impl<L: Ledger + ?Sized, P: PolicySource + ?Sized> Desk<'_, L, P> {
         let entries = self.ledger.open_work(None).await?;
         let today = self.today;
         // One row per task (a customer with two held addresses has one
-        // address task).
+        // address task); a call nobody answered waits for its day.
         let mut seen = std::collections::HashSet::new();
         let visible: Vec<WorkEntry> = entries
             .into_iter()
             .filter(|e| e.call_again_on.is_none_or(|d| d <= today))
-            .filter(|e| seen.insert(e.task_id.clone()))
+            .filter(|e| e.kind != WorkKind::FixContact || seen.insert(e.task_id.clone()))
             .collect();
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for e in &visible {
-            *counts.entry(e.queue.clone()).or_default() += 1;
+            *counts.entry(e.queue.as_str()).or_default() += 1;
         }
-        let mut rows: Vec<WorkEntry> = visible
+        let counts: Vec<(String, usize)> = counts
+            .into_iter()
+            .map(|(q, n)| (q.to_string(), n))
+            .collect();
+        let rows = visible
             .into_iter()
             .filter(|e| q.kind.is_none_or(|k| k == e.kind))
             .filter(|e| q.queue.as_ref().is_none_or(|x| *x == e.queue))
@@ -49,38 +53,31 @@ impl<L: Ledger + ?Sized, P: PolicySource + ?Sized> Desk<'_, L, P> {
             .filter(|e| {
                 q.min_balance
                     .is_none_or(|m| e.balance.unwrap_or(Decimal::ZERO) >= m)
-            })
-            .filter(|e| {
-                q.min_days_overdue
-                    .is_none_or(|m| days_overdue(e.due_date, today) >= m)
+            });
+        // The order's key computed once per row, not once per comparison.
+        let mut keyed: Vec<(f64, WorkEntry)> = rows
+            .filter_map(|e| {
+                let overdue = days_overdue(e.due_date, today);
+                if q.min_days_overdue.is_some_and(|m| overdue < m) {
+                    return None;
+                }
+                let balance = e.balance.and_then(|b| b.to_f64()).unwrap_or(0.0);
+                let key = match q.sort {
+                    Sort::Priority => e.risk.unwrap_or(0.0) * balance,
+                    Sort::Balance => balance,
+                    Sort::DaysOverdue => overdue as f64,
+                    // Oldest first: the most days since decided.
+                    Sort::Age => (today - e.decided_on).num_days() as f64,
+                };
+                Some((key, e))
             })
             .collect();
-        let priority = |e: &WorkEntry| {
-            e.risk.unwrap_or(0.0) * e.balance.and_then(|b| b.to_f64()).unwrap_or(0.0)
-        };
-        match q.sort {
-            Sort::Priority => rows.sort_by(|a, b| {
-                priority(b)
-                    .total_cmp(&priority(a))
-                    .then_with(|| a.task_id.cmp(&b.task_id))
-            }),
-            Sort::Balance => rows.sort_by(|a, b| {
-                b.balance
-                    .cmp(&a.balance)
-                    .then_with(|| a.task_id.cmp(&b.task_id))
-            }),
-            Sort::DaysOverdue => rows.sort_by(|a, b| {
-                days_overdue(b.due_date, today)
-                    .cmp(&days_overdue(a.due_date, today))
-                    .then_with(|| a.task_id.cmp(&b.task_id))
-            }),
-            Sort::Age => rows.sort_by(|a, b| {
-                a.decided_on
-                    .cmp(&b.decided_on)
-                    .then_with(|| a.task_id.cmp(&b.task_id))
-            }),
-        }
-        Ok((rows, counts.into_iter().collect()))
+        keyed.sort_unstable_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then_with(|| a.1.task_id.cmp(&b.1.task_id))
+        });
+        let rows: Vec<WorkEntry> = keyed.into_iter().map(|(_, e)| e).collect();
+        Ok((rows, counts))
     }
 
     /// One page of open work: filtered, sorted (risk × balance, largest

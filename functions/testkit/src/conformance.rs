@@ -1307,4 +1307,6 @@ where
     holds::a_crash_after_the_hold_leaves_it_held(&make().await).await;
     holds::a_bounce_holds_once(&make().await).await;
     holds::an_invalid_address_is_held_once(&make().await).await;
+    // The desk's index of open work and its conditional decisions.
+    super::work::run_all(&make).await;
 }

@@ -139,6 +139,8 @@ fn event(id: &str, on: &str, kind: EventKind) -> Event {
         invoice_id: None,
         action_id: None,
         message_id: None,
+        by: None,
+        reason: None,
     }
 }
 

@@ -245,6 +245,8 @@ fn event(kind: &str, fields: &JsonFields<'_>, value: &Value) -> Result<Event, Ve
             invoice_id,
             action_id,
             message_id,
+            by: None,
+            reason: None,
         }),
         _ => None,
     };

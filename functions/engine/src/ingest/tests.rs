@@ -406,6 +406,8 @@ fn dispute_event(id: &str, date: &str, kind: EventKind) -> Event {
         invoice_id: Some("I1".into()),
         action_id: None,
         message_id: None,
+        by: None,
+        reason: None,
     }
 }
 

@@ -148,7 +148,7 @@ fn desk_problem(e: &DeskError) -> (StatusCode, Problem) {
                 format!("Nothing was done: {text}."),
             ),
         ),
-        DeskError::WrongStatus { .. } => (
+        DeskError::WrongStatus { .. } | DeskError::NotToday { .. } => (
             StatusCode::CONFLICT,
             Problem::new(
                 "Nothing was done",
@@ -174,10 +174,6 @@ fn desk_problem(e: &DeskError) -> (StatusCode, Problem) {
         DeskError::CountChanged { .. } => (
             StatusCode::CONFLICT,
             Problem::new("Nothing was approved", text),
-        ),
-        DeskError::NotBuilt(_) => (
-            StatusCode::NOT_IMPLEMENTED,
-            Problem::new("Not available yet", text),
         ),
         DeskError::Policy(_) | DeskError::Ledger(_) => {
             tracing::error!(error = %e, "desk");

@@ -69,6 +69,12 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
         bail!("a local server signs in with a token");
     };
     let token = token.clone();
+    // Pages that fail say so to the person; the why goes to stderr.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(false)
+        .try_init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

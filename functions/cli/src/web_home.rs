@@ -59,10 +59,7 @@ impl Backend for HomeBackend {
             .map_err(|e| BackendError::new("read the home's settings", e))
     }
 
-    async fn with_sweeper<R>(
-        &self,
-        f: impl FnOnce(&Sweeper<'_>) -> R,
-    ) -> Result<R, BackendError> {
+    async fn with_sweeper<R>(&self, f: impl FnOnce(&Sweeper<'_>) -> R) -> Result<R, BackendError> {
         let loaded = load_policy(&self.policy)
             .map_err(|e| BackendError::new(format!("load {}", self.policy.display()), e))?;
         let pay_links = self

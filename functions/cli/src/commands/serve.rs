@@ -40,9 +40,8 @@ pub struct Args {
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
-    Role::parse(s).ok_or_else(|| {
-        format!("`{s}` is not a role; use collector, approver, auditor or admin")
-    })
+    Role::parse(s)
+        .ok_or_else(|| format!("`{s}` is not a role; use collector, approver, auditor or admin"))
 }
 
 pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
@@ -84,16 +83,17 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
         let port = listener.local_addr()?.port();
+        // The address alone on stdout (a script reads its first line); the
+        // hint for people on stderr.
         let mut out = std::io::stdout().lock();
         writeln!(out, "http://127.0.0.1:{port}/?token={token}")?;
-        writeln!(
-            out,
-            "Open the address above in your browser (it signs you in as {who}, {}). \
-             Stop with Ctrl-C.",
-            args.role
-        )?;
         out.flush()?;
         drop(out);
+        eprintln!(
+            "Open the address above in your browser: it signs you in as {who} ({}). \
+             Stop with Ctrl-C.",
+            args.role
+        );
         let app = collect_web::router(backend, config);
         axum::serve(listener, app)
             .with_graceful_shutdown(async {

@@ -5,7 +5,12 @@
 //! The book: C1 owes I1, 1000 USD due 2027-03-01 (a Monday), under the
 //! conformance policy (steps at due − 3d, due, +7d, +14d offer, +21d call,
 //! +30d legal letter requiring approval; business days only).
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use chrono::NaiveDate;
 use collect_engine::book::Book;
@@ -300,4 +305,39 @@ fn keeping_an_account_worked_after_a_write_off_resumes_the_ladder() {
         ),
         Decimal::ZERO
     );
+}
+
+#[test]
+fn a_rejected_last_letter_also_ends_the_ladder_but_one_awaiting_approval_does_not() {
+    let mut w = World::new();
+    w.sweep_days("2027-02-25", "2027-03-30");
+    // 03-31: the legal letter awaits approval; nobody has decided yet.
+    let plan = plan_sweep(
+        &w.book(),
+        &w.policy,
+        &PriorLateRate,
+        day("2027-03-31"),
+        &SweepOptions::default(),
+    );
+    let mut letter = plan
+        .records
+        .iter()
+        .find(|a| a.channel == Channel::Letter)
+        .expect("the legal letter")
+        .clone();
+    assert_eq!(letter.status, ActionStatus::AwaitingApproval);
+    w.actions
+        .insert(letter.action_id.to_string(), letter.clone());
+    assert_eq!(
+        w.end("2027-03-31"),
+        None,
+        "a person still decides the letter"
+    );
+    // 04-01: rejected. The ladder has nothing after it: a decision is due.
+    letter.status = ActionStatus::Rejected;
+    letter.decided_by = Some("ana".to_string());
+    w.actions.insert(letter.action_id.to_string(), letter);
+    let end = w.end("2027-04-01").expect("past the last step");
+    assert_eq!(end.last_step, "letter legal-notice");
+    assert_eq!(end.last_step_on, day("2027-03-31"));
 }

@@ -11,10 +11,10 @@ use crate::ledger::Ledger;
 use chrono::NaiveDate;
 use collect_engine::book::Book;
 use collect_engine::contact::{customer_of_hold_task, hold_task_id};
-use collect_engine::domain::{ActionRecord, ActionStatus, Channel};
+use collect_engine::domain::{ActionRecord, ActionStatus, Channel, Customer};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The most rows a page may have.
 pub const MAX_PER_PAGE: usize = 500;
@@ -28,9 +28,13 @@ impl<L: Ledger + ?Sized, P: PolicySource + ?Sized> Desk<'_, L, P> {
     ) -> Result<(Vec<WorkEntry>, Vec<(String, usize)>), DeskError> {
         let entries = self.ledger.open_work(None).await?;
         let today = self.today;
+        // One row per task (a customer with two held addresses has one
+        // address task).
+        let mut seen = std::collections::HashSet::new();
         let visible: Vec<WorkEntry> = entries
             .into_iter()
             .filter(|e| e.call_again_on.is_none_or(|d| d <= today))
+            .filter(|e| seen.insert(e.task_id.clone()))
             .collect();
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         for e in &visible {
@@ -100,15 +104,25 @@ impl<L: Ledger + ?Sized, P: PolicySource + ?Sized> Desk<'_, L, P> {
         let total = rows.len();
         let start = (q.page - 1).saturating_mul(q.per_page);
         let page: Vec<WorkEntry> = rows.into_iter().skip(start).take(q.per_page).collect();
-        let mut ids: Vec<&str> = page.iter().map(|e| e.customer_id.as_str()).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let books = self.ledger.customer_books(&ids, &[]).await?;
+        let ids: Vec<&str> = page.iter().map(|e| e.customer_id.as_str()).collect();
+        let customers = self.ledger.customers(&ids).await?;
+        // Rows whose index entry lacks the balance (an address to fix: what
+        // the customer owes in all) read their customer's book.
+        let mut books = HashMap::new();
+        for e in &page {
+            if (e.balance.is_none() || e.kind == WorkKind::FixContact)
+                && !books.contains_key(&e.customer_id)
+            {
+                let book = self.ledger.customer_book(&e.customer_id).await?;
+                books.insert(e.customer_id.clone(), book);
+            }
+        }
         let items = page
             .into_iter()
             .map(|e| {
+                let customer = customers.get(&e.customer_id);
                 let book = books.get(&e.customer_id);
-                self.item(e, book)
+                self.item(e, customer, book)
             })
             .collect();
         Ok(WorkPage {
@@ -120,8 +134,7 @@ impl<L: Ledger + ?Sized, P: PolicySource + ?Sized> Desk<'_, L, P> {
         })
     }
 
-    fn item(&self, e: WorkEntry, book: Option<&Book>) -> WorkItem {
-        let customer = book.and_then(|b| b.customers.get(&e.customer_id));
+    fn item(&self, e: WorkEntry, customer: Option<&Customer>, book: Option<&Book>) -> WorkItem {
         let invoice = book.and_then(|b| e.invoice_id.as_deref().and_then(|i| b.invoice(i)));
         let (balance, currency) = match (e.kind, book) {
             // An address to fix: what the customer owes in all.
@@ -217,8 +230,18 @@ impl<L: Ledger + ?Sized, P: PolicySource + ?Sized> Desk<'_, L, P> {
             .collect();
         payments.sort_by(|a, b| (b.paid_on, &b.payment_id).cmp(&(a.paid_on, &a.payment_id)));
         let holds = self.ledger.contact_holds(customer_id).await?;
+        let end_of_ladder = match self.policy.policy_for(None).await {
+            Ok(in_force) => invoices
+                .iter()
+                .filter_map(|i| {
+                    collect_engine::ladder::end_of_ladder(&book, &in_force.policy, i, today)
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
         Ok(CustomerView {
             customer,
+            end_of_ladder,
             open_invoices,
             timeline,
             events,
@@ -301,7 +324,7 @@ impl<L: Ledger + ?Sized, P: PolicySource + ?Sized> Desk<'_, L, P> {
         task_id: &str,
     ) -> Result<ActionRecord, DeskError> {
         self.ledger
-            .action(customer_id, task_id)
+            .customer_action(customer_id, task_id)
             .await?
             .ok_or_else(|| no_task(task_id))
     }

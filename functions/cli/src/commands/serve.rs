@@ -34,7 +34,7 @@ pub struct Args {
     /// The policy file whose templates compose the previews (as `collect run`).
     #[arg(long, default_value = DEFAULT_POLICY)]
     policy: PathBuf,
-    /// The day acts are dated, YYYY-MM-DD; defaults to today.
+    /// The day acts are dated, YYYY-MM-DD, e.g. 2027-03-31; defaults to today.
     #[arg(value_parser = parse_date, long)]
     date: Option<NaiveDate>,
 }

@@ -18,7 +18,10 @@
 //!   revision (the port, and the folder of a local home);
 //! - `explain`: the explanation of a recorded decision — the day replayed
 //!   under the revision in force on the state before that day's actions,
-//!   matched with the record — one model for the CLI and a web page.
+//!   matched with the record — one model for the CLI and a web page;
+//! - `work`: the work queue of the collections team (the desk): open work
+//!   from the ledger's index, a customer's context, a person's acts with
+//!   their role checked, the letter preview.
 
 pub mod bundle;
 pub mod bundle_store;
@@ -29,3 +32,4 @@ pub mod mailer;
 pub mod message;
 pub mod rehearsal;
 pub mod revision;
+pub mod work;

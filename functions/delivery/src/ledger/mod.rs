@@ -32,7 +32,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use collect_engine::book::Book;
 pub use collect_engine::contact::{ContactHold, HoldEnd, HoldEnding, HoldReason};
 use collect_engine::domain::{
-    ActionId, ActionRecord, ActionStatus, Channel, CustomerId, InvoiceId, MessageId,
+    ActionId, ActionRecord, ActionStatus, Channel, CustomerId, Event, InvoiceId, MessageId,
 };
 use collect_engine::sweep::PlannedMessage;
 use rust_decimal::Decimal;
@@ -41,6 +41,8 @@ use std::collections::HashMap;
 
 pub mod memory;
 pub mod rewind;
+mod work;
+pub use work::{TrailNote, WorkEntry, WorkKind, work_of_action, work_of_hold};
 
 /// Which part of the book a sweep covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -556,6 +558,53 @@ pub trait Ledger {
     /// [`Lease::released`], so the next holder's token is larger still.
     async fn release_lease(&self, name: &str, holder: &LeaseHolder) -> Result<(), LedgerError>;
 
+    /// The index of open work (see [`WorkEntry`]): every action awaiting a
+    /// person (letters awaiting approval, planned calls) and every open
+    /// contact hold, of `queue` or of all queues. Read from an index kept
+    /// with each write of an action or hold (SQLite: the `work` table;
+    /// DynamoDB: the sparse `GSI1PK = WORK#<queue>`), never from the book.
+    async fn open_work(&self, queue: Option<&str>) -> Result<Vec<WorkEntry>, LedgerError> {
+        let _ = queue;
+        Err(not_built("open_work"))
+    }
+
+    /// One action by its ids (on DynamoDB the customer locates it).
+    async fn action(
+        &self,
+        customer_id: &str,
+        action_id: &str,
+    ) -> Result<Option<ActionRecord>, LedgerError> {
+        let _ = (customer_id, action_id);
+        Err(not_built("action"))
+    }
+
+    /// Writes a customer's book events (a promise to pay, a dispute, an
+    /// end-of-ladder outcome), each unless its id is known; whether each
+    /// was written.
+    async fn record_events(
+        &self,
+        customer_id: &str,
+        events: &[Event],
+    ) -> Result<Vec<bool>, LedgerError> {
+        let _ = (customer_id, events);
+        Err(not_built("record_events"))
+    }
+
+    /// Appends a trail line for a person's act that changes no status (a
+    /// note; "no answer, call again on D", which also sets the action's
+    /// work entry's `call_again_on`), only if the action's stored status is
+    /// still `expected`; `Ok(false)` otherwise.
+    async fn note_action(
+        &self,
+        action: &ActionRecord,
+        expected: ActionStatus,
+        note: &TrailNote,
+        day: NaiveDate,
+    ) -> Result<bool, LedgerError> {
+        let _ = (action, expected, note, day);
+        Err(not_built("note_action"))
+    }
+
     /// Takes over the lease of a holder known to be dead (locally: a
     /// process of this machine that no longer exists), if `dead` still holds
     /// it. Adapters whose holders cannot be known dead refuse.
@@ -569,6 +618,15 @@ pub trait Ledger {
         let _ = (holder, now, ttl);
         Ok(LeaseOutcome::HeldBy(dead.clone()))
     }
+}
+
+/// Skeleton only: a port method an adapter does not implement yet.
+fn not_built(what: &'static str) -> LedgerError {
+    LedgerError::Storage(StorageFailure::new(
+        "ledger",
+        false,
+        std::io::Error::other(format!("{what}: not built yet")),
+    ))
 }
 
 /// One move of the default [`Ledger::move_batch`], item by item, in the

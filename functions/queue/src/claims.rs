@@ -77,6 +77,14 @@ fn text(claims: &Value, name: &str) -> Option<String> {
     }
 }
 
+/// The work queue's person (collect-web's [`Person`](collect_web::Person):
+/// the email as the id, the group's role), or why the claims are refused.
+pub fn person(claims: &Value) -> Result<collect_web::Person, Refused> {
+    let s = signed_in(claims)?;
+    collect_web::person_from_claims(Some(&s.email), &[s.group.to_string()])
+        .ok_or(Refused::NoGroup(s.email))
+}
+
 /// The person the claims name, or why they are refused.
 pub fn signed_in(claims: &Value) -> Result<SignedIn, Refused> {
     match text(claims, "token_use").as_deref() {

@@ -7,5 +7,9 @@
 //! when the next scheduled sweep runs ([`schedule`]), and the translation
 //! of API Gateway's HTTP API events to the router's requests.
 
+pub mod app;
+pub mod backend;
 pub mod claims;
 pub mod schedule;
+pub mod signin;
+pub mod start;

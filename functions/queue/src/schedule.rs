@@ -5,10 +5,10 @@
 //! The template passes the sweep's EventBridge Scheduler expression and
 //! its time zone (`SWEEP_SCHEDULE`, `SCHEDULE_TIMEZONE`). A `cron(…)`
 //! expression's next run is computed here (minutes, hours, day of month,
-//! month, day of week, year; `*`, `?`, lists, ranges, `/` steps and day and
-//! month names); `rate(…)` has no fixed time of day, and `L`, `W` and `#`
-//! are not computed: then [`next_run`] says so and the page names the
-//! schedule instead of a time.
+//! month, day of week, year; `*`, `?`, lists, ranges, `/` steps, day and
+//! month names, and the day rules `L`, `LW`, `15W`, `6L` and `2#1`). The
+//! template accepts only `cron(…)` for the sweep: a `rate(…)` has no time of
+//! day to tell people, and the function refuses to start with one.
 
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -16,7 +16,9 @@ use chrono_tz::Tz;
 /// A schedule expression this module cannot compute a next run for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
-    #[error("the sweep's schedule `{0}` is not a cron(…) expression with a fixed time")]
+    #[error(
+        "the sweep's schedule `{0}` is not a cron(…) expression: a rate(…) has no time of day to tell people when an approved letter goes out"
+    )]
     NotCron(String),
     #[error("the sweep's schedule `{expr}`: {reason}")]
     Field { expr: String, reason: String },
@@ -81,16 +83,112 @@ fn field(text: &str, lo: u32, hi: u32, names: &[&str]) -> Result<Set, String> {
     Ok(Set(out))
 }
 
+/// The day-of-month field.
+#[derive(Debug, Clone)]
+enum Days {
+    Set(Set),
+    /// `L`: the month's last day.
+    Last,
+    /// `LW`: the month's last weekday.
+    LastWeekday,
+    /// `15W`: the weekday nearest the 15th, within the month.
+    NearestWeekday(u32),
+}
+
+/// The day-of-week field.
+#[derive(Debug, Clone)]
+enum Weekdays {
+    Set(Set),
+    /// `6L`: the month's last Friday.
+    Last(u32),
+    /// `2#1`: the month's first Monday.
+    Nth(u32, u32),
+}
+
 /// A parsed `cron(…)` expression.
 #[derive(Debug, Clone)]
 pub struct Cron {
     minutes: Set,
     hours: Set,
-    days: Set,
+    days: Days,
     months: Set,
-    weekdays: Set,
+    weekdays: Weekdays,
     years: Set,
     expr: String,
+}
+
+fn last_day(d: NaiveDate) -> u32 {
+    (28..=31)
+        .rev()
+        .find(|n| NaiveDate::from_ymd_opt(d.year(), d.month(), *n).is_some())
+        .unwrap_or(28)
+}
+
+/// Saturday and Sunday are not weekdays.
+fn is_weekday(d: NaiveDate) -> bool {
+    d.weekday().number_from_monday() <= 5
+}
+
+/// The weekday nearest the `n`th within `d`'s month (AWS's `nW`).
+fn nearest_weekday(d: NaiveDate, n: u32) -> Option<u32> {
+    let target = NaiveDate::from_ymd_opt(d.year(), d.month(), n.min(last_day(d)))?;
+    if is_weekday(target) {
+        return Some(target.day());
+    }
+    let before = target
+        .pred_opt()
+        .filter(|p| p.month() == d.month() && is_weekday(*p));
+    let after = target
+        .succ_opt()
+        .filter(|a| a.month() == d.month() && is_weekday(*a));
+    let after2 = target
+        .succ_opt()
+        .and_then(|a| a.succ_opt())
+        .filter(|a| a.month() == d.month() && is_weekday(*a));
+    let before2 = target
+        .pred_opt()
+        .and_then(|b| b.pred_opt())
+        .filter(|b| b.month() == d.month() && is_weekday(*b));
+    // Saturday: Friday, or Monday at the month's start; Sunday: Monday, or
+    // Friday at the month's end.
+    match target.weekday() {
+        chrono::Weekday::Sat => before.or(after2),
+        _ => after.or(before2),
+    }
+    .map(|x| x.day())
+}
+
+fn days_field(text: &str) -> Result<Days, String> {
+    match text {
+        "L" => Ok(Days::Last),
+        "LW" => Ok(Days::LastWeekday),
+        t if t.ends_with('W') => t
+            .trim_end_matches('W')
+            .parse()
+            .ok()
+            .filter(|n| (1..=31).contains(n))
+            .map(Days::NearestWeekday)
+            .ok_or_else(|| t.to_string()),
+        t => field(t, 1, 31, &[]).map(Days::Set),
+    }
+}
+
+fn weekdays_field(text: &str) -> Result<Weekdays, String> {
+    if let Some(d) = text.strip_suffix('L').filter(|d| !d.is_empty()) {
+        return value(d, 1, &DAYS)
+            .filter(|d| (1..=7).contains(d))
+            .map(Weekdays::Last)
+            .ok_or_else(|| text.to_string());
+    }
+    if let Some((d, n)) = text.split_once('#') {
+        let d = value(d, 1, &DAYS).filter(|d| (1..=7).contains(d));
+        let n = n.parse().ok().filter(|n| (1..=5).contains(n));
+        return match (d, n) {
+            (Some(d), Some(n)) => Ok(Weekdays::Nth(d, n)),
+            _ => Err(text.to_string()),
+        };
+    }
+    field(text, 1, 7, &DAYS).map(Weekdays::Set)
 }
 
 impl Cron {
@@ -107,16 +205,16 @@ impl Cron {
                 reason: "a cron expression has six fields".into(),
             });
         };
-        let bad = |reason: String| ScheduleError::Field {
+        let bad = |part: String| ScheduleError::Field {
             expr: expr.to_string(),
-            reason: format!("`{reason}` is not computed here (L, W and # are not)"),
+            reason: format!("`{part}` is not a value, range, step or day rule of its field"),
         };
         Ok(Cron {
             minutes: field(mi, 0, 59, &[]).map_err(bad)?,
             hours: field(h, 0, 23, &[]).map_err(bad)?,
-            days: field(dom, 1, 31, &[]).map_err(bad)?,
+            days: days_field(dom).map_err(bad)?,
             months: field(mo, 1, 12, &MONTHS).map_err(bad)?,
-            weekdays: field(dow, 1, 7, &DAYS).map_err(bad)?,
+            weekdays: weekdays_field(dow).map_err(bad)?,
             years: field(y, 1970, 2199, &[]).map_err(bad)?,
             expr: expr.to_string(),
         })
@@ -124,10 +222,27 @@ impl Cron {
 
     fn runs_on(&self, d: NaiveDate) -> bool {
         let weekday = d.weekday().num_days_from_sunday() + 1;
+        let day_ok = match &self.days {
+            Days::Set(s) => s.has(d.day()),
+            Days::Last => d.day() == last_day(d),
+            Days::LastWeekday => {
+                is_weekday(d)
+                    && (d.day() + 1..=last_day(d)).all(|n| {
+                        NaiveDate::from_ymd_opt(d.year(), d.month(), n)
+                            .is_some_and(|x| !is_weekday(x))
+                    })
+            }
+            Days::NearestWeekday(n) => nearest_weekday(d, *n) == Some(d.day()),
+        };
+        let weekday_ok = match &self.weekdays {
+            Weekdays::Set(s) => s.has(weekday),
+            Weekdays::Last(w) => *w == weekday && d.day() + 7 > last_day(d),
+            Weekdays::Nth(w, n) => *w == weekday && (d.day() - 1) / 7 + 1 == *n,
+        };
         u32::try_from(d.year()).is_ok_and(|y| self.years.has(y))
             && self.months.has(d.month())
-            && self.days.has(d.day())
-            && self.weekdays.has(weekday)
+            && day_ok
+            && weekday_ok
     }
 
     /// The first run strictly after `now`, in the schedule's time zone.
@@ -237,14 +352,31 @@ mod tests {
     }
 
     #[test]
+    fn the_day_rules_l_w_and_hash() {
+        let now = at("2027-02-10T00:00:00Z");
+        let next = |e: &str| next_run(e, "UTC", now).unwrap();
+        // L: 28 February 2027.
+        assert_eq!(next("cron(0 6 L * ? *)"), at("2027-02-28T06:00:00Z"));
+        // LW: Friday 26 February (the 27th and 28th are a weekend).
+        assert_eq!(next("cron(0 6 LW * ? *)"), at("2027-02-26T06:00:00Z"));
+        // 13W: Saturday the 13th, so Friday the 12th.
+        assert_eq!(next("cron(0 6 13W * ? *)"), at("2027-02-12T06:00:00Z"));
+        // 6L: the last Friday, 26 February; MON#1: the first Monday of March.
+        assert_eq!(next("cron(0 6 ? * 6L *)"), at("2027-02-26T06:00:00Z"));
+        assert_eq!(next("cron(0 6 ? * MON#1 *)"), at("2027-03-01T06:00:00Z"));
+        // Names with an L or a W in them are names.
+        assert_eq!(next("cron(0 6 ? JUL WED *)"), at("2027-07-07T06:00:00Z"));
+    }
+
+    #[test]
     fn what_is_not_computed_says_so() {
         let now = at("2027-03-01T00:00:00Z");
         assert!(matches!(
             next_run("rate(1 day)", "UTC", now),
             Err(ScheduleError::NotCron(_))
         ));
-        let e = next_run("cron(0 6 L * ? *)", "UTC", now).unwrap_err();
-        assert!(e.to_string().contains("`L` is not computed"), "{e}");
+        let e = next_run("cron(0 6 32W * ? *)", "UTC", now).unwrap_err();
+        assert!(e.to_string().contains("`32W` is not a value"), "{e}");
         assert!(matches!(
             next_run("cron(0 6 ? * MON-FRI *)", "Mars/Base", now),
             Err(ScheduleError::TimeZone(_))

@@ -204,6 +204,9 @@ pub struct ShardReport {
     pub held: usize,
     /// Open invoices no policy covers (another currency, not yet in effect).
     pub not_covered: usize,
+    /// Open invoices whose dunning stopped at the end of the ladder
+    /// (written off, placed with an agency): no step, ever again.
+    pub stopped: usize,
     /// Approved actions a guardrail keeps waiting.
     pub approved_waiting: usize,
     /// Action records written by this run.
@@ -348,6 +351,7 @@ impl<L: Ledger, M: Mailer> SweepService<L, M> {
             planned: run.plan.messages.len(),
             held: run.plan.held.len(),
             not_covered: run.plan.not_covered.len(),
+            stopped: run.plan.stopped.len(),
             approved_waiting: run.plan.approved_waiting.len(),
             recorded: run.recorded,
             conflicts: run.conflicts.len(),

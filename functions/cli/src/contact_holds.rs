@@ -25,7 +25,7 @@ pub fn from_events(store: &SqliteStore, events: &[Event]) -> Result<Vec<ContactH
         };
         if wanted.message_id.is_none() {
             if let Some(action_id) = &e.action_id {
-                wanted.customer_id = store.action(action_id)?.map(|a| a.customer_id);
+                wanted.customer_id = Store::action(store, action_id)?.map(|a| a.customer_id);
             }
         }
         let got = pollster::block_on(hold_from_mail_event(store, &wanted))?;

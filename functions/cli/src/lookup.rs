@@ -81,7 +81,7 @@ pub fn resolve(
     what: &str,
 ) -> Result<Target, LookupError> {
     let w = what.trim();
-    if let Some(a) = store.action(w)? {
+    if let Some(a) = Store::action(store, w)? {
         return Ok(Target::Action(Box::new(a)));
     }
     let key = message_key(w);

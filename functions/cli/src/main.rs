@@ -33,6 +33,7 @@ mod synthetic;
 mod task_queue;
 mod task_view;
 mod template_diff;
+mod web_home;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
@@ -78,6 +79,7 @@ enum Command {
     Report(commands::report::Args),
     PayLink(commands::pay_link::Args),
     Tasks(commands::tasks::Args),
+    Serve(commands::serve::Args),
     Init(commands::init::Args),
     Completions(commands::completions::Args),
 }
@@ -105,6 +107,7 @@ fn main() -> ExitCode {
         Command::Report(args) => commands::report::run(home, args),
         Command::PayLink(args) => commands::pay_link::run(home, args),
         Command::Tasks(args) => commands::tasks::run(home, args),
+        Command::Serve(args) => commands::serve::run(home, args),
         Command::Init(args) => commands::init::run(args),
         Command::Completions(args) => commands::completions::run(args, Cli::command()),
     };

@@ -20,7 +20,7 @@ mod html;
 
 use chrono::NaiveDate;
 use collect_engine::book::Book;
-use collect_engine::effect::{self, EffectReport, Measures, Options, Period};
+use collect_engine::effect::{self, EffectReport, Measures, Options, Period, RecoveryRow};
 use rust_decimal::Decimal;
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -116,6 +116,8 @@ pub fn label(key: &str) -> &str {
         "experiment_pay_rate" => "Paid in time (experiments)",
         "intervals" => "95% intervals",
         "significant" => "Significant",
+        "recovery_rate" => "Recovery rate",
+        "written_off" => "Written off and placed with agencies",
         other => other,
     }
 }
@@ -255,6 +257,8 @@ pub fn human(r: &EffectReport) -> String {
         rec.past_due_invoices
     );
 
+    recovery_text(&mut out, r);
+
     if !r.aging.is_empty() {
         let _ = writeln!(out, "\nAging (open balance by days past due)");
         let _ = writeln!(
@@ -326,6 +330,65 @@ pub fn human(r: &EffectReport) -> String {
         let _ = writeln!(out, "  {}: {formula}", label(key));
     }
     out
+}
+
+/// One row of the recovery table.
+fn recovery_row(out: &mut String, row: &RecoveryRow) {
+    let _ = writeln!(
+        out,
+        "  {:<20} {:>8} {:>15} {:>15} {:>8} {:>18} {:>18}",
+        truncate(&row.key, 20),
+        row.invoices,
+        money(row.due),
+        money(row.collected),
+        pct(row.recovery_rate),
+        format!("{} / {}", row.written_off, money(row.written_off_amount)),
+        format!(
+            "{} / {}",
+            row.placed_with_agency,
+            money(row.placed_with_agency_amount)
+        ),
+    );
+}
+
+fn recovery_text(out: &mut String, r: &EffectReport) {
+    let rec = &r.recovery;
+    let _ = writeln!(
+        out,
+        "\nRecovery of the invoices due in the period (collected by {} / due; reactive dunning \
+         recovers about 50-70%, proactive collections 80-90%)",
+        r.as_of
+    );
+    if rec.total.invoices == 0 {
+        let _ = writeln!(out, "  No invoice in {} is due in the period.", r.currency);
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "  Recovery rate {}: {} collected of {} due on {} invoice(s); written off {} ({} invoice(s)); \
+         placed with agencies {} ({} invoice(s)).",
+        pct(rec.total.recovery_rate),
+        money(rec.total.collected),
+        money(rec.total.due),
+        rec.total.invoices,
+        money(rec.total.written_off_amount),
+        rec.total.written_off,
+        money(rec.total.placed_with_agency_amount),
+        rec.total.placed_with_agency
+    );
+    for (title, rows) in [
+        ("By segment", &rec.by_segment),
+        ("By month due", &rec.by_month),
+    ] {
+        let _ = writeln!(
+            out,
+            "  {:<20} {:>8} {:>15} {:>15} {:>8} {:>18} {:>18}",
+            title, "invoices", "due", "collected", "rate", "written off", "to agencies"
+        );
+        for row in rows {
+            recovery_row(out, row);
+        }
+    }
 }
 
 fn experiments_text(out: &mut String, r: &EffectReport) {
@@ -513,6 +576,34 @@ pub fn csv(r: &EffectReport) -> String {
         c.row("kpi", "", k, &scalar(&get(k)).unwrap_or_default());
     }
     c.object("receivables", "", &get("receivables"), &[]);
+    let recovery = get("recovery");
+    for (section, rows) in [
+        (
+            "recovery",
+            vec![recovery.get("total").cloned().unwrap_or(Value::Null)],
+        ),
+        (
+            "recovery_by_segment",
+            recovery
+                .get("by_segment")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        ),
+        (
+            "recovery_by_month",
+            recovery
+                .get("by_month")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        ),
+    ] {
+        for row in &rows {
+            let key = row.get("key").and_then(Value::as_str).unwrap_or_default();
+            c.object(section, key, row, &["key"]);
+        }
+    }
     for a in get("aging").as_array().into_iter().flatten() {
         let day = a.get("date").and_then(Value::as_str).unwrap_or_default();
         c.object("aging", day, a, &["date"]);

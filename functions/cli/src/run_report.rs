@@ -94,6 +94,27 @@ pub fn describe_run(report: &RunReport, date: NaiveDate, home: &Home) -> String 
     for (why, n) in &held {
         let _ = writeln!(out, "  held: {n} invoice(s) by {why}");
     }
+    if !plan.stopped.is_empty() {
+        let shown: Vec<&str> = plan
+            .stopped
+            .iter()
+            .take(5)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let more = plan.stopped.len() - shown.len();
+        let _ = writeln!(
+            out,
+            "  dunning stopped (written off or placed with an agency): {} invoice(s): {}{}; \
+             `collect explain INVOICE` says who decided and why",
+            plan.stopped.len(),
+            shown.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
     for (id, reason) in &plan.approved_waiting {
         let _ = writeln!(out, "  approved, waiting: {id}: {reason}");
     }

@@ -330,3 +330,110 @@ fn an_empty_home_gets_a_clear_error() {
         text(&out)
     );
 }
+
+/// The lines of `text` from the one starting with `first` to the next
+/// empty line.
+fn section<'a>(text: &'a str, first: &str) -> Vec<&'a str> {
+    text.lines()
+        .skip_while(|l| !l.starts_with(first))
+        .take_while(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn the_end_of_the_ladder_stops_dunning_and_shows_in_the_recovery_rate() {
+    let t = Temp::new("ladder");
+    let home = prepared(&t);
+    // The ERP writes I2 off and hands I3 to an agency on 03-19; a bad row
+    // is refused with its file, line and field, the others still load.
+    t.write(
+        "day3/events.jsonl",
+        "{\"type\":\"written_off\",\"date\":\"2027-03-19\",\"invoice_id\":\"I2\",\"reason\":\"customer insolvent\"}\n\
+         {\"type\":\"placed_with_agency\",\"date\":\"2027-03-19\",\"invoice_id\":\"I3\",\"agency\":\"Acme Recovery\",\"by\":\"ana@example.com\"}\n\
+         {\"type\":\"placed_with_agency\",\"date\":\"2027-03-19\",\"invoice_id\":\"I3\"}\n",
+    );
+    let out = collect(&home, &["ingest", t.path().join("day3").to_str().unwrap()]);
+    let said = text(&out);
+    assert!(
+        said.contains("events.jsonl:3: column `agency`: is required but missing"),
+        "{said}"
+    );
+    // No more steps for either: the call at +15d and the legal letter at
+    // +30d never come, and every run says why.
+    let days = [
+        "2027-03-19",
+        "2027-03-26",
+        "2027-04-01",
+        "2027-04-12",
+        "2027-04-19",
+    ];
+    for day in days {
+        let run = ok(collect(&home, &["run", "--date", day]));
+        assert!(
+            run.contains(
+                "dunning stopped (written off or placed with an agency): 2 invoice(s): I2, I3"
+            ),
+            "{run}"
+        );
+        assert!(
+            run.lines().any(|l| l.starts_with("0 message(s) ")
+                && l.contains(", 0 task(s), 0 awaiting approval, 0 deferred, 0 skipped, 0 held")),
+            "{day}: {run}"
+        );
+    }
+    for day in days {
+        assert!(
+            !home.join("outbox").join(day).exists(),
+            "a message went out on {day}"
+        );
+    }
+    // `collect explain` says who stopped it and why.
+    let why = ok(collect(&home, &["explain", "I2", "--date", "2027-03-22"]));
+    assert!(
+        why.contains("dunning stopped: written off on 2027-03-19 by erp: customer insolvent"),
+        "{why}"
+    );
+    let why = ok(collect(&home, &["explain", "I3", "--date", "2027-03-22"]));
+    assert!(
+        why.contains(
+            "dunning stopped: placed with agency `Acme Recovery` on 2027-03-19 by ana@example.com"
+        ),
+        "{why}"
+    );
+
+    // The report: all three invoices were due on 03-11; I1's 1000 was
+    // collected, I2's 600 written off, I3's 400 placed with an agency.
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(collect(&home, &["report", "--format", "json"]))).unwrap();
+    let total = &v["recovery"]["total"];
+    assert_eq!(total["invoices"], 3);
+    assert_eq!(total["due"], "2000.00");
+    assert_eq!(total["collected"], "1000.00");
+    close(&total["recovery_rate"], 0.5);
+    assert_eq!(total["written_off"], 1);
+    assert_eq!(total["written_off_amount"], "600.00");
+    assert_eq!(total["placed_with_agency"], 1);
+    assert_eq!(total["placed_with_agency_amount"], "400.00");
+    assert_eq!(v["recovery"]["by_month"][0]["key"], "2027-03");
+    assert!(v["formulas"]["recovery_rate"].is_string());
+
+    let csv = ok(collect(&home, &["report", "--format", "csv"]));
+    let rows: Vec<&str> = csv.lines().filter(|l| l.starts_with("recovery")).collect();
+    let human = ok(collect(&home, &["report"]));
+    let html_path = t.path().join("out/ladder.html");
+    ok(collect(
+        &home,
+        &["report", "--html", html_path.to_str().unwrap()],
+    ));
+    let page = std::fs::read_to_string(&html_path).unwrap();
+    assert!(page.contains("<section id=\"recovery\"><h2>Recovery rate</h2>"));
+    assert!(page.contains("<td>2027-03</td><td>3</td><td>2,000.00</td><td>1,000.00</td><td>50.0%</td><td>600.00 (1)</td><td>400.00 (1)</td>"), "{page}");
+    insta::assert_snapshot!(
+        "report_recovery",
+        format!(
+            "{}\n\n{}",
+            section(&human, "Recovery of the invoices due in the period").join("\n"),
+            rows.join("\n")
+        )
+    );
+}

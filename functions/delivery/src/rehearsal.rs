@@ -237,6 +237,11 @@ async fn rehearse_async(
             {
                 out.reasons.push(format!("held by {}", h.holds.join(", ")));
             }
+            for (id, why) in &report.plan.stopped {
+                if *id == run.invoice_id {
+                    out.reasons.push(why.clone());
+                }
+            }
             if out.actions.is_empty() && out.reasons.is_empty() {
                 out.reasons.push("no step due today".to_string());
             }
@@ -376,6 +381,11 @@ pub fn planned_outcome(
     }
     for h in plan.held.iter().filter(|h| h.invoice_id == invoice_id) {
         out.reasons.push(format!("held by {}", h.holds.join(", ")));
+    }
+    for (id, why) in &plan.stopped {
+        if id == invoice_id {
+            out.reasons.push(why.clone());
+        }
     }
     if out.actions.is_empty() && out.reasons.is_empty() {
         out.reasons.push("no step due today".to_string());

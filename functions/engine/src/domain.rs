@@ -114,7 +114,9 @@ pub struct PlanTerms {
 pub enum EventKind {
     DisputeOpened,
     DisputeClosed,
-    PromiseToPay { promised_until: NaiveDate },
+    PromiseToPay {
+        promised_until: NaiveDate,
+    },
     PlanAccepted(PlanTerms),
     MailDelivered,
     MailBounced,
@@ -122,6 +124,23 @@ pub enum EventKind {
     MailOpened,
     MailClicked,
     MailReplied,
+    /// End of the ladder: the balance (or `amount` of it) is written off,
+    /// decided by a person at the desk or reported by the ERP. Stops
+    /// dunning on the invoice from that day.
+    WrittenOff {
+        /// The amount written off; the rest of the balance on that day
+        /// when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        amount: Option<Decimal>,
+    },
+    /// End of the ladder: the account is handed to a collection agency.
+    /// Stops dunning on the invoice from that day.
+    PlacedWithAgency {
+        agency: String,
+    },
+    /// End of the ladder: a person decided to keep working the account
+    /// after its last step. Records the decision; dunning goes on.
+    KeptWorking,
 }
 
 impl EventKind {
@@ -137,11 +156,34 @@ impl EventKind {
             EventKind::MailOpened => "mail_opened",
             EventKind::MailClicked => "mail_clicked",
             EventKind::MailReplied => "mail_replied",
+            EventKind::WrittenOff { .. } => "written_off",
+            EventKind::PlacedWithAgency { .. } => "placed_with_agency",
+            EventKind::KeptWorking => "kept_working",
         }
     }
 
     pub fn is_mail(&self) -> bool {
         self.name().starts_with("mail_")
+    }
+
+    /// An end-of-ladder outcome: written off, placed with an agency, or
+    /// kept working (see [`crate::ladder`]).
+    pub fn is_end_of_ladder(&self) -> bool {
+        matches!(
+            self,
+            EventKind::WrittenOff { .. }
+                | EventKind::PlacedWithAgency { .. }
+                | EventKind::KeptWorking
+        )
+    }
+
+    /// Whether the outcome stops dunning: written off or placed with an
+    /// agency (keeping the account worked does not).
+    pub fn stops_dunning(&self) -> bool {
+        matches!(
+            self,
+            EventKind::WrittenOff { .. } | EventKind::PlacedWithAgency { .. }
+        )
     }
 }
 
@@ -158,6 +200,16 @@ pub struct Event {
     pub invoice_id: Option<String>,
     pub action_id: Option<String>,
     pub message_id: Option<String>,
+    /// Who decided it: the signed-in person (their email on AWS, `--as
+    /// NAME` locally) for an end-of-ladder decision or a call's outcome,
+    /// `erp` or the source for an ERP-reported one; absent on earlier
+    /// records and on events that need none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// Why: the reason a person gave (required at the desk for a write-off,
+    /// an agency or keeping the account worked), or the ERP's note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The state of an action, from planning to its end.
@@ -532,6 +584,46 @@ mod tests {
         assert_eq!(offer.action_id, "act-2");
         for (json, record) in OLD_RECORDS.iter().zip(&records) {
             assert_eq!(serde_json::to_string(record).ok().as_deref(), Some(*json));
+        }
+    }
+
+    #[test]
+    fn end_of_ladder_events_round_trip_and_old_events_still_read() {
+        let old = r#"{"event_id":"e1","date":"2026-03-01","type":"promise_to_pay","promised_until":"2026-03-10","invoice_id":"INV-1","action_id":null,"message_id":null}"#;
+        let e: Event = serde_json::from_str(old).unwrap();
+        assert_eq!(e.by, None);
+        assert_eq!(e.reason, None);
+        assert_eq!(serde_json::to_string(&e).unwrap(), old);
+        let day = NaiveDate::from_ymd_opt(2027, 3, 2).unwrap();
+        for kind in [
+            EventKind::WrittenOff { amount: None },
+            EventKind::WrittenOff {
+                amount: Some(Decimal::new(12_050, 2)),
+            },
+            EventKind::PlacedWithAgency {
+                agency: "Acme Recovery".to_string(),
+            },
+            EventKind::KeptWorking,
+        ] {
+            let e = Event {
+                event_id: format!("e-{}", kind.name()),
+                date: day,
+                kind: kind.clone(),
+                invoice_id: Some("INV-1".to_string()),
+                action_id: None,
+                message_id: None,
+                by: Some("ana@example.com".to_string()),
+                reason: Some("customer insolvent".to_string()),
+            };
+            let json = serde_json::to_string(&e).unwrap();
+            assert!(
+                json.contains(&format!("\"type\":\"{}\"", kind.name())),
+                "{json}"
+            );
+            let back: Event = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, e);
+            assert!(kind.is_end_of_ladder());
+            assert_eq!(kind.stops_dunning(), kind != EventKind::KeptWorking);
         }
     }
 

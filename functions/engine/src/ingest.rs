@@ -27,6 +27,7 @@ pub mod patch;
 mod record;
 mod rules;
 
+pub use json::REPORTED_BY_ERP;
 pub use patch::{Merge, Patch};
 pub use rules::{FIRST_DAY, LAST_DAY, MAX_AMOUNT, language};
 

@@ -8,6 +8,9 @@
 //! - `contact`: contact holds, an email address held from mail until a
 //!   person fixes it (hard bounce, complaint, refused, invalid);
 //! - `book`: what is known about each invoice on a given day (as-of facts);
+//! - `ladder`: the end of the ladder — written off, placed with an agency or
+//!   kept working: when dunning stops, and which invoices wait for that
+//!   decision;
 //! - `sweep`: the pure daily decision over a book, producing actions and
 //!   the messages that carry them;
 //! - `effect`: outcomes matched to actions, KPIs, experiments and their uplift;
@@ -20,4 +23,5 @@ pub mod domain;
 pub mod effect;
 pub mod ids;
 pub mod ingest;
+pub mod ladder;
 pub mod sweep;

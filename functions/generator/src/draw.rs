@@ -447,6 +447,8 @@ impl InvoicePlan {
             invoice_id: Some(id.clone()),
             action_id: None,
             message_id: None,
+            by: None,
+            reason: None,
         };
         let mut out = Vec::new();
         if let Some((opened, closed)) = self.dispute {

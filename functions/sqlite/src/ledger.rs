@@ -8,6 +8,7 @@ use crate::rows;
 pub use crate::schema::SCHEMA_VERSION;
 use crate::store::SqliteStore;
 use chrono::{DateTime, NaiveDate, Utc};
+use collect_delivery::ledger::{APPROVALS, CONTACTS, TrailNote, WorkEntry, WorkKind, work_of_hold};
 use collect_delivery::ledger::{
     ContactHold, Fence, Fenced, HoldEnd, LIVE, Lease, LeaseHolder, LeaseOutcome, Ledger,
     LedgerError, MessageStatus, Move, Recorded, Scope, StoredMessage, lease_decision,
@@ -15,8 +16,9 @@ use collect_delivery::ledger::{
 };
 use collect_engine::book::{ActionsByInvoice, Book, Interner, Step, StepsByInvoice, is_live};
 use collect_engine::contact::address_key;
-use collect_engine::domain::{ActionId, ActionRecord, ActionStatus};
+use collect_engine::domain::{ActionId, ActionRecord, ActionStatus, Event, Invoice, Payment};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
 
 /// The status column of an action row.
@@ -681,6 +683,95 @@ impl Ledger for SqliteStore {
         })
     }
 
+    async fn open_work(&self, queue: Option<&str>) -> Result<Vec<WorkEntry>, LedgerError> {
+        Ok(self.work(queue)?)
+    }
+
+    async fn action(
+        &self,
+        customer_id: &str,
+        action_id: &str,
+    ) -> Result<Option<ActionRecord>, LedgerError> {
+        let mut found = None;
+        self.each_action(
+            "WHERE customer_id = ?1 AND action_id = ?2",
+            params![customer_id, action_id],
+            |a| found = Some(a),
+        )?;
+        Ok(found)
+    }
+
+    async fn record_events(
+        &self,
+        _customer_id: &str,
+        events: &[Event],
+    ) -> Result<Vec<bool>, LedgerError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(StoreError::from)?;
+        let mut out = Vec::with_capacity(events.len());
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO events (event_id, date, type, invoice_id, action_id, message_id, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(StoreError::from)?;
+            for e in events {
+                let n = stmt
+                    .execute(params![
+                        e.event_id,
+                        e.date.to_string(),
+                        e.kind.name(),
+                        e.invoice_id,
+                        e.action_id,
+                        e.message_id,
+                        encode(e)?
+                    ])
+                    .map_err(StoreError::from)?;
+                out.push(n == 1);
+            }
+        }
+        tx.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    async fn note_action(
+        &self,
+        action: &ActionRecord,
+        expected: ActionStatus,
+        note: &TrailNote,
+        day: NaiveDate,
+    ) -> Result<bool, LedgerError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(StoreError::from)?;
+        let n = tx
+            .prepare_cached(
+                "UPDATE actions SET call_again_on = COALESCE(?4, call_again_on)
+                 WHERE customer_id = ?1 AND action_id = ?2 AND status = ?3",
+            )
+            .map_err(StoreError::from)?
+            .execute(params![
+                action.customer_id.as_str(),
+                action.action_id.as_str(),
+                expected.as_str(),
+                note.call_again_on.map(|d| d.to_string())
+            ])
+            .map_err(StoreError::from)?;
+        if n != 1 {
+            return Ok(false);
+        }
+        let mut line = action.clone();
+        line.status = expected;
+        line.note = Some(note.note.clone());
+        SqliteStore::log(&tx, &line, day, Some(&note.by))?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(true)
+    }
+
     async fn release_lease(&self, name: &str, holder: &LeaseHolder) -> Result<(), LedgerError> {
         let tx = self
             .conn
@@ -854,5 +945,86 @@ impl SqliteStore {
         }
         tx.commit()?;
         Ok((removed.len(), changed.len()))
+    }
+}
+
+impl SqliteStore {
+    /// The index of open work: the actions of the partial index
+    /// `actions_work` with their invoice's live balance, and the open
+    /// contact holds.
+    fn work(&self, queue: Option<&str>) -> Result<Vec<WorkEntry>, StoreError> {
+        let mut out = Vec::new();
+        let wants = |q: &str| queue.is_none_or(|x| x == q);
+        if queue.is_none_or(|q| q != CONTACTS) {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT a.action_id, a.invoice_id, a.customer_id, a.status, a.decided_on,
+                        a.scheduled_for, a.channel, a.label, a.target, a.step_offset, a.segment,
+                        a.risk, a.call_again_on, i.due_date, i.body,
+                        (SELECT group_concat(p.body, char(30)) FROM payments p
+                         WHERE p.invoice_id = a.invoice_id)
+                 FROM actions a LEFT JOIN invoices i ON i.invoice_id = a.invoice_id
+                 WHERE {}",
+                rows::WORK
+                    .replace("status", "a.status")
+                    .replace("channel", "a.channel")
+            ))?;
+            let mut found = stmt.query([])?;
+            while let Some(row) = found.next()? {
+                let id: String = row.get(0)?;
+                let status: String = row.get(3)?;
+                let target: String = row.get(8)?;
+                let (kind, q) = if status == ActionStatus::AwaitingApproval.as_str() {
+                    (WorkKind::Approval, APPROVALS.to_string())
+                } else {
+                    (WorkKind::Call, target)
+                };
+                if !wants(&q) {
+                    continue;
+                }
+                let date = |i: usize| -> Result<Option<NaiveDate>, StoreError> {
+                    let s: Option<String> = row.get(i)?;
+                    Ok(s.and_then(|s| s.parse().ok()))
+                };
+                let invoice: Option<String> = row.get(14)?;
+                let (balance, currency) = match invoice {
+                    Some(body) => {
+                        let inv: Invoice = decode("invoices", &id, &body)?;
+                        let payments: Option<String> = row.get(15)?;
+                        let mut paid = Decimal::ZERO;
+                        for p in payments.iter().flat_map(|p| p.split('\u{1e}')) {
+                            let p: Payment = decode("payments", &id, p)?;
+                            paid = paid.saturating_add(p.amount);
+                        }
+                        (Some(inv.amount.saturating_sub(paid)), Some(inv.currency))
+                    }
+                    None => (None, None),
+                };
+                let scheduled = date(5)?;
+                let step_offset: i64 = row.get(9)?;
+                out.push(WorkEntry {
+                    task_id: id.clone(),
+                    kind,
+                    queue: q,
+                    invoice_id: Some(row.get(1)?),
+                    customer_id: row.get(2)?,
+                    decided_on: date(4)?.unwrap_or_default(),
+                    label: row.get(7)?,
+                    segment: row.get(10)?,
+                    risk: row.get(11)?,
+                    call_again_on: date(12)?,
+                    due_date: date(13)?.or_else(|| {
+                        scheduled?.checked_sub_signed(chrono::Duration::days(step_offset))
+                    }),
+                    balance,
+                    currency,
+                });
+            }
+        }
+        if wants(CONTACTS) {
+            for h in self.read_holds("WHERE open = 1", [])? {
+                out.extend(work_of_hold(&h));
+            }
+        }
+        Ok(out)
     }
 }

@@ -34,12 +34,25 @@ CREATE TABLE IF NOT EXISTS actions (
     step_offset INTEGER NOT NULL, requires_approval INTEGER NOT NULL,
     context_id INTEGER NOT NULL, rule TEXT NOT NULL, segment TEXT NOT NULL,
     experiment TEXT, arm TEXT, risk REAL, note TEXT, message_id TEXT,
-    decided_by TEXT, decided_at TEXT, sent_on TEXT,
+    decided_by TEXT, decided_at TEXT, sent_on TEXT, call_again_on TEXT,
     PRIMARY KEY (customer_id, action_id)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS actions_by_id ON actions (action_id);
 CREATE INDEX IF NOT EXISTS actions_live ON actions (status)
     WHERE status IN ('planned', 'sending', 'awaiting_approval', 'approved', 'deferred');
 ";
+
+/// The open work of the desk (letters awaiting approval, planned calls):
+/// a partial index, so the queue reads only them, whatever the history.
+/// The condition is [`WORK`]'s, word for word (SQLite uses a partial
+/// index only for a query that repeats its condition).
+pub(crate) const WORK_INDEX: &str = "
+CREATE INDEX IF NOT EXISTS actions_work ON actions (customer_id, action_id)
+    WHERE status = 'awaiting_approval' OR (status = 'planned' AND channel = 'call');
+";
+
+/// The condition of open work ([`WORK_INDEX`]).
+pub(crate) const WORK: &str =
+    "(status = 'awaiting_approval' OR (status = 'planned' AND channel = 'call'))";
 
 /// The columns of a full record, in the order [`RowCodec::read`] reads.
 pub(crate) const COLUMNS: &str = "action_id, invoice_id, customer_id, status, decided_on, \
@@ -55,11 +68,14 @@ pub(crate) const INSERT: &str = "INSERT OR IGNORE INTO actions (action_id, invoi
     ?18, ?19, ?20, ?21, ?22)";
 
 /// `UPDATE actions SET …` of every field but the key, for the record of
-/// customer `?3` whose id is `?1`; callers add their condition.
+/// customer `?3` whose id is `?1`; callers add their condition. A change
+/// of status clears the desk's "call again on" day.
 pub(crate) const UPDATE: &str = "UPDATE actions SET invoice_id = ?2, status = ?4, decided_on = ?5, scheduled_for = ?6, channel = ?7, label = ?8, target = ?9, \
     step_offset = ?10, requires_approval = ?11, context_id = ?12, rule = ?13, segment = ?14, \
     experiment = ?15, arm = ?16, risk = ?17, note = ?18, message_id = ?19, decided_by = ?20, \
-    decided_at = ?21, sent_on = ?22 WHERE customer_id = ?3 AND action_id = ?1";
+    decided_at = ?21, sent_on = ?22, \
+    call_again_on = CASE WHEN status = ?4 THEN call_again_on ELSE NULL END \
+    WHERE customer_id = ?3 AND action_id = ?1";
 
 /// What the actions of one policy, bundle and scorer share.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

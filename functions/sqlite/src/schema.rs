@@ -61,6 +61,7 @@ pub(crate) fn migrate(conn: &Connection, codec: &RowCodec) -> Result<(), StoreEr
     conn.execute_batch(rows::ACTIONS_TABLE)?;
     add_log_risk(conn)?;
     add_lease_token(conn)?;
+    add_work(conn)?;
     let version: Option<String> = conn
         .query_row(
             "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -79,6 +80,7 @@ pub(crate) fn migrate(conn: &Connection, codec: &RowCodec) -> Result<(), StoreEr
         messages_from_actions(conn)?;
     }
     rows::upgrade(conn, codec)?;
+    add_work(conn)?;
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -140,6 +142,26 @@ fn add_log_risk(conn: &Connection) -> Result<(), StoreError> {
 
 /// The leases of earlier releases had no fencing token: the column is
 /// added, 0 for a lease already there (its next holder gets 1).
+/// The desk's open work: the "call again on" day of a call nobody
+/// answered, and the partial index of open work.
+fn add_work(conn: &Connection) -> Result<(), StoreError> {
+    let old_layout: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('actions') WHERE name = 'body'")?
+        .exists([])?;
+    if old_layout {
+        // Upgraded first (rows::upgrade), then given the column.
+        return Ok(());
+    }
+    let has: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('actions') WHERE name = 'call_again_on'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch("ALTER TABLE actions ADD COLUMN call_again_on TEXT")?;
+    }
+    conn.execute_batch(rows::WORK_INDEX)?;
+    Ok(())
+}
+
 fn add_lease_token(conn: &Connection) -> Result<(), StoreError> {
     let has: bool = conn
         .prepare("SELECT 1 FROM pragma_table_info('leases') WHERE name = 'token'")?

@@ -118,6 +118,8 @@ pub fn event(invoice_id: &str, on: NaiveDate, kind: EventKind) -> Event {
         invoice_id: Some(invoice_id.to_string()),
         action_id: None,
         message_id: None,
+        by: None,
+        reason: None,
     }
 }
 

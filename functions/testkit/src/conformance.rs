@@ -292,6 +292,10 @@ pub enum Change {
     Paid,
     /// Every invoice is disputed.
     Disputed,
+    /// Every invoice is written off (the end of the ladder).
+    WrittenOff,
+    /// Every invoice is placed with a collection agency.
+    PlacedWithAgency,
 }
 
 /// A crash after recording; the ERP changes; the rerun sends nothing that
@@ -323,6 +327,23 @@ pub async fn leftovers_are_checked_again<H: Harness>(h: &H, change: Change) {
                     .await;
             }
         }
+        Change::WrittenOff | Change::PlacedWithAgency => {
+            let kind = if change == Change::WrittenOff {
+                EventKind::WrittenOff { amount: None }
+            } else {
+                EventKind::PlacedWithAgency {
+                    agency: "Acme Recovery".to_string(),
+                }
+            };
+            for i in &invoices {
+                let decided = collect_engine::domain::Event {
+                    by: Some("ana@example.com".to_string()),
+                    reason: Some("end of the ladder".to_string()),
+                    ..event(&i.invoice_id, day(DAY), kind.clone())
+                };
+                h.put_event(&decided).await;
+            }
+        }
     }
     let second = w.run(h, day(DAY)).await;
     assert_eq!(
@@ -336,6 +357,10 @@ pub async fn leftovers_are_checked_again<H: Harness>(h: &H, change: Change) {
         Change::DoNotContact => "do-not-contact",
         Change::Paid => "settled",
         Change::Disputed => "hold `dispute`",
+        Change::WrittenOff => {
+            "dunning stopped, written off on 2027-03-10 by ana@example.com: end of the ladder"
+        }
+        Change::PlacedWithAgency => "dunning stopped, placed with agency `Acme Recovery`",
     };
     let dropped: Vec<_> = second.dropped.iter().map(|d| d.reason.clone()).collect();
     assert!(
@@ -1276,7 +1301,13 @@ where
             }
         }
     }
-    for change in [Change::DoNotContact, Change::Paid, Change::Disputed] {
+    for change in [
+        Change::DoNotContact,
+        Change::Paid,
+        Change::Disputed,
+        Change::WrittenOff,
+        Change::PlacedWithAgency,
+    ] {
         leftovers_are_checked_again(&make().await, change).await;
     }
     leftover_offer_keeps_its_plan(&make().await).await;
@@ -1307,4 +1338,6 @@ where
     holds::a_crash_after_the_hold_leaves_it_held(&make().await).await;
     holds::a_bounce_holds_once(&make().await).await;
     holds::an_invalid_address_is_held_once(&make().await).await;
+    // The desk's index of open work and its conditional decisions.
+    super::work::run_all(&make).await;
 }

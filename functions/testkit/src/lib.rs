@@ -20,6 +20,7 @@ pub mod conformance;
 pub mod contact_holds;
 pub mod letters;
 pub mod mailer;
+pub mod work;
 
 /// A ledger under test, with the writes the ERP (ingest, events) makes.
 #[allow(async_fn_in_trait)]

@@ -79,6 +79,8 @@ fn event(id: &str, inv: &Invoice, date: NaiveDate, kind: EventKind) -> Event {
         invoice_id: Some(inv.invoice_id.clone()),
         action_id: None,
         message_id: None,
+        by: None,
+        reason: None,
     }
 }
 

@@ -18,7 +18,8 @@ use std::sync::Arc;
 /// The policy of every page: scripts and styles only from `/static/`, forms
 /// only to this site, never framed (the letter preview sets its own).
 pub(crate) const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     img-src 'self' data:; connect-src 'self'; frame-src 'self'; form-action 'self'; \
+     frame-ancestors 'none'; \
      base-uri 'none'";
 
 /// The largest form accepted (a note, a reason, a filter: a few KiB).

@@ -31,6 +31,8 @@ pub(crate) struct Problem {
     pub text: String,
     /// Reasons listed under the text (an approval's refused re-checks).
     pub reasons: Vec<String>,
+    /// Where to go back to (the task, the list with its filter).
+    pub back: Option<String>,
 }
 
 impl Problem {
@@ -39,6 +41,7 @@ impl Problem {
             title: title.to_string(),
             text: text.into(),
             reasons: Vec::new(),
+            back: None,
         }
     }
 }

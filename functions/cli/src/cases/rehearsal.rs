@@ -127,6 +127,8 @@ impl Case {
             invoice_id: Some(inv.id.clone()),
             action_id: None,
             message_id: None,
+            by: None,
+            reason: None,
         };
         if let Some(until) = inv.promised_until {
             book.events.push(event(

@@ -18,6 +18,7 @@ pub mod pay_link;
 pub mod report;
 pub mod run;
 pub mod score;
+pub mod serve;
 pub mod simulate;
 pub mod synth;
 pub mod tasks;

@@ -45,6 +45,8 @@ impl<'g> Customers<'g> {
                         invoice_id: Some(p.invoice.invoice_id.clone()),
                         action_id: None,
                         message_id: None,
+                        by: None,
+                        reason: None,
                     });
                 }
             }
@@ -227,6 +229,8 @@ impl<'g> Customers<'g> {
                     invoice_id: None,
                     action_id: action_id.clone(),
                     message_id: Some(m.message_id.to_string()),
+                    by: None,
+                    reason: None,
                 });
             }
         }
@@ -272,6 +276,8 @@ impl<'g> Customers<'g> {
             invoice_id: Some(invoice.to_string()),
             action_id: None,
             message_id: None,
+            by: None,
+            reason: None,
         });
         true
     }

@@ -1,6 +1,6 @@
 //! The checks made just before a message is handed over, against the
 //! customer's current state (do-not-contact, a held or invalid address,
-//! settled, holds, caps).
+//! settled, written off or placed with an agency, holds, caps).
 
 use crate::ledger::StoredMessage;
 use chrono::NaiveDate;
@@ -151,6 +151,15 @@ impl Sweeper<'_> {
             return Some((
                 ActionStatus::Skipped,
                 "skipped when it was about to go out: the invoice was settled".to_string(),
+            ));
+        }
+        if let Some(stop) = collect_engine::ladder::stop(fresh, inv, day) {
+            return Some((
+                ActionStatus::Skipped,
+                format!(
+                    "skipped when it was about to go out: dunning stopped, {}",
+                    stop.why()
+                ),
             ));
         }
         let d = self

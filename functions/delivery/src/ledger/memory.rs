@@ -8,6 +8,7 @@ use super::{
     LedgerError, MessageStatus, Move, Recorded, Scope, StoredMessage, lease_decision,
     take_over_decision,
 };
+use super::{TrailNote, WorkEntry, work_of_action, work_of_hold};
 use chrono::{DateTime, NaiveDate, Utc};
 use collect_engine::book::Book;
 use collect_engine::contact::address_key;
@@ -29,6 +30,8 @@ struct State {
     leases: BTreeMap<String, Lease>,
     /// By customer and address key.
     holds: BTreeMap<(String, String), ContactHold>,
+    /// "No answer; call again on D", until the action's status changes.
+    call_again: BTreeMap<ActionId, NaiveDate>,
 }
 
 /// A ledger in a map, shared by reference (interior mutability).
@@ -175,7 +178,48 @@ impl MemoryLedger {
         Some(moved)
     }
 
+    /// The index of open work, as the real adapters keep it (here: made
+    /// from the state, with live balances).
+    fn work_of(state: &State, queue: Option<&str>) -> Vec<WorkEntry> {
+        let book = Self::book_of(state, None);
+        let mut out: Vec<WorkEntry> = state
+            .actions
+            .values()
+            .filter_map(|a| {
+                let mut w = work_of_action(a)?;
+                if let Some(i) = book.invoice(&a.invoice_id) {
+                    w.balance = Some(book.balance(i, NaiveDate::MAX));
+                    w.currency = Some(i.currency.clone());
+                    w.due_date = Some(i.due_date);
+                }
+                w.call_again_on = state.call_again.get(&a.action_id).copied();
+                Some(w)
+            })
+            .chain(state.holds.values().filter_map(work_of_hold))
+            .filter(|w| queue.is_none_or(|q| q == w.queue))
+            .collect();
+        out.sort_by(|a, b| a.task_id.cmp(&b.task_id));
+        out
+    }
+
+    fn last_seq(state: &State, action_id: &str) -> i64 {
+        state
+            .log
+            .iter()
+            .filter(|l| l.action_id == action_id)
+            .map(|l| l.seq)
+            .max()
+            .unwrap_or(0)
+    }
+
     fn log(state: &mut State, r: &ActionRecord, day: NaiveDate) {
+        if state
+            .actions
+            .get(&r.action_id)
+            .is_none_or(|a| a.status != r.status)
+        {
+            state.call_again.remove(&r.action_id);
+        }
         let seq = state
             .log
             .iter()
@@ -393,6 +437,72 @@ impl Ledger for MemoryLedger {
             state.leases.insert(dead.name.clone(), l.clone());
         }
         Ok(outcome)
+    }
+
+    async fn open_work(&self, queue: Option<&str>) -> Result<Vec<WorkEntry>, LedgerError> {
+        Ok(Self::work_of(&self.lock(), queue))
+    }
+
+    async fn action(
+        &self,
+        customer_id: &str,
+        action_id: &str,
+    ) -> Result<Option<ActionRecord>, LedgerError> {
+        Ok(self
+            .lock()
+            .actions
+            .get(action_id)
+            .filter(|a| a.customer_id == customer_id)
+            .cloned())
+    }
+
+    async fn record_events(
+        &self,
+        _customer_id: &str,
+        events: &[Event],
+    ) -> Result<Vec<bool>, LedgerError> {
+        let mut state = self.lock();
+        Ok(events
+            .iter()
+            .map(|e| {
+                if state.events.contains_key(&e.event_id) {
+                    false
+                } else {
+                    state.events.insert(e.event_id.clone(), e.clone());
+                    true
+                }
+            })
+            .collect())
+    }
+
+    async fn note_action(
+        &self,
+        action: &ActionRecord,
+        expected: ActionStatus,
+        note: &TrailNote,
+        day: NaiveDate,
+    ) -> Result<bool, LedgerError> {
+        let mut state = self.lock();
+        let Some(current) = state.actions.get(&action.action_id).cloned() else {
+            return Ok(false);
+        };
+        if current.status != expected {
+            return Ok(false);
+        }
+        let seq = Self::last_seq(&state, &action.action_id) + 1;
+        state.log.push(LogEntry {
+            action_id: current.action_id.clone(),
+            seq,
+            day,
+            status: current.status.as_str().to_string(),
+            note: Some(note.note.clone()),
+            by: Some(note.by.clone()),
+            risk: current.risk,
+        });
+        if let Some(on) = note.call_again_on {
+            state.call_again.insert(current.action_id.clone(), on);
+        }
+        Ok(true)
     }
 
     async fn release_lease(&self, name: &str, holder: &LeaseHolder) -> Result<(), LedgerError> {

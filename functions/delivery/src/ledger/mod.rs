@@ -42,7 +42,7 @@ use std::collections::HashMap;
 pub mod memory;
 pub mod rewind;
 mod work;
-pub use work::{TrailNote, WorkEntry, WorkKind, work_of_action, work_of_hold};
+pub use work::{APPROVALS, CONTACTS, TrailNote, WorkEntry, WorkKind, work_of_action, work_of_hold};
 
 /// Which part of the book a sweep covers.
 #[derive(Debug, Clone, PartialEq, Eq)]

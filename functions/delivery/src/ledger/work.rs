@@ -73,6 +73,9 @@ pub struct WorkEntry {
     /// memory: live; DynamoDB: when the sweep recorded the action).
     pub balance: Option<Decimal>,
     pub currency: Option<String>,
+    /// The invoice's due date, when the adapter knows it (else the
+    /// step's scheduled day less its offset).
+    pub due_date: Option<NaiveDate>,
     /// After "no answer": hidden from the queue until this day.
     pub call_again_on: Option<NaiveDate>,
 }
@@ -84,8 +87,9 @@ pub struct TrailNote {
     pub by: String,
     /// What they did, in words (`no answer; call again on 2027-03-04`).
     pub note: String,
-    /// For "no answer": when the call comes back to the queue (`None`
-    /// clears it).
+    /// For "no answer": when the call comes back to the queue. `None`
+    /// leaves the day as it is; any later change of the action's status
+    /// clears it.
     pub call_again_on: Option<NaiveDate>,
 }
 
@@ -109,6 +113,9 @@ pub fn work_of_action(a: &ActionRecord) -> Option<WorkEntry> {
         decided_on: a.decided_on,
         balance: None,
         currency: None,
+        due_date: a
+            .scheduled_for
+            .checked_sub_signed(chrono::Duration::days(a.step_offset)),
         call_again_on: None,
     })
 }
@@ -130,6 +137,7 @@ pub fn work_of_hold(h: &ContactHold) -> Option<WorkEntry> {
         decided_on: h.since,
         balance: None,
         currency: None,
+        due_date: None,
         call_again_on: None,
     })
 }

@@ -24,6 +24,11 @@ use collect_engine::domain::{ActionRecord, Customer, Event, Invoice, Payment};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+mod acts;
+mod read;
+pub use acts::{PROMISE_MAX_DAYS, add_business_days};
+pub use read::MAX_PER_PAGE;
+
 pub use crate::ledger::{WorkEntry, WorkKind};
 
 mod preview;
@@ -384,14 +389,17 @@ pub enum DeskError {
     },
     #[error("task `{id}` is not approved: {}", reasons.join("; "))]
     Blocked { id: String, reasons: Vec<String> },
+    #[error(
+        "task `{id}` was decided on {}; only a decision taken today can be reopened",
+        on.map(|d| d.to_string()).unwrap_or_else(|| "an earlier day".to_string())
+    )]
+    NotToday { id: String, on: Option<NaiveDate> },
     #[error("{field}: {reason}")]
     Invalid { field: &'static str, reason: String },
     #[error(
         "the filter now matches {found} tasks, not the {confirmed} you confirmed; look at the list again"
     )]
     CountChanged { confirmed: usize, found: usize },
-    #[error("not built yet: {0}")]
-    NotBuilt(&'static str),
     #[error("the policy's holds could not be re-checked: {0}")]
     Policy(String),
     #[error(transparent)]
@@ -417,108 +425,51 @@ impl<'a, L: Ledger + ?Sized, P: PolicySource + ?Sized> Desk<'a, L, P> {
             policy,
         }
     }
+}
 
-    /// One page of open work.
-    pub async fn queue(&self, who: &Person, q: &WorkQuery) -> Result<WorkPage, DeskError> {
-        let _ = (who, q);
-        Err(DeskError::NotBuilt("queue"))
+/// Refuses `act` to a person whose role does not allow it.
+pub fn allow(who: &Person, act: Act) -> Result<(), DeskError> {
+    if who.role.may(act) {
+        Ok(())
+    } else {
+        Err(DeskError::NotAllowed {
+            role: who.role,
+            act,
+        })
     }
+}
 
-    /// A customer's context.
-    pub async fn customer(
-        &self,
-        who: &Person,
-        customer_id: &str,
-    ) -> Result<CustomerView, DeskError> {
-        let _ = (who, customer_id);
-        Err(DeskError::NotBuilt("customer"))
+/// A required free-text field: trimmed, not empty, at most 2,000 characters.
+pub fn required(field: &'static str, text: &str) -> Result<String, DeskError> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(DeskError::Invalid {
+            field,
+            reason: "is required; say why, it goes into the audit trail".to_string(),
+        });
     }
+    optional(field, Some(t)).map(|o| o.unwrap_or_default())
+}
 
-    /// One task. `customer_id` locates it on DynamoDB (the queue row has it).
-    pub async fn task(
-        &self,
-        who: &Person,
-        customer_id: &str,
-        task_id: &str,
-    ) -> Result<TaskView, DeskError> {
-        let _ = (who, customer_id, task_id);
-        Err(DeskError::NotBuilt("task"))
+/// An optional free-text field: trimmed, empty as none, at most 2,000
+/// characters, no control characters but line breaks.
+pub fn optional(field: &'static str, text: Option<&str>) -> Result<Option<String>, DeskError> {
+    let Some(t) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    if t.chars().count() > 2000 {
+        return Err(DeskError::Invalid {
+            field,
+            reason: "is longer than 2,000 characters".to_string(),
+        });
     }
-
-    pub async fn approve(
-        &self,
-        who: &Person,
-        customer_id: &str,
-        task_id: &str,
-    ) -> Result<Outcome, DeskError> {
-        let _ = (who, customer_id, task_id);
-        Err(DeskError::NotBuilt("approve"))
+    if t.chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(DeskError::Invalid {
+            field,
+            reason: "contains control characters".to_string(),
+        });
     }
-
-    pub async fn reject(
-        &self,
-        who: &Person,
-        customer_id: &str,
-        task_id: &str,
-        reason: &str,
-    ) -> Result<Outcome, DeskError> {
-        let _ = (who, customer_id, task_id, reason);
-        Err(DeskError::NotBuilt("reject"))
-    }
-
-    pub async fn reopen(
-        &self,
-        who: &Person,
-        customer_id: &str,
-        task_id: &str,
-        reason: &str,
-    ) -> Result<Outcome, DeskError> {
-        let _ = (who, customer_id, task_id, reason);
-        Err(DeskError::NotBuilt("reopen"))
-    }
-
-    /// Approves every letter the query matches (all pages), after the
-    /// person confirmed how many.
-    pub async fn bulk_approve(
-        &self,
-        who: &Person,
-        q: &WorkQuery,
-        confirmed: usize,
-    ) -> Result<BulkOutcome, DeskError> {
-        let _ = (who, q, confirmed);
-        Err(DeskError::NotBuilt("bulk_approve"))
-    }
-
-    pub async fn record_call(
-        &self,
-        who: &Person,
-        customer_id: &str,
-        task_id: &str,
-        outcome: &CallOutcome,
-    ) -> Result<Outcome, DeskError> {
-        let _ = (who, customer_id, task_id, outcome);
-        Err(DeskError::NotBuilt("record_call"))
-    }
-
-    /// Closes an address-to-fix task (`hold-<customer>`).
-    pub async fn close_contact(
-        &self,
-        who: &Person,
-        task_id: &str,
-        note: &str,
-    ) -> Result<Outcome, DeskError> {
-        let _ = (who, task_id, note);
-        Err(DeskError::NotBuilt("close_contact"))
-    }
-
-    pub async fn decide_account(
-        &self,
-        who: &Person,
-        customer_id: &str,
-        invoice_ids: &[String],
-        decision: &AccountDecision,
-    ) -> Result<Outcome, DeskError> {
-        let _ = (who, customer_id, invoice_ids, decision);
-        Err(DeskError::NotBuilt("decide_account"))
-    }
+    Ok(Some(t.to_string()))
 }

@@ -5,7 +5,8 @@ use crate::delivery::Sweeper;
 use crate::message::TemplateError;
 use chrono::NaiveDate;
 use collect_engine::book::Book;
-use collect_engine::domain::ActionRecord;
+use collect_engine::domain::{ActionRecord, Channel};
+use collect_engine::sweep::{PlannedMessage, message_id};
 use serde::Serialize;
 
 /// What would be sent.
@@ -29,17 +30,50 @@ pub enum PreviewError {
     NoCustomer(String),
     #[error(transparent)]
     Template(#[from] TemplateError),
-    #[error("not built yet")]
-    NotBuilt,
 }
 
-/// The message of `record` as it would go out on `day`.
+/// The message of `record` as it would go out on `day`: composed by the
+/// sweep's own [`Sweeper::compose`] from the customer's `book` (read it
+/// fresh: [`crate::ledger::Ledger::customer_book`]), in the customer's
+/// language, with the PDF a letter carries.
 pub fn preview(
     sweeper: &Sweeper<'_>,
     book: &Book,
     record: &ActionRecord,
     day: NaiveDate,
 ) -> Result<Preview, PreviewError> {
-    let _ = (sweeper, book, record, day);
-    Err(PreviewError::NotBuilt)
+    if matches!(record.channel, Channel::Call | Channel::NoContact) {
+        return Err(PreviewError::NoMessage(record.action_id.to_string()));
+    }
+    let customer = book
+        .customers
+        .get(record.customer_id.as_str())
+        .ok_or_else(|| PreviewError::NoCustomer(record.customer_id.to_string()))?;
+    let action_ids = vec![record.action_id.clone()];
+    let planned = PlannedMessage {
+        message_id: record
+            .message_id
+            .clone()
+            .unwrap_or_else(|| message_id(&action_ids)),
+        customer_id: record.customer_id.clone(),
+        channel: record.channel,
+        template: record.target.clone(),
+        action_ids,
+        invoice_ids: vec![record.invoice_id.clone()],
+        plan: None,
+        tags: vec![],
+    };
+    let msg = sweeper.compose(book, customer, &planned, day)?;
+    let pdf = msg
+        .attachments
+        .into_iter()
+        .find(|a| a.content_type == "application/pdf")
+        .map(|a| a.content);
+    Ok(Preview {
+        to: format!("{} <{}>", msg.to.name, msg.to.email),
+        subject: msg.subject,
+        text: msg.text,
+        html: Some(msg.html).filter(|h| !h.trim().is_empty()),
+        pdf,
+    })
 }

@@ -139,6 +139,8 @@ fn event(id: &str, on: &str, kind: EventKind) -> Event {
         invoice_id: None,
         action_id: None,
         message_id: None,
+        by: None,
+        reason: None,
     }
 }
 
@@ -681,4 +683,215 @@ fn one_control_customer_never_makes_a_difference_significant() {
         );
     }
     assert_eq!(cg.min_customers_per_arm, 30);
+}
+
+// ------------------------------------------------ recovery rate
+
+#[test]
+fn march_recovers_what_was_paid_on_the_invoices_due_in_march() {
+    let r = march();
+    // Due in March (USD): I0 1000, I2 400, I4 1000, I7 800 = 3200; paid
+    // on them by 03-30: 1000 + 1000 + 800 = 2800 (I2 unpaid).
+    let t = &r.recovery.total;
+    assert_eq!(t.key, "all");
+    assert_eq!(t.invoices, 4);
+    assert_eq!(t.due, money(3200));
+    assert_eq!(t.collected, money(2800));
+    close(t.recovery_rate, 2800.0 / 3200.0);
+    assert_eq!((t.written_off, t.placed_with_agency), (0, 0));
+    let keys: Vec<&str> = r.recovery.by_month.iter().map(|m| m.key.as_str()).collect();
+    assert_eq!(keys, ["2027-03"]);
+    let keys: Vec<&str> = r
+        .recovery
+        .by_segment
+        .iter()
+        .map(|m| m.key.as_str())
+        .collect();
+    assert_eq!(keys, ["standard"]);
+}
+
+/// | invoice | due        | amount | paid (by 05-15)            | end of the ladder                      | segment   |
+/// |---------|------------|--------|----------------------------|----------------------------------------|-----------|
+/// | R1      | 2027-03-10 | 1000   | 400 on 03-20, 200 on 04-01 | written off 04-15 (the balance: 400)   | high_risk |
+/// | R2      | 2027-03-20 | 500    | 300 on 05-01 (the agency)  | placed with an agency 04-10 (500)      | standard  |
+/// | R3      | 2027-04-05 | 2000   | 2500 on 04-04 (overpaid)   | —                                      | no step   |
+/// | R4      | 2027-04-20 | 800    | —                          | 200 written off 04-25, kept 04-28      | standard  |
+/// | R5      | 2027-05-02 | 900    | —                          | written off 05-10 (due after the period) | —       |
+fn recovery_book() -> Book {
+    let invoices = vec![
+        invoice("R1", "C1", "2027-02-08", "2027-03-10", 1000, "USD"),
+        invoice("R2", "C2", "2027-02-18", "2027-03-20", 500, "USD"),
+        invoice("R3", "C3", "2027-03-06", "2027-04-05", 2000, "USD"),
+        invoice("R4", "C4", "2027-03-21", "2027-04-20", 800, "USD"),
+        invoice("R5", "C5", "2027-04-02", "2027-05-02", 900, "USD"),
+    ];
+    let payments = vec![
+        payment("P1a", "R1", "2027-03-20", 400),
+        payment("P1b", "R1", "2027-04-01", 200),
+        payment("P2", "R2", "2027-05-01", 300),
+        payment("P3", "R3", "2027-04-04", 2500),
+    ];
+    let on = |id: &str, inv: &str, day: &str, kind: EventKind| Event {
+        invoice_id: Some(inv.to_string()),
+        by: Some("ana@example.com".to_string()),
+        reason: Some("end of the ladder".to_string()),
+        ..event(id, day, kind)
+    };
+    let events = vec![
+        on(
+            "W1",
+            "R1",
+            "2027-04-15",
+            EventKind::WrittenOff { amount: None },
+        ),
+        on(
+            "G2",
+            "R2",
+            "2027-04-10",
+            EventKind::PlacedWithAgency {
+                agency: "Acme Recovery".to_string(),
+            },
+        ),
+        on(
+            "W4",
+            "R4",
+            "2027-04-25",
+            EventKind::WrittenOff {
+                amount: Some(money(200)),
+            },
+        ),
+        on("K4", "R4", "2027-04-28", EventKind::KeptWorking),
+        on(
+            "W5",
+            "R5",
+            "2027-05-10",
+            EventKind::WrittenOff { amount: None },
+        ),
+    ];
+    let actions = vec![
+        action(
+            "S1",
+            "R1",
+            "C1",
+            "email urgent-notice",
+            "standard",
+            0,
+            "2027-03-10",
+            None,
+        ),
+        action(
+            "H1",
+            "R1",
+            "C1",
+            "email firm-notice",
+            "high_risk",
+            5,
+            "2027-03-15",
+            None,
+        ),
+        action(
+            "S2",
+            "R2",
+            "C2",
+            "call collections",
+            "standard",
+            15,
+            "2027-04-05",
+            None,
+        ),
+        action(
+            "S4",
+            "R4",
+            "C4",
+            "email urgent-notice",
+            "standard",
+            0,
+            "2027-04-20",
+            None,
+        ),
+    ];
+    Book::new(
+        ["C1", "C2", "C3", "C4", "C5"].map(customer).to_vec(),
+        invoices,
+        payments,
+        events,
+        actions,
+    )
+}
+
+#[test]
+fn recovery_counts_partial_payments_write_offs_and_agencies_by_segment_and_month() {
+    let book = recovery_book();
+    let period = Period {
+        from: d("2027-03-01"),
+        to: d("2027-04-30"),
+    };
+    let r = report(&book, period, d("2027-05-15"), &Options::default()).recovery;
+    let row = |key: &str,
+               invoices: u32,
+               due: i64,
+               collected: i64,
+               off: (u32, i64),
+               agency: (u32, i64)| RecoveryRow {
+        key: key.to_string(),
+        invoices,
+        due: money(due),
+        collected: money(collected),
+        recovery_rate: Some(collected as f64 / due as f64),
+        written_off: off.0,
+        written_off_amount: money(off.1),
+        placed_with_agency: agency.0,
+        placed_with_agency_amount: money(agency.1),
+    };
+    let rounded = |mut r: RecoveryRow| {
+        r.recovery_rate = r.recovery_rate.map(|x| (x * 1e9).round() / 1e9);
+        r
+    };
+    let same = |got: &[RecoveryRow], want: Vec<RecoveryRow>| {
+        let got: Vec<RecoveryRow> = got.iter().cloned().map(rounded).collect();
+        let want: Vec<RecoveryRow> = want.into_iter().map(rounded).collect();
+        assert_eq!(got, want);
+    };
+    // R1 600 (partly paid, the rest written off), R2 300 (collected by
+    // the agency after placement), R3 2000 (overpaid: counted up to its
+    // amount), R4 0 (the write-off undone by keeping it worked); R5 is
+    // due after the period.
+    same(
+        std::slice::from_ref(&r.total),
+        vec![row("all", 4, 4300, 2900, (1, 400), (1, 500))],
+    );
+    same(
+        &r.by_month,
+        vec![
+            row("2027-03", 2, 1500, 900, (1, 400), (1, 500)),
+            row("2027-04", 2, 2800, 2000, (0, 0), (0, 0)),
+        ],
+    );
+    same(
+        &r.by_segment,
+        vec![
+            row("high_risk", 1, 1000, 600, (1, 400), (0, 0)),
+            row("no step", 1, 2000, 2000, (0, 0), (0, 0)),
+            row("standard", 2, 1300, 300, (0, 0), (1, 500)),
+        ],
+    );
+    // Known only up to the report's day: on 04-12 R1 is not written off
+    // yet and R2's agency has collected nothing.
+    let early = report(&book, period, d("2027-04-12"), &Options::default()).recovery;
+    assert_eq!(early.total.collected, money(2600));
+    assert_eq!(early.total.written_off, 0);
+    assert_eq!(early.total.placed_with_agency, 1);
+    // Nothing due: the rate is unknown, not zero.
+    let none = report(
+        &book,
+        Period {
+            from: d("2027-06-01"),
+            to: d("2027-06-30"),
+        },
+        d("2027-07-01"),
+        &Options::default(),
+    )
+    .recovery;
+    assert_eq!(none.total.recovery_rate, None);
+    assert!(none.by_month.is_empty() && none.by_segment.is_empty());
 }

@@ -11,7 +11,7 @@ use super::rules;
 use crate::domain::{Event, EventKind, PlanTerms};
 
 /// Every `type` an event may have, in the order they are documented.
-pub(super) const TYPES: [&str; 13] = [
+pub(super) const TYPES: [&str; 16] = [
     "customer_upserted",
     "invoice_upserted",
     "payment_received",
@@ -25,7 +25,14 @@ pub(super) const TYPES: [&str; 13] = [
     "mail_opened",
     "mail_clicked",
     "mail_replied",
+    "written_off",
+    "placed_with_agency",
+    "kept_working",
 ];
+
+/// Who decided an end-of-ladder outcome that arrives without `by`: the
+/// ERP reported it.
+pub const REPORTED_BY_ERP: &str = "erp";
 
 /// The fields of a JSON object, read with the CSV column names.
 struct JsonFields<'a>(&'a Map<String, Value>);
@@ -177,6 +184,8 @@ fn event(kind: &str, fields: &JsonFields<'_>, value: &Value) -> Result<Event, Ve
     };
     let action_id = c.optional("action_id", rules::id);
     let message_id = c.optional("message_id", rules::message_id);
+    let by = c.optional("by", rules::text);
+    let reason = c.optional("reason", rules::text);
     if is_mail
         && action_id.is_none()
         && message_id.is_none()
@@ -224,6 +233,14 @@ fn event(kind: &str, fields: &JsonFields<'_>, value: &Value) -> Result<Event, Ve
         "mail_opened" => Some(EventKind::MailOpened),
         "mail_clicked" => Some(EventKind::MailClicked),
         "mail_replied" => Some(EventKind::MailReplied),
+        "written_off" => {
+            let amount = c.optional("amount", rules::written_off_amount);
+            (!c.has_problem("amount")).then_some(EventKind::WrittenOff { amount })
+        }
+        "placed_with_agency" => c
+            .required("agency", rules::text)
+            .map(|agency| EventKind::PlacedWithAgency { agency }),
+        "kept_working" => Some(EventKind::KeptWorking),
         other => {
             c.problem(
                 "type",
@@ -237,6 +254,14 @@ fn event(kind: &str, fields: &JsonFields<'_>, value: &Value) -> Result<Event, Ve
             None
         }
     };
+    // An end-of-ladder outcome always says who decided: the ERP, unless
+    // the event names someone.
+    let by = match &event_kind {
+        Some(k) if k.is_end_of_ladder() && !c.has_problem("by") => {
+            by.or_else(|| Some(REPORTED_BY_ERP.to_owned()))
+        }
+        _ => by,
+    };
     let record = match (date, event_kind) {
         (Some(date), Some(kind)) => Some(Event {
             event_id: event_id.unwrap_or_else(|| content_id(value)),
@@ -245,6 +270,8 @@ fn event(kind: &str, fields: &JsonFields<'_>, value: &Value) -> Result<Event, Ve
             invoice_id,
             action_id,
             message_id,
+            by,
+            reason,
         }),
         _ => None,
     };

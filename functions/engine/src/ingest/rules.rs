@@ -505,6 +505,21 @@ pub(super) fn payment_amount(value: &str) -> Result<Decimal, Reason> {
     }
 }
 
+/// The amount of a write-off: more than zero (leave it out to write off
+/// the whole balance).
+pub(super) fn written_off_amount(value: &str) -> Result<Decimal, Reason> {
+    let amount = amount(value)?;
+    if amount <= Decimal::ZERO {
+        Err(format!(
+            "{} is not more than zero; a write-off amount must be more than zero \
+             (leave `amount` out to write off the whole balance)",
+            quote(value)
+        ))
+    } else {
+        Ok(amount)
+    }
+}
+
 /// An invoice amount: more than zero. A credit note (negative) or a
 /// zero-value invoice has nothing to collect, and dunning for it would be
 /// an embarrassment.

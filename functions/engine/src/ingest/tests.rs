@@ -406,6 +406,8 @@ fn dispute_event(id: &str, date: &str, kind: EventKind) -> Event {
         invoice_id: Some("I1".into()),
         action_id: None,
         message_id: None,
+        by: None,
+        reason: None,
     }
 }
 
@@ -1400,4 +1402,94 @@ fn a_customer_event_carries_the_address() {
         refused.to_string().starts_with("field `city`: "),
         "{refused}"
     );
+}
+
+// ------------------------------------------------ end of the ladder
+
+#[test]
+fn erp_reported_write_offs_and_agency_placements_are_read() {
+    let text = concat!(
+        "{\"type\":\"written_off\",\"date\":\"2027-04-02\",\"invoice_id\":\"I1\"}\n",
+        "{\"type\":\"written_off\",\"date\":\"2027-04-02\",\"invoice_id\":\"I2\",\"amount\":\"120.50\",\"reason\":\"short payment\"}\n",
+        "{\"type\":\"placed_with_agency\",\"date\":\"2027-04-03\",\"invoice_id\":\"I3\",\"agency\":\"Acme Recovery\",\"by\":\"ana@example.com\",\"reason\":\"no answer\"}\n",
+        "{\"type\":\"kept_working\",\"date\":\"2027-04-04\",\"invoice_id\":\"I4\",\"by\":\"bo\"}\n",
+    );
+    let parsed = events(text.as_bytes(), "events.jsonl").unwrap();
+    assert!(parsed.rejects.is_empty(), "{:?}", parsed.rejects);
+    let got: Vec<Event> = parsed
+        .records
+        .into_iter()
+        .map(|r| match r {
+            Incoming::Event(e) => e,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(got[0].kind, EventKind::WrittenOff { amount: None });
+    // The ERP decided, unless the event names someone.
+    assert_eq!(got[0].by.as_deref(), Some("erp"));
+    assert_eq!(got[0].reason, None);
+    assert_eq!(
+        got[1].kind,
+        EventKind::WrittenOff {
+            amount: Some(dec("120.50"))
+        }
+    );
+    assert_eq!(got[1].reason.as_deref(), Some("short payment"));
+    assert_eq!(
+        got[2].kind,
+        EventKind::PlacedWithAgency {
+            agency: "Acme Recovery".into()
+        }
+    );
+    assert_eq!(got[2].by.as_deref(), Some("ana@example.com"));
+    assert_eq!(got[2].reason.as_deref(), Some("no answer"));
+    assert_eq!(got[3].kind, EventKind::KeptWorking);
+    assert_eq!(got[3].by.as_deref(), Some("bo"));
+    assert_eq!(got[3].invoice_id.as_deref(), Some("I4"));
+    // Other events carry no `by` unless given.
+    let e = event_of(json!({"type":"dispute_opened","date":"2027-04-01","invoice_id":"I1"}));
+    assert_eq!(e.by, None);
+}
+
+#[test]
+fn bad_end_of_ladder_rows_are_rejected_with_line_and_field() {
+    let text = concat!(
+        "{\"type\":\"written_off\",\"date\":\"2027-04-02\"}\n",
+        "{\"type\":\"written_off\",\"date\":\"2027-04-02\",\"invoice_id\":\"I1\",\"amount\":\"-5\"}\n",
+        "{\"type\":\"written_off\",\"date\":\"2027-04-02\",\"invoice_id\":\"I1\",\"amount\":\"0\"}\n",
+        "{\"type\":\"written_off\",\"date\":\"2027-04-02\",\"invoice_id\":\"I1\",\"amount\":\"lots\"}\n",
+        "{\"type\":\"placed_with_agency\",\"date\":\"2027-04-02\",\"invoice_id\":\"I1\"}\n",
+        "{\"type\":\"placed_with_agency\",\"date\":\"2027-04-02\",\"invoice_id\":\"I1\",\"agency\":\"\"}\n",
+        "{\"type\":\"kept_working\",\"invoice_id\":\"I1\",\"reason\":\"line one\\nline two\"}\n",
+        "{\"type\":\"placed_with_agency\",\"date\":\"2027-04-02\",\"invoice_id\":\"I1\",\"agency\":[\"A\"]}\n",
+        "{\"type\":\"written_off\",\"date\":\"2027-04-02\",\"invoice_id\":\"I9\",\"amount\":\"10\"}\n",
+    );
+    let parsed = events(text.as_bytes(), "erp/events.jsonl").unwrap();
+    assert_eq!(parsed.records.len(), 1, "only the last line is good");
+    assert_eq!(parsed.lines, vec![9]);
+    assert_eq!(
+        spots(&parsed.rejects),
+        vec![
+            (1, "invoice_id"),
+            (2, "amount"),
+            (3, "amount"),
+            (4, "amount"),
+            (5, "agency"),
+            (6, "agency"),
+            (7, "date"),
+            (7, "reason"),
+            (8, "agency"),
+        ]
+    );
+    let said: Vec<String> = parsed.rejects.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        said[1],
+        "erp/events.jsonl:2: column `amount`: `-5` is not more than zero; a write-off amount \
+         must be more than zero (leave `amount` out to write off the whole balance)"
+    );
+    assert_eq!(
+        said[4],
+        "erp/events.jsonl:5: column `agency`: is required but missing"
+    );
+    assert!(said[3].contains("`lots`"), "{}", said[3]);
 }

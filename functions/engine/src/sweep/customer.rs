@@ -142,7 +142,9 @@ impl<'a> CustomerSweep<'a> {
     /// Whether the policy decides for this invoice today: open, and in the
     /// policy's currency.
     fn covered(&self, inv: &Invoice) -> bool {
-        self.book.is_open(inv, self.day) && inv.currency == self.policy.currency
+        self.book.is_open(inv, self.day)
+            && inv.currency == self.policy.currency
+            && crate::ladder::stop(self.book, inv, self.day).is_none()
     }
 
     /// The risk and the decision of each covered invoice of the customer
@@ -198,6 +200,10 @@ impl<'a> CustomerSweep<'a> {
             self.close_settled(inv, plan);
             return;
         }
+        if let Some(stop) = crate::ladder::stop(self.book, inv, self.day) {
+            self.close_stopped(inv, &stop, plan);
+            return;
+        }
         plan.open_invoices += 1;
         let Some(at) = self.on_ladder(customer, inv, decided, plan) else {
             return;
@@ -227,6 +233,28 @@ impl<'a> CustomerSweep<'a> {
             ));
             plan.push(r);
         }
+    }
+
+    /// Written off or placed with an agency (the end of the ladder): no
+    /// more steps, and what still waited is closed with the decision.
+    fn close_stopped(&self, inv: &Invoice, stop: &crate::ladder::Stop<'_>, plan: &mut SweepPlan) {
+        let why = stop.why();
+        for a in self
+            .book
+            .actions_of(&inv.invoice_id)
+            .iter()
+            .filter(|a| waiting(a))
+        {
+            let mut r = a.clone();
+            r.status = ActionStatus::Skipped;
+            r.note = Some(format!(
+                "skipped: dunning stopped, {why} (was {})",
+                a.status.as_str()
+            ));
+            plan.push(r);
+        }
+        plan.stopped
+            .push((inv.invoice_id.clone(), format!("dunning stopped: {why}")));
     }
 
     /// The invoice on its ladder, or why it is not: another currency, the

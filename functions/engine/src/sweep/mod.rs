@@ -14,7 +14,9 @@
 //!   the next sweep;
 //! - all emails due for one customer on one day go out as one message;
 //! - steps that require approval wait for a person; calls become tasks;
-//! - a do-not-contact customer is never contacted, whatever the policy says.
+//! - a do-not-contact customer is never contacted, whatever the policy says;
+//! - an invoice written off or placed with an agency gets no more steps
+//!   (the end of the ladder, [`crate::ladder`]); what waited is skipped.
 
 use crate::book::{Book, CustomerStats, PlanState};
 use crate::domain::{
@@ -143,6 +145,10 @@ pub struct SweepPlan {
     /// Open invoices the policy does not cover (another currency, unknown
     /// customer, policy not yet in effect), with the reason.
     pub not_covered: Vec<(String, String)>,
+    /// Open invoices whose dunning stopped at the end of the ladder
+    /// (written off, placed with an agency), with the decision
+    /// ([`crate::ladder::stop`]). Not counted in `open_invoices`.
+    pub stopped: Vec<(String, String)>,
     /// Approved actions a guardrail keeps waiting.
     pub approved_waiting: Vec<(String, String)>,
     /// Customers set aside, with the reason: their records cannot be
@@ -201,6 +207,7 @@ impl SweepPlan {
             held,
             open_invoices,
             not_covered,
+            stopped,
             approved_waiting,
             unprocessable,
             tally,
@@ -221,6 +228,7 @@ impl SweepPlan {
         self.held.extend(held);
         self.open_invoices += open_invoices;
         self.not_covered.extend(not_covered);
+        self.stopped.extend(stopped);
         self.approved_waiting.extend(approved_waiting);
         self.unprocessable.extend(unprocessable);
     }

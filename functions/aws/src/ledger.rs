@@ -36,10 +36,10 @@ use super::keys::{self, DOC, GSI1, GSI1PK, GSI1SK, PK, SK, STATUS};
 use collect_delivery::ledger::{
     ContactHold, CorruptRecord, Fence, Fenced, HoldEnd, LIVE, Lease, LeaseHolder, LeaseOutcome,
     Ledger, LedgerError, LogEntry, MessageStatus, Move, Recorded, Scope, StorageFailure,
-    StoredMessage, lease_decision, move_one,
+    StoredMessage, TrailNote, WorkEntry, lease_decision, move_one,
 };
 use collect_engine::book::Book;
-use collect_engine::domain::{ActionId, ActionRecord, ActionStatus};
+use collect_engine::domain::{ActionId, ActionRecord, ActionStatus, Event};
 
 /// The attribute holding a lease's expiry, in epoch milliseconds.
 const EXPIRES_MS: &str = "expires_ms";
@@ -458,6 +458,36 @@ impl Ledger for Dynamo {
             return Ok(false);
         }
         Ok(self.put_action(record, expected, day).await?)
+    }
+
+    async fn open_work(&self, queue: Option<&str>) -> Result<Vec<WorkEntry>, LedgerError> {
+        Ok(Dynamo::open_work(self, queue).await?)
+    }
+
+    async fn action(
+        &self,
+        customer_id: &str,
+        action_id: &str,
+    ) -> Result<Option<ActionRecord>, LedgerError> {
+        Ok(Dynamo::action(self, customer_id, action_id).await?)
+    }
+
+    async fn record_events(
+        &self,
+        customer_id: &str,
+        events: &[Event],
+    ) -> Result<Vec<bool>, LedgerError> {
+        Ok(self.put_customer_events(customer_id, events).await?)
+    }
+
+    async fn note_action(
+        &self,
+        action: &ActionRecord,
+        expected: ActionStatus,
+        note: &TrailNote,
+        day: NaiveDate,
+    ) -> Result<bool, LedgerError> {
+        Ok(Dynamo::note_action(self, action, expected, note, day).await?)
     }
 
     async fn trail(&self, action: &ActionRecord) -> Result<Vec<LogEntry>, LedgerError> {

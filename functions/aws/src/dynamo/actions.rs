@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use super::Dynamo;
 use super::codec::{decode, encode, get_s, read_trail_line, s, trail_line};
 use crate::error::{AwsError, Service};
-use crate::keys::{self, DOC, KIND, PK, SK, STATUS, TRAIL};
+use crate::keys::{self, DOC, GSI1PK, GSI1SK, KIND, PK, SK, STATUS, TRAIL};
 use collect_delivery::ledger::{LogEntry, Recorded};
 use collect_engine::domain::{ActionId, ActionRecord, ActionStatus};
 
@@ -91,16 +91,25 @@ impl Dynamo {
         day: NaiveDate,
     ) -> Result<bool, AwsError> {
         let doc = encode(r)?;
+        // Open work (awaiting approval, a planned call) is in the desk's
+        // index; anything else leaves it (see `super::work`).
+        let work = self.work_entry(r).await?;
+        let index = match &work {
+            Some(_) => ", #gpk = :gpk, #gsk = :gsk",
+            None => " REMOVE #gpk, #gsk",
+        };
         let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(PK, s(keys::customer_pk(&r.customer_id)))
             .key(SK, s(keys::action_sk(&r.action_id)))
-            .update_expression(
+            .update_expression(format!(
                 "SET #kind = :kind, #doc = :doc, #status = :status, \
-                 #trail = list_append(if_not_exists(#trail, :empty), :line)",
-            )
+                 #trail = list_append(if_not_exists(#trail, :empty), :line){index}"
+            ))
+            .expression_attribute_names("#gpk", GSI1PK)
+            .expression_attribute_names("#gsk", GSI1SK)
             .expression_attribute_names("#kind", KIND)
             .expression_attribute_names("#doc", DOC)
             .expression_attribute_names("#status", STATUS)
@@ -110,6 +119,11 @@ impl Dynamo {
             .expression_attribute_values(":status", s(r.status.as_str()))
             .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
             .expression_attribute_values(":line", AttributeValue::L(vec![trail_line(r, day)]));
+        if let Some(w) = &work {
+            update = update
+                .expression_attribute_values(":gpk", s(super::work::WORK_GSI_PK))
+                .expression_attribute_values(":gsk", s(super::work::work_sk(w)?));
+        }
         if expected.is_empty() {
             update = update
                 .condition_expression("attribute_not_exists(#pk)")

@@ -24,6 +24,8 @@ impl Dynamo {
         );
         let status = if hold.ended.is_none() { OPEN } else { ENDED };
         it.insert(STATUS.to_string(), s(status));
+        // Open: an address to fix, in the desk's index of open work.
+        Self::index_hold(&mut it, hold)?;
         Ok(it)
     }
 

@@ -15,6 +15,8 @@
 //! - `mail`: mail events (SES's and the ERP's), kept for reconciliation;
 //! - `holds`: contact holds of a customer's address (bounced, complained,
 //!   refused), in the customer's partition;
+//! - `work`: the desk's index of open work (`GSI1PK = WORK`), kept by
+//!   every write of an action and of a hold;
 //! - this module: the table handle and the low-level calls they share.
 //!
 //! The ledger port's messages and leases are in [`crate::ledger`].
@@ -33,9 +35,11 @@ mod codec;
 mod holds;
 mod mail;
 mod records;
+mod work;
 
 pub use mail::{MAIL_EVENT_DAYS, MailEvent};
 pub use records::{BatchOutcome, Merged};
+pub use work::{WORK_GSI_PK, work_sk};
 
 pub(crate) use codec::{Item, conditional_failed, decode, encode, get_s, item, n, s};
 

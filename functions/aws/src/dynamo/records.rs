@@ -191,7 +191,11 @@ impl Dynamo {
     }
 
     /// Sum of the payments recorded for an invoice.
-    async fn paid(&self, customer_id: &str, invoice_id: &str) -> Result<Decimal, AwsError> {
+    pub(super) async fn paid(
+        &self,
+        customer_id: &str,
+        invoice_id: &str,
+    ) -> Result<Decimal, AwsError> {
         let items = self
             .query_prefix(
                 &keys::customer_pk(customer_id),

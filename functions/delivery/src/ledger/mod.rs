@@ -22,7 +22,11 @@
 //!   changes or a person closes the task, one per customer and address,
 //!   written conditionally so a replayed bounce holds once. The books the
 //!   checks before sending read ([`Ledger::customer_books`]) carry the
-//!   open ones.
+//!   open ones;
+//! - **the index of open work** ([`WorkEntry`], [`Ledger::open_work`]):
+//!   what waits for a person — letters awaiting approval, planned calls,
+//!   open contact holds — kept by every write of an action or a hold, so
+//!   the desk ([`crate::work`]) reads its queue without reading the book.
 //!
 //! Every method is `async`: the DynamoDB adapter awaits the network; the
 //! SQLite and in-memory adapters answer at once (the local runner drives
@@ -563,20 +567,14 @@ pub trait Ledger {
     /// contact hold, of `queue` or of all queues. Read from an index kept
     /// with each write of an action or hold (SQLite: the `work` table;
     /// DynamoDB: the sparse `GSI1PK = WORK#<queue>`), never from the book.
-    async fn open_work(&self, queue: Option<&str>) -> Result<Vec<WorkEntry>, LedgerError> {
-        let _ = queue;
-        Err(not_built("open_work"))
-    }
+    async fn open_work(&self, queue: Option<&str>) -> Result<Vec<WorkEntry>, LedgerError>;
 
     /// One action by its ids (on DynamoDB the customer locates it).
     async fn action(
         &self,
         customer_id: &str,
         action_id: &str,
-    ) -> Result<Option<ActionRecord>, LedgerError> {
-        let _ = (customer_id, action_id);
-        Err(not_built("action"))
-    }
+    ) -> Result<Option<ActionRecord>, LedgerError>;
 
     /// Writes a customer's book events (a promise to pay, a dispute, an
     /// end-of-ladder outcome), each unless its id is known; whether each
@@ -585,10 +583,7 @@ pub trait Ledger {
         &self,
         customer_id: &str,
         events: &[Event],
-    ) -> Result<Vec<bool>, LedgerError> {
-        let _ = (customer_id, events);
-        Err(not_built("record_events"))
-    }
+    ) -> Result<Vec<bool>, LedgerError>;
 
     /// Appends a trail line for a person's act that changes no status (a
     /// note; "no answer, call again on D", which also sets the action's
@@ -600,10 +595,7 @@ pub trait Ledger {
         expected: ActionStatus,
         note: &TrailNote,
         day: NaiveDate,
-    ) -> Result<bool, LedgerError> {
-        let _ = (action, expected, note, day);
-        Err(not_built("note_action"))
-    }
+    ) -> Result<bool, LedgerError>;
 
     /// Takes over the lease of a holder known to be dead (locally: a
     /// process of this machine that no longer exists), if `dead` still holds
@@ -618,15 +610,6 @@ pub trait Ledger {
         let _ = (holder, now, ttl);
         Ok(LeaseOutcome::HeldBy(dead.clone()))
     }
-}
-
-/// Skeleton only: a port method an adapter does not implement yet.
-fn not_built(what: &'static str) -> LedgerError {
-    LedgerError::Storage(StorageFailure::new(
-        "ledger",
-        false,
-        std::io::Error::other(format!("{what}: not built yet")),
-    ))
 }
 
 /// One move of the default [`Ledger::move_batch`], item by item, in the

@@ -279,6 +279,10 @@ pub struct CustomerView {
     pub payments: Vec<Payment>,
     /// Contact holds, open and ended.
     pub holds: Vec<ContactHold>,
+    /// Open invoices past their ladder's last step, waiting for a person's
+    /// decision ([`Desk::decide_account`]); empty when the policy could not
+    /// be had.
+    pub end_of_ladder: Vec<collect_engine::ladder::EndOfLadder>,
 }
 
 /// An open invoice on the customer page.

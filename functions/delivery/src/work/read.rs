@@ -28,9 +28,13 @@ impl<L: Ledger + ?Sized, P: PolicySource + ?Sized> Desk<'_, L, P> {
     ) -> Result<(Vec<WorkEntry>, Vec<(String, usize)>), DeskError> {
         let entries = self.ledger.open_work(None).await?;
         let today = self.today;
+        // One row per task (a customer with two held addresses has one
+        // address task).
+        let mut seen = std::collections::HashSet::new();
         let visible: Vec<WorkEntry> = entries
             .into_iter()
             .filter(|e| e.call_again_on.is_none_or(|d| d <= today))
+            .filter(|e| seen.insert(e.task_id.clone()))
             .collect();
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         for e in &visible {
@@ -217,8 +221,18 @@ impl<L: Ledger + ?Sized, P: PolicySource + ?Sized> Desk<'_, L, P> {
             .collect();
         payments.sort_by(|a, b| (b.paid_on, &b.payment_id).cmp(&(a.paid_on, &a.payment_id)));
         let holds = self.ledger.contact_holds(customer_id).await?;
+        let end_of_ladder = match self.policy.policy_for(None).await {
+            Ok(in_force) => invoices
+                .iter()
+                .filter_map(|i| {
+                    collect_engine::ladder::end_of_ladder(&book, &in_force.policy, i, today)
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
         Ok(CustomerView {
             customer,
+            end_of_ladder,
             open_invoices,
             timeline,
             events,

@@ -129,11 +129,14 @@ fn links(html: &str, prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// The page's CSRF token (a form's field, or the page's meta tag, which
+/// pages without forms carry too).
 fn csrf(html: &str) -> String {
-    html.split("name=\"csrf\" value=\"")
-        .nth(1)
+    ["name=\"csrf\" value=\"", "name=\"csrf-token\" content=\""]
+        .iter()
+        .find_map(|m| html.split(m).nth(1))
         .and_then(|rest| rest.split('"').next())
-        .unwrap()
+        .unwrap_or_else(|| panic!("no CSRF token in {html}"))
         .to_string()
 }
 
@@ -219,7 +222,7 @@ async fn the_queue_function_lists_approves_and_the_next_sweep_sends_the_letter()
     );
 
     // The audit export shows the approval with the approver's email.
-    let r = q.handle(event("GET", "/api/audit.json?from=2027-04-01&to=2027-04-30", None, &audrey)).await;
+    let r = q.handle(event("GET", "/api/audit.json?from=2027-04-01&through=2027-04-30", None, &audrey)).await;
     assert_eq!(r.status(), StatusCode::OK);
     let audit: Value = serde_json::from_str(&body(r).await).unwrap();
     let text = audit.to_string();

@@ -240,17 +240,16 @@ fn each_function_may_make_exactly_the_table_calls_it_makes() {
         set(&["dynamodb:Query"])
     );
     assert!(dynamodb_actions(&r["SweepCoordinatorFunction"]).is_empty());
-    // The work queue: the open-work index (Query on GSI1), the tasks' and
-    // customers' items (GetItem, BatchGetItem), a person's acts (the
-    // action's conditional UpdateItem with its trail line; the events a
-    // call's outcome or an end-of-ladder decision records, the address
-    // task: PutItem). No DeleteItem: a reopened decision is a new trail line.
+    // The work queue: the open-work index and the customers' partitions
+    // (Query), the tasks' items (GetItem), a person's acts (the action's
+    // conditional UpdateItem with its trail line; the events a call's
+    // outcome or an end-of-ladder decision records: PutItem). No
+    // DeleteItem: a reopened decision is a new trail line.
     assert_eq!(
         dynamodb_actions(&r["QueueFunction"]),
         set(&[
             "dynamodb:Query",
             "dynamodb:GetItem",
-            "dynamodb:BatchGetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem"
         ])
@@ -285,7 +284,10 @@ fn the_work_queue_signs_in_with_the_pool_the_authorizer_trusts() {
         reference(&authorizer["JwtConfiguration"]["Audience"][0]),
         "QueueUserPoolClient"
     );
-    assert_eq!(reference(&env["USER_POOL_CLIENT_ID"]), "QueueUserPoolClient");
+    assert_eq!(
+        reference(&env["USER_POOL_CLIENT_ID"]),
+        "QueueUserPoolClient"
+    );
     // The routes: which are behind the authorizer, which the function guards.
     let mut routes = Vec::new();
     for res in r.as_mapping().unwrap().values() {
@@ -323,7 +325,11 @@ fn the_work_queue_signs_in_with_the_pool_the_authorizer_trusts() {
     // The callback and sign-out addresses are the function's.
     let client = &r["QueueUserPoolClient"]["Properties"];
     let queue_url = yaml(&env["QUEUE_URL"]);
-    let queue_url = queue_url.trim().trim_start_matches("!Sub").trim().trim_matches('\'');
+    let queue_url = queue_url
+        .trim()
+        .trim_start_matches("!Sub")
+        .trim()
+        .trim_matches('\'');
     assert!(
         yaml(&client["CallbackURLs"]).contains(&format!("{queue_url}/auth/callback")),
         "{queue_url}"
@@ -342,7 +348,9 @@ fn the_work_queue_signs_in_with_the_pool_the_authorizer_trusts() {
     // The sweep's schedule the function is told is the one that runs.
     assert_eq!(reference(&env["SWEEP_SCHEDULE"]), "SweepSchedule");
     assert_eq!(
-        reference(&r["SweepCoordinatorFunction"]["Properties"]["Events"]["Daily"]["Properties"]["ScheduleExpression"]),
+        reference(
+            &r["SweepCoordinatorFunction"]["Properties"]["Events"]["Daily"]["Properties"]["ScheduleExpression"]
+        ),
         "SweepSchedule"
     );
     assert_eq!(reference(&env["SCHEDULE_TIMEZONE"]), "ScheduleTimezone");

@@ -21,133 +21,32 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use axum::body::{Body, to_bytes};
-use axum::http::{Response, StatusCode, header};
+use axum::http::{StatusCode, header};
 use chrono::{DateTime, Utc};
 use collect_aws::config::Clients;
 use collect_aws::queue::ShardJob;
+use collect_e2e::work_queue::{body, claims, csrf, event, links, queue_function};
 use collect_e2e::{Fixture, day, invoice};
-use collect_queue::app::Queue;
-use collect_queue::backend::SweepSchedule;
-use collect_queue::signin::{Pool, PoolHttp, SignInError, Verifier};
-use serde_json::{Value, json};
+use serde_json::Value;
+
+const CSRF_KEY: &[u8] = b"the-csrf-key-of-the-test-stack-0123456789";
 
 const SHARDS: u32 = 2;
-
-/// The queue function's clock: Monday 2027-04-12, after the day's sweep.
-fn clock() -> DateTime<Utc> {
-    "2027-04-12T15:00:00Z".parse().unwrap()
-}
-
-/// `/api/…` never calls the user pool (API Gateway verified the token).
-struct NoPool;
-
-impl PoolHttp for NoPool {
-    async fn get(&self, url: &str) -> Result<Vec<u8>, SignInError> {
-        panic!("the user pool was called: {url}")
-    }
-    async fn post_form(&self, url: &str, _: &[(&str, &str)]) -> Result<Vec<u8>, SignInError> {
-        panic!("the user pool was called: {url}")
-    }
-}
-
-/// The queue function as a container starts it, over the fixture's stack
-/// (with `clients`, e.g. a metered DynamoDB client).
-async fn queue_function(w: &Fixture, clients: &Clients) -> Queue<NoPool> {
-    let router = collect_queue::start::router(
-        clients,
-        &w.settings(),
-        &w.send_settings(),
-        SweepSchedule {
-            expression: "cron(0 6 ? * MON-FRI *)".into(),
-            timezone: "UTC".into(),
-        },
-        b"the-csrf-key-of-the-test-stack-0123456789".to_vec(),
-        clock,
-    )
-    .await
-    .unwrap();
-    Queue {
-        router,
-        verifier: Verifier::new(Pool {
-            sign_in_url: "https://collect-test.auth.us-east-1.amazoncognito.com".into(),
-            client_id: "queue-client".into(),
-            issuer: "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Test".into(),
-            queue_url: "https://api.execute-api.us-east-1.amazonaws.com".into(),
-        }),
-        http: NoPool,
-    }
-}
-
-/// The claims API Gateway's JWT authorizer passes on: every value a
-/// string, the groups as `[a b]`.
-fn claims(email: &str, group: &str) -> Value {
-    json!({"sub": format!("sub-{email}"), "token_use": "id", "email": email,
-           "email_verified": "true", "cognito:groups": format!("[{group}]"),
-           "aud": "queue-client", "iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Test",
-           "exp": "1900000000", "iat": "1800000000"})
-}
-
-/// An HTTP API (payload 2.0) event of `ANY /api/{proxy+}`, as the function
-/// receives it.
-fn event(method: &str, path_and_query: &str, form: Option<&str>, who: &Value) -> lambda_http::Request {
-    let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
-    let mut headers = json!({"host": "api.execute-api.us-east-1.amazonaws.com",
-        "authorization": "Bearer eyJ…", "accept": "text/html"});
-    let mut e = json!({
-        "version": "2.0", "routeKey": "ANY /api/{proxy+}", "rawPath": path, "rawQueryString": query,
-        "headers": {},
-        "requestContext": {"accountId": "123456789012", "apiId": "api",
-            "authorizer": {"jwt": {"claims": who, "scopes": null}},
-            "domainName": "api.execute-api.us-east-1.amazonaws.com", "domainPrefix": "api",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1",
-                     "sourceIp": "192.0.2.7", "userAgent": "e2e"},
-            "requestId": "req", "routeKey": "ANY /api/{proxy+}", "stage": "$default",
-            "time": "12/Apr/2027:15:00:00 +0000", "timeEpoch": 1807542000000i64},
-        "pathParameters": {"proxy": path.trim_start_matches("/api/")},
-        "isBase64Encoded": false
-    });
-    if let Some(f) = form {
-        headers["content-type"] = json!("application/x-www-form-urlencoded");
-        e["body"] = json!(f);
-    }
-    e["headers"] = headers;
-    lambda_http::request::from_str(&e.to_string()).unwrap()
-}
-
-async fn body(r: Response<Body>) -> String {
-    String::from_utf8_lossy(&to_bytes(r.into_body(), 8 << 20).await.unwrap()).into_owned()
-}
-
-/// Every `href="…"` of a page that starts with `prefix`.
-fn links(html: &str, prefix: &str) -> Vec<String> {
-    html.split("href=\"")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next())
-        .filter(|h| h.starts_with(prefix))
-        .map(|h| h.replace("&amp;", "&"))
-        .collect()
-}
-
-/// The page's CSRF token (a form's field, or the page's meta tag, which
-/// pages without forms carry too).
-fn csrf(html: &str) -> String {
-    ["name=\"csrf\" value=\"", "name=\"csrf-token\" content=\""]
-        .iter()
-        .find_map(|m| html.split(m).nth(1))
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("no CSRF token in {html}"))
-        .to_string()
-}
 
 /// Sweeps every shard of `on` at 14:00 UTC as the worker does.
 async fn sweep(w: &Fixture, on: &str) {
     let svc = w.sweep_service().await;
     let now: DateTime<Utc> = format!("{on}T14:00:00Z").parse().unwrap();
     for shard in 0..SHARDS {
-        svc.run_shard(ShardJob { day: day(on), shard }, now)
-            .await
-            .unwrap();
+        svc.run_shard(
+            ShardJob {
+                day: day(on),
+                shard,
+            },
+            now,
+        )
+        .await
+        .unwrap();
     }
 }
 
@@ -167,7 +66,10 @@ async fn the_queue_function_lists_approves_and_the_next_sweep_sends_the_letter()
     sweep(&w, "2027-04-12").await;
     assert!(w.mail().is_empty(), "nothing is mailed before the approval");
 
-    let q = queue_function(&w, &w.clients).await;
+    let q = queue_function(&w, &w.clients, CSRF_KEY.to_vec())
+        .await
+        .unwrap()
+        .0;
     let ana = claims("Ana@Example.com", "approver");
     let audrey = claims("audrey@example.com", "auditor");
 
@@ -178,41 +80,73 @@ async fn the_queue_function_lists_approves_and_the_next_sweep_sends_the_letter()
     let tasks = links(&page, "/customers/");
     let tasks: Vec<&String> = tasks.iter().filter(|l| l.contains("/tasks/")).collect();
     assert_eq!(tasks.len(), 2, "{page}");
-    assert!(page.contains("Customer L") && page.contains("Customer K"), "{page}");
-    let letter = tasks.iter().find(|l| l.starts_with("/customers/L/")).unwrap();
+    assert!(
+        page.contains("Customer L") && page.contains("Customer K"),
+        "{page}"
+    );
+    let letter = tasks
+        .iter()
+        .find(|l| l.starts_with("/customers/L/"))
+        .unwrap();
     assert!(tasks.iter().any(|l| l.starts_with("/customers/K/")));
 
     // The letter's page: its preview and the approval form.
-    let r = q.handle(event("GET", &format!("/api{letter}"), None, &ana)).await;
+    let r = q
+        .handle(event("GET", &format!("/api{letter}"), None, &ana))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let task_page = body(r).await;
     assert!(task_page.contains("/approve"), "{task_page}");
     let token = csrf(&task_page);
 
     // An auditor may read it but not approve it.
-    let r = q.handle(event("GET", &format!("/api{letter}"), None, &audrey)).await;
+    let r = q
+        .handle(event("GET", &format!("/api{letter}"), None, &audrey))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let auditor_token = csrf(&body(r).await);
     let r = q
-        .handle(event("POST", &format!("/api{letter}/approve"), Some(&format!("csrf={auditor_token}")), &audrey))
+        .handle(event(
+            "POST",
+            &format!("/api{letter}/approve"),
+            Some(&format!("csrf={auditor_token}")),
+            &audrey,
+        ))
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "{}", body(r).await);
     // A form without the token is refused.
     let r = q
-        .handle(event("POST", &format!("/api{letter}/approve"), Some("csrf="), &ana))
+        .handle(event(
+            "POST",
+            &format!("/api{letter}/approve"),
+            Some("csrf="),
+            &ana,
+        ))
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
     // The approver approves; the page says when it goes out.
     let r = q
-        .handle(event("POST", &format!("/api{letter}/approve"), Some(&format!("csrf={token}")), &ana))
+        .handle(event(
+            "POST",
+            &format!("/api{letter}/approve"),
+            Some(&format!("csrf={token}")),
+            &ana,
+        ))
         .await;
     let status = r.status();
-    let location = r.headers().get(header::LOCATION).map(|v| v.to_str().unwrap().to_string());
+    let location = r
+        .headers()
+        .get(header::LOCATION)
+        .map(|v| v.to_str().unwrap().to_string());
     let said = body(r).await;
     let said = match (status, location) {
         (StatusCode::SEE_OTHER | StatusCode::FOUND, Some(to)) => {
-            body(q.handle(event("GET", &format!("/api{to}"), None, &ana)).await).await
+            body(
+                q.handle(event("GET", &format!("/api{to}"), None, &ana))
+                    .await,
+            )
+            .await
         }
         _ => said,
     };
@@ -222,7 +156,14 @@ async fn the_queue_function_lists_approves_and_the_next_sweep_sends_the_letter()
     );
 
     // The audit export shows the approval with the approver's email.
-    let r = q.handle(event("GET", "/api/audit.json?from=2027-04-01&through=2027-04-30", None, &audrey)).await;
+    let r = q
+        .handle(event(
+            "GET",
+            "/api/audit.json?from=2027-04-01&through=2027-04-30",
+            None,
+            &audrey,
+        ))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let audit: Value = serde_json::from_str(&body(r).await).unwrap();
     let text = audit.to_string();
@@ -232,8 +173,10 @@ async fn the_queue_function_lists_approves_and_the_next_sweep_sends_the_letter()
     // The next sweep sends the letter through SES.
     sweep(&w, "2027-04-13").await;
     let mail = w.mail();
-    let to_l: Vec<&(Vec<String>, String)> =
-        mail.iter().filter(|(to, _)| to.contains(&w.email("L"))).collect();
+    let to_l: Vec<&(Vec<String>, String)> = mail
+        .iter()
+        .filter(|(to, _)| to.contains(&w.email("L")))
+        .collect();
     assert_eq!(to_l.len(), 1, "{mail:?}");
     assert!(
         to_l[0].1.contains("application/pdf"),
@@ -300,13 +243,19 @@ async fn a_queue_page_costs_a_bounded_number_of_dynamodb_requests() {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(conf),
             ..w.clients.clone()
         };
-        let q = queue_function(&w, &clients).await;
+        let q = queue_function(&w, &clients, CSRF_KEY.to_vec())
+            .await
+            .unwrap()
+            .0;
         meter.take();
         let ana = claims("ana@example.com", "collector");
         let r = q.handle(event("GET", "/api/", None, &ana)).await;
         assert_eq!(r.status(), StatusCode::OK);
         let page = body(r).await;
-        let rows = links(&page, "/customers/").iter().filter(|l| l.contains("/tasks/")).count();
+        let rows = links(&page, "/customers/")
+            .iter()
+            .filter(|l| l.contains("/tasks/"))
+            .count();
         let calls = meter.take();
         let total: usize = calls.values().sum();
         report.push_str(&format!(

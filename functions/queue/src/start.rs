@@ -41,6 +41,14 @@ pub fn schedule_from_env() -> Result<SweepSchedule, StartError> {
     })
 }
 
+/// A started router, and the risk scorer it explains with (the promoted
+/// model, or the prior late rate before the first one), as
+/// `name version`.
+pub struct Started {
+    pub router: axum::Router,
+    pub scorer: String,
+}
+
 /// The router over the stack's table and bucket (the tests build it on
 /// the local endpoint with their own clients).
 pub async fn router(
@@ -50,9 +58,10 @@ pub async fn router(
     schedule: SweepSchedule,
     csrf_key: Vec<u8>,
     clock: fn() -> DateTime<Utc>,
-) -> Result<axum::Router, StartError> {
+) -> Result<Started, StartError> {
     let scratch = std::env::temp_dir();
     let service = SweepService::load(clients, settings, send, &scratch).await?;
+    let scorer = format!("{} {}", service.scorer.name(), service.scorer.version());
     let artifacts = Artifacts::new(clients.s3.clone(), &settings.bucket);
     let backend = AwsBackend::load(
         service,
@@ -62,14 +71,15 @@ pub async fn router(
         clock,
     )
     .await?;
-    Ok(collect_web::router(
+    let router = collect_web::router(
         backend,
         Config {
             auth: Auth::Trusted,
             secure_cookies: true,
             key: csrf_key,
         },
-    ))
+    );
+    Ok(Started { router, scorer })
 }
 
 /// Everything from the function's environment and role.
@@ -78,7 +88,7 @@ pub async fn from_env(clock: fn() -> DateTime<Utc>) -> Result<Queue<HyperHttp>, 
     let settings = Settings::from_env()?;
     let send = SendSettings::from_env()?;
     let key = secret(&clients.secrets, &env("QUEUE_KEY_SECRET_ID")?).await?;
-    let router = router(
+    let started = router(
         &clients,
         &settings,
         &send,
@@ -87,8 +97,9 @@ pub async fn from_env(clock: fn() -> DateTime<Utc>) -> Result<Queue<HyperHttp>, 
         clock,
     )
     .await?;
+    tracing::info!(scorer = %started.scorer, "work queue started");
     Ok(Queue {
-        router,
+        router: started.router,
         verifier: Verifier::new(pool_from_env()?),
         http: HyperHttp::new()?,
     })

@@ -89,11 +89,23 @@ pub fn event(
     let (path, query) = path_and_query
         .split_once('?')
         .unwrap_or((path_and_query, ""));
-    let mut headers = json!({"host": "api.execute-api.us-east-1.amazonaws.com",
-        "authorization": "Bearer eyJ…", "accept": "text/html"});
-    let mut e = json!({
+    let mut headers = serde_json::Map::new();
+    headers.insert(
+        "host".into(),
+        json!("api.execute-api.us-east-1.amazonaws.com"),
+    );
+    headers.insert("authorization".into(), json!("Bearer eyJ…"));
+    headers.insert("accept".into(), json!("text/html"));
+    if form.is_some() {
+        headers.insert(
+            "content-type".into(),
+            json!("application/x-www-form-urlencoded"),
+        );
+    }
+    let e = json!({
         "version": "2.0", "routeKey": "ANY /api/{proxy+}", "rawPath": path, "rawQueryString": query,
-        "headers": {},
+        "headers": headers,
+        "body": form.unwrap_or(""),
         "requestContext": {"accountId": "123456789012", "apiId": "api",
             "authorizer": {"jwt": {"claims": who, "scopes": null}},
             "domainName": "api.execute-api.us-east-1.amazonaws.com", "domainPrefix": "api",
@@ -104,11 +116,6 @@ pub fn event(
         "pathParameters": {"proxy": path.trim_start_matches("/api/")},
         "isBase64Encoded": false
     });
-    if let Some(f) = form {
-        headers["content-type"] = json!("application/x-www-form-urlencoded");
-        e["body"] = json!(f);
-    }
-    e["headers"] = headers;
     lambda_http::request::from_str(&e.to_string())
         .unwrap_or_else(|err| panic!("not an HTTP API event: {err}: {e}"))
 }

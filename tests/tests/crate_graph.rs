@@ -112,7 +112,10 @@ fn the_queue_lambda_links_neither_sqlite_nor_the_training_library() {
     );
     let linked = linked("collect-queue");
     for needed in ["collect-web", "collect-aws", "lambda_http"] {
-        assert!(linked.contains(needed), "collect-queue does not link {needed}");
+        assert!(
+            linked.contains(needed),
+            "collect-queue does not link {needed}"
+        );
     }
 }
 

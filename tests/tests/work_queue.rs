@@ -224,7 +224,13 @@ impl aws_sdk_dynamodb::config::Intercept for Meter {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_page_costs_a_bounded_number_of_dynamodb_requests() {
     let mut report = String::new();
-    for n in [20usize, 200] {
+    // QUEUE_BENCH_TASKS=20,200,2000 for the benchmark's larger figures.
+    let sizes: Vec<usize> = std::env::var("QUEUE_BENCH_TASKS")
+        .unwrap_or_else(|_| "20,200".into())
+        .split(',')
+        .map(|n| n.trim().parse().unwrap())
+        .collect();
+    for n in sizes {
         let w = Fixture::new("queue-meter", SHARDS).await;
         w.publish_policy("queue-rev-1").await;
         let mut events = Vec::new();

@@ -107,7 +107,7 @@ pub fn signed_in(claims: &Value) -> Result<SignedIn, Refused> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -114,3 +114,139 @@ fn dynamodb_ledger_conforms() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// Counts the DynamoDB requests a client makes, by operation.
+#[derive(Debug, Default, Clone)]
+struct Meter {
+    calls: std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>,
+}
+
+impl aws_sdk_dynamodb::config::Intercept for Meter {
+    fn name(&self) -> &'static str {
+        "meter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let op = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("?")
+            .to_string();
+        *self.calls.lock().unwrap().entry(op).or_default() += 1;
+        Ok(())
+    }
+}
+
+/// A page of the desk's queue over many open tasks costs the index
+/// Query's pages (one index partition a shard, keys only, the entry in
+/// `GSI1SK`)
+/// and one BatchGetItem for the page's customers: never a Scan, never a
+/// read per task. `DESK_QUEUE_TASKS` sets how many (2,000 by default;
+/// BENCHMARKS.md quotes 20,000).
+#[test]
+fn a_queue_page_costs_a_bounded_number_of_requests() {
+    use collect_aws::dynamo::{work_gsi_pk, work_sk};
+    use collect_aws::keys::shard_of;
+    use collect_aws::keys::{GSI1PK, GSI1SK, PK, SK, STATUS};
+    use collect_delivery::ledger::{Ledger, work_of_action};
+    use collect_delivery::work::{Desk, DeskSettings, Role, WorkQuery};
+    use collect_testkit::book::{customer, day};
+    use collect_testkit::conformance::World;
+    use collect_testkit::work::{person, policy_of};
+    let n: usize = std::env::var("DESK_QUEUE_TASKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let h = DynamoHarness::new().await;
+            let w = World::start(&h).await;
+            let on = day("2027-03-19");
+            w.run(&h, on).await;
+            let letter = h.dynamo.open_work(Some("approvals")).await.unwrap()[0].clone();
+            let template = Ledger::customer_action(&h.dynamo, "C4", &letter.task_id)
+                .await
+                .unwrap()
+                .unwrap();
+            let customers: Vec<Customer> = (0..n).map(|i| customer(&format!("Q{i:05}"))).collect();
+            h.dynamo.put_customers(&customers).await.unwrap();
+            let mut items = Vec::with_capacity(n);
+            for i in 0..n {
+                let mut a = template.clone();
+                a.action_id = format!("act-q{i:05}").into();
+                a.customer_id = format!("Q{i:05}").into();
+                a.invoice_id = format!("QI{i:05}").into();
+                a.risk = Some(((i * 31) % 100) as f64 / 100.0);
+                let mut entry = work_of_action(&a).unwrap();
+                entry.balance = Some(format!("{}.00", 100 + (i * 7919) % 90_000).parse().unwrap());
+                entry.currency = Some("USD".to_string());
+                let s = |v: String| AttributeValue::S(v);
+                items.push(std::collections::HashMap::from([
+                    (PK.to_string(), s(format!("C#{}", a.customer_id))),
+                    (SK.to_string(), s(format!("ACTION#{}", a.action_id))),
+                    (KIND.to_string(), s("action".to_string())),
+                    (DOC.to_string(), s(serde_json::to_string(&a).unwrap())),
+                    (STATUS.to_string(), s(a.status.as_str().to_string())),
+                    (
+                        GSI1PK.to_string(),
+                        s(work_gsi_pk(shard_of(&a.customer_id, SHARDS))),
+                    ),
+                    (GSI1SK.to_string(), s(work_sk(&entry).unwrap())),
+                ]));
+            }
+            h.dynamo.batch_put(items).await.unwrap();
+
+            let meter = Meter::default();
+            let conf =
+                aws_sdk_dynamodb::config::Builder::from(&collect_e2e::moto().sdk_config().await)
+                    .interceptor(meter.clone())
+                    .build();
+            let metered = Dynamo::new(
+                aws_sdk_dynamodb::Client::from_conf(conf),
+                h.dynamo.table(),
+                SHARDS,
+            );
+            let policy = policy_of(&w);
+            let settings = DeskSettings::default();
+            let desk = Desk::new(&metered, &policy, &settings, on);
+            let q = WorkQuery::default();
+            let t = std::time::Instant::now();
+            let page = desk
+                .queue(&person("ana@example.com", Role::Approver), &q)
+                .await
+                .unwrap();
+            let took = t.elapsed();
+            assert!(
+                page.counts.contains(&("approvals".to_string(), n + 1)),
+                "{:?}",
+                page.counts
+            );
+            assert_eq!(page.items.len(), 50);
+            assert!(page.items.iter().all(|i| !i.customer_name.is_empty()));
+            let calls = meter.calls.lock().unwrap().clone();
+            println!(
+                "desk queue on DynamoDB (moto), {} open tasks, one page of 50: {calls:?}, {:.0} ms",
+                page.total,
+                took.as_secs_f64() * 1000.0
+            );
+            assert_eq!(calls.get("Scan"), None, "{calls:?}");
+            assert_eq!(calls.get("GetItem"), None, "{calls:?}");
+            assert_eq!(calls.get("BatchGetItem"), Some(&1), "{calls:?}");
+            // One Query per shard, each paged (DynamoDB: 1 MB, about 3,000
+            // entries; moto: 1,000 items).
+            let pages = calls.get("Query").copied().unwrap_or(0);
+            let bound = SHARDS as usize * (n / (1_000 * SHARDS as usize) + 2);
+            assert!(pages >= SHARDS as usize && pages <= bound, "{calls:?}");
+        });
+}

@@ -39,7 +39,7 @@ use collect_delivery::ledger::{
     StoredMessage, TrailNote, WorkEntry, lease_decision, move_one,
 };
 use collect_engine::book::Book;
-use collect_engine::domain::{ActionId, ActionRecord, ActionStatus, Event};
+use collect_engine::domain::{ActionId, ActionRecord, ActionStatus, Customer, Event};
 
 /// The attribute holding a lease's expiry, in epoch milliseconds.
 const EXPIRES_MS: &str = "expires_ms";
@@ -178,16 +178,21 @@ impl Dynamo {
     /// unprocessed are asked again with backoff, a bounded number of times.
     /// Messages not found are left out; the order is DynamoDB's.
     async fn get_messages(&self, pks: &[String]) -> Result<Vec<Item>, AwsError> {
+        self.get_items(pks, keys::MESSAGE_SK, "message").await
+    }
+
+    /// Items of sort key `sk` by partition key, as [`Dynamo::get_messages`].
+    async fn get_items(
+        &self,
+        pks: &[String],
+        sk: &str,
+        what: &'static str,
+    ) -> Result<Vec<Item>, AwsError> {
         let mut out = Vec::with_capacity(pks.len());
         for chunk in pks.chunks(BATCH_GET) {
             let mut pending: Vec<Item> = chunk
                 .iter()
-                .map(|pk| {
-                    Item::from([
-                        (PK.to_string(), s(pk.clone())),
-                        (SK.to_string(), s(keys::MESSAGE_SK)),
-                    ])
-                })
+                .map(|pk| Item::from([(PK.to_string(), s(pk.clone())), (SK.to_string(), s(sk))]))
                 .collect();
             let mut attempt = 0u32;
             while !pending.is_empty() {
@@ -198,7 +203,7 @@ impl Dynamo {
                     return Err(ServiceError::unprocessed(
                         "BatchGetItem",
                         pending.len(),
-                        "message",
+                        what,
                         BATCH_ATTEMPTS,
                     )
                     .into());
@@ -460,11 +465,26 @@ impl Ledger for Dynamo {
         Ok(self.put_action(record, expected, day).await?)
     }
 
+    async fn customers(
+        &self,
+        customer_ids: &[&str],
+    ) -> Result<HashMap<String, Customer>, LedgerError> {
+        let mut pks: Vec<String> = customer_ids.iter().map(|c| keys::customer_pk(c)).collect();
+        pks.sort_unstable();
+        pks.dedup();
+        let mut out = HashMap::with_capacity(pks.len());
+        for it in self.get_items(&pks, keys::CUSTOMER_SK, "customer").await? {
+            let c: Customer = decode(&it)?;
+            out.insert(c.customer_id.clone(), c);
+        }
+        Ok(out)
+    }
+
     async fn open_work(&self, queue: Option<&str>) -> Result<Vec<WorkEntry>, LedgerError> {
         Ok(Dynamo::open_work(self, queue).await?)
     }
 
-    async fn action(
+    async fn customer_action(
         &self,
         customer_id: &str,
         action_id: &str,

@@ -16,8 +16,8 @@
 //! | invoice         | `C#<customer>`    | `INVOICE#<invoice>`           | `S#<shard>#OPEN` (open only) | `<due date>#<invoice>` |
 //! | payment         | `C#<customer>`    | `PAYMENT#<invoice>#<payment>` |                          |                        |
 //! | invoice event   | `C#<customer>`    | `EVENT#<invoice>#<event id>`  |                          |                        |
-//! | action          | `C#<customer>`    | `ACTION#<action id>`          | `WORK` (awaiting approval, planned call) | `<queue>#<decided on>#<entry>` |
-//! | contact hold    | `C#<customer>`    | `HOLD#<address, lower case>`  | `WORK` (open only)       | `contacts#<since>#<entry>` |
+//! | action          | `C#<customer>`    | `ACTION#<action id>`          | `WORK#<shard>` (awaiting approval, planned call) | `<queue>#<decided on>#<entry>` |
+//! | contact hold    | `C#<customer>`    | `HOLD#<address, lower case>`  | `WORK#<shard>` (open only) | `contacts#<since>#<entry>` |
 //! | invoice → customer | `I#<invoice>`  | `REF`                         |                          |                        |
 //! | message         | `M#<message id>`  | `MESSAGE`                     | `S#<shard>#MESSAGES` (planned/sending only) | `<planned on>#<message>` |
 //! | lease           | `L#<name>`        | `LEASE`                       |                          |                        |
@@ -44,8 +44,9 @@
 //!   (an index read is never consistent, and their status decides who
 //!   sends);
 //! - **the desk's queue** (open work: letters awaiting approval, planned
-//!   calls, addresses to fix): Query `GSI1PK = WORK` (one queue:
-//!   `begins_with(GSI1SK, <queue>#)`), keys only; the entry a row needs
+//!   calls, addresses to fix): Query `GSI1PK = WORK#<shard>`, every shard
+//!   at once (one queue: `begins_with(GSI1SK, <queue>#)`), keys only; the
+//!   entry a row needs
 //!   (kind, invoice, balance when the sweep recorded it, due date, risk,
 //!   "call again on") is in `GSI1SK` itself, so a page of the queue costs
 //!   the index Query's pages plus the page's customers, never a Scan. Every

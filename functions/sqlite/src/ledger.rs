@@ -16,7 +16,9 @@ use collect_delivery::ledger::{
 };
 use collect_engine::book::{ActionsByInvoice, Book, Interner, Step, StepsByInvoice, is_live};
 use collect_engine::contact::address_key;
-use collect_engine::domain::{ActionId, ActionRecord, ActionStatus, Event, Invoice, Payment};
+use collect_engine::domain::{
+    ActionId, ActionRecord, ActionStatus, Customer, Event, Invoice, Payment,
+};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
@@ -683,11 +685,36 @@ impl Ledger for SqliteStore {
         })
     }
 
+    async fn customers(
+        &self,
+        customer_ids: &[&str],
+    ) -> Result<HashMap<String, Customer>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT body FROM customers WHERE customer_id = ?1")
+            .map_err(StoreError::from)?;
+        let mut out = HashMap::with_capacity(customer_ids.len());
+        for id in customer_ids {
+            if out.contains_key(*id) {
+                continue;
+            }
+            let body: Option<String> = stmt
+                .query_row([id], |r| r.get(0))
+                .optional()
+                .map_err(StoreError::from)?;
+            if let Some(body) = body {
+                let c: Customer = decode("customers", id, &body)?;
+                out.insert((*id).to_string(), c);
+            }
+        }
+        Ok(out)
+    }
+
     async fn open_work(&self, queue: Option<&str>) -> Result<Vec<WorkEntry>, LedgerError> {
         Ok(self.work(queue)?)
     }
 
-    async fn action(
+    async fn customer_action(
         &self,
         customer_id: &str,
         action_id: &str,
@@ -959,9 +986,10 @@ impl SqliteStore {
             let mut stmt = self.conn.prepare_cached(&format!(
                 "SELECT a.action_id, a.invoice_id, a.customer_id, a.status, a.decided_on,
                         a.scheduled_for, a.channel, a.label, a.target, a.step_offset, a.segment,
-                        a.risk, a.call_again_on, i.due_date, i.body,
-                        (SELECT group_concat(p.body, char(30)) FROM payments p
-                         WHERE p.invoice_id = a.invoice_id)
+                        a.risk, a.call_again_on, i.due_date,
+                        json_extract(i.body, '$.amount'), json_extract(i.body, '$.currency'),
+                        (SELECT group_concat(json_extract(p.body, '$.amount'), ' ')
+                         FROM payments p WHERE p.invoice_id = a.invoice_id)
                  FROM actions a LEFT JOIN invoices i ON i.invoice_id = a.invoice_id
                  WHERE {}",
                 rows::WORK
@@ -985,19 +1013,26 @@ impl SqliteStore {
                     let s: Option<String> = row.get(i)?;
                     Ok(s.and_then(|s| s.parse().ok()))
                 };
-                let invoice: Option<String> = row.get(14)?;
-                let (balance, currency) = match invoice {
-                    Some(body) => {
-                        let inv: Invoice = decode("invoices", &id, &body)?;
-                        let payments: Option<String> = row.get(15)?;
-                        let mut paid = Decimal::ZERO;
-                        for p in payments.iter().flat_map(|p| p.split('\u{1e}')) {
-                            let p: Payment = decode("payments", &id, p)?;
-                            paid = paid.saturating_add(p.amount);
+                // The amounts as the documents hold them (Decimal as text),
+                // read without decoding whole invoices and payments.
+                let amount = money(row.get_ref(14)?, &id)?;
+                let currency: Option<String> = row.get(15)?;
+                let balance = match amount {
+                    Some(amount) => {
+                        let paid: Option<String> = row.get(16)?;
+                        let mut total = Decimal::ZERO;
+                        for p in paid.iter().flat_map(|p| p.split(' ')) {
+                            let p = p.parse::<Decimal>().map_err(|_| StoreError::BadValue {
+                                table: "payments",
+                                key: id.clone(),
+                                column: "amount",
+                                value: p.to_string(),
+                            })?;
+                            total = total.saturating_add(p);
                         }
-                        (Some(inv.amount.saturating_sub(paid)), Some(inv.currency))
+                        Some(amount.saturating_sub(total))
                     }
-                    None => (None, None),
+                    None => None,
                 };
                 let scheduled = date(5)?;
                 let step_offset: i64 = row.get(9)?;
@@ -1027,4 +1062,28 @@ impl SqliteStore {
         }
         Ok(out)
     }
+}
+
+/// An amount read from a document by `json_extract`: text (how `Decimal`
+/// is written), or a number from a hand-written document.
+fn money(v: rusqlite::types::ValueRef<'_>, id: &str) -> Result<Option<Decimal>, StoreError> {
+    use rusqlite::types::ValueRef;
+    let bad = |value: String| StoreError::BadValue {
+        table: "invoices",
+        key: id.to_string(),
+        column: "amount",
+        value,
+    };
+    Ok(match v {
+        ValueRef::Null => None,
+        ValueRef::Text(t) => Some(
+            std::str::from_utf8(t)
+                .ok()
+                .and_then(|t| t.parse::<Decimal>().ok())
+                .ok_or_else(|| bad(String::from_utf8_lossy(t).into_owned()))?,
+        ),
+        ValueRef::Integer(i) => Some(Decimal::from(i)),
+        ValueRef::Real(f) => Some(Decimal::try_from(f).map_err(|_| bad(f.to_string()))?),
+        ValueRef::Blob(_) => return Err(bad("a blob".to_string())),
+    })
 }

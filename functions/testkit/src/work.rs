@@ -1,5 +1,5 @@
 //! Conformance of the desk's port methods ([`Ledger::open_work`],
-//! [`Ledger::action`], [`Ledger::record_events`], [`Ledger::note_action`]):
+//! [`Ledger::customer_action`], [`Ledger::record_events`], [`Ledger::note_action`]):
 //! the index of open work is kept right through every status transition —
 //! the sweep's own (a call planned, a letter awaiting approval, a letter
 //! approved then sent) and a person's (approved, rejected, reopened, a
@@ -84,21 +84,25 @@ pub async fn the_index_follows_a_call<H: Harness>(h: &H) {
     // One action by its ids; the customer locates it.
     let record = h
         .ledger()
-        .action("C4", &call.task_id)
+        .customer_action("C4", &call.task_id)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(record.status, ActionStatus::Planned, "[{who}]");
     assert!(
         h.ledger()
-            .action("C1", &call.task_id)
+            .customer_action("C1", &call.task_id)
             .await
             .unwrap()
             .is_none(),
         "[{who}]"
     );
     assert!(
-        h.ledger().action("C4", "act-none").await.unwrap().is_none(),
+        h.ledger()
+            .customer_action("C4", "act-none")
+            .await
+            .unwrap()
+            .is_none(),
         "[{who}]"
     );
 
@@ -145,7 +149,12 @@ pub async fn the_index_follows_a_call<H: Harness>(h: &H) {
     );
     let later = Desk::new(h.ledger(), &policy, &settings, day("2027-03-12"));
     let page = later.queue(&bo, &WorkQuery::default()).await.unwrap();
-    assert!(page.items.iter().any(|i| i.task_id == id), "[{who}] back");
+    let row = page.items.iter().find(|i| i.task_id == id);
+    let row = row.unwrap_or_else(|| panic!("[{who}] not back: {page:?}"));
+    assert_eq!(row.customer_name, "Customer C4", "[{who}]");
+    assert_eq!(row.balance, money("7000.00"), "[{who}]");
+    assert_eq!(row.days_overdue, 23, "[{who}]");
+    assert_eq!(row.kind, WorkKind::Call, "[{who}]");
 
     // A promise: the call leaves the index, the event is in the book.
     let promised = CallOutcome::Promised {
@@ -232,7 +241,7 @@ pub async fn the_index_follows_a_letter<H: Harness>(h: &H) {
     assert_eq!(letter.customer_id, "C4", "[{who}]");
     assert_eq!(letter.balance, Some(money("7000.00")), "[{who}]");
     let id = letter.task_id.as_str();
-    let record = h.ledger().action("C4", id).await.unwrap().unwrap();
+    let record = h.ledger().customer_action("C4", id).await.unwrap().unwrap();
     assert_eq!(record.channel, Channel::Letter, "[{who}]");
 
     // The preview is what would be sent, with its PDF.
@@ -294,7 +303,7 @@ pub async fn the_index_follows_a_letter<H: Harness>(h: &H) {
 
     // The next sweep sends it: out of the index, not reopened.
     w.run(h, day("2027-03-22")).await;
-    let now = h.ledger().action("C4", id).await.unwrap().unwrap();
+    let now = h.ledger().customer_action("C4", id).await.unwrap().unwrap();
     assert_eq!(now.status, ActionStatus::Sent, "[{who}]");
     assert!(work(h).await.iter().all(|e| e.task_id != id), "[{who}]");
     let sent_day = Desk::new(h.ledger(), &policy, &settings, day("2027-03-22"));

@@ -121,7 +121,13 @@ impl Dynamo {
             .expression_attribute_values(":line", AttributeValue::L(vec![trail_line(r, day)]));
         if let Some(w) = &work {
             update = update
-                .expression_attribute_values(":gpk", s(super::work::WORK_GSI_PK))
+                .expression_attribute_values(
+                    ":gpk",
+                    s(super::work::work_gsi_pk(keys::shard_of(
+                        &r.customer_id,
+                        self.shards,
+                    ))),
+                )
                 .expression_attribute_values(":gsk", s(super::work::work_sk(w)?));
         }
         if expected.is_empty() {

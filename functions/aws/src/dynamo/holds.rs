@@ -15,7 +15,7 @@ const OPEN: &str = "open";
 const ENDED: &str = "ended";
 
 impl Dynamo {
-    fn hold_item(hold: &ContactHold) -> Result<super::Item, AwsError> {
+    fn hold_item(&self, hold: &ContactHold) -> Result<super::Item, AwsError> {
         let mut it = item(
             keys::customer_pk(&hold.customer_id),
             keys::contact_hold_sk(&address_key(&hold.address)),
@@ -25,7 +25,7 @@ impl Dynamo {
         let status = if hold.ended.is_none() { OPEN } else { ENDED };
         it.insert(STATUS.to_string(), s(status));
         // Open: an address to fix, in the desk's index of open work.
-        Self::index_hold(&mut it, hold)?;
+        self.index_hold(&mut it, hold)?;
         Ok(it)
     }
 
@@ -36,7 +36,7 @@ impl Dynamo {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(Self::hold_item(hold)?))
+            .set_item(Some(self.hold_item(hold)?))
             .condition_expression("attribute_not_exists(#pk) OR #status <> :open")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#status", STATUS)
@@ -65,7 +65,7 @@ impl Dynamo {
             return Ok(false);
         }
         hold.ended = Some(end.clone());
-        self.put_if_doc(Self::hold_item(&hold)?, Some(&doc), None)
+        self.put_if_doc(self.hold_item(&hold)?, Some(&doc), None)
             .await
     }
 

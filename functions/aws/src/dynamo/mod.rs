@@ -15,7 +15,7 @@
 //! - `mail`: mail events (SES's and the ERP's), kept for reconciliation;
 //! - `holds`: contact holds of a customer's address (bounced, complained,
 //!   refused), in the customer's partition;
-//! - `work`: the desk's index of open work (`GSI1PK = WORK`), kept by
+//! - `work`: the desk's index of open work (`GSI1PK = WORK#<shard>`), kept by
 //!   every write of an action and of a hold;
 //! - this module: the table handle and the low-level calls they share.
 //!
@@ -39,7 +39,7 @@ mod work;
 
 pub use mail::{MAIL_EVENT_DAYS, MailEvent};
 pub use records::{BatchOutcome, Merged};
-pub use work::{WORK_GSI_PK, work_sk};
+pub use work::{WORK_GSI_PREFIX, work_gsi_pk, work_sk};
 
 pub(crate) use codec::{Item, conditional_failed, decode, encode, get_s, item, n, s};
 

@@ -1,14 +1,14 @@
 //! The desk's index of open work on DynamoDB: an action item awaiting
 //! approval or a planned call, and an open contact hold, carry the sparse
-//! `GSI1PK = WORK` and a `GSI1SK` of `<queue>#<decided on>#<entry>` while
+//! `GSI1PK = WORK#<shard>` and a `GSI1SK` of `<queue>#<decided on>#<entry>` while
 //! they are open work; every write of an action ([`Dynamo::put_action`],
 //! the one write path of action items) and of a hold sets or removes them.
 //! The index projects keys only, so the entry a queue row needs (kind,
 //! invoice, label, segment, risk, the balance when the sweep recorded the
 //! action, the due date, a call's "call again on" day) is in `GSI1SK`
-//! itself, as compact JSON: listing the whole queue is one Query on one
-//! index partition, paged by DynamoDB (about 3,000 entries a page), never
-//! a scan and never a read of the book.
+//! itself, as compact JSON: listing the whole queue is one Query per
+//! shard, run together, each paged by DynamoDB (1 MB, about 3,000
+//! entries, a page), never a scan and never a read of the book.
 
 use super::codec::{decode, encode, get_s, item, s, trail_line};
 use super::{Dynamo, Item};
@@ -21,8 +21,15 @@ use collect_engine::domain::{ActionRecord, ActionStatus, Event, Invoice};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-/// The partition of the index of open work.
-pub const WORK_GSI_PK: &str = "WORK";
+/// The prefix of the index partitions of open work: `WORK#<shard>`, the
+/// customer's shard, so a queue is read by one Query per shard, all at
+/// once.
+pub const WORK_GSI_PREFIX: &str = "WORK#";
+
+/// The index partition of a customer's open work.
+pub fn work_gsi_pk(shard: u32) -> String {
+    format!("{WORK_GSI_PREFIX}{shard}")
+}
 
 /// The longest label or segment kept in an index entry (a sort key holds
 /// at most 1,024 bytes).
@@ -118,19 +125,44 @@ impl Dynamo {
 
     /// The hold item's index keys while it is open.
     pub(super) fn index_hold(
+        &self,
         it: &mut Item,
         hold: &collect_engine::contact::ContactHold,
     ) -> Result<(), AwsError> {
         if let Some(w) = collect_delivery::ledger::work_of_hold(hold) {
-            it.insert(GSI1PK.to_string(), s(WORK_GSI_PK));
+            let shard = keys::shard_of(&hold.customer_id, self.shards);
+            it.insert(GSI1PK.to_string(), s(work_gsi_pk(shard)));
             it.insert(GSI1SK.to_string(), s(work_sk(&w)?));
         }
         Ok(())
     }
 
-    /// The open work of one queue or all: a Query of the index partition
-    /// `WORK` (with `begins_with(GSI1SK, "<queue>#")` for one queue).
+    /// The open work of one queue or all: a Query of each shard's index
+    /// partition `WORK#<shard>` (with `begins_with(GSI1SK, "<queue>#")` for
+    /// one queue), the shards together.
     pub async fn open_work(&self, queue: Option<&str>) -> Result<Vec<WorkEntry>, AwsError> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for shard in 0..self.shards {
+            let me = self.clone();
+            let queue = queue.map(str::to_string);
+            tasks.spawn(async move { me.open_work_of(shard, queue.as_deref()).await });
+        }
+        let mut out = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            let part = joined.map_err(|source| AwsError::Task {
+                operation: "Query",
+                source,
+            })??;
+            out.extend(part);
+        }
+        Ok(out)
+    }
+
+    async fn open_work_of(
+        &self,
+        shard: u32,
+        queue: Option<&str>,
+    ) -> Result<Vec<WorkEntry>, AwsError> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -140,7 +172,7 @@ impl Dynamo {
                 .table_name(&self.table)
                 .index_name(GSI1)
                 .expression_attribute_names("#pk", GSI1PK)
-                .expression_attribute_values(":pk", s(WORK_GSI_PK))
+                .expression_attribute_values(":pk", s(work_gsi_pk(shard)))
                 .set_exclusive_start_key(start.take());
             q = match queue {
                 None => q.key_condition_expression("#pk = :pk"),

@@ -443,7 +443,7 @@ impl Ledger for MemoryLedger {
         Ok(Self::work_of(&self.lock(), queue))
     }
 
-    async fn action(
+    async fn customer_action(
         &self,
         customer_id: &str,
         action_id: &str,

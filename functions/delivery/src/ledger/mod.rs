@@ -36,7 +36,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use collect_engine::book::Book;
 pub use collect_engine::contact::{ContactHold, HoldEnd, HoldEnding, HoldReason};
 use collect_engine::domain::{
-    ActionId, ActionRecord, ActionStatus, Channel, CustomerId, Event, InvoiceId, MessageId,
+    ActionId, ActionRecord, ActionStatus, Channel, Customer, CustomerId, Event, InvoiceId,
+    MessageId,
 };
 use collect_engine::sweep::PlannedMessage;
 use rust_decimal::Decimal;
@@ -569,8 +570,28 @@ pub trait Ledger {
     /// DynamoDB: the sparse `GSI1PK = WORK#<queue>`), never from the book.
     async fn open_work(&self, queue: Option<&str>) -> Result<Vec<WorkEntry>, LedgerError>;
 
+    /// Several customers' records at once (a page of the desk's queue),
+    /// each id once; unknown ones are left out. The default reads each
+    /// customer's book; DynamoDB reads the customer items in one
+    /// BatchGetItem per hundred.
+    async fn customers(
+        &self,
+        customer_ids: &[&str],
+    ) -> Result<HashMap<String, Customer>, LedgerError> {
+        let mut out = HashMap::with_capacity(customer_ids.len());
+        for id in customer_ids {
+            if out.contains_key(*id) {
+                continue;
+            }
+            if let Some(c) = self.customer_book(id).await?.customers.remove(*id) {
+                out.insert((*id).to_string(), c);
+            }
+        }
+        Ok(out)
+    }
+
     /// One action by its ids (on DynamoDB the customer locates it).
-    async fn action(
+    async fn customer_action(
         &self,
         customer_id: &str,
         action_id: &str,

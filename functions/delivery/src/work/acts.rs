@@ -574,7 +574,7 @@ impl<L: Ledger + ?Sized, P: PolicySource + ?Sized> Desk<'_, L, P> {
     /// The refusal of a conditional write that found the action moved:
     /// what it is now, and who moved it.
     async fn already(&self, id: &str, customer_id: &str, verb: &'static str) -> DeskError {
-        match self.ledger.action(customer_id, id).await {
+        match self.ledger.customer_action(customer_id, id).await {
             Ok(Some(now)) => DeskError::WrongStatus {
                 id: id.to_string(),
                 status: match (&now.decided_by, now.decided_at) {

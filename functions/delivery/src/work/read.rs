@@ -11,10 +11,10 @@ use crate::ledger::Ledger;
 use chrono::NaiveDate;
 use collect_engine::book::Book;
 use collect_engine::contact::{customer_of_hold_task, hold_task_id};
-use collect_engine::domain::{ActionRecord, ActionStatus, Channel};
+use collect_engine::domain::{ActionRecord, ActionStatus, Channel, Customer};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The most rows a page may have.
 pub const MAX_PER_PAGE: usize = 500;
@@ -104,15 +104,25 @@ impl<L: Ledger + ?Sized, P: PolicySource + ?Sized> Desk<'_, L, P> {
         let total = rows.len();
         let start = (q.page - 1).saturating_mul(q.per_page);
         let page: Vec<WorkEntry> = rows.into_iter().skip(start).take(q.per_page).collect();
-        let mut ids: Vec<&str> = page.iter().map(|e| e.customer_id.as_str()).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let books = self.ledger.customer_books(&ids, &[]).await?;
+        let ids: Vec<&str> = page.iter().map(|e| e.customer_id.as_str()).collect();
+        let customers = self.ledger.customers(&ids).await?;
+        // Rows whose index entry lacks the balance (an address to fix: what
+        // the customer owes in all) read their customer's book.
+        let mut books = HashMap::new();
+        for e in &page {
+            if (e.balance.is_none() || e.kind == WorkKind::FixContact)
+                && !books.contains_key(&e.customer_id)
+            {
+                let book = self.ledger.customer_book(&e.customer_id).await?;
+                books.insert(e.customer_id.clone(), book);
+            }
+        }
         let items = page
             .into_iter()
             .map(|e| {
+                let customer = customers.get(&e.customer_id);
                 let book = books.get(&e.customer_id);
-                self.item(e, book)
+                self.item(e, customer, book)
             })
             .collect();
         Ok(WorkPage {
@@ -124,8 +134,7 @@ impl<L: Ledger + ?Sized, P: PolicySource + ?Sized> Desk<'_, L, P> {
         })
     }
 
-    fn item(&self, e: WorkEntry, book: Option<&Book>) -> WorkItem {
-        let customer = book.and_then(|b| b.customers.get(&e.customer_id));
+    fn item(&self, e: WorkEntry, customer: Option<&Customer>, book: Option<&Book>) -> WorkItem {
         let invoice = book.and_then(|b| e.invoice_id.as_deref().and_then(|i| b.invoice(i)));
         let (balance, currency) = match (e.kind, book) {
             // An address to fix: what the customer owes in all.
@@ -315,7 +324,7 @@ impl<L: Ledger + ?Sized, P: PolicySource + ?Sized> Desk<'_, L, P> {
         task_id: &str,
     ) -> Result<ActionRecord, DeskError> {
         self.ledger
-            .action(customer_id, task_id)
+            .customer_action(customer_id, task_id)
             .await?
             .ok_or_else(|| no_task(task_id))
     }

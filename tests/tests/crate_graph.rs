@@ -74,6 +74,24 @@ fn delivery_and_scoring_link_no_adapter() {
     assert_links_none("collect-model", IO);
 }
 
+/// The work queue's router serves SQLite locally and DynamoDB on AWS: it
+/// names neither (the host gives it the ledger), nor the training library.
+#[test]
+fn the_work_queue_links_no_adapter() {
+    assert_links_none(
+        "collect-web",
+        &[
+            "rusqlite",
+            "libsqlite3-sys",
+            "collect-sqlite",
+            "collect-aws",
+            "aws-sdk-*",
+            "smartcore",
+            "collect-training",
+        ],
+    );
+}
+
 #[test]
 fn the_sweep_and_events_lambdas_link_neither_sqlite_nor_the_training_library() {
     for lambda in ["collect-sweep", "collect-events"] {
@@ -135,6 +153,7 @@ fn the_test_kit_is_never_a_normal_dependency() {
         "collect-model",
         "collect-training",
         "collect-generator",
+        "collect-web",
     ] {
         assert_links_none(package, &["collect-testkit"]);
     }

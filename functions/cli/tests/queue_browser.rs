@@ -743,7 +743,9 @@ fn the_collections_team_works_the_queue_in_a_browser() {
     );
     let report = text(&report);
     assert!(
-        report.to_lowercase().contains("written off"),
-        "the report shows what was written off:\n{report}"
+        report.contains(
+            "written off 5,600.00 (1 invoice(s)); placed with agencies 3,100.00 (1 invoice(s))"
+        ),
+        "the report's recovery counts the write-off (I7) and the agency (I6):\n{report}"
     );
 }

@@ -1,8 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The crates link what ARCHITECTURE.md says they link, as `cargo tree -e
 //! normal` shows it: the pure engine no I/O crate, the sweep, events and
-//! queue Lambdas neither SQLite nor the training library, and the test kit
-//! is never a normal dependency of anything.
+//! queue Lambdas neither SQLite nor the training library, the CLI both
+//! ledgers' adapters, and the test kit is never a normal dependency of
+//! anything.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -134,6 +135,25 @@ fn the_queue_lambda_links_neither_sqlite_nor_the_training_library() {
             linked.contains(needed),
             "collect-queue does not link {needed}"
         );
+    }
+}
+
+/// The CLI works on a home (SQLite) and on a deployed stack (`collect tasks
+/// --table T --bucket B`): it links both ledgers' adapters. No Lambda links
+/// the CLI.
+#[test]
+fn the_cli_links_both_ledgers_and_no_lambda_links_the_cli() {
+    let cli = linked("collect-cli");
+    for adapter in ["collect-sqlite", "collect-aws"] {
+        assert!(cli.contains(adapter), "collect-cli links {adapter}");
+    }
+    for lambda in [
+        "collect-sweep",
+        "collect-events",
+        "collect-train",
+        "collect-queue",
+    ] {
+        assert_links_none(lambda, &["collect-cli"]);
     }
 }
 

@@ -1,4 +1,5 @@
-//! The audit export behind `collect audit`:
+//! The audit export behind `collect audit`, of the home or (through the
+//! `Ledger` port) of a deployed stack's table:
 //! every recorded action with its whole audit trail, who approved it, the
 //! revisions it was decided under (policy, bundle, Git), and the risk model
 //! and score behind it — for an auditor's spreadsheet or script.
@@ -10,13 +11,13 @@
 
 use crate::home::{Home, HomeError};
 use chrono::NaiveDate;
-use collect_delivery::ledger::LogEntry;
+use collect_delivery::ledger::{Ledger, LedgerError, LogEntry, Scope};
+use collect_engine::book::Book;
 use collect_engine::domain::{
     ActionId, ActionRecord, Arm, Channel, CustomerId, Experiment, InvoiceId, MessageId,
 };
 use collect_sqlite::store::{Store, StoreError};
 use serde::Serialize;
-use std::collections::HashMap;
 
 /// An export that cannot be made.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,8 @@ pub enum AuditError {
     Home(#[from] HomeError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{}", crate::task_view::chain(.0))]
+    Ledger(#[from] LedgerError),
     #[error(transparent)]
     Csv(#[from] csv::Error),
     #[error(transparent)]
@@ -83,68 +86,104 @@ fn approval(r: &ActionRecord, history: &[LogEntry]) -> (Option<String>, Option<N
     (None, None)
 }
 
+/// The export of the home's actions.
 pub fn audited(
     home: &Home,
     customer: Option<&str>,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
 ) -> Result<Vec<AuditedAction>, AuditError> {
-    if let (Some(from), Some(to)) = (from, to)
-        && to < from
-    {
-        return Err(AuditError::Backwards { from, to });
-    }
+    check_period(from, to)?;
     let store = home.store()?;
-    let book = store.load_book()?;
-    let numbers: HashMap<&str, &str> = book
-        .invoices
-        .iter()
-        .map(|i| (i.invoice_id.as_str(), i.number.as_str()))
-        .collect();
-    let in_period = |d: NaiveDate| from.is_none_or(|f| d >= f) && to.is_none_or(|t| d <= t);
+    let book = Store::load_book(&store)?;
     let mut out = Vec::new();
     for r in store.actions()? {
         if customer.is_some_and(|c| c != r.customer_id) {
             continue;
         }
         let history = store.action_log(&r.action_id)?;
-        if !(in_period(r.decided_on) || history.iter().any(|e| in_period(e.day))) {
-            continue;
-        }
-        let (approved_by, approved_on) = approval(&r, &history);
-        out.push(AuditedAction {
-            invoice_number: numbers.get(r.invoice_id.as_str()).map(|n| n.to_string()),
-            status: r.status.as_str().to_string(),
-            approved_by,
-            approved_on,
-            history,
-            action_id: r.action_id,
-            invoice_id: r.invoice_id,
-            customer_id: r.customer_id,
-            decided_on: r.decided_on,
-            scheduled_for: r.scheduled_for,
-            channel: r.channel,
-            label: r.label,
-            template: r.target,
-            step_offset: r.step_offset,
-            segment: r.segment,
-            rule: r.rule,
-            experiment: r.experiment,
-            arm: r.arm,
-            policy_name: r.policy_name,
-            policy_revision: r.policy_revision,
-            bundle_revision: r.bundle_revision,
-            git_revision: r.git_revision,
-            scorer: r.scorer,
-            scorer_version: r.scorer_version,
-            risk: r.risk,
-            message_id: r.message_id,
-            requires_approval: r.requires_approval,
-            sent_on: r.sent_on,
-            note: r.note,
-        });
+        out.extend(exported(&book, r, history, from, to));
     }
     Ok(out)
+}
+
+/// The export of a ledger's actions through the port (a deployed stack's
+/// DynamoDB table): every customer's book, or one customer's, and each
+/// action's trail, by day of decision then id.
+pub async fn audited_on<L: Ledger + ?Sized>(
+    ledger: &L,
+    customer: Option<&str>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    today: NaiveDate,
+) -> Result<Vec<AuditedAction>, AuditError> {
+    check_period(from, to)?;
+    let book = match customer {
+        Some(c) => ledger.customer_book(c).await?,
+        None => ledger.load_book(&Scope::All, today, NaiveDate::MIN).await?,
+    };
+    let mut actions: Vec<ActionRecord> = book.actions.values().flatten().cloned().collect();
+    actions.sort_by(|a, b| (a.decided_on, &a.action_id).cmp(&(b.decided_on, &b.action_id)));
+    let mut out = Vec::new();
+    for r in actions {
+        let history = ledger.trail(&r).await?;
+        out.extend(exported(&book, r, history, from, to));
+    }
+    Ok(out)
+}
+
+fn check_period(from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<(), AuditError> {
+    match (from, to) {
+        (Some(from), Some(to)) if to < from => Err(AuditError::Backwards { from, to }),
+        _ => Ok(()),
+    }
+}
+
+/// One action as exported, if it is in the period: decided in it, or a
+/// line of its trail is.
+fn exported(
+    book: &Book,
+    r: ActionRecord,
+    history: Vec<LogEntry>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Option<AuditedAction> {
+    let in_period = |d: NaiveDate| from.is_none_or(|f| d >= f) && to.is_none_or(|t| d <= t);
+    if !(in_period(r.decided_on) || history.iter().any(|e| in_period(e.day))) {
+        return None;
+    }
+    let (approved_by, approved_on) = approval(&r, &history);
+    Some(AuditedAction {
+        invoice_number: book.invoice(&r.invoice_id).map(|i| i.number.clone()),
+        status: r.status.as_str().to_string(),
+        approved_by,
+        approved_on,
+        history,
+        action_id: r.action_id,
+        invoice_id: r.invoice_id,
+        customer_id: r.customer_id,
+        decided_on: r.decided_on,
+        scheduled_for: r.scheduled_for,
+        channel: r.channel,
+        label: r.label,
+        template: r.target,
+        step_offset: r.step_offset,
+        segment: r.segment,
+        rule: r.rule,
+        experiment: r.experiment,
+        arm: r.arm,
+        policy_name: r.policy_name,
+        policy_revision: r.policy_revision,
+        bundle_revision: r.bundle_revision,
+        git_revision: r.git_revision,
+        scorer: r.scorer,
+        scorer_version: r.scorer_version,
+        risk: r.risk,
+        message_id: r.message_id,
+        requires_approval: r.requires_approval,
+        sent_on: r.sent_on,
+        note: r.note,
+    })
 }
 
 const CSV_HEADER: [&str; 34] = [

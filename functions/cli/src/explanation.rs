@@ -7,20 +7,27 @@
 //!
 //! With `--policy FILE` every day is replayed with FILE instead: a
 //! what-if, said as such, with the recorded decision beside it.
+//!
+//! With `--table/--bucket` the records are a deployed stack's, read through
+//! the same `Ledger` port, and the revisions those its bucket keeps
+//! ([`explain_on_stack`]).
 
 use crate::home::{Home, HomeError};
 use crate::lookup::{self, LookupError, Target};
 use crate::policy_load::{LoadError, load_policy};
 use crate::scorer::{ScorerError, scorer};
+use crate::stack::{Stack, StackError};
 use chrono::NaiveDate;
+use collect_aws::artifacts::Artifacts;
 use collect_delivery::bundle_store::{BundleDir, RevisionError};
 use collect_delivery::explain::{
     self, Basis, DecidedStep, ExplainError as ModelError, Explanation, InForce, Match,
     PolicySource, Recorded, Request, WhatIf,
 };
-use collect_delivery::ledger::{LedgerError, LogEntry, StoredMessage, note_after_status};
+use collect_delivery::ledger::{Ledger, LedgerError, LogEntry, StoredMessage, note_after_status};
 use collect_delivery::revision::short;
 use collect_engine::domain::ActionRecord;
+use collect_engine::sweep::SweepOptions;
 use collect_sqlite::store::{Store, StoreError};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -55,6 +62,22 @@ pub enum ExplainError {
          help: explain it with the policy as it was, as a what-if: add --policy FILE"
     )]
     NoRevision { invoice_id: String, day: NaiveDate },
+    /// On a stack: WHAT names nothing in its table.
+    #[error(
+        "no invoice id, Message-ID or action `{what}` in the table {table}; on a stack give an \
+         invoice id (`INV-…`; the number on the letter is looked up on a home only), the \
+         `.eml`'s Message-ID, or an action id with --customer C"
+    )]
+    NotOnStack { what: String, table: String },
+    #[error(
+        "a stack keeps action {action_id} in its customer's partition: name the customer with \
+         --customer C (the queue and the audit export show it)"
+    )]
+    ActionNeedsCustomer { action_id: String },
+    #[error(transparent)]
+    Stack(#[from] StackError),
+    #[error(transparent)]
+    Aws(#[from] collect_aws::AwsError),
     #[error(transparent)]
     Model(Box<ModelError>),
     #[error(transparent)]
@@ -132,9 +155,11 @@ pub struct Explained {
     pub explanations: Vec<Explanation>,
 }
 
-/// The policies a day is replayed with: as recorded, or the one given.
+/// The policies a day is replayed with: as recorded (kept by the home, or
+/// by the stack's bucket), or the one given.
 enum Policies<'a> {
     Recorded(Recorded<'a, BundleDir>),
+    Stack(Recorded<'a, Artifacts>),
     WhatIf(WhatIf),
 }
 
@@ -142,9 +167,156 @@ impl PolicySource for Policies<'_> {
     async fn policy_for(&self, recorded: Option<&ActionRecord>) -> Result<Rc<InForce>, ModelError> {
         match self {
             Policies::Recorded(r) => r.policy_for(recorded).await,
+            Policies::Stack(r) => r.policy_for(recorded).await,
             Policies::WhatIf(w) => w.policy_for(recorded).await,
         }
     }
+}
+
+/// The policy file given with `--policy`, as a what-if.
+fn what_if(p: &Path) -> Result<WhatIf, ExplainError> {
+    let loaded = load_policy(p)?;
+    Ok(WhatIf(Rc::new(InForce {
+        policy: loaded.policy,
+        bundle_revision: loaded.bundle,
+        basis: Basis::WhatIf,
+        source: p.display().to_string(),
+    })))
+}
+
+/// `collect explain WHAT --table T --bucket B`: the same explanation, read
+/// through the `Ledger` port from a deployed stack's table, replayed with
+/// the bundle revisions its bucket keeps. WHAT is an invoice id, a
+/// Message-ID or (with `--customer`, as a stack finds actions in their
+/// customer's partition) an action id.
+pub fn explain_on_stack(
+    stack: &Stack,
+    policy: Option<&Path>,
+    customer: Option<&str>,
+    what: &str,
+    date: Option<NaiveDate>,
+) -> Result<Explained, ExplainError> {
+    let artifacts = stack.artifacts()?;
+    let policies = match policy {
+        Some(p) => Policies::WhatIf(what_if(p)?),
+        None => Policies::Stack(Recorded::new(artifacts, stack.scratch())),
+    };
+    let scorer = stack.scorer()?;
+    let opts = SweepOptions::default();
+    let ledger = &stack.dynamo;
+    let w = what.trim();
+    let resolved = |kind| Resolved {
+        input: what.to_string(),
+        kind,
+    };
+    let what_if = policy.map(|p| p.display().to_string());
+    stack.block_on(async {
+        let one = |customer_id: String, invoice_id: String, day: NaiveDate| {
+            let (policies, scorer, opts) = (&policies, &scorer, &opts);
+            async move {
+                explain::explain_invoice(
+                    ledger,
+                    policies,
+                    scorer,
+                    opts,
+                    &Request {
+                        customer_id: &customer_id,
+                        invoice_id: &invoice_id,
+                        day,
+                    },
+                )
+                .await
+                .map_err(ExplainError::from)
+            }
+        };
+        let key = lookup::message_key(w);
+        if key.starts_with("msg-") || w.contains('@') || w.starts_with('<') {
+            let Some(m) = Ledger::message(ledger, key).await? else {
+                return Err(ExplainError::NotOnStack {
+                    what: w.to_string(),
+                    table: ledger.table().to_string(),
+                });
+            };
+            let book = Ledger::customer_book(ledger, &m.customer_id).await?;
+            let mut actions: Vec<ActionRecord> = book
+                .actions
+                .values()
+                .flatten()
+                .filter(|a| m.action_ids.contains(&a.action_id))
+                .cloned()
+                .collect();
+            actions.sort_by(|a, b| {
+                (&a.invoice_id, a.step_offset).cmp(&(&b.invoice_id, b.step_offset))
+            });
+            let mut explanations = Vec::with_capacity(actions.len());
+            for r in &actions {
+                explanations.push(
+                    one(
+                        r.customer_id.to_string(),
+                        r.invoice_id.to_string(),
+                        date.unwrap_or(r.decided_on),
+                    )
+                    .await?,
+                );
+            }
+            return Ok(Explained {
+                resolved: resolved("message id"),
+                what_if,
+                message_id: Some(key.to_string()),
+                action_ids: actions.iter().map(|a| a.action_id.to_string()).collect(),
+                message: Some(m),
+                explanations,
+            });
+        }
+        if w.starts_with("act-") {
+            let Some(c) = customer else {
+                return Err(ExplainError::ActionNeedsCustomer {
+                    action_id: w.to_string(),
+                });
+            };
+            let Some(r) = Ledger::customer_action(ledger, c, w).await? else {
+                return Err(ExplainError::NotOnStack {
+                    what: w.to_string(),
+                    table: ledger.table().to_string(),
+                });
+            };
+            return Ok(Explained {
+                resolved: resolved("action id"),
+                what_if,
+                message_id: None,
+                message: None,
+                action_ids: vec![r.action_id.to_string()],
+                explanations: vec![
+                    one(
+                        r.customer_id.to_string(),
+                        r.invoice_id.to_string(),
+                        date.unwrap_or(r.decided_on),
+                    )
+                    .await?,
+                ],
+            });
+        }
+        let Some(c) = ledger.customer_of_invoice(w).await? else {
+            return Err(ExplainError::NotOnStack {
+                what: w.to_string(),
+                table: ledger.table().to_string(),
+            });
+        };
+        let book = Ledger::customer_book(ledger, &c).await?;
+        let day = date
+            .or_else(|| book.actions_of(w).iter().map(|a| a.decided_on).max())
+            .ok_or_else(|| ExplainError::NoDay {
+                invoice_id: w.to_string(),
+            })?;
+        Ok(Explained {
+            resolved: resolved("invoice id"),
+            what_if,
+            message_id: None,
+            message: None,
+            action_ids: Vec::new(),
+            explanations: vec![one(c, w.to_string(), day).await?],
+        })
+    })
 }
 
 pub fn explain_what(
@@ -157,15 +329,7 @@ pub fn explain_what(
     let book = Store::load_book(&store)?;
     let bundles = home.bundles();
     let policies = match policy {
-        Some(p) => {
-            let loaded = load_policy(p)?;
-            Policies::WhatIf(WhatIf(Rc::new(InForce {
-                policy: loaded.policy,
-                bundle_revision: loaded.bundle,
-                basis: Basis::WhatIf,
-                source: p.display().to_string(),
-            })))
-        }
+        Some(p) => Policies::WhatIf(what_if(p)?),
         None => Policies::Recorded(Recorded::new(&bundles, home.bundle_scratch())),
     };
     let scorer = scorer(home)?;

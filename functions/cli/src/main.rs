@@ -28,6 +28,7 @@ mod revisions;
 mod run_report;
 mod runtime;
 mod scorer;
+mod stack;
 mod standard;
 mod synthetic;
 mod task_queue;

@@ -1,313 +1,523 @@
-//! The human queue behind `collect tasks`: the call tasks and the letters
-//! awaiting approval, a task's letter as it would go out, and the checks
-//! made before a person's decision is recorded — above all before a
-//! letter decided days ago is approved (settled, disputed, promised,
-//! do-not-contact, a hold of the policy; see [`crate::task_view`]).
+//! The work queue behind `collect tasks`, wired: the desk
+//! (`collect_delivery::work`, the one implementation of every act, which
+//! the web pages run too) on the home's SQLite ledger or on a deployed
+//! stack's DynamoDB ledger ([`Where`]), with the policy an approval
+//! re-checks and the letter a task would send ([`serve`]). Nothing here
+//! decides: it finds the task's customer, picks the policy and asks the
+//! desk.
 
-use crate::home::Home;
+use crate::home::{Home, HomeError};
 use crate::policy_load::{LoadError, load_policy};
 use crate::runtime::Runtime;
-use crate::scorer::{ScorerError, scorer};
-use crate::task_view::{self, Letter, LetterError, chain};
+use crate::stack::{Stack, StackError};
+use crate::task_view::chain;
 use chrono::NaiveDate;
+use collect_aws::artifacts::Artifacts;
+use collect_delivery::bundle_store::BundleDir;
+use collect_delivery::explain::{Basis, ExplainError, InForce, PolicySource, Recorded, WhatIf};
+use collect_delivery::ledger::{Ledger, LedgerError};
 use collect_delivery::mailer::LocalMailer;
-use collect_engine::book::Book;
-use collect_engine::domain::{ActionRecord, ActionStatus, Channel};
-use collect_engine::sweep;
+use collect_delivery::message::postal::{AddressBlock, address_block};
+use collect_delivery::work::{
+    AccountDecision, BulkOutcome, CallOutcome, Desk, DeskError, DeskSettings, NextSweep, Outcome,
+    Person, Preview, Role, TaskView, WorkPage, WorkQuery,
+};
+use collect_engine::contact::customer_of_hold_task;
+use collect_engine::domain::{ActionRecord, Channel, Customer, Invoice};
+use collect_engine::sweep::PriorLateRate;
 use collect_sqlite::store::{SqliteStore, Store, StoreError};
+use serde::Serialize;
 use std::path::Path;
+use std::rc::Rc;
 
-/// A decision that cannot be recorded; nothing changed.
+/// Where the queue is: the home, or a deployed stack.
+pub enum Where {
+    Home(Box<Home>),
+    Stack(Box<Stack>),
+}
+
+/// Who asks, on which day, with which policy.
+pub struct Asked<'a> {
+    /// `--by`: required for every act.
+    pub by: Option<&'a str>,
+    pub role: Role,
+    pub day: NaiveDate,
+    /// `--policy`: re-checks and letters (when the file is here).
+    pub policy: &'a Path,
+    /// The customer the task belongs to, when the command names it.
+    pub customer: Option<&'a str>,
+}
+
+/// What the command line asks of the desk.
+pub enum Request {
+    List(WorkQuery),
+    Show {
+        id: String,
+    },
+    Approve {
+        id: String,
+    },
+    BulkApprove {
+        query: WorkQuery,
+        expect: usize,
+    },
+    Reject {
+        id: String,
+        reason: String,
+    },
+    Reopen {
+        id: String,
+        reason: String,
+    },
+    Call {
+        id: String,
+        outcome: CallOutcome,
+    },
+    Done {
+        id: String,
+        note: Option<String>,
+    },
+    CloseAccount {
+        customer: String,
+        invoices: Vec<String>,
+        decision: AccountDecision,
+    },
+}
+
+/// What the desk answered, with what the person should know besides.
+#[derive(Serialize)]
+pub struct Answer {
+    #[serde(flatten)]
+    pub what: Said,
+    /// What to know (a decision many days old; which policy re-checked).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(skip)]
+    pub notes: Vec<String>,
+}
+
+/// The desk's answer.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Said {
+    Page(WorkPage),
+    Task {
+        task: Box<TaskView>,
+        /// The task's invoices as the book has them now.
+        invoices: Vec<Invoice>,
+        /// The message as it would go out, or why not (`None`: a call or an
+        /// address to fix).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        letter: Option<Letter>,
+        as_of: NaiveDate,
+    },
+    Did(Outcome),
+    Bulk(BulkOutcome),
+}
+
+/// A task's letter, or why it cannot be shown (the task is shown all the
+/// same).
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Letter {
+    Shown(Preview),
+    NotShown(String),
+}
+
+/// The command cannot be served; nothing changed.
 #[derive(Debug, thiserror::Error)]
 pub enum TaskError {
-    #[error("no task `{id}`; `collect tasks list` shows the open ones")]
-    NoTask { id: String },
-    #[error("say who decides with --by NAME; it is recorded for the audit trail")]
+    #[error("say who acts with --by NAME; it is recorded on the task's trail")]
     NoDecider,
-    #[error("task `{id}` is {status}, so it cannot be {verb}")]
-    WrongStatus {
-        id: String,
-        status: &'static str,
-        verb: &'static str,
-    },
-    #[error("task `{id}` is a {channel}; only call tasks are marked done")]
-    NotACall { id: String, channel: Channel },
-    /// Approving it now would be wrong: what stands in the way.
     #[error(
-        "task `{id}` is not approved: {}; reject it with `collect tasks reject {id}`",
-        blockers.join("; ")
+        "task `{id}` is not open work on the stack, so whose it is cannot be looked up.\n\
+         help: name its customer with --customer C (`collect tasks list` shows it)"
     )]
-    Blocked { id: String, blockers: Vec<String> },
+    NotLocated { id: String },
+    #[error(
+        "no task `{id}`; `collect tasks list` shows the open ones (an address to fix is \
+         `hold-<customer>`)"
+    )]
+    NoTask { id: String },
+    /// Refused by the desk; a form field named in it is the option here.
+    #[error("{}", desk_words(.0))]
+    Desk(#[from] DeskError),
+    #[error(transparent)]
+    Stack(#[from] StackError),
+    #[error(transparent)]
+    Home(#[from] HomeError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{}", refused_words(&.0.to_string()))]
+    Ledger(#[from] LedgerError),
 }
 
-/// The policy's holds could not be re-checked.
-#[derive(Debug, thiserror::Error)]
-pub enum HoldsError {
-    #[error(transparent)]
-    Load(#[from] LoadError),
-    /// The policy file is not here and the revision the action was decided
-    /// under is not kept either.
-    #[error("{} is not here, and the revision the task was decided under is not kept", path.display())]
-    Kept {
-        path: std::path::PathBuf,
-        #[source]
-        source: Box<collect_delivery::explain::ExplainError>,
-    },
-    #[error(transparent)]
-    Scorer(#[from] ScorerError),
-}
-
-/// The tasks awaiting a person: letters to approve or reject, calls to make.
-pub fn open_tasks(store: &SqliteStore) -> Result<Vec<ActionRecord>, StoreError> {
-    Ok(store
-        .actions()?
-        .into_iter()
-        .filter(|a| {
-            a.status == ActionStatus::AwaitingApproval
-                || (a.status == ActionStatus::Planned && a.channel == Channel::Call)
-        })
-        .collect())
-}
-
-/// One task by its id.
-pub fn task(store: &SqliteStore, id: &str) -> Result<ActionRecord, TaskError> {
-    store
-        .action(id)?
-        .ok_or_else(|| TaskError::NoTask { id: id.to_string() })
-}
-
-/// What a person decides about a task.
-#[derive(Clone, Copy)]
-pub enum Decision<'p> {
-    /// Approve a letter; the holds of this policy are re-checked first.
-    Approve {
-        policy: &'p Path,
-    },
-    Reject,
-    /// A call made.
-    Done,
-}
-
-impl Decision<'_> {
-    /// The status the task must have.
-    fn expected(self) -> ActionStatus {
-        match self {
-            Decision::Approve { .. } | Decision::Reject => ActionStatus::AwaitingApproval,
-            Decision::Done => ActionStatus::Planned,
-        }
-    }
-
-    /// The status it gets.
-    fn next(self) -> ActionStatus {
-        match self {
-            Decision::Approve { .. } => ActionStatus::Approved,
-            Decision::Reject => ActionStatus::Rejected,
-            Decision::Done => ActionStatus::Sent,
-        }
-    }
-
-    pub fn verb(self) -> &'static str {
-        match self {
-            Decision::Approve { .. } => "approved",
-            Decision::Reject => "rejected",
-            Decision::Done => "done",
-        }
+/// The desk's refusal as the command line says it: a field is its option
+/// (`reason: …` → `--reason: …`), AWS's refusal with its cause.
+fn desk_words(e: &DeskError) -> String {
+    match e {
+        DeskError::Invalid { field, reason } => format!("{}: {reason}", option_of(field)),
+        DeskError::Ledger(l) => refused_words(&l.to_string()),
+        other => other.to_string(),
     }
 }
 
-/// A decision that passed its checks, ready to record.
-pub struct Checked<'b> {
-    record: ActionRecord,
-    /// Who decides.
-    pub by: &'b str,
-    /// What to know before it is recorded (a decision many days old).
-    pub warnings: Vec<String>,
-}
-
-/// Checks that `by` may take `decision` on task `id` on `day`: who
-/// decides is said, the task is in the right state, only calls are
-/// marked done, and nothing that changed since the sweep decided a letter
-/// stands in the way of approving it.
-pub fn check<'b>(
-    home: &Home,
-    store: &SqliteStore,
-    decision: Decision<'_>,
-    id: &str,
-    by: Option<&'b str>,
-    day: NaiveDate,
-) -> Result<Checked<'b>, TaskError> {
-    let Some(by) = by else {
-        return Err(TaskError::NoDecider);
-    };
-    let record = task(store, id)?;
-    let verb = decision.verb();
-    if record.status != decision.expected() {
-        return Err(TaskError::WrongStatus {
-            id: id.to_string(),
-            status: record.status.as_str(),
-            verb,
-        });
-    }
-    if decision.next() == ActionStatus::Sent && record.channel != Channel::Call {
-        return Err(TaskError::NotACall {
-            id: id.to_string(),
-            channel: record.channel,
-        });
-    }
-    let mut warnings = Vec::new();
-    if let Decision::Approve { policy } = decision {
-        // Re-check what may have changed since the sweep decided it.
-        let book = store.load_book()?;
-        let mut view = task_view::view(&book, &record, day);
-        match policy_holds(home, policy, &book, &record, day) {
-            Ok((holds, note)) => {
-                view.blockers.extend(holds);
-                view.warnings.extend(note);
-            }
-            Err(e) => view.warnings.push(format!(
-                "the policy's holds were not re-checked ({}); pass --policy FILE",
-                chain(&e)
-            )),
-        }
-        if !view.blockers.is_empty() {
-            return Err(TaskError::Blocked {
-                id: id.to_string(),
-                blockers: view.blockers,
-            });
-        }
-        warnings = view.warnings;
-    }
-    Ok(Checked {
-        record,
-        by,
-        warnings,
-    })
-}
-
-/// Records a checked decision, dated `day`, in the task's audit trail.
-pub fn record(
-    store: &mut SqliteStore,
-    decision: Decision<'_>,
-    checked: Checked<'_>,
-    day: NaiveDate,
-) -> Result<(), TaskError> {
-    let Checked { mut record, by, .. } = checked;
-    let next = decision.next();
-    let verb = decision.verb();
-    record.status = next;
-    record.decided_by = Some(by.to_string());
-    record.decided_at = Some(day);
-    if next == ActionStatus::Sent {
-        record.sent_on = Some(day);
-    }
-    record.note = Some(format!("{verb} by {by} on {day}"));
-    store.transition(&record, &[decision.expected()], day, Some(by))?;
-    Ok(())
-}
-
-/// The holds of `policy` that apply to the action's invoice on `day`, as
-/// the sweep would evaluate them. When the policy file is not here (a
-/// command run outside the policy's checkout), the holds are those of the
-/// revision the task was decided under, which the home keeps, with a note
-/// saying so.
-fn policy_holds(
-    home: &Home,
-    policy: &Path,
-    book: &Book,
-    record: &ActionRecord,
-    day: NaiveDate,
-) -> Result<(Vec<String>, Option<String>), HoldsError> {
-    let (policy_used, note) = if policy.exists() {
-        (load_policy(policy)?.policy, None)
+/// A ledger's failure, with what to do when AWS refused the credentials.
+fn refused_words(said: &str) -> String {
+    if said.contains("AccessDenied") || said.contains("HTTP 403") || said.contains("not authorized")
+    {
+        format!(
+            "{said}\nhelp: AWS refused the call: the credentials in use (the AWS SDK's default \
+             chain: AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, the instance role) may not write to the \
+             stack's table. An auditor's credentials are read-only: they list, explain and \
+             audit; acts need a collector's, an approver's or an admin's"
+        )
     } else {
-        use collect_delivery::explain::{PolicySource, Recorded};
-        let bundles = home.bundles();
-        let recorded = Recorded::new(&bundles, home.bundle_scratch());
-        let in_force = pollster::block_on(recorded.policy_for(Some(record))).map_err(|source| {
-            HoldsError::Kept {
-                path: policy.to_path_buf(),
-                source: Box::new(source),
-            }
-        })?;
-        let revision = in_force.bundle_revision.as_deref().unwrap_or_default();
-        let note = format!(
-            "{} is not here: the holds were re-checked with the revision the task was decided \
-             under (bundle {}); pass --policy FILE to check with the policy in force now",
-            policy.display(),
-            revision.get(..12).unwrap_or(revision)
-        );
-        (in_force.policy.clone(), Some(note))
-    };
-
-    let (Some(invoice), Some(customer)) = (
-        book.invoice(&record.invoice_id),
-        book.customers.get(record.customer_id.as_str()),
-    ) else {
-        return Ok((vec![], note));
-    };
-    let stats = book.customer_stats(&customer.customer_id, day);
-    let scorer = scorer(home)?;
-    let input = sweep::ScoreInput {
-        book,
-        invoice,
-        day,
-        stats: &stats,
-    };
-    let risk = scorer.as_dyn().score(&input);
-    let facts = sweep::facts(book, customer, invoice, &stats, risk, day);
-    let decision = policy_used.decide(&facts);
-    let holds = policy_lang::eval::bits(decision.holds)
-        .filter_map(|i| policy_used.holds.get(i))
-        .map(|h| format!("the policy's hold `{}` applies on {day}", h.name))
-        .collect();
-    Ok((holds, note))
+        said.to_string()
+    }
 }
 
-/// The message of an action as it would go out on `day`, rendered with the
-/// templates beside `policy`: subject and text, or why it cannot be shown.
-pub fn render_letter(
-    home: &Home,
-    policy: &Path,
-    book: &Book,
-    record: &ActionRecord,
-    day: NaiveDate,
-) -> Result<Letter, LetterError> {
-    let loaded = load_policy(policy).map_err(LetterError::Policy)?;
-    let pay_links = home.pay_links().map_err(LetterError::Home)?;
-    let rt = Runtime::for_home(
-        home,
-        &loaded,
-        &sweep::PriorLateRate,
-        LocalMailer::Null,
-        &pay_links,
-        None,
-    )
-    .map_err(LetterError::Home)?;
-    let customer = book
-        .customers
-        .get(record.customer_id.as_str())
-        .ok_or_else(|| LetterError::NoCustomer {
-            customer_id: record.customer_id.to_string(),
-        })?;
-    let planned = collect_engine::sweep::PlannedMessage {
-        message_id: record.message_id.clone().unwrap_or_default(),
-        customer_id: record.customer_id.clone(),
-        channel: record.channel,
-        template: record.target.clone(),
-        action_ids: vec![record.action_id.clone()],
-        invoice_ids: vec![record.invoice_id.clone()],
-        plan: None,
-        tags: vec![],
+/// The option of the command line that gives a field of the desk's forms.
+fn option_of(field: &str) -> String {
+    match field {
+        "invoice_ids" => "--invoice".to_string(),
+        "until" => "--promised".to_string(),
+        "text" => "--note".to_string(),
+        "outcome" | "id" => "the task id".to_string(),
+        other => format!("--{}", other.replace('_', "-")),
+    }
+}
+
+/// The policy an approval re-checks: the file given, else the revision
+/// the task was decided under, as the home or the stack keeps it.
+enum Policies<'a> {
+    File(WhatIf),
+    Home(Recorded<'a, BundleDir>),
+    Stack(Recorded<'a, Artifacts>),
+    /// A stack named without its bucket: nothing to re-check with.
+    None,
+}
+
+impl PolicySource for Policies<'_> {
+    async fn policy_for(
+        &self,
+        recorded: Option<&ActionRecord>,
+    ) -> Result<Rc<InForce>, ExplainError> {
+        match self {
+            Policies::File(w) => w.policy_for(recorded).await,
+            Policies::Home(r) => r.policy_for(recorded).await,
+            Policies::Stack(r) => r.policy_for(recorded).await,
+            Policies::None => Err(ExplainError::NoRevision {
+                invoice_id: recorded
+                    .map(|a| a.invoice_id.to_string())
+                    .unwrap_or_default(),
+                day: recorded.map_or(NaiveDate::MIN, |a| a.decided_on),
+            }),
+        }
+    }
+}
+
+/// The policy file, when it is here and loads.
+fn policy_file(path: &Path) -> Result<Option<WhatIf>, LoadError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let loaded = load_policy(path)?;
+    Ok(Some(WhatIf(Rc::new(InForce {
+        policy: loaded.policy,
+        bundle_revision: loaded.bundle,
+        basis: Basis::WhatIf,
+        source: path.display().to_string(),
+    }))))
+}
+
+/// Serves one request on the home or the stack.
+pub fn serve(place: &Where, asked: &Asked<'_>, req: &Request) -> Result<Answer, TaskError> {
+    let who = person(asked, req)?;
+    let settings = DeskSettings {
+        next_sweep: NextSweep::Local,
+        ..DeskSettings::default()
     };
-    let msg = rt
-        .sweeper
-        .compose(book, customer, &planned, day)
-        .map_err(LetterError::Compose)?;
-    Ok(Letter {
-        to: format!("{} <{}>", msg.to.name, msg.to.email),
-        subject: msg.subject,
-        text: msg.text,
+    let (file, file_error) = match policy_file(asked.policy) {
+        Ok(f) => (f, None),
+        Err(e) => (None, Some(chain(&e))),
+    };
+    let mut notes = Vec::new();
+    if let Some(e) = &file_error {
+        notes.push(format!("{} does not load ({e})", asked.policy.display()));
+    }
+    match place {
+        Where::Home(home) => {
+            let store = home.store()?;
+            let bundles = home.bundles();
+            let policies = match file {
+                Some(f) => Policies::File(f),
+                None => Policies::Home(Recorded::new(&bundles, home.bundle_scratch())),
+            };
+            let recorded = matches!(policies, Policies::Home(_));
+            let desk = Desk::new(&store, &policies, &settings, asked.day);
+            let locate = |id: &str| -> Result<Option<String>, TaskError> {
+                Ok(Store::action(&store, id)?.map(|a| a.customer_id.to_string()))
+            };
+            let mut answer = pollster::block_on(ask(&desk, &who, asked, req, &locate, false))?;
+            if recorded && rechecked(req) {
+                answer.notes.push(format!(
+                    "{} is not here: the holds were re-checked with the revision the task was \
+                     decided under, as the home keeps it; pass --policy FILE to check with the \
+                     policy in force now",
+                    asked.policy.display()
+                ));
+            }
+            if let Said::Task { task, letter, .. } = &mut answer.what
+                && let Some(a) = &task.action
+                && a.channel != Channel::Call
+            {
+                *letter = Some(home_letter(home, &store, asked, a));
+            }
+            answer.notes.splice(0..0, notes);
+            Ok(answer)
+        }
+        Where::Stack(stack) => {
+            let policies = match (file, &stack.artifacts) {
+                (Some(f), _) => Policies::File(f),
+                (None, Some(a)) => Policies::Stack(Recorded::new(a, stack.scratch())),
+                (None, None) => Policies::None,
+            };
+            if matches!(policies, Policies::None) && rechecked(req) {
+                return Err(StackError::NoBucket.into());
+            }
+            let desk = Desk::new(&stack.dynamo, &policies, &settings, asked.day);
+            let locate = |_: &str| -> Result<Option<String>, TaskError> { Ok(None) };
+            let mut answer = stack.block_on(ask(&desk, &who, asked, req, &locate, true))?;
+            on_schedule(&mut answer.what);
+            if let Said::Task { task, letter, .. } = &mut answer.what
+                && task.action.as_ref().is_some_and(|a| a.channel != Channel::Call)
+            {
+                *letter = Some(Letter::NotShown(
+                    "on a stack the queue's web page previews it: the letter carries a pay \
+                     link signed with the stack's key, which the command line does not read"
+                        .to_string(),
+                ));
+            }
+            answer.notes.splice(0..0, notes);
+            Ok(answer)
+        }
+    }
+}
+
+/// On a stack the next sweep is the schedule's (the `SweepSchedule` the
+/// stack was deployed with, which the command line does not read): an
+/// approval says so instead of naming `collect run`.
+fn on_schedule(said: &mut Said) {
+    let local = NextSweep::Local.describe();
+    let stack = "the stack's next scheduled sweep (its `SweepSchedule`)";
+    let fix = |o: &mut Outcome| o.said = o.said.replace(&local, stack);
+    match said {
+        Said::Did(o) => fix(o),
+        Said::Bulk(b) => b.approved.iter_mut().for_each(fix),
+        _ => {}
+    }
+}
+
+/// Whether the request re-checks the policy's holds.
+fn rechecked(req: &Request) -> bool {
+    matches!(req, Request::Approve { .. } | Request::BulkApprove { .. })
+}
+
+/// The person acting: `--by` is required for an act, a reader may be
+/// anonymous.
+fn person(asked: &Asked<'_>, req: &Request) -> Result<Person, TaskError> {
+    let reads = matches!(req, Request::List(_) | Request::Show { .. });
+    let id = match asked.by {
+        Some(by) if !by.trim().is_empty() => by.trim().to_string(),
+        _ if reads => "(reader)".to_string(),
+        _ => return Err(TaskError::NoDecider),
+    };
+    Ok(Person {
+        id,
+        role: asked.role,
     })
+}
+
+/// The customer a task belongs to: an address task names it; else the
+/// command's `--customer`, the index of open work, or (on the home) the
+/// action's record.
+async fn customer_of<L: Ledger + ?Sized>(
+    ledger: &L,
+    asked: &Asked<'_>,
+    id: &str,
+    locate: &dyn Fn(&str) -> Result<Option<String>, TaskError>,
+    on_stack: bool,
+) -> Result<String, TaskError> {
+    if let Some(c) = customer_of_hold_task(id) {
+        return Ok(c.to_string());
+    }
+    if let Some(c) = asked.customer {
+        return Ok(c.to_string());
+    }
+    if let Some(e) = ledger
+        .open_work(None)
+        .await?
+        .into_iter()
+        .find(|e| e.task_id == id)
+    {
+        return Ok(e.customer_id);
+    }
+    match locate(id)? {
+        Some(c) => Ok(c),
+        None if on_stack => Err(TaskError::NotLocated { id: id.to_string() }),
+        None => Err(TaskError::NoTask { id: id.to_string() }),
+    }
+}
+
+/// One request to the desk.
+async fn ask<L: Ledger + ?Sized, P: PolicySource + ?Sized>(
+    desk: &Desk<'_, L, P>,
+    who: &Person,
+    asked: &Asked<'_>,
+    req: &Request,
+    locate: &dyn Fn(&str) -> Result<Option<String>, TaskError>,
+    on_stack: bool,
+) -> Result<Answer, TaskError> {
+    let mut warnings = Vec::new();
+    let what = match req {
+        Request::List(q) => Said::Page(desk.queue(who, q).await?),
+        Request::Show { id } => {
+            let c = customer_of(desk.ledger, asked, id, locate, on_stack).await?;
+            let task = task_with_warnings(desk, who, &c, id).await?;
+            let book = desk.ledger.customer_book(&c).await?;
+            let invoices = task
+                .action
+                .iter()
+                .filter_map(|a| book.invoice(&a.invoice_id).cloned())
+                .collect();
+            Said::Task {
+                task: Box::new(task),
+                invoices,
+                letter: None,
+                as_of: desk.today,
+            }
+        }
+        Request::Approve { id } => {
+            let c = customer_of(desk.ledger, asked, id, locate, on_stack).await?;
+            // What to know before it goes (a decision many days old).
+            if let Ok(task) = task_with_warnings(desk, who, &c, id).await {
+                warnings.extend(task.warnings.iter().map(|w| format!("task `{id}`: {w}")));
+            }
+            Said::Did(desk.approve(who, &c, id).await?)
+        }
+        Request::BulkApprove { query, expect } => {
+            Said::Bulk(desk.bulk_approve(who, query, *expect).await?)
+        }
+        Request::Reject { id, reason } => {
+            let c = customer_of(desk.ledger, asked, id, locate, on_stack).await?;
+            Said::Did(desk.reject(who, &c, id, reason).await?)
+        }
+        Request::Reopen { id, reason } => {
+            let c = customer_of(desk.ledger, asked, id, locate, on_stack).await?;
+            Said::Did(desk.reopen(who, &c, id, reason).await?)
+        }
+        Request::Call { id, outcome } => {
+            let c = customer_of(desk.ledger, asked, id, locate, on_stack).await?;
+            Said::Did(desk.record_call(who, &c, id, outcome).await?)
+        }
+        Request::Done { id, note } => {
+            if customer_of_hold_task(id).is_none() {
+                return Err(TaskError::Desk(DeskError::Invalid {
+                    field: "id",
+                    reason: format!(
+                        "`{id}` is not an address to fix (`hold-<customer>`); record a call's \
+                         outcome with `collect tasks call {id} --promised DATE | --disputed | \
+                         --wrong-contact | --no-answer | --note TEXT`"
+                    ),
+                }));
+            }
+            Said::Did(
+                desk.close_contact(who, id, note.as_deref().unwrap_or_default())
+                    .await?,
+            )
+        }
+        Request::CloseAccount {
+            customer,
+            invoices,
+            decision,
+        } => {
+            // No --invoice: every invoice of the customer still open.
+            let invoices = if invoices.is_empty() {
+                let book = desk.ledger.customer_book(customer).await?;
+                book.invoices_of(customer)
+                    .iter()
+                    .filter(|i| book.is_open(i, desk.today))
+                    .map(|i| i.invoice_id.clone())
+                    .collect()
+            } else {
+                invoices.clone()
+            };
+            Said::Did(
+                desk.decide_account(who, customer, &invoices, decision)
+                    .await?,
+            )
+        }
+    };
+    Ok(Answer {
+        what,
+        warnings,
+        notes: Vec::new(),
+    })
+}
+
+/// The desk's task, with the warning about a letter that cannot be posted.
+async fn task_with_warnings<L: Ledger + ?Sized, P: PolicySource + ?Sized>(
+    desk: &Desk<'_, L, P>,
+    who: &Person,
+    customer_id: &str,
+    id: &str,
+) -> Result<TaskView, DeskError> {
+    let mut task = desk.task(who, customer_id, id).await?;
+    if let (Some(a), Some(customer)) = (&task.action, &task.customer)
+        && a.channel == Channel::Letter
+    {
+        let w = postal_warning(customer);
+        task.warnings.extend(w);
+    }
+    Ok(task)
+}
+
+/// A printed letter to a customer without a deliverable postal address
+/// says so in its window and cannot be posted: the person approving it is
+/// told before.
+fn postal_warning(c: &Customer) -> Option<String> {
+    match address_block(&c.name, &c.address, c.country.as_deref(), None) {
+        AddressBlock::Missing { missing, .. } => Some(format!(
+            "no deliverable postal address on file (missing {}): the printed letter says so in \
+             its window and cannot be posted until the customer's record has it",
+            missing.join(", ")
+        )),
+        _ => None,
+    }
+}
+
+/// The letter of a task as it would go out on the day asked, rendered
+/// with the templates beside `--policy` by the sweep's own composer.
+fn home_letter(home: &Home, store: &SqliteStore, asked: &Asked<'_>, a: &ActionRecord) -> Letter {
+    let shown = || -> Result<Preview, String> {
+        let loaded = load_policy(asked.policy).map_err(|e| chain(&e))?;
+        let pay_links = home.pay_links().map_err(|e| chain(&e))?;
+        let rt = Runtime::for_home(
+            home,
+            &loaded,
+            &PriorLateRate,
+            LocalMailer::Null,
+            &pay_links,
+            None,
+        )
+        .map_err(|e| chain(&e))?;
+        let book =
+            pollster::block_on(store.customer_book(&a.customer_id)).map_err(|e| chain(&e))?;
+        collect_delivery::work::preview(&rt.sweeper, &book, a, asked.day).map_err(|e| chain(&e))
+    };
+    match shown() {
+        Ok(p) => Letter::Shown(p),
+        Err(why) => Letter::NotShown(why),
+    }
 }

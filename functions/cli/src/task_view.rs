@@ -1,75 +1,17 @@
-//! `collect tasks show ID`, and the checks `collect tasks approve` makes
-//! before a letter decided days ago is let go: what a person needs to see
-//! and know before deciding.
+//! What `collect tasks` prints: the queue a page at a time with its counts,
+//! one task with the facts a person decides on and its letter as it would
+//! go out, and what an act did — for people, or as JSON for tools (the
+//! desk's own types, [`crate::task_queue::Answer`]).
 
 use crate::args::Format;
-use crate::home::HomeError;
-use crate::policy_load::LoadError;
+use crate::report::money;
+use crate::task_queue::{Answer, Letter, Said};
 use chrono::NaiveDate;
-use collect_delivery::message::postal::{AddressBlock, address_block};
-use collect_engine::book::Book;
-use collect_engine::domain::{ActionRecord, Channel};
+use collect_delivery::ledger::note_after_status;
+use collect_delivery::work::{Act, BulkOutcome, TaskView, WorkItem, WorkKind, WorkPage};
+use collect_engine::domain::Invoice;
 use rust_decimal::Decimal;
-use serde::Serialize;
-
-/// A decision older than this many days is approved with a warning: the
-/// customer's situation may have changed since the sweep decided it.
-pub const STALE_AFTER_DAYS: i64 = 14;
-
-/// One task with the facts a person decides on.
-#[derive(Debug, Serialize)]
-pub struct TaskView<'a> {
-    pub action: &'a ActionRecord,
-    pub customer_name: Option<String>,
-    pub customer_email: Option<String>,
-    pub invoice_number: Option<String>,
-    pub amount: Option<Decimal>,
-    pub currency: Option<String>,
-    pub due_date: Option<NaiveDate>,
-    /// Open balance on `as_of`.
-    pub balance: Option<Decimal>,
-    pub days_overdue: Option<i64>,
-    pub as_of: NaiveDate,
-    /// Why approving it now would be wrong (refused).
-    pub blockers: Vec<String>,
-    /// What to know before approving (warned).
-    pub warnings: Vec<String>,
-    /// The letter (or email) as it would go out on `as_of`, or why it
-    /// cannot be shown; `None` for a call.
-    pub letter: Option<Result<Letter, LetterError>>,
-}
-
-/// A rendered message.
-#[derive(Debug, Serialize)]
-pub struct Letter {
-    pub to: String,
-    pub subject: String,
-    pub text: String,
-}
-
-/// Why a task's letter cannot be shown (the task is shown all the same).
-/// Its message is the whole chain of causes, on one line; in JSON it is
-/// that text.
-#[derive(Debug, thiserror::Error)]
-pub enum LetterError {
-    /// The policy given with `--policy`, or its templates, do not load.
-    #[error("{}", chain(.0))]
-    Policy(LoadError),
-    /// The home's settings or pay-link key are not usable.
-    #[error("{}", chain(.0))]
-    Home(HomeError),
-    #[error("customer {customer_id} is not in the book")]
-    NoCustomer { customer_id: String },
-    /// The templates cannot make this message (from the sweep's composer).
-    #[error("{0}")]
-    Compose(collect_delivery::message::TemplateError),
-}
-
-impl Serialize for LetterError {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
+use std::fmt::Write as _;
 
 /// An error and its causes on one line, `what: why: why`.
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -87,142 +29,262 @@ pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// The task `record` seen on `day`.
-pub fn view<'a>(book: &Book, record: &'a ActionRecord, day: NaiveDate) -> TaskView<'a> {
-    let invoice = book.invoice(&record.invoice_id);
-    let customer = book.customers.get(record.customer_id.as_str());
-    let mut blockers = Vec::new();
-    let mut warnings = Vec::new();
-    let balance = invoice.map(|i| book.balance(i, day));
-    if let Some(inv) = invoice {
-        if balance.is_some_and(|b| b <= Decimal::ZERO) {
-            blockers.push(format!(
-                "invoice {} is settled as of {day}: nothing is owed any more",
-                inv.number
-            ));
-        }
-        let (disputed, since) = book.dispute_open(inv, day);
-        if disputed {
-            blockers.push(format!(
-                "invoice {} is disputed{}: a dispute holds every reminder",
-                inv.number,
-                since.map(|d| format!(" since {d}")).unwrap_or_default()
-            ));
-        }
-        if let Some(until) = book.promised_until(inv, day) {
-            blockers.push(format!(
-                "the customer promised to pay invoice {} by {until}",
-                inv.number
-            ));
-        }
-    } else {
-        blockers.push(format!(
-            "invoice {} is not in the book any more",
-            record.invoice_id
-        ));
+/// Prints an answer: warnings to standard error, the rest to standard
+/// output.
+pub fn print(a: &Answer, format: Format) -> Result<(), serde_json::Error> {
+    for w in &a.warnings {
+        eprintln!("warning: {w}");
     }
-    if customer.is_some_and(|c| c.do_not_contact) {
-        blockers.push("the customer asked not to be contacted (do_not_contact)".to_string());
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(a)?);
+        return Ok(());
     }
-    if record.channel == Channel::Letter {
-        if let Some(c) = customer {
-            let block = address_block(&c.name, &c.address, c.country.as_deref(), None);
-            if let AddressBlock::Missing { missing, .. } = block {
-                warnings.push(format!(
-                    "no deliverable postal address on file (missing {}): the printed letter \
-                     says so in its window and cannot be posted until the customer's record \
-                     has it",
-                    missing.join(", ")
-                ));
-            }
-        }
-    }
-    let age = (day - record.decided_on).num_days();
-    if age > STALE_AFTER_DAYS {
-        warnings.push(format!(
-            "decided on {} ({age} days ago, more than {STALE_AFTER_DAYS}): check that it still \
-             applies; the amount and days overdue above are as of {day}",
-            record.decided_on
-        ));
-    }
-    TaskView {
-        action: record,
-        customer_name: customer.map(|c| c.name.clone()),
-        customer_email: customer.map(|c| c.email.clone()),
-        invoice_number: invoice.map(|i| i.number.clone()),
-        amount: invoice.map(|i| i.amount),
-        currency: invoice.map(|i| i.currency.clone()),
-        due_date: invoice.map(|i| i.due_date),
-        balance,
-        days_overdue: invoice.map(|i| (day - i.due_date).num_days().max(0)),
-        as_of: day,
-        blockers,
-        warnings,
-        letter: None,
+    print!("{}", render(&a.what));
+    Ok(())
+}
+
+/// An answer for people.
+pub fn render(said: &Said) -> String {
+    match said {
+        Said::Page(p) => page(p),
+        Said::Task {
+            task,
+            invoices,
+            letter,
+            as_of,
+        } => task_text(task, invoices, letter.as_ref(), *as_of),
+        Said::Did(o) => format!("{}: {}\n", o.task_id, o.said),
+        Said::Bulk(b) => bulk(b),
     }
 }
 
-/// Prints a task.
-pub fn print(v: &TaskView<'_>, format: Format) -> Result<(), serde_json::Error> {
-    if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(v)?);
-        return Ok(());
+fn amount(x: Decimal, currency: &str) -> String {
+    format!("{} {currency}", money(x))
+}
+
+fn percent(risk: Option<f64>) -> String {
+    risk.map_or_else(|| "–".to_string(), |r| format!("{:.1}%", r * 100.0))
+}
+
+/// What a person does with a row.
+fn next_step(item: &WorkItem) -> String {
+    match item.kind {
+        WorkKind::Approval => "approve or reject".to_string(),
+        WorkKind::Call => match item.call_again_on {
+            Some(d) => format!("call again on {d}, then record the outcome"),
+            None => "call, then record the outcome".to_string(),
+        },
+        WorkKind::FixContact => format!(
+            "correct the address in the ERP's next export, or once it is fixed `collect tasks \
+             done {}`",
+            item.task_id
+        ),
+        WorkKind::EndOfLadder => format!(
+            "the ladder is done: `collect tasks close-account {} --agency NAME | --write-off | \
+             --keep-working --reason TEXT`",
+            item.customer_id
+        ),
     }
-    let a = v.action;
-    let money = |x: Option<Decimal>| match (x, &v.currency) {
-        (Some(x), Some(c)) => format!("{} {c}", crate::report::money(x)),
-        _ => "–".to_string(),
-    };
-    println!("task {} ({})", a.action_id, a.status.as_str());
-    println!(
-        "  what:      {} ({} step, rule {})",
-        a.label, a.segment, a.rule
+}
+
+fn row(item: &WorkItem) -> String {
+    let mut out = format!(
+        "{}  {}  {} ({})",
+        item.task_id, item.label, item.customer_name, item.customer_id
     );
-    println!(
-        "  customer:  {} <{}> ({})",
-        v.customer_name.as_deref().unwrap_or("?"),
-        v.customer_email.as_deref().unwrap_or("?"),
-        a.customer_id
+    if !item.invoice_ids.is_empty() {
+        let _ = write!(out, "  invoice {} ", item.invoice_ids.join(", "));
+    }
+    match item.kind {
+        WorkKind::FixContact => {
+            let _ = write!(out, "  open {}", amount(item.balance, &item.currency));
+        }
+        _ => {
+            let _ = write!(
+                out,
+                "  {}  {} day(s) overdue  risk {}",
+                amount(item.balance, &item.currency),
+                item.days_overdue,
+                percent(item.risk)
+            );
+        }
+    }
+    if !item.segment.is_empty() {
+        let _ = write!(out, "  {}", item.segment);
+    }
+    let _ = write!(
+        out,
+        "  queue {}  decided {} ({} day(s) ago): {}",
+        item.queue,
+        item.decided_on,
+        item.age_days,
+        next_step(item)
     );
-    println!(
-        "  invoice:   {} ({}), amount {}, open {} on {}",
-        v.invoice_number.as_deref().unwrap_or("?"),
-        a.invoice_id,
-        money(v.amount),
-        money(v.balance),
-        v.as_of
+    out
+}
+
+/// A page of the queue, with where the others are and the queues' counts.
+pub fn page(p: &WorkPage) -> String {
+    let mut out = String::new();
+    if p.total == 0 {
+        out.push_str("no open tasks\n");
+    }
+    for item in &p.items {
+        out.push_str(&row(item));
+        out.push('\n');
+    }
+    if p.total > 0 {
+        let pages = p.total.div_ceil(p.per_page.max(1));
+        let _ = write!(
+            out,
+            "{} open task(s); page {} of {pages}, {} shown",
+            p.total,
+            p.page,
+            p.items.len()
+        );
+        if p.page < pages {
+            let _ = write!(out, " (next: --page {})", p.page + 1);
+        }
+        out.push('\n');
+    }
+    if !p.counts.is_empty() {
+        let counts: Vec<String> = p.counts.iter().map(|(q, n)| format!("{q} {n}")).collect();
+        let _ = writeln!(out, "by queue: {}", counts.join(", "));
+    }
+    out
+}
+
+fn task_text(
+    v: &TaskView,
+    invoices: &[Invoice],
+    letter: Option<&Letter>,
+    as_of: NaiveDate,
+) -> String {
+    let mut out = String::new();
+    let status = v.action.as_ref().map_or("open", |a| a.status.as_str());
+    let _ = writeln!(out, "task {} ({}, {status})", v.task_id, v.kind.as_str());
+    if let Some(a) = &v.action {
+        let _ = writeln!(
+            out,
+            "  what:      {} ({} step, rule {})",
+            a.label, a.segment, a.rule
+        );
+    }
+    if let Some(h) = &v.hold {
+        let _ = writeln!(out, "  what:      fix the address: {}", h.describe());
+    }
+    match &v.customer {
+        Some(c) => {
+            let _ = writeln!(
+                out,
+                "  customer:  {} <{}> ({}){}",
+                c.name,
+                c.email,
+                c.customer_id,
+                c.phone
+                    .as_deref()
+                    .map(|p| format!(", phone {p}"))
+                    .unwrap_or_default()
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  customer:  ? (not in the book)");
+        }
+    }
+    for i in invoices {
+        let _ = writeln!(
+            out,
+            "  invoice:   {} ({}), amount {}, due {}",
+            i.number,
+            i.invoice_id,
+            amount(i.amount, &i.currency),
+            i.due_date
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  open:      {} on {as_of}, {} day(s) overdue",
+        amount(v.balance, &v.currency),
+        v.days_overdue
     );
-    println!(
-        "  due:       {}, {} day(s) overdue",
-        v.due_date.map_or("?".to_string(), |d| d.to_string()),
-        v.days_overdue.unwrap_or(0)
-    );
-    println!(
-        "  decided:   {} by policy {} (revision {})",
-        a.decided_on, a.policy_name, a.policy_revision
-    );
-    if let Some(n) = &a.note {
-        println!("  note:      {n}");
+    if let Some(a) = &v.action {
+        let _ = writeln!(
+            out,
+            "  decided:   {} by policy {} (revision {}), risk {}",
+            a.decided_on,
+            a.policy_name,
+            a.policy_revision,
+            percent(a.risk)
+        );
+    }
+    for e in &v.trail {
+        let _ = writeln!(
+            out,
+            "  trail:     {} {}{}{}",
+            e.day,
+            e.status,
+            e.by.as_deref()
+                .map(|b| format!(" by {b}"))
+                .unwrap_or_default(),
+            e.note
+                .as_deref()
+                .map(|n| format!(": {}", note_after_status(&e.status, n)))
+                .unwrap_or_default()
+        );
     }
     for b in &v.blockers {
-        println!("  cannot be approved: {b}");
+        let _ = writeln!(out, "  cannot be approved: {b}");
     }
     for w in &v.warnings {
-        println!("  warning:   {w}");
+        let _ = writeln!(out, "  warning:   {w}");
     }
-    match &v.letter {
-        Some(Ok(l)) => {
-            println!("\n--- the letter as it would go out on {} ---", v.as_of);
-            println!(
+    if !v.may.is_empty() {
+        let acts: Vec<&str> = v.may.iter().map(|a: &Act| a.as_str()).collect();
+        let _ = writeln!(out, "  you may:   {}", acts.join("; "));
+    }
+    if v.reopenable {
+        let _ = writeln!(
+            out,
+            "  decided today: `collect tasks reopen {} --reason TEXT` undoes it",
+            v.task_id
+        );
+    }
+    match letter {
+        Some(Letter::Shown(l)) => {
+            let _ = writeln!(out, "\n--- the letter as it would go out on {as_of} ---");
+            let _ = writeln!(
+                out,
                 "To: {}\nSubject: {}\n\n{}",
                 l.to,
                 l.subject,
                 l.text.trim_end()
             );
-            println!("--- end of letter ---");
+            if l.pdf.is_some() {
+                let _ = writeln!(out, "(and its printable PDF letter)");
+            }
+            let _ = writeln!(out, "--- end of letter ---");
         }
-        Some(Err(why)) => println!("\n(the letter cannot be shown: {why})"),
+        Some(Letter::NotShown(why)) => {
+            let _ = writeln!(out, "\n(the letter cannot be shown: {why})");
+        }
         None => {}
     }
-    Ok(())
+    out
+}
+
+fn bulk(b: &BulkOutcome) -> String {
+    let mut out = String::new();
+    for o in &b.approved {
+        let _ = writeln!(out, "{}: {}", o.task_id, o.said);
+    }
+    for (id, why) in &b.refused {
+        let _ = writeln!(out, "{id}: not approved: {why}");
+    }
+    let _ = writeln!(
+        out,
+        "{} approved, {} refused",
+        b.approved.len(),
+        b.refused.len()
+    );
+    out
 }

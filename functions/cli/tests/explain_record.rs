@@ -262,8 +262,9 @@ fn a_model_promoted_later_does_not_change_what_explain_says_of_a_recorded_day() 
 
 /// Approving a letter from a folder without the policy (not the policy's
 /// checkout) re-checks the holds of the revision the letter was decided
-/// under, which the home keeps, and says so; without it kept, it says the
-/// holds were not re-checked.
+/// under, which the home keeps, and says so; without it kept, the approval
+/// is refused (the desk approves nothing it could not re-check) and says
+/// why.
 #[test]
 fn approval_outside_the_checkout_rechecks_the_holds_of_the_kept_revision() {
     let (_home, demo) = demo_home("approve-kept-revision");
@@ -281,16 +282,16 @@ fn approval_outside_the_checkout_rechecks_the_holds_of_the_kept_revision() {
     let listed = elsewhere(&["tasks", "--date", "2027-06-02", "--format", "json"]);
     assert!(listed.status.success(), "{}", show(&listed));
     let tasks: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
-    let letters: Vec<String> = tasks
+    let letters: Vec<String> = tasks["items"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|t| t["channel"] == "letter")
-        .map(|t| t["action_id"].as_str().unwrap().to_string())
+        .filter(|t| t["label"].as_str().unwrap().starts_with("letter "))
+        .map(|t| t["task_id"].as_str().unwrap().to_string())
         .collect();
     assert!(letters.len() >= 2, "{tasks:#}");
     let approve = |id: &str| {
-        let out = elsewhere(&[
+        elsewhere(&[
             "tasks",
             "--date",
             "2027-06-02",
@@ -298,19 +299,21 @@ fn approval_outside_the_checkout_rechecks_the_holds_of_the_kept_revision() {
             id,
             "--by",
             "maria",
-        ]);
-        assert!(out.status.success(), "{}", show(&out));
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        ])
     };
-    let said = approve(&letters[0]);
+    let out = approve(&letters[0]);
+    assert!(out.status.success(), "{}", show(&out));
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         said.contains("the holds were re-checked with the revision the task was decided under"),
         "{said}"
     );
     std::fs::rename(demo.join("bundles"), demo.join("bundles.gone")).unwrap();
-    let said = approve(&letters[1]);
+    let out = approve(&letters[1]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
-        said.contains("the policy's holds were not re-checked"),
+        said.contains("the policy's holds could not be re-checked"),
         "{said}"
     );
     assert!(said.contains("is not kept"), "{said}");

@@ -328,7 +328,7 @@ fn a_bounced_address_is_a_task_until_a_person_closes_it() {
     let list = world.ok(&["tasks", "list", "--date", "2027-03-11"]);
     world.snapshot(
         "tasks_list_fix_the_address",
-        "collect tasks list after a permanent bounce of Acme's reminder: a task to fix the address, with the step waiting for it",
+        "collect tasks list after a permanent bounce of Acme's reminder: a task to fix the address, in the contacts queue, with the customer's open balance and how to close it",
         &list,
     );
     // The same bounce ingested again holds nothing new.

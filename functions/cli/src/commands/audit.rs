@@ -1,10 +1,13 @@
 //! `collect audit [--customer C] [--from D1 --to D2] --format json|csv`:
 //! every recorded action with its whole audit trail, for an auditor's
-//! spreadsheet or script ([`crate::audit`]).
+//! spreadsheet or script ([`crate::audit`]), from the home or, with
+//! `--table NAME`, from a deployed stack's table (read-only credentials
+//! suffice).
 
 use crate::args::parse_date;
-use crate::audit::{audited, write_csv};
+use crate::audit::{audited, audited_on, write_csv};
 use crate::home::Home;
+use crate::stack::StackArgs;
 use anyhow::Result;
 use chrono::NaiveDate;
 use clap::ValueEnum;
@@ -35,11 +38,25 @@ pub struct Args {
     /// row per line of the trail).
     #[arg(long, value_enum, default_value = "json")]
     format: AuditFormat,
+    #[command(flatten)]
+    stack: StackArgs,
 }
 
 pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
-    let home = Home::open_existing(home)?;
-    let actions = audited(&home, args.customer.as_deref(), args.from, args.to)?;
+    let customer = args.customer.as_deref();
+    let actions = match args.stack.connect()? {
+        Some(stack) => {
+            let today = chrono::Local::now().date_naive();
+            stack.block_on(audited_on(
+                &stack.dynamo,
+                customer,
+                args.from,
+                args.to,
+                today,
+            ))?
+        }
+        None => audited(&Home::open_existing(home)?, customer, args.from, args.to)?,
+    };
     match args.format {
         AuditFormat::Json => println!("{}", serde_json::to_string_pretty(&actions)?),
         AuditFormat::Csv => write_csv(&actions, std::io::stdout().lock())?,

@@ -4,12 +4,14 @@
 //! the home's records, under the bundle revision they record
 //! ([`crate::explanation`]; `--policy` makes it a what-if); `collect
 //! explain --case FILE` explains one case of a policy test file
-//! ([`crate::case_bench`]).
+//! ([`crate::case_bench`]). With `--table NAME --bucket NAME` WHAT is
+//! explained from a deployed stack's records ([`crate::stack`]).
 
 use crate::args::{DEFAULT_POLICY, Format, parse_date};
 use crate::case_bench::explain_case;
-use crate::explanation::{explain_what, render};
+use crate::explanation::{explain_on_stack, explain_what, render};
 use crate::home::Home;
+use crate::stack::StackArgs;
 use anyhow::{Result, bail};
 use chrono::NaiveDate;
 use std::path::{Path, PathBuf};
@@ -50,6 +52,12 @@ pub struct Args {
     /// Output: `human` for people, `json` for tools.
     #[arg(long, value_enum, default_value = "human")]
     format: Format,
+    /// On a stack: the customer of the action id explained (a stack keeps
+    /// actions in their customer's partition).
+    #[arg(long)]
+    customer: Option<String>,
+    #[command(flatten)]
+    stack: StackArgs,
 }
 
 pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
@@ -66,8 +74,19 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
             }
         }
         (None, Some(what)) => {
-            let home = Home::open_existing(home)?;
-            let explained = explain_what(&home, args.policy.as_deref(), what, args.date)?;
+            let explained = match args.stack.connect()? {
+                Some(stack) => explain_on_stack(
+                    &stack,
+                    args.policy.as_deref(),
+                    args.customer.as_deref(),
+                    what,
+                    args.date,
+                )?,
+                None => {
+                    let home = Home::open_existing(home)?;
+                    explain_what(&home, args.policy.as_deref(), what, args.date)?
+                }
+            };
             match args.format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&explained)?),
                 Format::Human => print!("{}", render(&explained)),

@@ -1,74 +1,358 @@
-//! `collect tasks`: the human queue — list the call tasks, the letters
-//! awaiting approval and the addresses to fix (a contact hold: the mail
-//! bounced, the customer complained, the mail service refused it), show
-//! one with its letter as it would go out, and record a person's decision
-//! (approve, reject, done) in the audit trail ([`crate::task_queue`],
-//! [`crate::contact_holds`]).
+//! `collect tasks`: the work queue of the collections team — letters
+//! awaiting approval, call tasks, addresses to fix, accounts at the end of
+//! their ladder — and what a person does with it. Every act goes through
+//! the desk (`collect_delivery::work`), the same code the web pages run,
+//! on the home's SQLite ledger or, with `--table/--bucket`, on a deployed
+//! stack's DynamoDB ledger ([`crate::task_queue`], [`crate::stack`]).
 
 use crate::args::{DEFAULT_POLICY, Format, parse_date};
-use crate::contact_holds;
-use crate::home::Home;
-use crate::task_queue::{self, Decision, render_letter};
+use crate::stack::StackArgs;
+use crate::task_queue::{self, Request, Where};
 use crate::task_view;
-use anyhow::Result;
+use anyhow::{Result, bail};
 use chrono::NaiveDate;
-use collect_engine::domain::{ActionStatus, Channel};
-use collect_sqlite::store::Store;
+use collect_delivery::work::{AccountDecision, CallOutcome, Role, Sort, WorkKind, WorkQuery};
+use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// The human queue: approvals and call tasks.
+/// The work queue: letters to approve, calls to make, addresses to fix,
+/// accounts at the end of their ladder.
+///
+/// On the home by default; with `--table NAME --bucket NAME` on a deployed
+/// stack (its DynamoDB table and S3 bucket), through the same port.
 #[derive(clap::Args)]
 pub struct Args {
     /// What to do (default: list).
     #[command(subcommand)]
     action: Option<TaskAction>,
-    /// Who decides (recorded in the audit trail).
+    /// Who acts (recorded on every trail line the act writes): a name
+    /// locally, an email on a stack.
     #[arg(long, global = true)]
     by: Option<String>,
-    /// The day of the decision, YYYY-MM-DD, e.g. 2027-03-31; defaults to today.
+    /// The role acting: collector (calls, end of ladder), approver
+    /// (letters, end of ladder), auditor (read only) or admin (all).
+    #[arg(long, global = true, default_value = "admin", value_parser = parse_role)]
+    role: Role,
+    /// The day of the act, YYYY-MM-DD, e.g. 2027-03-31; defaults to today.
     #[arg(value_parser = parse_date, long, global = true)]
     date: Option<NaiveDate>,
     /// Output: `human` for people, `json` for tools.
     #[arg(long, value_enum, default_value = "human", global = true)]
     format: Format,
+    /// The policy whose holds an approval re-checks and whose templates
+    /// render a letter (when the file is not here, the revision the task
+    /// was decided under, as the home or the stack keeps it).
+    #[arg(long, default_value = DEFAULT_POLICY, global = true)]
+    policy: PathBuf,
+    /// Whose work: `list` shows only this customer's; an act on a stack
+    /// names the customer of a task that is no longer open (a reopen).
+    #[arg(long, global = true)]
+    customer: Option<String>,
+    #[command(flatten)]
+    stack: StackArgs,
+}
+
+/// The filters of the queue (`list`, `approve --all-matching`).
+#[derive(clap::Args, Clone, Default)]
+struct Filter {
+    /// Only this kind of work: approval, call, fix_contact, end_of_ladder.
+    #[arg(long, value_parser = parse_kind)]
+    kind: Option<WorkKind>,
+    /// Only this queue: `approvals`, `contacts`, or a call queue of the
+    /// policy (e.g. `collections`).
+    #[arg(long)]
+    queue: Option<String>,
+    /// Only this segment of the policy (e.g. `strategic`).
+    #[arg(long)]
+    segment: Option<String>,
+    /// Only work with at least this open balance, e.g. 1000 or 1000.50.
+    #[arg(long, value_parser = parse_amount)]
+    min_balance: Option<Decimal>,
+    /// Only work on invoices at least this many days overdue.
+    #[arg(long)]
+    min_days_overdue: Option<i64>,
 }
 
 #[derive(clap::Subcommand)]
 enum TaskAction {
-    /// List tasks awaiting a person.
-    List,
-    /// Show one task: the letter or call with the customer, the amount and
-    /// the days overdue.
+    /// List the open work, largest risk × balance first, a page at a time,
+    /// with the count of each queue.
+    List {
+        #[command(flatten)]
+        filter: Filter,
+        /// The order: priority (risk × balance), balance, days_overdue, age.
+        #[arg(long, default_value = "priority", value_parser = parse_sort)]
+        sort: Sort,
+        /// Which page, from 1.
+        #[arg(long, default_value_t = 1)]
+        page: usize,
+        /// Rows per page.
+        #[arg(long, default_value_t = 50)]
+        per_page: usize,
+    },
+    /// Show one task: the customer, the invoice with its live balance, the
+    /// trail, what stands in the way of approving it, and its letter as it
+    /// would go out.
     Show {
-        /// The action id, as `collect tasks` lists it.
+        /// The task id, as `collect tasks` lists it.
         id: String,
-        /// The policy whose templates render the letter.
-        #[arg(long, default_value = DEFAULT_POLICY)]
-        policy: PathBuf,
     },
-    /// Approve an action awaiting approval; the next run sends it.
+    /// Approve a letter (the policy's holds and the invoice are re-checked
+    /// first; it goes out with the next `collect run`, or the stack's next
+    /// scheduled sweep), or with --all-matching every letter of a filter.
     Approve {
-        /// The action id, as `collect tasks` lists it.
-        id: String,
-        /// The policy whose holds are re-checked before approving.
-        #[arg(long, default_value = DEFAULT_POLICY)]
-        policy: PathBuf,
+        /// The task id, as `collect tasks` lists it (not with --all-matching).
+        #[arg(
+            required_unless_present = "all_matching",
+            conflicts_with = "all_matching"
+        )]
+        id: Option<String>,
+        /// Approve every letter the filter matches, on all pages.
+        #[arg(long, requires = "expect")]
+        all_matching: bool,
+        /// With --all-matching: how many letters you expect it to approve
+        /// (`collect tasks list --kind approval` with the same filter says);
+        /// nothing is approved when the count differs.
+        #[arg(long)]
+        expect: Option<usize>,
+        #[command(flatten)]
+        filter: Filter,
     },
-    /// Reject an action awaiting approval; it is never sent.
+    /// Reject a letter awaiting approval; it is never sent.
     Reject {
-        /// The action id, as `collect tasks` lists it.
+        /// The task id, as `collect tasks` lists it.
         id: String,
+        /// Why (required; recorded in the trail).
+        #[arg(long)]
+        reason: String,
     },
-    /// Mark a call task done, or close a "fix the address" task
-    /// (`hold-<customer>`): the steps that waited go out on the next run.
-    Done {
-        /// The action id or `hold-<customer>`, as `collect tasks` lists it.
+    /// Undo a decision taken today (an approval or a rejection): the task is
+    /// open again, with a new trail line; nothing is deleted.
+    Reopen {
+        /// The task id.
         id: String,
-        /// What was done (recorded with a closed address task).
+        /// Why (required; recorded in the trail).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Record what a call gave: a promise to pay (the policy's promise hold
+    /// applies from the next sweep), a dispute, a wrong contact, no answer
+    /// (the call comes back after the configured business days), or a note.
+    Call {
+        /// The call task's id.
+        id: String,
+        /// Reached: they promised to pay by this day, YYYY-MM-DD, e.g. 2027-03-31.
+        #[arg(long, value_parser = parse_date, group = "outcome")]
+        promised: Option<NaiveDate>,
+        /// Reached: they dispute the invoice (say why with --note).
+        #[arg(long, group = "outcome")]
+        disputed: bool,
+        /// The number or address is wrong: give the right ones with --email/--phone.
+        #[arg(long, group = "outcome")]
+        wrong_contact: bool,
+        /// Nobody answered: call again later.
+        #[arg(long, group = "outcome")]
+        no_answer: bool,
+        /// With --wrong-contact: the right email address.
+        #[arg(long, requires = "wrong_contact")]
+        email: Option<String>,
+        /// With --wrong-contact: the right phone number.
+        #[arg(long, requires = "wrong_contact")]
+        phone: Option<String>,
+        /// What was said (alone: a note on the task, which stays open).
         #[arg(long)]
         note: Option<String>,
     },
+    /// Close an address to fix (`hold-<customer>`) once it is fixed: the
+    /// steps that waited go out with the next sweep.
+    Done {
+        /// `hold-<customer>`, as `collect tasks` lists it.
+        id: String,
+        /// What was done (recorded in the trail).
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Decide an account at the end of its ladder: hand it to a collection
+    /// agency, write it off, or keep working it. Dunning stops for the first
+    /// two; each is recorded with who decided and why.
+    CloseAccount {
+        /// The customer id.
+        customer: String,
+        /// Only these invoices (default: every open invoice of the customer).
+        #[arg(long = "invoice")]
+        invoices: Vec<String>,
+        /// Hand the account to this collection agency.
+        #[arg(long, group = "decision")]
+        agency: Option<String>,
+        /// Write the open balance off.
+        #[arg(long, group = "decision")]
+        write_off: bool,
+        /// Keep working the account.
+        #[arg(long, group = "decision")]
+        keep_working: bool,
+        /// Why (required; recorded with the outcome).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s)
+        .ok_or_else(|| format!("`{s}` is not a role: write collector, approver, auditor or admin"))
+}
+
+fn parse_kind(s: &str) -> Result<WorkKind, String> {
+    WorkKind::parse(s).ok_or_else(|| {
+        format!("`{s}` is not a kind of work: write approval, call, fix_contact or end_of_ladder")
+    })
+}
+
+fn parse_sort(s: &str) -> Result<Sort, String> {
+    Sort::parse(s).ok_or_else(|| {
+        format!("`{s}` is not an order: write priority, balance, days_overdue or age")
+    })
+}
+
+fn parse_amount(s: &str) -> Result<Decimal, String> {
+    s.trim()
+        .parse::<Decimal>()
+        .ok()
+        .filter(|d| !d.is_sign_negative())
+        .ok_or_else(|| format!("`{s}` is not an amount: write it like 1000 or 1000.50"))
+}
+
+impl Filter {
+    fn query(&self, customer: Option<&str>) -> WorkQuery {
+        WorkQuery {
+            kind: self.kind,
+            queue: self.queue.clone(),
+            segment: self.segment.clone(),
+            customer_id: customer.map(str::to_string),
+            min_balance: self.min_balance,
+            min_days_overdue: self.min_days_overdue,
+            ..WorkQuery::default()
+        }
+    }
+}
+
+/// The request the command line makes of the desk.
+fn request(action: Option<&TaskAction>, customer: Option<&str>) -> Result<Request> {
+    Ok(match action {
+        None => Request::List(WorkQuery {
+            customer_id: customer.map(str::to_string),
+            ..WorkQuery::default()
+        }),
+        Some(TaskAction::List {
+            filter,
+            sort,
+            page,
+            per_page,
+        }) => {
+            if *page == 0 || *per_page == 0 {
+                bail!("--page and --per-page count from 1");
+            }
+            Request::List(WorkQuery {
+                sort: *sort,
+                page: *page,
+                per_page: *per_page,
+                ..filter.query(customer)
+            })
+        }
+        Some(TaskAction::Show { id }) => Request::Show { id: id.clone() },
+        Some(TaskAction::Approve {
+            id: Some(id),
+            all_matching: false,
+            ..
+        }) => Request::Approve { id: id.clone() },
+        Some(TaskAction::Approve { expect, filter, .. }) => {
+            let Some(expect) = *expect else {
+                bail!("--all-matching needs --expect N: how many letters you expect it to approve");
+            };
+            let mut query = filter.query(customer);
+            query.kind = Some(WorkKind::Approval);
+            Request::BulkApprove { query, expect }
+        }
+        Some(TaskAction::Reject { id, reason }) => Request::Reject {
+            id: id.clone(),
+            reason: reason.clone(),
+        },
+        Some(TaskAction::Reopen { id, reason }) => Request::Reopen {
+            id: id.clone(),
+            reason: reason.clone(),
+        },
+        Some(TaskAction::Call {
+            id,
+            promised,
+            disputed,
+            wrong_contact,
+            no_answer,
+            email,
+            phone,
+            note,
+        }) => {
+            let note = note.clone();
+            let outcome = if let Some(until) = promised {
+                CallOutcome::Promised {
+                    until: *until,
+                    note,
+                }
+            } else if *disputed {
+                CallOutcome::Disputed {
+                    note: note.unwrap_or_default(),
+                }
+            } else if *wrong_contact {
+                CallOutcome::WrongContact {
+                    email: email.clone(),
+                    phone: phone.clone(),
+                    note,
+                }
+            } else if *no_answer {
+                CallOutcome::NoAnswer { note }
+            } else if let Some(text) = note {
+                CallOutcome::Note { text }
+            } else {
+                bail!(
+                    "say what the call gave: --promised YYYY-MM-DD, --disputed, --wrong-contact, \
+                     --no-answer or --note TEXT"
+                );
+            };
+            Request::Call {
+                id: id.clone(),
+                outcome,
+            }
+        }
+        Some(TaskAction::Done { id, note }) => Request::Done {
+            id: id.clone(),
+            note: note.clone(),
+        },
+        Some(TaskAction::CloseAccount {
+            customer,
+            invoices,
+            agency,
+            write_off,
+            keep_working,
+            reason,
+        }) => {
+            let reason = reason.clone();
+            let decision = match (agency, write_off, keep_working) {
+                (Some(agency), _, _) => AccountDecision::Agency {
+                    agency: agency.clone(),
+                    reason,
+                },
+                (None, true, _) => AccountDecision::WriteOff { reason },
+                (None, false, true) => AccountDecision::KeepWorking { reason },
+                (None, false, false) => bail!(
+                    "say what to do with the account: --agency NAME, --write-off or --keep-working"
+                ),
+            };
+            Request::CloseAccount {
+                customer: customer.clone(),
+                invoices: invoices.clone(),
+                decision,
+            }
+        }
+    })
 }
 
 pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
@@ -76,99 +360,29 @@ pub fn run(home: &Path, args: &Args) -> Result<ExitCode> {
     let date = args
         .date
         .unwrap_or_else(|| chrono::Local::now().date_naive());
-    let format = args.format;
-    let home = Home::open_existing(home)?;
-    let mut store = home.store()?;
-    let (id, decision) = match &args.action {
-        None | Some(TaskAction::List) => {
-            let open = task_queue::open_tasks(&store)?;
-            let addresses = contact_holds::address_tasks(&store)?;
-            if format == Format::Json {
-                let mut all: Vec<serde_json::Value> = open
-                    .iter()
-                    .map(serde_json::to_value)
-                    .collect::<Result<_, _>>()?;
-                for t in &addresses {
-                    let mut v = serde_json::to_value(t)?;
-                    if let Some(o) = v.as_object_mut() {
-                        o.insert("task".into(), "fix_address".into());
-                    }
-                    all.push(v);
-                }
-                println!("{}", serde_json::to_string_pretty(&all)?);
-            } else if open.is_empty() && addresses.is_empty() {
-                println!("no open tasks");
-            } else {
-                for a in &open {
-                    let what = if a.status == ActionStatus::AwaitingApproval {
-                        "approve or reject"
-                    } else {
-                        "call, then mark done"
-                    };
-                    println!(
-                        "{}  {}  {}  invoice {} (customer {}), decided {}: {what}",
-                        a.action_id, a.label, a.segment, a.invoice_id, a.customer_id, a.decided_on
-                    );
-                }
-                for t in &addresses {
-                    println!(
-                        "{}  fix the address  customer {} ({}) <{}>, since {}: {}; {} step(s) waiting{}: correct the address in the ERP's next export, or once it is fixed mark done",
-                        t.task_id,
-                        t.customer_id,
-                        t.customer_name,
-                        t.hold.address,
-                        t.hold.since,
-                        t.why,
-                        t.waiting.len(),
-                        if t.waiting.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({})", t.waiting.join(", "))
-                        }
-                    );
-                }
-                println!("{} open task(s)", open.len() + addresses.len());
-            }
-            return Ok(ExitCode::SUCCESS);
-        }
-        Some(TaskAction::Show { id, policy }) => {
-            let record = task_queue::task(&store, id)?;
-            let book = store.load_book()?;
-            let mut view = task_view::view(&book, &record, date);
-            if record.channel != Channel::Call {
-                view.letter = Some(render_letter(&home, policy, &book, &record, date));
-            }
-            task_view::print(&view, format)?;
-            return Ok(ExitCode::SUCCESS);
-        }
-        Some(TaskAction::Approve { id, policy }) => (id, Decision::Approve { policy }),
-        Some(TaskAction::Reject { id }) => (id, Decision::Reject),
-        Some(TaskAction::Done { id, note }) => {
-            if let Some(by) = args.by.as_deref() {
-                if let Some(closed) = contact_holds::close(&store, id, by, note.as_deref(), date)? {
-                    for h in &closed {
-                        println!(
-                            "{id}: closed by {by} on {date}: {} is no longer held",
-                            h.address
-                        );
-                    }
-                    println!("the next `collect run` sends the steps that waited");
-                    return Ok(ExitCode::SUCCESS);
-                }
-            }
-            (id, Decision::Done)
-        }
+    let req = request(args.action.as_ref(), args.customer.as_deref())?;
+    let place = match args.stack.connect()? {
+        Some(stack) => Where::Stack(Box::new(stack)),
+        None => Where::Home(Box::new(crate::home::Home::open_existing(home)?)),
     };
-    let checked = task_queue::check(&home, &store, decision, id, args.by.as_deref(), date)?;
-    for w in &checked.warnings {
-        eprintln!("warning: task `{id}`: {w}");
+    let hint = match &args.action {
+        Some(TaskAction::CloseAccount { customer, .. }) => Some(customer.as_str()),
+        _ => args.customer.as_deref(),
+    };
+    let answer = task_queue::serve(
+        &place,
+        &task_queue::Asked {
+            by: args.by.as_deref(),
+            role: args.role,
+            day: date,
+            policy: &args.policy,
+            customer: hint,
+        },
+        &req,
+    )?;
+    for w in &answer.notes {
+        eprintln!("note: {w}");
     }
-    let by = checked.by;
-    task_queue::record(&mut store, decision, checked, date)?;
-    let verb = decision.verb();
-    println!("{id}: {verb} by {by} on {date}");
-    if matches!(decision, Decision::Approve { .. }) {
-        println!("the next `collect run` sends it");
-    }
+    task_view::print(&answer, args.format)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -240,16 +240,18 @@ fn each_function_may_make_exactly_the_table_calls_it_makes() {
         set(&["dynamodb:Query"])
     );
     assert!(dynamodb_actions(&r["SweepCoordinatorFunction"]).is_empty());
-    // The work queue: the open-work index and the customers' partitions
-    // (Query), the tasks' items (GetItem), a person's acts (the action's
-    // conditional UpdateItem with its trail line; the events a call's
-    // outcome or an end-of-ladder decision records: PutItem). No
-    // DeleteItem: a reopened decision is a new trail line.
+    // The work queue: the open-work index (one Query per shard) and the
+    // customers' partitions (Query), a page's rows (one BatchGetItem), the
+    // tasks' items (GetItem), a person's acts (the action's conditional
+    // UpdateItem with its trail line; the events a call's outcome or an
+    // end-of-ladder decision records: PutItem). No DeleteItem: a reopened
+    // decision is a new trail line.
     assert_eq!(
         dynamodb_actions(&r["QueueFunction"]),
         set(&[
             "dynamodb:Query",
             "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem"
         ])

@@ -291,7 +291,10 @@ pub fn serve(place: &Where, asked: &Asked<'_>, req: &Request) -> Result<Answer, 
             let mut answer = stack.block_on(ask(&desk, &who, asked, req, &locate, true))?;
             on_schedule(&mut answer.what);
             if let Said::Task { task, letter, .. } = &mut answer.what
-                && task.action.as_ref().is_some_and(|a| a.channel != Channel::Call)
+                && task
+                    .action
+                    .as_ref()
+                    .is_some_and(|a| a.channel != Channel::Call)
             {
                 *letter = Some(Letter::NotShown(
                     "on a stack the queue's web page previews it: the letter carries a pay \

@@ -16,9 +16,7 @@ use collect_delivery::ledger::{
 };
 use collect_engine::book::{ActionsByInvoice, Book, Interner, Step, StepsByInvoice, is_live};
 use collect_engine::contact::address_key;
-use collect_engine::domain::{
-    ActionId, ActionRecord, ActionStatus, Customer, Event, Invoice, Payment,
-};
+use collect_engine::domain::{ActionId, ActionRecord, ActionStatus, Customer, Event};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};

@@ -139,8 +139,8 @@ impl<'a> CustomerSweep<'a> {
         self.guard_and_send(customer, pending, plan);
     }
 
-    /// Whether the policy decides for this invoice today: open, and in the
-    /// policy's currency.
+    /// Whether the policy decides for this invoice today: open, in the
+    /// policy's currency, and not stopped at the end of its ladder.
     fn covered(&self, inv: &Invoice) -> bool {
         self.book.is_open(inv, self.day)
             && inv.currency == self.policy.currency

@@ -57,6 +57,21 @@ fn bench(c: &mut Criterion) {
             to_bytes(r.into_body(), usize::MAX).await.unwrap().len()
         })
     };
+    // Where the time goes: opening the connection and reading the index.
+    {
+        use collect_delivery::ledger::Ledger as _;
+        let db = dir.path().join("collect.db");
+        let t = Instant::now();
+        let store = collect_sqlite::store::SqliteStore::open(&db).unwrap();
+        let opened = t.elapsed();
+        let t = Instant::now();
+        let n = pollster::block_on(store.open_work(None)).unwrap().len();
+        println!(
+            "open a connection {:.1} ms; open_work(None) of {n} entries {:.1} ms",
+            opened.as_secs_f64() * 1e3,
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
     let mut group = c.benchmark_group("queue_page_20000_tasks");
     group
         .sample_size(30)

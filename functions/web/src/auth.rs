@@ -22,8 +22,17 @@ use sha2::Sha256;
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-/// The name of the session cookie (`collect serve`).
+/// The prefix of the session cookie's name (`collect serve`).
 pub const SESSION_COOKIE: &str = "collect_session";
+
+/// The session cookie's name for this key: `collect_session_<8 chars>`.
+/// Browsers share cookies between the ports of one host, so two `collect
+/// serve` on one machine (say an approver's and an auditor's) each need
+/// their own name.
+pub(crate) fn session_cookie_name(key: &[u8]) -> String {
+    let tag = csrf_token(key, "session cookie name");
+    format!("{SESSION_COOKIE}_{}", tag.get(..8).unwrap_or("0"))
+}
 
 /// How people sign in.
 #[derive(Debug, Clone)]

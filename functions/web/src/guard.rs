@@ -4,7 +4,7 @@
 //! inline script, `nosniff`, no referrer — the local URL carries a token).
 
 use crate::App;
-use crate::auth::{self, Auth, SESSION_COOKIE};
+use crate::auth::{self, Auth};
 use crate::backend::Backend;
 use crate::view::Problem;
 use axum::body::{Body, to_bytes};
@@ -76,8 +76,8 @@ async fn sign_in<B: Backend>(app: &App<B>, req: Request, next: Next) -> Result<R
                 // The token is shown once: a session cookie from now on,
                 // and the same page without the token in its address.
                 let session = app.sessions.open();
-                let mut cookie =
-                    format!("{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Strict");
+                let name = auth::session_cookie_name(&app.config.key);
+                let mut cookie = format!("{name}={session}; Path=/; HttpOnly; SameSite=Strict");
                 if app.config.secure_cookies {
                     cookie.push_str("; Secure");
                 }
@@ -92,12 +92,13 @@ async fn sign_in<B: Backend>(app: &App<B>, req: Request, next: Next) -> Result<R
                 }
                 return Err(r);
             }
+            let name = auth::session_cookie_name(&app.config.key);
             let session = req
                 .headers()
                 .get_all(header::COOKIE)
                 .iter()
                 .filter_map(|v| v.to_str().ok())
-                .find_map(|h| auth::cookie(h, SESSION_COOKIE))
+                .find_map(|h| auth::cookie(h, &name))
                 .filter(|s| app.sessions.knows(s))
                 .map(str::to_string);
             match session {

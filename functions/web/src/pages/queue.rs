@@ -117,18 +117,11 @@ pub(crate) async fn list<B: Backend>(
     let asked = q.clone();
     let got = with_desk!(app, |a, ledger, desk, h| {
         let page = h.block_on(desk.queue(&person, &asked))?;
-        // How many letters the bulk approval would take: the same filter,
-        // letters only, all pages.
-        let approvable = if person.role.may(Act::Approve)
-            && asked.kind.is_none_or(|k| k == WorkKind::Approval)
+        // The bulk approval is offered on a list of letters only: its
+        // count is then the list's (no second query of the index).
+        let approvable = if person.role.may(Act::Approve) && asked.kind == Some(WorkKind::Approval)
         {
-            let only = WorkQuery {
-                kind: Some(WorkKind::Approval),
-                page: 1,
-                per_page: 1,
-                ..asked.clone()
-            };
-            h.block_on(desk.queue(&person, &only))?.total
+            page.total
         } else {
             0
         };
@@ -285,7 +278,13 @@ pub(crate) async fn approve_all<B: Backend>(
             let refused: Vec<String> = out
                 .refused
                 .iter()
-                .map(|(id, why)| format!("{id}: {why}"))
+                .map(|(id, why)| {
+                    // The desk's reason names the task already.
+                    let why = why
+                        .split_once(" is not approved: ")
+                        .map_or(why.as_str(), |(_, r)| r);
+                    format!("{id}: {why}")
+                })
                 .collect();
             app.view.page(
                 "done.html",

@@ -36,8 +36,9 @@ pub struct StackArgs {
     /// and approvals' re-checks use.
     #[arg(long, env = "COLLECT_BUCKET", global = true)]
     pub bucket: Option<String>,
-    /// How many shards the stack spreads customers over: its `Shards`
-    /// parameter (the template's default is 64).
+    /// How many shards the stack spreads customers and open work over: its
+    /// `Shards` parameter (the template's default is 64); fewer than the
+    /// stack's would miss some.
     #[arg(long, default_value_t = TEMPLATE_SHARDS, global = true)]
     pub shards: u32,
 }

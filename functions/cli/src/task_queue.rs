@@ -524,3 +524,32 @@ fn home_letter(home: &Home, store: &SqliteStore, asked: &Asked<'_>, a: &ActionRe
         Err(why) => Letter::NotShown(why),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_of_the_desk_is_named_as_the_option_that_gives_it() {
+        let said = |field| {
+            desk_words(&DeskError::Invalid {
+                field,
+                reason: "is required".to_string(),
+            })
+        };
+        assert_eq!(said("reason"), "--reason: is required");
+        assert_eq!(said("invoice_ids"), "--invoice: is required");
+        assert_eq!(said("until"), "--promised: is required");
+        assert_eq!(said("text"), "--note: is required");
+        assert_eq!(said("min_balance"), "--min-balance: is required");
+    }
+
+    #[test]
+    fn a_refusal_of_the_credentials_says_what_to_do() {
+        let refused = refused_words("DynamoDB UpdateItem: AccessDeniedException: not allowed");
+        assert!(refused.contains("help: AWS refused the call"), "{refused}");
+        assert!(refused.contains("read-only"), "{refused}");
+        let other = refused_words("DynamoDB Query: ThrottlingException: slow down");
+        assert_eq!(other, "DynamoDB Query: ThrottlingException: slow down");
+    }
+}

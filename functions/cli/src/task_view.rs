@@ -93,7 +93,7 @@ fn row(item: &WorkItem) -> String {
         item.task_id, item.label, item.customer_name, item.customer_id
     );
     if !item.invoice_ids.is_empty() {
-        let _ = write!(out, "  invoice {} ", item.invoice_ids.join(", "));
+        let _ = write!(out, "  invoice {}", item.invoice_ids.join(", "));
     }
     match item.kind {
         WorkKind::FixContact => {

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub mod fixture;
+pub mod work_queue;
 
 pub use fixture::{Fixture, Names, create_table, day, invoice, invoke, payment, sqs_event};
 

@@ -1,8 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The crates link what ARCHITECTURE.md says they link, as `cargo tree -e
-//! normal` shows it: the pure engine no I/O crate, the sweep and events
-//! Lambdas neither SQLite nor the training library, the CLI both ledgers'
-//! adapters, and the test kit is never a normal dependency of anything.
+//! normal` shows it: the pure engine no I/O crate, the sweep, events and
+//! queue Lambdas neither SQLite nor the training library, the CLI both
+//! ledgers' adapters, and the test kit is never a normal dependency of
+//! anything.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -112,6 +113,31 @@ fn the_sweep_and_events_lambdas_link_neither_sqlite_nor_the_training_library() {
     );
 }
 
+/// The work queue Lambda links the web router and the AWS adapters, and
+/// nothing that trains or opens SQLite (what `collect serve` needs stays
+/// in the CLI).
+#[test]
+fn the_queue_lambda_links_neither_sqlite_nor_the_training_library() {
+    assert_links_none(
+        "collect-queue",
+        &[
+            "rusqlite",
+            "libsqlite3-sys",
+            "smartcore",
+            "collect-sqlite",
+            "collect-training",
+            "collect-cli",
+        ],
+    );
+    let linked = linked("collect-queue");
+    for needed in ["collect-web", "collect-aws", "lambda_http"] {
+        assert!(
+            linked.contains(needed),
+            "collect-queue does not link {needed}"
+        );
+    }
+}
+
 /// The CLI works on a home (SQLite) and on a deployed stack (`collect tasks
 /// --table T --bucket B`): it links both ledgers' adapters. No Lambda links
 /// the CLI.
@@ -121,7 +147,12 @@ fn the_cli_links_both_ledgers_and_no_lambda_links_the_cli() {
     for adapter in ["collect-sqlite", "collect-aws"] {
         assert!(cli.contains(adapter), "collect-cli links {adapter}");
     }
-    for lambda in ["collect-sweep", "collect-events", "collect-train"] {
+    for lambda in [
+        "collect-sweep",
+        "collect-events",
+        "collect-train",
+        "collect-queue",
+    ] {
         assert_links_none(lambda, &["collect-cli"]);
     }
 }
@@ -133,6 +164,8 @@ fn the_test_kit_is_never_a_normal_dependency() {
         "collect-sweep",
         "collect-events",
         "collect-train",
+        "collect-queue",
+        "collect-web",
         "collect-aws",
         "collect-sqlite",
         "collect-delivery",

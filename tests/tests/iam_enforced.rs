@@ -97,6 +97,8 @@ fn list(v: &Yaml) -> Vec<Yaml> {
 /// what the template's references stand for in it.
 struct World {
     fx: Fixture,
+    /// The work queue's CSRF key (`QueueKey`), created as the template does.
+    queue_key: String,
 }
 
 impl World {
@@ -106,7 +108,18 @@ impl World {
         let fx = Fixture::on(&s.moto, &admin, prefix, SHARDS).await;
         // CI publishes the policy bundle (not a function's job).
         fx.publish_policy("iam-rev-1").await;
-        World { fx }
+        let queue_key = fx
+            .clients
+            .secrets
+            .create_secret()
+            .name(format!("{}-queue-key", fx.unique()))
+            .secret_string("the-work-queue-csrf-key-0123456789abcdef")
+            .send()
+            .await
+            .unwrap()
+            .arn
+            .unwrap();
+        World { fx, queue_key }
     }
 
     fn queue_arn(name: &str) -> String {
@@ -123,6 +136,7 @@ impl World {
             "EventsDeadLetterQueue.Arn" => World::queue_arn(&n.dead_letter_queue),
             "EventsQueue.Arn" => World::queue_arn(&n.events_queue),
             "PayLinkKey" => self.fx.secret_arn.clone(),
+            "QueueKey" => self.queue_key.clone(),
             "MailConfigurationSet" => n.configuration_set.clone(),
             "SenderIdentity" => n.sender.clone(),
             "AWS::Partition" => "aws".into(),
@@ -508,6 +522,130 @@ async fn train(w: &World, config: &SdkConfig) -> Run {
     Ok(())
 }
 
+/// The work queue function: a container's start (the bundle, the model or
+/// none yet, the pay-link key, the CSRF key), the queue page, a legal
+/// letter's page with its preview, its approval, and the audit export, as
+/// the HTTP API hands them over on `/api/…`. The sweep that made the
+/// letter ran as the administrator (it is the worker's job).
+async fn queue(w: &World, config: &SdkConfig) -> Run {
+    use collect_e2e::work_queue::{body, claims, csrf, event, links, queue_function};
+    w.fx.seed(&[
+        w.fx.customer("L"),
+        invoice("L1", "L", "2027-03-08", "900.00"),
+        w.fx.customer("K"),
+        invoice("K1", "K", "2027-03-27", "400.00"),
+    ])
+    .await;
+    // Training promoted a model (the administrator stands for it): the
+    // queue's explanations score with it.
+    let artifact = PriorRateTrainer
+        .train(&Default::default(), day("2027-04-01"))
+        .unwrap();
+    let pointer = w.fx.artifacts.put_model("q1", artifact).await.unwrap();
+    w.fx.artifacts.promote_model(&pointer).await.unwrap();
+    let svc = w.fx.sweep_service().await;
+    for shard in 0..SHARDS {
+        svc.run_shard(
+            collect_aws::queue::ShardJob {
+                day: day("2027-04-12"),
+                shard,
+            },
+            "2027-04-12T14:00:00Z".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    let clients = Clients::new(config);
+    let key = collect_aws::config::secret(&clients.secrets, &w.queue_key)
+        .await
+        .map_err(|e| failed("queue: the CSRF key", e))?;
+    let (q, _scorer) = queue_function(&w.fx, &clients, key.into_bytes()).await?;
+    // The promoted model, read at the container's start as the worker
+    // reads it (its scorer cannot be told from the fallback's here: the
+    // model is the prior late rate's).
+    match Artifacts::new(clients.s3.clone(), &w.fx.names.bucket)
+        .current_model()
+        .await
+    {
+        Ok(Some((p, _))) if p.revision == "q1" => {}
+        other => return Err(format!("queue: the promoted model was not read: {other:?}")),
+    }
+    let ana = claims("ana@example.com", "approver");
+    let page = |what: &'static str, status: axum::http::StatusCode, text: String| {
+        format!(
+            "queue: {what} answered {status} (refused by IAM? the function's log names the call): {text}"
+        )
+    };
+    let r = q.handle(event("GET", "/api/", None, &ana)).await;
+    let (status, listed) = (r.status(), body(r).await);
+    let letters: Vec<String> = links(&listed, "/customers/L/tasks/");
+    let Some(letter) = letters.first() else {
+        return Err(page("the queue", status, listed));
+    };
+    let r = q
+        .handle(event("GET", &format!("/api{letter}"), None, &ana))
+        .await;
+    let (status, shown) = (r.status(), body(r).await);
+    if !status.is_success() || !shown.contains("/approve") {
+        return Err(page("the letter's page", status, shown));
+    }
+    let form = format!("csrf={}", csrf(&shown));
+    let r = q
+        .handle(event(
+            "POST",
+            &format!("/api{letter}/approve"),
+            Some(&form),
+            &ana,
+        ))
+        .await;
+    let status = r.status();
+    if !(status.is_success() || status.is_redirection()) {
+        return Err(page("the approval", status, body(r).await));
+    }
+    // A collector records a call's outcome: a promise to pay (an event).
+    let bo = claims("bo@example.com", "collector");
+    let r = q.handle(event("GET", "/api/", None, &bo)).await;
+    let (status, listed) = (r.status(), body(r).await);
+    let Some(call) = links(&listed, "/customers/K/tasks/").into_iter().next() else {
+        return Err(page("the collector's queue", status, listed));
+    };
+    let r = q
+        .handle(event("GET", &format!("/api{call}"), None, &bo))
+        .await;
+    let (status, shown) = (r.status(), body(r).await);
+    if !status.is_success() || !shown.contains("/call") {
+        return Err(page("the call's page", status, shown));
+    }
+    let form = format!(
+        "csrf={}&outcome=promised&until=2027-04-30&note=pays+end+of+month",
+        csrf(&shown)
+    );
+    let r = q
+        .handle(event("POST", &format!("/api{call}/call"), Some(&form), &bo))
+        .await;
+    let status = r.status();
+    if !(status.is_success() || status.is_redirection()) {
+        return Err(page("the call's outcome", status, body(r).await));
+    }
+    let audrey = claims("audrey@example.com", "auditor");
+    let r = q
+        .handle(event(
+            "GET",
+            "/api/audit.json?from=2027-04-01&through=2027-04-30",
+            None,
+            &audrey,
+        ))
+        .await;
+    let (status, audit) = (r.status(), body(r).await);
+    if !status.is_success()
+        || !audit.contains("ana@example.com")
+        || !audit.contains("bo@example.com")
+    {
+        return Err(page("the audit export", status, audit));
+    }
+    Ok(())
+}
+
 // ------------------------------------------------------------ the proof
 
 /// Grants moto cannot show to be needed (see the module docs), with why.
@@ -638,6 +776,11 @@ async fn the_events_function_needs_exactly_its_grants() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn training_needs_exactly_its_grants_and_makes_the_first_model() {
     prove("TrainFunction", |w, c| async move { train(&w, &c).await }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_work_queue_needs_exactly_its_grants() {
+    prove("QueueFunction", |w, c| async move { queue(&w, &c).await }).await;
 }
 
 /// On AWS, a role without `s3:ListBucket` gets 403 for a key that does not

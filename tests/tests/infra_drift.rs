@@ -125,6 +125,14 @@ fn the_functions_get_every_setting_they_read() {
         "EXPECTED_DAILY_MESSAGES",
         "METRICS_NAMESPACE",
         "EVENTS_QUEUE_URL",
+        // The work queue (functions/queue/src/start.rs).
+        "SWEEP_SCHEDULE",
+        "SCHEDULE_TIMEZONE",
+        "QUEUE_KEY_SECRET_ID",
+        "USER_POOL_CLIENT_ID",
+        "USER_POOL_ISSUER",
+        "SIGN_IN_URL",
+        "QUEUE_URL",
     ] {
         assert!(
             raw.contains(&format!("{var}:")),
@@ -138,11 +146,11 @@ fn the_functions_get_every_setting_they_read() {
         .values()
         .filter(|r| r["Type"] == "AWS::Serverless::Function")
         .collect();
-    assert_eq!(functions.len(), 4);
+    assert_eq!(functions.len(), 5);
     for f in functions {
         let binary = text(&f["Metadata"]["BuildProperties"]["Binary"]);
         assert!(
-            ["sweep", "events", "train"].contains(&binary.as_str()),
+            ["sweep", "events", "train", "queue"].contains(&binary.as_str()),
             "{binary}"
         );
         assert_eq!(text(&f["Metadata"]["BuildMethod"]), "rust-cargolambda");
@@ -232,6 +240,122 @@ fn each_function_may_make_exactly_the_table_calls_it_makes() {
         set(&["dynamodb:Query"])
     );
     assert!(dynamodb_actions(&r["SweepCoordinatorFunction"]).is_empty());
+    // The work queue: the open-work index (one Query per shard) and the
+    // customers' partitions (Query), a page's rows (one BatchGetItem), the
+    // tasks' items (GetItem), a person's acts (the action's conditional
+    // UpdateItem with its trail line; the events a call's outcome or an
+    // end-of-ladder decision records: PutItem). No DeleteItem: a reopened
+    // decision is a new trail line.
+    assert_eq!(
+        dynamodb_actions(&r["QueueFunction"]),
+        set(&[
+            "dynamodb:Query",
+            "dynamodb:GetItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem"
+        ])
+    );
+}
+
+/// The work queue's sign-in, as the template wires it and the function
+/// reads it: the JWT authorizer trusts exactly the user pool and app client
+/// the function verifies session cookies with; only `/api/…` sits behind it
+/// (browsers send cookies, not `Authorization`), the sign-in routes and the
+/// pages reach the function, which verifies the cookie itself; the groups
+/// are the roles the function knows; the app client's callback is the
+/// function's `/auth/callback`.
+#[test]
+fn the_work_queue_signs_in_with_the_pool_the_authorizer_trusts() {
+    let t = template();
+    let r = &t["Resources"];
+    let yaml = |v: &Value| serde_yaml::to_string(v).unwrap();
+    let env = &r["QueueFunction"]["Properties"]["Environment"]["Variables"];
+    let authorizer = &r["QueueAuthorizer"]["Properties"];
+    assert_eq!(text(&authorizer["AuthorizerType"]), "JWT");
+    assert_eq!(
+        authorizer["IdentitySource"],
+        Value::Sequence(vec![Value::from("$request.header.Authorization")])
+    );
+    // The same issuer expression and the same client on both sides.
+    assert_eq!(
+        yaml(&authorizer["JwtConfiguration"]["Issuer"]),
+        yaml(&env["USER_POOL_ISSUER"])
+    );
+    assert_eq!(
+        reference(&authorizer["JwtConfiguration"]["Audience"][0]),
+        "QueueUserPoolClient"
+    );
+    assert_eq!(
+        reference(&env["USER_POOL_CLIENT_ID"]),
+        "QueueUserPoolClient"
+    );
+    // The routes: which are behind the authorizer, which the function guards.
+    let mut routes = Vec::new();
+    for res in r.as_mapping().unwrap().values() {
+        if res["Type"] == "AWS::ApiGatewayV2::Route" {
+            let p = &res["Properties"];
+            routes.push((text(&p["RouteKey"]), text(&p["AuthorizationType"])));
+            assert!(yaml(&p["Target"]).contains("QueueIntegration"));
+        }
+    }
+    routes.sort();
+    assert_eq!(
+        routes,
+        vec![
+            ("$default".to_string(), "NONE".to_string()),
+            ("ANY /api/{proxy+}".to_string(), "JWT".to_string()),
+            ("GET /auth/{proxy+}".to_string(), "NONE".to_string()),
+        ]
+    );
+    assert_eq!(collect_queue::app::API_PREFIX, "/api");
+    // The groups are the roles the function maps.
+    let mut groups: Vec<String> = r
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|res| res["Type"] == "AWS::Cognito::UserPoolGroup")
+        .map(|g| text(&g["Properties"]["GroupName"]))
+        .collect();
+    groups.sort();
+    let mut known: Vec<String> = collect_queue::claims::GROUPS
+        .iter()
+        .map(|g| g.to_string())
+        .collect();
+    known.sort();
+    assert_eq!(groups, known);
+    // The callback and sign-out addresses are the function's.
+    let client = &r["QueueUserPoolClient"]["Properties"];
+    let queue_url = yaml(&env["QUEUE_URL"]);
+    let queue_url = queue_url
+        .trim()
+        .trim_start_matches("!Sub")
+        .trim()
+        .trim_matches('\'');
+    assert!(
+        yaml(&client["CallbackURLs"]).contains(&format!("{queue_url}/auth/callback")),
+        "{queue_url}"
+    );
+    assert!(yaml(&client["LogoutURLs"]).contains(&format!("{queue_url}/auth/signed-out")));
+    assert_eq!(client["GenerateSecret"], Value::Bool(false));
+    assert_eq!(
+        client["AllowedOAuthFlows"],
+        Value::Sequence(vec![Value::from("code")])
+    );
+    // Only administrators add people.
+    assert_eq!(
+        r["UserPool"]["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"],
+        Value::Bool(true)
+    );
+    // The sweep's schedule the function is told is the one that runs.
+    assert_eq!(reference(&env["SWEEP_SCHEDULE"]), "SweepSchedule");
+    assert_eq!(
+        reference(
+            &r["SweepCoordinatorFunction"]["Properties"]["Events"]["Daily"]["Properties"]["ScheduleExpression"]
+        ),
+        "SweepSchedule"
+    );
+    assert_eq!(reference(&env["SCHEDULE_TIMEZONE"]), "ScheduleTimezone");
 }
 
 /// The logical name a `!Ref X` names.

@@ -426,19 +426,16 @@ async fn ask<L: Ledger + ?Sized, P: PolicySource + ?Sized>(
         }
         Request::Done { id, note } => {
             if customer_of_hold_task(id).is_none() {
-                return Err(TaskError::Desk(DeskError::Invalid {
-                    field: "id",
-                    reason: format!(
-                        "`{id}` is not an address to fix (`hold-<customer>`); record a call's \
-                         outcome with `collect tasks call {id} --promised DATE | --disputed | \
-                         --wrong-contact | --no-answer | --note TEXT`"
-                    ),
-                }));
+                // A call task: done means reached, with what was said.
+                let c = customer_of(desk.ledger, asked, id, locate, on_stack).await?;
+                let outcome = CallOutcome::Reached { note: note.clone() };
+                Said::Did(desk.record_call(who, &c, id, &outcome).await?)
+            } else {
+                Said::Did(
+                    desk.close_contact(who, id, note.as_deref().unwrap_or_default())
+                        .await?,
+                )
             }
-            Said::Did(
-                desk.close_contact(who, id, note.as_deref().unwrap_or_default())
-                    .await?,
-            )
         }
         Request::CloseAccount {
             customer,

@@ -78,8 +78,8 @@ impl Backend for HomeBackend {
         Ok(f(&rt.sweeper))
     }
 
-    fn desk_settings(&self) -> &DeskSettings {
-        &self.settings
+    fn desk_settings(&self) -> DeskSettings {
+        self.settings.clone()
     }
 
     fn today(&self) -> NaiveDate {

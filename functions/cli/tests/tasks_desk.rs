@@ -430,8 +430,12 @@ fn a_calls_outcomes_are_recorded() {
     let holds = h.rows(&["--kind", "fix_contact"]);
     assert_eq!(holds.len(), 1, "{holds:#?}");
     assert_eq!(holds[0]["task_id"], "hold-C2");
-    let not_hold = h.refused(&["done", &c1, "--by", "maria"]);
-    assert!(not_hold.contains("is not an address to fix"), "{not_hold}");
+    // `done` on a call already worked (a promise): told who did it.
+    let again = h.refused(&["done", &c1, "--by", "maria"]);
+    assert!(
+        again.contains("cannot be worked as a call") && again.contains("by maria"),
+        "{again}"
+    );
     let closed = h.act(&["done", "hold-C2", "--note", "ERP corrected"]);
     assert!(
         closed.contains("hold-C2: closed by maria on 2027-04-12"),

@@ -311,3 +311,47 @@ fn a_wrong_contact_holds_the_address_with_the_new_details() {
         );
     });
 }
+
+#[test]
+fn a_call_reached_is_done_and_leaves_the_queue_once() {
+    block_on(async {
+        let h = MemoryHarness::default();
+        let w = World::start(&h).await;
+        let on = day(collect_testkit::conformance::DAY);
+        w.run(&h, on).await;
+        let call = h.ledger().open_work(Some("collections")).await.unwrap()[0].clone();
+        let policy = policy_of(&w);
+        let settings = DeskSettings::default();
+        let desk = Desk::new(h.ledger(), &policy, &settings, on);
+        let bo = person("bo@example.com", Role::Collector);
+        let reached = CallOutcome::Reached {
+            note: Some("talked to AP; payment run on Friday".to_string()),
+        };
+        let out = desk
+            .record_call(&bo, &call.customer_id, &call.task_id, &reached)
+            .await
+            .unwrap();
+        assert!(out.said.contains("reached by bo@example.com"), "{out:?}");
+        assert!(out.said.contains("the call is done"), "{out:?}");
+        let open = h.ledger().open_work(Some("collections")).await.unwrap();
+        assert!(open.iter().all(|e| e.task_id != call.task_id), "{open:?}");
+        // Recorded once: a second person working the same call is told.
+        let ana = person("ana@example.com", Role::Collector);
+        assert!(
+            desk.record_call(&ana, &call.customer_id, &call.task_id, &reached)
+                .await
+                .is_err()
+        );
+        let view = desk
+            .task(&bo, &call.customer_id, &call.task_id)
+            .await
+            .unwrap();
+        assert!(
+            view.trail
+                .iter()
+                .any(|l| l.by.as_deref() == Some("bo@example.com")),
+            "{:?}",
+            view.trail
+        );
+    });
+}

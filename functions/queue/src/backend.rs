@@ -59,10 +59,9 @@ pub struct AwsBackend {
     composer: Composer,
     schedule: SweepSchedule,
     /// The desk's settings with the next sweep as of the last time it was
-    /// computed: recomputed once that sweep has started. The router borrows
-    /// them for a request, so each value lives as long as the container
-    /// (one small value per sweep day).
-    settings: Mutex<&'static DeskSettings>,
+    /// computed: recomputed once that sweep has started; each request gets
+    /// a copy.
+    settings: Mutex<DeskSettings>,
     clock: fn() -> DateTime<Utc>,
 }
 
@@ -88,8 +87,7 @@ impl AwsBackend {
             grace,
             ..
         } = service;
-        let settings: &'static DeskSettings =
-            Box::leak(Box::new(desk_settings(&schedule, clock())?));
+        let settings = desk_settings(&schedule, clock())?;
         Ok(AwsBackend {
             ledger,
             artifacts,
@@ -166,15 +164,13 @@ impl Backend for AwsBackend {
         Ok(f(&sweeper))
     }
 
-    fn desk_settings(&self) -> &DeskSettings {
+    fn desk_settings(&self) -> DeskSettings {
         let now = (self.clock)();
-        let Ok(mut current) = self.settings.lock() else {
-            // A poisoned lock: the last value is still the best known.
-            return self
-                .settings
-                .lock()
-                .map_or_else(|p| *p.into_inner(), |g| *g);
-        };
+        // A poisoned lock still holds the last value, the best known.
+        let mut current = self
+            .settings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let passed = match current.next_sweep {
             NextSweep::Scheduled { at } => at <= now,
             NextSweep::Local => false,
@@ -182,10 +178,10 @@ impl Backend for AwsBackend {
         if passed {
             // The schedule was computed at start; it has a next run.
             if let Ok(next) = desk_settings(&self.schedule, now) {
-                *current = Box::leak(Box::new(next));
+                *current = next;
             }
         }
-        *current
+        current.clone()
     }
 
     fn today(&self) -> NaiveDate {

@@ -74,7 +74,7 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The desk's settings: when the next sweep runs (said after an
     /// approval), business days before calling again.
-    fn desk_settings(&self) -> &DeskSettings;
+    fn desk_settings(&self) -> DeskSettings;
 
     /// Today, read from the clock by the host (the edge); nothing below
     /// reads the clock.

@@ -136,12 +136,17 @@ enum TaskAction {
         #[arg(long)]
         reason: String,
     },
-    /// Record what a call gave: a promise to pay (the policy's promise hold
-    /// applies from the next sweep), a dispute, a wrong contact, no answer
-    /// (the call comes back after the configured business days), or a note.
+    /// Record what a call gave: reached (the call is done), a promise to
+    /// pay (the policy's promise hold applies from the next sweep), a
+    /// dispute, a wrong contact, no answer (the call comes back after the
+    /// configured business days), or a note.
     Call {
         /// The call task's id.
         id: String,
+        /// Reached and talked it through: the call is done (say what was
+        /// said with --note).
+        #[arg(long, group = "outcome")]
+        reached: bool,
         /// Reached: they promised to pay by this day, YYYY-MM-DD, e.g. 2027-03-31.
         #[arg(long, value_parser = parse_date, group = "outcome")]
         promised: Option<NaiveDate>,
@@ -165,9 +170,10 @@ enum TaskAction {
         note: Option<String>,
     },
     /// Close an address to fix (`hold-<customer>`) once it is fixed: the
-    /// steps that waited go out with the next sweep.
+    /// steps that waited go out with the next sweep. For a call task: the
+    /// customer was reached and the call is done (`call ID --reached`).
     Done {
-        /// `hold-<customer>`, as `collect tasks` lists it.
+        /// `hold-<customer>` or a call task's id, as `collect tasks` lists it.
         id: String,
         /// What was done (recorded in the trail).
         #[arg(long)]
@@ -283,6 +289,7 @@ fn request(action: Option<&TaskAction>, customer: Option<&str>) -> Result<Reques
         },
         Some(TaskAction::Call {
             id,
+            reached,
             promised,
             disputed,
             wrong_contact,
@@ -292,7 +299,9 @@ fn request(action: Option<&TaskAction>, customer: Option<&str>) -> Result<Reques
             note,
         }) => {
             let note = note.clone();
-            let outcome = if let Some(until) = promised {
+            let outcome = if *reached {
+                CallOutcome::Reached { note }
+            } else if let Some(until) = promised {
                 CallOutcome::Promised {
                     until: *until,
                     note,
@@ -313,8 +322,8 @@ fn request(action: Option<&TaskAction>, customer: Option<&str>) -> Result<Reques
                 CallOutcome::Note { text }
             } else {
                 bail!(
-                    "say what the call gave: --promised YYYY-MM-DD, --disputed, --wrong-contact, \
-                     --no-answer or --note TEXT"
+                    "say what the call gave: --reached, --promised YYYY-MM-DD, --disputed, \
+                     --wrong-contact, --no-answer or --note TEXT"
                 );
             };
             Request::Call {

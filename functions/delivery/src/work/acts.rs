@@ -215,6 +215,15 @@ impl<L: Ledger + ?Sized, P: PolicySource + ?Sized> Desk<'_, L, P> {
         let today = self.today;
         let by = &who.id;
         match outcome {
+            CallOutcome::Reached { note } => {
+                let note = optional("note", note.as_deref())?;
+                let said = with_note(format!("reached by {by} on {today}"), note.as_deref());
+                self.call_done(who, record, &said).await?;
+                Ok(Outcome {
+                    task_id: task_id.to_string(),
+                    said: format!("{said}; the call is done"),
+                })
+            }
             CallOutcome::Promised { until, note } => {
                 let note = optional("note", note.as_deref())?;
                 if *until < today || (*until - today).num_days() > PROMISE_MAX_DAYS {

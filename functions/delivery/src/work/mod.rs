@@ -341,6 +341,9 @@ pub struct TaskView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum CallOutcome {
+    /// Reached and talked it through; nothing more to record than the
+    /// note: the call is done.
+    Reached { note: Option<String> },
     /// Reached; they promised to pay by `until`.
     Promised {
         until: NaiveDate,

@@ -213,12 +213,9 @@ macro_rules! with_desk {
                 $a.backend.bundles(),
                 $a.backend.bundle_scratch(),
             );
-            let $desk = collect_delivery::work::Desk::new(
-                $ledger,
-                &policy,
-                $a.backend.desk_settings(),
-                $a.backend.today(),
-            );
+            let settings = $a.backend.desk_settings();
+            let $desk =
+                collect_delivery::work::Desk::new($ledger, &policy, &settings, $a.backend.today());
             let _ = (&$desk, $h, $ledger);
             $body
         })

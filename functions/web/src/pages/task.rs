@@ -217,6 +217,7 @@ fn escape(s: &str) -> String {
 fn call_outcome(f: &Fields) -> Result<CallOutcome, Failure> {
     let note = f.get("note").map(str::to_string);
     Ok(match f.required("outcome")? {
+        "reached" => CallOutcome::Reached { note },
         "promised" => CallOutcome::Promised {
             until: f.date("until")?.ok_or_else(|| {
                 Failure::field("Promised to pay by", "say by which day, e.g. 2027-03-31")

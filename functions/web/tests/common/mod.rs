@@ -64,8 +64,8 @@ impl Backend for SqliteHost {
         Ok(f(&env.sweeper()))
     }
 
-    fn desk_settings(&self) -> &DeskSettings {
-        &self.settings
+    fn desk_settings(&self) -> DeskSettings {
+        self.settings.clone()
     }
 
     fn today(&self) -> NaiveDate {

@@ -219,6 +219,12 @@ impl<'a> CustomerSweep<'a> {
         if inv.issue_date > self.day {
             return;
         }
+        self.skip_waiting(inv, "invoice settled before this went out", plan);
+    }
+
+    /// Skips every action of the invoice still waiting (a task, an
+    /// approval, a planned message), saying why and what it was.
+    fn skip_waiting(&self, inv: &Invoice, why: &str, plan: &mut SweepPlan) {
         for a in self
             .book
             .actions_of(&inv.invoice_id)
@@ -227,10 +233,7 @@ impl<'a> CustomerSweep<'a> {
         {
             let mut r = a.clone();
             r.status = ActionStatus::Skipped;
-            r.note = Some(format!(
-                "invoice settled before this went out (was {})",
-                a.status.as_str()
-            ));
+            r.note = Some(format!("{why} (was {})", a.status.as_str()));
             plan.push(r);
         }
     }
@@ -239,20 +242,7 @@ impl<'a> CustomerSweep<'a> {
     /// more steps, and what still waited is closed with the decision.
     fn close_stopped(&self, inv: &Invoice, stop: &crate::ladder::Stop<'_>, plan: &mut SweepPlan) {
         let why = stop.why();
-        for a in self
-            .book
-            .actions_of(&inv.invoice_id)
-            .iter()
-            .filter(|a| waiting(a))
-        {
-            let mut r = a.clone();
-            r.status = ActionStatus::Skipped;
-            r.note = Some(format!(
-                "skipped: dunning stopped, {why} (was {})",
-                a.status.as_str()
-            ));
-            plan.push(r);
-        }
+        self.skip_waiting(inv, &format!("skipped: dunning stopped, {why}"), plan);
         plan.stopped
             .push((inv.invoice_id.clone(), format!("dunning stopped: {why}")));
     }

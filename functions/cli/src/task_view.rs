@@ -79,11 +79,6 @@ fn next_step(item: &WorkItem) -> String {
              done {}`",
             item.task_id
         ),
-        WorkKind::EndOfLadder => format!(
-            "the ladder is done: `collect tasks close-account {} --agency NAME | --write-off | \
-             --keep-working --reason TEXT`",
-            item.customer_id
-        ),
     }
 }
 

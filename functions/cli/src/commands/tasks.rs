@@ -56,7 +56,7 @@ pub struct Args {
 /// The filters of the queue (`list`, `approve --all-matching`).
 #[derive(clap::Args, Clone, Default)]
 struct Filter {
-    /// Only this kind of work: approval, call, fix_contact, end_of_ladder.
+    /// Only this kind of work: approval, call or fix_contact.
     #[arg(long, value_parser = parse_kind)]
     kind: Option<WorkKind>,
     /// Only this queue: `approvals`, `contacts`, or a call queue of the
@@ -209,9 +209,8 @@ fn parse_role(s: &str) -> Result<Role, String> {
 }
 
 fn parse_kind(s: &str) -> Result<WorkKind, String> {
-    WorkKind::parse(s).ok_or_else(|| {
-        format!("`{s}` is not a kind of work: write approval, call, fix_contact or end_of_ladder")
-    })
+    WorkKind::parse(s)
+        .ok_or_else(|| format!("`{s}` is not a kind of work: write approval, call or fix_contact"))
 }
 
 fn parse_sort(s: &str) -> Result<Sort, String> {

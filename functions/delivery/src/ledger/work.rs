@@ -22,24 +22,16 @@ pub enum WorkKind {
     Call,
     /// An address held from mail: fix it, then close the task.
     FixContact,
-    /// The last step was taken: agency, write-off or keep working.
-    EndOfLadder,
 }
 
 impl WorkKind {
-    pub const ALL: [WorkKind; 4] = [
-        WorkKind::Approval,
-        WorkKind::Call,
-        WorkKind::FixContact,
-        WorkKind::EndOfLadder,
-    ];
+    pub const ALL: [WorkKind; 3] = [WorkKind::Approval, WorkKind::Call, WorkKind::FixContact];
 
     pub fn as_str(self) -> &'static str {
         match self {
             WorkKind::Approval => "approval",
             WorkKind::Call => "call",
             WorkKind::FixContact => "fix_contact",
-            WorkKind::EndOfLadder => "end_of_ladder",
         }
     }
 

@@ -89,7 +89,6 @@ fn kind_label(k: WorkKind) -> &'static str {
         WorkKind::Approval => "letters awaiting approval",
         WorkKind::Call => "calls",
         WorkKind::FixContact => "addresses to fix",
-        WorkKind::EndOfLadder => "end of the ladder",
     }
 }
 

@@ -437,9 +437,23 @@ impl Moto {
 
     /// The mail SES recorded as sent: `(destinations, raw MIME)` of every
     /// raw message, from `ses.RawMessage` of `/moto-api/data.json`.
+    ///
+    /// moto serialises every backend for that page; while another test of
+    /// the same binary writes to the server, the page can come back as an
+    /// error instead of JSON. It is asked again a few times before that
+    /// counts as a failure.
     pub fn sent_raw_mail(&self) -> Result<Vec<(Vec<String>, String)>, SetupError> {
-        let data: serde_json::Value =
-            serde_json::from_str(&self.get("/moto-api/data.json")?).map_err(SetupError::Json)?;
+        let mut attempt = 0;
+        let data: serde_json::Value = loop {
+            attempt += 1;
+            match serde_json::from_str(&self.get("/moto-api/data.json")?) {
+                Ok(data) => break data,
+                Err(_) if attempt < 6 => {
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+                Err(e) => return Err(SetupError::Json(e)),
+            }
+        };
         let raw = data
             .pointer("/ses/RawMessage")
             .and_then(|v| v.as_array())

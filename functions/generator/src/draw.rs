@@ -168,8 +168,19 @@ pub fn generate(spec: &Spec) -> Generated {
 
         // Before the window: a few invoices, all settled before it starts,
         // late as often as the customer usually is.
-        for _ in 0..rng.random_range(spec.history.0..=spec.history.1) {
-            let issue = business_before(plus(start, -rng.random_range(80..150)));
+        let settled = if spec.history_months > 0 {
+            spec.history_months
+        } else {
+            rng.random_range(spec.history.0..=spec.history.1)
+        };
+        for month in 0..settled {
+            let back = if spec.history_months > 0 {
+                // One a month, the latest settled before the window.
+                80 + 30 * i64::from(month) + rng.random_range(0..5)
+            } else {
+                rng.random_range(80..150)
+            };
+            let issue = business_before(plus(start, -back));
             let due = plus(issue, 30);
             let late = rng.random_bool(payer.history_late_rate());
             let paid_on = if late {

@@ -357,6 +357,10 @@ pub struct Spec {
     pub strategic_invoices: (u32, u32),
     /// Settled invoices per customer before the window.
     pub history: (u32, u32),
+    /// When above 0, the settled history is instead one invoice a month
+    /// for this many months before the window (four years: 48), the
+    /// book of a team that keeps its history (issue 22's history bench).
+    pub history_months: u32,
     pub mix: Mix,
 }
 
@@ -372,6 +376,7 @@ impl Spec {
             invoices: (1, 6),
             strategic_invoices: (4, 9),
             history: (2, 4),
+            history_months: 0,
             mix: Mix::default(),
         }
     }
@@ -388,6 +393,7 @@ impl Spec {
             invoices: (5, 15),
             strategic_invoices: (10, 20),
             history: (1, 3),
+            history_months: 0,
             mix: Mix {
                 plan: 0.05,
                 ..Mix::default()

@@ -18,6 +18,12 @@
 //!   compares the first next-day sweep with the last (issue 9: within
 //!   ±20 % after 90 days of history);
 //! - `COLLECT_BENCH_SEED`: the generator's seed (default 1);
+//! - `COLLECT_BENCH_HISTORY_MONTHS=N`: each customer's settled history is
+//!   one invoice a month for N months before the window (48: four years)
+//!   instead of one to three invoices;
+//! - `COLLECT_BENCH_CUSTOMERS=C` with `COLLECT_BENCH_PER_CUSTOMER=K`: the
+//!   flat book, C customers each issuing K invoices over the 90 days
+//!   (`COLLECT_BENCH_INVOICES` is then ignored; the open count is printed);
 //! - `COLLECT_BENCH_DIR=DIR`: keep the database in DIR. To profile one
 //!   sweep alone, ingest with `COLLECT_BENCH_SWEEPS=0`, copy the file, then
 //!   run the bench binary with `COLLECT_BENCH_CHILD_DB=FILE` (and
@@ -93,7 +99,7 @@ fn main() {
 
     println!("# Local sweep benchmark");
     let started = Instant::now();
-    let generated = generate(&Spec::open_book(seed, invoices, sweep_day()));
+    let generated = generate(&spec(seed, invoices));
     let book = generated.as_of(sweep_day());
     let generated_in = started.elapsed();
     println!(
@@ -209,6 +215,32 @@ fn main() {
         sweeps - 1,
         if within { "yes" } else { "no" }
     );
+}
+
+/// The book to generate: the bench's (`Spec::open_book`), or the flat one
+/// (`COLLECT_BENCH_CUSTOMERS` customers each issuing
+/// `COLLECT_BENCH_PER_CUSTOMER` invoices over the 90 days), with
+/// `COLLECT_BENCH_HISTORY_MONTHS` monthly settled invoices per customer
+/// before the window when set.
+fn spec(seed: u64, invoices: usize) -> Spec {
+    let var = |name: &str| -> Option<u32> {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.replace('_', "").parse().ok())
+    };
+    let mut spec = Spec::open_book(seed, invoices, sweep_day());
+    if let (Some(customers), Some(each)) = (
+        var("COLLECT_BENCH_CUSTOMERS"),
+        var("COLLECT_BENCH_PER_CUSTOMER"),
+    ) {
+        spec.customers = customers as usize;
+        spec.invoices = (each, each);
+        spec.strategic_invoices = (each, each);
+    }
+    if let Some(months) = var("COLLECT_BENCH_HISTORY_MONTHS") {
+        spec.history_months = months;
+    }
+    spec
 }
 
 /// One sweep's figures, as its child process reports them.

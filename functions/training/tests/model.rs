@@ -169,6 +169,7 @@ fn synthetic(seed: u64, customers: usize, days: i64) -> Records {
         strategic_invoices: (per, per * 2),
         // No history before the window: a customer's first invoice has none.
         history: (0, 0),
+        history_months: 0,
         // Mostly customers who pay on time but not always (a coin toss
         // per invoice): the signal is noisy by design.
         mix: Mix {

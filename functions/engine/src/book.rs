@@ -17,6 +17,7 @@ use crate::domain::{
     ActionId, ActionRecord, ActionStatus, Customer, Event, EventKind, Invoice, MessageId, Payment,
     PlanTerms,
 };
+use crate::history::PaymentHistory;
 use chrono::{Days, NaiveDate};
 use policy_lang::ast::Channel;
 use policy_lang::eval::Contact;
@@ -53,6 +54,12 @@ pub struct Book {
     /// ([`crate::contact`]); filled by the ledger for the checks made just
     /// before sending (a book loaded for planning may leave it empty).
     pub contact_holds: HashMap<String, Vec<ContactHold>>,
+    /// The customers' folded invoices, summed ([`crate::history`]), by
+    /// customer id: settled invoices wholly before the sweep's `since`,
+    /// left out of `invoices`, `payments`, `events` and `steps`. Empty in a
+    /// full book; [`Book::customer_stats`] and the model's features read it
+    /// and the remaining invoices alike.
+    pub history: HashMap<String, PaymentHistory>,
     /// Positions in `invoices`, sorted by invoice id: [`Book::invoice`]
     /// finds one in O(log n) (and checks the hit, so a caller that edits
     /// `invoices` still gets a right answer, by a linear search).
@@ -270,13 +277,7 @@ impl Book {
         for v in ev.values_mut() {
             v.shrink_to_fit();
         }
-        let mut by_id: Vec<usize> = (0..invoices.len()).collect();
-        // Stable: among equal ids the first in `invoices` comes first, as a
-        // linear search would find it.
-        by_id.sort_by(|&a, &b| {
-            let id = |k: usize| invoices.get(k).map(|i| i.invoice_id.as_str());
-            id(a).cmp(&id(b))
-        });
+        let by_id = index_by_id(&invoices);
         let mut book = Book {
             customers: customers
                 .into_iter()
@@ -289,10 +290,17 @@ impl Book {
             steps: HashMap::new(),
             mail_events,
             contact_holds: HashMap::new(),
+            history: HashMap::new(),
             by_id,
         };
         book.attach(steps, actions);
         book
+    }
+
+    /// Indexes `invoices` again after they were edited (e.g. by
+    /// [`crate::history::fold`]).
+    pub fn reindex(&mut self) {
+        self.by_id = index_by_id(&self.invoices);
     }
 
     /// Gives a book its recorded actions: every one as a step, the full
@@ -497,9 +505,18 @@ impl Book {
             .find(|h| h.applies_to(&customer.email))
     }
 
-    /// A customer's exposure and history on `day`.
+    /// A customer's exposure and history on `day`: its folded invoices
+    /// ([`Book::history`], settled before any day a sweep reads it for)
+    /// and its remaining ones. `first_invoice_on` counts every invoice,
+    /// even one issued after `day`.
     pub fn customer_stats(&self, customer_id: &str, day: NaiveDate) -> CustomerStats {
         let mut s = CustomerStats::default();
+        if let Some(h) = self.history.get(customer_id) {
+            s.settled = h.settlements.count;
+            s.settled_late = h.settlements.late;
+            s.total_days_late = h.settlements.total_days_late;
+            s.first_invoice_on = h.first_issue;
+        }
         for inv in self.invoices_of(customer_id) {
             s.first_invoice_on = Some(
                 s.first_invoice_on
@@ -569,6 +586,18 @@ impl Book {
         out.sort_by_key(|c| (c.date, c.channel.as_str()));
         out
     }
+}
+
+/// Positions in `invoices`, sorted by invoice id.
+fn index_by_id(invoices: &[Invoice]) -> Vec<usize> {
+    let mut by_id: Vec<usize> = (0..invoices.len()).collect();
+    // Stable: among equal ids the first in `invoices` comes first, as a
+    // linear search would find it.
+    by_id.sort_by(|&a, &b| {
+        let id = |k: usize| invoices.get(k).map(|i| i.invoice_id.as_str());
+        id(a).cmp(&id(b))
+    });
+    by_id
 }
 
 /// The contact channel of a recorded action's channel as written (`none`,

@@ -8,6 +8,8 @@
 //! - `contact`: contact holds, an email address held from mail until a
 //!   person fixes it (hard bounce, complaint, refused, invalid);
 //! - `book`: what is known about each invoice on a given day (as-of facts);
+//! - `history`: a customer's settled, wholly past invoices folded into one
+//!   aggregate (what the payment-history facts read), and the fold rule;
 //! - `ladder`: the end of the ladder — written off, placed with an agency or
 //!   kept working: when dunning stops, and which invoices wait for that
 //!   decision;
@@ -21,6 +23,7 @@ pub mod book;
 pub mod contact;
 pub mod domain;
 pub mod effect;
+pub mod history;
 pub mod ids;
 pub mod ingest;
 pub mod ladder;

@@ -65,6 +65,16 @@ fn read_lease(conn: &Connection, name: &str) -> Result<Option<Lease>, StoreError
 /// reads (their keys are its JSON parameter).
 const PART: usize = 4096;
 
+/// The actions of the invoices whose `[customer, invoice]` keys are the
+/// JSON array `?1`: one search of the primary key per invoice.
+fn book_actions() -> String {
+    format!(
+        "SELECT {} FROM json_each(?1) AS j CROSS JOIN actions
+         ON customer_id = j.value ->> 0 AND invoice_id = j.value ->> 1",
+        rows::COLUMNS
+    )
+}
+
 impl SqliteStore {
     /// The book a sweep needs: every action as a compact [`Step`], the full
     /// records of the live ones only (see [`Book::compact`]), and of the
@@ -99,11 +109,7 @@ impl SqliteStore {
                 part.iter()
                     .map(|i| [i.customer_id.as_str(), i.invoice_id.as_str()]),
             );
-            let mut stmt = self.conn.prepare_cached(&format!(
-                "SELECT {} FROM json_each(?1) AS j CROSS JOIN actions
-                 ON customer_id = j.value ->> 0 AND invoice_id = j.value ->> 1",
-                rows::COLUMNS
-            ))?;
+            let mut stmt = self.conn.prepare_cached(&book_actions())?;
             let mut found = stmt.query([encode(&keys)?])?;
             while let Some(row) = found.next()? {
                 self.take_row(
@@ -1220,4 +1226,33 @@ fn money(v: rusqlite::types::ValueRef<'_>, id: &str) -> Result<Option<Decimal>, 
         ValueRef::Real(f) => Some(Decimal::try_from(f).map_err(|_| bad(f.to_string()))?),
         ValueRef::Blob(_) => return Err(bad("a blob".to_string())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    /// The sweep's read of its actions searches the key per invoice: it
+    /// never scans the table (whose history grows).
+    #[test]
+    fn the_book_actions_are_searched_by_key() {
+        let store = crate::store::SqliteStore::in_memory().unwrap();
+        let plan: Vec<String> = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", super::book_actions()))
+            .unwrap()
+            .query_map(["[]"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            plan.iter().any(|p| p
+                .starts_with("SEARCH actions USING PRIMARY KEY (customer_id=? AND invoice_id=?)")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|p| p.starts_with("SCAN actions")),
+            "{plan:?}"
+        );
+    }
 }

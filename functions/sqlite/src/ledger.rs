@@ -2,7 +2,7 @@
 //! tables of the book). Each write is its own transaction, so a process
 //! killed at any point leaves every write before it in place and none after.
 
-use crate::codec::{decode, encode, sort_key};
+use crate::codec::{decode, encode};
 use crate::error::StoreError;
 use crate::rows;
 pub use crate::schema::SCHEMA_VERSION;
@@ -61,6 +61,20 @@ fn read_lease(conn: &Connection, name: &str) -> Result<Option<Lease>, StoreError
     .transpose()
 }
 
+/// How many invoices' actions one statement of [`SqliteStore::load_compact`]
+/// reads (their keys are its JSON parameter).
+const PART: usize = 4096;
+
+/// The actions of the invoices whose `[customer, invoice]` keys are the
+/// JSON array `?1`: one search of the primary key per invoice.
+fn book_actions() -> String {
+    format!(
+        "SELECT {} FROM json_each(?1) AS j CROSS JOIN actions
+         ON customer_id = j.value ->> 0 AND invoice_id = j.value ->> 1",
+        rows::COLUMNS
+    )
+}
+
 impl SqliteStore {
     /// The book a sweep needs: every action as a compact [`Step`], the full
     /// records of the live ones only (see [`Book::compact`]), and of the
@@ -84,33 +98,101 @@ impl SqliteStore {
         let mut strings = Interner::default();
         let mut steps = StepsByInvoice::default();
         let mut live = ActionsByInvoice::default();
-        {
-            // The live records whole; of the others, the step's columns only.
-            let mut stmt = self
-                .conn
-                .prepare(&format!("SELECT {} FROM actions", rows::COLUMNS))?;
-            let mut found = stmt.query([])?;
+        // The actions of the book's invoices, read by key a part at a time
+        // (the table is keyed by customer and invoice: the history of
+        // invoices not in the book is not read); then the live actions of
+        // invoices not in the book, found by the keys of the partial index.
+        let mut keys: Vec<[&str; 2]> = Vec::with_capacity(PART);
+        for part in book.invoices.chunks(PART) {
+            keys.clear();
+            keys.extend(
+                part.iter()
+                    .map(|i| [i.customer_id.as_str(), i.invoice_id.as_str()]),
+            );
+            let mut stmt = self.conn.prepare_cached(&book_actions())?;
+            let mut found = stmt.query([encode(&keys)?])?;
             while let Some(row) = found.next()? {
-                let status = row_status(row)?;
-                if is_live(status) {
-                    let a = self.rows.read(&self.conn, row)?;
-                    steps.push(&a.invoice_id, Step::of(&a, &mut strings));
-                    live.push(a);
-                } else {
-                    let (invoice_id, step) = self.row_step(row, status, &mut strings)?;
-                    if step.decided_on < since
-                        && step.sent_on.is_none_or(|d| d < since)
-                        && settled_before.contains(invoice_id)
-                    {
-                        continue;
-                    }
-                    steps.push(invoice_id, step);
+                self.take_row(
+                    row,
+                    since,
+                    &settled_before,
+                    &mut strings,
+                    &mut steps,
+                    &mut live,
+                )?;
+            }
+        }
+        {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT customer_id, invoice_id, action_id FROM actions WHERE status IN ({})",
+                rows::LIVE_STATUSES
+            ))?;
+            let mut found = stmt.query([])?;
+            let mut whole = self.conn.prepare_cached(&format!(
+                "SELECT {} FROM actions WHERE customer_id = ?1 AND invoice_id = ?2 AND action_id = ?3",
+                rows::COLUMNS
+            ))?;
+            while let Some(row) = found.next()? {
+                let text = |k: usize| -> Result<&str, StoreError> {
+                    Ok(row.get_ref(k)?.as_str().map_err(rusqlite::Error::from)?)
+                };
+                // Read above when the book has the invoice under the same
+                // customer (an invoice the ERP moved to another customer
+                // keeps its actions under the first one).
+                let (customer, invoice) = (text(0)?, text(1)?);
+                if book
+                    .invoice(invoice)
+                    .is_some_and(|i| i.customer_id == customer)
+                {
+                    continue;
+                }
+                let mut one = whole.query([customer, invoice, text(2)?])?;
+                while let Some(row) = one.next()? {
+                    self.take_row(
+                        row,
+                        since,
+                        &settled_before,
+                        &mut strings,
+                        &mut steps,
+                        &mut live,
+                    )?;
                 }
             }
         }
+        drop(keys);
         drop(settled_before);
         book.attach(steps, live);
         Ok(book)
+    }
+
+    /// An action row of the sweep's book: a live record whole, any other
+    /// as its step, unless it is an old step of an invoice settled before
+    /// `since` (see [`SqliteStore::load_compact`]).
+    fn take_row(
+        &self,
+        row: &rusqlite::Row<'_>,
+        since: NaiveDate,
+        settled_before: &HashSet<&str>,
+        strings: &mut Interner,
+        steps: &mut StepsByInvoice,
+        live: &mut ActionsByInvoice,
+    ) -> Result<(), StoreError> {
+        let status = row_status(row)?;
+        if is_live(status) {
+            let a = self.rows.read(&self.conn, row)?;
+            steps.push(&a.invoice_id, Step::of(&a, strings));
+            live.push(a);
+        } else {
+            let (invoice_id, step) = self.row_step(row, status, strings)?;
+            if step.decided_on < since
+                && step.sent_on.is_none_or(|d| d < since)
+                && settled_before.contains(invoice_id)
+            {
+                return Ok(());
+            }
+            steps.push(invoice_id, step);
+        }
+        Ok(())
     }
 
     /// The step of an action row, read from its columns without building
@@ -347,11 +429,15 @@ impl SqliteStore {
     }
 
     /// The stored status of an action, if it exists.
-    fn action_status(&self, action_id: &str) -> Result<Option<ActionStatus>, StoreError> {
+    fn action_status(
+        &self,
+        customer_id: &str,
+        action_id: &str,
+    ) -> Result<Option<ActionStatus>, StoreError> {
         let s: Option<String> = self
             .conn
-            .prepare_cached("SELECT status FROM actions WHERE action_id = ?1")?
-            .query_row([action_id], |r| r.get(0))
+            .prepare_cached("SELECT status FROM actions WHERE customer_id = ?1 AND action_id = ?2")?
+            .query_row([customer_id, action_id], |r| r.get(0))
             .optional()?;
         Ok(s.as_deref().and_then(ActionStatus::parse))
     }
@@ -457,45 +543,44 @@ impl Ledger for SqliteStore {
             .map_err(StoreError::from)?;
         let mut out = Recorded::default();
         {
-            let mut add = tx.prepare_cached(rows::INSERT).map_err(StoreError::from)?;
-            let mut put = tx
-                .prepare_cached(&format!("{} AND status = ?23", rows::UPDATE))
+            // A new record with the first line of its trail, in one row;
+            // a change with its line (in the row when it is a routine one).
+            let mut add = tx
+                .prepare_cached(rows::INSERT_LOGGED)
                 .map_err(StoreError::from)?;
-            let mut logged: Vec<(&ActionRecord, bool)> = Vec::new();
+            let mut put = tx
+                .prepare_cached(&format!(
+                    "{} AND status = ?25{}",
+                    rows::UPDATE_LOGGED,
+                    rows::RETURNING
+                ))
+                .map_err(StoreError::from)?;
             for (r, context) in records.iter().zip(contexts) {
-                let new = !previous.contains_key(&r.action_id);
+                // Every change is a line of the trail (a retry deferred
+                // again keeps the first deferral's reason and risk).
                 let written = match previous.get(&r.action_id) {
-                    None => rows::write(&mut add, r, context, &[])? == 1,
+                    None => rows::write(&mut add, r, context, &[&day.to_string()])? == 1,
                     Some(seen) => match rows::same_as_stored(&self.rows, &tx, r)? {
                         Some((_, true)) => {
                             out.written.push(r.action_id.clone());
                             continue;
                         }
-                        Some((status, false)) if status == *seen => {
-                            rows::write(&mut put, r, context, &[&seen.as_str()])? == 1
-                        }
+                        Some((status, false)) if status == *seen => rows::write_logged(
+                            &tx,
+                            &mut put,
+                            r,
+                            context,
+                            day,
+                            None,
+                            &[&seen.as_str()],
+                        )?,
                         _ => false,
                     },
                 };
                 if written {
-                    // Every change is a line of the trail (a retry deferred
-                    // again keeps the first deferral's reason and risk).
-                    logged.push((r, new));
                     out.written.push(r.action_id.clone());
                 } else {
                     out.conflicts.push(r.action_id.clone());
-                }
-            }
-            // Logged in about the order of the trail's key, so its index
-            // grows in order instead of at random: sorted (stably, so the
-            // entries of one action keep their order) by eight bytes of the
-            // id past the shared `act-`.
-            logged.sort_by_key(|(r, _)| sort_key(&r.action_id));
-            for (r, new) in logged {
-                if new {
-                    SqliteStore::log_first(&tx, r, day)?;
-                } else {
-                    SqliteStore::log(&tx, r, day, None)?;
                 }
             }
         }
@@ -514,19 +599,23 @@ impl Ledger for SqliteStore {
             .conn
             .unchecked_transaction()
             .map_err(StoreError::from)?;
-        let Some(current) = self.action_status(&record.action_id)? else {
+        let Some(current) = self.action_status(&record.customer_id, &record.action_id)? else {
             return Ok(false);
         };
         if !expected.contains(&current) {
             return Ok(false);
         }
-        rows::write(
-            &mut tx.prepare_cached(rows::UPDATE).map_err(StoreError::from)?,
+        rows::write_logged(
+            &tx,
+            &mut tx
+                .prepare_cached(&format!("{}{}", rows::UPDATE_LOGGED, rows::RETURNING))
+                .map_err(StoreError::from)?,
             record,
             context,
+            day,
+            record.decided_by.as_deref(),
             &[],
         )?;
-        SqliteStore::log(&tx, record, day, record.decided_by.as_deref())?;
         tx.commit().map_err(StoreError::from)?;
         Ok(true)
     }
@@ -535,7 +624,11 @@ impl Ledger for SqliteStore {
         &self,
         action: &ActionRecord,
     ) -> Result<Vec<collect_delivery::ledger::LogEntry>, LedgerError> {
-        Ok(crate::store::Store::action_log(self, &action.action_id)?)
+        Ok(rows::trail(
+            &self.conn,
+            action.customer_id.as_str(),
+            action.action_id.as_str(),
+        )?)
     }
 
     async fn put_message(&self, m: &StoredMessage) -> Result<bool, LedgerError> {
@@ -773,26 +866,43 @@ impl Ledger for SqliteStore {
             .conn
             .unchecked_transaction()
             .map_err(StoreError::from)?;
-        let n = tx
+        // The line's number from the row, in the same statement.
+        let seq: Option<i64> = tx
             .prepare_cached(
-                "UPDATE actions SET call_again_on = COALESCE(?4, call_again_on)
-                 WHERE customer_id = ?1 AND action_id = ?2 AND status = ?3",
+                "UPDATE actions SET call_again_on = COALESCE(?4, call_again_on),
+                     trail_len = trail_len + 1
+                 WHERE customer_id = ?1 AND invoice_id = ?5 AND action_id = ?2 AND status = ?3
+                 RETURNING trail_len",
             )
             .map_err(StoreError::from)?
-            .execute(params![
-                action.customer_id.as_str(),
-                action.action_id.as_str(),
-                expected.as_str(),
-                note.call_again_on.map(|d| d.to_string())
-            ])
+            .query_row(
+                params![
+                    action.customer_id.as_str(),
+                    action.action_id.as_str(),
+                    expected.as_str(),
+                    note.call_again_on.map(|d| d.to_string()),
+                    action.invoice_id.as_str()
+                ],
+                |r| r.get(0),
+            )
+            .optional()
             .map_err(StoreError::from)?;
-        if n != 1 {
+        let Some(seq) = seq else {
             return Ok(false);
-        }
-        let mut line = action.clone();
-        line.status = expected;
-        line.note = Some(note.note.clone());
-        SqliteStore::log(&tx, &line, day, Some(&note.by))?;
+        };
+        rows::append_line(
+            &tx,
+            &rows::Line {
+                customer_id: action.customer_id.as_str(),
+                action_id: action.action_id.as_str(),
+                seq,
+                day,
+                status: expected.as_str(),
+                note: Some(note.note.as_str()),
+                by: Some(note.by.as_str()),
+                risk: action.risk,
+            },
+        )?;
         tx.commit().map_err(StoreError::from)?;
         Ok(true)
     }
@@ -841,12 +951,17 @@ impl SqliteStore {
                     "UPDATE messages SET status = ?2, body = ?3 WHERE message_id = ?1 AND status = ?4",
                 )
                 .map_err(StoreError::from)?;
-            let mut get = tx
-                .prepare_cached(
-                    "SELECT status FROM actions WHERE customer_id = ?2 AND action_id = ?1",
-                )
+            // Each action from `planned` or `sending` (LIVE), its line of
+            // the trail in the same write: one statement per action.
+            let live: Vec<String> = LIVE.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            let mut put = tx
+                .prepare_cached(&format!(
+                    "{} AND status IN ({}){}",
+                    rows::UPDATE_LOGGED,
+                    live.join(", "),
+                    rows::RETURNING
+                ))
                 .map_err(StoreError::from)?;
-            let mut put = tx.prepare_cached(rows::UPDATE).map_err(StoreError::from)?;
             for (mv, contexts) in moves.iter().zip(contexts) {
                 // The message's condition first: when it fails, nothing of
                 // this move is written.
@@ -864,20 +979,15 @@ impl SqliteStore {
                 }
                 let mut moved = Vec::with_capacity(mv.actions.len());
                 for (a, context) in mv.actions.iter().zip(contexts) {
-                    let current: Option<String> = get
-                        .query_row(params![a.action_id.as_str(), a.customer_id.as_str()], |r| {
-                            r.get(0)
-                        })
-                        .optional()
-                        .map_err(StoreError::from)?;
-                    let ok = current
-                        .as_deref()
-                        .and_then(ActionStatus::parse)
-                        .is_some_and(|c| LIVE.contains(&c));
-                    if ok {
-                        rows::write(&mut put, a, context, &[])?;
-                        SqliteStore::log(tx, a, mv.day, a.decided_by.as_deref())?;
-                    }
+                    let ok = rows::write_logged(
+                        tx,
+                        &mut put,
+                        a,
+                        context,
+                        mv.day,
+                        a.decided_by.as_deref(),
+                        &[],
+                    )?;
                     moved.push(ok);
                 }
                 out.push(Some(moved));
@@ -940,11 +1050,21 @@ impl SqliteStore {
         self.each_action("", [], |a| all.push(a))?;
         let mut removed = Vec::new();
         let mut changed = Vec::new();
+        let mut kept_lines = Vec::new();
         for a in all {
-            let trail = crate::store::Store::action_log(self, &a.action_id)?;
+            let trail = rows::trail(&self.conn, a.customer_id.as_str(), a.action_id.as_str())?;
             match collect_delivery::ledger::rewind::as_before(&a, &trail, day) {
-                None => removed.push(a.action_id.to_string()),
-                Some(r) if r != a => changed.push(r),
+                None => removed.push((a.customer_id.to_string(), a.action_id.to_string())),
+                Some(r) if r != a => {
+                    let kept = trail
+                        .iter()
+                        .filter(|e| e.day < day)
+                        .map(|e| e.seq)
+                        .max()
+                        .unwrap_or(0);
+                    kept_lines.push(kept);
+                    changed.push(r);
+                }
                 Some(_) => {}
             }
         }
@@ -952,18 +1072,40 @@ impl SqliteStore {
         let tx = self.conn.unchecked_transaction()?;
         {
             let day = day.to_string();
-            let mut drop_action = tx.prepare("DELETE FROM actions WHERE action_id = ?1")?;
-            let mut drop_log = tx.prepare("DELETE FROM action_log WHERE action_id = ?1")?;
-            let mut cut_log =
-                tx.prepare("DELETE FROM action_log WHERE action_id = ?1 AND day >= ?2")?;
-            for id in &removed {
-                drop_action.execute([id])?;
-                drop_log.execute([id])?;
+            let mut drop_action =
+                tx.prepare("DELETE FROM actions WHERE customer_id = ?1 AND action_id = ?2")?;
+            let mut drop_log =
+                tx.prepare("DELETE FROM action_log WHERE customer_id = ?1 AND action_id = ?2")?;
+            let mut cut_log = tx.prepare(
+                "DELETE FROM action_log WHERE customer_id = ?1 AND action_id = ?2 AND day >= ?3",
+            )?;
+            // The lines kept in the row: those of `day` and later emptied,
+            // and the count of lines back to the last one kept.
+            let mut cut_row = tx.prepare(
+                "UPDATE actions SET
+                     sending_seq = CASE WHEN sending_day >= ?3 THEN NULL ELSE sending_seq END,
+                     sending_note = CASE WHEN sending_day >= ?3 THEN NULL ELSE sending_note END,
+                     sending_by = CASE WHEN sending_day >= ?3 THEN NULL ELSE sending_by END,
+                     sending_risk = CASE WHEN sending_day >= ?3 THEN NULL ELSE sending_risk END,
+                     sending_day = CASE WHEN sending_day >= ?3 THEN NULL ELSE sending_day END,
+                     sent_seq = CASE WHEN sent_day >= ?3 THEN NULL ELSE sent_seq END,
+                     sent_note = CASE WHEN sent_day >= ?3 THEN NULL ELSE sent_note END,
+                     sent_by = CASE WHEN sent_day >= ?3 THEN NULL ELSE sent_by END,
+                     sent_risk = CASE WHEN sent_day >= ?3 THEN NULL ELSE sent_risk END,
+                     sent_day = CASE WHEN sent_day >= ?3 THEN NULL ELSE sent_day END,
+                     trail_len = ?4
+                 WHERE customer_id = ?1 AND action_id = ?2",
+            )?;
+            for (customer, id) in &removed {
+                drop_action.execute([customer, id])?;
+                drop_log.execute([customer, id])?;
             }
             let mut put = tx.prepare_cached(rows::UPDATE)?;
-            for (r, context) in changed.iter().zip(contexts) {
+            for ((r, context), kept) in changed.iter().zip(contexts).zip(&kept_lines) {
                 rows::write(&mut put, r, context, &[])?;
-                cut_log.execute(params![r.action_id.as_str(), day])?;
+                let (customer, id) = (r.customer_id.as_str(), r.action_id.as_str());
+                cut_log.execute(params![customer, id, day])?;
+                cut_row.execute(params![customer, id, day, kept])?;
             }
             tx.execute("DELETE FROM messages WHERE planned_on >= ?1", [&day])?;
             tx.execute("DELETE FROM meta WHERE key = 'last_swept_day'", [])?;
@@ -1084,4 +1226,33 @@ fn money(v: rusqlite::types::ValueRef<'_>, id: &str) -> Result<Option<Decimal>, 
         ValueRef::Real(f) => Some(Decimal::try_from(f).map_err(|_| bad(f.to_string()))?),
         ValueRef::Blob(_) => return Err(bad("a blob".to_string())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    /// The sweep's read of its actions searches the key per invoice: it
+    /// never scans the table (whose history grows).
+    #[test]
+    fn the_book_actions_are_searched_by_key() {
+        let store = crate::store::SqliteStore::in_memory().unwrap();
+        let plan: Vec<String> = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", super::book_actions()))
+            .unwrap()
+            .query_map(["[]"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            plan.iter().any(|p| p
+                .starts_with("SEARCH actions USING PRIMARY KEY (customer_id=? AND invoice_id=?)")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|p| p.starts_with("SCAN actions")),
+            "{plan:?}"
+        );
+    }
 }

@@ -8,6 +8,7 @@
 use crate::codec::encode;
 use crate::error::StoreError;
 use chrono::NaiveDate;
+use collect_delivery::ledger::LogEntry;
 use collect_engine::domain::{ActionRecord, ActionStatus, Channel};
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 use serde::{Deserialize, Serialize};
@@ -17,11 +18,13 @@ use std::sync::Arc;
 
 /// The `actions` table and its indexes. The live statuses are indexed
 /// alone (a partial index): the millions of skipped and sent steps are not.
-/// Clustered by customer (`WITHOUT ROWID`, keyed by customer and id): a
-/// sweep goes customer by customer in id order, so its inserts append and
-/// the reads and moves of one customer's actions touch a few neighbouring
-/// pages, not one random page each. Only the id index (small entries)
-/// takes inserts at random places. (Keyed by the random-looking action id
+/// Clustered by customer and invoice (`WITHOUT ROWID`, keyed by customer,
+/// invoice and id; the id is made from the invoice's, so it never moves):
+/// a sweep goes customer by customer, so its inserts append and the reads
+/// and moves of one customer's actions touch a few neighbouring pages, not
+/// one random page each; and the sweep reads the actions of the invoices
+/// in its book by key ([`crate::ledger`]'s `load_compact`), not the whole
+/// table. Only the id index (small entries) takes inserts at random places. (Keyed by the random-looking action id
 /// alone, the first sweep of 1,000,000 invoices took 228 s to record; as a
 /// rowid table 87 s, with every later move a random page.)
 pub(crate) const ACTIONS_TABLE: &str = "
@@ -35,11 +38,21 @@ CREATE TABLE IF NOT EXISTS actions (
     context_id INTEGER NOT NULL, rule TEXT NOT NULL, segment TEXT NOT NULL,
     experiment TEXT, arm TEXT, risk REAL, note TEXT, message_id TEXT,
     decided_by TEXT, decided_at TEXT, sent_on TEXT, call_again_on TEXT,
-    PRIMARY KEY (customer_id, action_id)) WITHOUT ROWID;
+    trail_len INTEGER NOT NULL DEFAULT 0,
+    log_day TEXT, log_status TEXT, log_note TEXT, log_risk REAL,
+    sending_seq INTEGER, sending_day TEXT, sending_note TEXT, sending_by TEXT, sending_risk REAL,
+    sent_seq INTEGER, sent_day TEXT, sent_note TEXT, sent_by TEXT, sent_risk REAL,
+    PRIMARY KEY (customer_id, invoice_id, action_id)) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS actions_by_id ON actions (action_id);
 CREATE INDEX IF NOT EXISTS actions_live ON actions (status)
     WHERE status IN ('planned', 'sending', 'awaiting_approval', 'approved', 'deferred');
 ";
+
+/// The condition of the partial index `actions_live`, word for word (a
+/// query repeats it to read the index; its entries carry the key, so the
+/// keys of the live actions are read from it alone).
+pub(crate) const LIVE_STATUSES: &str =
+    "'planned', 'sending', 'awaiting_approval', 'approved', 'deferred'";
 
 /// The open work of the desk (letters awaiting approval, planned calls):
 /// a partial index, so the queue reads only them, whatever the history.
@@ -59,6 +72,14 @@ pub(crate) const COLUMNS: &str = "action_id, invoice_id, customer_id, status, de
     scheduled_for, channel, label, target, step_offset, requires_approval, context_id, rule, \
     segment, experiment, arm, risk, note, message_id, decided_by, decided_at, sent_on";
 
+/// Every column of a row, for copying rows between layouts.
+pub(crate) const ALL_COLUMNS: &str = "action_id, invoice_id, customer_id, status, decided_on, \
+    scheduled_for, channel, label, target, step_offset, requires_approval, context_id, rule, \
+    segment, experiment, arm, risk, note, message_id, decided_by, decided_at, sent_on, \
+    call_again_on, trail_len, log_day, log_status, log_note, log_risk, \
+    sending_seq, sending_day, sending_note, sending_by, sending_risk, \
+    sent_seq, sent_day, sent_note, sent_by, sent_risk";
+
 /// `INSERT OR IGNORE INTO actions (…) VALUES (?1, …, ?22)`: a new record,
 /// written only if its id is not recorded yet.
 pub(crate) const INSERT: &str = "INSERT OR IGNORE INTO actions (action_id, invoice_id, customer_id, status, \
@@ -67,15 +88,59 @@ pub(crate) const INSERT: &str = "INSERT OR IGNORE INTO actions (action_id, invoi
     sent_on) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
     ?18, ?19, ?20, ?21, ?22)";
 
+/// [`INSERT`] of a new record with the first line of its trail (number 1,
+/// the day `?23`, the record's status, note and risk) in the row itself:
+/// recording an action is one write.
+pub(crate) const INSERT_LOGGED: &str = "INSERT OR IGNORE INTO actions (action_id, invoice_id, customer_id, status, \
+    decided_on, scheduled_for, channel, label, target, step_offset, requires_approval, \
+    context_id, rule, segment, experiment, arm, risk, note, message_id, decided_by, decided_at, \
+    sent_on, trail_len, log_day, log_status, log_note, log_risk) VALUES (?1, ?2, ?3, ?4, ?5, ?6, \
+    ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, 1, ?23, ?4, ?18, ?17)";
+
+/// [`UPDATE`] with the line of the trail the change makes, numbered
+/// `trail_len + 1`: a move to `sending` or `sent` is kept in the row's
+/// columns for it when they are free (the routine path of a message: one
+/// write per action), any other line is returned to be appended to
+/// `action_log` by [`append_line`]. The day is `?23`, the person `?24`;
+/// callers add their condition (parameters from `?25`). Returns
+/// `trail_len` (the line's number) and whether the line went into the row.
+pub(crate) const UPDATE_LOGGED: &str = "UPDATE actions SET status = ?4, decided_on = ?5, scheduled_for = ?6, channel = ?7, label = ?8, target = ?9, \
+    step_offset = ?10, requires_approval = ?11, context_id = ?12, rule = ?13, segment = ?14, \
+    experiment = ?15, arm = ?16, risk = ?17, note = ?18, message_id = ?19, decided_by = ?20, \
+    decided_at = ?21, sent_on = ?22, \
+    call_again_on = CASE WHEN status = ?4 THEN call_again_on ELSE NULL END, \
+    trail_len = trail_len + 1, \
+    sending_seq = CASE WHEN ?4 = 'sending' AND sending_seq IS NULL THEN trail_len + 1 ELSE sending_seq END, \
+    sending_day = CASE WHEN ?4 = 'sending' AND sending_seq IS NULL THEN ?23 ELSE sending_day END, \
+    sending_note = CASE WHEN ?4 = 'sending' AND sending_seq IS NULL THEN ?18 ELSE sending_note END, \
+    sending_by = CASE WHEN ?4 = 'sending' AND sending_seq IS NULL THEN ?24 ELSE sending_by END, \
+    sending_risk = CASE WHEN ?4 = 'sending' AND sending_seq IS NULL THEN ?17 ELSE sending_risk END, \
+    sent_seq = CASE WHEN ?4 = 'sent' AND sent_seq IS NULL THEN trail_len + 1 ELSE sent_seq END, \
+    sent_day = CASE WHEN ?4 = 'sent' AND sent_seq IS NULL THEN ?23 ELSE sent_day END, \
+    sent_note = CASE WHEN ?4 = 'sent' AND sent_seq IS NULL THEN ?18 ELSE sent_note END, \
+    sent_by = CASE WHEN ?4 = 'sent' AND sent_seq IS NULL THEN ?24 ELSE sent_by END, \
+    sent_risk = CASE WHEN ?4 = 'sent' AND sent_seq IS NULL THEN ?17 ELSE sent_risk END \
+    WHERE customer_id = ?3 AND invoice_id = ?2 AND action_id = ?1";
+
+/// What [`UPDATE_LOGGED`] returns (after the callers' condition).
+pub(crate) const RETURNING: &str = " RETURNING trail_len, \
+    (status = 'sending' AND sending_seq IS trail_len) OR (status = 'sent' AND sent_seq IS trail_len)";
+
+/// The trail lines kept in an action's row, in the order
+/// [`inline_lines`] reads them.
+pub(crate) const TRAIL_COLUMNS: &str = "log_day, log_status, log_note, log_risk, \
+    sending_seq, sending_day, sending_note, sending_by, sending_risk, \
+    sent_seq, sent_day, sent_note, sent_by, sent_risk";
+
 /// `UPDATE actions SET …` of every field but the key, for the record of
-/// customer `?3` whose id is `?1`; callers add their condition. A change
+/// customer `?3` and invoice `?2` whose id is `?1`; callers add their condition. A change
 /// of status clears the desk's "call again on" day.
-pub(crate) const UPDATE: &str = "UPDATE actions SET invoice_id = ?2, status = ?4, decided_on = ?5, scheduled_for = ?6, channel = ?7, label = ?8, target = ?9, \
+pub(crate) const UPDATE: &str = "UPDATE actions SET status = ?4, decided_on = ?5, scheduled_for = ?6, channel = ?7, label = ?8, target = ?9, \
     step_offset = ?10, requires_approval = ?11, context_id = ?12, rule = ?13, segment = ?14, \
     experiment = ?15, arm = ?16, risk = ?17, note = ?18, message_id = ?19, decided_by = ?20, \
     decided_at = ?21, sent_on = ?22, \
     call_again_on = CASE WHEN status = ?4 THEN call_again_on ELSE NULL END \
-    WHERE customer_id = ?3 AND action_id = ?1";
+    WHERE customer_id = ?3 AND invoice_id = ?2 AND action_id = ?1";
 
 /// What the actions of one policy, bundle and scorer share.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -299,6 +364,196 @@ pub(crate) fn write(
     Ok(stmt.execute(all.as_slice())?)
 }
 
+/// Writes `r` with [`UPDATE_LOGGED`] (+ the caller's condition and
+/// [`RETURNING`]) and the line of its trail for `day` by `by`: in the row
+/// when it is a routine one, else appended to `action_log`. `false` when
+/// the condition kept the row (nothing written).
+pub(crate) fn write_logged(
+    conn: &Connection,
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    r: &ActionRecord,
+    context_id: i64,
+    day: NaiveDate,
+    by: Option<&str>,
+    extra: &[&dyn ToSql],
+) -> Result<bool, StoreError> {
+    let day_text = day.to_string();
+    let decided_on = r.decided_on.to_string();
+    let scheduled_for = r.scheduled_for.to_string();
+    let decided_at = r.decided_at.map(|d| d.to_string());
+    let sent_on = r.sent_on.map(|d| d.to_string());
+    let fields = params![
+        r.action_id.as_str(),
+        r.invoice_id.as_str(),
+        r.customer_id.as_str(),
+        r.status.as_str(),
+        decided_on,
+        scheduled_for,
+        r.channel.as_str(),
+        r.label,
+        r.target,
+        r.step_offset,
+        r.requires_approval,
+        context_id,
+        r.rule,
+        r.segment,
+        r.experiment.as_ref().map(|e| e.as_str()),
+        r.arm.as_ref().map(|a| a.as_str()),
+        r.risk,
+        r.note,
+        r.message_id.as_deref(),
+        r.decided_by,
+        decided_at,
+        sent_on,
+        day_text,
+        by,
+    ];
+    let all: Vec<&dyn ToSql> = fields
+        .iter()
+        .copied()
+        .chain(extra.iter().copied())
+        .collect();
+    let mut found = stmt.query(all.as_slice())?;
+    let Some(row) = found.next()? else {
+        return Ok(false);
+    };
+    let seq: i64 = row.get(0)?;
+    let inline: bool = row.get(1)?;
+    drop(found);
+    if !inline {
+        append_line(
+            conn,
+            &Line {
+                customer_id: r.customer_id.as_str(),
+                action_id: r.action_id.as_str(),
+                seq,
+                day,
+                status: r.status.as_str(),
+                note: r.note.as_deref(),
+                by,
+                risk: r.risk,
+            },
+        )?;
+    }
+    Ok(true)
+}
+
+/// One line of an action's trail, to append.
+pub(crate) struct Line<'a> {
+    pub customer_id: &'a str,
+    pub action_id: &'a str,
+    pub seq: i64,
+    pub day: NaiveDate,
+    pub status: &'a str,
+    pub note: Option<&'a str>,
+    pub by: Option<&'a str>,
+    pub risk: Option<f64>,
+}
+
+/// Appends a line to `action_log` (keyed by customer, action and number:
+/// a sweep's lines land on its customers' pages).
+pub(crate) fn append_line(conn: &Connection, l: &Line<'_>) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO action_log (customer_id, action_id, seq, day, status, note, by, risk)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        l.customer_id,
+        l.action_id,
+        l.seq,
+        l.day.to_string(),
+        l.status,
+        l.note,
+        l.by,
+        l.risk
+    ])?;
+    Ok(())
+}
+
+/// The whole trail of an action, oldest first: the lines kept in its row
+/// (selected with [`TRAIL_COLUMNS`] from column `at` on) and those of
+/// `action_log`, by number.
+pub(crate) fn trail(
+    conn: &Connection,
+    customer_id: &str,
+    action_id: &str,
+) -> Result<Vec<LogEntry>, StoreError> {
+    let mut out = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {TRAIL_COLUMNS} FROM actions WHERE customer_id = ?1 AND action_id = ?2"
+        ))?;
+        let mut found = stmt.query(params![customer_id, action_id])?;
+        if let Some(row) = found.next()? {
+            inline_lines(row, 0, action_id, &mut out)?;
+        }
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, day, status, note, by, risk FROM action_log
+         WHERE customer_id = ?1 AND action_id = ?2 ORDER BY seq",
+    )?;
+    let mut found = stmt.query(params![customer_id, action_id])?;
+    while let Some(row) = found.next()? {
+        let text: String = row.get(1)?;
+        out.push(LogEntry {
+            action_id: action_id.into(),
+            seq: row.get(0)?,
+            day: log_day(action_id, &text)?,
+            status: row.get(2)?,
+            note: row.get(3)?,
+            by: row.get(4)?,
+            risk: row.get(5)?,
+        });
+    }
+    out.sort_by_key(|e| e.seq);
+    Ok(out)
+}
+
+fn log_day(action_id: &str, text: &str) -> Result<NaiveDate, StoreError> {
+    text.parse().map_err(|_| StoreError::BadValue {
+        table: "action_log",
+        key: action_id.to_string(),
+        column: "day",
+        value: text.to_string(),
+    })
+}
+
+/// The lines kept in a row's columns ([`TRAIL_COLUMNS`], from column `at`).
+fn inline_lines(
+    row: &Row<'_>,
+    at: usize,
+    action_id: &str,
+    out: &mut Vec<LogEntry>,
+) -> Result<(), StoreError> {
+    if let Some(d) = row.get::<_, Option<String>>(at)? {
+        out.push(LogEntry {
+            action_id: action_id.into(),
+            seq: 1,
+            day: log_day(action_id, &d)?,
+            status: row.get::<_, Option<String>>(at + 1)?.unwrap_or_default(),
+            note: row.get(at + 2)?,
+            by: None,
+            risk: row.get(at + 3)?,
+        });
+    }
+    for (k, status) in [(at + 4, "sending"), (at + 9, "sent")] {
+        let Some(seq) = row.get::<_, Option<i64>>(k)? else {
+            continue;
+        };
+        let d: String = row.get(k + 1)?;
+        out.push(LogEntry {
+            action_id: action_id.into(),
+            seq,
+            day: log_day(action_id, &d)?,
+            status: status.to_string(),
+            note: row.get(k + 2)?,
+            by: row.get(k + 3)?,
+            risk: row.get(k + 4)?,
+        });
+    }
+    Ok(())
+}
+
 /// Whether the stored row of `r.action_id` already holds exactly `r`.
 pub(crate) fn same_as_stored(
     codec: &RowCodec,
@@ -306,9 +561,13 @@ pub(crate) fn same_as_stored(
     r: &ActionRecord,
 ) -> Result<Option<(ActionStatus, bool)>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM actions WHERE customer_id = ?2 AND action_id = ?1"
+        "SELECT {COLUMNS} FROM actions WHERE customer_id = ?2 AND invoice_id = ?3 AND action_id = ?1"
     ))?;
-    let mut rows = stmt.query(params![r.action_id.as_str(), r.customer_id.as_str()])?;
+    let mut rows = stmt.query(params![
+        r.action_id.as_str(),
+        r.customer_id.as_str(),
+        r.invoice_id.as_str()
+    ])?;
     let Some(row) = rows.next()? else {
         return Ok(None);
     };

@@ -11,7 +11,9 @@ use crate::error::StoreError;
 use crate::rows::{self, RowCodec};
 
 /// The tables of the book, the trail, messages, leases and contact holds
-/// (the actions table is [`rows::ACTIONS_TABLE`]). A table added since an
+/// (the actions table is [`rows::ACTIONS_TABLE`]). The trail (`action_log`)
+/// holds the lines that are not kept in their action's row (see
+/// [`rows::UPDATE_LOGGED`]), keyed by customer, action and number. A table added since an
 /// earlier release (`contact_holds`) is created, empty, when a home of that
 /// release is opened.
 pub(crate) const SCHEMA: &str = "
@@ -26,8 +28,9 @@ CREATE TABLE IF NOT EXISTS events (
     event_id TEXT PRIMARY KEY, date TEXT NOT NULL, type TEXT NOT NULL,
     invoice_id TEXT, action_id TEXT, message_id TEXT, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS action_log (
-    action_id TEXT NOT NULL, seq INTEGER NOT NULL, day TEXT NOT NULL, status TEXT NOT NULL,
-    note TEXT, by TEXT, risk REAL, PRIMARY KEY (action_id, seq)) WITHOUT ROWID;
+    customer_id TEXT NOT NULL, action_id TEXT NOT NULL, seq INTEGER NOT NULL, day TEXT NOT NULL,
+    status TEXT NOT NULL, note TEXT, by TEXT, risk REAL,
+    PRIMARY KEY (customer_id, action_id, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS payments_by_invoice ON payments (invoice_id);
 CREATE INDEX IF NOT EXISTS events_by_invoice ON events (invoice_id);
@@ -62,6 +65,8 @@ pub(crate) fn migrate(conn: &Connection, codec: &RowCodec) -> Result<(), StoreEr
     add_log_risk(conn)?;
     add_lease_token(conn)?;
     add_work(conn)?;
+    compact_trail(conn)?;
+    key_actions_by_invoice(conn)?;
     let version: Option<String> = conn
         .query_row(
             "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -81,6 +86,7 @@ pub(crate) fn migrate(conn: &Connection, codec: &RowCodec) -> Result<(), StoreEr
     }
     rows::upgrade(conn, codec)?;
     add_work(conn)?;
+    compact_trail(conn)?;
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -159,6 +165,107 @@ fn add_work(conn: &Connection) -> Result<(), StoreError> {
         conn.execute_batch("ALTER TABLE actions ADD COLUMN call_again_on TEXT")?;
     }
     conn.execute_batch(rows::WORK_INDEX)?;
+    Ok(())
+}
+
+/// The trail of earlier releases: one row per line, keyed by action id
+/// (random pages), and nothing of it in the action's row. Upgraded in
+/// place, in one transaction: the actions gain the columns of their
+/// routine lines (empty: the lines already written stay rows) and the
+/// count of their lines; the trail is keyed by customer first, every line
+/// kept as it was (a line whose action is gone, under customer `''`).
+fn compact_trail(conn: &Connection) -> Result<(), StoreError> {
+    let column = |table: &str, name: &str| -> Result<bool, StoreError> {
+        Ok(conn
+            .prepare(&format!(
+                "SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"
+            ))?
+            .exists([name])?)
+    };
+    if column("actions", "body")? {
+        // Upgraded first (rows::upgrade), then given the columns.
+        return Ok(());
+    }
+    let has_columns = column("actions", "trail_len")?;
+    let keyed = column("action_log", "customer_id")?;
+    if has_columns && keyed {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    if !has_columns {
+        for def in [
+            "trail_len INTEGER NOT NULL DEFAULT 0",
+            "log_day TEXT",
+            "log_status TEXT",
+            "log_note TEXT",
+            "log_risk REAL",
+            "sending_seq INTEGER",
+            "sending_day TEXT",
+            "sending_note TEXT",
+            "sending_by TEXT",
+            "sending_risk REAL",
+            "sent_seq INTEGER",
+            "sent_day TEXT",
+            "sent_note TEXT",
+            "sent_by TEXT",
+            "sent_risk REAL",
+        ] {
+            tx.execute_batch(&format!("ALTER TABLE actions ADD COLUMN {def}"))?;
+        }
+    }
+    if !keyed {
+        tx.execute_batch(
+            "ALTER TABLE action_log RENAME TO action_log_v3;
+             CREATE TABLE action_log (
+                 customer_id TEXT NOT NULL, action_id TEXT NOT NULL, seq INTEGER NOT NULL,
+                 day TEXT NOT NULL, status TEXT NOT NULL, note TEXT, by TEXT, risk REAL,
+                 PRIMARY KEY (customer_id, action_id, seq)) WITHOUT ROWID;
+             INSERT INTO action_log (customer_id, action_id, seq, day, status, note, by, risk)
+                 SELECT COALESCE(a.customer_id, ''), l.action_id, l.seq, l.day, l.status,
+                        l.note, l.by, l.risk
+                 FROM action_log_v3 l LEFT JOIN actions a ON a.action_id = l.action_id
+                 ORDER BY 1, 2, 3;
+             DROP TABLE action_log_v3;",
+        )?;
+    }
+    tx.execute_batch(
+        "UPDATE actions SET trail_len = COALESCE((SELECT MAX(l.seq) FROM action_log l
+             WHERE l.customer_id = actions.customer_id AND l.action_id = actions.action_id), 0)
+         WHERE log_day IS NULL AND sending_seq IS NULL AND sent_seq IS NULL;",
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// The actions of earlier releases, keyed by customer and id: rebuilt in
+/// place, keyed by customer, invoice and id (a sweep reads the actions of
+/// its book's invoices by key), every row copied as it is.
+fn key_actions_by_invoice(conn: &Connection) -> Result<(), StoreError> {
+    let key: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('actions') WHERE pk > 0 ORDER BY pk")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let has_trail = conn
+        .prepare("SELECT 1 FROM pragma_table_info('actions') WHERE name = 'trail_len'")?
+        .exists([])?;
+    if key != ["customer_id", "invoice_id", "action_id"] && has_trail {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(
+            "DROP INDEX IF EXISTS actions_by_id;
+             DROP INDEX IF EXISTS actions_live;
+             DROP INDEX IF EXISTS actions_work;
+             ALTER TABLE actions RENAME TO actions_v3;",
+        )?;
+        tx.execute_batch(rows::ACTIONS_TABLE)?;
+        tx.execute_batch(&format!(
+            "INSERT INTO actions ({all}) SELECT {all} FROM actions_v3
+                 ORDER BY customer_id, invoice_id, action_id;
+             DROP TABLE actions_v3;",
+            all = rows::ALL_COLUMNS
+        ))?;
+        tx.execute_batch(rows::WORK_INDEX)?;
+        tx.commit()?;
+    }
     Ok(())
 }
 

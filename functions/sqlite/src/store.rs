@@ -1,8 +1,11 @@
 //! The state port and its local adapter: an embedded SQLite file.
 //!
 //! Records are kept as JSON documents beside the key columns the runners
-//! query by, so the schema stays as simple as the data contract. Every status
-//! change of an action is also appended to `action_log`, the audit trail.
+//! query by, so the schema stays as simple as the data contract (actions are
+//! rows of columns, see [`crate::rows`]). Every change of an action adds a
+//! line to its audit trail in the same write: the routine lines (recorded,
+//! taken for sending, sent) as columns of the action's row, the others as
+//! rows of `action_log`, keyed by customer; nothing is rewritten.
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use collect_engine::book::{ActionsByInvoice, Book};
@@ -302,48 +305,6 @@ impl SqliteStore {
         }
         Ok(())
     }
-
-    /// The first line of a new action's trail (its number is 1: no lookup).
-    pub(crate) fn log_first(
-        tx: &Connection,
-        r: &ActionRecord,
-        day: NaiveDate,
-    ) -> Result<(), StoreError> {
-        tx.prepare_cached(
-            "INSERT INTO action_log (action_id, seq, day, status, note, by, risk)
-             VALUES (?1, 1, ?2, ?3, ?4, NULL, ?5)",
-        )?
-        .execute(params![
-            r.action_id.as_str(),
-            day.to_string(),
-            r.status.as_str(),
-            r.note,
-            r.risk
-        ])?;
-        Ok(())
-    }
-
-    pub(crate) fn log(
-        tx: &Connection,
-        r: &ActionRecord,
-        day: NaiveDate,
-        by: Option<&str>,
-    ) -> Result<(), StoreError> {
-        // The next number in the action's trail, in the same statement.
-        tx.prepare_cached(
-            "INSERT INTO action_log (action_id, seq, day, status, note, by, risk)
-             SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6 FROM action_log WHERE action_id = ?1",
-        )?
-        .execute(params![
-            r.action_id.as_str(),
-            day.to_string(),
-            r.status.as_str(),
-            r.note,
-            by,
-            r.risk
-        ])?;
-        Ok(())
-    }
 }
 
 impl Store for SqliteStore {
@@ -462,13 +423,19 @@ impl Store for SqliteStore {
                     .join(" or "),
             });
         }
-        crate::rows::write(
-            &mut tx.prepare_cached(crate::rows::UPDATE)?,
+        crate::rows::write_logged(
+            &tx,
+            &mut tx.prepare_cached(&format!(
+                "{}{}",
+                crate::rows::UPDATE_LOGGED,
+                crate::rows::RETURNING
+            ))?,
             record,
             context,
+            day,
+            by,
             &[],
         )?;
-        Self::log(&tx, record, day, by)?;
         tx.commit()?;
         Ok(())
     }
@@ -493,33 +460,14 @@ impl Store for SqliteStore {
     }
 
     fn action_log(&self, action_id: &str) -> Result<Vec<LogEntry>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT seq, day, status, note, by, risk FROM action_log WHERE action_id = ?1 ORDER BY seq",
-        )?;
-        let rows = stmt.query_map([action_id], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, Option<f64>>(5)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (seq, day, status, note, by, risk) = row?;
-            out.push(LogEntry {
-                action_id: action_id.into(),
-                seq,
-                day: day.parse().unwrap_or_default(),
-                status,
-                note,
-                by,
-                risk,
-            });
-        }
-        Ok(out)
+        // The trail is keyed by customer: found through the action's row
+        // (a line whose action is gone is kept under customer '').
+        let customer: Option<String> = self
+            .conn
+            .prepare_cached("SELECT customer_id FROM actions WHERE action_id = ?1")?
+            .query_row([action_id], |r| r.get(0))
+            .optional()?;
+        crate::rows::trail(&self.conn, customer.as_deref().unwrap_or(""), action_id)
     }
 }
 

@@ -12,6 +12,7 @@
 use collect_delivery::ledger::Ledger;
 use collect_engine::book::Book;
 use collect_engine::book::is_live;
+use collect_engine::domain::ActionRecord;
 use collect_engine::sweep::{PriorLateRate, SweepOptions, history_since, plan_sweep};
 use collect_sqlite::store::Store;
 use collect_testkit::Harness;
@@ -120,4 +121,63 @@ fn shape(b: &Book) -> Vec<String> {
     out.extend(sorted(&b.steps));
     out.push(format!("{:?}", b.mail_events));
     out
+}
+
+/// The sweep reads the actions of the invoices in its book, by key, not
+/// the whole table: the history of an invoice the book leaves out (as a
+/// folded one is) is not read, while a live action of such an invoice
+/// still is (it waits for the sweep or a person whatever its invoice).
+#[test]
+fn the_sweep_reads_only_the_actions_of_its_invoices() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("home.db");
+    let h = SqliteHarness::open(&path).unwrap();
+    let w = pollster::block_on(World::start(&h));
+    let env = Env::new();
+    let mut today = day(DAY);
+    for _ in 0..10 {
+        pollster::block_on(w.run(&h, today));
+        today = today.succ_opt().unwrap();
+    }
+    let actions = pollster::block_on(h.actions());
+    let of = |invoice: &str| -> Vec<&ActionRecord> {
+        actions.iter().filter(|a| a.invoice_id == invoice).collect()
+    };
+    let done = actions
+        .iter()
+        .map(|a| a.invoice_id.to_string())
+        .find(|i| of(i).iter().all(|a| !is_live(a.status)))
+        .expect("an invoice whose actions are all finished");
+    let waiting = actions
+        .iter()
+        .map(|a| a.invoice_id.to_string())
+        .find(|i| *i != done && of(i).iter().any(|a| is_live(a.status)))
+        .expect("an invoice with a live action");
+    let since = history_since(&env.policy, today);
+    let before = h.store.lock().unwrap().load_compact(today, since).unwrap();
+    assert!(before.steps.contains_key(&done) && before.steps.contains_key(&waiting));
+    // Both left out of the book (their rows taken out of `invoices`).
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "DELETE FROM invoices WHERE invoice_id IN (?1, ?2)",
+            [&done, &waiting],
+        )
+        .unwrap();
+    let book = h.store.lock().unwrap().load_compact(today, since).unwrap();
+    assert!(
+        !book.steps.contains_key(&done),
+        "{:?}",
+        book.steps.get(&done)
+    );
+    let mut live: Vec<&ActionRecord> = of(&waiting);
+    live.retain(|a| is_live(a.status));
+    let read: Vec<&ActionRecord> = book.actions.get(&waiting).into_iter().flatten().collect();
+    assert_eq!(read, live);
+    // Every other invoice's actions as before.
+    for (invoice, steps) in &before.steps {
+        if *invoice != done && *invoice != waiting {
+            assert_eq!(book.steps.get(invoice), Some(steps), "{invoice}");
+        }
+    }
 }

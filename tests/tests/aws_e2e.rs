@@ -919,15 +919,21 @@ async fn leftovers_of_customers_who_paid_are_found_and_cancelled() {
 }
 
 /// Counts the DynamoDB requests a client makes, by operation, with the
-/// bytes of the requests (moto does not meter capacity).
+/// bytes of the requests, and the bytes of all answers (moto does not
+/// meter capacity; what a read returns is what it is charged for).
 #[derive(Debug, Default, Clone)]
 struct Meter {
     calls: std::sync::Arc<std::sync::Mutex<BTreeMap<String, (usize, usize)>>>,
+    received: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Meter {
     fn take(&self) -> BTreeMap<String, (usize, usize)> {
         std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+
+    fn take_received(&self) -> usize {
+        self.received.swap(0, std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -954,6 +960,18 @@ impl aws_sdk_dynamodb::config::Intercept for Meter {
         let e = calls.entry(op).or_default();
         e.0 += 1;
         e.1 += sent;
+        Ok(())
+    }
+
+    fn read_before_deserialization(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextRef<'_>,
+        _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let got = context.response().body().bytes().map_or(0, <[u8]>::len);
+        self.received
+            .fetch_add(got, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 }
@@ -1001,10 +1019,31 @@ async fn dynamodb_requests_per_invoice() {
     svc.ledger = metered.clone();
     svc.mailer.dynamo = metered;
     let mut table = String::new();
+    // Reads of the steady day without history, then with a year of it
+    // folded: (requests, bytes answered).
+    let mut steady: Vec<(usize, usize)> = Vec::new();
     for (label, on, at) in [
         ("first sweep", "2026-12-07", "2026-12-07T14:00:00Z"),
         ("next day", "2026-12-08", "2026-12-08T14:00:00Z"),
+        // A year of settled monthly invoices per customer is added (below),
+        // and the next day is swept again: the first run folds them, the
+        // second is the steady day with history.
+        (
+            "next day, history added: the fold",
+            "2026-12-08",
+            "2026-12-08T15:00:00Z",
+        ),
+        (
+            "next day, history folded",
+            "2026-12-08",
+            "2026-12-08T16:00:00Z",
+        ),
     ] {
+        if label.starts_with("next day, history added") {
+            add_history(&w, &customers).await;
+            meter.take();
+            meter.take_received();
+        }
         let now: DateTime<Utc> = at.parse().unwrap();
         let mut sent = 0;
         let mut recorded = 0;
@@ -1026,7 +1065,14 @@ async fn dynamodb_requests_per_invoice() {
         let count =
             |ops: &[&str]| -> usize { ops.iter().map(|o| calls.get(*o).map_or(0, |c| c.0)).sum() };
         let reads = count(&["Query", "GetItem", "BatchGetItem"]);
-        let writes = count(&["PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"]);
+        let writes = count(&[
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+            "TransactWriteItems",
+            "BatchWriteItem",
+        ]);
+        let received = meter.take_received();
         let per = |n: usize| n as f64 / open as f64;
         table.push_str(&format!(
             "{label} ({on}): {open} open invoices, {recorded} actions recorded, {sent} messages sent\n"
@@ -1039,16 +1085,29 @@ async fn dynamodb_requests_per_invoice() {
             ));
         }
         table.push_str(&format!(
-            "  reads {:.2}/invoice, writes {:.2}/invoice\n",
+            "  reads {:.2}/invoice, writes {:.2}/invoice, {:.0} bytes answered/invoice\n",
             per(reads),
-            per(writes)
+            per(writes),
+            per(received)
         ));
+        if label == "next day" || label == "next day, history folded" {
+            steady.push((reads, received));
+        }
+        if label == "next day, history added: the fold" {
+            // Once per settled invoice: its items copied (batches of 25),
+            // each live item deleted, the aggregate written per customer.
+            continue;
+        }
         // Bounds: per message, one fresh read of its customer and one read
         // of itself before it is finished (the unfinished ones are read in
         // batches of 100, not one by one), its writes (planned, sending,
         // sent) and its actions'; per customer swept one Query; per shard
         // the index queries, a BatchGetItem and the lease.
         let messages = sent.max(1);
+        // A day that records nothing writes only its leases.
+        if label.starts_with("next day") {
+            assert_eq!(recorded, 0, "{table}");
+        }
         assert!(
             reads <= customers.len() + 2 * messages + 6 * SHARDS as usize,
             "{table}"
@@ -1057,6 +1116,21 @@ async fn dynamodb_requests_per_invoice() {
             writes <= recorded + 3 * messages + 2 * recorded + 3 * SHARDS as usize,
             "{table}"
         );
+    }
+    // The steady day does not grow with history: the same requests, and
+    // about the same bytes read (the aggregate item instead of 24 settled
+    // records per customer).
+    let [(reads_before, bytes_before), (reads_after, bytes_after)] = steady[..] else {
+        panic!("{table}");
+    };
+    assert_eq!(reads_after, reads_before, "{table}");
+    assert!(
+        bytes_after * 10 <= bytes_before * 13,
+        "the steady day reads more with history: {bytes_before} → {bytes_after} bytes\n{table}"
+    );
+    for c in &customers {
+        let h = w.dynamo.payment_history(c).await.unwrap().unwrap();
+        assert_eq!(h.invoices, 12, "{c}");
     }
     // What a customer's Query reads: its partition, in DynamoDB's item
     // size (attribute names and values), after the two days.
@@ -1098,6 +1172,35 @@ async fn dynamodb_requests_per_invoice() {
         actions.len()
     ));
     println!("{table}");
+}
+
+/// A year of settled monthly invoices for each customer (due from
+/// 2025-09-15 to 2026-08-11, each paid a few days early or late), through
+/// the events function.
+async fn add_history(w: &Fixture, customers: &[String]) {
+    for (k, c) in customers.iter().enumerate() {
+        let mut bodies = Vec::new();
+        for m in 0..12u64 {
+            let due = day("2025-09-15") + chrono::Days::new(30 * m);
+            let issued = due - chrono::Days::new(30);
+            let id = format!("{c}-H{m:02}");
+            let mut i = invoice(&id, c, &due.to_string(), "300.00");
+            i["issue_date"] = json!(issued.to_string());
+            bodies.push(i);
+            let late = ((m as usize * 5 + k) % 20) as i64 - 5;
+            let paid = due
+                .checked_add_signed(chrono::Duration::days(late))
+                .unwrap();
+            bodies.push(payment(
+                &format!("{id}-P"),
+                &id,
+                &paid.to_string(),
+                "300.00",
+            ));
+        }
+        let response = w.handle_events(sqs_event(&bodies)).await;
+        assert_eq!(response["batchItemFailures"], json!([]));
+    }
 }
 
 /// An item's size as DynamoDB counts it, about: names and values, lists

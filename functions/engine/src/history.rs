@@ -294,7 +294,10 @@ impl PaymentHistory {
     /// caller makes sure an invoice is added once.
     pub fn add(&mut self, f: &FoldedInvoice) {
         self.invoices = self.invoices.saturating_add(1);
-        self.first_issue = Some(self.first_issue.map_or(f.issue_date, |d| d.min(f.issue_date)));
+        self.first_issue = Some(
+            self.first_issue
+                .map_or(f.issue_date, |d| d.min(f.issue_date)),
+        );
         match self.amounts.binary_search_by(|e| e.0.cmp(&f.amount)) {
             Ok(at) => {
                 if let Some(e) = self.amounts.get_mut(at) {
@@ -368,7 +371,10 @@ pub fn foldable(book: &Book, invoice: &Invoice, cutoff: NaiveDate) -> Option<Fol
         return None;
     }
     let settled_on = book.settled_on(invoice).filter(|d| *d < cutoff)?;
-    let payments = book.payments.get(&invoice.invoice_id).map_or(&[][..], Vec::as_slice);
+    let payments = book
+        .payments
+        .get(&invoice.invoice_id)
+        .map_or(&[][..], Vec::as_slice);
     if payments
         .iter()
         .any(|p| p.paid_on >= cutoff || p.amount.abs() > MAX_AMOUNT)
@@ -378,7 +384,10 @@ pub fn foldable(book: &Book, invoice: &Invoice, cutoff: NaiveDate) -> Option<Fol
     if book.balance(invoice, last_day) > Decimal::ZERO {
         return None;
     }
-    let events = book.events.get(&invoice.invoice_id).map_or(&[][..], Vec::as_slice);
+    let events = book
+        .events
+        .get(&invoice.invoice_id)
+        .map_or(&[][..], Vec::as_slice);
     if events.iter().any(|e| e.date >= cutoff) {
         return None;
     }

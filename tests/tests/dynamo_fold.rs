@@ -33,7 +33,9 @@ use collect_engine::domain::{ActionRecord, Customer, Event, EventKind, Invoice, 
 use collect_engine::history;
 use collect_engine::sweep::{PriorLateRate, SweepOptions, history_since, plan_sweep};
 use collect_testkit::Harness;
-use collect_testkit::book::{Clock, Env, customer, day, event, invoice, payment, payment_of};
+use collect_testkit::book::{
+    Clock, Env, customer, day, event, invoice, money, payment, payment_of,
+};
 use collect_testkit::mailer::RecordingMailer;
 
 const SHARDS: u32 = 2;
@@ -174,7 +176,7 @@ async fn seed(h: &DynamoHarness, c: &str, k: usize) {
         if m % 4 == 1 {
             h.put_payment(&payment_of(&i.invoice_id, paid_on - Days::new(3), "50.00"))
                 .await;
-            let rest = i.amount - rust_decimal::Decimal::from(50);
+            let rest = i.amount - money("50.00");
             h.put_payment(&payment_of(&i.invoice_id, paid_on, &rest.to_string()))
                 .await;
         } else {

@@ -34,6 +34,17 @@
 //! a record of an invoice already folded changes (a refund, a reopened
 //! dispute): the adapter then unfolds the customer and folds again.
 //!
+//! **For a stored adapter.** Load a customer's unfolded records and its
+//! stored aggregate into a [`Book`] (`history`), call [`fold`] with the
+//! sweep's `since`, and in one transaction store the new aggregate
+//! ([`PaymentHistory::to_json`]) and mark folded the invoices that left the
+//! book (a crash between the two would add an invoice twice). A sweep whose
+//! `since` is before [`PaymentHistory::folded_before`] (a policy whose caps
+//! now reach further back) must not read the aggregate
+//! ([`PaymentHistory::covers`]): unfold and read the records. Late data on
+//! a folded invoice: unfold the customer (drop the aggregate, clear the
+//! marks); the next fold rebuilds it from the records.
+//!
 //! **Compact, not constant.** The median of the customer's earlier amounts
 //! and the median days after due need the multisets: amounts are kept as
 //! (amount, count) runs, days after due as a histogram, settlements by day

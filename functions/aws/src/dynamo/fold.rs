@@ -94,10 +94,12 @@ impl std::fmt::Display for FoldStep {
     }
 }
 
-/// A test's crash points in the fold: answers whether the fold of a
-/// customer stops after a step.
+/// Whether the fold of a customer stops after a step.
+pub type FoldCrash = dyn Fn(&str, FoldStep) -> bool + Send + Sync;
+
+/// A test's crash points in the fold.
 #[derive(Clone)]
-pub struct FoldFault(pub Arc<dyn Fn(&str, FoldStep) -> bool + Send + Sync>);
+pub struct FoldFault(pub Arc<FoldCrash>);
 
 impl std::fmt::Debug for FoldFault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

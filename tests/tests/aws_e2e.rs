@@ -1001,10 +1001,30 @@ async fn dynamodb_requests_per_invoice() {
     svc.ledger = metered.clone();
     svc.mailer.dynamo = metered;
     let mut table = String::new();
+    // Reads of the steady day without history, then with a year of it
+    // folded: (requests, bytes of the items the sweep's queries read).
+    let mut steady: Vec<(usize, usize)> = Vec::new();
     for (label, on, at) in [
         ("first sweep", "2026-12-07", "2026-12-07T14:00:00Z"),
         ("next day", "2026-12-08", "2026-12-08T14:00:00Z"),
+        // A year of settled monthly invoices per customer is added (below),
+        // and the next day is swept again: the first run folds them, the
+        // second is the steady day with history.
+        (
+            "next day, history added: the fold",
+            "2026-12-08",
+            "2026-12-08T15:00:00Z",
+        ),
+        (
+            "next day, history folded",
+            "2026-12-08",
+            "2026-12-08T16:00:00Z",
+        ),
     ] {
+        if label.starts_with("next day, history added") {
+            add_history(&w, &customers).await;
+            meter.take();
+        }
         let now: DateTime<Utc> = at.parse().unwrap();
         let mut sent = 0;
         let mut recorded = 0;
@@ -1026,7 +1046,13 @@ async fn dynamodb_requests_per_invoice() {
         let count =
             |ops: &[&str]| -> usize { ops.iter().map(|o| calls.get(*o).map_or(0, |c| c.0)).sum() };
         let reads = count(&["Query", "GetItem", "BatchGetItem"]);
-        let writes = count(&["PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"]);
+        let writes = count(&[
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+            "TransactWriteItems",
+            "BatchWriteItem",
+        ]);
         let per = |n: usize| n as f64 / open as f64;
         table.push_str(&format!(
             "{label} ({on}): {open} open invoices, {recorded} actions recorded, {sent} messages sent\n"
@@ -1038,17 +1064,33 @@ async fn dynamodb_requests_per_invoice() {
                 out,
             ));
         }
+        let (live, whole) = partition_bytes(&w, &customers).await;
         table.push_str(&format!(
-            "  reads {:.2}/invoice, writes {:.2}/invoice\n",
+            "  reads {:.2}/invoice, writes {:.2}/invoice; a customer's partition after it: \
+             {} bytes, of which the sweep's Query reads {}\n",
             per(reads),
-            per(writes)
+            per(writes),
+            whole / customers.len(),
+            live / customers.len(),
         ));
+        if label == "next day" || label == "next day, history folded" {
+            steady.push((reads, live));
+        }
+        if label == "next day, history added: the fold" {
+            // Once per settled invoice: its items copied (batches of 25),
+            // each live item deleted, the aggregate written per customer.
+            continue;
+        }
         // Bounds: per message, one fresh read of its customer and one read
         // of itself before it is finished (the unfinished ones are read in
         // batches of 100, not one by one), its writes (planned, sending,
         // sent) and its actions'; per customer swept one Query; per shard
         // the index queries, a BatchGetItem and the lease.
         let messages = sent.max(1);
+        // A day that records nothing writes only its leases.
+        if label.starts_with("next day") {
+            assert_eq!(recorded, 0, "{table}");
+        }
         assert!(
             reads <= customers.len() + 2 * messages + 6 * SHARDS as usize,
             "{table}"
@@ -1057,6 +1099,21 @@ async fn dynamodb_requests_per_invoice() {
             writes <= recorded + 3 * messages + 2 * recorded + 3 * SHARDS as usize,
             "{table}"
         );
+    }
+    // The steady day does not grow with history: the same requests, and
+    // about the same bytes read (the aggregate item, under 1.5 KB, instead
+    // of 24 settled records per customer).
+    let [(reads_before, bytes_before), (reads_after, bytes_after)] = steady[..] else {
+        panic!("{table}");
+    };
+    assert_eq!(reads_after, reads_before, "{table}");
+    assert!(
+        bytes_after <= bytes_before + 1_500 * customers.len(),
+        "the steady day reads more with history: {bytes_before} → {bytes_after} bytes\n{table}"
+    );
+    for c in &customers {
+        let h = w.dynamo.payment_history(c).await.unwrap().unwrap();
+        assert_eq!(h.invoices, 12, "{c}");
     }
     // What a customer's Query reads: its partition, in DynamoDB's item
     // size (attribute names and values), after the two days.
@@ -1098,6 +1155,68 @@ async fn dynamodb_requests_per_invoice() {
         actions.len()
     ));
     println!("{table}");
+}
+
+/// The customers' partitions in DynamoDB's item size: (what the sweep's
+/// Query reads, `SK < "~"`; the whole partitions).
+async fn partition_bytes(w: &Fixture, customers: &[String]) -> (usize, usize) {
+    let (mut live, mut whole) = (0, 0);
+    for c in customers {
+        let items = w
+            .dynamo
+            .client()
+            .query()
+            .table_name(w.dynamo.table())
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(
+                ":pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(collect_aws::keys::customer_pk(c)),
+            )
+            .send()
+            .await
+            .unwrap();
+        for it in items.items() {
+            let size = item_size(it);
+            whole += size;
+            let sk = match it.get("SK") {
+                Some(aws_sdk_dynamodb::types::AttributeValue::S(sk)) => sk.as_str(),
+                _ => "",
+            };
+            if sk < collect_aws::keys::FOLDED_PREFIX {
+                live += size;
+            }
+        }
+    }
+    (live, whole)
+}
+
+/// A year of settled monthly invoices for each customer (due from
+/// 2025-09-15 to 2026-08-11, each paid a few days early or late), through
+/// the events function.
+async fn add_history(w: &Fixture, customers: &[String]) {
+    for (k, c) in customers.iter().enumerate() {
+        let mut bodies = Vec::new();
+        for m in 0..12u64 {
+            let due = day("2025-09-15") + chrono::Days::new(30 * m);
+            let issued = due - chrono::Days::new(30);
+            let id = format!("{c}-H{m:02}");
+            let mut i = invoice(&id, c, &due.to_string(), "300.00");
+            i["issue_date"] = json!(issued.to_string());
+            bodies.push(i);
+            let late = ((m as usize * 5 + k) % 20) as i64 - 5;
+            let paid = due
+                .checked_add_signed(chrono::Duration::days(late))
+                .unwrap();
+            bodies.push(payment(
+                &format!("{id}-P"),
+                &id,
+                &paid.to_string(),
+                "300.00",
+            ));
+        }
+        let response = w.handle_events(sqs_event(&bodies)).await;
+        assert_eq!(response["batchItemFailures"], json!([]));
+    }
 }
 
 /// An item's size as DynamoDB counts it, about: names and values, lists

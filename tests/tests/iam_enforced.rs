@@ -389,6 +389,12 @@ async fn events(w: &World, config: &SdkConfig) -> Run {
 /// reads the model).
 async fn worker(w: &World, config: &SdkConfig) -> Run {
     w.seed().await;
+    // An invoice settled long before the sweep's look-back: the sweep folds
+    // it (copies in a batch, deletes the live items, writes the aggregate).
+    let mut old = invoice("F1", "C1", "2026-07-01", "80.00");
+    old["issue_date"] = json!("2026-06-01");
+    w.fx.seed(&[old, payment("PF1", "F1", "2026-07-02", "80.00")])
+        .await;
     let clients = Clients::new(config);
     let mut svc = SweepService::load(
         &clients,
@@ -444,6 +450,14 @@ async fn worker(w: &World, config: &SdkConfig) -> Run {
     }
     if w.fx.mail().is_empty() {
         return Err("worker: no mail was sent (not authorized to send?)".into());
+    }
+    match w.fx.dynamo.payment_history("C1").await {
+        Ok(Some(h)) if h.invoices == 1 => {}
+        other => {
+            return Err(format!(
+                "worker: the settled invoice was not folded (not authorized?): {other:?}"
+            ));
+        }
     }
     // SQS delivers a job again to another invocation: the first gave the
     // shard's lease back, so the second runs (and has nothing left to do).

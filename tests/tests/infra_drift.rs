@@ -212,7 +212,9 @@ fn each_function_may_make_exactly_the_table_calls_it_makes() {
     // messages and leases with conditional PutItem (a lease given back is
     // kept, expired: no DeleteItem) and actions with conditional UpdateItem
     // (the write appends to the action's trail), and moves messages to
-    // `sending` in TransactWriteItems with a ConditionCheck of the lease.
+    // `sending` in TransactWriteItems with a ConditionCheck of the lease;
+    // the fold of settled invoices (`aws/dynamo/fold.rs`) copies them with
+    // BatchWriteItem and deletes the live items with conditional DeleteItem.
     assert_eq!(
         dynamodb_actions(&r["SweepWorkerFunction"]),
         set(&[
@@ -221,7 +223,9 @@ fn each_function_may_make_exactly_the_table_calls_it_makes() {
             "dynamodb:BatchGetItem",
             "dynamodb:PutItem",
             "dynamodb:UpdateItem",
-            "dynamodb:ConditionCheckItem"
+            "dynamodb:ConditionCheckItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:DeleteItem"
         ])
     );
     // The events function: upserts, conditional puts, CSV drops in batches.

@@ -47,6 +47,32 @@ pub const PAYMENT_PREFIX: &str = "PAYMENT#";
 pub const EVENT_PREFIX: &str = "EVENT#";
 pub const ACTION_PREFIX: &str = "ACTION#";
 pub const HOLD_PREFIX: &str = "HOLD#";
+/// A customer's payment history folded out of the partition the sweep
+/// reads: the aggregate of its folded invoices
+/// ([`collect_engine::history::PaymentHistory`]), in the customer's
+/// partition (see [`crate::dynamo`]'s `fold`).
+pub const HISTORY_SK: &str = "HIST";
+/// The first character of a folded item's sort key: `~` sorts after every
+/// live sort key (they all start with a capital letter), so the sweep's
+/// Query reads the live items with `SK < "~"` and never the folded ones.
+pub const FOLDED_PREFIX: &str = "~";
+/// On a folded item: its sort key while it was live.
+pub const LIVE_SK: &str = "live_sk";
+/// On a folded item: the invoice it was folded with.
+pub const FOLDED_INVOICE: &str = "folded_invoice";
+
+/// Where an item of a folded invoice is kept: in the same partition, under
+/// `~<invoice>#<its live sort key>`, so one Query reads a customer's whole
+/// history and the sweep's (`SK < "~"`) none of it.
+pub fn folded_sk(invoice_id: &str, live_sk: &str) -> String {
+    format!("{FOLDED_PREFIX}{invoice_id}#{live_sk}")
+}
+
+/// The prefix of every folded item of an invoice (ids holding `#` may
+/// share it: the items' `folded_invoice` attribute tells them apart).
+pub fn folded_invoice_prefix(invoice_id: &str) -> String {
+    format!("{FOLDED_PREFIX}{invoice_id}#")
+}
 
 /// The shard of a customer: a stable hash of the id, so a customer's
 /// invoices always land in one shard. Changing the number of shards needs
@@ -167,5 +193,23 @@ mod tests {
         let b = open_gsi_sk(chrono::NaiveDate::from_ymd_opt(2026, 1, 10).unwrap(), "A");
         assert!(a < b);
         assert_eq!(customer_of_pk(&customer_pk("C-1")), Some("C-1"));
+    }
+
+    #[test]
+    fn folded_items_sort_after_every_live_one() {
+        let folded = folded_sk("INV-1", &action_sk("a1"));
+        for live in [
+            CUSTOMER_SK.to_string(),
+            HISTORY_SK.to_string(),
+            invoice_sk("zz"),
+            payment_sk("zz", "p"),
+            invoice_event_sk("zz", "e"),
+            action_sk("zz"),
+            contact_hold_sk("zz@example.com"),
+        ] {
+            assert!(live.as_str() < FOLDED_PREFIX, "{live}");
+            assert!(live < folded, "{live}");
+        }
+        assert!(folded.starts_with(&folded_invoice_prefix("INV-1")));
     }
 }

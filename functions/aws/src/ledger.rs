@@ -404,27 +404,55 @@ impl Dynamo {
 }
 
 impl Ledger for Dynamo {
+    /// Per customer its live items and payment history (never its folded
+    /// invoices; see `dynamo::fold`). A shard's sweep (the worker holding
+    /// the shard's lease) also folds what may fold before `since`; the
+    /// whole book (the desk's audit page) reads without writing, unless
+    /// [`Dynamo::folding_every_scope`] says otherwise.
     async fn load_book(
         &self,
         scope: &Scope,
         _day: NaiveDate,
-        _since: NaiveDate,
+        since: NaiveDate,
     ) -> Result<Book, LedgerError> {
-        let customers = match scope {
-            Scope::Shard { shard, through } => self.open_customers(*shard, *through).await?,
+        let (customers, fold) = match scope {
+            Scope::Shard { shard, through } => (self.open_customers(*shard, *through).await?, true),
             Scope::All => {
                 let mut all = Vec::new();
                 for shard in 0..self.shards() {
                     all.extend(self.shard_customers(shard).await?);
                 }
-                all
+                (all, self.folds_every_scope())
             }
         };
-        Ok(Dynamo::load_book(self, &customers).await?)
+        Ok(self.load_live(&customers, since, fold).await?)
     }
 
+    /// The customer's whole history (explain, the desk's pages): the live
+    /// items and the folded copies.
     async fn customer_book(&self, customer_id: &str) -> Result<Book, LedgerError> {
         Ok(Dynamo::load_book(self, &[customer_id.to_string()]).await?)
+    }
+
+    /// The checks before sending read what the sweep decides from: per
+    /// customer the live items and the payment history, not the folded
+    /// invoices (settled, their steps before any cap's window), so the
+    /// checks' reads do not grow with history either.
+    async fn customer_books(
+        &self,
+        customer_ids: &[&str],
+        _carried: &[&str],
+    ) -> Result<HashMap<String, Book>, LedgerError> {
+        let mut out = HashMap::with_capacity(customer_ids.len());
+        for id in customer_ids {
+            if !out.contains_key(*id) {
+                let book = self
+                    .load_live(&[(*id).to_string()], NaiveDate::MAX, false)
+                    .await?;
+                out.insert((*id).to_string(), book);
+            }
+        }
+        Ok(out)
     }
 
     async fn hold_contact(&self, hold: &ContactHold) -> Result<bool, LedgerError> {
@@ -512,7 +540,7 @@ impl Ledger for Dynamo {
 
     async fn trail(&self, action: &ActionRecord) -> Result<Vec<LogEntry>, LedgerError> {
         Ok(self
-            .action_trail(&action.customer_id, &action.action_id)
+            .action_trail(&action.customer_id, &action.invoice_id, &action.action_id)
             .await?)
     }
 

@@ -18,6 +18,8 @@
 //! | invoice event   | `C#<customer>`    | `EVENT#<invoice>#<event id>`  |                          |                        |
 //! | action          | `C#<customer>`    | `ACTION#<action id>`          | `WORK#<shard>` (awaiting approval, planned call) | `<queue>#<decided on>#<entry>` |
 //! | contact hold    | `C#<customer>`    | `HOLD#<address, lower case>`  | `WORK#<shard>` (open only) | `contacts#<since>#<entry>` |
+//! | payment history | `C#<customer>`    | `HIST`                        |                          |                        |
+//! | folded item     | `C#<customer>`    | `~<invoice>#<its live SK>`    |                          |                        |
 //! | invoice → customer | `I#<invoice>`  | `REF`                         |                          |                        |
 //! | message         | `M#<message id>`  | `MESSAGE`                     | `S#<shard>#MESSAGES` (planned/sending only) | `<planned on>#<message>` |
 //! | lease           | `L#<name>`        | `LEASE`                       |                          |                        |
@@ -32,8 +34,18 @@
 //!   removes them), so the index holds open invoices only. Customers are
 //!   spread over `shards` shards by a hash of their id, so no index
 //!   partition is hot and the coordinator can fan out one worker per shard;
-//! - **a customer's whole history** (the book a decision needs: invoices,
-//!   payments, events, actions): one Query on `PK = C#<customer>`, paginated;
+//! - **what a sweep decides from**, per customer: one Query on
+//!   `PK = C#<customer> AND SK < "~"`: the live items (customer, open and
+//!   recently settled invoices with their payments, events and actions,
+//!   holds) and `HIST`, the customer's payment history
+//!   ([`collect_engine::history::PaymentHistory`]: the sum of its folded
+//!   invoices). An invoice settled with every payment, event and step
+//!   before the sweep's `since` is *folded* by the sweep: its items move to
+//!   `~<invoice>#…` in the same partition and `HIST` adds it (see
+//!   `dynamo::fold`), so what a sweep reads does not grow with history;
+//! - **a customer's whole history** (explain, audit, the desk's customer
+//!   page, training): one Query on `PK = C#<customer>`, paginated: the live
+//!   items and the folded copies `HIST` names;
 //! - **a payment or invoice event**, which names only the invoice: GetItem
 //!   on `I#<invoice>`/`REF` for the customer, then a write in its partition;
 //! - **training**: Query `GSI1PK = S#<shard>#CUSTOMERS` for the customers of

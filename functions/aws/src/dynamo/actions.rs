@@ -168,10 +168,12 @@ impl Dynamo {
     }
 
     /// An action's audit trail, oldest first (empty when the action is not
-    /// known): one consistent GetItem of the trail attribute only.
+    /// known): one consistent GetItem of the trail attribute only, and one
+    /// more of the folded copy when the action's invoice was folded.
     pub async fn action_trail(
         &self,
         customer_id: &str,
+        invoice_id: &str,
         action_id: &str,
     ) -> Result<Vec<LogEntry>, AwsError> {
         let out = self
@@ -186,7 +188,14 @@ impl Dynamo {
             .send()
             .await
             .map_err(|e| AwsError::sdk(Service::DynamoDb, "GetItem", e))?;
-        let lines = match out.item.as_ref().and_then(|it| it.get(TRAIL)) {
+        let item = match out.item {
+            Some(it) => Some(it),
+            None => {
+                self.folded_item(customer_id, invoice_id, &keys::action_sk(action_id))
+                    .await?
+            }
+        };
+        let lines = match item.as_ref().and_then(|it| it.get(TRAIL)) {
             Some(AttributeValue::L(lines)) => lines.as_slice(),
             _ => &[],
         };
@@ -197,6 +206,7 @@ impl Dynamo {
             .collect()
     }
 
+    /// An action by its customer and id, live or folded.
     pub async fn action(
         &self,
         customer_id: &str,
@@ -212,6 +222,14 @@ impl Dynamo {
             .send()
             .await
             .map_err(|e| AwsError::sdk(Service::DynamoDb, "GetItem", e))?;
-        out.item.as_ref().map(decode).transpose()
+        match out.item {
+            Some(it) => Ok(Some(decode(&it)?)),
+            None => self
+                .folded_action(customer_id, action_id)
+                .await?
+                .as_ref()
+                .map(decode)
+                .transpose(),
+        }
     }
 }

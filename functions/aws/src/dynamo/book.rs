@@ -1,6 +1,8 @@
-//! What the sweep and training read: a customer's whole partition as a
-//! book, the customers of a shard (those with an open invoice in a window,
-//! or all of them), and an invoice by its id.
+//! What the sweep and training read: a customer's live items and payment
+//! history ([`Dynamo::load_live`], what a sweep decides from) or its whole
+//! history ([`Dynamo::load_book`]: explain, audit, the desk, training), the
+//! customers of a shard (those with an open invoice in a window, or all of
+//! them), and an invoice by its id.
 
 use std::collections::HashSet;
 
@@ -13,23 +15,33 @@ use crate::keys::{self, GSI1, GSI1PK, GSI1SK, KIND, PK, SK, STATUS};
 use collect_engine::book::Book;
 use collect_engine::contact::ContactHold;
 use collect_engine::domain::{ActionRecord, Customer, Event, Invoice, Payment};
+use collect_engine::history::PaymentHistory;
 
 /// How many customer partitions are read at once.
 const PARALLEL_QUERIES: usize = 16;
 
 impl Dynamo {
-    /// An invoice by its id, if it is known.
+    /// An invoice by its id, if it is known (live or folded).
     pub async fn invoice(&self, invoice_id: &str) -> Result<Option<Invoice>, AwsError> {
         let Some(customer_id) = self.customer_of_invoice(invoice_id).await? else {
             return Ok(None);
         };
-        Ok(self
+        let live = self
             .get_doc::<Invoice>(
                 &keys::customer_pk(&customer_id),
                 &keys::invoice_sk(invoice_id),
             )
             .await?
-            .map(|(i, _, _)| i))
+            .map(|(i, _, _)| i);
+        if live.is_some() {
+            return Ok(live);
+        }
+        // Folded: its copy.
+        self.folded_item(&customer_id, invoice_id, &keys::invoice_sk(invoice_id))
+            .await?
+            .as_ref()
+            .map(decode)
+            .transpose()
     }
 
     /// The customer an invoice belongs to, if the invoice is known.
@@ -124,49 +136,163 @@ impl Dynamo {
     }
 
     /// The whole history of some customers, as a book: one Query per
-    /// customer partition, a bounded number at a time.
+    /// customer partition (the live items and the folded copies), a bounded
+    /// number at a time; no aggregate (a full book).
     pub async fn load_book(&self, customer_ids: &[String]) -> Result<Book, AwsError> {
-        let mut customers = Vec::new();
-        let mut invoices = Vec::new();
-        let mut payments = Vec::new();
-        let mut events = Vec::new();
-        let mut actions = Vec::new();
-        let mut holds: Vec<ContactHold> = Vec::new();
+        self.load_each(
+            customer_ids,
+            |me, c| async move { me.customer_whole(&c).await },
+        )
+        .await
+    }
+
+    /// What a sweep of a day that looks back to `since` decides from: per
+    /// customer its live items and its payment history
+    /// ([`collect_engine::book::Book::history`]), never the folded
+    /// invoices, so what it reads does not grow with history (a customer
+    /// whose aggregate was folded after `since` is read whole). With
+    /// `fold`, the customers' invoices that may fold before `since` are
+    /// folded on the way (see `fold`): the sweep worker, which holds the
+    /// shard's lease.
+    pub async fn load_live(
+        &self,
+        customer_ids: &[String],
+        since: NaiveDate,
+        fold: bool,
+    ) -> Result<Book, AwsError> {
+        self.load_each(customer_ids, move |me, c| async move {
+            me.customer_live(&c, since, fold).await
+        })
+        .await
+    }
+
+    /// Each customer's records by `read`, a bounded number at a time, as
+    /// one book.
+    async fn load_each<F, Fut>(&self, customer_ids: &[String], read: F) -> Result<Book, AwsError>
+    where
+        F: Fn(Dynamo, String) -> Fut,
+        Fut: std::future::Future<Output = Result<Records, AwsError>> + Send + 'static,
+    {
+        let mut all = Records::default();
         for chunk in customer_ids.chunks(PARALLEL_QUERIES) {
             let mut tasks = tokio::task::JoinSet::new();
             for c in chunk {
-                let me = self.clone();
-                let pk = keys::customer_pk(c);
-                tasks.spawn(async move { me.query_prefix(&pk, "").await });
+                tasks.spawn(read(self.clone(), c.clone()));
             }
             while let Some(joined) = tasks.join_next().await {
-                let items = joined.map_err(|source| AwsError::Task {
+                let records = joined.map_err(|source| AwsError::Task {
                     operation: "Query",
                     source,
                 })??;
-                for it in &items {
-                    match get_s(it, KIND) {
-                        Some("customer") => customers.push(decode::<Customer>(it)?),
-                        Some("invoice") => invoices.push(decode::<Invoice>(it)?),
-                        Some("payment") => payments.push(decode::<Payment>(it)?),
-                        Some("event") => events.push(decode::<Event>(it)?),
-                        Some("action") => actions.push(decode::<ActionRecord>(it)?),
-                        // Only the open holds: the checks before sending read them.
-                        Some("contact_hold") if get_s(it, STATUS) == Some("open") => {
-                            holds.push(decode::<ContactHold>(it)?);
-                        }
-                        _ => {}
-                    }
-                }
+                all.absorb(records);
             }
         }
-        let mut book = Book::new(customers, invoices, payments, events, actions);
-        for h in holds {
+        Ok(all.into_book())
+    }
+}
+
+/// A customer's records as read from its items, before they are a book.
+#[derive(Debug, Default)]
+pub(crate) struct Records {
+    pub customers: Vec<Customer>,
+    pub invoices: Vec<Invoice>,
+    pub payments: Vec<Payment>,
+    pub events: Vec<Event>,
+    pub actions: Vec<ActionRecord>,
+    /// Only the open holds: the checks before sending read them.
+    pub holds: Vec<ContactHold>,
+    /// The customers' aggregates (none in a full book).
+    pub history: Vec<(String, PaymentHistory)>,
+}
+
+impl Records {
+    /// Decodes an item by its kind; the invoice it belongs to, for an
+    /// invoice, a payment, an invoice event or an action.
+    pub(crate) fn push(&mut self, it: &Item) -> Result<Option<String>, AwsError> {
+        Ok(match get_s(it, KIND) {
+            Some("customer") => {
+                self.customers.push(decode::<Customer>(it)?);
+                None
+            }
+            Some("invoice") => {
+                let i = decode::<Invoice>(it)?;
+                let id = i.invoice_id.clone();
+                self.invoices.push(i);
+                Some(id)
+            }
+            Some("payment") => {
+                let p = decode::<Payment>(it)?;
+                let id = p.invoice_id.clone();
+                self.payments.push(p);
+                Some(id)
+            }
+            Some("event") => {
+                let e = decode::<Event>(it)?;
+                let id = e.invoice_id.clone();
+                self.events.push(e);
+                id
+            }
+            Some("action") => {
+                let a = decode::<ActionRecord>(it)?;
+                let id = a.invoice_id.to_string();
+                self.actions.push(a);
+                Some(id)
+            }
+            Some("contact_hold") if get_s(it, STATUS) == Some("open") => {
+                self.holds.push(decode::<ContactHold>(it)?);
+                None
+            }
+            _ => None,
+        })
+    }
+
+    /// With the customer's aggregate, if it has one.
+    pub(crate) fn with_history(
+        mut self,
+        customer_id: &str,
+        history: Option<PaymentHistory>,
+    ) -> Records {
+        if let Some(h) = history {
+            self.history.push((customer_id.to_string(), h));
+        }
+        self
+    }
+
+    /// Keeps the records of the invoices `keep` answers true for (and
+    /// every record that names no invoice).
+    pub(crate) fn retain_invoices(&mut self, keep: impl Fn(&str) -> bool) {
+        self.invoices.retain(|i| keep(&i.invoice_id));
+        self.payments.retain(|p| keep(&p.invoice_id));
+        self.events
+            .retain(|e| e.invoice_id.as_deref().is_none_or(&keep));
+        self.actions.retain(|a| keep(&a.invoice_id));
+    }
+
+    fn absorb(&mut self, other: Records) {
+        self.customers.extend(other.customers);
+        self.invoices.extend(other.invoices);
+        self.payments.extend(other.payments);
+        self.events.extend(other.events);
+        self.actions.extend(other.actions);
+        self.holds.extend(other.holds);
+        self.history.extend(other.history);
+    }
+
+    fn into_book(self) -> Book {
+        let mut book = Book::new(
+            self.customers,
+            self.invoices,
+            self.payments,
+            self.events,
+            self.actions,
+        );
+        for h in self.holds {
             book.contact_holds
                 .entry(h.customer_id.to_string())
                 .or_default()
                 .push(h);
         }
-        Ok(book)
+        book.history = self.history.into_iter().collect();
+        book
     }
 }

@@ -8,8 +8,12 @@
 //!   attributes, an action's trail lines);
 //! - `records`: what the ERP writes (customers, invoices, payments, invoice
 //!   events), one by one or in batches, with partial updates merged;
-//! - `book`: what the sweep and training read (a customer's partition, the
-//!   customers of a shard, an invoice by its id);
+//! - `book`: what the sweep and training read (a customer's live items and
+//!   payment history, or its whole partition; the customers of a shard, an
+//!   invoice by its id);
+//! - `fold`: a customer's settled invoices moved out of the part of its
+//!   partition the sweep reads, their sum kept as one aggregate item, and
+//!   moved back when late data names one;
 //! - `actions`: the sweep's action records, written on conditions, with
 //!   their audit trails;
 //! - `mail`: mail events (SES's and the ERP's), kept for reconciliation;
@@ -32,11 +36,13 @@ use super::keys::{self, DOC, PK, SK};
 mod actions;
 mod book;
 mod codec;
+mod fold;
 mod holds;
 mod mail;
 mod records;
 mod work;
 
+pub use fold::{FoldFault, FoldStep};
 pub use mail::{MAIL_EVENT_DAYS, MailEvent};
 pub use records::{BatchOutcome, Merged};
 pub use work::{WORK_GSI_PREFIX, work_gsi_pk, work_sk};
@@ -52,6 +58,11 @@ pub struct Dynamo {
     client: Client,
     table: String,
     shards: u32,
+    /// Crash points of the fold (tests only; see [`Dynamo::with_fold_fault`]).
+    fold_fault: Option<FoldFault>,
+    /// Whether a load of the whole book folds too (tests; see
+    /// [`Dynamo::folding_every_scope`]).
+    fold_every_scope: bool,
 }
 
 impl Dynamo {
@@ -60,6 +71,8 @@ impl Dynamo {
             client,
             table: table.into(),
             shards: shards.max(1),
+            fold_fault: None,
+            fold_every_scope: false,
         }
     }
 
@@ -178,6 +191,30 @@ impl Dynamo {
     /// All items of a partition whose sort key starts with `prefix`
     /// (`""` for all), every page.
     pub(crate) async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, AwsError> {
+        if prefix.is_empty() {
+            self.query_range(pk, None).await
+        } else {
+            self.query_range(pk, Some(("begins_with(#sk, :v)", prefix)))
+                .await
+        }
+    }
+
+    /// The live items of a customer's partition (`SK < "~"`): everything
+    /// but the folded copies (see `fold`).
+    pub(crate) async fn query_live(&self, pk: &str) -> Result<Vec<Item>, AwsError> {
+        self.query_range(pk, Some(("#sk < :v", keys::FOLDED_PREFIX)))
+            .await
+    }
+
+    /// The folded copies of a customer's partition (`SK >= "~"`).
+    pub(crate) async fn query_folded(&self, pk: &str) -> Result<Vec<Item>, AwsError> {
+        self.query_range(pk, Some(("#sk >= :v", keys::FOLDED_PREFIX)))
+            .await
+    }
+
+    /// All items of a partition, or those whose sort key meets `sk` (a
+    /// condition on `#sk` with one value `:v`), every page.
+    async fn query_range(&self, pk: &str, sk: Option<(&str, &str)>) -> Result<Vec<Item>, AwsError> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -189,12 +226,12 @@ impl Dynamo {
                 .expression_attribute_names("#pk", PK)
                 .expression_attribute_values(":pk", s(pk))
                 .set_exclusive_start_key(start.take());
-            q = if prefix.is_empty() {
-                q.key_condition_expression("#pk = :pk")
-            } else {
-                q.key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            q = match sk {
+                None => q.key_condition_expression("#pk = :pk"),
+                Some((condition, value)) => q
+                    .key_condition_expression(format!("#pk = :pk AND {condition}"))
                     .expression_attribute_names("#sk", SK)
-                    .expression_attribute_values(":prefix", s(prefix))
+                    .expression_attribute_values(":v", s(value)),
             };
             let page = q
                 .send()

@@ -4,6 +4,11 @@
 //!
 //! An invoice is in the sparse index of open invoices while its payments do
 //! not cover it: every write of an invoice or a payment keeps that true.
+//!
+//! A record of an invoice that was folded (late data: a refund, a
+//! correction, an event) unfolds it first (`fold`: its items back live, the
+//! customer's aggregate rebuilt by the next sweep), so it is written beside
+//! the invoice's other records and merged with the stored invoice.
 
 use std::collections::{HashMap, HashSet};
 
@@ -61,6 +66,7 @@ impl Dynamo {
     /// Upserts an invoice and its reference item; the invoice is open (in
     /// the sweep's index) while its payments do not cover it.
     pub async fn put_invoice(&self, i: &Invoice) -> Result<(), AwsError> {
+        self.unfold_if_folded(&i.customer_id, &i.invoice_id).await?;
         let paid = self.paid(&i.customer_id, &i.invoice_id).await?;
         self.put(self.invoice_item(i, paid < i.amount)?).await?;
         self.put(Self::invoice_ref_item(i)).await
@@ -118,6 +124,7 @@ impl Dynamo {
         let pk = keys::customer_pk(&i.customer_id);
         let sk = keys::invoice_sk(&i.invoice_id);
         for _ in 0..MERGE_ATTEMPTS {
+            self.unfold_if_folded(&i.customer_id, &i.invoice_id).await?;
             let stored = self.get_doc::<Invoice>(&pk, &sk).await?;
             if is_older(
                 version.as_deref(),
@@ -185,6 +192,7 @@ impl Dynamo {
         let Some(customer_id) = self.customer_of_invoice(&p.invoice_id).await? else {
             return Ok(false);
         };
+        self.unfold_if_folded(&customer_id, &p.invoice_id).await?;
         self.put(Self::payment_item(&customer_id, p)?).await?;
         self.refresh_open(&customer_id, &p.invoice_id).await?;
         Ok(true)
@@ -242,6 +250,7 @@ impl Dynamo {
         let Some(customer_id) = self.customer_of_invoice(invoice_id).await? else {
             return Ok(None);
         };
+        self.unfold_if_folded(&customer_id, invoice_id).await?;
         let it = item(
             keys::customer_pk(&customer_id),
             keys::invoice_event_sk(invoice_id, &e.event_id),
@@ -252,16 +261,23 @@ impl Dynamo {
     }
 
     /// The events stored for an invoice of a customer (disputes, promises,
-    /// plans), in key order.
+    /// plans), in key order; a folded invoice's from its folded copies.
     pub async fn invoice_events(
         &self,
         customer_id: &str,
         invoice_id: &str,
     ) -> Result<Vec<Event>, AwsError> {
         let prefix = format!("{}{invoice_id}#", keys::EVENT_PREFIX);
-        let items = self
-            .query_prefix(&keys::customer_pk(customer_id), &prefix)
-            .await?;
+        let pk = keys::customer_pk(customer_id);
+        let mut items = self.query_prefix(&pk, &prefix).await?;
+        if items.is_empty() {
+            items = self
+                .query_prefix(&pk, &keys::folded_sk(invoice_id, &prefix))
+                .await?
+                .into_iter()
+                .filter(|it| super::get_s(it, keys::FOLDED_INVOICE) == Some(invoice_id))
+                .collect();
+        }
         items.iter().map(decode).collect()
     }
 
@@ -279,6 +295,12 @@ impl Dynamo {
     /// Upserts invoices in batches. Payments already recorded are taken
     /// into account per invoice, so the index stays right.
     pub async fn put_invoices(&self, records: &[Invoice]) -> Result<BatchOutcome, AwsError> {
+        self.unfold_named(
+            records
+                .iter()
+                .map(|i| (i.customer_id.as_str(), i.invoice_id.as_str())),
+        )
+        .await?;
         let mut items = Vec::with_capacity(records.len() * 2);
         for i in records {
             let paid = self.paid(&i.customer_id, &i.invoice_id).await?;
@@ -315,11 +337,35 @@ impl Dynamo {
                 None => unknown.push(p.clone()),
             }
         }
+        self.unfold_named(touched.iter().map(|(c, i)| (c.as_str(), i.as_str())))
+            .await?;
         let outcome = self.batch_put(items).await?;
         for (c, i) in &touched {
             self.refresh_open(c, i).await?;
         }
         Ok((outcome, unknown))
+    }
+
+    /// Unfolds the folded invoices among `(customer, invoice)` pairs: one
+    /// read of each customer's aggregate, an unfold for each invoice it
+    /// names (a batch of a CSV drop, before it is written).
+    async fn unfold_named<'a>(
+        &self,
+        pairs: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), AwsError> {
+        let mut by_customer: HashMap<&str, HashSet<&str>> = HashMap::new();
+        for (c, i) in pairs {
+            by_customer.entry(c).or_default().insert(i);
+        }
+        for (c, invoices) in by_customer {
+            let stored = self.stored_history(c).await?;
+            for i in invoices {
+                if stored.folded.contains(i) {
+                    self.unfold_invoice(c, i).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// BatchWriteItem in chunks of 25; `UnprocessedItems` are sent again

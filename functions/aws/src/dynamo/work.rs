@@ -213,6 +213,7 @@ impl Dynamo {
                 out.push(false);
                 continue;
             };
+            self.unfold_if_folded(customer_id, invoice_id).await?;
             let it = item(
                 keys::customer_pk(customer_id),
                 keys::invoice_event_sk(invoice_id, &e.event_id),

@@ -94,6 +94,14 @@ pub enum AwsError {
     /// The history could not be read from a ledger.
     #[error(transparent)]
     Ledger(#[from] collect_delivery::ledger::LedgerError),
+    /// A fold of a customer's settled invoices stopped part way because a
+    /// test asked it to (a crash point: `Dynamo::with_fold_fault`); what
+    /// it wrote is finished or undone by the next sweep.
+    #[error("DynamoDB: the fold of customer `{customer}` stopped {step} (a crash point of a test)")]
+    FoldInterrupted {
+        customer: String,
+        step: crate::dynamo::FoldStep,
+    },
 }
 
 impl AwsError {
@@ -102,7 +110,10 @@ impl AwsError {
     pub fn retryable(&self) -> bool {
         match self {
             AwsError::Service(e) => e.retryable(),
-            AwsError::Task { .. } | AwsError::LeaseRace { .. } | AwsError::Sweep(_) => true,
+            AwsError::Task { .. }
+            | AwsError::LeaseRace { .. }
+            | AwsError::Sweep(_)
+            | AwsError::FoldInterrupted { .. } => true,
             AwsError::Ledger(e) => e.retryable(),
             _ => false,
         }

@@ -14,13 +14,30 @@
 //! export, …) is `None` here; the model turns it into an explicit
 //! missing-indicator column plus a neutral fill value (the training mean), so
 //! "unknown" is never confused with zero.
+//!
+//! **Full and folded books, one code path.** A book loaded for a sweep may
+//! hold a customer's settled, wholly past invoices as one aggregate
+//! ([`Book::history`], `collect_engine::history`) instead of records. The
+//! payment-history features start from that aggregate's [`Settlements`]
+//! (empty in a full book) and add the customer's remaining settled
+//! invoices; the other customer-level counts start from its counts. Every
+//! value is a count, an integer sum, a maximum or a median over multisets,
+//! so a folded book gives the same row as the full records bit for bit.
+//! The recency-weighted mean (`hist_ewm_days_after_due`) is
+//! Σ w·x / Σ w with w = 2^(−age/`HALF_LIFE_DAYS`): the day's factor cancels
+//! between numerator and denominator, so the age is taken from the latest
+//! settlement instead of the day, and the sums run per settlement day
+//! ([`Settlements::by_day`], integer sums) in day order — the same
+//! floating-point operations whichever records the settlements came from.
 
 use chrono::{Datelike, Days, NaiveDate};
 use collect_engine::book::{Book, PlanState};
 use collect_engine::domain::{ActionStatus, EventKind, Invoice};
+use collect_engine::history::{Settlement, Settlements};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Bumped whenever a feature is added, removed, reordered or changes meaning:
 /// a model trained on another version is refused at load time.
@@ -33,8 +50,9 @@ pub use collect_engine::book::COMMUNICATION_DAYS;
 /// An invoice paid at least this many days before its due date counts as paid early.
 pub const EARLY_DAYS: i64 = 7;
 
-/// How many of the latest settled invoices make the "recent" late share.
-pub const RECENT_SETTLED: usize = 5;
+/// How many of the latest settled invoices make the "recent" late share
+/// (the engine's aggregate keeps that many by name).
+pub use collect_engine::history::RECENT_SETTLED;
 
 /// Recency weighting of the customer's history: a settlement this many days
 /// older counts half as much.
@@ -391,14 +409,6 @@ fn median(mut xs: Vec<f64>) -> Option<f64> {
     }
 }
 
-/// One invoice the customer settled before the day.
-struct Settled {
-    on: NaiveDate,
-    due: NaiveDate,
-    days_after_due: i64,
-    days_to_pay: i64,
-}
-
 fn is_quarter_end(d: NaiveDate) -> bool {
     let quarter_last_month = ((d.month() - 1) / 3 + 1) * 3;
     let next = if quarter_last_month == 12 {
@@ -418,21 +428,38 @@ pub fn compute(book: &Book, invoice: &Invoice, day: NaiveDate) -> RawFeatures {
         .unwrap_or(NaiveDate::MIN);
     let customer = book.customers.get(&invoice.customer_id);
 
-    let mut settled: Vec<Settled> = Vec::new();
+    // The customer's folded invoices first (none in a full book), then the
+    // remaining ones: the same sums either way (module documentation).
+    let history = book.history.get(&invoice.customer_id);
+    let mut settled: Cow<'_, Settlements> =
+        Cow::Borrowed(history.map_or(&NO_SETTLEMENTS, |h| &h.settlements));
     let mut earlier_amounts: Vec<f64> = Vec::new();
     let mut first_issue: Option<NaiveDate> = None;
     let mut invoices_before = 0u32;
+    let mut customer_disputes = 0u32;
+    let mut plans_accepted = 0u32;
+    let mut plans_defaulted = 0u32;
+    if let Some(h) = history {
+        // Folded before a cutoff on or before `day`: issued and settled
+        // before it, plans and disputes fixed.
+        first_issue = h.first_issue;
+        invoices_before = h.invoices;
+        for (a, count) in &h.amounts {
+            let a = money(*a);
+            earlier_amounts.extend((0..*count).map(|_| a));
+        }
+        customer_disputes = h.disputes_open;
+        plans_accepted = h.plans_accepted;
+        plans_defaulted = h.plans_defaulted;
+    }
     let mut open_other = 0u32;
     let mut overdue_other = 0u32;
     let mut oldest_overdue = 0i64;
     let mut open_amount = Decimal::ZERO;
-    let mut customer_disputes = 0u32;
     let mut reminders_invoice = 0u32;
     let mut reminders_customer = 0u32;
     let mut opened = 0u32;
     let mut replied = 0u32;
-    let mut plans_accepted = 0u32;
-    let mut plans_defaulted = 0u32;
 
     for inv in book.invoices_of(&invoice.customer_id) {
         if inv.issue_date > day {
@@ -455,11 +482,11 @@ pub fn compute(book: &Book, invoice: &Invoice, day: NaiveDate) -> RawFeatures {
                 }
             }
         } else if !this && let Some(on) = book.settled_on(inv).filter(|d| *d < day) {
-            settled.push(Settled {
-                on,
-                due: inv.due_date,
-                days_after_due: (on - inv.due_date).num_days(),
-                days_to_pay: (on - inv.issue_date).num_days(),
+            settled.to_mut().add(&Settlement {
+                invoice_id: &inv.invoice_id,
+                issue_date: inv.issue_date,
+                due_date: inv.due_date,
+                settled_on: on,
             });
         }
         for a in book.steps_of(&inv.invoice_id) {
@@ -500,29 +527,30 @@ pub fn compute(book: &Book, invoice: &Invoice, day: NaiveDate) -> RawFeatures {
             }
         }
     }
-    settled.sort_by_key(|s| (s.on, s.due));
 
-    let n = settled.len();
-    let days_late = |s: &Settled| s.days_after_due.max(0) as f64;
+    let s: &Settlements = &settled;
+    let n = usize::try_from(s.count).unwrap_or(usize::MAX);
     let hist = |v: Option<f64>| if n == 0 { None } else { v };
-    let late_share = mean(settled.iter().map(|s| flag(s.days_after_due > 0)));
-    let recent = settled.iter().rev().take(RECENT_SETTLED);
-    let recent_late = mean(recent.clone().map(|s| flag(s.days_after_due > 0)));
-    let recent_after_due = mean(recent.map(|s| s.days_after_due as f64));
-    let late_count = settled.iter().filter(|s| s.days_after_due > 0).count();
+    let share = |k: f64| (n > 0).then(|| k / n as f64);
+    let late_count = usize::try_from(s.late).unwrap_or(usize::MAX);
+    let late_share = share(late_count as f64);
+    // The latest few, newest first, as a sorted list's tail would give them.
+    let recent = s.recent.iter().rev().take(RECENT_SETTLED);
+    let recent_late = mean(recent.clone().map(|r| flag(r.days_after_due > 0)));
+    let recent_after_due = mean(recent.map(|r| r.days_after_due as f64));
     let known = n + overdue_other as usize;
     let known_late_share =
         (known > 0).then(|| (late_count + overdue_other as usize) as f64 / known as f64);
-    let ewm = {
+    let ewm = s.last_settled_on().and_then(|latest| {
         let (mut num, mut den) = (0.0, 0.0);
-        for s in &settled {
-            let age = (day - s.on).num_days() as f64;
+        for &(on, days_after_due, count) in &s.by_day {
+            let age = (latest - on).num_days() as f64;
             let w = (-age * std::f64::consts::LN_2 / HALF_LIFE_DAYS).exp();
-            num += w * s.days_after_due as f64;
-            den += w;
+            num += w * days_after_due as f64;
+            den += w * f64::from(count);
         }
         (den > 0.0).then(|| num / den)
-    };
+    });
 
     let amount = money(invoice.amount);
     let usual = median(earlier_amounts).filter(|u| *u > 0.0);
@@ -542,29 +570,17 @@ pub fn compute(book: &Book, invoice: &Invoice, day: NaiveDate) -> RawFeatures {
     vec![
         Some(ln1p(n as f64)),
         hist(late_share),
-        hist(mean(settled.iter().map(days_late))),
-        hist(settled.iter().map(days_late).reduce(f64::max)),
-        hist(settled.last().map(days_late)),
-        hist(mean(settled.iter().map(|s| s.days_after_due as f64))),
-        hist(mean(settled.iter().map(|s| s.days_to_pay as f64))),
-        hist(mean(
-            settled
-                .iter()
-                .map(|s| flag(s.days_after_due <= -EARLY_DAYS)),
-        )),
+        hist(share(s.total_days_late as f64)),
+        hist(s.max_days_after_due().map(|d| d.max(0) as f64)),
+        hist(s.last().map(|r| r.days_after_due.max(0) as f64)),
+        hist(share(s.total_days_after_due as f64)),
+        hist(share(s.total_days_to_pay as f64)),
+        hist(share(f64::from(s.at_most_days_after_due(-EARLY_DAYS)))),
         hist(recent_late),
         hist(recent_after_due),
-        hist(median(
-            settled.iter().map(|s| s.days_after_due as f64).collect(),
-        )),
+        hist(s.median_days_after_due()),
         Some((late_count as f64 + 1.0) / (n as f64 + 2.0)),
-        hist(
-            settled
-                .iter()
-                .map(|s| s.on)
-                .max()
-                .map(|d| (day - d).num_days() as f64),
-        ),
+        hist(s.last_settled_on().map(|d| (day - d).num_days() as f64)),
         Some(ln1p(amount)),
         amount_vs_usual,
         Some((due - invoice.issue_date).num_days() as f64),
@@ -601,6 +617,9 @@ pub fn compute(book: &Book, invoice: &Invoice, day: NaiveDate) -> RawFeatures {
         Some(ln1p(f64::from(invoices_before))),
     ]
 }
+
+/// The settlements of a customer with no folded invoices.
+static NO_SETTLEMENTS: Settlements = Settlements::EMPTY;
 
 /// Whether a dispute on `inv` was open at the end of the day before `day`,
 /// opened strictly before `day`.

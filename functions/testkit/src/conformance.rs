@@ -1285,6 +1285,113 @@ async fn a_run_stopped_at<H: Harness>(h: &H, at: Stop) {
     assert_promises(h, &w.mailer).await;
 }
 
+/// A policy that segments by the customer's payment history.
+const BY_HISTORY: &str = r#"
+policy "by-history" effective 2025-01-01 currency USD
+limits
+  at most 5 contacts per customer per 7d
+segment late_payers when customer.late_rate >= 50%
+segment standard otherwise
+ladder late_payers
+  due - 7d   email "friendly-reminder"
+  due        email "urgent-notice"
+ladder standard
+  due - 3d   email "friendly-reminder"
+  due + 7d   email "firm-notice"
+"#;
+
+/// A customer's settled history, reminded a year ago, decides today as its
+/// records say, whatever the adapter keeps of it (the invoices settled and
+/// wholly before the sweep's `since` may be read as one aggregate,
+/// `collect_engine::history`): late data that reopens one of them (a
+/// refund dated last year) counts the next day, and its payment again the
+/// day after.
+pub async fn folded_history_decides_as_the_records<H: Harness>(h: &H) {
+    let name = h.name().to_string();
+    h.put_customer(&customer("C7")).await;
+    // Due monthly in 2026; two of four paid late: a late rate of 50%.
+    let history = [
+        ("H1", "2026-03-01", "2026-03-10"),
+        ("H2", "2026-03-31", "2026-03-25"),
+        ("H3", "2026-04-30", "2026-05-15"),
+        ("H4", "2026-05-31", "2026-05-31"),
+    ];
+    for (id, due, paid) in history {
+        let inv = invoice(id, "C7", due, "100.00");
+        h.put_invoice(&inv).await;
+        h.put_payment(&payment(&inv, day(paid))).await;
+    }
+    let env = Env::with_policy(BY_HISTORY);
+    let mailer = RecordingMailer::default();
+    let clock = Clock::at(day(DAY));
+    let run = |on: &'static str| {
+        let (env, mailer, clock, name) = (&env, &mailer, &clock, name.clone());
+        async move {
+            env.run(h, mailer, clock, day(on), None)
+                .await
+                .unwrap_or_else(|e| panic!("[{name}] {on}: {e}"))
+        }
+    };
+    // Last year's reminders: steps a year old.
+    for on in ["2026-02-26", "2026-03-08", "2026-03-28", "2026-04-27", "2026-05-07", "2026-05-28"] {
+        run(on).await;
+    }
+    let old_steps = h
+        .actions()
+        .await
+        .iter()
+        .filter(|a| a.status == ActionStatus::Sent)
+        .count();
+    assert!(old_steps >= 4, "[{name}] {old_steps} steps sent in 2026");
+    let step = |report: &RunReport, invoice_id: &str| {
+        report
+            .plan
+            .records
+            .iter()
+            .find(|r| r.invoice_id.as_str() == invoice_id)
+            .map(|r| (r.segment.clone(), r.label.clone(), r.risk))
+    };
+    let half = Some(0.5);
+    // Today: a late payer (2 of 4), reminded a week before the due date.
+    h.put_invoice(&invoice("N1", "C7", "2027-03-17", "200.00")).await;
+    let today = run(DAY).await;
+    assert_eq!(
+        step(&today, "N1"),
+        Some(("late_payers".to_string(), "email friendly-reminder".to_string(), half)),
+        "[{name}] {today:?}"
+    );
+    assert_eq!(today.plan.open_invoices, 1, "[{name}]");
+    // A refund of H3 dated last year: H3 is open again, and the customer
+    // paid 1 of 3 late.
+    h.put_payment(&super::book::payment_of("H3", day("2026-05-20"), "-100.00"))
+        .await;
+    h.put_invoice(&invoice("N2", "C7", "2027-03-14", "80.00")).await;
+    let next = run("2027-03-11").await;
+    assert_eq!(next.plan.open_invoices, 3, "[{name}] N1, N2 and H3: {next:?}");
+    assert_eq!(
+        step(&next, "N2"),
+        Some((
+            "standard".to_string(),
+            "email friendly-reminder".to_string(),
+            Some(1.0 / 3.0)
+        )),
+        "[{name}] {next:?}"
+    );
+    // Paid again (dated before H4 settled): settled on its first payment's
+    // day, as before; 2 of 4 late again.
+    h.put_payment(&super::book::payment_of("H3", day("2026-05-25"), "100.00"))
+        .await;
+    h.put_invoice(&invoice("N3", "C7", "2027-03-19", "90.00")).await;
+    let after = run("2027-03-12").await;
+    assert_eq!(after.plan.open_invoices, 3, "[{name}] N1, N2, N3: {after:?}");
+    assert_eq!(
+        step(&after, "N3"),
+        Some(("late_payers".to_string(), "email friendly-reminder".to_string(), half)),
+        "[{name}] {after:?}"
+    );
+    assert_promises(h, &mailer).await;
+}
+
 /// Every scenario above, in one call, each on a fresh harness from `make`.
 pub async fn run_all<H: Harness, F, Fut>(make: F)
 where
@@ -1331,6 +1438,7 @@ where
     lease_tokens_only_grow_and_fence(&make().await).await;
     a_run_stopped_past_its_lease_sends_nothing_more(&make().await).await;
     a_run_stopped_before_its_move_moves_nothing(&make().await).await;
+    folded_history_decides_as_the_records(&make().await).await;
     // Contact holds: the recipient class of the mail service's failures.
     use super::contact_holds as holds;
     holds::a_refused_recipient_is_held_until_the_address_changes(&make().await).await;

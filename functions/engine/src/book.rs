@@ -13,11 +13,11 @@
 //! history of sent and skipped steps; the decisions read steps only.
 
 use crate::contact::ContactHold;
-use crate::history::PaymentHistory;
 use crate::domain::{
     ActionId, ActionRecord, ActionStatus, Customer, Event, EventKind, Invoice, MessageId, Payment,
     PlanTerms,
 };
+use crate::history::PaymentHistory;
 use chrono::{Days, NaiveDate};
 use policy_lang::ast::Channel;
 use policy_lang::eval::Contact;

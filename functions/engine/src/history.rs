@@ -34,6 +34,17 @@
 //! a record of an invoice already folded changes (a refund, a reopened
 //! dispute): the adapter then unfolds the customer and folds again.
 //!
+//! **For a stored adapter.** Load a customer's unfolded records and its
+//! stored aggregate into a [`Book`] (`history`), call [`fold`] with the
+//! sweep's `since`, and in one transaction store the new aggregate
+//! ([`PaymentHistory::to_json`]) and mark folded the invoices that left the
+//! book (a crash between the two would add an invoice twice). A sweep whose
+//! `since` is before [`PaymentHistory::folded_before`] (a policy whose caps
+//! now reach further back) must not read the aggregate
+//! ([`PaymentHistory::covers`]): unfold and read the records. Late data on
+//! a folded invoice: unfold the customer (drop the aggregate, clear the
+//! marks); the next fold rebuilds it from the records.
+//!
 //! **Compact, not constant.** The median of the customer's earlier amounts
 //! and the median days after due need the multisets: amounts are kept as
 //! (amount, count) runs, days after due as a histogram, settlements by day
@@ -294,7 +305,10 @@ impl PaymentHistory {
     /// caller makes sure an invoice is added once.
     pub fn add(&mut self, f: &FoldedInvoice) {
         self.invoices = self.invoices.saturating_add(1);
-        self.first_issue = Some(self.first_issue.map_or(f.issue_date, |d| d.min(f.issue_date)));
+        self.first_issue = Some(
+            self.first_issue
+                .map_or(f.issue_date, |d| d.min(f.issue_date)),
+        );
         match self.amounts.binary_search_by(|e| e.0.cmp(&f.amount)) {
             Ok(at) => {
                 if let Some(e) = self.amounts.get_mut(at) {
@@ -368,7 +382,10 @@ pub fn foldable(book: &Book, invoice: &Invoice, cutoff: NaiveDate) -> Option<Fol
         return None;
     }
     let settled_on = book.settled_on(invoice).filter(|d| *d < cutoff)?;
-    let payments = book.payments.get(&invoice.invoice_id).map_or(&[][..], Vec::as_slice);
+    let payments = book
+        .payments
+        .get(&invoice.invoice_id)
+        .map_or(&[][..], Vec::as_slice);
     if payments
         .iter()
         .any(|p| p.paid_on >= cutoff || p.amount.abs() > MAX_AMOUNT)
@@ -378,7 +395,10 @@ pub fn foldable(book: &Book, invoice: &Invoice, cutoff: NaiveDate) -> Option<Fol
     if book.balance(invoice, last_day) > Decimal::ZERO {
         return None;
     }
-    let events = book.events.get(&invoice.invoice_id).map_or(&[][..], Vec::as_slice);
+    let events = book
+        .events
+        .get(&invoice.invoice_id)
+        .map_or(&[][..], Vec::as_slice);
     if events.iter().any(|e| e.date >= cutoff) {
         return None;
     }

@@ -78,7 +78,10 @@ fn a_settled_invoice_folds_once_everything_about_it_is_before_the_cutoff() {
     assert_eq!(folded.invoices.len(), 1);
     assert!(folded.steps_of("A").is_empty() && folded.payments.is_empty());
     let h = &folded.history["C1"];
-    assert_eq!((h.invoices, h.settlements.count, h.settlements.late), (1, 1, 1));
+    assert_eq!(
+        (h.invoices, h.settlements.count, h.settlements.late),
+        (1, 1, 1)
+    );
     assert_eq!(h.settlements.total_days_late, 10);
     assert_eq!(h.folded_before, day("2027-02-11"));
     // The customer's record reads the same.
@@ -96,7 +99,13 @@ fn what_keeps_an_invoice_in_the_book() {
     let cutoff = day("2027-06-01");
     let (a, pa) = paid_invoice("A", "2027-02-10");
     let with = |payments: Vec<_>, events: Vec<_>, actions: Vec<_>, inv: &Invoice| {
-        let book = Book::new(vec![customer("C1")], vec![inv.clone()], payments, events, actions);
+        let book = Book::new(
+            vec![customer("C1")],
+            vec![inv.clone()],
+            payments,
+            events,
+            actions,
+        );
         foldable(&book, inv, cutoff)
     };
     assert!(with(vec![pa.clone()], vec![], vec![], &a).is_some());
@@ -108,9 +117,16 @@ fn what_keeps_an_invoice_in_the_book() {
     let late_step = sent_step(&a, "2027-06-02", ActionStatus::Sent);
     assert!(with(vec![pa.clone()], vec![], vec![late_step], &a).is_none());
     // A step a sweep may still write (a call task, an approval).
-    for status in [ActionStatus::Planned, ActionStatus::AwaitingApproval, ActionStatus::Deferred] {
+    for status in [
+        ActionStatus::Planned,
+        ActionStatus::AwaitingApproval,
+        ActionStatus::Deferred,
+    ] {
         let waiting = sent_step(&a, "2027-01-28", status);
-        assert!(with(vec![pa.clone()], vec![], vec![waiting], &a).is_none(), "{status:?}");
+        assert!(
+            with(vec![pa.clone()], vec![], vec![waiting], &a).is_none(),
+            "{status:?}"
+        );
     }
     // Paid, then refunded: open again.
     let refund = payment_of("A", day("2027-03-01"), "-10.00");
@@ -179,14 +195,23 @@ fn an_aggregate_adds_in_any_order_and_stores_as_json() {
     reversed.reverse();
     let mut shuffled = all.clone();
     shuffled.sort_by_key(|f| (f.amount, f.invoice_id.bytes().rev().collect::<Vec<_>>()));
-    assert_eq!(forward, PaymentHistory::rebuild(&reversed, day("2027-01-01")));
-    assert_eq!(forward, PaymentHistory::rebuild(&shuffled, day("2027-01-01")));
+    assert_eq!(
+        forward,
+        PaymentHistory::rebuild(&reversed, day("2027-01-01"))
+    );
+    assert_eq!(
+        forward,
+        PaymentHistory::rebuild(&shuffled, day("2027-01-01"))
+    );
     assert_eq!(forward.invoices, 20);
     assert_eq!(forward.amounts.len(), 4);
     assert_eq!(forward.settlements.recent.len(), 5);
     let last = forward.settlements.last().unwrap();
-    assert!(all.iter().all(|f| (f.settled_on, &f.due_date, &f.invoice_id)
-        <= (last.settled_on, &last.due_date, &last.invoice_id)));
+    assert!(
+        all.iter()
+            .all(|f| (f.settled_on, &f.due_date, &f.invoice_id)
+                <= (last.settled_on, &last.due_date, &last.invoice_id))
+    );
     let back = PaymentHistory::from_json(&forward.to_json()).unwrap();
     assert_eq!(back, forward);
     assert!(forward.covers(day("2027-01-01")) && !forward.covers(day("2026-12-31")));

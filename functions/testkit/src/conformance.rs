@@ -1333,7 +1333,14 @@ pub async fn folded_history_decides_as_the_records<H: Harness>(h: &H) {
         }
     };
     // Last year's reminders: steps a year old.
-    for on in ["2026-02-26", "2026-03-08", "2026-03-28", "2026-04-27", "2026-05-07", "2026-05-28"] {
+    for on in [
+        "2026-02-26",
+        "2026-03-08",
+        "2026-03-28",
+        "2026-04-27",
+        "2026-05-07",
+        "2026-05-28",
+    ] {
         run(on).await;
     }
     let old_steps = h
@@ -1353,11 +1360,16 @@ pub async fn folded_history_decides_as_the_records<H: Harness>(h: &H) {
     };
     let half = Some(0.5);
     // Today: a late payer (2 of 4), reminded a week before the due date.
-    h.put_invoice(&invoice("N1", "C7", "2027-03-17", "200.00")).await;
+    h.put_invoice(&invoice("N1", "C7", "2027-03-17", "200.00"))
+        .await;
     let today = run(DAY).await;
     assert_eq!(
         step(&today, "N1"),
-        Some(("late_payers".to_string(), "email friendly-reminder".to_string(), half)),
+        Some((
+            "late_payers".to_string(),
+            "email friendly-reminder".to_string(),
+            half
+        )),
         "[{name}] {today:?}"
     );
     assert_eq!(today.plan.open_invoices, 1, "[{name}]");
@@ -1365,9 +1377,13 @@ pub async fn folded_history_decides_as_the_records<H: Harness>(h: &H) {
     // paid 1 of 3 late.
     h.put_payment(&super::book::payment_of("H3", day("2026-05-20"), "-100.00"))
         .await;
-    h.put_invoice(&invoice("N2", "C7", "2027-03-14", "80.00")).await;
+    h.put_invoice(&invoice("N2", "C7", "2027-03-14", "80.00"))
+        .await;
     let next = run("2027-03-11").await;
-    assert_eq!(next.plan.open_invoices, 3, "[{name}] N1, N2 and H3: {next:?}");
+    assert_eq!(
+        next.plan.open_invoices, 3,
+        "[{name}] N1, N2 and H3: {next:?}"
+    );
     assert_eq!(
         step(&next, "N2"),
         Some((
@@ -1381,12 +1397,20 @@ pub async fn folded_history_decides_as_the_records<H: Harness>(h: &H) {
     // day, as before; 2 of 4 late again.
     h.put_payment(&super::book::payment_of("H3", day("2026-05-25"), "100.00"))
         .await;
-    h.put_invoice(&invoice("N3", "C7", "2027-03-19", "90.00")).await;
+    h.put_invoice(&invoice("N3", "C7", "2027-03-19", "90.00"))
+        .await;
     let after = run("2027-03-12").await;
-    assert_eq!(after.plan.open_invoices, 3, "[{name}] N1, N2, N3: {after:?}");
+    assert_eq!(
+        after.plan.open_invoices, 3,
+        "[{name}] N1, N2, N3: {after:?}"
+    );
     assert_eq!(
         step(&after, "N3"),
-        Some(("late_payers".to_string(), "email friendly-reminder".to_string(), half)),
+        Some((
+            "late_payers".to_string(),
+            "email friendly-reminder".to_string(),
+            half
+        )),
         "[{name}] {after:?}"
     );
     assert_promises(h, &mailer).await;

@@ -136,6 +136,11 @@ impl SqliteStore {
     /// A customer whose stored aggregate was folded before a later cutoff
     /// than `since` (a longer look-back, an earlier day) is read whole,
     /// without it, and is not folded by this read.
+    ///
+    /// Every caller of [`Ledger::load_book`] folds: a dry run too, and the
+    /// audit page (which reads a period as `since`). A fold changes no
+    /// decision, and the records stay: `Store::load_book`, `customer_book`
+    /// and the trail read them whole.
     pub fn load_compact(&self, day: NaiveDate, since: NaiveDate) -> Result<Book, StoreError> {
         let shortest = COMMUNICATION_DAYS.saturating_add(1);
         let cutoff = since.min(

@@ -47,6 +47,11 @@ pub trait Store {
     fn merge_invoices(&mut self, patches: &[Patch<Invoice>]) -> Result<Upserted, StoreError>;
     /// Stores events; an event id seen before is ignored. Returns how many were new.
     fn insert_events(&mut self, events: &[Event]) -> Result<usize, StoreError>;
+    /// The full book: every invoice, folded into its customer's payment
+    /// history or not, with its payments, events and actions, and no
+    /// aggregate (`Book::history` empty). For what reads the whole history
+    /// (simulations, backtests, training, reports); a sweep reads
+    /// `SqliteStore::load_compact`.
     fn load_book(&self) -> Result<Book, StoreError>;
     /// Replaces a record only if its stored status is one of `expected`:
     /// the guard against two runners moving the same action.

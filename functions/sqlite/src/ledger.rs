@@ -14,9 +14,12 @@ use collect_delivery::ledger::{
     LedgerError, MessageStatus, Move, Recorded, Scope, StoredMessage, lease_decision,
     take_over_decision,
 };
-use collect_engine::book::{ActionsByInvoice, Book, Interner, Step, StepsByInvoice, is_live};
+use collect_engine::book::{
+    ActionsByInvoice, Book, COMMUNICATION_DAYS, Interner, Step, StepsByInvoice, is_live,
+};
 use collect_engine::contact::address_key;
 use collect_engine::domain::{ActionId, ActionRecord, ActionStatus, Customer, Event};
+use collect_engine::history::{self, PaymentHistory};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
@@ -75,24 +78,176 @@ fn book_actions() -> String {
     )
 }
 
+/// Writes a fold: the newly `folded` invoices (customer, invoice) marked,
+/// their customers' aggregates as `book` holds them now.
+fn keep_fold(tx: &Connection, book: &Book, folded: &[(String, String)]) -> Result<(), StoreError> {
+    let mut mark = tx.prepare_cached("UPDATE invoices SET folded = 1 WHERE invoice_id = ?1")?;
+    let mut put = tx.prepare_cached(
+        "INSERT INTO customer_history (customer_id, body) VALUES (?1, ?2)
+         ON CONFLICT (customer_id) DO UPDATE SET body = excluded.body",
+    )?;
+    let mut customers: Vec<&str> = Vec::new();
+    for (customer, invoice) in folded {
+        mark.execute([invoice])?;
+        customers.push(customer);
+    }
+    customers.sort_unstable();
+    customers.dedup();
+    for c in customers {
+        if let Some(h) = book.history.get(c) {
+            put.execute(params![c, h.to_json()])?;
+        }
+    }
+    Ok(())
+}
+
+/// Decodes each `(key, JSON body)` row of `sql` as a record of `table`.
+fn read_each<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    table: &'static str,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+    mut f: impl FnMut(T),
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    while let Some(row) = rows.next()? {
+        let body = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+        match serde_json::from_str(body) {
+            Ok(v) => f(v),
+            Err(source) => {
+                return Err(StoreError::Corrupt {
+                    table,
+                    key: row.get::<_, String>(0)?,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 impl SqliteStore {
-    /// The book a sweep needs: every action as a compact [`Step`], the full
-    /// records of the live ones only (see [`Book::compact`]), and of the
-    /// invoices settled before `since` (and still settled on `day`), only
-    /// the steps dated from `since` on (see [`Ledger::load_book`]).
+    /// The book a sweep of `day` needs, looking back to `since` (see
+    /// [`Ledger::load_book`]), with the customers' payment history folded
+    /// ([`collect_engine::history`]):
+    ///
+    /// 1. It reads the customers, the invoices not folded yet with their
+    ///    payments and events, the mail events naming no invoice from
+    ///    `since` on, every action as a compact [`Step`] (the full records of
+    ///    the live ones only, see [`Book::compact`]) and each customer's
+    ///    aggregate (`customer_history`), all in one read transaction.
+    /// 2. It folds what may now fold ([`history::fold`]) before the
+    ///    cutoff: `since`, and never later than `day` minus the shortest
+    ///    look-back of any sweep (so a caller that reads a short period, such
+    ///    as the audit page, never folds further than a later sweep reads).
+    /// 3. In the same transaction it marks those invoices folded and writes
+    ///    the aggregates, so the next sweep reads neither them nor their
+    ///    payments and events. When another writer came first (the file is
+    ///    busy), nothing is written: the book is the same, and the next
+    ///    load folds them.
+    ///
+    /// A customer whose stored aggregate was folded before a later cutoff
+    /// than `since` (a longer look-back, an earlier day) is read whole,
+    /// without it, and is not folded by this read.
+    ///
+    /// Every caller of [`Ledger::load_book`] folds: a dry run too, and the
+    /// audit page (which reads a period as `since`). A fold changes no
+    /// decision, and the records stay: `Store::load_book`, `customer_book`
+    /// and the trail read them whole.
     pub fn load_compact(&self, day: NaiveDate, since: NaiveDate) -> Result<Book, StoreError> {
+        let shortest = COMMUNICATION_DAYS.saturating_add(1);
+        let cutoff = since.min(
+            day.checked_sub_days(chrono::Days::new(shortest))
+                .unwrap_or(NaiveDate::MIN),
+        );
+        let tx = self.conn.unchecked_transaction()?;
+        let mut histories: HashMap<String, PaymentHistory> = HashMap::new();
+        let mut whole: Vec<String> = Vec::new();
+        {
+            let mut stmt = tx.prepare("SELECT customer_id, body FROM customer_history")?;
+            let mut found = stmt.query([])?;
+            while let Some(row) = found.next()? {
+                let customer: String = row.get(0)?;
+                let body = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+                let h = PaymentHistory::from_json(body).map_err(|source| StoreError::Corrupt {
+                    table: "customer_history",
+                    key: customer.clone(),
+                    source,
+                })?;
+                if h.covers(since) {
+                    histories.insert(customer, h);
+                } else {
+                    whole.push(customer);
+                }
+            }
+        }
+        let whole_ids = encode(&whole)?;
+        // The invoices the sweep reads (not folded, or of a customer read
+        // whole), and the payments and events of those, by the invoices.
+        const UNFOLDED: &str = "i.folded = 0";
+        const WHOLE: &str = "i.folded = 1 AND i.customer_id IN (SELECT value FROM json_each(?1))";
+        let mut invoices = Vec::new();
+        let mut payments = Vec::new();
+        let mut events = Vec::new();
+        for filter in [UNFOLDED, WHOLE] {
+            let ids: &[&dyn rusqlite::ToSql] = if filter == WHOLE {
+                if whole.is_empty() {
+                    continue;
+                }
+                &[&whole_ids]
+            } else {
+                &[]
+            };
+            read_each(
+                &tx,
+                "invoices",
+                &format!("SELECT i.invoice_id, i.body FROM invoices i WHERE {filter}"),
+                ids,
+                |v| invoices.push(v),
+            )?;
+            // The invoices drive the join (CROSS JOIN keeps that order), so
+            // the payments of folded invoices are never visited.
+            read_each(
+                &tx,
+                "payments",
+                &format!(
+                    "SELECT p.payment_id, p.body FROM invoices i CROSS JOIN payments p
+                     ON p.invoice_id = i.invoice_id WHERE {filter}"
+                ),
+                ids,
+                |v| payments.push(v),
+            )?;
+            read_each(
+                &tx,
+                "events",
+                &format!(
+                    "SELECT e.event_id, e.body FROM invoices i CROSS JOIN events e
+                     ON e.invoice_id = i.invoice_id WHERE {filter}"
+                ),
+                ids,
+                |v| events.push(v),
+            )?;
+        }
+        read_each(
+            &tx,
+            "events",
+            "SELECT event_id, body FROM events WHERE invoice_id IS NULL AND date >= ?1",
+            &[&since.to_string()],
+            |v| events.push(v),
+        )?;
         let mut book = Book::compact(
             self.all("customers", "customer_id")?,
-            self.all("invoices", "invoice_id")?,
-            self.all("payments", "payment_id")?,
-            self.all("events", "event_id")?,
+            invoices,
+            payments,
+            events,
             StepsByInvoice::default(),
             ActionsByInvoice::default(),
         );
         let settled_before: HashSet<&str> = book
             .invoices
             .iter()
-            .filter(|i| book.settled_on(i).is_some_and(|d| d < since) && !book.is_open(i, day))
+            .filter(|i| book.settled_on(i).is_some_and(|d| d < cutoff) && !book.is_open(i, day))
             .map(|i| i.invoice_id.as_str())
             .collect();
         let mut strings = Interner::default();
@@ -114,7 +269,7 @@ impl SqliteStore {
             while let Some(row) = found.next()? {
                 self.take_row(
                     row,
-                    since,
+                    cutoff,
                     &settled_before,
                     &mut strings,
                     &mut steps,
@@ -150,7 +305,7 @@ impl SqliteStore {
                 while let Some(row) = one.next()? {
                     self.take_row(
                         row,
-                        since,
+                        cutoff,
                         &settled_before,
                         &mut strings,
                         &mut steps,
@@ -162,6 +317,33 @@ impl SqliteStore {
         drop(keys);
         drop(settled_before);
         book.attach(steps, live);
+        book.history = histories;
+        // What may fold now: the settled invoices (candidates) of the
+        // customers whose fold is kept (not those read whole).
+        let whole: HashSet<String> = whole.into_iter().collect();
+        let candidates: Vec<(String, String)> = book
+            .invoices
+            .iter()
+            .filter(|i| !whole.contains(&i.customer_id))
+            .filter(|i| book.settled_on(i).is_some_and(|d| d < cutoff))
+            .map(|i| (i.customer_id.clone(), i.invoice_id.clone()))
+            .collect();
+        let book = history::fold(book, cutoff);
+        let folded: Vec<(String, String)> = candidates
+            .into_iter()
+            .filter(|(_, id)| book.invoice(id).is_none())
+            .collect();
+        self.swept_since.set(Some(since));
+        if folded.is_empty() {
+            return Ok(book);
+        }
+        match keep_fold(&tx, &book, &folded) {
+            Ok(()) => tx.commit()?,
+            // Another writer came first: its data may touch what this read
+            // folded, so nothing is kept (the book itself is this read's).
+            Err(e) if e.retryable() => drop(tx),
+            Err(e) => return Err(e),
+        }
         Ok(book)
     }
 
@@ -247,9 +429,12 @@ impl SqliteStore {
 
     /// The books of several customers, each table read once for all of
     /// them (`customer_id IN` a JSON array of the ids).
-    /// With `carried`, only the live records and those the named messages
-    /// carry are read whole, every other action as its step; without it,
-    /// every record whole.
+    /// With `carried` (the checks before sending), only the live records
+    /// and those the named messages carry are read whole, every other
+    /// action as its step; and a customer whose payment history is folded
+    /// (and covers the last sweep's look-back) comes with its aggregate
+    /// ([`Book::history`]) instead of its folded invoices, their payments,
+    /// events and steps. Without it, every record whole and no aggregate.
     fn books_of(
         &self,
         customer_ids: &[&str],
@@ -263,6 +448,7 @@ impl SqliteStore {
             events: Vec<collect_engine::domain::Event>,
             actions: ActionsByInvoice,
             steps: StepsByInvoice,
+            history: Option<PaymentHistory>,
         }
         let ids = encode(&customer_ids)?;
         let mut parts: HashMap<String, Parts> = customer_ids
@@ -297,26 +483,72 @@ impl SqliteStore {
         each(c, &ids, &mut parts, ("customers", customers), |p| {
             &mut p.customers
         })?;
-        let invoices =
-            format!("SELECT customer_id, invoice_id, body FROM invoices WHERE customer_id {IN}");
-        each(c, &ids, &mut parts, ("invoices", invoices), |p| {
-            &mut p.invoices
-        })?;
-        let payments = format!(
-            "SELECT i.customer_id, p.payment_id, p.body FROM invoices i
-             JOIN payments p ON p.invoice_id = i.invoice_id WHERE i.customer_id {IN}"
-        );
-        each(c, &ids, &mut parts, ("payments", payments), |p| {
-            &mut p.payments
-        })?;
-        let events = format!(
-            "SELECT i.customer_id, e.event_id, e.body FROM invoices i
-             JOIN events e ON e.invoice_id = i.invoice_id WHERE i.customer_id {IN}"
-        );
-        each(c, &ids, &mut parts, ("events", events), |p| &mut p.events)?;
-        {
+        // The customers read with their aggregate, and those read whole.
+        let mut folded: Vec<&str> = Vec::new();
+        if let (Some(_), Some(since)) = (carried, self.swept_since.get()) {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT customer_id, body FROM customer_history WHERE customer_id {IN}"
+            ))?;
+            let mut found = stmt.query([&ids])?;
+            while let Some(row) = found.next()? {
+                let customer = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+                let body = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+                let h = PaymentHistory::from_json(body).map_err(|source| StoreError::Corrupt {
+                    table: "customer_history",
+                    key: customer.to_string(),
+                    source,
+                })?;
+                if h.covers(since)
+                    && let Some(p) = parts.get_mut(customer)
+                {
+                    p.history = Some(h);
+                    folded.extend(customer_ids.iter().copied().find(|c| *c == customer));
+                }
+            }
+        }
+        let whole: Vec<&str> = customer_ids
+            .iter()
+            .copied()
+            .filter(|c| !folded.contains(c))
+            .collect();
+        for (list, only_unfolded) in [(&folded, true), (&whole, false)] {
+            if list.is_empty() {
+                continue;
+            }
+            let ids = encode(list)?;
+            let unfolded = if only_unfolded {
+                " AND i.folded = 0"
+            } else {
+                ""
+            };
+            let invoices = format!(
+                "SELECT i.customer_id, i.invoice_id, i.body FROM invoices i
+                 WHERE i.customer_id {IN}{unfolded}"
+            );
+            each(c, &ids, &mut parts, ("invoices", invoices), |p| {
+                &mut p.invoices
+            })?;
+            let payments = format!(
+                "SELECT i.customer_id, p.payment_id, p.body FROM invoices i
+                 JOIN payments p ON p.invoice_id = i.invoice_id WHERE i.customer_id {IN}{unfolded}"
+            );
+            each(c, &ids, &mut parts, ("payments", payments), |p| {
+                &mut p.payments
+            })?;
+            let events = format!(
+                "SELECT i.customer_id, e.event_id, e.body FROM invoices i
+                 JOIN events e ON e.invoice_id = i.invoice_id WHERE i.customer_id {IN}{unfolded}"
+            );
+            each(c, &ids, &mut parts, ("events", events), |p| &mut p.events)?;
+            // The actions of a folded invoice stay out with it.
+            let not_folded = if only_unfolded {
+                " AND NOT EXISTS (SELECT 1 FROM invoices i
+                   WHERE i.invoice_id = actions.invoice_id AND i.folded = 1)"
+            } else {
+                ""
+            };
             let mut stmt = self.conn.prepare_cached(&format!(
-                "SELECT {} FROM actions WHERE customer_id {IN}",
+                "SELECT {} FROM actions WHERE customer_id {IN}{not_folded}",
                 rows::COLUMNS
             ))?;
             let mut found = stmt.query([&ids])?;
@@ -375,6 +607,7 @@ impl SqliteStore {
                     p.actions,
                 );
                 book.contact_holds.extend(holds.remove_entry(&id));
+                book.history.extend(p.history.map(|h| (id.clone(), h)));
                 (id, book)
             })
             .collect())
@@ -829,6 +1062,7 @@ impl Ledger for SqliteStore {
             .unchecked_transaction()
             .map_err(StoreError::from)?;
         let mut out = Vec::with_capacity(events.len());
+        let mut unfold = std::collections::BTreeSet::new();
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -848,8 +1082,12 @@ impl Ledger for SqliteStore {
                         encode(e)?
                     ])
                     .map_err(StoreError::from)?;
+                if n == 1 {
+                    unfold.extend(crate::store::folded_customers_of_event(&tx, e)?);
+                }
                 out.push(n == 1);
             }
+            crate::store::unfold_customers(&tx, &unfold)?;
         }
         tx.commit().map_err(StoreError::from)?;
         Ok(out)

@@ -13,15 +13,21 @@ use crate::rows::{self, RowCodec};
 /// The tables of the book, the trail, messages, leases and contact holds
 /// (the actions table is [`rows::ACTIONS_TABLE`]). The trail (`action_log`)
 /// holds the lines that are not kept in their action's row (see
-/// [`rows::UPDATE_LOGGED`]), keyed by customer, action and number. A table added since an
-/// earlier release (`contact_holds`) is created, empty, when a home of that
-/// release is opened.
+/// [`rows::UPDATE_LOGGED`]), keyed by customer, action and number. A table
+/// added since an earlier release (`contact_holds`, `customer_history`) is
+/// created, empty, when a home of that release is opened.
+///
+/// `customer_history` holds each customer's payment history folded into
+/// one aggregate ([`collect_engine::history::PaymentHistory`], as JSON), and
+/// `invoices.folded` marks the invoices it holds: the sweep reads neither
+/// them nor their payments and events ([`crate::ledger`], `load_compact`).
 pub(crate) const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
 CREATE TABLE IF NOT EXISTS customers (customer_id TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS invoices (
-    invoice_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, due_date TEXT NOT NULL, body TEXT NOT NULL);
+    invoice_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, due_date TEXT NOT NULL, body TEXT NOT NULL,
+    folded INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS invoices_by_customer ON invoices (customer_id);
 CREATE TABLE IF NOT EXISTS payments (payment_id TEXT PRIMARY KEY, invoice_id TEXT NOT NULL, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
@@ -44,6 +50,7 @@ CREATE TABLE IF NOT EXISTS contact_holds (
     customer_id TEXT NOT NULL, address TEXT NOT NULL, open INTEGER NOT NULL, body TEXT NOT NULL,
     PRIMARY KEY (customer_id, address)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS contact_holds_open ON contact_holds (open, customer_id);
+CREATE TABLE IF NOT EXISTS customer_history (customer_id TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS record_versions (
     tbl TEXT NOT NULL, key TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (tbl, key)) WITHOUT ROWID;
 ";
@@ -67,6 +74,7 @@ pub(crate) fn migrate(conn: &Connection, codec: &RowCodec) -> Result<(), StoreEr
     add_work(conn)?;
     compact_trail(conn)?;
     key_actions_by_invoice(conn)?;
+    add_history(conn)?;
     let version: Option<String> = conn
         .query_row(
             "SELECT value FROM meta WHERE key = 'schema_version'",
@@ -145,6 +153,30 @@ fn add_log_risk(conn: &Connection) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// The folded payment history (issue 22): invoices of earlier releases
+/// gain the `folded` mark (0: every invoice is read until a sweep folds
+/// it), and the indexes the sweep's read goes by: the unfolded invoices by
+/// customer, and the mail events that name no invoice by date. The
+/// `customer_history` table itself is in [`SCHEMA`].
+fn add_history(conn: &Connection) -> Result<(), StoreError> {
+    let has: bool = conn
+        .prepare("SELECT 1 FROM pragma_table_info('invoices') WHERE name = 'folded'")?
+        .exists([])?;
+    if !has {
+        conn.execute_batch("ALTER TABLE invoices ADD COLUMN folded INTEGER NOT NULL DEFAULT 0")?;
+    }
+    conn.execute_batch(HISTORY_INDEXES)?;
+    Ok(())
+}
+
+/// The indexes of [`add_history`]: the sweep reads the unfolded invoices
+/// (a partial index, so its read does not grow with the folded ones), and
+/// the recent mail events that name no invoice.
+const HISTORY_INDEXES: &str = "
+CREATE INDEX IF NOT EXISTS invoices_unfolded ON invoices (customer_id, invoice_id) WHERE folded = 0;
+CREATE INDEX IF NOT EXISTS events_unlinked ON events (date) WHERE invoice_id IS NULL;
+";
 
 /// The leases of earlier releases had no fencing token: the column is
 /// added, 0 for a lease already there (its next holder gets 1).

@@ -6,6 +6,9 @@
 //! line to its audit trail in the same write: the routine lines (recorded,
 //! taken for sending, sent) as columns of the action's row, the others as
 //! rows of `action_log`, keyed by customer; nothing is rewritten.
+//! A write that touches an invoice folded into its customer's payment
+//! history (late data) unfolds that customer ([`unfold_customers`]); the
+//! fold itself is the sweep's read (`SqliteStore::load_compact`).
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use collect_engine::book::{ActionsByInvoice, Book};
@@ -14,6 +17,7 @@ use collect_engine::ingest::{Merge, Patch};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::codec::{decode, encode};
@@ -46,6 +50,11 @@ pub trait Store {
     fn merge_invoices(&mut self, patches: &[Patch<Invoice>]) -> Result<Upserted, StoreError>;
     /// Stores events; an event id seen before is ignored. Returns how many were new.
     fn insert_events(&mut self, events: &[Event]) -> Result<usize, StoreError>;
+    /// The full book: every invoice, folded into its customer's payment
+    /// history or not, with its payments, events and actions, and no
+    /// aggregate (`Book::history` empty). For what reads the whole history
+    /// (simulations, backtests, training, reports); a sweep reads
+    /// `SqliteStore::load_compact`.
     fn load_book(&self) -> Result<Book, StoreError>;
     /// Replaces a record only if its stored status is one of `expected`:
     /// the guard against two runners moving the same action.
@@ -65,6 +74,10 @@ pub struct SqliteStore {
     pub(crate) conn: Connection,
     /// Reads and writes action records as rows (the shared contexts cached).
     pub(crate) rows: crate::rows::RowCodec,
+    /// How far back the last sweep's book looked (`load_compact`'s
+    /// `since`): the checks before sending read a customer's payment
+    /// history as its aggregate when that covers it, and whole otherwise.
+    pub(crate) swept_since: std::cell::Cell<Option<NaiveDate>>,
 }
 
 /// Wait this long for another process's write to finish (two runs on one
@@ -90,7 +103,11 @@ impl SqliteStore {
         // reads and writes the same pages again and again. SQLite takes the
         // memory only as pages are used.
         conn.execute_batch(CACHE)?;
-        Ok(SqliteStore { conn, rows })
+        Ok(SqliteStore {
+            conn,
+            rows,
+            swept_since: Default::default(),
+        })
     }
 
     /// A private in-memory database, for tests and simulations.
@@ -99,7 +116,11 @@ impl SqliteStore {
         conn.execute_batch(crate::schema::SCHEMA)?;
         let rows = crate::rows::RowCodec::default();
         crate::schema::migrate(&conn, &rows)?;
-        Ok(SqliteStore { conn, rows })
+        Ok(SqliteStore {
+            conn,
+            rows,
+            swept_since: Default::default(),
+        })
     }
 
     /// An in-memory copy of this database: simulations replay on it and
@@ -113,6 +134,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: target,
             rows: crate::rows::RowCodec::default(),
+            swept_since: Default::default(),
         })
     }
 
@@ -201,6 +223,7 @@ impl SqliteStore {
     ) -> Result<Upserted, StoreError> {
         let tx = self.conn.transaction()?;
         let mut counts = Upserted::default();
+        let mut unfold: BTreeSet<String> = BTreeSet::new();
         {
             let mut get_version =
                 tx.prepare("SELECT updated_at FROM record_versions WHERE tbl = ?1 AND key = ?2")?;
@@ -260,10 +283,28 @@ impl SqliteStore {
                     Some(_) => counts.updated += 1,
                     None => counts.inserted += 1,
                 }
+                // Late data on a folded invoice (read before the write
+                // replaces the row, and with it the mark).
+                match table {
+                    "invoices" => unfold.extend(folded_customer(&tx, &key)?),
+                    "payments" => {
+                        let before: Option<String> = tx
+                            .prepare_cached(
+                                "SELECT invoice_id FROM payments WHERE payment_id = ?1",
+                            )?
+                            .query_row([&key], |r| r.get(0))
+                            .optional()?;
+                        for invoice in before.iter().chain(values.get(1)) {
+                            unfold.extend(folded_customer(&tx, invoice)?);
+                        }
+                    }
+                    _ => {}
+                }
                 values.push(body);
                 put.execute(rusqlite::params_from_iter(values.iter()))?;
             }
         }
+        unfold_customers(&tx, &unfold)?;
         tx.commit()?;
         Ok(counts)
     }
@@ -305,6 +346,52 @@ impl SqliteStore {
         }
         Ok(())
     }
+}
+
+/// The customer of `invoice_id` if the invoice is folded into its
+/// payment history (`invoices.folded`).
+pub(crate) fn folded_customer(
+    conn: &Connection,
+    invoice_id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT customer_id FROM invoices WHERE invoice_id = ?1 AND folded = 1")?
+        .query_row([invoice_id], |r| r.get(0))
+        .optional()?)
+}
+
+/// The customer whose folded invoice an event names (late data: see
+/// [`unfold_customers`]). Only an event naming an invoice counts: the fold
+/// rule ([`collect_engine::history::foldable`]) reads those alone, and a
+/// mail event naming only an action or a message is read by no sweep.
+pub(crate) fn folded_customers_of_event(
+    conn: &Connection,
+    e: &Event,
+) -> Result<Option<String>, StoreError> {
+    match &e.invoice_id {
+        Some(invoice) => folded_customer(conn, invoice),
+        None => Ok(None),
+    }
+}
+
+/// Late data (an invoice, a payment or an event written after the
+/// invoice it names was folded into its customer's payment history)
+/// unfolds the customer: every invoice of theirs is read again and the
+/// aggregate is dropped, so the next sweep folds them again from the
+/// records, exactly as if the late data had always been there.
+pub(crate) fn unfold_customers(
+    conn: &Connection,
+    customers: &BTreeSet<String>,
+) -> Result<(), StoreError> {
+    for c in customers {
+        conn.prepare_cached(
+            "UPDATE invoices SET folded = 0 WHERE customer_id = ?1 AND folded = 1",
+        )?
+        .execute([c])?;
+        conn.prepare_cached("DELETE FROM customer_history WHERE customer_id = ?1")?
+            .execute([c])?;
+    }
+    Ok(())
 }
 
 impl Store for SqliteStore {
@@ -366,8 +453,9 @@ impl Store for SqliteStore {
                 "INSERT OR IGNORE INTO events (event_id, date, type, invoice_id, action_id, message_id, body)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
+            let mut unfold = BTreeSet::new();
             for e in events {
-                new += stmt.execute(params![
+                let n = stmt.execute(params![
                     e.event_id,
                     e.date.to_string(),
                     e.kind.name(),
@@ -376,7 +464,12 @@ impl Store for SqliteStore {
                     e.message_id,
                     encode(e)?
                 ])?;
+                if n == 1 {
+                    unfold.extend(folded_customers_of_event(&tx, e)?);
+                }
+                new += n;
             }
+            unfold_customers(&tx, &unfold)?;
         }
         tx.commit()?;
         Ok(new)

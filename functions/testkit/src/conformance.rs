@@ -1472,4 +1472,6 @@ where
     holds::an_invalid_address_is_held_once(&make().await).await;
     // The desk's index of open work and its conditional decisions.
     super::work::run_all(&make).await;
+    // The folded payment history: crashes after a fold, late data.
+    super::folded_history::run_all(&make).await;
 }

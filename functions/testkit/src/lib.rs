@@ -18,6 +18,7 @@ use collect_engine::domain::{ActionRecord, Customer, Event, Invoice, Payment};
 pub mod book;
 pub mod conformance;
 pub mod contact_holds;
+pub mod folded_history;
 pub mod letters;
 pub mod mailer;
 pub mod work;

@@ -141,8 +141,15 @@ async fn a_job_with_a_tiny_deadline_continues_until_done_and_mails_everyone_once
     assert!(mailed.values().all(|n| *n == 1), "{mailed:?}");
     // The same job again, with all the time it needs (SQS delivered it
     // twice): one invocation, nothing sent twice.
-    let far = u64::try_from((Utc::now() + chrono::Duration::minutes(15)).timestamp_millis()).unwrap();
-    invoke_worker(&svc, &continuations, &SweepJob::new(day("2026-12-07"), 0, 0..VIRTUAL), far).await;
+    let far =
+        u64::try_from((Utc::now() + chrono::Duration::minutes(15)).timestamp_millis()).unwrap();
+    invoke_worker(
+        &svc,
+        &continuations,
+        &SweepJob::new(day("2026-12-07"), 0, 0..VIRTUAL),
+        far,
+    )
+    .await;
     assert!(drain(&w.shard_queue).await.is_empty());
     assert_eq!(w.mail().len(), customers.len());
 }
@@ -276,7 +283,9 @@ async fn a_table_of_an_earlier_release_is_reindexed_resumably_and_swept_by_any_j
     assert!(total.scanned >= 2 * customers.len(), "{total:?}");
     assert!(total.rewritten > 0 && total.unchanged > 0, "{total:?}");
     // Once done, a run from the start rewrites nothing.
-    let again = reshard::reindex(&table, NEW, None, None, |_| {}).await.unwrap();
+    let again = reshard::reindex(&table, NEW, None, None, |_| {})
+        .await
+        .unwrap();
     assert_eq!(again.rewritten, 0, "{again:?}");
     assert_eq!(again.scanned, total.scanned);
     // A cursor that is not one fails with what to do.

@@ -456,13 +456,25 @@ mod tests {
         );
         assert_eq!(head["Throttled"], 1.0);
         assert_eq!(head["DurationMs"], 1234.0);
-        assert_eq!((head["ShardsDone"].as_f64(), head["ShardsContinued"].as_f64()), (Some(1.0), Some(0.0)));
+        assert_eq!(
+            (
+                head["ShardsDone"].as_f64(),
+                head["ShardsContinued"].as_f64()
+            ),
+            (Some(1.0), Some(0.0))
+        );
         // A job that continues in a new invocation is not done yet.
         let mut continued = report();
         let day = continued.day.unwrap();
         continued.continued = Some(crate::queue::SweepJob::new(day, 5, 0..4).continued_at(2));
         let head = shard_lines("ns", &continued, 1).remove(0).to_json(1);
-        assert_eq!((head["ShardsDone"].as_f64(), head["ShardsContinued"].as_f64()), (Some(0.0), Some(1.0)));
+        assert_eq!(
+            (
+                head["ShardsDone"].as_f64(),
+                head["ShardsContinued"].as_f64()
+            ),
+            (Some(0.0), Some(1.0))
+        );
         let by = |dim: &str, metric: &str| -> Vec<(String, f64)> {
             docs.iter()
                 .filter(|d| d.get(dim).is_some())

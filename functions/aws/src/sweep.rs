@@ -54,9 +54,9 @@ use serde::Serialize;
 use super::artifacts::Artifacts;
 use super::dynamo::Dynamo;
 use super::error::{AwsError, ConfigError, SweepError};
+use super::keys::worker_ranges;
 use super::pacing::{Paced, SendLimits, TokioClock};
 use super::preflight::{AccountCheck, AccountSource, NotReady, Preflight};
-use super::keys::worker_ranges;
 use super::queue::{Queue, ShardJob, SweepJob};
 use super::ses::{SesAndEvents, SesMailer};
 use collect_delivery::delivery::{RunReport, RunRequest, Sender, SentMessage, Sweeper};
@@ -341,7 +341,10 @@ impl Deadline {
     /// stopped at `at`, keeping `percent` of its time free.
     pub fn of_invocation(started: DateTime<Utc>, at: DateTime<Utc>, percent: u32) -> Deadline {
         let total = (at - started).max(chrono::Duration::zero());
-        let ms = total.num_milliseconds().saturating_mul(i64::from(percent.min(100))) / 100;
+        let ms = total
+            .num_milliseconds()
+            .saturating_mul(i64::from(percent.min(100)))
+            / 100;
         Deadline {
             at,
             margin: chrono::Duration::milliseconds(ms),
@@ -449,13 +452,29 @@ impl<L: Ledger, M: Mailer> SweepService<L, M> {
         let mut shadowed = Vec::new();
         let quota_held = if self.sending.shadow {
             let shadow = Shadow(Paced::new(&self.mailer, None, TokioClock::default()));
-            self.sweep_parts(&job, &shadow, clock, &holder, deadline, &mut report, &mut shadowed)
-                .await?;
+            self.sweep_parts(
+                &job,
+                &shadow,
+                clock,
+                &holder,
+                deadline,
+                &mut report,
+                &mut shadowed,
+            )
+            .await?;
             0
         } else {
             let paced = Paced::new(&self.mailer, limits, TokioClock::default());
-            self.sweep_parts(&job, &paced, clock, &holder, deadline, &mut report, &mut shadowed)
-                .await?;
+            self.sweep_parts(
+                &job,
+                &paced,
+                clock,
+                &holder,
+                deadline,
+                &mut report,
+                &mut shadowed,
+            )
+            .await?;
             paced.held()
         };
         report.quota_stopped = quota_held > 0;
@@ -708,7 +727,8 @@ mod tests {
         assert!(!d.allows(at("2026-12-07T06:11:16Z"), chrono::Duration::zero()));
         // A deadline already past allows nothing (the worker still sweeps
         // one virtual shard: progress).
-        let past = Deadline::of_invocation(at("2026-12-07T06:00:00Z"), at("1970-01-01T00:00:00Z"), 25);
+        let past =
+            Deadline::of_invocation(at("2026-12-07T06:00:00Z"), at("1970-01-01T00:00:00Z"), 25);
         assert_eq!(past.margin, chrono::Duration::zero());
         assert!(!past.allows(at("2026-12-07T06:00:00Z"), chrono::Duration::zero()));
     }
@@ -726,7 +746,13 @@ mod tests {
             old.iter().map(|j| (j.shard, j.range())).collect::<Vec<_>>(),
             vec![(0, 0..1), (1, 1..2), (2, 2..3), (3, 3..4)]
         );
-        assert_eq!(shadow_report_key(day, 3, 0), "reports/shadow/2026-12-07/shard-0003.json");
-        assert_eq!(shadow_report_key(day, 3, 2), "reports/shadow/2026-12-07/shard-0003-2.json");
+        assert_eq!(
+            shadow_report_key(day, 3, 0),
+            "reports/shadow/2026-12-07/shard-0003.json"
+        );
+        assert_eq!(
+            shadow_report_key(day, 3, 2),
+            "reports/shadow/2026-12-07/shard-0003-2.json"
+        );
     }
 }

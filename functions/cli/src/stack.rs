@@ -58,7 +58,9 @@ pub enum StackError {
          help: add --bucket NAME (the stack's `BucketName` output)"
     )]
     NoBucket,
-    #[error("--shards {0}: a stack has from 1 to 4096 virtual shards (its `VirtualShards` parameter)")]
+    #[error(
+        "--shards {0}: a stack has from 1 to 4096 virtual shards (its `VirtualShards` parameter)"
+    )]
     Shards(u32),
     #[error("cannot start the AWS client's runtime")]
     Runtime(#[source] std::io::Error),

@@ -41,7 +41,9 @@ use collect_aws::config::{ScheduledTimeError, scheduled_time};
 use collect_aws::metrics::{self, FailedClass, Function, MetricLine};
 use collect_aws::preflight::{Checker, NotReady, Preflight, Severity};
 use collect_aws::queue::{Queue, SweepJob};
-use collect_aws::sweep::{DEFAULT_MARGIN_PERCENT, Deadline, SweepService, lambda_holder, shard_jobs};
+use collect_aws::sweep::{
+    DEFAULT_MARGIN_PERCENT, Deadline, SweepService, lambda_holder, shard_jobs,
+};
 use collect_delivery::ledger::Ledger;
 use collect_delivery::mailer::Mailer;
 use collect_engine::sweep::day_guard::{FutureDay, check_sweep_day};
@@ -317,8 +319,9 @@ pub async fn worker_continuing<L: Ledger, M: Mailer, Q: JobQueue>(
             .map_err(ShardJobError::NotAJob);
         let started = std::time::Instant::now();
         let result = match job {
-            Ok(job) => sweep_and_continue(svc, continuations, job, &clock, &request_id, n, deadline)
-                .await,
+            Ok(job) => {
+                sweep_and_continue(svc, continuations, job, &clock, &request_id, n, deadline).await
+            }
             Err(e) => Err(e),
         };
         let namespace = metrics::namespace();
@@ -537,10 +540,9 @@ mod tests {
         assert!(svc.mailer.duplicates().is_empty());
         // A deadline far ahead: the whole job in one invocation.
         let mut event = jobs(&[serde_json::to_value(SweepJob::new(day(DAY), 0, 0..4)).unwrap()]);
-        event.context.deadline = u64::try_from(
-            (chrono::Utc::now() + chrono::Duration::minutes(15)).timestamp_millis(),
-        )
-        .unwrap();
+        event.context.deadline =
+            u64::try_from((chrono::Utc::now() + chrono::Duration::minutes(15)).timestamp_millis())
+                .unwrap();
         worker_continuing(&svc, Some(&continuations), event)
             .await
             .unwrap();

@@ -5,8 +5,8 @@ use collect_aws::artifacts::Artifacts;
 use collect_aws::config::{Clients, Settings, env, env_opt};
 use collect_aws::preflight::{AccountSource, Checker, PreflightSettings};
 use collect_aws::queue::Queue;
-use collect_aws::sweep::{SendSettings, SweepService};
 use collect_aws::sweep::DEFAULT_MARGIN_PERCENT;
+use collect_aws::sweep::{SendSettings, SweepService};
 use collect_sweep::{Continuations, Coordinator, coordinator, worker_continuing};
 use lambda_runtime::{Error, service_fn};
 

@@ -8,7 +8,7 @@
 //!     cargo run -p collect-train --example train_memory -- 20000
 
 use chrono::{Days, NaiveDate};
-use collect_aws::train::{ModelTrainer, brier};
+use collect_aws::train::{ModelKind, ModelTrainer, brier};
 use collect_engine::book::Book;
 use collect_generator::{Spec, generate};
 

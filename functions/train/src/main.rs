@@ -13,7 +13,11 @@ async fn main() -> Result<(), Error> {
     let clients = Clients::from_env().await;
     let settings = Settings::from_env()?;
     let svc = TrainService {
-        dynamo: Dynamo::new(clients.dynamodb.clone(), &settings.table, settings.virtual_shards),
+        dynamo: Dynamo::new(
+            clients.dynamodb.clone(),
+            &settings.table,
+            settings.virtual_shards,
+        ),
         artifacts: Artifacts::new(clients.s3.clone(), &settings.bucket),
         trainer: default_trainer(),
         window_days: env_opt("EVALUATION_DAYS")

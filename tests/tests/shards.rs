@@ -9,7 +9,7 @@
 //! - **continuations**: a job whose invocation nears its time limit stops
 //!   after a whole virtual shard and enqueues its rest on the shard queue;
 //!   the continuations, one invocation each, end with what one run would
-//!   have produced: every customer mailed once;
+//!   have produced: the same customers mailed, once each;
 //! - **re-sharding**: the stack's `Shards` changes from 4 to 3 between two
 //!   days, and every customer is swept by exactly one job each day; a
 //!   table keyed for 4 virtual shards (a stack of an earlier release) is
@@ -106,11 +106,27 @@ async fn invoke_worker(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_job_with_a_tiny_deadline_continues_until_done_and_mails_everyone_once() {
+async fn a_job_with_a_tiny_deadline_continues_until_done_as_one_run_would() {
     const VIRTUAL: u32 = 8;
+    let far =
+        u64::try_from((Utc::now() + chrono::Duration::minutes(15)).timestamp_millis()).unwrap();
+    // What one run produces: the same book on another stack, swept by one
+    // invocation with all the time it needs (the policy's experiment holds
+    // some customers out: not everyone is mailed).
+    let one = Fixture::new("one-run", VIRTUAL).await;
+    one.publish_policy("shards-rev-1").await;
+    let customers = seed(&one, "K", 12).await;
+    let one_svc = one.sweep_service().await;
+    let one_queue = Continuations::on(one.shard_queue.clone());
+    let whole = SweepJob::new(day("2026-12-07"), 0, 0..VIRTUAL);
+    invoke_worker(&one_svc, &one_queue, &whole, far).await;
+    assert!(drain(&one.shard_queue).await.is_empty(), "no continuation");
+    let expected = mails_per_customer(&one, &customers);
+    assert!(expected.values().any(|n| *n == 1), "{expected:?}");
+
     let w = Fixture::new("continue", VIRTUAL).await;
     w.publish_policy("shards-rev-1").await;
-    let customers = seed(&w, "K", 12).await;
+    seed(&w, "K", 12).await;
     let svc = w.sweep_service().await;
     let continuations = Continuations::on(w.shard_queue.clone());
     // The whole day as one job over every virtual shard, on a Lambda whose
@@ -130,28 +146,20 @@ async fn a_job_with_a_tiny_deadline_continues_until_done_and_mails_everyone_once
         let mailed = mails_per_customer(&w, &customers);
         for (c, n) in &mailed {
             let done = shard_of(c, VIRTUAL) < invocations;
-            assert_eq!(*n, usize::from(done), "{c} after {invocations} invocations");
+            let owed = if done { expected[c] } else { 0 };
+            assert_eq!(*n, owed, "{c} after {invocations} invocations");
         }
         job = next;
         assert!(invocations <= VIRTUAL, "the job never ends");
     }
     assert_eq!(invocations, VIRTUAL);
-    // What one run produces: every customer mailed once.
-    let mailed = mails_per_customer(&w, &customers);
-    assert!(mailed.values().all(|n| *n == 1), "{mailed:?}");
+    // What one run produces: the same customers mailed, once each.
+    assert_eq!(mails_per_customer(&w, &customers), expected);
     // The same job again, with all the time it needs (SQS delivered it
     // twice): one invocation, nothing sent twice.
-    let far =
-        u64::try_from((Utc::now() + chrono::Duration::minutes(15)).timestamp_millis()).unwrap();
-    invoke_worker(
-        &svc,
-        &continuations,
-        &SweepJob::new(day("2026-12-07"), 0, 0..VIRTUAL),
-        far,
-    )
-    .await;
+    invoke_worker(&svc, &continuations, &whole, far).await;
     assert!(drain(&w.shard_queue).await.is_empty());
-    assert_eq!(w.mail().len(), customers.len());
+    assert_eq!(mails_per_customer(&w, &customers), expected);
 }
 
 /// Runs the coordinator for `on` with `shards` jobs over the fixture's
@@ -231,15 +239,16 @@ async fn four_jobs_then_three_sweep_every_customer_once_a_day() {
     let svc = w.sweep_service().await;
     let first = day_of_jobs(&w, &svc, VIRTUAL, 4, "2026-12-07").await;
     each_customer_once(&first, &customers, VIRTUAL);
+    // Mailed at most once (the policy's experiment holds some out).
     let mailed = mails_per_customer(&w, &customers);
-    assert!(mailed.values().all(|n| *n == 1), "{mailed:?}");
+    assert!(mailed.values().all(|n| *n <= 1), "{mailed:?}");
+    assert!(mailed.values().any(|n| *n == 1), "{mailed:?}");
     // `Shards` is now 3: no item moves, the next day's three jobs still
     // load every customer once, and nobody is mailed twice.
     let next = day_of_jobs(&w, &svc, VIRTUAL, 3, "2026-12-08").await;
     assert_eq!(next.len(), 3);
     each_customer_once(&next, &customers, VIRTUAL);
-    let mailed = mails_per_customer(&w, &customers);
-    assert!(mailed.values().all(|n| *n == 1), "{mailed:?}");
+    assert_eq!(mails_per_customer(&w, &customers), mailed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,7 +262,8 @@ async fn a_table_of_an_earlier_release_is_reindexed_resumably_and_swept_by_any_j
     let svc = w.sweep_service().await;
     let first = day_of_jobs(&w, &svc, OLD, OLD, "2026-12-07").await;
     each_customer_once(&first, &customers, OLD);
-    assert_eq!(w.mail().len(), customers.len());
+    let mailed = mails_per_customer(&w, &customers);
+    assert!(mailed.values().all(|n| *n <= 1), "{mailed:?}");
 
     // Re-index to 16 virtual shards, a few items a page, stopping after
     // each page and going on from its cursor (as a run stopped anywhere).
@@ -303,8 +313,7 @@ async fn a_table_of_an_earlier_release_is_reindexed_resumably_and_swept_by_any_j
     each_customer_once(&rerun, &customers, NEW);
     let next = day_of_jobs(&w, &svc, NEW, 3, "2026-12-08").await;
     each_customer_once(&next, &customers, NEW);
-    let mailed = mails_per_customer(&w, &customers);
-    assert!(mailed.values().all(|n| *n == 1), "{mailed:?}");
+    assert_eq!(mails_per_customer(&w, &customers), mailed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -274,6 +274,7 @@ impl Fixture {
             table: self.names.table.clone(),
             bucket: self.names.bucket.clone(),
             shards: self.shards,
+            virtual_shards: self.shards,
         }
     }
 

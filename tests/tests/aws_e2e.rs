@@ -41,6 +41,7 @@ async fn sweep(w: &Fixture, svc: &SweepService, on: NaiveDate) -> SqsBatchRespon
     let coordinator = Coordinator {
         queue: w.shard_queue.clone(),
         shards: SHARDS,
+        virtual_shards: SHARDS,
         preflight: Some(w.preflight(&w.clients)),
     };
     let enqueued = collect_sweep::coordinator(
@@ -506,6 +507,7 @@ async fn training_promotes_only_when_not_worse() {
         artifacts: w.artifacts.clone(),
         trainer: Box::new(PriorRateTrainer),
         window_days: 56,
+        sample: collect_aws::train::Sample::default(),
     };
     let input = || collect_train::TrainInput {
         day: Some(day("2026-12-20")),
@@ -1495,7 +1497,7 @@ async fn shadow_mode_sends_nothing_reports_to_s3_and_nothing_is_sent_later() {
         let r = svc.run_shard(job, now).await.unwrap();
         assert!(r.sent.is_empty(), "{r:?}");
         shadowed += r.shadowed;
-        let key = collect_aws::sweep::shadow_report_key(sweep_day, shard);
+        let key = collect_aws::sweep::shadow_report_key(sweep_day, shard, 0);
         assert_eq!(
             r.shadow_report.as_deref(),
             Some(format!("s3://{}/{key}", w.names.bucket).as_str())
@@ -1541,6 +1543,7 @@ async fn the_preflight_reads_the_identity_and_the_bundle_and_stops_a_day_that_ca
     let ready = Coordinator {
         queue: w.shard_queue.clone(),
         shards: SHARDS,
+        virtual_shards: SHARDS,
         preflight: Some(w.preflight(&w.clients)),
     };
     let asked = |preflight| ScheduleInput {
@@ -1574,6 +1577,7 @@ async fn the_preflight_reads_the_identity_and_the_bundle_and_stops_a_day_that_ca
     let blocked = Coordinator {
         queue: w.shard_queue.clone(),
         shards: SHARDS,
+        virtual_shards: SHARDS,
         preflight: Some(wrong),
     };
     let err = collect_sweep::coordinator(&blocked, invoke(asked(false)))

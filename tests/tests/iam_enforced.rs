@@ -278,6 +278,7 @@ async fn coordinator(w: &World, config: &SdkConfig) -> Run {
     let c = collect_sweep::Coordinator {
         queue: Queue::new(clients.sqs.clone(), &w.fx.shard_queue_url),
         shards: SHARDS,
+        virtual_shards: SHARDS,
         preflight: Some(preflight),
     };
     let asked = collect_sweep::ScheduleInput {
@@ -514,6 +515,7 @@ async fn train(w: &World, config: &SdkConfig) -> Run {
         artifacts: Artifacts::new(clients.s3.clone(), &w.fx.names.bucket),
         trainer: Box::new(PriorRateTrainer),
         window_days: 56,
+        sample: collect_aws::train::Sample::default(),
     };
     let input = || collect_train::TrainInput {
         day: Some(day("2026-12-20")),

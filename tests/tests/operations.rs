@@ -163,6 +163,7 @@ async fn one_shard_of_one_day_is_run_again_and_nothing_goes_out_twice() {
     let coordinator = Coordinator {
         queue: w.shard_queue.clone(),
         shards: SHARDS,
+        virtual_shards: SHARDS,
         preflight: None,
     };
     // Runs the coordinator with `input`, then the worker on the jobs it

@@ -90,7 +90,8 @@ pub async fn secret(client: &aws_sdk_secretsmanager::Client, id: &str) -> Result
         .ok_or_else(|| ConfigError::secret_without_text(id).into())
 }
 
-/// The most shards a table may be spread over (`SHARDS`).
+/// The most shards a table may be spread over (`VIRTUAL_SHARDS`), and the
+/// most worker jobs of a day (`SHARDS`).
 const MAX_SHARDS: u32 = 4096;
 
 /// What every function reads from its environment (set by the template).
@@ -100,8 +101,14 @@ pub struct Settings {
     pub table: String,
     /// `BUCKET_NAME`: policy bundles and model artifacts.
     pub bucket: String,
-    /// `SHARDS` (default 16).
+    /// `SHARDS` (default 16): how many worker jobs a day's sweep is cut
+    /// into (each a range of virtual shards). May change at any time.
     pub shards: u32,
+    /// `VIRTUAL_SHARDS` (default: `SHARDS`, the layout of a stack created
+    /// before virtual shards): the index partitions customers hash to
+    /// ([`super::keys::shard_of`]), fixed with the table's layout; a
+    /// change needs a re-index ([`super::reshard`]).
+    pub virtual_shards: u32,
 }
 
 impl Settings {
@@ -114,10 +121,19 @@ impl Settings {
                 .ok_or_else(|| ConfigError::not_in_range("SHARDS", s, 1, MAX_SHARDS))?,
             None => 16,
         };
+        let virtual_shards = match env_opt("VIRTUAL_SHARDS") {
+            Some(s) => s
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_SHARDS).contains(n))
+                .ok_or_else(|| ConfigError::not_in_range("VIRTUAL_SHARDS", s, 1, MAX_SHARDS))?,
+            None => shards,
+        };
         Ok(Settings {
             table: env("TABLE_NAME")?,
             bucket: env("BUCKET_NAME")?,
             shards,
+            virtual_shards,
         })
     }
 }

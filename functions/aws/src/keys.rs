@@ -74,9 +74,26 @@ pub fn folded_invoice_prefix(invoice_id: &str) -> String {
     format!("{FOLDED_PREFIX}{invoice_id}#")
 }
 
-/// The shard of a customer: a stable hash of the id, so a customer's
-/// invoices always land in one shard. Changing the number of shards needs
-/// a re-index of the open invoices (the `GSI1PK` of every open invoice).
+/// How many virtual shards a new stack's customers are spread over
+/// (`VirtualShards` in the template, `VIRTUAL_SHARDS` in the functions'
+/// environment): fixed for the life of the table's index layout.
+pub const DEFAULT_VIRTUAL_SHARDS: u32 = 1024;
+
+/// The most index partitions of the desk's open work (`WORK#<n>`): the
+/// queue reads every one of them at once, so their number stays small
+/// whatever the number of virtual shards.
+pub const MAX_WORK_PARTITIONS: u32 = 64;
+
+/// The virtual shard of a customer: a stable hash of the id, so a
+/// customer's items always land in one index partition.
+///
+/// The table's sparse index is keyed by the *virtual* shard (`S#<v>#OPEN`,
+/// `S#<v>#CUSTOMERS`, `S#<v>#MESSAGES`), whose number is fixed when the
+/// table's layout is (`VIRTUAL_SHARDS`); the stack's `Shards` only says how
+/// many worker jobs a day's sweep is cut into, each a range of virtual
+/// shards ([`worker_ranges`]). Changing `Shards` therefore moves no item
+/// and never splits a customer; changing the number of virtual shards
+/// needs a re-index of every index key ([`crate::reshard`]).
 pub fn shard_of(customer_id: &str, shards: u32) -> u32 {
     let digest = Sha256::digest(customer_id.as_bytes());
     let mut first = [0u8; 4];
@@ -84,6 +101,34 @@ pub fn shard_of(customer_id: &str, shards: u32) -> u32 {
         *slot = *byte;
     }
     u32::from_be_bytes(first) % shards.max(1)
+}
+
+/// The virtual shards `[from, to)` of each of `workers` worker jobs over
+/// `virtual_shards` virtual shards: contiguous ranges as even as can be,
+/// covering every virtual shard exactly once; never an empty range (more
+/// workers than virtual shards: one virtual shard each).
+pub fn worker_ranges(workers: u32, virtual_shards: u32) -> Vec<std::ops::Range<u32>> {
+    let v = u64::from(virtual_shards.max(1));
+    let w = u64::from(workers.clamp(1, virtual_shards.max(1)));
+    (0..w)
+        .map(|i| {
+            // i * v / w <= v, which is a u32.
+            let at = |k: u64| u32::try_from(k * v / w).unwrap_or(u32::MAX);
+            at(i)..at(i + 1)
+        })
+        .collect()
+}
+
+/// The index partition of a customer's open work (`WORK#<n>`): its virtual
+/// shard folded onto at most [`MAX_WORK_PARTITIONS`] partitions, so the
+/// desk's queue costs the same few Queries whatever the virtual shards.
+pub fn work_partition(customer_id: &str, virtual_shards: u32) -> u32 {
+    shard_of(customer_id, work_partitions(virtual_shards))
+}
+
+/// How many index partitions the desk's open work is spread over.
+pub fn work_partitions(virtual_shards: u32) -> u32 {
+    virtual_shards.clamp(1, MAX_WORK_PARTITIONS)
 }
 
 pub fn customer_pk(customer_id: &str) -> String {
@@ -172,7 +217,7 @@ pub fn lease_pk(name: &str) -> String {
 pub const LEASE_SK: &str = "LEASE";
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -185,6 +230,47 @@ mod tests {
         }
         assert_eq!(seen.len(), 16);
         assert_eq!(shard_of("anything", 0), 0);
+    }
+
+    #[test]
+    fn worker_ranges_cover_every_virtual_shard_once() {
+        for (workers, v) in [(1, 1024), (64, 1024), (3, 1024), (4, 16), (7, 5), (0, 8)] {
+            let ranges = worker_ranges(workers, v);
+            assert_eq!(ranges.len() as u32, workers.clamp(1, v));
+            assert_eq!(ranges.first().unwrap().start, 0);
+            assert_eq!(ranges.last().unwrap().end, v);
+            for pair in ranges.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start);
+            }
+            assert!(ranges.iter().all(|r| !r.is_empty()), "{ranges:?}");
+            let widths: Vec<u32> = ranges.iter().map(|r| r.end - r.start).collect();
+            let (lo, hi) = (widths.iter().min().unwrap(), widths.iter().max().unwrap());
+            assert!(hi - lo <= 1, "{widths:?}");
+        }
+    }
+
+    #[test]
+    fn a_customer_keeps_its_virtual_shard_whatever_the_workers() {
+        // The worker of a customer is the range holding its virtual shard:
+        // one range for every worker count, so one worker a day.
+        for i in 0..200 {
+            let c = format!("C{i}");
+            let v = shard_of(&c, DEFAULT_VIRTUAL_SHARDS);
+            for workers in [3, 4, 64] {
+                let holders = worker_ranges(workers, DEFAULT_VIRTUAL_SHARDS)
+                    .into_iter()
+                    .filter(|r| r.contains(&v))
+                    .count();
+                assert_eq!(holders, 1);
+            }
+        }
+        // Work partitions: at most 64, the same as the virtual shard for a
+        // small table (an existing stack keeps its keys).
+        assert_eq!(work_partitions(1024), 64);
+        assert_eq!(work_partition("C1", 16), shard_of("C1", 16));
+        // A power of two folds: the work partition is the virtual shard's
+        // remainder, so the desk's keys follow the customer's.
+        assert_eq!(work_partition("C1", 1024), shard_of("C1", 1024) % 64);
     }
 
     #[test]

@@ -32,8 +32,15 @@
 //!   overdue one), never a Scan. The index is *sparse*: an invoice carries
 //!   `GSI1PK`/`GSI1SK` only while it is open (the payment that settles it
 //!   removes them), so the index holds open invoices only. Customers are
-//!   spread over `shards` shards by a hash of their id, so no index
-//!   partition is hot and the coordinator can fan out one worker per shard;
+//!   spread over the table's *virtual* shards (`VIRTUAL_SHARDS`, 1,024 on
+//!   a new stack) by a hash of their id ([`keys::shard_of`]), so no index
+//!   partition is hot; the coordinator fans the day out in `SHARDS` jobs,
+//!   each a range of virtual shards ([`keys::worker_ranges`]), which a
+//!   worker sweeps one virtual shard at a time, continuing in a new
+//!   invocation before its time limit ([`sweep`]). `SHARDS` can change any
+//!   day; changing the virtual shards re-indexes the keys ([`reshard`]).
+//!   The desk's `WORK#<n>` keys fold the virtual shard onto at most 64
+//!   partitions ([`keys::work_partition`]);
 //! - **what a sweep decides from**, per customer: one Query on
 //!   `PK = C#<customer> AND SK < "~"`: the live items (customer, open and
 //!   recently settled invoices with their payments, events and actions,
@@ -49,7 +56,8 @@
 //! - **a payment or invoice event**, which names only the invoice: GetItem
 //!   on `I#<invoice>`/`REF` for the customer, then a write in its partition;
 //! - **training**: Query `GSI1PK = S#<shard>#CUSTOMERS` for the customers of
-//!   each shard, then their histories;
+//!   each virtual shard, streamed through a bounded sample
+//!   ([`train::Sample`]), then the sampled customers' histories;
 //! - **the unfinished messages of a shard**: Query
 //!   `GSI1PK = S#<shard>#MESSAGES` (keys only), then the messages
 //!   themselves with consistent BatchGetItem requests of up to 100 keys
@@ -141,6 +149,7 @@ pub mod metrics;
 pub mod pacing;
 pub mod preflight;
 pub mod queue;
+pub mod reshard;
 pub mod ses;
 pub mod sweep;
 pub mod train;

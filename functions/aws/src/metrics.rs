@@ -12,7 +12,8 @@
 //! series per function (a `Shard` dimension would be 64 series per metric).
 //!
 //! What the sweep counts, per run and shard ([`shard_lines`]): `Planned`,
-//! `Recorded`, `Sent`, `Held`, `Throttled`, `DurationMs`, and two metrics
+//! `Recorded`, `Sent`, `Held`, `Throttled`, `DurationMs`, `ShardsDone` (the
+//! job's last invocation) or `ShardsContinued` (its rest enqueued), and two metrics
 //! split by a bounded dimension:
 //! - `Deferred` by `Reason` ([`DeferReason`]: a fixed set of kinds, never
 //!   the free text of the report);
@@ -48,6 +49,12 @@ pub const DURATION: &str = "DurationMs";
 /// Shards whose run failed (left for SQS to deliver again): the worker
 /// answers with a partial batch failure, so Lambda's `Errors` stays 0.
 pub const SHARDS_FAILED: &str = "ShardsFailed";
+/// Jobs that stopped before their invocation's time limit and enqueued
+/// their rest (a continuation).
+pub const SHARDS_CONTINUED: &str = "ShardsContinued";
+/// Jobs whose last virtual shard was swept: the day's jobs are done when
+/// `ShardsDone` reaches `ShardsEnqueued`.
+pub const SHARDS_DONE: &str = "ShardsDone";
 /// Sweep coordinator.
 pub const SHARDS_ENQUEUED: &str = "ShardsEnqueued";
 /// Events function, per invocation.
@@ -308,6 +315,8 @@ pub fn shard_lines(namespace: &str, report: &ShardReport, duration_ms: u128) -> 
             .count(SENT, report.sent.len())
             .count(HELD, report.held)
             .count(THROTTLED, report.retry_later.len())
+            .count(SHARDS_CONTINUED, usize::from(!report.done()))
+            .count(SHARDS_DONE, usize::from(report.done()))
             .millis(DURATION, duration_ms),
     ];
     let deferred = |reason: DeferReason| match reason {
@@ -447,6 +456,25 @@ mod tests {
         );
         assert_eq!(head["Throttled"], 1.0);
         assert_eq!(head["DurationMs"], 1234.0);
+        assert_eq!(
+            (
+                head["ShardsDone"].as_f64(),
+                head["ShardsContinued"].as_f64()
+            ),
+            (Some(1.0), Some(0.0))
+        );
+        // A job that continues in a new invocation is not done yet.
+        let mut continued = report();
+        let day = continued.day.unwrap();
+        continued.continued = Some(crate::queue::SweepJob::new(day, 5, 0..4).continued_at(2));
+        let head = shard_lines("ns", &continued, 1).remove(0).to_json(1);
+        assert_eq!(
+            (
+                head["ShardsDone"].as_f64(),
+                head["ShardsContinued"].as_f64()
+            ),
+            (Some(0.0), Some(1.0))
+        );
         let by = |dim: &str, metric: &str| -> Vec<(String, f64)> {
             docs.iter()
                 .filter(|d| d.get(dim).is_some())

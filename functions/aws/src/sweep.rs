@@ -1,19 +1,30 @@
 //! The daily sweep on AWS: a coordinator that fans the day out into one
-//! SQS message per shard, and a worker that sweeps one shard.
+//! SQS message per job, and a worker that sweeps one job's virtual shards.
 //!
 //! **Fan-out.** A book of a million open invoices does not fit one Lambda
 //! invocation (15 minutes, a few GB), so the coordinator only enqueues
-//! `shards` small jobs `{day, shard}`; each worker loads the customers of
-//! its shard that have an open invoice in the policy's window (one Query on
-//! the sparse index, then one Query per customer), runs the pure
-//! [`plan_sweep`](collect_engine::sweep::plan_sweep) on that book, records and sends. With 64 shards a worker
-//! sees ~16,000 invoices. Concurrency is bounded by the SQS event source's
-//! *maximum concurrency* (see `infra/template.yaml`), so DynamoDB and SES
-//! see a steady rate, not a burst.
+//! `shards` small jobs ([`SweepJob`]: a day and a range of virtual shards,
+//! [`shard_jobs`]); a worker sweeps each virtual shard of its range in
+//! turn: it loads the customers of the virtual shard that have an open
+//! invoice in the policy's window (one Query on the sparse index, then one
+//! Query per customer), runs the pure
+//! [`plan_sweep`](collect_engine::sweep::plan_sweep) on that book, records
+//! and sends. With 64 jobs a worker sees ~16,000 invoices in 16 virtual
+//! shards. Concurrency is bounded by the SQS event source's *maximum
+//! concurrency* (see `infra/template.yaml`), so DynamoDB and SES see a
+//! steady rate, not a burst.
+//!
+//! **Continuations.** Given its invocation's [`Deadline`], a worker starts
+//! a virtual shard only while the margin and the longest virtual shard so
+//! far still fit before it; otherwise it stops and reports the rest of the
+//! job ([`ShardReport::continued`]), which the Lambda enqueues as a new job
+//! with its checkpoint. Every virtual shard is a whole run of the protocol
+//! below, so a job's invocations end with exactly what one long run would
+//! have produced.
 //!
 //! **One protocol.** The worker runs the same delivery use case as `collect
 //! run` ([`collect_delivery::delivery::Sweeper::run`]), on the DynamoDB ledger of its
-//! shard and SES: under the shard's lease (a second worker on the same shard
+//! virtual shard and SES: under the virtual shard's lease (a second worker on the same one
 //! fails the SQS message, which is delivered again later), messages recorded
 //! with their content before anything is sent, every message checked again
 //! just before it goes out, a message left `sending` by a dead worker
@@ -43,9 +54,10 @@ use serde::Serialize;
 use super::artifacts::Artifacts;
 use super::dynamo::Dynamo;
 use super::error::{AwsError, ConfigError, SweepError};
+use super::keys::worker_ranges;
 use super::pacing::{Paced, SendLimits, TokioClock};
 use super::preflight::{AccountCheck, AccountSource, NotReady, Preflight};
-use super::queue::{Queue, ShardJob};
+use super::queue::{Queue, ShardJob, SweepJob};
 use super::ses::{SesAndEvents, SesMailer};
 use collect_delivery::delivery::{RunReport, RunRequest, Sender, SentMessage, Sweeper};
 use collect_delivery::ledger::{LeaseHolder, Ledger, Scope};
@@ -58,16 +70,27 @@ use collect_engine::sweep::{RiskScorer, SweepOptions};
 /// business-day shifts (weekends, holidays) of step dates.
 const WINDOW_SLACK_DAYS: i64 = 7;
 
-/// The jobs of one day: one per shard.
-pub fn shard_jobs(day: NaiveDate, shards: u32) -> Vec<ShardJob> {
-    (0..shards.max(1))
-        .map(|shard| ShardJob { day, shard })
+/// The jobs of one day: `shards` worker jobs, each a range of the
+/// `virtual_shards` virtual shards ([`worker_ranges`]); together they cover
+/// every virtual shard once, so every customer is in exactly one job.
+pub fn shard_jobs(day: NaiveDate, shards: u32, virtual_shards: u32) -> Vec<SweepJob> {
+    worker_ranges(shards, virtual_shards)
+        .into_iter()
+        .zip(0..)
+        .map(|(range, shard)| SweepJob::new(day, shard, range))
         .collect()
 }
 
-/// The coordinator: enqueues one job per shard; returns how many.
-pub async fn enqueue_day(queue: &Queue, day: NaiveDate, shards: u32) -> Result<usize, AwsError> {
-    queue.send_all(&shard_jobs(day, shards)).await
+/// The coordinator: enqueues one job per worker; returns how many.
+pub async fn enqueue_day(
+    queue: &Queue,
+    day: NaiveDate,
+    shards: u32,
+    virtual_shards: u32,
+) -> Result<usize, AwsError> {
+    queue
+        .send_all(&shard_jobs(day, shards, virtual_shards))
+        .await
 }
 
 /// How many days before its due date an invoice may need a step: the
@@ -171,9 +194,14 @@ impl SendControl {
     }
 }
 
-/// Where the shadow report of a shard's day is written.
-pub fn shadow_report_key(day: NaiveDate, shard: u32) -> String {
-    format!("reports/shadow/{day}/shard-{shard:04}.json")
+/// Where the shadow report of a job's day is written: one report per
+/// invocation (`-<n>` for the job's `n`-th continuation).
+pub fn shadow_report_key(day: NaiveDate, shard: u32, continuation: u32) -> String {
+    if continuation == 0 {
+        format!("reports/shadow/{day}/shard-{shard:04}.json")
+    } else {
+        format!("reports/shadow/{day}/shard-{shard:04}-{continuation}.json")
+    }
 }
 
 /// What a shadow run would have sent, as written to S3.
@@ -181,6 +209,8 @@ pub fn shadow_report_key(day: NaiveDate, shard: u32) -> String {
 pub struct ShadowReport<'a> {
     pub day: NaiveDate,
     pub shard: u32,
+    /// The virtual shards the invocation swept, `[from, to)`.
+    pub virtual_shards: (u32, u32),
     pub policy_revision: Option<&'a str>,
     pub bundle_revision: Option<&'a str>,
     /// The messages that would have gone out (rendered, not sent).
@@ -244,6 +274,90 @@ pub struct ShardReport {
     /// are also in `retry_later`).
     pub quota_stopped: bool,
     pub quota_held: usize,
+    /// The virtual shards this invocation swept, `[from, to)` (a part of
+    /// the job's range when it continues or is a continuation).
+    pub virtual_shards: (u32, u32),
+    /// How many invocations worked on the job before this one.
+    pub continuation: u32,
+    /// The job's rest, enqueued as a new job when this invocation neared
+    /// its time limit; `None` when the job's last virtual shard was swept
+    /// (the job is done for the day).
+    pub continued: Option<SweepJob>,
+}
+
+impl ShardReport {
+    /// Whether the job is done for the day: this invocation swept its last
+    /// virtual shard.
+    pub fn done(&self) -> bool {
+        self.continued.is_none()
+    }
+
+    /// Adds one virtual shard's run (its shadowed messages are counted by
+    /// the caller, which keeps them for the shadow report).
+    fn absorb(&mut self, run: RunReport) {
+        self.customers += run.customers;
+        self.open_invoices += run.plan.open_invoices;
+        self.planned += run.plan.messages.len();
+        self.held += run.plan.held.len();
+        self.not_covered += run.plan.not_covered.len();
+        self.stopped += run.plan.stopped.len();
+        self.approved_waiting += run.plan.approved_waiting.len();
+        self.recorded += run.recorded;
+        self.conflicts += run.conflicts.len();
+        self.sent
+            .extend(run.sent.iter().map(|m| m.message_id.clone()));
+        self.reconciled.extend(run.reconciled);
+        self.in_doubt.extend(run.in_doubt);
+        self.cancelled.extend(run.cancelled);
+        self.failed.extend(run.failed);
+        self.recipients_held += run
+            .contact_holds
+            .iter()
+            .filter(|h| h.source.starts_with("sweep:"))
+            .count();
+        self.unprocessable.extend(run.plan.unprocessable);
+        self.retry_later.extend(run.retry_later);
+    }
+}
+
+/// When a worker stops starting virtual shards and hands the rest of its
+/// job to a continuation: Lambda's deadline for the invocation, less a
+/// margin kept free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    /// When the invocation is stopped.
+    pub at: DateTime<Utc>,
+    /// Kept free before `at`: a virtual shard does not start unless the
+    /// longest one so far would end before `at - margin`.
+    pub margin: chrono::Duration,
+}
+
+/// The part of an invocation's time a worker keeps free by default
+/// (`SWEEP_MARGIN_PERCENT`).
+pub const DEFAULT_MARGIN_PERCENT: u32 = 25;
+
+impl Deadline {
+    /// The deadline of an invocation that started at `started` and is
+    /// stopped at `at`, keeping `percent` of its time free.
+    pub fn of_invocation(started: DateTime<Utc>, at: DateTime<Utc>, percent: u32) -> Deadline {
+        let total = (at - started).max(chrono::Duration::zero());
+        let ms = total
+            .num_milliseconds()
+            .saturating_mul(i64::from(percent.min(100)))
+            / 100;
+        Deadline {
+            at,
+            margin: chrono::Duration::milliseconds(ms),
+        }
+    }
+
+    /// Whether a virtual shard expected to take `longest` (the longest one
+    /// so far) may start at `now`.
+    pub fn allows(&self, now: DateTime<Utc>, longest: chrono::Duration) -> bool {
+        now.checked_add_signed(longest)
+            .and_then(|t| t.checked_add_signed(self.margin))
+            .is_some_and(|end| end <= self.at)
+    }
 }
 
 /// How long a worker holds its shard without renewing: longer than a
@@ -284,99 +398,96 @@ impl<L: Ledger, M: Mailer> SweepService<L, M> {
         }
     }
 
-    /// Sweeps one shard for one day at a fixed instant `now` (tests,
-    /// replays): [`run_job`](SweepService::run_job) with a clock that does
-    /// not move and a holder named after this process.
+    /// Sweeps one virtual shard for one day at a fixed instant `now`
+    /// (tests, replays): [`run_job`](SweepService::run_job) with a clock
+    /// that does not move and a holder named after this process.
     pub async fn run_shard(
         &self,
         job: ShardJob,
         now: DateTime<Utc>,
     ) -> Result<ShardReport, AwsError> {
         let clock = move || now;
-        self.run_job(job, &clock, LeaseHolder::this_process(now))
+        self.run_job(job.into(), &clock, LeaseHolder::this_process(now), None)
             .await
     }
 
-    /// Sweeps one shard for one day, as `holder` (see [`lambda_holder`]).
-    /// `clock` is the wall clock, read for the shard's lease (taken, then
-    /// renewed between batches) and the grace period of reconciliation
-    /// only; every decision depends on `job.day` alone.
+    /// Sweeps a job's virtual shards for one day, as `holder` (see
+    /// [`lambda_holder`]), one virtual shard after the other, each under
+    /// its own lease (`sweep-shard-<virtual shard>`), so two workers never
+    /// sweep one customer at once whatever their jobs' ranges.
+    /// `clock` is the wall clock, read for the leases (taken, then renewed
+    /// between batches), the grace period of reconciliation and the
+    /// `deadline` only; every decision depends on `job.day` alone.
     ///
-    /// A shard whose lease another live worker holds is an error (retryable:
-    /// the SQS message is delivered again later); nothing is recorded or
-    /// sent.
+    /// With a `deadline`, the run starts a virtual shard only while the
+    /// deadline [`allows`](Deadline::allows) it (always at least one, so
+    /// every invocation makes progress) and reports the rest as
+    /// [`ShardReport::continued`]: the caller enqueues it. Each virtual
+    /// shard is a whole run of the delivery protocol, so what is done is
+    /// recorded and sent, and a continuation (or a re-delivery) never
+    /// records or sends it twice.
+    ///
+    /// A virtual shard whose lease another live worker holds is an error
+    /// (retryable: the SQS message is delivered again later, from its
+    /// checkpoint); what the virtual shards before it did stays done.
     pub async fn run_job(
         &self,
-        job: ShardJob,
+        job: SweepJob,
         clock: &(dyn Fn() -> DateTime<Utc> + Sync),
         holder: LeaseHolder,
+        deadline: Option<Deadline>,
     ) -> Result<ShardReport, AwsError> {
         let day = job.day;
-        let through = day
-            .checked_add_days(Days::new(look_ahead_days(&self.policy)))
-            .unwrap_or(day);
-        let req = RunRequest {
-            scope: Scope::Shard {
-                shard: job.shard,
-                through,
-            },
-            day,
-            dry_run: false,
-            holder,
-            now: clock,
-            faults: None,
-            keep_records: 0,
-        };
+        let remaining = job.remaining();
         let limits = self.sending.limits().await?;
-        let sweeper = self.sweeper();
-        let (run, quota_held) = if self.sending.shadow {
-            let shadow = Shadow(Paced::new(&self.mailer, None, TokioClock::default()));
-            (sweeper.run(&self.ledger, &shadow, &req).await, 0)
-        } else {
-            let paced = Paced::new(&self.mailer, limits, TokioClock::default());
-            let run = sweeper.run(&self.ledger, &paced, &req).await;
-            (run, paced.held())
-        };
-        let run = run.map_err(SweepError::new)?;
-        let shadow_report = if self.sending.shadow {
-            self.write_shadow_report(&job, &run).await?
-        } else {
-            None
-        };
-        let report = ShardReport {
+        let mut report = ShardReport {
             day: Some(day),
             shard: job.shard,
-            customers: run.customers,
-            open_invoices: run.plan.open_invoices,
-            planned: run.plan.messages.len(),
-            held: run.plan.held.len(),
-            not_covered: run.plan.not_covered.len(),
-            stopped: run.plan.stopped.len(),
-            approved_waiting: run.plan.approved_waiting.len(),
-            recorded: run.recorded,
-            conflicts: run.conflicts.len(),
-            sent: run.sent.iter().map(|m| m.message_id.clone()).collect(),
-            reconciled: run.reconciled,
-            in_doubt: run.in_doubt,
-            cancelled: run.cancelled,
-            failed: run.failed,
-            recipients_held: run
-                .contact_holds
-                .iter()
-                .filter(|h| h.source.starts_with("sweep:"))
-                .count(),
-            unprocessable: run.plan.unprocessable.clone(),
-            retry_later: run.retry_later,
             policy_revision: self.options.git_revision.clone(),
-            shadowed: run.shadowed.len(),
-            shadow_report,
             send_limits: limits,
-            quota_stopped: quota_held > 0,
-            quota_held,
+            virtual_shards: (remaining.start, remaining.start),
+            continuation: job.continuation,
+            ..ShardReport::default()
         };
+        let mut shadowed = Vec::new();
+        let quota_held = if self.sending.shadow {
+            let shadow = Shadow(Paced::new(&self.mailer, None, TokioClock::default()));
+            self.sweep_parts(
+                &job,
+                &shadow,
+                clock,
+                &holder,
+                deadline,
+                &mut report,
+                &mut shadowed,
+            )
+            .await?;
+            0
+        } else {
+            let paced = Paced::new(&self.mailer, limits, TokioClock::default());
+            self.sweep_parts(
+                &job,
+                &paced,
+                clock,
+                &holder,
+                deadline,
+                &mut report,
+                &mut shadowed,
+            )
+            .await?;
+            paced.held()
+        };
+        report.quota_stopped = quota_held > 0;
+        report.quota_held = quota_held;
+        if self.sending.shadow {
+            report.shadow_report = self.write_shadow_report(&job, &report, &shadowed).await?;
+        }
         tracing::info!(
             shard = job.shard,
             day = %day,
+            virtual_shards = ?report.virtual_shards,
+            continuation = report.continuation,
+            done = report.done(),
             customers = report.customers,
             recorded = report.recorded,
             conflicts = report.conflicts,
@@ -389,7 +500,8 @@ impl<L: Ledger, M: Mailer> SweepService<L, M> {
             shadowed = report.shadowed,
             quota_held = report.quota_held,
             policy_revision = report.policy_revision.as_deref().unwrap_or(""),
-            "shard swept"
+            "{}",
+            if report.done() { "shard swept" } else { "shard continues in a new invocation" }
         );
         for (customer, reason) in &report.unprocessable {
             tracing::warn!(shard = job.shard, customer = %customer, reason = %reason, "customer set aside");
@@ -397,30 +509,85 @@ impl<L: Ledger, M: Mailer> SweepService<L, M> {
         Ok(report)
     }
 
+    /// The job's remaining virtual shards, one run each, until the range
+    /// ends or the deadline says to stop (then `report.continued`).
+    #[allow(clippy::too_many_arguments)]
+    async fn sweep_parts<Mx: Mailer>(
+        &self,
+        job: &SweepJob,
+        mailer: &Mx,
+        clock: &(dyn Fn() -> DateTime<Utc> + Sync),
+        holder: &LeaseHolder,
+        deadline: Option<Deadline>,
+        report: &mut ShardReport,
+        shadowed: &mut Vec<SentMessage>,
+    ) -> Result<(), AwsError> {
+        let day = job.day;
+        let through = day
+            .checked_add_days(Days::new(look_ahead_days(&self.policy)))
+            .unwrap_or(day);
+        let sweeper = self.sweeper();
+        let remaining = job.remaining();
+        let mut longest = chrono::Duration::zero();
+        for virtual_shard in remaining.clone() {
+            if virtual_shard > remaining.start
+                && deadline.is_some_and(|d| !d.allows(clock(), longest))
+            {
+                report.continued = Some(job.continued_at(virtual_shard));
+                return Ok(());
+            }
+            let started = clock();
+            let req = RunRequest {
+                scope: Scope::Shard {
+                    shard: virtual_shard,
+                    through,
+                },
+                day,
+                dry_run: false,
+                holder: holder.clone(),
+                now: clock,
+                faults: None,
+                keep_records: 0,
+            };
+            let mut run = sweeper
+                .run(&self.ledger, mailer, &req)
+                .await
+                .map_err(SweepError::new)?;
+            longest = longest.max(clock() - started);
+            report.shadowed += run.shadowed.len();
+            shadowed.append(&mut run.shadowed);
+            report.absorb(run);
+            report.virtual_shards.1 = virtual_shard.saturating_add(1);
+        }
+        Ok(())
+    }
+
     /// Writes what a shadow run would have sent; returns where.
     async fn write_shadow_report(
         &self,
-        job: &ShardJob,
-        run: &RunReport,
+        job: &SweepJob,
+        report: &ShardReport,
+        shadowed: &[SentMessage],
     ) -> Result<Option<String>, AwsError> {
         let Some(reports) = &self.reports else {
             return Ok(None);
         };
-        let key = shadow_report_key(job.day, job.shard);
+        let key = shadow_report_key(job.day, job.shard, job.continuation);
         let body = ShadowReport {
             day: job.day,
             shard: job.shard,
+            virtual_shards: report.virtual_shards,
             policy_revision: self.options.git_revision.as_deref(),
             bundle_revision: self.options.bundle_revision.as_deref(),
-            would_send: &run.shadowed,
-            cancelled: &run.cancelled,
-            failed: &run.failed,
+            would_send: shadowed,
+            cancelled: &report.cancelled,
+            failed: &report.failed,
         };
         let bytes = serde_json::to_vec_pretty(&body)
             .map_err(|e| super::error::EncodeError::new("the shadow report", e))?;
         reports.put(&key, bytes, "application/json").await?;
         let at = format!("s3://{}/{key}", reports.bucket());
-        tracing::info!(shard = job.shard, day = %job.day, shadowed = run.shadowed.len(), report = %at, "shadow mode: nothing sent; the report says what would have gone out");
+        tracing::info!(shard = job.shard, day = %job.day, shadowed = shadowed.len(), report = %at, "shadow mode: nothing sent; the report says what would have gone out");
         Ok(Some(at))
     }
 }
@@ -502,7 +669,11 @@ impl SweepService {
             scorer_version = scorer.version(),
             "sweep loaded"
         );
-        let dynamo = Dynamo::new(clients.dynamodb.clone(), &settings.table, settings.shards);
+        let dynamo = Dynamo::new(
+            clients.dynamodb.clone(),
+            &settings.table,
+            settings.virtual_shards,
+        );
         Ok(SweepService {
             ledger: dynamo.clone(),
             mailer: SesAndEvents {
@@ -530,5 +701,58 @@ impl SweepService {
             },
             reports: Some(artifacts),
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_virtual_shard_starts_only_while_it_and_the_margin_fit_before_the_deadline() {
+        // A 900 s invocation keeping 25%: 225 s free at the end.
+        let d = Deadline::of_invocation(at("2026-12-07T06:00:00Z"), at("2026-12-07T06:15:00Z"), 25);
+        assert_eq!(d.margin, chrono::Duration::seconds(225));
+        let longest = chrono::Duration::seconds(173);
+        // 502 s in: 173 + 225 still fit (ends at 900 s exactly).
+        assert!(d.allows(at("2026-12-07T06:08:22Z"), longest));
+        assert!(!d.allows(at("2026-12-07T06:08:23Z"), longest));
+        // Nothing measured yet: only the margin counts.
+        assert!(d.allows(at("2026-12-07T06:11:15Z"), chrono::Duration::zero()));
+        assert!(!d.allows(at("2026-12-07T06:11:16Z"), chrono::Duration::zero()));
+        // A deadline already past allows nothing (the worker still sweeps
+        // one virtual shard: progress).
+        let past =
+            Deadline::of_invocation(at("2026-12-07T06:00:00Z"), at("1970-01-01T00:00:00Z"), 25);
+        assert_eq!(past.margin, chrono::Duration::zero());
+        assert!(!past.allows(at("2026-12-07T06:00:00Z"), chrono::Duration::zero()));
+    }
+
+    #[test]
+    fn the_day_is_cut_into_jobs_that_cover_every_virtual_shard_once() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+        let jobs = shard_jobs(day, 64, 1024);
+        assert_eq!(jobs.len(), 64);
+        assert!(jobs.iter().all(|j| j.range().len() == 16));
+        assert_eq!(jobs.last().unwrap().range(), 1008..1024);
+        // An earlier stack (virtual shards = shards): one each, as before.
+        let old = shard_jobs(day, 4, 4);
+        assert_eq!(
+            old.iter().map(|j| (j.shard, j.range())).collect::<Vec<_>>(),
+            vec![(0, 0..1), (1, 1..2), (2, 2..3), (3, 3..4)]
+        );
+        assert_eq!(
+            shadow_report_key(day, 3, 0),
+            "reports/shadow/2026-12-07/shard-0003.json"
+        );
+        assert_eq!(
+            shadow_report_key(day, 3, 2),
+            "reports/shadow/2026-12-07/shard-0003-2.json"
+        );
     }
 }

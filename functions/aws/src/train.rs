@@ -3,6 +3,11 @@
 //! same recent window, and promote the challenger (move `models/current`)
 //! only when it is not worse.
 //!
+//! **Bounded.** A run reads a sample of the customers ([`Sample`]: at most
+//! `TRAIN_SAMPLE_CUSTOMERS`, default 20,000, drawn as the customers index
+//! streams past one virtual shard at a time) and their whole histories, so
+//! its memory and time depend on the sample's size, not the table's.
+//!
 //! The model itself is behind [`ModelTrainer`], so this orchestration does
 //! not depend on how a model is built, and the sweep, which only scores
 //! ([`ModelKind`], [`RiskModel`]), links no training library.
@@ -185,36 +190,209 @@ pub fn brier(
     (n > 0).then(|| total / f64::from(n))
 }
 
-/// Where training reads the history from: the whole table on AWS
-/// ([`Dynamo`]), the in-memory ledger in tests.
+/// How much of the history a training run reads: the whole history of at
+/// most `max_customers` customers, so its memory and time do not grow with
+/// the book (`TRAIN_SAMPLE_CUSTOMERS`, default
+/// [`DEFAULT_SAMPLE_CUSTOMERS`]).
+///
+/// The customers are a *bottom-k* sample: the `max_customers` whose hash of
+/// (the training day, the customer id) is smallest. It is uniform, the
+/// same whatever order the customers are read in (shard by shard, or all
+/// at once), needs only `max_customers` ids in memory while the customers
+/// stream past, and changes every week (the day is in the hash), so over
+/// the weeks every customer is trained on. A book with fewer customers is
+/// read whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    pub max_customers: usize,
+}
+
+/// The customers a training run reads by default: with the dataset's 8
+/// rows per invoice (7 to 14 days before due) and some 25 invoices a
+/// customer, about 4 million training rows at most.
+pub const DEFAULT_SAMPLE_CUSTOMERS: usize = 20_000;
+
+impl Default for Sample {
+    fn default() -> Sample {
+        Sample {
+            max_customers: DEFAULT_SAMPLE_CUSTOMERS,
+        }
+    }
+}
+
+impl Sample {
+    /// `TRAIN_SAMPLE_CUSTOMERS` (at least 1), or the default.
+    pub fn from_env() -> Sample {
+        super::config::env_opt("TRAIN_SAMPLE_CUSTOMERS")
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .map(|max_customers| Sample { max_customers })
+            .unwrap_or_default()
+    }
+
+    /// A sampler for the run of `today`.
+    pub fn sampler(&self, today: NaiveDate) -> Sampler {
+        Sampler {
+            seed: today.to_string(),
+            max: self.max_customers.max(1),
+            seen: 0,
+            kept: std::collections::BinaryHeap::new(),
+        }
+    }
+}
+
+/// The bottom-k sample of the customers streamed through [`Sampler::offer`].
+#[derive(Debug)]
+pub struct Sampler {
+    seed: String,
+    max: usize,
+    seen: usize,
+    /// The kept customers by their hash, the largest on top (the first to
+    /// go when a smaller one comes).
+    kept: std::collections::BinaryHeap<(u64, String)>,
+}
+
+impl Sampler {
+    fn rank(&self, customer_id: &str) -> u64 {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::new()
+            .chain_update(self.seed.as_bytes())
+            .chain_update([0u8])
+            .chain_update(customer_id.as_bytes())
+            .finalize();
+        let mut first = [0u8; 8];
+        for (slot, byte) in first.iter_mut().zip(digest.iter()) {
+            *slot = *byte;
+        }
+        u64::from_be_bytes(first)
+    }
+
+    /// One customer read.
+    pub fn offer(&mut self, customer_id: String) {
+        self.seen += 1;
+        let rank = self.rank(&customer_id);
+        if self.kept.len() < self.max {
+            self.kept.push((rank, customer_id));
+        } else if self.kept.peek().is_some_and(|(top, _)| rank < *top) {
+            self.kept.pop();
+            self.kept.push((rank, customer_id));
+        }
+    }
+
+    /// How many customers were offered.
+    pub fn seen(&self) -> usize {
+        self.seen
+    }
+
+    /// The sample, sorted by id.
+    pub fn customers(self) -> Vec<String> {
+        let mut ids: Vec<String> = self.kept.into_iter().map(|(_, id)| id).collect();
+        ids.sort();
+        ids
+    }
+}
+
+/// What a training run read: the sampled customers' whole books, and how
+/// many customers there were to choose from.
+#[derive(Debug, Default)]
+pub struct Sampled {
+    pub book: Book,
+    /// Customers in the table.
+    pub customers_seen: usize,
+    /// Customers read (at most the sample's size).
+    pub customers: usize,
+}
+
+/// Where training reads the history from: the table on AWS ([`Dynamo`]),
+/// the in-memory ledger in tests; either way a [`Sample`] of customers.
 #[allow(async_fn_in_trait)]
 pub trait History {
-    /// Every customer's book (invoices, payments, events, actions).
-    async fn history(&self, today: NaiveDate) -> Result<Book, AwsError>;
+    /// The sampled customers' books (invoices, payments, events, actions).
+    async fn history(&self, today: NaiveDate, sample: &Sample) -> Result<Sampled, AwsError>;
 }
 
 impl History for Dynamo {
-    async fn history(&self, _today: NaiveDate) -> Result<Book, AwsError> {
-        let mut customers = Vec::new();
+    /// The customers index, one virtual shard at a time (one Query each,
+    /// paged), through the sampler: never more ids in memory than one
+    /// virtual shard's and the sample's; then the sample's partitions.
+    async fn history(&self, today: NaiveDate, sample: &Sample) -> Result<Sampled, AwsError> {
+        let mut sampler = sample.sampler(today);
         for shard in 0..self.shards() {
-            customers.extend(self.shard_customers(shard).await?);
+            for c in self.shard_customers(shard).await? {
+                sampler.offer(c);
+            }
         }
-        self.load_book(&customers).await
+        let customers_seen = sampler.seen();
+        let chosen = sampler.customers();
+        let book = self.load_book(&chosen).await?;
+        Ok(Sampled {
+            book,
+            customers_seen,
+            customers: chosen.len(),
+        })
     }
 }
 
 impl History for collect_delivery::ledger::memory::MemoryLedger {
-    async fn history(&self, today: NaiveDate) -> Result<Book, AwsError> {
-        // Training reads the whole history: nothing left out.
-        collect_delivery::ledger::Ledger::load_book(
+    async fn history(&self, today: NaiveDate, sample: &Sample) -> Result<Sampled, AwsError> {
+        // The whole history (nothing folded), then the sample's customers.
+        let all = collect_delivery::ledger::Ledger::load_book(
             self,
             &collect_delivery::ledger::Scope::All,
             today,
             NaiveDate::MIN,
         )
         .await
-        .map_err(AwsError::Ledger)
+        .map_err(AwsError::Ledger)?;
+        let mut sampler = sample.sampler(today);
+        for c in all.customers.keys() {
+            sampler.offer(c.clone());
+        }
+        let customers_seen = sampler.seen();
+        let chosen: std::collections::HashSet<String> = sampler.customers().into_iter().collect();
+        Ok(Sampled {
+            customers: chosen.len(),
+            book: only_customers(all, &chosen),
+            customers_seen,
+        })
     }
+}
+
+/// The part of a book about some customers.
+fn only_customers(book: Book, keep: &std::collections::HashSet<String>) -> Book {
+    let invoices: Vec<_> = book
+        .invoices
+        .into_iter()
+        .filter(|i| keep.contains(i.customer_id.as_str()))
+        .collect();
+    let ids: std::collections::HashSet<&str> =
+        invoices.iter().map(|i| i.invoice_id.as_str()).collect();
+    let of_kept = |invoice_id: &String| ids.contains(invoice_id.as_str());
+    let payments = book
+        .payments
+        .into_iter()
+        .filter(|(id, _)| of_kept(id))
+        .flat_map(|(_, p)| p)
+        .collect();
+    let events = book
+        .events
+        .into_iter()
+        .filter(|(id, _)| of_kept(id))
+        .flat_map(|(_, e)| e)
+        .collect();
+    let actions = book
+        .actions
+        .into_iter()
+        .filter(|(id, _)| of_kept(id))
+        .flat_map(|(_, a)| a)
+        .collect();
+    let customers = book
+        .customers
+        .into_iter()
+        .filter(|(id, _)| keep.contains(id))
+        .map(|(_, c)| c)
+        .collect();
+    Book::new(customers, invoices, payments, events, actions)
 }
 
 /// Where models are kept: S3 ([`Artifacts`]) on AWS, [`MemoryModels`] in
@@ -296,6 +474,10 @@ pub struct TrainReport {
     pub kind: String,
     pub version: String,
     pub invoices: usize,
+    /// Customers trained on (the sample).
+    pub customers: usize,
+    /// Customers in the table the sample was drawn from.
+    pub customers_seen: usize,
     pub window: (NaiveDate, NaiveDate),
     pub challenger_brier: Option<f64>,
     pub current_brier: Option<f64>,
@@ -304,16 +486,29 @@ pub struct TrainReport {
     pub reason: String,
 }
 
-/// The weekly run: history of every shard, train up to the start of the
-/// evaluation window, compare, promote only when not worse.
+/// The weekly run: a sample of the customers' histories ([`Sample`]), train
+/// up to the start of the evaluation window, compare on the sample's
+/// window, promote only when not worse.
 pub async fn run_training<H: History, S: ModelStore>(
     history: &H,
     artifacts: &S,
     trainer: &dyn ModelTrainer,
     today: NaiveDate,
     window_days: u64,
+    sample: &Sample,
 ) -> Result<TrainReport, AwsError> {
-    let book = history.history(today).await?;
+    let Sampled {
+        book,
+        customers_seen,
+        customers,
+    } = history.history(today, sample).await?;
+    tracing::info!(
+        customers,
+        customers_seen,
+        invoices = book.invoices.len(),
+        max_customers = sample.max_customers,
+        "training sample read"
+    );
     let from = today
         .checked_sub_days(Days::new(window_days))
         .unwrap_or(today);
@@ -384,6 +579,8 @@ pub async fn run_training<H: History, S: ModelStore>(
         kind: trainer.kind().to_string(),
         version,
         invoices: book.invoices.len(),
+        customers,
+        customers_seen,
         window: (from, today),
         challenger_brier,
         current_brier,
@@ -397,6 +594,29 @@ pub async fn run_training<H: History, S: ModelStore>(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sample_is_bounded_uniform_and_the_same_in_any_order() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 7).unwrap();
+        let ids: Vec<String> = (0..1000).map(|n| format!("C{n}")).collect();
+        let sample = Sample { max_customers: 50 };
+        let mut forward = sample.sampler(day);
+        ids.iter().for_each(|c| forward.offer(c.clone()));
+        let mut backward = sample.sampler(day);
+        ids.iter().rev().for_each(|c| backward.offer(c.clone()));
+        assert_eq!(forward.seen(), 1000);
+        let chosen = forward.customers();
+        assert_eq!(chosen.len(), 50);
+        assert_eq!(chosen, backward.customers());
+        // Another week, another sample.
+        let mut next = sample.sampler(day.succ_opt().unwrap());
+        ids.iter().for_each(|c| next.offer(c.clone()));
+        assert_ne!(chosen, next.customers());
+        // Fewer customers than the cap: all of them.
+        let mut few = sample.sampler(day);
+        ids.iter().take(7).for_each(|c| few.offer(c.clone()));
+        assert_eq!(few.customers().len(), 7);
+    }
 
     #[test]
     fn the_fallback_round_trips() {

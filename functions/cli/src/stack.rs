@@ -20,8 +20,8 @@ use collect_engine::sweep::RiskScorer;
 use std::future::Future;
 use std::path::PathBuf;
 
-/// The stack's template default for `Shards` (`infra/template.yaml`).
-pub const TEMPLATE_SHARDS: u32 = 64;
+/// The stack's template default for `VirtualShards` (`infra/template.yaml`).
+pub const TEMPLATE_SHARDS: u32 = collect_aws::keys::DEFAULT_VIRTUAL_SHARDS;
 
 /// Where to read: the home (no flag) or a deployed stack.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -36,8 +36,9 @@ pub struct StackArgs {
     /// and approvals' re-checks use.
     #[arg(long, env = "COLLECT_BUCKET", global = true)]
     pub bucket: Option<String>,
-    /// How many shards the stack spreads customers and open work over: its
-    /// `Shards` parameter (the template's default is 64); fewer than the
+    /// How many virtual shards the stack spreads customers and open work
+    /// over: its `VirtualShards` parameter (the template's default is 1024;
+    /// a stack created before virtual shards: its `Shards`); fewer than the
     /// stack's would miss some.
     #[arg(long, default_value_t = TEMPLATE_SHARDS, global = true)]
     pub shards: u32,
@@ -57,7 +58,9 @@ pub enum StackError {
          help: add --bucket NAME (the stack's `BucketName` output)"
     )]
     NoBucket,
-    #[error("--shards {0}: a stack has from 1 to 4096 shards (its `Shards` parameter)")]
+    #[error(
+        "--shards {0}: a stack has from 1 to 4096 virtual shards (its `VirtualShards` parameter)"
+    )]
     Shards(u32),
     #[error("cannot start the AWS client's runtime")]
     Runtime(#[source] std::io::Error),

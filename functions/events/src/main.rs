@@ -13,7 +13,11 @@ async fn main() -> Result<(), Error> {
     let clients = Clients::from_env().await;
     let settings = Settings::from_env()?;
     let svc = EventsService {
-        dynamo: Dynamo::new(clients.dynamodb.clone(), &settings.table, settings.shards),
+        dynamo: Dynamo::new(
+            clients.dynamodb.clone(),
+            &settings.table,
+            settings.virtual_shards,
+        ),
         dead_letters: Queue::new(clients.sqs.clone(), env("DEAD_LETTER_QUEUE_URL")?),
         events_queue: env_opt("EVENTS_QUEUE_URL").map(|url| Queue::new(clients.sqs.clone(), url)),
         s3: clients.s3.clone(),

@@ -8,10 +8,26 @@
 //!   invocation (its alarm fires) with every finding and its fix, and
 //!   nothing is enqueued. `{"preflight": true}` runs the preflight alone
 //!   and answers its findings (README, "Preflight");
-//! - **worker** (SQS event source): sweeps each shard it receives — load the
-//!   shard's customers from DynamoDB, [`plan_sweep`](collect_engine::sweep::plan_sweep),
-//!   record, send — and reports the shards that failed as partial batch
+//! - **worker** (SQS event source): sweeps each job it receives, one
+//!   virtual shard after the other — load the virtual shard's customers
+//!   from DynamoDB, [`plan_sweep`](collect_engine::sweep::plan_sweep),
+//!   record, send — and reports the jobs that failed as partial batch
 //!   failures, so only those are delivered again.
+//!
+//! **Virtual shards and jobs.** Customers hash to a fixed number of
+//! virtual shards (`VIRTUAL_SHARDS`, the table's index layout); `SHARDS`
+//! only says how many jobs the coordinator cuts the day into, each a range
+//! of virtual shards ([`collect_aws::keys::worker_ranges`]). `Shards` can
+//! change between two days without moving an item or splitting a customer.
+//!
+//! **Continuations.** A worker knows its invocation's deadline (Lambda's
+//! context). When less than `SWEEP_MARGIN_PERCENT` (default 25 %) of the
+//! invocation's time would be left after one more virtual shard (as long as
+//! the longest so far), it stops after a whole virtual shard, enqueues the
+//! rest of its job on the shard queue (the job with its checkpoint `next`),
+//! and ends well before Lambda's limit; the next invocation goes on from
+//! there. The job is done for the day when its last continuation ends
+//! (`ShardsDone`; `ShardsContinued` counts continuations).
 //!
 //! Concurrency is bounded by the event source's `MaximumConcurrency`
 //! (`infra/template.yaml`). A re-delivered shard message re-plans against
@@ -24,8 +40,10 @@ use collect_aws::AwsError;
 use collect_aws::config::{ScheduledTimeError, scheduled_time};
 use collect_aws::metrics::{self, FailedClass, Function, MetricLine};
 use collect_aws::preflight::{Checker, NotReady, Preflight, Severity};
-use collect_aws::queue::{Queue, ShardJob};
-use collect_aws::sweep::{SweepService, lambda_holder, shard_jobs};
+use collect_aws::queue::{Queue, SweepJob};
+use collect_aws::sweep::{
+    DEFAULT_MARGIN_PERCENT, Deadline, SweepService, lambda_holder, shard_jobs,
+};
 use collect_delivery::ledger::Ledger;
 use collect_delivery::mailer::Mailer;
 use collect_engine::sweep::day_guard::{FutureDay, check_sweep_day};
@@ -37,21 +55,41 @@ use serde::{Deserialize, Serialize};
 #[allow(async_fn_in_trait)]
 pub trait JobQueue {
     /// Enqueues the jobs; returns how many were accepted.
-    async fn send_jobs(&self, jobs: &[ShardJob]) -> Result<usize, AwsError>;
+    async fn send_jobs(&self, jobs: &[SweepJob]) -> Result<usize, AwsError>;
 }
 
 impl JobQueue for Queue {
-    async fn send_jobs(&self, jobs: &[ShardJob]) -> Result<usize, AwsError> {
+    async fn send_jobs(&self, jobs: &[SweepJob]) -> Result<usize, AwsError> {
         self.send_all(jobs).await
     }
 }
 
-/// What the coordinator needs: the shard queue, the number of shards, and
-/// the preflight it runs first (`None`: none, in the handler's tests).
+/// What the coordinator needs: the shard queue, the number of jobs
+/// (`SHARDS`) and of virtual shards (`VIRTUAL_SHARDS`), and the preflight
+/// it runs first (`None`: none, in the handler's tests).
 pub struct Coordinator<Q = Queue> {
     pub queue: Q,
     pub shards: u32,
+    pub virtual_shards: u32,
     pub preflight: Option<Checker>,
+}
+
+/// Where a worker enqueues its job's continuation, and how much of its
+/// invocation's time it keeps free.
+pub struct Continuations<Q = Queue> {
+    pub queue: Q,
+    /// `SWEEP_MARGIN_PERCENT` (default 25).
+    pub margin_percent: u32,
+}
+
+impl<Q> Continuations<Q> {
+    /// Continuations on `queue` with the default margin.
+    pub fn on(queue: Q) -> Continuations<Q> {
+        Continuations {
+            queue,
+            margin_percent: DEFAULT_MARGIN_PERCENT,
+        }
+    }
 }
 
 /// The schedule's input: `{"scheduled_time": "<aws.scheduler.scheduled-time>"}`,
@@ -129,12 +167,16 @@ pub enum ScheduleError {
 /// the mail service failed as a whole, the invocation fails).
 #[derive(Debug, thiserror::Error)]
 pub enum ShardJobError {
-    /// The record's body is not a `{day, shard}` job.
+    /// The record's body is not a `{day, shard, …}` job.
     #[error("not a shard job: {0}")]
     NotAJob(#[source] serde_json::Error),
     /// The sweep of the shard failed (its lease is held, AWS failed, …).
     #[error(transparent)]
     Sweep(#[from] AwsError),
+    /// The job's rest could not be enqueued: the job is delivered again
+    /// from its checkpoint (what this invocation did is not done twice).
+    #[error("the shard's continuation could not be enqueued on the shard queue: {0}")]
+    Continuation(#[source] AwsError),
 }
 
 impl ShardJobError {
@@ -180,7 +222,7 @@ pub async fn coordinator_at<Q: JobQueue>(
         }
     };
     let jobs = match input.shard {
-        None => shard_jobs(day, c.shards),
+        None => shard_jobs(day, c.shards, c.virtual_shards),
         Some(shard) if input.day.is_none() => {
             return Err(ScheduleInputError::ShardWithoutDay { shard }.into());
         }
@@ -191,7 +233,10 @@ pub async fn coordinator_at<Q: JobQueue>(
             }
             .into());
         }
-        Some(shard) => vec![ShardJob { day, shard }],
+        Some(shard) => shard_jobs(day, c.shards, c.virtual_shards)
+            .into_iter()
+            .filter(|j| j.shard == shard)
+            .collect(),
     };
     let preflight = match &c.preflight {
         Some(checker) => Some(checker.run().await),
@@ -228,31 +273,55 @@ pub async fn coordinator_at<Q: JobQueue>(
     })
 }
 
-/// The worker's handler: each SQS message is one shard of one day, swept
-/// under the shard's lease by a holder named after this invocation (its
-/// request id) and the record. A shard that fails — its lease held by
-/// another worker (SQS delivered the job twice), a throttled table — is
-/// reported as a batch item failure, so only that message is delivered
-/// again, after the queue's visibility timeout.
+/// The worker's handler without continuations: each job is swept to its
+/// end, however long it takes (the handler's tests, tools). On Lambda the
+/// worker runs [`worker_continuing`].
 pub async fn worker<L: Ledger, M: Mailer>(
     svc: &SweepService<L, M>,
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, Error> {
+    worker_continuing::<L, M, Queue>(svc, None, event).await
+}
+
+/// The worker's handler: each SQS message is one job of one day (a range
+/// of virtual shards, from its checkpoint), swept virtual shard by virtual
+/// shard, each under its own lease, by a holder named after this
+/// invocation (its request id) and the record. With `continuations`, the
+/// worker stops before the invocation's deadline (the context's, less the
+/// margin) after a whole virtual shard and enqueues the rest of the job;
+/// the record is then done. A job that fails — a virtual shard's lease
+/// held by another worker (SQS delivered the job twice), a throttled
+/// table, a continuation that could not be enqueued — is reported as a
+/// batch item failure, so only that message is delivered again, after the
+/// queue's visibility timeout, from its own checkpoint (what was done is
+/// not done twice).
+pub async fn worker_continuing<L: Ledger, M: Mailer, Q: JobQueue>(
+    svc: &SweepService<L, M>,
+    continuations: Option<&Continuations<Q>>,
+    event: LambdaEvent<SqsEvent>,
+) -> Result<SqsBatchResponse, Error> {
     let mut response = SqsBatchResponse::default();
     let request_id = event.context.request_id.clone();
-    // The edge of the system: the wall clock, for leases and the grace
-    // period of reconciliation only.
+    // The edge of the system: the wall clock, for leases, the grace period
+    // of reconciliation and the invocation's deadline only.
     let clock = chrono::Utc::now;
+    let invoked = clock();
+    let deadline = continuations.and_then(|c| {
+        let at = i64::try_from(event.context.deadline)
+            .ok()
+            .filter(|ms| *ms > 0)
+            .and_then(DateTime::<Utc>::from_timestamp_millis)?;
+        Some(Deadline::of_invocation(invoked, at, c.margin_percent))
+    });
     for (n, record) in event.payload.records.into_iter().enumerate() {
         let id = record.message_id.clone().unwrap_or_default();
-        let job = serde_json::from_str::<ShardJob>(record.body.as_deref().unwrap_or(""))
+        let job = serde_json::from_str::<SweepJob>(record.body.as_deref().unwrap_or(""))
             .map_err(ShardJobError::NotAJob);
         let started = std::time::Instant::now();
         let result = match job {
-            Ok(job) => svc
-                .run_job(job, &clock, lambda_holder(&request_id, n, clock()))
-                .await
-                .map_err(ShardJobError::from),
+            Ok(job) => {
+                sweep_and_continue(svc, continuations, job, &clock, &request_id, n, deadline).await
+            }
             Err(e) => Err(e),
         };
         let namespace = metrics::namespace();
@@ -294,6 +363,40 @@ pub async fn worker<L: Ledger, M: Mailer>(
     Ok(response)
 }
 
+/// One record's job: swept until done or the deadline, its rest enqueued.
+async fn sweep_and_continue<L: Ledger, M: Mailer, Q: JobQueue>(
+    svc: &SweepService<L, M>,
+    continuations: Option<&Continuations<Q>>,
+    job: SweepJob,
+    clock: &(dyn Fn() -> DateTime<Utc> + Sync),
+    request_id: &str,
+    record: usize,
+    deadline: Option<Deadline>,
+) -> Result<collect_aws::sweep::ShardReport, ShardJobError> {
+    let report = svc
+        .run_job(
+            job,
+            clock,
+            lambda_holder(request_id, record, clock()),
+            deadline,
+        )
+        .await?;
+    if let (Some(next), Some(c)) = (report.continued, continuations) {
+        c.queue
+            .send_jobs(std::slice::from_ref(&next))
+            .await
+            .map_err(ShardJobError::Continuation)?;
+        tracing::info!(
+            shard = next.shard,
+            day = %next.day,
+            next = ?next.next,
+            continuation = next.continuation,
+            "shard continued: its rest is enqueued"
+        );
+    }
+    Ok(report)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
@@ -303,6 +406,7 @@ mod tests {
     use super::*;
     use collect_aws::pacing::SesQuota;
     use collect_aws::preflight::{AccountSource, SesAccount};
+    use collect_aws::queue::ShardJob;
     use collect_aws::sweep::SendControl;
     use collect_delivery::delivery::Sender;
     use collect_delivery::ledger::MessageStatus;
@@ -402,6 +506,47 @@ mod tests {
         assert!(failures(&again).is_empty());
         assert_eq!(svc.mailer.accepted_messages().len(), 3);
         assert!(svc.mailer.duplicates().is_empty());
+    }
+
+    /// An invocation whose deadline has passed sweeps one virtual shard,
+    /// enqueues the rest of its job, and the continuations, one by one,
+    /// finish it: every message once, the job done with its last one.
+    #[tokio::test]
+    async fn a_job_past_its_deadline_continues_in_new_invocations_until_done() {
+        let svc = service();
+        let continuations = Continuations::on(Jobs::default());
+        let job = SweepJob::new(day(DAY), 0, 0..4);
+        let mut body = serde_json::to_value(job).unwrap();
+        let mut invocations = 0;
+        loop {
+            invocations += 1;
+            let mut event = jobs(&[body.clone()]);
+            // Lambda's deadline: long gone (a tiny timeout).
+            event.context.deadline = 1;
+            let response = worker_continuing(&svc, Some(&continuations), event)
+                .await
+                .unwrap();
+            assert!(failures(&response).is_empty());
+            let Some(next) = continuations.queue.0.lock().unwrap().pop() else {
+                break;
+            };
+            assert_eq!(next.continuation, invocations);
+            assert_eq!(next.remaining(), invocations..4, "{next:?}");
+            body = serde_json::to_value(next).unwrap();
+            assert!(invocations < 10, "the job never ends");
+        }
+        assert_eq!(invocations, 4, "one virtual shard per invocation");
+        assert_eq!(svc.mailer.accepted_messages().len(), 3);
+        assert!(svc.mailer.duplicates().is_empty());
+        // A deadline far ahead: the whole job in one invocation.
+        let mut event = jobs(&[serde_json::to_value(SweepJob::new(day(DAY), 0, 0..4)).unwrap()]);
+        event.context.deadline =
+            u64::try_from((chrono::Utc::now() + chrono::Duration::minutes(15)).timestamp_millis())
+                .unwrap();
+        worker_continuing(&svc, Some(&continuations), event)
+            .await
+            .unwrap();
+        assert!(continuations.queue.0.lock().unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -629,6 +774,7 @@ mod tests {
         let c = Coordinator {
             queue: Jobs::default(),
             shards: 3,
+            virtual_shards: 16,
             preflight: None,
         };
         let input = ScheduleInput {
@@ -647,10 +793,10 @@ mod tests {
 
     /// The shard queue as a list.
     #[derive(Default)]
-    struct Jobs(Mutex<Vec<ShardJob>>);
+    struct Jobs(Mutex<Vec<SweepJob>>);
 
     impl JobQueue for Jobs {
-        async fn send_jobs(&self, jobs: &[ShardJob]) -> Result<usize, AwsError> {
+        async fn send_jobs(&self, jobs: &[SweepJob]) -> Result<usize, AwsError> {
             self.0.lock().unwrap().extend_from_slice(jobs);
             Ok(jobs.len())
         }
@@ -661,6 +807,7 @@ mod tests {
         let c = Coordinator {
             queue: Jobs::default(),
             shards: 5,
+            virtual_shards: 16,
             preflight: None,
         };
         let input = ScheduleInput {
@@ -675,15 +822,14 @@ mod tests {
             .unwrap();
         assert_eq!((out.day, out.shards), (day("2026-12-07"), 5));
         let queued = c.queue.0.lock().unwrap().clone();
+        // Five jobs over the 16 virtual shards: ranges of 3 or 4, together
+        // every virtual shard once.
+        let ranges: Vec<_> = queued.iter().map(|j| (j.shard, j.range())).collect();
         assert_eq!(
-            queued,
-            (0..5)
-                .map(|shard| ShardJob {
-                    day: day("2026-12-07"),
-                    shard
-                })
-                .collect::<Vec<_>>()
+            ranges,
+            vec![(0, 0..3), (1, 3..6), (2, 6..9), (3, 9..12), (4, 12..16)]
         );
+        assert!(queued.iter().all(|j| j.day == day("2026-12-07")));
         // A day given by hand wins over the schedule's.
         let by_hand = ScheduleInput {
             day: Some(day("2026-12-01")),
@@ -703,6 +849,7 @@ mod tests {
         let c = Coordinator {
             queue: Jobs::default(),
             shards: 8,
+            virtual_shards: 16,
             preflight: None,
         };
         let input: ScheduleInput =
@@ -713,10 +860,7 @@ mod tests {
         assert_eq!((out.day, out.shards), (day("2026-12-01"), 1));
         assert_eq!(
             c.queue.0.lock().unwrap().clone(),
-            vec![ShardJob {
-                day: day("2026-12-01"),
-                shard: 5
-            }]
+            vec![SweepJob::new(day("2026-12-01"), 5, 10..12)]
         );
         // A shard the stack does not have, or no day: refused, nothing queued.
         for bad in [
@@ -737,6 +881,7 @@ mod tests {
         let c = Coordinator {
             queue: Jobs::default(),
             shards: 2,
+            virtual_shards: 16,
             preflight: None,
         };
         let input = ScheduleInput {
@@ -760,6 +905,7 @@ mod tests {
         let c = Coordinator {
             queue: Jobs::default(),
             shards: 3,
+            virtual_shards: 16,
             preflight: None,
         };
         let now = "2026-12-06T05:00:00Z".parse::<DateTime<Utc>>().unwrap();

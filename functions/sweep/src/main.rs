@@ -2,11 +2,12 @@
 //! per container, hand the handler to the Lambda runtime.
 
 use collect_aws::artifacts::Artifacts;
-use collect_aws::config::{Clients, Settings, env};
+use collect_aws::config::{Clients, Settings, env, env_opt};
 use collect_aws::preflight::{AccountSource, Checker, PreflightSettings};
 use collect_aws::queue::Queue;
+use collect_aws::sweep::DEFAULT_MARGIN_PERCENT;
 use collect_aws::sweep::{SendSettings, SweepService};
-use collect_sweep::{Coordinator, coordinator, worker};
+use collect_sweep::{Continuations, Coordinator, coordinator, worker_continuing};
 use lambda_runtime::{Error, service_fn};
 
 #[tokio::main]
@@ -20,6 +21,7 @@ async fn main() -> Result<(), Error> {
         let c = Coordinator {
             queue,
             shards: settings.shards,
+            virtual_shards: settings.virtual_shards,
             preflight: Some(Checker {
                 ses: clients.ses.clone(),
                 account: AccountSource::Ses(clients.ses.clone()),
@@ -33,5 +35,17 @@ async fn main() -> Result<(), Error> {
     }
     let send = SendSettings::from_env()?;
     let svc = SweepService::load(&clients, &settings, &send, &std::env::temp_dir()).await?;
-    lambda_runtime::run(service_fn(|ev| worker(&svc, ev))).await
+    // A job's rest goes back on the shard queue before the invocation's
+    // time runs out (`SWEEP_MARGIN_PERCENT` of it kept free).
+    let continuations = Continuations {
+        queue: Queue::new(clients.sqs.clone(), env("SHARD_QUEUE_URL")?),
+        margin_percent: env_opt("SWEEP_MARGIN_PERCENT")
+            .and_then(|p| p.parse().ok())
+            .filter(|p| (1..=90).contains(p))
+            .unwrap_or(DEFAULT_MARGIN_PERCENT),
+    };
+    lambda_runtime::run(service_fn(|ev| {
+        worker_continuing(&svc, Some(&continuations), ev)
+    }))
+    .await
 }

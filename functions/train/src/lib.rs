@@ -1,5 +1,6 @@
-//! The `train` Lambda function (weekly): build the training set from the
-//! table's history, train, evaluate against the current model on the same
+//! The `train` Lambda function (weekly): build the training set from a
+//! bounded sample of the table's customers (`TRAIN_SAMPLE_CUSTOMERS`,
+//! [`collect_aws::train::Sample`]), train, evaluate against the current model on the same
 //! recent window, promote only when not worse. The orchestration is
 //! [`collect_aws::train::run_training`]; the model kind is a
 //! [`ModelTrainer`]. Each run writes its duration, rows and score as an
@@ -11,7 +12,7 @@ use collect_aws::config::scheduled_time;
 use collect_aws::dynamo::Dynamo;
 use collect_aws::metrics::{self, Function, MetricLine};
 use collect_aws::train::{
-    History, ModelKind, ModelStore, ModelTrainer, RiskModel, TrainReport, run_training,
+    History, ModelKind, ModelStore, ModelTrainer, RiskModel, Sample, TrainReport, run_training,
 };
 use collect_engine::book::Book;
 use collect_engine::sweep::RiskScorer;
@@ -28,6 +29,8 @@ pub struct TrainService<H = Dynamo, S = Artifacts> {
     pub trainer: Box<dyn ModelTrainer>,
     /// The evaluation window: the most recent days, held out of training.
     pub window_days: u64,
+    /// How many customers a run reads at most (`TRAIN_SAMPLE_CUSTOMERS`).
+    pub sample: Sample,
 }
 
 /// `{"day": "2026-03-02"}` or the schedule's `{"scheduled_time": …}`.
@@ -57,10 +60,13 @@ pub async fn handler<H: History, S: ModelStore>(
         svc.trainer.as_ref(),
         today,
         svc.window_days,
+        &svc.sample,
     )
     .await?;
     let mut line = MetricLine::new(&metrics::namespace(), Function::Train)
         .property("model_version", report.version.as_str())
+        .property("customers", report.customers)
+        .property("customers_seen", report.customers_seen)
         .count(metrics::TRAINING_ROWS, report.invoices)
         .count(metrics::PROMOTED, usize::from(report.promoted))
         .millis(metrics::DURATION, started.elapsed().as_millis());
@@ -138,6 +144,7 @@ mod tests {
             artifacts: MemoryModels::default(),
             trainer: Box::new(PriorRateTrainer),
             window_days: 56,
+            sample: Sample::default(),
         }
     }
 
@@ -175,6 +182,17 @@ mod tests {
             Some(first.version.as_str())
         );
         assert_eq!(svc.artifacts.keys().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_run_reads_at_most_the_sample_of_customers() {
+        let mut svc = service();
+        svc.sample = Sample { max_customers: 2 };
+        let report = handler(&svc, input(Some("2026-12-20"), None))
+            .await
+            .unwrap();
+        assert_eq!((report.customers, report.customers_seen), (2, 3));
+        assert_eq!(report.invoices, 2, "{report:?}");
     }
 
     #[tokio::test]

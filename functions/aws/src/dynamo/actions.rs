@@ -123,7 +123,7 @@ impl Dynamo {
             update = update
                 .expression_attribute_values(
                     ":gpk",
-                    s(super::work::work_gsi_pk(keys::shard_of(
+                    s(super::work::work_gsi_pk(keys::work_partition(
                         &r.customer_id,
                         self.shards,
                     ))),

@@ -21,9 +21,10 @@ use collect_engine::domain::{ActionRecord, ActionStatus, Event, Invoice};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-/// The prefix of the index partitions of open work: `WORK#<shard>`, the
-/// customer's shard, so a queue is read by one Query per shard, all at
-/// once.
+/// The prefix of the index partitions of open work: `WORK#<partition>`,
+/// the customer's [`keys::work_partition`] (its virtual shard folded onto
+/// at most 64 partitions), so a queue is read by one Query per partition,
+/// all at once.
 pub const WORK_GSI_PREFIX: &str = "WORK#";
 
 /// The index partition of a customer's open work.
@@ -130,8 +131,8 @@ impl Dynamo {
         hold: &collect_engine::contact::ContactHold,
     ) -> Result<(), AwsError> {
         if let Some(w) = collect_delivery::ledger::work_of_hold(hold) {
-            let shard = keys::shard_of(&hold.customer_id, self.shards);
-            it.insert(GSI1PK.to_string(), s(work_gsi_pk(shard)));
+            let partition = keys::work_partition(&hold.customer_id, self.shards);
+            it.insert(GSI1PK.to_string(), s(work_gsi_pk(partition)));
             it.insert(GSI1SK.to_string(), s(work_sk(&w)?));
         }
         Ok(())
@@ -142,7 +143,7 @@ impl Dynamo {
     /// one queue), the shards together.
     pub async fn open_work(&self, queue: Option<&str>) -> Result<Vec<WorkEntry>, AwsError> {
         let mut tasks = tokio::task::JoinSet::new();
-        for shard in 0..self.shards {
+        for shard in 0..keys::work_partitions(self.shards) {
             let me = self.clone();
             let queue = queue.map(str::to_string);
             tasks.spawn(async move { me.open_work_of(shard, queue.as_deref()).await });

@@ -15,6 +15,7 @@ pub mod fmt;
 pub mod ingest;
 pub mod init;
 pub mod pay_link;
+pub mod reindex;
 pub mod report;
 pub mod run;
 pub mod score;

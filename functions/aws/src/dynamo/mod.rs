@@ -8,6 +8,8 @@
 //!   attributes, an action's trail lines);
 //! - `records`: what the ERP writes (customers, invoices, payments, invoice
 //!   events), one by one or in batches, with partial updates merged;
+//! - `batches`: the records of one chunk of a CSV drop, read with
+//!   BatchGetItem and written in batches or in parallel, by the same rules;
 //! - `book`: what the sweep and training read (a customer's partition, the
 //!   customers of a shard, an invoice by its id);
 //! - `actions`: the sweep's action records, written on conditions, with
@@ -30,6 +32,7 @@ use super::error::{AwsError, Service};
 use super::keys::{self, DOC, PK, SK};
 
 mod actions;
+mod batches;
 mod book;
 mod codec;
 mod holds;
@@ -37,6 +40,7 @@ mod mail;
 mod records;
 mod work;
 
+pub use batches::Merges;
 pub use mail::{MAIL_EVENT_DAYS, MailEvent};
 pub use records::{BatchOutcome, Merged};
 pub use work::{WORK_GSI_PREFIX, work_gsi_pk, work_sk};

@@ -121,9 +121,8 @@ fn invoices_export() -> Export {
         } else {
             refused_lines.insert(line);
         }
-        let row = format!(
-            "{id},{customer},{number},2026-11-01,2026-12-01,{amount},USD,{updated_at}\n"
-        );
+        let row =
+            format!("{id},{customer},{number},2026-11-01,2026-12-01,{amount},USD,{updated_at}\n");
         line += row.matches('\n').count() as u64;
         csv.push_str(&row);
     }
@@ -214,18 +213,30 @@ async fn a_drop_of_thousands_of_rows_lands_in_chunks_once_with_its_real_lines() 
     // The customers, by a drop of their own (one bad address on line 7).
     let mut customers = String::from("customer_id,name,email\n");
     for c in 0..CUSTOMERS {
-        customers.push_str(&format!("C{c:04},Customer {c},{}\n", w.email(&format!("C{c:04}"))));
+        customers.push_str(&format!(
+            "C{c:04},Customer {c},{}\n",
+            w.email(&format!("C{c:04}"))
+        ));
         if c == 4 {
             customers.push_str("CBAD,Bad Address,not-an-address\n");
         }
     }
-    let report = w.drop_file("drops/customers-2026-12-07.csv", customers).await;
+    let report = w
+        .drop_file("drops/customers-2026-12-07.csv", customers)
+        .await;
     assert!(report.completed, "{report:?}");
     assert!(report.chunks > 1, "{report:?}");
-    assert_eq!((report.applied, report.rejected), (CUSTOMERS, 1), "{report:?}");
+    assert_eq!(
+        (report.applied, report.rejected),
+        (CUSTOMERS, 1),
+        "{report:?}"
+    );
     let dead = w.dead_letters().await;
     assert_eq!(dead.len(), 1, "{dead:?}");
-    assert!(dead[0].source.ends_with("customers-2026-12-07.csv:7"), "{dead:?}");
+    assert!(
+        dead[0].source.ends_with("customers-2026-12-07.csv:7"),
+        "{dead:?}"
+    );
     assert!(dead[0].reason.contains("column `email`"), "{dead:?}");
 
     // A newer version of one invoice is stored already.
@@ -240,7 +251,10 @@ async fn a_drop_of_thousands_of_rows_lands_in_chunks_once_with_its_real_lines() 
     assert_eq!(split[0]["outcome"], "split", "{split}");
     let chunks = split[0]["chunks"].as_u64().unwrap() as usize;
     let drop = split[0]["drop"].as_str().unwrap().to_string();
-    assert!(chunks >= 30, "a small chunk size gives many chunks: {split}");
+    assert!(
+        chunks >= 30,
+        "a small chunk size gives many chunks: {split}"
+    );
     let bodies = take_events_queue(&w).await;
     assert_eq!(bodies.len(), chunks);
     let chunk_of = |n: u64| {
@@ -257,7 +271,10 @@ async fn a_drop_of_thousands_of_rows_lands_in_chunks_once_with_its_real_lines() 
         ..w.events.clone()
     };
     let response = deliver(&broken, &[chunk_of(3)], 1).await;
-    assert_eq!(response["batchItemFailures"][0]["itemIdentifier"], "chunk-0");
+    assert_eq!(
+        response["batchItemFailures"][0]["itemIdentifier"],
+        "chunk-0"
+    );
     let response = deliver(&broken, &[chunk_of(3)], 4).await;
     assert_eq!(response["batchItemFailures"], json!([]), "{response}");
 
@@ -331,7 +348,10 @@ async fn a_drop_of_thousands_of_rows_lands_in_chunks_once_with_its_real_lines() 
         .unwrap()
         .contents
         .unwrap_or_default();
-    assert!(rejects.len() >= 4, "rejects files of several chunks: {rejects:?}");
+    assert!(
+        rejects.len() >= 4,
+        "rejects files of several chunks: {rejects:?}"
+    );
     let mut written = BTreeSet::new();
     let mut all_rejects = String::new();
     for o in &rejects {
@@ -350,7 +370,10 @@ async fn a_drop_of_thousands_of_rows_lands_in_chunks_once_with_its_real_lines() 
             .unwrap()
             .into_bytes();
         let text = String::from_utf8(body.to_vec()).unwrap();
-        assert!(text.starts_with("file,line,column,value,reason\n"), "{text}");
+        assert!(
+            text.starts_with("file,line,column,value,reason\n"),
+            "{text}"
+        );
         all_rejects.push_str(&text);
         for row in text.lines().skip(1).filter(|r| r.starts_with("s3://")) {
             written.insert(row.split(',').nth(1).unwrap().parse::<u64>().unwrap());
@@ -369,7 +392,10 @@ async fn a_drop_of_thousands_of_rows_lands_in_chunks_once_with_its_real_lines() 
     assert!(stored.values().all(|(n, _)| *n == 1));
     assert_eq!(stored["I00005"].1, "C0005/777.00/N-I00005");
     assert_eq!(stored["I00050"].1, "C0050/150.50/N-50");
-    assert_eq!(stored["I00010"].1, "C0010/110.10/N-10", "the duplicate is refused");
+    assert_eq!(
+        stored["I00010"].1, "C0010/110.10/N-10",
+        "the duplicate is refused"
+    );
 
     // A chunk delivered again changes nothing (its refused rows are
     // named again, by the same lines).
@@ -381,17 +407,61 @@ async fn a_drop_of_thousands_of_rows_lands_in_chunks_once_with_its_real_lines() 
         (again.done, again.applied, again.rejected, again.completed),
         (report.done, report.applied, report.rejected, true)
     );
-    for d in w.dead_letters().await.iter().filter(|d| d.source.contains(KEY)) {
+    for d in w
+        .dead_letters()
+        .await
+        .iter()
+        .filter(|d| d.source.contains(KEY))
+    {
         assert!(export.refused_lines.contains(&line_of(&d.source)), "{d:?}");
     }
 
     let total: usize = requests.values().sum();
     let rows = ROWS as f64;
     println!(
-        "CSV drop on the local endpoint: {ROWS} rows, {chunks} chunks of 4 KiB ({:.0} rows each), \
+        "CSV drop on the local endpoint, without the optional columns (each row merged by a \
+         conditional write): {ROWS} rows, {chunks} chunks of 4 KiB ({:.0} rows each), \
          {:.1} ms per chunk, DynamoDB requests {total} ({:.3} per row): {requests:?}",
         rows / chunks as f64,
         elapsed.as_secs_f64() * 1000.0 / (chunks - 1) as f64,
+        total as f64 / rows
+    );
+
+    // An export with every column and no `updated_at`: full records,
+    // written 25 to a request.
+    let mut full = String::from(
+        "invoice_id,customer_id,number,issue_date,due_date,amount,currency,disputed,dispute_opened_on\n",
+    );
+    for i in 0..ROWS {
+        full.push_str(&format!(
+            "J{i:05},C{:04},M-{i},2026-11-01,2026-12-01,{}.00,USD,false,\n",
+            i % CUSTOMERS,
+            100 + i % 900
+        ));
+    }
+    w.put_drop("drops/invoices-full.csv", full).await;
+    let split = w
+        .handle_events(w.object_created("drops/invoices-full.csv"))
+        .await;
+    let drop = split[0]["drop"].as_str().unwrap().to_string();
+    let bodies = take_events_queue(&w).await;
+    let started = Instant::now();
+    for batch in bodies.iter().collect::<Vec<_>>().chunks(10) {
+        let response = deliver(&metered, batch, 1).await;
+        assert_eq!(response["batchItemFailures"], json!([]), "{response}");
+    }
+    let elapsed = started.elapsed();
+    let requests = meter.take();
+    let report = w.drop_report(&drop).await;
+    assert!(report.completed, "{report:?}");
+    assert_eq!((report.applied, report.rejected), (ROWS, 0), "{report:?}");
+    assert_eq!(stored_invoices(&w).await.len(), export.valid.len() + ROWS);
+    let total: usize = requests.values().sum();
+    println!(
+        "CSV drop on the local endpoint, every column (full records in batches): {ROWS} rows, \
+         {} chunks, {:.1} ms per chunk, DynamoDB requests {total} ({:.3} per row): {requests:?}",
+        bodies.len(),
+        elapsed.as_secs_f64() * 1000.0 / bodies.len() as f64,
         total as f64 / rows
     );
 }

@@ -455,7 +455,10 @@ fn state_is_kept_and_every_function_is_bounded_and_logged() {
         .iter()
         .find(|rule| rule["Prefix"] == "rejects/")
         .unwrap();
-    assert_eq!(reference(&rejects["ExpirationInDays"]), "DropsExpirationDays");
+    assert_eq!(
+        reference(&rejects["ExpirationInDays"]),
+        "DropsExpirationDays"
+    );
     // The word the functions log when S3 refuses a pointer is the one the
     // alarm's metric filters look for.
     for filter in [
@@ -587,9 +590,15 @@ fn the_alarms_and_the_dashboard_read_the_metrics_the_functions_write() {
     let bytes: u64 = text(&events["Environment"]["Variables"]["DROP_CHUNK_BYTES"])
         .parse()
         .unwrap();
-    assert!(rows <= 1_000 && bytes <= 4 * 1024 * 1024, "{rows} rows, {bytes} bytes");
+    assert!(
+        rows <= 1_000 && bytes <= 4 * 1024 * 1024,
+        "{rows} rows, {bytes} bytes"
+    );
     let per_chunk = rows * 2 / 400;
-    assert!(batch * per_chunk <= timeout / 2, "{batch} chunks of ≤ {per_chunk} s in {timeout} s");
+    assert!(
+        batch * per_chunk <= timeout / 2,
+        "{batch} chunks of ≤ {per_chunk} s in {timeout} s"
+    );
     let visibility = r["EventsQueue"]["Properties"]["VisibilityTimeout"]
         .as_u64()
         .unwrap();

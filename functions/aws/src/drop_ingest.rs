@@ -97,12 +97,7 @@ fn shift_lines<T>(p: &mut Parsed<T>, shift: u64) {
 
 /// Takes the rows an earlier chunk's row has the id of out of a chunk's
 /// parse, refused as the engine's reader refuses a duplicate.
-fn refuse_duplicates<T>(
-    p: &mut Parsed<T>,
-    duplicates: &[Duplicate],
-    file: &str,
-    id_column: &str,
-) {
+fn refuse_duplicates<T>(p: &mut Parsed<T>, duplicates: &[Duplicate], file: &str, id_column: &str) {
     if duplicates.is_empty() {
         return;
     }
@@ -433,8 +428,7 @@ impl EventsService {
                     for r in p.rejects {
                         refused.value(batch, r);
                     }
-                    let ids: Vec<String> =
-                        p.records.iter().map(|r| r.invoice_id.clone()).collect();
+                    let ids: Vec<String> = p.records.iter().map(|r| r.invoice_id.clone()).collect();
                     // Each payment is checked against its invoice (read in
                     // batches); unknown invoices are refused below.
                     let invoices = self.dynamo.invoices_by_id(&ids).await?;

@@ -169,7 +169,9 @@ impl DropChunk {
     /// text `header + chunk` to get the file's line.
     pub fn line_shift(&self) -> u64 {
         let header_lines = line_ends(self.header.as_bytes());
-        self.first_line.saturating_sub(1).saturating_sub(header_lines)
+        self.first_line
+            .saturating_sub(1)
+            .saturating_sub(header_lines)
     }
 
     /// The HTTP range of the chunk (`bytes=start-last`); `None` for an
@@ -513,7 +515,8 @@ mod tests {
 
     #[test]
     fn chunks_are_whole_records_with_their_first_line_whatever_the_pieces() {
-        let text = "id,name\r\nA,\"two\nlines\"\r\nB,\"a \"\"quote\"\"\nand, more\"\nC,c\rD,d\n\nE,e";
+        let text =
+            "id,name\r\nA,\"two\nlines\"\r\nB,\"a \"\"quote\"\"\nand, more\"\nC,c\rD,d\n\nE,e";
         for piece in [1, 2, 3, 7, 1000] {
             for bytes in [1, 5, 12, 40, 1000] {
                 let got = chunks(text, Format::Csv, bytes, piece);
@@ -548,9 +551,11 @@ mod tests {
 
     #[test]
     fn a_row_whose_id_an_earlier_row_has_is_found_wherever_the_chunks_are_cut() {
-        let text = "\u{feff}name,id\r\n1,A\n2,B\n3,\" A \"\nx,\"y\nz\"\n4\n5,B\r6,\"C\"\"\"\n7,C\"\n,\n";
+        let text =
+            "\u{feff}name,id\r\n1,A\n2,B\n3,\" A \"\nx,\"y\nz\"\n4\n5,B\r6,\"C\"\"\"\n7,C\"\n,\n";
         for piece in [1, 2, 5, 1000] {
-            let mut s = Scanner::new(Format::Csv, ChunkSettings { bytes: 3, rows: 1 }).with_ids("id");
+            let mut s =
+                Scanner::new(Format::Csv, ChunkSettings { bytes: 3, rows: 1 }).with_ids("id");
             for p in text.as_bytes().chunks(piece) {
                 s.feed(p);
             }
@@ -563,7 +568,11 @@ mod tests {
                 .collect();
             // `" A "` is `A` trimmed; the row with one field (line 7) and
             // the empty id are not ids; `5,B` follows a lone `\r`.
-            assert_eq!(found, vec![(4, 2, "A"), (8, 3, "B"), (10, 9, "C\"")], "{piece}");
+            assert_eq!(
+                found,
+                vec![(4, 2, "A"), (8, 3, "B"), (10, 9, "C\"")],
+                "{piece}"
+            );
         }
     }
 

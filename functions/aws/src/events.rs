@@ -166,7 +166,11 @@ impl EventsService {
             return match serde_json::from_value::<DropChunk>(v.clone()) {
                 Ok(chunk) => self.ingest_chunk(&chunk, batch).await,
                 Err(e) => {
-                    batch.reject(format!("a drop chunk that cannot be read: {e}"), source, v.clone());
+                    batch.reject(
+                        format!("a drop chunk that cannot be read: {e}"),
+                        source,
+                        v.clone(),
+                    );
                     Ok(())
                 }
             };

@@ -90,7 +90,15 @@ fn emit(counts: &Counts, applied: &[Applied], started: std::time::Instant) {
         .count();
     let completed = applied
         .iter()
-        .filter(|a| matches!(a, Applied::Chunk { drop_done: true, .. }))
+        .filter(|a| {
+            matches!(
+                a,
+                Applied::Chunk {
+                    drop_done: true,
+                    ..
+                }
+            )
+        })
         .count();
     MetricLine::new(&metrics::namespace(), Function::Events)
         .count(metrics::RECORDS_IN, counts.records_in)

@@ -165,7 +165,10 @@ impl Dynamo {
     }
 
     /// The owner of each known invoice (its reference item).
-    pub async fn invoice_owners(&self, ids: &[String]) -> Result<HashMap<String, String>, AwsError> {
+    pub async fn invoice_owners(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, String>, AwsError> {
         let wanted: Vec<Key> = ids
             .iter()
             .map(|i| (keys::invoice_ref_pk(i), keys::REF_SK.to_string()))
@@ -181,7 +184,10 @@ impl Dynamo {
     }
 
     /// Known invoices by id (reference items, then the invoices), in batches.
-    pub async fn invoices_by_id(&self, ids: &[String]) -> Result<HashMap<String, Invoice>, AwsError> {
+    pub async fn invoices_by_id(
+        &self,
+        ids: &[String],
+    ) -> Result<HashMap<String, Invoice>, AwsError> {
         let owners = self.invoice_owners(ids).await?;
         let wanted: Vec<Key> = owners
             .iter()
@@ -243,7 +249,9 @@ impl Dynamo {
                 };
                 let me = self.clone();
                 tasks.spawn(async move {
-                    let written = me.put_if_doc(it, old.as_deref(), version.as_deref()).await?;
+                    let written = me
+                        .put_if_doc(it, old.as_deref(), version.as_deref())
+                        .await?;
                     Ok::<_, AwsError>((i, written))
                 });
             }
@@ -316,7 +324,10 @@ impl Dynamo {
     /// index. The payments of an invoice are summed (a Query) only when
     /// they can matter: an invoice never stored before (no reference item)
     /// has none, and one whose amount did not change keeps its place.
-    pub async fn merge_invoice_batch(&self, patches: &[Patch<Invoice>]) -> Result<Merges, AwsError> {
+    pub async fn merge_invoice_batch(
+        &self,
+        patches: &[Patch<Invoice>],
+    ) -> Result<Merges, AwsError> {
         let wanted: Vec<Key> = patches
             .iter()
             .map(|p| {
@@ -327,7 +338,10 @@ impl Dynamo {
             })
             .collect();
         let stored = self.batch_get(&wanted).await?;
-        let ids: Vec<String> = patches.iter().map(|p| p.record.invoice_id.clone()).collect();
+        let ids: Vec<String> = patches
+            .iter()
+            .map(|p| p.record.invoice_id.clone())
+            .collect();
         let owners = self.invoice_owners(&ids).await?;
         let mut merges = Merges {
             records: patches.len(),

@@ -211,7 +211,11 @@ impl Dynamo {
     }
 
     /// Puts the invoice in or takes it out of the open-invoice index.
-    pub(super) async fn refresh_open(&self, customer_id: &str, invoice_id: &str) -> Result<(), AwsError> {
+    pub(super) async fn refresh_open(
+        &self,
+        customer_id: &str,
+        invoice_id: &str,
+    ) -> Result<(), AwsError> {
         let out = self
             .client
             .get_item()

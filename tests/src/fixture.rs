@@ -377,8 +377,11 @@ impl Fixture {
         let split = self.handle_events(self.object_created(key)).await;
         let Some(drop) = split
             .as_array()
-            .and_then(|a| a.iter().find(|a| a["outcome"] == "split"))
-            .and_then(|a| a["drop"].as_str())
+            .and_then(|a| {
+                a.iter()
+                    .find(|a| a.get("outcome").and_then(Value::as_str) == Some("split"))
+            })
+            .and_then(|a| a.get("drop")?.as_str())
             .map(str::to_string)
         else {
             return DropReport {
@@ -433,11 +436,12 @@ impl Fixture {
             let response = collect_events::handler(svc, invoke(json!({ "Records": records })))
                 .await
                 .unwrap_or_else(|e| panic!("the events handler failed: {e}"));
-            let failures: Vec<String> = response["batchItemFailures"]
-                .as_array()
+            let failures: Vec<String> = response
+                .get("batchItemFailures")
+                .and_then(Value::as_array)
                 .map(|f| {
                     f.iter()
-                        .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_string))
+                        .filter_map(|f| f.get("itemIdentifier")?.as_str().map(str::to_string))
                         .collect()
                 })
                 .unwrap_or_default();

@@ -452,10 +452,25 @@ impl EventsService {
                         .values()
                         .map(|i| (i.invoice_id.clone(), i.customer_id.clone()))
                         .collect();
-                    let (written, unknown) =
+                    let (mut written, unknown) =
                         self.dynamo.put_payment_batch(&checked, &owners).await?;
                     for u in unknown {
                         let line = lines.get(&u.payment_id).copied().unwrap_or(0);
+                        // Not among the live invoices read in batches: the
+                        // one-by-one path (checked, then written).
+                        if let Some(invoice) = self.dynamo.invoice(&u.invoice_id).await? {
+                            let refusals = ingest::check_payment(&u, &invoice);
+                            if refusals.is_empty() && self.dynamo.put_payment(&u).await? {
+                                written += 1;
+                                continue;
+                            }
+                            if !refusals.is_empty() {
+                                for r in refusals {
+                                    refused.value(batch, r.at(&source, line));
+                                }
+                                continue;
+                            }
+                        }
                         refused.value(
                             batch,
                             Reject {

@@ -350,9 +350,16 @@ impl Dynamo {
         let mut full = Vec::new();
         let mut puts = Vec::new();
         let mut refs: HashMap<usize, Item> = HashMap::new();
+        let mut one_by_one = Vec::new();
         for (i, (p, key)) in patches.iter().zip(&wanted).enumerate() {
             let version = p.updated_at.map(keys::version_text);
             let item = stored.get(key);
+            if item.is_none() && owners.contains_key(&p.record.invoice_id) {
+                // Known, but not where this row puts it (another customer,
+                // or not among the live items): the one-by-one merge.
+                one_by_one.push(i);
+                continue;
+            }
             let (doc, stored_version) = item.map(doc_and_version).unzip();
             if is_older(version.as_deref(), stored_version.flatten().as_deref()) {
                 merges.older += 1;
@@ -385,7 +392,7 @@ impl Dynamo {
             refs.remove(i);
         }
         self.put_batches(refs.into_values().collect()).await?;
-        for i in lost {
+        for i in lost.into_iter().chain(one_by_one) {
             if let Some(p) = patches.get(i) {
                 if self.merge_invoice(p).await? == super::Merged::Older {
                     merges.older += 1;

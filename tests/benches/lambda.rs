@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use collect_aws::events::Batch;
 use collect_aws::queue::ShardJob;
 use collect_aws::sweep::{SendSettings, SweepService};
 use collect_aws::train::{ModelTrainer, PriorRateTrainer};
@@ -157,13 +156,9 @@ async fn seed(fx: &Fixture, customers: usize) {
         ("drops/invoices.csv", i),
         ("drops/payments.csv", p),
     ] {
-        fx.put_drop(key, text).await;
-        let mut batch = Batch::default();
-        fx.events
-            .ingest_object(&fx.names.bucket, key, &mut batch)
-            .await
-            .unwrap();
-        assert!(batch.dead_letters.is_empty());
+        // Split into chunks, each delivered through the events queue.
+        let drop = fx.drop_file(key, text).await;
+        assert!(drop.completed && drop.rejected == 0, "{drop:?}");
     }
 }
 

@@ -20,6 +20,7 @@ use aws_sdk_dynamodb::types::{
 use chrono::NaiveDate;
 use collect_aws::artifacts::Artifacts;
 use collect_aws::config::{Clients, Settings};
+use collect_aws::drops::{self, ChunkSettings};
 use collect_aws::dynamo::Dynamo;
 use collect_aws::events::{Batch, EventsService};
 use collect_aws::keys;
@@ -182,6 +183,7 @@ impl Fixture {
                 dead_letters: dead_letters.clone(),
                 events_queue: Some(Queue::new(clients.sqs.clone(), &events_queue_url)),
                 s3: clients.s3.clone(),
+                chunks: ChunkSettings::default(),
             },
             shard_queue: Queue::new(clients.sqs.clone(), &shard_queue_url),
             dead_letters,
@@ -355,6 +357,7 @@ impl Fixture {
             dead_letters: Queue::new(clients.sqs.clone(), &self.dead_letter_queue_url),
             events_queue: Some(Queue::new(clients.sqs.clone(), &self.events_queue_url)),
             s3: clients.s3.clone(),
+            chunks: self.events.chunks,
         }
     }
 
@@ -363,6 +366,141 @@ impl Fixture {
         collect_events::handler(&self.events, invoke(payload))
             .await
             .unwrap_or_else(|e| panic!("the events handler failed: {e}"))
+    }
+
+    /// Drops `body` as `key` and runs the drop as Lambda would: the
+    /// notification splits it, then every chunk message on the events
+    /// queue is delivered to the handler through SQS (ten at a time,
+    /// deleted unless the handler reported it failed) until the queue is
+    /// empty. What the drop's item says at the end.
+    pub async fn drop_file(&self, key: &str, body: impl Into<Vec<u8>>) -> DropReport {
+        self.put_drop(key, body).await;
+        let split = self.handle_events(self.object_created(key)).await;
+        let Some(drop) = split
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .find(|a| a.get("outcome").and_then(Value::as_str) == Some("split"))
+            })
+            .and_then(|a| a.get("drop")?.as_str())
+            .map(str::to_string)
+        else {
+            return DropReport {
+                split,
+                ..DropReport::default()
+            };
+        };
+        self.drain_events(&self.events).await;
+        let mut report = self.drop_report(&drop).await;
+        report.split = split;
+        report
+    }
+
+    /// Delivers the events queue's messages to the handler over `svc`
+    /// until the queue is empty (or only failing messages are left,
+    /// invisible for their timeout); returns the ids it reported failed.
+    pub async fn drain_events(&self, svc: &EventsService) -> Vec<String> {
+        let mut failed = Vec::new();
+        loop {
+            let out = self
+                .clients
+                .sqs
+                .receive_message()
+                .queue_url(&self.events_queue_url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(
+                    aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+                )
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("ReceiveMessage: {e:?}"));
+            let messages = out.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return failed;
+            }
+            let records: Vec<Value> = messages
+                .iter()
+                .map(|m| {
+                    let count = m
+                        .attributes
+                        .as_ref()
+                        .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount))
+                        .cloned()
+                        .unwrap_or_else(|| "1".into());
+                    json!({"messageId": m.message_id, "receiptHandle": m.receipt_handle,
+                        "body": m.body, "attributes": {"ApproximateReceiveCount": count},
+                        "messageAttributes": {}, "eventSource": "aws:sqs",
+                        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:events",
+                        "awsRegion": "us-east-1"})
+                })
+                .collect();
+            let response = collect_events::handler(svc, invoke(json!({ "Records": records })))
+                .await
+                .unwrap_or_else(|e| panic!("the events handler failed: {e}"));
+            let failures: Vec<String> = response
+                .get("batchItemFailures")
+                .and_then(Value::as_array)
+                .map(|f| {
+                    f.iter()
+                        .filter_map(|f| f.get("itemIdentifier")?.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for m in &messages {
+                let id = m.message_id.clone().unwrap_or_default();
+                if failures.contains(&id) {
+                    continue;
+                }
+                self.clients
+                    .sqs
+                    .delete_message()
+                    .queue_url(&self.events_queue_url)
+                    .receipt_handle(m.receipt_handle.clone().unwrap_or_default())
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("DeleteMessage: {e:?}"));
+            }
+            failed.extend(failures);
+        }
+    }
+
+    /// What a drop's item says: chunks, chunks done, rows applied and
+    /// refused, whether it completed.
+    pub async fn drop_report(&self, drop: &str) -> DropReport {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let item = self
+            .clients
+            .dynamodb
+            .get_item()
+            .table_name(&self.names.table)
+            .key(keys::PK, AttributeValue::S(drops::drop_pk(drop)))
+            .key(keys::SK, AttributeValue::S(drops::DROP_SK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GetItem of the drop {drop}: {e:?}"))
+            .item
+            .unwrap_or_else(|| panic!("no item of the drop {drop}"));
+        let number = |v: Option<&AttributeValue>| match v {
+            Some(AttributeValue::N(n)) => n.parse::<usize>().unwrap_or(0),
+            _ => 0,
+        };
+        let mut report = DropReport {
+            drop: drop.to_string(),
+            chunks: number(item.get("chunks_total")),
+            completed: item.contains_key("completed_at"),
+            ..DropReport::default()
+        };
+        if let Some(AttributeValue::M(done)) = item.get("chunks") {
+            report.done = done.len();
+            for entry in done.values() {
+                if let AttributeValue::M(e) = entry {
+                    report.applied += number(e.get("applied"));
+                    report.rejected += number(e.get("rejected"));
+                }
+            }
+        }
+        report
     }
 
     /// What reached the dead-letter queue since the last call.
@@ -411,6 +549,20 @@ impl Fixture {
         all.sort();
         all
     }
+}
+
+/// How far a CSV drop got, from its item ([`Fixture::drop_report`]).
+#[derive(Debug, Clone, Default)]
+pub struct DropReport {
+    pub drop: String,
+    /// The handler's answer to the notification.
+    pub split: Value,
+    pub chunks: usize,
+    /// Chunks whose entry is set.
+    pub done: usize,
+    pub applied: usize,
+    pub rejected: usize,
+    pub completed: bool,
 }
 
 /// The ERP's `invoice_upserted` event of an invoice issued on 2026-11-10.

@@ -27,7 +27,9 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 pub mod fixture;
 pub mod work_queue;
 
-pub use fixture::{Fixture, Names, create_table, day, invoice, invoke, payment, sqs_event};
+pub use fixture::{
+    DropReport, Fixture, Names, create_table, day, invoice, invoke, payment, sqs_event,
+};
 
 /// Why the local endpoint could not be installed, started or asked.
 #[derive(Debug)]

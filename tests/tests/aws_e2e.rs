@@ -140,18 +140,10 @@ async fn events_sweep_mail_and_feedback_end_to_end() {
     //    unknown invoice is refused with its line.
     let csv =
         "payment_id,invoice_id,paid_on,amount\nP1,I5,2026-12-01,500.00\nP2,NOPE,2026-12-01,1.00\n";
-    w.put_drop("drops/payments-2026-12-01.csv", csv).await;
-    let applied = w
-        .handle_events(w.object_created("drops/payments-2026-12-01.csv"))
-        .await;
-    let file = applied
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["outcome"] == "file")
-        .unwrap();
-    assert_eq!(file["applied"], 1, "{applied}");
-    assert_eq!(file["rejected"], 1, "{applied}");
+    let drop = w.drop_file("drops/payments-2026-12-01.csv", csv).await;
+    assert_eq!(drop.applied, 1, "{drop:?}");
+    assert_eq!(drop.rejected, 1, "{drop:?}");
+    assert!(drop.completed, "{drop:?}");
     let dead = w.dead_letters().await;
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert!(dead[0].reason.contains("no invoice `NOPE`"), "{dead:?}");
@@ -1279,9 +1271,7 @@ async fn partial_updates_and_payment_checks_on_aws() {
 
     // A CSV drop without the do_not_contact column keeps it too.
     let csv = format!("customer_id,name,email\nQ1,Quiet Corp,{}\n", w.email("Q1"));
-    w.put_drop("drops/customers-partial.csv", csv).await;
-    w.handle_events(w.object_created("drops/customers-partial.csv"))
-        .await;
+    w.drop_file("drops/customers-partial.csv", csv).await;
     let book = w.dynamo.load_book(&["Q1".to_string()]).await.unwrap();
     assert_eq!(book.customers["Q1"].name, "Quiet Corp");
     assert!(book.customers["Q1"].do_not_contact);
@@ -1438,9 +1428,7 @@ async fn an_older_record_never_overwrites_a_newer_one_on_aws() {
         "customer_id,name,email,updated_at\nO1,Ordered Old CSV,{},2026-12-01T23:59:59Z\n",
         w.email("O1")
     );
-    w.put_drop("drops/customers-old.csv", csv).await;
-    w.handle_events(w.object_created("drops/customers-old.csv"))
-        .await;
+    w.drop_file("drops/customers-old.csv", csv).await;
     assert!(w.dead_letters().await.is_empty());
     let book = w.dynamo.load_book(&["O1".to_string()]).await.unwrap();
     assert_eq!(book.customers["O1"].name, "Ordered AG");

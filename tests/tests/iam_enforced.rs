@@ -350,21 +350,51 @@ async fn events(w: &World, config: &SdkConfig) -> Run {
     )
     .await?;
     // A CSV drop (the administrator stands for the ERP's export) with every
-    // column: full records, written in batches (a drop that leaves columns
+    // column and one bad row: full records, written in batches (a drop that leaves columns
     // out is merged record by record, as the events above are).
     w.fx.put_drop(
         "drops/customers-1.csv",
         format!(
             "customer_id,name,email,phone,language,timezone,country,industry,annual_revenue,credit_score,credit_limit,tags,do_not_contact,address_line1,address_line2,postal_code,city,region\n\
-             E2,E2,{},,en,UTC,,,,,,,false,,,,,\nE3,E3,{},,en,UTC,DE,,,,,,false,Hauptstraße 5,,10115,Berlin,\n",
+             E2,E2,{},,en,UTC,,,,,,,false,,,,,\nE3,E3,{},,en,UTC,DE,,,,,,false,Hauptstraße 5,,10115,Berlin,\n\
+             E4,E4,not-an-address,,en,UTC,,,,,,,false,,,,,\n",
             w.fx.email("E2"),
             w.fx.email("E3")
         ),
     )
     .await;
-    let applied = call(w.fx.object_created("drops/customers-1.csv")).await?;
-    if !applied.to_string().contains("\"applied\":2") {
-        return Err(format!("the CSV drop was not applied: {applied}"));
+    // The notification splits the drop into chunk messages on the events
+    // queue; the chunk is then delivered to the function through SQS.
+    let split = call(w.fx.object_created("drops/customers-1.csv")).await?;
+    if !split.to_string().contains("\"outcome\":\"split\"") {
+        return Err(format!("the CSV drop was not split: {split}"));
+    }
+    // (Delivered as direct invocations, so that a refusal comes back with
+    // its reason.)
+    let chunks =
+        w.fx.clients
+            .sqs
+            .receive_message()
+            .queue_url(&w.fx.events_queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .map_err(|e| failed("receiving the chunks", e))?
+            .messages
+            .unwrap_or_default();
+    if chunks.is_empty() {
+        return Err("the CSV drop sent no chunk".into());
+    }
+    for m in chunks {
+        let body: Value = serde_json::from_str(m.body().unwrap_or_default())
+            .map_err(|e| failed("a chunk message", e))?;
+        call(body).await?;
+    }
+    let drop = split[0]["drop"].as_str().unwrap_or_default().to_string();
+    let report = w.fx.drop_report(&drop).await;
+    // E4's row is refused: a dead letter and the chunk's rejects file.
+    if report.applied != 2 || report.rejected != 1 || !report.completed {
+        return Err(format!("the CSV drop was not applied: {report:?}"));
     }
     // SES's event of a message, through SNS.
     let ses = json!({"eventType": "Delivery", "mail": {"timestamp": "2026-12-07T14:00:00Z",

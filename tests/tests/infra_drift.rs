@@ -128,6 +128,8 @@ fn the_functions_get_every_setting_they_read() {
         "EXPECTED_DAILY_MESSAGES",
         "METRICS_NAMESPACE",
         "EVENTS_QUEUE_URL",
+        "DROP_CHUNK_BYTES",
+        "DROP_CHUNK_ROWS",
         // The work queue (functions/queue/src/start.rs).
         "SWEEP_SCHEDULE",
         "SCHEDULE_TIMEZONE",
@@ -231,14 +233,18 @@ fn each_function_may_make_exactly_the_table_calls_it_makes() {
             "dynamodb:DeleteItem"
         ])
     );
-    // The events function: upserts, conditional puts, CSV drops in batches.
+    // The events function: upserts, conditional puts, CSV drops in chunks
+    // (what is stored read with BatchGetItem, written in batches; each
+    // chunk sets its entry in the drop's item with UpdateItem).
     assert_eq!(
         dynamodb_actions(&r["EventsFunction"]),
         set(&[
             "dynamodb:Query",
             "dynamodb:GetItem",
             "dynamodb:PutItem",
-            "dynamodb:BatchWriteItem"
+            "dynamodb:BatchWriteItem",
+            "dynamodb:BatchGetItem",
+            "dynamodb:UpdateItem"
         ])
     );
     // Training only reads.
@@ -450,6 +456,16 @@ fn state_is_kept_and_every_function_is_bounded_and_logged() {
         .find(|rule| rule["Prefix"] == "drops/")
         .unwrap();
     assert_eq!(reference(&drops["ExpirationInDays"]), "DropsExpirationDays");
+    // So do the rejects files of their chunks (outside drops/, so writing
+    // one is no new drop).
+    let rejects = rules
+        .iter()
+        .find(|rule| rule["Prefix"] == "rejects/")
+        .unwrap();
+    assert_eq!(
+        reference(&rejects["ExpirationInDays"]),
+        "DropsExpirationDays"
+    );
     // The word the functions log when S3 refuses a pointer is the one the
     // alarm's metric filters look for.
     for filter in [
@@ -552,6 +568,8 @@ fn the_alarms_and_the_dashboard_read_the_metrics_the_functions_write() {
         metrics::RECORDS_IN,
         metrics::RECORDS_DEAD_LETTERED,
         metrics::REDRIVEN,
+        metrics::DROP_CHUNKS,
+        metrics::DROPS_COMPLETED,
         metrics::TRAINING_ROWS,
         metrics::CHALLENGER_BRIER,
     ] {
@@ -565,6 +583,35 @@ fn the_alarms_and_the_dashboard_read_the_metrics_the_functions_write() {
         .as_u64()
         .unwrap();
     assert!(u64::from(collect_events::GIVE_UP_AFTER) < max);
+    // A CSV drop's chunks come through the events queue: a batch of
+    // chunks fits the function's time (BENCHMARKS.md, "AWS: a
+    // 1,000,000-row CSV drop": at most ~5 s a chunk of 1,000 rows when ten
+    // share a new on-demand table's 4,000 writes a second), and a message
+    // is not delivered again while a batch may still be running (AWS asks
+    // for 6 times the timeout).
+    let events = &r["EventsFunction"]["Properties"];
+    let timeout = events["Timeout"].as_u64().unwrap();
+    let mapping = &events["Events"]["ErpQueue"]["Properties"];
+    let batch = mapping["BatchSize"].as_u64().unwrap();
+    let rows: u64 = text(&events["Environment"]["Variables"]["DROP_CHUNK_ROWS"])
+        .parse()
+        .unwrap();
+    let bytes: u64 = text(&events["Environment"]["Variables"]["DROP_CHUNK_BYTES"])
+        .parse()
+        .unwrap();
+    assert!(
+        rows <= 1_000 && bytes <= 4 * 1024 * 1024,
+        "{rows} rows, {bytes} bytes"
+    );
+    let per_chunk = rows * 2 / 400;
+    assert!(
+        batch * per_chunk <= timeout / 2,
+        "{batch} chunks of ≤ {per_chunk} s in {timeout} s"
+    );
+    let visibility = r["EventsQueue"]["Properties"]["VisibilityTimeout"]
+        .as_u64()
+        .unwrap();
+    assert!(visibility >= 6 * timeout, "{visibility} s for {timeout} s");
     // Failed invocations and the rule's dead letters come back through the
     // events queue, not straight to the dead-letter queue.
     let target =

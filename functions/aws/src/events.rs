@@ -1,6 +1,7 @@
 //! Incoming events on AWS: the ERP's JSON events (the data contract's
 //! fields, through EventBridge or SQS), SES's events (through SNS or
-//! EventBridge) and CSV exports dropped in S3.
+//! EventBridge) and CSV exports dropped in S3 (split into chunks that come
+//! back through the events queue: [`super::drops`], `drop_ingest`).
 //!
 //! Every event is either applied or refused with a reason: a refused event
 //! becomes a [`DeadLetter`] (reason, source, the event as received) for the
@@ -11,13 +12,14 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::drops::{CHUNK_FORMAT, ChunkSettings, DropChunk};
 use super::dynamo::{Dynamo, MailEvent, Merged};
-use super::error::{AwsError, Service, ServiceError};
+use super::error::AwsError;
 use super::queue::{DeadLetter, Queue};
 use super::ses;
 use collect_delivery::delivery::holds::{MailHoldEvent, hold_from_mail_event};
-use collect_engine::domain::{Event, Invoice};
-use collect_engine::ingest::{self, Incoming, IngestError, Patch, Reject};
+use collect_engine::domain::Event;
+use collect_engine::ingest::{self, Incoming};
 
 /// What applying one event did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -46,11 +48,30 @@ pub enum Applied {
         customer_id: String,
         new: bool,
     },
-    /// A CSV or JSONL file from S3.
+    /// A file from S3 refused as a whole (or by its name).
     File {
         key: String,
         applied: usize,
         rejected: usize,
+    },
+    /// A CSV or JSONL file from S3 split into chunks, each sent to the
+    /// events queue ([`super::drops`]).
+    Split {
+        key: String,
+        /// The drop's id (`<bucket>/<key>@<version>`): its item says how
+        /// far it got.
+        drop: String,
+        chunks: u32,
+    },
+    /// One chunk of a drop applied; `drop_done` when it completed the
+    /// drop (reported once per drop).
+    Chunk {
+        key: String,
+        chunk: u32,
+        chunks: u32,
+        applied: usize,
+        rejected: usize,
+        drop_done: bool,
     },
     Rejected {
         reason: String,
@@ -65,6 +86,9 @@ pub struct EventsService {
     /// Where a redrive puts the dead letters back (`EVENTS_QUEUE_URL`).
     pub events_queue: Option<Queue>,
     pub s3: aws_sdk_s3::Client,
+    /// How big the chunks of a CSV drop are (`DROP_CHUNK_BYTES`,
+    /// `DROP_CHUNK_ROWS`).
+    pub chunks: ChunkSettings,
 }
 
 /// The outcome of a batch: what applied and what was refused.
@@ -108,10 +132,6 @@ pub enum Refused {
     Payment(Vec<ingest::Refusal>),
 }
 
-fn reject_text(r: &Reject) -> String {
-    r.to_string()
-}
-
 impl EventsService {
     /// Moves up to `max` dead letters back to the events queue
     /// (`EVENTS_QUEUE_URL`): see [`super::dead_letter::redrive`].
@@ -141,6 +161,20 @@ impl EventsService {
         source: &str,
         batch: &mut Batch,
     ) -> Result<(), AwsError> {
+        // A chunk of a CSV drop (split by `ingest_object`).
+        if v.get("format").and_then(Value::as_str) == Some(CHUNK_FORMAT) {
+            return match serde_json::from_value::<DropChunk>(v.clone()) {
+                Ok(chunk) => self.ingest_chunk(&chunk, batch).await,
+                Err(e) => {
+                    batch.reject(
+                        format!("a drop chunk that cannot be read: {e}"),
+                        source,
+                        v.clone(),
+                    );
+                    Ok(())
+                }
+            };
+        }
         // SNS envelope.
         if v.get("Type").and_then(Value::as_str) == Some("Notification") {
             if let Some(text) = v.get("Message").and_then(Value::as_str) {
@@ -174,10 +208,12 @@ impl EventsService {
         }
         // S3 notification (S3 → SQS, or Lambda's S3 event).
         if let Some(records) = v.get("Records").and_then(Value::as_array) {
-            let objects: Vec<(String, String)> = records.iter().filter_map(s3_object).collect();
+            let objects: Vec<(String, String, Option<String>)> =
+                records.iter().filter_map(s3_object).collect();
             if !objects.is_empty() {
-                for (bucket, key) in objects {
-                    self.ingest_object(&bucket, &key, batch).await?;
+                for (bucket, key, version) in objects {
+                    self.ingest_object(&bucket, &key, version.as_deref(), batch)
+                        .await?;
                 }
                 return Ok(());
             }
@@ -195,8 +231,9 @@ impl EventsService {
             if source_name == "aws.s3" && detail_type == "Object Created" {
                 let bucket = detail.pointer("/bucket/name").and_then(Value::as_str);
                 let key = detail.pointer("/object/key").and_then(Value::as_str);
+                let version = detail.pointer("/object/version-id").and_then(Value::as_str);
                 return match (bucket, key) {
-                    (Some(b), Some(k)) => self.ingest_object(b, k, batch).await,
+                    (Some(b), Some(k)) => self.ingest_object(b, k, version, batch).await,
                     _ => {
                         batch.reject(
                             "an S3 `Object Created` event needs `detail.bucket.name` and `detail.object.key`".into(),
@@ -314,7 +351,7 @@ impl EventsService {
     /// Applies a parsed event; `Ok(Some(why))` when it must be refused (it
     /// names something that does not exist, or a payment its invoice
     /// cannot take).
-    async fn apply_incoming(
+    pub(crate) async fn apply_incoming(
         &self,
         incoming: Incoming,
         batch: &mut Batch,
@@ -428,187 +465,19 @@ impl EventsService {
         }
         Ok(None)
     }
-
-    /// A file dropped in S3: `customers*.csv`, `invoices*.csv`,
-    /// `payments*.csv` or `events*.jsonl` (by its name). Each refused row is
-    /// a dead letter naming the file and line; the others are applied.
-    pub async fn ingest_object(
-        &self,
-        bucket: &str,
-        key: &str,
-        batch: &mut Batch,
-    ) -> Result<(), AwsError> {
-        let source = format!("s3://{bucket}/{key}");
-        let name = key.rsplit('/').next().unwrap_or(key).to_ascii_lowercase();
-        let object = self
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| AwsError::sdk(Service::S3, "GetObject", e))?;
-        let bytes = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| ServiceError::unreadable(source.clone(), e))?
-            .into_bytes();
-        let file_ref = Value::from(source.clone());
-        let whole_file = |batch: &mut Batch, e: IngestError| {
-            batch.reject(e.to_string(), &source, file_ref.clone());
-        };
-        let mut applied = 0usize;
-        let mut rejected = 0usize;
-        let mut row_rejects = |batch: &mut Batch, rejects: Vec<Reject>| {
-            for r in rejects {
-                rejected += 1;
-                batch.reject(
-                    reject_text(&r),
-                    &format!("{source}:{}", r.line),
-                    serde_json::json!({"column": r.column, "value": r.value}),
-                );
-            }
-        };
-        if name.ends_with(".csv") && name.starts_with("customers") {
-            match ingest::customers(bytes.as_ref(), &source) {
-                Err(e) => whole_file(batch, e),
-                Ok(p) => {
-                    row_rejects(batch, p.rejects);
-                    // Columns the file lacks keep their stored values.
-                    applied += self.dynamo.merge_customers(&p.records).await?;
-                }
-            }
-        } else if name.ends_with(".csv") && name.starts_with("invoices") {
-            match ingest::invoices(bytes.as_ref(), &source) {
-                Err(e) => whole_file(batch, e),
-                Ok(p) => {
-                    row_rejects(batch, p.rejects);
-                    let mut known: Vec<Patch<Invoice>> = Vec::new();
-                    let mut customers: std::collections::HashMap<String, bool> =
-                        std::collections::HashMap::new();
-                    for (inv, line) in p.records.into_iter().zip(p.lines) {
-                        let customer_id = inv.record.customer_id.clone();
-                        let exists = match customers.get(&customer_id) {
-                            Some(e) => *e,
-                            None => {
-                                let e = self.customer_exists(&customer_id).await?;
-                                customers.insert(customer_id.clone(), e);
-                                e
-                            }
-                        };
-                        if exists {
-                            known.push(inv);
-                        } else {
-                            rejected += 1;
-                            batch.reject(
-                                format!(
-                                    "{source}:{line}: column `customer_id`: no customer `{customer_id}`; add it to customers.csv",
-                                ),
-                                &format!("{source}:{line}"),
-                                serde_json::json!({"column": "customer_id", "value": customer_id}),
-                            );
-                        }
-                    }
-                    applied += self.dynamo.merge_invoices(&known).await?;
-                }
-            }
-        } else if name.ends_with(".csv") && name.starts_with("payments") {
-            match ingest::payments(bytes.as_ref(), &source) {
-                Err(e) => whole_file(batch, e),
-                Ok(p) => {
-                    row_rejects(batch, p.rejects);
-                    let lines: std::collections::HashMap<String, u64> = p
-                        .records
-                        .iter()
-                        .zip(&p.lines)
-                        .map(|(r, l)| (r.payment_id.clone(), *l))
-                        .collect();
-                    // Each payment is checked against its invoice (read
-                    // once per invoice); unknown invoices are refused below.
-                    let mut invoices: std::collections::HashMap<String, Option<Invoice>> =
-                        std::collections::HashMap::new();
-                    let mut checked = Vec::with_capacity(p.records.len());
-                    for payment in p.records {
-                        if !invoices.contains_key(&payment.invoice_id) {
-                            let invoice = self.dynamo.invoice(&payment.invoice_id).await?;
-                            invoices.insert(payment.invoice_id.clone(), invoice);
-                        }
-                        let refusals = match invoices.get(&payment.invoice_id) {
-                            Some(Some(invoice)) => ingest::check_payment(&payment, invoice),
-                            _ => Vec::new(),
-                        };
-                        if refusals.is_empty() {
-                            checked.push(payment);
-                            continue;
-                        }
-                        let line = lines.get(&payment.payment_id).copied().unwrap_or(0);
-                        row_rejects(
-                            batch,
-                            refusals.into_iter().map(|r| r.at(&source, line)).collect(),
-                        );
-                    }
-                    let (outcome, unknown) = self.dynamo.put_payments(&checked).await?;
-                    applied += outcome.items;
-                    for u in unknown {
-                        rejected += 1;
-                        let line = lines.get(&u.payment_id).copied().unwrap_or(0);
-                        batch.reject(
-                            format!(
-                                "{source}:{line}: column `invoice_id`: no invoice `{}`; add it to invoices.csv",
-                                u.invoice_id
-                            ),
-                            &format!("{source}:{line}"),
-                            serde_json::json!({"column": "invoice_id", "value": u.invoice_id}),
-                        );
-                    }
-                }
-            }
-        } else if name.ends_with(".jsonl") && name.starts_with("events") {
-            match ingest::events(bytes.as_ref(), &source) {
-                Err(e) => whole_file(batch, e),
-                Ok(p) => {
-                    row_rejects(batch, p.rejects);
-                    for (incoming, line) in p.records.into_iter().zip(p.lines) {
-                        if let Some(refused) = self.apply_incoming(incoming, batch).await? {
-                            rejected += 1;
-                            batch.reject(
-                                format!("{source}:{line}: {refused}"),
-                                &format!("{source}:{line}"),
-                                Value::Null,
-                            );
-                        } else {
-                            applied += 1;
-                        }
-                    }
-                }
-            }
-        } else {
-            rejected += 1;
-            batch.reject(
-                format!(
-                    "`{name}` is not a known export; name it customers*.csv, invoices*.csv, payments*.csv or events*.jsonl"
-                ),
-                &source,
-                file_ref.clone(),
-            );
-        }
-        tracing::info!(source = %source, applied, rejected, "file ingested");
-        batch.applied.push(Applied::File {
-            key: key.to_string(),
-            applied,
-            rejected,
-        });
-        Ok(())
-    }
 }
 
-/// `(bucket, key)` of an S3 event record (keys arrive URL-encoded).
-fn s3_object(record: &Value) -> Option<(String, String)> {
+/// `(bucket, key, version id)` of an S3 event record (keys arrive
+/// URL-encoded).
+fn s3_object(record: &Value) -> Option<(String, String, Option<String>)> {
     let s3 = record.get("s3")?;
     let bucket = s3.pointer("/bucket/name")?.as_str()?;
     let key = s3.pointer("/object/key")?.as_str()?;
-    Some((bucket.to_string(), url_decode(key)))
+    let version = s3
+        .pointer("/object/versionId")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Some((bucket.to_string(), url_decode(key), version))
 }
 
 /// S3 event keys are form-encoded (`+` for space, `%xx`).

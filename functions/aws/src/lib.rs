@@ -23,6 +23,7 @@
 //! | invoice → customer | `I#<invoice>`  | `REF`                         |                          |                        |
 //! | message         | `M#<message id>`  | `MESSAGE`                     | `S#<shard>#MESSAGES` (planned/sending only) | `<planned on>#<message>` |
 //! | lease           | `L#<name>`        | `LEASE`                       |                          |                        |
+//! | CSV drop (TTL)  | `D#<bucket>/<key>@<version>` | `DROP`             |                          |                        |
 //! | mail event (TTL)| `M#<message id>` or `A#<action id>` | `EVENT#<event id>` |                   |                        |
 //!
 //! Access patterns:
@@ -76,8 +77,10 @@
 //!
 //! Writes:
 //! - records (customers, invoices, payments) are upserts, so re-delivered
-//!   ERP events are harmless; CSV drops go through BatchWriteItem in
-//!   chunks of 25, re-sending `UnprocessedItems` with backoff;
+//!   ERP events are harmless; CSV drops are split into chunks of whole
+//!   rows ([`drops`]), each read with BatchGetItem and written through
+//!   BatchWriteItem in requests of 25 (conditional writes in parallel for
+//!   records with `updated_at`), re-sending `UnprocessedItems` with backoff;
 //! - invoice and mail events are written with `attribute_not_exists(PK)`
 //!   on their deterministic id: a re-delivered event is applied once;
 //! - a new action is written with `attribute_not_exists(PK)` on its
@@ -140,6 +143,8 @@
 pub mod artifacts;
 pub mod config;
 pub mod dead_letter;
+mod drop_ingest;
+pub mod drops;
 pub mod dynamo;
 pub mod error;
 pub mod events;

@@ -64,6 +64,10 @@ pub const RECORDS_REJECTED: &str = "RecordsRejected";
 pub const RECORDS_DEAD_LETTERED: &str = "RecordsDeadLettered";
 pub const RECORDS_RETRIED: &str = "RecordsRetried";
 pub const REDRIVEN: &str = "Redriven";
+/// Events function: chunks of CSV drops applied, and drops whose last
+/// chunk was applied (counted once per drop).
+pub const DROP_CHUNKS: &str = "DropChunks";
+pub const DROPS_COMPLETED: &str = "DropsCompleted";
 /// Train function, per run.
 pub const TRAINING_ROWS: &str = "TrainingRows";
 pub const CHALLENGER_BRIER: &str = "ChallengerBrier";

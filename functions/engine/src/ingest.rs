@@ -348,6 +348,23 @@ pub fn events(reader: impl Read, file: &str) -> Result<Parsed<Incoming>, IngestE
     Ok(parsed)
 }
 
+/// The reject of a row whose id an earlier row of the same file has: the
+/// rule every CSV file is read by (the later row is refused, the earlier
+/// one stands or falls on its own), for a reader that sees a file in
+/// parts (the chunks of a CSV drop on AWS), with the reader's own words.
+pub fn duplicate(file: &str, line: u64, id_column: &str, id: &str, first: u64) -> Reject {
+    Reject {
+        file: file.to_owned(),
+        line,
+        column: id_column.to_owned(),
+        value: id.to_owned(),
+        reason: format!(
+            "{} is a duplicate: the same {id_column} is on line {first}",
+            rules::quote(id)
+        ),
+    }
+}
+
 /// A refused value of a record checked against another record (a payment
 /// against its invoice); the caller knows the file and line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,7 @@
 //! The `events` Lambda function: the ERP's events (EventBridge or SQS),
-//! SES's events (SNS or EventBridge) and CSV drops in S3 (object created).
+//! SES's events (SNS or EventBridge) and CSV drops in S3 (object created:
+//! split into chunks, each a message on the events queue that comes back
+//! here, [`collect_aws::drops`]).
 //!
 //! A malformed event goes to the dead-letter queue with its reason and is
 //! not retried; the valid events of the same batch still apply. A failure
@@ -82,12 +84,30 @@ fn emit(counts: &Counts, applied: &[Applied], started: std::time::Instant) {
         .iter()
         .filter(|a| matches!(a, Applied::Rejected { .. }))
         .count();
+    let chunks = applied
+        .iter()
+        .filter(|a| matches!(a, Applied::Chunk { .. }))
+        .count();
+    let completed = applied
+        .iter()
+        .filter(|a| {
+            matches!(
+                a,
+                Applied::Chunk {
+                    drop_done: true,
+                    ..
+                }
+            )
+        })
+        .count();
     MetricLine::new(&metrics::namespace(), Function::Events)
         .count(metrics::RECORDS_IN, counts.records_in)
         .count(metrics::RECORDS_APPLIED, applied.len() - rejected)
         .count(metrics::RECORDS_REJECTED, rejected)
         .count(metrics::RECORDS_DEAD_LETTERED, counts.dead_lettered)
         .count(metrics::RECORDS_RETRIED, counts.retried)
+        .count(metrics::DROP_CHUNKS, chunks)
+        .count(metrics::DROPS_COMPLETED, completed)
         .millis(metrics::DURATION, started.elapsed().as_millis())
         .emit();
 }

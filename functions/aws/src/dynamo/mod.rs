@@ -14,6 +14,8 @@
 //! - `fold`: a customer's settled invoices moved out of the part of its
 //!   partition the sweep reads, their sum kept as one aggregate item, and
 //!   moved back when late data names one;
+//! - `batches`: the records of one chunk of a CSV drop, read with
+//!   BatchGetItem and written in batches or in parallel, by the same rules;
 //! - `actions`: the sweep's action records, written on conditions, with
 //!   their audit trails;
 //! - `mail`: mail events (SES's and the ERP's), kept for reconciliation;
@@ -34,6 +36,7 @@ use super::error::{AwsError, Service};
 use super::keys::{self, DOC, PK, SK};
 
 mod actions;
+mod batches;
 mod book;
 mod codec;
 mod fold;
@@ -43,6 +46,7 @@ mod records;
 mod work;
 
 pub use fold::{FoldFault, FoldStep};
+pub use batches::Merges;
 pub use mail::{MAIL_EVENT_DAYS, MailEvent};
 pub use records::{BatchOutcome, Merged};
 pub use work::{WORK_GSI_PREFIX, work_gsi_pk, work_sk};

@@ -38,12 +38,12 @@ pub enum Merged {
 
 /// Whether a record of version `mine` is older than the stored `stored`
 /// (both [`keys::version_text`], which sort as the times do).
-fn is_older(mine: Option<&str>, stored: Option<&str>) -> bool {
+pub(super) fn is_older(mine: Option<&str>, stored: Option<&str>) -> bool {
     matches!((mine, stored), (Some(mine), Some(stored)) if mine < stored)
 }
 
 /// The item with its `updated_at` attribute, when the record has one.
-fn with_version(mut it: Item, version: Option<&str>) -> Item {
+pub(super) fn with_version(mut it: Item, version: Option<&str>) -> Item {
     if let Some(v) = version {
         it.insert(keys::UPDATED_AT.to_string(), s(v));
     }
@@ -219,7 +219,11 @@ impl Dynamo {
     }
 
     /// Puts the invoice in or takes it out of the open-invoice index.
-    async fn refresh_open(&self, customer_id: &str, invoice_id: &str) -> Result<(), AwsError> {
+    pub(super) async fn refresh_open(
+        &self,
+        customer_id: &str,
+        invoice_id: &str,
+    ) -> Result<(), AwsError> {
         let out = self
             .client
             .get_item()

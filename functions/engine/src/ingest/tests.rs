@@ -1493,3 +1493,17 @@ fn bad_end_of_ladder_rows_are_rejected_with_line_and_field() {
     );
     assert!(said[3].contains("`lots`"), "{}", said[3]);
 }
+
+/// A reader that sees a file in parts (a CSV drop's chunks) refuses a
+/// duplicate in the reader's own words.
+#[test]
+fn a_duplicate_found_elsewhere_reads_as_the_readers_own() {
+    let text =
+        "payment_id,invoice_id,paid_on,amount\nP1,I1,2026-01-02,1.00\nP1,I1,2026-01-03,2.00\n";
+    let parsed = payments(text.as_bytes(), "payments.csv").unwrap();
+    assert_eq!(parsed.rejects.len(), 1, "{:?}", parsed.rejects);
+    assert_eq!(
+        parsed.rejects[0],
+        duplicate("payments.csv", 3, "payment_id", "P1", 2)
+    );
+}

@@ -256,6 +256,7 @@ fn four_years_of_history_fold_without_changing_a_decision() {
         invoices: (44, 52),
         strategic_invoices: (44, 52),
         history: (2, 4),
+        history_months: 0,
         mix: Mix {
             plan: 0.08,
             ..Mix::default()

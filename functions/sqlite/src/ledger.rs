@@ -329,10 +329,18 @@ impl SqliteStore {
             .map(|i| (i.customer_id.clone(), i.invoice_id.clone()))
             .collect();
         let book = history::fold(book, cutoff);
+        // Which candidates the fold took: a set of what is left (a miss of
+        // `Book::invoice` is a linear search, once per candidate).
+        let left: HashSet<&str> = book
+            .invoices
+            .iter()
+            .map(|i| i.invoice_id.as_str())
+            .collect();
         let folded: Vec<(String, String)> = candidates
             .into_iter()
-            .filter(|(_, id)| book.invoice(id).is_none())
+            .filter(|(_, id)| !left.contains(id.as_str()))
             .collect();
+        drop(left);
         self.swept_since.set(Some(since));
         if folded.is_empty() {
             return Ok(book);

@@ -45,8 +45,8 @@ mod mail;
 mod records;
 mod work;
 
-pub use fold::{FoldFault, FoldStep};
 pub use batches::Merges;
+pub use fold::{FoldFault, FoldStep};
 pub use mail::{MAIL_EVENT_DAYS, MailEvent};
 pub use records::{BatchOutcome, Merged};
 pub use work::{WORK_GSI_PREFIX, work_gsi_pk, work_sk};

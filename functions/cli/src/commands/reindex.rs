@@ -1,4 +1,4 @@
-//! `collect reindex --table NAME --shards N [--from CURSOR]`: rewrites a
+//! `collect reindex --table NAME --shards N [--resume CURSOR]`: rewrites a
 //! deployed stack's index keys for `N` virtual shards
 //! ([`collect_aws::reshard`]): after deploying a new `VirtualShards`, or to
 //! upgrade a stack created before virtual shards. Resumable: each page
@@ -10,13 +10,13 @@ use anyhow::{Result, bail};
 use std::process::ExitCode;
 
 /// Rewrites the stack's index keys (`GSI1PK`) for `--shards` virtual
-/// shards, the stack's new `VirtualShards`; resumable with `--from`.
+/// shards, the stack's new `VirtualShards`; resumable with `--resume`.
 #[derive(clap::Args)]
 pub struct Args {
     /// Go on from this cursor (the last `cursor` a stopped re-index
     /// printed); none: from the start.
-    #[arg(long)]
-    from: Option<String>,
+    #[arg(long, value_name = "CURSOR")]
+    resume: Option<String>,
     /// Run one segment of a parallel re-index, `I/N` (e.g. `0/4`): run one
     /// process per segment, side by side.
     #[arg(long)]
@@ -48,7 +48,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         &stack.dynamo,
         shards,
         segment,
-        args.from.clone(),
+        args.resume.clone(),
         |page| {
             println!(
                 "scanned {:>6}  rewritten {:>6}  unchanged {:>6}  changed meanwhile {:>4}  cursor {}",

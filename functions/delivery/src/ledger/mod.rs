@@ -398,9 +398,17 @@ pub trait Ledger {
     /// actions of the invoices in it.
     ///
     /// A sweep of `day` looks back no further than `since` (its longest
-    /// window, [`collect_engine::sweep::history_since`]): an adapter may leave out
-    /// the steps of an invoice settled before `since` whose dates are all
-    /// before it, so what a sweep reads does not grow with history.
+    /// window, [`collect_engine::sweep::history_since`]), so what it reads
+    /// need not grow with history: an adapter *folds* every invoice that
+    /// [`collect_engine::history::foldable`] allows before `since` into its
+    /// customer's payment history ([`Book::history`], kept by the adapter
+    /// between sweeps) and leaves the invoice, its payments, events and
+    /// steps out of the book; the decisions read the aggregate and the
+    /// remaining records alike, so a folded book decides exactly what the
+    /// full records decide (`functions/model/tests/history_equivalence.rs`).
+    /// Late data naming a folded invoice unfolds its customer. A caller
+    /// that needs every record (explain, audit, training) passes
+    /// `NaiveDate::MIN` or reads the customer whole.
     async fn load_book(
         &self,
         scope: &Scope,

@@ -320,6 +320,77 @@ impl RowCodec {
     }
 }
 
+/// The text of an action's columns that are not stored as they are in
+/// the record, owned while a statement's parameters borrow them
+/// ([`fields`]).
+struct Text<'a> {
+    action_id: &'a str,
+    invoice_id: &'a str,
+    customer_id: &'a str,
+    status: &'a str,
+    decided_on: String,
+    scheduled_for: String,
+    channel: &'a str,
+    experiment: Option<&'a str>,
+    arm: Option<&'a str>,
+    message_id: Option<&'a str>,
+    decided_at: Option<String>,
+    sent_on: Option<String>,
+}
+
+impl<'a> Text<'a> {
+    fn of(r: &'a ActionRecord) -> Text<'a> {
+        Text {
+            action_id: r.action_id.as_str(),
+            invoice_id: r.invoice_id.as_str(),
+            customer_id: r.customer_id.as_str(),
+            status: r.status.as_str(),
+            decided_on: r.decided_on.to_string(),
+            scheduled_for: r.scheduled_for.to_string(),
+            channel: r.channel.as_str(),
+            experiment: r.experiment.as_ref().map(|e| e.as_str()),
+            arm: r.arm.as_ref().map(|a| a.as_str()),
+            message_id: r.message_id.as_deref(),
+            decided_at: r.decided_at.map(|d| d.to_string()),
+            sent_on: r.sent_on.map(|d| d.to_string()),
+        }
+    }
+}
+
+/// The parameters of [`COLUMNS`] for `r`, in order, then `extra`.
+fn fields<'a>(
+    r: &'a ActionRecord,
+    t: &'a Text<'a>,
+    context_id: &'a i64,
+    extra: &[&'a dyn ToSql],
+) -> Vec<&'a dyn ToSql> {
+    let columns: [&dyn ToSql; 22] = [
+        &t.action_id,
+        &t.invoice_id,
+        &t.customer_id,
+        &t.status,
+        &t.decided_on,
+        &t.scheduled_for,
+        &t.channel,
+        &r.label,
+        &r.target,
+        &r.step_offset,
+        &r.requires_approval,
+        context_id,
+        &r.rule,
+        &r.segment,
+        &t.experiment,
+        &t.arm,
+        &r.risk,
+        &r.note,
+        &t.message_id,
+        &r.decided_by,
+        &t.decided_at,
+        &t.sent_on,
+    ];
+    columns.into_iter().chain(extra.iter().copied()).collect()
+}
+
 /// Writes `r` with the statement `stmt` ([`INSERT`] or [`UPDATE`], with any
 /// condition's parameters after the 22 of the record in `extra`).
 pub(crate) fn write(
@@ -328,40 +399,8 @@ pub(crate) fn write(
     context_id: i64,
     extra: &[&dyn ToSql],
 ) -> Result<usize, StoreError> {
-    let decided_on = r.decided_on.to_string();
-    let scheduled_for = r.scheduled_for.to_string();
-    let decided_at = r.decided_at.map(|d| d.to_string());
-    let sent_on = r.sent_on.map(|d| d.to_string());
-    let fields = params![
-        r.action_id.as_str(),
-        r.invoice_id.as_str(),
-        r.customer_id.as_str(),
-        r.status.as_str(),
-        decided_on,
-        scheduled_for,
-        r.channel.as_str(),
-        r.label,
-        r.target,
-        r.step_offset,
-        r.requires_approval,
-        context_id,
-        r.rule,
-        r.segment,
-        r.experiment.as_ref().map(|e| e.as_str()),
-        r.arm.as_ref().map(|a| a.as_str()),
-        r.risk,
-        r.note,
-        r.message_id.as_deref(),
-        r.decided_by,
-        decided_at,
-        sent_on,
-    ];
-    let all: Vec<&dyn ToSql> = fields
-        .iter()
-        .copied()
-        .chain(extra.iter().copied())
-        .collect();
-    Ok(stmt.execute(all.as_slice())?)
+    let text = Text::of(r);
+    Ok(stmt.execute(fields(r, &text, &context_id, extra).as_slice())?)
 }
 
 /// Writes `r` with [`UPDATE_LOGGED`] (+ the caller's condition and
@@ -378,42 +417,10 @@ pub(crate) fn write_logged(
     extra: &[&dyn ToSql],
 ) -> Result<bool, StoreError> {
     let day_text = day.to_string();
-    let decided_on = r.decided_on.to_string();
-    let scheduled_for = r.scheduled_for.to_string();
-    let decided_at = r.decided_at.map(|d| d.to_string());
-    let sent_on = r.sent_on.map(|d| d.to_string());
-    let fields = params![
-        r.action_id.as_str(),
-        r.invoice_id.as_str(),
-        r.customer_id.as_str(),
-        r.status.as_str(),
-        decided_on,
-        scheduled_for,
-        r.channel.as_str(),
-        r.label,
-        r.target,
-        r.step_offset,
-        r.requires_approval,
-        context_id,
-        r.rule,
-        r.segment,
-        r.experiment.as_ref().map(|e| e.as_str()),
-        r.arm.as_ref().map(|a| a.as_str()),
-        r.risk,
-        r.note,
-        r.message_id.as_deref(),
-        r.decided_by,
-        decided_at,
-        sent_on,
-        day_text,
-        by,
-    ];
-    let all: Vec<&dyn ToSql> = fields
-        .iter()
-        .copied()
-        .chain(extra.iter().copied())
-        .collect();
-    let mut found = stmt.query(all.as_slice())?;
+    let text = Text::of(r);
+    let mut with_line: Vec<&dyn ToSql> = vec![&day_text, &by];
+    with_line.extend(extra.iter().copied());
+    let mut found = stmt.query(fields(r, &text, &context_id, &with_line).as_slice())?;
     let Some(row) = found.next()? else {
         return Ok(false);
     };

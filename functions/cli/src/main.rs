@@ -86,6 +86,11 @@ enum Command {
     Completions(commands::completions::Args),
 }
 
+/// mimalloc, not glibc's malloc: a sweep builds and drops millions of small
+/// records, and glibc's allocator took a quarter of its CPU (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let home = cli.home.as_path();

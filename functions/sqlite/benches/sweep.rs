@@ -58,6 +58,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The allocator of `collect` (functions/cli/src/main.rs): the bench
+/// measures what `collect run` does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const POLICY: &str = include_str!("../../../policy/standard-net30.policy");
 const CHILD_ENV: &str = "COLLECT_BENCH_CHILD_DB";
 /// Days after [`sweep_day`] the child process sweeps.

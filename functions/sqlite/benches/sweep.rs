@@ -117,14 +117,38 @@ fn main() {
         secs(generated_in)
     );
     let started = Instant::now();
+    // The CPU of each kind of record apart (the ingest target is
+    // for invoices): this process's user + system time around each step.
+    let mut ingest_cpu: Vec<(&str, f64)> = Vec::new();
     {
         let mut store = SqliteStore::open(&db).unwrap();
-        store.upsert_customers(&book.customers).unwrap();
-        store.upsert_invoices(&book.invoices).unwrap();
-        store.upsert_payments(&book.payments).unwrap();
-        store.insert_events(&book.events).unwrap();
+        let mut step = |what: &'static str, f: &mut dyn FnMut()| {
+            let before = cpu_seconds();
+            f();
+            ingest_cpu.push((what, cpu_seconds() - before));
+        };
+        step("customers", &mut || {
+            store.upsert_customers(&book.customers).unwrap();
+        });
+        step("invoices", &mut || {
+            store.upsert_invoices(&book.invoices).unwrap();
+        });
+        step("payments", &mut || {
+            store.upsert_payments(&book.payments).unwrap();
+        });
+        step("events", &mut || {
+            store.insert_events(&book.events).unwrap();
+        });
     }
     let ingest = started.elapsed();
+    println!(
+        "ingest CPU (user + system): {}",
+        ingest_cpu
+            .iter()
+            .map(|(what, s)| format!("{what} {s:.2} s"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let total_invoices = book.invoices.len();
     drop(book);
     println!(
@@ -405,6 +429,11 @@ fn run(
         peak_rss_kib().map_or(0.0, |kb| kb / 1024.0),
         report.plan.open_invoices
     );
+}
+
+/// User + system CPU time of this process so far, in seconds.
+fn cpu_seconds() -> f64 {
+    cpu_time().map_or(0.0, |(user, system)| user + system)
 }
 
 /// User and system CPU time of this process so far, in seconds.

@@ -114,6 +114,7 @@ fn the_functions_get_every_setting_they_read() {
         "VIRTUAL_SHARDS",
         "SWEEP_MARGIN_PERCENT",
         "TRAIN_SAMPLE_CUSTOMERS",
+        "TRAIN_SAMPLE_INVOICES",
         "SWEEP_ROLE",
         "SHARD_QUEUE_URL",
         "DEAD_LETTER_QUEUE_URL",

@@ -326,7 +326,10 @@ async fn training_with_a_sample_cap_reads_that_many_customers() {
         artifacts: w.artifacts.clone(),
         trainer: Box::new(PriorRateTrainer),
         window_days: 56,
-        sample: Sample { max_customers: 5 },
+        sample: Sample {
+            max_customers: 5,
+            ..Sample::default()
+        },
     };
     let input = collect_train::TrainInput {
         day: Some(day("2026-12-20")),

@@ -1,5 +1,6 @@
 //! The `train` Lambda function (weekly): build the training set from a
 //! bounded sample of the table's customers (`TRAIN_SAMPLE_CUSTOMERS`,
+//! `TRAIN_SAMPLE_INVOICES`,
 //! [`collect_aws::train::Sample`]), train, evaluate against the current model on the same
 //! recent window, promote only when not worse. The orchestration is
 //! [`collect_aws::train::run_training`]; the model kind is a
@@ -29,7 +30,8 @@ pub struct TrainService<H = Dynamo, S = Artifacts> {
     pub trainer: Box<dyn ModelTrainer>,
     /// The evaluation window: the most recent days, held out of training.
     pub window_days: u64,
-    /// How many customers a run reads at most (`TRAIN_SAMPLE_CUSTOMERS`).
+    /// How many customers a run reads and invoices it trains on at most
+    /// (`TRAIN_SAMPLE_CUSTOMERS`, `TRAIN_SAMPLE_INVOICES`).
     pub sample: Sample,
 }
 
@@ -187,12 +189,35 @@ mod tests {
     #[tokio::test]
     async fn a_run_reads_at_most_the_sample_of_customers() {
         let mut svc = service();
-        svc.sample = Sample { max_customers: 2 };
+        svc.sample = Sample {
+            max_customers: 2,
+            ..Sample::default()
+        };
         let report = handler(&svc, input(Some("2026-12-20"), None))
             .await
             .unwrap();
         assert_eq!((report.customers, report.customers_seen), (2, 3));
         assert_eq!(report.invoices, 2, "{report:?}");
+    }
+
+    #[tokio::test]
+    async fn a_run_trains_on_at_most_the_sample_of_invoices() {
+        let mut svc = service();
+        svc.sample = Sample {
+            max_invoices: 2,
+            ..Sample::default()
+        };
+        let report = handler(&svc, input(Some("2026-12-20"), None))
+            .await
+            .unwrap();
+        assert_eq!((report.customers, report.customers_seen), (2, 3));
+        assert_eq!(report.invoices, 2, "{report:?}");
+        // One customer is trained on even when its invoices alone are more.
+        svc.sample.max_invoices = 0;
+        let report = handler(&svc, input(Some("2026-12-20"), None))
+            .await
+            .unwrap();
+        assert_eq!((report.customers, report.invoices), (1, 1), "{report:?}");
     }
 
     #[tokio::test]

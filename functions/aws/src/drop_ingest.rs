@@ -86,6 +86,24 @@ impl Export {
 }
 
 /// Adds `shift` to every line a chunk's parse reported.
+/// A chunk's parsed rows made ready to write: numbered by their lines in
+/// the whole file, the duplicates of rows in other chunks refused, and the
+/// rows' own rejects recorded.
+fn ready<T>(
+    p: &mut Parsed<T>,
+    c: &DropChunk,
+    source: &str,
+    id_column: &str,
+    refused: &mut Refusals<'_>,
+    batch: &mut Batch,
+) {
+    shift_lines(p, c.line_shift());
+    refuse_duplicates(p, &c.duplicates, source, id_column);
+    for r in std::mem::take(&mut p.rejects) {
+        refused.value(batch, r);
+    }
+}
+
 fn shift_lines<T>(p: &mut Parsed<T>, shift: u64) {
     for r in &mut p.rejects {
         r.line = r.line.saturating_add(shift);
@@ -374,11 +392,7 @@ impl EventsService {
             Export::Customers => match ingest::customers(text, &source) {
                 Err(e) => refused.whole(batch, &e, shift),
                 Ok(mut p) => {
-                    shift_lines(&mut p, shift);
-                    refuse_duplicates(&mut p, &c.duplicates, &source, id_column);
-                    for r in p.rejects {
-                        refused.value(batch, r);
-                    }
+                    ready(&mut p, c, &source, id_column, refused, batch);
                     // Columns the file lacks keep their stored values.
                     return Ok(self.dynamo.merge_customer_batch(&p.records).await?.records);
                 }
@@ -386,11 +400,7 @@ impl EventsService {
             Export::Invoices => match ingest::invoices(text, &source) {
                 Err(e) => refused.whole(batch, &e, shift),
                 Ok(mut p) => {
-                    shift_lines(&mut p, shift);
-                    refuse_duplicates(&mut p, &c.duplicates, &source, id_column);
-                    for r in p.rejects {
-                        refused.value(batch, r);
-                    }
+                    ready(&mut p, c, &source, id_column, refused, batch);
                     let ids: Vec<String> = p
                         .records
                         .iter()
@@ -423,11 +433,7 @@ impl EventsService {
             Export::Payments => match ingest::payments(text, &source) {
                 Err(e) => refused.whole(batch, &e, shift),
                 Ok(mut p) => {
-                    shift_lines(&mut p, shift);
-                    refuse_duplicates(&mut p, &c.duplicates, &source, id_column);
-                    for r in p.rejects {
-                        refused.value(batch, r);
-                    }
+                    ready(&mut p, c, &source, id_column, refused, batch);
                     let ids: Vec<String> = p.records.iter().map(|r| r.invoice_id.clone()).collect();
                     // Each payment is checked against its invoice (read in
                     // batches); unknown invoices are refused below.
@@ -491,11 +497,7 @@ impl EventsService {
             Export::Events => match ingest::events(text, &source) {
                 Err(e) => refused.whole(batch, &e, shift),
                 Ok(mut p) => {
-                    shift_lines(&mut p, shift);
-                    refuse_duplicates(&mut p, &c.duplicates, &source, id_column);
-                    for r in p.rejects {
-                        refused.value(batch, r);
-                    }
+                    ready(&mut p, c, &source, id_column, refused, batch);
                     // In file order: an event may need the record of an
                     // earlier line.
                     let mut applied = 0;

@@ -87,7 +87,8 @@ enum Command {
 }
 
 /// mimalloc, not glibc's malloc: a sweep builds and drops millions of small
-/// records, and glibc's allocator took a quarter of its CPU (BENCHMARKS.md).
+/// records, and glibc's allocator took about 30 % of its CPU in a profile
+/// (BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
